@@ -1,0 +1,20 @@
+//! Volley: distributed HTTP load testing.
+//!
+//! # Layout
+//!
+//! - [`plan`]: k6-style plans (YAML/JSON) validated into a typed `Plan`. Pure.
+//! - [`segment`]: k6 execution segments: deterministic weighted shares of
+//!   VUs, iterations and arrival schedules. Pure.
+//! - [`metrics`]: built-in metrics, HDR recording, snapshots, merge,
+//!   thresholds, the summary model. Pure.
+//! - [`engine`]: executors, VUs and the HTTP client that run a plan on one
+//!   machine.
+//! - [`report`]: the k6-style text summary, the JSON export, live progress.
+//! - [`target`]: the built-in HTTP target used by the quickstart and tests.
+//! - [`cli`]: the `volley` command line.
+//!
+//! Dependencies point one way: `cli → engine → {plan, metrics, segment}`.
+#![forbid(unsafe_code)]
+
+pub mod metrics;
+pub mod plan;

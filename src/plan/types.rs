@@ -1,0 +1,401 @@
+//! The validated, typed test plan: what every module after `plan/` sees.
+//!
+//! Nothing here holds a raw string that still needs parsing: durations are
+//! [`Duration`]s, methods are [`http::Method`]s, templates are compiled, and
+//! thresholds are parsed. A `Plan` is immutable once built; the engine shares
+//! it behind an `Arc`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, Method};
+
+use super::template::Template;
+use super::threshold::Threshold;
+
+/// A complete, validated test plan.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Scenarios, sorted by name (k6 runs them concurrently, each from its
+    /// own `startTime`). Never empty.
+    pub scenarios: Vec<Scenario>,
+    /// Pass/fail criteria, in the order they were written.
+    pub thresholds: Vec<Threshold>,
+    /// Options that shape every HTTP request of the plan.
+    pub http: HttpOptions,
+    /// Rows of the plan's data file, if it has one.
+    pub data: Option<Arc<DataSet>>,
+    /// Statistics shown for trends in the summary (`summaryTrendStats`).
+    pub summary_trend_stats: Vec<TrendStat>,
+    /// Names of the variables that `capture` steps write, indexed by
+    /// [`VarSlot`]. Templates refer to them by slot, never by name.
+    pub vars: Vec<String>,
+    /// Every request step of every scenario, indexed by [`RequestId`], so
+    /// that a sample can name its request with a `u32`.
+    pub requests: Vec<Arc<Request>>,
+    /// Every check of every request, indexed by [`CheckId`].
+    pub checks: Vec<CheckInfo>,
+    /// Every group of every scenario, indexed by [`GroupId`].
+    pub groups: Vec<GroupInfo>,
+}
+
+/// Options that apply to every request (k6's top-level HTTP options).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpOptions {
+    /// `discardResponseBodies`: bodies are read and counted but not kept,
+    /// unless a check or capture of that request needs them.
+    pub discard_response_bodies: bool,
+    /// `insecureSkipTLSVerify`: accept any server certificate.
+    pub insecure_skip_tls_verify: bool,
+    /// `userAgent`: sent unless a request sets its own `User-Agent`.
+    pub user_agent: String,
+    /// `noConnectionReuse`: a new connection for every request.
+    pub no_connection_reuse: bool,
+    /// `http2PriorKnowledge` (Volley): speak HTTP/2 over plain TCP (h2c)
+    /// without negotiation. Over TLS, HTTP/2 is chosen by ALPN anyway.
+    pub http2_prior_knowledge: bool,
+    /// Default per-request timeout (k6: 60 s).
+    pub timeout: Duration,
+}
+
+/// One scenario: an executor and the flow each of its iterations runs.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The key in the `scenarios` map (`default` for the shortcut form).
+    pub name: String,
+    /// Index of this scenario in [`Plan::scenarios`].
+    pub index: usize,
+    /// How iterations are scheduled.
+    pub executor: Executor,
+    /// Offset of this scenario from the start of the test.
+    pub start_time: Duration,
+    /// How long iterations still running at the scenario's end may finish.
+    pub graceful_stop: Duration,
+    /// Tags added to every sample of this scenario (besides `scenario`).
+    pub tags: Tags,
+    /// The scenario's `env`, already applied to its templates; kept for
+    /// display and for the fleet, which re-derives nothing from it.
+    pub env: BTreeMap<String, String>,
+    /// The steps every iteration runs.
+    pub flow: Arc<Flow>,
+}
+
+/// k6's executors, with their parameters validated.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Executor {
+    /// A fixed number of VUs loop for a duration.
+    ConstantVus { vus: u64, duration: Duration },
+    /// VUs follow `stages` linearly from `start_vus`.
+    RampingVus {
+        start_vus: u64,
+        stages: Vec<Stage>,
+        graceful_ramp_down: Duration,
+    },
+    /// `rate` iterations start every `time_unit`, whatever the response times.
+    ConstantArrivalRate {
+        rate: u64,
+        time_unit: Duration,
+        duration: Duration,
+        pre_allocated_vus: u64,
+        max_vus: u64,
+    },
+    /// The arrival rate follows `stages` linearly from `start_rate`.
+    RampingArrivalRate {
+        start_rate: u64,
+        time_unit: Duration,
+        stages: Vec<Stage>,
+        pre_allocated_vus: u64,
+        max_vus: u64,
+    },
+    /// Each of `vus` VUs runs `iterations` iterations.
+    PerVuIterations {
+        vus: u64,
+        iterations: u64,
+        max_duration: Duration,
+    },
+    /// `vus` VUs share `iterations` iterations between them.
+    SharedIterations {
+        vus: u64,
+        iterations: u64,
+        max_duration: Duration,
+    },
+}
+
+/// One stage of a ramping executor: reach `target` linearly over `duration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stage {
+    pub duration: Duration,
+    /// VUs for `ramping-vus`, iterations per time unit for `ramping-arrival-rate`.
+    pub target: u64,
+}
+
+/// Ordered `key=value` tags.
+pub type Tags = Vec<(String, String)>;
+
+/// The steps of one iteration.
+#[derive(Debug, Clone, Default)]
+pub struct Flow {
+    pub steps: Vec<Step>,
+}
+
+/// One step of a flow.
+#[derive(Debug, Clone)]
+pub enum Step {
+    Request(Arc<Request>),
+    Sleep(Sleep),
+    Group(Group),
+}
+
+/// A named sub-list of steps; its run time is recorded as `group_duration`.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub id: GroupId,
+    pub name: String,
+    pub steps: Vec<Step>,
+}
+
+/// A pause inside an iteration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sleep {
+    Fixed(Duration),
+    /// A uniformly random pause in `[min, max]`.
+    Uniform { min: Duration, max: Duration },
+}
+
+/// One HTTP request step, with everything needed to send it and judge the answer.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub id: RequestId,
+    pub method: Method,
+    pub url: Template,
+    /// Headers in the order written; `User-Agent` is added from
+    /// [`HttpOptions::user_agent`] when absent, `Content-Type` from `json`.
+    pub headers: Vec<(HeaderName, Template)>,
+    pub body: Option<Template>,
+    /// The `name` tag: the request's own `name`, else the URL template's source.
+    pub name: String,
+    /// Index of the scenario this request belongs to.
+    pub scenario: usize,
+    /// The enclosing group path in k6 form (`""`, `"::login"`, `"::a::b"`).
+    pub group: String,
+    pub timeout: Duration,
+    /// Extra tags of this request.
+    pub tags: Tags,
+    pub checks: Vec<Check>,
+    pub captures: Vec<Capture>,
+    /// True when a check or capture reads the body, so it must be kept even
+    /// under `discardResponseBodies`.
+    pub needs_body: bool,
+}
+
+/// Index of a request in [`Plan::requests`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u32);
+
+/// Index of a check in [`Plan::checks`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CheckId(pub u32);
+
+/// Index of a group in [`Plan::groups`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupId(pub u32);
+
+/// Index of a captured variable in [`Plan::vars`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VarSlot(pub u16);
+
+/// Where a check lives, for tagging its samples (`check`, `group`, `scenario`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckInfo {
+    pub name: String,
+    pub scenario: usize,
+    pub group: String,
+}
+
+/// Where a group lives, for tagging `group_duration`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInfo {
+    /// Full k6 group path (`"::a::b"`).
+    pub path: String,
+    pub scenario: usize,
+}
+
+/// A named assertion on a response; results feed the `checks` rate.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub id: CheckId,
+    /// Display name: the user's `name`, or one derived from the condition
+    /// (`status is 200`).
+    pub name: String,
+    pub kind: CheckKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum CheckKind {
+    Status(u16),
+    StatusIn(Vec<u16>),
+    HeaderPresent(HeaderName),
+    HeaderEquals(HeaderName, String),
+    BodyContains(String),
+    /// RFC 6901 pointer into the JSON body, compared to a JSON value.
+    JsonEquals { pointer: String, value: serde_json::Value },
+    JsonExists { pointer: String },
+}
+
+/// Stores part of a response in a variable for later templates of the same VU.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    pub var: VarSlot,
+    pub source: CaptureSource,
+}
+
+#[derive(Debug, Clone)]
+pub enum CaptureSource {
+    /// RFC 6901 pointer; strings are stored bare, other values as JSON text.
+    JsonPointer(String),
+    Header(HeaderName),
+    /// First capture group if the regex has one, else the whole match.
+    Regex(regex::Regex),
+}
+
+/// Rows of a CSV or JSON data file, and how iterations pick them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataSet {
+    pub columns: Vec<String>,
+    /// Every row has exactly `columns.len()` cells.
+    pub rows: Vec<Vec<String>>,
+    pub mode: DataMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataMode {
+    /// Iterations take rows in order, shared across VUs, wrapping around.
+    Sequential,
+    /// Each iteration takes a uniformly random row.
+    Random,
+    /// VU n always uses row n-1; the plan fails to load if VUs can exceed rows.
+    UniquePerVu,
+}
+
+/// A statistic shown for trends (`summaryTrendStats`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TrendStat {
+    Avg,
+    Min,
+    Med,
+    Max,
+    Count,
+    /// `p(N)`, N in [0, 100].
+    Percentile(f64),
+}
+
+impl TrendStat {
+    /// k6's spelling: `avg`, `p(95)`, `p(99.9)`.
+    pub fn label(&self) -> String {
+        match self {
+            TrendStat::Avg => "avg".into(),
+            TrendStat::Min => "min".into(),
+            TrendStat::Med => "med".into(),
+            TrendStat::Max => "max".into(),
+            TrendStat::Count => "count".into(),
+            TrendStat::Percentile(p) => format!("p({p})"),
+        }
+    }
+
+    /// k6's default: `avg, min, med, max, p(90), p(95)`.
+    pub fn k6_defaults() -> Vec<TrendStat> {
+        vec![
+            TrendStat::Avg,
+            TrendStat::Min,
+            TrendStat::Med,
+            TrendStat::Max,
+            TrendStat::Percentile(90.0),
+            TrendStat::Percentile(95.0),
+        ]
+    }
+}
+
+impl Executor {
+    /// k6's executor name (`constant-vus`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Executor::ConstantVus { .. } => "constant-vus",
+            Executor::RampingVus { .. } => "ramping-vus",
+            Executor::ConstantArrivalRate { .. } => "constant-arrival-rate",
+            Executor::RampingArrivalRate { .. } => "ramping-arrival-rate",
+            Executor::PerVuIterations { .. } => "per-vu-iterations",
+            Executor::SharedIterations { .. } => "shared-iterations",
+        }
+    }
+
+    /// True for the open-model (arrival-rate) executors.
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self,
+            Executor::ConstantArrivalRate { .. } | Executor::RampingArrivalRate { .. }
+        )
+    }
+
+    /// The most VUs this executor can ever have (k6's `maxVUs` requirement).
+    pub fn max_vus(&self) -> u64 {
+        match self {
+            Executor::ConstantVus { vus, .. }
+            | Executor::PerVuIterations { vus, .. }
+            | Executor::SharedIterations { vus, .. } => *vus,
+            Executor::RampingVus {
+                start_vus, stages, ..
+            } => stages.iter().map(|s| s.target).fold(*start_vus, u64::max),
+            Executor::ConstantArrivalRate { max_vus, .. }
+            | Executor::RampingArrivalRate { max_vus, .. } => *max_vus,
+        }
+    }
+
+    /// Nominal run time, before `gracefulStop` (for iteration-based
+    /// executors: `maxDuration`).
+    pub fn duration(&self) -> Duration {
+        match self {
+            Executor::ConstantVus { duration, .. }
+            | Executor::ConstantArrivalRate { duration, .. } => *duration,
+            Executor::RampingVus { stages, .. } | Executor::RampingArrivalRate { stages, .. } => {
+                stages.iter().map(|s| s.duration).sum()
+            }
+            Executor::PerVuIterations { max_duration, .. }
+            | Executor::SharedIterations { max_duration, .. } => *max_duration,
+        }
+    }
+}
+
+impl Scenario {
+    /// Latest instant, from the test start, at which this scenario may still
+    /// run: `startTime + duration + gracefulStop` (+ `gracefulRampDown`).
+    pub fn max_end(&self) -> Duration {
+        let ramp = match &self.executor {
+            Executor::RampingVus {
+                graceful_ramp_down, ..
+            } => *graceful_ramp_down,
+            _ => Duration::ZERO,
+        };
+        self.start_time + self.executor.duration() + self.graceful_stop.max(ramp)
+    }
+}
+
+impl Plan {
+    /// Nominal length of the whole test (longest `startTime + duration`).
+    pub fn nominal_duration(&self) -> Duration {
+        self.scenarios
+            .iter()
+            .map(|s| s.start_time + s.executor.duration())
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Hard upper bound on the test's run time, graceful stops included.
+    pub fn max_duration(&self) -> Duration {
+        self.scenarios
+            .iter()
+            .map(Scenario::max_end)
+            .max()
+            .unwrap_or_default()
+    }
+}
