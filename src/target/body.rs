@@ -46,6 +46,8 @@ const fn build_chunk() -> [u8; CHUNK_LEN] {
 pub(crate) const DROP_ANNOUNCED: usize = 4096;
 /// Bytes `/drop` actually sends before aborting.
 pub(crate) const DROP_SENT: usize = 1024;
+// `/drop` must send less than it announces, cut from one static chunk.
+const _: () = assert!(DROP_SENT < DROP_ANNOUNCED && DROP_SENT <= CHUNK_LEN);
 
 /// Why a response body ended abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -274,7 +276,6 @@ mod tests {
         let (data, failed) = drain(body);
         assert!(failed);
         assert_eq!(data.len(), DROP_SENT);
-        assert!(DROP_SENT < DROP_ANNOUNCED);
         assert_eq!(stats.bytes_out(), DROP_SENT as u64);
     }
 }
