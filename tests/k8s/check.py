@@ -28,6 +28,7 @@ import copy
 import functools
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -231,9 +232,40 @@ def check_deploy(report: Report, validators: Validators) -> list[dict]:
                             for o in objs_by_file.get("deploy/secret-token.example.yaml", []))
                   else ["secret-token.example.yaml does not define volley-token"])
     examples = [o for k, v in objs_by_file.items() if k.startswith("deploy/examples/") for o in v]
-    report.result("deploy/examples contain LoadTests", [] if any(o["kind"] == "LoadTest" for o in examples)
-                  else ["no LoadTest in deploy/examples"])
+    report.run("deploy/examples: LoadTests find their plans and every ${env.X} they use",
+               lambda: check_example_plans(examples))
     return fleet_with_np
+
+
+def check_example_plans(objs: list[dict]) -> list[str]:
+    """Each example LoadTest's plan exists, is a YAML mapping with a flow,
+    and gets every `${env.NAME}` it uses from spec.env (the plan loader
+    rejects unknown env variables)."""
+    tests = [o for o in objs if o.get("kind") == "LoadTest"]
+    if not tests:
+        return ["no LoadTest in deploy/examples"]
+    config_maps = {(o["metadata"].get("namespace"), wiring.name(o)): o.get("data", {})
+                   for o in objs if o.get("kind") == "ConfigMap"}
+    problems = []
+    for lt in tests:
+        spec, label = lt["spec"], wiring.name(lt)
+        text = spec.get("plan")
+        if text is None:
+            ref = spec["planFrom"]["configMapKeyRef"]
+            data = config_maps.get((lt["metadata"].get("namespace"), ref["name"]), {})
+            text = data.get(ref["key"])
+            if text is None:
+                problems.append(f"{label}: ConfigMap {ref['name']} key {ref['key']} is not in the examples")
+                continue
+        plan = yaml.safe_load(text)
+        if not isinstance(plan, dict) or not ("flow" in plan or "scenarios" in plan):
+            problems.append(f"{label}: the plan is not a mapping with flow or scenarios")
+            continue
+        used = set(re.findall(r"\$\{env\.([A-Za-z_][A-Za-z0-9_]*)\}", text))
+        missing = sorted(used - set(spec.get("env", {})) - set(plan.get("env", {})))
+        if missing:
+            problems.append(f"{label}: plan uses ${{env.X}} for {missing} but spec.env does not set them")
+    return problems
 
 
 def kustomize(expected: list[dict]) -> list[str]:
