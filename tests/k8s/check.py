@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import copy
 import functools
+import json
 import os
 import pathlib
 import re
@@ -149,12 +150,37 @@ def lint(helm, values: dict, kube_version: str) -> list[str]:
     return problems
 
 
+def schema_covers_values() -> list[str]:
+    """Every key of values.yaml is described by values.schema.json, with a
+    type, down to the maps and lists that pass through to Kubernetes."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    problems = []
+    if schema.get("additionalProperties") is not False:
+        problems.append("top level does not set additionalProperties: false")
+
+    def walk(value, node: dict, path: str) -> None:
+        if "type" not in node and "oneOf" not in node:
+            problems.append(f"{path or '<root>'}: no type in the schema")
+        if isinstance(value, dict) and "properties" in node:
+            for key, child in value.items():
+                sub = node["properties"].get(key)
+                if sub is None:
+                    problems.append(f"{path}.{key}".lstrip(".") + ": not in the schema")
+                else:
+                    walk(child, sub, f"{path}.{key}")
+
+    walk(values, schema, "")
+    return problems
+
+
 def check_chart(helm, report: Report, validators: Validators, kube_version: str) -> list[dict]:
     """Lints and renders every values set; returns the default render."""
     cases = [("defaults", None, "volley", "volley"),
              ("defaults, release perf in load-tests", None, "perf", "load-tests")]
     cases += [(f"ci/{p.name}", p, "volley", "volley") for p in sorted((CHART / "ci").glob("*.yaml"))]
     default_objs: list[dict] = []
+    report.run("values.schema.json describes every key of values.yaml", schema_covers_values)
     for label, path, release, namespace in cases:
         values = values_from(path)
         report.run(f"helm lint --strict [{label}]", lambda: lint(helm, values, kube_version))
