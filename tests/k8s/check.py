@@ -92,6 +92,11 @@ class Validators:
         kv.schema_contents = functools.lru_cache(maxsize=None)(kv.schema_contents)
         self.kv = kv
         self.version = kube_version
+        supported = sorted({kv.major_minor(v) for v in kv.all_versions()},
+                           key=lambda v: tuple(int(x) for x in v.split(".")))
+        if kv.major_minor(kube_version.lstrip("v")) not in supported:
+            raise SystemExit(f"k8s-check: no Kubernetes schemas for {kube_version}; "
+                             f"kubernetes-validate here has {supported[0]} to {supported[-1]}")
         self.crd = crdschema.CrdValidator(load_docs((DEPLOY / "crd.yaml").read_text())[0])
 
     def errors(self, obj: dict) -> list[str]:
