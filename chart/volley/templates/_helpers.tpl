@@ -1,0 +1,104 @@
+{{/*
+Names and labels shared by every template of the chart.
+*/}}
+
+{{/* Chart name, overridable. */}}
+{{- define "volley.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Prefix of every object name: the release name, unless it does not contain
+the chart name (then "<release>-<chart>"). Release "volley" gives the same
+names as deploy/: volley-agent, volley-gossip, volley-api, volley-token,
+volley-ca.
+*/}}
+{{- define "volley.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "volley.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels that select the agent pods (immutable in a DaemonSet). */}}
+{{- define "volley.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "volley.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: agent
+{{- end -}}
+
+{{- define "volley.labels" -}}
+helm.sh/chart: {{ include "volley.chart" . }}
+{{ include "volley.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: volley
+{{- end -}}
+
+{{- define "volley.agentName" -}}
+{{- printf "%s-agent" (include "volley.fullname" .) -}}
+{{- end -}}
+
+{{- define "volley.gossipServiceName" -}}
+{{- printf "%s-gossip" (include "volley.fullname" .) -}}
+{{- end -}}
+
+{{- define "volley.apiServiceName" -}}
+{{- printf "%s-api" (include "volley.fullname" .) -}}
+{{- end -}}
+
+{{- define "volley.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "volley.agentName" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Secret holding the API token (key "token"). */}}
+{{- define "volley.tokenSecretName" -}}
+{{- default (printf "%s-token" (include "volley.fullname" .)) .Values.token.existingSecret -}}
+{{- end -}}
+
+{{/* Secret holding the fleet CA (keys "ca.crt", "ca.key"). */}}
+{{- define "volley.caSecretName" -}}
+{{- if .Values.ca.existingSecret -}}
+{{- .Values.ca.existingSecret -}}
+{{- else if .Values.ca.generate -}}
+{{- printf "%s-ca" (include "volley.fullname" .) -}}
+{{- else -}}
+{{- fail "ca: set ca.existingSecret to a Secret with ca.crt and ca.key (see `volley ca init --k8s-secret`), or set ca.generate=true" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "volley.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/*
+VOLLEY_LABELS: pool, region, zone, then the extra labels sorted by key,
+as key=value joined by commas; empty values are left out.
+*/}}
+{{- define "volley.agentLabels" -}}
+{{- $pairs := list -}}
+{{- range $key := list "pool" "region" "zone" -}}
+{{- $value := index $.Values.labels $key -}}
+{{- if $value -}}
+{{- $pairs = append $pairs (printf "%s=%s" $key $value) -}}
+{{- end -}}
+{{- end -}}
+{{- range $key := keys .Values.labels.extra | sortAlpha -}}
+{{- $pairs = append $pairs (printf "%s=%s" $key (index $.Values.labels.extra $key)) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}

@@ -1,0 +1,430 @@
+"""Offline checks of Volley's Kubernetes packaging, run by .ci/k8s-check.
+
+- Helm chart: lint (strict) and render with Helm's own engine (Helm 4 SDK
+  through helm-python-sdk) for the default values, every chart/volley/ci/*.yaml
+  and a second release name; every bad values file in tests/k8s/bad-values/
+  must be refused with the message its `# expect:` line names.
+- Every rendered object and every file in deploy/: validated against the
+  Kubernetes JSON schemas of one version, strict (unknown fields rejected).
+  LoadTests are validated against our CRD (crdschema.py); ServiceMonitors
+  are not schema-checked (the Prometheus Operator CRD is not available
+  offline here) but their wiring is.
+- Cross-object wiring of each manifest set (wiring.py), and that deploy/
+  and the chart describe the same fleet.
+- Negative controls: known-bad objects must be rejected, so a validator
+  that silently accepts everything fails the run.
+- deploy/Dockerfile against the Cargo package (image.py), and
+  `kubectl kustomize deploy/` when kubectl is installed.
+
+Usage: python tests/k8s/check.py [--kube-version 1.33.0]
+Prints one line per check and a closing `k8s-check: N passed, M failed`.
+Exits 1 when anything failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import functools
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from typing import Callable
+
+import yaml
+
+import crdschema
+import image
+import wiring
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CHART = ROOT / "chart" / "volley"
+DEPLOY = ROOT / "deploy"
+BAD_VALUES = ROOT / "tests" / "k8s" / "bad-values"
+
+# Secrets the plain manifests expect to exist before they are applied.
+DEPLOY_EXTERNAL_SECRETS = {"volley-token", "volley-ca"}
+# Kinds checked by wiring only, and why.
+SCHEMA_SKIPPED = {
+    "ServiceMonitor": "Prometheus Operator CRD schema not available offline; wiring checked instead",
+}
+
+
+class Report:
+    def __init__(self) -> None:
+        self.passed = 0
+        self.failed = 0
+
+    def result(self, label: str, problems: list[str]) -> None:
+        if problems:
+            self.failed += 1
+            print(f"FAIL  {label}")
+            for p in problems:
+                print(f"        - {p}")
+        else:
+            self.passed += 1
+            print(f"ok    {label}")
+
+    def run(self, label: str, fn: Callable[[], list[str]]) -> None:
+        try:
+            problems = fn()
+        except Exception as err:  # a crash in one check must not hide the others
+            problems = [f"{type(err).__name__}: {err}"]
+        self.result(label, problems)
+
+
+def load_docs(text: str) -> list[dict]:
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+class Validators:
+    """Kubernetes schemas of one version, plus our CRD."""
+
+    def __init__(self, kube_version: str):
+        import kubernetes_validate.utils as kv
+
+        # The library re-reads its (large) schema files for every object.
+        kv.schema_contents = functools.lru_cache(maxsize=None)(kv.schema_contents)
+        self.kv = kv
+        self.version = kube_version
+        supported = sorted({kv.major_minor(v) for v in kv.all_versions()},
+                           key=lambda v: tuple(int(x) for x in v.split(".")))
+        if kv.major_minor(kube_version.lstrip("v")) not in supported:
+            raise SystemExit(f"k8s-check: no Kubernetes schemas for {kube_version}; "
+                             f"kubernetes-validate here has {supported[0]} to {supported[-1]}")
+        self.crd = crdschema.CrdValidator(load_docs((DEPLOY / "crd.yaml").read_text())[0])
+
+    def errors(self, obj: dict) -> list[str]:
+        """Problems of one object; empty when valid."""
+        kind = obj.get("kind", "")
+        if self.crd.handles(obj):
+            return self.crd.errors(obj)
+        if kind in SCHEMA_SKIPPED:
+            return []
+        try:
+            self.kv.validate(obj, self.version, strict=True)
+        except self.kv.ValidationError as err:
+            where = ".".join(str(p) for p in err.path) or "<root>"
+            return [f"{where}: {err.message}"]
+        except self.kv.SchemaNotFoundError as err:
+            return [err.message]
+        return []
+
+    def check_all(self, objs: list[dict]) -> list[str]:
+        problems = []
+        for obj in objs:
+            problems += [f"{wiring.summary_of(obj)}: {e}" for e in self.errors(obj)]
+        return problems
+
+
+# === chart ===
+
+
+def values_from(path: pathlib.Path | None) -> dict:
+    return yaml.safe_load(path.read_text()) or {} if path else {}
+
+
+def render(helm, values: dict, release: str, namespace: str) -> list[dict]:
+    with helm.Chart.load(str(CHART)) as chart:
+        out = chart.render(values, name=release, namespace=namespace, is_install=True)
+    objs = []
+    for path, text in sorted(out.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        objs += load_docs(text)
+    # Helm installs crds/ as they are; check them too.
+    objs += load_docs((CHART / "crds" / "loadtests.volley.dev.yaml").read_text())
+    return objs
+
+
+def external_secrets_of(values: dict) -> set[str]:
+    return {s for s in (values.get("token", {}).get("existingSecret"),
+                        values.get("ca", {}).get("existingSecret")) if s}
+
+
+def lint(helm, values: dict, kube_version: str) -> list[str]:
+    report = helm.lint(str(CHART), values, strict=True, kube_version=f"v{kube_version}")
+    problems = list(report.get("errors", []))
+    # Severity 2 = warning, 3 = error; strict lint fails on both.
+    problems += [f"{m['path']}: {m['error']}" for m in report.get("messages", []) if m["severity"] >= 2]
+    return problems
+
+
+def schema_covers_values() -> list[str]:
+    """Every key of values.yaml is described by values.schema.json, with a
+    type, down to the maps and lists that pass through to Kubernetes."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    problems = []
+    if schema.get("additionalProperties") is not False:
+        problems.append("top level does not set additionalProperties: false")
+
+    def walk(value, node: dict, path: str) -> None:
+        if "type" not in node and "oneOf" not in node:
+            problems.append(f"{path or '<root>'}: no type in the schema")
+        if isinstance(value, dict) and "properties" in node:
+            for key, child in value.items():
+                sub = node["properties"].get(key)
+                if sub is None:
+                    problems.append(f"{path}.{key}".lstrip(".") + ": not in the schema")
+                else:
+                    walk(child, sub, f"{path}.{key}")
+
+    walk(values, schema, "")
+    return problems
+
+
+def check_chart(helm, report: Report, validators: Validators, kube_version: str) -> list[dict]:
+    """Lints and renders every values set; returns the default render."""
+    cases = [("defaults", None, "volley", "volley"),
+             ("defaults, release perf in load-tests", None, "perf", "load-tests")]
+    cases += [(f"ci/{p.name}", p, "volley", "volley") for p in sorted((CHART / "ci").glob("*.yaml"))]
+    default_objs: list[dict] = []
+    report.run("values.schema.json describes every key of values.yaml", schema_covers_values)
+    for label, path, release, namespace in cases:
+        values = values_from(path)
+        report.run(f"helm lint --strict [{label}]", lambda: lint(helm, values, kube_version))
+        objs: list[dict] = []
+
+        def do_render() -> list[str]:
+            objs.extend(render(helm, values, release, namespace))
+            return [] if objs else ["rendered nothing"]
+
+        report.run(f"helm render [{label}] ({release} in {namespace})", do_render)
+        if not objs:
+            continue
+        if label == "defaults":
+            default_objs = objs
+        kinds = sorted({o["kind"] for o in objs})
+        report.run(f"schemas k8s {kube_version} strict [{label}]: {len(objs)} objects ({', '.join(kinds)})",
+                   lambda: validators.check_all(objs))
+        for check, problems in wiring.all_checks(objs, external_secrets_of(values)):
+            report.result(f"wiring [{label}]: {check}", problems)
+        names_ok = [f"{wiring.summary_of(o)} not in namespace {namespace}" for o in objs
+                    if o.get("metadata", {}).get("namespace") not in (None, namespace)]
+        report.result(f"namespaces [{label}]", names_ok)
+    for path in sorted(BAD_VALUES.glob("*.yaml")):
+        report.run(f"values refused [bad-values/{path.name}]", lambda: expect_refusal(helm, path))
+    return default_objs
+
+
+def expect_refusal(helm, path: pathlib.Path) -> list[str]:
+    text = path.read_text()
+    expected = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("# expect:")]
+    if not expected:
+        return [f"{path.name} has no `# expect:` line"]
+    try:
+        render(helm, yaml.safe_load(text) or {}, "volley", "volley")
+    except helm.HelmError as err:
+        message = str(err)
+        missing = [e for e in expected if e not in message]
+        return [f"refused, but the message lacks {missing!r}: {message}"] if missing else []
+    return ["rendered without error; the chart must refuse these values"]
+
+
+# === deploy/ ===
+
+
+def check_deploy(report: Report, validators: Validators) -> list[dict]:
+    files = sorted(p for p in DEPLOY.rglob("*.yaml") if p.name != "kustomization.yaml")
+    objs_by_file: dict[str, list[dict]] = {}
+    for path in files:
+        rel = str(path.relative_to(ROOT))
+
+        def validate_file(path=path, rel=rel) -> list[str]:
+            objs = load_docs(path.read_text())
+            objs_by_file[rel] = objs
+            if not objs:
+                return ["no objects"]
+            return validators.check_all(objs)
+
+        report.run(f"schemas k8s {validators.version} strict [{rel}]", validate_file)
+
+    kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+    resources = kustomization.get("resources", [])
+    report.result("deploy/kustomization.yaml lists existing files",
+                  [f"{r} does not exist" for r in resources if not (DEPLOY / r).is_file()])
+    fleet = [o for r in resources for o in objs_by_file.get(f"deploy/{r}", [])]
+    if shutil.which("kubectl"):
+        report.run("kubectl kustomize deploy/ builds the listed objects", lambda: kustomize(fleet))
+    else:
+        print("skip  kubectl kustomize deploy/ (kubectl not installed)")
+    # The NetworkPolicy is opt-in but must fit the same fleet.
+    fleet_with_np = fleet + objs_by_file.get("deploy/networkpolicy.yaml", [])
+    for check, problems in wiring.all_checks(fleet_with_np, DEPLOY_EXTERNAL_SECRETS):
+        report.result(f"wiring [deploy/]: {check}", problems)
+    report.result("deploy/ secret example matches the mounted Secret name",
+                  [] if any(wiring.name(o) == "volley-token"
+                            for o in objs_by_file.get("deploy/secret-token.example.yaml", []))
+                  else ["secret-token.example.yaml does not define volley-token"])
+    examples = [o for k, v in objs_by_file.items() if k.startswith("deploy/examples/") for o in v]
+    report.run("deploy/examples: LoadTests find their plans and every ${env.X} they use",
+               lambda: check_example_plans(examples))
+    return fleet_with_np
+
+
+def check_example_plans(objs: list[dict]) -> list[str]:
+    """Each example LoadTest's plan exists, is a YAML mapping with a flow,
+    and gets every `${env.NAME}` it uses from spec.env (the plan loader
+    rejects unknown env variables)."""
+    tests = [o for o in objs if o.get("kind") == "LoadTest"]
+    if not tests:
+        return ["no LoadTest in deploy/examples"]
+    config_maps = {(o["metadata"].get("namespace"), wiring.name(o)): o.get("data", {})
+                   for o in objs if o.get("kind") == "ConfigMap"}
+    problems = []
+    for lt in tests:
+        spec, label = lt["spec"], wiring.name(lt)
+        text = spec.get("plan")
+        if text is None:
+            ref = spec["planFrom"]["configMapKeyRef"]
+            data = config_maps.get((lt["metadata"].get("namespace"), ref["name"]), {})
+            text = data.get(ref["key"])
+            if text is None:
+                problems.append(f"{label}: ConfigMap {ref['name']} key {ref['key']} is not in the examples")
+                continue
+        plan = yaml.safe_load(text)
+        if not isinstance(plan, dict) or not ("flow" in plan or "scenarios" in plan):
+            problems.append(f"{label}: the plan is not a mapping with flow or scenarios")
+            continue
+        used = set(re.findall(r"\$\{env\.([A-Za-z_][A-Za-z0-9_]*)\}", text))
+        missing = sorted(used - set(spec.get("env", {})) - set(plan.get("env", {})))
+        if missing:
+            problems.append(f"{label}: plan uses ${{env.X}} for {missing} but spec.env does not set them")
+    return problems
+
+
+def kustomize(expected: list[dict]) -> list[str]:
+    out = subprocess.run(["kubectl", "kustomize", str(DEPLOY)], check=True, capture_output=True,
+                         text=True, timeout=120)
+    built = load_docs(out.stdout)
+    got = sorted((o["kind"], wiring.name(o)) for o in built)
+    want = sorted((o["kind"], wiring.name(o)) for o in expected)
+    if got != want:
+        return [f"kustomize built {got}, expected {want}"]
+    ds = next(o for o in built if o["kind"] == "DaemonSet")
+    listed = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())["images"][0]
+    img = ds["spec"]["template"]["spec"]["containers"][0]["image"]
+    want_img = f"{listed['newName']}:{listed['newTag']}"
+    return [] if img == want_img else [f"image {img!r} after kustomize, expected {want_img!r}"]
+
+
+def compare_deploy_and_chart(deploy_objs: list[dict], chart_objs: list[dict]) -> list[str]:
+    """deploy/ and the chart (release volley, defaults) describe the same fleet."""
+    problems = []
+
+    def key(o: dict) -> tuple[str, str]:
+        return o["kind"], wiring.name(o)
+
+    skip = {"Namespace", "CustomResourceDefinition", "Secret", "NetworkPolicy", "ClusterRole",
+            "ClusterRoleBinding"}
+    d = {key(o) for o in deploy_objs if o["kind"] not in skip}
+    c = {key(o) for o in chart_objs if o["kind"] not in skip}
+    if d != c:
+        problems.append(f"objects only in deploy/: {sorted(d - c)}; only in chart: {sorted(c - d)}")
+    dd, cd = wiring.Fleet(deploy_objs), wiring.Fleet(chart_objs)
+    if [e["name"] for e in dd.env] != [e["name"] for e in cd.env]:
+        problems.append("agent env differs:\n          deploy " + str([e["name"] for e in dd.env])
+                        + "\n          chart  " + str([e["name"] for e in cd.env]))
+    for field in ("ports", "startupProbe", "livenessProbe", "readinessProbe", "volumeMounts",
+                  "securityContext", "resources", "args"):
+        if dd.container.get(field) != cd.container.get(field):
+            problems.append(f"agent container {field} differs")
+    for field in ("nodeSelector", "tolerations", "securityContext", "terminationGracePeriodSeconds"):
+        if dd.spec.get(field) != cd.spec.get(field):
+            problems.append(f"pod spec {field} differs")
+    return problems
+
+
+# === negative controls ===
+
+
+def negative_controls(report: Report, validators: Validators, chart_objs: list[dict]) -> None:
+    """Known-bad inputs that each validator must reject."""
+    ds = copy.deepcopy(next(o for o in chart_objs if o["kind"] == "DaemonSet"))
+    ds["spec"]["template"]["spec"]["containers"][0]["imagePullPolcy"] = "Always"
+    report.result("negative control: strict schema rejects a misspelt field",
+                  [] if validators.errors(ds) else ["accepted imagePullPolcy"])
+
+    base = {"apiVersion": "volley.dev/v1alpha1", "kind": "LoadTest", "metadata": {"name": "x"},
+            "spec": {"plan": "vus: 1"}}
+    bad_specs = {
+        "both plan and planFrom": {"plan": "vus: 1",
+                                   "planFrom": {"configMapKeyRef": {"name": "a", "key": "b"}}},
+        "neither plan nor planFrom": {"minAgents": 2},
+        "minAgents 0": {"plan": "vus: 1", "minAgents": 0},
+        "unknown field minAgent": {"plan": "vus: 1", "minAgent": 2},
+        "leadTime without unit": {"plan": "vus: 1", "leadTime": "2"},
+        "phase outside the enum": None,
+    }
+    problems = [] if not validators.errors(base) else [f"valid LoadTest refused: {validators.errors(base)}"]
+    for label, spec in bad_specs.items():
+        obj = copy.deepcopy(base)
+        if spec is None:
+            obj["status"] = {"phase": "Done"}
+        else:
+            obj["spec"] = spec
+        if not validators.errors(obj):
+            problems.append(f"accepted a LoadTest with {label}")
+    unknown = validators.crd.unknown_rules()
+    if unknown:
+        problems.append(f"CEL rules the checker cannot evaluate: {unknown}")
+    report.result("negative control: LoadTest schema and CEL rule", problems)
+
+    objs = copy.deepcopy(chart_objs)
+    env = next(o for o in objs if o["kind"] == "DaemonSet")["spec"]["template"]["spec"]["containers"][0]["env"]
+    env.append(env.pop(1))  # POD_IP now defined after its users
+    found = dict(wiring.all_checks(objs, set()))["agent environment"]
+    report.result("negative control: wiring catches $(POD_IP) used before it is defined",
+                  [] if any("before POD_IP is defined" in p for p in found) else ["not caught"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kube-version", default="1.33.0",
+                        help="Kubernetes version whose schemas to validate against")
+    args = parser.parse_args()
+
+    import helm_python as helm
+
+    print(f"Helm engine: helm-c {helm.helm_c_version()}, Helm SDK {helm.helm_sdk_version()}; "
+          f"Kubernetes schemas {args.kube_version} (strict)")
+    report = Report()
+    validators = Validators(args.kube_version)
+    with tempfile.TemporaryDirectory() as home:
+        # Keep Helm's cache/config writes away from the user's home.
+        for var in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
+            os.environ.setdefault(var, os.path.join(home, var.lower()))
+        chart_objs = check_chart(helm, report, validators, args.kube_version)
+        deploy_objs = check_deploy(report, validators)
+        if chart_objs and deploy_objs:
+            report.run("deploy/ and chart (release volley, defaults) describe the same fleet",
+                       lambda: compare_deploy_and_chart(deploy_objs, chart_objs))
+            negative_controls(report, validators, chart_objs)
+        else:
+            report.result("deploy/ and chart comparison", ["no default render or no deploy/ fleet to compare"])
+    metadata: dict = {}
+
+    def load_metadata() -> list[str]:
+        metadata.update(image.cargo_metadata(ROOT))
+        return []
+
+    report.run("cargo metadata --locked", load_metadata)
+    if metadata:
+        report.run("deploy/Dockerfile builds the volley binary with a Rust that fits Cargo.lock",
+                   lambda: image.check_dockerfile(ROOT, metadata))
+    report.run("deploy/Dockerfile.dockerignore keeps the sources, drops target/ and .git/",
+               lambda: image.check_dockerignore(ROOT))
+    for kind, why in SCHEMA_SKIPPED.items():
+        print(f"note  {kind}: schema validation skipped ({why})")
+    print(f"k8s-check: {report.passed} passed, {report.failed} failed")
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
