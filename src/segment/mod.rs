@@ -17,10 +17,15 @@
 //! from the same sequence, so no coordinator is needed to split the work.
 
 mod rational;
+mod sequence;
+
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 
 pub use rational::Rational;
+pub use sequence::{Segment, SegmentSequence, WEIGHT_RESOLUTION};
 
 /// Largest least common denominator of a sequence's segment lengths.
 ///
