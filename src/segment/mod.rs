@@ -18,6 +18,7 @@
 
 mod rational;
 mod sequence;
+mod tuple;
 
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 pub use rational::Rational;
 pub use sequence::{Segment, SegmentSequence, WEIGHT_RESOLUTION};
+pub use tuple::{ExecutionTuple, GlobalIndices};
 
 /// Largest least common denominator of a sequence's segment lengths.
 ///
