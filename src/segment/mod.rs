@@ -16,6 +16,7 @@
 //! Pure: no tokio, no I/O, no clocks. Every node computes the same answers
 //! from the same sequence, so no coordinator is needed to split the work.
 
+mod arrivals;
 mod rational;
 mod sequence;
 mod tuple;
@@ -25,6 +26,7 @@ mod tests;
 
 use std::time::Duration;
 
+pub use arrivals::{Arrivals, Schedule};
 pub use rational::Rational;
 pub use sequence::{Segment, SegmentSequence, WEIGHT_RESOLUTION};
 pub use tuple::{ExecutionTuple, GlobalIndices};

@@ -3,6 +3,7 @@
 //! invariants the fleet relies on (shares sum up, never shrink, never
 //! overlap, and reproduce the single-node schedule exactly).
 
+mod arrivals;
 mod sequence;
 mod vectors;
 
