@@ -4,6 +4,7 @@
 //! overlap, and reproduce the single-node schedule exactly).
 
 mod arrivals;
+mod props;
 mod sequence;
 mod vectors;
 
