@@ -19,4 +19,5 @@
 pub mod kube;
 pub mod metrics;
 pub mod plan;
+pub mod segment;
 pub mod target;
