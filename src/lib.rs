@@ -18,3 +18,4 @@
 
 pub mod metrics;
 pub mod plan;
+pub mod report;
