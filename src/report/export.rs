@@ -80,8 +80,8 @@ fn root_group(checks: &[CheckSummary]) -> Value {
             .find(|(name, _, _)| *name == check.name)
         {
             Some((_, passes, fails)) => {
-                *passes += check.passes;
-                *fails += check.fails;
+                *passes = passes.saturating_add(check.passes);
+                *fails = fails.saturating_add(check.fails);
             }
             None => group
                 .checks

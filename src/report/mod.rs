@@ -1,6 +1,8 @@
 //! Reporting: turns a [`Summary`](crate::metrics::Summary) into what users
 //! read and what tools parse. Pure functions, no I/O.
 //!
+//! - [`text`]: the end-of-test summary in k6's layout (`█ THRESHOLDS`,
+//!   `█ TOTAL RESULTS`, ...), plus Volley's errors, fleet breakdown and notes.
 //! - [`export`]: k6's `--summary-export` JSON, key for key, so that tools
 //!   written for k6 read Volley's results unchanged.
 //! - [`format`]: k6's number, duration, byte and percent formatting.
@@ -10,5 +12,8 @@ pub mod export;
 pub mod format;
 mod lookup;
 mod md5;
+mod table;
+pub mod text;
 
 pub use export::{ExportContext, k6_summary_export};
+pub use text::{TextOptions, render};
