@@ -14,6 +14,26 @@ fn m(name: &str, tags: &[(&str, &str)], values: MetricValues) -> MetricSummary {
     }
 }
 
+fn counter(name: &str, count: f64, rate: f64) -> MetricSummary {
+    m(name, &[], MetricValues::Counter { count, rate })
+}
+
+fn gauge(name: &str, value: f64, min: f64, max: f64) -> MetricSummary {
+    m(name, &[], MetricValues::Gauge { value, min, max })
+}
+
+fn rate(name: &str, rate: f64, passes: u64, fails: u64) -> MetricSummary {
+    m(
+        name,
+        &[],
+        MetricValues::Rate {
+            rate,
+            passes,
+            fails,
+        },
+    )
+}
+
 fn trend(name: &str, tags: &[(&str, &str)], v: [f64; 6]) -> MetricSummary {
     let labels = ["avg", "min", "med", "max", "p(90)", "p(95)"];
     m(
@@ -31,31 +51,9 @@ fn docs_example() -> Summary {
     Summary {
         duration: Duration::from_secs_f64(45.0 / 6.56109),
         metrics: vec![
-            m(
-                "checks",
-                &[],
-                MetricValues::Rate {
-                    rate: 1.0,
-                    passes: 90,
-                    fails: 0,
-                },
-            ),
-            m(
-                "data_received",
-                &[],
-                MetricValues::Counter {
-                    count: 519_000.0,
-                    rate: 76_000.0,
-                },
-            ),
-            m(
-                "data_sent",
-                &[],
-                MetricValues::Counter {
-                    count: 4_900.0,
-                    rate: 718.0,
-                },
-            ),
+            rate("checks", 1.0, 90, 0),
+            counter("data_received", 519_000.0, 76_000.0),
+            counter("data_sent", 4_900.0, 718.0),
             trend("http_req_blocked", &[], [1.0, 0.0, 0.0, 40.0, 0.0, 0.0]),
             trend(
                 "http_req_duration",
@@ -67,54 +65,16 @@ fn docs_example() -> Summary {
                 &[("expected_response", "true")],
                 [140.36, 119.08, 140.96, 154.63, 146.88, 148.21],
             ),
-            m(
-                "http_req_failed",
-                &[],
-                MetricValues::Rate {
-                    rate: 0.0,
-                    passes: 0,
-                    fails: 45,
-                },
-            ),
-            m(
-                "http_reqs",
-                &[],
-                MetricValues::Counter {
-                    count: 45.0,
-                    rate: 6.56109,
-                },
-            ),
+            rate("http_req_failed", 0.0, 0, 45),
+            counter("http_reqs", 45.0, 6.56109),
             trend(
                 "iteration_duration",
                 &[],
                 [152.38, 119.37, 141.27, 684.62, 147.11, 148.391],
             ),
-            m(
-                "iterations",
-                &[],
-                MetricValues::Counter {
-                    count: 45.0,
-                    rate: 6.56109,
-                },
-            ),
-            m(
-                "vus",
-                &[],
-                MetricValues::Gauge {
-                    value: 1.0,
-                    min: 1.0,
-                    max: 1.0,
-                },
-            ),
-            m(
-                "vus_max",
-                &[],
-                MetricValues::Gauge {
-                    value: 1.0,
-                    min: 1.0,
-                    max: 1.0,
-                },
-            ),
+            counter("iterations", 45.0, 6.56109),
+            gauge("vus", 1.0, 1.0, 1.0),
+            gauge("vus_max", 1.0, 1.0, 1.0),
         ],
         thresholds: vec![
             outcome(
@@ -221,39 +181,10 @@ fn troubled_run() -> Summary {
     Summary {
         duration: Duration::from_secs(10),
         metrics: vec![
-            m(
-                "checks",
-                &[],
-                MetricValues::Rate {
-                    rate: 0.995,
-                    passes: 1990,
-                    fails: 10,
-                },
-            ),
-            m(
-                "data_received",
-                &[],
-                MetricValues::Counter {
-                    count: 1_234_567.0,
-                    rate: 123_456.7,
-                },
-            ),
-            m(
-                "data_sent",
-                &[],
-                MetricValues::Counter {
-                    count: 45_000.0,
-                    rate: 4_500.0,
-                },
-            ),
-            m(
-                "dropped_iterations",
-                &[],
-                MetricValues::Counter {
-                    count: 3.0,
-                    rate: 0.3,
-                },
-            ),
+            rate("checks", 0.995, 1990, 10),
+            counter("data_received", 1_234_567.0, 123_456.7),
+            counter("data_sent", 45_000.0, 4_500.0),
+            counter("dropped_iterations", 3.0, 0.3),
             trend(
                 "http_req_duration",
                 &[],
@@ -274,59 +205,21 @@ fn troubled_run() -> Summary {
                 &[],
                 [14.0, 1.0, 11.0, 62_000.0, 25.0, 40.0],
             ),
-            m(
-                "http_req_failed",
-                &[],
-                MetricValues::Rate {
-                    rate: 0.015,
-                    passes: 15,
-                    fails: 985,
-                },
-            ),
+            rate("http_req_failed", 0.015, 15, 985),
             trend(
                 "http_req_waiting",
                 &[],
                 [10.0, 0.5, 8.0, 1400.0, 18.0, 28.0],
             ),
-            m(
-                "http_reqs",
-                &[],
-                MetricValues::Counter {
-                    count: 1000.0,
-                    rate: 100.0,
-                },
-            ),
+            counter("http_reqs", 1000.0, 100.0),
             trend(
                 "iteration_duration",
                 &[],
                 [13.0, 1.0, 10.5, 1501.0, 21.0, 32.0],
             ),
-            m(
-                "iterations",
-                &[],
-                MetricValues::Counter {
-                    count: 1000.0,
-                    rate: 100.0,
-                },
-            ),
-            m(
-                "vus",
-                &[],
-                MetricValues::Gauge {
-                    value: 10.0,
-                    min: 1.0,
-                    max: 10.0,
-                },
-            ),
-            m(
-                "vus_max",
-                &[],
-                MetricValues::Gauge {
-                    value: 10.0,
-                    min: 10.0,
-                    max: 10.0,
-                },
-            ),
+            counter("iterations", 1000.0, 100.0),
+            gauge("vus", 10.0, 1.0, 10.0),
+            gauge("vus_max", 10.0, 10.0, 10.0),
         ],
         thresholds: vec![
             outcome("http_req_duration", "p(95)<30", "p(95)", Some(31.0), false),
@@ -580,22 +473,8 @@ fn no_checks_and_no_thresholds_leave_only_the_metrics() {
     let summary = Summary {
         duration: Duration::from_secs(2),
         metrics: vec![
-            m(
-                "http_reqs",
-                &[],
-                MetricValues::Counter {
-                    count: 1.0,
-                    rate: 0.5,
-                },
-            ),
-            m(
-                "data_sent",
-                &[],
-                MetricValues::Counter {
-                    count: 5.0,
-                    rate: 2.5,
-                },
-            ),
+            counter("http_reqs", 1.0, 0.5),
+            counter("data_sent", 5.0, 2.5),
         ],
         thresholds: vec![],
         checks: vec![],
@@ -656,156 +535,4 @@ fn long_submetric_names_widen_the_name_column() {
     );
 }
 
-mod arbitrary {
-    use proptest::prelude::*;
-
-    use super::*;
-    use crate::report::export::{ExportContext, k6_summary_export};
-
-    fn value() -> impl Strategy<Value = f64> {
-        prop_oneof![
-            4 => 0f64..1e6,
-            1 => Just(f64::NAN),
-            1 => Just(f64::INFINITY),
-            1 => -1e3f64..0.0,
-            1 => 1e15f64..1e25,
-        ]
-    }
-
-    fn name() -> impl Strategy<Value = String> {
-        prop_oneof![
-            3 => proptest::sample::select(Metric::ALL.map(|m| m.name()).to_vec()).prop_map(String::from),
-            1 => "[a-z_{}:, ✓]{0,12}",
-        ]
-    }
-
-    fn values() -> impl Strategy<Value = MetricValues> {
-        prop_oneof![
-            (value(), value()).prop_map(|(count, rate)| MetricValues::Counter { count, rate }),
-            (value(), value(), value()).prop_map(|(value, min, max)| MetricValues::Gauge {
-                value,
-                min,
-                max
-            }),
-            (value(), any::<u64>(), any::<u64>()).prop_map(|(rate, passes, fails)| {
-                MetricValues::Rate {
-                    rate,
-                    passes,
-                    fails,
-                }
-            }),
-            (
-                any::<u64>(),
-                proptest::collection::vec(("[a-z()0-9.]{0,6}", value()), 0..8)
-            )
-                .prop_map(|(count, stats)| MetricValues::Trend { count, stats }),
-        ]
-    }
-
-    fn metric() -> impl Strategy<Value = MetricSummary> {
-        (
-            name(),
-            proptest::collection::vec(("[a-z ]{0,5}", "[a-z0-9]{0,5}"), 0..3),
-            values(),
-        )
-            .prop_map(|(name, tags, values)| MetricSummary { name, tags, values })
-    }
-
-    fn outcome() -> impl Strategy<Value = ThresholdOutcome> {
-        (
-            name(),
-            "[a-z()<>=0-9. ]{0,10}",
-            "[a-z()0-9]{0,6}",
-            proptest::option::of(value()),
-            any::<bool>(),
-            any::<bool>(),
-        )
-            .prop_map(|(key, source, aggregation, observed, ok, aborted)| {
-                ThresholdOutcome {
-                    key,
-                    source,
-                    aggregation,
-                    observed,
-                    ok,
-                    aborted,
-                }
-            })
-    }
-
-    fn summary() -> impl Strategy<Value = Summary> {
-        (
-            0u64..10_000_000,
-            proptest::collection::vec(metric(), 0..12),
-            proptest::collection::vec(outcome(), 0..6),
-            proptest::collection::vec(
-                (
-                    "[a-z ✓]{0,8}",
-                    "(::[a-z]{1,4}){0,3}",
-                    any::<u64>(),
-                    any::<u64>(),
-                ),
-                0..5,
-            ),
-            proptest::collection::vec(("[a-z ]{0,8}", any::<u64>()), 0..4),
-            proptest::collection::vec(
-                (
-                    "agent|region",
-                    "[a-z0-9-]{0,8}",
-                    any::<u64>(),
-                    any::<u64>(),
-                    value(),
-                    value(),
-                ),
-                0..4,
-            ),
-            proptest::collection::vec("[a-z ]{0,20}", 0..3),
-        )
-            .prop_map(
-                |(millis, metrics, thresholds, checks, errors, breakdown, notes)| Summary {
-                    duration: Duration::from_millis(millis),
-                    metrics,
-                    thresholds,
-                    checks: checks
-                        .into_iter()
-                        .map(|(name, group, passes, fails)| CheckSummary {
-                            name,
-                            group,
-                            passes,
-                            fails,
-                        })
-                        .collect(),
-                    errors,
-                    trend_stats: TrendStat::k6_defaults(),
-                    breakdown: breakdown
-                        .into_iter()
-                        .map(|(dimension, value, requests, failed, rps, p)| Breakdown {
-                            dimension,
-                            value,
-                            requests,
-                            failed,
-                            rps,
-                            p50_ms: p,
-                            p95_ms: p,
-                            p99_ms: p,
-                        })
-                        .collect(),
-                    notes,
-                },
-            )
-    }
-
-    proptest! {
-        #[test]
-        fn any_summary_renders_and_exports_without_panicking(summary in summary()) {
-            let plain_text = render(&summary, &TextOptions::default());
-            let colored = render(&summary, &TextOptions { color: true, title: None });
-            prop_assert_eq!(strip_ansi(&colored), plain_text.clone());
-            prop_assert!(plain_text.ends_with('\n'));
-            for line in plain_text.lines() {
-                prop_assert!(!line.ends_with(' '), "trailing blank in {:?}", line);
-            }
-            let export = k6_summary_export(&summary, &ExportContext::default());
-            prop_assert!(export["root_group"].is_object() && export["metrics"].is_object());
-        }
-    }
-}
+mod arbitrary;
