@@ -29,8 +29,9 @@ pub struct Progress {
     /// Planned test time; zero when unknown (iteration-based runs), which
     /// shows no bar.
     pub total: Duration,
-    /// Active VUs, and the most there can be.
+    /// Active VUs.
     pub vus: u64,
+    /// Allocated VUs: the most that can be active.
     pub vus_max: u64,
     /// Completed iterations.
     pub iterations: u64,
@@ -39,8 +40,9 @@ pub struct Progress {
     /// 95th percentile `http_req_duration` so far, in ms; `None` before the
     /// first response.
     pub p95_ms: Option<f64>,
-    /// Failed requests (`http_req_failed` true samples) and all requests.
+    /// Failed requests so far (`http_req_failed` true samples).
     pub errors: u64,
+    /// All requests so far, for the error share.
     pub requests: u64,
     /// What the run is doing, replacing `running` (fleet: `running on 3
     /// agents`).

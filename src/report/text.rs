@@ -57,8 +57,13 @@ pub fn render(summary: &Summary, opts: &TextOptions) -> String {
     }
 
     let mut out = String::new();
-    if let Some(title) = &opts.title {
-        out.push_str(&format!("  {}\n\n", paint.bold(title.trim())));
+    if let Some(title) = opts
+        .title
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        out.push_str(&format!("  {}\n\n", paint.bold(title)));
     }
     let rendered: Vec<String> = sections
         .into_iter()
