@@ -6,7 +6,7 @@
 //! - [`export`]: k6's `--summary-export` JSON, key for key, so that tools
 //!   written for k6 read Volley's results unchanged.
 //! - [`progress`]: the one-line live progress shown while a test runs.
-//! - [`format`]: k6's number, duration, byte and percent formatting.
+//! - [`format`](mod@format): k6's number, duration, byte and percent formatting.
 
 mod ansi;
 pub mod export;
