@@ -19,5 +19,6 @@
 pub mod kube;
 pub mod metrics;
 pub mod plan;
+pub mod report;
 pub mod segment;
 pub mod target;
