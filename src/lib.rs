@@ -16,5 +16,6 @@
 //! Dependencies point one way: `cli → engine → {plan, metrics, segment}`.
 #![forbid(unsafe_code)]
 
+pub mod fleet;
 pub mod metrics;
 pub mod plan;
