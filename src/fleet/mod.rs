@@ -6,3 +6,4 @@
 //!   plus an in-memory implementation for testing fleet logic), and clock-offset measurement.
 
 pub mod ca;
+pub mod transport;

@@ -1,0 +1,191 @@
+//! The request/reply logic shared by every transport, on both sides of a request: the answering
+//! side turns a request payload into a reply payload (TIME stamps, handler call, refusals), the
+//! requesting side checks sizes before sending and turns a reply payload into a result.
+
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::FutureExt;
+
+use super::clock::now_ns;
+use super::envelope::{self, Fault, PeerStamps, Reply, ReplyError, Request};
+use super::error::{Oversize, TransportError};
+use super::frame::{FrameError, Payload, frame_limit};
+use super::{Handler, Limits, PeerId};
+
+/// The answering side of a transport.
+pub(crate) struct Dispatcher {
+    /// The agent's application handler for APP requests.
+    handler: Arc<dyn Handler>,
+    /// This side's message limit, applied to incoming requests and outgoing responses.
+    max_message: usize,
+}
+
+impl Dispatcher {
+    pub(crate) fn new(handler: Arc<dyn Handler>, limits: &Limits) -> Self {
+        Dispatcher {
+            handler,
+            max_message: limits.max_message,
+        }
+    }
+
+    /// The largest request frame payload this side reads.
+    pub(crate) fn frame_limit(&self) -> usize {
+        frame_limit(self.max_message)
+    }
+
+    /// Answers one request payload from `from`, received at `received` (ns since the epoch).
+    pub(crate) async fn answer(&self, from: PeerId, payload: Bytes, received: i128) -> Payload {
+        let request = match envelope::decode_request(payload) {
+            Ok(request) => request,
+            Err(fault) => {
+                tracing::warn!(peer = %from, "refusing malformed request: {fault:?}");
+                return envelope::encode_fault(&fault);
+            }
+        };
+        match request {
+            Request::Time => envelope::encode_reply(Reply::Time(PeerStamps {
+                received,
+                sent: now_ns(),
+            })),
+            Request::App(body) if body.len() > self.max_message => {
+                envelope::encode_fault(&Fault::RequestTooLarge {
+                    size: body.len(),
+                    limit: self.max_message,
+                })
+            }
+            Request::App(body) => {
+                let call = AssertUnwindSafe(self.handler.handle(from.clone(), body));
+                match call.catch_unwind().await {
+                    Ok(response) if response.len() > self.max_message => {
+                        tracing::warn!(
+                            peer = %from,
+                            size = response.len(),
+                            limit = self.max_message,
+                            "handler response exceeds the message limit; not sent"
+                        );
+                        envelope::encode_fault(&Fault::ResponseTooLarge {
+                            size: response.len(),
+                            limit: self.max_message,
+                        })
+                    }
+                    Ok(response) => envelope::encode_reply(Reply::App(response)),
+                    Err(_) => {
+                        tracing::error!(peer = %from, "handler panicked while answering a request");
+                        envelope::encode_fault(&Fault::HandlerFailed(
+                            "the peer's handler panicked".to_owned(),
+                        ))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The reply to a request whose frame could not be read.
+    pub(crate) fn refuse_frame(&self, from: &str, err: &FrameError) -> Payload {
+        tracing::warn!(peer = %from, "refusing request: {err}");
+        let fault = match err {
+            FrameError::TooLarge { declared, .. } => Fault::RequestTooLarge {
+                size: declared.saturating_sub(1),
+                limit: self.max_message,
+            },
+            other => Fault::Protocol(format!("bad request framing: {other}")),
+        };
+        envelope::encode_fault(&fault)
+    }
+}
+
+/// Checks an outgoing request against our limit and encodes it; returns its kind and payload.
+pub(crate) fn prepare(
+    peer: SocketAddr,
+    request: Request,
+    limits: &Limits,
+) -> Result<(u8, Payload), TransportError> {
+    let size = request.body_len();
+    if size > limits.max_message {
+        return Err(TransportError::TooLarge {
+            peer,
+            size,
+            limit: limits.max_message,
+            what: Oversize::Request,
+        });
+    }
+    Ok((request.kind(), request.into_payload()))
+}
+
+/// The error for a response frame that could not be read.
+pub(crate) fn response_frame_error(
+    peer: SocketAddr,
+    err: &FrameError,
+    limits: &Limits,
+) -> TransportError {
+    match err {
+        FrameError::TooLarge { declared, .. } => TransportError::TooLarge {
+            peer,
+            size: declared.saturating_sub(1),
+            limit: limits.max_message,
+            what: Oversize::Response,
+        },
+        other => TransportError::Protocol {
+            peer,
+            reason: format!("bad response framing: {other}"),
+        },
+    }
+}
+
+/// Turns a response payload for a request of `kind` into the reply or the peer's refusal.
+pub(crate) fn finish(
+    peer: SocketAddr,
+    kind: u8,
+    payload: Bytes,
+    limits: &Limits,
+) -> Result<Reply, TransportError> {
+    match envelope::decode_reply(kind, payload) {
+        Ok(Reply::App(body)) if body.len() > limits.max_message => Err(TransportError::TooLarge {
+            peer,
+            size: body.len(),
+            limit: limits.max_message,
+            what: Oversize::Response,
+        }),
+        Ok(reply) => Ok(reply),
+        Err(ReplyError::Malformed(reason)) => Err(TransportError::Protocol {
+            peer,
+            reason: format!("malformed reply: {reason}"),
+        }),
+        Err(ReplyError::Remote(fault)) => Err(match fault {
+            Fault::Protocol(reason) => TransportError::Protocol {
+                peer,
+                reason: format!("peer rejected the request: {reason}"),
+            },
+            Fault::HandlerFailed(reason) => TransportError::Protocol {
+                peer,
+                reason: format!("peer could not answer: {reason}"),
+            },
+            Fault::RequestTooLarge { size, limit } => TransportError::TooLarge {
+                peer,
+                size,
+                limit,
+                what: Oversize::RequestRefusedByPeer,
+            },
+            Fault::ResponseTooLarge { size, limit } => TransportError::TooLarge {
+                peer,
+                size,
+                limit,
+                what: Oversize::ResponseRefusedByPeer,
+            },
+        }),
+    }
+}
+
+/// Extracts the APP body from a reply to an APP request.
+pub(crate) fn app_body(peer: SocketAddr, reply: Reply) -> Result<Bytes, TransportError> {
+    match reply {
+        Reply::App(body) => Ok(body),
+        Reply::Time(_) => Err(TransportError::Protocol {
+            peer,
+            reason: "TIME reply to an APP request".to_owned(),
+        }),
+    }
+}
