@@ -30,36 +30,29 @@ const ALERT_NO_APPLICATION_PROTOCOL: u8 = 120;
 
 /// Explains a TLS alert. `by_us`: we rejected the peer (else the peer rejected us).
 fn alert_reason(alert: u8, by_us: bool) -> String {
-    let whose = if by_us {
-        "peer certificate"
-    } else {
-        "our certificate (as judged by the peer)"
-    };
-    match alert {
-        ALERT_UNKNOWN_CA if by_us => "peer certificate not issued by this fleet's CA".to_owned(),
-        ALERT_UNKNOWN_CA => {
-            "the peer rejected our certificate: not issued by the peer's fleet CA (is it another fleet?)"
-                .to_owned()
+    let problem = match alert {
+        ALERT_UNKNOWN_CA if by_us => {
+            return "peer certificate not issued by this fleet's CA".to_owned();
         }
-        ALERT_CERTIFICATE_EXPIRED => format!(
-            "{whose} expired or not yet valid; renew it and check both clocks"
-        ),
-        ALERT_BAD_CERTIFICATE => format!(
-            "{whose} is malformed or not valid for the agent name `volley-agent`"
-        ),
-        ALERT_UNSUPPORTED_CERTIFICATE => format!(
-            "{whose} lacks the server/client authentication usage (EKU)"
-        ),
-        ALERT_DECRYPT_ERROR => format!("{whose} has an invalid signature"),
-        ALERT_CERTIFICATE_REVOKED => format!("{whose} is revoked"),
-        ALERT_CERTIFICATE_UNKNOWN | ALERT_ACCESS_DENIED => format!("{whose} was not accepted"),
+        ALERT_UNKNOWN_CA => "not issued by the peer's fleet CA (is it another fleet?)",
+        ALERT_CERTIFICATE_EXPIRED => "expired or not yet valid; renew it and check both clocks",
+        ALERT_BAD_CERTIFICATE => "malformed or not valid for the agent name `volley-agent`",
+        ALERT_UNSUPPORTED_CERTIFICATE => "lacks the server/client authentication usage (EKU)",
+        ALERT_DECRYPT_ERROR => "has an invalid signature",
+        ALERT_CERTIFICATE_REVOKED => "revoked",
+        ALERT_CERTIFICATE_UNKNOWN | ALERT_ACCESS_DENIED => "not accepted",
         ALERT_CERTIFICATE_REQUIRED => {
-            "a client certificate is required but none was presented".to_owned()
+            return "a client certificate is required but none was presented".to_owned();
         }
         ALERT_NO_APPLICATION_PROTOCOL => {
-            "ALPN mismatch: the peer does not speak `volley/1`".to_owned()
+            return "ALPN mismatch: the peer does not speak `volley/1`".to_owned();
         }
-        other => format!("TLS handshake failed (alert {other})"),
+        other => return format!("TLS handshake failed (alert {other})"),
+    };
+    if by_us {
+        format!("peer certificate {problem}")
+    } else {
+        format!("the peer rejected our certificate: {problem}")
     }
 }
 
@@ -96,6 +89,15 @@ pub(crate) fn connection(
                 peer,
                 reason: alert_reason(alert, false),
             },
+            // A closed endpoint (agent shutting down) refuses new connections: nobody is there
+            // to talk to, which is what unreachable means to the caller.
+            None if close.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED => {
+                TransportError::Unreachable {
+                    peer,
+                    reason: "the peer refused the connection (its transport is shut down)"
+                        .to_owned(),
+                }
+            }
             None => closed(format!(
                 "the peer's QUIC stack aborted the connection: {close}"
             )),
