@@ -75,8 +75,7 @@ async fn addresses_are_unique_and_freed_on_drop() {
     let taken = a.local_addr();
     let err = net
         .bind(taken, "again", echo_handler().0, Limits::default())
-        .err()
-        .expect("address in use");
+        .expect_err("address in use");
     assert!(
         matches!(err, TransportError::Bind { addr, .. } if addr == taken),
         "{err:?}"
@@ -94,4 +93,41 @@ async fn addresses_are_unique_and_freed_on_drop() {
         net.bind(loopback(), "x", echo_handler().0, bad).err(),
         Some(TransportError::Config { .. })
     ));
+}
+
+#[tokio::test]
+async fn reply_in_flight_across_a_new_cut_is_lost() {
+    bounded(async {
+        let net = MemoryNetwork::new();
+        let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+        let entered = std::sync::Arc::new(tokio::sync::Notify::new());
+        let (g, e) = (gate.clone(), entered.clone());
+        let slow = volley::fleet::transport::handler_fn(move |_, body| {
+            let (g, e) = (g.clone(), e.clone());
+            async move {
+                e.notify_one();
+                let _permit = g.acquire().await;
+                body
+            }
+        });
+        let a = net
+            .bind(loopback(), "a", echo_handler().0, Limits::default())
+            .expect("binds");
+        let b = net
+            .bind(loopback(), "b", slow, Limits::default())
+            .expect("binds");
+        let request = a.request(
+            b.local_addr(),
+            Bytes::from_static(b"x"),
+            Duration::from_secs(10),
+        );
+        let cut_then_release = async {
+            entered.notified().await;
+            net.partition(a.local_addr(), b.local_addr());
+            gate.add_permits(1);
+        };
+        let (result, ()) = tokio::join!(request, cut_then_release);
+        assert!(unreachable(result));
+    })
+    .await;
 }

@@ -189,3 +189,133 @@ pub(crate) fn app_body(peer: SocketAddr, reply: Reply) -> Result<Bytes, Transpor
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::transport::envelope::{KIND_APP, KIND_TIME};
+    use crate::fleet::transport::handler_fn;
+
+    fn peer() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 9))
+    }
+
+    fn flat(p: Payload) -> Bytes {
+        let mut v = p.head;
+        v.extend_from_slice(&p.body);
+        Bytes::from(v)
+    }
+
+    fn limits(max_message: usize) -> Limits {
+        Limits {
+            max_message,
+            ..Limits::default()
+        }
+    }
+
+    fn echo() -> Dispatcher {
+        let handler = handler_fn(|from: PeerId, body: Bytes| async move {
+            let mut out = from.into_bytes();
+            out.extend_from_slice(&body);
+            Bytes::from(out)
+        });
+        Dispatcher::new(handler, &limits(16))
+    }
+
+    #[tokio::test]
+    async fn app_requests_reach_the_handler_with_the_sender() {
+        let (kind, payload) = prepare(
+            peer(),
+            Request::App(Bytes::from_static(b"-hi")),
+            &limits(16),
+        )
+        .expect("fits");
+        let reply = echo().answer("node".into(), flat(payload), 0).await;
+        let reply = finish(peer(), kind, flat(reply), &limits(16)).expect("answered");
+        assert_eq!(reply, Reply::App(Bytes::from_static(b"node-hi")));
+    }
+
+    #[tokio::test]
+    async fn time_requests_are_stamped_by_the_transport() {
+        let before = now_ns();
+        let reply = echo()
+            .answer("node".into(), Bytes::from_static(&[KIND_TIME]), 42)
+            .await;
+        let Ok(Reply::Time(stamps)) = finish(peer(), KIND_TIME, flat(reply), &limits(16)) else {
+            panic!("expected a TIME reply");
+        };
+        assert_eq!(stamps.received, 42);
+        assert!(stamps.sent >= before);
+    }
+
+    #[tokio::test]
+    async fn unknown_kinds_and_oversized_messages_are_refused_with_reasons() {
+        let reply = echo()
+            .answer("node".into(), Bytes::from_static(&[0x09]), 0)
+            .await;
+        let err = finish(peer(), KIND_APP, flat(reply), &limits(16)).expect_err("refused");
+        assert!(
+            matches!(err, TransportError::Protocol { ref reason, .. } if reason.contains("unknown message kind 0x09")),
+            "{err:?}"
+        );
+        let big = Bytes::from(vec![KIND_APP; 18]);
+        let reply = echo().answer("node".into(), big, 0).await;
+        let err = finish(peer(), KIND_APP, flat(reply), &limits(64)).expect_err("refused");
+        assert!(
+            matches!(
+                err,
+                TransportError::TooLarge {
+                    size: 17,
+                    limit: 16,
+                    what: Oversize::RequestRefusedByPeer,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let reply = echo()
+            .answer("a-long-node-id".into(), Bytes::from_static(b"\x02abc"), 0)
+            .await;
+        let err = finish(peer(), KIND_APP, flat(reply), &limits(64)).expect_err("refused");
+        assert!(
+            matches!(
+                err,
+                TransportError::TooLarge {
+                    size: 17,
+                    limit: 16,
+                    what: Oversize::ResponseRefusedByPeer,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = prepare(peer(), Request::App(Bytes::from(vec![0; 17])), &limits(16))
+            .expect_err("not sent");
+        assert!(matches!(
+            err,
+            TransportError::TooLarge {
+                what: Oversize::Request,
+                ..
+            }
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_an_error_reply() {
+        let handler = handler_fn(|_: PeerId, body: Bytes| async move {
+            if body.is_empty() {
+                panic!("handler bug");
+            }
+            body
+        });
+        let dispatcher = Dispatcher::new(handler, &limits(16));
+        let reply = dispatcher
+            .answer("node".into(), Bytes::from_static(&[KIND_APP]), 0)
+            .await;
+        let err = finish(peer(), KIND_APP, flat(reply), &limits(16)).expect_err("failed");
+        assert!(
+            matches!(err, TransportError::Protocol { ref reason, .. } if reason.contains("panicked")),
+            "{err:?}"
+        );
+    }
+}

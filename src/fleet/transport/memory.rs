@@ -269,6 +269,16 @@ impl Transport for MemoryTransport {
     }
 }
 
+impl std::fmt::Debug for MemoryTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryTransport")
+            .field("addr", &self.addr)
+            .field("peer_id", &self.node.peer_id)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for MemoryTransport {
     fn drop(&mut self) {
         self.close();

@@ -73,6 +73,12 @@ impl QuicTransport {
         })?;
         let dispatcher = Arc::new(Dispatcher::new(handler, &limits));
         let accept_task = tokio::spawn(server::accept_loop(endpoint.clone(), dispatcher));
+        if identity.not_after() <= std::time::SystemTime::now() {
+            tracing::warn!(
+                node = identity.node_id(),
+                "our agent certificate has expired: peers will refuse every connection until it is renewed"
+            );
+        }
         tracing::info!(addr = %local_addr, node = identity.node_id(), "fleet transport listening");
         Ok(QuicTransport {
             endpoint,
@@ -204,6 +210,16 @@ impl Transport for QuicTransport {
 
     fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+}
+
+impl std::fmt::Debug for QuicTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuicTransport")
+            .field("local_addr", &self.local_addr)
+            .field("node_id", &self.node_id)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
