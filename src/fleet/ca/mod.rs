@@ -66,8 +66,19 @@ fn generate_error(action: &'static str) -> impl FnOnce(rcgen::Error) -> CaError 
     }
 }
 
-fn to_offset(t: SystemTime) -> OffsetDateTime {
-    OffsetDateTime::from(t)
+/// Converts a wall-clock time for a certificate field; times X.509 tooling cannot express (before
+/// the epoch, or absurdly far ahead) are an error rather than a panic.
+fn to_offset(t: SystemTime) -> Result<OffsetDateTime, CaError> {
+    let out_of_range = || CaError::Generate {
+        action: "compute the validity window",
+        reason: format!("time {t:?} is outside the range a certificate can express"),
+    };
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_err(|_| out_of_range())?
+        .as_secs();
+    let secs = i64::try_from(secs).map_err(|_| out_of_range())?;
+    OffsetDateTime::from_unix_timestamp(secs).map_err(|_| out_of_range())
 }
 
 /// `t + d`, saturating at the latest time X.509 can express in a sane way.
@@ -116,8 +127,8 @@ impl FleetCa {
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
-        params.not_before = to_offset(now - CLOCK_SKEW_ALLOWANCE);
-        params.not_after = to_offset(add_duration(now, CA_VALIDITY));
+        params.not_before = to_offset(now.checked_sub(CLOCK_SKEW_ALLOWANCE).unwrap_or(now))?;
+        params.not_after = to_offset(add_duration(now, CA_VALIDITY))?;
         let key = KeyPair::generate().map_err(generate_error("generate the CA key"))?;
         let cert = params
             .self_signed(&key)
@@ -285,8 +296,8 @@ impl FleetCa {
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
         params.use_authority_key_identifier_extension = true;
-        params.not_before = to_offset(now.checked_sub(CLOCK_SKEW_ALLOWANCE).unwrap_or(now));
-        params.not_after = to_offset(add_duration(now, validity));
+        params.not_before = to_offset(now.checked_sub(CLOCK_SKEW_ALLOWANCE).unwrap_or(now))?;
+        params.not_after = to_offset(add_duration(now, validity))?;
 
         let key = KeyPair::generate().map_err(generate_error("generate an agent key"))?;
         let cert = params

@@ -430,3 +430,18 @@ fn secret_yaml_carries_both_files() {
         Some(secret::base64_encode(ca.key_pem().as_bytes()).as_str())
     );
 }
+
+#[test]
+fn times_outside_the_certificate_range_are_errors_not_panics() {
+    let ca = FleetCa::generate("ca").expect("CA generates");
+    let far = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::MAX / 4);
+    let err = ca
+        .issue_at("node", &[], far, DEFAULT_LEAF_VALIDITY)
+        .expect_err("out of range");
+    assert!(matches!(err, CaError::Generate { .. }), "{err:?}");
+    let early = SystemTime::UNIX_EPOCH;
+    let err = ca
+        .issue_at("node", &[], early, DEFAULT_LEAF_VALIDITY)
+        .expect_err("before epoch");
+    assert!(matches!(err, CaError::Generate { .. }), "{err:?}");
+}

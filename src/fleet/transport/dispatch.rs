@@ -97,6 +97,13 @@ impl Dispatcher {
     }
 }
 
+/// The instant `timeout` from now; an absurdly long timeout means "about never", not a panic.
+pub(crate) fn deadline_after(timeout: std::time::Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + std::time::Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
 /// Checks an outgoing request against our limit and encodes it; returns its kind and payload.
 pub(crate) fn prepare(
     peer: SocketAddr,

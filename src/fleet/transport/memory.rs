@@ -10,7 +10,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use tokio::sync::{oneshot, watch};
-use tokio::time::Instant;
 
 use super::clock::now_ns;
 use super::dispatch::{self, Dispatcher};
@@ -197,7 +196,7 @@ impl MemoryTransport {
         request: Request,
         timeout: Duration,
     ) -> Result<Reply, TransportError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = dispatch::deadline_after(timeout);
         let (kind, payload) = dispatch::prepare(peer, request, &self.limits)?;
         if *self.node.shutdown.borrow() {
             return Err(TransportError::Closed {

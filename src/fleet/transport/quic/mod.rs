@@ -16,7 +16,6 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use quinn::{Connection, Endpoint, VarInt, WriteError};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use self::stream::{ReadFailure, ResetOnDrop, read_frame, write_frame};
 use super::dispatch::{self, Dispatcher};
@@ -141,7 +140,7 @@ impl QuicTransport {
         request: Request,
         timeout: Duration,
     ) -> Result<Reply, TransportError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = dispatch::deadline_after(timeout);
         let (kind, payload) = dispatch::prepare(peer, request, &self.limits)?;
         let conn = match tokio::time::timeout_at(deadline, self.connection(peer)).await {
             Ok(conn) => conn?,
