@@ -93,7 +93,7 @@ pub enum PlanError {
 
     /// A threshold key or expression that does not parse or does not fit
     /// its metric.
-    #[error("{path}: {} {message}", quote(expression))]
+    #[error("{path}: {}: {message}", quote(expression))]
     Threshold {
         path: String,
         expression: String,

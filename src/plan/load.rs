@@ -231,7 +231,16 @@ fn clean_message(message: &str, path: &str, position: Option<(usize, usize)>) ->
             text = rest;
         }
     }
-    text.replace('`', "\"")
+    let text = text.replace('`', "\"");
+    // serde's "invalid type: string "x", expected ..." reads like the
+    // loader's own "got ..., expected ...".
+    match ["invalid type: ", "invalid value: "]
+        .iter()
+        .find_map(|p| text.strip_prefix(p))
+    {
+        Some(rest) => format!("got {rest}"),
+        None => text,
+    }
 }
 
 /// The line of `text` at `line` (1-based) with a caret under `column`,
@@ -277,6 +286,10 @@ mod tests {
             "got \"-5\""
         );
         assert_eq!(clean_message("plain", ".", None), "plain");
+        assert_eq!(
+            clean_message("invalid type: string \"x\", expected a boolean", ".", None),
+            "got string \"x\", expected a boolean"
+        );
     }
 
     #[test]
