@@ -14,7 +14,7 @@
 //! - `compile`: raw → [`Plan`] (scenarios and shortcuts, flows, requests).
 //! - [`duration`], `template_parse`, [`threshold_parse`], [`data`]: the
 //!   value grammars and the data file.
-//! - [`error`]: [`PlanError`].
+//! - [`error`][]: [`PlanError`].
 
 mod compile;
 pub mod data;

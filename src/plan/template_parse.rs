@@ -511,16 +511,14 @@ mod tests {
             data_columns: None,
         };
         let e = parse_template("${data.user}", &scope, "flow[1].request.body")
-            .err()
-            .expect("no data section")
+            .expect_err("no data section")
             .to_string();
         assert!(
             e.starts_with("flow[1].request.body: \"${data.user}\" needs a `data:` section"),
             "{e}"
         );
         let e = parse_template("${x}", &scope, "p")
-            .err()
-            .expect("no vars")
+            .expect_err("no vars")
             .to_string();
         assert!(e.contains("no `capture` in this flow"), "{e}");
     }

@@ -131,7 +131,7 @@ fn parse_expression(expr: &str) -> Result<(Aggregation, Op, f64), String> {
     ]
     .into_iter()
     .find_map(|(sym, op)| rest.strip_prefix(sym).map(|r| (op, r)))
-    .ok_or_else(|| format!("has an unknown comparison; expected one of <, <=, >, >=, ==, !="))?;
+    .ok_or_else(|| "has an unknown comparison; expected one of <, <=, >, >=, ==, !=".to_string())?;
     let aggregation = parse_aggregation(lhs.trim())?;
     let rhs = rhs.trim();
     let value = rhs

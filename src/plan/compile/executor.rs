@@ -281,9 +281,17 @@ fn at_least_one(v: &Sourced<u64>) -> Result<u64, PlanError> {
     }
 }
 
+/// Positive and at most [`MAX_DURATION`] (the plan's own durations are
+/// bounded when parsed; CLI values arrive as `Duration`s).
 fn positive(d: &Sourced<Duration>) -> Result<Duration, PlanError> {
     if d.value.is_zero() {
         Err(PlanError::invalid(&d.path, "0s", "a positive duration"))
+    } else if d.value > MAX_DURATION {
+        Err(PlanError::invalid(
+            &d.path,
+            format_duration(d.value),
+            format!("at most {}", format_duration(MAX_DURATION)),
+        ))
     } else {
         Ok(d.value)
     }

@@ -352,6 +352,25 @@ fn cli_override_mistakes_name_the_flag() {
         ),
         (
             Overrides {
+                duration: Some(Duration::MAX),
+                ..Overrides::default()
+            },
+            "",
+            "--duration: got \"",
+        ),
+        (
+            Overrides {
+                stages: Some(vec![Stage {
+                    duration: Duration::MAX,
+                    target: 1,
+                }]),
+                ..Overrides::default()
+            },
+            "",
+            "--stage: stages last ",
+        ),
+        (
+            Overrides {
                 stages: Some(vec![]),
                 ..Overrides::default()
             },

@@ -168,3 +168,25 @@ fn from_url_is_one_get_per_iteration() {
         assert!(e.starts_with("URL: got "), "{e}");
     }
 }
+
+/// Nesting is bounded by the parsers' recursion limits (128 levels): deep
+/// plans load, deeper ones fail with a message, and neither overflows the
+/// stack of a test thread.
+#[test]
+fn deep_nesting_loads_or_fails_cleanly() {
+    let nested = |depth: usize| {
+        let open = "{\"group\":{\"name\":\"g\",\"flow\":[".repeat(depth);
+        let close = "]}}".repeat(depth);
+        format!("{{\"flow\":[{open}{{\"get\":\"http://127.0.0.1:1/\"}}{close}]}}")
+    };
+    for format in [Format::Json, Format::Yaml] {
+        let plan =
+            parse(&nested(40), format, &opts(), &MemFiles::default()).expect("40 levels load");
+        assert_eq!(plan.groups.len(), 40);
+        assert_eq!(plan.requests[0].group, "::g".repeat(40));
+        let e = parse(&nested(100), format, &opts(), &MemFiles::default())
+            .expect_err("too deep")
+            .to_string();
+        assert!(e.contains("recursion limit exceeded"), "{e}");
+    }
+}
