@@ -8,6 +8,4 @@ pub mod summary;
 
 pub use catalog::{Metric, MetricKind, Section, Unit};
 pub use sample::{ErrorKind, HttpSample, Sample, Timings};
-pub use summary::{
-    Breakdown, CheckSummary, MetricSummary, MetricValues, Summary, ThresholdOutcome,
-};
+pub use summary::{Breakdown, CheckSummary, MetricSummary, MetricValues, Summary, ThresholdOutcome};
