@@ -10,6 +10,7 @@
 mod executor;
 mod flow;
 mod request;
+mod scenario;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -17,38 +17,50 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use super::RawRequest;
 use crate::plan::duration::{duration_from_millis_f64, parse_duration};
 
-/// Rejects the value kinds a visitor does not take with `got a map,
-/// expected …`, so every type error reads the same way.
-macro_rules! reject_other_kinds {
-    () => {
+/// Rejects value kinds a visitor does not take with `got a map, expected
+/// …` (its `expecting` text), so every type error reads the same way.
+/// Kinds: `bool`, `null`, `numbers`, `list`, `map`.
+macro_rules! reject {
+    ($($kind:ident)*) => { $( reject!(@ $kind); )* };
+    (@ bool) => {
         fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-            Err(E::custom(format!("got {v}, expected {}", Expecting(&self))))
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Err(E::custom(format!(
-                "got null, expected {}",
-                Expecting(&self)
-            )))
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Err(E::custom(format!(
-                "got null, expected {}",
-                Expecting(&self)
-            )))
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-            Err(de::Error::custom(format!(
-                "got a list, expected {}",
-                Expecting(&self)
-            )))
-        }
-        fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-            Err(de::Error::custom(format!(
-                "got a map, expected {}",
-                Expecting(&self)
-            )))
+            Err(got(&self, v))
         }
     };
+    (@ null) => {
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Err(got(&self, "null"))
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Err(got(&self, "null"))
+        }
+    };
+    (@ numbers) => {
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Err(got(&self, v))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Err(got(&self, v))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Err(got(&self, v))
+        }
+    };
+    (@ list) => {
+        fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+            Err(got(&self, "a list"))
+        }
+    };
+    (@ map) => {
+        fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+            Err(got(&self, "a map"))
+        }
+    };
+}
+
+/// `got WHAT, expected EXPECTING`.
+fn got<'de, V: Visitor<'de>, E: de::Error>(visitor: &V, what: impl fmt::Display) -> E {
+    E::custom(format!("got {what}, expected {}", Expecting(visitor)))
 }
 
 /// Displays a visitor's `expecting` text.
@@ -106,7 +118,7 @@ impl<'de> Deserialize<'de> for Count {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Count, E> {
                 Err(got_text(v, "a non-negative integer (a number, not text)"))
             }
-            reject_other_kinds!();
+            reject!(bool null list map);
         }
         d.deserialize_any(V)
     }
@@ -146,7 +158,7 @@ impl<'de> Deserialize<'de> for DurationValue {
                     .map(DurationValue)
                     .map_err(E::custom)
             }
-            reject_other_kinds!();
+            reject!(bool null list map);
         }
         d.deserialize_any(V)
     }
@@ -191,22 +203,7 @@ impl<'de> Deserialize<'de> for Scalar {
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
                 Ok(Scalar(v.to_string()))
             }
-            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
-                Err(E::custom("got null, expected text, a number or a boolean"))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Scalar, E> {
-                self.visit_unit()
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Scalar, A::Error> {
-                Err(de::Error::custom(
-                    "got a list, expected text, a number or a boolean",
-                ))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Scalar, A::Error> {
-                Err(de::Error::custom(
-                    "got a map, expected text, a number or a boolean",
-                ))
-            }
+            reject!(null list map);
         }
         d.deserialize_any(V)
     }
@@ -300,21 +297,7 @@ impl<'de> Deserialize<'de> for SleepSpec {
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<SleepSpec, E> {
                 Err(bare_sleep(v))
             }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<SleepSpec, E> {
-                Err(E::custom(format!("got {v}, expected {}", Expecting(&self))))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<SleepSpec, E> {
-                Err(E::custom(format!(
-                    "got null, expected {}",
-                    Expecting(&self)
-                )))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<SleepSpec, A::Error> {
-                Err(de::Error::custom(format!(
-                    "got a list, expected {}",
-                    Expecting(&self)
-                )))
-            }
+            reject!(bool null list);
         }
         d.deserialize_any(V)
     }
@@ -396,15 +379,7 @@ impl<'de> Deserialize<'de> for StatusSpec {
                 }
                 Ok(StatusSpec::Many(codes))
             }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<StatusSpec, E> {
-                Err(E::custom(format!("got {v}, expected {STATUS}")))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<StatusSpec, E> {
-                Err(E::custom(format!("got null, expected {STATUS}")))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<StatusSpec, A::Error> {
-                Err(de::Error::custom(format!("got a map, expected {STATUS}")))
-            }
+            reject!(bool null map);
         }
         d.deserialize_any(V)
     }
@@ -440,30 +415,7 @@ impl<'de> Deserialize<'de> for HeaderSpec {
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<HeaderSpec, A::Error> {
                 HeaderEquals::deserialize(MapAccessDeserializer::new(map)).map(HeaderSpec::Equals)
             }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<HeaderSpec, E> {
-                Err(got_text(&v.to_string(), "a header name"))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<HeaderSpec, E> {
-                Err(got_text(&v.to_string(), "a header name"))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<HeaderSpec, E> {
-                Err(got_text(&v.to_string(), "a header name"))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<HeaderSpec, E> {
-                Err(E::custom(format!("got {v}, expected {}", Expecting(&self))))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<HeaderSpec, E> {
-                Err(E::custom(format!(
-                    "got null, expected {}",
-                    Expecting(&self)
-                )))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<HeaderSpec, A::Error> {
-                Err(de::Error::custom(format!(
-                    "got a list, expected {}",
-                    Expecting(&self)
-                )))
-            }
+            reject!(numbers bool null list);
         }
         d.deserialize_any(V)
     }
@@ -504,24 +456,7 @@ impl<'de> Visitor<'de> for ThresholdVisitor {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ThresholdSpec, A::Error> {
         ThresholdFull::deserialize(MapAccessDeserializer::new(map)).map(ThresholdSpec::Full)
     }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<ThresholdSpec, E> {
-        Err(E::custom(format!("got {v}, expected {}", Expecting(&self))))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<ThresholdSpec, E> {
-        Err(E::custom(format!("got {v}, expected {}", Expecting(&self))))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<ThresholdSpec, E> {
-        Err(E::custom(format!("got {v}, expected {}", Expecting(&self))))
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<ThresholdSpec, E> {
-        Err(E::custom(format!("got {v}, expected {}", Expecting(&self))))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<ThresholdSpec, E> {
-        Err(E::custom(format!(
-            "got null, expected {}",
-            Expecting(&self)
-        )))
-    }
+    reject!(numbers bool null);
 }
 
 impl<'de> Deserialize<'de> for ThresholdSpec {
@@ -555,31 +490,7 @@ impl<'de> Deserialize<'de> for ThresholdList {
                     .visit_map(map)
                     .map(|t| ThresholdList(vec![t]))
             }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ThresholdList, E> {
-                ThresholdVisitor
-                    .visit_u64(v)
-                    .map(|t| ThresholdList(vec![t]))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ThresholdList, E> {
-                ThresholdVisitor
-                    .visit_i64(v)
-                    .map(|t| ThresholdList(vec![t]))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ThresholdList, E> {
-                ThresholdVisitor
-                    .visit_f64(v)
-                    .map(|t| ThresholdList(vec![t]))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ThresholdList, E> {
-                ThresholdVisitor
-                    .visit_bool(v)
-                    .map(|t| ThresholdList(vec![t]))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<ThresholdList, E> {
-                Err(E::custom(
-                    "got null, expected a list of threshold expressions",
-                ))
-            }
+            reject!(numbers bool null);
         }
         d.deserialize_any(V)
     }
@@ -609,30 +520,7 @@ impl<'de> Deserialize<'de> for RequestShort {
                 RawRequest::deserialize(MapAccessDeserializer::new(map))
                     .map(|r| RequestShort::Full(Box::new(r)))
             }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RequestShort, E> {
-                Err(E::custom(format!("got {v}, expected {}", Expecting(&self))))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RequestShort, E> {
-                Err(E::custom(format!("got {v}, expected {}", Expecting(&self))))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RequestShort, E> {
-                Err(E::custom(format!("got {v}, expected {}", Expecting(&self))))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<RequestShort, E> {
-                Err(E::custom(format!("got {v}, expected {}", Expecting(&self))))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<RequestShort, E> {
-                Err(E::custom(format!(
-                    "got null, expected {}",
-                    Expecting(&self)
-                )))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<RequestShort, A::Error> {
-                Err(de::Error::custom(format!(
-                    "got a list, expected {}",
-                    Expecting(&self)
-                )))
-            }
+            reject!(numbers bool null list);
         }
         d.deserialize_any(V)
     }
