@@ -131,14 +131,33 @@ pub fn from_url(url: &str, opts: &LoadOptions) -> Result<Plan, PlanError> {
 fn parse_yaml(text: &str) -> Result<RawPlan, PlanError> {
     // Well-formedness first, so that a syntax error (or a repeated key)
     // is reported as such and not as a schema mismatch.
-    if let Err(e) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) {
+    let mut value = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text).map_err(|e| {
         let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        return Err(PlanError::Syntax {
+        PlanError::Syntax {
             format: "YAML",
             line,
             column,
             message: clean_message(&e.to_string(), "", Some((line, column))),
             snippet: snippet(text, line, column),
+        }
+    })?;
+    if has_merge_keys(&value) {
+        // Merge keys (`<<: *base`) only exist on the value tree, which has
+        // no positions: errors in such plans carry the path alone.
+        value.apply_merge().map_err(|e| PlanError::Schema {
+            path: ".".into(),
+            line: None,
+            column: None,
+            message: clean_message(&e.to_string(), ".", None),
+        })?;
+        return serde_path_to_error::deserialize::<_, RawPlan>(value).map_err(|e| {
+            let path = path_string(e.path());
+            PlanError::Schema {
+                message: clean_message(&e.inner().to_string(), &path, None),
+                line: None,
+                column: None,
+                path,
+            }
         });
     }
     let de = serde_yaml_ng::Deserializer::from_str(text);
@@ -152,6 +171,26 @@ fn parse_yaml(text: &str) -> Result<RawPlan, PlanError> {
             path,
         }
     })
+}
+
+/// True when some mapping has a `<<` key.
+fn has_merge_keys(value: &serde_yaml_ng::Value) -> bool {
+    use serde_yaml_ng::Value;
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Mapping(m) => {
+                if m.contains_key("<<") {
+                    return true;
+                }
+                stack.extend(m.values());
+            }
+            Value::Sequence(items) => stack.extend(items.iter()),
+            Value::Tagged(t) => stack.push(&t.value),
+            _ => {}
+        }
+    }
+    false
 }
 
 fn parse_json(text: &str) -> Result<RawPlan, PlanError> {
@@ -231,14 +270,35 @@ fn clean_message(message: &str, path: &str, position: Option<(usize, usize)>) ->
             text = rest;
         }
     }
-    let text = text.replace('`', "\"");
-    // serde's "invalid type: string "x", expected ..." reads like the
-    // loader's own "got ..., expected ...".
-    match ["invalid type: ", "invalid value: "]
+    let mut text = text.replace('`', "\"");
+    // serde's "invalid type: sequence, expected struct RawRequest" reads
+    // like the loader's own "got a list, expected a map".
+    if let Some(rest) = ["invalid type: ", "invalid value: "]
         .iter()
         .find_map(|p| text.strip_prefix(p))
     {
-        Some(rest) => format!("got {rest}"),
+        let rest = [
+            ("unit value", "null"),
+            ("sequence", "a list"),
+            ("map", "a map"),
+        ]
+        .iter()
+        .find_map(|(serde, ours)| rest.strip_prefix(serde).map(|r| format!("{ours}{r}")))
+        .unwrap_or_else(|| rest.to_string());
+        text = format!("got {rest}");
+    }
+    match text.find("expected struct ") {
+        Some(at) => {
+            let name_start = at + "expected struct ".len();
+            let name_len = text[name_start..]
+                .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                .unwrap_or(text.len() - name_start);
+            format!(
+                "{}expected a map{}",
+                &text[..at],
+                &text[name_start + name_len..]
+            )
+        }
         None => text,
     }
 }
@@ -289,6 +349,22 @@ mod tests {
         assert_eq!(
             clean_message("invalid type: string \"x\", expected a boolean", ".", None),
             "got string \"x\", expected a boolean"
+        );
+        assert_eq!(
+            clean_message(
+                "invalid type: unit value, expected struct RawPlan",
+                ".",
+                None
+            ),
+            "got null, expected a map"
+        );
+        assert_eq!(
+            clean_message(
+                "invalid type: sequence, expected struct RawRequest at line 1 column 2",
+                "x",
+                Some((1, 2))
+            ),
+            "got a list, expected a map"
         );
     }
 

@@ -190,3 +190,48 @@ fn deep_nesting_loads_or_fails_cleanly() {
         assert!(e.contains("recursion limit exceeded"), "{e}");
     }
 }
+
+#[test]
+fn yaml_merge_keys_share_scenario_settings() {
+    let plan = super::yaml_ok(
+        r#"
+scenarios:
+  a: &base {executor: constant-vus, duration: 10s, vus: 2}
+  b:
+    <<: *base
+    vus: 5
+flow: [{get: "http://127.0.0.1:1/"}]
+"#,
+    );
+    assert_eq!(
+        plan.scenarios[1].executor,
+        Executor::ConstantVus {
+            vus: 5,
+            duration: Duration::from_secs(10)
+        },
+        "own keys win over merged ones"
+    );
+    let e = yaml_err(
+        "scenarios:\n  a: &base {executor: constant-vus, duration: 10s}\n  b:\n    <<: *base\n    vu: 5\nflow: [{get: \"http://127.0.0.1:1/\"}]\n",
+    );
+    assert!(
+        e.starts_with("scenarios.b.vu: unknown field \"vu\""),
+        "path without a position: {e}"
+    );
+}
+
+#[test]
+fn documents_that_are_not_maps() {
+    assert_eq!(
+        yaml_err("null"),
+        "line 1 column 1: got null, expected a map"
+    );
+    assert_eq!(
+        yaml_err("[1]"),
+        "line 1 column 1: got a list, expected a map"
+    );
+    assert_eq!(
+        yaml_err("flow: [{request: 5}]"),
+        "line 1 column 18: flow[0].request: got integer \"5\", expected a map"
+    );
+}
