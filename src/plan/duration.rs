@@ -21,7 +21,9 @@ const EXPECTED: &str = "a duration like 250ms, 30s, 1m30s or 1.5h";
 
 const NANOS_PER_MS: u128 = 1_000_000;
 
-/// Parses a k6 duration. The error text reads `got "…", expected …`.
+/// Parses a k6 duration (`250ms`, `1m30s`, `1.5h`, `2d`). A bare number is
+/// milliseconds, as in k6's options (`1500` → 1.5 s). The error text
+/// reads `got "…", expected …`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let text = s.trim();
     if text.is_empty() {

@@ -468,3 +468,46 @@ scenarios:
         "scenarios.b.flow[0].get.url: unknown variable \"${tok}\" (no `capture` in this flow defines a variable)"
     );
 }
+
+#[test]
+fn method_shortcuts_and_sleep_only_flows() {
+    let plan = yaml_ok(
+        r#"
+flow:
+  - put: {url: "http://127.0.0.1:1/p", json: [1, "two"], headers: {content-type: application/merge-patch+json}}
+  - patch: "http://127.0.0.1:1/p"
+  - head: "http://127.0.0.1:1/h"
+  - options: "http://127.0.0.1:1/o"
+  - request: {method: purge, url: "http://127.0.0.1:1/c"}
+"#,
+    );
+    let methods: Vec<&str> = plan.requests.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["PUT", "PATCH", "HEAD", "OPTIONS", "PURGE"]);
+    let put = &plan.requests[0];
+    assert_eq!(
+        put.body.as_ref().and_then(|b| b.as_static()),
+        Some("[1,\"two\"]")
+    );
+    let content_types: Vec<_> = put
+        .headers
+        .iter()
+        .filter(|(n, _)| *n == CONTENT_TYPE)
+        .collect();
+    assert_eq!(
+        content_types.len(),
+        1,
+        "a written content-type is not doubled"
+    );
+    assert_eq!(
+        content_types[0].1.as_static(),
+        Some("application/merge-patch+json")
+    );
+
+    let plan =
+        yaml_ok("vus: 2\nduration: 1s\nflow: [{sleep: 100ms}, {sleep: {min: 0s, max: 0s}}]\n");
+    assert!(
+        plan.requests.is_empty(),
+        "a flow without requests is allowed"
+    );
+    assert_eq!(plan.scenarios[0].flow.steps.len(), 2);
+}
