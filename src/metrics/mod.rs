@@ -3,9 +3,20 @@
 //! summary data model. Pure: no tokio, no sockets.
 
 pub mod catalog;
+pub mod recorder;
 pub mod sample;
+pub mod snapshot;
 pub mod summary;
+pub mod tags;
+pub mod value;
 
 pub use catalog::{Metric, MetricKind, Section, Unit};
+pub use recorder::{Recorder, RecorderOptions};
 pub use sample::{ErrorKind, HttpSample, Sample, Timings};
+pub use snapshot::{SeriesKey, Snapshot};
 pub use summary::{Breakdown, CheckSummary, MetricSummary, MetricValues, Summary, ThresholdOutcome};
+pub use tags::TagSet;
+pub use value::{MergeError, Value};
+
+#[cfg(test)]
+mod tests;

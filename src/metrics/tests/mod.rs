@@ -1,0 +1,3 @@
+//! Tests that span the metrics modules, and the fixture they share.
+
+pub(crate) mod fixture;
