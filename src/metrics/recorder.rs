@@ -154,8 +154,7 @@ const HTTP_CACHE_FACTOR: usize = 4;
 struct PlanContext {
     scenarios: Vec<ScenarioCtx>,
     requests: Vec<Option<RequestCtx>>,
-    /// `(check name, scenario, group)` per check id.
-    checks: Vec<Option<(Arc<str>, usize, Arc<str>)>>,
+    checks: Vec<Option<CheckCtx>>,
     /// `(group path, scenario)` per group id.
     groups: Vec<Option<(Arc<str>, usize)>>,
 }
@@ -164,6 +163,14 @@ struct PlanContext {
 struct ScenarioCtx {
     name: Arc<str>,
     tags: Vec<(Arc<str>, Arc<str>)>,
+}
+
+/// Where a check lives: its name, scenario index and group path.
+#[derive(Debug, Clone)]
+struct CheckCtx {
+    name: Arc<str>,
+    scenario: usize,
+    group: Arc<str>,
 }
 
 #[derive(Debug)]
@@ -180,7 +187,9 @@ impl PlanContext {
     /// does not have are kept as `None` so their samples count as invalid.
     fn new(plan: &Plan, interner: &mut Interner) -> PlanContext {
         fn pairs(tags: &[(String, String)], i: &mut Interner) -> Vec<(Arc<str>, Arc<str>)> {
-            tags.iter().map(|(k, v)| (i.intern(k), i.intern(v))).collect()
+            tags.iter()
+                .map(|(k, v)| (i.intern(k), i.intern(v)))
+                .collect()
         }
         let scenarios: Vec<ScenarioCtx> = plan
             .scenarios
@@ -208,8 +217,11 @@ impl PlanContext {
             .checks
             .iter()
             .map(|c| {
-                (c.scenario < n)
-                    .then(|| (interner.intern(&c.name), c.scenario, interner.intern(&c.group)))
+                (c.scenario < n).then(|| CheckCtx {
+                    name: interner.intern(&c.name),
+                    scenario: c.scenario,
+                    group: interner.intern(&c.group),
+                })
             })
             .collect();
         let groups = plan
@@ -506,7 +518,12 @@ impl Recorder {
         system: &[(Arc<str>, Arc<str>)],
     ) -> TagSet {
         let mut t = TagSet::new();
-        for (k, v) in scenario_tags.iter().chain(own).chain(system).chain(&self.extra) {
+        for (k, v) in scenario_tags
+            .iter()
+            .chain(own)
+            .chain(system)
+            .chain(&self.extra)
+        {
             t.insert(Arc::clone(k), Arc::clone(v));
         }
         t
@@ -517,7 +534,8 @@ impl Recorder {
     }
 
     fn create(&mut self, key: SeriesKey) -> u32 {
-        let id = u32::try_from(self.keys.len()).expect("invariant: series are bounded far below u32::MAX");
+        let id = u32::try_from(self.keys.len())
+            .expect("invariant: series are bounded far below u32::MAX");
         self.ids.insert(key.clone(), id);
         self.keys.push(key);
         self.values.push(None);
@@ -575,12 +593,18 @@ impl Recorder {
     /// System tags of an HTTP sample (without `error` when it succeeded).
     fn http_system_tags(&mut self, k: HttpKey, r: &RequestCtxRef) -> Vec<(Arc<str>, Arc<str>)> {
         let mut system = vec![
-            (self.interner.intern(key::SCENARIO), Arc::clone(&r.scenario_name)),
+            (
+                self.interner.intern(key::SCENARIO),
+                Arc::clone(&r.scenario_name),
+            ),
             (self.interner.intern(key::NAME), Arc::clone(&r.name)),
             (self.interner.intern(key::METHOD), Arc::clone(&r.method)),
             self.pair(key::STATUS, &k.status.to_string()),
             (self.interner.intern(key::GROUP), Arc::clone(&r.group)),
-            self.pair(key::EXPECTED_RESPONSE, if k.expected { "true" } else { "false" }),
+            self.pair(
+                key::EXPECTED_RESPONSE,
+                if k.expected { "true" } else { "false" },
+            ),
         ];
         if let Some(e) = k.error {
             system.push(self.pair(key::ERROR, e.name()));
@@ -607,7 +631,10 @@ impl Recorder {
         let system = self.http_system_tags(k, &r);
         let tags = self.tags(&r.scenario_tags, &r.tags, &system);
         let data_system = [
-            (self.interner.intern(key::SCENARIO), Arc::clone(&r.scenario_name)),
+            (
+                self.interner.intern(key::SCENARIO),
+                Arc::clone(&r.scenario_name),
+            ),
             (self.interner.intern(key::GROUP), Arc::clone(&r.group)),
         ];
         let data_tags = self.tags(&r.scenario_tags, &[], &data_system);
@@ -675,11 +702,11 @@ impl Recorder {
         if let Some(Some(slot)) = self.check_cache.get(check) {
             return Some(*slot);
         }
-        let (name, scenario, group) = self.ctx.checks.get(check)?.clone()?;
+        let c = self.ctx.checks.get(check)?.clone()?;
         let slot = self.scenario_series(
             Metric::Checks,
-            scenario,
-            &[(key::CHECK, name), (key::GROUP, group)],
+            c.scenario,
+            &[(key::CHECK, c.name), (key::GROUP, c.group)],
         );
         self.check_cache[check] = Some(slot);
         Some(slot)

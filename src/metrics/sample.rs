@@ -133,5 +133,8 @@ pub enum Sample {
     },
     /// Active and allocated VUs of the whole run right now (the untagged
     /// `vus` and `vus_max` gauges).
-    Vus { active: u64, max: u64 },
+    Vus {
+        active: u64,
+        max: u64,
+    },
 }

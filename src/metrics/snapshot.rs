@@ -170,7 +170,10 @@ mod tests {
             1000,
             1000,
             vec![
-                (key(Metric::HttpReqs, &[("agent", "a")]), Value::Counter(3.0)),
+                (
+                    key(Metric::HttpReqs, &[("agent", "a")]),
+                    Value::Counter(3.0),
+                ),
                 (key(Metric::Vus, &[]), Value::gauge_of(2.0)),
             ],
         );
@@ -178,7 +181,10 @@ mod tests {
             1500,
             1000,
             vec![
-                (key(Metric::HttpReqs, &[("agent", "b")]), Value::Counter(4.0)),
+                (
+                    key(Metric::HttpReqs, &[("agent", "b")]),
+                    Value::Counter(4.0),
+                ),
                 (key(Metric::Vus, &[]), Value::gauge_of(5.0)),
             ],
         );
@@ -197,8 +203,16 @@ mod tests {
 
     #[test]
     fn merge_refuses_invalid_snapshots_and_leaves_self_alone() {
-        let good = snap(0, 1000, vec![(key(Metric::HttpReqs, &[]), Value::Counter(1.0))]);
-        let wrong_kind = snap(0, 1000, vec![(key(Metric::HttpReqs, &[]), Value::rate_of(true))]);
+        let good = snap(
+            0,
+            1000,
+            vec![(key(Metric::HttpReqs, &[]), Value::Counter(1.0))],
+        );
+        let wrong_kind = snap(
+            0,
+            1000,
+            vec![(key(Metric::HttpReqs, &[]), Value::rate_of(true))],
+        );
         let mut m = good.clone();
         let err = m.merge_sources(&wrong_kind).expect_err("kind mismatch");
         assert!(err.to_string().contains("http_reqs"), "{err}");
@@ -221,6 +235,9 @@ mod tests {
     fn end_rounds_partial_milliseconds_up() {
         let s = Snapshot::empty(10, Duration::from_micros(1500));
         assert_eq!(s.end_unix_ms(), 12);
-        assert_eq!(Snapshot::empty(u64::MAX - 1, Duration::from_secs(5)).end_unix_ms(), u64::MAX);
+        assert_eq!(
+            Snapshot::empty(u64::MAX - 1, Duration::from_secs(5)).end_unix_ms(),
+            u64::MAX
+        );
     }
 }

@@ -211,7 +211,13 @@ impl Value {
                 *a += b;
                 Ok(())
             }
-            (Value::Rate { trues, total }, Value::Rate { trues: t2, total: n2 }) => {
+            (
+                Value::Rate { trues, total },
+                Value::Rate {
+                    trues: t2,
+                    total: n2,
+                },
+            ) => {
                 *trues = trues.saturating_add(*t2);
                 *total = total.saturating_add(*n2);
                 Ok(())
@@ -247,9 +253,13 @@ impl PartialEq for Value {
                     max: max2,
                 },
             ) => value == v2 && min == min2 && max == max2,
-            (Value::Rate { trues, total }, Value::Rate { trues: t2, total: n2 }) => {
-                trues == t2 && total == n2
-            }
+            (
+                Value::Rate { trues, total },
+                Value::Rate {
+                    trues: t2,
+                    total: n2,
+                },
+            ) => trues == t2 && total == n2,
             (Value::Trend(a), Value::Trend(b)) => histograms_equal(a, b),
             _ => false,
         }
@@ -362,7 +372,9 @@ mod tests {
     #[test]
     fn mismatched_kinds_are_refused_and_leave_the_value_alone() {
         let mut c = Value::Counter(1.0);
-        let err = c.merge_sources(&Value::rate_of(true)).expect_err("kinds differ");
+        let err = c
+            .merge_sources(&Value::rate_of(true))
+            .expect_err("kinds differ");
         assert_eq!(
             err,
             MergeError::KindMismatch {

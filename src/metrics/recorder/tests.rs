@@ -2,7 +2,9 @@ use std::time::Duration;
 
 use super::*;
 use crate::metrics::sample::Timings;
-use crate::metrics::tests::fixture::{self, API, AUTH, CHECK_MAIN_OK, CHECK_TOKEN, HOME, LOGIN, MAIN, OPEN};
+use crate::metrics::tests::fixture::{
+    self, API, AUTH, CHECK_MAIN_OK, CHECK_TOKEN, HOME, LOGIN, MAIN, OPEN,
+};
 use crate::plan::{CheckId, GroupId, RequestId};
 
 fn recorder() -> Recorder {
@@ -41,7 +43,10 @@ fn http_sample_expands_into_every_http_metric_with_k6_tags() {
     r.record(&fixture::ok(HOME, 20));
     let s = r.take_interval(1_000, Duration::from_secs(1));
 
-    assert_eq!(s.get(&key(Metric::HttpReqs, HOME_OK)), Some(&Value::Counter(1.0)));
+    assert_eq!(
+        s.get(&key(Metric::HttpReqs, HOME_OK)),
+        Some(&Value::Counter(1.0))
+    );
     assert_eq!(
         s.get(&key(Metric::HttpReqFailed, HOME_OK)),
         Some(&Value::Rate { trues: 0, total: 1 })
@@ -64,8 +69,14 @@ fn http_sample_expands_into_every_http_metric_with_k6_tags() {
     assert!(waiting.equivalent(waiting.max(), 19_700));
 
     let data = [("group", ""), ("scenario", "main"), ("team", "a")];
-    assert_eq!(s.get(&key(Metric::DataSent, &data)), Some(&Value::Counter(100.0)));
-    assert_eq!(s.get(&key(Metric::DataReceived, &data)), Some(&Value::Counter(1000.0)));
+    assert_eq!(
+        s.get(&key(Metric::DataSent, &data)),
+        Some(&Value::Counter(100.0))
+    );
+    assert_eq!(
+        s.get(&key(Metric::DataReceived, &data)),
+        Some(&Value::Counter(1000.0))
+    );
     // 11 HTTP series plus nothing else: no intended time, no VU sample.
     assert_eq!(s.series.len(), 11);
     assert_eq!(s.start_unix_ms, 1_000);
@@ -95,10 +106,16 @@ fn failed_request_carries_error_and_status_zero() {
         s.get(&key(Metric::HttpReqFailed, &timeout)),
         Some(&Value::Rate { trues: 1, total: 1 })
     );
-    assert_eq!(s.get(&key(Metric::HttpReqs, &unavailable)), Some(&Value::Counter(1.0)));
+    assert_eq!(
+        s.get(&key(Metric::HttpReqs, &unavailable)),
+        Some(&Value::Counter(1.0))
+    );
     // Data counters do not split by status: both requests share one series.
     let data = [("group", "::auth"), ("scenario", "main"), ("team", "a")];
-    assert_eq!(s.get(&key(Metric::DataSent, &data)), Some(&Value::Counter(200.0)));
+    assert_eq!(
+        s.get(&key(Metric::DataSent, &data)),
+        Some(&Value::Counter(200.0))
+    );
 }
 
 #[test]
@@ -124,7 +141,11 @@ fn tag_precedence_scenario_then_request_then_system_then_extra() {
         .map(|(k, _)| &k.tags)
         .expect("http_reqs series");
     assert_eq!(reqs.get("agent"), Some("a1"), "extra tags win");
-    assert_eq!(reqs.get("kind"), Some("page"), "request tags beat scenario tags");
+    assert_eq!(
+        reqs.get("kind"),
+        Some("page"),
+        "request tags beat scenario tags"
+    );
     assert_eq!(reqs.get("name"), Some("home"), "system tags beat plan tags");
     assert_eq!(
         s.get(&key(Metric::Vus, &[("agent", "a1")])),
@@ -176,26 +197,42 @@ fn checks_groups_iterations_dropped_and_waits_get_scenario_tags() {
     assert_eq!(
         s.get(&key(
             Metric::Checks,
-            &[("check", "status is 200"), ("group", ""), ("scenario", "main"), ("team", "a")]
+            &[
+                ("check", "status is 200"),
+                ("group", ""),
+                ("scenario", "main"),
+                ("team", "a")
+            ]
         )),
         Some(&Value::Rate { trues: 1, total: 2 })
     );
     assert_eq!(
         s.get(&key(
             Metric::Checks,
-            &[("check", "has token"), ("group", "::auth"), ("scenario", "main"), ("team", "a")]
+            &[
+                ("check", "has token"),
+                ("group", "::auth"),
+                ("scenario", "main"),
+                ("team", "a")
+            ]
         )),
         Some(&Value::Rate { trues: 1, total: 1 })
     );
     assert_eq!(
         trend_len(
             &s,
-            &key(Metric::GroupDuration, &[("group", "::auth"), ("scenario", "main"), ("team", "a")])
+            &key(
+                Metric::GroupDuration,
+                &[("group", "::auth"), ("scenario", "main"), ("team", "a")]
+            )
         ),
         1
     );
     let main = [("scenario", "main"), ("team", "a")];
-    assert_eq!(s.get(&key(Metric::Iterations, &main)), Some(&Value::Counter(1.0)));
+    assert_eq!(
+        s.get(&key(Metric::Iterations, &main)),
+        Some(&Value::Counter(1.0))
+    );
     assert_eq!(
         trend_len(&s, &key(Metric::IterationDuration, &main)),
         1,
@@ -208,7 +245,10 @@ fn checks_groups_iterations_dropped_and_waits_get_scenario_tags() {
     assert_eq!(
         trend_len(
             &s,
-            &key(Metric::HttpReqDurationIntended, &[("dropped", "true"), ("scenario", "open")])
+            &key(
+                Metric::HttpReqDurationIntended,
+                &[("dropped", "true"), ("scenario", "open")]
+            )
         ),
         1
     );
@@ -279,7 +319,10 @@ fn take_interval_drains_and_the_next_interval_starts_empty() {
     r.record(&fixture::ok(HOME, 30));
     r.record(&fixture::ok(HOME, 30));
     let third = r.take_interval(2_000, Duration::from_secs(1));
-    assert_eq!(third.get(&key(Metric::HttpReqs, HOME_OK)), Some(&Value::Counter(2.0)));
+    assert_eq!(
+        third.get(&key(Metric::HttpReqs, HOME_OK)),
+        Some(&Value::Counter(2.0))
+    );
     let h = third
         .get(&key(Metric::HttpReqDuration, HOME_OK))
         .and_then(Value::as_trend)
@@ -295,7 +338,10 @@ fn idle_series_release_their_values() {
     r.record(&fixture::ok(HOME, 10));
     let _ = r.take_interval(0, Duration::from_secs(1));
     let id = r.ids[&key(Metric::HttpReqDuration, HOME_OK)] as usize;
-    assert!(r.values[id].is_some(), "kept, emptied, for the next interval");
+    assert!(
+        r.values[id].is_some(),
+        "kept, emptied, for the next interval"
+    );
     let _ = r.take_interval(1_000, Duration::from_secs(1));
     assert!(r.values[id].is_none(), "idle a whole interval: released");
 }
@@ -333,7 +379,10 @@ fn cardinality_bound_folds_new_series_into_overflow_and_keeps_every_sample() {
         Metric::HttpReqs,
         &[("agent", "a1"), ("overflow", "true"), ("scenario", "main")],
     );
-    let folded = s.get(&overflow).map(Value::samples).expect("overflow series");
+    let folded = s
+        .get(&overflow)
+        .map(Value::samples)
+        .expect("overflow series");
     // Every folded HTTP sample and every folded check counts once.
     let checks = key(
         Metric::Checks,
@@ -344,7 +393,11 @@ fn cardinality_bound_folds_new_series_into_overflow_and_keeps_every_sample() {
     assert!(r.num_series() <= 60);
     // Related series fold together: every http_reqs series has a duration
     // series with the same tags and the same count.
-    for (k, v) in s.series.iter().filter(|(k, _)| k.metric == Metric::HttpReqs) {
+    for (k, v) in s
+        .series
+        .iter()
+        .filter(|(k, _)| k.metric == Metric::HttpReqs)
+    {
         let d = SeriesKey::new(Metric::HttpReqDuration, k.tags.clone());
         assert_eq!(s.get(&d).map(Value::samples), Some(v.samples()), "{k}");
     }

@@ -143,7 +143,13 @@ pub fn plan() -> Plan {
 }
 
 /// A threshold as the plan parser would produce it.
-pub fn threshold(metric: &str, tags: &[(&str, &str)], agg: Aggregation, op: Op, value: f64) -> Threshold {
+pub fn threshold(
+    metric: &str,
+    tags: &[(&str, &str)],
+    agg: Aggregation,
+    op: Op,
+    value: f64,
+) -> Threshold {
     let tags: Vec<(String, String)> = tags
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
