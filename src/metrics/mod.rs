@@ -2,7 +2,9 @@
 //! interval snapshots in a compact wire form, merging, thresholds and the
 //! summary data model. Pure: no tokio, no sockets.
 
+pub mod aggregate;
 pub mod catalog;
+pub mod judge;
 pub mod recorder;
 pub mod sample;
 pub mod snapshot;
@@ -11,6 +13,7 @@ pub mod tags;
 pub mod value;
 pub mod wire;
 
+pub use aggregate::Aggregate;
 pub use catalog::{Metric, MetricKind, Section, Unit};
 pub use recorder::{Recorder, RecorderOptions};
 pub use sample::{ErrorKind, HttpSample, Sample, Timings};
