@@ -9,6 +9,7 @@ pub mod recorder;
 pub mod sample;
 pub mod snapshot;
 pub mod summary;
+pub mod summary_build;
 pub mod tags;
 pub mod value;
 pub mod wire;
