@@ -4,6 +4,7 @@
 
 pub mod aggregate;
 pub mod catalog;
+pub mod json_out;
 pub mod judge;
 pub mod recorder;
 pub mod sample;
