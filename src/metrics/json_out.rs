@@ -25,7 +25,7 @@ use super::value::Value;
 /// One JSON object per series of the snapshot, in key order.
 pub fn interval_lines(s: &Snapshot) -> Vec<Json> {
     let time = rfc3339_utc(s.start_unix_ms);
-    let duration_ms = if s.duration.subsec_nanos() % 1_000_000 == 0 {
+    let duration_ms = if s.duration.subsec_nanos().is_multiple_of(1_000_000) {
         json!(u64::try_from(s.duration.as_millis()).unwrap_or(u64::MAX))
     } else {
         json!(s.duration.as_secs_f64() * 1000.0)
