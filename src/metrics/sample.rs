@@ -133,8 +133,5 @@ pub enum Sample {
     },
     /// Active and allocated VUs of the whole run right now (the untagged
     /// `vus` and `vus_max` gauges).
-    Vus {
-        active: u64,
-        max: u64,
-    },
+    Vus { active: u64, max: u64 },
 }

@@ -52,21 +52,10 @@ pub struct MetricSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum MetricValues {
     /// `count` and `rate` (per second over the test's duration).
-    Counter {
-        count: f64,
-        rate: f64,
-    },
-    Gauge {
-        value: f64,
-        min: f64,
-        max: f64,
-    },
+    Counter { count: f64, rate: f64 },
+    Gauge { value: f64, min: f64, max: f64 },
     /// `passes` = true samples (for `http_req_failed`: failures), as k6.
-    Rate {
-        rate: f64,
-        passes: u64,
-        fails: u64,
-    },
+    Rate { rate: f64, passes: u64, fails: u64 },
     /// Trend statistics in milliseconds; `stats` follows the summary's
     /// `trend_stats` order and always holds avg, min, med, max, p(90), p(95).
     Trend {

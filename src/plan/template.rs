@@ -31,10 +31,7 @@ pub enum Part {
     Scenario,
     Var(VarSlot),
     /// Inclusive bounds, `min <= max`.
-    Random {
-        min: i64,
-        max: i64,
-    },
+    Random { min: i64, max: i64 },
     Uuid,
     /// Column index into [`super::DataSet::columns`].
     Data(u16),

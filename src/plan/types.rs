@@ -160,10 +160,7 @@ pub struct Group {
 pub enum Sleep {
     Fixed(Duration),
     /// A uniformly random pause in `[min, max]`.
-    Uniform {
-        min: Duration,
-        max: Duration,
-    },
+    Uniform { min: Duration, max: Duration },
 }
 
 /// One HTTP request step, with everything needed to send it and judge the answer.
@@ -242,13 +239,8 @@ pub enum CheckKind {
     HeaderEquals(HeaderName, String),
     BodyContains(String),
     /// RFC 6901 pointer into the JSON body, compared to a JSON value.
-    JsonEquals {
-        pointer: String,
-        value: serde_json::Value,
-    },
-    JsonExists {
-        pointer: String,
-    },
+    JsonEquals { pointer: String, value: serde_json::Value },
+    JsonExists { pointer: String },
 }
 
 /// Stores part of a response in a variable for later templates of the same VU.
