@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::metrics::sample::Timings;
+use crate::metrics::tags::TagSet;
 use crate::metrics::tests::fixture::{
     self, API, AUTH, CHECK_MAIN_OK, CHECK_TOKEN, HOME, LOGIN, MAIN, OPEN,
 };
@@ -417,6 +418,18 @@ fn tiny_bound_is_raised_to_the_overflow_reserve() {
     }
     assert!(r.num_series() <= r.max_series());
     assert_eq!(r.overflowed(), 1000);
+}
+
+#[test]
+fn absurd_bounds_are_clamped() {
+    let opts = RecorderOptions {
+        max_series: usize::MAX,
+        extra_tags: Vec::new(),
+    };
+    let mut r = Recorder::new(&fixture::plan(), opts);
+    assert_eq!(r.max_series(), MAX_SERIES_CEILING);
+    r.record(&fixture::ok(HOME, 1));
+    assert_eq!(r.num_series(), 13);
 }
 
 #[test]
