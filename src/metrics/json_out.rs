@@ -61,7 +61,7 @@ fn values(v: &Value, seconds: f64) -> Json {
         Value::Rate { trues, total } => json!({
             "rate": if *total > 0 { *trues as f64 / *total as f64 } else { 0.0 },
             "passes": trues,
-            "fails": total - trues,
+            "fails": total.saturating_sub(*trues),
         }),
         Value::Trend(h) => json!({
             "count": trend_count(h),

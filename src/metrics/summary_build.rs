@@ -127,7 +127,7 @@ fn values_of(
                 0.0
             },
             passes: *trues,
-            fails: total - trues,
+            fails: total.saturating_sub(*trues),
         },
         (Some(Value::Trend(h)), _) => MetricValues::Trend {
             count: h.len(),
@@ -169,7 +169,7 @@ fn checks(agg: &Aggregate, plan: &Plan) -> Vec<CheckSummary> {
             (key::GROUP.to_string(), c.group.clone()),
         ];
         let (passes, fails) = match agg.metric_value(Metric::Checks, &filter) {
-            Some(Value::Rate { trues, total }) => (trues, total - trues),
+            Some(Value::Rate { trues, total }) => (trues, total.saturating_sub(trues)),
             _ => (0, 0),
         };
         out.push(CheckSummary {

@@ -35,6 +35,9 @@ use super::tags::TagSet;
 use super::value::Value;
 
 const MAGIC: &[u8; 4] = b"VLYS";
+/// Largest magnitude of a decoded counter or gauge (2^53: every integer
+/// up to it is exact as an f64).
+const MAX_NUMBER: f64 = 9_007_199_254_740_992.0;
 const VERSION: u8 = 1;
 
 /// Default bound on the memory of all trend histograms of one decoded
@@ -82,8 +85,8 @@ pub enum DecodeReason {
     TagOrder { series: String },
     #[error("series {series} does not come strictly after the previous series")]
     SeriesOrder { series: String },
-    #[error("{what} of series {series} is {value}, expected a finite number")]
-    NotFinite {
+    #[error("{what} of series {series} is {value}, expected a number within ±2^53")]
+    Number {
         what: &'static str,
         series: String,
         value: String,
@@ -389,14 +392,16 @@ impl Decoder<'_> {
 
     fn value(&mut self, key: &SeriesKey) -> Result<Value, DecodeError> {
         let at = self.r.pos;
+        // Bounded so that sums over any realistic number of agents and
+        // intervals stay finite and exact.
         let finite = |this: &Self, what: &'static str, x: f64| {
-            if x.is_finite() {
+            if x.abs() <= MAX_NUMBER {
                 Ok(x)
             } else {
                 let (series, value) = (key.to_string(), x.to_string());
                 this.r.fail(
                     at,
-                    DecodeReason::NotFinite {
+                    DecodeReason::Number {
                         what,
                         series,
                         value,

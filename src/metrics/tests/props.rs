@@ -3,21 +3,26 @@
 //! whole, and no input makes the decoder or the recorder panic.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use flate2::Compression;
+use flate2::write::ZlibEncoder;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 use super::fixture;
 use crate::metrics::aggregate::Aggregate;
+use crate::metrics::aggregate::trend_stat_ms;
 use crate::metrics::catalog::{Metric, MetricKind};
 use crate::metrics::recorder::{Recorder, RecorderOptions};
 use crate::metrics::sample::{ErrorKind, HttpSample, Sample, Timings};
 use crate::metrics::snapshot::{SeriesKey, Snapshot};
 use crate::metrics::tags::TagSet;
 use crate::metrics::value::{TREND_MAX_US, Value, histograms_equal, new_trend, record_us};
-use crate::plan::{CheckId, GroupId, RequestId};
+use crate::metrics::wire::hdr;
+use crate::plan::{CheckId, GroupId, RequestId, TrendStat};
 
 fn arb_tags() -> impl Strategy<Value = TagSet> {
     let keys = prop::sample::select(vec!["agent", "name", "scenario", "status", "ünï"]);
@@ -265,13 +270,105 @@ fn run_counted<S: Strategy>(
     count.into_inner()
 }
 
-/// A decoded snapshot must be usable: canonical and re-encodable.
+/// A decoded snapshot must be usable: canonical, re-encodable, mergeable
+/// with itself and foldable into an aggregate whose statistics compute.
 fn check_decoded(bytes: &[u8]) -> Result<(), TestCaseError> {
     if let Ok(s) = Snapshot::decode(bytes) {
         prop_assert!(s.validate().is_ok());
-        prop_assert_eq!(Snapshot::decode(&s.encode()).ok(), Some(s));
+        prop_assert_eq!(Snapshot::decode(&s.encode()).ok(), Some(s.clone()));
+        let mut twice = s.clone();
+        prop_assert!(twice.merge_sources(&s).is_ok());
+        let mut agg = Aggregate::new();
+        prop_assert!(agg.add_interval(&s).is_ok());
+        prop_assert!(agg.add_interval(&twice).is_ok());
+        for (k, v) in agg.series() {
+            if let Some(h) = v.as_trend() {
+                for stat in TrendStat::k6_defaults() {
+                    prop_assert!(trend_stat_ms(h, &stat).is_finite(), "{}", k);
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// A V2 histogram as a peer could write it: any header within or near the
+/// accepted limits, counts that are well-formed runs or raw bytes.
+fn arb_v2_histogram() -> impl Strategy<Value = Vec<u8>> {
+    let counts = prop::collection::vec(prop_oneof![1i64..1000, -3000i64..-1, any::<i64>()], 0..60);
+    (
+        0u32..=4,
+        prop_oneof![Just(1u64), 1u64..100_000],
+        0u32..=44,
+        counts,
+        prop::option::of(prop::collection::vec(any::<u8>(), 0..64)),
+    )
+        .prop_map(|(digits, low, shift, counts, raw)| {
+            let high = (1u64 << shift).max(low.saturating_mul(2));
+            let mut payload = Vec::new();
+            match raw {
+                Some(bytes) => payload = bytes,
+                None => {
+                    for n in counts {
+                        let mut v = ((n << 1) ^ (n >> 63)) as u64;
+                        for _ in 0..8 {
+                            if v < 0x80 {
+                                break;
+                            }
+                            payload.push((v as u8 & 0x7f) | 0x80);
+                            v >>= 7;
+                        }
+                        payload.push(v as u8);
+                    }
+                }
+            }
+            let mut v2 = 0x1c84_9313u32.to_be_bytes().to_vec();
+            v2.extend((payload.len() as u32).to_be_bytes());
+            v2.extend(0u32.to_be_bytes());
+            v2.extend(digits.to_be_bytes());
+            v2.extend(low.to_be_bytes());
+            v2.extend(high.to_be_bytes());
+            v2.extend(1.0f64.to_bits().to_be_bytes());
+            v2.extend(payload);
+            let mut z = ZlibEncoder::new(Vec::new(), Compression::fast());
+            z.write_all(&v2).expect("in memory");
+            let body = z.finish().expect("in memory");
+            let mut framed = 0x1c84_9314u32.to_be_bytes().to_vec();
+            framed.extend((body.len() as u32).to_be_bytes());
+            framed.extend(body);
+            framed
+        })
+}
+
+#[test]
+fn hostile_histograms_never_panic_and_merge_like_any_other() {
+    let accepted = AtomicUsize::new(0);
+    let n = run_counted(1000, arb_v2_histogram(), |bytes| {
+        let Ok(h) = hdr::decode(&bytes) else {
+            return Ok(());
+        };
+        accepted.fetch_add(1, Ordering::Relaxed);
+        let peer = Value::Trend(Box::new(h));
+        let mut mine = trend_of(&[0, 1, 1_500, 2_000_000]);
+        prop_assert!(mine.merge_sources(&peer).is_ok());
+        let mut theirs = peer.clone();
+        prop_assert!(theirs.accumulate(&mine).is_ok());
+        for v in [&mine, &theirs] {
+            let h = v.as_trend().expect("trend");
+            for stat in TrendStat::k6_defaults() {
+                prop_assert!(trend_stat_ms(h, &stat).is_finite());
+            }
+            let mut again = Vec::new();
+            hdr::encode(h, &mut again);
+            let back = hdr::decode(&again).map_err(TestCaseError::fail)?;
+            prop_assert!(histograms_equal(h, &back));
+        }
+        Ok(())
+    });
+    let accepted = accepted.into_inner();
+    eprintln!("ran {n} hostile V2 histograms without a panic; {accepted} were accepted");
+    assert_eq!(n, 1000);
+    assert!(accepted > 0, "the generator must reach the accepting path");
 }
 
 #[test]

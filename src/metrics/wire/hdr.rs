@@ -31,6 +31,10 @@ pub const MAX_COMPRESSED_LEN: usize = 1 << 20;
 /// Largest inflated histogram accepted: the V2 counts of the widest
 /// histogram Volley writes need at most 9 bytes per counter.
 const MAX_INFLATED_LEN: usize = 4 << 20;
+/// Most samples one decoded histogram may hold (2^53, exact as an f64 and
+/// far beyond any test): merged histograms then stay far below the
+/// `i64::MAX` per bucket that the V2 format can carry.
+pub const MAX_SAMPLES: u64 = 1 << 53;
 /// Highest trackable value accepted in a header. A histogram that grew to
 /// hold [`TREND_MAX_US`] reports a highest value within 2x of it.
 const MAX_HIGH: u64 = TREND_MAX_US << 2;
@@ -148,10 +152,11 @@ fn check_v2(b: &[u8]) -> Result<(), String> {
 }
 
 /// Walks the V2 counts: zig-zag LEB128 numbers of at most 9 bytes (the
-/// ninth byte contributes all 8 bits). Rejects a truncated number and the
-/// one value (`i64::MIN`) that would overflow when negated into a run of
-/// zeros.
+/// ninth byte contributes all 8 bits). Rejects a truncated number, the one
+/// value (`i64::MIN`) that would overflow when negated into a run of zeros,
+/// and more than [`MAX_SAMPLES`] samples in all.
 fn scan_counts(mut p: &[u8]) -> Result<(), String> {
+    let mut samples: u64 = 0;
     while !p.is_empty() {
         let mut value: u64 = 0;
         let mut used = 0;
@@ -173,6 +178,12 @@ fn scan_counts(mut p: &[u8]) -> Result<(), String> {
         let decoded = ((value >> 1) as i64) ^ -((value & 1) as i64);
         if decoded == i64::MIN {
             return Err("a bucket count is out of range".into());
+        }
+        if decoded > 0 {
+            samples = samples.saturating_add(decoded as u64);
+            if samples > MAX_SAMPLES {
+                return Err(format!("more than {MAX_SAMPLES} samples"));
+            }
         }
         p = &p[used..];
     }
@@ -310,6 +321,24 @@ mod tests {
         v2.extend(payload);
         let err = decode(&deflate_frame(&v2)).unwrap_err();
         assert!(err.contains("cut off"), "{err}");
+    }
+
+    #[test]
+    fn rejects_absurd_sample_counts() {
+        // Two buckets of 2^52 + 1 samples each: 2^53 + 2 in all.
+        let mut payload = Vec::new();
+        for _ in 0..2 {
+            let mut v = ((1u64 << 52) + 1) << 1;
+            while v >= 0x80 {
+                payload.push((v as u8 & 0x7f) | 0x80);
+                v >>= 7;
+            }
+            payload.push(v as u8);
+        }
+        let mut v2 = v2_header(payload.len() as u32, 3, 1, 2048);
+        v2.extend(payload);
+        let err = decode(&deflate_frame(&v2)).unwrap_err();
+        assert!(err.contains("samples"), "{err}");
     }
 
     #[test]
