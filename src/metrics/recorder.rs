@@ -347,7 +347,10 @@ impl Recorder {
         }
         let t = &h.timings;
         let phases = [
-            t.duration(),
+            // `Timings::duration`, saturating: no timing may panic here.
+            t.sending
+                .saturating_add(t.waiting)
+                .saturating_add(t.receiving),
             t.blocked,
             t.connecting,
             t.tls_handshaking,

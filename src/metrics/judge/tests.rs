@@ -1,3 +1,6 @@
+//! Threshold tests: every aggregation with both outcomes, submetric
+//! filters, k6's no-data rules and the abort decision.
+
 use std::time::Duration;
 
 use super::*;

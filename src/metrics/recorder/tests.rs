@@ -1,3 +1,6 @@
+//! Recorder tests: k6 tag expansion per sample kind, tag precedence,
+//! interval draining, the cardinality bound and invalid samples.
+
 use std::time::Duration;
 
 use super::*;
@@ -483,4 +486,30 @@ fn series_are_created_once_per_combination() {
     r.record(&fixture::http(HOME, 404, None, 10));
     // A new status: 9 new per-status series; data counters are shared.
     assert_eq!(r.num_series(), after_one_kind + 9);
+}
+
+#[test]
+fn absurd_timings_are_clamped_not_panicked_on() {
+    let mut r = recorder();
+    let mut s = fixture::ok(HOME, 1);
+    if let Sample::Http(h) = &mut s {
+        h.timings.sending = Duration::MAX;
+        h.timings.waiting = Duration::MAX;
+        h.intended = Some(Duration::MAX);
+    }
+    r.record(&s);
+    let snap = r.take_interval(0, Duration::from_secs(1));
+    let h = snap
+        .get(&key(Metric::HttpReqDuration, HOME_OK))
+        .and_then(Value::as_trend)
+        .expect("trend");
+    assert!(h.equivalent(h.max(), crate::metrics::value::TREND_MAX_US));
+}
+
+#[test]
+fn recorder_and_its_outputs_can_move_between_tasks() {
+    fn send<T: Send + 'static>() {}
+    send::<Recorder>();
+    send::<Snapshot>();
+    send::<crate::metrics::Aggregate>();
 }

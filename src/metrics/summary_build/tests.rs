@@ -1,3 +1,6 @@
+//! Summary tests: metric and submetric order, display values, trend stat
+//! selection, checks, errors and the overflow note.
+
 use std::time::Duration;
 
 use super::*;

@@ -1,3 +1,6 @@
+//! Wire form tests: exact round trips, one encoding per snapshot, and a
+//! named error with an offset for every kind of malformed input.
+
 use std::time::Duration;
 
 use super::*;
