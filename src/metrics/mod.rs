@@ -42,7 +42,9 @@ pub use catalog::{Metric, MetricKind, Section, Unit};
 pub use recorder::{Recorder, RecorderOptions};
 pub use sample::{ErrorKind, HttpSample, Sample, Timings};
 pub use snapshot::{SeriesKey, Snapshot};
-pub use summary::{Breakdown, CheckSummary, MetricSummary, MetricValues, Summary, ThresholdOutcome};
+pub use summary::{
+    Breakdown, CheckSummary, MetricSummary, MetricValues, Summary, ThresholdOutcome,
+};
 pub use tags::TagSet;
 pub use value::{MergeError, Value};
 pub use wire::{DecodeError, DecodeReason};
