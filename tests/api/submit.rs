@@ -174,6 +174,7 @@ async fn bodies_over_the_limit_get_413_with_or_without_content_length() {
     )
     .await;
     assert_eq!(declared.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(declared.header("connection"), "close");
     let (code, message) = declared.error();
     assert_eq!(code, "payload_too_large");
     assert!(message.contains("1024-byte limit"), "{message}");
