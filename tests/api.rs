@@ -275,3 +275,33 @@ async fn shutdown_stops_serving_and_frees_the_port() {
     let refused = tokio::net::TcpStream::connect(addr).await;
     assert!(refused.is_err(), "still accepting after shutdown");
 }
+
+proptest::proptest! {
+    /// Whatever ids, phases and states the agent reports, the exposition
+    /// stays valid and its label values read back unchanged.
+    #[test]
+    fn prometheus_labels_survive_any_text(
+        id in "\\PC{0,12}",
+        phase in "[a-z\"\\\\\n{}=,]{1,10}",
+        state in "\\PC{0,8}",
+    ) {
+        let mut snapshot = fake::prom_snapshot();
+        snapshot.tests_by_phase = [(phase.clone(), 3)].into();
+        snapshot.agent_state = state.clone();
+        if let Some(test) = snapshot.current_test.as_mut() {
+            test.id = id.clone();
+        }
+        let text = snapshot.render();
+        let samples = parse_prometheus(&text).map_err(proptest::test_runner::TestCaseError::fail)?;
+        let label = |name: &str, key: &str| {
+            samples
+                .iter()
+                .find(|s| s.name == name)
+                .and_then(|s| s.labels.iter().find(|(k, _)| k == key))
+                .map(|(_, v)| v.clone())
+        };
+        proptest::prop_assert_eq!(label("volley_tests", "phase"), Some(phase));
+        proptest::prop_assert_eq!(label("volley_agent_state", "state"), Some(state));
+        proptest::prop_assert_eq!(label("volley_test_vus", "test"), Some(id));
+    }
+}

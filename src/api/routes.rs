@@ -498,6 +498,13 @@ mod tests {
         assert_eq!(error.status(), StatusCode::BAD_REQUEST);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn resolving_never_panics(path in "/[a-z0-9/%.]{0,30}") {
+            let _ = Route::resolve(&path);
+        }
+    }
+
     #[test]
     fn summary_formats() {
         assert_eq!(summary_format(None), Ok(SummaryFormat::Json));
