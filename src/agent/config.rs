@@ -11,6 +11,7 @@
 mod error;
 mod load;
 mod names;
+mod network;
 mod parse;
 mod secrets;
 #[cfg(test)]

@@ -1,16 +1,16 @@
 //! The loading pass behind [`AgentSettings::load`]: looks every setting up (flag, then variable,
 //! then default), parses it and checks the rules between settings, recording every problem instead
-//! of stopping at the first. Identity, network and timing settings live here; the token and TLS
-//! material in `secrets`.
+//! of stopping at the first. Identity and runtime settings live here, addresses in `network`, the
+//! token and TLS material in `secrets`.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::error::{ConfigError, human_duration};
 use super::names::{Name, Setting};
-use super::parse::{self, Expected, Seed};
+use super::parse::{self, Expected};
 use super::{
     AgentArgs, AgentSettings, ClockPolicy, DEFAULT_API_LISTEN, DEFAULT_CLOCK_TOLERANCE,
     DEFAULT_CLUSTER_ID, DEFAULT_DATA_DIR, DEFAULT_GOSSIP_INTERVAL, DEFAULT_GOSSIP_LISTEN,
@@ -35,14 +35,6 @@ pub(super) struct Loader<'a> {
     pub(super) files: &'a dyn Files,
     /// Every problem found so far, in the order settings are checked.
     pub(super) errors: Vec<ConfigError>,
-}
-
-/// A listen address and the address peers are told.
-struct Endpoint {
-    /// `None` when the given value was rejected.
-    listen: Option<(SocketAddr, Name)>,
-    /// `None` when rejected or when no advertise address can be derived.
-    advertise: Option<SocketAddr>,
 }
 
 /// The durations, which are checked against each other.
@@ -70,7 +62,7 @@ impl<'a> Loader<'a> {
     }
 
     /// An environment variable, trimmed; empty counts as unset (templates render absent values so).
-    fn env_var(&self, var: &str) -> Option<String> {
+    pub(super) fn env_var(&self, var: &str) -> Option<String> {
         let value = self.env.get(var)?;
         let value = value.trim();
         (!value.is_empty()).then(|| value.to_owned())
@@ -105,7 +97,7 @@ impl<'a> Loader<'a> {
     }
 
     /// A setting with a default: `None` only when the given value was rejected.
-    fn with_default<T>(
+    pub(super) fn with_default<T>(
         &mut self,
         setting: Setting,
         flag: Option<&String>,
@@ -388,125 +380,6 @@ impl<'a> Loader<'a> {
             }
         }
         ok
-    }
-
-    // ----- network -----
-
-    /// A listen address (with its default) and the advertise address: given, else the listen
-    /// address when it is a specific one, else the pod IP with the listen port.
-    fn endpoint(
-        &mut self,
-        (listen_setting, listen_flag): (Setting, Option<&String>),
-        default: SocketAddr,
-        (advertise_setting, advertise_flag): (Setting, Option<&String>),
-        pod_ip: Option<IpAddr>,
-    ) -> Endpoint {
-        let listen = self.with_default(
-            listen_setting,
-            listen_flag,
-            default,
-            default.to_string(),
-            parse::socket_addr,
-        );
-        let advertise = match self.lookup(advertise_setting, advertise_flag, parse::socket_addr) {
-            Lookup::Invalid => None,
-            Lookup::Value(addr, name) => {
-                let problem = if addr.ip().is_unspecified() {
-                    Some("an address peers can dial (not 0.0.0.0 or ::), like 10.0.0.7:7946")
-                } else if addr.port() == 0 {
-                    Some("an address with a port from 1 to 65535, like 10.0.0.7:7946")
-                } else {
-                    None
-                };
-                match problem {
-                    Some(expected) => {
-                        let value = addr.to_string();
-                        self.errors
-                            .push(ConfigError::invalid(name, &value, expected));
-                        None
-                    }
-                    None => Some(addr),
-                }
-            }
-            Lookup::Unset => match &listen {
-                None => None,
-                Some((addr, _)) if !addr.ip().is_unspecified() => Some(*addr),
-                Some((addr, _)) if pod_ip.is_some_and(|ip| addr.is_ipv6() || ip.is_ipv4()) => {
-                    pod_ip.map(|ip| SocketAddr::new(ip, addr.port()))
-                }
-                Some((addr, listen_name)) => {
-                    let hint = format!(
-                        "{listen_name} listens on {addr}, which is not an address peers can dial; \
-                         set this to the address others reach this agent at, like \
-                         $(POD_IP):{port} from the pod IP, or listen on a specific address",
-                        port = addr.port()
-                    );
-                    self.errors.push(ConfigError::Missing {
-                        name: Name::unset(advertise_setting),
-                        hint: hint.into(),
-                    });
-                    None
-                }
-            },
-        };
-        Endpoint { listen, advertise }
-    }
-
-    /// Gossip and QUIC both use UDP: the same port on overlapping addresses cannot both bind.
-    fn check_udp_ports(
-        &mut self,
-        gossip: Option<&(SocketAddr, Name)>,
-        quic: Option<&(SocketAddr, Name)>,
-    ) {
-        let (Some((g, g_name)), Some((q, q_name))) = (gossip, quic) else {
-            return;
-        };
-        let overlap = g.ip() == q.ip() || g.ip().is_unspecified() || q.ip().is_unspecified();
-        if g.port() != 0 && g.port() == q.port() && overlap {
-            self.errors.push(ConfigError::Inconsistent {
-                first: g_name.clone(),
-                second: q_name.clone(),
-                detail: format!(
-                    "gossip ({g}) and QUIC ({q}) both use UDP port {}; give them different ports",
-                    g.port()
-                ),
-            });
-        }
-    }
-
-    /// `--seed` (all of them) or else `VOLLEY_SEEDS`; duplicates are dropped.
-    fn seeds(&mut self) -> Option<Vec<Seed>> {
-        let (texts, name) = if !self.args.seeds.is_empty() {
-            (self.args.seeds.clone(), Name::flag(Setting::SEEDS))
-        } else if let Some(var) = Setting::SEEDS.env
-            && let Some(text) = self.env_var(var)
-        {
-            (vec![text], Name::env(Setting::SEEDS, var))
-        } else {
-            return Some(Vec::new());
-        };
-        let mut seeds: Vec<Seed> = Vec::new();
-        let mut ok = true;
-        for text in &texts {
-            if text.trim().is_empty() {
-                let expected = "host:port, like volley-gossip.volley.svc.cluster.local:7946";
-                self.errors
-                    .push(ConfigError::invalid(name.clone(), text, expected));
-                ok = false;
-            }
-            for item in parse::list(text) {
-                match parse::seed(item) {
-                    Ok(seed) if seeds.contains(&seed) => {}
-                    Ok(seed) => seeds.push(seed),
-                    Err(expected) => {
-                        self.errors
-                            .push(ConfigError::invalid(name.clone(), item, expected));
-                        ok = false;
-                    }
-                }
-            }
-        }
-        ok.then_some(seeds)
     }
 
     // ----- runtime -----

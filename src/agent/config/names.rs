@@ -86,6 +86,37 @@ impl Setting {
     pub const POD_IP: Setting = env_only("POD_IP");
     /// The node the pod runs on (Kubernetes downward API).
     pub const NODE_NAME: Setting = env_only("NODE_NAME");
+
+    /// Every setting, in the order they are checked: for help texts and documentation.
+    pub const ALL: [Setting; 27] = [
+        Setting::NODE_ID,
+        Setting::CLUSTER_ID,
+        Setting::LABELS,
+        Setting::CAPACITY,
+        Setting::GOSSIP_LISTEN,
+        Setting::GOSSIP_ADVERTISE,
+        Setting::SEEDS,
+        Setting::QUIC_LISTEN,
+        Setting::QUIC_ADVERTISE,
+        Setting::API_LISTEN,
+        Setting::API_ADVERTISE,
+        Setting::TOKEN_FILE,
+        Setting::NO_AUTH,
+        Setting::CA_CERT,
+        Setting::CA_KEY,
+        Setting::CERT,
+        Setting::KEY,
+        Setting::DATA_DIR,
+        Setting::GOSSIP_INTERVAL,
+        Setting::LEAD_TIME,
+        Setting::CLOCK_TOLERANCE,
+        Setting::CLOCK_POLICY,
+        Setting::ORPHAN_TIMEOUT,
+        Setting::KUBE,
+        Setting::POD_NAMESPACE,
+        Setting::POD_IP,
+        Setting::NODE_NAME,
+    ];
 }
 
 impl fmt::Display for Setting {
