@@ -159,7 +159,8 @@ pub struct AgentArgs {
     /// Gossip (UDP) listen address [env: VOLLEY_GOSSIP_LISTEN] [default: 0.0.0.0:7946]
     #[arg(long, value_name = "IP:PORT", help_heading = "Network")]
     pub gossip_listen: Option<String>,
-    /// Gossip address peers are told [env: VOLLEY_GOSSIP_ADVERTISE] [default: listen address, else POD_IP]
+    /// Gossip address peers are told [env: VOLLEY_GOSSIP_ADVERTISE]
+    /// [default: the listen address, else POD_IP]
     #[arg(long, value_name = "IP:PORT", help_heading = "Network")]
     pub gossip_advertise: Option<String>,
     /// An agent to join through; repeatable, replaces VOLLEY_SEEDS (host:port,host:port)
@@ -168,13 +169,15 @@ pub struct AgentArgs {
     /// QUIC (UDP) listen address [env: VOLLEY_QUIC_LISTEN] [default: 0.0.0.0:7947]
     #[arg(long, value_name = "IP:PORT", help_heading = "Network")]
     pub quic_listen: Option<String>,
-    /// QUIC address peers are told [env: VOLLEY_QUIC_ADVERTISE] [default: listen address, else POD_IP]
+    /// QUIC address peers are told [env: VOLLEY_QUIC_ADVERTISE]
+    /// [default: the listen address, else POD_IP]
     #[arg(long, value_name = "IP:PORT", help_heading = "Network")]
     pub quic_advertise: Option<String>,
     /// HTTP API (TCP) listen address [env: VOLLEY_API_LISTEN] [default: 0.0.0.0:7070]
     #[arg(long, value_name = "IP:PORT", help_heading = "Network")]
     pub api_listen: Option<String>,
-    /// API address peers and clients are told [env: VOLLEY_API_ADVERTISE] [default: listen address, else POD_IP]
+    /// API address peers and clients are told [env: VOLLEY_API_ADVERTISE]
+    /// [default: the listen address, else POD_IP]
     #[arg(long, value_name = "IP:PORT", help_heading = "Network")]
     pub api_advertise: Option<String>,
 
@@ -209,10 +212,12 @@ pub struct AgentArgs {
     /// Largest accepted clock offset to a peer [env: VOLLEY_CLOCK_TOLERANCE] [default: 25ms]
     #[arg(long, value_name = "DURATION", help_heading = "Runtime")]
     pub clock_tolerance: Option<String>,
-    /// refuse or warn when a peer's clock is off by more [env: VOLLEY_CLOCK_POLICY] [default: refuse]
+    /// refuse or warn when a peer's clock is off by more than the tolerance
+    /// [env: VOLLEY_CLOCK_POLICY] [default: refuse]
     #[arg(long, value_name = "POLICY", help_heading = "Runtime")]
     pub clock_policy: Option<String>,
-    /// Stop load after this long without origin or successor [env: VOLLEY_ORPHAN_TIMEOUT] [default: 10s]
+    /// Stop load after this long without the test's origin or successor
+    /// [env: VOLLEY_ORPHAN_TIMEOUT] [default: 10s]
     #[arg(long, value_name = "DURATION", help_heading = "Runtime")]
     pub orphan_timeout: Option<String>,
     /// Kubernetes integration: auto, on or off [env: VOLLEY_KUBE] [default: auto]

@@ -58,9 +58,10 @@ pub enum ConfigError {
     },
     /// `--no-auth` with an API reachable from other machines.
     #[error(
-        "--no-auth is refused because {name} is {listen}, which is not a loopback address: without \
-         a token, anyone who can reach the API could start load tests from every agent of the fleet \
-         (for a local demo listen on 127.0.0.1 or [::1]; otherwise set --token-file / VOLLEY_TOKEN_FILE)"
+        "--no-auth is refused because {name} is {listen}, which is not a loopback address: \
+         without a token, anyone who can reach the API could start load tests from every agent of \
+         the fleet (for a local demo listen on 127.0.0.1 or [::1]; otherwise set --token-file / \
+         VOLLEY_TOKEN_FILE)"
     )]
     NoAuthNotLoopback {
         /// The API listen setting.
@@ -71,9 +72,9 @@ pub enum ConfigError {
     /// Neither way of getting a TLS identity is configured.
     #[error(
         "no TLS identity for the fleet's mutual TLS: either set --ca-cert / VOLLEY_CA_CERT and \
-         --ca-key / VOLLEY_CA_KEY (the agent issues itself short-lived certificates from the fleet \
-         CA), or --cert / VOLLEY_CERT and --key / VOLLEY_KEY with --ca-cert / VOLLEY_CA_CERT as the \
-         trust bundle (a certificate issued for this agent)"
+         --ca-key / VOLLEY_CA_KEY (the agent issues itself short-lived certificates from the \
+         fleet CA), or --cert / VOLLEY_CERT and --key / VOLLEY_KEY with --ca-cert / \
+         VOLLEY_CA_CERT as the trust bundle (a certificate issued for this agent)"
     )]
     NoTlsIdentity,
     /// A file named by a setting cannot be read.
@@ -106,7 +107,8 @@ pub enum ConfigError {
     },
     /// A given agent certificate is no longer valid.
     #[error(
-        "{name}: the certificate in {} expired {} ago; issue a new one with the fleet CA or let the agent issue its own with --ca-key / VOLLEY_CA_KEY",
+        "{name}: the certificate in {} expired {} ago; issue a new one with the fleet CA or let \
+         the agent issue its own with --ca-key / VOLLEY_CA_KEY",
         path.display(), human_duration(*ago)
     )]
     CertificateExpired {
@@ -119,8 +121,9 @@ pub enum ConfigError {
     },
     /// The data directory cannot be created or written.
     #[error(
-        "{name}: {} is not a writable directory ({source}); the agent keeps finished tests' results \
-         there until they are sealed: mount a writable volume there or point the setting elsewhere",
+        "{name}: {} is not a writable directory ({source}); the agent keeps finished tests' \
+         results there until they are sealed: mount a writable volume there or point the setting \
+         elsewhere",
         path.display()
     )]
     DataDir {

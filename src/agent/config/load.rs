@@ -460,8 +460,9 @@ impl<'a> Loader<'a> {
                 first: t_name.clone(),
                 second: l_name.clone(),
                 detail: format!(
-                    "the clock tolerance ({}) must be shorter than the lead time ({}): agents whose \
-                     clocks differ by more than the lead time cannot all start at the shared instant",
+                    "the clock tolerance ({}) must be shorter than the lead time ({}): agents \
+                     whose clocks differ by more than the lead time cannot all start at the \
+                     shared instant",
                     human_duration(*tolerance),
                     human_duration(*lead)
                 ),

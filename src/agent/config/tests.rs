@@ -21,7 +21,7 @@ const TOKEN: &str = "s3cr3t-t0ken-value";
 const CA_CERT_PATH: &str = "/etc/volley/ca/ca.crt";
 const CA_KEY_PATH: &str = "/etc/volley/ca/ca.key";
 
-/// The `volley agent` command line as the lead embeds it, to test the real flag spellings.
+/// A command line embedding the agent flags as `volley agent` does, to test the real spellings.
 #[derive(Debug, Parser)]
 struct Cli {
     #[command(flatten)]
@@ -186,8 +186,12 @@ fn defaults_apply_when_only_the_required_settings_are_given() {
     assert_eq!(s.api_listen, addr("0.0.0.0:7070"));
     assert_eq!(s.api_advertise, addr("10.0.0.7:7070"));
     assert_eq!(s.capacity, None);
-    assert!(
-        matches!(&s.auth, ApiAuth::Token { token, file } if token.expose() == TOKEN && file == Path::new(TOKEN_PATH))
+    let ApiAuth::Token { token, file } = &s.auth else {
+        panic!("a token file gives token auth, got {:?}", s.auth);
+    };
+    assert_eq!(
+        (token.expose(), file.as_path()),
+        (TOKEN, Path::new(TOKEN_PATH))
     );
     assert!(matches!(&s.tls, TlsSettings::SelfIssued { ca } if ca.name() == "volley test fleet"));
     assert_eq!(s.data_dir, Path::new("/var/lib/volley"));
@@ -391,6 +395,26 @@ fn the_setting_table_matches_the_flags_clap_accepts() {
 }
 
 #[test]
+fn the_help_names_each_flag_with_its_variable() {
+    use clap::CommandFactory;
+    let help = Cli::command().render_long_help().to_string();
+    for setting in Setting::ALL {
+        let (Some(flag), Some(env)) = (setting.flag, setting.env) else {
+            continue;
+        };
+        let line = help
+            .lines()
+            .position(|line| line.trim_start().starts_with(flag))
+            .unwrap_or_else(|| panic!("{flag} missing from help:\n{help}"));
+        let entry: String = help.lines().skip(line).take(4).collect();
+        assert!(
+            entry.contains(env),
+            "{flag}'s help does not name {env}:\n{entry}"
+        );
+    }
+}
+
+#[test]
 fn all_problems_are_reported_together_one_per_line() {
     let report = Fixture::new()
         .env("VOLLEY_NODE_ID", "bad id!")
@@ -519,7 +543,8 @@ proptest::proptest! {
             for error in &errors {
                 let line = error.to_string();
                 let named = error.name().map(ToString::to_string).unwrap_or_default();
-                proptest::prop_assert!(line.starts_with(&named) || line.starts_with("--"), "{}", line);
+                let starts_named = line.starts_with(&named) || line.starts_with("--");
+                proptest::prop_assert!(starts_named, "{}", line);
             }
         }
     }
