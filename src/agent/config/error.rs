@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::fleet::ca::CaError;
+use crate::plan::format_duration;
 
 use super::names::Name;
 
@@ -109,7 +110,7 @@ pub enum ConfigError {
     #[error(
         "{name}: the certificate in {} expired {} ago; issue a new one with the fleet CA or let \
          the agent issue its own with --ca-key / VOLLEY_CA_KEY",
-        path.display(), human_duration(*ago)
+        path.display(), format_duration(Duration::from_secs(ago.as_secs()))
     )]
     CertificateExpired {
         /// The certificate setting.
@@ -176,28 +177,6 @@ fn shorten(value: &str) -> String {
         Some((cut, _)) => format!("{}…", &value[..cut]),
         None => value.to_owned(),
     }
-}
-
-/// A duration the way a person would write it: `1h30m`, `2m`, `45s`, `250ms`.
-pub(crate) fn human_duration(d: Duration) -> String {
-    let total_ms = d.as_millis();
-    if total_ms == 0 {
-        return if d.is_zero() {
-            "0s".to_owned()
-        } else {
-            format!("{}ns", d.as_nanos())
-        };
-    }
-    let (h, rest) = (total_ms / 3_600_000, total_ms % 3_600_000);
-    let (m, rest) = (rest / 60_000, rest % 60_000);
-    let (s, ms) = (rest / 1000, rest % 1000);
-    let mut out = String::new();
-    for (value, unit) in [(h, "h"), (m, "m"), (s, "s"), (ms, "ms")] {
-        if value > 0 {
-            out.push_str(&format!("{value}{unit}"));
-        }
-    }
-    out
 }
 
 /// Every problem found in the agent settings, so a person can fix them all in one go. Displays one

@@ -8,7 +8,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::error::{ConfigError, human_duration};
+use crate::plan::format_duration;
+
+use super::error::ConfigError;
 use super::names::{Name, Setting};
 use super::parse::{self, Expected};
 use super::{
@@ -419,7 +421,7 @@ impl<'a> Loader<'a> {
         default: Duration,
         (min, max): (Duration, Duration),
     ) -> Option<(Duration, Name)> {
-        self.with_default(setting, flag, default, human_duration(default), |s| {
+        self.with_default(setting, flag, default, format_duration(default), |s| {
             parse::duration_within(s, min, max)
         })
     }
@@ -463,8 +465,8 @@ impl<'a> Loader<'a> {
                     "the clock tolerance ({}) must be shorter than the lead time ({}): agents \
                      whose clocks differ by more than the lead time cannot all start at the \
                      shared instant",
-                    human_duration(*tolerance),
-                    human_duration(*lead)
+                    format_duration(*tolerance),
+                    format_duration(*lead)
                 ),
             });
         }
@@ -478,8 +480,8 @@ impl<'a> Loader<'a> {
                 detail: format!(
                     "the orphan timeout ({}) must be at least twice the gossip interval ({}): a \
                      single late gossip round must not stop a running test",
-                    human_duration(*orphan),
-                    human_duration(*interval)
+                    format_duration(*orphan),
+                    format_duration(*interval)
                 ),
             });
         }

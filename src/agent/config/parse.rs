@@ -6,6 +6,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::plan::{format_duration, parse_duration};
+
 /// What a value should have looked like, completing "`"value"` is not …".
 pub(crate) type Expected = Cow<'static, str>;
 
@@ -182,79 +184,17 @@ pub(crate) fn capacity(s: &str) -> Result<f64, Expected> {
     }
 }
 
-/// A duration in k6's notation within `[min, max]`.
+/// A duration in k6's notation (the plan's parser: `500ms`, `1m30s`, a bare number is
+/// milliseconds) within `[min, max]`.
 pub(crate) fn duration_within(s: &str, min: Duration, max: Duration) -> Result<Duration, Expected> {
-    let expected = || {
-        Cow::Owned(format!(
+    match parse_duration(s) {
+        Ok(d) if (min..=max).contains(&d) => Ok(d),
+        _ => Err(Cow::Owned(format!(
             "a duration from {} to {}, like 500ms, 2s or 1m30s",
-            super::error::human_duration(min),
-            super::error::human_duration(max)
-        ))
-    };
-    match duration(s) {
-        Some(d) if (min..=max).contains(&d) => Ok(d),
-        _ => Err(expected()),
+            format_duration(min),
+            format_duration(max)
+        ))),
     }
-}
-
-/// A k6 duration: one or more `<decimal><unit>` pairs (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`,
-/// `d`), or a bare number of milliseconds. Kept local and small until the plan module's parser is
-/// available here; `None` for anything else, including values beyond a year.
-pub(crate) fn duration(s: &str) -> Option<Duration> {
-    const UNITS: [(&str, u128); 9] = [
-        ("ns", 1),
-        ("us", 1_000),
-        ("µs", 1_000),
-        ("μs", 1_000),
-        ("ms", 1_000_000),
-        ("s", 1_000_000_000),
-        ("m", 60_000_000_000),
-        ("h", 3_600_000_000_000),
-        ("d", 86_400_000_000_000),
-    ];
-    const MAX_NANOS: u128 = 366 * 86_400_000_000_000;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total: u128 = 0;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (number, after) = rest.split_at(digits);
-        let (int, frac) = number.split_once('.').unwrap_or((number, ""));
-        if (int.is_empty() && frac.is_empty()) || frac.contains('.') || int.len() > 20 {
-            return None;
-        }
-        let (unit, after) = if after.is_empty() && total == 0 && rest.len() == s.trim().len() {
-            (1_000_000, "")
-        } else {
-            let (name, factor) = UNITS
-                .iter()
-                .filter(|(name, _)| after.starts_with(name))
-                .max_by_key(|(name, _)| name.len())?;
-            (*factor, &after[name.len()..])
-        };
-        let whole: u128 = if int.is_empty() { 0 } else { int.parse().ok()? };
-        let frac_digits = &frac[..frac.len().min(18)];
-        let frac_value: u128 = if frac_digits.is_empty() {
-            0
-        } else {
-            frac_digits.parse().ok()?
-        };
-        let scale = 10u128.pow(u32::try_from(frac_digits.len()).ok()?);
-        total = total
-            .saturating_add(whole.saturating_mul(unit))
-            .saturating_add(frac_value * unit / scale);
-        if total > MAX_NANOS {
-            return None;
-        }
-        rest = after;
-    }
-    let secs = u64::try_from(total / 1_000_000_000).ok()?;
-    let nanos = u32::try_from(total % 1_000_000_000).ok()?;
-    Some(Duration::new(secs, nanos))
 }
 
 /// A keyword out of `choices` (case-insensitive).
@@ -373,26 +313,6 @@ mod tests {
     }
 
     #[test]
-    fn durations_follow_k6_notation() {
-        let ms = Duration::from_millis;
-        assert_eq!(duration("500ms"), Some(ms(500)));
-        assert_eq!(duration("2s"), Some(ms(2000)));
-        assert_eq!(duration("1m30s"), Some(ms(90_000)));
-        assert_eq!(duration("1.5h"), Some(ms(5_400_000)));
-        assert_eq!(duration("250"), Some(ms(250)));
-        assert_eq!(duration("0.5"), Some(Duration::from_micros(500)));
-        assert_eq!(duration("10us"), Some(Duration::from_micros(10)));
-        assert_eq!(duration("10µs"), Some(Duration::from_micros(10)));
-        assert_eq!(duration("1d"), Some(Duration::from_secs(86_400)));
-        assert_eq!(duration(" 25ms "), Some(ms(25)));
-        for bad in [
-            "", "ms", "-1s", "1x", "1s2", "1..5s", "1.2.3s", "s1", "1 s", "400d", "1e3ms",
-        ] {
-            assert_eq!(duration(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
     fn bounded_durations_name_the_range() {
         let (min, max) = (Duration::from_millis(10), Duration::from_secs(60));
         assert_eq!(duration_within("1m", min, max), Ok(max));
@@ -400,6 +320,10 @@ mod tests {
         assert_eq!(err, "a duration from 10ms to 1m, like 500ms, 2s or 1m30s");
         assert!(duration_within("5ms", min, max).is_err());
         assert!(duration_within("soon", min, max).is_err());
+        assert_eq!(
+            duration_within("1500", min, max),
+            Ok(Duration::from_millis(1500))
+        );
     }
 
     #[test]
