@@ -1,0 +1,9 @@
+//! The fleet: how Volley agents find each other and what they tell each
+//! other by gossip.
+//!
+//! - [`keys`]: every gossip key and the typed [`keys::MemberInfo`] they encode.
+//!
+//! Gossip carries small control state only; plans, commands and results
+//! travel over QUIC.
+
+pub mod keys;
