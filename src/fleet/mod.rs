@@ -2,8 +2,10 @@
 //! other by gossip.
 //!
 //! - [`keys`]: every gossip key and the typed [`keys::MemberInfo`] they encode.
+//! - [`capacity`]: what this node can give (cgroup quotas, affinity, memory).
 //!
 //! Gossip carries small control state only; plans, commands and results
 //! travel over QUIC.
 
+pub mod capacity;
 pub mod keys;
