@@ -2,6 +2,8 @@
 //! other by gossip.
 //!
 //! - [`keys`]: every gossip key and the typed [`keys::MemberInfo`] they encode.
+//! - [`membership`]: chitchat wrapper; publishes our keys, gives a
+//!   deduplicated view of live members.
 //! - [`capacity`]: what this node can give (cgroup quotas, affinity, memory).
 //!
 //! Gossip carries small control state only; plans, commands and results
@@ -9,3 +11,4 @@
 
 pub mod capacity;
 pub mod keys;
+pub mod membership;
