@@ -37,7 +37,7 @@ pub use config::{
 pub use transport::{BoundUdpTransport, bind_udp};
 pub use view::{Member, NodeSnapshot, build_members, dead_node_ids};
 
-use crate::fleet::keys::{Announcement, KeyError, MemberInfo, PROTOCOL_VERSION};
+use crate::fleet::keys::{Announcement, KeyError, MemberInfo};
 
 /// Why membership could not start or refused an update.
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +70,7 @@ pub enum MembershipError {
          it is fixed when gossip starts (restart the agent to change it)"
     )]
     Identity {
-        /// `node_id`, `generation` or `gossip_addr`.
+        /// `node_id`, `generation`, `gossip_addr` or `proto`.
         field: &'static str,
         /// The identity gossip runs under.
         running: String,
@@ -105,6 +105,9 @@ pub struct Membership {
     handle: ChitchatHandle,
     /// Our incarnation, to mark ourselves and keep ourselves in the view.
     self_id: ChitchatId,
+    /// The protocol version we speak (from the info given at start); peers
+    /// with another one are shown as incompatible.
+    proto: u32,
     /// What we last published; publishes are serialised through this lock so
     /// the key diff is always against what chitchat holds.
     published: Mutex<MemberInfo>,
@@ -155,9 +158,8 @@ impl Membership {
         let (initial, live_rx) = handle
             .with_chitchat(|chitchat| (live_snapshots(chitchat), chitchat.live_nodes_watcher()))
             .await;
-        let (members_tx, members_rx) =
-            watch::channel(build_members(&self_id, PROTOCOL_VERSION, initial));
-        let watch_task = tokio::spawn(run_watch(live_rx, members_tx, self_id.clone()));
+        let (members_tx, members_rx) = watch::channel(build_members(&self_id, me.proto, initial));
+        let watch_task = tokio::spawn(run_watch(live_rx, members_tx, self_id.clone(), me.proto));
         tracing::info!(
             node_id = %cfg.node_id,
             generation = cfg.generation,
@@ -168,6 +170,7 @@ impl Membership {
         Ok(Membership {
             handle,
             self_id,
+            proto: me.proto,
             published: Mutex::new(me.clone()),
             members_rx,
             watch_task: AbortOnDrop(watch_task),
@@ -201,6 +204,13 @@ impl Membership {
             published.gossip_addr,
             &next,
         )?;
+        if next.proto != self.proto {
+            return Err(MembershipError::Identity {
+                field: "proto",
+                running: self.proto.to_string(),
+                requested: next.proto.to_string(),
+            });
+        }
         next.validate().map_err(MembershipError::OwnInfo)?;
 
         let before = published.to_kv();
@@ -245,7 +255,7 @@ impl Membership {
             .handle
             .with_chitchat(|chitchat| live_snapshots(chitchat))
             .await;
-        build_members(&self.self_id, PROTOCOL_VERSION, live)
+        build_members(&self.self_id, self.proto, live)
     }
 
     /// Node ids declared dead that have no live incarnation, sorted. A node
@@ -332,6 +342,7 @@ async fn run_watch(
     mut live_rx: watch::Receiver<std::collections::BTreeMap<ChitchatId, NodeState>>,
     members_tx: watch::Sender<Vec<Member>>,
     self_id: ChitchatId,
+    proto: u32,
 ) {
     while live_rx.changed().await.is_ok() {
         let live: Vec<NodeSnapshot> = live_rx
@@ -343,7 +354,7 @@ async fn run_watch(
             // chitchat's initial value, before its first liveness round.
             continue;
         }
-        let members = build_members(&self_id, PROTOCOL_VERSION, live);
+        let members = build_members(&self_id, proto, live);
         members_tx.send_if_modified(|current| {
             if *current == members {
                 false
