@@ -16,5 +16,6 @@
 //! Dependencies point one way: `cli → engine → {plan, metrics, segment}`.
 #![forbid(unsafe_code)]
 
+pub mod engine;
 pub mod metrics;
 pub mod plan;
