@@ -137,6 +137,8 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
     );
     cfg.seeds = settings.seeds.iter().map(ToString::to_string).collect();
     cfg.gossip_interval = settings.gossip_interval;
+    // Detect a dead agent within a few gossip rounds: its share is taken over then.
+    cfg.failure.initial_interval = settings.gossip_interval;
     let membership = Arc::new(
         Membership::start(cfg, &me, &udp)
             .await

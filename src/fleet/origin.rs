@@ -30,10 +30,14 @@ use crate::report;
 
 /// Agents must be prepared this long before the start, or they are dropped.
 const COMMIT_MARGIN: Duration = Duration::from_millis(400);
-/// How often the origin looks at the fleet while a test runs.
-const TICK: Duration = Duration::from_secs(1);
-/// A reallocation takes effect this long after it is decided.
-const REALLOC_LEAD: Duration = Duration::from_secs(1);
+/// How often the origin looks at the fleet while a test runs (lost agents
+/// are noticed within this much of gossip declaring them dead).
+const TICK: Duration = Duration::from_millis(250);
+/// Thresholds are judged on the fleet-wide numbers this often (k6: 2 s).
+const JUDGE_EVERY: Duration = Duration::from_secs(2);
+/// A reallocation takes effect this long after it is decided, so that
+/// every survivor has it before it applies.
+const REALLOC_LEAD: Duration = Duration::from_millis(300);
 /// After the plan's hard end, wait this long for the last results.
 const RESULTS_GRACE: Duration = Duration::from_secs(10);
 
@@ -358,19 +362,22 @@ impl Origin {
             let t = lock(&test);
             (start + t.plan.max_duration() + RESULTS_GRACE, t.abort.clone())
         };
-        let mut ticks = 0u64;
+        let mut next_judge = Instant::now() + JUDGE_EVERY;
         let mut aborted_sent = false;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}
                 _ = abort.cancelled(), if !aborted_sent => {}
             }
-            ticks += 1;
+            let judge_now = Instant::now() >= next_judge;
+            if judge_now {
+                next_judge += JUDGE_EVERY;
+            }
             if abort.is_cancelled() && !aborted_sent {
                 aborted_sent = true;
                 self.broadcast_abort(&test, "aborted").await;
             }
-            let (all_done, lost_now) = self.look_at_fleet(&test, start, ticks);
+            let (all_done, lost_now) = self.look_at_fleet(&test, start, judge_now);
             if !lost_now.is_empty() {
                 self.reallocate(&test, &lost_now).await;
             }
@@ -506,10 +513,10 @@ impl Origin {
     }
 
     /// Judges thresholds and notices lost agents; returns (all done, newly lost).
-    fn look_at_fleet(&self, test: &Arc<Mutex<Test>>, start: Instant, ticks: u64) -> (bool, Vec<String>) {
+    fn look_at_fleet(&self, test: &Arc<Mutex<Test>>, start: Instant, judge_now: bool) -> (bool, Vec<String>) {
         let mut t = lock(test);
         let elapsed = Instant::now().saturating_duration_since(start);
-        if ticks % 2 == 0 && !t.plan.thresholds.is_empty() {
+        if judge_now && !t.plan.thresholds.is_empty() {
             t.outcomes = judge::evaluate(&t.plan.thresholds, t.results.fleet(), elapsed);
             if judge::should_abort(&t.plan.thresholds, &t.outcomes, elapsed) && !t.abort.is_cancelled() {
                 t.threshold_abort = true;
