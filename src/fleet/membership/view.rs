@@ -25,7 +25,8 @@ pub struct Member {
     /// cannot read is still reported as incompatible rather than broken.
     pub compatible: bool,
     /// Its decoded keys, or why they do not decode (kept so operators see
-    /// the reason, e.g. on `/v1/members`).
+    /// the reason, e.g. on `/v1/members`). A node only just learned can show
+    /// `Missing` for a round or two while its keys are still in flight.
     pub info: Result<MemberInfo, KeyError>,
 }
 
