@@ -5,3 +5,4 @@
 //! Volley stays free of the Kubernetes API types.
 
 pub mod crd;
+pub mod quantity;
