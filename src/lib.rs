@@ -16,7 +16,10 @@
 //! Dependencies point one way: `cli → engine → {plan, metrics, segment}`.
 #![forbid(unsafe_code)]
 
+pub mod fleet;
 pub mod kube;
 pub mod metrics;
 pub mod plan;
+pub mod report;
+pub mod segment;
 pub mod target;

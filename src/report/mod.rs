@@ -1,0 +1,22 @@
+//! Reporting: turns a [`Summary`](crate::metrics::Summary) into what users
+//! read and what tools parse. Pure functions, no I/O.
+//!
+//! - [`text`]: the end-of-test summary in k6's layout (`█ THRESHOLDS`,
+//!   `█ TOTAL RESULTS`, ...), plus Volley's errors, fleet breakdown and notes.
+//! - [`export`]: k6's `--summary-export` JSON, key for key, so that tools
+//!   written for k6 read Volley's results unchanged.
+//! - [`progress`]: the one-line live progress shown while a test runs.
+//! - [`format`](mod@format): k6's number, duration, byte and percent formatting.
+
+mod ansi;
+pub mod export;
+pub mod format;
+mod lookup;
+mod md5;
+pub mod progress;
+mod table;
+pub mod text;
+
+pub use export::{ExportContext, k6_summary_export};
+pub use progress::{Progress, line as progress_line};
+pub use text::{TextOptions, render};
