@@ -15,6 +15,7 @@
 //! Tested against a fake API server on loopback (`tests/kube/fake_api.rs`),
 //! not against a real cluster.
 
+pub mod controller;
 pub mod crd;
 pub mod error;
 pub mod node;
