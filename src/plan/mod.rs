@@ -7,11 +7,35 @@
 //! (`scenarios.main.stages[2].target`). Nothing after this module sees a raw
 //! string. Parsing is pure; [`load_file`] is the one entry point that reads
 //! files (the plan and its data file).
+//!
+//! - [`load`]: entry points ([`parse`], [`load_file`], [`from_url`]) and
+//!   serde error reporting.
+//! - `raw`: the serde mirror of the file.
+//! - `compile`: raw → [`Plan`] (scenarios and shortcuts, flows, requests).
+//! - [`duration`], `template_parse`, [`threshold_parse`], [`data`]: the
+//!   value grammars and the data file.
+//! - [`error`][]: [`PlanError`].
 
+mod compile;
+pub mod data;
+pub mod duration;
+pub mod error;
+pub mod load;
+mod raw;
 pub mod template;
+mod template_parse;
 pub mod threshold;
+pub mod threshold_parse;
 pub mod types;
 
+#[cfg(test)]
+mod tests;
+
+pub use data::{FileSource, FsFiles};
+pub use duration::{format_duration, parse_duration, parse_stage};
+pub use error::PlanError;
+pub use load::{Format, LoadOptions, Overrides, from_url, load_file, parse};
 pub use template::{Part, RenderContext, Template};
 pub use threshold::{Aggregation, Op, Threshold};
+pub use threshold_parse::parse_threshold;
 pub use types::*;

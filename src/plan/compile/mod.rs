@@ -1,0 +1,259 @@
+//! From the raw document to a validated [`Plan`]: options, thresholds, the
+//! data file, scenarios and their flows, each checked with the field path
+//! of anything wrong.
+//!
+//! Order of work: HTTP options and thresholds first (they need nothing
+//! else), then the data file (templates refer to its columns), then the
+//! scenarios sorted by name, whose flows are compiled in document order so
+//! that ids follow the document.
+
+mod executor;
+mod flow;
+mod request;
+mod scenario;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+
+use super::data::{self, FileSource};
+use super::error::PlanError;
+use super::load::LoadOptions;
+use super::raw::{OrderedMap, RawPlan, Scalar, ThresholdSpec};
+use super::template_parse::{EnvChain, Scope};
+use super::threshold::Threshold;
+use super::threshold_parse::parse_threshold;
+use super::types::{DataMode, DataSet, HttpOptions, Plan, Scenario, Tags, TrendStat};
+use flow::{FlowContext, Registry};
+
+/// k6's default request timeout.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Tags Volley sets itself on samples; a plan may not set them.
+const RESERVED_TAGS: [&str; 10] = [
+    "scenario",
+    "group",
+    "name",
+    "method",
+    "status",
+    "url",
+    "check",
+    "expected_response",
+    "error",
+    "proto",
+];
+
+pub(crate) fn compile(
+    raw: RawPlan,
+    opts: &LoadOptions,
+    files: &dyn FileSource,
+) -> Result<Plan, PlanError> {
+    let http = http_options(&raw)?;
+    let summary_trend_stats = match &raw.summary_trend_stats {
+        Some(stats) => trend_stats(stats)?,
+        None => TrendStat::k6_defaults(),
+    };
+    let thresholds = thresholds(raw.thresholds.as_ref())?;
+    let data = match &raw.data {
+        Some(d) => Some(data::load(d, &opts.base_dir, files)?),
+        None => None,
+    };
+    let top_env = env_map(raw.env.as_ref());
+    let top_tags = tags(raw.tags.as_ref(), "tags")?;
+    let specs = executor::scenarios(&raw, &opts.overrides)?;
+
+    let mut registry = Registry::default();
+    let mut scenarios = Vec::with_capacity(specs.len());
+    for (index, spec) in specs.into_iter().enumerate() {
+        let scenario_env = env_map(spec.env);
+        let env = EnvChain {
+            layers: vec![&opts.cli_env, &scenario_env, &top_env, &opts.process_env],
+        };
+        let mut vars = BTreeMap::new();
+        flow::collect_vars(spec.flow, &spec.flow_path, &mut registry, &mut vars)?;
+        let cx = FlowContext {
+            scenario: index,
+            scope: Scope {
+                env: &env,
+                vars: &vars,
+                data_columns: data.as_ref().map(|d| d.columns.as_slice()),
+            },
+            http: &http,
+        };
+        let flow = flow::compile_flow(spec.flow, &spec.flow_path, &cx, &mut registry)?;
+        let mut scenario_tags = top_tags.clone();
+        for (k, v) in tags(spec.tags, &spec.tags_path)? {
+            match scenario_tags.iter_mut().find(|(key, _)| *key == k) {
+                Some(slot) => slot.1 = v,
+                None => scenario_tags.push((k, v)),
+            }
+        }
+        scenarios.push(Scenario {
+            name: spec.name,
+            index,
+            executor: spec.executor,
+            start_time: spec.start_time,
+            graceful_stop: spec.graceful_stop,
+            tags: scenario_tags,
+            env: scenario_env,
+            flow: Arc::new(flow),
+        });
+    }
+
+    if let Some(data) = &data {
+        check_unique_rows(data, &scenarios)?;
+    }
+
+    Ok(Plan {
+        scenarios,
+        thresholds,
+        http,
+        data: data.map(Arc::new),
+        summary_trend_stats,
+        vars: registry.vars,
+        requests: registry.requests,
+        checks: registry.checks,
+        groups: registry.groups,
+    })
+}
+
+fn http_options(raw: &RawPlan) -> Result<HttpOptions, PlanError> {
+    let user_agent = raw
+        .user_agent
+        .clone()
+        .unwrap_or_else(|| format!("volley/{}", env!("CARGO_PKG_VERSION")));
+    if HeaderValue::from_str(&user_agent).is_err() {
+        return Err(PlanError::invalid(
+            "userAgent",
+            user_agent,
+            "a header value without control characters",
+        ));
+    }
+    let timeout = raw.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0);
+    if timeout.is_zero() {
+        return Err(PlanError::invalid("timeout", "0s", "a positive duration"));
+    }
+    Ok(HttpOptions {
+        discard_response_bodies: raw.discard_response_bodies.unwrap_or(false),
+        insecure_skip_tls_verify: raw.insecure_skip_tls_verify.unwrap_or(false),
+        user_agent,
+        no_connection_reuse: raw.no_connection_reuse.unwrap_or(false),
+        http2_prior_knowledge: raw.http2_prior_knowledge.unwrap_or(false),
+        timeout,
+    })
+}
+
+/// `summaryTrendStats`: `avg`, `min`, `med`, `max`, `count`, `p(N)`.
+fn trend_stats(stats: &[String]) -> Result<Vec<TrendStat>, PlanError> {
+    stats
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let text = s.trim();
+            let stat = match text {
+                "avg" => Some(TrendStat::Avg),
+                "min" => Some(TrendStat::Min),
+                "med" => Some(TrendStat::Med),
+                "max" => Some(TrendStat::Max),
+                "count" => Some(TrendStat::Count),
+                _ => text
+                    .strip_prefix("p(")
+                    .and_then(|r| r.strip_suffix(')'))
+                    .and_then(|n| n.trim().parse::<f64>().ok())
+                    .filter(|p| (0.0..=100.0).contains(p))
+                    .map(TrendStat::Percentile),
+            };
+            stat.ok_or_else(|| {
+                PlanError::invalid(
+                    format!("summaryTrendStats[{i}]"),
+                    s,
+                    "one of avg, min, med, max, count or p(N) with N between 0 and 100",
+                )
+            })
+        })
+        .collect()
+}
+
+fn thresholds(
+    raw: Option<&OrderedMap<super::raw::ThresholdList>>,
+) -> Result<Vec<Threshold>, PlanError> {
+    let mut out = Vec::new();
+    for (key, list) in raw.iter().flat_map(|m| m.0.iter()) {
+        for (i, spec) in list.0.iter().enumerate() {
+            let path = format!("thresholds.{key}[{i}]");
+            let (expression, abort_on_fail, delay) = match spec {
+                ThresholdSpec::Expr(e) => (e, false, Duration::ZERO),
+                ThresholdSpec::Full(f) => (
+                    &f.threshold,
+                    f.abort_on_fail.unwrap_or(false),
+                    f.delay_abort_eval.map_or(Duration::ZERO, |d| d.0),
+                ),
+            };
+            let mut threshold =
+                parse_threshold(key, expression).map_err(|message| PlanError::Threshold {
+                    path,
+                    expression: expression.clone(),
+                    message,
+                })?;
+            threshold.abort_on_fail = abort_on_fail;
+            threshold.delay_abort_eval = delay;
+            out.push(threshold);
+        }
+    }
+    Ok(out)
+}
+
+fn env_map(raw: Option<&OrderedMap<Scalar>>) -> BTreeMap<String, String> {
+    raw.iter()
+        .flat_map(|m| m.0.iter())
+        .map(|(k, Scalar(v))| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Validated tags: non-empty keys, none that Volley sets itself.
+pub(crate) fn tags(raw: Option<&OrderedMap<Scalar>>, path: &str) -> Result<Tags, PlanError> {
+    let mut out = Vec::new();
+    for (key, Scalar(value)) in raw.iter().flat_map(|m| m.0.iter()) {
+        if key.trim().is_empty() {
+            return Err(PlanError::invalid(path, key, "a non-empty tag name"));
+        }
+        if RESERVED_TAGS.contains(&key.as_str()) {
+            let hint = if key == "name" {
+                " (use the request's `name` field)"
+            } else {
+                ""
+            };
+            return Err(PlanError::field(
+                format!("{path}.{key}"),
+                format!("tag \"{key}\" is set by Volley itself{hint}"),
+            ));
+        }
+        out.push((key.clone(), value.clone()));
+    }
+    Ok(out)
+}
+
+/// `unique-per-vu` gives VU n row n-1, so every VU the plan can ever have
+/// needs a row. VU numbers are unique across scenarios, so the bound is
+/// the sum over scenarios of their most VUs (an upper bound when
+/// scenarios do not overlap in time).
+fn check_unique_rows(data: &DataSet, scenarios: &[Scenario]) -> Result<(), PlanError> {
+    if data.mode != DataMode::UniquePerVu {
+        return Ok(());
+    }
+    let vus = scenarios
+        .iter()
+        .fold(0u64, |sum, s| sum.saturating_add(s.executor.max_vus()));
+    let rows = data.rows.len() as u64;
+    if rows < vus {
+        return Err(PlanError::field(
+            "data.mode",
+            format!(
+                "unique-per-vu needs a row for every VU: the plan can run {vus} VUs but the data file has {rows} rows"
+            ),
+        ));
+    }
+    Ok(())
+}

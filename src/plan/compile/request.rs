@@ -1,0 +1,396 @@
+//! One request step: method, URL, headers, body, checks and captures.
+
+use std::sync::Arc;
+
+use http::header::{CONTENT_TYPE, USER_AGENT};
+use http::{HeaderName, HeaderValue, Method};
+
+use super::super::error::PlanError;
+use super::super::raw::{
+    CAPTURE_KINDS, CHECK_KINDS, HeaderSpec, RawCapture, RawCheck, RawRequest, Scalar, StatusSpec,
+};
+use super::super::template::{Part, Template};
+use super::super::template_parse::{parse_json_body, parse_template};
+use super::super::types::{Capture, CaptureSource, Check, CheckKind, Request};
+use super::flow::{FlowContext, Registry};
+use super::tags;
+
+/// A request as written under `request:` or a method shortcut.
+pub(crate) struct RequestInput<'a> {
+    pub raw: &'a RawRequest,
+    /// `get`, `post`, ... when written as a shortcut.
+    pub forced_method: Option<&'static str>,
+    /// The URL of the `get: URL` form (then `raw` is empty).
+    pub url_only: Option<&'a str>,
+}
+
+pub(crate) fn compile_request(
+    input: RequestInput<'_>,
+    path: &str,
+    group: &str,
+    cx: &FlowContext<'_>,
+    registry: &mut Registry,
+) -> Result<Arc<Request>, PlanError> {
+    let raw = input.raw;
+    let id = registry.next_request_id(path)?;
+    let method = method(raw, input.forced_method, path)?;
+
+    let url_path = format!("{path}.url");
+    let url_text = input.url_only.unwrap_or(&raw.url);
+    let url = parse_template(url_text, &cx.scope, &url_path)?;
+    check_url(&url.template, &url_path)?;
+
+    let mut headers = Vec::new();
+    for (name, Scalar(value)) in raw.headers.iter().flat_map(|h| h.0.iter()) {
+        let header_path = format!("{path}.headers.{name}");
+        let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            PlanError::invalid(
+                &header_path,
+                name,
+                "a header name of letters, digits and !#$%&'*+-.^_`|~",
+            )
+        })?;
+        let value = parse_template(value, &cx.scope, &header_path)?.template;
+        if let Some(fixed) = value.as_static() {
+            HeaderValue::from_str(fixed).map_err(|_| {
+                PlanError::invalid(
+                    &header_path,
+                    fixed,
+                    "a header value without control characters",
+                )
+            })?;
+        }
+        headers.push((header, value));
+    }
+
+    let body = match (&raw.body, &raw.json) {
+        (Some(_), Some(_)) => {
+            return Err(PlanError::field(
+                path,
+                "has both `body` and `json`; use one",
+            ));
+        }
+        (Some(text), None) => {
+            Some(parse_template(text, &cx.scope, &format!("{path}.body"))?.template)
+        }
+        (None, Some(value)) => {
+            if !headers.iter().any(|(n, _)| n == CONTENT_TYPE) {
+                headers.push((CONTENT_TYPE, Template::literal("application/json")));
+            }
+            Some(parse_json_body(value, &cx.scope, &format!("{path}.json"))?)
+        }
+        (None, None) => None,
+    };
+    if !cx.http.user_agent.is_empty() && !headers.iter().any(|(n, _)| n == USER_AGENT) {
+        headers.push((USER_AGENT, Template::literal(cx.http.user_agent.clone())));
+    }
+
+    let name = match &raw.name {
+        Some(name) if name.trim().is_empty() => {
+            return Err(PlanError::invalid(
+                format!("{path}.name"),
+                name,
+                "a non-empty name",
+            ));
+        }
+        Some(name) => name.clone(),
+        None => url.display.clone(),
+    };
+    let timeout = match raw.timeout {
+        Some(t) if t.0.is_zero() => {
+            return Err(PlanError::invalid(
+                format!("{path}.timeout"),
+                "0s",
+                "a positive duration",
+            ));
+        }
+        Some(t) => t.0,
+        None => cx.http.timeout,
+    };
+    let tags = tags(raw.tags.as_ref(), &format!("{path}.tags"))?;
+
+    let mut checks = Vec::new();
+    for (j, check) in raw.check.iter().flatten().enumerate() {
+        let check_path = format!("{path}.check[{j}]");
+        let (kind, derived) = check_kind(check, &check_path)?;
+        let name = match &check.name {
+            Some(n) if n.trim().is_empty() => {
+                return Err(PlanError::invalid(
+                    format!("{check_path}.name"),
+                    n,
+                    "a non-empty check name",
+                ));
+            }
+            Some(n) => n.clone(),
+            None => derived,
+        };
+        let id = registry.check_id(cx.scenario, group, &name, &check_path)?;
+        checks.push(Check { id, name, kind });
+    }
+
+    let mut captures = Vec::new();
+    for (j, capture) in raw.capture.iter().flatten().enumerate() {
+        captures.push(compile_capture(
+            capture,
+            &format!("{path}.capture[{j}]"),
+            cx,
+        )?);
+    }
+
+    let needs_body = checks.iter().any(|c| {
+        matches!(
+            c.kind,
+            CheckKind::BodyContains(_)
+                | CheckKind::JsonEquals { .. }
+                | CheckKind::JsonExists { .. }
+        )
+    }) || captures.iter().any(|c| {
+        matches!(
+            c.source,
+            CaptureSource::JsonPointer(_) | CaptureSource::Regex(_)
+        )
+    });
+
+    let request = Arc::new(Request {
+        id,
+        method,
+        url: url.template,
+        headers,
+        body,
+        name,
+        scenario: cx.scenario,
+        group: group.to_string(),
+        timeout,
+        tags,
+        checks,
+        captures,
+        needs_body,
+    });
+    registry.requests.push(Arc::clone(&request));
+    Ok(request)
+}
+
+fn method(raw: &RawRequest, forced: Option<&str>, path: &str) -> Result<Method, PlanError> {
+    let text = match (forced, &raw.method) {
+        (Some(key), Some(_)) => {
+            return Err(PlanError::field(
+                format!("{path}.method"),
+                format!("`{key}:` already sets the method; use `request:` to choose another"),
+            ));
+        }
+        (Some(key), None) => key.to_string(),
+        (None, Some(m)) => m.clone(),
+        (None, None) => "GET".to_string(),
+    };
+    let upper = text.trim().to_ascii_uppercase();
+    Method::from_bytes(upper.as_bytes()).map_err(|_| {
+        PlanError::invalid(
+            format!("{path}.method"),
+            text,
+            "an HTTP method like GET or POST",
+        )
+    })
+}
+
+/// A fixed URL must be absolute `http(s)://host...`; a templated one must
+/// at least start with the scheme when it starts with text.
+fn check_url(url: &Template, path: &str) -> Result<(), PlanError> {
+    const EXPECTED: &str = "an absolute http:// or https:// URL";
+    let has_scheme = |s: &str| {
+        let lower = s.get(..8).unwrap_or(s).to_ascii_lowercase();
+        lower.starts_with("http://") || lower.starts_with("https://")
+    };
+    if let Some(fixed) = url.as_static() {
+        let uri = fixed
+            .parse::<http::Uri>()
+            .map_err(|_| PlanError::invalid(path, fixed, EXPECTED))?;
+        let scheme_ok = matches!(uri.scheme_str(), Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"));
+        if !scheme_ok || uri.host().is_none_or(str::is_empty) {
+            return Err(PlanError::invalid(path, fixed, EXPECTED));
+        }
+        return Ok(());
+    }
+    match url.parts().first() {
+        Some(Part::Literal(prefix)) if !has_scheme(prefix) => {
+            Err(PlanError::invalid(path, url.source(), EXPECTED))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The condition of a check and its derived display name.
+fn check_kind(check: &RawCheck, path: &str) -> Result<(CheckKind, String), PlanError> {
+    let given: Vec<&str> = [
+        ("status", check.status.is_some()),
+        ("header", check.header.is_some()),
+        ("bodyContains", check.body_contains.is_some()),
+        ("json", check.json.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, set)| set.then_some(k))
+    .collect();
+    match given.as_slice() {
+        [] => {
+            return Err(PlanError::field(
+                path,
+                format!("has no condition; expected one of {CHECK_KINDS}"),
+            ));
+        }
+        [_] => {}
+        [a, b, ..] => {
+            return Err(PlanError::field(
+                path,
+                format!(
+                    "has both `{a}` and `{b}`; a check has exactly one of {CHECK_KINDS} (write two checks)"
+                ),
+            ));
+        }
+    }
+    if let Some(status) = &check.status {
+        return Ok(match status {
+            StatusSpec::One(code) => (CheckKind::Status(*code), format!("status is {code}")),
+            StatusSpec::Many(codes) => {
+                let list: Vec<String> = codes.iter().map(u16::to_string).collect();
+                (
+                    CheckKind::StatusIn(codes.clone()),
+                    format!("status in [{}]", list.join(", ")),
+                )
+            }
+        });
+    }
+    if let Some(header) = &check.header {
+        let header_path = format!("{path}.header");
+        return Ok(match header {
+            HeaderSpec::Present(name) => (
+                CheckKind::HeaderPresent(header_name(name, &header_path)?),
+                format!("header {name} present"),
+            ),
+            HeaderSpec::Equals(eq) => (
+                CheckKind::HeaderEquals(
+                    header_name(&eq.name, &format!("{header_path}.name"))?,
+                    eq.equals.0.clone(),
+                ),
+                format!("header {} is \"{}\"", eq.name, eq.equals.0),
+            ),
+        });
+    }
+    if let Some(text) = &check.body_contains {
+        return Ok((
+            CheckKind::BodyContains(text.clone()),
+            format!("body contains \"{text}\""),
+        ));
+    }
+    if let Some(json) = &check.json {
+        check_pointer(&json.pointer, &format!("{path}.json.pointer"))?;
+        let pointer = json.pointer.clone();
+        return Ok(match &json.equals {
+            Some(value) => (
+                CheckKind::JsonEquals {
+                    pointer: pointer.clone(),
+                    value: value.clone(),
+                },
+                format!("json {pointer} == {value}"),
+            ),
+            None => (
+                CheckKind::JsonExists {
+                    pointer: pointer.clone(),
+                },
+                format!("json {pointer} exists"),
+            ),
+        });
+    }
+    Err(PlanError::field(
+        path,
+        format!("has no condition; expected one of {CHECK_KINDS}"),
+    ))
+}
+
+fn header_name(name: &str, path: &str) -> Result<HeaderName, PlanError> {
+    HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
+        PlanError::invalid(
+            path,
+            name,
+            "a header name of letters, digits and !#$%&'*+-.^_`|~",
+        )
+    })
+}
+
+/// RFC 6901: empty (the whole document) or `/`-separated tokens where `~`
+/// is only followed by `0` or `1`.
+fn check_pointer(pointer: &str, path: &str) -> Result<(), PlanError> {
+    let bad_escape = pointer
+        .char_indices()
+        .any(|(i, c)| c == '~' && !matches!(pointer[i + 1..].chars().next(), Some('0' | '1')));
+    if (!pointer.is_empty() && !pointer.starts_with('/')) || bad_escape {
+        return Err(PlanError::invalid(
+            path,
+            pointer,
+            "a JSON pointer like /auth/token (RFC 6901: starts with /, ~ only as ~0 or ~1)",
+        ));
+    }
+    Ok(())
+}
+
+fn compile_capture(
+    capture: &RawCapture,
+    path: &str,
+    cx: &FlowContext<'_>,
+) -> Result<Capture, PlanError> {
+    let var = *cx.scope.vars.get(&capture.var).ok_or_else(|| {
+        PlanError::field(format!("{path}.var"), "was not registered for this flow")
+    })?;
+    let given: Vec<&str> = [
+        ("json", capture.json.is_some()),
+        ("header", capture.header.is_some()),
+        ("regex", capture.regex.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, set)| set.then_some(k))
+    .collect();
+    match given.as_slice() {
+        [] => {
+            return Err(PlanError::field(
+                path,
+                format!("has no source; expected one of {CAPTURE_KINDS}"),
+            ));
+        }
+        [_] => {}
+        [a, b, ..] => {
+            return Err(PlanError::field(
+                path,
+                format!("has both `{a}` and `{b}`; a capture has exactly one of {CAPTURE_KINDS}"),
+            ));
+        }
+    }
+    let source = if let Some(pointer) = &capture.json {
+        check_pointer(pointer, &format!("{path}.json"))?;
+        CaptureSource::JsonPointer(pointer.clone())
+    } else if let Some(name) = &capture.header {
+        CaptureSource::Header(header_name(name, &format!("{path}.header"))?)
+    } else if let Some(pattern) = &capture.regex {
+        let regex = regex::Regex::new(pattern).map_err(|e| {
+            PlanError::invalid(
+                format!("{path}.regex"),
+                pattern,
+                format!("a valid regular expression ({})", regex_reason(&e)),
+            )
+        })?;
+        CaptureSource::Regex(regex)
+    } else {
+        return Err(PlanError::field(
+            path,
+            format!("has no source; expected one of {CAPTURE_KINDS}"),
+        ));
+    };
+    Ok(Capture { var, source })
+}
+
+/// The one-line reason from the regex crate's multi-line message.
+fn regex_reason(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map(str::to_string)
+        .unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "))
+}

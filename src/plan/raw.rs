@@ -1,0 +1,188 @@
+//! The plan file as written: a serde mirror of the YAML/JSON document with
+//! k6's camelCase option names and `deny_unknown_fields` everywhere.
+//!
+//! Values are checked only as far as their own type goes (a count is a
+//! non-negative integer, a duration parses); rules that involve several
+//! fields (which executor takes which parameter, shortcuts versus
+//! `scenarios`) belong to `compile`.
+
+pub mod values;
+
+use serde::Deserialize;
+
+pub use values::{
+    Count, DurationValue, HeaderSpec, OrderedMap, RequestShort, Scalar, SleepSpec, StatusSpec,
+    ThresholdList, ThresholdSpec,
+};
+
+/// The whole document.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawPlan {
+    /// Shortcut: VUs of the `default` scenario.
+    pub vus: Option<Count>,
+    /// Shortcut: a `constant-vus` scenario (or `maxDuration` with `iterations`).
+    pub duration: Option<DurationValue>,
+    /// Shortcut: a `shared-iterations` scenario.
+    pub iterations: Option<Count>,
+    /// Shortcut: a `ramping-vus` scenario.
+    pub stages: Option<Vec<RawStage>>,
+    pub scenarios: Option<OrderedMap<RawScenario>>,
+    pub thresholds: Option<OrderedMap<ThresholdList>>,
+    pub discard_response_bodies: Option<bool>,
+    #[serde(rename = "insecureSkipTLSVerify")]
+    pub insecure_skip_tls_verify: Option<bool>,
+    pub user_agent: Option<String>,
+    pub no_connection_reuse: Option<bool>,
+    pub http2_prior_knowledge: Option<bool>,
+    /// Default request timeout.
+    pub timeout: Option<DurationValue>,
+    pub summary_trend_stats: Option<Vec<String>>,
+    pub data: Option<RawData>,
+    pub env: Option<OrderedMap<Scalar>>,
+    pub tags: Option<OrderedMap<Scalar>>,
+    /// The flow of the shortcut scenario, and of every scenario without one.
+    pub flow: Option<Vec<RawStep>>,
+}
+
+/// One `{duration, target}` stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    pub duration: DurationValue,
+    pub target: Count,
+}
+
+/// One entry of `scenarios`: the union of every executor's parameters;
+/// `compile` rejects the ones the named executor does not take.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawScenario {
+    pub executor: String,
+    pub start_time: Option<DurationValue>,
+    pub graceful_stop: Option<DurationValue>,
+    pub tags: Option<OrderedMap<Scalar>>,
+    pub env: Option<OrderedMap<Scalar>>,
+    pub flow: Option<Vec<RawStep>>,
+    pub vus: Option<Count>,
+    pub duration: Option<DurationValue>,
+    pub iterations: Option<Count>,
+    pub max_duration: Option<DurationValue>,
+    #[serde(rename = "startVUs")]
+    pub start_vus: Option<Count>,
+    pub stages: Option<Vec<RawStage>>,
+    pub graceful_ramp_down: Option<DurationValue>,
+    pub rate: Option<Count>,
+    pub time_unit: Option<DurationValue>,
+    pub start_rate: Option<Count>,
+    #[serde(rename = "preAllocatedVUs")]
+    pub pre_allocated_vus: Option<Count>,
+    #[serde(rename = "maxVUs")]
+    pub max_vus: Option<Count>,
+}
+
+/// `data: {file, format, mode}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawData {
+    pub file: String,
+    pub format: Option<DataFormat>,
+    pub mode: Option<RawDataMode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawDataMode {
+    Sequential,
+    Random,
+    UniquePerVu,
+}
+
+/// One flow step: a map with exactly one of these keys (`compile` checks
+/// that exactly one is set). The method keys are shortcuts for `request`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub request: Option<RawRequest>,
+    pub get: Option<RequestShort>,
+    pub post: Option<RequestShort>,
+    pub put: Option<RequestShort>,
+    pub patch: Option<RequestShort>,
+    pub delete: Option<RequestShort>,
+    pub head: Option<RequestShort>,
+    pub options: Option<RequestShort>,
+    pub sleep: Option<SleepSpec>,
+    pub group: Option<RawGroup>,
+}
+
+/// The step keys, for messages.
+pub const STEP_KINDS: &str = "request, get, post, put, patch, delete, head, options, sleep, group";
+
+/// `request: {...}`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequest {
+    pub method: Option<String>,
+    pub url: String,
+    pub headers: Option<OrderedMap<Scalar>>,
+    pub body: Option<String>,
+    /// Any value, sent as JSON; its string leaves are templates.
+    #[serde(default, deserialize_with = "values::present_json")]
+    pub json: Option<serde_json::Value>,
+    pub name: Option<String>,
+    pub timeout: Option<DurationValue>,
+    pub tags: Option<OrderedMap<Scalar>>,
+    pub check: Option<Vec<RawCheck>>,
+    pub capture: Option<Vec<RawCapture>>,
+}
+
+/// `group: {name, flow}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroup {
+    pub name: String,
+    pub flow: Vec<RawStep>,
+}
+
+/// One check: exactly one condition, and an optional display name.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawCheck {
+    pub name: Option<String>,
+    pub status: Option<StatusSpec>,
+    pub header: Option<HeaderSpec>,
+    pub body_contains: Option<String>,
+    pub json: Option<RawJsonCheck>,
+}
+
+/// The check condition keys, for messages.
+pub const CHECK_KINDS: &str = "status, header, bodyContains, json";
+
+/// `json: {pointer, equals}`; without `equals` the check is "exists".
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJsonCheck {
+    pub pointer: String,
+    #[serde(default, deserialize_with = "values::present_json")]
+    pub equals: Option<serde_json::Value>,
+}
+
+/// One capture: the variable and exactly one source.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCapture {
+    pub var: String,
+    pub json: Option<String>,
+    pub header: Option<String>,
+    pub regex: Option<String>,
+}
+
+/// The capture source keys, for messages.
+pub const CAPTURE_KINDS: &str = "json, header, regex";
