@@ -16,6 +16,7 @@
 //! Dependencies point one way: `cli → engine → {plan, metrics, segment}`.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod fleet;
 pub mod kube;
 pub mod metrics;
