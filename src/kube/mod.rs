@@ -28,9 +28,13 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use kube::Client;
+use tokio::task::JoinHandle;
 
+pub use controller::{ControllerConfig, ControllerExit, IsAlive, spawn_controller};
 pub use error::{KubeError, Refusals};
 pub use node::NodeIdentity;
+
+use crate::api::Agent;
 
 /// Whether the agent uses the Kubernetes API (`VOLLEY_KUBE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -175,6 +179,35 @@ impl KubeContext {
                 None
             }
         }
+    }
+
+    /// Starts the `LoadTest` controller in this context's namespace with
+    /// the default [`ControllerConfig`] (see [`controller`]).
+    pub fn spawn_controller(
+        &self,
+        agent: Arc<dyn Agent>,
+        node_id: &str,
+        is_alive: IsAlive,
+    ) -> JoinHandle<ControllerExit> {
+        let config = ControllerConfig::new(&self.namespace, node_id);
+        self.spawn_controller_with(config, agent, is_alive)
+    }
+
+    /// Starts the controller with explicit settings; `config.namespace` is
+    /// where it watches.
+    pub fn spawn_controller_with(
+        &self,
+        config: ControllerConfig,
+        agent: Arc<dyn Agent>,
+        is_alive: IsAlive,
+    ) -> JoinHandle<ControllerExit> {
+        spawn_controller(
+            self.client.clone(),
+            config,
+            agent,
+            is_alive,
+            self.refusals.clone(),
+        )
     }
 
     /// Gossip seeds from the agent pods (see [`seeds`]); empty (logged) when

@@ -61,6 +61,9 @@ pub struct Recorded {
     pub path: String,
     pub query: String,
     pub content_type: Option<String>,
+    /// The HTTP status answered; 0 while the request is being served (a
+    /// watch stays at 200 from its first byte).
+    pub status: u16,
 }
 
 /// A change to a `LoadTest`, as watchers see it.
@@ -82,9 +85,17 @@ struct State {
     loadtests: BTreeMap<Key, Value>,
     /// Every LoadTest event, for watches that start from an older version.
     history: Vec<Arc<Event>>,
+    /// Watches from before this version get 410 Expired, as after an etcd
+    /// compaction; the client must re-list.
+    compacted: u64,
     /// `(verb, resource)` pairs answered with 403; verb `*` is any verb.
     forbidden: Vec<(String, String)>,
     requests: Vec<Recorded>,
+    /// Every version each LoadTest had, oldest first, by namespace/name.
+    versions: BTreeMap<Key, Vec<Value>>,
+    /// When set, `PUT …/status` requests wait here until this many have
+    /// arrived, so concurrent claims really race on one resourceVersion.
+    status_put_gate: Option<Arc<tokio::sync::Barrier>>,
 }
 
 struct Inner {
@@ -148,7 +159,9 @@ impl FakeApi {
 
     /// A kube client talking to this server, default namespace [`NAMESPACE`].
     pub fn client(&self) -> kube::Client {
-        let url = format!("http://{}", self.addr).parse().expect("loopback URL");
+        let url = format!("http://{}", self.addr)
+            .parse()
+            .expect("loopback URL");
         let mut config = kube::Config::new(url);
         config.default_namespace = NAMESPACE.to_string();
         kube::Client::try_from(config).expect("client for the fake API server")
@@ -226,10 +239,30 @@ impl FakeApi {
             .push((verb.to_string(), resource.to_string()));
     }
 
-    /// Ends every open watch, as an API server restart or a load balancer
-    /// timeout would; clients must re-list or re-watch.
-    pub fn close_watches(&self) {
+    /// Ends every open watch, deletes the LoadTest and compacts history, all
+    /// at once: as if the API server restarted and the deletion happened
+    /// while clients were disconnected. A client that re-watches from its
+    /// last version gets 410 Expired and must re-list to notice.
+    pub fn delete_while_disconnected(&self, namespace: &str, name: &str) -> bool {
+        let mut st = self.state();
         self.inner.epoch.send_modify(|e| *e += 1);
+        let deleted = st.delete_loadtest(&self.inner.events, namespace, name);
+        st.compacted = st.rv;
+        deleted.is_some()
+    }
+
+    /// Holds `PUT …/status` requests until `parties` of them arrived, once.
+    pub fn gate_status_puts(&self, parties: usize) {
+        self.state().status_put_gate = Some(Arc::new(tokio::sync::Barrier::new(parties)));
+    }
+
+    /// Every version the LoadTest had, oldest first (deletion included).
+    pub fn versions(&self, namespace: &str, name: &str) -> Vec<Value> {
+        self.state()
+            .versions
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Every request received so far.
@@ -242,7 +275,7 @@ impl FakeApi {
         self.state()
             .requests
             .iter()
-            .filter(|r| &r.method == method && r.path.ends_with(path_suffix))
+            .filter(|r| r.method == method && r.path.ends_with(path_suffix))
             .count()
     }
 }
@@ -269,12 +302,30 @@ async fn handle(inner: &Inner, req: Request<Incoming>) -> Response<Body> {
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    lock(inner).requests.push(Recorded {
-        method: method.clone(),
-        path: path.clone(),
-        query: req.uri().query().unwrap_or("").to_string(),
-        content_type: content_type.clone(),
-    });
+    let index = {
+        let mut st = lock(inner);
+        st.requests.push(Recorded {
+            method: method.clone(),
+            path: path.clone(),
+            query: req.uri().query().unwrap_or("").to_string(),
+            content_type: content_type.clone(),
+            status: 0,
+        });
+        st.requests.len() - 1
+    };
+    let response = serve(inner, req, method, path, query, content_type).await;
+    lock(inner).requests[index].status = response.status().as_u16();
+    response
+}
+
+async fn serve(
+    inner: &Inner,
+    req: Request<Incoming>,
+    method: Method,
+    path: String,
+    query: BTreeMap<String, String>,
+    content_type: Option<String>,
+) -> Response<Body> {
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => return status_error(400, "BadRequest", &format!("reading body: {e}")),
@@ -290,14 +341,40 @@ async fn handle(inner: &Inner, req: Request<Incoming>) -> Response<Body> {
         (["api", "v1", "namespaces", ns, "configmaps", name], &Method::GET) => {
             Route::ConfigMap(ns.to_string(), name.to_string())
         }
-        (["apis", "volley.dev", "v1alpha1", "namespaces", ns, "loadtests"], m) => {
-            Route::LoadTests(ns.to_string(), m.clone(), watching)
-        }
-        (["apis", "volley.dev", "v1alpha1", "namespaces", ns, "loadtests", name], m) => {
-            Route::LoadTest(ns.to_string(), name.to_string(), m.clone(), false)
-        }
         (
-            ["apis", "volley.dev", "v1alpha1", "namespaces", ns, "loadtests", name, "status"],
+            [
+                "apis",
+                "volley.dev",
+                "v1alpha1",
+                "namespaces",
+                ns,
+                "loadtests",
+            ],
+            m,
+        ) => Route::LoadTests(ns.to_string(), m.clone(), watching),
+        (
+            [
+                "apis",
+                "volley.dev",
+                "v1alpha1",
+                "namespaces",
+                ns,
+                "loadtests",
+                name,
+            ],
+            m,
+        ) => Route::LoadTest(ns.to_string(), name.to_string(), m.clone(), false),
+        (
+            [
+                "apis",
+                "volley.dev",
+                "v1alpha1",
+                "namespaces",
+                ns,
+                "loadtests",
+                name,
+                "status",
+            ],
             m,
         ) => Route::LoadTest(ns.to_string(), name.to_string(), m.clone(), true),
         _ => {
@@ -312,6 +389,15 @@ async fn handle(inner: &Inner, req: Request<Incoming>) -> Response<Body> {
     let (verb, resource) = route.verb_and_resource();
     if let Some(resp) = forbidden(inner, verb, resource, &route) {
         return resp;
+    }
+    if let Route::LoadTest(_, _, Method::PUT, true) = &route {
+        let gate = lock(inner).status_put_gate.clone();
+        if let Some(gate) = gate {
+            // Bounded: a test that expected a second claim gets a clear
+            // assertion failure later, not a hang.
+            let _ = tokio::time::timeout(Duration::from_secs(10), gate.wait()).await;
+            lock(inner).status_put_gate = None;
+        }
     }
 
     let ctx = Ctx {
@@ -394,7 +480,11 @@ fn forbidden(inner: &Inner, verb: &str, resource: &str, route: &Route) -> Option
         return None;
     }
     let (base, sub) = resource.split_once('/').unwrap_or((resource, ""));
-    let group = if base == "loadtests" { "volley.dev" } else { "" };
+    let group = if base == "loadtests" {
+        "volley.dev"
+    } else {
+        ""
+    };
     let scope = match route.namespace() {
         Some(ns) => format!(" in the namespace \"{ns}\""),
         None => " at the cluster scope".to_string(),
@@ -474,7 +564,7 @@ fn loadtests(ctx: Ctx<'_>, ns: &str, method: &Method, watching: bool) -> Respons
             let mut st = lock(ctx.inner);
             match st.create_loadtest(&ctx.inner.events, ns, obj) {
                 Ok(v) => json_response(201, &v),
-                Err(resp) => resp,
+                Err(failure) => failure.response(),
             }
         }
         _ => status_error(405, "MethodNotAllowed", "method not allowed on loadtests"),
@@ -519,7 +609,7 @@ fn loadtest(ctx: Ctx<'_>, ns: &str, name: &str, method: &Method, status: bool) -
         Method::PATCH => {
             let patch = match parse_patch(ctx.content_type, ctx.query, ctx.body) {
                 Ok(p) => p,
-                Err(resp) => return resp,
+                Err(failure) => return failure.response(),
             };
             if let Some(sent_rv) = patch["metadata"]["resourceVersion"].as_str()
                 && let Some(resp) = check_rv(&current, sent_rv, name)
@@ -536,7 +626,9 @@ fn loadtest(ctx: Ctx<'_>, ns: &str, name: &str, method: &Method, status: bool) -
 }
 
 fn check_rv(current: &Value, sent_rv: &str, name: &str) -> Option<Response<Body>> {
-    let current_rv = current["metadata"]["resourceVersion"].as_str().unwrap_or("");
+    let current_rv = current["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("");
     (sent_rv != current_rv).then(|| {
         status_error(
             409,
@@ -582,7 +674,7 @@ fn parse_patch(
     content_type: Option<&str>,
     query: &BTreeMap<String, String>,
     body: &Bytes,
-) -> Result<Value, Response<Body>> {
+) -> Result<Value, Failure> {
     let media = content_type
         .unwrap_or("")
         .split(';')
@@ -591,10 +683,10 @@ fn parse_patch(
         .trim();
     match media {
         "application/merge-patch+json" => serde_json::from_slice(body)
-            .map_err(|e| status_error(400, "BadRequest", &format!("decoding merge patch: {e}"))),
+            .map_err(|e| Failure::new(400, "BadRequest", &format!("decoding merge patch: {e}"))),
         "application/apply-patch+yaml" => {
             if query.get("fieldManager").is_none_or(|m| m.is_empty()) {
-                return Err(status_error(
+                return Err(Failure::new(
                     400,
                     "BadRequest",
                     "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: \
@@ -602,12 +694,12 @@ fn parse_patch(
                 ));
             }
             let v: Value = serde_yaml_ng::from_slice(body).map_err(|e| {
-                status_error(400, "BadRequest", &format!("decoding apply patch: {e}"))
+                Failure::new(400, "BadRequest", &format!("decoding apply patch: {e}"))
             })?;
             let api_version = v["apiVersion"].as_str().unwrap_or("");
             let kind = v["kind"].as_str().unwrap_or("");
             if api_version != LT_API_VERSION || kind != "LoadTest" {
-                return Err(status_error(
+                return Err(Failure::new(
                     400,
                     "BadRequest",
                     &format!("invalid object type: {api_version}, Kind={kind}"),
@@ -615,10 +707,12 @@ fn parse_patch(
             }
             Ok(v)
         }
-        other => Err(status_error(
+        other => Err(Failure::new(
             415,
             "UnsupportedMediaType",
-            &format!("the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/apply-patch+yaml (got {other:?})"),
+            &format!(
+                "the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/apply-patch+yaml (got {other:?})"
+            ),
         )),
     }
 }
@@ -647,7 +741,9 @@ fn watch_loadtests(ctx: Ctx<'_>, ns: &str) -> Response<Body> {
         None | Some("") | Some("0") => 0,
         Some(rv) => match rv.parse() {
             Ok(n) => n,
-            Err(_) => return status_error(400, "BadRequest", &format!("bad resourceVersion {rv:?}")),
+            Err(_) => {
+                return status_error(400, "BadRequest", &format!("bad resourceVersion {rv:?}"));
+            }
         },
     };
     let timeout = ctx
@@ -660,6 +756,22 @@ fn watch_loadtests(ctx: Ctx<'_>, ns: &str) -> Response<Body> {
     // Under the lock, so no event falls between the replay and the live
     // subscription.
     let st = lock(ctx.inner);
+    if since != 0 && since < st.compacted {
+        // The real server answers 200 and then one ERROR event.
+        let expired = event_line(
+            "ERROR",
+            &json!({
+                "kind": "Status", "apiVersion": "v1", "metadata": {},
+                "status": "Failure", "reason": "Expired", "code": 410,
+                "message": format!("too old resource version: {since} ({})", st.compacted),
+            }),
+        );
+        return Response::builder()
+            .status(200)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(BodyExt::boxed_unsync(Full::new(expired)))
+            .expect("invariant: static response parts are valid");
+    }
     let mut first: Vec<Bytes> = if since == 0 {
         st.loadtests
             .iter()
@@ -696,6 +808,9 @@ fn watch_loadtests(ctx: Ctx<'_>, ns: &str) -> Response<Body> {
         move |(mut rx, mut epoch, ns, last)| async move {
             loop {
                 tokio::select! {
+                    // A closed watch ends before it delivers anything more.
+                    biased;
+                    _ = epoch.changed() => return None,
                     ev = rx.recv() => match ev {
                         Ok(e) if e.namespace == ns && e.rv > last => {
                             let line = e.line.clone();
@@ -705,7 +820,6 @@ fn watch_loadtests(ctx: Ctx<'_>, ns: &str) -> Response<Body> {
                         Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
                         Err(broadcast::error::RecvError::Closed) => return None,
                     },
-                    _ = epoch.changed() => return None,
                     _ = tokio::time::sleep_until(deadline) => return None,
                 }
             }
@@ -748,6 +862,10 @@ impl State {
     }
 
     fn emit(&mut self, events: &broadcast::Sender<Arc<Event>>, kind: &str, ns: &str, obj: &Value) {
+        self.versions
+            .entry((ns.to_string(), name_of(obj)))
+            .or_default()
+            .push(obj.clone());
         let event = Arc::new(Event {
             rv: self.rv,
             namespace: ns.to_string(),
@@ -762,13 +880,17 @@ impl State {
         events: &broadcast::Sender<Arc<Event>>,
         ns: &str,
         mut obj: Value,
-    ) -> Result<Value, Response<Body>> {
+    ) -> Result<Value, Failure> {
         let Some(name) = obj["metadata"]["name"].as_str().map(str::to_string) else {
-            return Err(status_error(422, "Invalid", "metadata.name: Required value"));
+            return Err(Failure::new(
+                422,
+                "Invalid",
+                "metadata.name: Required value",
+            ));
         };
         let key = (ns.to_string(), name.clone());
         if self.loadtests.contains_key(&key) {
-            return Err(status_error(
+            return Err(Failure::new(
                 409,
                 "AlreadyExists",
                 &format!("loadtests.volley.dev \"{name}\" already exists"),
@@ -788,7 +910,12 @@ impl State {
     /// Stores a changed LoadTest: new resourceVersion, a new generation
     /// when the spec changed, a MODIFIED event. A write that changes
     /// nothing returns the stored object untouched.
-    fn write_loadtest(&mut self, events: &broadcast::Sender<Arc<Event>>, key: Key, mut obj: Value) -> Value {
+    fn write_loadtest(
+        &mut self,
+        events: &broadcast::Sender<Arc<Event>>,
+        key: Key,
+        mut obj: Value,
+    ) -> Value {
         let Some(old) = self.loadtests.get(&key).cloned() else {
             return obj;
         };
@@ -831,6 +958,28 @@ fn json_response(code: u16, value: &Value) -> Response<Body> {
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(BodyExt::boxed_unsync(Full::new(Bytes::from(bytes))))
         .expect("invariant: static response parts are valid")
+}
+
+/// An error answer before it becomes a response.
+#[derive(Debug)]
+struct Failure {
+    code: u16,
+    reason: &'static str,
+    message: String,
+}
+
+impl Failure {
+    fn new(code: u16, reason: &'static str, message: &str) -> Failure {
+        Failure {
+            code,
+            reason,
+            message: message.to_string(),
+        }
+    }
+
+    fn response(&self) -> Response<Body> {
+        status_error(self.code, self.reason, &self.message)
+    }
 }
 
 fn status_error(code: u16, reason: &str, message: &str) -> Response<Body> {

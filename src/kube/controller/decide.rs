@@ -65,7 +65,9 @@ pub fn decide(
         _ => match claimer {
             None => Action::Claim,
             Some(c) if c == me => Action::Resume,
-            Some(c) if claimer_gone(c) => Action::TakeOver { from: c.to_string() },
+            Some(c) if claimer_gone(c) => Action::TakeOver {
+                from: c.to_string(),
+            },
             Some(_) => Action::Nothing,
         },
     }
@@ -130,7 +132,10 @@ pub fn summary_line(summary: &Summary) -> String {
         Some(MetricValues::Counter { count, .. }) => format!("{count:.0} requests"),
         _ => "0 requests".to_string(),
     };
-    let failed = match summary.metric(Metric::HttpReqFailed.name()).map(|m| &m.values) {
+    let failed = match summary
+        .metric(Metric::HttpReqFailed.name())
+        .map(|m| &m.values)
+    {
         Some(MetricValues::Rate { rate, .. }) => format!("{:.2}% failed", rate * 100.0),
         _ => "0.00% failed".to_string(),
     };

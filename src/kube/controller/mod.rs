@@ -129,6 +129,7 @@ pub fn spawn_controller(
         running: HashMap::new(),
         tasks: JoinSet::new(),
         gone_since: HashMap::new(),
+        ended: HashMap::new(),
     };
     tokio::spawn(controller.run())
 }
@@ -159,6 +160,11 @@ struct Controller {
     tasks: JoinSet<(String, RunEnd)>,
     /// When each claimer was first seen out of the fleet.
     gone_since: HashMap<String, Instant>,
+    /// Runs that ended here, by name, with the object's uid, until the
+    /// watch shows their final status. Until then the cached object may
+    /// still say "claimed by this agent, running", which must not look like
+    /// a claim to resume after a restart.
+    ended: HashMap<String, Option<String>>,
 }
 
 impl Controller {
@@ -187,7 +193,11 @@ impl Controller {
                             self.refusals.report(verb, resource, "the LoadTest controller");
                             return ControllerExit::Forbidden { verb, resource };
                         }
-                        if failing {
+                        if expired(&err) {
+                            // Normal after a compaction or an API server
+                            // restart: the watcher re-lists by itself.
+                            tracing::debug!("kube: LoadTest watch expired ({err}); re-listing");
+                        } else if failing {
                             tracing::debug!("kube: LoadTest watch still failing: {err}");
                         } else {
                             failing = true;
@@ -257,6 +267,7 @@ impl Controller {
     fn deleted(&mut self, lt: &LoadTest) {
         let name = lt.name_any();
         self.cache.remove(&name);
+        self.ended.remove(&name);
         if let Some(running) = self.running.get(&name)
             && running.uid == lt.uid()
         {
@@ -278,11 +289,17 @@ impl Controller {
         {
             let _ = running.stop.send(Some(StopReason::Abort));
         }
-        let running_here = self
-            .running
-            .get(&name)
-            .is_some_and(|r| r.uid == lt.uid());
+        let running_here = self.running.get(&name).is_some_and(|r| r.uid == lt.uid());
         let claimer = lt.status.as_ref().and_then(|s| s.claimed_by.clone());
+        let unfinished_here = claimer.as_deref() == Some(self.config.node_id.as_str())
+            && !lt
+                .status
+                .as_ref()
+                .and_then(|s| s.phase)
+                .is_some_and(|p| p.is_terminal());
+        if !unfinished_here {
+            self.ended.remove(&name);
+        }
         let claimer_gone = match &claimer {
             Some(c) if c != &self.config.node_id => self.claimer_gone(c),
             _ => false,
@@ -297,6 +314,11 @@ impl Controller {
                 let status = takeover_status(&lt, &self.config.node_id, &from);
                 tracing::info!(loadtest = %object_ref(&lt), from = %from, "kube: taking over a LoadTest whose claimer left the fleet");
                 self.claim(lt, status, Start::Resume).await
+            }
+            Action::Resume if self.ended.get(&name) == Some(&lt.uid()) => {
+                // This agent's run just ended; the watch has not yet
+                // delivered the status it wrote last.
+                None
             }
             Action::Resume => {
                 tracing::info!(loadtest = %object_ref(&lt), "kube: resuming a LoadTest this agent had claimed");
@@ -366,7 +388,8 @@ impl Controller {
                     }
                     KubeError::NotFound { .. } => None,
                     KubeError::Forbidden { verb, resource, .. } => {
-                        self.refusals.report(verb, resource, "the LoadTest controller");
+                        self.refusals
+                            .report(verb, resource, "the LoadTest controller");
                         Some(ControllerExit::Forbidden { verb, resource })
                     }
                     other => {
@@ -394,6 +417,7 @@ impl Controller {
         let handle = self
             .tasks
             .spawn(async move { (task_name, run.run(start).await) });
+        self.ended.remove(&name);
         self.running.insert(
             name,
             Running {
@@ -417,8 +441,13 @@ impl Controller {
                 return None;
             }
         };
-        if self.running.get(&name).is_some_and(|r| r.task == id) {
-            self.running.remove(&name);
+        if let Some(running) = self.running.remove(&name) {
+            if running.task == id {
+                self.ended.insert(name.clone(), running.uid);
+            } else {
+                // A newer run of the same name; keep it.
+                self.running.insert(name.clone(), running);
+            }
         }
         tracing::debug!(loadtest = %name, end = ?end, "kube: LoadTest run ended");
         if let RunEnd::Forbidden { verb, resource } = end {
@@ -437,6 +466,16 @@ impl Controller {
             }
         }
         None
+    }
+}
+
+/// True for 410 Gone/Expired: the watch's resourceVersion is too old.
+fn expired(err: &watcher::Error) -> bool {
+    match err {
+        watcher::Error::WatchError(status) => status.code == 410,
+        watcher::Error::WatchStartFailed(kube::Error::Api(status))
+        | watcher::Error::WatchFailed(kube::Error::Api(status)) => status.code == 410,
+        _ => false,
     }
 }
 

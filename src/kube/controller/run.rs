@@ -180,9 +180,7 @@ impl Run {
                             )),
                             ..LoadTestStatus::default()
                         };
-                        if let Err(end) = self.write(&status).await {
-                            return Err(end);
-                        }
+                        self.write(&status).await?;
                     }
                     if let Some(reason) = self.pause(self.config.pending_retry).await {
                         return Err(RunEnd::Stopped(reason));
@@ -359,9 +357,13 @@ impl Run {
 
     async fn abort(&self, id: &str) {
         match self.agent.abort(id).await {
-            Ok(_) => tracing::info!(loadtest = %object_ref(&self.lt), test = %id, "kube: LoadTest deleted; aborted its test"),
+            Ok(_) => {
+                tracing::info!(loadtest = %object_ref(&self.lt), test = %id, "kube: LoadTest deleted; aborted its test")
+            }
             Err(ApiError::AlreadyDone { .. }) => {}
-            Err(err) => tracing::warn!(loadtest = %object_ref(&self.lt), test = %id, "kube: LoadTest deleted, but aborting its test failed: {err}"),
+            Err(err) => {
+                tracing::warn!(loadtest = %object_ref(&self.lt), test = %id, "kube: LoadTest deleted, but aborting its test failed: {err}")
+            }
         }
     }
 
@@ -391,7 +393,9 @@ impl Run {
             }
         };
         let phase = status.phase.unwrap_or(Phase::Error);
-        self.write_final(status).await.unwrap_or(RunEnd::Finished(phase))
+        self.write_final(status)
+            .await
+            .unwrap_or(RunEnd::Finished(phase))
     }
 
     /// Ends the run with `phase` and `message` (a run that could not start).
@@ -402,7 +406,9 @@ impl Run {
             message: Some(message),
             ..LoadTestStatus::default()
         };
-        self.write_final(status).await.unwrap_or(RunEnd::Finished(phase))
+        self.write_final(status)
+            .await
+            .unwrap_or(RunEnd::Finished(phase))
     }
 
     /// The last write, retried a few times: a lost verdict would leave the
@@ -473,7 +479,8 @@ impl Run {
                 match err {
                     KubeError::NotFound { .. } => Err(WriteError::Gone),
                     KubeError::Forbidden { verb, resource, .. } => {
-                        self.refusals.report(verb, resource, "the LoadTest controller");
+                        self.refusals
+                            .report(verb, resource, "the LoadTest controller");
                         Err(WriteError::Forbidden(verb, resource))
                     }
                     other => Err(WriteError::Other(other)),
@@ -485,7 +492,8 @@ impl Run {
 
 /// True once the fleet says the test is over.
 fn ended(view: &TestView) -> bool {
-    view.brief.end_unix_ms.is_some() || fleet_phase(&view.brief.phase).is_some_and(Phase::is_terminal)
+    view.brief.end_unix_ms.is_some()
+        || fleet_phase(&view.brief.phase).is_some_and(Phase::is_terminal)
 }
 
 /// The progress fields of a running test.

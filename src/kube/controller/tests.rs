@@ -36,16 +36,25 @@ fn nobody_gone(_: &str) -> bool {
 fn new_and_unclaimed_tests_are_claimed() {
     assert_eq!(decide(&lt(1, None), ME, false, &nobody_gone), Action::Claim);
     let pending = status(Phase::Pending, None, 1);
-    assert_eq!(decide(&lt(1, pending), ME, false, &nobody_gone), Action::Claim);
+    assert_eq!(
+        decide(&lt(1, pending), ME, false, &nobody_gone),
+        Action::Claim
+    );
     let empty = Some(LoadTestStatus::default());
-    assert_eq!(decide(&lt(1, empty), ME, false, &nobody_gone), Action::Claim);
+    assert_eq!(
+        decide(&lt(1, empty), ME, false, &nobody_gone),
+        Action::Claim
+    );
 }
 
 #[test]
 fn finished_tests_rerun_only_after_a_spec_change() {
     for phase in [Phase::Passed, Phase::Failed, Phase::Aborted, Phase::Error] {
         let done = status(phase, Some("node-b"), 1);
-        assert_eq!(decide(&lt(1, done.clone()), ME, false, &nobody_gone), Action::Nothing);
+        assert_eq!(
+            decide(&lt(1, done.clone()), ME, false, &nobody_gone),
+            Action::Nothing
+        );
         assert_eq!(decide(&lt(2, done), ME, false, &nobody_gone), Action::Claim);
     }
 }
@@ -53,7 +62,10 @@ fn finished_tests_rerun_only_after_a_spec_change() {
 #[test]
 fn claimed_tests_belong_to_their_claimer_while_it_lives() {
     let theirs = status(Phase::Running, Some("node-b"), 1);
-    assert_eq!(decide(&lt(1, theirs.clone()), ME, false, &nobody_gone), Action::Nothing);
+    assert_eq!(
+        decide(&lt(1, theirs.clone()), ME, false, &nobody_gone),
+        Action::Nothing
+    );
     let gone = |id: &str| id == "node-b";
     assert_eq!(
         decide(&lt(1, theirs), ME, false, &gone),
@@ -62,8 +74,14 @@ fn claimed_tests_belong_to_their_claimer_while_it_lives() {
         }
     );
     let mine = status(Phase::Running, Some(ME), 1);
-    assert_eq!(decide(&lt(1, mine.clone()), ME, false, &nobody_gone), Action::Resume);
-    assert_eq!(decide(&lt(1, mine), ME, true, &nobody_gone), Action::Nothing);
+    assert_eq!(
+        decide(&lt(1, mine.clone()), ME, false, &nobody_gone),
+        Action::Resume
+    );
+    assert_eq!(
+        decide(&lt(1, mine), ME, true, &nobody_gone),
+        Action::Nothing
+    );
 }
 
 #[test]
@@ -75,7 +93,8 @@ fn a_running_task_yields_to_a_new_claimer() {
 #[test]
 fn objects_being_deleted_are_left_alone() {
     let mut deleting = lt(1, None);
-    deleting.metadata.deletion_timestamp = serde_json::from_value(json!("2026-01-01T00:00:00Z")).ok();
+    deleting.metadata.deletion_timestamp =
+        serde_json::from_value(json!("2026-01-01T00:00:00Z")).ok();
     assert!(deleting.metadata.deletion_timestamp.is_some());
     assert_eq!(decide(&deleting, ME, false, &nobody_gone), Action::Nothing);
 }
