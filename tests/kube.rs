@@ -1,5 +1,5 @@
 //! The Kubernetes integration (`volley::kube`) against a FAKE API server on
-//! loopback (`tests/kube/fake_api.rs`), never a real cluster: node
+//! loopback (`tests/kube/fake_api/`), never a real cluster: node
 //! identity, pod seeds, RBAC refusals here; the `LoadTest` controller in
 //! `tests/kube/controller.rs`; the fake's own API semantics in
 //! `tests/kube/conformance.rs`.
@@ -10,7 +10,7 @@ mod conformance;
 mod controller;
 #[path = "kube/fake_agent.rs"]
 mod fake_agent;
-#[path = "kube/fake_api.rs"]
+#[path = "kube/fake_api/mod.rs"]
 mod fake_api;
 #[path = "kube/support.rs"]
 mod support;

@@ -12,7 +12,7 @@
 //! kube-rs and k8s-openapi are used only under this module, so the rest of
 //! Volley stays free of the Kubernetes API types.
 //!
-//! Tested against a fake API server on loopback (`tests/kube/fake_api.rs`),
+//! Tested against a fake API server on loopback (`tests/kube/fake_api/`),
 //! not against a real cluster.
 
 pub mod controller;
