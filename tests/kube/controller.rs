@@ -433,7 +433,20 @@ async fn a_test_whose_claimer_left_the_fleet_is_taken_over() {
             .is_some_and(|m| m.contains("node-dead")),
         "{s}"
     );
+    // Progress of the followed test keeps the phase it had.
+    eventually("a progress write after the take-over", || {
+        api.requests()
+            .iter()
+            .any(|r| r.method == Method::PATCH && r.path.ends_with("/orphan/status"))
+            .then_some(())
+    })
+    .await;
     agent.finish("t-7", 10, vec![threshold("checks", "rate>0.9", true, 1.0)]);
+    assert!(
+        !phases(&api, "orphan").contains(&"Starting".to_string()),
+        "a running test does not go back to Starting: {:?}",
+        phases(&api, "orphan")
+    );
     phase(&api, "orphan", "Passed").await;
     assert!(
         agent.submits().is_empty(),

@@ -293,6 +293,8 @@ impl Run {
         let mut tick = tokio::time::interval(self.config.progress_every);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_written: Option<LoadTestStatus> = None;
+        // A taken-over test may already show Running; never go back.
+        let mut running = self.lt.status.as_ref().and_then(|s| s.phase) == Some(Phase::Running);
         let mut failing_since: Option<Instant> = None;
         loop {
             if let Some(reason) = self.stopped() {
@@ -331,7 +333,8 @@ impl Run {
             if ended(&view) {
                 return self.finish(id, &view).await;
             }
-            let progress = progress_status(&view);
+            let progress = progress_status(&view, running);
+            running = progress.phase == Some(Phase::Running);
             if last_written.as_ref() != Some(&progress) {
                 match self.write(&progress).await {
                     Ok(()) => last_written = Some(progress),
@@ -496,11 +499,12 @@ fn ended(view: &TestView) -> bool {
         || fleet_phase(&view.brief.phase).is_some_and(Phase::is_terminal)
 }
 
-/// The progress fields of a running test.
-fn progress_status(view: &TestView) -> LoadTestStatus {
+/// The progress fields of a running test; `was_running` keeps the phase
+/// from going back to `Starting`.
+fn progress_status(view: &TestView, was_running: bool) -> LoadTestStatus {
     let phase = match fleet_phase(&view.brief.phase) {
         Some(Phase::Running) => Phase::Running,
-        _ if view.live.is_some() => Phase::Running,
+        _ if was_running || view.live.is_some() => Phase::Running,
         _ => Phase::Starting,
     };
     LoadTestStatus {
