@@ -33,6 +33,12 @@ pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A dead address should fail fast rather than take the whole timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Idle pooled connections are dropped after this. The server closes an
+/// idle HTTP/1 connection after its request timeout (30 s by default, the
+/// header-read timer runs while idle); staying well below it avoids sending
+/// on a connection the server is closing.
+const POOL_IDLE: Duration = Duration::from_secs(5);
+
 /// Largest answer read, so a wrong URL pointing at something chatty cannot
 /// exhaust memory. Summaries are far smaller.
 const MAX_RESPONSE: usize = 64 * 1024 * 1024;
@@ -122,7 +128,7 @@ impl ApiClient {
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
         let inner = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_idle_timeout(POOL_IDLE)
             .pool_timer(TokioTimer::new())
             .build(connector);
         Ok(Self {

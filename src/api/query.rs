@@ -178,7 +178,25 @@ fn bad(message: String) -> ApiError {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn encode_then_decode_is_identity(text in any::<String>()) {
+            let encoded = encode(&text);
+            prop_assert!(encoded.bytes().all(|b| b.is_ascii_graphic()));
+            prop_assert_eq!(decode(&encoded, false), Ok(text.clone()));
+            prop_assert_eq!(decode(&encoded, true), Ok(text));
+        }
+
+        #[test]
+        fn query_parsing_never_panics(query in "[a-zA-Z=&%,+0-9é]{0,40}") {
+            let _ = submit_options(&query);
+            let _ = pairs(&query);
+        }
+    }
 
     fn message(error: ApiError) -> String {
         match error {

@@ -18,7 +18,7 @@ use futures::FutureExt;
 use http::header::{
     ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HeaderValue, LOCATION, WWW_AUTHENTICATE,
 };
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::Full;
 use hyper::body::Body;
 use serde::Serialize;
@@ -78,10 +78,23 @@ impl Router {
         // Only the path is logged: query strings may carry env values.
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
-        let response = match self.dispatch(request, started + self.request_timeout).await {
+        let version = request.version();
+        let mut response = match self.dispatch(request, started + self.request_timeout).await {
             Ok(response) => response,
             Err(error) => error_response(&error),
         };
+        // After 413/408 the rest of the body is unread, so an HTTP/1
+        // connection cannot carry another request; say so. (HTTP/2 resets
+        // just the stream, and forbids the header.)
+        let unread = matches!(
+            response.status(),
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+        );
+        if unread && version < Version::HTTP_2 {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
         debug!(
             %method,
             %path,
@@ -326,10 +339,6 @@ pub(crate) fn error_response(error: &ApiError) -> ApiResponse {
         ApiError::Unauthorized(_) => {
             headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        // The rest of the body was not read: the connection cannot be reused.
-        ApiError::PayloadTooLarge { .. } | ApiError::RequestTimeout { .. } => {
-            headers.insert(CONNECTION, HeaderValue::from_static("close"));
-        }
         _ => {}
     }
     response
@@ -337,7 +346,131 @@ pub(crate) fn error_response(error: &ApiError) -> ApiResponse {
 
 #[cfg(test)]
 mod tests {
+    use futures::future::{self, BoxFuture};
+    use http_body_util::BodyExt;
+
     use super::*;
+    use crate::api::dto::{
+        AbortResponse, MemberView, SubmitRequest, SubmitResponse, SummaryView, TestBrief, TestView,
+    };
+    use crate::api::prom::PromSnapshot;
+
+    /// An agent that never answers, except `ready`, which panics.
+    struct Stuck;
+
+    impl Agent for Stuck {
+        fn submit(&self, _: SubmitRequest) -> BoxFuture<'_, Result<SubmitResponse, ApiError>> {
+            Box::pin(future::pending())
+        }
+        fn list_tests(&self) -> BoxFuture<'_, Vec<TestBrief>> {
+            Box::pin(future::pending())
+        }
+        fn get_test(&self, _: &str) -> BoxFuture<'_, Result<TestView, ApiError>> {
+            Box::pin(future::pending())
+        }
+        fn get_summary(&self, _: &str) -> BoxFuture<'_, Result<SummaryView, ApiError>> {
+            Box::pin(future::pending())
+        }
+        fn abort(&self, _: &str) -> BoxFuture<'_, Result<AbortResponse, ApiError>> {
+            Box::pin(future::pending())
+        }
+        fn members(&self) -> BoxFuture<'_, Vec<MemberView>> {
+            Box::pin(future::pending())
+        }
+        fn ready(&self) -> bool {
+            panic!("readiness probe fault")
+        }
+        fn prometheus(&self) -> BoxFuture<'_, PromSnapshot> {
+            Box::pin(future::pending())
+        }
+    }
+
+    fn router(max_body: usize) -> Router {
+        Router {
+            agent: Arc::new(Stuck),
+            auth: Auth {
+                token: None,
+                allow_unauthenticated: true,
+            },
+            max_body,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+
+    fn request(
+        method: Method,
+        path: &str,
+        version: Version,
+        body: &'static str,
+    ) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(Bytes::from_static(body.as_bytes())));
+        *request.method_mut() = method;
+        *request.uri_mut() = path.parse().expect("valid path");
+        *request.version_mut() = version;
+        request
+    }
+
+    async fn error_of(response: ApiResponse) -> (StatusCode, String) {
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("full body")
+            .to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&body).expect("JSON error");
+        let code = json["error"]["code"].as_str().expect("code").to_owned();
+        (status, code)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stuck_agent_costs_a_503_after_the_request_timeout() {
+        let router = router(1024);
+        let started = Instant::now();
+        let response = router
+            .handle(request(Method::GET, "/v1/tests", Version::HTTP_11, ""))
+            .await;
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+        assert_eq!(
+            error_of(response).await,
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable".to_owned())
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_agent_costs_a_500() {
+        let response = router(1024)
+            .handle(request(Method::GET, "/readyz", Version::HTTP_11, ""))
+            .await;
+        assert_eq!(
+            error_of(response).await,
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal".to_owned())
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn connection_close_only_for_http1_after_an_unread_body() {
+        let router = router(4);
+        for (version, expected) in [
+            (Version::HTTP_10, Some("close")),
+            (Version::HTTP_11, Some("close")),
+            (Version::HTTP_2, None),
+        ] {
+            let response = router
+                .handle(request(Method::POST, "/v1/tests", version, "too long"))
+                .await;
+            assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+            let connection = response
+                .headers()
+                .get(CONNECTION)
+                .map(|v| v.to_str().expect("ascii"));
+            assert_eq!(connection, expected, "{version:?}");
+        }
+        let response = router
+            .handle(request(Method::GET, "/nope", Version::HTTP_11, ""))
+            .await;
+        assert!(response.headers().get(CONNECTION).is_none());
+    }
 
     #[test]
     fn routes_resolve() {
@@ -365,6 +498,13 @@ mod tests {
         assert_eq!(error.status(), StatusCode::BAD_REQUEST);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn resolving_never_panics(path in "/[a-z0-9/%.]{0,30}") {
+            let _ = Route::resolve(&path);
+        }
+    }
+
     #[test]
     fn summary_formats() {
         assert_eq!(summary_format(None), Ok(SummaryFormat::Json));
@@ -385,8 +525,6 @@ mod tests {
         assert_eq!(response.headers()[ALLOW], "GET, POST");
         assert_eq!(response.headers()[CONTENT_TYPE], JSON);
 
-        let response = error_response(&ApiError::PayloadTooLarge { limit: 1 });
-        assert_eq!(response.headers()[CONNECTION], "close");
         let response = error_response(&ApiError::Unauthorized(
             super::super::error::AuthFailure::Missing,
         ));

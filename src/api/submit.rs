@@ -241,6 +241,23 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            query in "[a-zA-Z=&%,0-9]{0,30}",
+            json in proptest::prelude::any::<bool>(),
+        ) {
+            let headers = typed(if json { "application/json" } else { "text/plain" });
+            let _ = parse(&headers, Some(&query), &body);
+        }
+
+        #[test]
+        fn duration_check_never_panics(text in "[0-9.µnumsh ]{0,12}") {
+            let _ = is_k6_duration(&text);
+        }
+    }
+
     #[test]
     fn durations_follow_k6() {
         for ok in ["3s", "500ms", "1m30s", "1.5h", "10us", "2µs", "0s"] {
