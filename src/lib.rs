@@ -18,6 +18,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod cli;
 pub mod engine;
 pub mod fleet;
 pub mod kube;

@@ -3,3 +3,8 @@
 //! into validated [`config::AgentSettings`] before anything is bound.
 
 pub mod config;
+pub mod core;
+pub mod node;
+pub mod views;
+
+pub use node::{AgentError, RunningAgent, start};
