@@ -187,7 +187,15 @@ impl VuClient {
                 Some(c) => c,
                 // Boxed: dialing is rare on the hot path and its future
                 // is large; inline it would be moved on every request.
-                None => Box::pin(Conn::open(target, &mut origin.dns, config, &mut out.timings)).await?,
+                None => {
+                    Box::pin(Conn::open(
+                        target,
+                        &mut origin.dns,
+                        config,
+                        &mut out.timings,
+                    ))
+                    .await?
+                }
             };
             out.timings.blocked = start.elapsed();
             out.reused = reused;

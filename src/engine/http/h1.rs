@@ -17,9 +17,9 @@ use super::chunked::ChunkedDecoder;
 use super::error::{ProtocolViolation, RequestError, is_closed_by_peer};
 use super::stream::Stream;
 use super::url::Target;
-use head::{Framing, has_token, parse_head};
 use super::{OutRequest, Response};
 use crate::plan::HttpOptions;
+use head::{Framing, has_token, parse_head};
 
 /// Read buffer size a VU starts with.
 const INITIAL_READ_BUFFER: usize = 8 * 1024;

@@ -6,9 +6,9 @@ use std::mem::MaybeUninit;
 
 use http::{HeaderName, HeaderValue};
 
+use super::super::Response;
 use super::super::chunked::ChunkedDecoder;
 use super::super::error::ProtocolViolation;
-use super::super::Response;
 
 /// Header slots for `httparse`; more headers is a protocol error.
 pub(super) const MAX_HEADERS: usize = 96;
@@ -156,4 +156,3 @@ pub(super) fn has_token(list: &[u8], token: &[u8]) -> bool {
     list.split(|&b| b == b',')
         .any(|item| item.trim_ascii().eq_ignore_ascii_case(token))
 }
-
