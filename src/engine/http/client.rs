@@ -185,7 +185,17 @@ impl VuClient {
         loop {
             let mut current = match conn.take() {
                 Some(c) => c,
-                None => Conn::open(target, &mut origin.dns, config, &mut out.timings).await?,
+                // Boxed: dialing is rare on the hot path and its future
+                // is large; inline it would be moved on every request.
+                None => {
+                    Box::pin(Conn::open(
+                        target,
+                        &mut origin.dns,
+                        config,
+                        &mut out.timings,
+                    ))
+                    .await?
+                }
             };
             out.timings.blocked = start.elapsed();
             out.reused = reused;
@@ -195,7 +205,7 @@ impl VuClient {
                 }
                 Conn::H2(h2conn) => {
                     let uri = uri_for(h2_uri, target, req)?;
-                    h2conn.exchange(&uri, req, target, opts, out, phase).await
+                    Box::pin(h2conn.exchange(&uri, req, target, opts, out, phase)).await
                 }
             };
             match result {

@@ -9,7 +9,7 @@
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
 
-use http::{HeaderName, HeaderValue, Method, header};
+use http::{Method, header};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
@@ -19,6 +19,7 @@ use super::stream::Stream;
 use super::url::Target;
 use super::{OutRequest, Response};
 use crate::plan::HttpOptions;
+use head::{Framing, has_token, parse_head};
 
 /// Read buffer size a VU starts with.
 const INITIAL_READ_BUFFER: usize = 8 * 1024;
@@ -28,8 +29,6 @@ const MAX_HEAD: usize = 64 * 1024;
 const MAX_READ_BUFFER: usize = 64 * 1024;
 /// Bodies up to this size are copied behind the head: one write.
 const INLINE_BODY: usize = 16 * 1024;
-/// Header slots for `httparse`; more headers is a protocol error.
-const MAX_HEADERS: usize = 96;
 /// Largest body allocation made up front from a Content-Length.
 const MAX_BODY_RESERVE: u64 = 16 * 1024 * 1024;
 
@@ -157,12 +156,6 @@ fn expects_body(method: &Method) -> bool {
     *method == Method::POST || *method == Method::PUT || *method == Method::PATCH
 }
 
-/// True when the comma-separated `list` contains `token` (any case).
-fn has_token(list: &[u8], token: &[u8]) -> bool {
-    list.split(|&b| b == b',')
-        .any(|item| item.trim_ascii().eq_ignore_ascii_case(token))
-}
-
 /// Why an exchange failed, and whether it may be retried.
 #[derive(Debug)]
 pub struct ExchangeError {
@@ -198,25 +191,6 @@ pub enum Phase {
     Sending,
     Waiting,
     Receiving,
-}
-
-/// How the body of a response is delimited.
-#[derive(Debug)]
-enum Framing {
-    Empty,
-    Length(u64),
-    Chunked(ChunkedDecoder),
-    UntilClose,
-}
-
-/// What the response head said.
-#[derive(Debug)]
-struct Head {
-    len: usize,
-    status: u16,
-    version: http::Version,
-    framing: Framing,
-    keep_alive: bool,
 }
 
 /// One request/response exchange on `stream`. The head (and small body)
@@ -367,123 +341,6 @@ async fn fill(stream: &mut Stream, scratch: &mut Scratch, limit: usize) -> io::R
     Ok(n)
 }
 
-/// Parses a complete response head from `bytes`, or `None` if more bytes
-/// are needed. Copies headers into `out` for a final response when asked.
-fn parse_head(
-    bytes: &[u8],
-    is_head_request: bool,
-    keep_headers: bool,
-    out: &mut Response,
-) -> Result<Option<Head>, ProtocolViolation> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut slots);
-    let len = match httparse::ParserConfig::default()
-        .allow_spaces_after_header_name_in_responses(true)
-        .allow_obsolete_multiline_headers_in_responses(true)
-        .parse_response(&mut response, bytes)
-    {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(ProtocolViolation::Head(e)),
-    };
-    let status = response.code.unwrap_or(0);
-    let version = if response.version == Some(0) {
-        http::Version::HTTP_10
-    } else {
-        http::Version::HTTP_11
-    };
-    let mut content_length: Option<u64> = None;
-    let mut chunked = false;
-    let mut transfer_encoded = false;
-    let mut close = false;
-    let mut keep_alive_token = false;
-    let is_final = status >= 200 || status == 101;
-    for h in response.headers.iter() {
-        let name = h.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"content-length") {
-            let value = parse_content_length(h.value)?;
-            match content_length {
-                Some(first) if first != value => {
-                    return Err(ProtocolViolation::ConflictingContentLength {
-                        first,
-                        second: value,
-                    });
-                }
-                _ => content_length = Some(value),
-            }
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            transfer_encoded = true;
-            // Only the last coding decides: chunked must be applied last.
-            chunked = h
-                .value
-                .rsplit(|&b| b == b',')
-                .next()
-                .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            close |= has_token(h.value, b"close");
-            keep_alive_token |= has_token(h.value, b"keep-alive");
-        }
-        if keep_headers
-            && is_final
-            && let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(name),
-                HeaderValue::from_bytes(h.value),
-            )
-        {
-            out.headers.push((n, v));
-        }
-    }
-    let keep_alive = !close && (version == http::Version::HTTP_11 || keep_alive_token);
-    let no_body = is_head_request || status == 204 || status == 304 || status < 200;
-    let (framing, keep_alive) = if no_body {
-        (Framing::Empty, keep_alive)
-    } else if transfer_encoded {
-        // A message with both is suspect (RFC 9112 §6.3): decode it by
-        // Transfer-Encoding, then close.
-        let keep = keep_alive && content_length.is_none();
-        if chunked {
-            (Framing::Chunked(ChunkedDecoder::new()), keep)
-        } else {
-            (Framing::UntilClose, false)
-        }
-    } else {
-        match content_length {
-            Some(0) => (Framing::Empty, keep_alive),
-            Some(len) => (Framing::Length(len), keep_alive),
-            None => (Framing::UntilClose, false),
-        }
-    };
-    Ok(Some(Head {
-        len,
-        status,
-        version,
-        framing,
-        keep_alive,
-    }))
-}
-
-fn parse_content_length(value: &[u8]) -> Result<u64, ProtocolViolation> {
-    let invalid = || ProtocolViolation::ContentLength {
-        value: String::from_utf8_lossy(value).into_owned(),
-    };
-    let mut result = None;
-    // `5, 5` (a list of equal values) is tolerated, as RFC 9110 §8.6 allows.
-    for part in value.split(|&b| b == b',') {
-        let digits = part.trim_ascii();
-        if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
-            return Err(invalid());
-        }
-        let n = digits
-            .iter()
-            .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'));
-        match result {
-            Some(prev) if prev != n => return Err(invalid()),
-            _ => result = Some(n),
-        }
-    }
-    result.ok_or_else(invalid)
-}
-
 fn take_body(scratch: &mut Scratch, max: u64, keep: bool, out: &mut Response) -> u64 {
     let available = (scratch.end - scratch.start) as u64;
     let take = available.min(max) as usize;
@@ -595,6 +452,8 @@ async fn read_to_close(
         }
     }
 }
+
+mod head;
 
 #[cfg(test)]
 mod tests;

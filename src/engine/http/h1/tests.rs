@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use http::HeaderName;
 
+use super::head::{Framing, Head, MAX_HEADERS, parse_content_length};
 use super::*;
 
 fn opts() -> HttpOptions {
