@@ -70,6 +70,11 @@ impl AgentCore {
         self.h.participant.stop_all(reason);
     }
 
+    /// True while this agent takes part in a test.
+    pub fn busy(&self) -> bool {
+        self.h.participant.current().is_some()
+    }
+
     pub async fn close(&self) {
         self.h.membership.announce(None).await.ok();
     }

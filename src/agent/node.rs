@@ -54,6 +54,11 @@ impl RunningAgent {
     /// Stops the agent: load first (draining), then the API and gossip.
     pub async fn shutdown(self) {
         self.core.drain("shutting down").await;
+        // Let the running share stop and its last results reach the origin.
+        let deadline = tokio::time::Instant::now() + DRAIN_GRACE;
+        while self.core.busy() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         self.shutdown.cancel();
         for t in self.tasks {
             let _ = t.await;
@@ -118,12 +123,39 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         api_listener.local_addr().unwrap_or(settings.api_listen),
     );
 
-    let capacity = settings
-        .capacity
-        .unwrap_or_else(|| capacity::detect(&SystemCgroups).cpus.max(0.01));
+    // Kubernetes is optional: without it (or without RBAC) the agent runs on.
+    let kube = kube_context(&settings).await;
+    let node = match &kube {
+        Some(k) => {
+            let name = settings.node_name.clone().unwrap_or_else(|| settings.node_id.clone());
+            k.node_identity(&name).await
+        }
+        None => None,
+    };
+    let mut labels = settings.labels.clone();
+    if let Some(node) = &node {
+        for (key, value) in [("region", &node.region), ("zone", &node.zone)] {
+            if let Some(v) = value {
+                labels.entry(key.to_owned()).or_insert_with(|| v.clone());
+            }
+        }
+    }
+    let detected = capacity::detect(&SystemCgroups).cpus;
+    // The node's allocatable CPU bounds what the process could detect.
+    let bounded = node.as_ref().and_then(|n| n.cpu).map_or(detected, |cpu| detected.min(cpu));
+    let capacity = settings.capacity.unwrap_or(bounded).max(0.01);
+    let mut seeds: Vec<String> = settings.seeds.iter().map(ToString::to_string).collect();
+    if let Some(k) = &kube {
+        seeds.extend(
+            k.pod_seeds(AGENT_POD_SELECTOR, gossip_addr.port(), settings.pod_ip)
+                .await,
+        );
+        seeds.sort();
+        seeds.dedup();
+    }
     let generation = membership::generation_now();
     let mut me = MemberInfo::new(&settings.node_id, generation, gossip_addr, api_addr, quic_addr, capacity);
-    for (k, v) in &settings.labels {
+    for (k, v) in &labels {
         me.labels
             .insert(k, v)
             .map_err(|e| AgentError::Gossip(format!("label {k}={v}: {e}")))?;
@@ -135,7 +167,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         settings.gossip_listen,
         gossip_addr,
     );
-    cfg.seeds = settings.seeds.iter().map(ToString::to_string).collect();
+    cfg.seeds = seeds;
     cfg.gossip_interval = settings.gossip_interval;
     // Detect a dead agent within a few gossip rounds: its share is taken over then.
     cfg.failure.initial_interval = settings.gossip_interval;
@@ -202,6 +234,19 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         shutdown.clone(),
     )));
     tasks.push(tokio::spawn(super::core::measure_clocks(core.clone(), shutdown.clone())));
+    if let Some(k) = &kube {
+        let alive = membership.watch();
+        let is_alive: crate::kube::IsAlive =
+            Arc::new(move |node: &str| alive.borrow().iter().any(|m| m.node_id == node));
+        let mut controller = k.spawn_controller(core.clone(), &node_id, is_alive);
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => controller.abort(),
+                exit = &mut controller => tracing::info!("kube: LoadTest controller ended: {exit:?}"),
+            }
+        }));
+    }
     tracing::info!(node = %node_id, %api_addr, %gossip_addr, %quic_addr, capacity, "agent started");
     Ok(RunningAgent {
         node_id,
@@ -255,5 +300,26 @@ async fn publish_activity(
     }
 }
 
-/// How long agents wait for a drain to hand over their share.
-pub const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// Selects the agent pods of the DaemonSet (`deploy/daemonset.yaml`) for gossip seeds.
+const AGENT_POD_SELECTOR: &str = "app.kubernetes.io/name=volley,app.kubernetes.io/component=agent";
+
+/// Connects to the API server when configured (and in a pod, for `auto`).
+async fn kube_context(settings: &AgentSettings) -> Option<crate::kube::KubeContext> {
+    use super::config::KubeMode;
+    let mode = match settings.kube {
+        KubeMode::Auto => crate::kube::KubeMode::Auto,
+        KubeMode::On => crate::kube::KubeMode::On,
+        KubeMode::Off => crate::kube::KubeMode::Off,
+    };
+    match crate::kube::connect(mode).await {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::warn!("kube: {e}; running without the Kubernetes features");
+            None
+        }
+    }
+}
+
+/// How long a stopping agent waits for its share to end and its results to
+/// be delivered.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(5);

@@ -115,6 +115,8 @@ struct Test {
     progress: BTreeMap<String, AgentProgress>,
     done: BTreeSet<String>,
     lost: BTreeSet<String>,
+    /// Agents that drained mid-test; their share goes to the others.
+    handover: Vec<String>,
     results: FleetResults,
     outcomes: Vec<ThresholdOutcome>,
     threshold_abort: bool,
@@ -224,6 +226,7 @@ impl Origin {
             progress,
             done: BTreeSet::new(),
             lost: BTreeSet::new(),
+            handover: Vec::new(),
             results: FleetResults::new(&labels),
             outcomes: Vec::new(),
             threshold_abort: false,
@@ -283,6 +286,10 @@ impl Origin {
                 }
                 if end.starts_with("failed") || end == "orphaned" {
                     t.incidents.push(format!("agent {agent} ended: {end}"));
+                }
+                if end == super::participant::DRAINED && !t.abort.is_cancelled() {
+                    // Its node is draining: the others take over its share.
+                    t.handover.push(agent.clone());
                 }
                 Response::Ok
             }
@@ -524,7 +531,7 @@ impl Origin {
                 t.abort.cancel();
             }
         }
-        let mut lost = Vec::new();
+        let mut lost: Vec<String> = std::mem::take(&mut t.handover);
         let agents: Vec<String> = t.allocation.agents().map(str::to_owned).collect();
         for agent in agents {
             if !t.done.contains(&agent) && !t.lost.contains(&agent) && !(self.is_alive)(&agent) {

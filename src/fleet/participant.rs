@@ -25,6 +25,9 @@ use super::transport::Transport;
 use crate::engine::{self, IntervalReport, Observer, Realloc, RunOptions};
 use crate::plan::{self, FileSource, Format, LoadOptions, Plan};
 
+/// How a drained agent's share ends (`Done.end`).
+pub const DRAINED: &str = "drained";
+
 /// How long one interval delivery may take before it is retried.
 const SEND_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -55,6 +58,9 @@ pub struct Participant {
     orphan_timeout: Duration,
     active: Mutex<Option<Active>>,
     activity_tx: watch::Sender<Activity>,
+    /// Set when the agent drains: its running share ends as `drained`, which
+    /// tells the origin to hand it to the others.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Participant {
@@ -72,6 +78,7 @@ impl Participant {
             orphan_timeout,
             active: Mutex::new(None),
             activity_tx,
+            draining: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -269,8 +276,10 @@ impl Participant {
         }
     }
 
-    /// Stops the running test's load now (draining, shutdown).
+    /// Stops the running test's load now (draining, shutdown); the origin
+    /// hands this agent's share to the others.
     pub fn stop_all(&self, reason: &str) {
+        self.draining.store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(a) = lock(&self.active).as_ref() {
             tracing::info!(test = %a.test_id, reason, "stopping load");
             a.stop.cancel();
@@ -334,6 +343,7 @@ impl RunJob {
             0
         };
         let end = match &result {
+            _ if p.draining.load(std::sync::atomic::Ordering::SeqCst) => DRAINED.to_owned(),
             Ok(r) => format!("{:?}", r.end).to_lowercase(),
             Err(e) => format!("failed: {e}"),
         };
