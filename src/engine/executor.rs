@@ -524,6 +524,10 @@ async fn open(
             gauges.active.fetch_add(1, Ordering::Relaxed);
             run_one(&mut vu, &shared, spec, &interrupt).await;
             gauges.active.fetch_sub(1, Ordering::Relaxed);
+            // An idle VU may wait on the stack for many intervals (the last
+            // one back is the first reused); its samples must not wait with
+            // it, or interval snapshots and thresholds miss them.
+            vu.sink.flush();
             let _ = back.send(vu);
         });
         sink.flush_if_stale();
