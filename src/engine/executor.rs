@@ -539,7 +539,12 @@ async fn open(
             break;
         };
         out -= 1;
-        settle_drops(&mut dropped_at, &mut sink, scenario, vu.last_request_duration());
+        settle_drops(
+            &mut dropped_at,
+            &mut sink,
+            scenario,
+            vu.last_request_duration(),
+        );
     }
     sink.flush();
     interrupt.cancel();
