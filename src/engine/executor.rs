@@ -488,9 +488,10 @@ async fn open(
         }
         arrivals.next();
         while let Ok(vu) = back_rx.try_recv() {
+            let service = vu.last_request_duration();
             idle.push(vu);
             out -= 1;
-            settle_drops(&mut dropped_at, &mut sink, scenario);
+            settle_drops(&mut dropped_at, &mut sink, scenario, service);
         }
         let vu = match idle.pop() {
             Some(vu) => vu,
@@ -524,17 +525,26 @@ async fn open(
             gauges.active.fetch_add(1, Ordering::Relaxed);
             run_one(&mut vu, &shared, spec, &interrupt).await;
             gauges.active.fetch_sub(1, Ordering::Relaxed);
+            // An idle VU may wait on the stack for many intervals (the last
+            // one back is the first reused); its samples must not wait with
+            // it, or interval snapshots and thresholds miss them.
+            vu.sink.flush();
             let _ = back.send(vu);
         });
         sink.flush_if_stale();
     }
     drop(back_tx);
     while out > 0 {
-        if back_rx.recv().await.is_none() {
+        let Some(vu) = back_rx.recv().await else {
             break;
-        }
+        };
         out -= 1;
-        settle_drops(&mut dropped_at, &mut sink, scenario);
+        settle_drops(
+            &mut dropped_at,
+            &mut sink,
+            scenario,
+            vu.last_request_duration(),
+        );
     }
     sink.flush();
     interrupt.cancel();
@@ -581,11 +591,16 @@ const TIMER_SLACK: Duration = Duration::from_micros(500);
 const MAX_PENDING_DROPS: usize = 100_000;
 
 /// A VU came free: iterations dropped since the last one would have
-/// started now at the earliest, so they waited at least this long.
+/// started now at the earliest, and would then have waited for their
+/// answer about as long as that VU's last request did (`service`). Their
+/// latency from the intended start is that sum: recording the wait alone
+/// would show the arrivals a stall turned away as faster than the requests
+/// it held up.
 fn settle_drops(
     dropped_at: &mut VecDeque<Instant>,
     sink: &mut super::sink::SampleSink,
     scenario: u16,
+    service: Duration,
 ) {
     if dropped_at.is_empty() {
         return;
@@ -594,7 +609,7 @@ fn settle_drops(
     for due in dropped_at.drain(..) {
         sink.push(Sample::IntendedWait {
             scenario,
-            wait: now.saturating_duration_since(due),
+            wait: now.saturating_duration_since(due) + service,
         });
     }
 }

@@ -198,7 +198,9 @@ pub async fn run(
                 epoch.fetch_add(1, Ordering::Relaxed);
                 if judge_now {
                     outcomes = judge::evaluate(&plan.thresholds, &total, elapsed);
-                    if judge::should_abort(&plan.thresholds, &outcomes, elapsed) && end == EndReason::Completed {
+                    // Marked, not just tested: the final verdict keeps the
+                    // outcome that stopped the run (see below).
+                    if judge::mark_aborts(&plan.thresholds, &mut outcomes, elapsed) && end == EndReason::Completed {
                         end = EndReason::ThresholdAbort;
                         run_stop.cancel();
                     }

@@ -209,6 +209,13 @@ impl Vu {
         }
     }
 
+    /// How long the VU's last request took (`http_req_duration`), zero
+    /// before its first: what the open model expects a request to take
+    /// right now.
+    pub fn last_request_duration(&self) -> std::time::Duration {
+        self.response.timings.duration()
+    }
+
     /// Drops every connection (end of the VU's life, or a fresh start).
     pub fn close(&mut self) {
         self.client.close_all();

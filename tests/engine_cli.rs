@@ -1,0 +1,290 @@
+//! `volley run` as users run it: the real binary against an in-process
+//! target, with k6's exit codes (0 passed, 99 thresholds failed, 104
+//! invalid plan), `--summary-export`, `--out json=FILE`, the bare-URL
+//! quick test and `abortOnFail`; plus the abort seen in process.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{base, counter, run_yaml, start_target, volley_async};
+use volley::engine::EndReason;
+use volley::metrics::Metric;
+use volley::target::Route;
+
+/// Longest a `volley run` of these tests may take.
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// Writes `yaml` as `plan.yaml` in `dir` and returns its path as text.
+fn write_plan(dir: &Path, yaml: &str) -> String {
+    let path = dir.join("plan.yaml");
+    std::fs::write(&path, yaml).expect("write the plan");
+    path.to_str().expect("a UTF-8 temp path").to_owned()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passing_thresholds_exit_0_and_write_the_summary_export_and_json_lines() {
+    let target = start_target().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let plan = write_plan(
+        dir.path(),
+        &format!(
+            r#"
+scenarios:
+  main:
+    executor: per-vu-iterations
+    vus: 2
+    iterations: 5
+thresholds:
+  http_req_failed: ["rate<0.01"]
+  http_req_duration: ["p(95)<5000"]
+  checks: ["rate>0.99"]
+flow:
+  - get:
+      url: "{}/json"
+      check:
+        - status: 200
+"#,
+            base(&target)
+        ),
+    );
+    let export = dir.path().join("summary.json");
+    let lines = dir.path().join("metrics.jsonl");
+    let out = volley_async(
+        vec![
+            "run".into(),
+            plan,
+            "--quiet".into(),
+            "--summary-export".into(),
+            export.display().to_string(),
+            "--out".into(),
+            format!("json={}", lines.display()),
+        ],
+        LIMIT,
+    )
+    .await;
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("http_reqs"),
+        "the summary is printed:\n{stdout}"
+    );
+    assert_eq!(target.stats.route(Route::Json), 10);
+
+    // k6's summary export shape.
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&export).expect("the summary export exists"))
+            .expect("the summary export is JSON");
+    assert_eq!(doc["metrics"]["http_reqs"]["count"], 10, "{doc:#}");
+    let p95 = doc["metrics"]["http_req_duration"]["p(95)"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("http_req_duration p(95) is a number: {doc:#}"));
+    assert!(p95 > 0.0 && p95 < 5000.0, "p(95) = {p95}");
+    assert_eq!(doc["metrics"]["iterations"]["count"], 10);
+
+    // One JSON object per line, whose http_reqs counts add up to the run's.
+    let jsonl = std::fs::read_to_string(&lines).expect("the --out json file exists");
+    let mut reqs = 0.0;
+    let mut n = 0;
+    for line in jsonl.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert_eq!(v["type"], "Interval", "{line}");
+        assert!(v["metric"].is_string() && v["values"].is_object(), "{line}");
+        if v["metric"] == "http_reqs" {
+            reqs += v["values"]["count"].as_f64().expect("a count");
+        }
+        n += 1;
+    }
+    assert!(n > 0, "no JSON lines written");
+    assert_eq!(reqs, 10.0, "http_reqs over every interval line");
+    target.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_thresholds_exit_99() {
+    let target = start_target().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let plan = write_plan(
+        dir.path(),
+        &format!(
+            r#"
+scenarios:
+  main:
+    executor: per-vu-iterations
+    vus: 1
+    iterations: 4
+thresholds:
+  http_req_failed: ["rate<0.01"]
+flow:
+  - get: "{}/status/500"
+"#,
+            base(&target)
+        ),
+    );
+    let out = volley_async(vec!["run".into(), plan, "--quiet".into()], LIMIT).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(99),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("rate<0.01"),
+        "the summary shows the failed threshold:\n{stdout}"
+    );
+    assert_eq!(
+        target.stats.route(Route::Status),
+        4,
+        "the run went to its end"
+    );
+    target.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_plan_exits_104_naming_the_field() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let plan = write_plan(
+        dir.path(),
+        r#"
+scenarios:
+  main:
+    executor: constant-vus
+    vus: 2
+    duration: "2 parsecs"
+flow:
+  - get: "http://127.0.0.1:1/"
+"#,
+    );
+    let out = volley_async(vec!["run".into(), plan], LIMIT).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(104), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("scenarios.main.duration"),
+        "the message names the field path:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("2 parsecs"),
+        "the message quotes the value:\n{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bare_url_run_exits_0() {
+    let target = start_target().await;
+    let url = format!("{}/", base(&target));
+    let started = Instant::now();
+    let out = volley_async(
+        vec![
+            "run".into(),
+            url,
+            "--vus".into(),
+            "2".into(),
+            "--duration".into(),
+            "1s".into(),
+            "--quiet".into(),
+        ],
+        LIMIT,
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let hits = target.stats.route(Route::Root);
+    println!("bare URL run: {hits} requests in {took:?}");
+    assert!(hits >= 2, "both VUs sent requests: {hits}");
+    assert!(
+        took >= Duration::from_secs(1),
+        "ran for its duration: {took:?}"
+    );
+    target.shutdown().await;
+}
+
+/// A plan whose only threshold fails from the first request and aborts.
+fn aborting_plan(base: &str) -> String {
+    format!(
+        r#"
+scenarios:
+  main:
+    executor: constant-vus
+    vus: 1
+    duration: 10s
+thresholds:
+  http_req_failed:
+    - {{threshold: "rate<0.5", abortOnFail: true}}
+flow:
+  - get: "{base}/status/500"
+  - sleep: 20ms
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_on_fail_stops_the_binary_early_with_99() {
+    let target = start_target().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let plan = write_plan(dir.path(), &aborting_plan(&base(&target)));
+    let started = Instant::now();
+    let out = volley_async(vec!["run".into(), plan, "--quiet".into()], LIMIT).await;
+    let took = started.elapsed();
+    println!(
+        "abortOnFail (binary): exit {:?} after {took:?}",
+        out.status.code()
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(99),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        took < Duration::from_secs(6),
+        "a 10 s test aborted at its first threshold check (2 s) took {took:?}"
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("abortOnFail: stopped the test"),
+        "the summary says which threshold stopped the test:\n{stdout}"
+    );
+    target.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_on_fail_ends_the_run_and_marks_the_threshold() {
+    let target = start_target().await;
+    let r = run_yaml(&aborting_plan(&base(&target))).await;
+    println!("abortOnFail (in process): ended after {:?}", r.elapsed);
+    assert_eq!(r.end, EndReason::ThresholdAbort);
+    assert!(
+        r.elapsed >= Duration::from_millis(1_900) && r.elapsed < Duration::from_secs(4),
+        "thresholds are judged every 2 s; the run ended after {:?}",
+        r.elapsed
+    );
+    assert!(counter(&r, Metric::HttpReqs) > 0.0);
+    assert!(!r.summary.passed());
+    let outcome = &r.summary.thresholds[0];
+    assert!(!outcome.ok, "{outcome:?}");
+    assert!(
+        outcome.aborted,
+        "the threshold that stopped the run is marked: {outcome:?}"
+    );
+    assert_eq!(r.outcomes, r.summary.thresholds);
+    target.shutdown().await;
+}
