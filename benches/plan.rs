@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use volley::plan::{self, FsFiles, Format, LoadOptions, RenderContext};
+use volley::plan::{self, Format, FsFiles, LoadOptions, RenderContext};
 
 const PLAN: &str = r#"
 env:

@@ -94,9 +94,14 @@ impl AgentCore {
 
     /// The API client of another agent, to forward a request to it.
     async fn peer_api(&self, node: &str) -> Result<api::ApiClient, ApiError> {
-        let member = self.member(node).await.ok_or_else(|| ApiError::Unavailable {
-            message: format!("agent {node} (which coordinates this test) is not a live member now"),
-        })?;
+        let member = self
+            .member(node)
+            .await
+            .ok_or_else(|| ApiError::Unavailable {
+                message: format!(
+                    "agent {node} (which coordinates this test) is not a live member now"
+                ),
+            })?;
         let info = member.usable().ok_or_else(|| ApiError::Unavailable {
             message: format!("agent {node} publishes no usable API address"),
         })?;
@@ -237,9 +242,8 @@ impl AgentCore {
             .filter_map(|c| {
                 let s = clocks.get(&c.node_id)?;
                 let offset = Duration::from_nanos(s.offset.unsigned_abs());
-                (offset > tolerance).then(|| {
-                    format!("{} ({:+.1} ms)", c.node_id, s.offset as f64 / 1e6)
-                })
+                (offset > tolerance)
+                    .then(|| format!("{} ({:+.1} ms)", c.node_id, s.offset as f64 / 1e6))
             })
             .collect();
         if off.is_empty() {
@@ -265,12 +269,11 @@ impl AgentCore {
             return Ok(views::test_view(&s));
         }
         if let Ok(meta) = self.h.store.meta(id) {
-            if meta.origin != self.me() {
-                if let Ok(client) = self.peer_api(&meta.origin).await {
-                    if let Ok(view) = client.get_test(id).await {
-                        return Ok(view);
-                    }
-                }
+            if meta.origin != self.me()
+                && let Ok(client) = self.peer_api(&meta.origin).await
+                && let Ok(view) = client.get_test(id).await
+            {
+                return Ok(view);
             }
             return Ok(views::view_from_meta(&meta));
         }
@@ -283,15 +286,22 @@ impl AgentCore {
 
     async fn get_summary_inner(&self, id: &str) -> Result<SummaryView, ApiError> {
         if let Some(sealed) = self.h.origin.sealed(id) {
-            return Ok(views::summary_view(id, &sealed.summary, &sealed.text, sealed.export));
+            return Ok(views::summary_view(
+                id,
+                &sealed.summary,
+                &sealed.text,
+                sealed.export,
+            ));
         }
         if self.h.origin.snapshot(id).is_some() {
             return Err(ApiError::Conflict {
                 message: format!("test {id} is still running; its summary is sealed when it ends"),
             });
         }
-        if let Ok(Some((value, text))) = self.h.store.summary(id) {
-            if let Ok(summary) = serde_json::from_value::<crate::metrics::Summary>(value) {
+        if let Ok(Some((value, text))) = self.h.store.summary(id)
+            && let Ok(summary) = serde_json::from_value::<crate::metrics::Summary>(value)
+        {
+            {
                 let export = crate::report::export::k6_summary_export(
                     &summary,
                     &crate::report::export::ExportContext::default(),
@@ -350,7 +360,10 @@ impl AgentCore {
         let Some(origin) = origin else {
             return Err(self.not_found(id));
         };
-        let member = self.member(&origin).await.and_then(|m| m.usable().map(|i| i.quic));
+        let member = self
+            .member(&origin)
+            .await
+            .and_then(|m| m.usable().map(|i| i.quic));
         let Some(quic) = member else {
             return Err(ApiError::Unavailable {
                 message: format!(
@@ -366,7 +379,12 @@ impl AgentCore {
             },
             &[],
         );
-        match self.h.transport.request(quic, body, Duration::from_secs(2)).await {
+        match self
+            .h
+            .transport
+            .request(quic, body, Duration::from_secs(2))
+            .await
+        {
             Ok(reply) => match protocol::decode::<Response>(&reply) {
                 Ok((Response::Error { message }, _)) => Err(ApiError::NotFound { what: message }),
                 _ => Ok(AbortResponse {
@@ -397,7 +415,14 @@ impl AgentCore {
         known.dedup();
         known.truncate(10);
         ApiError::NotFound {
-            what: format!("test \"{id}\" on this fleet (known: {})", if known.is_empty() { "none".into() } else { known.join(", ") }),
+            what: format!(
+                "test \"{id}\" on this fleet (known: {})",
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
+            ),
         }
     }
 }
@@ -421,7 +446,7 @@ impl api::Agent for AgentCore {
                 }
             }
             let mut list: Vec<TestBrief> = out.into_values().collect();
-            list.sort_by(|a, b| b.start_unix_ms.cmp(&a.start_unix_ms));
+            list.sort_by_key(|t| std::cmp::Reverse(t.start_unix_ms));
             list
         })
     }
@@ -527,7 +552,9 @@ impl Handler for Router {
                 }
             };
             let response = match msg {
-                Message::Interval { .. } | Message::Done { .. } => core.h.origin.on_message(msg, payload),
+                Message::Interval { .. } | Message::Done { .. } => {
+                    core.h.origin.on_message(msg, payload)
+                }
                 Message::Abort { ref test_id, .. } => {
                     let local = core.h.participant.handle(msg.clone());
                     if core.h.origin.snapshot(test_id).is_some() {

@@ -74,7 +74,8 @@ impl RunningAgent {
 
 /// Starts an agent with validated settings.
 pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> {
-    let store = Arc::new(Store::open(&settings.data_dir).map_err(|e| AgentError::Store(e.to_string()))?);
+    let store =
+        Arc::new(Store::open(&settings.data_dir).map_err(|e| AgentError::Store(e.to_string()))?);
     let (identity, trust) = match &settings.tls {
         TlsSettings::SelfIssued { ca } => {
             let sans: Vec<String> = [settings.quic_advertise.ip(), settings.api_advertise.ip()]
@@ -127,7 +128,10 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
     let kube = kube_context(&settings).await;
     let node = match &kube {
         Some(k) => {
-            let name = settings.node_name.clone().unwrap_or_else(|| settings.node_id.clone());
+            let name = settings
+                .node_name
+                .clone()
+                .unwrap_or_else(|| settings.node_id.clone());
             k.node_identity(&name).await
         }
         None => None,
@@ -142,7 +146,10 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
     }
     let detected = capacity::detect(&SystemCgroups).cpus;
     // The node's allocatable CPU bounds what the process could detect.
-    let bounded = node.as_ref().and_then(|n| n.cpu).map_or(detected, |cpu| detected.min(cpu));
+    let bounded = node
+        .as_ref()
+        .and_then(|n| n.cpu)
+        .map_or(detected, |cpu| detected.min(cpu));
     let capacity = settings.capacity.unwrap_or(bounded).max(0.01);
     let mut seeds: Vec<String> = settings.seeds.iter().map(ToString::to_string).collect();
     if let Some(k) = &kube {
@@ -154,7 +161,14 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         seeds.dedup();
     }
     let generation = membership::generation_now();
-    let mut me = MemberInfo::new(&settings.node_id, generation, gossip_addr, api_addr, quic_addr, capacity);
+    let mut me = MemberInfo::new(
+        &settings.node_id,
+        generation,
+        gossip_addr,
+        api_addr,
+        quic_addr,
+        capacity,
+    );
     for (k, v) in &labels {
         me.labels
             .insert(k, v)
@@ -184,12 +198,8 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         settings.orphan_timeout,
     );
     let alive_view = membership.watch();
-    let is_alive = Arc::new(move |node: &str| {
-        alive_view
-            .borrow()
-            .iter()
-            .any(|m| m.node_id == node)
-    });
+    let is_alive =
+        Arc::new(move |node: &str| alive_view.borrow().iter().any(|m| m.node_id == node));
     let origin = Origin::new(
         settings.node_id.clone(),
         quic_addr,
@@ -224,7 +234,8 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
     let api_core: Arc<dyn api::Agent> = core.clone();
     let stop = shutdown.clone();
     tasks.push(tokio::spawn(async move {
-        if let Err(e) = api::serve(api_listener, api_core, api_config, stop.cancelled_owned()).await {
+        if let Err(e) = api::serve(api_listener, api_core, api_config, stop.cancelled_owned()).await
+        {
             tracing::error!("API server stopped: {e}");
         }
     }));
@@ -233,7 +244,10 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         participant.activity(),
         shutdown.clone(),
     )));
-    tasks.push(tokio::spawn(super::core::measure_clocks(core.clone(), shutdown.clone())));
+    tasks.push(tokio::spawn(super::core::measure_clocks(
+        core.clone(),
+        shutdown.clone(),
+    )));
     if let Some(k) = &kube {
         let alive = membership.watch();
         let is_alive: crate::kube::IsAlive =
@@ -262,7 +276,11 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
 /// The advertised address, with the bound port when it was left at 0.
 fn with_port(advertise: SocketAddr, bound: SocketAddr) -> SocketAddr {
     if advertise.port() == 0 {
-        let ip = if advertise.ip().is_unspecified() { bound.ip() } else { advertise.ip() };
+        let ip = if advertise.ip().is_unspecified() {
+            bound.ip()
+        } else {
+            advertise.ip()
+        };
         SocketAddr::new(ip, bound.port())
     } else {
         advertise

@@ -68,7 +68,12 @@ pub fn view_from_meta(meta: &TestMeta) -> TestView {
     }
 }
 
-pub fn summary_view(id: &str, summary: &Summary, text: &str, export: serde_json::Value) -> SummaryView {
+pub fn summary_view(
+    id: &str,
+    summary: &Summary,
+    text: &str,
+    export: serde_json::Value,
+) -> SummaryView {
     SummaryView {
         id: id.to_owned(),
         text: text.to_owned(),

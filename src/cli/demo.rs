@@ -11,8 +11,8 @@ use std::time::Duration;
 use super::args::DemoArgs;
 use super::exit;
 use super::fleet::{FollowOptions, follow};
-use crate::agent::config::{AgentArgs, AgentSettings, MapSource, OsFiles};
 use crate::agent::RunningAgent;
+use crate::agent::config::{AgentArgs, AgentSettings, MapSource, OsFiles};
 use crate::api::{ApiClient, SubmitRequest};
 use crate::target::{self, TargetConfig};
 
@@ -37,7 +37,11 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<u8> {
     let ca = crate::fleet::ca::FleetCa::generate("volley demo CA")?;
     ca.write_to_dir(&dir.join("ca"), true)?;
 
-    let specs = [("agent-a", 2.0, "eu-west"), ("agent-b", 1.0, "eu-west"), ("agent-c", 1.0, "us-east")];
+    let specs = [
+        ("agent-a", 2.0, "eu-west"),
+        ("agent-b", 1.0, "eu-west"),
+        ("agent-c", 1.0, "us-east"),
+    ];
     let mut agents: Vec<RunningAgent> = Vec::new();
     for (i, (name, capacity, region)) in specs.iter().enumerate() {
         let seed = agents.first().map(|a| a.gossip_addr);
@@ -52,7 +56,11 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<u8> {
     let entry = &agents[1];
     let api = ApiClient::new(&format!("http://{}", entry.api_addr), None)?;
     wait_for_members(&api, specs.len()).await?;
-    eprintln!("fleet formed: {} agents see each other; submitting to {}", specs.len(), entry.node_id);
+    eprintln!(
+        "fleet formed: {} agents see each other; submitting to {}",
+        specs.len(),
+        entry.node_id
+    );
 
     let plan = example_plan(target.addr, args.rate, duration);
     let accepted = api
@@ -68,7 +76,12 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<u8> {
         .iter()
         .map(|a| format!("{} {} ({} VUs max)", a.agent, a.share, a.vus.unwrap_or(0)))
         .collect();
-    eprintln!("test {} starts in {} on [{}]", accepted.id, accepted.starts_in, shares.join(", "));
+    eprintln!(
+        "test {} starts in {} on [{}]",
+        accepted.id,
+        accepted.starts_in,
+        shares.join(", ")
+    );
     let code = follow(
         &api,
         &accepted.id,
@@ -79,12 +92,15 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<u8> {
         },
     )
     .await;
-    if let Ok(view) = api.get_test(&accepted.id).await {
-        if let Some(spread) = view.start_spread_ms {
-            eprintln!("start spread across agents: {spread:.3} ms");
-        }
+    if let Ok(view) = api.get_test(&accepted.id).await
+        && let Some(spread) = view.start_spread_ms
+    {
+        eprintln!("start spread across agents: {spread:.3} ms");
     }
-    eprintln!("target served {} requests in total", target.stats.requests());
+    eprintln!(
+        "target served {} requests in total",
+        target.stats.requests()
+    );
     for agent in agents {
         agent.shutdown().await;
     }

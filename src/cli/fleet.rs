@@ -53,7 +53,10 @@ pub fn agent(args: AgentArgs, runtime: &tokio::runtime::Runtime) -> u8 {
 
 async fn wait_for_termination() {
     use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
         (Ok(mut int), Ok(mut term)) => {
             tokio::select! {
                 _ = int.recv() => {}
@@ -69,7 +72,10 @@ fn client(url: &str, token_file: Option<&Path>) -> anyhow::Result<ApiClient> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("--token-file: cannot read {}", path.display()))?;
-            Some(SecretToken::new(text.trim()).map_err(|e| anyhow::anyhow!("--token-file {}: {e}", path.display()))?)
+            Some(
+                SecretToken::new(text.trim())
+                    .map_err(|e| anyhow::anyhow!("--token-file {}: {e}", path.display()))?,
+            )
         }
         None => match std::env::var("VOLLEY_TOKEN") {
             Ok(t) if !t.trim().is_empty() => {
@@ -90,15 +96,20 @@ pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
         .with_context(|| format!("cannot read plan {}", path.display()))?;
     let mut env = super::run::parse_env(&args.env)?;
     for name in env_references(&text) {
-        if !env.contains_key(&name) {
-            if let Ok(v) = std::env::var(&name) {
-                env.insert(name, v);
-            }
+        if let std::collections::btree_map::Entry::Vacant(slot) = env.entry(name)
+            && let Ok(v) = std::env::var(slot.key())
+        {
+            slot.insert(v);
         }
     }
     let mut files = BTreeMap::new();
-    if let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) {
-        if let Some(file) = doc.get("data").and_then(|d| d.get("file")).and_then(|f| f.as_str()) {
+    if let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text)
+        && let Some(file) = doc
+            .get("data")
+            .and_then(|d| d.get("file"))
+            .and_then(|f| f.as_str())
+    {
+        {
             let full = path.parent().unwrap_or(Path::new(".")).join(file);
             let body = std::fs::read_to_string(&full)
                 .with_context(|| format!("data.file: cannot read {}", full.display()))?;
@@ -222,9 +233,12 @@ pub async fn follow(api: &ApiClient, id: &str, args: &FollowOptions) -> u8 {
         }
         match api.get_test(id).await {
             Ok(view) => {
-                let over = matches!(view.brief.phase.as_str(), "passed" | "failed" | "aborted" | "error");
-                if show {
-                    if let Some(live) = &view.live {
+                let over = matches!(
+                    view.brief.phase.as_str(),
+                    "passed" | "failed" | "aborted" | "error"
+                );
+                if show && let Some(live) = &view.live {
+                    {
                         let line = progress::line(
                             &progress::Progress {
                                 elapsed: Duration::from_millis(live.elapsed_ms),
@@ -236,7 +250,11 @@ pub async fn follow(api: &ApiClient, id: &str, args: &FollowOptions) -> u8 {
                                 p95_ms: Some(live.p95_ms),
                                 errors: live.failed,
                                 requests: live.requests,
-                                phase: Some(format!("{} on {} agents", view.brief.phase, view.agent_states.len())),
+                                phase: Some(format!(
+                                    "{} on {} agents",
+                                    view.brief.phase,
+                                    view.agent_states.len()
+                                )),
                             },
                             color,
                         );
@@ -283,7 +301,10 @@ pub async fn follow(api: &ApiClient, id: &str, args: &FollowOptions) -> u8 {
     if let Some(file) = &args.summary_export {
         let body = serde_json::to_vec_pretty(&summary.k6_export).unwrap_or_default();
         if let Err(e) = std::fs::write(file, body) {
-            eprintln!("error: --summary-export: cannot write {}: {e}", file.display());
+            eprintln!(
+                "error: --summary-export: cannot write {}: {e}",
+                file.display()
+            );
             return exit::FAILURE;
         }
     }
@@ -309,23 +330,33 @@ pub fn client_command(args: ClientArgs, what: ClientWhat, runtime: &tokio::runti
         match what {
             ClientWhat::Tests => {
                 let tests = api.list_tests().await?;
-                println!("{:<22} {:<10} {:<16} {:>6}  {}", "ID", "PHASE", "ORIGIN", "AGENTS", "NAME");
+                println!(
+                    "{:<22} {:<10} {:<16} {:>6}  NAME",
+                    "ID", "PHASE", "ORIGIN", "AGENTS"
+                );
                 for t in tests {
-                    println!("{:<22} {:<10} {:<16} {:>6}  {}", t.id, t.phase, t.origin, t.agents, t.name);
+                    println!(
+                        "{:<22} {:<10} {:<16} {:>6}  {}",
+                        t.id, t.phase, t.origin, t.agents, t.name
+                    );
                 }
             }
             ClientWhat::Abort(id) => {
                 let r = api.abort(&id).await?;
-                println!("aborted test {} (stops within a second on every agent)", r.id);
+                println!(
+                    "aborted test {} (stops within a second on every agent)",
+                    r.id
+                );
             }
             ClientWhat::Members => {
                 let members = api.members().await?;
                 println!(
-                    "{:<20} {:<9} {:>8} {:>10} {:>8}  {}",
-                    "NODE", "STATE", "CAPACITY", "CLOCK ms", "RTT ms", "LABELS"
+                    "{:<20} {:<9} {:>8} {:>10} {:>8}  LABELS",
+                    "NODE", "STATE", "CAPACITY", "CLOCK ms", "RTT ms"
                 );
                 for m in members {
-                    let labels: Vec<String> = m.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    let labels: Vec<String> =
+                        m.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
                     println!(
                         "{:<20} {:<9} {:>8.2} {:>10} {:>8}  {}{}",
                         m.node_id,

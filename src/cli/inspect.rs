@@ -14,7 +14,11 @@ pub fn run(args: InspectArgs) -> u8 {
         let opts = LoadOptions {
             cli_env,
             process_env: std::env::vars().collect(),
-            base_dir: args.plan.parent().map(Path::to_path_buf).unwrap_or_default(),
+            base_dir: args
+                .plan
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
             overrides: plan::Overrides::default(),
         };
         Ok(plan::load_file(&args.plan, &opts)?)
@@ -38,7 +42,10 @@ pub fn describe(plan: &Plan) -> String {
         out,
         "plan: {} scenario(s), max {} VUs, nominal {}, at most {} with graceful stops",
         plan.scenarios.len(),
-        plan.scenarios.iter().map(|s| s.executor.max_vus()).sum::<u64>(),
+        plan.scenarios
+            .iter()
+            .map(|s| s.executor.max_vus())
+            .sum::<u64>(),
         format_duration(plan.nominal_duration()),
         format_duration(plan.max_duration()),
     );
@@ -52,11 +59,18 @@ pub fn describe(plan: &Plan) -> String {
             format_duration(s.executor.duration()),
             s.executor.max_vus(),
             format_duration(s.graceful_stop),
-            plan.requests.iter().filter(|r| r.scenario == s.index).count(),
+            plan.requests
+                .iter()
+                .filter(|r| r.scenario == s.index)
+                .count(),
         );
     }
     for t in &plan.thresholds {
-        let abort = if t.abort_on_fail { " (abortOnFail)" } else { "" };
+        let abort = if t.abort_on_fail {
+            " (abortOnFail)"
+        } else {
+            ""
+        };
         let _ = writeln!(out, "  threshold {}: {}{abort}", t.key, t.source);
     }
     out

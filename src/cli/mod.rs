@@ -3,13 +3,13 @@
 //! prints for humans and the only one that uses `anyhow`.
 
 pub mod args;
+mod demo;
 pub mod exit;
+mod fleet;
+mod inspect;
 pub mod output;
 pub mod run;
 pub mod signals;
-mod demo;
-mod fleet;
-mod inspect;
 mod target;
 
 use std::process::ExitCode;
@@ -41,7 +41,9 @@ pub fn dispatch(cli: Cli, runtime: &tokio::runtime::Runtime) -> u8 {
         args::Command::Inspect(a) => inspect::run(a),
         args::Command::Agent(a) => fleet::agent(a, runtime),
         args::Command::Tests(a) => fleet::client_command(a, fleet::ClientWhat::Tests, runtime),
-        args::Command::Abort(a) => fleet::client_command(a.client, fleet::ClientWhat::Abort(a.id), runtime),
+        args::Command::Abort(a) => {
+            fleet::client_command(a.client, fleet::ClientWhat::Abort(a.id), runtime)
+        }
         args::Command::Members(a) => fleet::client_command(a, fleet::ClientWhat::Members, runtime),
         args::Command::Demo(a) => demo::run(a, runtime),
         args::Command::Ca(args::CaCommand::Init(a)) => fleet::ca_init(a),
@@ -58,7 +60,9 @@ pub fn dispatch(cli: Cli, runtime: &tokio::runtime::Runtime) -> u8 {
 pub fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     if cpus == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(cpus)

@@ -37,8 +37,13 @@ impl JsonLines {
             return;
         }
         for line in json_out::interval_lines(report.snapshot) {
-            if serde_json::to_writer(&mut self.out, &line).is_err() || self.out.write_all(b"\n").is_err() {
-                eprintln!("warning: --out json: cannot write {}; no more lines", self.path);
+            if serde_json::to_writer(&mut self.out, &line).is_err()
+                || self.out.write_all(b"\n").is_err()
+            {
+                eprintln!(
+                    "warning: --out json: cannot write {}; no more lines",
+                    self.path
+                );
                 self.failed = true;
                 return;
             }
@@ -72,7 +77,9 @@ impl Console {
             eprintln!();
         }
         if let Some(j) = &mut self.json {
-            j.out.flush().with_context(|| format!("--out json: cannot write {}", j.path))?;
+            j.out
+                .flush()
+                .with_context(|| format!("--out json: cannot write {}", j.path))?;
         }
         Ok(())
     }

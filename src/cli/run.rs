@@ -114,7 +114,9 @@ pub fn load_plan(args: &RunArgs) -> anyhow::Result<Plan> {
 pub fn tuple_from_args(args: &RunArgs) -> anyhow::Result<ExecutionTuple> {
     let segment = match &args.execution_segment {
         None if args.execution_segment_sequence.is_some() => {
-            anyhow::bail!("--execution-segment-sequence needs --execution-segment (this instance's part)")
+            anyhow::bail!(
+                "--execution-segment-sequence needs --execution-segment (this instance's part)"
+            )
         }
         None => return Ok(ExecutionTuple::full()),
         Some(s) => Segment::parse(s).map_err(|e| anyhow::anyhow!("--execution-segment: {e}"))?,
@@ -150,7 +152,8 @@ fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
 async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
     let stop = CancellationToken::new();
     let interrupted = super::signals::spawn_sigint_handler(stop.clone());
-    let color = !args.no_color && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let color =
+        !args.no_color && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let mut observer = Console::new(
         prepared.plan.nominal_duration(),
@@ -181,7 +184,11 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
         std::fs::write(file, body)
             .with_context(|| format!("--summary-export: cannot write {}", file.display()))?;
     }
-    Ok(exit_code(result.end, result.summary.passed(), interrupted.is_set()))
+    Ok(exit_code(
+        result.end,
+        result.summary.passed(),
+        interrupted.is_set(),
+    ))
 }
 
 /// k6's exit code for how a run ended.

@@ -31,7 +31,9 @@ pub fn spawn_sigint_handler(stop: CancellationToken) -> Interrupted {
             count += 1;
             set.0.store(true, Ordering::Relaxed);
             if count == 1 {
-                eprintln!("\nstopping: finishing up and printing the summary (press Ctrl+C again to abort at once)");
+                eprintln!(
+                    "\nstopping: finishing up and printing the summary (press Ctrl+C again to abort at once)"
+                );
                 stop.cancel();
             } else {
                 eprintln!("\naborted");

@@ -13,14 +13,18 @@ pub fn run(args: TargetArgs, runtime: &tokio::runtime::Runtime) -> u8 {
                 return exit::FAILURE;
             }
         };
-        let addr = listener.local_addr().map_or_else(|_| args.listen.to_string(), |a| a.to_string());
+        let addr = listener
+            .local_addr()
+            .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
         let scheme = if args.tls { "https" } else { "http" };
         let config = TargetConfig {
             tls: args.tls,
             tls_names: args.tls_names,
             ..TargetConfig::default()
         };
-        eprintln!("volley target listening on {scheme}://{addr}/ (HTTP/1.1 and HTTP/2; Ctrl+C stops)");
+        eprintln!(
+            "volley target listening on {scheme}://{addr}/ (HTTP/1.1 and HTTP/2; Ctrl+C stops)"
+        );
         eprintln!("routes: / /bytes/N /delay/MS /status/CODE /json /echo /headers /stall /drop");
         let stats = std::sync::Arc::new(TargetStats::default());
         let shutdown = async {

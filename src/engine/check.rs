@@ -56,9 +56,11 @@ mod tests {
     use super::*;
 
     fn resp(status: u16, body: &str) -> Response {
-        let mut r = Response::default();
-        r.status = status;
-        r.body = body.as_bytes().to_vec();
+        let mut r = Response {
+            status,
+            body: body.as_bytes().to_vec(),
+            ..Response::default()
+        };
         r.headers.push((
             http::HeaderName::from_static("x-token"),
             http::HeaderValue::from_static("abc"),
@@ -77,13 +79,23 @@ mod tests {
         assert!(!evaluate(&CheckKind::BodyContains("nope".into()), &r, None));
         let name = http::HeaderName::from_static("x-token");
         assert!(evaluate(&CheckKind::HeaderPresent(name.clone()), &r, None));
-        assert!(evaluate(&CheckKind::HeaderEquals(name, "abc".into()), &r, None));
+        assert!(evaluate(
+            &CheckKind::HeaderEquals(name, "abc".into()),
+            &r,
+            None
+        ));
         let eq = CheckKind::JsonEquals {
             pointer: "/a/b".into(),
             value: serde_json::json!(1),
         };
         assert!(evaluate(&eq, &r, Some(&j)));
-        assert!(!evaluate(&CheckKind::JsonExists { pointer: "/zz".into() }, &r, Some(&j)));
+        assert!(!evaluate(
+            &CheckKind::JsonExists {
+                pointer: "/zz".into()
+            },
+            &r,
+            Some(&j)
+        ));
         let mut failed = resp(0, "");
         failed.error = Some(crate::metrics::ErrorKind::Timeout);
         assert!(!evaluate(&CheckKind::StatusIn(vec![0]), &failed, None));
@@ -93,11 +105,23 @@ mod tests {
     fn captures() {
         let r = resp(200, r#"{"a":{"b":1},"s":"x"} id=77"#);
         let j = serde_json::json!({"a": {"b": 1}, "s": "x"});
-        assert_eq!(capture(&CaptureSource::JsonPointer("/s".into()), &r, Some(&j)).as_deref(), Some("x"));
-        assert_eq!(capture(&CaptureSource::JsonPointer("/a".into()), &r, Some(&j)).as_deref(), Some(r#"{"b":1}"#));
+        assert_eq!(
+            capture(&CaptureSource::JsonPointer("/s".into()), &r, Some(&j)).as_deref(),
+            Some("x")
+        );
+        assert_eq!(
+            capture(&CaptureSource::JsonPointer("/a".into()), &r, Some(&j)).as_deref(),
+            Some(r#"{"b":1}"#)
+        );
         let re = regex::Regex::new(r"id=(\d+)").expect("test regex");
-        assert_eq!(capture(&CaptureSource::Regex(re), &r, None).as_deref(), Some("77"));
+        assert_eq!(
+            capture(&CaptureSource::Regex(re), &r, None).as_deref(),
+            Some("77")
+        );
         let h = http::HeaderName::from_static("x-token");
-        assert_eq!(capture(&CaptureSource::Header(h), &r, None).as_deref(), Some("abc"));
+        assert_eq!(
+            capture(&CaptureSource::Header(h), &r, None).as_deref(),
+            Some("abc")
+        );
     }
 }

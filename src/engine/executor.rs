@@ -112,7 +112,10 @@ pub async fn run_scenario(cx: ScenarioCtx) {
             max_duration,
         } => {
             let n = cx.tuple.scale(vus);
-            closed(&cx, n, max_duration, graceful, |_| Budget::PerVu(iterations)).await;
+            closed(&cx, n, max_duration, graceful, |_| {
+                Budget::PerVu(iterations)
+            })
+            .await;
         }
         Executor::SharedIterations {
             vus,
@@ -130,7 +133,10 @@ pub async fn run_scenario(cx: ScenarioCtx) {
                 }
             };
             let left = Arc::new(AtomicU64::new(mine));
-            closed(&cx, n, max_duration, graceful, |_| Budget::Shared(left.clone())).await;
+            closed(&cx, n, max_duration, graceful, |_| {
+                Budget::Shared(left.clone())
+            })
+            .await;
         }
         Executor::RampingVus {
             start_vus,
@@ -153,7 +159,15 @@ pub async fn run_scenario(cx: ScenarioCtx) {
                 time_unit,
                 duration,
             };
-            open(&cx, schedule, duration, pre_allocated_vus, max_vus, graceful).await;
+            open(
+                &cx,
+                schedule,
+                duration,
+                pre_allocated_vus,
+                max_vus,
+                graceful,
+            )
+            .await;
         }
         Executor::RampingArrivalRate {
             start_rate,
@@ -168,7 +182,15 @@ pub async fn run_scenario(cx: ScenarioCtx) {
                 time_unit,
                 stages,
             };
-            open(&cx, schedule, duration, pre_allocated_vus, max_vus, graceful).await;
+            open(
+                &cx,
+                schedule,
+                duration,
+                pre_allocated_vus,
+                max_vus,
+                graceful,
+            )
+            .await;
         }
     }
 }
@@ -212,6 +234,14 @@ impl ScenarioCtx {
     }
 }
 
+/// How a VU's loop is told to stop.
+struct Stops {
+    /// No new iteration (scenario end, ramp-down, run stop).
+    retire: CancellationToken,
+    /// Cut the current iteration (graceful stop over).
+    interrupt: CancellationToken,
+}
+
 /// One closed-model VU: iterate until `end`, the budget runs out, `retire`
 /// is cancelled (no new iterations), or `interrupt` cuts the current one.
 async fn vu_loop(
@@ -220,10 +250,10 @@ async fn vu_loop(
     scenario: usize,
     end: Instant,
     mut budget: Budget,
-    retire: CancellationToken,
-    interrupt: CancellationToken,
+    stops: Stops,
     gauges: Arc<VuGauges>,
 ) -> Vu {
+    let Stops { retire, interrupt } = stops;
     gauges.active.fetch_add(1, Ordering::Relaxed);
     let mut iter = 0;
     while Instant::now() < end && !retire.is_cancelled() && budget.take() {
@@ -284,8 +314,10 @@ async fn closed(
             cx.scenario,
             end,
             budget(local),
-            cx.stop.clone(),
-            interrupt.clone(),
+            Stops {
+                retire: cx.stop.clone(),
+                interrupt: interrupt.clone(),
+            },
             cx.gauges.clone(),
         ));
     }
@@ -347,7 +379,10 @@ async fn controlled(
         if let Some(r) = pending.take_if(|r| r.effective <= now) {
             tuple = r.tuple;
         }
-        while global.get(step_index).is_some_and(|s| cx.start + s.at <= now) {
+        while global
+            .get(step_index)
+            .is_some_and(|s| cx.start + s.at <= now)
+        {
             global_vus = global[step_index].vus;
             step_index += 1;
         }
@@ -391,8 +426,10 @@ async fn controlled(
                     scenario,
                     end,
                     Budget::Unlimited,
-                    retire,
-                    vu_interrupt,
+                    Stops {
+                        retire,
+                        interrupt: vu_interrupt,
+                    },
                     gauges,
                 )
                 .await;
@@ -450,11 +487,10 @@ async fn open(
         if pending
             .as_ref()
             .is_some_and(|(at, _, _)| arrivals.peek().is_none_or(|(_, o)| cx.start + *o >= *at))
+            && let Some((_, next, next_max)) = pending.take()
         {
-            if let Some((_, next, next_max)) = pending.take() {
-                arrivals = next;
-                max = next_max.max(pre);
-            }
+            arrivals = next;
+            max = next_max.max(pre);
         }
         let Some(&(_, offset)) = arrivals.peek() else {
             break;

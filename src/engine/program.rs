@@ -77,22 +77,24 @@ fn prepare(r: &Arc<Request>, plan: &Plan) -> Prepared {
         .iter()
         .map(|(k, v)| v.as_static().map(|v| (k.clone(), v.to_owned())))
         .collect::<Option<Vec<_>>>();
-    let keep_headers = r
-        .checks
+    let keep_headers = r.checks.iter().any(|c| {
+        matches!(
+            c.kind,
+            CheckKind::HeaderPresent(_) | CheckKind::HeaderEquals(..)
+        )
+    }) || r
+        .captures
         .iter()
-        .any(|c| matches!(c.kind, CheckKind::HeaderPresent(_) | CheckKind::HeaderEquals(..)))
-        || r
-            .captures
-            .iter()
-            .any(|c| matches!(c.source, CaptureSource::Header(_)));
-    let parse_json = r
-        .checks
+        .any(|c| matches!(c.source, CaptureSource::Header(_)));
+    let parse_json = r.checks.iter().any(|c| {
+        matches!(
+            c.kind,
+            CheckKind::JsonEquals { .. } | CheckKind::JsonExists { .. }
+        )
+    }) || r
+        .captures
         .iter()
-        .any(|c| matches!(c.kind, CheckKind::JsonEquals { .. } | CheckKind::JsonExists { .. }))
-        || r
-            .captures
-            .iter()
-            .any(|c| matches!(c.source, CaptureSource::JsonPointer(_)));
+        .any(|c| matches!(c.source, CaptureSource::JsonPointer(_)));
     Prepared {
         static_url: r.url.as_static().map(str::to_owned),
         static_headers,

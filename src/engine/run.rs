@@ -138,7 +138,10 @@ pub async fn run(
 
     let run_stop = stop.child_token();
     // Without a fleet nobody reallocates: a closed channel never changes.
-    let realloc = opts.realloc.clone().unwrap_or_else(|| watch::channel(None).1);
+    let realloc = opts
+        .realloc
+        .clone()
+        .unwrap_or_else(|| watch::channel(None).1);
     let mut scenarios = JoinSet::new();
     let mut vu_offset = 0;
     for (i, scenario) in plan.scenarios.iter().enumerate() {
@@ -191,7 +194,7 @@ pub async fn run(
             _ = ticker.tick() => {
                 ticks += 1;
                 let now = Instant::now();
-                let judge_now = ticks % THRESHOLD_EVERY == 0 && !plan.thresholds.is_empty();
+                let judge_now = ticks.is_multiple_of(THRESHOLD_EVERY) && !plan.thresholds.is_empty();
                 let elapsed = now.saturating_duration_since(start);
                 let report = close_interval(&mut recorder, &mut total, Some(&gauges), interval_start, now);
                 interval_start = now;
@@ -270,7 +273,10 @@ fn close_interval(
     to: Instant,
 ) -> (Snapshot, u64, u64) {
     let (active, max) = gauges.map_or((0, 0), |g| {
-        (g.active.load(Ordering::Relaxed), g.allocated.load(Ordering::Relaxed))
+        (
+            g.active.load(Ordering::Relaxed),
+            g.allocated.load(Ordering::Relaxed),
+        )
     });
     if gauges.is_some() {
         recorder.record(&Sample::Vus { active, max });

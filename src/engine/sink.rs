@@ -69,9 +69,7 @@ impl SampleSink {
 
     /// Ships the batch if the recorder moved to a new interval since it began.
     pub fn flush_if_stale(&mut self) {
-        if !self.batch.is_empty()
-            && self.handle.epoch.load(Ordering::Relaxed) != self.batch_epoch
-        {
+        if !self.batch.is_empty() && self.handle.epoch.load(Ordering::Relaxed) != self.batch_epoch {
             self.flush();
         }
     }

@@ -93,8 +93,8 @@ impl Vu {
         for op in &shared.program.scenarios[spec.scenario] {
             match op {
                 Op::Request(p) => {
-                    let row = row_index
-                        .and_then(|i| plan.data.as_ref().map(|d| d.rows[i].as_slice()));
+                    let row =
+                        row_index.and_then(|i| plan.data.as_ref().map(|d| d.rows[i].as_slice()));
                     let at = Where {
                         iter: spec.iter,
                         scenario: &scenario.name,

@@ -161,7 +161,10 @@ mod tests {
             .sum();
         assert_eq!(total, 999);
         assert!(b.tuple_for("b").expect("ok").is_none());
-        assert_eq!(a.without(&["a".into(), "b".into(), "c".into()]), Err(AllocationError::NoAgents));
+        assert_eq!(
+            a.without(&["a".into(), "b".into(), "c".into()]),
+            Err(AllocationError::NoAgents)
+        );
     }
 
     #[test]

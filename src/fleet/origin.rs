@@ -242,7 +242,11 @@ impl Origin {
     /// Results from a participant.
     pub fn on_message(&self, msg: Message, payload: Bytes) -> Response {
         match msg {
-            Message::Interval { test_id, agent, seq } => {
+            Message::Interval {
+                test_id,
+                agent,
+                seq,
+            } => {
                 let Some(test) = self.test(&test_id) else {
                     return err(format!("no test {test_id} on origin {}", self.me));
                 };
@@ -254,7 +258,9 @@ impl Origin {
                 };
                 let mut t = lock(&test);
                 match t.results.ingest(&agent, seq, snapshot) {
-                    Ingest::UnknownAgent => err(format!("agent {agent} is not part of test {test_id}")),
+                    Ingest::UnknownAgent => {
+                        err(format!("agent {agent} is not part of test {test_id}"))
+                    }
                     _ => {
                         if let Some(p) = t.progress.get_mut(&agent) {
                             p.intervals += 1;
@@ -329,7 +335,11 @@ impl Origin {
                 a.requests = requests;
                 a.failed = failed;
                 let secs = elapsed.as_secs_f64();
-                a.rps = if secs > 0.0 { requests as f64 / secs } else { 0.0 };
+                a.rps = if secs > 0.0 {
+                    requests as f64 / secs
+                } else {
+                    0.0
+                };
             }
         }
         Some(TestSnapshot {
@@ -357,7 +367,10 @@ impl Origin {
     async fn coordinate(self: Arc<Self>, test: Arc<Mutex<Test>>) {
         let (id, start_ms) = {
             let t = lock(&test);
-            (t.meta.id.clone(), t.meta.started_unix_ms.unwrap_or_else(unix_ms_now))
+            (
+                t.meta.id.clone(),
+                t.meta.started_unix_ms.unwrap_or_else(unix_ms_now),
+            )
         };
         let start = instant_at_unix_ms(start_ms);
         if let Err(reason) = self.prepare_and_commit(&test, start, start_ms).await {
@@ -367,7 +380,10 @@ impl Origin {
         self.set_phase(&test, TestPhase::Running);
         let (max_end, abort) = {
             let t = lock(&test);
-            (start + t.plan.max_duration() + RESULTS_GRACE, t.abort.clone())
+            (
+                start + t.plan.max_duration() + RESULTS_GRACE,
+                t.abort.clone(),
+            )
         };
         let mut next_judge = Instant::now() + JUDGE_EVERY;
         let mut aborted_sent = false;
@@ -427,10 +443,17 @@ impl Origin {
                 .agents()
                 .filter_map(|a| t.candidates.get(a).map(|c| (a.to_owned(), c.quic)))
                 .collect();
-            (t.meta.id.clone(), protocol::encode(&msg, &[]), targets, t.min_agents)
+            (
+                t.meta.id.clone(),
+                protocol::encode(&msg, &[]),
+                targets,
+                t.min_agents,
+            )
         };
         let deadline = start.checked_sub(COMMIT_MARGIN).unwrap_or(start);
-        let timeout = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(50));
+        let timeout = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(50));
         let replies = futures::future::join_all(targets.iter().map(|(agent, addr)| {
             let body = prepare.clone();
             async move { (agent.clone(), self.call(*addr, body, timeout).await) }
@@ -447,15 +470,18 @@ impl Origin {
                         }
                     }
                     Ok(Response::Error { message }) => {
-                        t.incidents.push(format!("agent {agent} refused the test: {message}"));
+                        t.incidents
+                            .push(format!("agent {agent} refused the test: {message}"));
                         not_ready.push(agent.clone());
                     }
                     Ok(other) => {
-                        t.incidents.push(format!("agent {agent} answered {other:?} to prepare"));
+                        t.incidents
+                            .push(format!("agent {agent} answered {other:?} to prepare"));
                         not_ready.push(agent.clone());
                     }
                     Err(e) => {
-                        t.incidents.push(format!("agent {agent} was not ready in time: {e}"));
+                        t.incidents
+                            .push(format!("agent {agent} was not ready in time: {e}"));
                         not_ready.push(agent.clone());
                     }
                 }
@@ -504,7 +530,9 @@ impl Origin {
                 .collect();
             (protocol::encode(&msg, &[]), ready)
         };
-        let timeout = start.saturating_duration_since(Instant::now()).max(Duration::from_millis(50));
+        let timeout = start
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(50));
         let replies = futures::future::join_all(ready_targets.iter().map(|(agent, addr)| {
             let body = commit.clone();
             async move { (agent.clone(), self.call(*addr, body, timeout).await) }
@@ -513,21 +541,31 @@ impl Origin {
         let mut t = lock(test);
         for (agent, reply) in replies {
             if !matches!(reply, Ok(Response::Ok)) {
-                t.incidents.push(format!("agent {agent} did not confirm the start: {reply:?}"));
+                t.incidents.push(format!(
+                    "agent {agent} did not confirm the start: {reply:?}"
+                ));
             }
         }
         Ok(())
     }
 
     /// Judges thresholds and notices lost agents; returns (all done, newly lost).
-    fn look_at_fleet(&self, test: &Arc<Mutex<Test>>, start: Instant, judge_now: bool) -> (bool, Vec<String>) {
+    fn look_at_fleet(
+        &self,
+        test: &Arc<Mutex<Test>>,
+        start: Instant,
+        judge_now: bool,
+    ) -> (bool, Vec<String>) {
         let mut t = lock(test);
         let elapsed = Instant::now().saturating_duration_since(start);
         if judge_now && !t.plan.thresholds.is_empty() {
             t.outcomes = judge::evaluate(&t.plan.thresholds, t.results.fleet(), elapsed);
-            if judge::should_abort(&t.plan.thresholds, &t.outcomes, elapsed) && !t.abort.is_cancelled() {
+            if judge::should_abort(&t.plan.thresholds, &t.outcomes, elapsed)
+                && !t.abort.is_cancelled()
+            {
                 t.threshold_abort = true;
-                t.incidents.push("a threshold with abortOnFail failed: stopping the fleet".into());
+                t.incidents
+                    .push("a threshold with abortOnFail failed: stopping the fleet".into());
                 t.abort.cancel();
             }
         }
@@ -557,7 +595,10 @@ impl Origin {
             let next = match t.allocation.without(lost) {
                 Ok(a) => a,
                 Err(e) => {
-                    t.incidents.push(format!("lost {} and nobody is left to take over: {e}", lost.join(", ")));
+                    t.incidents.push(format!(
+                        "lost {} and nobody is left to take over: {e}",
+                        lost.join(", ")
+                    ));
                     return;
                 }
             };
@@ -642,8 +683,14 @@ impl Origin {
     /// Builds the fleet-wide summary and seals it.
     fn seal(&self, test: &Arc<Mutex<Test>>, start: Instant) {
         let mut t = lock(test);
-        let elapsed = Instant::now().saturating_duration_since(start).min(t.results.elapsed().max(Duration::from_millis(1)));
-        let elapsed = if t.results.elapsed().is_zero() { elapsed } else { t.results.elapsed() };
+        let elapsed = Instant::now()
+            .saturating_duration_since(start)
+            .min(t.results.elapsed().max(Duration::from_millis(1)));
+        let elapsed = if t.results.elapsed().is_zero() {
+            elapsed
+        } else {
+            t.results.elapsed()
+        };
         let mut outcomes = judge::evaluate(&t.plan.thresholds, t.results.fleet(), elapsed);
         if t.threshold_abort {
             for (f, o) in outcomes.iter_mut().zip(&t.outcomes) {
@@ -659,7 +706,10 @@ impl Origin {
         if let Some(spread) = start_spread(&agents) {
             summary.notes.push(format!(
                 "start spread across {} agents: {:.2} ms",
-                agents.iter().filter(|a| a.started_unix_us.is_some()).count(),
+                agents
+                    .iter()
+                    .filter(|a| a.started_unix_us.is_some())
+                    .count(),
                 spread.as_secs_f64() * 1000.0
             ));
         }
@@ -668,7 +718,11 @@ impl Origin {
             &summary,
             &report::text::TextOptions {
                 color: false,
-                title: Some(format!("test {} on {} agents", t.meta.id, t.meta.agents.len())),
+                title: Some(format!(
+                    "test {} on {} agents",
+                    t.meta.id,
+                    t.meta.agents.len()
+                )),
             },
         );
         let export = report::export::k6_summary_export(
@@ -690,7 +744,10 @@ impl Origin {
         };
         if let Some(store) = &self.store {
             let value = serde_json::to_value(&summary).unwrap_or_default();
-            if let Err(e) = store.update_meta(&t.meta).and_then(|()| store.seal(&t.meta.id, &value, &text)) {
+            if let Err(e) = store
+                .update_meta(&t.meta)
+                .and_then(|()| store.seal(&t.meta.id, &value, &text))
+            {
                 tracing::warn!(test = %t.meta.id, "cannot seal the summary on disk: {e}");
             }
         }
@@ -701,7 +758,12 @@ impl Origin {
         });
     }
 
-    async fn call(&self, addr: SocketAddr, body: Bytes, timeout: Duration) -> Result<Response, String> {
+    async fn call(
+        &self,
+        addr: SocketAddr,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<Response, String> {
         let reply = self
             .transport
             .request(addr, body, timeout)

@@ -108,7 +108,16 @@ impl Participant {
                         protocol::PROTOCOL_VERSION
                     ));
                 }
-                self.prepare(test_id, name, origin, origin_addr, digest, bundle, allocation, start_unix_ms)
+                self.prepare(
+                    test_id,
+                    name,
+                    origin,
+                    origin_addr,
+                    digest,
+                    bundle,
+                    allocation,
+                    start_unix_ms,
+                )
             }
             Message::Commit {
                 test_id,
@@ -156,10 +165,16 @@ impl Participant {
             Err(e) => return error(format!("cannot load the plan: {e}")),
         };
         if allocation.index_of(&self.me).is_none() {
-            return error(format!("agent {} is not in the allocation of test {test_id}", self.me));
+            return error(format!(
+                "agent {} is not in the allocation of test {test_id}",
+                self.me
+            ));
         }
         if unix_ms_now() > start_unix_ms {
-            return error(format!("test {test_id} was to start before it reached agent {}", self.me));
+            return error(format!(
+                "test {test_id} was to start before it reached agent {}",
+                self.me
+            ));
         }
         if let Some(store) = &self.store {
             // The origin's own store already has it; others record it here
@@ -191,13 +206,19 @@ impl Participant {
             realloc_tx,
             running: false,
         });
-        self.activity_tx.send_replace(Activity::Preparing { test_id });
+        self.activity_tx
+            .send_replace(Activity::Preparing { test_id });
         Response::Prepared {
             agent: self.me.clone(),
         }
     }
 
-    fn commit(self: &Arc<Self>, test_id: &str, allocation: &Allocation, start_unix_ms: u64) -> Response {
+    fn commit(
+        self: &Arc<Self>,
+        test_id: &str,
+        allocation: &Allocation,
+        start_unix_ms: u64,
+    ) -> Response {
         let mut guard = lock(&self.active);
         let Some(active) = guard.as_mut().filter(|a| a.test_id == test_id) else {
             return error(format!("agent {} has not prepared test {test_id}", self.me));
@@ -239,7 +260,12 @@ impl Participant {
         Response::Ok
     }
 
-    fn reallocate(&self, test_id: &str, allocation: &Allocation, effective_unix_ms: u64) -> Response {
+    fn reallocate(
+        &self,
+        test_id: &str,
+        allocation: &Allocation,
+        effective_unix_ms: u64,
+    ) -> Response {
         let guard = lock(&self.active);
         let Some(active) = guard.as_ref().filter(|a| a.test_id == test_id) else {
             return error(format!("agent {} does not run test {test_id}", self.me));
@@ -279,7 +305,8 @@ impl Participant {
     /// Stops the running test's load now (draining, shutdown); the origin
     /// hands this agent's share to the others.
     pub fn stop_all(&self, reason: &str) {
-        self.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(a) = lock(&self.active).as_ref() {
             tracing::info!(test = %a.test_id, reason, "stopping load");
             a.stop.cancel();
@@ -316,12 +343,7 @@ impl RunJob {
     async fn run(self, opts: RunOptions) {
         let p = self.participant.clone();
         let (tx, rx) = mpsc::unbounded_channel::<Outgoing>();
-        let sender = tokio::spawn(deliver(
-            p.clone(),
-            self.origin_addr,
-            rx,
-            self.stop.clone(),
-        ));
+        let sender = tokio::spawn(deliver(p.clone(), self.origin_addr, rx, self.stop.clone()));
         let started = tokio::spawn({
             let at = self.start_at;
             async move {
@@ -364,8 +386,14 @@ impl RunJob {
 }
 
 enum Outgoing {
-    Interval { seq: u64, bytes: Bytes, message: Message },
-    Done { message: Message },
+    Interval {
+        seq: u64,
+        bytes: Bytes,
+        message: Message,
+    },
+    Done {
+        message: Message,
+    },
 }
 
 /// Sends every interval snapshot to the origin and keeps it on disk.
@@ -404,7 +432,11 @@ async fn deliver(
     let mut last_ok = Instant::now();
     while let Some(out) = rx.recv().await {
         let (body, what) = match &out {
-            Outgoing::Interval { seq, bytes, message } => {
+            Outgoing::Interval {
+                seq,
+                bytes,
+                message,
+            } => {
                 keep_on_disk(&p, message, *seq, bytes);
                 (protocol::encode(message, bytes), format!("interval {seq}"))
             }
@@ -412,7 +444,11 @@ async fn deliver(
         };
         let mut backoff = Duration::from_millis(100);
         loop {
-            match p.transport.request(origin, body.clone(), SEND_TIMEOUT).await {
+            match p
+                .transport
+                .request(origin, body.clone(), SEND_TIMEOUT)
+                .await
+            {
                 Ok(_) => {
                     last_ok = Instant::now();
                     break;
@@ -443,7 +479,8 @@ fn keep_on_disk(p: &Participant, message: &Message, seq: u64, bytes: &Bytes) {
     let (Some(store), Message::Interval { test_id, agent, .. }) = (&p.store, message) else {
         return;
     };
-    let (store, test_id, agent, bytes) = (store.clone(), test_id.clone(), agent.clone(), bytes.clone());
+    let (store, test_id, agent, bytes) =
+        (store.clone(), test_id.clone(), agent.clone(), bytes.clone());
     tokio::task::spawn_blocking(move || {
         if let Err(e) = store.append_interval(&test_id, &agent, seq, &bytes) {
             tracing::warn!(test = %test_id, "cannot keep interval {seq} on disk: {e}");

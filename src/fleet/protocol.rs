@@ -96,9 +96,13 @@ pub enum Message {
 pub enum Response {
     Ok,
     /// Prepare succeeded: the agent loaded the plan and waits for Commit.
-    Prepared { agent: String },
+    Prepared {
+        agent: String,
+    },
     /// The request was refused; `message` says why, for a person.
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -182,12 +186,24 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        assert!(matches!(decode::<Message>(&Bytes::from_static(b"ab")), Err(ProtocolError::Short { .. })));
+        assert!(matches!(
+            decode::<Message>(&Bytes::from_static(b"ab")),
+            Err(ProtocolError::Short { .. })
+        ));
         let big = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, b'{']);
-        assert!(matches!(decode::<Message>(&big), Err(ProtocolError::HeaderTooLarge { .. })));
+        assert!(matches!(
+            decode::<Message>(&big),
+            Err(ProtocolError::HeaderTooLarge { .. })
+        ));
         let short = Bytes::from_static(&[0, 0, 0, 9, b'{']);
-        assert!(matches!(decode::<Message>(&short), Err(ProtocolError::Truncated { .. })));
+        assert!(matches!(
+            decode::<Message>(&short),
+            Err(ProtocolError::Truncated { .. })
+        ));
         let bad = encode(&serde_json::json!({"type": "nope"}), b"");
-        assert!(matches!(decode::<Message>(&bad), Err(ProtocolError::Json(_))));
+        assert!(matches!(
+            decode::<Message>(&bad),
+            Err(ProtocolError::Json(_))
+        ));
     }
 }
