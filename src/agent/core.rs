@@ -312,15 +312,8 @@ impl AgentCore {
                 reason: "aborted through the API".into(),
             });
             if already {
-                let snap = self.h.origin.snapshot(id);
-                let at = snap
-                    .and_then(|s| s.meta.ended_unix_ms)
-                    .unwrap_or_else(unix_ms_now);
-                return Err(ApiError::AlreadyDone {
-                    id: id.to_owned(),
-                    ending: api::Ending::Ended,
-                    at_unix_ms: at,
-                });
+                let (aborted, at) = self.h.origin.ending(id).unwrap_or((false, unix_ms_now()));
+                return Err(already_done(id, aborted, at));
             }
             return Ok(AbortResponse {
                 id: id.to_owned(),
@@ -364,6 +357,9 @@ impl AgentCore {
         match self.h.transport.request(quic, body, Duration::from_secs(2)).await {
             Ok(reply) => match protocol::decode::<Response>(&reply) {
                 Ok((Response::Error { message }, _)) => Err(ApiError::NotFound { what: message }),
+                Ok((Response::AlreadyOver { aborted, at_unix_ms, .. }, _)) => {
+                    Err(already_done(id, aborted, at_unix_ms))
+                }
                 _ => Ok(AbortResponse {
                     id: id.to_owned(),
                     aborted_at_unix_ms: unix_ms_now(),
@@ -535,6 +531,15 @@ impl Handler for Router {
             };
             reply(&response)
         })
+    }
+}
+
+/// The API's answer to aborting a test that is over.
+fn already_done(id: &str, aborted: bool, at_unix_ms: u64) -> ApiError {
+    ApiError::AlreadyDone {
+        id: id.to_owned(),
+        ending: if aborted { api::Ending::Aborted } else { api::Ending::Ended },
+        at_unix_ms,
     }
 }
 
