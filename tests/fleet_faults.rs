@@ -161,6 +161,7 @@ async fn an_abort_through_any_agent_stops_all_load_within_1_s() {
         .expect("the test runs");
 
     // agent-1 does not coordinate the test: it forwards the abort to agent-0.
+    let sent = Instant::now();
     let aborted = fleet
         .client(1)
         .abort(&accepted.id)
@@ -177,8 +178,10 @@ async fn an_abort_through_any_agent_stops_all_load_within_1_s() {
     .await
     .expect("the load stops");
     eprintln!(
-        "load stopped {:?} after the abort returned ({} requests in all)",
-        quiet.stopped_after, quiet.requests
+        "the abort took {:?}; load stopped {:?} after it returned ({} requests in all)",
+        returned.duration_since(sent),
+        quiet.stopped_after,
+        quiet.requests
     );
     assert!(
         quiet.stopped_after <= Duration::from_secs(1),

@@ -148,7 +148,7 @@ async fn merged_percentiles_equal_the_offline_merge_of_every_agents_histograms()
     let fleet = Fleet::start(3, FleetOptions::default())
         .await
         .expect("fleet forms");
-    // Two latency populations, so the percentiles fall in different buckets.
+    // 1 ms of server delay plus the client's own time: percentiles spread over many buckets.
     let plan = plans::arrival_rate(target.addr, 200, Duration::from_secs(2), "/delay/1");
     let accepted = fleet
         .client(1)

@@ -377,6 +377,7 @@ impl Agent {
         cmd.arg("agent")
             .env_clear()
             .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1")
             .env("RUST_BACKTRACE", "1")
             .env("VOLLEY_NODE_ID", &id)
             .env("VOLLEY_GOSSIP_LISTEN", "127.0.0.1:0")
