@@ -280,7 +280,16 @@ impl AgentCore {
         if let Some(sealed) = self.h.origin.sealed(id) {
             return Ok(views::summary_view(id, &sealed.summary, &sealed.text, sealed.export));
         }
-        if self.h.origin.snapshot(id).is_some() {
+        if let Some(s) = self.h.origin.snapshot(id) {
+            if s.meta.phase.is_terminal() {
+                return Err(ApiError::Conflict {
+                    message: format!(
+                        "test {id} ended in phase {} before it started, so it has no summary: {}",
+                        s.meta.phase.as_str(),
+                        s.incidents.join("; ")
+                    ),
+                });
+            }
             return Err(ApiError::Conflict {
                 message: format!("test {id} is still running; its summary is sealed when it ends"),
             });
