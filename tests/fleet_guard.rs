@@ -97,6 +97,18 @@ async fn a_peer_certified_by_another_ca_never_takes_part() {
         failed.incidents
     );
     assert_eq!(target.stats.requests(), 0, "no load before a failed start");
+    let no_summary = fleet
+        .client(0)
+        .get_summary(&accepted.id)
+        .await
+        .expect_err("a test that never started has no summary");
+    eprintln!("summary of the failed test: {no_summary}");
+    assert_eq!(status(&no_summary), Some(409), "{no_summary}");
+    assert!(
+        no_summary.to_string().contains("before it started")
+            && no_summary.to_string().contains("agent-3"),
+        "{no_summary}"
+    );
 
     // Without minAgents the test runs on the three agents of the fleet's CA only.
     fleet.wait_formed(4).await.expect("every agent idle again");
@@ -126,8 +138,8 @@ async fn a_peer_certified_by_another_ca_never_takes_part() {
         "{states:?}"
     );
     assert!(
-        by_agent.iter().all(|(a, _)| a != "agent-3"),
-        "agent-3 sent no load: {by_agent:?}"
+        by_agent.iter().all(|(a, r)| (a == "agent-3") == (*r == 0)),
+        "only agent-3 sent no load: {by_agent:?}"
     );
     assert!(
         results::intervals(&fleet.agents[3], &accepted.id).is_err()
