@@ -240,7 +240,11 @@ async fn an_agent_cut_off_from_all_others_stops_its_load_after_the_orphan_timeou
                     .agent_states
                     .iter()
                     .any(|a| a.agent == "agent-1" && a.requests > 0);
-                if running { Ok(Some(())) } else { Err(format!("{:?}", view.agent_states)) }
+                if running {
+                    Ok(Some(()))
+                } else {
+                    Err(format!("{:?}", view.agent_states))
+                }
             }
         })
         .await
@@ -270,7 +274,7 @@ async fn an_agent_cut_off_from_all_others_stops_its_load_after_the_orphan_timeou
     assert!(alive, "agent-1 is still running");
     assert!(health.is_ok(), "agent-1 still serves its API: {health:?}");
     assert!(
-        quiet.stopped_after <= ORPHAN + Duration::from_millis(1500),
+        quiet.stopped_after <= ORPHAN + Duration::from_secs(1),
         "agent-1 sent load for {:?} after the cut",
         quiet.stopped_after
     );

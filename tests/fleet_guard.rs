@@ -32,9 +32,13 @@ async fn wait_busy(fleet: &Fleet, i: usize, id: &str) {
             Duration::from_secs(10),
             || async {
                 let members = client.members().await.map_err(|e| e.to_string())?;
-                let busy = members.len() == n
-                    && members.iter().all(|m| m.test.as_deref() == Some(id));
-                if busy { Ok(Some(())) } else { Err(describe_members(&members)) }
+                let busy =
+                    members.len() == n && members.iter().all(|m| m.test.as_deref() == Some(id));
+                if busy {
+                    Ok(Some(()))
+                } else {
+                    Err(describe_members(&members))
+                }
             },
         )
         .await
@@ -78,7 +82,10 @@ async fn a_peer_certified_by_another_ca_never_takes_part() {
         })
         .await
         .expect("the test ends in error");
-    eprintln!("minAgents 4 with a foreign peer: incidents {:?}", failed.incidents);
+    eprintln!(
+        "minAgents 4 with a foreign peer: incidents {:?}",
+        failed.incidents
+    );
     let refused = failed
         .incidents
         .iter()
@@ -177,7 +184,11 @@ async fn mutating_calls_need_the_token() {
     assert_eq!(status(&wrong), Some(401), "{wrong}");
     assert_eq!(target.stats.requests(), 0, "nothing ran");
 
-    let accepted = fleet.client(1).submit(&request).await.expect("201 with the token");
+    let accepted = fleet
+        .client(1)
+        .submit(&request)
+        .await
+        .expect("201 with the token");
     let view = fleet
         .wait_summary(1, &accepted.id, Duration::from_secs(20))
         .await
@@ -242,7 +253,8 @@ async fn bad_input_gets_the_right_status_and_a_message_to_act_on() {
     assert_eq!(status(&e), Some(409), "{e}");
     for agent in ["agent-0", "agent-1"] {
         assert!(
-            e.to_string().contains(&format!("{agent} runs test {}", running.id)),
+            e.to_string()
+                .contains(&format!("{agent} runs test {}", running.id)),
             "{e}"
         );
     }
@@ -252,7 +264,10 @@ async fn bad_input_gets_the_right_status_and_a_message_to_act_on() {
     eprintln!("unknown test: {e}");
     assert_eq!(status(&e), Some(404), "{e}");
     assert!(e.to_string().contains("t-nope"), "{e}");
-    assert!(e.to_string().contains(&running.id), "the known ids are listed: {e}");
+    assert!(
+        e.to_string().contains(&running.id),
+        "the known ids are listed: {e}"
+    );
 
     fleet
         .client(0)

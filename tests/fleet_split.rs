@@ -33,7 +33,9 @@ fn agent_ids(n: usize) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capacities_4_2_2_1_1_split_1000_vus_400_200_200_100_100() {
     let target = target().await;
-    let fleet = Fleet::start(5, weighted_fleet()).await.expect("fleet forms");
+    let fleet = Fleet::start(5, weighted_fleet())
+        .await
+        .expect("fleet forms");
     let plan = plans::constant_vus(
         target.addr,
         1000,
@@ -51,10 +53,8 @@ async fn capacities_4_2_2_1_1_split_1000_vus_400_200_200_100_100() {
         .map(|a| (a.agent.clone(), a.vus))
         .collect();
     let expected = [400, 200, 200, 100, 100];
-    let want: Vec<(String, Option<u64>)> = agent_ids(5)
-        .into_iter()
-        .zip(expected.map(Some))
-        .collect();
+    let want: Vec<(String, Option<u64>)> =
+        agent_ids(5).into_iter().zip(expected.map(Some)).collect();
     assert_eq!(planned, want, "the submit response's allocation");
 
     let view = fleet
@@ -72,20 +72,29 @@ async fn capacities_4_2_2_1_1_split_1000_vus_400_200_200_100_100() {
         .iter()
         .map(|(_, r)| r)
         .sum();
-    assert!(total >= 1000, "1000 VUs sent at least one request each: {total}");
+    assert!(
+        total >= 1000,
+        "1000 VUs sent at least one request each: {total}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capacities_4_2_2_1_1_split_1000_per_second_exactly() {
     let target = target().await;
-    let fleet = Fleet::start(5, weighted_fleet()).await.expect("fleet forms");
+    let fleet = Fleet::start(5, weighted_fleet())
+        .await
+        .expect("fleet forms");
     let plan = plans::arrival_rate(target.addr, 1000, Duration::from_secs(2), "/");
     let accepted = fleet
         .client(0)
         .submit(&plans::submit(plan))
         .await
         .expect("submit accepted");
-    let shares: Vec<&str> = accepted.allocation.iter().map(|a| a.share.as_str()).collect();
+    let shares: Vec<&str> = accepted
+        .allocation
+        .iter()
+        .map(|a| a.share.as_str())
+        .collect();
     assert_eq!(shares, ["2/5", "1/5", "1/5", "1/10", "1/10"]);
 
     let view = fleet
@@ -99,8 +108,16 @@ async fn capacities_4_2_2_1_1_split_1000_per_second_exactly() {
         .into_iter()
         .zip([800, 400, 400, 200, 200])
         .collect();
-    assert_eq!(by_agent, want, "an open model's shares are count-exact\n{}", view.text);
-    assert_eq!(target.stats.requests(), 2000, "the target saw every arrival once");
+    assert_eq!(
+        by_agent, want,
+        "an open model's shares are count-exact\n{}",
+        view.text
+    );
+    assert_eq!(
+        target.stats.requests(),
+        2000,
+        "the target saw every arrival once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,7 +133,10 @@ async fn a_plan_submitted_to_any_agent_runs_on_all() {
         .submit(&plans::submit(plan))
         .await
         .expect("submit accepted");
-    assert_eq!(accepted.origin, "agent-2", "the agent that accepted coordinates");
+    assert_eq!(
+        accepted.origin, "agent-2",
+        "the agent that accepted coordinates"
+    );
     assert_eq!(accepted.allocation.len(), 3);
 
     let view = fleet
@@ -164,7 +184,10 @@ async fn merged_percentiles_equal_the_offline_merge_of_every_agents_histograms()
         .expect("every agent's stored intervals merge");
     let offline_count = merged.as_trend().map(|h| h.len());
     let summary_count = results::summary_count(&view.summary, "http_req_duration");
-    assert_eq!(offline_count, summary_count, "same samples offline and in the summary");
+    assert_eq!(
+        offline_count, summary_count,
+        "same samples offline and in the summary"
+    );
     for (stat, percentile) in [("med", 50.0), ("p(95)", 95.0), ("p(99)", 99.0)] {
         let offline = results::percentile_ms(&merged, percentile).expect("a trend");
         let summary = results::summary_stat(&view.summary, "http_req_duration", stat)
@@ -195,7 +218,9 @@ async fn agents_start_within_5_ms_of_each_other() {
         .get_test(&accepted.id)
         .await
         .expect("the test is known");
-    let spread = test.start_spread_ms.expect("every agent reported its start");
+    let spread = test
+        .start_spread_ms
+        .expect("every agent reported its start");
     let note = view
         .summary
         .notes
@@ -204,7 +229,9 @@ async fn agents_start_within_5_ms_of_each_other() {
         .unwrap_or_else(|| panic!("a start-spread note for 4 agents: {:?}", view.summary.notes));
     eprintln!("start spread {spread:.3} ms; note: {note}");
     assert!(
-        test.agent_states.iter().all(|a| a.started_unix_ms.is_some()),
+        test.agent_states
+            .iter()
+            .all(|a| a.started_unix_ms.is_some()),
         "every agent reported when it started: {:?}",
         test.agent_states
     );

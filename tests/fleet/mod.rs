@@ -72,7 +72,9 @@ pub enum HarnessError {
         after: Duration,
         log: String,
     },
-    #[error("agent {agent} printed {line:?}, expected a JSON ready line ({reason}); its log:\n{log}")]
+    #[error(
+        "agent {agent} printed {line:?}, expected a JSON ready line ({reason}); its log:\n{log}"
+    )]
     BadReadyLine {
         agent: String,
         line: String,
