@@ -123,9 +123,11 @@ async fn capacities_4_2_2_1_1_split_1000_per_second_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_submitted_to_any_agent_runs_on_all() {
     let target = target().await;
-    let fleet = Fleet::start(3, FleetOptions::default())
-        .await
-        .expect("fleet forms");
+    let regions = FleetOptions {
+        regions: vec!["eu-west".into(), "eu-west".into(), "us-east".into()],
+        ..FleetOptions::default()
+    };
+    let fleet = Fleet::start(3, regions).await.expect("fleet forms");
     let plan = plans::arrival_rate(target.addr, 150, Duration::from_secs(2), "/");
     // The last agent started: not the seed everyone joined through.
     let accepted = fleet
@@ -153,6 +155,20 @@ async fn a_plan_submitted_to_any_agent_runs_on_all() {
         by_agent.iter().all(|(_, r)| *r > 0),
         "every agent sent load: {by_agent:?}"
     );
+    let region = |name: &str| {
+        view.summary
+            .breakdown
+            .iter()
+            .find(|b| b.dimension == "region" && b.value == name)
+            .map(|b| b.requests)
+    };
+    let agent = |i: usize| by_agent[i].1;
+    assert_eq!(
+        region("eu-west"),
+        Some(agent(0) + agent(1)),
+        "agents 0 and 1"
+    );
+    assert_eq!(region("us-east"), Some(agent(2)), "agent 2");
     // Any agent answers for the test, forwarding to its origin.
     let seen_from_first = fleet
         .client(0)

@@ -410,7 +410,15 @@ impl Agent {
             binary: binary.to_owned(),
             source,
         })?;
-        let pid = child.id().unwrap_or_default();
+        // Never 0: `kill` would then signal the whole process group.
+        let Some(pid) = child.id().filter(|pid| *pid > 0) else {
+            let _ = child.start_kill();
+            return Err(HarnessError::NotReady {
+                agent: id.clone(),
+                after: Duration::ZERO,
+                log: format!("the process exited at once\n{}", tail(&log)),
+            });
+        };
         let stdout = child
             .stdout
             .take()
