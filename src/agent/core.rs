@@ -293,7 +293,16 @@ impl AgentCore {
                 sealed.export,
             ));
         }
-        if self.h.origin.snapshot(id).is_some() {
+        if let Some(s) = self.h.origin.snapshot(id) {
+            if s.meta.phase.is_terminal() {
+                return Err(ApiError::Conflict {
+                    message: format!(
+                        "test {id} ended in phase {} before it started, so it has no summary: {}",
+                        s.meta.phase.as_str(),
+                        s.incidents.join("; ")
+                    ),
+                });
+            }
             return Err(ApiError::Conflict {
                 message: format!("test {id} is still running; its summary is sealed when it ends"),
             });
@@ -327,15 +336,8 @@ impl AgentCore {
                 reason: "aborted through the API".into(),
             });
             if already {
-                let snap = self.h.origin.snapshot(id);
-                let at = snap
-                    .and_then(|s| s.meta.ended_unix_ms)
-                    .unwrap_or_else(unix_ms_now);
-                return Err(ApiError::AlreadyDone {
-                    id: id.to_owned(),
-                    ending: api::Ending::Ended,
-                    at_unix_ms: at,
-                });
+                let (aborted, at) = self.h.origin.ending(id).unwrap_or((false, unix_ms_now()));
+                return Err(already_done(id, aborted, at));
             }
             return Ok(AbortResponse {
                 id: id.to_owned(),
@@ -387,6 +389,14 @@ impl AgentCore {
         {
             Ok(reply) => match protocol::decode::<Response>(&reply) {
                 Ok((Response::Error { message }, _)) => Err(ApiError::NotFound { what: message }),
+                Ok((
+                    Response::AlreadyOver {
+                        aborted,
+                        at_unix_ms,
+                        ..
+                    },
+                    _,
+                )) => Err(already_done(id, aborted, at_unix_ms)),
                 _ => Ok(AbortResponse {
                     id: id.to_owned(),
                     aborted_at_unix_ms: unix_ms_now(),
@@ -567,6 +577,19 @@ impl Handler for Router {
             };
             reply(&response)
         })
+    }
+}
+
+/// The API's answer to aborting a test that is over.
+fn already_done(id: &str, aborted: bool, at_unix_ms: u64) -> ApiError {
+    ApiError::AlreadyDone {
+        id: id.to_owned(),
+        ending: if aborted {
+            api::Ending::Aborted
+        } else {
+            api::Ending::Ended
+        },
+        at_unix_ms,
     }
 }
 

@@ -300,7 +300,16 @@ impl Origin {
                 Response::Ok
             }
             Message::Abort { test_id, reason } => match self.abort(&test_id, &reason) {
-                Some(_) => Response::Ok,
+                Some(false) => Response::Ok,
+                Some(true) => {
+                    let (aborted, at_unix_ms) =
+                        self.ending(&test_id).unwrap_or((false, unix_ms_now()));
+                    Response::AlreadyOver {
+                        test_id,
+                        aborted,
+                        at_unix_ms,
+                    }
+                }
                 None => err(format!("no test {test_id} on origin {}", self.me)),
             },
             _ => err("not an origin message".into()),
@@ -317,6 +326,14 @@ impl Origin {
             t.abort.cancel();
         }
         Some(over)
+    }
+
+    /// How a test that is over ended: `(aborted, when)`; `when` is now while it winds down.
+    pub fn ending(&self, test_id: &str) -> Option<(bool, u64)> {
+        let test = self.test(test_id)?;
+        let t = lock(&test);
+        let aborted = t.abort.is_cancelled() || t.meta.phase == TestPhase::Aborted;
+        Some((aborted, t.meta.ended_unix_ms.unwrap_or_else(unix_ms_now)))
     }
 
     /// Tests this origin coordinates (live and sealed since it started).

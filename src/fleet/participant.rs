@@ -30,6 +30,8 @@ pub const DRAINED: &str = "drained";
 
 /// How long one interval delivery may take before it is retried.
 const SEND_TIMEOUT: Duration = Duration::from_secs(3);
+/// The shortest wait for a delivery, once the orphan timeout is (nearly) used up.
+const MIN_SEND_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// What the rest of the agent learns about the participant's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -444,11 +446,11 @@ async fn deliver(
         };
         let mut backoff = Duration::from_millis(100);
         loop {
-            match p
-                .transport
-                .request(origin, body.clone(), SEND_TIMEOUT)
-                .await
-            {
+            // One delivery never waits past the orphan timeout: an origin that stopped
+            // answering (paused, partitioned) must not keep the load going for longer.
+            let budget = p.orphan_timeout.saturating_sub(last_ok.elapsed());
+            let timeout = SEND_TIMEOUT.min(budget.max(MIN_SEND_TIMEOUT));
+            match p.transport.request(origin, body.clone(), timeout).await {
                 Ok(_) => {
                     last_ok = Instant::now();
                     break;

@@ -103,6 +103,13 @@ pub enum Response {
     Error {
         message: String,
     },
+    /// Abort of a test that is already over: it was aborted before (`aborted`) or ended on its
+    /// own, at `at_unix_ms` (the time of this answer while the test still winds down).
+    AlreadyOver {
+        test_id: String,
+        aborted: bool,
+        at_unix_ms: u64,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -1,0 +1,550 @@
+//! The fleet harness: real `volley agent` processes on loopback, as an operator would run them.
+//!
+//! [`Fleet::start`] writes a fleet CA and an API token to a temporary directory, starts the real
+//! binary (`CARGO_BIN_EXE_volley agent`) once per agent with `VOLLEY_*` variables only (every
+//! listener on `127.0.0.1:0`, one data directory each, gossip every 100 ms, Kubernetes off),
+//! reads each agent's `{"event":"ready",...}` line with a deadline, joins the others through the
+//! first agent's gossip address and waits until every agent sees every other one idle.
+//!
+//! Processes never outlive their test: each [`Agent`] is SIGKILLed when dropped (a stopped one
+//! too), and where `setpriv` exists the agent also gets SIGKILL from the kernel when the test
+//! process dies. Fleets in one test binary run one at a time (see [`Fleet::start`]): the tests
+//! measure rates and start spreads, which two fleets sharing two cores would distort.
+//!
+//! [`results`] reads what agents keep in their data directories; [`plans`] writes the plans.
+
+// Each `tests/fleet_*.rs` binary uses a different part of the harness.
+#![allow(dead_code)]
+
+pub mod plans;
+pub mod results;
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+use tokio::time::Instant;
+use volley::api::{ApiClient, MemberView, SecretToken, SummaryView};
+use volley::fleet::ca::FleetCa;
+
+/// How long an agent may take from spawn to its ready line (a busy two-core machine).
+pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a fresh fleet may take until every agent sees every other one idle.
+pub const FORM_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often conditions are polled.
+pub const POLL: Duration = Duration::from_millis(50);
+/// The API token every fleet's agents accept.
+pub const TOKEN: &str = "volley-fleet-test-token";
+
+/// One fleet at a time per test binary.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Why the harness could not do what a test asked.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    #[error("cannot prepare {what} in {path}: {source}")]
+    Files {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create the fleet CA: {0}")]
+    Ca(String),
+    #[error("cannot spawn {binary} for agent {agent}: {source}")]
+    Spawn {
+        agent: String,
+        binary: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("agent {agent} printed no ready line within {after:?}; its log:\n{log}")]
+    NotReady {
+        agent: String,
+        after: Duration,
+        log: String,
+    },
+    #[error(
+        "agent {agent} printed {line:?}, expected a JSON ready line ({reason}); its log:\n{log}"
+    )]
+    BadReadyLine {
+        agent: String,
+        line: String,
+        reason: String,
+        log: String,
+    },
+    #[error("cannot build an API client for {url}: {reason}")]
+    Client { url: String, reason: String },
+    #[error("cannot send SIG{signal} to agent {agent} (pid {pid}): {reason}")]
+    Signal {
+        agent: String,
+        pid: u32,
+        signal: &'static str,
+        reason: String,
+    },
+    #[error("timed out after {after:?} waiting until {what}; last seen: {last}\n{logs}")]
+    Timeout {
+        what: String,
+        after: Duration,
+        last: String,
+        logs: String,
+    },
+}
+
+/// How to start a fleet; `Default` gives equal agents.
+#[derive(Debug, Clone, Default)]
+pub struct FleetOptions {
+    /// Capacity of each agent in start order; agents past its end get 1.
+    pub capacities: Vec<f64>,
+    /// `region` label of each agent in start order; agents past its end get none.
+    pub regions: Vec<String>,
+    /// `VOLLEY_ORPHAN_TIMEOUT` of every agent (the agent's default when `None`).
+    pub orphan_timeout: Option<Duration>,
+    /// Agents (by index) given a CA of their own instead of the fleet's.
+    pub foreign_ca: Vec<usize>,
+}
+
+/// The `{"event":"ready",...}` line `volley agent` prints once it listens.
+#[derive(Debug, Clone, Deserialize)]
+struct ReadyLine {
+    event: String,
+    node: String,
+    api: SocketAddr,
+    gossip: SocketAddr,
+    quic: SocketAddr,
+}
+
+/// One running `volley agent` process.
+pub struct Agent {
+    /// Node id (`agent-0`, `agent-1`, ...): ids sort in start order, as allocations do.
+    pub id: String,
+    pub api: SocketAddr,
+    pub gossip: SocketAddr,
+    pub quic: SocketAddr,
+    /// Its `VOLLEY_DATA_DIR`, where it keeps every interval it produced.
+    pub data_dir: PathBuf,
+    /// Its stderr, kept to explain a failure.
+    log: PathBuf,
+    /// `None` once the process was killed and reaped.
+    child: Option<Child>,
+    pid: u32,
+    /// Held open: the agent must never write into a closed pipe.
+    _stdout: Lines<BufReader<ChildStdout>>,
+}
+
+/// A started fleet; dropping it kills every agent.
+pub struct Fleet {
+    pub agents: Vec<Agent>,
+    /// CA, token, data directories and logs.
+    dir: TempDir,
+    /// One fleet at a time (released last, after the agents are gone).
+    _serial: MutexGuard<'static, ()>,
+}
+
+// === impl Fleet ===
+
+impl Fleet {
+    /// Starts `n` agents and waits until each sees all `n` members idle. Blocks while another
+    /// fleet of this test binary is alive.
+    pub async fn start(n: usize, opts: FleetOptions) -> Result<Fleet, HarnessError> {
+        assert!(n > 0, "a fleet needs at least one agent");
+        let serial = SERIAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let dir = tempfile::Builder::new()
+            .prefix("volley-fleet-")
+            .tempdir()
+            .map_err(|source| HarnessError::Files {
+                what: "a temporary directory",
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let fleet_ca = write_ca(&dir.path().join("ca"), "volley fleet test CA")?;
+        let foreign_ca = write_ca(&dir.path().join("foreign-ca"), "another fleet's CA")?;
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, format!("{TOKEN}\n")).map_err(|source| {
+            HarnessError::Files {
+                what: "the token file",
+                path: token_file.clone(),
+                source,
+            }
+        })?;
+        let mut fleet = Fleet {
+            agents: Vec::with_capacity(n),
+            dir,
+            _serial: serial,
+        };
+        let spec = |i: usize, seed: Option<SocketAddr>| AgentSpec {
+            index: i,
+            capacity: opts.capacities.get(i).copied().unwrap_or(1.0),
+            region: opts.regions.get(i).cloned(),
+            orphan_timeout: opts.orphan_timeout,
+            ca: if opts.foreign_ca.contains(&i) {
+                foreign_ca.clone()
+            } else {
+                fleet_ca.clone()
+            },
+            token_file: token_file.clone(),
+            seed,
+        };
+        let first = Agent::spawn(fleet.dir.path(), spec(0, None)).await?;
+        let seed = first.gossip;
+        fleet.agents.push(first);
+        let rest = futures::future::join_all(
+            (1..n).map(|i| Agent::spawn(fleet.dir.path(), spec(i, Some(seed)))),
+        )
+        .await;
+        for agent in rest {
+            fleet.agents.push(agent?);
+        }
+        fleet.wait_formed(n).await?;
+        Ok(fleet)
+    }
+
+    pub fn len(&self) -> usize {
+        self.agents.len()
+    }
+
+    /// A client of agent `i` that sends the fleet's token.
+    pub fn client(&self, i: usize) -> ApiClient {
+        let token = SecretToken::new(TOKEN).expect("invariant: the test token is visible ASCII");
+        self.client_with(i, Some(token))
+    }
+
+    /// A client of agent `i` that sends `token` (or none).
+    pub fn client_with(&self, i: usize, token: Option<SecretToken>) -> ApiClient {
+        let url = format!("http://{}", self.agents[i].api);
+        ApiClient::new(&url, token)
+            .expect("invariant: an agent's API address forms a valid URL")
+            .with_timeout(Duration::from_secs(10))
+    }
+
+    /// Waits until every agent lists `n` members, all idle and compatible.
+    pub async fn wait_formed(&self, n: usize) -> Result<(), HarnessError> {
+        for i in 0..self.len() {
+            let client = self.client(i);
+            let id = self.agents[i].id.clone();
+            self.wait_for(
+                &format!("agent {id} sees {n} idle members"),
+                FORM_TIMEOUT,
+                || async {
+                    let members = client.members().await.map_err(|e| e.to_string())?;
+                    let ready = members.len() == n
+                        && members
+                            .iter()
+                            .all(|m| m.state == "idle" && m.compatible && m.api_addr.is_some());
+                    if ready {
+                        Ok(Some(()))
+                    } else {
+                        Err(describe_members(&members))
+                    }
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Polls `probe` every [`POLL`] until it gives `Ok(Some(_))`, or fails after `within` with
+    /// the last thing it saw (`Err(text)` or `Ok(None)`) and every agent's log.
+    pub async fn wait_for<T, F, Fut>(
+        &self,
+        what: &str,
+        within: Duration,
+        mut probe: F,
+    ) -> Result<T, HarnessError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Option<T>, String>>,
+    {
+        let deadline = Instant::now() + within;
+        let mut last = String::from("nothing yet");
+        loop {
+            match probe().await {
+                Ok(Some(value)) => return Ok(value),
+                Ok(None) => {}
+                Err(seen) => last = seen,
+            }
+            if Instant::now() >= deadline {
+                return Err(HarnessError::Timeout {
+                    what: what.to_owned(),
+                    after: within,
+                    last,
+                    logs: self.logs(),
+                });
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits for test `id`'s sealed summary, asking agent `i`.
+    pub async fn wait_summary(
+        &self,
+        i: usize,
+        id: &str,
+        within: Duration,
+    ) -> Result<SummaryView, HarnessError> {
+        let client = self.client(i);
+        self.wait_for(&format!("test {id} is sealed"), within, || async {
+            match client.get_summary(id).await {
+                Ok(view) => Ok(Some(view)),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await
+    }
+
+    /// SIGKILLs agent `i` and reaps it: `kill -9`, no chance to say goodbye.
+    pub async fn kill(&mut self, i: usize) {
+        self.agents[i].kill().await;
+    }
+
+    /// SIGSTOPs agent `i`: it keeps its sockets but answers nothing.
+    pub fn pause(&self, i: usize) -> Result<(), HarnessError> {
+        self.agents[i].signal("STOP")
+    }
+
+    /// SIGCONTs agent `i`.
+    pub fn resume(&self, i: usize) -> Result<(), HarnessError> {
+        self.agents[i].signal("CONT")
+    }
+
+    /// Every agent's log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for a in &self.agents {
+            let _ = writeln!(out, "--- {} (api {}) ---\n{}", a.id, a.api, a.log_tail());
+        }
+        out
+    }
+
+    /// Where the fleet keeps its files.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("agent logs of the failed test:\n{}", self.logs());
+        }
+        // Agents drop (and are killed) here, before the serial lock is released.
+        self.agents.clear();
+    }
+}
+
+/// What one agent is started with.
+struct AgentSpec {
+    index: usize,
+    capacity: f64,
+    region: Option<String>,
+    orphan_timeout: Option<Duration>,
+    /// Directory with `ca.crt` and `ca.key`.
+    ca: PathBuf,
+    token_file: PathBuf,
+    seed: Option<SocketAddr>,
+}
+
+// === impl Agent ===
+
+impl Agent {
+    async fn spawn(dir: &Path, spec: AgentSpec) -> Result<Agent, HarnessError> {
+        let id = format!("agent-{}", spec.index);
+        let data_dir = dir.join(format!("data-{}", spec.index));
+        let log = dir.join(format!("{id}.log"));
+        let stderr = std::fs::File::create(&log).map_err(|source| HarnessError::Files {
+            what: "the agent log",
+            path: log.clone(),
+            source,
+        })?;
+        let binary = env!("CARGO_BIN_EXE_volley");
+        // With setpriv the kernel kills the agent if the test process dies before dropping it.
+        let setpriv = Path::new("/usr/bin/setpriv");
+        let mut cmd = if setpriv.exists() {
+            let mut c = Command::new(setpriv);
+            c.args(["--pdeathsig", "KILL", "--", binary]);
+            c
+        } else {
+            Command::new(binary)
+        };
+        cmd.arg("agent")
+            .env_clear()
+            .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1")
+            .env("RUST_BACKTRACE", "1")
+            .env("VOLLEY_NODE_ID", &id)
+            .env("VOLLEY_GOSSIP_LISTEN", "127.0.0.1:0")
+            .env("VOLLEY_QUIC_LISTEN", "127.0.0.1:0")
+            .env("VOLLEY_API_LISTEN", "127.0.0.1:0")
+            .env("VOLLEY_CA_CERT", spec.ca.join("ca.crt"))
+            .env("VOLLEY_CA_KEY", spec.ca.join("ca.key"))
+            .env("VOLLEY_TOKEN_FILE", &spec.token_file)
+            .env("VOLLEY_CAPACITY", spec.capacity.to_string())
+            .env("VOLLEY_DATA_DIR", &data_dir)
+            .env("VOLLEY_GOSSIP_INTERVAL", "100ms")
+            .env("VOLLEY_KUBE", "off")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .kill_on_drop(true);
+        if let Some(seed) = spec.seed {
+            cmd.env("VOLLEY_SEEDS", seed.to_string());
+        }
+        if let Some(region) = &spec.region {
+            cmd.env("VOLLEY_LABELS", format!("region={region}"));
+        }
+        if let Some(t) = spec.orphan_timeout {
+            cmd.env("VOLLEY_ORPHAN_TIMEOUT", format!("{}ms", t.as_millis()));
+        }
+        let mut child = cmd.spawn().map_err(|source| HarnessError::Spawn {
+            agent: id.clone(),
+            binary: binary.to_owned(),
+            source,
+        })?;
+        // Never 0: `kill` would then signal the whole process group.
+        let Some(pid) = child.id().filter(|pid| *pid > 0) else {
+            let _ = child.start_kill();
+            return Err(HarnessError::NotReady {
+                agent: id.clone(),
+                after: Duration::ZERO,
+                log: format!("the process exited at once\n{}", tail(&log)),
+            });
+        };
+        let stdout = child
+            .stdout
+            .take()
+            .expect("invariant: stdout was configured as a pipe");
+        let mut lines = BufReader::new(stdout).lines();
+        let not_ready = |log: &Path| HarnessError::NotReady {
+            agent: id.clone(),
+            after: READY_TIMEOUT,
+            log: tail(log),
+        };
+        let line = match tokio::time::timeout(READY_TIMEOUT, lines.next_line()).await {
+            Ok(Ok(Some(line))) => line,
+            _ => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                return Err(not_ready(&log));
+            }
+        };
+        let ready: ReadyLine = match serde_json::from_str::<ReadyLine>(&line) {
+            Ok(r) if r.event == "ready" && r.node == id => r,
+            other => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                return Err(HarnessError::BadReadyLine {
+                    agent: id.clone(),
+                    reason: match other {
+                        Ok(r) => format!("event {:?} of node {:?}", r.event, r.node),
+                        Err(e) => e.to_string(),
+                    },
+                    line,
+                    log: tail(&log),
+                });
+            }
+        };
+        Ok(Agent {
+            id,
+            api: ready.api,
+            gossip: ready.gossip,
+            quic: ready.quic,
+            data_dir,
+            log,
+            child: Some(child),
+            pid,
+            _stdout: lines,
+        })
+    }
+
+    /// Whether the process still runs (a stopped process runs).
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+    }
+
+    fn signal(&self, signal: &'static str) -> Result<(), HarnessError> {
+        let err = |reason: String| HarnessError::Signal {
+            agent: self.id.clone(),
+            pid: self.pid,
+            signal,
+            reason,
+        };
+        if self.child.is_none() {
+            return Err(err("the agent was already killed".into()));
+        }
+        let status = std::process::Command::new("kill")
+            .args(["-s", signal, &self.pid.to_string()])
+            .status()
+            .map_err(|e| err(e.to_string()))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(err(format!("kill exited with {status}")))
+        }
+    }
+
+    /// The end of its stderr.
+    pub fn log_tail(&self) -> String {
+        tail(&self.log)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            // SIGKILL also ends a SIGSTOPped process; the runtime reaps it.
+            let _ = child.start_kill();
+        }
+    }
+}
+
+/// The fleet CA written as `ca.crt`/`ca.key` into `dir`.
+fn write_ca(dir: &Path, name: &str) -> Result<PathBuf, HarnessError> {
+    let ca = FleetCa::generate(name).map_err(|e| HarnessError::Ca(e.to_string()))?;
+    ca.write_to_dir(dir, true)
+        .map_err(|e| HarnessError::Ca(format!("{}: {e}", dir.display())))?;
+    Ok(dir.to_path_buf())
+}
+
+/// The last lines of a log file.
+fn tail(path: &Path) -> String {
+    const LINES: usize = 40;
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(LINES)..].join("\n")
+        }
+        Err(e) => format!("(cannot read {}: {e})", path.display()),
+    }
+}
+
+/// `agent-0 idle, agent-1 preparing (test t-...)` for timeout messages.
+pub fn describe_members(members: &[MemberView]) -> String {
+    let list: Vec<String> = members
+        .iter()
+        .map(|m| match &m.test {
+            Some(t) => format!("{} {} (test {t})", m.node_id, m.state),
+            None => format!("{} {}", m.node_id, m.state),
+        })
+        .collect();
+    format!("{} members: {}", members.len(), list.join(", "))
+}

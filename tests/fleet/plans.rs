@@ -1,0 +1,60 @@
+//! Plans the fleet tests submit, all against the in-process built-in target on loopback. Every
+//! plan asks for `med`, `p(95)` and `p(99)` in its summary and is bounded in time.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use volley::api::SubmitRequest;
+
+/// Lead time of every submission: enough for five agents on a busy machine to prepare.
+pub const LEAD: &str = "1500ms";
+
+/// `vus` VUs for `duration`, each requesting `/` and sleeping `sleep` per iteration.
+pub fn constant_vus(target: SocketAddr, vus: u64, duration: Duration, sleep: Duration) -> String {
+    format!(
+        r#"summaryTrendStats: [med, "p(95)", "p(99)"]
+scenarios:
+  closed:
+    executor: constant-vus
+    vus: {vus}
+    duration: {duration}ms
+    gracefulStop: 2s
+    flow:
+      - get: http://{target}/
+      - sleep: {sleep}ms
+"#,
+        duration = duration.as_millis(),
+        sleep = sleep.as_millis(),
+    )
+}
+
+/// `rate` iterations a second for `duration`, each one request to `path` (e.g. `/` or
+/// `/delay/2`), with VUs to spare so that no arrival is dropped.
+pub fn arrival_rate(target: SocketAddr, rate: u64, duration: Duration, path: &str) -> String {
+    format!(
+        r#"summaryTrendStats: [med, "p(95)", "p(99)"]
+scenarios:
+  open:
+    executor: constant-arrival-rate
+    rate: {rate}
+    timeUnit: 1s
+    duration: {duration}ms
+    preAllocatedVUs: 100
+    maxVUs: 400
+    gracefulStop: 2s
+    flow:
+      - get: http://{target}{path}
+"#,
+        duration = duration.as_millis(),
+    )
+}
+
+/// A submission of `plan` with the harness's lead time.
+pub fn submit(plan: String) -> SubmitRequest {
+    SubmitRequest {
+        plan,
+        lead_time: Some(LEAD.into()),
+        name: Some("fleet-test".into()),
+        ..SubmitRequest::default()
+    }
+}

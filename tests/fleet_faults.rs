@@ -1,0 +1,286 @@
+//! Fleet tests of failures, with real `volley agent` processes on loopback: an agent killed with
+//! SIGKILL mid-test (the survivors take over its share), an abort through an agent that does not
+//! coordinate the test, and an agent cut off from all others (SIGSTOP) that stops its own load.
+//!
+//! The longest tests of the fleet suite live here: the SIGKILL test runs a 12 s plan (about
+//! 20 s in all), the cut-off test about 10 s.
+
+mod fleet;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fleet::{Fleet, FleetOptions, plans};
+use tokio::time::Instant;
+use volley::target::{self, TargetConfig, TargetHandle, TargetStats};
+
+async fn target() -> TargetHandle {
+    let addr = "127.0.0.1:0".parse().expect("invariant: a valid address");
+    target::spawn(addr, TargetConfig::default())
+        .await
+        .expect("the built-in target starts on loopback")
+}
+
+fn unix_ms_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The monotonic instant of a wall-clock time (Unix ms); now if it has passed.
+fn instant_at(unix_ms: u64) -> Instant {
+    Instant::now() + Duration::from_millis(unix_ms.saturating_sub(unix_ms_now()))
+}
+
+/// How the target's request counter came to rest.
+#[derive(Debug)]
+struct Quiet {
+    /// From `since` to the counter's last increase.
+    stopped_after: Duration,
+    /// The counter then.
+    requests: u64,
+}
+
+/// Polls the target's counter until it has not grown for `settle`, or `within` passed; returns
+/// when (after `since`) it last grew. `None`: it was still growing at the deadline.
+async fn wait_quiet(
+    stats: &Arc<TargetStats>,
+    since: Instant,
+    settle: Duration,
+    within: Duration,
+) -> Option<Quiet> {
+    let deadline = since + within;
+    let mut last = stats.requests();
+    let mut last_change = since;
+    loop {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let now = Instant::now();
+        let current = stats.requests();
+        if current != last {
+            last = current;
+            last_change = now;
+        } else if now.duration_since(last_change) >= settle {
+            return Some(Quiet {
+                stopped_after: last_change.duration_since(since),
+                requests: current,
+            });
+        }
+        if now >= deadline {
+            return None;
+        }
+    }
+}
+
+/// The longest fleet test (about 20 s): 4 agents, 400/s for 12 s, one SIGKILLed at 4 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_an_agent_keeps_the_fleet_rate_within_5_percent() {
+    const RATE: f64 = 400.0;
+    const DURATION_MS: u64 = 12_000;
+    const KILL_AT_MS: u64 = 4_000;
+    let target = target().await;
+    let mut fleet = Fleet::start(4, FleetOptions::default())
+        .await
+        .expect("fleet forms");
+    let plan = plans::arrival_rate(
+        target.addr,
+        RATE as u64,
+        Duration::from_millis(DURATION_MS),
+        "/",
+    );
+    let accepted = fleet
+        .client(0)
+        .submit(&plans::submit(plan))
+        .await
+        .expect("submit accepted");
+    let start_ms = accepted.start_unix_ms;
+    let end_ms = start_ms + DURATION_MS;
+
+    tokio::time::sleep_until(instant_at(start_ms + KILL_AT_MS)).await;
+    let at_kill = target.stats.requests();
+    let kill_ms = unix_ms_now();
+    fleet.kill(3).await;
+    let before = at_kill as f64 / ((kill_ms - start_ms) as f64 / 1000.0);
+
+    let view = fleet
+        .wait_summary(0, &accepted.id, Duration::from_secs(30))
+        .await
+        .expect("the test seals without the killed agent");
+    let after = target.stats.requests() - at_kill;
+    let remaining = (end_ms - kill_ms) as f64 / 1000.0;
+    let achieved = after as f64 / remaining;
+    let deviation = (achieved - RATE).abs() / RATE;
+    eprintln!(
+        "killed agent-3 at {:.3} s ({at_kill} requests, {before:.1}/s so far); \
+         {after} requests over the remaining {remaining:.3} s: {achieved:.1}/s, \
+         {:.2} % off the target rate; notes: {:?}",
+        (kill_ms - start_ms) as f64 / 1000.0,
+        deviation * 100.0,
+        view.summary.notes
+    );
+    assert!(
+        view.summary
+            .notes
+            .iter()
+            .any(|n| n.starts_with("lost agent(s) agent-3")),
+        "the incident is in the summary notes: {:?}",
+        view.summary.notes
+    );
+    assert!(
+        deviation < 0.05,
+        "achieved {achieved:.1}/s after the kill, target {RATE}/s\n{}",
+        view.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_through_any_agent_stops_all_load_within_1_s() {
+    let target = target().await;
+    let fleet = Fleet::start(3, FleetOptions::default())
+        .await
+        .expect("fleet forms");
+    let plan = plans::arrival_rate(target.addr, 300, Duration::from_secs(20), "/");
+    let accepted = fleet
+        .client(0)
+        .submit(&plans::submit(plan))
+        .await
+        .expect("submit accepted");
+    fleet
+        .wait_for("every agent sends load", Duration::from_secs(10), || {
+            let client = fleet.client(0);
+            let id = accepted.id.clone();
+            async move {
+                let view = client.get_test(&id).await.map_err(|e| e.to_string())?;
+                if view.agent_states.iter().all(|a| a.requests > 0) {
+                    Ok(Some(()))
+                } else {
+                    Err(format!("{:?}", view.agent_states))
+                }
+            }
+        })
+        .await
+        .expect("the test runs");
+
+    // agent-1 does not coordinate the test: it forwards the abort to agent-0.
+    let sent = Instant::now();
+    let aborted = fleet
+        .client(1)
+        .abort(&accepted.id)
+        .await
+        .expect("the abort is accepted");
+    let returned = Instant::now();
+    assert!(!aborted.already_ended);
+    let quiet = wait_quiet(
+        &target.stats,
+        returned,
+        Duration::from_millis(500),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("the load stops");
+    eprintln!(
+        "the abort took {:?}; load stopped {:?} after it returned ({} requests in all)",
+        returned.duration_since(sent),
+        quiet.stopped_after,
+        quiet.requests
+    );
+    assert!(
+        quiet.stopped_after <= Duration::from_secs(1),
+        "load went on for {:?} after the abort",
+        quiet.stopped_after
+    );
+
+    let again = fleet
+        .client(2)
+        .abort(&accepted.id)
+        .await
+        .expect_err("a second abort is refused");
+    eprintln!("second abort: {again}");
+    assert_eq!(again.status().map(|s| s.as_u16()), Some(409), "{again}");
+    assert!(
+        again.to_string().contains(&accepted.id) && again.to_string().contains("already"),
+        "the refusal names the test and says it is over: {again}"
+    );
+    let view = fleet
+        .wait_summary(0, &accepted.id, Duration::from_secs(15))
+        .await
+        .expect("an aborted test seals");
+    assert!(
+        view.summary.notes.iter().any(|n| n.contains("aborted")),
+        "{:?}",
+        view.summary.notes
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_cut_off_from_all_others_stops_its_load_after_the_orphan_timeout() {
+    const ORPHAN: Duration = Duration::from_secs(2);
+    let target = target().await;
+    let mut fleet = Fleet::start(
+        3,
+        FleetOptions {
+            orphan_timeout: Some(ORPHAN),
+            ..FleetOptions::default()
+        },
+    )
+    .await
+    .expect("fleet forms");
+    let plan = plans::arrival_rate(target.addr, 300, Duration::from_secs(20), "/");
+    let accepted = fleet
+        .client(0)
+        .submit(&plans::submit(plan))
+        .await
+        .expect("submit accepted");
+    fleet
+        .wait_for("agent-1 sends load", Duration::from_secs(10), || {
+            let client = fleet.client(0);
+            let id = accepted.id.clone();
+            async move {
+                let view = client.get_test(&id).await.map_err(|e| e.to_string())?;
+                let running = view
+                    .agent_states
+                    .iter()
+                    .any(|a| a.agent == "agent-1" && a.requests > 0);
+                if running {
+                    Ok(Some(()))
+                } else {
+                    Err(format!("{:?}", view.agent_states))
+                }
+            }
+        })
+        .await
+        .expect("the test runs");
+
+    // Cut agent-1 off: its origin (agent-0) and its only other peer stop answering.
+    fleet.pause(0).expect("SIGSTOP agent-0");
+    fleet.pause(2).expect("SIGSTOP agent-2");
+    let cut = Instant::now();
+    let quiet = wait_quiet(
+        &target.stats,
+        cut,
+        Duration::from_millis(750),
+        Duration::from_secs(10),
+    )
+    .await;
+    let alive = fleet.agents[1].is_running();
+    let health = fleet.client(1).healthz().await;
+    fleet.resume(0).expect("SIGCONT agent-0");
+    fleet.resume(2).expect("SIGCONT agent-2");
+
+    let quiet = quiet.expect("agent-1 stops its load on its own");
+    eprintln!(
+        "agent-1 stopped its load {:?} after it was cut off (orphan timeout {ORPHAN:?})",
+        quiet.stopped_after
+    );
+    assert!(alive, "agent-1 is still running");
+    assert!(health.is_ok(), "agent-1 still serves its API: {health:?}");
+    assert!(
+        quiet.stopped_after <= ORPHAN + Duration::from_secs(1),
+        "agent-1 sent load for {:?} after the cut",
+        quiet.stopped_after
+    );
+    assert!(
+        quiet.stopped_after >= Duration::from_millis(500),
+        "agent-1 kept going on its own for a while: {:?}",
+        quiet.stopped_after
+    );
+}

@@ -1,0 +1,277 @@
+//! Fleet tests of what the fleet refuses, with real `volley agent` processes on loopback: a peer
+//! certified by another CA, API calls without the token or with a wrong one, and bad input at the
+//! API (an oversized plan, an unknown test, a submit while a test runs, a plan error). Each test
+//! takes 3–8 s.
+
+mod fleet;
+
+use std::time::Duration;
+
+use fleet::{Fleet, FleetOptions, describe_members, plans, results};
+use volley::api::{ClientError, SecretToken, SubmitRequest};
+use volley::target::{self, TargetConfig, TargetHandle};
+
+async fn target() -> TargetHandle {
+    let addr = "127.0.0.1:0".parse().expect("invariant: a valid address");
+    target::spawn(addr, TargetConfig::default())
+        .await
+        .expect("the built-in target starts on loopback")
+}
+
+fn status(e: &ClientError) -> Option<u16> {
+    e.status().map(|s| s.as_u16())
+}
+
+/// Waits until every agent of `fleet` shows as running test `id` to agent `i`.
+async fn wait_busy(fleet: &Fleet, i: usize, id: &str) {
+    let client = fleet.client(i);
+    let n = fleet.len();
+    fleet
+        .wait_for(
+            &format!("agent-{i} sees every agent busy with {id}"),
+            Duration::from_secs(10),
+            || async {
+                let members = client.members().await.map_err(|e| e.to_string())?;
+                let busy =
+                    members.len() == n && members.iter().all(|m| m.test.as_deref() == Some(id));
+                if busy {
+                    Ok(Some(()))
+                } else {
+                    Err(describe_members(&members))
+                }
+            },
+        )
+        .await
+        .expect("the fleet shows the test");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_certified_by_another_ca_never_takes_part() {
+    let target = target().await;
+    // agent-3 joins gossip like the others but holds a certificate of another CA.
+    let fleet = Fleet::start(
+        4,
+        FleetOptions {
+            foreign_ca: vec![3],
+            ..FleetOptions::default()
+        },
+    )
+    .await
+    .expect("fleet forms");
+    let plan = plans::arrival_rate(target.addr, 100, Duration::from_secs(1), "/");
+
+    // All four required: the origin cannot reach agent-3 over mutual TLS, so the test fails
+    // before its start and no load is sent.
+    let all = SubmitRequest {
+        min_agents: Some(4),
+        ..plans::submit(plan.clone())
+    };
+    let accepted = fleet.client(0).submit(&all).await.expect("submit accepted");
+    let failed = fleet
+        .wait_for("the test fails to start", Duration::from_secs(15), || {
+            let client = fleet.client(0);
+            let id = accepted.id.clone();
+            async move {
+                let view = client.get_test(&id).await.map_err(|e| e.to_string())?;
+                if view.brief.phase == "error" {
+                    Ok(Some(view))
+                } else {
+                    Err(format!("phase {}", view.brief.phase))
+                }
+            }
+        })
+        .await
+        .expect("the test ends in error");
+    eprintln!(
+        "minAgents 4 with a foreign peer: incidents {:?}",
+        failed.incidents
+    );
+    let refused = failed
+        .incidents
+        .iter()
+        .find(|i| i.starts_with("agent agent-3 was not ready"))
+        .unwrap_or_else(|| panic!("an incident names agent-3: {:?}", failed.incidents));
+    assert!(
+        refused.contains("certificate") || refused.contains("TLS") || refused.contains("tls"),
+        "the incident says the handshake was refused: {refused}"
+    );
+    assert!(
+        failed
+            .incidents
+            .iter()
+            .any(|i| i.contains("only 3 of 4 agents were ready")),
+        "{:?}",
+        failed.incidents
+    );
+    assert_eq!(target.stats.requests(), 0, "no load before a failed start");
+    let no_summary = fleet
+        .client(0)
+        .get_summary(&accepted.id)
+        .await
+        .expect_err("a test that never started has no summary");
+    eprintln!("summary of the failed test: {no_summary}");
+    assert_eq!(status(&no_summary), Some(409), "{no_summary}");
+    assert!(
+        no_summary.to_string().contains("before it started")
+            && no_summary.to_string().contains("agent-3"),
+        "{no_summary}"
+    );
+
+    // Without minAgents the test runs on the three agents of the fleet's CA only.
+    fleet.wait_formed(4).await.expect("every agent idle again");
+    let accepted = fleet
+        .client(1)
+        .submit(&plans::submit(plan))
+        .await
+        .expect("submit accepted");
+    let view = fleet
+        .wait_summary(1, &accepted.id, Duration::from_secs(20))
+        .await
+        .expect("the test seals");
+    let test = fleet
+        .client(1)
+        .get_test(&accepted.id)
+        .await
+        .expect("test known");
+    let states: Vec<(String, String)> = test
+        .agent_states
+        .iter()
+        .map(|a| (a.agent.clone(), a.state.clone()))
+        .collect();
+    let by_agent = results::requests_by_agent(&view.summary);
+    eprintln!("without minAgents: states {states:?}, requests by agent {by_agent:?}");
+    assert!(
+        states.contains(&("agent-3".to_owned(), "dropped".to_owned())),
+        "{states:?}"
+    );
+    assert!(
+        by_agent.iter().all(|(a, r)| (a == "agent-3") == (*r == 0)),
+        "only agent-3 sent no load: {by_agent:?}"
+    );
+    assert!(
+        results::intervals(&fleet.agents[3], &accepted.id).is_err()
+            || results::intervals(&fleet.agents[3], &accepted.id).is_ok_and(|v| v.is_empty()),
+        "agent-3 never recorded the test"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutating_calls_need_the_token() {
+    let target = target().await;
+    let fleet = Fleet::start(2, FleetOptions::default())
+        .await
+        .expect("fleet forms");
+    let request = plans::submit(plans::arrival_rate(
+        target.addr,
+        50,
+        Duration::from_millis(500),
+        "/",
+    ));
+
+    let none = fleet
+        .client_with(1, None)
+        .submit(&request)
+        .await
+        .expect_err("no token");
+    let wrong = SecretToken::new("not-the-token").expect("a valid token text");
+    let wrong = fleet
+        .client_with(1, Some(wrong))
+        .submit(&request)
+        .await
+        .expect_err("wrong token");
+    eprintln!("without a token: {none}\nwith a wrong token: {wrong}");
+    assert_eq!(status(&none), Some(401), "{none}");
+    assert_eq!(status(&wrong), Some(401), "{wrong}");
+    assert_eq!(target.stats.requests(), 0, "nothing ran");
+
+    let accepted = fleet
+        .client(1)
+        .submit(&request)
+        .await
+        .expect("201 with the token");
+    let view = fleet
+        .wait_summary(1, &accepted.id, Duration::from_secs(20))
+        .await
+        .expect("the test seals");
+    assert!(view.summary.breakdown.iter().any(|b| b.requests > 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_the_right_status_and_a_message_to_act_on() {
+    let target = target().await;
+    let fleet = Fleet::start(2, FleetOptions::default())
+        .await
+        .expect("fleet forms");
+    let client = fleet.client(1);
+
+    // Larger than the 4 MiB body limit.
+    let huge = format!("# {}\n", "x".repeat(4 * 1024 * 1024));
+    let e = client
+        .submit(&plans::submit(huge))
+        .await
+        .expect_err("oversized");
+    eprintln!("oversized plan: {e}");
+    assert_eq!(status(&e), Some(413), "{e}");
+
+    // A plan error names the field path and the value.
+    let bad = format!(
+        "scenarios:\n  broken:\n    executor: constant-vus\n    vus: 2\n    duration: 5 parsecs\n    \
+         flow:\n      - get: http://{}/\n",
+        target.addr
+    );
+    let e = client
+        .submit(&plans::submit(bad))
+        .await
+        .expect_err("plan error");
+    eprintln!("plan error: {e}");
+    assert_eq!(status(&e), Some(400), "{e}");
+    assert!(e.to_string().contains("scenarios.broken.duration"), "{e}");
+    assert!(e.to_string().contains("5 parsecs"), "{e}");
+
+    // A submit while a test runs names the busy agents.
+    let running = fleet
+        .client(0)
+        .submit(&plans::submit(plans::constant_vus(
+            target.addr,
+            2,
+            Duration::from_secs(20),
+            Duration::from_millis(100),
+        )))
+        .await
+        .expect("submit accepted");
+    wait_busy(&fleet, 1, &running.id).await;
+    let e = client
+        .submit(&plans::submit(plans::arrival_rate(
+            target.addr,
+            10,
+            Duration::from_secs(1),
+            "/",
+        )))
+        .await
+        .expect_err("busy");
+    eprintln!("submit while busy: {e}");
+    assert_eq!(status(&e), Some(409), "{e}");
+    for agent in ["agent-0", "agent-1"] {
+        assert!(
+            e.to_string()
+                .contains(&format!("{agent} runs test {}", running.id)),
+            "{e}"
+        );
+    }
+
+    // An unknown id is a 404 that lists the tests the fleet knows.
+    let e = client.get_test("t-nope").await.expect_err("unknown id");
+    eprintln!("unknown test: {e}");
+    assert_eq!(status(&e), Some(404), "{e}");
+    assert!(e.to_string().contains("t-nope"), "{e}");
+    assert!(
+        e.to_string().contains(&running.id),
+        "the known ids are listed: {e}"
+    );
+
+    fleet
+        .client(0)
+        .abort(&running.id)
+        .await
+        .expect("the running test is aborted");
+}
