@@ -16,6 +16,11 @@ use bytes::Bytes;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+mod seal;
+
+pub use seal::requests_and_failures;
+use seal::start_spread;
+
 use super::allocation::{Allocation, AllocationError};
 use super::merge::{FleetResults, Ingest};
 use super::participant::{instant_at_unix_ms, unix_ms_now};
@@ -26,7 +31,6 @@ use crate::metrics::judge;
 use crate::metrics::snapshot::Snapshot;
 use crate::metrics::{Summary, ThresholdOutcome};
 use crate::plan::Plan;
-use crate::report;
 
 /// Agents must be prepared this long before the start, or they are dropped.
 const COMMIT_MARGIN: Duration = Duration::from_millis(400);
@@ -697,84 +701,6 @@ impl Origin {
         }
     }
 
-    /// Builds the fleet-wide summary and seals it.
-    fn seal(&self, test: &Arc<Mutex<Test>>, start: Instant) {
-        let mut t = lock(test);
-        let elapsed = Instant::now()
-            .saturating_duration_since(start)
-            .min(t.results.elapsed().max(Duration::from_millis(1)));
-        let elapsed = if t.results.elapsed().is_zero() {
-            elapsed
-        } else {
-            t.results.elapsed()
-        };
-        let mut outcomes = judge::evaluate(&t.plan.thresholds, t.results.fleet(), elapsed);
-        if t.threshold_abort {
-            for (f, o) in outcomes.iter_mut().zip(&t.outcomes) {
-                if !o.ok {
-                    *f = o.clone();
-                    f.aborted = true;
-                }
-            }
-        }
-        let mut summary = Summary::build(t.results.fleet(), &t.plan, elapsed, outcomes.clone());
-        summary.breakdown = t.results.breakdown(&["region", "zone"]);
-        let agents: Vec<AgentProgress> = t.progress.values().cloned().collect();
-        if let Some(spread) = start_spread(&agents) {
-            summary.notes.push(format!(
-                "start spread across {} agents: {:.2} ms",
-                agents
-                    .iter()
-                    .filter(|a| a.started_unix_us.is_some())
-                    .count(),
-                spread.as_secs_f64() * 1000.0
-            ));
-        }
-        summary.notes.extend(t.incidents.iter().cloned());
-        let text = report::text::render(
-            &summary,
-            &report::text::TextOptions {
-                color: false,
-                title: Some(format!(
-                    "test {} on {} agents",
-                    t.meta.id,
-                    t.meta.agents.len()
-                )),
-            },
-        );
-        let export = report::export::k6_summary_export(
-            &summary,
-            &report::export::ExportContext {
-                trend_stats: t.plan.summary_trend_stats.clone(),
-            },
-        );
-        let passed = summary.passed();
-        t.outcomes = outcomes;
-        t.meta.passed = Some(passed);
-        t.meta.ended_unix_ms = Some(unix_ms_now());
-        t.meta.phase = if t.abort.is_cancelled() && !t.threshold_abort {
-            TestPhase::Aborted
-        } else if passed {
-            TestPhase::Passed
-        } else {
-            TestPhase::Failed
-        };
-        if let Some(store) = &self.store {
-            let value = serde_json::to_value(&summary).unwrap_or_default();
-            if let Err(e) = store
-                .update_meta(&t.meta)
-                .and_then(|()| store.seal(&t.meta.id, &value, &text))
-            {
-                tracing::warn!(test = %t.meta.id, "cannot seal the summary on disk: {e}");
-            }
-        }
-        t.sealed = Some(Sealed {
-            summary,
-            text,
-            export,
-        });
-    }
-
     async fn call(
         &self,
         addr: SocketAddr,
@@ -790,13 +716,6 @@ impl Origin {
             .map(|(r, _)| r)
             .map_err(|e| e.to_string())
     }
-}
-
-/// Max − min of the agents' actual start instants.
-fn start_spread(agents: &[AgentProgress]) -> Option<Duration> {
-    let starts: Vec<u64> = agents.iter().filter_map(|a| a.started_unix_us).collect();
-    let (min, max) = (starts.iter().min()?, starts.iter().max()?);
-    Some(Duration::from_micros(max - min))
 }
 
 /// A sortable, unique-enough test id: `t-<ms in base 36>-<random>`.
@@ -824,19 +743,4 @@ fn err(message: String) -> Response {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Completed requests and failed ones in an aggregate.
-pub fn requests_and_failures(agg: &crate::metrics::aggregate::Aggregate) -> (u64, u64) {
-    use crate::metrics::Metric;
-    use crate::metrics::value::Value;
-    let requests = match agg.metric_value(Metric::HttpReqs, &[]) {
-        Some(Value::Counter(c)) => c as u64,
-        _ => 0,
-    };
-    let failed = match agg.metric_value(Metric::HttpReqFailed, &[]) {
-        Some(Value::Rate { trues, .. }) => trues,
-        _ => 0,
-    };
-    (requests, failed)
 }
