@@ -16,6 +16,10 @@
 //! Dependencies point one way: `cli → engine → {plan, metrics, segment}`.
 #![forbid(unsafe_code)]
 
+pub mod agent;
+pub mod api;
+pub mod cli;
+pub mod engine;
 pub mod fleet;
 pub mod kube;
 pub mod metrics;

@@ -1,16 +1,30 @@
-//! The Volley fleet: how agents on different load nodes trust and talk to each other, and how
-//! one test's results come together.
+//! The Volley fleet: how agents on different load nodes find, trust and
+//! talk to each other, and how a test is split, started together and merged.
 //!
-//! - [`ca`]: the fleet certificate authority, per-agent identities (certificate + key) and the trust
-//!   bundle every agent verifies its peers against.
-//! - [`transport`]: the request/response message transport between agents (QUIC with mutual TLS,
-//!   plus an in-memory implementation for testing fleet logic), and clock-offset measurement.
-//! - [`merge`]: the origin's merge of every agent's interval snapshots into the live fleet view,
-//!   the fleet-wide totals and the per-source breakdown.
-//! - [`store`]: the data directory: test history, the plan bundle, each agent's intervals until
-//!   the summary is sealed, and the sealed summary.
+//! - [`keys`]: every gossip key and the typed [`keys::MemberInfo`] they encode.
+//! - [`membership`]: the chitchat wrapper; publishes our keys and gives a
+//!   deduplicated view of live members. Gossip carries small control state
+//!   only; plans, commands and results travel over QUIC.
+//! - [`capacity`]: what this node can give (cgroup quotas, affinity, memory).
+//! - [`ca`]: the fleet certificate authority, per-agent identities and the
+//!   trust bundle every agent verifies its peers against.
+//! - [`transport`]: request/response messaging between agents (QUIC with
+//!   mutual TLS, and an in-memory twin), and clock-offset measurement.
+//! - [`allocation`]: capacity-weighted execution segments per agent.
+//! - [`protocol`]: the messages agents exchange about a test.
+//! - [`origin`]: the agent that accepted a test coordinates it.
+//! - [`participant`]: every agent's side of a test it runs a share of.
+//! - [`merge`]: the origin's exact merge of per-agent intervals.
+//! - [`store`]: the data directory (history, bundles, intervals, summaries).
 
+pub mod allocation;
 pub mod ca;
+pub mod capacity;
+pub mod keys;
+pub mod membership;
 pub mod merge;
+pub mod origin;
+pub mod participant;
+pub mod protocol;
 pub mod store;
 pub mod transport;

@@ -1,13 +1,53 @@
 //! Metrics: k6's built-in metrics recorded into exact HDR histograms,
 //! interval snapshots in a compact wire form, merging, thresholds and the
 //! summary data model. Pure: no tokio, no sockets.
+//!
+//! # Flow
+//!
+//! VUs report compact [`Sample`]s; one [`Recorder`] expands them into
+//! tagged series and, every second, drains an interval [`Snapshot`]. The
+//! fleet ships snapshots in their binary form ([`wire`]) and merges those
+//! of the same interval ([`Snapshot::merge_sources`]); the engine folds
+//! each interval into the running [`Aggregate`], which thresholds
+//! ([`judge`]) and the end-of-test [`Summary`] read.
+//!
+//! # Files
+//!
+//! - `catalog`, `sample`, `summary`: shared contracts (metric names and
+//!   types, what VUs report, the summary data model).
+//! - `tags`: sorted tag sets and the string interner.
+//! - `value`: one series' value and the two merge rules.
+//! - `recorder`: sample expansion, series caches, the cardinality bound.
+//! - `snapshot`, `wire`: interval snapshots and their binary form.
+//! - `aggregate`: running totals, submetric queries, trend statistics.
+//! - `judge`: threshold evaluation and abort decisions.
+//! - `summary_build`: `Summary::build`.
+//! - `json_out`: `--out json` lines.
 
+pub mod aggregate;
 pub mod catalog;
+pub mod json_out;
+pub mod judge;
+pub mod recorder;
 pub mod sample;
+pub mod snapshot;
 pub mod summary;
+pub mod summary_build;
+pub mod tags;
+pub mod value;
+pub mod wire;
 
+pub use aggregate::Aggregate;
 pub use catalog::{Metric, MetricKind, Section, Unit};
+pub use recorder::{Recorder, RecorderOptions};
 pub use sample::{ErrorKind, HttpSample, Sample, Timings};
+pub use snapshot::{SeriesKey, Snapshot};
 pub use summary::{
     Breakdown, CheckSummary, MetricSummary, MetricValues, Summary, ThresholdOutcome,
 };
+pub use tags::TagSet;
+pub use value::{MergeError, Value};
+pub use wire::{DecodeError, DecodeReason};
+
+#[cfg(test)]
+mod tests;

@@ -31,6 +31,7 @@ pub mod types;
 #[cfg(test)]
 mod tests;
 
+pub use compile::parse_trend_stats;
 pub use data::{FileSource, FsFiles};
 pub use duration::{format_duration, parse_duration, parse_stage};
 pub use error::PlanError;

@@ -145,6 +145,12 @@ fn http_options(raw: &RawPlan) -> Result<HttpOptions, PlanError> {
     })
 }
 
+/// `--summary-trend-stats avg,med,p(99)`: the CLI form of `summaryTrendStats`.
+pub fn parse_trend_stats(list: &str) -> Result<Vec<TrendStat>, PlanError> {
+    let items: Vec<String> = list.split(',').map(|s| s.trim().to_owned()).collect();
+    trend_stats(&items)
+}
+
 /// `summaryTrendStats`: `avg`, `min`, `med`, `max`, `count`, `p(N)`.
 fn trend_stats(stats: &[String]) -> Result<Vec<TrendStat>, PlanError> {
     stats

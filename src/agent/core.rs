@@ -1,0 +1,567 @@
+//! The agent's brain: the `api::Agent` implementation the HTTP API and the
+//! LoadTest controller call, and the transport handler that routes fleet
+//! messages to the origin or the participant side.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::config::{AgentSettings, ClockPolicy};
+use super::views;
+use crate::api::{
+    self, AbortResponse, ApiError, MemberView, PromSnapshot, SubmitRequest, SubmitResponse,
+    SummaryView, TestBrief, TestView,
+};
+use crate::fleet::keys::{AgentState, Announcement};
+use crate::fleet::membership::{Member, Membership};
+use crate::fleet::origin::{Candidate, Origin, Submission};
+use crate::fleet::participant::{self, Participant, unix_ms_now};
+use crate::fleet::protocol::{self, Message, PlanBundle, Response};
+use crate::fleet::store::Store;
+use crate::fleet::transport::{ClockSample, Handler, PeerId, Transport, measure_clock_offset};
+use crate::plan::{self, format_duration};
+
+/// What the core is built from.
+pub struct Handles {
+    pub settings: AgentSettings,
+    pub membership: Arc<Membership>,
+    pub transport: Arc<dyn Transport>,
+    pub origin: Arc<Origin>,
+    pub participant: Arc<Participant>,
+    pub store: Arc<Store>,
+    pub api_addr: std::net::SocketAddr,
+}
+
+pub struct AgentCore {
+    h: Handles,
+    /// Clock offset and RTT to each peer, by node id (NTP-style over QUIC).
+    clocks: Mutex<BTreeMap<String, ClockSample>>,
+    draining: AtomicBool,
+    started: Instant,
+}
+
+impl AgentCore {
+    pub fn new(h: Handles) -> Arc<AgentCore> {
+        Arc::new(AgentCore {
+            h,
+            clocks: Mutex::new(BTreeMap::new()),
+            draining: AtomicBool::new(false),
+            started: Instant::now(),
+        })
+    }
+
+    /// Takes no new test, stops this agent's load (the origin hands its
+    /// share to the others) and says so in gossip.
+    pub async fn drain(&self, reason: &str) {
+        if self.draining.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let _ = self
+            .h
+            .membership
+            .publish(|me| me.state = AgentState::Draining)
+            .await;
+        self.h.participant.stop_all(reason);
+    }
+
+    pub async fn close(&self) {
+        self.h.membership.announce(None).await.ok();
+    }
+
+    fn me(&self) -> &str {
+        &self.h.settings.node_id
+    }
+
+    async fn member(&self, node: &str) -> Option<Member> {
+        self.h
+            .membership
+            .members()
+            .await
+            .into_iter()
+            .find(|m| m.node_id == node)
+    }
+
+    /// The API client of another agent, to forward a request to it.
+    async fn peer_api(&self, node: &str) -> Result<api::ApiClient, ApiError> {
+        let member = self.member(node).await.ok_or_else(|| ApiError::Unavailable {
+            message: format!("agent {node} (which coordinates this test) is not a live member now"),
+        })?;
+        let info = member.usable().ok_or_else(|| ApiError::Unavailable {
+            message: format!("agent {node} publishes no usable API address"),
+        })?;
+        api::ApiClient::new(&format!("http://{}", info.api), None).map_err(|e| ApiError::Internal {
+            message: e.to_string(),
+        })
+    }
+
+    async fn submit_inner(&self, req: SubmitRequest) -> Result<SubmitResponse, ApiError> {
+        if self.draining.load(Ordering::SeqCst) {
+            return Err(ApiError::Unavailable {
+                message: format!("agent {} is draining; submit to another agent", self.me()),
+            });
+        }
+        let format = match req.format {
+            Some(api::PlanFormat::Json) => "json",
+            Some(api::PlanFormat::Yaml) => "yaml",
+            None if req.plan.trim_start().starts_with('{') => "json",
+            None => "yaml",
+        };
+        let bundle = PlanBundle {
+            plan: req.plan.clone(),
+            format: format.to_owned(),
+            env: req.env.clone(),
+            files: req.files.clone(),
+        };
+        let plan = participant::load_bundle(&bundle).map_err(|e| ApiError::BadRequest {
+            message: format!("invalid plan: {e}"),
+        })?;
+        let lead = match &req.lead_time {
+            Some(t) => plan::parse_duration(t).map_err(|e| ApiError::BadRequest {
+                message: format!("leadTime: {e}"),
+            })?,
+            None => self.h.settings.lead_time,
+        };
+        let min_agents = req.min_agents.unwrap_or(1) as usize;
+        let members = self.h.membership.members().await;
+        let mut candidates = Vec::new();
+        let mut busy = Vec::new();
+        for m in &members {
+            let Some(info) = m.usable() else { continue };
+            if !m.compatible {
+                continue;
+            }
+            let labels = info.labels.as_map();
+            if !req
+                .selector
+                .iter()
+                .all(|(k, v)| labels.get(k) == Some(v) || (k == "agent" && &m.node_id == v))
+            {
+                continue;
+            }
+            match info.state {
+                AgentState::Idle => candidates.push(Candidate {
+                    node_id: m.node_id.clone(),
+                    quic: info.quic,
+                    capacity: info.capacity,
+                    labels: labels.clone(),
+                }),
+                AgentState::Draining => {}
+                _ => busy.push(format!(
+                    "{} runs test {}",
+                    m.node_id,
+                    info.test.as_deref().unwrap_or("?")
+                )),
+            }
+        }
+        if !busy.is_empty() {
+            return Err(ApiError::Conflict {
+                message: format!(
+                    "agents are busy ({}); Volley runs one test at a time on an agent: wait for it \
+                     to end or abort it (DELETE /v1/tests/ID), then submit again",
+                    busy.join("; ")
+                ),
+            });
+        }
+        self.check_clocks(&candidates)?;
+        let name = req.name.clone().unwrap_or_else(|| "test".into());
+        let (meta, allocation) = self
+            .h
+            .origin
+            .submit(
+                Submission {
+                    name,
+                    bundle: bundle.clone(),
+                    plan: Arc::new(plan.clone()),
+                    min_agents,
+                    lead,
+                },
+                candidates,
+            )
+            .map_err(|e| ApiError::Unprocessable {
+                message: format!("{e} (selector {:?})", req.selector),
+            })?;
+        let start = meta.started_unix_ms.unwrap_or_default();
+        let announcement = Announcement {
+            id: meta.id.clone(),
+            digest: bundle.digest(),
+            origin: self.me().to_owned(),
+            start_ms: start,
+            rev: u64::from(allocation.revision),
+        };
+        if let Err(e) = self.h.membership.announce(Some(&announcement)).await {
+            tracing::warn!("cannot announce test {} in gossip: {e}", meta.id);
+        }
+        let max_vus: u64 = plan.scenarios.iter().map(|s| s.executor.max_vus()).sum();
+        Ok(SubmitResponse {
+            id: meta.id.clone(),
+            start_unix_ms: start,
+            starts_in: format_duration(lead),
+            allocation: allocation
+                .shares
+                .iter()
+                .map(|s| api::AllocationEntry {
+                    agent: s.agent.clone(),
+                    share: allocation.fraction(&s.agent).unwrap_or_default(),
+                    weight: s.weight as f64 / 100.0,
+                    vus: allocation
+                        .tuple_for(&s.agent)
+                        .ok()
+                        .flatten()
+                        .map(|t| t.scale(max_vus)),
+                })
+                .collect(),
+            revision: allocation.revision,
+            origin: self.me().to_owned(),
+        })
+    }
+
+    /// The barrier is only as good as the clocks: refuse (or warn) when a
+    /// candidate's measured offset exceeds the tolerance.
+    fn check_clocks(&self, candidates: &[Candidate]) -> Result<(), ApiError> {
+        let tolerance = self.h.settings.clock_tolerance;
+        let clocks = lock(&self.clocks);
+        let off: Vec<String> = candidates
+            .iter()
+            .filter(|c| c.node_id != self.me())
+            .filter_map(|c| {
+                let s = clocks.get(&c.node_id)?;
+                let offset = Duration::from_nanos(s.offset.unsigned_abs());
+                (offset > tolerance).then(|| {
+                    format!("{} ({:+.1} ms)", c.node_id, s.offset as f64 / 1e6)
+                })
+            })
+            .collect();
+        if off.is_empty() {
+            return Ok(());
+        }
+        let message = format!(
+            "clock offsets above the {} ms tolerance: {}; synchronise the clocks (NTP/chrony) \
+             or set VOLLEY_CLOCK_POLICY=warn",
+            tolerance.as_millis(),
+            off.join(", ")
+        );
+        match self.h.settings.clock_policy {
+            ClockPolicy::Refuse => Err(ApiError::Unprocessable { message }),
+            ClockPolicy::Warn => {
+                tracing::warn!("{message}");
+                Ok(())
+            }
+        }
+    }
+
+    async fn get_test_inner(&self, id: &str) -> Result<TestView, ApiError> {
+        if let Some(s) = self.h.origin.snapshot(id) {
+            return Ok(views::test_view(&s));
+        }
+        if let Ok(meta) = self.h.store.meta(id) {
+            if meta.origin != self.me() {
+                if let Ok(client) = self.peer_api(&meta.origin).await {
+                    if let Ok(view) = client.get_test(id).await {
+                        return Ok(view);
+                    }
+                }
+            }
+            return Ok(views::view_from_meta(&meta));
+        }
+        if let Some(origin) = self.origin_from_gossip(id).await {
+            let client = self.peer_api(&origin).await?;
+            return client.get_test(id).await.map_err(views::client_error);
+        }
+        Err(self.not_found(id))
+    }
+
+    async fn get_summary_inner(&self, id: &str) -> Result<SummaryView, ApiError> {
+        if let Some(sealed) = self.h.origin.sealed(id) {
+            return Ok(views::summary_view(id, &sealed.summary, &sealed.text, sealed.export));
+        }
+        if self.h.origin.snapshot(id).is_some() {
+            return Err(ApiError::Conflict {
+                message: format!("test {id} is still running; its summary is sealed when it ends"),
+            });
+        }
+        if let Ok(Some((value, text))) = self.h.store.summary(id) {
+            if let Ok(summary) = serde_json::from_value::<crate::metrics::Summary>(value) {
+                let export = crate::report::export::k6_summary_export(
+                    &summary,
+                    &crate::report::export::ExportContext::default(),
+                );
+                return Ok(views::summary_view(id, &summary, &text, export));
+            }
+        }
+        let origin = match self.h.store.meta(id) {
+            Ok(meta) if meta.origin != self.me() => Some(meta.origin),
+            _ => self.origin_from_gossip(id).await,
+        };
+        if let Some(origin) = origin {
+            let client = self.peer_api(&origin).await?;
+            return client.get_summary(id).await.map_err(views::client_error);
+        }
+        Err(self.not_found(id))
+    }
+
+    async fn abort_inner(&self, id: &str) -> Result<AbortResponse, ApiError> {
+        if let Some(already) = self.h.origin.abort(id, "aborted through the API") {
+            self.h.participant.handle(Message::Abort {
+                test_id: id.to_owned(),
+                reason: "aborted through the API".into(),
+            });
+            if already {
+                let snap = self.h.origin.snapshot(id);
+                let at = snap
+                    .and_then(|s| s.meta.ended_unix_ms)
+                    .unwrap_or_else(unix_ms_now);
+                return Err(ApiError::AlreadyDone {
+                    id: id.to_owned(),
+                    ending: api::Ending::Ended,
+                    at_unix_ms: at,
+                });
+            }
+            return Ok(AbortResponse {
+                id: id.to_owned(),
+                aborted_at_unix_ms: unix_ms_now(),
+                already_ended: false,
+            });
+        }
+        // Not ours: stop our own part at once, then tell the origin.
+        let origin = match self.h.participant.current() {
+            Some((test, origin)) if test == id => {
+                self.h.participant.handle(Message::Abort {
+                    test_id: id.to_owned(),
+                    reason: "aborted through the API".into(),
+                });
+                Some(origin)
+            }
+            _ => match self.h.store.meta(id) {
+                Ok(meta) => Some(meta.origin),
+                Err(_) => self.origin_from_gossip(id).await,
+            },
+        };
+        let Some(origin) = origin else {
+            return Err(self.not_found(id));
+        };
+        let member = self.member(&origin).await.and_then(|m| m.usable().map(|i| i.quic));
+        let Some(quic) = member else {
+            return Err(ApiError::Unavailable {
+                message: format!(
+                    "agent {origin} coordinates test {id} but is not reachable; this agent stopped \
+                     its own part, and every agent stops at the test's hard deadline"
+                ),
+            });
+        };
+        let body = protocol::encode(
+            &Message::Abort {
+                test_id: id.to_owned(),
+                reason: format!("aborted through agent {}", self.me()),
+            },
+            &[],
+        );
+        match self.h.transport.request(quic, body, Duration::from_secs(2)).await {
+            Ok(reply) => match protocol::decode::<Response>(&reply) {
+                Ok((Response::Error { message }, _)) => Err(ApiError::NotFound { what: message }),
+                _ => Ok(AbortResponse {
+                    id: id.to_owned(),
+                    aborted_at_unix_ms: unix_ms_now(),
+                    already_ended: false,
+                }),
+            },
+            Err(e) => Err(ApiError::Unavailable {
+                message: format!("cannot reach agent {origin} to abort test {id}: {e}"),
+            }),
+        }
+    }
+
+    async fn origin_from_gossip(&self, id: &str) -> Option<String> {
+        self.h.membership.members().await.into_iter().find_map(|m| {
+            let a = m.usable()?.announcement.as_ref()?;
+            (a.id == id).then(|| a.origin.clone())
+        })
+    }
+
+    fn not_found(&self, id: &str) -> ApiError {
+        let mut known = self.h.origin.ids();
+        if let Ok(list) = self.h.store.list() {
+            known.extend(list.into_iter().map(|m| m.id));
+        }
+        known.sort();
+        known.dedup();
+        known.truncate(10);
+        ApiError::NotFound {
+            what: format!("test \"{id}\" on this fleet (known: {})", if known.is_empty() { "none".into() } else { known.join(", ") }),
+        }
+    }
+}
+
+impl api::Agent for AgentCore {
+    fn submit(&self, req: SubmitRequest) -> BoxFuture<'_, Result<SubmitResponse, ApiError>> {
+        Box::pin(self.submit_inner(req))
+    }
+
+    fn list_tests(&self) -> BoxFuture<'_, Vec<TestBrief>> {
+        Box::pin(async move {
+            let mut out: BTreeMap<String, TestBrief> = BTreeMap::new();
+            if let Ok(list) = self.h.store.list() {
+                for meta in list {
+                    out.insert(meta.id.clone(), views::brief(&meta));
+                }
+            }
+            for id in self.h.origin.ids() {
+                if let Some(s) = self.h.origin.snapshot(&id) {
+                    out.insert(id, views::brief(&s.meta));
+                }
+            }
+            let mut list: Vec<TestBrief> = out.into_values().collect();
+            list.sort_by(|a, b| b.start_unix_ms.cmp(&a.start_unix_ms));
+            list
+        })
+    }
+
+    fn get_test(&self, id: &str) -> BoxFuture<'_, Result<TestView, ApiError>> {
+        let id = id.to_owned();
+        Box::pin(async move { self.get_test_inner(&id).await })
+    }
+
+    fn get_summary(&self, id: &str) -> BoxFuture<'_, Result<SummaryView, ApiError>> {
+        let id = id.to_owned();
+        Box::pin(async move { self.get_summary_inner(&id).await })
+    }
+
+    fn abort(&self, id: &str) -> BoxFuture<'_, Result<AbortResponse, ApiError>> {
+        let id = id.to_owned();
+        Box::pin(async move { self.abort_inner(&id).await })
+    }
+
+    fn members(&self) -> BoxFuture<'_, Vec<MemberView>> {
+        Box::pin(async move {
+            let clocks = lock(&self.clocks).clone();
+            self.h
+                .membership
+                .members()
+                .await
+                .iter()
+                .map(|m| views::member_view(m, clocks.get(&m.node_id)))
+                .collect()
+        })
+    }
+
+    fn ready(&self) -> bool {
+        !self.draining.load(Ordering::SeqCst)
+    }
+
+    fn prometheus(&self) -> BoxFuture<'_, PromSnapshot> {
+        Box::pin(async move {
+            let members = self.h.membership.members().await;
+            let dead = self.h.membership.dead().await;
+            let mut by_phase = BTreeMap::new();
+            if let Ok(list) = self.h.store.list() {
+                for m in list {
+                    *by_phase.entry(m.phase.as_str().to_owned()).or_insert(0) += 1;
+                }
+            }
+            let info = self.h.membership.info().await;
+            let current_test = self.h.participant.current().and_then(|(id, _)| {
+                let s = self.h.origin.snapshot(&id)?;
+                let live = s.live?;
+                Some(api::CurrentTest {
+                    id,
+                    rps: live.rps,
+                    vus: live.vus.max(0.0) as u64,
+                    requests: live.requests,
+                    failed: live.failed,
+                    p95_ms: live.p95_ms,
+                })
+            });
+            PromSnapshot {
+                members_live: members.len() as u64,
+                members_dead: dead.len() as u64,
+                tests_by_phase: by_phase,
+                current_test,
+                agent_state: info.state.as_str().to_owned(),
+                capacity: info.capacity,
+                uptime: self.started.elapsed(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            }
+        })
+    }
+}
+
+/// Routes fleet messages; attached to the core once it exists (the QUIC
+/// endpoint must be bound before the core can be built).
+#[derive(Default)]
+pub struct Router {
+    core: OnceLock<Weak<AgentCore>>,
+}
+
+impl Router {
+    pub fn attach(&self, core: Arc<AgentCore>) {
+        let _ = self.core.set(Arc::downgrade(&core));
+    }
+}
+
+impl Handler for Router {
+    fn handle(&self, from: PeerId, body: Bytes) -> BoxFuture<'static, Bytes> {
+        let core = self.core.get().and_then(Weak::upgrade);
+        Box::pin(async move {
+            let Some(core) = core else {
+                return reply(&Response::Error {
+                    message: "agent is starting".into(),
+                });
+            };
+            let (msg, payload) = match protocol::decode::<Message>(&body) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::debug!(peer = %from, "bad fleet message: {e}");
+                    return reply(&Response::Error {
+                        message: format!("bad message: {e}"),
+                    });
+                }
+            };
+            let response = match msg {
+                Message::Interval { .. } | Message::Done { .. } => core.h.origin.on_message(msg, payload),
+                Message::Abort { ref test_id, .. } => {
+                    let local = core.h.participant.handle(msg.clone());
+                    if core.h.origin.snapshot(test_id).is_some() {
+                        core.h.origin.on_message(msg, payload)
+                    } else {
+                        local
+                    }
+                }
+                other => core.h.participant.handle(other),
+            };
+            reply(&response)
+        })
+    }
+}
+
+fn reply(r: &Response) -> Bytes {
+    protocol::encode(r, &[])
+}
+
+/// Measures the clock offset to every live peer every few seconds.
+pub async fn measure_clocks(core: Arc<AgentCore>, shutdown: CancellationToken) {
+    loop {
+        let members = core.h.membership.members().await;
+        for m in members.iter().filter(|m| !m.is_self) {
+            let Some(info) = m.usable() else { continue };
+            match measure_clock_offset(core.h.transport.as_ref(), info.quic, 3).await {
+                Ok(sample) => {
+                    lock(&core.clocks).insert(m.node_id.clone(), sample);
+                }
+                Err(e) => tracing::debug!(peer = %m.node_id, "clock offset not measured: {e}"),
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,10 @@
+//! The Volley agent: the long-lived process on each load node that joins the fleet, serves the API
+//! and runs its share of every test. [`config`] turns flags and `VOLLEY_*` environment variables
+//! into validated [`config::AgentSettings`] before anything is bound.
+
+pub mod config;
+pub mod core;
+pub mod node;
+pub mod views;
+
+pub use node::{AgentError, RunningAgent, start};

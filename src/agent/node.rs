@@ -1,0 +1,259 @@
+//! Starting and stopping one agent: binds every listener (after the
+//! settings were validated), issues the agent's certificate, joins gossip,
+//! and wires membership, transport, origin, participant and the API.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::config::{AgentSettings, ApiAuth, TlsSettings};
+use super::core::{AgentCore, Handles};
+use crate::api::{self, ApiConfig};
+use crate::fleet::ca::DEFAULT_LEAF_VALIDITY;
+use crate::fleet::capacity::{self, SystemCgroups};
+use crate::fleet::keys::{AgentState, MemberInfo};
+use crate::fleet::membership::{self, Membership, MembershipConfig};
+use crate::fleet::origin::Origin;
+use crate::fleet::participant::{Activity, Participant};
+use crate::fleet::store::Store;
+use crate::fleet::transport::{Limits, QuicTransport, Transport};
+
+/// Why an agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("cannot open the data directory: {0}")]
+    Store(String),
+    #[error("cannot issue this agent's certificate: {0}")]
+    Certificate(String),
+    #[error("cannot start QUIC on {addr}: {reason}")]
+    Quic { addr: SocketAddr, reason: String },
+    #[error("cannot join gossip: {0}")]
+    Gossip(String),
+    #[error("cannot listen for the API on {addr}: {source}")]
+    Api {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A started agent: its bound addresses and how to stop it.
+pub struct RunningAgent {
+    pub node_id: String,
+    pub api_addr: SocketAddr,
+    pub gossip_addr: SocketAddr,
+    pub quic_addr: SocketAddr,
+    core: Arc<AgentCore>,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningAgent {
+    /// Stops the agent: load first (draining), then the API and gossip.
+    pub async fn shutdown(self) {
+        self.core.drain("shutting down").await;
+        self.shutdown.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.core.close().await;
+    }
+
+    /// The agent's API as a trait object (in-process use: demo, tests).
+    pub fn api(&self) -> Arc<dyn api::Agent> {
+        self.core.clone()
+    }
+}
+
+/// Starts an agent with validated settings.
+pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> {
+    let store = Arc::new(Store::open(&settings.data_dir).map_err(|e| AgentError::Store(e.to_string()))?);
+    let (identity, trust) = match &settings.tls {
+        TlsSettings::SelfIssued { ca } => {
+            let sans: Vec<String> = [settings.quic_advertise.ip(), settings.api_advertise.ip()]
+                .iter()
+                .filter(|ip| !ip.is_unspecified())
+                .map(ToString::to_string)
+                .collect();
+            let id = ca
+                .issue(&settings.node_id, &sans, DEFAULT_LEAF_VALIDITY)
+                .map_err(|e| AgentError::Certificate(e.to_string()))?;
+            (id, ca.trust_bundle())
+        }
+        TlsSettings::Given { identity, trust } => (identity.clone(), trust.clone()),
+    };
+
+    // QUIC first: the handler routes to the core, which needs the transport.
+    let router = Arc::new(super::core::Router::default());
+    let quic = QuicTransport::bind(
+        settings.quic_listen,
+        &identity,
+        &trust,
+        router.clone(),
+        Limits::default(),
+    )
+    .await
+    .map_err(|e| AgentError::Quic {
+        addr: settings.quic_listen,
+        reason: e.to_string(),
+    })?;
+    let quic_addr = with_port(settings.quic_advertise, quic.local_addr());
+    let transport: Arc<dyn Transport> = Arc::new(quic);
+
+    let (udp, gossip_bound) = membership::bind_udp(settings.gossip_listen)
+        .await
+        .map_err(|e| AgentError::Gossip(e.to_string()))?;
+    let gossip_addr = with_port(settings.gossip_advertise, gossip_bound);
+
+    let api_listener = tokio::net::TcpListener::bind(settings.api_listen)
+        .await
+        .map_err(|source| AgentError::Api {
+            addr: settings.api_listen,
+            source,
+        })?;
+    let api_addr = with_port(
+        settings.api_advertise,
+        api_listener.local_addr().unwrap_or(settings.api_listen),
+    );
+
+    let capacity = settings
+        .capacity
+        .unwrap_or_else(|| capacity::detect(&SystemCgroups).cpus.max(0.01));
+    let generation = membership::generation_now();
+    let mut me = MemberInfo::new(&settings.node_id, generation, gossip_addr, api_addr, quic_addr, capacity);
+    for (k, v) in &settings.labels {
+        me.labels
+            .insert(k, v)
+            .map_err(|e| AgentError::Gossip(format!("label {k}={v}: {e}")))?;
+    }
+    let mut cfg = MembershipConfig::new(
+        &settings.node_id,
+        generation,
+        &settings.cluster_id,
+        settings.gossip_listen,
+        gossip_addr,
+    );
+    cfg.seeds = settings.seeds.iter().map(ToString::to_string).collect();
+    cfg.gossip_interval = settings.gossip_interval;
+    // Detect a dead agent within a few gossip rounds: its share is taken over then.
+    cfg.failure.initial_interval = settings.gossip_interval;
+    let membership = Arc::new(
+        Membership::start(cfg, &me, &udp)
+            .await
+            .map_err(|e| AgentError::Gossip(e.to_string()))?,
+    );
+
+    let participant = Participant::new(
+        settings.node_id.clone(),
+        transport.clone(),
+        Some(store.clone()),
+        settings.orphan_timeout,
+    );
+    let alive_view = membership.watch();
+    let is_alive = Arc::new(move |node: &str| {
+        alive_view
+            .borrow()
+            .iter()
+            .any(|m| m.node_id == node)
+    });
+    let origin = Origin::new(
+        settings.node_id.clone(),
+        quic_addr,
+        transport.clone(),
+        Some(store.clone()),
+        is_alive,
+    );
+    let node_id = settings.node_id.clone();
+    let auth_disabled = matches!(settings.auth, ApiAuth::Disabled);
+    let token = match &settings.auth {
+        ApiAuth::Token { token, .. } => api::SecretToken::new(token.expose()).ok(),
+        ApiAuth::Disabled => None,
+    };
+    let core = AgentCore::new(Handles {
+        settings,
+        membership: membership.clone(),
+        transport: transport.clone(),
+        origin,
+        participant: participant.clone(),
+        store,
+        api_addr,
+    });
+    router.attach(core.clone());
+
+    let shutdown = CancellationToken::new();
+    let mut tasks = Vec::new();
+    let api_config = ApiConfig {
+        token,
+        allow_unauthenticated: auth_disabled,
+        ..ApiConfig::default()
+    };
+    let api_core: Arc<dyn api::Agent> = core.clone();
+    let stop = shutdown.clone();
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = api::serve(api_listener, api_core, api_config, stop.cancelled_owned()).await {
+            tracing::error!("API server stopped: {e}");
+        }
+    }));
+    tasks.push(tokio::spawn(publish_activity(
+        membership.clone(),
+        participant.activity(),
+        shutdown.clone(),
+    )));
+    tasks.push(tokio::spawn(super::core::measure_clocks(core.clone(), shutdown.clone())));
+    tracing::info!(node = %node_id, %api_addr, %gossip_addr, %quic_addr, capacity, "agent started");
+    Ok(RunningAgent {
+        node_id,
+        api_addr,
+        gossip_addr,
+        quic_addr,
+        core,
+        shutdown,
+        tasks,
+    })
+}
+
+/// The advertised address, with the bound port when it was left at 0.
+fn with_port(advertise: SocketAddr, bound: SocketAddr) -> SocketAddr {
+    if advertise.port() == 0 {
+        let ip = if advertise.ip().is_unspecified() { bound.ip() } else { advertise.ip() };
+        SocketAddr::new(ip, bound.port())
+    } else {
+        advertise
+    }
+}
+
+/// Mirrors what the participant does into gossip (`volley.state`, `volley.test`).
+async fn publish_activity(
+    membership: Arc<Membership>,
+    mut activity: tokio::sync::watch::Receiver<Activity>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let current = activity.borrow_and_update().clone();
+        let (state, test) = match current {
+            Activity::Idle => (AgentState::Idle, None),
+            Activity::Preparing { test_id } => (AgentState::Preparing, Some(test_id)),
+            Activity::Running { test_id } => (AgentState::Running, Some(test_id)),
+        };
+        let result = membership
+            .publish(|me| {
+                if me.state != AgentState::Draining {
+                    me.state = state;
+                }
+                me.test = test;
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!("cannot publish the agent state: {e}");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            changed = activity.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// How long agents wait for a drain to hand over their share.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(2);

@@ -1,0 +1,119 @@
+//! Turning the origin's and the store's records into the API's wire types.
+
+use crate::api::{self, ApiError, MemberView, SummaryView, TestBrief, TestView};
+use crate::fleet::membership::Member;
+use crate::fleet::origin::TestSnapshot;
+use crate::fleet::store::TestMeta;
+use crate::fleet::transport::ClockSample;
+use crate::metrics::Summary;
+
+pub fn brief(meta: &TestMeta) -> TestBrief {
+    TestBrief {
+        id: meta.id.clone(),
+        name: meta.name.clone(),
+        phase: meta.phase.as_str().to_owned(),
+        origin: meta.origin.clone(),
+        start_unix_ms: meta.started_unix_ms.unwrap_or(meta.submitted_unix_ms),
+        end_unix_ms: meta.ended_unix_ms,
+        agents: u32::try_from(meta.agents.len()).unwrap_or(u32::MAX),
+        passed: meta.passed,
+    }
+}
+
+pub fn test_view(s: &TestSnapshot) -> TestView {
+    TestView {
+        brief: brief(&s.meta),
+        revision: s.revision,
+        agent_states: s
+            .agents
+            .iter()
+            .map(|a| api::AgentState {
+                agent: a.agent.clone(),
+                state: a.state.clone(),
+                region: a.region.clone(),
+                share: a.share.clone().unwrap_or_else(|| "0".into()),
+                started_unix_ms: a.started_unix_us.map(|us| us / 1000),
+                rps: a.rps,
+                requests: a.requests,
+                failed: a.failed,
+                last_seen_ms: None,
+            })
+            .collect(),
+        live: s.live.as_ref().map(|l| api::LiveMetrics {
+            elapsed_ms: u64::try_from(s.elapsed.as_millis()).unwrap_or(u64::MAX),
+            vus: l.vus.max(0.0) as u64,
+            rps: l.rps,
+            p50_ms: l.p50_ms,
+            p95_ms: l.p95_ms,
+            p99_ms: l.p99_ms,
+            requests: l.requests,
+            failed: l.failed,
+            iterations: l.iterations,
+            thresholds: s.outcomes.clone(),
+        }),
+        incidents: s.incidents.clone(),
+        start_spread_ms: s.start_spread.map(|d| d.as_secs_f64() * 1000.0),
+    }
+}
+
+/// A test known only from the data directory (history, or another origin's).
+pub fn view_from_meta(meta: &TestMeta) -> TestView {
+    TestView {
+        brief: brief(meta),
+        revision: 0,
+        agent_states: Vec::new(),
+        live: None,
+        incidents: Vec::new(),
+        start_spread_ms: None,
+    }
+}
+
+pub fn summary_view(id: &str, summary: &Summary, text: &str, export: serde_json::Value) -> SummaryView {
+    SummaryView {
+        id: id.to_owned(),
+        text: text.to_owned(),
+        summary: summary.clone(),
+        k6_export: export,
+        passed: summary.passed(),
+    }
+}
+
+pub fn member_view(m: &Member, clock: Option<&ClockSample>) -> MemberView {
+    let info = m.usable();
+    MemberView {
+        node_id: m.node_id.clone(),
+        generation: m.generation,
+        gossip_addr: m.gossip_addr,
+        api_addr: info.map(|i| i.api),
+        quic_addr: info.map(|i| i.quic),
+        labels: info.map(|i| i.labels.as_map().clone()).unwrap_or_default(),
+        capacity: info.map_or(0.0, |i| i.capacity),
+        state: info.map_or_else(|| "unknown".into(), |i| i.state.as_str().to_owned()),
+        test: info.and_then(|i| i.test.clone()),
+        version: info.map(|i| i.version.clone()).unwrap_or_default(),
+        compatible: m.compatible,
+        clock_offset_ms: clock.map(|c| c.offset as f64 / 1e6),
+        rtt_ms: clock.map(|c| c.rtt.as_secs_f64() * 1000.0),
+        is_self: m.is_self,
+        problem: match &m.info {
+            Err(e) => Some(e.to_string()),
+            Ok(_) if !m.compatible => Some("incompatible protocol version".into()),
+            Ok(_) => None,
+        },
+    }
+}
+
+/// A forwarded call's failure, as this agent's answer.
+pub fn client_error(e: api::ClientError) -> ApiError {
+    match e.status().map(|s| s.as_u16()) {
+        Some(404) => ApiError::NotFound {
+            what: e.to_string(),
+        },
+        Some(409) => ApiError::Conflict {
+            message: e.to_string(),
+        },
+        _ => ApiError::Unavailable {
+            message: e.to_string(),
+        },
+    }
+}

@@ -1,0 +1,185 @@
+//! The command line: clap definitions only. Values stay close to the flags;
+//! `cli::run` and friends resolve them into plans and settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Volley: distributed HTTP load testing with k6's vocabulary.
+#[derive(Debug, Parser)]
+#[command(name = "volley", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a test plan (or a quick GET test of a URL) on this machine.
+    Run(RunArgs),
+    /// Serve the built-in HTTP target (for trying Volley, examples and tests).
+    Target(TargetArgs),
+    /// Check a plan and print what it would run, without sending anything.
+    Inspect(InspectArgs),
+    /// Run a long-lived fleet agent (one per load node).
+    Agent(crate::agent::config::AgentArgs),
+    /// List the fleet's tests.
+    Tests(ClientArgs),
+    /// Abort a fleet test everywhere.
+    Abort(AbortArgs),
+    /// Show the fleet's live members, capacities and clock offsets.
+    Members(ClientArgs),
+    /// Start 3 agents and a target on loopback, run an example plan, show the merged results.
+    Demo(DemoArgs),
+    /// Fleet certificate authority.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Print the LoadTest CustomResourceDefinition (YAML).
+    Crd,
+}
+
+/// Talking to a running agent.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Any agent's API, e.g. `http://127.0.0.1:7070`.
+    #[arg(long, env = "VOLLEY_AGENT", default_value = "http://127.0.0.1:7070")]
+    pub agent: String,
+    /// File holding the API bearer token (else `VOLLEY_TOKEN`).
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+}
+
+/// `volley abort`.
+#[derive(Debug, Args)]
+pub struct AbortArgs {
+    /// The test id.
+    pub id: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `volley demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How long the example test runs.
+    #[arg(long, default_value = "6s")]
+    pub duration: String,
+    /// Arrival rate of the example test (iterations per second, whole fleet).
+    #[arg(long, default_value_t = 300)]
+    pub rate: u64,
+    /// No colors.
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+/// `volley ca ...`.
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create a fleet CA (ca.crt, ca.key), or print it as a Kubernetes Secret.
+    Init(CaArgs),
+}
+
+/// `volley ca init`.
+#[derive(Debug, Args)]
+pub struct CaArgs {
+    /// Directory to write ca.crt and ca.key into.
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+    /// The CA's common name.
+    #[arg(long, default_value = "volley fleet CA")]
+    pub name: String,
+    /// Print a Kubernetes Secret (ca.crt, ca.key) instead of writing files.
+    #[arg(long)]
+    pub k8s_secret: bool,
+    /// The Secret's namespace.
+    #[arg(long, default_value = "volley")]
+    pub namespace: String,
+    /// The Secret's name.
+    #[arg(long, default_value = "volley-ca")]
+    pub secret_name: String,
+}
+
+/// `volley run`: k6's flags where k6 has them.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A plan file (YAML or JSON) or an http(s):// URL.
+    pub plan: String,
+    /// Run this many VUs (replaces the plan's scenarios, as in k6).
+    #[arg(short = 'u', long)]
+    pub vus: Option<u64>,
+    /// Run for this long, in k6 form (`30s`, `1m30s`).
+    #[arg(short = 'd', long)]
+    pub duration: Option<String>,
+    /// Run this many iterations in total, shared by the VUs.
+    #[arg(short = 'i', long)]
+    pub iterations: Option<u64>,
+    /// A ramping stage `DURATION:TARGET`; repeat for more.
+    #[arg(short = 's', long = "stage")]
+    pub stages: Vec<String>,
+    /// `KEY=VALUE` for `${env.KEY}` in the plan; repeat for more.
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Write the end-of-test summary as k6's JSON export to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub summary_export: Option<PathBuf>,
+    /// Trend statistics to show, e.g. `avg,min,med,max,p(90),p(99)`.
+    #[arg(long, value_name = "STATS")]
+    pub summary_trend_stats: Option<String>,
+    /// Extra output, `json=FILE`: every interval's metrics as JSON lines.
+    #[arg(short = 'o', long = "out", value_name = "TYPE=DEST")]
+    pub out: Vec<String>,
+    /// No progress line.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// No colors in the output.
+    #[arg(long)]
+    pub no_color: bool,
+    /// This instance's share of the load, e.g. `1/3:2/3` (k6 execution segment).
+    #[arg(long, value_name = "FROM:TO")]
+    pub execution_segment: Option<String>,
+    /// The full list of cut points shared by every instance, e.g. `0,1/3,2/3,1`.
+    #[arg(long, value_name = "CUTS")]
+    pub execution_segment_sequence: Option<String>,
+    /// Run on a fleet: submit to this agent's API (any agent) instead of running here.
+    #[arg(long, value_name = "URL")]
+    pub agent: Option<String>,
+    /// File holding the API bearer token (else `VOLLEY_TOKEN`).
+    #[arg(long, requires = "agent")]
+    pub token_file: Option<PathBuf>,
+    /// Only agents with these labels, `region=eu,pool=load` (fleet runs).
+    #[arg(long, requires = "agent")]
+    pub selector: Vec<String>,
+    /// Refuse to start with fewer agents (fleet runs).
+    #[arg(long, requires = "agent")]
+    pub min_agents: Option<u32>,
+    /// Time between submission and the synchronised start (fleet runs).
+    #[arg(long, requires = "agent")]
+    pub lead_time: Option<String>,
+}
+
+/// `volley target`.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Address to listen on.
+    #[arg(short, long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Serve HTTPS with a self-signed certificate made at start.
+    #[arg(long)]
+    pub tls: bool,
+    /// Extra DNS names or IPs for the self-signed certificate.
+    #[arg(long = "tls-name")]
+    pub tls_names: Vec<String>,
+}
+
+/// `volley inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A plan file (YAML or JSON).
+    pub plan: PathBuf,
+    /// `KEY=VALUE` for `${env.KEY}`; repeat for more.
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+}

@@ -1,0 +1,18 @@
+//! Exit codes, as k6 defines them where k6 has one.
+
+use std::process::ExitCode;
+
+/// Every threshold passed (or there were none).
+pub const OK: u8 = 0;
+/// Anything not covered below.
+pub const FAILURE: u8 = 1;
+/// At least one threshold failed (k6 `ThresholdsHaveFailed`).
+pub const THRESHOLDS_FAILED: u8 = 99;
+/// The plan or the options are invalid (k6 `InvalidConfig`).
+pub const INVALID_CONFIG: u8 = 104;
+/// Stopped by a signal (k6 `ExternalAbort`).
+pub const INTERRUPTED: u8 = 105;
+
+pub fn code(c: u8) -> ExitCode {
+    ExitCode::from(c)
+}

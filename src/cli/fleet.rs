@@ -1,0 +1,386 @@
+//! Fleet commands: `volley agent`, `volley run --agent`, `volley tests`,
+//! `volley abort`, `volley members`, `volley ca init`, `volley crd`.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use super::args::{CaArgs, ClientArgs, RunArgs};
+use super::exit;
+use crate::agent::config::{AgentArgs, AgentSettings, Env, OsFiles};
+use crate::api::{ApiClient, SecretToken, SubmitRequest};
+use crate::report::progress;
+
+/// `volley agent`: runs until SIGINT/SIGTERM, then drains and stops.
+pub fn agent(args: AgentArgs, runtime: &tokio::runtime::Runtime) -> u8 {
+    let settings = match AgentSettings::load(&args, &Env, &OsFiles) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: invalid agent settings:\n{e}");
+            return exit::INVALID_CONFIG;
+        }
+    };
+    runtime.block_on(async move {
+        let agent = match crate::agent::start(settings).await {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::FAILURE;
+            }
+        };
+        // One machine-readable line for scripts and test harnesses.
+        println!(
+            "{}",
+            serde_json::json!({
+                "event": "ready",
+                "node": agent.node_id,
+                "api": agent.api_addr.to_string(),
+                "gossip": agent.gossip_addr.to_string(),
+                "quic": agent.quic_addr.to_string(),
+            })
+        );
+        let _ = std::io::stdout().flush();
+        wait_for_termination().await;
+        eprintln!("draining: stopping this agent's load and leaving the fleet");
+        agent.shutdown().await;
+        exit::OK
+    })
+}
+
+async fn wait_for_termination() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => std::future::pending::<()>().await,
+    }
+}
+
+fn client(url: &str, token_file: Option<&Path>) -> anyhow::Result<ApiClient> {
+    let token = match token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--token-file: cannot read {}", path.display()))?;
+            Some(SecretToken::new(text.trim()).map_err(|e| anyhow::anyhow!("--token-file {}: {e}", path.display()))?)
+        }
+        None => match std::env::var("VOLLEY_TOKEN") {
+            Ok(t) if !t.trim().is_empty() => {
+                Some(SecretToken::new(t.trim()).map_err(|e| anyhow::anyhow!("VOLLEY_TOKEN: {e}"))?)
+            }
+            _ => None,
+        },
+    };
+    Ok(ApiClient::new(url, token)?)
+}
+
+/// What `volley run --agent` sends: the plan text, `-e` values (plus the
+/// process environment for `${env.X}` the plan names but `-e` does not
+/// set), and the data files the plan names.
+pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
+    let path = Path::new(&args.plan);
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read plan {}", path.display()))?;
+    let mut env = super::run::parse_env(&args.env)?;
+    for name in env_references(&text) {
+        if !env.contains_key(&name) {
+            if let Ok(v) = std::env::var(&name) {
+                env.insert(name, v);
+            }
+        }
+    }
+    let mut files = BTreeMap::new();
+    if let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) {
+        if let Some(file) = doc.get("data").and_then(|d| d.get("file")).and_then(|f| f.as_str()) {
+            let full = path.parent().unwrap_or(Path::new(".")).join(file);
+            let body = std::fs::read_to_string(&full)
+                .with_context(|| format!("data.file: cannot read {}", full.display()))?;
+            files.insert(file.to_owned(), body);
+        }
+    }
+    let format = match path.extension().and_then(|e| e.to_str()) {
+        Some("json") => Some(crate::api::PlanFormat::Json),
+        _ => Some(crate::api::PlanFormat::Yaml),
+    };
+    Ok(SubmitRequest {
+        plan: text,
+        format,
+        env,
+        files,
+        selector: parse_selector(&args.selector)?,
+        min_agents: args.min_agents,
+        lead_time: args.lead_time.clone(),
+        name: path.file_stem().and_then(|s| s.to_str()).map(str::to_owned),
+    })
+}
+
+fn parse_selector(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for p in pairs.iter().flat_map(|p| p.split(',')) {
+        let (k, v) = p
+            .split_once('=')
+            .with_context(|| format!("--selector {p:?}: expected LABEL=VALUE"))?;
+        out.insert(k.trim().to_owned(), v.trim().to_owned());
+    }
+    Ok(out)
+}
+
+/// `NAME` of every `${env.NAME}` in a plan's text.
+fn env_references(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("${env.") {
+        rest = &rest[i + 6..];
+        if let Some(end) = rest.find('}') {
+            out.push(rest[..end].trim().to_owned());
+        }
+    }
+    out
+}
+
+/// `volley run PLAN --agent URL`: submit to the fleet, follow it, print
+/// the merged summary, exit like a local run.
+pub fn run_on_fleet(args: RunArgs, url: String, runtime: &tokio::runtime::Runtime) -> u8 {
+    let request = match submission(&args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return exit::INVALID_CONFIG;
+        }
+    };
+    let api = match client(&url, args.token_file.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return exit::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let accepted = match api.submit(&request).await {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("error: the fleet refused the test: {e}");
+                return if e.status().is_some_and(|s| s.as_u16() == 400) {
+                    exit::INVALID_CONFIG
+                } else {
+                    exit::FAILURE
+                };
+            }
+        };
+        let shares: Vec<String> = accepted
+            .allocation
+            .iter()
+            .map(|a| format!("{} {}", a.agent, a.share))
+            .collect();
+        eprintln!(
+            "test {} accepted by {}: {} agent(s) [{}], starts in {}",
+            accepted.id,
+            accepted.origin,
+            accepted.allocation.len(),
+            shares.join(", "),
+            accepted.starts_in
+        );
+        let opts = FollowOptions {
+            quiet: args.quiet,
+            no_color: args.no_color,
+            summary_export: args.summary_export.clone(),
+        };
+        follow(&api, &accepted.id, &opts).await
+    })
+}
+
+/// How to show a fleet test while following it.
+pub struct FollowOptions {
+    pub quiet: bool,
+    pub no_color: bool,
+    pub summary_export: Option<std::path::PathBuf>,
+}
+
+/// Polls a fleet test until it ends, then prints its summary; returns the
+/// exit code (0, 99 thresholds failed, 105 interrupted, 1 could not run).
+pub async fn follow(api: &ApiClient, id: &str, args: &FollowOptions) -> u8 {
+    let stop = CancellationToken::new();
+    let interrupted = super::signals::spawn_sigint_handler(stop.clone());
+    let show = !args.quiet && std::io::stderr().is_terminal();
+    let color = !args.no_color && std::io::stdout().is_terminal();
+    let mut aborted = false;
+    let mut drew = false;
+    loop {
+        if stop.is_cancelled() && !aborted {
+            aborted = true;
+            match api.abort(id).await {
+                Ok(_) => eprintln!("\nasked the fleet to abort test {id}"),
+                Err(e) => eprintln!("\ncannot abort test {id}: {e}"),
+            }
+        }
+        match api.get_test(id).await {
+            Ok(view) => {
+                let over = matches!(view.brief.phase.as_str(), "passed" | "failed" | "aborted" | "error");
+                if show {
+                    if let Some(live) = &view.live {
+                        let line = progress::line(
+                            &progress::Progress {
+                                elapsed: Duration::from_millis(live.elapsed_ms),
+                                total: Duration::ZERO,
+                                vus: live.vus,
+                                vus_max: live.vus,
+                                iterations: live.iterations,
+                                rps: live.rps,
+                                p95_ms: Some(live.p95_ms),
+                                errors: live.failed,
+                                requests: live.requests,
+                                phase: Some(format!("{} on {} agents", view.brief.phase, view.agent_states.len())),
+                            },
+                            color,
+                        );
+                        eprint!("\r{line}\x1b[K");
+                        drew = true;
+                    }
+                }
+                if over {
+                    if drew {
+                        eprintln!();
+                    }
+                    if view.brief.phase == "error" {
+                        for i in &view.incidents {
+                            eprintln!("  {i}");
+                        }
+                        eprintln!("error: test {id} could not run");
+                        return exit::FAILURE;
+                    }
+                    break;
+                }
+            }
+            Err(e) => tracing::debug!("progress not available: {e}"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.cancelled(), if !aborted => {}
+        }
+    }
+    let summary = match api.get_summary(id).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot fetch the summary of {id}: {e}");
+            return exit::FAILURE;
+        }
+    };
+    let text = crate::report::text::render(
+        &summary.summary,
+        &crate::report::text::TextOptions {
+            color,
+            title: Some(format!("fleet test {id}")),
+        },
+    );
+    println!("{text}");
+    if let Some(file) = &args.summary_export {
+        let body = serde_json::to_vec_pretty(&summary.k6_export).unwrap_or_default();
+        if let Err(e) = std::fs::write(file, body) {
+            eprintln!("error: --summary-export: cannot write {}: {e}", file.display());
+            return exit::FAILURE;
+        }
+    }
+    if interrupted.is_set() {
+        exit::INTERRUPTED
+    } else if summary.passed {
+        exit::OK
+    } else {
+        exit::THRESHOLDS_FAILED
+    }
+}
+
+/// `volley tests`, `volley abort ID`, `volley members`.
+pub fn client_command(args: ClientArgs, what: ClientWhat, runtime: &tokio::runtime::Runtime) -> u8 {
+    let api = match client(&args.agent, args.token_file.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return exit::FAILURE;
+        }
+    };
+    let result: anyhow::Result<()> = runtime.block_on(async move {
+        match what {
+            ClientWhat::Tests => {
+                let tests = api.list_tests().await?;
+                println!("{:<22} {:<10} {:<16} {:>6}  {}", "ID", "PHASE", "ORIGIN", "AGENTS", "NAME");
+                for t in tests {
+                    println!("{:<22} {:<10} {:<16} {:>6}  {}", t.id, t.phase, t.origin, t.agents, t.name);
+                }
+            }
+            ClientWhat::Abort(id) => {
+                let r = api.abort(&id).await?;
+                println!("aborted test {} (stops within a second on every agent)", r.id);
+            }
+            ClientWhat::Members => {
+                let members = api.members().await?;
+                println!(
+                    "{:<20} {:<9} {:>8} {:>10} {:>8}  {}",
+                    "NODE", "STATE", "CAPACITY", "CLOCK ms", "RTT ms", "LABELS"
+                );
+                for m in members {
+                    let labels: Vec<String> = m.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    println!(
+                        "{:<20} {:<9} {:>8.2} {:>10} {:>8}  {}{}",
+                        m.node_id,
+                        m.state,
+                        m.capacity,
+                        m.clock_offset_ms.map_or("-".into(), |o| format!("{o:+.2}")),
+                        m.rtt_ms.map_or("-".into(), |r| format!("{r:.2}")),
+                        labels.join(","),
+                        m.problem.map(|p| format!("  ({p})")).unwrap_or_default()
+                    );
+                }
+            }
+        }
+        Ok(())
+    });
+    match result {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit::FAILURE
+        }
+    }
+}
+
+/// Which client command.
+pub enum ClientWhat {
+    Tests,
+    Abort(String),
+    Members,
+}
+
+/// `volley ca init`: writes a fleet CA, or prints it as a Kubernetes Secret.
+pub fn ca_init(args: CaArgs) -> u8 {
+    let ca = match crate::fleet::ca::FleetCa::generate(&args.name) {
+        Ok(ca) => ca,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FAILURE;
+        }
+    };
+    if args.k8s_secret {
+        print!("{}", ca.secret_yaml(&args.secret_name, &args.namespace));
+        return exit::OK;
+    }
+    match ca.write_to_dir(&args.out, args.force) {
+        Ok(()) => {
+            eprintln!(
+                "wrote {0}/ca.crt and {0}/ca.key (keep ca.key secret: it lets an agent join the fleet)",
+                args.out.display()
+            );
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::FAILURE
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! `volley inspect`: validate a plan and show what it would run (like
+//! `k6 inspect --execution-requirements`), without sending a request.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::args::InspectArgs;
+use super::exit;
+use super::run::parse_env;
+use crate::plan::{self, LoadOptions, Plan, format_duration};
+
+pub fn run(args: InspectArgs) -> u8 {
+    let loaded = parse_env(&args.env).and_then(|cli_env| {
+        let opts = LoadOptions {
+            cli_env,
+            process_env: std::env::vars().collect(),
+            base_dir: args.plan.parent().map(Path::to_path_buf).unwrap_or_default(),
+            overrides: plan::Overrides::default(),
+        };
+        Ok(plan::load_file(&args.plan, &opts)?)
+    });
+    match loaded {
+        Ok(plan) => {
+            print!("{}", describe(&plan));
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit::INVALID_CONFIG
+        }
+    }
+}
+
+/// A human description of a plan's execution requirements.
+pub fn describe(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "plan: {} scenario(s), max {} VUs, nominal {}, at most {} with graceful stops",
+        plan.scenarios.len(),
+        plan.scenarios.iter().map(|s| s.executor.max_vus()).sum::<u64>(),
+        format_duration(plan.nominal_duration()),
+        format_duration(plan.max_duration()),
+    );
+    for s in &plan.scenarios {
+        let _ = writeln!(
+            out,
+            "  {}: {} from {} for {} (max {} VUs, gracefulStop {}), {} request step(s)",
+            s.name,
+            s.executor.kind(),
+            format_duration(s.start_time),
+            format_duration(s.executor.duration()),
+            s.executor.max_vus(),
+            format_duration(s.graceful_stop),
+            plan.requests.iter().filter(|r| r.scenario == s.index).count(),
+        );
+    }
+    for t in &plan.thresholds {
+        let abort = if t.abort_on_fail { " (abortOnFail)" } else { "" };
+        let _ = writeln!(out, "  threshold {}: {}{abort}", t.key, t.source);
+    }
+    out
+}

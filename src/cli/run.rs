@@ -1,0 +1,196 @@
+//! `volley run`: load a plan (or a URL), run it on this machine, print the
+//! k6-style summary and exit with k6's codes.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use super::args::RunArgs;
+use super::exit;
+use super::output::{Console, JsonLines};
+use crate::engine::{self, EndReason, RunOptions};
+use crate::plan::{self, LoadOptions, Overrides, Plan};
+use crate::report;
+use crate::segment::{ExecutionTuple, Segment, SegmentSequence};
+
+/// Everything `run` resolved from the flags before starting.
+struct Prepared {
+    plan: Arc<Plan>,
+    tuple: ExecutionTuple,
+    json_out: Option<JsonLines>,
+}
+
+/// Entry point of `volley run` (local). Returns the process exit code.
+pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> u8 {
+    if let Some(url) = args.agent.clone() {
+        return super::fleet::run_on_fleet(args, url, runtime);
+    }
+    let prepared = match prepare(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return exit::INVALID_CONFIG;
+        }
+    };
+    match runtime.block_on(execute(args, prepared)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit::FAILURE
+        }
+    }
+}
+
+/// Parses `KEY=VALUE` pairs given with `-e`.
+pub fn parse_env(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut env = BTreeMap::new();
+    for pair in pairs {
+        let (k, v) = pair
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .with_context(|| format!("-e {pair:?}: expected KEY=VALUE"))?;
+        env.insert(k.to_owned(), v.to_owned());
+    }
+    Ok(env)
+}
+
+/// Load options from the flags (and the process environment).
+pub fn load_options(args: &RunArgs, base_dir: &Path) -> anyhow::Result<LoadOptions> {
+    let duration = args
+        .duration
+        .as_deref()
+        .map(plan::parse_duration)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--duration: {e}"))?;
+    let stages = if args.stages.is_empty() {
+        None
+    } else {
+        let mut out = Vec::new();
+        for (i, s) in args.stages.iter().enumerate() {
+            out.push(plan::parse_stage(s).map_err(|e| anyhow::anyhow!("--stage #{}: {e}", i + 1))?);
+        }
+        Some(out)
+    };
+    Ok(LoadOptions {
+        cli_env: parse_env(&args.env)?,
+        process_env: std::env::vars().collect(),
+        base_dir: base_dir.to_path_buf(),
+        overrides: Overrides {
+            vus: args.vus,
+            duration,
+            iterations: args.iterations,
+            stages,
+        },
+    })
+}
+
+/// Loads a plan file, or builds the quick-test plan for a URL.
+pub fn load_plan(args: &RunArgs) -> anyhow::Result<Plan> {
+    let is_url = args.plan.starts_with("http://") || args.plan.starts_with("https://");
+    let path = Path::new(&args.plan);
+    let base_dir = if is_url {
+        std::env::current_dir().unwrap_or_default()
+    } else {
+        path.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    let opts = load_options(args, &base_dir)?;
+    let mut plan = if is_url {
+        plan::from_url(&args.plan, &opts)?
+    } else {
+        plan::load_file(path, &opts)?
+    };
+    if let Some(stats) = &args.summary_trend_stats {
+        plan.summary_trend_stats = plan::parse_trend_stats(stats)
+            .map_err(|e| anyhow::anyhow!("--summary-trend-stats: {e}"))?;
+    }
+    Ok(plan)
+}
+
+/// The execution tuple from `--execution-segment[-sequence]`.
+pub fn tuple_from_args(args: &RunArgs) -> anyhow::Result<ExecutionTuple> {
+    let segment = match &args.execution_segment {
+        None if args.execution_segment_sequence.is_some() => {
+            anyhow::bail!("--execution-segment-sequence needs --execution-segment (this instance's part)")
+        }
+        None => return Ok(ExecutionTuple::full()),
+        Some(s) => Segment::parse(s).map_err(|e| anyhow::anyhow!("--execution-segment: {e}"))?,
+    };
+    let sequence = match &args.execution_segment_sequence {
+        Some(s) => SegmentSequence::parse(s)
+            .map_err(|e| anyhow::anyhow!("--execution-segment-sequence: {e}"))?,
+        None => SegmentSequence::around(&segment)
+            .map_err(|e| anyhow::anyhow!("--execution-segment: {e}"))?,
+    };
+    ExecutionTuple::new(sequence, &segment).map_err(|e| anyhow::anyhow!("--execution-segment: {e}"))
+}
+
+fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
+    let plan = load_plan(args)?;
+    let tuple = tuple_from_args(args)?;
+    let mut json_out = None;
+    for out in &args.out {
+        match out.split_once('=') {
+            Some(("json", file)) if !file.is_empty() => {
+                json_out = Some(JsonLines::create(Path::new(file))?);
+            }
+            _ => anyhow::bail!("--out {out:?}: expected json=FILE"),
+        }
+    }
+    Ok(Prepared {
+        plan: Arc::new(plan),
+        tuple,
+        json_out,
+    })
+}
+
+async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
+    let stop = CancellationToken::new();
+    let interrupted = super::signals::spawn_sigint_handler(stop.clone());
+    let color = !args.no_color && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let show_progress = !args.quiet && std::io::stderr().is_terminal();
+    let mut observer = Console::new(
+        prepared.plan.nominal_duration(),
+        show_progress,
+        color,
+        prepared.json_out,
+    );
+    let opts = RunOptions {
+        tuple: prepared.tuple,
+        ..RunOptions::default()
+    };
+    let result = engine::run(prepared.plan.clone(), opts, stop, &mut observer).await?;
+    observer.finish()?;
+    let text = report::text::render(
+        &result.summary,
+        &report::text::TextOptions { color, title: None },
+    );
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")?;
+    if let Some(file) = &args.summary_export {
+        let export = report::export::k6_summary_export(
+            &result.summary,
+            &report::export::ExportContext {
+                trend_stats: prepared.plan.summary_trend_stats.clone(),
+            },
+        );
+        let body = serde_json::to_vec_pretty(&export)?;
+        std::fs::write(file, body)
+            .with_context(|| format!("--summary-export: cannot write {}", file.display()))?;
+    }
+    Ok(exit_code(result.end, result.summary.passed(), interrupted.is_set()))
+}
+
+/// k6's exit code for how a run ended.
+pub fn exit_code(end: EndReason, passed: bool, interrupted: bool) -> u8 {
+    if interrupted {
+        exit::INTERRUPTED
+    } else if end == EndReason::ThresholdAbort || !passed {
+        exit::THRESHOLDS_FAILED
+    } else {
+        exit::OK
+    }
+}

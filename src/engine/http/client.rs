@@ -1,0 +1,343 @@
+//! The per-VU client: one connection per origin, reused unless
+//! `noConnectionReuse`, re-dialled when the server closed it; the request
+//! timeout; the one retry of the keep-alive race; the `blocked` timing.
+//!
+//! The keep-alive race: a server may close an idle connection just as the
+//! VU writes its next request on it. An idle connection is first checked
+//! without waiting (a close seen there costs nothing but a new dial). If
+//! the request still fails before any response byte because the peer
+//! closed the connection, it is retried once on a fresh connection when
+//! the server cannot have acted on it: the write itself failed, or the
+//! method is idempotent (RFC 9110 §9.2.2). A POST whose bytes were sent is
+//! not repeated, as in k6. Nothing is retried after response bytes arrived.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Uri, header};
+use tokio::time::Instant;
+
+use super::error::RequestError;
+use super::h1::{self, Phase, Scratch};
+use super::h2::{self, H2Conn};
+use super::stream::{self, DnsCache, IdleState, Stream};
+use super::url::{Scheme, Target};
+use super::{HttpClientConfig, OutRequest, Response};
+use crate::metrics::Timings;
+
+/// Origins a VU keeps state for; beyond this the oldest is forgotten.
+const MAX_ORIGINS: usize = 64;
+
+/// One VU's HTTP client (k6 semantics: each VU keeps its own connections).
+#[derive(Debug)]
+pub struct VuClient {
+    config: Arc<HttpClientConfig>,
+    /// The URL last parsed into `target`, so a static URL is parsed once.
+    url: String,
+    /// False when `target` does not describe `url` (after a parse error).
+    url_ok: bool,
+    target: Target,
+    /// HTTP/2 URI of `target`, built on first use.
+    h2_uri: Option<Uri>,
+    origins: Vec<Origin>,
+    scratch: Scratch,
+    /// Where the current request is, for charging a timeout.
+    phase: Phase,
+}
+
+/// Everything a VU keeps per `scheme://host:port`.
+#[derive(Debug)]
+struct Origin {
+    scheme: Scheme,
+    host: String,
+    port: u16,
+    dns: DnsCache,
+    /// The idle connection, if any. Taken out while a request uses it, so
+    /// a request cut by its timeout drops the connection with it.
+    conn: Option<Conn>,
+}
+
+#[derive(Debug)]
+enum Conn {
+    H1 {
+        stream: Stream,
+        peer: std::net::SocketAddr,
+    },
+    H2(H2Conn),
+}
+
+impl Conn {
+    /// Dials a new connection: HTTP/2 when ALPN chose `h2`, or over plain
+    /// TCP with `http2PriorKnowledge`.
+    async fn open(
+        target: &Target,
+        dns: &mut DnsCache,
+        config: &HttpClientConfig,
+        timings: &mut Timings,
+    ) -> Result<Conn, RequestError> {
+        let dialed = stream::dial(target, dns, &config.tls, timings).await?;
+        let h2c = target.scheme == Scheme::Http && config.opts.http2_prior_knowledge;
+        if h2c || dialed.stream.negotiated_h2() {
+            Ok(Conn::H2(
+                H2Conn::handshake(dialed.stream, dialed.peer).await?,
+            ))
+        } else {
+            Ok(Conn::H1 {
+                stream: dialed.stream,
+                peer: dialed.peer,
+            })
+        }
+    }
+
+    async fn is_usable(&mut self, scratch: &mut Scratch) -> bool {
+        match self {
+            Conn::H1 { stream, .. } => stream.idle_state(&mut scratch.buf).await == IdleState::Open,
+            Conn::H2(conn) => conn.is_open(),
+        }
+    }
+}
+
+impl VuClient {
+    pub fn new(config: Arc<HttpClientConfig>) -> Self {
+        VuClient {
+            config,
+            url: String::new(),
+            url_ok: false,
+            target: Target::default(),
+            h2_uri: None,
+            origins: Vec::new(),
+            scratch: Scratch::default(),
+            phase: Phase::Blocked,
+        }
+    }
+
+    pub fn config(&self) -> &Arc<HttpClientConfig> {
+        &self.config
+    }
+
+    /// Sends one request and fills `out` (cleared first). Never fails:
+    /// failures land in `out.error` / `out.failure`.
+    pub async fn send(&mut self, req: &OutRequest<'_>, out: &mut Response) {
+        out.clear();
+        self.phase = Phase::Blocked;
+        let start = Instant::now();
+        match tokio::time::timeout(req.timeout, self.send_inner(req, out, start)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(failure)) => out.fail(failure),
+            Err(_elapsed) => {
+                charge_cut_phase(&mut out.timings, self.phase, start.elapsed());
+                out.fail(RequestError::Timeout {
+                    timeout: req.timeout,
+                });
+            }
+        }
+    }
+
+    /// Closes every connection of this VU.
+    pub fn close_all(&mut self) {
+        for origin in &mut self.origins {
+            origin.conn = None;
+        }
+    }
+
+    async fn send_inner(
+        &mut self,
+        req: &OutRequest<'_>,
+        out: &mut Response,
+        start: Instant,
+    ) -> Result<(), RequestError> {
+        if !self.url_ok || self.url != req.url {
+            self.url_ok = false;
+            self.h2_uri = None;
+            self.target
+                .parse_into(req.url)
+                .map_err(|reason| RequestError::InvalidUrl {
+                    url: req.url.to_owned(),
+                    reason,
+                })?;
+            self.url.clear();
+            self.url.push_str(req.url);
+            self.url_ok = true;
+        }
+        let VuClient {
+            config,
+            target,
+            h2_uri,
+            origins,
+            scratch,
+            phase,
+            ..
+        } = self;
+        let opts = &config.opts;
+        // Also validates the headers, whichever version ends up used.
+        let shape = h1::build_head(&mut scratch.head, req, target, opts)?;
+        let origin = origin_for(origins, target);
+        let mut conn = None;
+        let mut reused = false;
+        if let Some(mut idle) = origin.conn.take()
+            && !opts.no_connection_reuse
+            && idle.is_usable(scratch).await
+        {
+            conn = Some(idle);
+            reused = true;
+        }
+        let mut retried = false;
+        loop {
+            let mut current = match conn.take() {
+                Some(c) => c,
+                None => Conn::open(target, &mut origin.dns, config, &mut out.timings).await?,
+            };
+            out.timings.blocked = start.elapsed();
+            out.reused = reused;
+            let result = match &mut current {
+                Conn::H1 { stream, peer } => {
+                    h1::exchange(stream, *peer, scratch, req, shape, out, phase).await
+                }
+                Conn::H2(h2conn) => {
+                    let uri = uri_for(h2_uri, target, req)?;
+                    h2conn.exchange(&uri, req, target, opts, out, phase).await
+                }
+            };
+            match result {
+                Ok(reusable) => {
+                    if reusable && !opts.no_connection_reuse {
+                        origin.conn = Some(current);
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    let retry = reused
+                        && !retried
+                        && e.closed_before_response
+                        && (e.write_failed || is_idempotent(req.method));
+                    if !retry {
+                        return Err(e.error);
+                    }
+                    drop(current);
+                    retried = true;
+                    reused = false;
+                    // The failed attempt's time stays in `blocked`: it was
+                    // spent waiting for a usable connection.
+                    out.timings = Timings::default();
+                    *phase = Phase::Blocked;
+                }
+            }
+        }
+    }
+}
+
+/// The VU's state for the target's origin, created on first use.
+fn origin_for<'a>(origins: &'a mut Vec<Origin>, target: &Target) -> &'a mut Origin {
+    let found = origins
+        .iter()
+        .position(|o| o.port == target.port && o.scheme == target.scheme && o.host == target.host);
+    let index = match found {
+        Some(i) => i,
+        None => {
+            if origins.len() >= MAX_ORIGINS {
+                origins.remove(0);
+            }
+            origins.push(Origin {
+                scheme: target.scheme,
+                host: target.host.clone(),
+                port: target.port,
+                dns: DnsCache::default(),
+                conn: None,
+            });
+            origins.len() - 1
+        }
+    };
+    &mut origins[index]
+}
+
+/// The HTTP/2 URI: cached for the URL, or built for a `Host` override.
+fn uri_for(
+    cache: &mut Option<Uri>,
+    target: &Target,
+    req: &OutRequest<'_>,
+) -> Result<Uri, RequestError> {
+    let invalid = |reason| RequestError::InvalidUrl {
+        url: target.uri_string(),
+        reason,
+    };
+    if let Some((_, host)) = req.headers.iter().find(|(n, _)| *n == header::HOST) {
+        return h2::request_uri(target, Some(host)).map_err(invalid);
+    }
+    if let Some(uri) = cache {
+        return Ok(uri.clone());
+    }
+    let uri = h2::request_uri(target, None).map_err(invalid)?;
+    *cache = Some(uri.clone());
+    Ok(uri)
+}
+
+/// Methods a server may receive twice without harm (RFC 9110 §9.2.2).
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+/// Gives the time a timeout cut short to the phase it interrupted, so the
+/// phases still add up to the time the request took.
+fn charge_cut_phase(t: &mut Timings, phase: Phase, elapsed: Duration) {
+    match phase {
+        Phase::Blocked => t.blocked = elapsed,
+        Phase::Sending => t.sending = elapsed.saturating_sub(t.blocked),
+        Phase::Waiting => t.waiting = elapsed.saturating_sub(t.blocked + t.sending),
+        Phase::Receiving => {
+            t.receiving = elapsed.saturating_sub(t.blocked + t.sending + t.waiting);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_phase_gets_the_rest() {
+        let ms = Duration::from_millis;
+        let mut t = Timings {
+            blocked: ms(1),
+            sending: ms(2),
+            ..Timings::default()
+        };
+        charge_cut_phase(&mut t, Phase::Waiting, ms(100));
+        assert_eq!(t.waiting, ms(97));
+        assert_eq!(t.blocked + t.sending + t.waiting, ms(100));
+        let mut blocked = Timings::default();
+        charge_cut_phase(&mut blocked, Phase::Blocked, ms(50));
+        assert_eq!(blocked.blocked, ms(50));
+    }
+
+    #[test]
+    fn only_idempotent_methods_are_retried_after_sending() {
+        assert!(is_idempotent(&Method::GET));
+        assert!(is_idempotent(&Method::PUT));
+        assert!(!is_idempotent(&Method::POST));
+        assert!(!is_idempotent(&Method::PATCH));
+    }
+
+    #[test]
+    fn origins_are_shared_per_scheme_host_port() {
+        let mut origins = Vec::new();
+        let mut t = Target::default();
+        t.parse_into("http://a.test/x").unwrap();
+        origin_for(&mut origins, &t);
+        t.parse_into("http://A.test:80/y").unwrap();
+        origin_for(&mut origins, &t);
+        assert_eq!(origins.len(), 1);
+        t.parse_into("https://a.test/").unwrap();
+        origin_for(&mut origins, &t);
+        t.parse_into("http://a.test:8080/").unwrap();
+        origin_for(&mut origins, &t);
+        assert_eq!(origins.len(), 3);
+        for i in 0..MAX_ORIGINS + 5 {
+            t.parse_into(&format!("http://h{i}.test/")).unwrap();
+            origin_for(&mut origins, &t);
+        }
+        assert_eq!(origins.len(), MAX_ORIGINS);
+    }
+}

@@ -1,0 +1,600 @@
+//! HTTP/1.1 on one connection: the request head written into a reused
+//! buffer, the response read into a reused buffer, its head parsed with
+//! `httparse`, its body framed by Content-Length, chunked coding or the
+//! end of the connection.
+//!
+//! No pipelining: one request at a time, so bytes left over after a
+//! response on a kept-alive connection can only be a server error.
+
+use std::io::{self, Write as _};
+use std::net::SocketAddr;
+
+use http::{HeaderName, HeaderValue, Method, header};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+use super::chunked::ChunkedDecoder;
+use super::error::{ProtocolViolation, RequestError, is_closed_by_peer};
+use super::stream::Stream;
+use super::url::Target;
+use super::{OutRequest, Response};
+use crate::plan::HttpOptions;
+
+/// Read buffer size a VU starts with.
+const INITIAL_READ_BUFFER: usize = 8 * 1024;
+/// Largest response head accepted.
+const MAX_HEAD: usize = 64 * 1024;
+/// The read buffer grows up to this size for large bodies.
+const MAX_READ_BUFFER: usize = 64 * 1024;
+/// Bodies up to this size are copied behind the head: one write.
+const INLINE_BODY: usize = 16 * 1024;
+/// Header slots for `httparse`; more headers is a protocol error.
+const MAX_HEADERS: usize = 96;
+/// Largest body allocation made up front from a Content-Length.
+const MAX_BODY_RESERVE: u64 = 16 * 1024 * 1024;
+
+/// Buffers a VU reuses for every HTTP/1.1 request.
+#[derive(Debug)]
+pub struct Scratch {
+    /// The request head (and a small body behind it).
+    pub head: Vec<u8>,
+    /// The response bytes; `buf.len()` is the usable size.
+    pub buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            head: Vec::with_capacity(512),
+            buf: vec![0; INITIAL_READ_BUFFER],
+            start: 0,
+            end: 0,
+        }
+    }
+}
+
+/// What the request head says about the exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestShape {
+    /// The request asked the server to close the connection.
+    pub close: bool,
+    /// The body was copied behind the head.
+    pub body_inline: bool,
+}
+
+/// Writes `METHOD target HTTP/1.1`, the headers and (when small) the body
+/// into `head`. Adds Host, User-Agent and Authorization unless given, and
+/// frames the body with Content-Length.
+pub fn build_head(
+    head: &mut Vec<u8>,
+    req: &OutRequest<'_>,
+    target: &Target,
+    opts: &HttpOptions,
+) -> Result<RequestShape, RequestError> {
+    head.clear();
+    let mut shape = RequestShape {
+        close: opts.no_connection_reuse,
+        body_inline: false,
+    };
+    let (mut has_host, mut has_agent, mut has_auth, mut has_connection) =
+        (false, false, false, false);
+    for (name, value) in req.headers {
+        if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            return Err(RequestError::InvalidHeader {
+                name: name.clone(),
+                value: value.clone(),
+            });
+        }
+        if *name == header::HOST {
+            has_host = true;
+        } else if *name == header::USER_AGENT {
+            has_agent = true;
+        } else if *name == header::AUTHORIZATION {
+            has_auth = true;
+        } else if *name == header::CONNECTION {
+            has_connection = true;
+            shape.close |= has_token(value.as_bytes(), b"close");
+        }
+    }
+    head.extend_from_slice(req.method.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(target.path.as_bytes());
+    head.extend_from_slice(b" HTTP/1.1\r\n");
+    if !has_host {
+        line(head, b"Host", target.authority.as_bytes());
+    }
+    for (name, value) in req.headers {
+        if *name == header::CONTENT_LENGTH || *name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        write_canonical(head, name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    if !has_agent && !opts.user_agent.is_empty() {
+        line(head, b"User-Agent", opts.user_agent.as_bytes());
+    }
+    if !has_auth && !target.authorization.is_empty() {
+        line(head, b"Authorization", target.authorization.as_bytes());
+    }
+    if !req.body.is_empty() || expects_body(req.method) {
+        // Writing to a Vec cannot fail.
+        let _ = write!(head, "Content-Length: {}\r\n", req.body.len());
+    }
+    if opts.no_connection_reuse && !has_connection {
+        line(head, b"Connection", b"close");
+    }
+    head.extend_from_slice(b"\r\n");
+    if req.body.len() <= INLINE_BODY {
+        head.extend_from_slice(req.body);
+        shape.body_inline = true;
+    }
+    Ok(shape)
+}
+
+fn line(head: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    head.extend_from_slice(name);
+    head.extend_from_slice(b": ");
+    head.extend_from_slice(value);
+    head.extend_from_slice(b"\r\n");
+}
+
+/// `content-type` → `Content-Type`, as Go's client sends names.
+fn write_canonical(head: &mut Vec<u8>, name: &[u8]) {
+    let mut upper = true;
+    for &b in name {
+        head.push(if upper { b.to_ascii_uppercase() } else { b });
+        upper = b == b'-';
+    }
+}
+
+/// Methods that carry a body by convention send `Content-Length: 0` even
+/// when it is empty, as Go's client does.
+fn expects_body(method: &Method) -> bool {
+    *method == Method::POST || *method == Method::PUT || *method == Method::PATCH
+}
+
+/// True when the comma-separated `list` contains `token` (any case).
+fn has_token(list: &[u8], token: &[u8]) -> bool {
+    list.split(|&b| b == b',')
+        .any(|item| item.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+/// Why an exchange failed, and whether it may be retried.
+#[derive(Debug)]
+pub struct ExchangeError {
+    pub error: RequestError,
+    /// The peer closed the connection before any response byte arrived.
+    pub closed_before_response: bool,
+    /// Writing the request failed, so the server cannot have acted on it.
+    pub write_failed: bool,
+}
+
+impl ExchangeError {
+    fn fatal(error: RequestError) -> Self {
+        ExchangeError {
+            error,
+            closed_before_response: false,
+            write_failed: false,
+        }
+    }
+}
+
+impl From<RequestError> for ExchangeError {
+    fn from(error: RequestError) -> Self {
+        ExchangeError::fatal(error)
+    }
+}
+
+/// The phase an exchange is in, so that a timeout can charge the time it
+/// cut short to the right timing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Phase {
+    #[default]
+    Blocked,
+    Sending,
+    Waiting,
+    Receiving,
+}
+
+/// How the body of a response is delimited.
+#[derive(Debug)]
+enum Framing {
+    Empty,
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    UntilClose,
+}
+
+/// What the response head said.
+#[derive(Debug)]
+struct Head {
+    len: usize,
+    status: u16,
+    version: http::Version,
+    framing: Framing,
+    keep_alive: bool,
+}
+
+/// One request/response exchange on `stream`. The head (and small body)
+/// must already be in `scratch.head`. Returns whether the connection may
+/// be used again.
+pub async fn exchange(
+    stream: &mut Stream,
+    peer: SocketAddr,
+    scratch: &mut Scratch,
+    req: &OutRequest<'_>,
+    shape: RequestShape,
+    out: &mut Response,
+    phase: &mut Phase,
+) -> Result<bool, ExchangeError> {
+    *phase = Phase::Sending;
+    let send_start = Instant::now();
+    let written = write_request(stream, &scratch.head, req, shape).await;
+    if let Err(e) = written {
+        let closed = is_closed_by_peer(&e);
+        return Err(ExchangeError {
+            error: RequestError::io(peer, e),
+            closed_before_response: closed,
+            write_failed: closed,
+        });
+    }
+    out.bytes_sent +=
+        (scratch.head.len() + if shape.body_inline { 0 } else { req.body.len() }) as u64;
+    let sent = Instant::now();
+    out.timings.sending = sent - send_start;
+    *phase = Phase::Waiting;
+
+    scratch.start = 0;
+    scratch.end = 0;
+    let is_head = *req.method == Method::HEAD;
+    let mut first_byte = None;
+    let head = loop {
+        if scratch.end > scratch.start {
+            let parsed = parse_head(
+                &scratch.buf[scratch.start..scratch.end],
+                is_head,
+                req.keep_headers,
+                out,
+            )
+            .map_err(|v| RequestError::protocol(peer, v))?;
+            if let Some(head) = parsed {
+                scratch.start += head.len;
+                // Interim responses (100 Continue, 103 Early Hints) are
+                // skipped; 101 ends HTTP on this connection.
+                if (100..200).contains(&head.status) && head.status != 101 {
+                    continue;
+                }
+                break head;
+            }
+            if scratch.start == 0 && scratch.end >= MAX_HEAD {
+                return Err(RequestError::protocol(
+                    peer,
+                    ProtocolViolation::HeadTooLarge { limit: MAX_HEAD },
+                )
+                .into());
+            }
+        }
+        let n = match fill(stream, scratch, MAX_HEAD).await {
+            Ok(n) => n,
+            Err(e) => {
+                let closed = first_byte.is_none() && is_closed_by_peer(&e);
+                return Err(ExchangeError {
+                    error: RequestError::io(peer, e),
+                    closed_before_response: closed,
+                    write_failed: false,
+                });
+            }
+        };
+        if n == 0 {
+            return Err(ExchangeError {
+                error: RequestError::eof(peer),
+                closed_before_response: first_byte.is_none(),
+                write_failed: false,
+            });
+        }
+        out.bytes_received += n as u64;
+        if first_byte.is_none() {
+            let now = Instant::now();
+            out.timings.waiting = now - sent;
+            first_byte = Some(now);
+            *phase = Phase::Receiving;
+        }
+    };
+    let first_byte = first_byte.expect("invariant: a parsed head means bytes arrived");
+    out.status = head.status;
+    out.http_version = head.version;
+    let mut reusable = head.keep_alive && !shape.close && head.status != 101;
+    match head.framing {
+        Framing::Empty => {}
+        Framing::Length(len) => read_length(stream, peer, scratch, len, req.keep_body, out).await?,
+        Framing::Chunked(decoder) => {
+            read_chunked(stream, peer, scratch, decoder, req.keep_body, out).await?
+        }
+        Framing::UntilClose => {
+            reusable = false;
+            read_to_close(stream, peer, scratch, req.keep_body, out).await?;
+        }
+    }
+    out.timings.receiving = first_byte.elapsed();
+    if reusable && scratch.end > scratch.start {
+        return Err(RequestError::protocol(
+            peer,
+            ProtocolViolation::ExtraBytes {
+                count: scratch.end - scratch.start,
+            },
+        )
+        .into());
+    }
+    Ok(reusable)
+}
+
+async fn write_request(
+    stream: &mut Stream,
+    head: &[u8],
+    req: &OutRequest<'_>,
+    shape: RequestShape,
+) -> io::Result<()> {
+    stream.write_all(head).await?;
+    if !shape.body_inline {
+        stream.write_all(req.body).await?;
+    }
+    stream.flush().await
+}
+
+/// Reads more bytes behind `scratch.end`, first compacting the buffer or
+/// growing it up to `limit`. Returns 0 at the end of the stream.
+async fn fill(stream: &mut Stream, scratch: &mut Scratch, limit: usize) -> io::Result<usize> {
+    if scratch.start == scratch.end {
+        scratch.start = 0;
+        scratch.end = 0;
+    }
+    if scratch.end == scratch.buf.len() {
+        if scratch.start > 0 {
+            scratch.buf.copy_within(scratch.start..scratch.end, 0);
+            scratch.end -= scratch.start;
+            scratch.start = 0;
+        } else {
+            let size = (scratch.buf.len() * 2).min(limit.max(scratch.buf.len()));
+            scratch.buf.resize(size, 0);
+        }
+    }
+    let n = stream.read(&mut scratch.buf[scratch.end..]).await?;
+    scratch.end += n;
+    Ok(n)
+}
+
+/// Parses a complete response head from `bytes`, or `None` if more bytes
+/// are needed. Copies headers into `out` for a final response when asked.
+fn parse_head(
+    bytes: &[u8],
+    is_head_request: bool,
+    keep_headers: bool,
+    out: &mut Response,
+) -> Result<Option<Head>, ProtocolViolation> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut slots);
+    let len = match httparse::ParserConfig::default()
+        .allow_spaces_after_header_name_in_responses(true)
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .parse_response(&mut response, bytes)
+    {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(ProtocolViolation::Head(e)),
+    };
+    let status = response.code.unwrap_or(0);
+    let version = if response.version == Some(0) {
+        http::Version::HTTP_10
+    } else {
+        http::Version::HTTP_11
+    };
+    let mut content_length: Option<u64> = None;
+    let mut chunked = false;
+    let mut transfer_encoded = false;
+    let mut close = false;
+    let mut keep_alive_token = false;
+    let is_final = status >= 200 || status == 101;
+    for h in response.headers.iter() {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let value = parse_content_length(h.value)?;
+            match content_length {
+                Some(first) if first != value => {
+                    return Err(ProtocolViolation::ConflictingContentLength {
+                        first,
+                        second: value,
+                    });
+                }
+                _ => content_length = Some(value),
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            transfer_encoded = true;
+            // Only the last coding decides: chunked must be applied last.
+            chunked = h
+                .value
+                .rsplit(|&b| b == b',')
+                .next()
+                .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            close |= has_token(h.value, b"close");
+            keep_alive_token |= has_token(h.value, b"keep-alive");
+        }
+        if keep_headers
+            && is_final
+            && let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name),
+                HeaderValue::from_bytes(h.value),
+            )
+        {
+            out.headers.push((n, v));
+        }
+    }
+    let keep_alive = !close && (version == http::Version::HTTP_11 || keep_alive_token);
+    let no_body = is_head_request || status == 204 || status == 304 || status < 200;
+    let (framing, keep_alive) = if no_body {
+        (Framing::Empty, keep_alive)
+    } else if transfer_encoded {
+        // A message with both is suspect (RFC 9112 §6.3): decode it by
+        // Transfer-Encoding, then close.
+        let keep = keep_alive && content_length.is_none();
+        if chunked {
+            (Framing::Chunked(ChunkedDecoder::new()), keep)
+        } else {
+            (Framing::UntilClose, false)
+        }
+    } else {
+        match content_length {
+            Some(0) => (Framing::Empty, keep_alive),
+            Some(len) => (Framing::Length(len), keep_alive),
+            None => (Framing::UntilClose, false),
+        }
+    };
+    Ok(Some(Head {
+        len,
+        status,
+        version,
+        framing,
+        keep_alive,
+    }))
+}
+
+fn parse_content_length(value: &[u8]) -> Result<u64, ProtocolViolation> {
+    let invalid = || ProtocolViolation::ContentLength {
+        value: String::from_utf8_lossy(value).into_owned(),
+    };
+    let mut result = None;
+    // `5, 5` (a list of equal values) is tolerated, as RFC 9110 §8.6 allows.
+    for part in value.split(|&b| b == b',') {
+        let digits = part.trim_ascii();
+        if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+            return Err(invalid());
+        }
+        let n = digits
+            .iter()
+            .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'));
+        match result {
+            Some(prev) if prev != n => return Err(invalid()),
+            _ => result = Some(n),
+        }
+    }
+    result.ok_or_else(invalid)
+}
+
+fn take_body(scratch: &mut Scratch, max: u64, keep: bool, out: &mut Response) -> u64 {
+    let available = (scratch.end - scratch.start) as u64;
+    let take = available.min(max) as usize;
+    if keep {
+        out.body
+            .extend_from_slice(&scratch.buf[scratch.start..scratch.start + take]);
+    }
+    scratch.start += take;
+    take as u64
+}
+
+/// Reads more body bytes; the end of the stream here is an error.
+async fn fill_body(
+    stream: &mut Stream,
+    peer: SocketAddr,
+    scratch: &mut Scratch,
+    out: &mut Response,
+) -> Result<(), ExchangeError> {
+    let n = fill(stream, scratch, MAX_READ_BUFFER)
+        .await
+        .map_err(|e| RequestError::io(peer, e))?;
+    if n == 0 {
+        return Err(RequestError::eof(peer).into());
+    }
+    out.bytes_received += n as u64;
+    grow_for_bulk(scratch, n);
+    Ok(())
+}
+
+/// A read that filled the whole buffer suggests a large body: grow the
+/// buffer so it takes fewer reads.
+fn grow_for_bulk(scratch: &mut Scratch, n: usize) {
+    if n == scratch.buf.len() && scratch.buf.len() < MAX_READ_BUFFER {
+        let size = (scratch.buf.len() * 2).min(MAX_READ_BUFFER);
+        scratch.buf.resize(size, 0);
+    }
+}
+
+async fn read_length(
+    stream: &mut Stream,
+    peer: SocketAddr,
+    scratch: &mut Scratch,
+    len: u64,
+    keep: bool,
+    out: &mut Response,
+) -> Result<(), ExchangeError> {
+    if keep {
+        out.body.reserve(len.min(MAX_BODY_RESERVE) as usize);
+    }
+    let mut remaining = len - take_body(scratch, len, keep, out);
+    while remaining > 0 {
+        fill_body(stream, peer, scratch, out).await?;
+        remaining -= take_body(scratch, remaining, keep, out);
+    }
+    Ok(())
+}
+
+async fn read_chunked(
+    stream: &mut Stream,
+    peer: SocketAddr,
+    scratch: &mut Scratch,
+    mut decoder: ChunkedDecoder,
+    keep: bool,
+    out: &mut Response,
+) -> Result<(), ExchangeError> {
+    loop {
+        if scratch.end > scratch.start {
+            let body = &mut out.body;
+            let progress = decoder
+                .decode(&scratch.buf[scratch.start..scratch.end], |data| {
+                    if keep {
+                        body.extend_from_slice(data);
+                    }
+                })
+                .map_err(|e| RequestError::protocol(peer, ProtocolViolation::Chunked(e)))?;
+            scratch.start += progress.consumed;
+            if progress.done {
+                return Ok(());
+            }
+        }
+        fill_body(stream, peer, scratch, out).await?;
+    }
+}
+
+async fn read_to_close(
+    stream: &mut Stream,
+    peer: SocketAddr,
+    scratch: &mut Scratch,
+    keep: bool,
+    out: &mut Response,
+) -> Result<(), ExchangeError> {
+    take_body(scratch, u64::MAX, keep, out);
+    loop {
+        match fill(stream, scratch, MAX_READ_BUFFER).await {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                out.bytes_received += n as u64;
+                grow_for_bulk(scratch, n);
+                take_body(scratch, u64::MAX, keep, out);
+            }
+            // Many TLS servers close without close_notify; for a body that
+            // ends with the connection, that is its end.
+            Err(e)
+                if matches!(stream, Stream::Tls(_)) && e.kind() == io::ErrorKind::UnexpectedEof =>
+            {
+                return Ok(());
+            }
+            Err(e) => return Err(RequestError::io(peer, e).into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,21 @@
+//! The engine: runs a plan (or this machine's share of it) with VUs as
+//! lightweight tasks on one tokio runtime.
+//!
+//! - [`run`]: the top level: scenarios, the recorder loop, thresholds.
+//! - [`executor`]: k6's six executors; [`schedule`]: ramping VU steps (pure).
+//! - [`vu`]: one virtual user and its iteration loop; [`check`]: checks and
+//!   captures; [`program`]: flows flattened into ops.
+//! - [`sink`]: lock-free sample batches from VUs to the recorder.
+//! - [`http`]: the HTTP/1.1 and HTTP/2 client every VU owns.
+
+pub mod check;
+pub mod executor;
+pub mod http;
+pub mod program;
+pub mod run;
+pub mod schedule;
+pub mod sink;
+pub mod vu;
+
+pub use executor::{Realloc, precise_sleep_until};
+pub use run::{EndReason, IntervalReport, NoObserver, Observer, RunOptions, RunResult, run};

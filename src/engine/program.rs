@@ -1,0 +1,123 @@
+//! A plan's flows flattened for the VU loop: a linear list of ops per
+//! scenario (no recursion, no boxing per group) and, per request, whatever
+//! can be rendered once (static URL, headers, body).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+
+use crate::plan::{CaptureSource, CheckKind, GroupId, Plan, Request, Sleep, Step};
+
+/// One instruction of a flattened flow.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Request(Arc<Prepared>),
+    Sleep(Sleep),
+    GroupStart(GroupId),
+    GroupEnd(GroupId),
+}
+
+/// A request plus its pre-rendered static parts.
+#[derive(Debug)]
+pub struct Prepared {
+    pub request: Arc<Request>,
+    /// The URL when it has no placeholders.
+    pub static_url: Option<String>,
+    /// All headers, when none has placeholders.
+    pub static_headers: Option<Vec<(HeaderName, String)>>,
+    /// The body when it has no placeholders.
+    pub static_body: Option<Vec<u8>>,
+    /// Response headers must be kept (a header check or capture).
+    pub keep_headers: bool,
+    /// The response body must be kept.
+    pub keep_body: bool,
+    /// A check or capture parses the body as JSON.
+    pub parse_json: bool,
+}
+
+/// Flattened flows, indexed like `Plan::scenarios`.
+#[derive(Debug)]
+pub struct Program {
+    pub scenarios: Vec<Vec<Op>>,
+}
+
+impl Program {
+    pub fn new(plan: &Plan) -> Program {
+        let scenarios = plan
+            .scenarios
+            .iter()
+            .map(|s| {
+                let mut ops = Vec::new();
+                flatten(&s.flow.steps, plan, &mut ops);
+                ops
+            })
+            .collect();
+        Program { scenarios }
+    }
+}
+
+fn flatten(steps: &[Step], plan: &Plan, ops: &mut Vec<Op>) {
+    for step in steps {
+        match step {
+            Step::Request(r) => ops.push(Op::Request(Arc::new(prepare(r, plan)))),
+            Step::Sleep(s) => ops.push(Op::Sleep(*s)),
+            Step::Group(g) => {
+                ops.push(Op::GroupStart(g.id));
+                flatten(&g.steps, plan, ops);
+                ops.push(Op::GroupEnd(g.id));
+            }
+        }
+    }
+}
+
+fn prepare(r: &Arc<Request>, plan: &Plan) -> Prepared {
+    let static_headers = r
+        .headers
+        .iter()
+        .map(|(k, v)| v.as_static().map(|v| (k.clone(), v.to_owned())))
+        .collect::<Option<Vec<_>>>();
+    let keep_headers = r
+        .checks
+        .iter()
+        .any(|c| matches!(c.kind, CheckKind::HeaderPresent(_) | CheckKind::HeaderEquals(..)))
+        || r
+            .captures
+            .iter()
+            .any(|c| matches!(c.source, CaptureSource::Header(_)));
+    let parse_json = r
+        .checks
+        .iter()
+        .any(|c| matches!(c.kind, CheckKind::JsonEquals { .. } | CheckKind::JsonExists { .. }))
+        || r
+            .captures
+            .iter()
+            .any(|c| matches!(c.source, CaptureSource::JsonPointer(_)));
+    Prepared {
+        static_url: r.url.as_static().map(str::to_owned),
+        static_headers,
+        static_body: match &r.body {
+            None => Some(Vec::new()),
+            Some(t) => t.as_static().map(|s| s.as_bytes().to_vec()),
+        },
+        keep_headers,
+        keep_body: r.needs_body || !plan.http.discard_response_bodies,
+        parse_json,
+        request: r.clone(),
+    }
+}
+
+/// A pause of `sleep`, drawn uniformly when it is a range.
+pub fn sleep_duration(sleep: Sleep) -> Duration {
+    match sleep {
+        Sleep::Fixed(d) => d,
+        Sleep::Uniform { min, max } => {
+            let (lo, hi) = (min.as_nanos(), max.as_nanos());
+            if hi <= lo {
+                return min;
+            }
+            let span = u64::try_from(hi - lo).unwrap_or(u64::MAX);
+            min + Duration::from_nanos(fastrand::u64(0..=span))
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Running a whole plan on this machine: scenarios on their start offsets,
+//! one recorder fed by every VU's batches, interval snapshots every second,
+//! thresholds every two, and the final result.
+//!
+//! The recorder runs inside `run`'s own loop (not a separate task), so the
+//! observer (progress line, JSON output, the fleet's streamer) is called in
+//! order with plain `&mut` access.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use super::executor::{Realloc, ScenarioCtx, VuGauges, run_scenario};
+use super::http::HttpClientConfig;
+use super::program::Program;
+use super::sink::SinkHandle;
+use super::vu::Shared;
+use crate::metrics::aggregate::Aggregate;
+use crate::metrics::judge;
+use crate::metrics::recorder::{Recorder, RecorderOptions};
+use crate::metrics::snapshot::Snapshot;
+use crate::metrics::{Sample, Summary, ThresholdOutcome};
+use crate::plan::Plan;
+use crate::segment::ExecutionTuple;
+
+/// Thresholds are judged every this many intervals during the run (k6: 2 s).
+const THRESHOLD_EVERY: u64 = 2;
+
+/// How a run is shaped beyond its plan.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// This machine's share of the load (the whole of it for a local run).
+    pub tuple: ExecutionTuple,
+    /// When to start (a fleet barrier); `None` starts now.
+    pub start_at: Option<Instant>,
+    /// Length of an interval snapshot.
+    pub interval: Duration,
+    /// Tags added to every series (the fleet adds `agent`).
+    pub extra_tags: Vec<(String, String)>,
+    /// Most distinct series before samples are folded into overflow series.
+    pub max_series: usize,
+    /// New shares while running (the fleet lost an agent).
+    pub realloc: Option<watch::Receiver<Option<Realloc>>>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            tuple: ExecutionTuple::full(),
+            start_at: None,
+            interval: Duration::from_secs(1),
+            extra_tags: Vec::new(),
+            max_series: 5_000,
+            realloc: None,
+        }
+    }
+}
+
+/// What an observer sees every interval.
+pub struct IntervalReport<'a> {
+    /// Samples of this interval only.
+    pub snapshot: &'a Snapshot,
+    /// Everything since the start, this interval included.
+    pub total: &'a Aggregate,
+    /// Time since the start.
+    pub elapsed: Duration,
+    pub vus: u64,
+    pub vus_max: u64,
+    /// Set on the intervals where thresholds were judged.
+    pub thresholds: Option<&'a [ThresholdOutcome]>,
+}
+
+/// Receives interval reports while a run is going.
+pub trait Observer: Send {
+    fn on_interval(&mut self, report: &IntervalReport<'_>);
+}
+
+/// An observer that ignores everything.
+pub struct NoObserver;
+
+impl Observer for NoObserver {
+    fn on_interval(&mut self, _: &IntervalReport<'_>) {}
+}
+
+/// Why the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// Every scenario finished.
+    Completed,
+    /// A threshold with `abortOnFail` failed.
+    ThresholdAbort,
+    /// `stop` was cancelled from outside (signal, API, fleet).
+    Stopped,
+}
+
+/// The result of a run.
+#[derive(Debug)]
+pub struct RunResult {
+    pub total: Aggregate,
+    pub elapsed: Duration,
+    pub outcomes: Vec<ThresholdOutcome>,
+    pub end: EndReason,
+    pub summary: Summary,
+    /// Wall-clock start, milliseconds since the Unix epoch.
+    pub started_unix_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot set up the HTTP client: {0}")]
+    Http(String),
+}
+
+/// Runs `plan` to completion (or until `stop` is cancelled).
+pub async fn run(
+    plan: Arc<Plan>,
+    opts: RunOptions,
+    stop: CancellationToken,
+    observer: &mut dyn Observer,
+) -> Result<RunResult, EngineError> {
+    let http = HttpClientConfig::new(&plan.http).map_err(|e| EngineError::Http(e.to_string()))?;
+    let shared = Arc::new(Shared {
+        program: Program::new(&plan),
+        plan: plan.clone(),
+        http: Arc::new(http),
+        data_cursor: AtomicU64::new(0),
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Sample>>();
+    let epoch = Arc::new(AtomicU64::new(0));
+    let gauges = Arc::new(VuGauges::default());
+    let start = opts.start_at.unwrap_or_else(Instant::now);
+    let mut sink = Some(SinkHandle::new(tx, epoch.clone()));
+
+    let run_stop = stop.child_token();
+    // Without a fleet nobody reallocates: a closed channel never changes.
+    let realloc = opts.realloc.clone().unwrap_or_else(|| watch::channel(None).1);
+    let mut scenarios = JoinSet::new();
+    let mut vu_offset = 0;
+    for (i, scenario) in plan.scenarios.iter().enumerate() {
+        let Some(sink) = sink.clone() else { break };
+        scenarios.spawn(run_scenario(ScenarioCtx {
+            shared: shared.clone(),
+            scenario: i,
+            start: start + scenario.start_time,
+            tuple: opts.tuple.clone(),
+            vu_offset,
+            sink,
+            gauges: gauges.clone(),
+            stop: run_stop.clone(),
+            realloc: realloc.clone(),
+        }));
+        vu_offset += scenario.executor.max_vus();
+    }
+    // No load outlives the plan: a hard deadline past every graceful stop.
+    let hard_end = start + plan.max_duration() + Duration::from_secs(5);
+    let deadline = run_stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = deadline.cancelled() => {}
+            _ = sleep_until(hard_end) => deadline.cancel(),
+        }
+    });
+
+    let started_unix_ms = unix_ms_at(start);
+    let mut recorder = Recorder::new(
+        &plan,
+        RecorderOptions {
+            max_series: opts.max_series,
+            extra_tags: opts.extra_tags.clone(),
+        },
+    );
+    let mut total = Aggregate::default();
+    let mut outcomes: Vec<ThresholdOutcome> = Vec::new();
+    let mut end = EndReason::Completed;
+    let mut ticker = interval_at(start + opts.interval, opts.interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut ticks = 0u64;
+    let mut interval_start = start;
+    let mut scenarios_done = false;
+    loop {
+        tokio::select! {
+            batch = rx.recv() => match batch {
+                Some(batch) => recorder.record_all(&batch),
+                None => break,
+            },
+            _ = ticker.tick() => {
+                ticks += 1;
+                let now = Instant::now();
+                let judge_now = ticks % THRESHOLD_EVERY == 0 && !plan.thresholds.is_empty();
+                let elapsed = now.saturating_duration_since(start);
+                let report = close_interval(&mut recorder, &mut total, Some(&gauges), interval_start, now);
+                interval_start = now;
+                epoch.fetch_add(1, Ordering::Relaxed);
+                if judge_now {
+                    outcomes = judge::evaluate(&plan.thresholds, &total, elapsed);
+                    if judge::should_abort(&plan.thresholds, &outcomes, elapsed) && end == EndReason::Completed {
+                        end = EndReason::ThresholdAbort;
+                        run_stop.cancel();
+                    }
+                }
+                observer.on_interval(&IntervalReport {
+                    snapshot: &report.0,
+                    total: &total,
+                    elapsed,
+                    vus: report.1,
+                    vus_max: report.2,
+                    thresholds: judge_now.then_some(outcomes.as_slice()),
+                });
+            }
+            _ = scenarios.join_next(), if !scenarios_done => {
+                if scenarios.is_empty() {
+                    scenarios_done = true;
+                    sink = None;
+                }
+            }
+        }
+        if stop.is_cancelled() && end == EndReason::Completed {
+            end = EndReason::Stopped;
+        }
+    }
+    drop(sink);
+    let now = Instant::now();
+    let elapsed = now.saturating_duration_since(start);
+    // The last (partial) interval keeps the VU gauges of the last tick: by
+    // now every VU has stopped, and k6 reports the last sampled value.
+    let report = close_interval(&mut recorder, &mut total, None, interval_start, now);
+    observer.on_interval(&IntervalReport {
+        snapshot: &report.0,
+        total: &total,
+        elapsed,
+        vus: 0,
+        vus_max: report.2,
+        thresholds: None,
+    });
+    let mut outcomes_final = judge::evaluate(&plan.thresholds, &total, elapsed);
+    if end == EndReason::ThresholdAbort {
+        // Keep the verdict that stopped the run visible even if later
+        // samples would have moved the value back.
+        for (f, o) in outcomes_final.iter_mut().zip(&outcomes) {
+            if !o.ok && o.aborted {
+                *f = o.clone();
+            }
+        }
+    }
+    run_stop.cancel();
+    let summary = Summary::build(&total, &plan, elapsed, outcomes_final.clone());
+    Ok(RunResult {
+        total,
+        elapsed,
+        outcomes: outcomes_final,
+        end,
+        summary,
+        started_unix_ms,
+    })
+}
+
+/// Takes the interval's snapshot (with the VU gauges) and folds it into the total.
+fn close_interval(
+    recorder: &mut Recorder,
+    total: &mut Aggregate,
+    gauges: Option<&VuGauges>,
+    from: Instant,
+    to: Instant,
+) -> (Snapshot, u64, u64) {
+    let (active, max) = gauges.map_or((0, 0), |g| {
+        (g.active.load(Ordering::Relaxed), g.allocated.load(Ordering::Relaxed))
+    });
+    if gauges.is_some() {
+        recorder.record(&Sample::Vus { active, max });
+    }
+    let snapshot = recorder.take_interval(unix_ms_at(from), to.saturating_duration_since(from));
+    if let Err(e) = total.add_interval(&snapshot) {
+        // The recorder only produces well-formed snapshots; this would be a bug.
+        tracing::error!("interval not added to the totals: {e}");
+    }
+    (snapshot, active, max)
+}
+
+/// Wall-clock time of a monotonic instant, in ms since the Unix epoch.
+fn unix_ms_at(at: Instant) -> u64 {
+    let now_sys = SystemTime::now();
+    let now = Instant::now();
+    let sys = if at <= now {
+        now_sys.checked_sub(now - at)
+    } else {
+        now_sys.checked_add(at - now)
+    };
+    sys.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,221 @@
+//! A virtual user: one HTTP client with its own connections, its captured
+//! variables, and the loop over one iteration's ops.
+//!
+//! A VU is plain data moved between tasks (the executors own scheduling);
+//! running an iteration borrows it mutably. If an iteration's future is
+//! dropped (graceful stop ran out), the client discards any connection that
+//! was mid-request, so the VU stays usable.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::time::Instant;
+
+use super::check;
+use super::http::{HttpClientConfig, OutRequest, Response, VuClient};
+use super::program::{Op, Prepared, sleep_duration};
+use super::sink::SampleSink;
+use crate::metrics::{HttpSample, Sample};
+use crate::plan::{DataMode, Plan, RenderContext};
+
+/// Sleeps at least this long ship the VU's pending samples first.
+const FLUSH_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// What every VU of a run shares.
+pub struct Shared {
+    pub plan: Arc<Plan>,
+    pub program: super::program::Program,
+    pub http: Arc<HttpClientConfig>,
+    /// Next row for `data.mode: sequential`, shared by every VU.
+    pub data_cursor: AtomicU64,
+}
+
+/// One virtual user.
+pub struct Vu {
+    /// 1-based, unique across scenarios and (with segments) across agents.
+    pub id: u64,
+    client: VuClient,
+    vars: Vec<Option<String>>,
+    pub sink: SampleSink,
+    url: String,
+    body: String,
+    headers: Vec<(http::HeaderName, String)>,
+    response: Response,
+}
+
+/// What a request's templates may read besides the VU's own state.
+struct Where<'a> {
+    iter: u64,
+    scenario: &'a str,
+    row: Option<&'a [String]>,
+}
+
+/// Where one iteration stands in its scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct IterationSpec {
+    pub scenario: usize,
+    /// This VU's iteration number in the scenario (`${iter}`).
+    pub iter: u64,
+    /// Open model: when the schedule meant this iteration to start.
+    pub intended: Option<Instant>,
+}
+
+impl Vu {
+    pub fn new(id: u64, shared: &Shared, sink: SampleSink) -> Vu {
+        Vu {
+            id,
+            client: VuClient::new(shared.http.clone()),
+            vars: vec![None; shared.plan.vars.len()],
+            sink,
+            url: String::new(),
+            body: String::new(),
+            headers: Vec::new(),
+            response: Response::default(),
+        }
+    }
+
+    /// Runs one iteration to its end and records it. Dropping the future
+    /// interrupts it; the caller then records the interruption.
+    pub async fn iterate(&mut self, shared: &Shared, spec: IterationSpec) {
+        let started = Instant::now();
+        let lag = spec.intended.map(|i| started.saturating_duration_since(i));
+        let plan = &shared.plan;
+        let scenario = &plan.scenarios[spec.scenario];
+        let row_index = plan.data.as_ref().map(|d| match d.mode {
+            DataMode::Sequential => {
+                let n = shared.data_cursor.fetch_add(1, Ordering::Relaxed);
+                (n % d.rows.len() as u64) as usize
+            }
+            DataMode::Random => fastrand::usize(..d.rows.len()),
+            DataMode::UniquePerVu => ((self.id - 1) % d.rows.len() as u64) as usize,
+        });
+        let mut group_starts: Vec<Instant> = Vec::new();
+        for op in &shared.program.scenarios[spec.scenario] {
+            match op {
+                Op::Request(p) => {
+                    let row = row_index
+                        .and_then(|i| plan.data.as_ref().map(|d| d.rows[i].as_slice()));
+                    let at = Where {
+                        iter: spec.iter,
+                        scenario: &scenario.name,
+                        row,
+                    };
+                    self.request(p, &at, lag).await;
+                }
+                Op::Sleep(s) => {
+                    let pause = sleep_duration(*s);
+                    // A sleeping VU holds no samples back (nor their memory).
+                    if pause >= FLUSH_BEFORE_SLEEP {
+                        self.sink.flush();
+                    } else {
+                        self.sink.flush_if_stale();
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+                Op::GroupStart(_) => group_starts.push(Instant::now()),
+                Op::GroupEnd(g) => {
+                    if let Some(t) = group_starts.pop() {
+                        self.sink.push(Sample::Group {
+                            group: *g,
+                            duration: t.elapsed(),
+                        });
+                    }
+                }
+            }
+        }
+        self.sink.push(Sample::Iteration {
+            scenario: scenario_index(spec.scenario),
+            duration: started.elapsed(),
+            interrupted: false,
+        });
+        self.sink.flush_if_stale();
+    }
+
+    async fn request(&mut self, p: &Prepared, at: &Where<'_>, lag: Option<std::time::Duration>) {
+        let r = &p.request;
+        let cx = RenderContext {
+            vu: self.id,
+            iter: at.iter,
+            scenario: at.scenario,
+            vars: &self.vars,
+            row: at.row,
+        };
+        let url: &str = match &p.static_url {
+            Some(u) => u,
+            None => {
+                self.url.clear();
+                r.url.render_into(&cx, &mut self.url);
+                &self.url
+            }
+        };
+        let headers: &[(http::HeaderName, String)] = match &p.static_headers {
+            Some(h) => h,
+            None => {
+                self.headers.clear();
+                for (name, value) in &r.headers {
+                    self.headers.push((name.clone(), value.render(&cx)));
+                }
+                &self.headers
+            }
+        };
+        let body: &[u8] = match (&p.static_body, &r.body) {
+            (Some(b), _) => b,
+            (None, Some(t)) => {
+                self.body.clear();
+                t.render_into(&cx, &mut self.body);
+                self.body.as_bytes()
+            }
+            (None, None) => &[],
+        };
+        let out = OutRequest {
+            method: &r.method,
+            url,
+            headers,
+            body,
+            timeout: r.timeout,
+            keep_body: p.keep_body,
+            keep_headers: p.keep_headers,
+        };
+        self.client.send(&out, &mut self.response).await;
+        let resp = &self.response;
+        let expected = resp.error.is_none() && (200..400).contains(&resp.status);
+        self.sink.push(Sample::Http(HttpSample {
+            request: r.id,
+            status: resp.status,
+            error: resp.error,
+            expected,
+            timings: resp.timings,
+            intended: lag.map(|l| l + resp.timings.duration()),
+            bytes_sent: resp.bytes_sent,
+            bytes_received: resp.bytes_received,
+        }));
+        if !r.checks.is_empty() || !r.captures.is_empty() {
+            let json = if p.parse_json {
+                serde_json::from_slice::<serde_json::Value>(&resp.body).ok()
+            } else {
+                None
+            };
+            for c in &r.checks {
+                let ok = check::evaluate(&c.kind, resp, json.as_ref());
+                self.sink.push(Sample::Check { check: c.id, ok });
+            }
+            for c in &r.captures {
+                let slot = usize::from(c.var.0);
+                let value = check::capture(&c.source, resp, json.as_ref());
+                if let Some(v) = self.vars.get_mut(slot) {
+                    *v = value;
+                }
+            }
+        }
+    }
+
+    /// Drops every connection (end of the VU's life, or a fresh start).
+    pub fn close(&mut self) {
+        self.client.close_all();
+    }
+}
+
+/// Scenario indexes travel as `u16` in samples; plans never get near that.
+pub fn scenario_index(i: usize) -> u16 {
+    u16::try_from(i).unwrap_or(u16::MAX)
+}

@@ -1,0 +1,756 @@
+//! The origin: the agent that accepted a test coordinates it.
+//!
+//! It snapshots the matching members, splits the load by capacity, picks a
+//! wall-clock start, prepares every agent (plan over mutual TLS, digest
+//! checked), commits the final allocation (agents that were not ready are
+//! dropped before the start), merges every agent's intervals, judges the
+//! thresholds on the fleet-wide numbers, reallocates a lost agent's share
+//! to the survivors, and seals the summary.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::allocation::{Allocation, AllocationError};
+use super::merge::{FleetResults, Ingest};
+use super::participant::{instant_at_unix_ms, unix_ms_now};
+use super::protocol::{self, Message, PlanBundle, Response};
+use super::store::{Store, TestMeta, TestPhase};
+use super::transport::Transport;
+use crate::metrics::judge;
+use crate::metrics::snapshot::Snapshot;
+use crate::metrics::{Summary, ThresholdOutcome};
+use crate::plan::Plan;
+use crate::report;
+
+/// Agents must be prepared this long before the start, or they are dropped.
+const COMMIT_MARGIN: Duration = Duration::from_millis(400);
+/// How often the origin looks at the fleet while a test runs (lost agents
+/// are noticed within this much of gossip declaring them dead).
+const TICK: Duration = Duration::from_millis(250);
+/// Thresholds are judged on the fleet-wide numbers this often (k6: 2 s).
+const JUDGE_EVERY: Duration = Duration::from_secs(2);
+/// A reallocation takes effect this long after it is decided, so that
+/// every survivor has it before it applies.
+const REALLOC_LEAD: Duration = Duration::from_millis(300);
+/// After the plan's hard end, wait this long for the last results.
+const RESULTS_GRACE: Duration = Duration::from_secs(10);
+
+/// A member the origin may give a share to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub node_id: String,
+    pub quic: SocketAddr,
+    pub capacity: f64,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A submission, validated by the caller (the plan already loaded).
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub name: String,
+    pub bundle: PlanBundle,
+    pub plan: Arc<Plan>,
+    pub min_agents: usize,
+    pub lead: Duration,
+}
+
+/// Why a submission was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("{found} agent(s) match the selector, the test needs at least {needed}")]
+    TooFewAgents { found: usize, needed: usize },
+    #[error("{0}")]
+    Allocation(#[from] AllocationError),
+}
+
+/// What the API shows of one agent in a test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentProgress {
+    pub agent: String,
+    pub region: Option<String>,
+    /// `preparing`, `ready`, `running`, `done`, `lost`, `dropped`.
+    pub state: String,
+    pub share: Option<String>,
+    pub started_unix_us: Option<u64>,
+    pub requests: u64,
+    pub failed: u64,
+    pub rps: f64,
+    pub intervals: u64,
+}
+
+/// A point-in-time view of a test for the API.
+#[derive(Debug, Clone)]
+pub struct TestSnapshot {
+    pub meta: TestMeta,
+    pub revision: u32,
+    pub agents: Vec<AgentProgress>,
+    pub live: Option<super::merge::LiveView>,
+    pub outcomes: Vec<ThresholdOutcome>,
+    pub incidents: Vec<String>,
+    pub start_spread: Option<Duration>,
+    pub elapsed: Duration,
+}
+
+/// A sealed test's results.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    pub summary: Summary,
+    pub text: String,
+    pub export: serde_json::Value,
+}
+
+struct Test {
+    meta: TestMeta,
+    plan: Arc<Plan>,
+    bundle: PlanBundle,
+    min_agents: usize,
+    allocation: Allocation,
+    candidates: BTreeMap<String, Candidate>,
+    progress: BTreeMap<String, AgentProgress>,
+    done: BTreeSet<String>,
+    lost: BTreeSet<String>,
+    results: FleetResults,
+    outcomes: Vec<ThresholdOutcome>,
+    threshold_abort: bool,
+    incidents: Vec<String>,
+    abort: CancellationToken,
+    sealed: Option<Sealed>,
+}
+
+/// The coordinator of every test this agent accepted.
+pub struct Origin {
+    me: String,
+    my_quic: SocketAddr,
+    transport: Arc<dyn Transport>,
+    store: Option<Arc<Store>>,
+    tests: Mutex<BTreeMap<String, Arc<Mutex<Test>>>>,
+    /// Says whether a node id is still a live member (gossip).
+    is_alive: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+}
+
+impl Origin {
+    pub fn new(
+        me: String,
+        my_quic: SocketAddr,
+        transport: Arc<dyn Transport>,
+        store: Option<Arc<Store>>,
+        is_alive: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+    ) -> Arc<Origin> {
+        Arc::new(Origin {
+            me,
+            my_quic,
+            transport,
+            store,
+            tests: Mutex::new(BTreeMap::new()),
+            is_alive,
+        })
+    }
+
+    /// Accepts a test: allocation, start instant, and the coordinating task.
+    pub fn submit(
+        self: &Arc<Self>,
+        sub: Submission,
+        candidates: Vec<Candidate>,
+    ) -> Result<(TestMeta, Allocation), SubmitError> {
+        if candidates.len() < sub.min_agents.max(1) {
+            return Err(SubmitError::TooFewAgents {
+                found: candidates.len(),
+                needed: sub.min_agents.max(1),
+            });
+        }
+        let weights: Vec<(String, f64)> = candidates
+            .iter()
+            .map(|c| (c.node_id.clone(), c.capacity))
+            .collect();
+        let allocation = Allocation::new(1, &weights)?;
+        let now = unix_ms_now();
+        let id = new_test_id(now);
+        let start = now + u64::try_from(sub.lead.as_millis()).unwrap_or(u64::MAX);
+        let meta = TestMeta {
+            id: id.clone(),
+            name: sub.name.clone(),
+            origin: self.me.clone(),
+            submitted_unix_ms: now,
+            started_unix_ms: Some(start),
+            ended_unix_ms: None,
+            phase: TestPhase::Pending,
+            allocation: serde_json::to_value(&allocation).unwrap_or_default(),
+            passed: None,
+            agents: allocation.agents().map(str::to_owned).collect(),
+        };
+        let labels: Vec<(String, BTreeMap<String, String>)> = candidates
+            .iter()
+            .map(|c| (c.node_id.clone(), c.labels.clone()))
+            .collect();
+        let progress = candidates
+            .iter()
+            .map(|c| {
+                let p = AgentProgress {
+                    agent: c.node_id.clone(),
+                    region: c.labels.get("region").cloned(),
+                    state: "preparing".into(),
+                    share: allocation.fraction(&c.node_id),
+                    started_unix_us: None,
+                    requests: 0,
+                    failed: 0,
+                    rps: 0.0,
+                    intervals: 0,
+                };
+                (c.node_id.clone(), p)
+            })
+            .collect();
+        if let Some(store) = &self.store {
+            if let Err(e) = store.create_test(&meta) {
+                tracing::warn!(test = %id, "cannot record the test on disk: {e}");
+            }
+            let _ = store.put_bundle(&id, &serde_json::to_value(&sub.bundle).unwrap_or_default());
+        }
+        let test = Arc::new(Mutex::new(Test {
+            meta: meta.clone(),
+            plan: sub.plan,
+            bundle: sub.bundle,
+            min_agents: sub.min_agents.max(1),
+            allocation: allocation.clone(),
+            candidates: candidates
+                .into_iter()
+                .map(|c| (c.node_id.clone(), c))
+                .collect(),
+            progress,
+            done: BTreeSet::new(),
+            lost: BTreeSet::new(),
+            results: FleetResults::new(&labels),
+            outcomes: Vec::new(),
+            threshold_abort: false,
+            incidents: Vec::new(),
+            abort: CancellationToken::new(),
+            sealed: None,
+        }));
+        lock(&self.tests).insert(id, test.clone());
+        tokio::spawn(self.clone().coordinate(test));
+        Ok((meta, allocation))
+    }
+
+    /// Results from a participant.
+    pub fn on_message(&self, msg: Message, payload: Bytes) -> Response {
+        match msg {
+            Message::Interval { test_id, agent, seq } => {
+                let Some(test) = self.test(&test_id) else {
+                    return err(format!("no test {test_id} on origin {}", self.me));
+                };
+                let snapshot = match Snapshot::decode(&payload) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        return err(format!("interval {seq} of {agent} is corrupt: {e}"));
+                    }
+                };
+                let mut t = lock(&test);
+                match t.results.ingest(&agent, seq, snapshot) {
+                    Ingest::UnknownAgent => err(format!("agent {agent} is not part of test {test_id}")),
+                    _ => {
+                        if let Some(p) = t.progress.get_mut(&agent) {
+                            p.intervals += 1;
+                            if p.state == "ready" || p.state == "preparing" {
+                                p.state = "running".into();
+                            }
+                        }
+                        Response::Ok
+                    }
+                }
+            }
+            Message::Done {
+                test_id,
+                agent,
+                started_unix_us,
+                end,
+                ..
+            } => {
+                let Some(test) = self.test(&test_id) else {
+                    return err(format!("no test {test_id} on origin {}", self.me));
+                };
+                let mut t = lock(&test);
+                t.done.insert(agent.clone());
+                if let Some(p) = t.progress.get_mut(&agent) {
+                    p.state = "done".into();
+                    if started_unix_us > 0 {
+                        p.started_unix_us = Some(started_unix_us);
+                    }
+                }
+                if end.starts_with("failed") || end == "orphaned" {
+                    t.incidents.push(format!("agent {agent} ended: {end}"));
+                }
+                Response::Ok
+            }
+            Message::Abort { test_id, reason } => match self.abort(&test_id, &reason) {
+                Some(_) => Response::Ok,
+                None => err(format!("no test {test_id} on origin {}", self.me)),
+            },
+            _ => err("not an origin message".into()),
+        }
+    }
+
+    /// Aborts a test of this origin; `Some(already_over)` if the test exists.
+    pub fn abort(&self, test_id: &str, reason: &str) -> Option<bool> {
+        let test = self.test(test_id)?;
+        let mut t = lock(&test);
+        let over = t.meta.phase.is_terminal() || t.abort.is_cancelled();
+        if !over {
+            t.incidents.push(format!("aborted: {reason}"));
+            t.abort.cancel();
+        }
+        Some(over)
+    }
+
+    /// Tests this origin coordinates (live and sealed since it started).
+    pub fn ids(&self) -> Vec<String> {
+        lock(&self.tests).keys().cloned().collect()
+    }
+
+    pub fn snapshot(&self, test_id: &str) -> Option<TestSnapshot> {
+        let test = self.test(test_id)?;
+        let t = lock(&test);
+        let elapsed = t.results.elapsed();
+        let mut agents: Vec<AgentProgress> = t.progress.values().cloned().collect();
+        for a in &mut agents {
+            if let Some(agg) = t.results.agent(&a.agent) {
+                let (requests, failed) = requests_and_failures(agg);
+                a.requests = requests;
+                a.failed = failed;
+                let secs = elapsed.as_secs_f64();
+                a.rps = if secs > 0.0 { requests as f64 / secs } else { 0.0 };
+            }
+        }
+        Some(TestSnapshot {
+            meta: t.meta.clone(),
+            revision: t.allocation.revision,
+            start_spread: start_spread(&agents),
+            agents,
+            live: (!t.meta.phase.is_terminal()).then(|| t.results.live(1)),
+            outcomes: t.outcomes.clone(),
+            incidents: t.incidents.clone(),
+            elapsed,
+        })
+    }
+
+    pub fn sealed(&self, test_id: &str) -> Option<Sealed> {
+        let test = self.test(test_id)?;
+        let t = lock(&test);
+        t.sealed.clone()
+    }
+
+    fn test(&self, id: &str) -> Option<Arc<Mutex<Test>>> {
+        lock(&self.tests).get(id).cloned()
+    }
+
+    async fn coordinate(self: Arc<Self>, test: Arc<Mutex<Test>>) {
+        let (id, start_ms) = {
+            let t = lock(&test);
+            (t.meta.id.clone(), t.meta.started_unix_ms.unwrap_or_else(unix_ms_now))
+        };
+        let start = instant_at_unix_ms(start_ms);
+        if let Err(reason) = self.prepare_and_commit(&test, start, start_ms).await {
+            self.fail(&test, TestPhase::Error, reason).await;
+            return;
+        }
+        self.set_phase(&test, TestPhase::Running);
+        let (max_end, abort) = {
+            let t = lock(&test);
+            (start + t.plan.max_duration() + RESULTS_GRACE, t.abort.clone())
+        };
+        let mut next_judge = Instant::now() + JUDGE_EVERY;
+        let mut aborted_sent = false;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(TICK) => {}
+                _ = abort.cancelled(), if !aborted_sent => {}
+            }
+            let judge_now = Instant::now() >= next_judge;
+            if judge_now {
+                next_judge += JUDGE_EVERY;
+            }
+            if abort.is_cancelled() && !aborted_sent {
+                aborted_sent = true;
+                self.broadcast_abort(&test, "aborted").await;
+            }
+            let (all_done, lost_now) = self.look_at_fleet(&test, start, judge_now);
+            if !lost_now.is_empty() {
+                self.reallocate(&test, &lost_now).await;
+            }
+            if all_done {
+                break;
+            }
+            if Instant::now() > max_end {
+                lock(&test)
+                    .incidents
+                    .push("some agents sent no final results before the hard deadline".into());
+                break;
+            }
+        }
+        self.seal(&test, start);
+        tracing::info!(test = %id, "sealed");
+    }
+
+    /// Prepares every allocated agent, then commits the agents that are ready.
+    async fn prepare_and_commit(
+        &self,
+        test: &Arc<Mutex<Test>>,
+        start: Instant,
+        start_ms: u64,
+    ) -> Result<(), String> {
+        let (id, prepare, targets, min_agents) = {
+            let t = lock(test);
+            let msg = Message::Prepare {
+                test_id: t.meta.id.clone(),
+                name: t.meta.name.clone(),
+                origin: self.me.clone(),
+                digest: t.bundle.digest(),
+                bundle: t.bundle.clone(),
+                allocation: t.allocation.clone(),
+                start_unix_ms: start_ms,
+                protocol: protocol::PROTOCOL_VERSION,
+                origin_addr: self.my_quic,
+            };
+            let targets: Vec<(String, SocketAddr)> = t
+                .allocation
+                .agents()
+                .filter_map(|a| t.candidates.get(a).map(|c| (a.to_owned(), c.quic)))
+                .collect();
+            (t.meta.id.clone(), protocol::encode(&msg, &[]), targets, t.min_agents)
+        };
+        let deadline = start.checked_sub(COMMIT_MARGIN).unwrap_or(start);
+        let timeout = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(50));
+        let replies = futures::future::join_all(targets.iter().map(|(agent, addr)| {
+            let body = prepare.clone();
+            async move { (agent.clone(), self.call(*addr, body, timeout).await) }
+        }))
+        .await;
+        let mut not_ready = Vec::new();
+        {
+            let mut t = lock(test);
+            for (agent, reply) in &replies {
+                match reply {
+                    Ok(Response::Prepared { .. }) => {
+                        if let Some(p) = t.progress.get_mut(agent) {
+                            p.state = "ready".into();
+                        }
+                    }
+                    Ok(Response::Error { message }) => {
+                        t.incidents.push(format!("agent {agent} refused the test: {message}"));
+                        not_ready.push(agent.clone());
+                    }
+                    Ok(other) => {
+                        t.incidents.push(format!("agent {agent} answered {other:?} to prepare"));
+                        not_ready.push(agent.clone());
+                    }
+                    Err(e) => {
+                        t.incidents.push(format!("agent {agent} was not ready in time: {e}"));
+                        not_ready.push(agent.clone());
+                    }
+                }
+            }
+            for agent in &not_ready {
+                if let Some(p) = t.progress.get_mut(agent) {
+                    p.state = "dropped".into();
+                    p.share = None;
+                }
+            }
+            let ready = targets.len() - not_ready.len();
+            if ready < min_agents {
+                return Err(format!(
+                    "only {ready} of {} agents were ready before the start; the test needs {min_agents}",
+                    targets.len()
+                ));
+            }
+            if !not_ready.is_empty() {
+                match t.allocation.without(&not_ready) {
+                    Ok(a) => {
+                        for p in t.progress.values_mut() {
+                            if p.state != "dropped" {
+                                p.share = a.fraction(&p.agent);
+                            }
+                        }
+                        t.allocation = a;
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            t.meta.phase = TestPhase::Starting;
+            t.meta.allocation = serde_json::to_value(&t.allocation).unwrap_or_default();
+            t.meta.agents = t.allocation.agents().map(str::to_owned).collect();
+        }
+        let (commit, ready_targets) = {
+            let t = lock(test);
+            let msg = Message::Commit {
+                test_id: id.clone(),
+                allocation: t.allocation.clone(),
+                start_unix_ms: start_ms,
+            };
+            let ready: Vec<(String, SocketAddr)> = targets
+                .iter()
+                .filter(|(a, _)| !not_ready.contains(a))
+                .cloned()
+                .collect();
+            (protocol::encode(&msg, &[]), ready)
+        };
+        let timeout = start.saturating_duration_since(Instant::now()).max(Duration::from_millis(50));
+        let replies = futures::future::join_all(ready_targets.iter().map(|(agent, addr)| {
+            let body = commit.clone();
+            async move { (agent.clone(), self.call(*addr, body, timeout).await) }
+        }))
+        .await;
+        let mut t = lock(test);
+        for (agent, reply) in replies {
+            if !matches!(reply, Ok(Response::Ok)) {
+                t.incidents.push(format!("agent {agent} did not confirm the start: {reply:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Judges thresholds and notices lost agents; returns (all done, newly lost).
+    fn look_at_fleet(&self, test: &Arc<Mutex<Test>>, start: Instant, judge_now: bool) -> (bool, Vec<String>) {
+        let mut t = lock(test);
+        let elapsed = Instant::now().saturating_duration_since(start);
+        if judge_now && !t.plan.thresholds.is_empty() {
+            t.outcomes = judge::evaluate(&t.plan.thresholds, t.results.fleet(), elapsed);
+            if judge::should_abort(&t.plan.thresholds, &t.outcomes, elapsed) && !t.abort.is_cancelled() {
+                t.threshold_abort = true;
+                t.incidents.push("a threshold with abortOnFail failed: stopping the fleet".into());
+                t.abort.cancel();
+            }
+        }
+        let mut lost = Vec::new();
+        let agents: Vec<String> = t.allocation.agents().map(str::to_owned).collect();
+        for agent in agents {
+            if !t.done.contains(&agent) && !t.lost.contains(&agent) && !(self.is_alive)(&agent) {
+                lost.push(agent.clone());
+                t.lost.insert(agent.clone());
+                if let Some(p) = t.progress.get_mut(&agent) {
+                    p.state = "lost".into();
+                }
+            }
+        }
+        let all_done = t
+            .allocation
+            .agents()
+            .chain(t.lost.iter().map(String::as_str))
+            .all(|a| t.done.contains(a) || t.lost.contains(a));
+        (all_done, lost)
+    }
+
+    /// Gives the lost agents' shares to the survivors from the next second.
+    async fn reallocate(&self, test: &Arc<Mutex<Test>>, lost: &[String]) {
+        let (msg, targets) = {
+            let mut t = lock(test);
+            let next = match t.allocation.without(lost) {
+                Ok(a) => a,
+                Err(e) => {
+                    t.incidents.push(format!("lost {} and nobody is left to take over: {e}", lost.join(", ")));
+                    return;
+                }
+            };
+            let effective = unix_ms_now() + u64::try_from(REALLOC_LEAD.as_millis()).unwrap_or(1000);
+            t.incidents.push(format!(
+                "lost agent(s) {}: survivors take over their share (allocation revision {})",
+                lost.join(", "),
+                next.revision
+            ));
+            for p in t.progress.values_mut() {
+                if !lost.contains(&p.agent) && p.state != "dropped" {
+                    p.share = next.fraction(&p.agent);
+                }
+            }
+            t.allocation = next.clone();
+            t.meta.allocation = serde_json::to_value(&next).unwrap_or_default();
+            let targets: Vec<SocketAddr> = next
+                .agents()
+                .filter(|a| !t.done.contains(*a))
+                .filter_map(|a| t.candidates.get(a).map(|c| c.quic))
+                .collect();
+            let msg = Message::Reallocate {
+                test_id: t.meta.id.clone(),
+                allocation: next,
+                effective_unix_ms: effective,
+            };
+            (protocol::encode(&msg, &[]), targets)
+        };
+        futures::future::join_all(
+            targets
+                .into_iter()
+                .map(|addr| self.call(addr, msg.clone(), Duration::from_secs(2))),
+        )
+        .await;
+    }
+
+    async fn broadcast_abort(&self, test: &Arc<Mutex<Test>>, reason: &str) {
+        let (msg, targets) = {
+            let t = lock(test);
+            let msg = Message::Abort {
+                test_id: t.meta.id.clone(),
+                reason: reason.to_owned(),
+            };
+            let targets: Vec<SocketAddr> = t.candidates.values().map(|c| c.quic).collect();
+            (protocol::encode(&msg, &[]), targets)
+        };
+        futures::future::join_all(
+            targets
+                .into_iter()
+                .map(|addr| self.call(addr, msg.clone(), Duration::from_millis(800))),
+        )
+        .await;
+    }
+
+    async fn fail(&self, test: &Arc<Mutex<Test>>, phase: TestPhase, reason: String) {
+        tracing::warn!("test failed to start: {reason}");
+        {
+            let mut t = lock(test);
+            t.incidents.push(reason);
+            t.meta.phase = phase;
+            t.meta.ended_unix_ms = Some(unix_ms_now());
+            t.meta.passed = Some(false);
+        }
+        self.broadcast_abort(test, "the test could not start").await;
+        self.persist_meta(test);
+    }
+
+    fn set_phase(&self, test: &Arc<Mutex<Test>>, phase: TestPhase) {
+        lock(test).meta.phase = phase;
+        self.persist_meta(test);
+    }
+
+    fn persist_meta(&self, test: &Arc<Mutex<Test>>) {
+        if let Some(store) = &self.store {
+            let meta = lock(test).meta.clone();
+            if let Err(e) = store.update_meta(&meta) {
+                tracing::warn!(test = %meta.id, "cannot update the test on disk: {e}");
+            }
+        }
+    }
+
+    /// Builds the fleet-wide summary and seals it.
+    fn seal(&self, test: &Arc<Mutex<Test>>, start: Instant) {
+        let mut t = lock(test);
+        let elapsed = Instant::now().saturating_duration_since(start).min(t.results.elapsed().max(Duration::from_millis(1)));
+        let elapsed = if t.results.elapsed().is_zero() { elapsed } else { t.results.elapsed() };
+        let mut outcomes = judge::evaluate(&t.plan.thresholds, t.results.fleet(), elapsed);
+        if t.threshold_abort {
+            for (f, o) in outcomes.iter_mut().zip(&t.outcomes) {
+                if !o.ok {
+                    *f = o.clone();
+                    f.aborted = true;
+                }
+            }
+        }
+        let mut summary = Summary::build(t.results.fleet(), &t.plan, elapsed, outcomes.clone());
+        summary.breakdown = t.results.breakdown(&["region", "zone"]);
+        let agents: Vec<AgentProgress> = t.progress.values().cloned().collect();
+        if let Some(spread) = start_spread(&agents) {
+            summary.notes.push(format!(
+                "start spread across {} agents: {:.2} ms",
+                agents.iter().filter(|a| a.started_unix_us.is_some()).count(),
+                spread.as_secs_f64() * 1000.0
+            ));
+        }
+        summary.notes.extend(t.incidents.iter().cloned());
+        let text = report::text::render(
+            &summary,
+            &report::text::TextOptions {
+                color: false,
+                title: Some(format!("test {} on {} agents", t.meta.id, t.meta.agents.len())),
+            },
+        );
+        let export = report::export::k6_summary_export(
+            &summary,
+            &report::export::ExportContext {
+                trend_stats: t.plan.summary_trend_stats.clone(),
+            },
+        );
+        let passed = summary.passed();
+        t.outcomes = outcomes;
+        t.meta.passed = Some(passed);
+        t.meta.ended_unix_ms = Some(unix_ms_now());
+        t.meta.phase = if t.abort.is_cancelled() && !t.threshold_abort {
+            TestPhase::Aborted
+        } else if passed {
+            TestPhase::Passed
+        } else {
+            TestPhase::Failed
+        };
+        if let Some(store) = &self.store {
+            let value = serde_json::to_value(&summary).unwrap_or_default();
+            if let Err(e) = store.update_meta(&t.meta).and_then(|()| store.seal(&t.meta.id, &value, &text)) {
+                tracing::warn!(test = %t.meta.id, "cannot seal the summary on disk: {e}");
+            }
+        }
+        t.sealed = Some(Sealed {
+            summary,
+            text,
+            export,
+        });
+    }
+
+    async fn call(&self, addr: SocketAddr, body: Bytes, timeout: Duration) -> Result<Response, String> {
+        let reply = self
+            .transport
+            .request(addr, body, timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        protocol::decode::<Response>(&reply)
+            .map(|(r, _)| r)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Max − min of the agents' actual start instants.
+fn start_spread(agents: &[AgentProgress]) -> Option<Duration> {
+    let starts: Vec<u64> = agents.iter().filter_map(|a| a.started_unix_us).collect();
+    let (min, max) = (starts.iter().min()?, starts.iter().max()?);
+    Some(Duration::from_micros(max - min))
+}
+
+/// A sortable, unique-enough test id: `t-<ms in base 36>-<random>`.
+fn new_test_id(now_ms: u64) -> String {
+    format!("t-{}-{:04x}", base36(now_ms), fastrand::u16(..))
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn err(message: String) -> Response {
+    Response::Error { message }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Completed requests and failed ones in an aggregate.
+pub fn requests_and_failures(agg: &crate::metrics::aggregate::Aggregate) -> (u64, u64) {
+    use crate::metrics::Metric;
+    use crate::metrics::value::Value;
+    let requests = match agg.metric_value(Metric::HttpReqs, &[]) {
+        Some(Value::Counter(c)) => c as u64,
+        _ => 0,
+    };
+    let failed = match agg.metric_value(Metric::HttpReqFailed, &[]) {
+        Some(Value::Rate { trues, .. }) => trues,
+        _ => 0,
+    };
+    (requests, failed)
+}

@@ -1,0 +1,519 @@
+//! The participant side of a fleet test: every agent that runs a share.
+//!
+//! Prepare (load the plan from the bundle, check the digest, wait), Commit
+//! (start the engine at the announced instant with this agent's share),
+//! stream every interval to the origin, Reallocate (take over a lost
+//! agent's arrivals), Abort, and Done. An agent runs one test at a time.
+//! Whatever happens to the network, the engine's own hard deadline ends the
+//! load; an agent that cannot deliver results for `orphan_timeout` stops
+//! its load too.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::allocation::Allocation;
+use super::protocol::{self, Message, PlanBundle, Response};
+use super::store::{Store, StoreError, TestMeta, TestPhase};
+use super::transport::Transport;
+use crate::engine::{self, IntervalReport, Observer, Realloc, RunOptions};
+use crate::plan::{self, FileSource, Format, LoadOptions, Plan};
+
+/// How long one interval delivery may take before it is retried.
+const SEND_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What the rest of the agent learns about the participant's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Activity {
+    Idle,
+    Preparing { test_id: String },
+    Running { test_id: String },
+}
+
+/// A test this agent prepared or runs.
+struct Active {
+    test_id: String,
+    origin: String,
+    origin_addr: SocketAddr,
+    plan: Arc<Plan>,
+    stop: CancellationToken,
+    realloc_tx: watch::Sender<Option<Realloc>>,
+    running: bool,
+}
+
+/// The participant: shared by the transport handler and the agent.
+pub struct Participant {
+    me: String,
+    transport: Arc<dyn Transport>,
+    store: Option<Arc<Store>>,
+    orphan_timeout: Duration,
+    active: Mutex<Option<Active>>,
+    activity_tx: watch::Sender<Activity>,
+}
+
+impl Participant {
+    pub fn new(
+        me: String,
+        transport: Arc<dyn Transport>,
+        store: Option<Arc<Store>>,
+        orphan_timeout: Duration,
+    ) -> Arc<Participant> {
+        let (activity_tx, _) = watch::channel(Activity::Idle);
+        Arc::new(Participant {
+            me,
+            transport,
+            store,
+            orphan_timeout,
+            active: Mutex::new(None),
+            activity_tx,
+        })
+    }
+
+    /// Changes of what this agent is doing (for gossip and `/readyz`).
+    pub fn activity(&self) -> watch::Receiver<Activity> {
+        self.activity_tx.subscribe()
+    }
+
+    /// Handles a test message addressed to this agent as a participant.
+    pub fn handle(self: &Arc<Self>, msg: Message) -> Response {
+        match msg {
+            Message::Prepare {
+                test_id,
+                origin,
+                digest,
+                bundle,
+                allocation,
+                start_unix_ms,
+                protocol: version,
+                origin_addr,
+                name,
+            } => {
+                if version != protocol::PROTOCOL_VERSION {
+                    return error(format!(
+                        "agent {} speaks fleet protocol {}, the origin {version}; upgrade the fleet to one version",
+                        self.me,
+                        protocol::PROTOCOL_VERSION
+                    ));
+                }
+                self.prepare(test_id, name, origin, origin_addr, digest, bundle, allocation, start_unix_ms)
+            }
+            Message::Commit {
+                test_id,
+                allocation,
+                start_unix_ms,
+            } => self.commit(&test_id, &allocation, start_unix_ms),
+            Message::Reallocate {
+                test_id,
+                allocation,
+                effective_unix_ms,
+            } => self.reallocate(&test_id, &allocation, effective_unix_ms),
+            Message::Abort { test_id, reason } => self.abort(&test_id, &reason),
+            other => error(format!("{} is not a participant message", kind(&other))),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn prepare(
+        self: &Arc<Self>,
+        test_id: String,
+        name: String,
+        origin: String,
+        origin_addr: SocketAddr,
+        digest: String,
+        bundle: PlanBundle,
+        allocation: Allocation,
+        start_unix_ms: u64,
+    ) -> Response {
+        let mut active = lock(&self.active);
+        if let Some(a) = active.as_ref() {
+            if a.test_id == test_id {
+                return Response::Prepared {
+                    agent: self.me.clone(),
+                };
+            }
+            return error(format!("agent {} is busy with test {}", self.me, a.test_id));
+        }
+        if bundle.digest() != digest {
+            return error(format!(
+                "plan digest mismatch for test {test_id}: the bundle was altered in transit or by a bad peer"
+            ));
+        }
+        let plan = match load_bundle(&bundle) {
+            Ok(p) => p,
+            Err(e) => return error(format!("cannot load the plan: {e}")),
+        };
+        if allocation.index_of(&self.me).is_none() {
+            return error(format!("agent {} is not in the allocation of test {test_id}", self.me));
+        }
+        if unix_ms_now() > start_unix_ms {
+            return error(format!("test {test_id} was to start before it reached agent {}", self.me));
+        }
+        if let Some(store) = &self.store {
+            // The origin's own store already has it; others record it here
+            // so that their intervals can be kept until the summary is sealed.
+            let meta = TestMeta {
+                id: test_id.clone(),
+                name: name.clone(),
+                origin: origin.clone(),
+                submitted_unix_ms: unix_ms_now(),
+                started_unix_ms: Some(start_unix_ms),
+                ended_unix_ms: None,
+                phase: TestPhase::Pending,
+                allocation: serde_json::to_value(&allocation).unwrap_or_default(),
+                passed: None,
+                agents: allocation.agents().map(str::to_owned).collect(),
+            };
+            match store.create_test(&meta) {
+                Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}
+                Err(e) => tracing::warn!(test = %test_id, "cannot record the test on disk: {e}"),
+            }
+        }
+        let (realloc_tx, _) = watch::channel(None);
+        *active = Some(Active {
+            test_id: test_id.clone(),
+            origin,
+            origin_addr,
+            plan: Arc::new(plan),
+            stop: CancellationToken::new(),
+            realloc_tx,
+            running: false,
+        });
+        self.activity_tx.send_replace(Activity::Preparing { test_id });
+        Response::Prepared {
+            agent: self.me.clone(),
+        }
+    }
+
+    fn commit(self: &Arc<Self>, test_id: &str, allocation: &Allocation, start_unix_ms: u64) -> Response {
+        let mut guard = lock(&self.active);
+        let Some(active) = guard.as_mut().filter(|a| a.test_id == test_id) else {
+            return error(format!("agent {} has not prepared test {test_id}", self.me));
+        };
+        if active.running {
+            return Response::Ok;
+        }
+        let tuple = match allocation.tuple_for(&self.me) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                // Dropped from the final allocation (too slow to prepare).
+                *guard = None;
+                self.activity_tx.send_replace(Activity::Idle);
+                return Response::Ok;
+            }
+            Err(e) => return error(format!("bad allocation: {e}")),
+        };
+        active.running = true;
+        let start_at = instant_at_unix_ms(start_unix_ms);
+        let opts = RunOptions {
+            tuple,
+            start_at: Some(start_at),
+            extra_tags: vec![("agent".to_string(), self.me.clone())],
+            realloc: Some(active.realloc_tx.subscribe()),
+            ..RunOptions::default()
+        };
+        let job = RunJob {
+            participant: self.clone(),
+            test_id: test_id.to_string(),
+            origin_addr: active.origin_addr,
+            plan: active.plan.clone(),
+            stop: active.stop.clone(),
+            start_at,
+        };
+        self.activity_tx.send_replace(Activity::Running {
+            test_id: test_id.to_string(),
+        });
+        tokio::spawn(job.run(opts));
+        Response::Ok
+    }
+
+    fn reallocate(&self, test_id: &str, allocation: &Allocation, effective_unix_ms: u64) -> Response {
+        let guard = lock(&self.active);
+        let Some(active) = guard.as_ref().filter(|a| a.test_id == test_id) else {
+            return error(format!("agent {} does not run test {test_id}", self.me));
+        };
+        match allocation.tuple_for(&self.me) {
+            Ok(Some(tuple)) => {
+                active.realloc_tx.send_replace(Some(Realloc {
+                    tuple,
+                    effective: instant_at_unix_ms(effective_unix_ms),
+                }));
+                Response::Ok
+            }
+            Ok(None) => {
+                active.stop.cancel();
+                Response::Ok
+            }
+            Err(e) => error(format!("bad allocation: {e}")),
+        }
+    }
+
+    fn abort(&self, test_id: &str, reason: &str) -> Response {
+        let mut guard = lock(&self.active);
+        match guard.as_ref() {
+            Some(a) if a.test_id == test_id => {
+                tracing::info!(test = test_id, reason, "aborting");
+                a.stop.cancel();
+                if !a.running {
+                    *guard = None;
+                    self.activity_tx.send_replace(Activity::Idle);
+                }
+                Response::Ok
+            }
+            _ => Response::Ok,
+        }
+    }
+
+    /// Stops the running test's load now (draining, shutdown).
+    pub fn stop_all(&self, reason: &str) {
+        if let Some(a) = lock(&self.active).as_ref() {
+            tracing::info!(test = %a.test_id, reason, "stopping load");
+            a.stop.cancel();
+        }
+    }
+
+    /// The test this agent takes part in and its origin, if any.
+    pub fn current(&self) -> Option<(String, String)> {
+        lock(&self.active)
+            .as_ref()
+            .map(|a| (a.test_id.clone(), a.origin.clone()))
+    }
+
+    fn finished(&self, test_id: &str) {
+        let mut guard = lock(&self.active);
+        if guard.as_ref().is_some_and(|a| a.test_id == test_id) {
+            *guard = None;
+            self.activity_tx.send_replace(Activity::Idle);
+        }
+    }
+}
+
+/// One committed run: the engine plus the stream of intervals to the origin.
+struct RunJob {
+    participant: Arc<Participant>,
+    test_id: String,
+    origin_addr: SocketAddr,
+    plan: Arc<Plan>,
+    stop: CancellationToken,
+    start_at: Instant,
+}
+
+impl RunJob {
+    async fn run(self, opts: RunOptions) {
+        let p = self.participant.clone();
+        let (tx, rx) = mpsc::unbounded_channel::<Outgoing>();
+        let sender = tokio::spawn(deliver(
+            p.clone(),
+            self.origin_addr,
+            rx,
+            self.stop.clone(),
+        ));
+        let started = tokio::spawn({
+            let at = self.start_at;
+            async move {
+                engine::precise_sleep_until(at).await;
+                unix_us_now()
+            }
+        });
+        let mut streamer = Streamer {
+            test_id: self.test_id.clone(),
+            agent: p.me.clone(),
+            seq: 0,
+            tx: tx.clone(),
+        };
+        let result = engine::run(self.plan.clone(), opts, self.stop.clone(), &mut streamer).await;
+        let started_unix_us = if started.is_finished() {
+            started.await.unwrap_or(0)
+        } else {
+            started.abort();
+            0
+        };
+        let end = match &result {
+            Ok(r) => format!("{:?}", r.end).to_lowercase(),
+            Err(e) => format!("failed: {e}"),
+        };
+        let _ = tx.send(Outgoing::Done {
+            message: Message::Done {
+                test_id: self.test_id.clone(),
+                agent: p.me.clone(),
+                started_unix_us,
+                end,
+                intervals: streamer.seq,
+            },
+        });
+        drop(tx);
+        drop(streamer);
+        let _ = sender.await;
+        p.finished(&self.test_id);
+    }
+}
+
+enum Outgoing {
+    Interval { seq: u64, bytes: Bytes, message: Message },
+    Done { message: Message },
+}
+
+/// Sends every interval snapshot to the origin and keeps it on disk.
+struct Streamer {
+    test_id: String,
+    agent: String,
+    seq: u64,
+    tx: mpsc::UnboundedSender<Outgoing>,
+}
+
+impl Observer for Streamer {
+    fn on_interval(&mut self, report: &IntervalReport<'_>) {
+        let bytes = Bytes::from(report.snapshot.encode());
+        let message = Message::Interval {
+            test_id: self.test_id.clone(),
+            agent: self.agent.clone(),
+            seq: self.seq,
+        };
+        let _ = self.tx.send(Outgoing::Interval {
+            seq: self.seq,
+            bytes,
+            message,
+        });
+        self.seq += 1;
+    }
+}
+
+/// Delivers results in order, retrying; stops the load when nothing got
+/// through for `orphan_timeout` (the origin is gone and nobody took over).
+async fn deliver(
+    p: Arc<Participant>,
+    origin: SocketAddr,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    stop: CancellationToken,
+) {
+    let mut last_ok = Instant::now();
+    while let Some(out) = rx.recv().await {
+        let (body, what) = match &out {
+            Outgoing::Interval { seq, bytes, message } => {
+                keep_on_disk(&p, message, *seq, bytes);
+                (protocol::encode(message, bytes), format!("interval {seq}"))
+            }
+            Outgoing::Done { message } => (protocol::encode(message, &[]), "done".to_string()),
+        };
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match p.transport.request(origin, body.clone(), SEND_TIMEOUT).await {
+                Ok(_) => {
+                    last_ok = Instant::now();
+                    break;
+                }
+                Err(e) => {
+                    if last_ok.elapsed() > p.orphan_timeout {
+                        if !stop.is_cancelled() {
+                            tracing::warn!(%origin, "cannot reach the origin for {:?}: stopping the load ({e})", p.orphan_timeout);
+                            stop.cancel();
+                        }
+                        if matches!(out, Outgoing::Done { .. }) || rx.is_closed() {
+                            return;
+                        }
+                        break;
+                    }
+                    tracing::debug!(%origin, "{what} not delivered yet: {e}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
+
+/// Keeps an interval in the data directory (off the runtime's threads: the
+/// store syncs to disk) until the test's summary is sealed.
+fn keep_on_disk(p: &Participant, message: &Message, seq: u64, bytes: &Bytes) {
+    let (Some(store), Message::Interval { test_id, agent, .. }) = (&p.store, message) else {
+        return;
+    };
+    let (store, test_id, agent, bytes) = (store.clone(), test_id.clone(), agent.clone(), bytes.clone());
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = store.append_interval(&test_id, &agent, seq, &bytes) {
+            tracing::warn!(test = %test_id, "cannot keep interval {seq} on disk: {e}");
+        }
+    });
+}
+
+/// Loads a bundle's plan exactly as the origin did: its env and its files,
+/// never this agent's own environment.
+pub fn load_bundle(bundle: &PlanBundle) -> Result<Plan, plan::PlanError> {
+    let format = if bundle.format.eq_ignore_ascii_case("json") {
+        Format::Json
+    } else {
+        Format::Yaml
+    };
+    let opts = LoadOptions {
+        cli_env: bundle.env.clone(),
+        ..LoadOptions::default()
+    };
+    plan::parse(&bundle.plan, format, &opts, &BundleFiles(bundle))
+}
+
+/// Data files carried in the bundle, by the path written in the plan.
+struct BundleFiles<'a>(&'a PlanBundle);
+
+impl FileSource for BundleFiles<'_> {
+    fn read(&self, path: &Path) -> std::io::Result<String> {
+        let key = path.to_string_lossy();
+        self.0
+            .files
+            .get(key.as_ref())
+            .or_else(|| self.0.files.get(key.trim_start_matches("./")))
+            .cloned()
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{key} was not sent with the plan (volley run --agent sends the files a plan names)"),
+                )
+            })
+    }
+}
+
+fn error(message: String) -> Response {
+    Response::Error { message }
+}
+
+fn kind(m: &Message) -> &'static str {
+    match m {
+        Message::Prepare { .. } => "prepare",
+        Message::Commit { .. } => "commit",
+        Message::Reallocate { .. } => "reallocate",
+        Message::Abort { .. } => "abort",
+        Message::Interval { .. } => "interval",
+        Message::Done { .. } => "done",
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub fn unix_ms_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn unix_us_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// The monotonic instant matching a wall-clock time (ms since the epoch).
+pub fn instant_at_unix_ms(ms: u64) -> Instant {
+    let target = UNIX_EPOCH + Duration::from_millis(ms);
+    let now_sys = SystemTime::now();
+    let now = Instant::now();
+    match target.duration_since(now_sys) {
+        Ok(ahead) => now + ahead,
+        Err(behind) => now.checked_sub(behind.duration()).unwrap_or(now),
+    }
+}

@@ -1,0 +1,193 @@
+//! The messages agents exchange over the transport about a test.
+//!
+//! Wire form of one message: a `u32` big-endian length, a JSON header
+//! (a [`Message`] or a [`Response`]), then an optional binary payload (an
+//! encoded interval snapshot), so histograms travel without base64.
+//! Gossip only hints that a test exists; everything an agent acts on comes
+//! through here, over mutual TLS.
+
+use std::collections::BTreeMap;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+
+use super::allocation::Allocation;
+
+/// Bumped on any incompatible change; agents refuse to mix versions.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest JSON header accepted (plans travel in it).
+const MAX_HEADER: usize = 8 << 20;
+
+/// A plan as submitted, with what it needs to load the same way on every
+/// agent: `-e` values and the data files it names. Agents never read their
+/// own environment for a fleet test.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanBundle {
+    pub plan: String,
+    /// `yaml` or `json`.
+    pub format: String,
+    pub env: BTreeMap<String, String>,
+    pub files: BTreeMap<String, String>,
+}
+
+impl PlanBundle {
+    /// SHA-256 of the bundle's canonical JSON, hex; every agent checks it.
+    pub fn digest(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        let d = ring::digest::digest(&ring::digest::SHA256, &json);
+        d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A request from one agent to another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Message {
+    /// Origin → participant: load this plan and get ready for `start_unix_ms`.
+    Prepare {
+        test_id: String,
+        name: String,
+        origin: String,
+        digest: String,
+        bundle: PlanBundle,
+        allocation: Allocation,
+        start_unix_ms: u64,
+        protocol: u32,
+        /// Where to send results (the origin's QUIC address).
+        origin_addr: std::net::SocketAddr,
+    },
+    /// Origin → participant: the final allocation; start at `start_unix_ms`.
+    Commit {
+        test_id: String,
+        allocation: Allocation,
+        start_unix_ms: u64,
+    },
+    /// Origin → participant: from `effective_unix_ms` on, run this allocation.
+    Reallocate {
+        test_id: String,
+        allocation: Allocation,
+        effective_unix_ms: u64,
+    },
+    /// Any agent → origin, origin → participants: stop now.
+    Abort { test_id: String, reason: String },
+    /// Participant → origin: one interval of results; the payload is the
+    /// encoded snapshot.
+    Interval {
+        test_id: String,
+        agent: String,
+        seq: u64,
+    },
+    /// Participant → origin: this agent's part is over.
+    Done {
+        test_id: String,
+        agent: String,
+        /// When the agent's load actually started (wall clock, µs).
+        started_unix_us: u64,
+        /// How it ended: `completed`, `aborted`, `threshold`, `deadline`, `orphaned`, `failed: …`.
+        end: String,
+        intervals: u64,
+    },
+}
+
+/// The answer to a [`Message`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Response {
+    Ok,
+    /// Prepare succeeded: the agent loaded the plan and waits for Commit.
+    Prepared { agent: String },
+    /// The request was refused; `message` says why, for a person.
+    Error { message: String },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProtocolError {
+    #[error("message too short: {len} bytes, expected at least 4")]
+    Short { len: usize },
+    #[error("message header of {len} bytes exceeds the limit of {MAX_HEADER}")]
+    HeaderTooLarge { len: usize },
+    #[error("message header announces {announced} bytes but only {available} follow")]
+    Truncated { announced: usize, available: usize },
+    #[error("message header is not valid JSON: {0}")]
+    Json(String),
+}
+
+/// Encodes a header and an optional payload.
+pub fn encode<T: Serialize>(header: &T, payload: &[u8]) -> Bytes {
+    let json = serde_json::to_vec(header).unwrap_or_default();
+    let mut buf = BytesMut::with_capacity(4 + json.len() + payload.len());
+    buf.put_u32(u32::try_from(json.len()).unwrap_or(u32::MAX));
+    buf.put_slice(&json);
+    buf.put_slice(payload);
+    buf.freeze()
+}
+
+/// Splits a message into its header and payload.
+pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<(T, Bytes), ProtocolError> {
+    if bytes.len() < 4 {
+        return Err(ProtocolError::Short { len: bytes.len() });
+    }
+    let len = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+    if len > MAX_HEADER {
+        return Err(ProtocolError::HeaderTooLarge { len });
+    }
+    let available = bytes.len() - 4;
+    if len > available {
+        return Err(ProtocolError::Truncated {
+            announced: len,
+            available,
+        });
+    }
+    let header = serde_json::from_slice(&bytes[4..4 + len])
+        .map_err(|e| ProtocolError::Json(e.to_string()))?;
+    Ok((header, bytes.slice(4 + len..)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle() -> PlanBundle {
+        PlanBundle {
+            plan: "vus: 1\n".into(),
+            format: "yaml".into(),
+            env: BTreeMap::from([("A".into(), "1".into())]),
+            files: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn round_trip_with_payload() {
+        let msg = Message::Interval {
+            test_id: "t1".into(),
+            agent: "a".into(),
+            seq: 3,
+        };
+        let bytes = encode(&msg, b"\x00\x01snapshot");
+        let (back, payload): (Message, Bytes) = decode(&bytes).expect("valid");
+        assert_eq!(back, msg);
+        assert_eq!(&payload[..], b"\x00\x01snapshot");
+    }
+
+    #[test]
+    fn digest_changes_with_content() {
+        let a = bundle();
+        let mut b = bundle();
+        b.env.insert("B".into(), "2".into());
+        assert_eq!(a.digest(), bundle().digest());
+        assert_ne!(a.digest(), b.digest());
+        assert_eq!(a.digest().len(), 64);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(matches!(decode::<Message>(&Bytes::from_static(b"ab")), Err(ProtocolError::Short { .. })));
+        let big = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, b'{']);
+        assert!(matches!(decode::<Message>(&big), Err(ProtocolError::HeaderTooLarge { .. })));
+        let short = Bytes::from_static(&[0, 0, 0, 9, b'{']);
+        assert!(matches!(decode::<Message>(&short), Err(ProtocolError::Truncated { .. })));
+        let bad = encode(&serde_json::json!({"type": "nope"}), b"");
+        assert!(matches!(decode::<Message>(&bad), Err(ProtocolError::Json(_))));
+    }
+}

@@ -1,0 +1,228 @@
+//! Unit tests of the controller's pure decisions and status values.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::decide::*;
+use crate::kube::crd::{LoadTest, LoadTestSpec, LoadTestStatus, Phase};
+use crate::metrics::{MetricSummary, MetricValues, Summary, ThresholdOutcome};
+use crate::plan::TrendStat;
+
+const ME: &str = "node-a";
+
+fn lt(generation: i64, status: Option<LoadTestStatus>) -> LoadTest {
+    let mut lt = LoadTest::new("smoke", LoadTestSpec::inline("scenarios: {}"));
+    lt.metadata.namespace = Some("volley".into());
+    lt.metadata.generation = Some(generation);
+    lt.status = status;
+    lt
+}
+
+fn status(phase: Phase, claimed_by: Option<&str>, observed: i64) -> Option<LoadTestStatus> {
+    Some(LoadTestStatus {
+        phase: Some(phase),
+        claimed_by: claimed_by.map(str::to_string),
+        observed_generation: Some(observed),
+        ..LoadTestStatus::default()
+    })
+}
+
+fn nobody_gone(_: &str) -> bool {
+    false
+}
+
+#[test]
+fn new_and_unclaimed_tests_are_claimed() {
+    assert_eq!(decide(&lt(1, None), ME, false, &nobody_gone), Action::Claim);
+    let pending = status(Phase::Pending, None, 1);
+    assert_eq!(
+        decide(&lt(1, pending), ME, false, &nobody_gone),
+        Action::Claim
+    );
+    let empty = Some(LoadTestStatus::default());
+    assert_eq!(
+        decide(&lt(1, empty), ME, false, &nobody_gone),
+        Action::Claim
+    );
+}
+
+#[test]
+fn finished_tests_rerun_only_after_a_spec_change() {
+    for phase in [Phase::Passed, Phase::Failed, Phase::Aborted, Phase::Error] {
+        let done = status(phase, Some("node-b"), 1);
+        assert_eq!(
+            decide(&lt(1, done.clone()), ME, false, &nobody_gone),
+            Action::Nothing
+        );
+        assert_eq!(decide(&lt(2, done), ME, false, &nobody_gone), Action::Claim);
+    }
+}
+
+#[test]
+fn claimed_tests_belong_to_their_claimer_while_it_lives() {
+    let theirs = status(Phase::Running, Some("node-b"), 1);
+    assert_eq!(
+        decide(&lt(1, theirs.clone()), ME, false, &nobody_gone),
+        Action::Nothing
+    );
+    let gone = |id: &str| id == "node-b";
+    assert_eq!(
+        decide(&lt(1, theirs), ME, false, &gone),
+        Action::TakeOver {
+            from: "node-b".into()
+        }
+    );
+    let mine = status(Phase::Running, Some(ME), 1);
+    assert_eq!(
+        decide(&lt(1, mine.clone()), ME, false, &nobody_gone),
+        Action::Resume
+    );
+    assert_eq!(
+        decide(&lt(1, mine), ME, true, &nobody_gone),
+        Action::Nothing
+    );
+}
+
+#[test]
+fn a_running_task_yields_to_a_new_claimer() {
+    let taken = status(Phase::Running, Some("node-b"), 1);
+    assert_eq!(decide(&lt(1, taken), ME, true, &nobody_gone), Action::Yield);
+}
+
+#[test]
+fn objects_being_deleted_are_left_alone() {
+    let mut deleting = lt(1, None);
+    deleting.metadata.deletion_timestamp =
+        serde_json::from_value(json!("2026-01-01T00:00:00Z")).ok();
+    assert!(deleting.metadata.deletion_timestamp.is_some());
+    assert_eq!(decide(&deleting, ME, false, &nobody_gone), Action::Nothing);
+}
+
+#[test]
+fn claim_clears_the_last_run_and_records_the_generation() {
+    let old = LoadTestStatus {
+        phase: Some(Phase::Failed),
+        test_id: Some("t-1".into()),
+        summary: Some("old".into()),
+        observed_generation: Some(1),
+        ..LoadTestStatus::default()
+    };
+    let s = claim_status(&lt(2, Some(old)), ME);
+    assert_eq!(s.phase, Some(Phase::Claimed));
+    assert_eq!(s.claimed_by.as_deref(), Some(ME));
+    assert_eq!(s.observed_generation, Some(2));
+    assert_eq!(s.test_id, None);
+    assert_eq!(s.summary, None);
+}
+
+#[test]
+fn takeover_keeps_the_run() {
+    let old = LoadTestStatus {
+        phase: Some(Phase::Running),
+        claimed_by: Some("node-b".into()),
+        test_id: Some("t-9".into()),
+        observed_generation: Some(1),
+        ..LoadTestStatus::default()
+    };
+    let s = takeover_status(&lt(1, Some(old)), ME, "node-b");
+    assert_eq!(s.claimed_by.as_deref(), Some(ME));
+    assert_eq!(s.test_id.as_deref(), Some("t-9"));
+    assert_eq!(s.phase, Some(Phase::Running));
+    assert!(s.message.as_deref().is_some_and(|m| m.contains("node-b")));
+}
+
+#[test]
+fn fleet_phases_map() {
+    assert_eq!(fleet_phase("pending"), Some(Phase::Starting));
+    assert_eq!(fleet_phase("Running"), Some(Phase::Running));
+    assert_eq!(fleet_phase("passed"), Some(Phase::Passed));
+    assert_eq!(fleet_phase("failed"), Some(Phase::Failed));
+    assert_eq!(fleet_phase("aborted"), Some(Phase::Aborted));
+    assert_eq!(fleet_phase("error"), Some(Phase::Error));
+    assert_eq!(fleet_phase("later"), None);
+}
+
+fn summary(thresholds: Vec<ThresholdOutcome>) -> Summary {
+    Summary {
+        duration: Duration::from_secs(10),
+        metrics: vec![
+            MetricSummary {
+                name: "http_req_duration".into(),
+                tags: vec![],
+                values: MetricValues::Trend {
+                    count: 1234,
+                    stats: vec![("avg".into(), 5.0), ("p(95)".into(), 12.34)],
+                },
+            },
+            MetricSummary {
+                name: "http_req_failed".into(),
+                tags: vec![],
+                values: MetricValues::Rate {
+                    rate: 0.0125,
+                    passes: 15,
+                    fails: 1219,
+                },
+            },
+            MetricSummary {
+                name: "http_reqs".into(),
+                tags: vec![],
+                values: MetricValues::Counter {
+                    count: 1234.0,
+                    rate: 123.4,
+                },
+            },
+        ],
+        thresholds,
+        checks: vec![],
+        errors: vec![],
+        trend_stats: TrendStat::k6_defaults(),
+        breakdown: vec![],
+        notes: vec![],
+    }
+}
+
+fn outcome(ok: bool, observed: Option<f64>) -> ThresholdOutcome {
+    ThresholdOutcome {
+        key: "http_req_duration".into(),
+        source: "p(95)<300".into(),
+        aggregation: "p(95)".into(),
+        observed,
+        ok,
+        aborted: false,
+    }
+}
+
+#[test]
+fn summary_line_reads_like_the_example() {
+    let s = summary(vec![outcome(true, Some(12.3)), outcome(false, Some(700.0))]);
+    assert_eq!(
+        summary_line(&s),
+        "1234 requests, 1.25% failed, p95 12.3ms, 1/2 thresholds passed"
+    );
+    let mut empty = summary(vec![]);
+    empty.metrics.clear();
+    assert_eq!(
+        summary_line(&empty),
+        "0 requests, 0.00% failed, p95 -, no thresholds"
+    );
+}
+
+#[test]
+fn thresholds_drop_non_finite_observations() {
+    let t = threshold_statuses(&[outcome(true, Some(f64::NAN)), outcome(false, Some(3.5))]);
+    assert_eq!(t.len(), 2);
+    assert_eq!(t[0].observed, None);
+    assert_eq!(t[1].observed, Some(3.5));
+    assert!(!t[1].ok);
+    assert_eq!(t[1].source, "p(95)<300");
+}
+
+#[test]
+fn start_time_is_rfc3339_utc() {
+    assert_eq!(
+        rfc3339_from_unix_ms(1_767_225_602_000).as_deref(),
+        Some("2026-01-01T00:00:02Z")
+    );
+    assert_eq!(rfc3339_from_unix_ms(u64::MAX), None);
+}

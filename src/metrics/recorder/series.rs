@@ -1,0 +1,369 @@
+//! Series resolution for the recorder, run on cache misses only: what the
+//! recorder keeps from the plan, how tags are built (scenario tags, then
+//! request tags, then system tags, then the extra tags), and how a new
+//! series is admitted under the bound or folded into its overflow series.
+
+use std::sync::Arc;
+
+use super::{HttpKey, HttpSlots, PHASES, Recorder, Slot};
+use crate::metrics::catalog::Metric;
+use crate::metrics::snapshot::SeriesKey;
+use crate::metrics::tags::{Interner, TagSet, key};
+use crate::plan::Plan;
+
+/// What the recorder keeps from the plan, with strings interned.
+#[derive(Debug)]
+pub(super) struct PlanContext {
+    pub(super) scenarios: Vec<ScenarioCtx>,
+    requests: Vec<Option<RequestCtx>>,
+    pub(super) checks: Vec<Option<CheckCtx>>,
+    /// `(group path, scenario)` per group id.
+    pub(super) groups: Vec<Option<(Arc<str>, usize)>>,
+}
+
+#[derive(Debug)]
+pub(super) struct ScenarioCtx {
+    name: Arc<str>,
+    tags: Vec<(Arc<str>, Arc<str>)>,
+}
+
+/// Where a check lives: its name, scenario index and group path.
+#[derive(Debug, Clone)]
+pub(super) struct CheckCtx {
+    name: Arc<str>,
+    scenario: usize,
+    group: Arc<str>,
+}
+
+#[derive(Debug)]
+struct RequestCtx {
+    scenario: usize,
+    name: Arc<str>,
+    method: Arc<str>,
+    group: Arc<str>,
+    tags: Vec<(Arc<str>, Arc<str>)>,
+}
+
+impl PlanContext {
+    /// Copies what tagging needs; entries that point at a scenario the plan
+    /// does not have are kept as `None` so their samples count as invalid.
+    pub(super) fn new(plan: &Plan, interner: &mut Interner) -> PlanContext {
+        fn pairs(tags: &[(String, String)], i: &mut Interner) -> Vec<(Arc<str>, Arc<str>)> {
+            tags.iter()
+                .map(|(k, v)| (i.intern(k), i.intern(v)))
+                .collect()
+        }
+        let scenarios: Vec<ScenarioCtx> = plan
+            .scenarios
+            .iter()
+            .map(|s| ScenarioCtx {
+                name: interner.intern(&s.name),
+                tags: pairs(&s.tags, interner),
+            })
+            .collect();
+        let n = scenarios.len();
+        let requests = plan
+            .requests
+            .iter()
+            .map(|r| {
+                (r.scenario < n).then(|| RequestCtx {
+                    scenario: r.scenario,
+                    name: interner.intern(&r.name),
+                    method: interner.intern(r.method.as_str()),
+                    group: interner.intern(&r.group),
+                    tags: pairs(&r.tags, interner),
+                })
+            })
+            .collect();
+        let checks = plan
+            .checks
+            .iter()
+            .map(|c| {
+                (c.scenario < n).then(|| CheckCtx {
+                    name: interner.intern(&c.name),
+                    scenario: c.scenario,
+                    group: interner.intern(&c.group),
+                })
+            })
+            .collect();
+        let groups = plan
+            .groups
+            .iter()
+            .map(|g| (g.scenario < n).then(|| (interner.intern(&g.path), g.scenario)))
+            .collect();
+        PlanContext {
+            scenarios,
+            requests,
+            checks,
+            groups,
+        }
+    }
+}
+
+impl Recorder {
+    /// Builds a tag set from scenario tags, then `own` tags, then system
+    /// tags, then the extra tags (later wins).
+    pub(super) fn tags(
+        &self,
+        scenario_tags: &[(Arc<str>, Arc<str>)],
+        own: &[(Arc<str>, Arc<str>)],
+        system: &[(Arc<str>, Arc<str>)],
+    ) -> TagSet {
+        let mut t = TagSet::new();
+        for (k, v) in scenario_tags
+            .iter()
+            .chain(own)
+            .chain(system)
+            .chain(&self.extra)
+        {
+            t.insert(Arc::clone(k), Arc::clone(v));
+        }
+        t
+    }
+
+    fn pair(&mut self, k: &'static str, v: &str) -> (Arc<str>, Arc<str>) {
+        (self.interner.intern(k), self.interner.intern(v))
+    }
+
+    pub(super) fn create(&mut self, key: SeriesKey) -> u32 {
+        let id = u32::try_from(self.keys.len())
+            .expect("invariant: series are bounded far below u32::MAX");
+        self.ids.insert(key.clone(), id);
+        self.keys.push(key);
+        self.values.push(None);
+        self.touched.push(false);
+        id
+    }
+
+    /// The series of `metric` with `tags`, created if the bound allows,
+    /// else the metric's overflow series for `scenario`.
+    fn resolve(&mut self, metric: Metric, tags: TagSet, scenario: usize) -> Slot {
+        self.resolve_all(vec![SeriesKey::new(metric, tags)], scenario)[0]
+    }
+
+    /// Resolves series that belong together (the per-status HTTP metrics of
+    /// one combination) all or nothing: either every missing one fits under
+    /// the bound and is created, or every missing one is folded, so the
+    /// counts of related series always agree.
+    fn resolve_all(&mut self, keys: Vec<SeriesKey>, scenario: usize) -> Vec<Slot> {
+        let missing = keys.iter().filter(|k| !self.ids.contains_key(*k)).count();
+        let fits = self.num_regular + missing <= self.regular_limit;
+        keys.into_iter()
+            .map(|key| {
+                if let Some(&id) = self.ids.get(&key) {
+                    Slot { id, folded: false }
+                } else if fits {
+                    self.num_regular += 1;
+                    Slot {
+                        id: self.create(key),
+                        folded: false,
+                    }
+                } else {
+                    self.overflow_slot(key.metric, scenario)
+                }
+            })
+            .collect()
+    }
+
+    /// The overflow series of `metric` in `scenario`, created on first use
+    /// (its room is reserved, so it never breaks the bound).
+    fn overflow_slot(&mut self, metric: Metric, scenario: usize) -> Slot {
+        if let Some(&id) = self.overflow_ids.get(&(metric, scenario)) {
+            return Slot { id, folded: true };
+        }
+        let name = Arc::clone(&self.ctx.scenarios[scenario].name);
+        let system = [
+            self.pair(key::OVERFLOW, "true"),
+            (self.interner.intern(key::SCENARIO), name),
+        ];
+        let tags = self.tags(&[], &[], &system);
+        let id = self.create(SeriesKey::new(metric, tags));
+        self.overflow_ids.insert((metric, scenario), id);
+        Slot { id, folded: true }
+    }
+
+    /// System tags of an HTTP sample (without `error` when it succeeded).
+    fn http_system_tags(&mut self, k: HttpKey, r: &RequestCtxRef) -> Vec<(Arc<str>, Arc<str>)> {
+        let mut system = vec![
+            (
+                self.interner.intern(key::SCENARIO),
+                Arc::clone(&r.scenario_name),
+            ),
+            (self.interner.intern(key::NAME), Arc::clone(&r.name)),
+            (self.interner.intern(key::METHOD), Arc::clone(&r.method)),
+            self.pair(key::STATUS, &k.status.to_string()),
+            (self.interner.intern(key::GROUP), Arc::clone(&r.group)),
+            self.pair(
+                key::EXPECTED_RESPONSE,
+                if k.expected { "true" } else { "false" },
+            ),
+        ];
+        if let Some(e) = k.error {
+            system.push(self.pair(key::ERROR, e.name()));
+        }
+        system
+    }
+
+    fn request_ref(&self, request: u32) -> Option<RequestCtxRef> {
+        let r = self.ctx.requests.get(request as usize)?.as_ref()?;
+        let s = &self.ctx.scenarios[r.scenario];
+        Some(RequestCtxRef {
+            scenario: r.scenario,
+            scenario_name: Arc::clone(&s.name),
+            scenario_tags: s.tags.clone(),
+            name: Arc::clone(&r.name),
+            method: Arc::clone(&r.method),
+            group: Arc::clone(&r.group),
+            tags: r.tags.clone(),
+        })
+    }
+
+    pub(super) fn http_slots(&mut self, k: HttpKey) -> Option<HttpSlots> {
+        let r = self.request_ref(k.request)?;
+        let system = self.http_system_tags(k, &r);
+        let tags = self.tags(&r.scenario_tags, &r.tags, &system);
+        let data_system = [
+            (
+                self.interner.intern(key::SCENARIO),
+                Arc::clone(&r.scenario_name),
+            ),
+            (self.interner.intern(key::GROUP), Arc::clone(&r.group)),
+        ];
+        let data_tags = self.tags(&r.scenario_tags, &[], &data_system);
+        // Everything that splits by status resolves as one unit; the data
+        // counters (shared by every status) as another.
+        let per_status: Vec<SeriesKey> = [Metric::HttpReqs, Metric::HttpReqFailed]
+            .into_iter()
+            .chain(PHASES)
+            .map(|m| SeriesKey::new(m, tags.clone()))
+            .collect();
+        let s = self.resolve_all(per_status, r.scenario);
+        let data = [Metric::DataSent, Metric::DataReceived]
+            .map(|m| SeriesKey::new(m, data_tags.clone()))
+            .to_vec();
+        let d = self.resolve_all(data, r.scenario);
+        let folded = s.iter().chain(&d).any(|slot| slot.folded);
+        let mut trends = [0; 7];
+        for (id, slot) in trends.iter_mut().zip(&s[2..]) {
+            *id = slot.id;
+        }
+        let (reqs, failed, sent, received) = (s[0].id, s[1].id, d[0].id, d[1].id);
+        Some(HttpSlots {
+            reqs,
+            trends,
+            failed,
+            sent,
+            received,
+            intended: None,
+            folded,
+        })
+    }
+
+    /// Resolves the `http_req_duration_intended` series of a combination
+    /// and stores it in the cache entry.
+    pub(super) fn intended_slot(&mut self, k: HttpKey) -> Option<Slot> {
+        let r = self.request_ref(k.request)?;
+        let system = self.http_system_tags(k, &r);
+        let tags = self.tags(&r.scenario_tags, &r.tags, &system);
+        let slot = self.resolve(Metric::HttpReqDurationIntended, tags, r.scenario);
+        if let Some(entry) = self.http_cache.get_mut(&k) {
+            entry.intended = Some(slot.id);
+            entry.folded |= slot.folded;
+        }
+        Some(slot)
+    }
+
+    /// A scenario-scoped series: scenario tags, `scenario`, then `system`.
+    fn scenario_series(
+        &mut self,
+        metric: Metric,
+        scenario: usize,
+        system: &[(&'static str, Arc<str>)],
+    ) -> Slot {
+        let s = &self.ctx.scenarios[scenario];
+        let (name, scenario_tags) = (Arc::clone(&s.name), s.tags.clone());
+        let mut sys = vec![(self.interner.intern(key::SCENARIO), name)];
+        for (k, v) in system {
+            sys.push((self.interner.intern(k), Arc::clone(v)));
+        }
+        let tags = self.tags(&scenario_tags, &[], &sys);
+        self.resolve(metric, tags, scenario)
+    }
+
+    pub(super) fn check_slot(&mut self, check: usize) -> Option<Slot> {
+        if let Some(Some(slot)) = self.check_cache.get(check) {
+            return Some(*slot);
+        }
+        let c = self.ctx.checks.get(check)?.clone()?;
+        let slot = self.scenario_series(
+            Metric::Checks,
+            c.scenario,
+            &[(key::CHECK, c.name), (key::GROUP, c.group)],
+        );
+        self.check_cache[check] = Some(slot);
+        Some(slot)
+    }
+
+    pub(super) fn group_slot(&mut self, group: usize) -> Option<Slot> {
+        if let Some(Some(slot)) = self.group_cache.get(group) {
+            return Some(*slot);
+        }
+        let (path, scenario) = self.ctx.groups.get(group)?.clone()?;
+        let slot = self.scenario_series(Metric::GroupDuration, scenario, &[(key::GROUP, path)]);
+        self.group_cache[group] = Some(slot);
+        Some(slot)
+    }
+
+    pub(super) fn iteration_slots(&mut self, scenario: usize) -> Option<[Slot; 2]> {
+        match self.iteration_cache.get(scenario)? {
+            Some(slots) => Some(*slots),
+            None => {
+                let slots = [
+                    self.scenario_series(Metric::Iterations, scenario, &[]),
+                    self.scenario_series(Metric::IterationDuration, scenario, &[]),
+                ];
+                self.iteration_cache[scenario] = Some(slots);
+                Some(slots)
+            }
+        }
+    }
+
+    pub(super) fn dropped_slot(&mut self, scenario: usize) -> Option<Slot> {
+        match self.dropped_cache.get(scenario)? {
+            Some(slot) => Some(*slot),
+            None => {
+                let slot = self.scenario_series(Metric::DroppedIterations, scenario, &[]);
+                self.dropped_cache[scenario] = Some(slot);
+                Some(slot)
+            }
+        }
+    }
+
+    pub(super) fn intended_wait_slot(&mut self, scenario: usize) -> Option<Slot> {
+        match self.intended_wait_cache.get(scenario)? {
+            Some(slot) => Some(*slot),
+            None => {
+                let yes = self.interner.intern("true");
+                let slot = self.scenario_series(
+                    Metric::HttpReqDurationIntended,
+                    scenario,
+                    &[(key::DROPPED, yes)],
+                );
+                self.intended_wait_cache[scenario] = Some(slot);
+                Some(slot)
+            }
+        }
+    }
+}
+
+/// The request's tagging context, copied out so the recorder can be
+/// borrowed mutably while building tags.
+struct RequestCtxRef {
+    scenario: usize,
+    scenario_name: Arc<str>,
+    scenario_tags: Vec<(Arc<str>, Arc<str>)>,
+    name: Arc<str>,
+    method: Arc<str>,
+    group: Arc<str>,
+    tags: Vec<(Arc<str>, Arc<str>)>,
+}
