@@ -243,7 +243,6 @@ impl Participant {
         let opts = RunOptions {
             tuple,
             start_at: Some(start_at),
-            extra_tags: vec![("agent".to_string(), self.me.clone())],
             realloc: Some(active.realloc_tx.subscribe()),
             ..RunOptions::default()
         };

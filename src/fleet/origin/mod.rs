@@ -591,11 +591,16 @@ impl Origin {
             }
         }
         let mut lost: Vec<String> = std::mem::take(&mut t.handover);
+        for agent in &lost {
+            t.results.agent_lost(agent);
+        }
         let agents: Vec<String> = t.allocation.agents().map(str::to_owned).collect();
         for agent in agents {
             if !t.done.contains(&agent) && !t.lost.contains(&agent) && !(self.is_alive)(&agent) {
                 lost.push(agent.clone());
                 t.lost.insert(agent.clone());
+                // Its intervals are no longer awaited before later ones count.
+                t.results.agent_lost(&agent);
                 if let Some(p) = t.progress.get_mut(&agent) {
                     p.state = "lost".into();
                 }

@@ -17,11 +17,11 @@ impl Origin {
     /// Builds the fleet-wide summary and seals it.
     pub(super) fn seal(&self, test: &Arc<Mutex<Test>>, start: Instant) {
         let mut t = lock(test);
-        let elapsed = Instant::now()
-            .saturating_duration_since(start)
-            .min(t.results.elapsed().max(Duration::from_millis(1)));
+        // Nothing more is awaited: seal every open interval (fleet gauges).
+        t.results.finish();
+        // The snapshots' own time span; without any, the wall time since the start.
         let elapsed = if t.results.elapsed().is_zero() {
-            elapsed
+            Instant::now().saturating_duration_since(start)
         } else {
             t.results.elapsed()
         };
@@ -48,6 +48,7 @@ impl Origin {
             ));
         }
         summary.notes.extend(t.incidents.iter().cloned());
+        summary.notes.extend(t.results.notes());
         let text = report::text::render(
             &summary,
             &report::text::TextOptions {
