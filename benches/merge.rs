@@ -110,7 +110,10 @@ fn interval(seq: u64, requests: usize, rng: &mut fastrand::Rng) -> Snapshot {
         b.counter(key(Metric::DataSent, &scenario), 180.0);
         b.counter(key(Metric::DataReceived, &scenario), 2048.0);
         b.rate(
-            key(Metric::Checks, &[("check", "status is 200"), ("scenario", "main")]),
+            key(
+                Metric::Checks,
+                &[("check", "status is 200"), ("scenario", "main")],
+            ),
             status == "200",
         );
     }
@@ -222,8 +225,7 @@ fn project() {
         let per_interval = start.elapsed() / rounds as u32;
         let cpu_ms_per_s = per_interval.as_secs_f64() * 1e3 * PROJECTED_AGENTS;
         let agent = state.fleet.agent("agent-0000").expect("in the fleet");
-        let per_agent_mb =
-            histogram_bytes(agent.series().map(|(_, v)| v.clone())) as f64 / 1e6;
+        let per_agent_mb = histogram_bytes(agent.series().map(|(_, v)| v.clone())) as f64 / 1e6;
         println!(
             "| origin merge (decode + ingest), {requests} req/s per agent, {} series, {:.1} kB encoded | \
              {:.0} µs per agent-interval | {:.0} ms CPU per second for {PROJECTED_AGENTS} agents \
