@@ -11,13 +11,15 @@
 //! sum of the agents'), over time the later value wins. The fleet gauge of
 //! an interval is therefore summed first, and only when the interval is
 //! sealed is it folded into the totals, in sequence order. An interval is
-//! sealed once every agent reported it, or once a report [`SEAL_LAG`]
-//! intervals newer arrived (an agent lost or late), or at [`finish`].
+//! sealed once every agent still in the test reported it (see
+//! [`agent_lost`]), or once a report [`SEAL_LAG`] intervals newer arrived
+//! (an agent lost or late), or at [`finish`].
 //!
 //! Every delivery names `(agent, seq)`: a repeat is ignored, so retried
 //! deliveries never count twice; a missing seq is simply a lost interval.
 //!
 //! [`finish`]: FleetResults::finish
+//! [`agent_lost`]: FleetResults::agent_lost
 
 mod interval;
 mod seqs;
@@ -74,6 +76,9 @@ pub struct FleetResults {
     /// The latest sealed intervals (gauges emptied), oldest first, at most
     /// [`LIVE_HISTORY`].
     sealed: VecDeque<Interval>,
+    /// Agents not marked lost: an interval is complete once they all
+    /// reported it.
+    active: usize,
     /// Every seq below this is sealed.
     next_unsealed: u64,
     /// Highest seq any agent reported.
@@ -92,7 +97,12 @@ pub struct FleetResults {
 /// One agent's part.
 #[derive(Debug)]
 struct AgentState {
+    /// Position in the order agents joined: names the agent in
+    /// [`Interval::reporters`].
+    index: usize,
     labels: BTreeMap<String, String>,
+    /// Marked lost by [`FleetResults::agent_lost`]: no longer awaited.
+    lost: bool,
     /// Applied seqs, to ignore repeats.
     seen: SeqSet,
     /// This agent's running totals.
@@ -102,9 +112,11 @@ struct AgentState {
 }
 
 impl AgentState {
-    fn new(labels: BTreeMap<String, String>) -> AgentState {
+    fn new(index: usize, labels: BTreeMap<String, String>) -> AgentState {
         AgentState {
+            index,
             labels,
+            lost: false,
             seen: SeqSet::new(),
             totals: Aggregate::new(),
             vus: None,
@@ -120,6 +132,7 @@ impl FleetResults {
             fleet: Aggregate::new(),
             pending: BTreeMap::new(),
             sealed: VecDeque::new(),
+            active: 0,
             next_unsealed: 0,
             newest_seq: None,
             seal_lag: SEAL_LAG,
@@ -144,20 +157,51 @@ impl FleetResults {
     }
 
     /// Adds an agent joining the test (a reallocation). An agent already in
-    /// the test keeps its results and takes the new labels. Returns whether
-    /// the agent is new.
+    /// the test keeps its results and takes the new labels (and, if it was
+    /// lost, is awaited again). Returns whether the agent is new.
     pub fn add_agent(&mut self, agent: &str, labels: BTreeMap<String, String>) -> bool {
         match self.agents.get_mut(agent) {
             Some(state) => {
                 state.labels = labels;
+                if state.lost {
+                    state.lost = false;
+                    self.active += 1;
+                    let index = state.index;
+                    for interval in self.pending.values_mut() {
+                        if interval.reporters.contains(&index) {
+                            interval.active_reports += 1;
+                        }
+                    }
+                }
                 false
             }
             None => {
-                self.agents
-                    .insert(agent.to_owned(), AgentState::new(labels));
+                let state = AgentState::new(self.agents.len(), labels);
+                self.agents.insert(agent.to_owned(), state);
+                self.active += 1;
                 true
             }
         }
+    }
+
+    /// Marks an agent lost (declared dead, its share reallocated):
+    /// intervals stop waiting for it, so the live view stays fresh. Its
+    /// results stay, and reports it still delivers are applied. Returns
+    /// whether the agent was in the test and not already lost.
+    pub fn agent_lost(&mut self, agent: &str) -> bool {
+        let Some(state) = self.agents.get_mut(agent).filter(|s| !s.lost) else {
+            return false;
+        };
+        state.lost = true;
+        self.active -= 1;
+        let index = state.index;
+        for interval in self.pending.values_mut() {
+            if interval.reporters.contains(&index) {
+                interval.active_reports -= 1;
+            }
+        }
+        self.seal_ready();
+        true
     }
 
     /// Applies interval `seq` of `agent`, once per `(agent, seq)`.
@@ -173,6 +217,7 @@ impl FleetResults {
         }
         let in_order = state.seen.max().is_none_or(|newest| seq > newest);
         state.seen.insert(seq);
+        let (index, active) = (state.index, !state.lost);
 
         let (rest, gauges) = split_gauges(snapshot);
         let mut errors = Vec::new();
@@ -197,7 +242,7 @@ impl FleetResults {
                 .pending
                 .entry(seq)
                 .or_insert_with(|| Interval::new(seq, start, rest.duration));
-            errors.extend(interval.add(&rest, &gauges).err());
+            errors.extend(interval.add(index, active, &rest, &gauges).err());
         }
         self.newest_seq = Some(self.newest_seq.map_or(seq, |n| n.max(seq)));
         for e in errors {
@@ -336,10 +381,9 @@ impl FleetResults {
     /// Seals pending intervals in seq order while the oldest is complete or
     /// old enough (see the module docs).
     fn seal_ready(&mut self) {
-        let agents = self.agents.len();
         let newest = self.newest_seq.unwrap_or(0);
         while let Some(entry) = self.pending.first_entry() {
-            let complete = entry.get().reports >= agents;
+            let complete = entry.get().active_reports >= self.active;
             let overdue = newest.saturating_sub(*entry.key()) >= self.seal_lag;
             if !(complete || overdue) {
                 break;

@@ -42,8 +42,11 @@ pub struct LiveView {
 #[derive(Debug)]
 pub struct Interval {
     pub seq: u64,
-    /// Agents whose report of this interval was applied.
-    pub reports: usize,
+    /// Agents (by their index in the test) whose report was applied.
+    pub reporters: Vec<usize>,
+    /// How many of `reporters` are not lost: the interval is complete
+    /// when every agent still in the test reported.
+    pub active_reports: usize,
     /// Earliest start and latest end of the reports (Unix ms).
     pub start_unix_ms: u64,
     pub end_unix_ms: u64,
@@ -66,7 +69,8 @@ impl Interval {
     pub fn new(seq: u64, start_unix_ms: u64, duration: Duration) -> Interval {
         Interval {
             seq,
-            reports: 0,
+            reporters: Vec::new(),
+            active_reports: 0,
             start_unix_ms,
             end_unix_ms: start_unix_ms,
             requests: 0.0,
@@ -77,11 +81,19 @@ impl Interval {
         }
     }
 
-    /// Adds one agent's report: `rest` holds its non-gauge series, `gauges`
-    /// the others (both validated). Errors only when a histogram cannot
-    /// grow; everything else is still added.
-    pub fn add(&mut self, rest: &Snapshot, gauges: &Snapshot) -> Result<(), MergeError> {
-        self.reports += 1;
+    /// Adds the report of agent `reporter` (`active` unless it was lost):
+    /// `rest` holds its non-gauge series, `gauges` the others (both
+    /// validated). Errors only when a histogram cannot grow; everything
+    /// else is still added.
+    pub fn add(
+        &mut self,
+        reporter: usize,
+        active: bool,
+        rest: &Snapshot,
+        gauges: &Snapshot,
+    ) -> Result<(), MergeError> {
+        self.reporters.push(reporter);
+        self.active_reports += usize::from(active);
         self.start_unix_ms = self.start_unix_ms.min(rest.start_unix_ms);
         self.end_unix_ms = self.end_unix_ms.max(rest.end_unix_ms());
         let mut first_err = self.gauges.merge_sources(gauges).err();

@@ -428,3 +428,53 @@ fn agents_joining_later_and_agents_that_never_report() {
         "{notes:?}"
     );
 }
+
+#[test]
+fn a_lost_agent_is_no_longer_awaited() {
+    let mut fleet = FleetResults::new(&agents(&[("a", &[]), ("b", &[]), ("c", &[])]));
+    for seq in 0..2 {
+        for id in ["a", "b", "c"] {
+            fleet.ingest(id, seq, traffic(seq, &[1000], 0, 1.0));
+        }
+    }
+    fleet.ingest("a", 2, traffic(2, &[1000], 0, 1.0));
+    fleet.ingest("b", 2, traffic(2, &[1000], 0, 1.0));
+    assert_eq!(fleet.live(10).seqs, Some((0, 1)), "interval 2 waits for c");
+
+    assert!(fleet.agent_lost("c"));
+    assert!(!fleet.agent_lost("c"), "already lost");
+    assert!(!fleet.agent_lost("nobody"));
+    assert_eq!(fleet.live(10).seqs, Some((0, 2)), "sealed at once");
+    fleet.ingest("a", 3, traffic(3, &[1000], 0, 1.0));
+    fleet.ingest("b", 3, traffic(3, &[1000], 0, 1.0));
+    assert_eq!(
+        fleet.live(10).seqs,
+        Some((0, 3)),
+        "two reports complete it now"
+    );
+    assert_eq!(
+        fleet.fleet().metric_value(Metric::Vus, &[]),
+        Some(Value::Gauge {
+            value: 2.0,
+            min: 2.0,
+            max: 3.0
+        })
+    );
+
+    // A lost agent that is added back is awaited again; its late report
+    // of an open interval counts in full.
+    fleet.ingest("a", 4, traffic(4, &[1000], 0, 1.0));
+    assert!(!fleet.add_agent("c", BTreeMap::new()));
+    fleet.ingest("b", 4, traffic(4, &[1000], 0, 1.0));
+    assert_eq!(
+        fleet.live(10).seqs,
+        Some((0, 3)),
+        "interval 4 waits for c again"
+    );
+    assert_eq!(
+        fleet.ingest("c", 4, traffic(4, &[1000], 0, 1.0)),
+        Ingest::Applied
+    );
+    assert_eq!(fleet.live(10).seqs, Some((0, 4)));
+    assert_eq!(fleet.live(1).requests, 3);
+}
