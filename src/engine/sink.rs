@@ -58,7 +58,7 @@ impl SinkHandle {
 impl SampleSink {
     pub fn push(&mut self, sample: Sample) {
         if self.batch.is_empty() {
-            self.batch.reserve(16);
+            self.batch.reserve(4);
             self.batch_epoch = self.handle.epoch.load(Ordering::Relaxed);
         }
         self.batch.push(sample);

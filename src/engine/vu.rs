@@ -107,6 +107,7 @@ impl Vu {
                     // A sleeping VU holds no samples back (nor their memory).
                     if pause >= FLUSH_BEFORE_SLEEP {
                         self.sink.flush();
+                        self.client.release_buffers();
                     } else {
                         self.sink.flush_if_stale();
                     }

@@ -134,6 +134,11 @@ impl VuClient {
     }
 
     /// Closes every connection of this VU.
+    /// Frees the buffers a sleeping VU does not need (connections stay open).
+    pub fn release_buffers(&mut self) {
+        self.scratch.release();
+    }
+
     pub fn close_all(&mut self) {
         for origin in &mut self.origins {
             origin.conn = None;
@@ -159,6 +164,7 @@ impl VuClient {
             self.url.push_str(req.url);
             self.url_ok = true;
         }
+        self.scratch.ensure();
         let VuClient {
             config,
             target,

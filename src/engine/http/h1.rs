@@ -21,8 +21,11 @@ use super::{OutRequest, Response};
 use crate::plan::HttpOptions;
 use head::{Framing, has_token, parse_head};
 
-/// Read buffer size a VU starts with.
-const INITIAL_READ_BUFFER: usize = 8 * 1024;
+/// Read buffer size a VU starts with: a typical response head fits; it
+/// doubles (up to `MAX_READ_BUFFER`) for bigger responses. Kept small
+/// because every VU has one, and memory per idle VU is what limits
+/// large-VU tests.
+const INITIAL_READ_BUFFER: usize = 2 * 1024;
 /// Largest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;
 /// The read buffer grows up to this size for large bodies.
@@ -50,6 +53,26 @@ impl Default for Scratch {
             buf: vec![0; INITIAL_READ_BUFFER],
             start: 0,
             end: 0,
+        }
+    }
+}
+
+impl Scratch {
+    /// Gives the read buffer back while the VU has nothing to read (a
+    /// sleeping VU then costs a few hundred bytes, not kilobytes); the next
+    /// request allocates it again.
+    pub fn release(&mut self) {
+        if self.start == self.end {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Makes sure there is a read buffer again after [`Scratch::release`].
+    pub fn ensure(&mut self) {
+        if self.buf.is_empty() {
+            self.buf.resize(INITIAL_READ_BUFFER, 0);
         }
     }
 }
