@@ -12,6 +12,7 @@
 //! - [`report`]: the k6-style text summary, the JSON export, live progress.
 //! - [`target`]: the built-in HTTP target used by the quickstart and tests.
 //! - [`cli`]: the `volley` command line.
+//! - [`clock`]: sleeping to an instant with sub-millisecond precision.
 //!
 //! Dependencies point one way: `cli → engine → {plan, metrics, segment}`.
 #![forbid(unsafe_code)]
@@ -19,6 +20,7 @@
 pub mod agent;
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod engine;
 pub mod fleet;
 pub mod kube;

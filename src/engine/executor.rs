@@ -195,17 +195,10 @@ pub async fn run_scenario(cx: ScenarioCtx) {
     }
 }
 
-/// Sleeps until `at` with sub-millisecond precision: tokio's timer wheel
-/// ticks in milliseconds, so the last stretch is spent yielding. A fleet's
-/// start barrier is only as tight as this.
+/// Sleeps until `at` with sub-millisecond precision (the last 2 ms are spent
+/// yielding). A fleet's start barrier is only as tight as this.
 pub async fn precise_sleep_until(at: Instant) {
-    const SPIN: Duration = Duration::from_millis(2);
-    if let Some(early) = at.checked_sub(SPIN) {
-        sleep_until(early).await;
-    }
-    while Instant::now() < at {
-        tokio::task::yield_now().await;
-    }
+    crate::clock::sleep_until_precise(at, Duration::from_millis(2)).await;
 }
 
 impl ScenarioCtx {
