@@ -5,6 +5,7 @@
 pub mod config;
 pub mod core;
 pub mod node;
+pub mod succession;
 pub mod views;
 
 pub use node::{AgentError, RunningAgent, start};

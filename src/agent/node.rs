@@ -207,6 +207,11 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         Some(store.clone()),
         is_alive,
     );
+    participant.set_succession(Arc::new(super::succession::Successor::new(
+        settings.node_id.clone(),
+        membership.clone(),
+        origin.clone(),
+    )));
     let node_id = settings.node_id.clone();
     let auth_disabled = matches!(settings.auth, ApiAuth::Disabled);
     let token = match &settings.auth {

@@ -103,6 +103,12 @@ pub enum Response {
     Error {
         message: String,
     },
+    /// Results for a test this agent does not coordinate (yet: a successor
+    /// answers this until it has taken the test over), so the sender retries.
+    UnknownTest {
+        test_id: String,
+        message: String,
+    },
     /// Abort of a test that is already over: it was aborted before (`aborted`) or ended on its
     /// own, at `at_unix_ms` (the time of this answer while the test still winds down).
     AlreadyOver {

@@ -5,7 +5,8 @@
 //! checked), commits the final allocation (agents that were not ready are
 //! dropped before the start), merges every agent's intervals, judges the
 //! thresholds on the fleet-wide numbers, reallocates a lost agent's share
-//! to the survivors, and seals the summary.
+//! to the survivors, and seals the summary. When the origin dies, a
+//! successor adopts the test ([`adopt`]) and coordinates the rest of it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+mod adopt;
 mod seal;
 
 pub use seal::requests_and_failures;
@@ -86,6 +88,23 @@ pub struct AgentProgress {
     pub failed: u64,
     pub rps: f64,
     pub intervals: u64,
+}
+
+impl AgentProgress {
+    /// An agent that is still preparing, with no results yet.
+    fn new(agent: &str, labels: &BTreeMap<String, String>) -> AgentProgress {
+        AgentProgress {
+            agent: agent.to_owned(),
+            region: labels.get("region").cloned(),
+            state: "preparing".into(),
+            share: None,
+            started_unix_us: None,
+            requests: 0,
+            failed: 0,
+            rps: 0.0,
+            intervals: 0,
+        }
+    }
 }
 
 /// A point-in-time view of a test for the API.
@@ -198,15 +217,8 @@ impl Origin {
             .iter()
             .map(|c| {
                 let p = AgentProgress {
-                    agent: c.node_id.clone(),
-                    region: c.labels.get("region").cloned(),
-                    state: "preparing".into(),
                     share: allocation.fraction(&c.node_id),
-                    started_unix_us: None,
-                    requests: 0,
-                    failed: 0,
-                    rps: 0.0,
-                    intervals: 0,
+                    ..AgentProgress::new(&c.node_id, &c.labels)
                 };
                 (c.node_id.clone(), p)
             })
@@ -252,7 +264,7 @@ impl Origin {
                 seq,
             } => {
                 let Some(test) = self.test(&test_id) else {
-                    return err(format!("no test {test_id} on origin {}", self.me));
+                    return self.unknown(test_id);
                 };
                 let snapshot = match Snapshot::decode(&payload) {
                     Ok(s) => s,
@@ -284,7 +296,7 @@ impl Origin {
                 ..
             } => {
                 let Some(test) = self.test(&test_id) else {
-                    return err(format!("no test {test_id} on origin {}", self.me));
+                    return self.unknown(test_id);
                 };
                 let mut t = lock(&test);
                 t.done.insert(agent.clone());
@@ -381,23 +393,30 @@ impl Origin {
         t.sealed.clone()
     }
 
+    fn unknown(&self, test_id: String) -> Response {
+        Response::UnknownTest {
+            message: format!("agent {} does not coordinate test {test_id}", self.me),
+            test_id,
+        }
+    }
+
     fn test(&self, id: &str) -> Option<Arc<Mutex<Test>>> {
         lock(&self.tests).get(id).cloned()
     }
 
     async fn coordinate(self: Arc<Self>, test: Arc<Mutex<Test>>) {
-        let (id, start_ms) = {
-            let t = lock(&test);
-            (
-                t.meta.id.clone(),
-                t.meta.started_unix_ms.unwrap_or_else(unix_ms_now),
-            )
-        };
+        let start_ms = lock(&test).meta.started_unix_ms.unwrap_or_else(unix_ms_now);
         let start = instant_at_unix_ms(start_ms);
         if let Err(reason) = self.prepare_and_commit(&test, start, start_ms).await {
             self.fail(&test, TestPhase::Error, reason).await;
             return;
         }
+        self.supervise(test, start).await;
+    }
+
+    /// Runs a started test to its end: thresholds, lost agents, abort, seal.
+    async fn supervise(self: Arc<Self>, test: Arc<Mutex<Test>>, start: Instant) {
+        let id = lock(&test).meta.id.clone();
         self.set_phase(&test, TestPhase::Running);
         let (max_end, abort) = {
             let t = lock(&test);

@@ -2,36 +2,36 @@
 //!
 //! Prepare (load the plan from the bundle, check the digest, wait), Commit
 //! (start the engine at the announced instant with this agent's share),
-//! stream every interval to the origin, Reallocate (take over a lost
-//! agent's arrivals), Abort, and Done. An agent runs one test at a time.
-//! Whatever happens to the network, the engine's own hard deadline ends the
-//! load; an agent that cannot deliver results for `orphan_timeout` stops
-//! its load too.
+//! stream every interval to the coordinator ([`deliver`]), Reallocate (take
+//! over a lost agent's arrivals), Abort, and Done. When the coordinator
+//! dies, a successor takes the test over ([`succession`]). An agent runs one
+//! test at a time. Whatever happens to the network, the engine's own hard
+//! deadline ends the load; an agent that cannot deliver results for
+//! `orphan_timeout` stops its load too.
+
+mod deliver;
+pub mod succession;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use self::deliver::{Delivery, Outgoing, Streamer};
+pub use self::succession::{Orphan, Succession};
 use super::allocation::Allocation;
 use super::protocol::{self, Message, PlanBundle, Response};
 use super::store::{Store, StoreError, TestMeta, TestPhase};
 use super::transport::Transport;
-use crate::engine::{self, IntervalReport, Observer, Realloc, RunOptions};
+use crate::engine::{self, Realloc, RunOptions};
 use crate::plan::{self, FileSource, Format, LoadOptions, Plan};
 
 /// How a drained agent's share ends (`Done.end`).
 pub const DRAINED: &str = "drained";
-
-/// How long one interval delivery may take before it is retried.
-const SEND_TIMEOUT: Duration = Duration::from_secs(3);
-/// The shortest wait for a delivery, once the orphan timeout is (nearly) used up.
-const MIN_SEND_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// What the rest of the agent learns about the participant's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,15 +41,37 @@ pub enum Activity {
     Running { test_id: String },
 }
 
+/// The agent that coordinates a test: its origin, or the origin's successor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coordinator {
+    pub node: String,
+    /// Its QUIC address, where results go.
+    pub addr: SocketAddr,
+}
+
 /// A test this agent prepared or runs.
 struct Active {
     test_id: String,
-    origin: String,
-    origin_addr: SocketAddr,
+    name: String,
+    coordinator: watch::Sender<Coordinator>,
+    bundle: PlanBundle,
     plan: Arc<Plan>,
+    /// The latest allocation received (Commit, then Reallocate).
+    allocation: Allocation,
+    start_unix_ms: u64,
     stop: CancellationToken,
     realloc_tx: watch::Sender<Option<Realloc>>,
     running: bool,
+}
+
+/// What [`succession`] needs to know of the running test.
+struct Coordination {
+    coordinator: Coordinator,
+    name: String,
+    bundle: PlanBundle,
+    plan: Arc<Plan>,
+    allocation: Allocation,
+    start_unix_ms: u64,
 }
 
 /// The participant: shared by the transport handler and the agent.
@@ -63,6 +85,9 @@ pub struct Participant {
     /// Set when the agent drains: its running share ends as `drained`, which
     /// tells the origin to hand it to the others.
     draining: std::sync::atomic::AtomicBool,
+    /// How to take a test over when its coordinator dies; without it, an
+    /// orphaned test stops after `orphan_timeout`.
+    succession: OnceLock<Arc<dyn Succession>>,
 }
 
 impl Participant {
@@ -81,7 +106,13 @@ impl Participant {
             active: Mutex::new(None),
             activity_tx,
             draining: std::sync::atomic::AtomicBool::new(false),
+            succession: OnceLock::new(),
         })
+    }
+
+    /// Lets this agent take over tests whose coordinator died (set once).
+    pub fn set_succession(&self, succession: Arc<dyn Succession>) {
+        let _ = self.succession.set(succession);
     }
 
     /// Changes of what this agent is doing (for gossip and `/readyz`).
@@ -199,10 +230,17 @@ impl Participant {
             }
         }
         let (realloc_tx, _) = watch::channel(None);
+        let (coordinator, _) = watch::channel(Coordinator {
+            node: origin,
+            addr: origin_addr,
+        });
         *active = Some(Active {
             test_id: test_id.clone(),
-            origin,
-            origin_addr,
+            name,
+            coordinator,
+            bundle,
+            allocation,
+            start_unix_ms,
             plan: Arc::new(plan),
             stop: CancellationToken::new(),
             realloc_tx,
@@ -239,6 +277,7 @@ impl Participant {
             Err(e) => return error(format!("bad allocation: {e}")),
         };
         active.running = true;
+        active.allocation = allocation.clone();
         let start_at = instant_at_unix_ms(start_unix_ms);
         let opts = RunOptions {
             tuple,
@@ -249,7 +288,7 @@ impl Participant {
         let job = RunJob {
             participant: self.clone(),
             test_id: test_id.to_string(),
-            origin_addr: active.origin_addr,
+            coordinator: active.coordinator.subscribe(),
             plan: active.plan.clone(),
             stop: active.stop.clone(),
             start_at,
@@ -267,10 +306,11 @@ impl Participant {
         allocation: &Allocation,
         effective_unix_ms: u64,
     ) -> Response {
-        let guard = lock(&self.active);
-        let Some(active) = guard.as_ref().filter(|a| a.test_id == test_id) else {
+        let mut guard = lock(&self.active);
+        let Some(active) = guard.as_mut().filter(|a| a.test_id == test_id) else {
             return error(format!("agent {} does not run test {test_id}", self.me));
         };
+        active.allocation = allocation.clone();
         match allocation.tuple_for(&self.me) {
             Ok(Some(tuple)) => {
                 active.realloc_tx.send_replace(Some(Realloc {
@@ -314,11 +354,44 @@ impl Participant {
         }
     }
 
-    /// The test this agent takes part in and its origin, if any.
+    /// The test this agent takes part in and its coordinator, if any.
     pub fn current(&self) -> Option<(String, String)> {
         lock(&self.active)
             .as_ref()
-            .map(|a| (a.test_id.clone(), a.origin.clone()))
+            .map(|a| (a.test_id.clone(), a.coordinator.borrow().node.clone()))
+    }
+
+    fn coordination(&self, test_id: &str) -> Option<Coordination> {
+        let guard = lock(&self.active);
+        let a = guard.as_ref().filter(|a| a.test_id == test_id)?;
+        Some(Coordination {
+            coordinator: a.coordinator.borrow().clone(),
+            name: a.name.clone(),
+            bundle: a.bundle.clone(),
+            plan: a.plan.clone(),
+            allocation: a.allocation.clone(),
+            start_unix_ms: a.start_unix_ms,
+        })
+    }
+
+    /// From now on, results of `test_id` go to `to` (the successor of a lost
+    /// coordinator); the data directory records it as the test's origin.
+    fn redirect(&self, test_id: &str, to: Coordinator) {
+        {
+            let guard = lock(&self.active);
+            let Some(a) = guard.as_ref().filter(|a| a.test_id == test_id) else {
+                return;
+            };
+            a.coordinator.send_replace(to.clone());
+        }
+        if let Some(store) = &self.store
+            && let Ok(mut meta) = store.meta(test_id)
+        {
+            meta.origin = to.node;
+            if let Err(e) = store.update_meta(&meta) {
+                tracing::warn!(test = %test_id, "cannot record the new coordinator on disk: {e}");
+            }
+        }
     }
 
     fn finished(&self, test_id: &str) {
@@ -330,11 +403,12 @@ impl Participant {
     }
 }
 
-/// One committed run: the engine plus the stream of intervals to the origin.
+/// One committed run: the engine, the stream of intervals to the
+/// coordinator, and the watch on the coordinator.
 struct RunJob {
     participant: Arc<Participant>,
     test_id: String,
-    origin_addr: SocketAddr,
+    coordinator: watch::Receiver<Coordinator>,
     plan: Arc<Plan>,
     stop: CancellationToken,
     start_at: Instant,
@@ -344,7 +418,19 @@ impl RunJob {
     async fn run(self, opts: RunOptions) {
         let p = self.participant.clone();
         let (tx, rx) = mpsc::unbounded_channel::<Outgoing>();
-        let sender = tokio::spawn(deliver(p.clone(), self.origin_addr, rx, self.stop.clone()));
+        let delivery = Delivery::new(
+            p.clone(),
+            self.test_id.clone(),
+            self.coordinator.clone(),
+            self.stop.clone(),
+        );
+        let sender = tokio::spawn(delivery.run(rx));
+        let watching = CancellationToken::new();
+        tokio::spawn(succession::watch_coordinator(
+            p.clone(),
+            self.test_id.clone(),
+            watching.clone(),
+        ));
         let started = tokio::spawn({
             let at = self.start_at;
             async move {
@@ -353,8 +439,6 @@ impl RunJob {
             }
         });
         let mut streamer = Streamer {
-            test_id: self.test_id.clone(),
-            agent: p.me.clone(),
             seq: 0,
             tx: tx.clone(),
         };
@@ -371,122 +455,20 @@ impl RunJob {
             Err(e) => format!("failed: {e}"),
         };
         let _ = tx.send(Outgoing::Done {
-            message: Message::Done {
+            message: Box::new(Message::Done {
                 test_id: self.test_id.clone(),
                 agent: p.me.clone(),
                 started_unix_us,
                 end,
                 intervals: streamer.seq,
-            },
+            }),
         });
         drop(tx);
         drop(streamer);
         let _ = sender.await;
+        watching.cancel();
         p.finished(&self.test_id);
     }
-}
-
-enum Outgoing {
-    Interval {
-        seq: u64,
-        bytes: Bytes,
-        message: Message,
-    },
-    Done {
-        message: Message,
-    },
-}
-
-/// Sends every interval snapshot to the origin and keeps it on disk.
-struct Streamer {
-    test_id: String,
-    agent: String,
-    seq: u64,
-    tx: mpsc::UnboundedSender<Outgoing>,
-}
-
-impl Observer for Streamer {
-    fn on_interval(&mut self, report: &IntervalReport<'_>) {
-        let bytes = Bytes::from(report.snapshot.encode());
-        let message = Message::Interval {
-            test_id: self.test_id.clone(),
-            agent: self.agent.clone(),
-            seq: self.seq,
-        };
-        let _ = self.tx.send(Outgoing::Interval {
-            seq: self.seq,
-            bytes,
-            message,
-        });
-        self.seq += 1;
-    }
-}
-
-/// Delivers results in order, retrying; stops the load when nothing got
-/// through for `orphan_timeout` (the origin is gone and nobody took over).
-async fn deliver(
-    p: Arc<Participant>,
-    origin: SocketAddr,
-    mut rx: mpsc::UnboundedReceiver<Outgoing>,
-    stop: CancellationToken,
-) {
-    let mut last_ok = Instant::now();
-    while let Some(out) = rx.recv().await {
-        let (body, what) = match &out {
-            Outgoing::Interval {
-                seq,
-                bytes,
-                message,
-            } => {
-                keep_on_disk(&p, message, *seq, bytes);
-                (protocol::encode(message, bytes), format!("interval {seq}"))
-            }
-            Outgoing::Done { message } => (protocol::encode(message, &[]), "done".to_string()),
-        };
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            // One delivery never waits past the orphan timeout: an origin that stopped
-            // answering (paused, partitioned) must not keep the load going for longer.
-            let budget = p.orphan_timeout.saturating_sub(last_ok.elapsed());
-            let timeout = SEND_TIMEOUT.min(budget.max(MIN_SEND_TIMEOUT));
-            match p.transport.request(origin, body.clone(), timeout).await {
-                Ok(_) => {
-                    last_ok = Instant::now();
-                    break;
-                }
-                Err(e) => {
-                    if last_ok.elapsed() > p.orphan_timeout {
-                        if !stop.is_cancelled() {
-                            tracing::warn!(%origin, "cannot reach the origin for {:?}: stopping the load ({e})", p.orphan_timeout);
-                            stop.cancel();
-                        }
-                        if matches!(out, Outgoing::Done { .. }) || rx.is_closed() {
-                            return;
-                        }
-                        break;
-                    }
-                    tracing::debug!(%origin, "{what} not delivered yet: {e}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
-            }
-        }
-    }
-}
-
-/// Keeps an interval in the data directory (off the runtime's threads: the
-/// store syncs to disk) until the test's summary is sealed.
-fn keep_on_disk(p: &Participant, message: &Message, seq: u64, bytes: &Bytes) {
-    let (Some(store), Message::Interval { test_id, agent, .. }) = (&p.store, message) else {
-        return;
-    };
-    let (store, test_id, agent, bytes) =
-        (store.clone(), test_id.clone(), agent.clone(), bytes.clone());
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = store.append_interval(&test_id, &agent, seq, &bytes) {
-            tracing::warn!(test = %test_id, "cannot keep interval {seq} on disk: {e}");
-        }
-    });
 }
 
 /// Loads a bundle's plan exactly as the origin did: its env and its files,
