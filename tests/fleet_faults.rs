@@ -1,16 +1,20 @@
 //! Fleet tests of failures, with real `volley agent` processes on loopback: an agent killed with
-//! SIGKILL mid-test (the survivors take over its share), an abort through an agent that does not
+//! SIGKILL mid-test (the survivors take over its share), the origin killed mid-test (a successor
+//! takes the test over and rebuilds its results), an abort through an agent that does not
 //! coordinate the test, and an agent cut off from all others (SIGSTOP) that stops its own load.
 //!
-//! The longest tests of the fleet suite live here: the SIGKILL test runs a 12 s plan (about
-//! 20 s in all), the cut-off test about 10 s.
+//! The longest tests of the fleet suite live here: the SIGKILL tests run 10–12 s plans (about
+//! 20 s each in all), the cut-off test about 10 s.
 
 mod fleet;
 
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fleet::{Fleet, FleetOptions, plans};
+use fleet::{Fleet, FleetOptions, plans, results};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
 use tokio::time::Instant;
 use volley::target::{self, TargetConfig, TargetHandle, TargetStats};
 
@@ -129,6 +133,158 @@ async fn kill_9_of_an_agent_keeps_the_fleet_rate_within_5_percent() {
         deviation < 0.05,
         "achieved {achieved:.1}/s after the kill, target {RATE}/s\n{}",
         view.text
+    );
+}
+
+/// The origin (agent-0) is SIGKILLed at 3 s of a 10 s arrival-rate test submitted with
+/// `volley run --agent`: agent-1, the lowest live id, takes the test over; agent-2 sends again
+/// what it kept; the command follows the test through another agent and exits 0 with the summary,
+/// which counts every request the survivors made, before the takeover and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_successor_takes_over_when_the_origin_dies_and_rebuilds_the_results() {
+    const RATE: u64 = 300;
+    const DURATION_MS: u64 = 10_000;
+    const KILL_AT_MS: u64 = 3_000;
+    let target = target().await;
+    let mut fleet = Fleet::start(3, FleetOptions::default())
+        .await
+        .expect("fleet forms");
+    let plan_file = fleet.dir().join("plan.yaml");
+    let plan = plans::arrival_rate(target.addr, RATE, Duration::from_millis(DURATION_MS), "/");
+    std::fs::write(&plan_file, plan).expect("write the plan");
+    let export = fleet.dir().join("summary.json");
+    let mut cli = Command::new(env!("CARGO_BIN_EXE_volley"))
+        .arg("run")
+        .arg("--agent")
+        .arg(format!("http://{}", fleet.agents[0].api))
+        .arg("--summary-export")
+        .arg(&export)
+        .arg(&plan_file)
+        .env("VOLLEY_TOKEN", fleet::TOKEN)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("volley run --agent starts");
+    let mut stderr = BufReader::new(cli.stderr.take().expect("piped")).lines();
+    let id = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Ok(Some(line)) = stderr.next_line().await {
+            if let Some(rest) = line.strip_prefix("test ")
+                && let Some((id, origin)) = rest.split_once(" accepted by ")
+            {
+                assert!(origin.starts_with("agent-0:"), "{line}");
+                return Some(id.to_owned());
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .expect("volley run --agent says which test the fleet accepted");
+    // The rest of its stderr is read as it comes, so the command never blocks on a full pipe.
+    let rest_of_stderr = tokio::spawn(async move {
+        let mut lines = Vec::new();
+        while let Ok(Some(line)) = stderr.next_line().await {
+            lines.push(line);
+        }
+        lines
+    });
+    let before = fleet
+        .client(0)
+        .get_test(&id)
+        .await
+        .expect("the origin answers before it dies");
+    tokio::time::sleep_until(instant_at(before.brief.start_unix_ms + KILL_AT_MS)).await;
+    let before = fleet
+        .client(0)
+        .get_test(&id)
+        .await
+        .expect("the origin answers before it dies");
+    let agent2_before = before
+        .agent_states
+        .iter()
+        .find(|a| a.agent == "agent-2")
+        .map_or(0, |a| a.requests);
+    fleet.kill(0).await;
+
+    let out = tokio::time::timeout(Duration::from_secs(60), cli.wait_with_output())
+        .await
+        .expect("volley run --agent ends within 60 s")
+        .expect("volley run --agent runs");
+    let stderr = rest_of_stderr.await.unwrap_or_default().join("\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "exit status; stderr:\n{stderr}\nstdout:\n{stdout}\n{}",
+        fleet.logs()
+    );
+    assert!(
+        stderr.contains("following test") && stdout.contains("http_reqs"),
+        "the command followed the test through another agent and printed the summary:\n{stderr}\n{stdout}"
+    );
+    let exported: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&export).expect("--summary-export wrote a file"))
+            .expect("the export is JSON");
+
+    let view = fleet
+        .wait_summary(2, &id, Duration::from_secs(10))
+        .await
+        .expect("agent-2 forwards the successor's summary");
+    let notes = &view.summary.notes;
+    eprintln!("notes: {notes:?}\n{}", view.text);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("origin agent-0 was lost; agent-1 took the test over")),
+        "the takeover is in the notes: {notes:?}"
+    );
+    assert!(
+        notes.iter().any(|n| n.starts_with("lost agent(s) agent-0")),
+        "the dead origin's share went to the survivors: {notes:?}"
+    );
+
+    // Every request the survivors made is in the summary, those of the first 3 s included:
+    // each agent's row equals the intervals it kept, and agent-2's count grew past what the
+    // dead origin had seen of it.
+    let by_agent = results::requests_by_agent(&view.summary);
+    let row = |agent: &str| by_agent.iter().find(|(a, _)| a == agent).map(|(_, r)| *r);
+    let mut survivors = 0;
+    for i in [1, 2] {
+        let agent = &fleet.agents[i];
+        let kept = results::requests(
+            &results::totals(agent, &id).expect("the agent kept its intervals"),
+        );
+        assert_eq!(
+            row(&agent.id),
+            Some(kept),
+            "{}'s row in the summary equals the intervals it kept: {by_agent:?}",
+            agent.id
+        );
+        survivors += kept;
+    }
+    assert!(
+        row("agent-2").unwrap_or(0) > agent2_before && agent2_before > 0,
+        "agent-2 reported {agent2_before} requests to the origin before it died; the summary has {by_agent:?}"
+    );
+    let total = results::summary_count(&view.summary, "http_req_duration").unwrap_or(0);
+    assert_eq!(
+        total, survivors,
+        "the fleet total is the survivors' requests (agent-0's died with it)"
+    );
+    assert_eq!(
+        exported["metrics"]["http_reqs"]["count"].as_u64(),
+        Some(survivors),
+        "the command's --summary-export is the successor's summary"
+    );
+    // The survivors took over agent-0's share: together they sent most of the plan's arrivals.
+    let planned = RATE * DURATION_MS / 1000;
+    assert!(
+        survivors as f64 > planned as f64 * 0.75,
+        "survivors sent {survivors} of {planned} planned requests"
     );
 }
 

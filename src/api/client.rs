@@ -139,6 +139,15 @@ impl ApiClient {
         })
     }
 
+    /// A client of another agent at `base_url`, with this one's token and
+    /// per-call budget.
+    pub fn for_agent(&self, base_url: &str) -> Result<Self, ClientError> {
+        Ok(Self {
+            base: parse_base(base_url)?,
+            ..self.clone()
+        })
+    }
+
     /// The same client with another per-call budget.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::args::DemoArgs;
 use super::exit;
-use super::fleet::{FollowOptions, follow};
+use super::follow::{FollowOptions, follow};
 use crate::agent::RunningAgent;
 use crate::agent::config::{AgentArgs, AgentSettings, MapSource, OsFiles};
 use crate::api::{ApiClient, SubmitRequest};

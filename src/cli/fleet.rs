@@ -2,18 +2,16 @@
 //! `volley abort`, `volley members`, `volley ca init`, `volley crd`.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio_util::sync::CancellationToken;
 
 use super::args::{CaArgs, ClientArgs, RunArgs};
 use super::exit;
+use super::follow::{FollowOptions, follow};
 use crate::agent::config::{AgentArgs, AgentSettings, Env, OsFiles};
 use crate::api::{ApiClient, SecretToken, SubmitRequest};
-use crate::report::progress;
 
 /// `volley agent`: runs until SIGINT/SIGTERM, then drains and stops.
 pub fn agent(args: AgentArgs, runtime: &tokio::runtime::Runtime) -> u8 {
@@ -205,116 +203,6 @@ pub fn run_on_fleet(args: RunArgs, url: String, runtime: &tokio::runtime::Runtim
         };
         follow(&api, &accepted.id, &opts).await
     })
-}
-
-/// How to show a fleet test while following it.
-pub struct FollowOptions {
-    pub quiet: bool,
-    pub no_color: bool,
-    pub summary_export: Option<std::path::PathBuf>,
-}
-
-/// Polls a fleet test until it ends, then prints its summary; returns the
-/// exit code (0, 99 thresholds failed, 105 interrupted, 1 could not run).
-pub async fn follow(api: &ApiClient, id: &str, args: &FollowOptions) -> u8 {
-    let stop = CancellationToken::new();
-    let interrupted = super::signals::spawn_sigint_handler(stop.clone());
-    let show = !args.quiet && std::io::stderr().is_terminal();
-    let color = !args.no_color && std::io::stdout().is_terminal();
-    let mut aborted = false;
-    let mut drew = false;
-    loop {
-        if stop.is_cancelled() && !aborted {
-            aborted = true;
-            match api.abort(id).await {
-                Ok(_) => eprintln!("\nasked the fleet to abort test {id}"),
-                Err(e) => eprintln!("\ncannot abort test {id}: {e}"),
-            }
-        }
-        match api.get_test(id).await {
-            Ok(view) => {
-                let over = matches!(
-                    view.brief.phase.as_str(),
-                    "passed" | "failed" | "aborted" | "error"
-                );
-                if show && let Some(live) = &view.live {
-                    {
-                        let line = progress::line(
-                            &progress::Progress {
-                                elapsed: Duration::from_millis(live.elapsed_ms),
-                                total: Duration::ZERO,
-                                vus: live.vus,
-                                vus_max: live.vus,
-                                iterations: live.iterations,
-                                rps: live.rps,
-                                p95_ms: Some(live.p95_ms),
-                                errors: live.failed,
-                                requests: live.requests,
-                                phase: Some(format!(
-                                    "{} on {} agents",
-                                    view.brief.phase,
-                                    view.agent_states.len()
-                                )),
-                            },
-                            color,
-                        );
-                        eprint!("\r{line}\x1b[K");
-                        drew = true;
-                    }
-                }
-                if over {
-                    if drew {
-                        eprintln!();
-                    }
-                    if view.brief.phase == "error" {
-                        for i in &view.incidents {
-                            eprintln!("  {i}");
-                        }
-                        eprintln!("error: test {id} could not run");
-                        return exit::FAILURE;
-                    }
-                    break;
-                }
-            }
-            Err(e) => tracing::debug!("progress not available: {e}"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = stop.cancelled(), if !aborted => {}
-        }
-    }
-    let summary = match api.get_summary(id).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: cannot fetch the summary of {id}: {e}");
-            return exit::FAILURE;
-        }
-    };
-    let text = crate::report::text::render(
-        &summary.summary,
-        &crate::report::text::TextOptions {
-            color,
-            title: Some(format!("fleet test {id}")),
-        },
-    );
-    println!("{text}");
-    if let Some(file) = &args.summary_export {
-        let body = serde_json::to_vec_pretty(&summary.k6_export).unwrap_or_default();
-        if let Err(e) = std::fs::write(file, body) {
-            eprintln!(
-                "error: --summary-export: cannot write {}: {e}",
-                file.display()
-            );
-            return exit::FAILURE;
-        }
-    }
-    if interrupted.is_set() {
-        exit::INTERRUPTED
-    } else if summary.passed {
-        exit::OK
-    } else {
-        exit::THRESHOLDS_FAILED
-    }
 }
 
 /// `volley tests`, `volley abort ID`, `volley members`.

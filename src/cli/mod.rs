@@ -6,6 +6,7 @@ pub mod args;
 mod demo;
 pub mod exit;
 mod fleet;
+mod follow;
 mod inspect;
 pub mod output;
 pub mod run;
