@@ -109,6 +109,8 @@ struct AgentState {
     totals: Aggregate,
     /// Seq and value of the latest `vus` (all series summed).
     vus: Option<(u64, f64)>,
+    /// How many intervals the agent said it sent, once it finished.
+    sent: Option<u64>,
 }
 
 impl AgentState {
@@ -120,6 +122,7 @@ impl AgentState {
             seen: SeqSet::new(),
             totals: Aggregate::new(),
             vus: None,
+            sent: None,
         }
     }
 }
@@ -202,6 +205,14 @@ impl FleetResults {
         }
         self.seal_ready();
         true
+    }
+
+    /// Records that `agent` finished after sending `intervals` intervals
+    /// (seqs `0..intervals`), so the notes judge what is missing by that.
+    pub fn agent_finished(&mut self, agent: &str, intervals: u64) {
+        if let Some(state) = self.agents.get_mut(agent) {
+            state.sent = Some(intervals);
+        }
     }
 
     /// Applies interval `seq` of `agent`, once per `(agent, seq)`.
@@ -347,7 +358,9 @@ impl FleetResults {
             let first = s.seen.min();
             match (first, self.newest_seq) {
                 (Some(first), Some(newest)) => {
-                    let expected = (newest - first).saturating_add(1);
+                    // Agents may end one interval apart (a last, partial one):
+                    // what an agent said it sent is what counts.
+                    let expected = s.sent.unwrap_or_else(|| (newest - first).saturating_add(1));
                     let missing = expected.saturating_sub(s.seen.len());
                     if missing > 0 {
                         notes.push(format!(

@@ -11,11 +11,13 @@
 //! process dies. Fleets in one test binary run one at a time (see [`Fleet::start`]): the tests
 //! measure rates and start spreads, which two fleets sharing two cores would distort.
 //!
-//! [`results`] reads what agents keep in their data directories; [`plans`] writes the plans.
+//! [`results`] reads what agents keep in their data directories; [`plans`] writes the plans;
+//! [`net`] puts agents on separate hosts (network namespaces) instead of loopback.
 
 // Each `tests/fleet_*.rs` binary uses a different part of the harness.
 #![allow(dead_code)]
 
+pub mod net;
 pub mod plans;
 pub mod results;
 
@@ -110,6 +112,9 @@ pub struct FleetOptions {
     pub orphan_timeout: Option<Duration>,
     /// Agents (by index) given a CA of their own instead of the fleet's.
     pub foreign_ca: Vec<usize>,
+    /// The host of each agent in start order (a network namespace); agents past its end run on
+    /// loopback.
+    pub hosts: Vec<net::Host>,
 }
 
 /// The `{"event":"ready",...}` line `volley agent` prints once it listens.
@@ -194,6 +199,7 @@ impl Fleet {
             },
             token_file: token_file.clone(),
             seed,
+            host: opts.hosts.get(i).cloned(),
         };
         let first = Agent::spawn(fleet.dir.path(), spec(0, None)).await?;
         let seed = first.gossip;
@@ -352,6 +358,8 @@ struct AgentSpec {
     ca: PathBuf,
     token_file: PathBuf,
     seed: Option<SocketAddr>,
+    /// Where it runs; loopback when `None`.
+    host: Option<net::Host>,
 }
 
 // === impl Agent ===
@@ -369,12 +377,20 @@ impl Agent {
         let binary = env!("CARGO_BIN_EXE_volley");
         // With setpriv the kernel kills the agent if the test process dies before dropping it.
         let setpriv = Path::new("/usr/bin/setpriv");
-        let mut cmd = if setpriv.exists() {
-            let mut c = Command::new(setpriv);
-            c.args(["--pdeathsig", "KILL", "--", binary]);
-            c
-        } else {
-            Command::new(binary)
+        // `ip netns exec` and setpriv both exec the next program: the pid stays the agent's.
+        let mut program: Vec<String> = spec.host.iter().flat_map(net::Host::wrap).collect();
+        program.push(binary.to_owned());
+        if setpriv.exists() {
+            program.splice(
+                0..0,
+                ["/usr/bin/setpriv", "--pdeathsig", "KILL", "--"].map(String::from),
+            );
+        }
+        let mut cmd = Command::new(&program[0]);
+        cmd.args(&program[1..]);
+        let listen = match &spec.host {
+            Some(host) => format!("{}:0", host.ip),
+            None => "127.0.0.1:0".to_owned(),
         };
         cmd.arg("agent")
             .env_clear()
@@ -382,9 +398,9 @@ impl Agent {
             .env("NO_COLOR", "1")
             .env("RUST_BACKTRACE", "1")
             .env("VOLLEY_NODE_ID", &id)
-            .env("VOLLEY_GOSSIP_LISTEN", "127.0.0.1:0")
-            .env("VOLLEY_QUIC_LISTEN", "127.0.0.1:0")
-            .env("VOLLEY_API_LISTEN", "127.0.0.1:0")
+            .env("VOLLEY_GOSSIP_LISTEN", &listen)
+            .env("VOLLEY_QUIC_LISTEN", &listen)
+            .env("VOLLEY_API_LISTEN", &listen)
             .env("VOLLEY_CA_CERT", spec.ca.join("ca.crt"))
             .env("VOLLEY_CA_KEY", spec.ca.join("ca.key"))
             .env("VOLLEY_TOKEN_FILE", &spec.token_file)

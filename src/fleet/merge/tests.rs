@@ -307,6 +307,29 @@ fn an_interval_seals_without_a_lost_agent_after_the_lag() {
 }
 
 #[test]
+fn an_agent_that_ended_an_interval_early_is_not_missing_one() {
+    let mut fleet = FleetResults::new(&agents(&[("a", &[]), ("b", &[])]));
+    for seq in 0..3 {
+        fleet.ingest("a", seq, traffic(seq, &[1000], 0, 1.0));
+    }
+    // b's engine stopped before a third (partial) interval.
+    for seq in 0..2 {
+        fleet.ingest("b", seq, traffic(seq, &[1000], 0, 1.0));
+    }
+    fleet.agent_finished("a", 3);
+    fleet.agent_finished("b", 2);
+    fleet.finish();
+    assert_eq!(fleet.notes(), Vec::<String>::new());
+
+    // What an agent said it sent is what is expected of it.
+    fleet.agent_finished("b", 4);
+    assert_eq!(
+        fleet.notes(),
+        vec!["agent b: 2 of 4 intervals missing; its results lack them".to_owned()]
+    );
+}
+
+#[test]
 fn live_view_merges_the_latest_sealed_intervals() {
     let mut fleet = FleetResults::new(&agents(&[("a", &[]), ("b", &[])]));
     for seq in 0..4 {

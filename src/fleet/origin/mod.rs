@@ -293,13 +293,14 @@ impl Origin {
                 agent,
                 started_unix_us,
                 end,
-                ..
+                intervals,
             } => {
                 let Some(test) = self.test(&test_id) else {
                     return self.unknown(test_id);
                 };
                 let mut t = lock(&test);
                 t.done.insert(agent.clone());
+                t.results.agent_finished(&agent, intervals);
                 if let Some(p) = t.progress.get_mut(&agent) {
                     p.state = "done".into();
                     if started_unix_us > 0 {

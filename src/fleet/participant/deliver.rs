@@ -4,7 +4,8 @@
 //! with retries. When the coordinator changes (the origin died and a
 //! successor took over), every interval already sent is sent again, from
 //! disk, to the new coordinator, which rebuilds the test's results from
-//! them. When nothing gets through for the orphan timeout, the load stops.
+//! them. When nothing gets through for the orphan timeout, the load stops
+//! and the remaining intervals are only kept on disk.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,12 +88,13 @@ enum Sent {
 }
 
 impl Delivery {
-    /// Delivers everything `rx` yields, in order, until it closes or the
-    /// orphan timeout gives up on a `Done`.
+    /// Delivers everything `rx` yields, in order, until it closes. Once the
+    /// orphan timeout gave up, the rest only goes to disk.
     pub(super) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
         let mut last_ok = Instant::now();
         // Intervals `0..next` have been handed to some coordinator.
         let mut next: u64 = 0;
+        let mut orphaned = false;
         while let Some(out) = rx.recv().await {
             let (body, what) = match &out {
                 Outgoing::Interval { seq, bytes } => {
@@ -102,20 +104,13 @@ impl Delivery {
                 }
                 Outgoing::Done { message } => (protocol::encode(&**message, &[]), "done".into()),
             };
-            loop {
+            while !orphaned {
                 match self.send(&body, &what, &mut last_ok).await {
                     Sent::Delivered => break,
-                    Sent::GaveUp => {
-                        if matches!(out, Outgoing::Done { .. }) || rx.is_closed() {
-                            return;
-                        }
-                        break;
-                    }
+                    Sent::GaveUp => orphaned = true,
                     Sent::Redirected => {
                         self.current = self.coordinator.borrow().clone();
-                        if !self.resend(next, &mut last_ok).await {
-                            break;
-                        }
+                        orphaned = !self.resend(next, &mut last_ok).await;
                     }
                 }
             }
