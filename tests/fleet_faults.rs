@@ -255,9 +255,8 @@ async fn a_successor_takes_over_when_the_origin_dies_and_rebuilds_the_results() 
     let mut survivors = 0;
     for i in [1, 2] {
         let agent = &fleet.agents[i];
-        let kept = results::requests(
-            &results::totals(agent, &id).expect("the agent kept its intervals"),
-        );
+        let kept =
+            results::requests(&results::totals(agent, &id).expect("the agent kept its intervals"));
         assert_eq!(
             row(&agent.id),
             Some(kept),

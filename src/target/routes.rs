@@ -32,7 +32,7 @@ const DELAY_BODY: &[u8] = b"delayed\n";
 
 /// The last stretch of a `/delay/MS` spent yielding rather than on the
 /// millisecond timer, so the delay is exact to well under a millisecond.
-const DELAY_SPIN: Duration = Duration::from_millis(1);
+const DELAY_SPIN: Duration = Duration::from_millis(2);
 
 /// Value of the `Server` header on every response.
 const SERVER_NAME: &str = "volley-target";

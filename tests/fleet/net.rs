@@ -18,6 +18,8 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 pub struct Host {
     pub ns: String,
     pub ip: IpAddr,
+    /// Its veth's end on the bridge.
+    outside: String,
 }
 
 impl Host {
@@ -88,6 +90,7 @@ impl TestNet {
             net.hosts.push(Host {
                 ns: ns.clone(),
                 ip: IpAddr::V4(addr),
+                outside: outside.clone(),
             });
             ip(&[
                 "link", "add", &outside, "type", "veth", "peer", "name", "eth0", "netns", &ns,
@@ -118,7 +121,9 @@ impl TestNet {
 impl Drop for TestNet {
     fn drop(&mut self) {
         for host in &self.hosts {
-            // Deleting the namespace deletes its end of the veth, and so the pair.
+            // Deleting one end deletes the pair, even while a dying process keeps the
+            // namespace (and so its end) alive for a moment.
+            let _ = ip(&["link", "del", &host.outside]);
             let _ = ip(&["netns", "del", &host.ns]);
         }
         let _ = ip(&["link", "del", &self.bridge]);
