@@ -288,3 +288,25 @@ async fn abort_on_fail_ends_the_run_and_marks_the_threshold() {
     assert_eq!(r.outcomes, r.summary.thresholds);
     target.shutdown().await;
 }
+
+/// Every plan under `examples/plans/` loads as written: the README and BENCHMARKS.md run them.
+#[test]
+fn every_example_plan_loads() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/plans");
+    let mut loaded = 0;
+    for entry in std::fs::read_dir(&dir).expect("examples/plans exists") {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let opts = volley::plan::LoadOptions {
+            base_dir: dir.clone(),
+            ..volley::plan::LoadOptions::default()
+        };
+        if let Err(e) = volley::plan::load_file(&path, &opts) {
+            panic!("{} does not load: {e}", path.display());
+        }
+        loaded += 1;
+    }
+    assert!(loaded >= 4, "found {loaded} example plans");
+}
