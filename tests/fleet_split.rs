@@ -1,7 +1,8 @@
 //! Fleet tests of how a test is shared out and merged back, with real `volley agent` processes
 //! on loopback: capacity-weighted shares of VUs and of arrivals, a plan submitted to any agent,
 //! merged percentiles equal to the offline merge of every agent's stored histograms, and the
-//! start spread. Each test takes 5–10 s (a fleet, a lead time, a 2 s plan, the seal).
+//! start spread; and `volley demo`, the README's showcase. Each test takes 5–10 s (a fleet, a lead
+//! time, a 2 s plan, the seal).
 
 mod fleet;
 
@@ -252,4 +253,40 @@ async fn agents_start_within_5_ms_of_each_other() {
         test.agent_states
     );
     assert!(spread < 5.0, "start spread {spread} ms");
+}
+
+/// `volley demo` as the README runs it (shorter): three agents and a target in one process, an
+/// example plan submitted to the second agent, the merged summary on stdout, exit code 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volley_demo_runs_a_fleet_test_end_to_end() {
+    let _alone = fleet::Exclusive::take();
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_volley"))
+            .args(["demo", "--duration", "2s", "--rate", "100", "--no-color"])
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the demo ends within 60 s")
+    .expect("the demo runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    for expected in ["THRESHOLDS", "http_reqs", "agent-a", "us-east"] {
+        assert!(
+            stdout.contains(expected),
+            "{expected:?} in the summary:\n{stdout}"
+        );
+    }
+    assert!(
+        stderr.contains("fleet formed: 3 agents") && stderr.contains("start spread across agents"),
+        "{stderr}"
+    );
 }

@@ -49,6 +49,20 @@ pub const TOKEN: &str = "volley-fleet-test-token";
 /// One fleet at a time per test binary.
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// Holds off every fleet of this test binary while a test runs agents of its own (`volley demo`).
+pub struct Exclusive(MutexGuard<'static, ()>);
+
+impl Exclusive {
+    /// Waits until no fleet of this test binary runs.
+    pub fn take() -> Exclusive {
+        Exclusive(
+            SERIAL
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
 /// Why the harness could not do what a test asked.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
