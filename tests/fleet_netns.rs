@@ -15,7 +15,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fleet::net::TestNet;
 use fleet::{Fleet, FleetOptions, plans, results};
 use tokio::time::Instant;
-use volley::metrics::Aggregate;
 use volley::target::{self, TargetConfig};
 
 fn unix_ms_now() -> u64 {
