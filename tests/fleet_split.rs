@@ -177,6 +177,37 @@ async fn a_plan_submitted_to_any_agent_runs_on_all() {
         .await
         .expect("agent-0 knows the test");
     assert_eq!(seen_from_first.brief.origin, "agent-2");
+
+    // Every agent's own history records the verdict, and the summary, once the origin sealed it.
+    let phase = if view.summary.passed() {
+        "passed"
+    } else {
+        "failed"
+    };
+    for i in 0..2 {
+        let client = fleet.client(i);
+        let listed = fleet
+            .wait_for(
+                &format!("agent-{i} lists the test as {phase}"),
+                Duration::from_secs(5),
+                || async {
+                    let list = client.list_tests().await.map_err(|e| e.to_string())?;
+                    match list.iter().find(|t| t.id == accepted.id) {
+                        Some(t) if t.phase == phase && t.passed.is_some() => Ok(Some(t.clone())),
+                        other => Err(format!("{other:?}")),
+                    }
+                },
+            )
+            .await
+            .expect("the sealed verdict reaches every agent");
+        assert_eq!(listed.origin, "agent-2");
+    }
+    let copy = fleet
+        .client(0)
+        .get_summary(&accepted.id)
+        .await
+        .expect("agent-0 has the summary");
+    assert_eq!(copy.text, view.text, "the same summary on every agent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

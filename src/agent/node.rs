@@ -76,6 +76,7 @@ impl RunningAgent {
 pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> {
     let store =
         Arc::new(Store::open(&settings.data_dir).map_err(|e| AgentError::Store(e.to_string()))?);
+    store.prune_history();
     let (identity, trust) = match &settings.tls {
         TlsSettings::SelfIssued { ca } => {
             let sans: Vec<String> = [settings.quic_advertise.ip(), settings.api_advertise.ip()]

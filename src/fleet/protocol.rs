@@ -78,6 +78,15 @@ pub enum Message {
         agent: String,
         seq: u64,
     },
+    /// Origin → participants: the test is sealed; record its verdict and
+    /// keep a copy of its summary (history and summary on every agent).
+    Sealed {
+        meta: super::store::TestMeta,
+        /// The summary model, as the origin stored it.
+        summary: serde_json::Value,
+        /// The summary as text.
+        text: String,
+    },
     /// Participant → origin: this agent's part is over.
     Done {
         test_id: String,

@@ -1,7 +1,8 @@
 //! The data directory: each test's record, plan bundle, the intervals an
-//! agent ran until the summary is sealed, and the sealed summary, so that
-//! results can be rebuilt when the origin dies and history survives
-//! restarts. Plain `std::fs`, small and crash-safe.
+//! agent ran, and the sealed summary, so that results can be rebuilt when
+//! the origin dies and history survives restarts. The newest
+//! [`KEEP_TESTS`] finished tests stay; older ones are pruned. Plain
+//! `std::fs`, small and crash-safe.
 //!
 //! ```text
 //! <dir>/tests/<id>/meta.json                 TestMeta, replaced atomically
@@ -45,6 +46,10 @@ struct Sealed {
     summary: Value,
     text: String,
 }
+
+/// How many finished tests an agent keeps (history, summaries, intervals);
+/// older ones are pruned when a test is sealed and when the agent starts.
+pub const KEEP_TESTS: usize = 100;
 
 /// A data directory opened by this process.
 #[derive(Debug)]
@@ -260,6 +265,21 @@ impl Store {
         }
         metas.sort_by(|a, b| (b.submitted_unix_ms, &b.id).cmp(&(a.submitted_unix_ms, &a.id)));
         Ok(metas)
+    }
+
+    /// [`Store::prune`] to [`KEEP_TESTS`], with a warning instead of an
+    /// error: pruning must never stand in the way of a test.
+    pub fn prune_history(&self) {
+        match self.prune(KEEP_TESTS) {
+            Ok(removed) if !removed.is_empty() => {
+                tracing::info!(
+                    count = removed.len(),
+                    "pruned the oldest tests from the data directory"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot prune old tests from the data directory: {e}"),
+        }
     }
 
     /// Removes finished tests (sealed, or ended in a terminal phase) beyond

@@ -456,6 +456,7 @@ impl Origin {
             }
         }
         self.seal(&test, start);
+        self.broadcast_sealed(&test).await;
         tracing::info!(test = %id, "sealed");
     }
 

@@ -1,7 +1,8 @@
 //! Ending a test: the fleet-wide summary (with the per-agent and
 //! per-region breakdown, the start spread and the incidents), sealed in the
-//! data directory.
+//! data directory and sent to every other agent of the test.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,9 +10,13 @@ use tokio::time::Instant;
 
 use super::{AgentProgress, Origin, Sealed, Test, lock};
 use crate::fleet::participant::unix_ms_now;
+use crate::fleet::protocol::{self, Message, Response};
 use crate::fleet::store::TestPhase;
 use crate::metrics::{Summary, judge};
 use crate::report;
+
+/// How long a participant may take to record a sealed summary.
+const SEALED_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Origin {
     /// Builds the fleet-wide summary and seals it.
@@ -85,12 +90,48 @@ impl Origin {
             {
                 tracing::warn!(test = %t.meta.id, "cannot seal the summary on disk: {e}");
             }
+            store.prune_history();
         }
         t.sealed = Some(Sealed {
             summary,
             text,
             export,
         });
+    }
+}
+
+impl Origin {
+    /// Tells every other agent of the test its verdict and summary, so each
+    /// one's history (`GET /v1/tests`) and summary answer without the origin.
+    pub(super) async fn broadcast_sealed(&self, test: &Arc<Mutex<Test>>) {
+        let (msg, targets) = {
+            let t = lock(test);
+            let Some(sealed) = &t.sealed else {
+                return;
+            };
+            let msg = Message::Sealed {
+                meta: t.meta.clone(),
+                summary: serde_json::to_value(&sealed.summary).unwrap_or_default(),
+                text: sealed.text.clone(),
+            };
+            let targets: Vec<(String, SocketAddr)> = t
+                .candidates
+                .values()
+                .filter(|c| c.node_id != self.me && !t.lost.contains(&c.node_id))
+                .map(|c| (c.node_id.clone(), c.quic))
+                .collect();
+            (protocol::encode(&msg, &[]), targets)
+        };
+        let replies = futures::future::join_all(targets.iter().map(|(agent, addr)| {
+            let body = msg.clone();
+            async move { (agent, self.call(*addr, body, SEALED_TIMEOUT).await) }
+        }))
+        .await;
+        for (agent, reply) in replies {
+            if !matches!(reply, Ok(Response::Ok)) {
+                tracing::debug!(%agent, "sealed summary not recorded there: {reply:?}");
+            }
+        }
     }
 }
 

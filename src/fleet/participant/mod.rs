@@ -11,6 +11,8 @@
 
 mod deliver;
 pub mod succession;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -32,6 +34,10 @@ use crate::plan::{self, FileSource, Format, LoadOptions, Plan};
 
 /// How a drained agent's share ends (`Done.end`).
 pub const DRAINED: &str = "drained";
+
+/// A prepared test not committed this long after its start never starts
+/// here (the origin dropped this agent, or died before committing).
+const UNCOMMITTED_GRACE: Duration = Duration::from_secs(2);
 
 /// What the rest of the agent learns about the participant's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +169,11 @@ impl Participant {
                 effective_unix_ms,
             } => self.reallocate(&test_id, &allocation, effective_unix_ms),
             Message::Abort { test_id, reason } => self.abort(&test_id, &reason),
+            Message::Sealed {
+                meta,
+                summary,
+                text,
+            } => self.sealed(&meta, &summary, &text),
             other => error(format!("{} is not a participant message", kind(&other))),
         }
     }
@@ -246,8 +257,14 @@ impl Participant {
             realloc_tx,
             running: false,
         });
-        self.activity_tx
-            .send_replace(Activity::Preparing { test_id });
+        self.activity_tx.send_replace(Activity::Preparing {
+            test_id: test_id.clone(),
+        });
+        let p = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(instant_at_unix_ms(start_unix_ms) + UNCOMMITTED_GRACE).await;
+            p.expire_uncommitted(&test_id);
+        });
         Response::Prepared {
             agent: self.me.clone(),
         }
@@ -340,6 +357,42 @@ impl Participant {
                 Response::Ok
             }
             _ => Response::Ok,
+        }
+    }
+
+    /// Forgets a prepared test that was never committed, so the agent is
+    /// free for the next one.
+    fn expire_uncommitted(&self, test_id: &str) {
+        let mut guard = lock(&self.active);
+        if guard
+            .as_ref()
+            .is_some_and(|a| a.test_id == test_id && !a.running)
+        {
+            tracing::warn!(test = %test_id, "prepared, but no commit came by the start: the test does not run here");
+            *guard = None;
+            self.activity_tx.send_replace(Activity::Idle);
+        }
+    }
+
+    /// Records a sealed test's verdict and summary in this agent's data
+    /// directory (its intervals stay until the test is pruned).
+    fn sealed(&self, meta: &TestMeta, summary: &serde_json::Value, text: &str) -> Response {
+        let Some(store) = &self.store else {
+            return Response::Ok;
+        };
+        let recorded = match store.meta(&meta.id) {
+            Ok(_) => store.update_meta(meta),
+            Err(_) => store.create_test(meta),
+        };
+        match recorded.and_then(|()| store.seal(&meta.id, summary, text)) {
+            Ok(()) => {
+                store.prune_history();
+                Response::Ok
+            }
+            Err(e) => error(format!(
+                "agent {} cannot record sealed test {}: {e}",
+                self.me, meta.id
+            )),
         }
     }
 
@@ -518,6 +571,7 @@ fn kind(m: &Message) -> &'static str {
         Message::Abort { .. } => "abort",
         Message::Interval { .. } => "interval",
         Message::Done { .. } => "done",
+        Message::Sealed { .. } => "sealed",
     }
 }
 
