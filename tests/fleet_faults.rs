@@ -287,6 +287,53 @@ async fn a_successor_takes_over_when_the_origin_dies_and_rebuilds_the_results() 
     );
 }
 
+/// `shared-iterations` of 300 requests to `/delay/100` on 3 agents (2 VUs each, about 5 s);
+/// agent-2 is SIGKILLed at 2 s. The others take over what it had not reported done, so the
+/// target still sees every iteration, and what agent-2 did after its last report twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_shared_iterations_the_others_run_the_lost_agents_iterations() {
+    const ITERATIONS: u64 = 300;
+    let target = target().await;
+    let mut fleet = Fleet::start(3, FleetOptions::default())
+        .await
+        .expect("fleet forms");
+    let plan = plans::shared_iterations(target.addr, 6, ITERATIONS, "/delay/100");
+    let accepted = fleet
+        .client(0)
+        .submit(&plans::submit(plan))
+        .await
+        .expect("submit accepted");
+    tokio::time::sleep_until(instant_at(accepted.start_unix_ms + 2_000)).await;
+    fleet.kill(2).await;
+    let view = fleet
+        .wait_summary(0, &accepted.id, Duration::from_secs(40))
+        .await
+        .expect("the test seals without agent-2");
+    let served = target.stats.requests();
+    eprintln!(
+        "target served {served} of {ITERATIONS} iterations; by agent {:?}; notes: {:?}",
+        results::requests_by_agent(&view.summary),
+        view.summary.notes
+    );
+    assert!(
+        view.summary
+            .notes
+            .iter()
+            .any(|n| n.starts_with("scenario shared: agent-2 had reported")
+                && n.contains("were taken over")),
+        "the takeover is in the notes: {:?}",
+        view.summary.notes
+    );
+    // What agent-2 did after its last delivered report runs twice: its reports lag by up to
+    // two seconds (a 1 s interval, then delivery) at 2 VUs × 10 iterations a second, plus the
+    // iterations in flight when it died.
+    assert!(
+        (ITERATIONS..=ITERATIONS + 45).contains(&served),
+        "the target served {served} requests for {ITERATIONS} iterations\n{}",
+        view.text
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abort_through_any_agent_stops_all_load_within_1_s() {
     let target = target().await;

@@ -68,6 +68,10 @@ pub enum Message {
         test_id: String,
         allocation: Allocation,
         effective_unix_ms: u64,
+        /// Iterations of lost agents taken over, per agent and scenario
+        /// name: the totals so far (iteration-based executors).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        extra_iterations: BTreeMap<String, BTreeMap<String, u64>>,
     },
     /// Any agent → origin, origin → participants: stop now.
     Abort { test_id: String, reason: String },

@@ -58,3 +58,21 @@ pub fn submit(plan: String) -> SubmitRequest {
         ..SubmitRequest::default()
     }
 }
+
+/// `shared-iterations`: `vus` VUs work through `iterations` requests to `path` together, within
+/// 30 s.
+pub fn shared_iterations(target: SocketAddr, vus: u64, iterations: u64, path: &str) -> String {
+    format!(
+        r#"summaryTrendStats: [med, "p(95)", "p(99)"]
+scenarios:
+  shared:
+    executor: shared-iterations
+    vus: {vus}
+    iterations: {iterations}
+    maxDuration: 30s
+    gracefulStop: 2s
+    flow:
+      - get: http://{target}{path}
+"#
+    )
+}

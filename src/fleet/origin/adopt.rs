@@ -111,6 +111,7 @@ impl Origin {
             incidents: vec![incident],
             abort: CancellationToken::new(),
             sealed: None,
+            extra_iterations: super::iterations::Extra::new(),
         }));
         tests.insert(test_id.clone(), test.clone());
         drop(tests);

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 mod adopt;
+mod iterations;
 mod seal;
 
 pub use seal::requests_and_failures;
@@ -146,6 +147,8 @@ struct Test {
     incidents: Vec<String>,
     abort: CancellationToken,
     sealed: Option<Sealed>,
+    /// Iterations of lost agents taken over by the others.
+    extra_iterations: iterations::Extra,
 }
 
 /// The coordinator of every test this agent accepted.
@@ -249,6 +252,7 @@ impl Origin {
             incidents: Vec::new(),
             abort: CancellationToken::new(),
             sealed: None,
+            extra_iterations: iterations::Extra::new(),
         }));
         lock(&self.tests).insert(id, test.clone());
         tokio::spawn(self.clone().coordinate(test));
@@ -660,6 +664,28 @@ impl Origin {
                     p.share = next.fraction(&p.agent);
                 }
             }
+            // Iterations: what the lost agents had not done goes to those still running.
+            let running = next
+                .without(&t.done.iter().cloned().collect::<Vec<_>>())
+                .unwrap_or_else(|_| next.clone());
+            let Test {
+                plan,
+                allocation,
+                results,
+                extra_iterations,
+                incidents,
+                ..
+            } = &mut *t;
+            for agent in lost {
+                incidents.extend(iterations::take_over(
+                    plan,
+                    allocation,
+                    agent,
+                    results.agent(agent),
+                    &running,
+                    extra_iterations,
+                ));
+            }
             t.allocation = next.clone();
             t.meta.allocation = serde_json::to_value(&next).unwrap_or_default();
             let targets: Vec<SocketAddr> = next
@@ -671,6 +697,7 @@ impl Origin {
                 test_id: t.meta.id.clone(),
                 allocation: next,
                 effective_unix_ms: effective,
+                extra_iterations: t.extra_iterations.clone(),
             };
             (protocol::encode(&msg, &[]), targets)
         };

@@ -14,6 +14,7 @@ pub mod succession;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -167,7 +168,11 @@ impl Participant {
                 test_id,
                 allocation,
                 effective_unix_ms,
-            } => self.reallocate(&test_id, &allocation, effective_unix_ms),
+                extra_iterations,
+            } => {
+                let extra = extra_iterations.get(&self.me).cloned().unwrap_or_default();
+                self.reallocate(&test_id, &allocation, effective_unix_ms, &extra)
+            }
             Message::Abort { test_id, reason } => self.abort(&test_id, &reason),
             Message::Sealed {
                 meta,
@@ -322,6 +327,7 @@ impl Participant {
         test_id: &str,
         allocation: &Allocation,
         effective_unix_ms: u64,
+        extra_iterations: &BTreeMap<String, u64>,
     ) -> Response {
         let mut guard = lock(&self.active);
         let Some(active) = guard.as_mut().filter(|a| a.test_id == test_id) else {
@@ -330,9 +336,19 @@ impl Participant {
         active.allocation = allocation.clone();
         match allocation.tuple_for(&self.me) {
             Ok(Some(tuple)) => {
+                // Scenario names to the engine's indexes.
+                let scenarios = &active.plan.scenarios;
+                let extra_iterations = extra_iterations
+                    .iter()
+                    .filter_map(|(name, n)| {
+                        let index = scenarios.iter().position(|s| &s.name == name)?;
+                        Some((index, *n))
+                    })
+                    .collect();
                 active.realloc_tx.send_replace(Some(Realloc {
                     tuple,
                     effective: instant_at_unix_ms(effective_unix_ms),
+                    extra_iterations,
                 }));
                 Response::Ok
             }
