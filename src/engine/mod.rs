@@ -1,7 +1,7 @@
 //! The engine: runs a plan (or this machine's share of it) with VUs as
 //! lightweight tasks on one tokio runtime.
 //!
-//! - [`run`]: the top level: scenarios, the recorder loop, thresholds.
+//! - [`mod@run`]: the top level: scenarios, the recorder loop, thresholds.
 //! - [`executor`]: k6's six executors; [`schedule`]: ramping VU steps (pure).
 //! - [`vu`]: one virtual user and its iteration loop; [`check`]: checks and
 //!   captures; [`program`]: flows flattened into ops.

@@ -1,7 +1,7 @@
 //! HTTP/2 on hyper's per-connection client: one connection per origin per
 //! VU, its driver spawned as a task, `ready()` before every request.
 //!
-//! The connection's bytes are counted under hyper by [`Counted`], so
+//! The connection's bytes are counted under hyper by `Counted`, so
 //! `bytes_sent`/`bytes_received` are real (HPACK-compressed) frame bytes.
 //! Timings: `sending` is the time to hand the request to the connection,
 //! `waiting` runs until the response head, `receiving` over the body

@@ -130,7 +130,7 @@ impl Stream {
     }
 }
 
-/// Resolved addresses of one origin, kept for [`DNS_TTL`].
+/// Resolved addresses of one origin, kept for `DNS_TTL`.
 #[derive(Debug, Default)]
 pub struct DnsCache {
     addrs: Vec<SocketAddr>,

@@ -15,7 +15,7 @@
 //!   our protocol version. [`Membership::dead`] lists node ids declared dead.
 //!
 //! chitchat's lock is held only to copy node states out; decoding and
-//! deduplication ([`view`]) run outside it. Gossip carries no plans and no
+//! deduplication (`view`) run outside it. Gossip carries no plans and no
 //! commands. Layout: `config` (settings, defaults, validation), `transport`
 //! (the pre-bound UDP socket), `view` (pure dedupe).
 

@@ -6,7 +6,7 @@
 //! dropped before the start), merges every agent's intervals, judges the
 //! thresholds on the fleet-wide numbers, reallocates a lost agent's share
 //! to the survivors, and seals the summary. When the origin dies, a
-//! successor adopts the test ([`adopt`]) and coordinates the rest of it.
+//! successor adopts the test (`adopt`) and coordinates the rest of it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

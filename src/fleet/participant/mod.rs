@@ -2,7 +2,7 @@
 //!
 //! Prepare (load the plan from the bundle, check the digest, wait), Commit
 //! (start the engine at the announced instant with this agent's share),
-//! stream every interval to the coordinator ([`deliver`]), Reallocate (take
+//! stream every interval to the coordinator (`deliver`), Reallocate (take
 //! over a lost agent's arrivals), Abort, and Done. When the coordinator
 //! dies, a successor takes the test over ([`succession`]). An agent runs one
 //! test at a time. Whatever happens to the network, the engine's own hard

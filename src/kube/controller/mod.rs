@@ -9,9 +9,9 @@
 //! answers the second with 409 Conflict, because the resourceVersion moved;
 //! the loser leaves the test to the winner. The winner runs the test through
 //! the agent API seam ([`crate::api::Agent`]) and merge-patches progress and
-//! the verdict into the status (see [`run`]).
+//! the verdict into the status (see `run`).
 //!
-//! Decisions are pure ([`decide`]); this file is the event loop:
+//! Decisions are pure ([`mod@decide`]); this file is the event loop:
 //!
 //! - watch events (`kube::runtime::watcher`, errors logged and retried with
 //!   backoff, never fatal except a 403);

@@ -1,0 +1,264 @@
+//! The six k6 executors on one share of the load.
+//!
+//! Load models are data, not one function per combination: closed-model
+//! executors run long-lived VU loops: `controlled` (`constant-vus`,
+//! `ramping-vus`) keeps their count on the steps, `iterations`
+//! (`per-vu-iterations`, `shared-iterations`) bounds them by a budget;
+//! `open` (`constant-arrival-rate`, `ramping-arrival-rate`) runs one
+//! dispatcher that starts iterations on the global schedule's instants owned
+//! by this share and hands each to a free VU.
+//!
+//! Stopping follows k6: at a scenario's end no new iteration starts;
+//! iterations still running get `gracefulStop` (per VU: `gracefulRampDown`
+//! when a ramp removes it) and are then interrupted and recorded as such.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+mod controlled;
+mod iterations;
+mod open;
+
+use self::controlled::controlled;
+use self::iterations::{Budget, Work, closed};
+use self::open::open;
+use super::schedule::{VuStep, ramping_vus_steps};
+use super::sink::SinkHandle;
+use super::vu::{IterationSpec, Shared, Vu, scenario_index};
+use crate::metrics::Sample;
+use crate::plan::Executor;
+use crate::segment::{ExecutionTuple, Schedule};
+
+/// Live VU counts of the whole run, read by the collector every interval.
+#[derive(Debug, Default)]
+pub struct VuGauges {
+    pub active: AtomicU64,
+    pub allocated: AtomicU64,
+}
+
+/// Everything one scenario's executor needs.
+pub struct ScenarioCtx {
+    pub shared: Arc<Shared>,
+    pub scenario: usize,
+    /// The instant the scenario starts (test start + `startTime`).
+    pub start: Instant,
+    /// This share of the load.
+    pub tuple: ExecutionTuple,
+    /// Added to this scenario's global VU numbers so that `${vu}` is unique
+    /// across scenarios.
+    pub vu_offset: u64,
+    pub sink: SinkHandle,
+    pub gauges: Arc<VuGauges>,
+    /// Cancelled when the whole run must stop now (signal, abort, threshold).
+    pub stop: CancellationToken,
+    /// New shares from the fleet (an agent was lost); `None` until then.
+    pub realloc: watch::Receiver<Option<Realloc>>,
+}
+
+/// A new share of the load, from `effective` on.
+#[derive(Debug, Clone)]
+pub struct Realloc {
+    pub tuple: ExecutionTuple,
+    pub effective: Instant,
+    /// Iterations taken over from lost agents, by scenario index: the total
+    /// so far for this agent (iteration-based executors add the increase).
+    pub extra_iterations: BTreeMap<usize, u64>,
+}
+
+/// Runs the scenario to its end (graceful stop included).
+pub async fn run_scenario(cx: ScenarioCtx) {
+    tokio::select! {
+        _ = cx.stop.cancelled() => return,
+        _ = precise_sleep_until(cx.start) => {}
+    }
+    let scenario = &cx.shared.plan.scenarios[cx.scenario];
+    let graceful = scenario.graceful_stop;
+    match scenario.executor.clone() {
+        Executor::ConstantVus { vus, duration } => {
+            let steps = vec![VuStep {
+                at: Duration::ZERO,
+                vus,
+            }];
+            controlled(&cx, steps, duration, graceful, graceful).await;
+        }
+        Executor::PerVuIterations {
+            vus,
+            iterations,
+            max_duration,
+        } => {
+            let n = cx.tuple.scale(vus);
+            closed(&cx, n, max_duration, graceful, Work::PerVu(iterations)).await;
+        }
+        Executor::SharedIterations {
+            vus,
+            iterations,
+            max_duration,
+        } => {
+            let n = cx.tuple.scale(vus);
+            // k6 re-segments by the VU count so iterations follow the VUs.
+            let mine = match cx.tuple.resegment(vus) {
+                Ok(Some(t)) => t.scale(iterations),
+                Ok(None) => 0,
+                Err(e) => {
+                    tracing::error!(scenario = %scenario.name, "cannot split iterations: {e}");
+                    0
+                }
+            };
+            let left = Arc::new(AtomicU64::new(mine));
+            closed(&cx, n, max_duration, graceful, Work::Shared(left)).await;
+        }
+        Executor::RampingVus {
+            start_vus,
+            stages,
+            graceful_ramp_down,
+        } => {
+            let duration = stages.iter().map(|s| s.duration).sum();
+            let steps = ramping_vus_steps(start_vus, &stages);
+            controlled(&cx, steps, duration, graceful, graceful_ramp_down).await;
+        }
+        Executor::ConstantArrivalRate {
+            rate,
+            time_unit,
+            duration,
+            pre_allocated_vus,
+            max_vus,
+        } => {
+            let schedule = Schedule::Constant {
+                rate,
+                time_unit,
+                duration,
+            };
+            open(
+                &cx,
+                schedule,
+                duration,
+                pre_allocated_vus,
+                max_vus,
+                graceful,
+            )
+            .await;
+        }
+        Executor::RampingArrivalRate {
+            start_rate,
+            time_unit,
+            stages,
+            pre_allocated_vus,
+            max_vus,
+        } => {
+            let duration = stages.iter().map(|s| s.duration).sum();
+            let schedule = Schedule::Ramping {
+                start_rate,
+                time_unit,
+                stages,
+            };
+            open(
+                &cx,
+                schedule,
+                duration,
+                pre_allocated_vus,
+                max_vus,
+                graceful,
+            )
+            .await;
+        }
+    }
+}
+
+/// Sleeps until `at` with sub-millisecond precision (the last 2 ms are spent
+/// yielding). A fleet's start barrier is only as tight as this.
+pub async fn precise_sleep_until(at: Instant) {
+    crate::clock::sleep_until_precise(at, Duration::from_millis(2)).await;
+}
+
+impl ScenarioCtx {
+    fn new_vu(&self, local: u64) -> Vu {
+        self.new_vu_with(&self.tuple, local)
+    }
+
+    /// A VU numbered by its place in `tuple`'s stripes, so that `${vu}` is
+    /// unique across the agents of a fleet.
+    fn new_vu_with(&self, tuple: &ExecutionTuple, local: u64) -> Vu {
+        let global = tuple.local_to_global(local);
+        Vu::new(self.vu_offset + global + 1, &self.shared, self.sink.sink())
+    }
+
+    /// A token cancelled at `at` or when the run stops.
+    fn deadline_token(&self, at: Instant) -> CancellationToken {
+        let token = self.stop.child_token();
+        let t = token.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = t.cancelled() => {}
+                _ = sleep_until(at) => t.cancel(),
+            }
+        });
+        token
+    }
+}
+
+/// How a VU's loop is told to stop.
+struct Stops {
+    /// No new iteration (scenario end, ramp-down, run stop).
+    retire: CancellationToken,
+    /// Cut the current iteration (graceful stop over).
+    interrupt: CancellationToken,
+}
+
+/// One closed-model VU: iterate until `end`, the budget runs out, `retire`
+/// is cancelled (no new iterations), or `interrupt` cuts the current one.
+async fn vu_loop(
+    mut vu: Vu,
+    shared: Arc<Shared>,
+    scenario: usize,
+    end: Instant,
+    mut budget: Budget,
+    stops: Stops,
+    gauges: Arc<VuGauges>,
+) -> Vu {
+    let Stops { retire, interrupt } = stops;
+    gauges.active.fetch_add(1, Ordering::Relaxed);
+    let mut iter = 0;
+    while Instant::now() < end && !retire.is_cancelled() && budget.take() {
+        let spec = IterationSpec {
+            scenario,
+            iter,
+            intended: None,
+        };
+        if !run_one(&mut vu, &shared, spec, &interrupt).await {
+            break;
+        }
+        iter += 1;
+    }
+    gauges.active.fetch_sub(1, Ordering::Relaxed);
+    vu.sink.flush();
+    vu
+}
+
+/// Runs one iteration unless interrupted; false when it was cut short.
+async fn run_one(
+    vu: &mut Vu,
+    shared: &Shared,
+    spec: IterationSpec,
+    interrupt: &CancellationToken,
+) -> bool {
+    let started = Instant::now();
+    let finished = tokio::select! {
+        biased;
+        _ = interrupt.cancelled() => false,
+        _ = vu.iterate(shared, spec) => true,
+    };
+    if !finished {
+        vu.sink.push(Sample::Iteration {
+            scenario: scenario_index(spec.scenario),
+            duration: started.elapsed(),
+            interrupted: true,
+        });
+    }
+    finished
+}
