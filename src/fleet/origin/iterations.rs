@@ -19,14 +19,15 @@ use crate::plan::{Executor, Plan};
 pub type Extra = BTreeMap<String, BTreeMap<String, u64>>;
 
 /// Splits the unfinished iterations of `lost` (whose share in `before` it
-/// had, and whose reported totals are `reported`) over `survivors`, adding
-/// them to `extra`. Returns a note per scenario for the summary.
+/// had, and whose reported totals are `reported`) over `survivors` (the
+/// agents still running; `None` if none is), adding them to `extra`.
+/// Returns a note per scenario for the summary.
 pub fn take_over(
     plan: &Plan,
     before: &Allocation,
     lost: &str,
     reported: Option<&Aggregate>,
-    survivors: &Allocation,
+    survivors: Option<&Allocation>,
     extra: &mut Extra,
 ) -> Vec<String> {
     let Ok(Some(tuple)) = before.tuple_for(lost) else {
@@ -52,8 +53,8 @@ pub fn take_over(
             continue;
         }
         let mut given = Vec::new();
-        for agent in survivors.agents() {
-            let Ok(Some(t)) = survivors.tuple_for(agent) else {
+        for agent in survivors.iter().flat_map(|a| a.agents()) {
+            let Some(Ok(Some(t))) = survivors.map(|a| a.tuple_for(agent)) else {
                 continue;
             };
             let part = t.scale(left);
@@ -88,5 +89,73 @@ fn completed(agg: &Aggregate, scenario: &str) -> u64 {
     match agg.metric_value(Metric::Iterations, &filter) {
         Some(Value::Counter(n)) => n as u64,
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::participant::load_bundle;
+    use crate::fleet::protocol::PlanBundle;
+
+    fn plan() -> Plan {
+        let bundle = PlanBundle {
+            plan: "scenarios:\n  shared:\n    executor: shared-iterations\n    vus: 4\n    iterations: 100\n    flow:\n      - sleep: 1ms\n  each:\n    executor: per-vu-iterations\n    vus: 4\n    iterations: 10\n    flow:\n      - sleep: 1ms\n  steady:\n    executor: constant-vus\n    vus: 4\n    duration: 1s\n    flow:\n      - sleep: 1ms\n".into(),
+            format: "yaml".into(),
+            env: Default::default(),
+            files: Default::default(),
+        };
+        load_bundle(&bundle).expect("the plan loads")
+    }
+
+    fn allocation(agents: &[&str]) -> Allocation {
+        let weights: Vec<(String, f64)> = agents.iter().map(|a| ((*a).to_owned(), 1.0)).collect();
+        Allocation::new(1, &weights).expect("a valid allocation")
+    }
+
+    #[test]
+    fn a_lost_agents_unfinished_iterations_are_split_over_the_running_agents() {
+        let before = allocation(&["a", "b", "c", "d"]);
+        let running = before.without(&["d".to_owned()]).expect("three remain");
+        let mut extra = Extra::new();
+        let notes = take_over(&plan(), &before, "d", None, Some(&running), &mut extra);
+        // d had a quarter: 25 shared iterations, one VU of 10; nothing reported done.
+        let total = |extra: &Extra, scenario: &str| -> u64 {
+            extra.values().filter_map(|m| m.get(scenario)).sum()
+        };
+        assert_eq!(total(&extra, "shared"), 25);
+        assert_eq!(total(&extra, "each"), 10);
+        assert_eq!(
+            total(&extra, "steady"),
+            0,
+            "time-based executors take over through their share"
+        );
+        assert!(!extra.contains_key("d"));
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with("scenario shared: d had reported 0 of its 25 iterations")),
+            "{notes:?}"
+        );
+
+        // A second loss adds to the running totals.
+        let later = running.without(&["c".to_owned()]).expect("two remain");
+        take_over(&plan(), &running, "c", None, Some(&later), &mut extra);
+        assert!(total(&extra, "shared") > 25);
+    }
+
+    #[test]
+    fn with_nobody_running_the_iterations_are_reported_as_not_run() {
+        let before = allocation(&["a", "b"]);
+        let mut extra = Extra::new();
+        let notes = take_over(&plan(), &before, "b", None, None, &mut extra);
+        assert!(extra.is_empty());
+        assert!(
+            notes
+                .iter()
+                .all(|n| n.contains("nobody was left to run them")),
+            "{notes:?}"
+        );
     }
 }

@@ -665,9 +665,10 @@ impl Origin {
                 }
             }
             // Iterations: what the lost agents had not done goes to those still running.
+            // `None` when every other agent is done: nobody runs the iterations.
             let running = next
                 .without(&t.done.iter().cloned().collect::<Vec<_>>())
-                .unwrap_or_else(|_| next.clone());
+                .ok();
             let Test {
                 plan,
                 allocation,
@@ -682,7 +683,7 @@ impl Origin {
                     allocation,
                     agent,
                     results.agent(agent),
-                    &running,
+                    running.as_ref(),
                     extra_iterations,
                 ));
             }
