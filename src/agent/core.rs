@@ -24,7 +24,9 @@ use crate::fleet::origin::{Candidate, Origin, Submission};
 use crate::fleet::participant::{self, Participant, unix_ms_now};
 use crate::fleet::protocol::{self, Message, PlanBundle, Response};
 use crate::fleet::store::Store;
-use crate::fleet::transport::{ClockSample, Handler, PeerId, Transport, measure_clock_offset};
+use crate::fleet::transport::{
+    ClockSample, Handler, PeerId, Transport, TransportError, measure_clock_offset,
+};
 use crate::plan::{self, format_duration};
 
 /// What the core is built from.
@@ -42,6 +44,9 @@ pub struct AgentCore {
     h: Handles,
     /// Clock offset and RTT to each peer, by node id (NTP-style over QUIC).
     clocks: Mutex<BTreeMap<String, ClockSample>>,
+    /// Peers whose mutual TLS handshake failed at the last contact (another
+    /// fleet's CA, an expired certificate), by node id: why.
+    refused: Mutex<BTreeMap<String, String>>,
     draining: AtomicBool,
     started: Instant,
 }
@@ -51,6 +56,7 @@ impl AgentCore {
         Arc::new(AgentCore {
             h,
             clocks: Mutex::new(BTreeMap::new()),
+            refused: Mutex::new(BTreeMap::new()),
             draining: AtomicBool::new(false),
             started: Instant::now(),
         })
@@ -178,6 +184,7 @@ impl AgentCore {
                 ),
             });
         }
+        self.exclude_refused(&mut candidates, min_agents)?;
         self.check_clocks(&candidates)?;
         let name = req.name.clone().unwrap_or_else(|| "test".into());
         let (meta, allocation) = self
@@ -229,6 +236,44 @@ impl AgentCore {
             revision: allocation.revision,
             origin: self.me().to_owned(),
         })
+    }
+
+    /// Leaves out candidates that refused mutual TLS at the last contact: they
+    /// would be dropped at prepare anyway. Refuses the test (422) when that
+    /// leaves fewer than `min_agents`, naming them and why.
+    fn exclude_refused(
+        &self,
+        candidates: &mut Vec<Candidate>,
+        min_agents: usize,
+    ) -> Result<(), ApiError> {
+        let refused = lock(&self.refused);
+        let mut left_out = Vec::new();
+        candidates.retain(|c| match refused.get(&c.node_id) {
+            Some(why) => {
+                left_out.push(format!("{} ({why})", c.node_id));
+                false
+            }
+            None => true,
+        });
+        if left_out.is_empty() {
+            return Ok(());
+        }
+        tracing::warn!(
+            "left out of the test, mutual TLS refused: {}",
+            left_out.join("; ")
+        );
+        if candidates.len() < min_agents.max(1) {
+            return Err(ApiError::Unprocessable {
+                message: format!(
+                    "{} agent(s) can take part, the test needs at least {}: mutual TLS with {} \
+                     failed; give every agent a certificate of this fleet's CA",
+                    candidates.len(),
+                    min_agents.max(1),
+                    left_out.join(", ")
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The barrier is only as good as the clocks: refuse (or warn) when a
@@ -479,12 +524,16 @@ impl api::Agent for AgentCore {
     fn members(&self) -> BoxFuture<'_, Vec<MemberView>> {
         Box::pin(async move {
             let clocks = lock(&self.clocks).clone();
+            let refused = lock(&self.refused).clone();
             self.h
                 .membership
                 .members()
                 .await
                 .iter()
-                .map(|m| views::member_view(m, clocks.get(&m.node_id)))
+                .map(|m| {
+                    let refused = refused.get(&m.node_id).map(String::as_str);
+                    views::member_view(m, clocks.get(&m.node_id), refused)
+                })
                 .collect()
         })
     }
@@ -606,6 +655,11 @@ pub async fn measure_clocks(core: Arc<AgentCore>, shutdown: CancellationToken) {
             match measure_clock_offset(core.h.transport.as_ref(), info.quic, 3).await {
                 Ok(sample) => {
                     lock(&core.clocks).insert(m.node_id.clone(), sample);
+                    lock(&core.refused).remove(&m.node_id);
+                }
+                Err(e @ TransportError::Refused { .. }) => {
+                    tracing::warn!(peer = %m.node_id, "mutual TLS refused: {e}");
+                    lock(&core.refused).insert(m.node_id.clone(), e.to_string());
                 }
                 Err(e) => tracing::debug!(peer = %m.node_id, "clock offset not measured: {e}"),
             }

@@ -83,7 +83,8 @@ pub fn summary_view(
     }
 }
 
-pub fn member_view(m: &Member, clock: Option<&ClockSample>) -> MemberView {
+/// `refused`: why this agent's last mutual TLS handshake with `m` failed.
+pub fn member_view(m: &Member, clock: Option<&ClockSample>, refused: Option<&str>) -> MemberView {
     let info = m.usable();
     MemberView {
         node_id: m.node_id.clone(),
@@ -103,7 +104,7 @@ pub fn member_view(m: &Member, clock: Option<&ClockSample>) -> MemberView {
         problem: match &m.info {
             Err(e) => Some(e.to_string()),
             Ok(_) if !m.compatible => Some("incompatible protocol version".into()),
-            Ok(_) => None,
+            Ok(_) => refused.map(|why| format!("mutual TLS refused: {why}")),
         },
     }
 }
