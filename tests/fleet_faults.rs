@@ -474,6 +474,11 @@ async fn an_agent_cut_off_from_all_others_stops_its_load_after_the_orphan_timeou
         quiet.stopped_after
     );
     assert!(alive, "agent-1 is still running");
+    assert!(
+        !fleet.logs().contains("taking the test over"),
+        "agent-1, alone, did not take the test over:\n{}",
+        fleet.logs()
+    );
     assert!(health.is_ok(), "agent-1 still serves its API: {health:?}");
     assert!(
         quiet.stopped_after <= ORPHAN + Duration::from_secs(1),

@@ -8,12 +8,15 @@
 //! hands the dead agent's share to the others), and every participant
 //! redirects its results to it.
 //!
-//! A successor takes over only while a majority of the allocation is live.
-//! An agent cut off from all the others cannot tell a dead origin from its
-//! own isolation: instead of coordinating a fleet of one, it lets the orphan
-//! timeout stop its load.
+//! A successor takes over only while a majority of the allocation is live,
+//! and it checks that majority itself over QUIC before adopting: gossip
+//! declares peers dead one at a time, so an agent cut off from all the
+//! others may still see some of them as live. Such an agent cannot tell a
+//! dead origin from its own isolation: instead of coordinating a fleet of
+//! one, it lets the orphan timeout stop its load.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,10 +26,13 @@ use super::{Coordinator, Participant};
 use crate::fleet::allocation::Allocation;
 use crate::fleet::origin::Candidate;
 use crate::fleet::protocol::PlanBundle;
+use crate::fleet::transport::{Request, Transport};
 use crate::plan::Plan;
 
 /// How often a running participant looks at its coordinator in gossip.
 const WATCH_EVERY: Duration = Duration::from_millis(250);
+/// How long a peer has to answer the successor's liveness check.
+const PING_TIMEOUT: Duration = Duration::from_millis(750);
 
 /// What a participant needs from the rest of the agent to take a test over.
 pub trait Succession: Send + Sync {
@@ -115,9 +121,24 @@ pub(super) async fn watch_coordinator(
             continue;
         };
         let next = next.to_owned();
-        tracing::warn!(test = %test_id, lost = %current, successor = %next,
-            "the coordinator is gone: {next} takes the test over");
         if next == p.me {
+            // Gossip may still count peers that are gone: only peers that answer make a majority.
+            let others: Vec<SocketAddr> = agents
+                .iter()
+                .filter(|a| **a != p.me && !lost.contains(**a))
+                .filter_map(|a| succession.member(a).map(|c| c.quic))
+                .collect();
+            let answering = answering(p.transport.as_ref(), &others).await;
+            if (answering + 1) * 2 <= agents.len() {
+                if !told_no_majority {
+                    told_no_majority = true;
+                    tracing::warn!(test = %test_id, coordinator = %current,
+                        "the coordinator is gone and only {answering} other agent(s) of {} answer: \
+                         not taking over; the load stops after the orphan timeout", agents.len());
+                }
+                continue;
+            }
+            tracing::warn!(test = %test_id, lost = %current, "the coordinator is gone: taking the test over");
             succession.adopt(Orphan {
                 test_id: test_id.clone(),
                 name: view.name,
@@ -128,6 +149,9 @@ pub(super) async fn watch_coordinator(
                 members: agents.iter().filter_map(|a| succession.member(a)).collect(),
                 allocation: view.allocation,
             });
+        } else {
+            tracing::warn!(test = %test_id, lost = %current, successor = %next,
+                "the coordinator is gone: {next} takes the test over");
         }
         p.redirect(
             &test_id,
@@ -137,6 +161,18 @@ pub(super) async fn watch_coordinator(
             },
         );
     }
+}
+
+/// How many of `peers` answer a QUIC round trip within [`PING_TIMEOUT`].
+async fn answering(transport: &dyn Transport, peers: &[SocketAddr]) -> usize {
+    let pings = peers
+        .iter()
+        .map(|addr| transport.exchange(*addr, Request::Time, PING_TIMEOUT));
+    futures::future::join_all(pings)
+        .await
+        .iter()
+        .filter(|r| r.is_ok())
+        .count()
 }
 
 #[cfg(test)]

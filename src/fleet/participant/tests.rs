@@ -100,3 +100,113 @@ async fn a_sealed_test_is_recorded_with_its_verdict_and_summary() {
         Some((summary, "all good".to_owned()))
     );
 }
+
+/// Gossip as a test wants it: these members are live, at these QUIC addresses.
+struct Gossip {
+    live: BTreeMap<String, std::net::SocketAddr>,
+    adopted: Mutex<Vec<String>>,
+}
+
+impl Succession for Gossip {
+    fn member(&self, node: &str) -> Option<crate::fleet::origin::Candidate> {
+        self.live
+            .get(node)
+            .map(|addr| crate::fleet::origin::Candidate {
+                node_id: node.to_owned(),
+                quic: *addr,
+                capacity: 1.0,
+                labels: BTreeMap::new(),
+            })
+    }
+
+    fn adopt(&self, orphan: Orphan) {
+        lock(&self.adopted).push(orphan.test_id);
+    }
+}
+
+/// Agent `a` runs a 3 s share of test `t-s` coordinated by `b` (gone from gossip); `c` is
+/// live in gossip and answers over QUIC only if `c_answers`. Returns what `a` did within 1.5 s:
+/// (tests adopted, its coordinator then).
+async fn orphaned_with_c(c_answers: bool) -> (Vec<String>, Option<String>) {
+    let network = MemoryNetwork::new();
+    let quiet = || handler_fn(|_, _| async { Bytes::new() });
+    let a = network
+        .bind(
+            "10.0.0.1:0".parse().expect("an address"),
+            "a",
+            quiet(),
+            Limits::default(),
+        )
+        .expect("a binds");
+    let c_addr: std::net::SocketAddr = "10.0.0.3:7000".parse().expect("an address");
+    let _c = c_answers.then(|| {
+        network
+            .bind(c_addr, "c", quiet(), Limits::default())
+            .expect("c binds")
+    });
+    let a_addr = a.local_addr();
+    let p = Participant::new("a".into(), Arc::new(a), None, Duration::from_secs(30));
+    let gossip = Arc::new(Gossip {
+        live: BTreeMap::from([("a".to_owned(), a_addr), ("c".to_owned(), c_addr)]),
+        adopted: Mutex::new(Vec::new()),
+    });
+    p.set_succession(gossip.clone());
+    let allocation = Allocation::new(
+        1,
+        &[("a".into(), 1.0), ("b".into(), 1.0), ("c".into(), 1.0)],
+    )
+    .expect("a valid allocation");
+    let bundle = PlanBundle {
+        plan: "vus: 1\nduration: 3s\nflow:\n  - sleep: 100ms\n".into(),
+        format: "yaml".into(),
+        env: BTreeMap::new(),
+        files: BTreeMap::new(),
+    };
+    let start = unix_ms_now() + 200;
+    let prepared = p.handle(Message::Prepare {
+        test_id: "t-s".into(),
+        name: "t".into(),
+        origin: "b".into(),
+        digest: bundle.digest(),
+        bundle,
+        allocation: allocation.clone(),
+        start_unix_ms: start,
+        protocol: protocol::PROTOCOL_VERSION,
+        origin_addr: "10.0.0.2:7000".parse().expect("an address"),
+    });
+    assert!(
+        matches!(prepared, Response::Prepared { .. }),
+        "{prepared:?}"
+    );
+    let committed = p.handle(Message::Commit {
+        test_id: "t-s".into(),
+        allocation,
+        start_unix_ms: start,
+    });
+    assert_eq!(committed, Response::Ok);
+    // Until a redirects its results (it adopts first), or for 1.5 s (six looks at its
+    // coordinator) when it does not.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1_500);
+    let coordinator = loop {
+        let coordinator = p.current().map(|(_, c)| c);
+        if coordinator.as_deref() != Some("b") || tokio::time::Instant::now() >= deadline {
+            break coordinator;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    p.stop_all("the test is over");
+    let adopted = lock(&gossip.adopted).clone();
+    (adopted, coordinator)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_successor_that_gossip_counts_in_a_majority_adopts_only_if_the_majority_answers() {
+    // c is live in gossip but does not answer (stopped, partitioned): a is alone, stays put.
+    let (adopted, coordinator) = orphaned_with_c(false).await;
+    assert!(adopted.is_empty(), "a adopted {adopted:?} on its own");
+    assert_eq!(coordinator.as_deref(), Some("b"));
+    // c answers: two of three, a takes over and sends its results to itself.
+    let (adopted, coordinator) = orphaned_with_c(true).await;
+    assert_eq!(adopted, vec!["t-s".to_owned()]);
+    assert_eq!(coordinator.as_deref(), Some("a"));
+}
