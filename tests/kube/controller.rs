@@ -106,12 +106,13 @@ async fn claim_race_between_two_agents_has_one_winner() {
         .filter(|r| r.method == Method::PUT && r.path.ends_with("/race/status"))
         .map(|r| r.status)
         .collect();
-    let mut sorted = puts.clone();
-    sorted.sort();
-    assert_eq!(
-        sorted,
-        [200, 409],
-        "one claim wins, one conflicts: {puts:?}"
+    // The loser may look again (a rescan) before the winner's claim is all it sees, and
+    // conflict once more: what matters is one success and nothing but conflicts besides.
+    let wins = puts.iter().filter(|s| **s == 200).count();
+    let conflicts = puts.iter().filter(|s| **s == 409).count();
+    assert!(
+        wins == 1 && conflicts >= 1 && wins + conflicts == puts.len(),
+        "one claim wins, the others conflict: {puts:?}"
     );
 
     // Run the test to its end; the loser's rescans keep looking meanwhile.
