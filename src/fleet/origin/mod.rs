@@ -7,6 +7,10 @@
 //! thresholds on the fleet-wide numbers, reallocates a lost agent's share
 //! to the survivors, and seals the summary. When the origin dies, a
 //! successor adopts the test (`adopt`) and coordinates the rest of it.
+//!
+//! This file holds the state and the API-facing calls; `start` prepares and
+//! commits, `supervise` runs a started test to its end (`iterations`: what
+//! a lost agent's iteration-based scenarios still owe), `seal` ends it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -14,12 +18,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 mod adopt;
 mod iterations;
 mod seal;
+mod start;
+mod supervise;
 
 pub use seal::requests_and_failures;
 use seal::start_spread;
@@ -30,7 +35,6 @@ use super::participant::{instant_at_unix_ms, unix_ms_now};
 use super::protocol::{self, Message, PlanBundle, Response};
 use super::store::{Store, TestMeta, TestPhase};
 use super::transport::Transport;
-use crate::metrics::judge;
 use crate::metrics::snapshot::Snapshot;
 use crate::metrics::{Summary, ThresholdOutcome};
 use crate::plan::Plan;
@@ -417,315 +421,6 @@ impl Origin {
             return;
         }
         self.supervise(test, start).await;
-    }
-
-    /// Runs a started test to its end: thresholds, lost agents, abort, seal.
-    async fn supervise(self: Arc<Self>, test: Arc<Mutex<Test>>, start: Instant) {
-        let id = lock(&test).meta.id.clone();
-        self.set_phase(&test, TestPhase::Running);
-        let (max_end, abort) = {
-            let t = lock(&test);
-            (
-                start + t.plan.max_duration() + RESULTS_GRACE,
-                t.abort.clone(),
-            )
-        };
-        let mut next_judge = Instant::now() + JUDGE_EVERY;
-        let mut aborted_sent = false;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(TICK) => {}
-                _ = abort.cancelled(), if !aborted_sent => {}
-            }
-            let judge_now = Instant::now() >= next_judge;
-            if judge_now {
-                next_judge += JUDGE_EVERY;
-            }
-            if abort.is_cancelled() && !aborted_sent {
-                aborted_sent = true;
-                self.broadcast_abort(&test, "aborted").await;
-            }
-            let (all_done, lost_now) = self.look_at_fleet(&test, start, judge_now);
-            if !lost_now.is_empty() {
-                self.reallocate(&test, &lost_now).await;
-            }
-            if all_done {
-                break;
-            }
-            if Instant::now() > max_end {
-                lock(&test)
-                    .incidents
-                    .push("some agents sent no final results before the hard deadline".into());
-                break;
-            }
-        }
-        self.seal(&test, start);
-        self.broadcast_sealed(&test).await;
-        tracing::info!(test = %id, "sealed");
-    }
-
-    /// Prepares every allocated agent, then commits the agents that are ready.
-    async fn prepare_and_commit(
-        &self,
-        test: &Arc<Mutex<Test>>,
-        start: Instant,
-        start_ms: u64,
-    ) -> Result<(), String> {
-        let (id, prepare, targets, min_agents) = {
-            let t = lock(test);
-            let msg = Message::Prepare {
-                test_id: t.meta.id.clone(),
-                name: t.meta.name.clone(),
-                origin: self.me.clone(),
-                digest: t.bundle.digest(),
-                bundle: t.bundle.clone(),
-                allocation: t.allocation.clone(),
-                start_unix_ms: start_ms,
-                protocol: protocol::PROTOCOL_VERSION,
-                origin_addr: self.my_quic,
-            };
-            let targets: Vec<(String, SocketAddr)> = t
-                .allocation
-                .agents()
-                .filter_map(|a| t.candidates.get(a).map(|c| (a.to_owned(), c.quic)))
-                .collect();
-            (
-                t.meta.id.clone(),
-                protocol::encode(&msg, &[]),
-                targets,
-                t.min_agents,
-            )
-        };
-        let deadline = start.checked_sub(COMMIT_MARGIN).unwrap_or(start);
-        let timeout = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(50));
-        let replies = futures::future::join_all(targets.iter().map(|(agent, addr)| {
-            let body = prepare.clone();
-            async move { (agent.clone(), self.call(*addr, body, timeout).await) }
-        }))
-        .await;
-        let mut not_ready = Vec::new();
-        {
-            let mut t = lock(test);
-            for (agent, reply) in &replies {
-                match reply {
-                    Ok(Response::Prepared { .. }) => {
-                        if let Some(p) = t.progress.get_mut(agent) {
-                            p.state = "ready".into();
-                        }
-                    }
-                    Ok(Response::Error { message }) => {
-                        t.incidents
-                            .push(format!("agent {agent} refused the test: {message}"));
-                        not_ready.push(agent.clone());
-                    }
-                    Ok(other) => {
-                        t.incidents
-                            .push(format!("agent {agent} answered {other:?} to prepare"));
-                        not_ready.push(agent.clone());
-                    }
-                    Err(e) => {
-                        t.incidents
-                            .push(format!("agent {agent} was not ready in time: {e}"));
-                        not_ready.push(agent.clone());
-                    }
-                }
-            }
-            for agent in &not_ready {
-                if let Some(p) = t.progress.get_mut(agent) {
-                    p.state = "dropped".into();
-                    p.share = None;
-                }
-            }
-            let ready = targets.len() - not_ready.len();
-            if ready < min_agents {
-                return Err(format!(
-                    "only {ready} of {} agents were ready before the start; the test needs {min_agents}",
-                    targets.len()
-                ));
-            }
-            if !not_ready.is_empty() {
-                match t.allocation.without(&not_ready) {
-                    Ok(a) => {
-                        for p in t.progress.values_mut() {
-                            if p.state != "dropped" {
-                                p.share = a.fraction(&p.agent);
-                            }
-                        }
-                        t.allocation = a;
-                    }
-                    Err(e) => return Err(e.to_string()),
-                }
-            }
-            t.meta.phase = TestPhase::Starting;
-            t.meta.allocation = serde_json::to_value(&t.allocation).unwrap_or_default();
-            t.meta.agents = t.allocation.agents().map(str::to_owned).collect();
-        }
-        let (commit, ready_targets) = {
-            let t = lock(test);
-            let msg = Message::Commit {
-                test_id: id.clone(),
-                allocation: t.allocation.clone(),
-                start_unix_ms: start_ms,
-            };
-            let ready: Vec<(String, SocketAddr)> = targets
-                .iter()
-                .filter(|(a, _)| !not_ready.contains(a))
-                .cloned()
-                .collect();
-            (protocol::encode(&msg, &[]), ready)
-        };
-        let timeout = start
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(50));
-        let replies = futures::future::join_all(ready_targets.iter().map(|(agent, addr)| {
-            let body = commit.clone();
-            async move { (agent.clone(), self.call(*addr, body, timeout).await) }
-        }))
-        .await;
-        let mut t = lock(test);
-        for (agent, reply) in replies {
-            if !matches!(reply, Ok(Response::Ok)) {
-                t.incidents.push(format!(
-                    "agent {agent} did not confirm the start: {reply:?}"
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Judges thresholds and notices lost agents; returns (all done, newly lost).
-    fn look_at_fleet(
-        &self,
-        test: &Arc<Mutex<Test>>,
-        start: Instant,
-        judge_now: bool,
-    ) -> (bool, Vec<String>) {
-        let mut t = lock(test);
-        let elapsed = Instant::now().saturating_duration_since(start);
-        if judge_now && !t.plan.thresholds.is_empty() {
-            t.outcomes = judge::evaluate(&t.plan.thresholds, t.results.fleet(), elapsed);
-            if judge::should_abort(&t.plan.thresholds, &t.outcomes, elapsed)
-                && !t.abort.is_cancelled()
-            {
-                t.threshold_abort = true;
-                t.incidents
-                    .push("a threshold with abortOnFail failed: stopping the fleet".into());
-                t.abort.cancel();
-            }
-        }
-        let mut lost: Vec<String> = std::mem::take(&mut t.handover);
-        for agent in &lost {
-            t.results.agent_lost(agent);
-        }
-        let agents: Vec<String> = t.allocation.agents().map(str::to_owned).collect();
-        for agent in agents {
-            if !t.done.contains(&agent) && !t.lost.contains(&agent) && !(self.is_alive)(&agent) {
-                lost.push(agent.clone());
-                t.lost.insert(agent.clone());
-                // Its intervals are no longer awaited before later ones count.
-                t.results.agent_lost(&agent);
-                if let Some(p) = t.progress.get_mut(&agent) {
-                    p.state = "lost".into();
-                }
-            }
-        }
-        let all_done = t
-            .allocation
-            .agents()
-            .chain(t.lost.iter().map(String::as_str))
-            .all(|a| t.done.contains(a) || t.lost.contains(a));
-        (all_done, lost)
-    }
-
-    /// Gives the lost agents' shares to the survivors from the next second.
-    async fn reallocate(&self, test: &Arc<Mutex<Test>>, lost: &[String]) {
-        let (msg, targets) = {
-            let mut t = lock(test);
-            let next = match t.allocation.without(lost) {
-                Ok(a) => a,
-                Err(e) => {
-                    t.incidents.push(format!(
-                        "lost {} and nobody is left to take over: {e}",
-                        lost.join(", ")
-                    ));
-                    return;
-                }
-            };
-            let effective = unix_ms_now() + u64::try_from(REALLOC_LEAD.as_millis()).unwrap_or(1000);
-            t.incidents.push(format!(
-                "lost agent(s) {}: survivors take over their share (allocation revision {})",
-                lost.join(", "),
-                next.revision
-            ));
-            for p in t.progress.values_mut() {
-                if !lost.contains(&p.agent) && p.state != "dropped" {
-                    p.share = next.fraction(&p.agent);
-                }
-            }
-            // Iterations: what the lost agents had not done goes to those still running.
-            // `None` when every other agent is done: nobody runs the iterations.
-            let running = next
-                .without(&t.done.iter().cloned().collect::<Vec<_>>())
-                .ok();
-            let Test {
-                plan,
-                allocation,
-                results,
-                extra_iterations,
-                incidents,
-                ..
-            } = &mut *t;
-            for agent in lost {
-                incidents.extend(iterations::take_over(
-                    plan,
-                    allocation,
-                    agent,
-                    results.agent(agent),
-                    running.as_ref(),
-                    extra_iterations,
-                ));
-            }
-            t.allocation = next.clone();
-            t.meta.allocation = serde_json::to_value(&next).unwrap_or_default();
-            let targets: Vec<SocketAddr> = next
-                .agents()
-                .filter(|a| !t.done.contains(*a))
-                .filter_map(|a| t.candidates.get(a).map(|c| c.quic))
-                .collect();
-            let msg = Message::Reallocate {
-                test_id: t.meta.id.clone(),
-                allocation: next,
-                effective_unix_ms: effective,
-                extra_iterations: t.extra_iterations.clone(),
-            };
-            (protocol::encode(&msg, &[]), targets)
-        };
-        futures::future::join_all(
-            targets
-                .into_iter()
-                .map(|addr| self.call(addr, msg.clone(), Duration::from_secs(2))),
-        )
-        .await;
-    }
-
-    async fn broadcast_abort(&self, test: &Arc<Mutex<Test>>, reason: &str) {
-        let (msg, targets) = {
-            let t = lock(test);
-            let msg = Message::Abort {
-                test_id: t.meta.id.clone(),
-                reason: reason.to_owned(),
-            };
-            let targets: Vec<SocketAddr> = t.candidates.values().map(|c| c.quic).collect();
-            (protocol::encode(&msg, &[]), targets)
-        };
-        futures::future::join_all(
-            targets
-                .into_iter()
-                .map(|addr| self.call(addr, msg.clone(), Duration::from_millis(800))),
-        )
-        .await;
     }
 
     async fn fail(&self, test: &Arc<Mutex<Test>>, phase: TestPhase, reason: String) {

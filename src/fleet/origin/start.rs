@@ -1,0 +1,146 @@
+//! Starting a test: prepare every allocated agent (plan over mutual TLS,
+//! digest checked), drop the agents that were not ready, commit the final
+//! allocation and the start instant.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{COMMIT_MARGIN, Origin, Test, lock};
+use crate::fleet::protocol::{self, Message, Response};
+use crate::fleet::store::TestPhase;
+
+impl Origin {
+    /// Prepares every allocated agent, then commits the agents that are ready.
+    pub(super) async fn prepare_and_commit(
+        &self,
+        test: &Arc<Mutex<Test>>,
+        start: Instant,
+        start_ms: u64,
+    ) -> Result<(), String> {
+        let (id, prepare, targets, min_agents) = {
+            let t = lock(test);
+            let msg = Message::Prepare {
+                test_id: t.meta.id.clone(),
+                name: t.meta.name.clone(),
+                origin: self.me.clone(),
+                digest: t.bundle.digest(),
+                bundle: t.bundle.clone(),
+                allocation: t.allocation.clone(),
+                start_unix_ms: start_ms,
+                protocol: protocol::PROTOCOL_VERSION,
+                origin_addr: self.my_quic,
+            };
+            let targets: Vec<(String, SocketAddr)> = t
+                .allocation
+                .agents()
+                .filter_map(|a| t.candidates.get(a).map(|c| (a.to_owned(), c.quic)))
+                .collect();
+            (
+                t.meta.id.clone(),
+                protocol::encode(&msg, &[]),
+                targets,
+                t.min_agents,
+            )
+        };
+        let deadline = start.checked_sub(COMMIT_MARGIN).unwrap_or(start);
+        let timeout = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(50));
+        let replies = futures::future::join_all(targets.iter().map(|(agent, addr)| {
+            let body = prepare.clone();
+            async move { (agent.clone(), self.call(*addr, body, timeout).await) }
+        }))
+        .await;
+        let mut not_ready = Vec::new();
+        {
+            let mut t = lock(test);
+            for (agent, reply) in &replies {
+                match reply {
+                    Ok(Response::Prepared { .. }) => {
+                        if let Some(p) = t.progress.get_mut(agent) {
+                            p.state = "ready".into();
+                        }
+                    }
+                    Ok(Response::Error { message }) => {
+                        t.incidents
+                            .push(format!("agent {agent} refused the test: {message}"));
+                        not_ready.push(agent.clone());
+                    }
+                    Ok(other) => {
+                        t.incidents
+                            .push(format!("agent {agent} answered {other:?} to prepare"));
+                        not_ready.push(agent.clone());
+                    }
+                    Err(e) => {
+                        t.incidents
+                            .push(format!("agent {agent} was not ready in time: {e}"));
+                        not_ready.push(agent.clone());
+                    }
+                }
+            }
+            for agent in &not_ready {
+                if let Some(p) = t.progress.get_mut(agent) {
+                    p.state = "dropped".into();
+                    p.share = None;
+                }
+            }
+            let ready = targets.len() - not_ready.len();
+            if ready < min_agents {
+                return Err(format!(
+                    "only {ready} of {} agents were ready before the start; the test needs {min_agents}",
+                    targets.len()
+                ));
+            }
+            if !not_ready.is_empty() {
+                match t.allocation.without(&not_ready) {
+                    Ok(a) => {
+                        for p in t.progress.values_mut() {
+                            if p.state != "dropped" {
+                                p.share = a.fraction(&p.agent);
+                            }
+                        }
+                        t.allocation = a;
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            t.meta.phase = TestPhase::Starting;
+            t.meta.allocation = serde_json::to_value(&t.allocation).unwrap_or_default();
+            t.meta.agents = t.allocation.agents().map(str::to_owned).collect();
+        }
+        let (commit, ready_targets) = {
+            let t = lock(test);
+            let msg = Message::Commit {
+                test_id: id.clone(),
+                allocation: t.allocation.clone(),
+                start_unix_ms: start_ms,
+            };
+            let ready: Vec<(String, SocketAddr)> = targets
+                .iter()
+                .filter(|(a, _)| !not_ready.contains(a))
+                .cloned()
+                .collect();
+            (protocol::encode(&msg, &[]), ready)
+        };
+        let timeout = start
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(50));
+        let replies = futures::future::join_all(ready_targets.iter().map(|(agent, addr)| {
+            let body = commit.clone();
+            async move { (agent.clone(), self.call(*addr, body, timeout).await) }
+        }))
+        .await;
+        let mut t = lock(test);
+        for (agent, reply) in replies {
+            if !matches!(reply, Ok(Response::Ok)) {
+                t.incidents.push(format!(
+                    "agent {agent} did not confirm the start: {reply:?}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}

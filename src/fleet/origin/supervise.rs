@@ -1,0 +1,195 @@
+//! A running test: thresholds judged on the fleet-wide numbers, lost
+//! agents noticed and their shares (arrivals, VUs, unfinished iterations)
+//! reallocated, aborts broadcast, then the seal.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{JUDGE_EVERY, Origin, REALLOC_LEAD, RESULTS_GRACE, TICK, Test, iterations, lock};
+use crate::fleet::participant::unix_ms_now;
+use crate::fleet::protocol::{self, Message};
+use crate::fleet::store::TestPhase;
+use crate::metrics::judge;
+
+impl Origin {
+    /// Runs a started test to its end: thresholds, lost agents, abort, seal.
+    pub(super) async fn supervise(self: Arc<Self>, test: Arc<Mutex<Test>>, start: Instant) {
+        let id = lock(&test).meta.id.clone();
+        self.set_phase(&test, TestPhase::Running);
+        let (max_end, abort) = {
+            let t = lock(&test);
+            (
+                start + t.plan.max_duration() + RESULTS_GRACE,
+                t.abort.clone(),
+            )
+        };
+        let mut next_judge = Instant::now() + JUDGE_EVERY;
+        let mut aborted_sent = false;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(TICK) => {}
+                _ = abort.cancelled(), if !aborted_sent => {}
+            }
+            let judge_now = Instant::now() >= next_judge;
+            if judge_now {
+                next_judge += JUDGE_EVERY;
+            }
+            if abort.is_cancelled() && !aborted_sent {
+                aborted_sent = true;
+                self.broadcast_abort(&test, "aborted").await;
+            }
+            let (all_done, lost_now) = self.look_at_fleet(&test, start, judge_now);
+            if !lost_now.is_empty() {
+                self.reallocate(&test, &lost_now).await;
+            }
+            if all_done {
+                break;
+            }
+            if Instant::now() > max_end {
+                lock(&test)
+                    .incidents
+                    .push("some agents sent no final results before the hard deadline".into());
+                break;
+            }
+        }
+        self.seal(&test, start);
+        self.broadcast_sealed(&test).await;
+        tracing::info!(test = %id, "sealed");
+    }
+
+    /// Judges thresholds and notices lost agents; returns (all done, newly lost).
+    pub(super) fn look_at_fleet(
+        &self,
+        test: &Arc<Mutex<Test>>,
+        start: Instant,
+        judge_now: bool,
+    ) -> (bool, Vec<String>) {
+        let mut t = lock(test);
+        let elapsed = Instant::now().saturating_duration_since(start);
+        if judge_now && !t.plan.thresholds.is_empty() {
+            t.outcomes = judge::evaluate(&t.plan.thresholds, t.results.fleet(), elapsed);
+            if judge::should_abort(&t.plan.thresholds, &t.outcomes, elapsed)
+                && !t.abort.is_cancelled()
+            {
+                t.threshold_abort = true;
+                t.incidents
+                    .push("a threshold with abortOnFail failed: stopping the fleet".into());
+                t.abort.cancel();
+            }
+        }
+        let mut lost: Vec<String> = std::mem::take(&mut t.handover);
+        for agent in &lost {
+            t.results.agent_lost(agent);
+        }
+        let agents: Vec<String> = t.allocation.agents().map(str::to_owned).collect();
+        for agent in agents {
+            if !t.done.contains(&agent) && !t.lost.contains(&agent) && !(self.is_alive)(&agent) {
+                lost.push(agent.clone());
+                t.lost.insert(agent.clone());
+                // Its intervals are no longer awaited before later ones count.
+                t.results.agent_lost(&agent);
+                if let Some(p) = t.progress.get_mut(&agent) {
+                    p.state = "lost".into();
+                }
+            }
+        }
+        let all_done = t
+            .allocation
+            .agents()
+            .chain(t.lost.iter().map(String::as_str))
+            .all(|a| t.done.contains(a) || t.lost.contains(a));
+        (all_done, lost)
+    }
+
+    /// Gives the lost agents' shares to the survivors from the next second.
+    pub(super) async fn reallocate(&self, test: &Arc<Mutex<Test>>, lost: &[String]) {
+        let (msg, targets) = {
+            let mut t = lock(test);
+            let next = match t.allocation.without(lost) {
+                Ok(a) => a,
+                Err(e) => {
+                    t.incidents.push(format!(
+                        "lost {} and nobody is left to take over: {e}",
+                        lost.join(", ")
+                    ));
+                    return;
+                }
+            };
+            let effective = unix_ms_now() + u64::try_from(REALLOC_LEAD.as_millis()).unwrap_or(1000);
+            t.incidents.push(format!(
+                "lost agent(s) {}: survivors take over their share (allocation revision {})",
+                lost.join(", "),
+                next.revision
+            ));
+            for p in t.progress.values_mut() {
+                if !lost.contains(&p.agent) && p.state != "dropped" {
+                    p.share = next.fraction(&p.agent);
+                }
+            }
+            // Iterations: what the lost agents had not done goes to those still running.
+            // `None` when every other agent is done: nobody runs the iterations.
+            let running = next
+                .without(&t.done.iter().cloned().collect::<Vec<_>>())
+                .ok();
+            let Test {
+                plan,
+                allocation,
+                results,
+                extra_iterations,
+                incidents,
+                ..
+            } = &mut *t;
+            for agent in lost {
+                incidents.extend(iterations::take_over(
+                    plan,
+                    allocation,
+                    agent,
+                    results.agent(agent),
+                    running.as_ref(),
+                    extra_iterations,
+                ));
+            }
+            t.allocation = next.clone();
+            t.meta.allocation = serde_json::to_value(&next).unwrap_or_default();
+            let targets: Vec<SocketAddr> = next
+                .agents()
+                .filter(|a| !t.done.contains(*a))
+                .filter_map(|a| t.candidates.get(a).map(|c| c.quic))
+                .collect();
+            let msg = Message::Reallocate {
+                test_id: t.meta.id.clone(),
+                allocation: next,
+                effective_unix_ms: effective,
+                extra_iterations: t.extra_iterations.clone(),
+            };
+            (protocol::encode(&msg, &[]), targets)
+        };
+        futures::future::join_all(
+            targets
+                .into_iter()
+                .map(|addr| self.call(addr, msg.clone(), Duration::from_secs(2))),
+        )
+        .await;
+    }
+
+    pub(super) async fn broadcast_abort(&self, test: &Arc<Mutex<Test>>, reason: &str) {
+        let (msg, targets) = {
+            let t = lock(test);
+            let msg = Message::Abort {
+                test_id: t.meta.id.clone(),
+                reason: reason.to_owned(),
+            };
+            let targets: Vec<SocketAddr> = t.candidates.values().map(|c| c.quic).collect();
+            (protocol::encode(&msg, &[]), targets)
+        };
+        futures::future::join_all(
+            targets
+                .into_iter()
+                .map(|addr| self.call(addr, msg.clone(), Duration::from_millis(800))),
+        )
+        .await;
+    }
+}
