@@ -8,13 +8,10 @@
 //! origin: the dead agent is noticed as lost and its share reallocated, then
 //! thresholds, abort and the sealed summary work as before.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use tokio_util::sync::CancellationToken;
-
 use super::{AgentProgress, Candidate, Origin, Test, lock};
-use crate::fleet::merge::FleetResults;
 use crate::fleet::participant::{Orphan, instant_at_unix_ms};
 use crate::fleet::store::{TestMeta, TestPhase};
 
@@ -95,23 +92,10 @@ impl Origin {
         );
         tracing::warn!(test = %test_id, "{incident}");
         let test = Arc::new(Mutex::new(Test {
-            meta,
-            plan,
-            bundle,
-            min_agents: 1,
-            allocation,
-            candidates,
-            progress,
-            done: BTreeSet::new(),
-            lost: BTreeSet::new(),
-            handover: Vec::new(),
-            results: FleetResults::new(&labels),
-            outcomes: Vec::new(),
-            threshold_abort: false,
             incidents: vec![incident],
-            abort: CancellationToken::new(),
-            sealed: None,
-            extra_iterations: super::iterations::Extra::new(),
+            ..Test::new(
+                meta, plan, bundle, allocation, candidates, progress, &labels,
+            )
         }));
         tests.insert(test_id.clone(), test.clone());
         drop(tests);

@@ -155,6 +155,39 @@ struct Test {
     extra_iterations: iterations::Extra,
 }
 
+impl Test {
+    /// A test about to start (or just adopted): no results, no incidents yet.
+    fn new(
+        meta: TestMeta,
+        plan: Arc<Plan>,
+        bundle: PlanBundle,
+        allocation: Allocation,
+        candidates: BTreeMap<String, Candidate>,
+        progress: BTreeMap<String, AgentProgress>,
+        labels: &[(String, BTreeMap<String, String>)],
+    ) -> Test {
+        Test {
+            meta,
+            plan,
+            bundle,
+            min_agents: 1,
+            allocation,
+            candidates,
+            progress,
+            done: BTreeSet::new(),
+            lost: BTreeSet::new(),
+            handover: Vec::new(),
+            results: FleetResults::new(labels),
+            outcomes: Vec::new(),
+            threshold_abort: false,
+            incidents: Vec::new(),
+            abort: CancellationToken::new(),
+            sealed: None,
+            extra_iterations: iterations::Extra::new(),
+        }
+    }
+}
+
 /// The coordinator of every test this agent accepted.
 pub struct Origin {
     me: String,
@@ -237,26 +270,19 @@ impl Origin {
             let _ = store.put_bundle(&id, &serde_json::to_value(&sub.bundle).unwrap_or_default());
         }
         let test = Arc::new(Mutex::new(Test {
-            meta: meta.clone(),
-            plan: sub.plan,
-            bundle: sub.bundle,
             min_agents: sub.min_agents.max(1),
-            allocation: allocation.clone(),
-            candidates: candidates
-                .into_iter()
-                .map(|c| (c.node_id.clone(), c))
-                .collect(),
-            progress,
-            done: BTreeSet::new(),
-            lost: BTreeSet::new(),
-            handover: Vec::new(),
-            results: FleetResults::new(&labels),
-            outcomes: Vec::new(),
-            threshold_abort: false,
-            incidents: Vec::new(),
-            abort: CancellationToken::new(),
-            sealed: None,
-            extra_iterations: iterations::Extra::new(),
+            ..Test::new(
+                meta.clone(),
+                sub.plan,
+                sub.bundle,
+                allocation.clone(),
+                candidates
+                    .into_iter()
+                    .map(|c| (c.node_id.clone(), c))
+                    .collect(),
+                progress,
+                &labels,
+            )
         }));
         lock(&self.tests).insert(id, test.clone());
         tokio::spawn(self.clone().coordinate(test));
