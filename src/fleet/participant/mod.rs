@@ -61,7 +61,8 @@ struct Active {
     test_id: String,
     name: String,
     coordinator: watch::Sender<Coordinator>,
-    bundle: PlanBundle,
+    /// Shared: the watch on the coordinator reads it every tick, uses it once.
+    bundle: Arc<PlanBundle>,
     plan: Arc<Plan>,
     /// The latest allocation received (Commit, then Reallocate).
     allocation: Allocation,
@@ -75,7 +76,7 @@ struct Active {
 struct Coordination {
     coordinator: Coordinator,
     name: String,
-    bundle: PlanBundle,
+    bundle: Arc<PlanBundle>,
     plan: Arc<Plan>,
     allocation: Allocation,
     start_unix_ms: u64,
@@ -254,7 +255,7 @@ impl Participant {
             test_id: test_id.clone(),
             name,
             coordinator,
-            bundle,
+            bundle: Arc::new(bundle),
             allocation,
             start_unix_ms,
             plan: Arc::new(plan),

@@ -143,7 +143,7 @@ pub(super) async fn watch_coordinator(
                 test_id: test_id.clone(),
                 name: view.name,
                 previous: current,
-                bundle: view.bundle,
+                bundle: PlanBundle::clone(&view.bundle),
                 plan: view.plan,
                 start_unix_ms: view.start_unix_ms,
                 members: agents.iter().filter_map(|a| succession.member(a)).collect(),
