@@ -134,15 +134,7 @@ pub async fn run_scenario(cx: ScenarioCtx) {
                 time_unit,
                 duration,
             };
-            open(
-                &cx,
-                schedule,
-                duration,
-                pre_allocated_vus,
-                max_vus,
-                graceful,
-            )
-            .await;
+            open(&cx, schedule, pre_allocated_vus, max_vus, graceful).await;
         }
         Executor::RampingArrivalRate {
             start_rate,
@@ -151,21 +143,12 @@ pub async fn run_scenario(cx: ScenarioCtx) {
             pre_allocated_vus,
             max_vus,
         } => {
-            let duration = stages.iter().map(|s| s.duration).sum();
             let schedule = Schedule::Ramping {
                 start_rate,
                 time_unit,
                 stages,
             };
-            open(
-                &cx,
-                schedule,
-                duration,
-                pre_allocated_vus,
-                max_vus,
-                graceful,
-            )
-            .await;
+            open(&cx, schedule, pre_allocated_vus, max_vus, graceful).await;
         }
     }
 }

@@ -21,11 +21,11 @@ use crate::segment::{Arrivals, ExecutionTuple, Schedule};
 pub(super) async fn open(
     cx: &ScenarioCtx,
     schedule: Schedule,
-    duration: Duration,
     pre_allocated: u64,
     max_vus: u64,
     graceful: Duration,
 ) {
+    let duration = schedule.duration();
     let end = cx.start + duration;
     let interrupt = cx.deadline_token(end + graceful);
     let name = cx.shared.plan.scenarios[cx.scenario].name.clone();
