@@ -10,9 +10,9 @@ mod fleet;
 
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use fleet::{Fleet, FleetOptions, plans, results};
+use fleet::{Fleet, FleetOptions, instant_at, plans, results, unix_ms_now};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::time::Instant;
@@ -23,17 +23,6 @@ async fn target() -> TargetHandle {
     target::spawn(addr, TargetConfig::default())
         .await
         .expect("the built-in target starts on loopback")
-}
-
-fn unix_ms_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// The monotonic instant of a wall-clock time (Unix ms); now if it has passed.
-fn instant_at(unix_ms: u64) -> Instant {
-    Instant::now() + Duration::from_millis(unix_ms.saturating_sub(unix_ms_now()))
 }
 
 /// How the target's request counter came to rest.

@@ -10,23 +10,11 @@
 mod fleet;
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use fleet::net::TestNet;
-use fleet::{Fleet, FleetOptions, plans, results};
-use tokio::time::Instant;
+use fleet::{Fleet, FleetOptions, instant_at, plans, results, unix_ms_now};
 use volley::target::{self, TargetConfig};
-
-fn unix_ms_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// The monotonic instant of a wall-clock time (Unix ms); now if it has passed.
-fn instant_at(unix_ms: u64) -> Instant {
-    Instant::now() + Duration::from_millis(unix_ms.saturating_sub(unix_ms_now()))
-}
 
 /// A network of `n` hosts, or `None` (with the reason on stderr) when this user cannot build one.
 fn network(n: usize) -> Option<TestNet> {

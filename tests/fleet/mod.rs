@@ -49,6 +49,18 @@ pub const TOKEN: &str = "volley-fleet-test-token";
 /// One fleet at a time per test binary.
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// Wall-clock milliseconds since the Unix epoch, as agents announce start instants.
+pub fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The monotonic instant of a wall-clock time (Unix ms); now if it has passed.
+pub fn instant_at(unix_ms: u64) -> Instant {
+    Instant::now() + Duration::from_millis(unix_ms.saturating_sub(unix_ms_now()))
+}
+
 /// Holds off every fleet of this test binary while a test runs agents of its own (`volley demo`).
 pub struct Exclusive(MutexGuard<'static, ()>);
 
