@@ -60,6 +60,15 @@ pub(super) struct Delivery {
     stop: CancellationToken,
 }
 
+/// How one send ended.
+enum Sent {
+    Delivered,
+    /// The coordinator changed before it got through: start over with the new one.
+    Redirected,
+    /// Nothing got through for the orphan timeout; the load was stopped.
+    GaveUp,
+}
+
 impl Delivery {
     pub(super) fn new(
         p: Arc<Participant>,
@@ -76,18 +85,7 @@ impl Delivery {
             stop,
         }
     }
-}
 
-/// How one send ended.
-enum Sent {
-    Delivered,
-    /// The coordinator changed before it got through: start over with the new one.
-    Redirected,
-    /// Nothing got through for the orphan timeout; the load was stopped.
-    GaveUp,
-}
-
-impl Delivery {
     /// Delivers everything `rx` yields, in order, until it closes. Once the
     /// orphan timeout gave up, the rest only goes to disk.
     pub(super) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
@@ -222,15 +220,12 @@ impl Delivery {
         };
         let (id, me) = (self.test_id.clone(), self.p.me.clone());
         let written =
-            tokio::task::spawn_blocking(move || store.append_interval(&id, &me, seq, &bytes)).await;
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(test = %self.test_id, "cannot keep interval {seq} on disk: {e}")
-            }
-            Err(e) => {
-                tracing::warn!(test = %self.test_id, "cannot keep interval {seq} on disk: {e}")
-            }
+            tokio::task::spawn_blocking(move || store.append_interval(&id, &me, seq, &bytes))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            tracing::warn!(test = %self.test_id, "cannot keep interval {seq} on disk: {e}");
         }
     }
 }
