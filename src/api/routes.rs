@@ -83,8 +83,9 @@ impl Router {
             Ok(response) => response,
             Err(error) => error_response(&error),
         };
-        // After 413/408 the rest of the body is unread, so an HTTP/1
-        // connection cannot carry another request; say so. (HTTP/2 resets
+        // After 413/408 the rest of the body may be unread (a 413 drains
+        // only so much), so an HTTP/1 connection cannot carry another
+        // request; say so. (HTTP/2 resets
         // just the stream, and forbids the header.)
         let unread = matches!(
             response.status(),

@@ -35,9 +35,16 @@ enum BodyForm {
     Raw,
 }
 
-/// Reads the whole body, refusing (413) as soon as it is known to be over
-/// `limit`: from `Content-Length` before reading anything, then while
-/// streaming for bodies without one (chunked) or that lie about it.
+/// How much of an oversized body is read and thrown away before the 413 is
+/// sent. A client still writing its body when the server answers and closes
+/// gets a broken pipe instead of the answer; draining lets it finish and
+/// read why. Beyond this the connection is closed at once.
+const DRAIN_BUDGET: u64 = 16 << 20;
+
+/// Reads the whole body, refusing (413) once it is known to be over
+/// `limit`: from `Content-Length` before keeping anything, then while
+/// streaming for bodies without one (chunked) or that lie about it. What
+/// is left of an oversized body is drained (up to [`DRAIN_BUDGET`]) first.
 pub(crate) async fn read_body<B>(
     headers: &HeaderMap,
     body: B,
@@ -51,10 +58,13 @@ where
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
+    let mut body = pin!(body);
     if declared.is_some_and(|len| len > limit as u64) {
+        if declared.is_some_and(|len| len <= DRAIN_BUDGET) {
+            drain(body.as_mut(), DRAIN_BUDGET).await;
+        }
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    let mut body = pin!(body);
     let mut buf = BytesMut::with_capacity(declared.map_or(0, |len| len as usize));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|error| ApiError::BadRequest {
@@ -62,12 +72,27 @@ where
         })?;
         if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > limit {
+                drain(body.as_mut(), DRAIN_BUDGET).await;
                 return Err(ApiError::PayloadTooLarge { limit });
             }
             buf.extend_from_slice(&data);
         }
     }
     Ok(buf.freeze())
+}
+
+/// Reads and discards `body` to its end, or until `budget` bytes were read
+/// or it fails.
+async fn drain<B: Body<Data = Bytes>>(mut body: std::pin::Pin<&mut B>, budget: u64) {
+    let mut read = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            read += data.len() as u64;
+            if read > budget {
+                return;
+            }
+        }
+    }
 }
 
 /// The submit request in `body`, read according to `headers` (its
@@ -357,6 +382,28 @@ mod tests {
             br#"{"plan": "x", "files": {"": "data"}}"#,
         ));
         assert_eq!(message, "files has an empty key");
+    }
+
+    #[tokio::test]
+    async fn an_oversized_body_is_drained_before_the_413_so_the_client_can_read_it() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let sent = Arc::new(AtomicUsize::new(0));
+        let counted = sent.clone();
+        let chunks = futures::StreamExt::map(
+            futures::stream::iter([b"12345".as_slice(), b"67890", b"1", b"2"]),
+            move |c| {
+                counted.fetch_add(c.len(), Ordering::Relaxed);
+                Ok::<_, std::io::Error>(Frame::data(Bytes::from_static(c)))
+            },
+        );
+        let mut declared = HeaderMap::new();
+        declared.insert(CONTENT_LENGTH, HeaderValue::from_static("12"));
+        let error = read_body(&declared, StreamBody::new(chunks), 10)
+            .await
+            .expect_err("declared over the limit");
+        assert_eq!(error, ApiError::PayloadTooLarge { limit: 10 });
+        assert_eq!(sent.load(Ordering::Relaxed), 12, "the whole body was read");
     }
 
     #[tokio::test]
