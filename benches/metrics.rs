@@ -50,6 +50,7 @@ fn plan() -> Plan {
             tags: vec![("team".into(), "bench".into())],
             env: BTreeMap::new(),
             flow: Arc::new(Flow::default()),
+            exec: None,
         }],
         thresholds: Vec::new(),
         http: HttpOptions {
@@ -63,6 +64,7 @@ fn plan() -> Plan {
         data: None,
         summary_trend_stats: TrendStat::k6_defaults(),
         vars: Vec::new(),
+        dynamic: Arc::new(volley::plan::dynamic::DynamicCatalog::after(4, 0, 0)),
         requests,
         checks: Vec::new(),
         groups: Vec::new(),

@@ -10,6 +10,8 @@
 //! - [`engine`]: executors, VUs and the HTTP client that run a plan on one
 //!   machine.
 //! - [`report`]: the k6-style text summary, the JSON export, live progress.
+//! - [`script`]: k6 scripts: an embedded JavaScript runtime with k6's
+//!   modules, VUs on coroutines.
 //! - [`target`]: the built-in HTTP target used by the quickstart and tests.
 //! - [`cli`]: the `volley` command line.
 //! - [`clock`]: sleeping to an instant with sub-millisecond precision.
@@ -27,5 +29,6 @@ pub mod kube;
 pub mod metrics;
 pub mod plan;
 pub mod report;
+pub mod script;
 pub mod segment;
 pub mod target;

@@ -12,6 +12,10 @@ pub const THRESHOLDS_FAILED: u8 = 99;
 pub const INVALID_CONFIG: u8 = 104;
 /// Stopped by a signal (k6 `ExternalAbort`).
 pub const INTERRUPTED: u8 = 105;
+/// k6: `exec.test.abort()` was called.
+pub const SCRIPT_ABORTED: u8 = 108;
+/// k6: `exec.test.fail()` was called (wins over failed thresholds).
+pub const SCRIPT_FAILED: u8 = 110;
 
 pub fn code(c: u8) -> ExitCode {
     ExitCode::from(c)

@@ -20,6 +20,8 @@ use crate::segment::{ExecutionTuple, Segment, SegmentSequence};
 /// Everything `run` resolved from the flags before starting.
 struct Prepared {
     plan: Arc<Plan>,
+    /// The script the plan came from, if it came from one.
+    script: Option<crate::script::Script>,
     tuple: ExecutionTuple,
     json_out: Option<JsonLines>,
 }
@@ -33,7 +35,10 @@ pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> u8 {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e:#}");
-            return exit::INVALID_CONFIG;
+            return match e.downcast_ref::<crate::script::ScriptError>() {
+                Some(script) => script.exit_code(),
+                None => exit::INVALID_CONFIG,
+            };
         }
     };
     match runtime.block_on(execute(args, prepared)) {
@@ -88,8 +93,47 @@ pub fn load_options(args: &RunArgs, base_dir: &Path) -> anyhow::Result<LoadOptio
     })
 }
 
-/// Loads a plan file, or builds the quick-test plan for a URL.
+/// Loads a plan file, or builds the quick-test plan for a URL. A script
+/// is refused here: its plan alone cannot run (see [`load_plan_or_script`]).
 pub fn load_plan(args: &RunArgs) -> anyhow::Result<Plan> {
+    if crate::script::is_script(Path::new(&args.plan)) {
+        anyhow::bail!(
+            "{}: running a k6 script on a fleet (--agent) is not supported yet; run it locally with `volley run {}`",
+            args.plan,
+            args.plan
+        );
+    }
+    load_plan_or_script(args).map(|(plan, _)| plan)
+}
+
+/// Loads a plan file, a k6 script (its init context is run once to read
+/// `options`), or the quick-test plan for a URL.
+pub fn load_plan_or_script(
+    args: &RunArgs,
+) -> anyhow::Result<(Plan, Option<crate::script::Script>)> {
+    let path = Path::new(&args.plan);
+    if crate::script::is_script(path) {
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let opts = load_options(args, &base_dir)?;
+        let env = crate::script::options::env(&opts.process_env, &opts.cli_env);
+        let script = crate::script::load(path, env)?;
+        let (mut plan, skipped) = crate::script::options::plan(&script, &opts)?;
+        if !skipped.is_empty() {
+            eprintln!(
+                "warning: options not supported by Volley yet, left out: {}",
+                skipped.join(", ")
+            );
+        }
+        if let Some(stats) = &args.summary_trend_stats {
+            plan.summary_trend_stats = plan::parse_trend_stats(stats)
+                .map_err(|e| anyhow::anyhow!("--summary-trend-stats: {e}"))?;
+        }
+        return Ok((plan, Some(script)));
+    }
+    load_document(args).map(|plan| (plan, None))
+}
+
+fn load_document(args: &RunArgs) -> anyhow::Result<Plan> {
     let is_url = args.plan.starts_with("http://") || args.plan.starts_with("https://");
     let path = Path::new(&args.plan);
     let base_dir = if is_url {
@@ -131,7 +175,7 @@ pub fn tuple_from_args(args: &RunArgs) -> anyhow::Result<ExecutionTuple> {
 }
 
 fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
-    let plan = load_plan(args)?;
+    let (plan, script) = load_plan_or_script(args)?;
     let tuple = tuple_from_args(args)?;
     let mut json_out = None;
     for out in &args.out {
@@ -144,6 +188,7 @@ fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
     }
     Ok(Prepared {
         plan: Arc::new(plan),
+        script,
         tuple,
         json_out,
     })
@@ -161,11 +206,33 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
         color,
         prepared.json_out,
     );
+    let script = match prepared.script {
+        Some(script) => {
+            let workers = crate::script::Workers::start(
+                std::thread::available_parallelism().map_or(1, usize::from),
+            )
+            .context("cannot start the script workers")?;
+            let host = crate::script::Host::new(script, prepared.plan.clone(), stop.clone());
+            Some(Arc::new(crate::script::ScriptRun {
+                host: Arc::new(host),
+                workers,
+            }))
+        }
+        None => None,
+    };
     let opts = RunOptions {
         tuple: prepared.tuple,
+        script: script.clone(),
         ..RunOptions::default()
     };
-    let result = engine::run(prepared.plan.clone(), opts, stop, &mut observer).await?;
+    let result = match engine::run(prepared.plan.clone(), opts, stop, &mut observer).await {
+        Ok(r) => r,
+        Err(engine::run::EngineError::Script(e)) => {
+            eprintln!("error: {e}");
+            return Ok(e.exit_code());
+        }
+        Err(e) => return Err(e.into()),
+    };
     observer.finish()?;
     let text = report::text::render(
         &result.summary,
@@ -183,6 +250,29 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
         let body = serde_json::to_vec_pretty(&export)?;
         std::fs::write(file, body)
             .with_context(|| format!("--summary-export: cannot write {}", file.display()))?;
+    }
+    if let Some(run) = &script {
+        let errors = run.host.errors();
+        if !errors.is_empty() {
+            writeln!(
+                stdout,
+                "  SCRIPT ERRORS (iterations that ended in an exception)"
+            )?;
+            for (message, count) in &errors {
+                writeln!(stdout, "    {count:>8}  {message}")?;
+            }
+            writeln!(stdout)?;
+        }
+        if let Some(reason) = run.host.aborted() {
+            eprintln!("{reason}");
+            return Ok(exit::SCRIPT_ABORTED);
+        }
+        if let Some(code) = run.host.teardown_exit_code() {
+            return Ok(code);
+        }
+        if run.host.failed() && !interrupted.is_set() {
+            return Ok(exit::SCRIPT_FAILED);
+        }
     }
     Ok(exit_code(
         result.end,

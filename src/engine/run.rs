@@ -46,6 +46,8 @@ pub struct RunOptions {
     pub max_series: usize,
     /// New shares while running (the fleet lost an agent).
     pub realloc: Option<watch::Receiver<Option<Realloc>>>,
+    /// The script whose functions the VUs run (a plan from a script).
+    pub script: Option<Arc<crate::script::ScriptRun>>,
 }
 
 impl Default for RunOptions {
@@ -57,6 +59,7 @@ impl Default for RunOptions {
             extra_tags: Vec::new(),
             max_series: 5_000,
             realloc: None,
+            script: None,
         }
     }
 }
@@ -114,6 +117,9 @@ pub struct RunResult {
 pub enum EngineError {
     #[error("cannot set up the HTTP client: {0}")]
     Http(String),
+    /// The script's `setup()` failed (or timed out): nothing ran.
+    #[error("{0}")]
+    Script(#[from] crate::script::ScriptError),
 }
 
 /// Runs `plan` to completion (or until `stop` is cancelled).
@@ -129,12 +135,18 @@ pub async fn run(
         plan: plan.clone(),
         http: Arc::new(http),
         data_cursor: AtomicU64::new(0),
+        script: opts.script.clone(),
     });
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Sample>>();
     let epoch = Arc::new(AtomicU64::new(0));
     let gauges = Arc::new(VuGauges::default());
-    let start = opts.start_at.unwrap_or_else(Instant::now);
     let mut sink = Some(SinkHandle::new(tx, epoch.clone()));
+    if let (Some(script), Some(handle)) = (&opts.script, &sink) {
+        // k6 runs setup() once, before any VU starts; its requests count.
+        crate::script::lifecycle::setup(script, &shared.http, handle).await?;
+    }
+    let start = opts.start_at.unwrap_or_else(Instant::now);
+    let mut teardown: Option<tokio::task::JoinHandle<()>> = None;
 
     let run_stop = stop.child_token();
     // Without a fleet nobody reallocates: a closed channel never changes.
@@ -220,6 +232,15 @@ pub async fn run(
             _ = scenarios.join_next(), if !scenarios_done => {
                 if scenarios.is_empty() {
                     scenarios_done = true;
+                    // teardown() runs once every scenario ended; its
+                    // samples still reach the recorder (it holds a sink).
+                    if let (Some(script), Some(handle)) = (&opts.script, &sink) {
+                        teardown = Some(tokio::spawn(crate::script::lifecycle::teardown(
+                            Arc::clone(script),
+                            Arc::clone(&shared.http),
+                            handle.clone(),
+                        )));
+                    }
                     sink = None;
                 }
             }
@@ -229,6 +250,10 @@ pub async fn run(
         }
     }
     drop(sink);
+    if let Some(t) = teardown {
+        // Its sink is gone (the channel closed), so it has ended.
+        let _ = t.await;
+    }
     let now = Instant::now();
     let elapsed = now.saturating_duration_since(start);
     // The last (partial) interval keeps the VU gauges of the last tick: by

@@ -56,6 +56,12 @@ impl SinkHandle {
 // === impl SampleSink ===
 
 impl SampleSink {
+    /// Another empty batch on the same channel (a script VU's runtime
+    /// reports from its worker thread while the executor keeps this one).
+    pub fn fork(&self) -> SampleSink {
+        self.handle.sink()
+    }
+
     pub fn push(&mut self, sample: Sample) {
         if self.batch.is_empty() {
             self.batch.reserve(4);

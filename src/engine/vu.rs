@@ -28,6 +28,8 @@ pub struct Shared {
     pub http: Arc<HttpClientConfig>,
     /// Next row for `data.mode: sequential`, shared by every VU.
     pub data_cursor: AtomicU64,
+    /// Set when the plan comes from a script: VUs run its functions.
+    pub script: Option<Arc<crate::script::ScriptRun>>,
 }
 
 /// One virtual user.
@@ -41,6 +43,8 @@ pub struct Vu {
     body: String,
     headers: Vec<(http::HeaderName, String)>,
     response: Response,
+    /// A script VU: its JavaScript runtime on a script worker.
+    script: Option<crate::script::ScriptVu>,
 }
 
 /// What a request's templates may read besides the VU's own state.
@@ -62,7 +66,18 @@ pub struct IterationSpec {
 
 impl Vu {
     pub fn new(id: u64, shared: &Shared, sink: SampleSink) -> Vu {
+        let script = shared.script.as_ref().map(|run| {
+            crate::script::ScriptVu::spawn(
+                &run.workers,
+                Arc::clone(&run.host),
+                Arc::clone(&shared.http),
+                id,
+                sink.fork(),
+                crate::script::native::Stage::Vu,
+            )
+        });
         Vu {
+            script,
             id,
             client: VuClient::new(shared.http.clone()),
             vars: vec![None; shared.plan.vars.len()],
@@ -77,6 +92,17 @@ impl Vu {
     /// Runs one iteration to its end and records it. Dropping the future
     /// interrupts it; the caller then records the interruption.
     pub async fn iterate(&mut self, shared: &Shared, spec: IterationSpec) {
+        if let Some(script) = &mut self.script {
+            let scenario = &shared.plan.scenarios[spec.scenario];
+            let cmd = crate::script::vu::IterCmd {
+                scenario: spec.scenario,
+                exec: scenario.exec.clone().unwrap_or_else(|| "default".into()),
+                iter_in_scenario: spec.iter,
+                intended: spec.intended,
+            };
+            script.iterate(cmd).await;
+            return;
+        }
         let started = Instant::now();
         let lag = spec.intended.map(|i| started.saturating_duration_since(i));
         let plan = &shared.plan;

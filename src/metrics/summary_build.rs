@@ -157,10 +157,11 @@ fn values_of(
     }
 }
 
-/// One line per (check name, group), in plan order, over every scenario.
+/// One line per (check name, group), in plan order (then the order a
+/// script first ran them), over every scenario.
 fn checks(agg: &Aggregate, plan: &Plan) -> Vec<CheckSummary> {
     let mut out: Vec<CheckSummary> = Vec::new();
-    for c in &plan.checks {
+    for c in plan.checks.iter().chain(&plan.dynamic.checks()) {
         if out.iter().any(|s| s.name == c.name && s.group == c.group) {
             continue;
         }

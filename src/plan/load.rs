@@ -128,6 +128,25 @@ pub fn from_url(url: &str, opts: &LoadOptions) -> Result<Plan, PlanError> {
     compile(raw, opts, &FsFiles)
 }
 
+/// A plan from a script's `options` (already JSON): the same schema as a
+/// plan document, with scenarios naming the script's `exports` by `exec`.
+pub fn from_script_options(
+    options: serde_json::Value,
+    exports: Vec<String>,
+    opts: &LoadOptions,
+) -> Result<Plan, PlanError> {
+    let mut raw =
+        serde_path_to_error::deserialize::<_, RawPlan>(options).map_err(|e| PlanError::Schema {
+            path: path_string(e.path()),
+            line: None,
+            column: None,
+            message: e.inner().to_string(),
+        })?;
+    raw.flow = Some(Vec::new());
+    raw.script_exports = Some(exports);
+    compile(raw, opts, &FsFiles)
+}
+
 fn parse_yaml(text: &str) -> Result<RawPlan, PlanError> {
     // Well-formedness first, so that a syntax error (or a repeated key)
     // is reported as such and not as a schema mismatch.

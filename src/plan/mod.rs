@@ -14,11 +14,13 @@
 //! - `compile`: raw → [`Plan`] (scenarios and shortcuts, flows, requests).
 //! - [`duration`], `template_parse`, [`threshold_parse`], [`data`]: the
 //!   value grammars and the data file.
+//! - [`dynamic`]: requests, checks and groups a script declares as it runs.
 //! - [`error`][]: [`PlanError`].
 
 mod compile;
 pub mod data;
 pub mod duration;
+pub mod dynamic;
 pub mod error;
 pub mod load;
 mod raw;

@@ -43,6 +43,11 @@ pub struct RawPlan {
     pub tags: Option<OrderedMap<Scalar>>,
     /// The flow of the shortcut scenario, and of every scenario without one.
     pub flow: Option<Vec<RawStep>>,
+    /// Set when the plan comes from a script's `options` (never from a
+    /// document): the names the script exports, which scenarios name with
+    /// `exec` instead of having a `flow`.
+    #[serde(skip)]
+    pub script_exports: Option<Vec<String>>,
 }
 
 /// One `{duration, target}` stage.
@@ -64,6 +69,8 @@ pub struct RawScenario {
     pub tags: Option<OrderedMap<Scalar>>,
     pub env: Option<OrderedMap<Scalar>>,
     pub flow: Option<Vec<RawStep>>,
+    /// A script's exported function that each iteration calls (scripts only).
+    pub exec: Option<String>,
     pub vus: Option<Count>,
     pub duration: Option<DurationValue>,
     pub iterations: Option<Count>,

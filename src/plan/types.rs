@@ -38,6 +38,9 @@ pub struct Plan {
     pub checks: Vec<CheckInfo>,
     /// Every group of every scenario, indexed by [`GroupId`].
     pub groups: Vec<GroupInfo>,
+    /// Requests, checks and groups a script declares as it runs, with ids
+    /// after the ones above.
+    pub dynamic: Arc<super::dynamic::DynamicCatalog>,
 }
 
 /// Options that apply to every request (k6's top-level HTTP options).
@@ -77,8 +80,11 @@ pub struct Scenario {
     /// The scenario's `env`, already applied to its templates; kept for
     /// display and for the fleet, which re-derives nothing from it.
     pub env: BTreeMap<String, String>,
-    /// The steps every iteration runs.
+    /// The steps every iteration runs (empty for a script's scenario).
     pub flow: Arc<Flow>,
+    /// For a plan from a script: the exported function each iteration
+    /// calls (`exec`, `default` unless the scenario names another).
+    pub exec: Option<String>,
 }
 
 /// k6's executors, with their parameters validated.

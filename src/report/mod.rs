@@ -13,6 +13,11 @@ pub mod export;
 pub mod format;
 mod lookup;
 mod md5;
+
+/// Hex MD5 of `data` (k6's ids for groups and checks; `k6/crypto`).
+pub fn md5_hex(data: &[u8]) -> String {
+    md5::hex_digest(data)
+}
 pub mod progress;
 mod table;
 pub mod text;

@@ -10,6 +10,7 @@ use crate::metrics::catalog::Metric;
 use crate::metrics::snapshot::SeriesKey;
 use crate::metrics::tags::{Interner, TagSet, key};
 use crate::plan::Plan;
+use crate::plan::dynamic::DynamicCatalog;
 
 /// What the recorder keeps from the plan, with strings interned.
 #[derive(Debug)]
@@ -19,6 +20,10 @@ pub(super) struct PlanContext {
     pub(super) checks: Vec<Option<CheckCtx>>,
     /// `(group path, scenario)` per group id.
     pub(super) groups: Vec<Option<(Arc<str>, usize)>>,
+    /// Where ids past the plan's own come from (a script's requests,
+    /// checks and groups); their entries are appended to the tables above
+    /// on first sight.
+    dynamic: Arc<DynamicCatalog>,
 }
 
 #[derive(Debug)]
@@ -96,7 +101,62 @@ impl PlanContext {
             requests,
             checks,
             groups,
+            dynamic: Arc::clone(&plan.dynamic),
         }
+    }
+
+    /// Makes sure `requests[id]` exists if the catalog knows `id`.
+    fn learn_request(&mut self, id: u32, interner: &mut Interner) {
+        let i = id as usize;
+        if i < self.requests.len() {
+            return;
+        }
+        let Some(d) = self.dynamic.request(id) else {
+            return;
+        };
+        let n = self.scenarios.len();
+        self.requests.resize_with(i + 1, || None);
+        self.requests[i] = (d.scenario < n).then(|| RequestCtx {
+            scenario: d.scenario,
+            name: interner.intern(&d.name),
+            method: interner.intern(&d.method),
+            group: interner.intern(&d.group),
+            tags: d
+                .tags
+                .iter()
+                .map(|(k, v)| (interner.intern(k), interner.intern(v)))
+                .collect(),
+        });
+    }
+
+    /// Makes sure `checks[id]` exists if the catalog knows `id`.
+    fn learn_check(&mut self, id: usize, interner: &mut Interner) {
+        if id < self.checks.len() {
+            return;
+        }
+        let Some(c) = u32::try_from(id).ok().and_then(|i| self.dynamic.check(i)) else {
+            return;
+        };
+        let n = self.scenarios.len();
+        self.checks.resize_with(id + 1, || None);
+        self.checks[id] = (c.scenario < n).then(|| CheckCtx {
+            name: interner.intern(&c.name),
+            scenario: c.scenario,
+            group: interner.intern(&c.group),
+        });
+    }
+
+    /// Makes sure `groups[id]` exists if the catalog knows `id`.
+    fn learn_group(&mut self, id: usize, interner: &mut Interner) {
+        if id < self.groups.len() {
+            return;
+        }
+        let Some(g) = u32::try_from(id).ok().and_then(|i| self.dynamic.group(i)) else {
+            return;
+        };
+        let n = self.scenarios.len();
+        self.groups.resize_with(id + 1, || None);
+        self.groups[id] = (g.scenario < n).then(|| (interner.intern(&g.path), g.scenario));
     }
 }
 
@@ -204,7 +264,8 @@ impl Recorder {
         system
     }
 
-    fn request_ref(&self, request: u32) -> Option<RequestCtxRef> {
+    fn request_ref(&mut self, request: u32) -> Option<RequestCtxRef> {
+        self.ctx.learn_request(request, &mut self.interner);
         let r = self.ctx.requests.get(request as usize)?.as_ref()?;
         let s = &self.ctx.scenarios[r.scenario];
         Some(RequestCtxRef {
@@ -294,7 +355,11 @@ impl Recorder {
         if let Some(Some(slot)) = self.check_cache.get(check) {
             return Some(*slot);
         }
+        self.ctx.learn_check(check, &mut self.interner);
         let c = self.ctx.checks.get(check)?.clone()?;
+        if self.check_cache.len() <= check {
+            self.check_cache.resize(check + 1, None);
+        }
         let slot = self.scenario_series(
             Metric::Checks,
             c.scenario,
@@ -308,7 +373,11 @@ impl Recorder {
         if let Some(Some(slot)) = self.group_cache.get(group) {
             return Some(*slot);
         }
+        self.ctx.learn_group(group, &mut self.interner);
         let (path, scenario) = self.ctx.groups.get(group)?.clone()?;
+        if self.group_cache.len() <= group {
+            self.group_cache.resize(group + 1, None);
+        }
         let slot = self.scenario_series(Metric::GroupDuration, scenario, &[(key::GROUP, path)]);
         self.group_cache[group] = Some(slot);
         Some(slot)

@@ -45,6 +45,7 @@ fn scenario(name: &str, index: usize, executor: Executor, tags: &[(&str, &str)])
             .collect(),
         env: BTreeMap::new(),
         flow: Arc::new(Flow::default()),
+        exec: None,
     }
 }
 
@@ -134,6 +135,7 @@ pub fn plan_with(thresholds: Vec<Threshold>, stats: Vec<TrendStat>) -> Plan {
             path: "::auth".into(),
             scenario: 0,
         }],
+        dynamic: Arc::new(crate::plan::dynamic::DynamicCatalog::after(3, 3, 1)),
     }
 }
 

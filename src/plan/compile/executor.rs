@@ -33,6 +33,8 @@ pub(crate) struct ScenarioSpec<'r> {
     /// Where `tags` is, for error paths.
     pub tags_path: String,
     pub env: Option<&'r OrderedMap<Scalar>>,
+    /// The script function a scenario names (`exec`), if any.
+    pub exec: Option<&'r str>,
     pub flow: &'r [RawStep],
     /// Where `flow` is, for error paths (`flow` or `scenarios.x.flow`).
     pub flow_path: String,
@@ -188,6 +190,7 @@ fn default_scenario(executor: Executor, flow: &[RawStep], flow_path: String) -> 
         tags: None,
         tags_path: String::new(),
         env: None,
+        exec: None,
         flow,
         flow_path,
     }

@@ -71,8 +71,11 @@ pub(crate) fn compile(
         let env = EnvChain {
             layers: vec![&opts.cli_env, &scenario_env, &top_env, &opts.process_env],
         };
+        let exec = exec_function(&raw, &spec)?;
         let mut vars = BTreeMap::new();
-        flow::collect_vars(spec.flow, &spec.flow_path, &mut registry, &mut vars)?;
+        if exec.is_none() {
+            flow::collect_vars(spec.flow, &spec.flow_path, &mut registry, &mut vars)?;
+        }
         let cx = FlowContext {
             scenario: index,
             scope: Scope {
@@ -82,7 +85,10 @@ pub(crate) fn compile(
             },
             http: &http,
         };
-        let flow = flow::compile_flow(spec.flow, &spec.flow_path, &cx, &mut registry)?;
+        let flow = match exec {
+            Some(_) => super::types::Flow::default(),
+            None => flow::compile_flow(spec.flow, &spec.flow_path, &cx, &mut registry)?,
+        };
         let mut scenario_tags = top_tags.clone();
         for (k, v) in tags(spec.tags, &spec.tags_path)? {
             match scenario_tags.iter_mut().find(|(key, _)| *key == k) {
@@ -99,6 +105,7 @@ pub(crate) fn compile(
             tags: scenario_tags,
             env: scenario_env,
             flow: Arc::new(flow),
+            exec,
         });
     }
 
@@ -113,10 +120,59 @@ pub(crate) fn compile(
         data: data.map(Arc::new),
         summary_trend_stats,
         vars: registry.vars,
+        dynamic: Arc::new(super::dynamic::DynamicCatalog::after(
+            registry.requests.len(),
+            registry.checks.len(),
+            registry.groups.len(),
+        )),
         requests: registry.requests,
         checks: registry.checks,
         groups: registry.groups,
     })
+}
+
+/// The function a script scenario calls, checked against the script's
+/// exports; `None` for a plan document, which must not name one.
+fn exec_function(
+    raw: &RawPlan,
+    spec: &executor::ScenarioSpec<'_>,
+) -> Result<Option<String>, PlanError> {
+    let path = || {
+        if spec.name == "default" && spec.exec.is_none() {
+            "default".to_string()
+        } else {
+            format!("scenarios.{}.exec", spec.name)
+        }
+    };
+    let Some(exports) = &raw.script_exports else {
+        return match spec.exec {
+            Some(_) => Err(PlanError::field(
+                path(),
+                "names a script function, but this plan is not a script; plan documents give each scenario a `flow`",
+            )),
+            None => Ok(None),
+        };
+    };
+    let name = spec.exec.unwrap_or("default");
+    if exports.iter().any(|e| e == name) {
+        return Ok(Some(name.to_string()));
+    }
+    let mut listed: Vec<&str> = exports
+        .iter()
+        .map(String::as_str)
+        .filter(|e| *e != "options")
+        .collect();
+    listed.sort_unstable();
+    let exported = if listed.is_empty() {
+        "no function".to_string()
+    } else {
+        listed.join(", ")
+    };
+    Err(PlanError::invalid(
+        path(),
+        name,
+        format!("a function the script exports (it exports {exported})"),
+    ))
 }
 
 fn http_options(raw: &RawPlan) -> Result<HttpOptions, PlanError> {

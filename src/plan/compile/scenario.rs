@@ -116,6 +116,7 @@ pub(super) fn scenario<'r>(
         tags: sc.tags.as_ref(),
         tags_path: p("tags"),
         env: sc.env.as_ref(),
+        exec: sc.exec.as_deref(),
         flow,
         flow_path,
     })

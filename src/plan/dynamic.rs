@@ -1,0 +1,207 @@
+//! Requests, checks and groups that a script declares while it runs.
+//!
+//! A plan document lists every request, check and group up front, so samples
+//! name them by index ([`RequestId`], [`CheckId`], [`GroupId`]) and the
+//! recorder expands the index into tags. A script only knows them when it
+//! runs (`http.get(url)`, `check(res, {...})`, `group(name, fn)`), so the
+//! plan carries this catalog: an append-only table per kind whose ids
+//! continue the plan's own numbering. A VU registers a descriptor once (it
+//! caches the id), the recorder looks an id up once (it caches the series):
+//! the lock here is taken on first sight of a combination, never per sample.
+//!
+//! The tables are bounded ([`MAX_ENTRIES`]): a script that makes a new name
+//! per request (a URL with an id in it and no `name` tag) gets the bound's
+//! catch-all id, whose samples the recorder counts as invalid, and the
+//! recorder's own series bound keeps memory flat either way.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use super::types::{CheckId, CheckInfo, GroupId, GroupInfo, RequestId};
+
+/// Most descriptors of one kind a run may declare.
+pub const MAX_ENTRIES: usize = 100_000;
+
+/// What tags a script's request carries (the recorder adds `status`,
+/// `expected_response` and `error` per sample).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RequestDesc {
+    pub scenario: usize,
+    /// The `name` tag: the URL unless the script sets `tags.name`.
+    pub name: String,
+    pub method: String,
+    /// The group path (`::outer::inner`, or empty).
+    pub group: String,
+    /// The script's own tags (`params.tags`), sorted by key.
+    pub tags: Vec<(String, String)>,
+}
+
+/// Runtime-declared descriptors, with ids after the plan's.
+#[derive(Debug, Default)]
+pub struct DynamicCatalog {
+    bases: [u32; 3],
+    tables: Mutex<Tables>,
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    requests: Table<RequestDesc>,
+    checks: Table<(String, usize, String)>,
+    groups: Table<(String, usize)>,
+}
+
+#[derive(Debug)]
+struct Table<T> {
+    entries: Vec<T>,
+    index: HashMap<T, u32>,
+}
+
+impl<T> Default for Table<T> {
+    fn default() -> Self {
+        Table {
+            entries: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Clone + Eq + std::hash::Hash> Table<T> {
+    fn id(&mut self, base: u32, key: T) -> Option<u32> {
+        if let Some(&id) = self.index.get(&key) {
+            return Some(id);
+        }
+        if self.entries.len() >= MAX_ENTRIES {
+            return None;
+        }
+        let id = base.checked_add(u32::try_from(self.entries.len()).ok()?)?;
+        self.entries.push(key.clone());
+        self.index.insert(key, id);
+        Some(id)
+    }
+
+    fn get(&self, base: u32, id: u32) -> Option<&T> {
+        self.entries
+            .get(usize::try_from(id.checked_sub(base)?).ok()?)
+    }
+}
+
+/// The id a sample uses when the catalog is full: it matches nothing, so
+/// the recorder counts the sample as invalid instead of growing.
+pub const UNKNOWN: u32 = u32::MAX;
+
+impl DynamicCatalog {
+    /// A catalog whose ids start after `requests`, `checks` and `groups`
+    /// plan entries.
+    pub fn after(requests: usize, checks: usize, groups: usize) -> DynamicCatalog {
+        let base = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        DynamicCatalog {
+            bases: [base(requests), base(checks), base(groups)],
+            tables: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
+        // A panic elsewhere cannot leave a table half-written (each insert
+        // is one push and one map insert), so a poisoned lock is still good.
+        self.tables.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn request_id(&self, desc: &RequestDesc) -> RequestId {
+        let mut t = self.lock();
+        match t.requests.index.get(desc) {
+            Some(&id) => RequestId(id),
+            None => RequestId(
+                t.requests
+                    .id(self.bases[0], desc.clone())
+                    .unwrap_or(UNKNOWN),
+            ),
+        }
+    }
+
+    pub fn check_id(&self, name: &str, scenario: usize, group: &str) -> CheckId {
+        let key = (name.to_string(), scenario, group.to_string());
+        CheckId(self.lock().checks.id(self.bases[1], key).unwrap_or(UNKNOWN))
+    }
+
+    pub fn group_id(&self, path: &str, scenario: usize) -> GroupId {
+        let key = (path.to_string(), scenario);
+        GroupId(self.lock().groups.id(self.bases[2], key).unwrap_or(UNKNOWN))
+    }
+
+    pub fn request(&self, id: u32) -> Option<RequestDesc> {
+        self.lock().requests.get(self.bases[0], id).cloned()
+    }
+
+    pub fn check(&self, id: u32) -> Option<CheckInfo> {
+        let t = self.lock();
+        let (name, scenario, group) = t.checks.get(self.bases[1], id)?;
+        Some(CheckInfo {
+            name: name.clone(),
+            scenario: *scenario,
+            group: group.clone(),
+        })
+    }
+
+    pub fn group(&self, id: u32) -> Option<GroupInfo> {
+        let t = self.lock();
+        let (path, scenario) = t.groups.get(self.bases[2], id)?;
+        Some(GroupInfo {
+            path: path.clone(),
+            scenario: *scenario,
+        })
+    }
+
+    /// Every check declared so far, in declaration order.
+    pub fn checks(&self) -> Vec<CheckInfo> {
+        let t = self.lock();
+        t.checks
+            .entries
+            .iter()
+            .map(|(name, scenario, group)| CheckInfo {
+                name: name.clone(),
+                scenario: *scenario,
+                group: group.clone(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desc(name: &str) -> RequestDesc {
+        RequestDesc {
+            scenario: 0,
+            name: name.into(),
+            method: "GET".into(),
+            group: String::new(),
+            tags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn ids_continue_the_plan_and_repeat_for_the_same_descriptor() {
+        let c = DynamicCatalog::after(3, 2, 1);
+        let a = c.request_id(&desc("a"));
+        let b = c.request_id(&desc("b"));
+        assert_eq!((a.0, b.0), (3, 4));
+        assert_eq!(c.request_id(&desc("a")), a);
+        assert_eq!(c.request(4).map(|d| d.name), Some("b".to_string()));
+        assert_eq!(c.request(2), None, "plan ids are not the catalog's");
+        assert_eq!(c.check_id("ok", 0, "").0, 2);
+        assert_eq!(c.check_id("ok", 0, "::g").0, 3);
+        assert_eq!(c.group_id("::g", 0).0, 1);
+        assert_eq!(c.checks().len(), 2);
+    }
+
+    #[test]
+    fn a_full_table_answers_the_unknown_id() {
+        let c = DynamicCatalog::after(0, 0, 0);
+        for i in 0..MAX_ENTRIES {
+            assert_ne!(c.check_id(&i.to_string(), 0, "").0, UNKNOWN);
+        }
+        assert_eq!(c.check_id("one more", 0, "").0, UNKNOWN);
+        assert_eq!(c.check_id("0", 0, "").0, 0, "known ones still resolve");
+    }
+}

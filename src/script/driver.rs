@@ -1,0 +1,283 @@
+//! Script worker threads and the async drivers of VU coroutines.
+//!
+//! A coroutine holds a QuickJS runtime, which is not `Send`, so VUs live on
+//! worker threads, each a current-thread tokio runtime with a `LocalSet`.
+//! The engine's executors keep a [`ScriptVu`] handle (which is `Send`) and
+//! ask it for iterations; the VU's driver task runs the coroutine, sends its
+//! HTTP requests on the VU's own client, sleeps for it, and answers.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::error::ScriptError;
+use super::host::Host;
+use super::native::Stage;
+use super::vu::{self, HttpCall, IterCmd, Resume, Spawn, VuCoroutine, Yield};
+use crate::engine::http::{HttpClientConfig, OutRequest, Response, VuClient};
+use crate::engine::sink::SampleSink;
+
+type Task = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()>>> + Send>;
+
+/// The script worker threads of one run.
+pub struct Workers {
+    queues: Vec<mpsc::UnboundedSender<Task>>,
+    next: AtomicUsize,
+}
+
+impl std::fmt::Debug for Workers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Workers({})", self.queues.len())
+    }
+}
+
+impl Workers {
+    /// Starts `n` worker threads (at least one). They end when the last
+    /// handle to this value is dropped and their VUs are closed.
+    pub fn start(n: usize) -> std::io::Result<Workers> {
+        let mut queues = Vec::new();
+        for i in 0..n.max(1) {
+            let (tx, mut rx) = mpsc::unbounded_channel::<Task>();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            std::thread::Builder::new()
+                .name(format!("volley-js-{i}"))
+                .spawn(move || {
+                    let local = tokio::task::LocalSet::new();
+                    local.block_on(&rt, async move {
+                        while let Some(task) = rx.recv().await {
+                            tokio::task::spawn_local(task());
+                        }
+                    });
+                    // Let every VU close its runtime before the thread ends.
+                    rt.block_on(local);
+                })?;
+            queues.push(tx);
+        }
+        Ok(Workers {
+            queues,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    fn submit(&self, task: Task) {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
+        // A closed queue means the worker is gone; the handle then reports
+        // every iteration as failed to start.
+        let _ = self.queues[i].send(task);
+    }
+}
+
+enum Job {
+    Iterate(IterCmd, oneshot::Sender<bool>),
+    Lifecycle(
+        &'static str,
+        oneshot::Sender<Result<Option<String>, ScriptError>>,
+    ),
+}
+
+/// The executor's handle on one script VU.
+#[derive(Debug)]
+pub struct ScriptVu {
+    jobs: mpsc::UnboundedSender<Job>,
+    interrupt: Arc<AtomicBool>,
+    ready: Option<oneshot::Receiver<Result<(), ScriptError>>>,
+}
+
+impl ScriptVu {
+    /// Starts VU `vu` on one of the workers; its init runs there.
+    pub fn spawn(
+        workers: &Workers,
+        host: Arc<Host>,
+        http: Arc<HttpClientConfig>,
+        vu: u64,
+        sink: SampleSink,
+        stage: Stage,
+    ) -> ScriptVu {
+        let (jobs, rx) = mpsc::unbounded_channel();
+        let interrupt = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let spawn = Spawn {
+            script: host.script.clone(),
+            host: Some(host),
+            stage,
+            vu,
+            sink: Some(sink),
+            interrupt: Arc::clone(&interrupt),
+        };
+        workers.submit(Box::new(move || {
+            Box::pin(drive(vu::spawn(spawn), VuClient::new(http), rx, ready_tx))
+        }));
+        ScriptVu {
+            jobs,
+            interrupt,
+            ready: Some(ready_rx),
+        }
+    }
+
+    /// Waits for init to finish (once).
+    pub async fn ready(&mut self) -> Result<(), ScriptError> {
+        match self.ready.take() {
+            Some(rx) => rx
+                .await
+                .unwrap_or_else(|_| Err(ScriptError::Runtime("the script worker stopped".into()))),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs one iteration; false if it was interrupted or could not run.
+    /// Dropping the future interrupts the iteration.
+    pub async fn iterate(&mut self, cmd: IterCmd) -> bool {
+        if self.ready().await.is_err() {
+            return false;
+        }
+        let (tx, rx) = oneshot::channel();
+        if self.jobs.send(Job::Iterate(cmd, tx)).is_err() {
+            return false;
+        }
+        let guard = InterruptOnDrop(&self.interrupt, true);
+        let done = rx.await.unwrap_or(false);
+        std::mem::forget(guard);
+        done
+    }
+
+    /// Runs `setup` or `teardown` (`name`) in this runtime.
+    pub async fn lifecycle(&mut self, name: &'static str) -> Result<Option<String>, ScriptError> {
+        self.ready().await?;
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::Lifecycle(name, tx))
+            .map_err(|_| ScriptError::Runtime("the script worker stopped".into()))?;
+        rx.await
+            .unwrap_or_else(|_| Err(ScriptError::Runtime("the script worker stopped".into())))
+    }
+}
+
+/// Sets the interrupt flag when an iteration's future is dropped.
+struct InterruptOnDrop<'a>(&'a AtomicBool, bool);
+
+impl Drop for InterruptOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.1 {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Runs one coroutine: init, then jobs until the handle is dropped.
+async fn drive(
+    mut co: VuCoroutine,
+    mut client: VuClient,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    ready: oneshot::Sender<Result<(), ScriptError>>,
+) {
+    let mut response = Box::<Response>::default();
+    match co.raw_send(Some(Resume::Start)) {
+        Some(Yield::Ready(Ok(()))) => {
+            let _ = ready.send(Ok(()));
+        }
+        Some(Yield::Ready(Err(e))) => {
+            let _ = ready.send(Err(e));
+            finish(&mut co);
+            return;
+        }
+        _ => {
+            let _ = ready.send(Err(ScriptError::Runtime("init did not finish".into())));
+            finish(&mut co);
+            return;
+        }
+    }
+    while let Some(job) = jobs.recv().await {
+        match job {
+            Job::Iterate(cmd, mut done) => {
+                let mut y = co.raw_send(Some(Resume::Iterate(cmd)));
+                loop {
+                    match y {
+                        Some(Yield::Http(call)) => {
+                            let r = tokio::select! {
+                                biased;
+                                _ = done.closed() => None,
+                                _ = send(&mut client, &call, &mut response) => Some(()),
+                            };
+                            y = match r {
+                                Some(()) => {
+                                    co.raw_send(Some(Resume::Http(std::mem::take(&mut response))))
+                                }
+                                None => co.raw_send(Some(Resume::Stop)),
+                            };
+                        }
+                        Some(Yield::Sleep(d)) => {
+                            client.release_buffers();
+                            let r = tokio::select! {
+                                biased;
+                                _ = done.closed() => Resume::Stop,
+                                _ = tokio::time::sleep(d) => Resume::Slept,
+                            };
+                            y = co.raw_send(Some(r));
+                        }
+                        Some(Yield::Done(ok)) => {
+                            let _ = done.send(ok);
+                            break;
+                        }
+                        _ => {
+                            let _ = done.send(false);
+                            return;
+                        }
+                    }
+                }
+            }
+            Job::Lifecycle(name, done) => {
+                let mut y = co.raw_send(Some(Resume::Lifecycle(name)));
+                loop {
+                    match y {
+                        Some(Yield::Http(call)) => {
+                            send(&mut client, &call, &mut response).await;
+                            y = co.raw_send(Some(Resume::Http(std::mem::take(&mut response))));
+                        }
+                        Some(Yield::Sleep(d)) => {
+                            tokio::time::sleep(d).await;
+                            y = co.raw_send(Some(Resume::Slept));
+                        }
+                        Some(Yield::LifecycleDone(r)) => {
+                            let _ = done.send(r);
+                            break;
+                        }
+                        _ => {
+                            let _ = done.send(Err(ScriptError::Runtime(format!(
+                                "{name}() did not finish"
+                            ))));
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    client.close_all();
+    finish(&mut co);
+}
+
+/// Runs a coroutine to its end: it must never be dropped while suspended
+/// inside JavaScript.
+fn finish(co: &mut VuCoroutine) {
+    while !co.is_done() {
+        let _ = co.raw_send(Some(Resume::Stop));
+    }
+}
+
+async fn send(client: &mut VuClient, call: &HttpCall, out: &mut Response) {
+    let req = OutRequest {
+        method: &call.method,
+        url: &call.url,
+        headers: &call.headers,
+        body: &call.body,
+        timeout: call.timeout,
+        keep_body: call.keep_body,
+        keep_headers: true,
+    };
+    client.send(&req, out).await;
+}

@@ -1,0 +1,248 @@
+//! What every runtime of one script run shares: module sources and opened
+//! files (read once per process), `__ENV`, SharedArray contents, the error
+//! tally, the abort flag and the setup data.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use tokio_util::sync::CancellationToken;
+
+use super::error::ScriptError;
+use crate::plan::Plan;
+
+/// Largest script or local module accepted.
+pub const MAX_SOURCE: u64 = 16 * 1024 * 1024;
+/// Largest file `open()` reads.
+pub const MAX_OPEN_FILE: u64 = 256 * 1024 * 1024;
+/// Distinct exception messages kept in the tally; the rest are counted
+/// under one "(other errors)" line.
+const MAX_ERROR_KINDS: usize = 100;
+
+/// Module sources and opened files, read from disk once per process.
+#[derive(Debug, Default)]
+pub struct Sources {
+    modules: Mutex<HashMap<PathBuf, Arc<str>>>,
+    files: Mutex<HashMap<PathBuf, Arc<Vec<u8>>>>,
+}
+
+impl Sources {
+    /// The source of the local module at `path`.
+    pub fn module(&self, path: &Path) -> Result<Arc<str>, String> {
+        let mut modules = self.modules.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = modules.get(path) {
+            return Ok(Arc::clone(s));
+        }
+        let size = std::fs::metadata(path)
+            .map_err(|e| format!("cannot read module {}: {e}", path.display()))?
+            .len();
+        if size > MAX_SOURCE {
+            return Err(format!(
+                "module {} is {size} bytes; the limit is {MAX_SOURCE}",
+                path.display()
+            ));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read module {}: {e}", path.display()))?;
+        let text: Arc<str> = Arc::from(text);
+        modules.insert(path.to_path_buf(), Arc::clone(&text));
+        Ok(text)
+    }
+
+    /// The bytes of a file `open()` asked for.
+    pub fn file(&self, path: &Path) -> Result<Arc<Vec<u8>>, String> {
+        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(f) = files.get(path) {
+            return Ok(Arc::clone(f));
+        }
+        let meta =
+            std::fs::metadata(path).map_err(|e| format!("open(\"{}\"): {e}", path.display()))?;
+        if meta.is_dir() {
+            return Err(format!("open(\"{}\"): is a directory", path.display()));
+        }
+        if meta.len() > MAX_OPEN_FILE {
+            return Err(format!(
+                "open(\"{}\"): {} bytes is over the {MAX_OPEN_FILE}-byte limit",
+                path.display(),
+                meta.len()
+            ));
+        }
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("open(\"{}\"): {e}", path.display()))?;
+        let bytes = Arc::new(bytes);
+        files.insert(path.to_path_buf(), Arc::clone(&bytes));
+        Ok(bytes)
+    }
+}
+
+/// A script as loaded: its path, its exports and its `options`.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// Absolute path of the main module (the module name QuickJS sees).
+    pub path: PathBuf,
+    pub exports: Vec<String>,
+    /// `options` as JSON (`{}` when the script exports none).
+    pub options: serde_json::Value,
+    /// `__ENV`: the process environment, then `-e` values over it.
+    pub env: BTreeMap<String, String>,
+    pub sources: Arc<Sources>,
+}
+
+/// Everything the runtimes of one run share.
+#[derive(Debug)]
+pub struct Host {
+    pub script: Script,
+    pub plan: Arc<Plan>,
+    /// `setup()`'s result as JSON, once it ran.
+    pub setup_data: OnceLock<Option<String>>,
+    shared_arrays: Mutex<HashMap<String, Arc<str>>>,
+    errors: Mutex<BTreeMap<String, u64>>,
+    /// `exec.test.abort()` was called: its message.
+    abort: Mutex<Option<String>>,
+    /// `exec.test.fail()` was called.
+    failed: AtomicBool,
+    /// `teardown()` threw or timed out.
+    teardown_error: Mutex<Option<ScriptError>>,
+    /// Cancelled to stop the whole run (an abort).
+    pub stop: CancellationToken,
+    /// When the test started (for `exec.instance.currentTestRunDuration`).
+    pub started: std::time::Instant,
+}
+
+impl Host {
+    pub fn new(script: Script, plan: Arc<Plan>, stop: CancellationToken) -> Host {
+        Host {
+            script,
+            plan,
+            setup_data: OnceLock::new(),
+            shared_arrays: Mutex::default(),
+            errors: Mutex::default(),
+            abort: Mutex::default(),
+            failed: AtomicBool::new(false),
+            teardown_error: Mutex::default(),
+            stop,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// A SharedArray's JSON, built by `build` the first time `name` is asked for.
+    pub fn shared_array(
+        &self,
+        name: &str,
+        build: impl FnOnce() -> Result<String, String>,
+    ) -> Result<Arc<str>, String> {
+        if let Some(s) = self.lock_arrays().get(name) {
+            return Ok(Arc::clone(s));
+        }
+        // Built outside the lock: the builder runs JavaScript.
+        let text: Arc<str> = Arc::from(build()?);
+        Ok(Arc::clone(
+            self.lock_arrays().entry(name.to_string()).or_insert(text),
+        ))
+    }
+
+    fn lock_arrays(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<str>>> {
+        self.shared_arrays
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts an exception that ended an iteration. True the first time
+    /// this message is seen (the caller logs it once).
+    pub fn record_error(&self, message: &str) -> bool {
+        let mut errors = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = errors.get_mut(message) {
+            *n += 1;
+            return false;
+        }
+        let key = if errors.len() >= MAX_ERROR_KINDS {
+            "(other errors)".to_string()
+        } else {
+            message.to_string()
+        };
+        *errors.entry(key).or_default() += 1;
+        true
+    }
+
+    /// Exceptions by message with their counts, most frequent first.
+    pub fn errors(&self) -> Vec<(String, u64)> {
+        let errors = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut list: Vec<(String, u64)> = errors.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        list
+    }
+
+    pub fn abort(&self, message: String) {
+        let mut abort = self.abort.lock().unwrap_or_else(PoisonError::into_inner);
+        if abort.is_none() {
+            *abort = Some(message);
+        }
+        self.stop.cancel();
+    }
+
+    /// The abort message, if the script aborted the test.
+    pub fn aborted(&self) -> Option<String> {
+        self.abort
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn set_teardown_error(&self, e: ScriptError) {
+        *self
+            .teardown_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(e);
+    }
+
+    /// The exit code `teardown()` asks for, if it failed.
+    pub fn teardown_exit_code(&self) -> Option<u8> {
+        self.teardown_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(ScriptError::exit_code)
+    }
+
+    pub fn mark_failed(&self) {
+        self.failed.store(true, Ordering::Relaxed);
+    }
+
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+}
+
+/// Reads the script's `options` and exports by running its init context
+/// once, with `__VU = 0`.
+pub fn load(path: &Path, env: BTreeMap<String, String>) -> Result<Script, ScriptError> {
+    let meta = std::fs::metadata(path).map_err(|source| ScriptError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if meta.len() > MAX_SOURCE {
+        return Err(ScriptError::TooLarge {
+            path: path.to_path_buf(),
+            size: meta.len(),
+            limit: MAX_SOURCE,
+        });
+    }
+    let abs = std::path::absolute(path).map_err(|source| ScriptError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let path = super::modules::normalize(&abs);
+    let sources = Arc::new(Sources::default());
+    sources
+        .module(&path)
+        .map_err(|e| ScriptError::Init(e.to_string()))?;
+    let script = Script {
+        path,
+        exports: Vec::new(),
+        options: serde_json::Value::Object(serde_json::Map::new()),
+        env,
+        sources,
+    };
+    super::vu::read_options(script)
+}

@@ -1,0 +1,19 @@
+// k6/encoding: base64 in its std, rawstd, url and rawurl forms.
+const v = globalThis.__volley;
+
+function bytes(input) {
+  if (input instanceof ArrayBuffer) return Array.from(new Uint8Array(input));
+  if (ArrayBuffer.isView(input)) return Array.from(new Uint8Array(input.buffer, input.byteOffset, input.byteLength));
+  return String(input);
+}
+
+export function b64encode(input, encoding) {
+  return v.b64encode(bytes(input), encoding || 'std');
+}
+
+export function b64decode(input, encoding, format) {
+  const out = v.b64decode(String(input), encoding || 'std', format || '');
+  return typeof out === 'string' ? out : new Uint8Array(out).buffer;
+}
+
+export default { b64encode, b64decode };

@@ -1,0 +1,138 @@
+// k6/http: requests are sent by the VU's native client; the script sees
+// them as synchronous calls (the VU is suspended while the request runs).
+const v = globalThis.__volley;
+
+function canonical(name) {
+  return String(name).toLowerCase().replace(/(^|-)([a-z])/g, (m, d, c) => d + c.toUpperCase());
+}
+
+function formEncode(obj) {
+  const parts = [];
+  for (const k of Object.keys(obj)) {
+    const val = obj[k];
+    const vals = Array.isArray(val) ? val : [val];
+    for (const x of vals) {
+      parts.push(encodeURIComponent(k) + '=' + encodeURIComponent(x === null ? '<nil>' : String(x)));
+    }
+  }
+  return parts.join('&');
+}
+
+function selectPath(value, selector) {
+  let cur = value;
+  for (const part of String(selector).split('.')) {
+    if (cur === null || cur === undefined) return undefined;
+    const m = /^(.*?)\[(\d+)\]$/.exec(part);
+    if (m) {
+      if (m[1] !== '') cur = cur[m[1]];
+      cur = cur === undefined || cur === null ? undefined : cur[Number(m[2])];
+    } else if (part === '#') {
+      return Array.isArray(cur) ? cur.length : undefined;
+    } else {
+      cur = cur[part];
+    }
+  }
+  return cur;
+}
+
+export class Response {
+  constructor(raw, request) {
+    Object.assign(this, raw);
+    this.request = request;
+  }
+  json(selector) {
+    if (this.body === null || this.body === undefined) {
+      throw new Error('cannot parse a response without a body as JSON');
+    }
+    const parsed = JSON.parse(typeof this.body === 'string' ? this.body : v.utf8(Array.from(new Uint8Array(this.body))));
+    return selector === undefined ? parsed : selectPath(parsed, selector);
+  }
+  html() {
+    throw new Error('Response.html() is not supported by Volley yet');
+  }
+}
+
+export function request(method, url, body, params) {
+  const p = params || {};
+  const headers = [];
+  let hasType = false;
+  if (p.headers) {
+    for (const k of Object.keys(p.headers)) {
+      const name = canonical(k);
+      if (name === 'Content-Type') hasType = true;
+      headers.push([name, String(p.headers[k])]);
+    }
+  }
+  let payload = null;
+  if (body !== undefined && body !== null) {
+    if (typeof body === 'string') {
+      payload = body;
+    } else if (body instanceof ArrayBuffer) {
+      payload = Array.from(new Uint8Array(body));
+    } else if (ArrayBuffer.isView(body)) {
+      payload = Array.from(new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
+    } else if (typeof body === 'object') {
+      payload = formEncode(body);
+      if (!hasType) headers.push(['Content-Type', 'application/x-www-form-urlencoded']);
+    } else {
+      payload = String(body);
+    }
+  }
+  const tags = [];
+  if (p.tags) {
+    for (const k of Object.keys(p.tags)) tags.push([String(k), String(p.tags[k])]);
+  }
+  let timeout = null;
+  if (p.timeout !== undefined && p.timeout !== null) timeout = p.timeout;
+  const u = typeof url === 'object' && url !== null && url.url !== undefined ? url.url : String(url);
+  const nameTag = typeof url === 'object' && url !== null && url.name !== undefined ? url.name : null;
+  if (nameTag !== null && !tags.some((t) => t[0] === 'name')) tags.push(['name', nameTag]);
+  const responseType = p.responseType || null;
+  const raw = v.request(String(method).toUpperCase(), u, payload, headers, tags, timeout, responseType);
+  if (raw.binaryBody !== undefined) {
+    raw.body = new Uint8Array(raw.binaryBody).buffer;
+    delete raw.binaryBody;
+  }
+  return new Response(raw, { method: String(method).toUpperCase(), url: u, headers: Object.fromEntries(headers.map((h) => [h[0], [h[1]]])), body: typeof payload === 'string' ? payload : '' });
+}
+
+export function get(url, params) { return request('GET', url, null, params); }
+export function head(url, params) { return request('HEAD', url, null, params); }
+export function post(url, body, params) { return request('POST', url, body, params); }
+export function put(url, body, params) { return request('PUT', url, body, params); }
+export function patch(url, body, params) { return request('PATCH', url, body, params); }
+export function del(url, body, params) { return request('DELETE', url, body, params); }
+export function options(url, body, params) { return request('OPTIONS', url, body, params); }
+
+export function batch(requests) {
+  const run = (r) => {
+    if (typeof r === 'string') return get(r);
+    if (Array.isArray(r)) return request(r[0], r[1], r[2], r[3]);
+    return request(r.method || 'GET', r.url, r.body, r.params);
+  };
+  if (Array.isArray(requests)) return requests.map(run);
+  const out = {};
+  for (const k of Object.keys(requests)) out[k] = run(requests[k]);
+  return out;
+}
+
+export function url(strings, ...values) {
+  let name = '';
+  let full = '';
+  strings.forEach((s, i) => {
+    name += s;
+    full += s;
+    if (i < values.length) {
+      name += '${}';
+      full += String(values[i]);
+    }
+  });
+  return { url: full, name };
+}
+
+export const TLS_1_0 = 'tls1.0';
+export const TLS_1_1 = 'tls1.1';
+export const TLS_1_2 = 'tls1.2';
+export const TLS_1_3 = 'tls1.3';
+
+export default { request, get, head, post, put, patch, del, options, batch, url, Response, TLS_1_0, TLS_1_1, TLS_1_2, TLS_1_3 };

@@ -1,0 +1,92 @@
+//! `setup()` and `teardown()`: each runs once, in a runtime of its own
+//! (`__VU = 0`), with its requests recorded like any other.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::ScriptRun;
+use super::driver::ScriptVu;
+use super::error::ScriptError;
+use super::native::Stage;
+use crate::engine::http::HttpClientConfig;
+use crate::engine::sink::SinkHandle;
+
+/// k6's default `setupTimeout` and `teardownTimeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn timeout_of(run: &ScriptRun, key: &str) -> Duration {
+    run.host
+        .script
+        .options
+        .get(key)
+        .and_then(|v| match v {
+            serde_json::Value::String(s) => crate::plan::parse_duration(s).ok(),
+            serde_json::Value::Number(n) => {
+                n.as_f64().map(|ms| Duration::from_secs_f64(ms / 1000.0))
+            }
+            _ => None,
+        })
+        .unwrap_or(DEFAULT_TIMEOUT)
+}
+
+/// Runs `setup()` if the script exports it and keeps its data for the VUs.
+pub async fn setup(
+    run: &ScriptRun,
+    http: &Arc<HttpClientConfig>,
+    sink: &SinkHandle,
+) -> Result<(), ScriptError> {
+    if !run.host.script.exports.iter().any(|e| e == "setup") {
+        let _ = run.host.setup_data.set(None);
+        return Ok(());
+    }
+    let limit = timeout_of(run, "setupTimeout");
+    let mut vu = ScriptVu::spawn(
+        &run.workers,
+        Arc::clone(&run.host),
+        Arc::clone(http),
+        0,
+        sink.sink(),
+        Stage::Setup,
+    );
+    let data = match tokio::time::timeout(limit, vu.lifecycle("setup")).await {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(ScriptError::Timeout {
+                stage: "setup",
+                secs: limit.as_secs(),
+            });
+        }
+    };
+    let _ = run.host.setup_data.set(data);
+    Ok(())
+}
+
+/// Runs `teardown(data)` if the script exports it; an error is kept on the
+/// host for the exit code.
+pub async fn teardown(run: Arc<ScriptRun>, http: Arc<HttpClientConfig>, sink: SinkHandle) {
+    if !run.host.script.exports.iter().any(|e| e == "teardown") {
+        return;
+    }
+    let limit = timeout_of(&run, "teardownTimeout");
+    let mut vu = ScriptVu::spawn(
+        &run.workers,
+        Arc::clone(&run.host),
+        http,
+        0,
+        sink.sink(),
+        Stage::Teardown,
+    );
+    drop(sink);
+    let result = match tokio::time::timeout(limit, vu.lifecycle("teardown")).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(ScriptError::Timeout {
+            stage: "teardown",
+            secs: limit.as_secs(),
+        }),
+    };
+    if let Err(e) = result {
+        eprintln!("ERROR: {e}");
+        run.host.set_teardown_error(e);
+    }
+}

@@ -1,0 +1,55 @@
+//! k6 scripts: an embedded JavaScript runtime (QuickJS through `rquickjs`)
+//! with k6's modules, so `volley run script.js` runs k6 scripts unmodified.
+//!
+//! # How a script runs
+//!
+//! - [`load`]: the init context is evaluated once (a `__VU = 0` runtime) to
+//!   read `options` and the exported names; [`options`] turns them into the
+//!   same typed [`Plan`](crate::plan::Plan) a YAML plan gives.
+//! - Each VU has its own QuickJS runtime (k6: its own Sobek runtime), so
+//!   module-level state is per VU. The runtime lives on a stackful coroutine
+//!   ([`vu`]): when the script calls `http.get` or `sleep`, the native
+//!   function suspends the coroutine and hands the request to the async
+//!   driver ([`driver`]), which runs it on the VU's own HTTP client and
+//!   resumes the coroutine with the response. The script sees a synchronous
+//!   call; the thread runs other VUs meanwhile.
+//! - VU coroutines live on script worker threads (a current-thread tokio
+//!   runtime each); the engine's executors hold a [`driver::ScriptVu`]
+//!   handle and ask it for one iteration at a time.
+//! - [`native`]: the functions behind k6's modules (`__volley.*`); the
+//!   modules themselves are small ES modules in `js/` ([`modules`]).
+//!
+//! # Bounds
+//!
+//! Every runtime has a memory limit and a stack limit; init has a time
+//! limit, and an iteration can be interrupted (graceful stop, abort) even
+//! inside a loop that never calls out (QuickJS's interrupt handler). An
+//! exception ends its iteration only; errors are counted by message.
+
+pub mod driver;
+pub mod error;
+pub mod host;
+pub mod lifecycle;
+pub mod modules;
+pub mod native;
+pub mod options;
+pub mod vu;
+
+pub use driver::{ScriptVu, Workers};
+
+/// What the engine needs to run a script's VUs.
+#[derive(Debug)]
+pub struct ScriptRun {
+    pub host: std::sync::Arc<Host>,
+    pub workers: Workers,
+}
+pub use error::ScriptError;
+pub use host::{Host, Script, load};
+
+/// Is `path` a script (by its extension) rather than a plan document?
+pub fn is_script(path: &std::path::Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("js" | "mjs" | "cjs")
+    )
+}

@@ -1,0 +1,469 @@
+//! One JavaScript runtime on its own coroutine, and the messages between
+//! the coroutine and its async driver.
+//!
+//! The coroutine creates its QuickJS runtime on its own stack (so QuickJS's
+//! stack limit measures that stack), evaluates the script's init context,
+//! then waits for commands: run the exported function once, or close. A
+//! native that must wait (`http.get`, `sleep`) calls [`suspend`], which
+//! switches back to the driver with what to do and returns what the driver
+//! resumes it with. A coroutine is always run to its end (the driver sends
+//! `Stop`), never dropped while suspended inside JavaScript.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rquickjs::{
+    CatchResultExt, CaughtError, Context, Ctx, Function, Module, Object, Runtime, Value,
+};
+use tokio::time::Instant;
+
+use super::error::ScriptError;
+use super::host::{Host, Script};
+use super::modules::ScriptModules;
+use super::native::{self, Stage, VuState};
+use crate::engine::http::Response;
+use crate::engine::sink::SampleSink;
+use crate::metrics::Sample;
+
+/// Coroutine stack size, in bytes. QuickJS's own limit is set below it so
+/// deep recursion ends in a `RangeError`, not on the guard page.
+const STACK_BYTES: usize = 1024 * 1024;
+const JS_STACK_LIMIT: usize = 768 * 1024;
+/// Memory one runtime may allocate before allocations fail.
+pub const MEMORY_LIMIT: usize = 256 * 1024 * 1024;
+/// Longest the init context may run.
+pub const INIT_TIME_LIMIT: Duration = Duration::from_secs(60);
+
+/// A request the script made, for the driver to send.
+pub struct HttpCall {
+    pub method: http::Method,
+    pub url: String,
+    pub headers: Vec<(http::HeaderName, String)>,
+    pub body: Vec<u8>,
+    pub timeout: Duration,
+    pub keep_body: bool,
+}
+
+/// One iteration to run.
+#[derive(Debug, Clone)]
+pub struct IterCmd {
+    pub scenario: usize,
+    pub exec: String,
+    pub iter_in_scenario: u64,
+    pub intended: Option<Instant>,
+}
+
+/// What the driver sends into the coroutine.
+pub enum Resume {
+    Start,
+    Iterate(IterCmd),
+    /// Run `setup()` or `teardown()` (the name) once.
+    Lifecycle(&'static str),
+    Http(Box<Response>),
+    Slept,
+    /// Stop: end the current iteration, or close the runtime.
+    Stop,
+}
+
+/// What the coroutine asks of the driver.
+pub enum Yield {
+    /// Init finished (or failed, with the message).
+    Ready(Result<(), ScriptError>),
+    Http(Box<HttpCall>),
+    Sleep(Duration),
+    /// The iteration ended; false when it was interrupted.
+    Done(bool),
+    /// A lifecycle function ended: its JSON result, or the error.
+    LifecycleDone(Result<Option<String>, ScriptError>),
+    Closed,
+}
+
+/// Switches to the driver with `y`; returns what it resumes with.
+#[allow(deprecated)] // The free `yield_` is the one way a native reaches its coroutine.
+pub fn suspend(y: Yield) -> Resume {
+    generator::yield_::<Resume, Yield>(y).unwrap_or(Resume::Stop)
+}
+
+/// A suspended coroutine running one runtime.
+pub type VuCoroutine = generator::Generator<'static, Resume, Yield>;
+
+/// What a coroutine needs to build its runtime.
+pub struct Spawn {
+    pub script: Script,
+    pub host: Option<Arc<Host>>,
+    pub stage: Stage,
+    pub vu: u64,
+    pub sink: Option<SampleSink>,
+    /// Set from outside to interrupt running JavaScript (graceful stop).
+    pub interrupt: Arc<AtomicBool>,
+}
+
+/// Starts a coroutine; the first resume (with `Start`) runs init.
+pub fn spawn(s: Spawn) -> VuCoroutine {
+    generator::Gn::<Resume>::new_opt(STACK_BYTES / std::mem::size_of::<usize>(), move || body(s))
+}
+
+fn body(s: Spawn) -> Yield {
+    let rt = match Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = suspend(Yield::Ready(Err(ScriptError::Runtime(e.to_string()))));
+            return Yield::Closed;
+        }
+    };
+    rt.set_max_stack_size(JS_STACK_LIMIT);
+    rt.set_memory_limit(MEMORY_LIMIT);
+    let init_deadline = std::time::Instant::now() + INIT_TIME_LIMIT;
+    let in_init = Arc::new(AtomicBool::new(true));
+    {
+        let interrupt = Arc::clone(&s.interrupt);
+        let in_init = Arc::clone(&in_init);
+        rt.set_interrupt_handler(Some(Box::new(move || {
+            interrupt.load(Ordering::Relaxed)
+                || (in_init.load(Ordering::Relaxed) && std::time::Instant::now() > init_deadline)
+        })));
+    }
+    rt.set_loader(
+        ScriptModules {
+            sources: Arc::clone(&s.script.sources),
+        },
+        ScriptModules {
+            sources: Arc::clone(&s.script.sources),
+        },
+    );
+    let ctx = match Context::full(&rt) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = suspend(Yield::Ready(Err(ScriptError::Runtime(e.to_string()))));
+            return Yield::Closed;
+        }
+    };
+    let script_dir = s
+        .script
+        .path
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
+    let state = Rc::new(RefCell::new(VuState::new(
+        Stage::Init,
+        s.vu,
+        Arc::clone(&s.script.sources),
+        script_dir,
+        s.host.clone(),
+        s.sink,
+    )));
+    ctx.with(|ctx| {
+        let module = match init(&ctx, &state, &s.script, s.vu) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = suspend(Yield::Ready(Err(e)));
+                return;
+            }
+        };
+        in_init.store(false, Ordering::Relaxed);
+        state.borrow_mut().stage = s.stage;
+        let mut next = suspend(Yield::Ready(Ok(())));
+        let mut data: Option<Value<'_>> = None;
+        let mut data_parsed = false;
+        loop {
+            match next {
+                Resume::Iterate(cmd) => {
+                    if !data_parsed {
+                        data_parsed = true;
+                        data = setup_data(&ctx, s.host.as_deref());
+                    }
+                    let ok = iterate(&ctx, &module, &state, &cmd, data.clone(), s.host.as_deref());
+                    s.interrupt.store(false, Ordering::Relaxed);
+                    next = suspend(Yield::Done(ok));
+                }
+                Resume::Lifecycle(name) => {
+                    let arg = if name == "teardown" {
+                        setup_data(&ctx, s.host.as_deref())
+                    } else {
+                        None
+                    };
+                    let r = lifecycle(&ctx, &module, &state, name, arg);
+                    next = suspend(Yield::LifecycleDone(r));
+                }
+                Resume::Stop => break,
+                _ => next = suspend(Yield::Done(false)),
+            }
+        }
+    });
+    if let Some(sink) = &mut state.borrow_mut().sink {
+        sink.flush();
+    }
+    Yield::Closed
+}
+
+/// Evaluates the main module with `__VU` set; returns its namespace.
+fn init<'js>(
+    ctx: &Ctx<'js>,
+    state: &Rc<RefCell<VuState>>,
+    script: &Script,
+    vu: u64,
+) -> Result<Object<'js>, ScriptError> {
+    let fail = |e: CaughtError<'_>| ScriptError::Init(describe(&e));
+    native::install(ctx, state, &script.env)
+        .catch(ctx)
+        .map_err(fail)?;
+    let g = ctx.globals();
+    g.set("__VU", vu as f64).catch(ctx).map_err(fail)?;
+    g.set("__ITER", Value::new_undefined(ctx.clone()))
+        .catch(ctx)
+        .map_err(fail)?;
+    let name = script.path.to_string_lossy().into_owned();
+    let source = script
+        .sources
+        .module(&script.path)
+        .map_err(ScriptError::Init)?;
+    let declared = Module::declare(ctx.clone(), name, source.as_bytes())
+        .catch(ctx)
+        .map_err(fail)?;
+    let (module, promise) = declared.eval().catch(ctx).map_err(fail)?;
+    promise.finish::<()>().catch(ctx).map_err(fail)?;
+    module.namespace().catch(ctx).map_err(fail)
+}
+
+/// A caught JavaScript error as k6 prints it: message and where.
+pub fn describe(e: &CaughtError<'_>) -> String {
+    match e {
+        CaughtError::Exception(ex) => {
+            let message = ex.message().unwrap_or_default();
+            let stack = ex.stack().unwrap_or_default();
+            let at = stack
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("");
+            if at.is_empty() {
+                message
+            } else {
+                format!("{message} ({at})")
+            }
+        }
+        CaughtError::Value(v) => {
+            let shown = v
+                .ctx()
+                .json_stringify(v.clone())
+                .ok()
+                .flatten()
+                .and_then(|s| s.to_string().ok())
+                .unwrap_or_else(|| format!("{:?}", v.type_of()));
+            format!("{shown} (a thrown value that is not an Error)")
+        }
+        CaughtError::Error(e) => e.to_string(),
+    }
+}
+
+fn setup_data<'js>(ctx: &Ctx<'js>, host: Option<&Host>) -> Option<Value<'js>> {
+    let json = host?.setup_data.get()?.as_ref()?;
+    ctx.json_parse(json.as_str()).ok()
+}
+
+/// Runs the exported function once; false when it was interrupted.
+fn iterate<'js>(
+    ctx: &Ctx<'js>,
+    module: &Object<'js>,
+    state: &Rc<RefCell<VuState>>,
+    cmd: &IterCmd,
+    data: Option<Value<'js>>,
+    host: Option<&Host>,
+) -> bool {
+    let started = Instant::now();
+    {
+        let mut st = state.borrow_mut();
+        st.scenario = cmd.scenario;
+        st.iter_in_scenario = cmd.iter_in_scenario;
+        st.intended = cmd.intended;
+        st.stopping = false;
+        st.group.clear();
+        st.group_starts.clear();
+    }
+    let iter = state.borrow().iter;
+    let _ = ctx.globals().set("__ITER", iter as f64);
+    let result = match module.get::<_, Function>(cmd.exec.as_str()) {
+        Ok(f) => match data {
+            Some(d) => f.call::<_, Value>((d,)).catch(ctx).map(|_| ()),
+            None => f.call::<_, Value>(()).catch(ctx).map(|_| ()),
+        },
+        Err(e) => Err(CaughtError::Error(e)),
+    };
+    // Microtasks the iteration queued run before it counts as done.
+    while ctx.execute_pending_job() {}
+    let mut st = state.borrow_mut();
+    st.iter += 1;
+    let interrupted = st.stopping;
+    if let Err(e) = &result
+        && !interrupted
+        && let Some(host) = host
+    {
+        let message = describe(e);
+        if host.record_error(&message) {
+            eprintln!(
+                "ERROR: {message} (VU {}; later occurrences are counted in the summary)",
+                st.vu
+            );
+        }
+    }
+    while let Some((_, len)) = st.group_starts.pop() {
+        st.group.truncate(len);
+    }
+    if !interrupted {
+        let scenario = crate::engine::vu::scenario_index(cmd.scenario);
+        if let Some(sink) = &mut st.sink {
+            sink.push(Sample::Iteration {
+                scenario,
+                duration: started.elapsed(),
+                interrupted: false,
+            });
+            sink.flush_if_stale();
+        }
+    }
+    !interrupted
+}
+
+/// Runs `setup` or `teardown` if the script exports it.
+fn lifecycle<'js>(
+    ctx: &Ctx<'js>,
+    module: &Object<'js>,
+    state: &Rc<RefCell<VuState>>,
+    name: &'static str,
+    arg: Option<Value<'js>>,
+) -> Result<Option<String>, ScriptError> {
+    {
+        let mut st = state.borrow_mut();
+        st.group = format!("::{name}");
+    }
+    let Ok(f) = module.get::<_, Function>(name) else {
+        return Ok(None);
+    };
+    let result = match arg {
+        Some(a) => f.call::<_, Value>((a,)).catch(ctx),
+        None => f.call::<_, Value>(()).catch(ctx),
+    };
+    while ctx.execute_pending_job() {}
+    if let Some(sink) = &mut state.borrow_mut().sink {
+        sink.flush();
+    }
+    let value =
+        result.map_err(|e| ScriptError::Lifecycle(format!("{name}(): {}", describe(&e))))?;
+    if value.is_undefined() {
+        return Ok(None);
+    }
+    if value.is_function() {
+        return Err(ScriptError::SetupData(
+            "a function cannot be passed as setup data".into(),
+        ));
+    }
+    match ctx.json_stringify(value).catch(ctx) {
+        Ok(Some(s)) => s
+            .to_string()
+            .map(Some)
+            .map_err(|e| ScriptError::SetupData(e.to_string())),
+        Ok(None) => Ok(None),
+        Err(e) => Err(ScriptError::SetupData(describe(&e))),
+    }
+}
+
+/// Runs the init context once (`__VU = 0`) and reads `options` and the
+/// exported names.
+pub fn read_options(mut script: Script) -> Result<Script, ScriptError> {
+    let spawn_args = Spawn {
+        script: script.clone(),
+        host: None,
+        stage: Stage::Init,
+        vu: 0,
+        sink: None,
+        interrupt: Arc::new(AtomicBool::new(false)),
+    };
+    let result: OptionsOut = Arc::default();
+    let out = Arc::clone(&result);
+    let mut co =
+        generator::Gn::<Resume>::new_opt(STACK_BYTES / std::mem::size_of::<usize>(), move || {
+            options_body(spawn_args, out)
+        });
+    let first = co.raw_send(Some(Resume::Start));
+    if let Some(Yield::Ready(Err(e))) = first {
+        return Err(e);
+    }
+    while !co.is_done() {
+        let _ = co.raw_send(Some(Resume::Stop));
+    }
+    let taken = result
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    let (exports, options) =
+        taken.ok_or_else(|| ScriptError::Init("the init context did not finish".into()))?;
+    script.exports = exports;
+    script.options = options;
+    Ok(script)
+}
+
+type OptionsOut = Arc<std::sync::Mutex<Option<(Vec<String>, serde_json::Value)>>>;
+
+fn options_body(s: Spawn, out: OptionsOut) -> Yield {
+    let rt = match Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return Yield::Ready(Err(ScriptError::Runtime(e.to_string()))),
+    };
+    rt.set_max_stack_size(JS_STACK_LIMIT);
+    rt.set_memory_limit(MEMORY_LIMIT);
+    let deadline = std::time::Instant::now() + INIT_TIME_LIMIT;
+    rt.set_interrupt_handler(Some(Box::new(move || std::time::Instant::now() > deadline)));
+    let modules = || ScriptModules {
+        sources: Arc::clone(&s.script.sources),
+    };
+    rt.set_loader(modules(), modules());
+    let ctx = match Context::full(&rt) {
+        Ok(c) => c,
+        Err(e) => return Yield::Ready(Err(ScriptError::Runtime(e.to_string()))),
+    };
+    let script_dir = s
+        .script
+        .path
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
+    let state = Rc::new(RefCell::new(VuState::new(
+        Stage::Init,
+        0,
+        Arc::clone(&s.script.sources),
+        script_dir,
+        None,
+        None,
+    )));
+    let r = ctx.with(|ctx| -> Result<(), ScriptError> {
+        let ns = init(&ctx, &state, &s.script, 0)?;
+        let mut exports = Vec::new();
+        for k in ns.keys::<String>() {
+            exports.push(k.map_err(|e| ScriptError::Init(e.to_string()))?);
+        }
+        let options = match ns.get::<_, Value>("options") {
+            Ok(v) if v.is_object() => {
+                let text = ctx
+                    .json_stringify(v)
+                    .catch(&ctx)
+                    .map_err(|e| ScriptError::Options(format!("options: {}", describe(&e))))?
+                    .map(|s| s.to_string())
+                    .transpose()
+                    .map_err(|e| ScriptError::Options(e.to_string()))?
+                    .unwrap_or_else(|| "{}".into());
+                serde_json::from_str(&text)
+                    .map_err(|e| ScriptError::Options(format!("options: {e}")))?
+            }
+            _ => serde_json::Value::Object(serde_json::Map::new()),
+        };
+        *out.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((exports, options));
+        Ok(())
+    });
+    match r {
+        Ok(()) => Yield::Ready(Ok(())),
+        Err(e) => Yield::Ready(Err(e)),
+    }
+}
