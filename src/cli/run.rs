@@ -41,7 +41,10 @@ pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> u8 {
             };
         }
     };
-    match runtime.block_on(execute(args, prepared)) {
+    // A script on one CPU runs its VUs on the engine's own thread (see
+    // `Workers::in_local_set`); the local set is idle for a plan document.
+    let local = tokio::task::LocalSet::new();
+    match local.block_on(runtime, execute(args, prepared)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -208,10 +211,12 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
     );
     let script = match prepared.script {
         Some(script) => {
-            let workers = crate::script::Workers::start(
-                std::thread::available_parallelism().map_or(1, usize::from),
-            )
-            .context("cannot start the script workers")?;
+            let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+            let workers = if cpus == 1 {
+                crate::script::Workers::in_local_set()
+            } else {
+                crate::script::Workers::start(cpus).context("cannot start the script workers")?
+            };
             let host = crate::script::Host::new(script, prepared.plan.clone(), stop.clone());
             Some(Arc::new(crate::script::ScriptRun {
                 host: Arc::new(host),

@@ -64,6 +64,23 @@ impl Workers {
         })
     }
 
+    /// One "worker" that is the calling thread itself: VUs run as local
+    /// tasks of the `LocalSet` this is called in. With one CPU this saves
+    /// two thread switches per iteration (the engine runs on the same
+    /// current-thread runtime). Must be called inside a `LocalSet`.
+    pub fn in_local_set() -> Workers {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Task>();
+        tokio::task::spawn_local(async move {
+            while let Some(task) = rx.recv().await {
+                tokio::task::spawn_local(task());
+            }
+        });
+        Workers {
+            queues: vec![tx],
+            next: AtomicUsize::new(0),
+        }
+    }
+
     fn submit(&self, task: Task) {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
         // A closed queue means the worker is gone; the handle then reports

@@ -104,6 +104,8 @@ pub struct Host {
     failed: AtomicBool,
     /// `teardown()` threw or timed out.
     teardown_error: Mutex<Option<ScriptError>>,
+    /// Iterations started so far, per scenario (`exec.scenario.iterationInTest`).
+    scenario_iterations: Vec<std::sync::atomic::AtomicU64>,
     /// Cancelled to stop the whole run (an abort).
     pub stop: CancellationToken,
     /// When the test started (for `exec.instance.currentTestRunDuration`).
@@ -112,6 +114,11 @@ pub struct Host {
 
 impl Host {
     pub fn new(script: Script, plan: Arc<Plan>, stop: CancellationToken) -> Host {
+        let scenario_iterations = plan
+            .scenarios
+            .iter()
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect();
         Host {
             script,
             plan,
@@ -121,6 +128,7 @@ impl Host {
             abort: Mutex::default(),
             failed: AtomicBool::new(false),
             teardown_error: Mutex::default(),
+            scenario_iterations,
             stop,
             started: std::time::Instant::now(),
         }
@@ -187,6 +195,13 @@ impl Host {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The next iteration number of `scenario`, unique in this process.
+    pub fn next_iteration(&self, scenario: usize) -> u64 {
+        self.scenario_iterations
+            .get(scenario)
+            .map_or(0, |n| n.fetch_add(1, Ordering::Relaxed))
     }
 
     pub fn set_teardown_error(&self, e: ScriptError) {

@@ -213,12 +213,34 @@ pub fn install<'js>(
                   method: String,
                   url: String,
                   payload: Value<'js>,
-                  headers: Vec<Vec<String>>,
-                  tags: Vec<Vec<String>>,
-                  opts: Opt<Value<'js>>|
-                  -> rquickjs::Result<Object<'js>> {
-                let timeout_v = opts.0.clone().unwrap_or(Value::new_undefined(ctx.clone()));
-                request(&ctx, &s, method, url, payload, headers, tags, timeout_v)
+                  meta: Value<'js>,
+                  out: rquickjs::Array<'js>|
+                  -> rquickjs::Result<rquickjs::Array<'js>> {
+                // `meta` is null (a plain request) or `[headers, tags,
+                // timeout, responseType]`; `out` is a 12-slot array literal
+                // from the caller, filled in place (cheaper than growing a
+                // new array slot by slot).
+                let undefined = || Value::new_undefined(ctx.clone());
+                let (headers, tags, timeout, response_type) = match meta.into_array() {
+                    Some(m) => (
+                        m.get::<Vec<Vec<String>>>(0)?,
+                        m.get::<Vec<Vec<String>>>(1)?,
+                        m.get::<Value>(2).unwrap_or_else(|_| undefined()),
+                        m.get::<Option<String>>(3).ok().flatten(),
+                    ),
+                    None => (Vec::new(), Vec::new(), undefined(), None),
+                };
+                let call = JsRequest {
+                    method,
+                    url,
+                    payload,
+                    headers,
+                    tags,
+                    timeout,
+                    response_type,
+                    out,
+                };
+                request(&ctx, &s, call)
             },
         )?,
     )?;
@@ -452,6 +474,18 @@ pub fn install<'js>(
     )?;
 
     v.set(
+        "statusText",
+        Function::new(ctx.clone(), |status: u16| -> String {
+            match http::StatusCode::from_u16(status) {
+                Ok(s) if status != 0 => {
+                    format!("{} {}", status, s.canonical_reason().unwrap_or(""))
+                }
+                _ => String::new(),
+            }
+        })?,
+    )?;
+
+    v.set(
         "utf8",
         Function::new(ctx.clone(), |bytes: Vec<u8>| {
             String::from_utf8_lossy(&bytes).into_owned()
@@ -640,17 +674,37 @@ fn encode_out<'js>(ctx: &Ctx<'js>, out: Vec<u8>, enc: &str) -> rquickjs::Result<
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn request<'js>(
-    ctx: &Ctx<'js>,
-    state: &State,
+/// The arguments of `__volley.request`, as `k6/http` normalised them.
+struct JsRequest<'js> {
     method: String,
     url: String,
+    /// A string, an array of byte values, or null.
     payload: Value<'js>,
     headers: Vec<Vec<String>>,
     tags: Vec<Vec<String>>,
+    /// Milliseconds, a duration string, or null for the plan's default.
     timeout: Value<'js>,
-) -> rquickjs::Result<Object<'js>> {
+    /// `text` (default), `binary` or `none`.
+    response_type: Option<String>,
+    /// Where to put the response.
+    out: rquickjs::Array<'js>,
+}
+
+fn request<'js>(
+    ctx: &Ctx<'js>,
+    state: &State,
+    call: JsRequest<'js>,
+) -> rquickjs::Result<rquickjs::Array<'js>> {
+    let JsRequest {
+        method,
+        url,
+        payload,
+        headers,
+        tags,
+        timeout,
+        response_type,
+        out,
+    } = call;
     let (host, stage) = {
         let st = state.borrow();
         (st.host.clone(), st.stage)
@@ -689,7 +743,22 @@ fn request<'js>(
     };
     tag_pairs.sort();
     let body = bytes_of(&payload)?;
-    let keep_body = !plan_http.discard_response_bodies;
+    let response_type = match response_type.as_deref() {
+        None | Some("") => None,
+        Some(t @ ("text" | "binary" | "none")) => Some(t),
+        Some(other) => {
+            return Err(throw(
+                ctx,
+                &format!("unknown responseType \"{other}\"; expected text, binary or none"),
+            ));
+        }
+    };
+    let keep_body = match response_type {
+        Some("none") => false,
+        Some(_) => true,
+        None => !plan_http.discard_response_bodies,
+    };
+    let binary = response_type == Some("binary");
     let call = HttpCall {
         method: method_v,
         url: url.clone(),
@@ -718,77 +787,61 @@ fn request<'js>(
         bytes_sent: resp.bytes_sent,
         bytes_received: resp.bytes_received,
     }));
-    let o = Object::new(ctx.clone())?;
-    o.set("status", resp.status)?;
-    let reason = http::StatusCode::from_u16(resp.status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("");
-    o.set(
-        "status_text",
-        if resp.status == 0 {
-            String::new()
-        } else {
-            format!("{} {reason}", resp.status)
-        },
-    )?;
-    o.set("url", url)?;
-    o.set(
-        "proto",
-        match resp.http_version {
-            http::Version::HTTP_2 => "HTTP/2.0",
-            http::Version::HTTP_10 => "HTTP/1.0",
-            _ => "HTTP/1.1",
-        },
-    )?;
-    let headers_o = Object::new(ctx.clone())?;
-    let mut joined: Vec<(String, String)> = Vec::new();
+    // The response crosses into JavaScript as one array (see `Response`
+    // in js/http.js): setting a dozen named properties from Rust costs an
+    // atom lookup each, an array literal's slots cost nothing.
+    let proto: u8 = match resp.http_version {
+        http::Version::HTTP_2 => 2,
+        http::Version::HTTP_10 => 10,
+        _ => 11,
+    };
+    // Headers travel as one `Name\nvalue\nName\nvalue` string, split only
+    // if the script reads `res.headers` (HTTP forbids newlines in both).
+    let mut flat = String::new();
     for (n, v) in &resp.headers {
-        let name = canonical(n.as_str());
-        let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
-        match joined.iter_mut().find(|(k, _)| *k == name) {
-            Some((_, existing)) => {
-                existing.push_str(", ");
-                existing.push_str(&value);
-            }
-            None => joined.push((name, value)),
+        if !flat.is_empty() {
+            flat.push('\n');
         }
+        canonical_into(n.as_str(), &mut flat);
+        flat.push('\n');
+        flat.push_str(&String::from_utf8_lossy(v.as_bytes()));
     }
-    for (k, v) in joined {
-        headers_o.set(k, v)?;
-    }
-    o.set("headers", headers_o)?;
-    o.set("cookies", Object::new(ctx.clone())?)?;
-    if resp.error.is_some() {
-        o.set("body", Value::new_null(ctx.clone()))?;
-    } else if keep_body {
-        o.set("body", String::from_utf8_lossy(&resp.body).into_owned())?;
+    let body = if resp.error.is_some() || !keep_body {
+        Value::new_null(ctx.clone())
+    } else if binary {
+        resp.body.as_slice().into_js(ctx)?
     } else {
-        o.set("body", Value::new_null(ctx.clone()))?;
-    }
-    let t = Object::new(ctx.clone())?;
-    let tm = resp.timings;
-    t.set("blocked", ms(tm.blocked))?;
-    t.set("connecting", ms(tm.connecting))?;
-    t.set("tls_handshaking", ms(tm.tls_handshaking))?;
-    t.set("sending", ms(tm.sending))?;
-    t.set("waiting", ms(tm.waiting))?;
-    t.set("receiving", ms(tm.receiving))?;
-    t.set("duration", ms(tm.duration()))?;
-    o.set("timings", t)?;
+        String::from_utf8_lossy(&resp.body).into_js(ctx)?
+    };
     let message = match (&resp.failure, resp.error) {
         (Some(f), _) => f.to_string(),
         (None, Some(e)) => e.name().to_string(),
         _ => String::new(),
     };
-    o.set("error", message)?;
-    o.set("error_code", error_code(resp.error, resp.status))?;
+    let tm = resp.timings;
+    let o = out;
+    let items: [Value<'js>; 12] = [
+        resp.status.into_js(ctx)?,
+        proto.into_js(ctx)?,
+        body,
+        message.into_js(ctx)?,
+        error_code(resp.error, resp.status).into_js(ctx)?,
+        ms(tm.blocked).into_js(ctx)?,
+        ms(tm.connecting).into_js(ctx)?,
+        ms(tm.tls_handshaking).into_js(ctx)?,
+        ms(tm.sending).into_js(ctx)?,
+        ms(tm.waiting).into_js(ctx)?,
+        ms(tm.receiving).into_js(ctx)?,
+        flat.into_js(ctx)?,
+    ];
+    for (i, item) in items.into_iter().enumerate() {
+        o.set(i, item)?;
+    }
     Ok(o)
 }
 
 /// `content-type` → `Content-Type`, as k6 shows header names.
-fn canonical(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
+fn canonical_into(name: &str, out: &mut String) {
     let mut upper = true;
     for c in name.chars() {
         if upper {
@@ -798,5 +851,4 @@ fn canonical(name: &str) -> String {
         }
         upper = c == '-';
     }
-    out
 }

@@ -167,6 +167,7 @@ fn body(s: Spawn) -> Yield {
         state.borrow_mut().stage = s.stage;
         let mut next = suspend(Yield::Ready(Ok(())));
         let mut data: Option<Value<'_>> = None;
+        let mut reuse = Reuse::new(&ctx);
         let mut data_parsed = false;
         loop {
             match next {
@@ -175,7 +176,18 @@ fn body(s: Spawn) -> Yield {
                         data_parsed = true;
                         data = setup_data(&ctx, s.host.as_deref());
                     }
-                    let ok = iterate(&ctx, &module, &state, &cmd, data.clone(), s.host.as_deref());
+                    let ok = match &mut reuse {
+                        Ok(reuse) => iterate(
+                            &ctx,
+                            reuse,
+                            &module,
+                            &state,
+                            &cmd,
+                            data.clone(),
+                            s.host.as_deref(),
+                        ),
+                        Err(_) => false,
+                    };
                     s.interrupt.store(false, Ordering::Relaxed);
                     next = suspend(Yield::Done(ok));
                 }
@@ -265,8 +277,36 @@ fn setup_data<'js>(ctx: &Ctx<'js>, host: Option<&Host>) -> Option<Value<'js>> {
 }
 
 /// Runs the exported function once; false when it was interrupted.
+/// What iterations reuse: the functions already looked up by name, the
+/// global object and the `__ITER` key.
+struct Reuse<'js> {
+    globals: Object<'js>,
+    iter_key: rquickjs::Atom<'js>,
+    functions: Vec<(String, Function<'js>)>,
+}
+
+impl<'js> Reuse<'js> {
+    fn new(ctx: &Ctx<'js>) -> rquickjs::Result<Reuse<'js>> {
+        Ok(Reuse {
+            globals: ctx.globals(),
+            iter_key: rquickjs::Atom::from_str(ctx.clone(), "__ITER")?,
+            functions: Vec::new(),
+        })
+    }
+
+    fn function(&mut self, module: &Object<'js>, name: &str) -> rquickjs::Result<Function<'js>> {
+        if let Some((_, f)) = self.functions.iter().find(|(n, _)| n == name) {
+            return Ok(f.clone());
+        }
+        let f: Function<'js> = module.get(name)?;
+        self.functions.push((name.to_string(), f.clone()));
+        Ok(f)
+    }
+}
+
 fn iterate<'js>(
     ctx: &Ctx<'js>,
+    reuse: &mut Reuse<'js>,
     module: &Object<'js>,
     state: &Rc<RefCell<VuState>>,
     cmd: &IterCmd,
@@ -278,14 +318,15 @@ fn iterate<'js>(
         let mut st = state.borrow_mut();
         st.scenario = cmd.scenario;
         st.iter_in_scenario = cmd.iter_in_scenario;
+        st.iteration_in_test = host.map_or(0, |h| h.next_iteration(cmd.scenario));
         st.intended = cmd.intended;
         st.stopping = false;
         st.group.clear();
         st.group_starts.clear();
     }
     let iter = state.borrow().iter;
-    let _ = ctx.globals().set("__ITER", iter as f64);
-    let result = match module.get::<_, Function>(cmd.exec.as_str()) {
+    let _ = reuse.globals.set(reuse.iter_key.clone(), iter as f64);
+    let result = match reuse.function(module, &cmd.exec) {
         Ok(f) => match data {
             Some(d) => f.call::<_, Value>((d,)).catch(ctx).map(|_| ()),
             None => f.call::<_, Value>(()).catch(ctx).map(|_| ()),

@@ -35,10 +35,70 @@ function selectPath(value, selector) {
   return cur;
 }
 
+// `raw` is the native's array: [status, proto, body, error, error_code,
+// blocked, connecting, tls_handshaking, sending, waiting, receiving,
+// "Name\nvalue\n..." headers]; proto is 11, 2 or 10. Scalars become own
+// properties at once; headers, timings and the request are built on first
+// read (most iterations only look at the status).
+const RAW = Symbol('response');
+const REQ = Symbol('request');
+
 export class Response {
-  constructor(raw, request) {
-    Object.assign(this, raw);
-    this.request = request;
+  constructor(raw, req) {
+    this.status = raw[0];
+    this.body = raw[2];
+    this.error = raw[3];
+    this.error_code = raw[4];
+    this[RAW] = raw;
+    this[REQ] = req;
+  }
+  get url() { return this[REQ][1]; }
+  get status_text() { return v.statusText(this.status); }
+  get proto() {
+    const p = this[RAW][1];
+    return p === 2 ? 'HTTP/2.0' : p === 10 ? 'HTTP/1.0' : 'HTTP/1.1';
+  }
+  get headers() {
+    const h = {};
+    const text = this[RAW][11];
+    if (text !== '') {
+      const flat = text.split('\n');
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const k = flat[i];
+        h[k] = h[k] === undefined ? flat[i + 1] : h[k] + ', ' + flat[i + 1];
+      }
+    }
+    Object.defineProperty(this, 'headers', { value: h, writable: true, enumerable: true, configurable: true });
+    return h;
+  }
+  set headers(value) {
+    Object.defineProperty(this, 'headers', { value, writable: true, enumerable: true, configurable: true });
+  }
+  get timings() {
+    const r = this[RAW];
+    const t = {
+      blocked: r[5],
+      connecting: r[6],
+      tls_handshaking: r[7],
+      sending: r[8],
+      waiting: r[9],
+      receiving: r[10],
+      duration: r[8] + r[9] + r[10],
+    };
+    Object.defineProperty(this, 'timings', { value: t, writable: true, enumerable: true, configurable: true });
+    return t;
+  }
+  get cookies() { return {}; }
+  get remote_ip() { return ''; }
+  get remote_port() { return 0; }
+  get tls_version() { return ''; }
+  get tls_cipher_suite() { return ''; }
+  get ocsp() { return {}; }
+  get request() {
+    const r = this[REQ];
+    const headers = {};
+    for (const [k, val] of r[2]) headers[k] = [val];
+    return { method: r[0], url: r[1], headers, body: typeof r[3] === 'string' ? r[3] : '', cookies: {} };
   }
   json(selector) {
     if (this.body === null || this.body === undefined) {
@@ -88,15 +148,24 @@ export function request(method, url, body, params) {
   const nameTag = typeof url === 'object' && url !== null && url.name !== undefined ? url.name : null;
   if (nameTag !== null && !tags.some((t) => t[0] === 'name')) tags.push(['name', nameTag]);
   const responseType = p.responseType || null;
-  const raw = v.request(String(method).toUpperCase(), u, payload, headers, tags, timeout, responseType);
-  if (raw.binaryBody !== undefined) {
-    raw.body = new Uint8Array(raw.binaryBody).buffer;
-    delete raw.binaryBody;
+  const m = String(method).toUpperCase();
+  const raw = v.request(m, u, payload, [headers, tags, timeout, responseType], [0, 0, null, '', 0, 0, 0, 0, 0, 0, 0, '']);
+  if (responseType === 'binary' && Array.isArray(raw[2])) {
+    raw[2] = new Uint8Array(raw[2]).buffer;
   }
-  return new Response(raw, { method: String(method).toUpperCase(), url: u, headers: Object.fromEntries(headers.map((h) => [h[0], [h[1]]])), body: typeof payload === 'string' ? payload : '' });
+  return new Response(raw, [m, u, headers, payload]);
 }
 
-export function get(url, params) { return request('GET', url, null, params); }
+const NONE = [];
+
+export function get(url, params) {
+  if (params === undefined && typeof url === 'string') {
+    // The common case, without the general path's normalising.
+    const raw = v.request('GET', url, null, null, [0, 0, null, '', 0, 0, 0, 0, 0, 0, 0, '']);
+    return new Response(raw, ['GET', url, NONE, null]);
+  }
+  return request('GET', url, null, params);
+}
 export function head(url, params) { return request('HEAD', url, null, params); }
 export function post(url, body, params) { return request('POST', url, body, params); }
 export function put(url, body, params) { return request('PUT', url, body, params); }
