@@ -43,10 +43,13 @@ pub struct DynamicCatalog {
     tables: Mutex<Tables>,
 }
 
+type CheckKey = (String, usize, String, Vec<(String, String)>);
+
 #[derive(Debug, Default)]
 struct Tables {
     requests: Table<RequestDesc>,
-    checks: Table<(String, usize, String)>,
+    /// `(name, scenario, group, tags)`.
+    checks: Table<CheckKey>,
     groups: Table<(String, usize)>,
 }
 
@@ -118,8 +121,16 @@ impl DynamicCatalog {
         }
     }
 
-    pub fn check_id(&self, name: &str, scenario: usize, group: &str) -> CheckId {
-        let key = (name.to_string(), scenario, group.to_string());
+    /// The id of a check by name, scenario, group path and the script's
+    /// own tags (sorted by key).
+    pub fn check_id(
+        &self,
+        name: &str,
+        scenario: usize,
+        group: &str,
+        tags: &[(String, String)],
+    ) -> CheckId {
+        let key = (name.to_string(), scenario, group.to_string(), tags.to_vec());
         CheckId(self.lock().checks.id(self.bases[1], key).unwrap_or(UNKNOWN))
     }
 
@@ -132,14 +143,18 @@ impl DynamicCatalog {
         self.lock().requests.get(self.bases[0], id).cloned()
     }
 
-    pub fn check(&self, id: u32) -> Option<CheckInfo> {
+    /// A check and the script's own tags on it.
+    pub fn check(&self, id: u32) -> Option<(CheckInfo, Vec<(String, String)>)> {
         let t = self.lock();
-        let (name, scenario, group) = t.checks.get(self.bases[1], id)?;
-        Some(CheckInfo {
-            name: name.clone(),
-            scenario: *scenario,
-            group: group.clone(),
-        })
+        let (name, scenario, group, tags) = t.checks.get(self.bases[1], id)?;
+        Some((
+            CheckInfo {
+                name: name.clone(),
+                scenario: *scenario,
+                group: group.clone(),
+            },
+            tags.clone(),
+        ))
     }
 
     pub fn group(&self, id: u32) -> Option<GroupInfo> {
@@ -157,7 +172,7 @@ impl DynamicCatalog {
         t.checks
             .entries
             .iter()
-            .map(|(name, scenario, group)| CheckInfo {
+            .map(|(name, scenario, group, _)| CheckInfo {
                 name: name.clone(),
                 scenario: *scenario,
                 group: group.clone(),
@@ -189,19 +204,22 @@ mod tests {
         assert_eq!(c.request_id(&desc("a")), a);
         assert_eq!(c.request(4).map(|d| d.name), Some("b".to_string()));
         assert_eq!(c.request(2), None, "plan ids are not the catalog's");
-        assert_eq!(c.check_id("ok", 0, "").0, 2);
-        assert_eq!(c.check_id("ok", 0, "::g").0, 3);
+        assert_eq!(c.check_id("ok", 0, "", &[]).0, 2);
+        assert_eq!(c.check_id("ok", 0, "::g", &[]).0, 3);
+        let tagged = [("kind".to_string(), "api".to_string())];
+        assert_eq!(c.check_id("ok", 0, "::g", &tagged).0, 4);
+        assert_eq!(c.check(4).map(|(_, t)| t), Some(tagged.to_vec()));
         assert_eq!(c.group_id("::g", 0).0, 1);
-        assert_eq!(c.checks().len(), 2);
+        assert_eq!(c.checks().len(), 3);
     }
 
     #[test]
     fn a_full_table_answers_the_unknown_id() {
         let c = DynamicCatalog::after(0, 0, 0);
         for i in 0..MAX_ENTRIES {
-            assert_ne!(c.check_id(&i.to_string(), 0, "").0, UNKNOWN);
+            assert_ne!(c.check_id(&i.to_string(), 0, "", &[]).0, UNKNOWN);
         }
-        assert_eq!(c.check_id("one more", 0, "").0, UNKNOWN);
-        assert_eq!(c.check_id("0", 0, "").0, 0, "known ones still resolve");
+        assert_eq!(c.check_id("one more", 0, "", &[]).0, UNKNOWN);
+        assert_eq!(c.check_id("0", 0, "", &[]).0, 0, "known ones still resolve");
     }
 }

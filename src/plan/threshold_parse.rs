@@ -121,9 +121,11 @@ fn parse_expression(expr: &str) -> Result<(Aggregation, Op, f64), String> {
         format!("has no comparison (<, <=, >, >=, ==, !=); expected {EXPRESSION}")
     })?;
     let (lhs, rest) = text.split_at(op_at);
+    // k6 also accepts `===` (the same as `==` for numbers); longest first.
     let (op, rhs) = [
         ("<=", Op::Le),
         (">=", Op::Ge),
+        ("===", Op::Eq),
         ("==", Op::Eq),
         ("!=", Op::Ne),
         ("<", Op::Lt),
@@ -233,6 +235,11 @@ mod tests {
         assert_eq!((t.aggregation, t.op), (Aggregation::Count, Op::Ge));
         let t = parse_threshold("vus", "value!=0").expect("parses");
         assert_eq!((t.aggregation, t.op), (Aggregation::Value, Op::Ne));
+        let t = parse_threshold("iterations", "count===6").expect("k6 accepts ===");
+        assert_eq!(
+            (t.aggregation, t.op, t.value),
+            (Aggregation::Count, Op::Eq, 6.0)
+        );
         let t = parse_threshold("http_req_duration", "p( 99.9 ) == 1e3").expect("parses");
         assert_eq!(
             (t.aggregation, t.value),

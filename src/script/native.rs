@@ -52,7 +52,7 @@ pub struct VuState {
     pub group_starts: Vec<(Instant, usize)>,
     /// Request descriptors by hash, so a repeated request allocates nothing.
     request_ids: HashMap<u64, Vec<(RequestDesc, RequestId)>>,
-    check_ids: HashMap<(String, String), crate::plan::CheckId>,
+    check_ids: HashMap<(String, String, Vec<(String, String)>), crate::plan::CheckId>,
     group_ids: HashMap<String, GroupId>,
     /// Set when the driver asked the iteration to stop.
     pub stopping: bool,
@@ -128,6 +128,20 @@ impl VuState {
 }
 
 type State = Rc<RefCell<VuState>>;
+
+/// A script's tags object (`{k: v}`, values stringified), sorted by key.
+fn tag_pairs(tags: Option<Value<'_>>) -> rquickjs::Result<Vec<(String, String)>> {
+    let Some(obj) = tags.and_then(|t| t.into_object()) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for pair in obj.props::<String, rquickjs::Coerced<String>>() {
+        let (k, v) = pair?;
+        out.push((k, v.0));
+    }
+    out.sort();
+    Ok(out)
+}
 
 fn throw(ctx: &Ctx<'_>, message: &str) -> rquickjs::Error {
     Exception::throw_message(ctx, message)
@@ -280,7 +294,7 @@ pub fn install<'js>(
             move |ctx: Ctx<'js>,
                   name: String,
                   ok: bool,
-                  _tags: Opt<Value<'js>>|
+                  tags: Opt<Value<'js>>|
                   -> rquickjs::Result<()> {
                 let mut st = s.borrow_mut();
                 if st.stage == Stage::Init {
@@ -289,11 +303,15 @@ pub fn install<'js>(
                 let Some(host) = st.host.clone() else {
                     return Ok(());
                 };
-                let key = (name, st.group.clone());
+                let tags = tag_pairs(tags.0)?;
+                let key = (name, st.group.clone(), tags);
                 let id = match st.check_ids.get(&key) {
                     Some(id) => *id,
                     None => {
-                        let id = host.plan.dynamic.check_id(&key.0, st.scenario, &key.1);
+                        let id = host
+                            .plan
+                            .dynamic
+                            .check_id(&key.0, st.scenario, &key.1, &key.2);
                         st.check_ids.insert(key, id);
                         id
                     }
@@ -392,7 +410,7 @@ pub fn install<'js>(
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, message: String| -> rquickjs::Result<()> {
-                let mut st = s.borrow_mut();
+                let st = s.borrow();
                 if st.stage == Stage::Init {
                     return Err(throw(
                         &ctx,
@@ -407,7 +425,8 @@ pub fn install<'js>(
                     };
                     host.abort(reason);
                 }
-                st.stopping = true;
+                // The iteration ends here but still counts, as in k6; the
+                // run stops through the host.
                 Err(throw(&ctx, "test aborted"))
             },
         )?,

@@ -341,6 +341,7 @@ fn iterate<'js>(
     if let Err(e) = &result
         && !interrupted
         && let Some(host) = host
+        && host.aborted().is_none()
     {
         let message = describe(e);
         if host.record_error(&message) {

@@ -38,6 +38,8 @@ pub(super) struct CheckCtx {
     name: Arc<str>,
     scenario: usize,
     group: Arc<str>,
+    /// A script's own tags on the check (`check(v, sets, tags)`).
+    tags: Vec<(Arc<str>, Arc<str>)>,
 }
 
 #[derive(Debug)]
@@ -88,6 +90,7 @@ impl PlanContext {
                     name: interner.intern(&c.name),
                     scenario: c.scenario,
                     group: interner.intern(&c.group),
+                    tags: Vec::new(),
                 })
             })
             .collect();
@@ -108,14 +111,18 @@ impl PlanContext {
     /// Makes sure `requests[id]` exists if the catalog knows `id`.
     fn learn_request(&mut self, id: u32, interner: &mut Interner) {
         let i = id as usize;
-        if i < self.requests.len() {
+        // Ids reach the recorder in any order: a slot below the length may
+        // still be unlearned.
+        if self.requests.get(i).is_some_and(Option::is_some) {
             return;
         }
         let Some(d) = self.dynamic.request(id) else {
             return;
         };
         let n = self.scenarios.len();
-        self.requests.resize_with(i + 1, || None);
+        if self.requests.len() <= i {
+            self.requests.resize_with(i + 1, || None);
+        }
         self.requests[i] = (d.scenario < n).then(|| RequestCtx {
             scenario: d.scenario,
             name: interner.intern(&d.name),
@@ -131,31 +138,39 @@ impl PlanContext {
 
     /// Makes sure `checks[id]` exists if the catalog knows `id`.
     fn learn_check(&mut self, id: usize, interner: &mut Interner) {
-        if id < self.checks.len() {
+        if self.checks.get(id).is_some_and(Option::is_some) {
             return;
         }
-        let Some(c) = u32::try_from(id).ok().and_then(|i| self.dynamic.check(i)) else {
+        let Some((c, tags)) = u32::try_from(id).ok().and_then(|i| self.dynamic.check(i)) else {
             return;
         };
         let n = self.scenarios.len();
-        self.checks.resize_with(id + 1, || None);
+        if self.checks.len() <= id {
+            self.checks.resize_with(id + 1, || None);
+        }
         self.checks[id] = (c.scenario < n).then(|| CheckCtx {
             name: interner.intern(&c.name),
             scenario: c.scenario,
             group: interner.intern(&c.group),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (interner.intern(k), interner.intern(v)))
+                .collect(),
         });
     }
 
     /// Makes sure `groups[id]` exists if the catalog knows `id`.
     fn learn_group(&mut self, id: usize, interner: &mut Interner) {
-        if id < self.groups.len() {
+        if self.groups.get(id).is_some_and(Option::is_some) {
             return;
         }
         let Some(g) = u32::try_from(id).ok().and_then(|i| self.dynamic.group(i)) else {
             return;
         };
         let n = self.scenarios.len();
-        self.groups.resize_with(id + 1, || None);
+        if self.groups.len() <= id {
+            self.groups.resize_with(id + 1, || None);
+        }
         self.groups[id] = (g.scenario < n).then(|| (interner.intern(&g.path), g.scenario));
     }
 }
@@ -341,13 +356,25 @@ impl Recorder {
         scenario: usize,
         system: &[(&'static str, Arc<str>)],
     ) -> Slot {
+        self.scenario_series_tagged(metric, scenario, &[], system)
+    }
+
+    /// As [`Self::scenario_series`], with the sample's own tags under the
+    /// system tags.
+    fn scenario_series_tagged(
+        &mut self,
+        metric: Metric,
+        scenario: usize,
+        own: &[(Arc<str>, Arc<str>)],
+        system: &[(&'static str, Arc<str>)],
+    ) -> Slot {
         let s = &self.ctx.scenarios[scenario];
         let (name, scenario_tags) = (Arc::clone(&s.name), s.tags.clone());
         let mut sys = vec![(self.interner.intern(key::SCENARIO), name)];
         for (k, v) in system {
             sys.push((self.interner.intern(k), Arc::clone(v)));
         }
-        let tags = self.tags(&scenario_tags, &[], &sys);
+        let tags = self.tags(&scenario_tags, own, &sys);
         self.resolve(metric, tags, scenario)
     }
 
@@ -360,9 +387,10 @@ impl Recorder {
         if self.check_cache.len() <= check {
             self.check_cache.resize(check + 1, None);
         }
-        let slot = self.scenario_series(
+        let slot = self.scenario_series_tagged(
             Metric::Checks,
             c.scenario,
+            &c.tags,
             &[(key::CHECK, c.name), (key::GROUP, c.group)],
         );
         self.check_cache[check] = Some(slot);

@@ -513,3 +513,69 @@ fn recorder_and_its_outputs_can_move_between_tasks() {
     send::<Snapshot>();
     send::<crate::metrics::Aggregate>();
 }
+
+#[test]
+fn script_declared_entries_are_learned_in_any_order() {
+    use crate::plan::dynamic::RequestDesc;
+    let plan = fixture::plan();
+    let mut rec = Recorder::new(&plan, RecorderOptions::default());
+    let desc = |name: &str| RequestDesc {
+        scenario: 0,
+        name: name.into(),
+        method: "GET".into(),
+        group: "::g".into(),
+        tags: vec![("kind".into(), "api".into())],
+    };
+    let first = plan.dynamic.request_id(&desc("first"));
+    let second = plan.dynamic.request_id(&desc("second"));
+    let tagged = [("kind".to_string(), "api".to_string())];
+    let check = plan.dynamic.check_id("ok", 0, "::g", &tagged);
+    let http = |request| {
+        Sample::Http(HttpSample {
+            request,
+            status: 200,
+            error: None,
+            expected: true,
+            timings: Timings::default(),
+            intended: None,
+            bytes_sent: 1,
+            bytes_received: 1,
+        })
+    };
+    // The later id first: the earlier one must still be learned after.
+    rec.record(&http(second));
+    rec.record(&http(first));
+    rec.record(&Sample::Check { check, ok: true });
+    let s = rec.take_interval(0, Duration::from_secs(1));
+    for name in ["first", "second"] {
+        let k = key(
+            Metric::HttpReqs,
+            &[
+                ("expected_response", "true"),
+                ("group", "::g"),
+                ("kind", "api"),
+                ("method", "GET"),
+                ("name", name),
+                ("scenario", "main"),
+                ("status", "200"),
+                ("team", "a"),
+            ],
+        );
+        assert!(s.get(&k).is_some(), "no series {k}");
+    }
+    let c = key(
+        Metric::Checks,
+        &[
+            ("check", "ok"),
+            ("group", "::g"),
+            ("kind", "api"),
+            ("scenario", "main"),
+            ("team", "a"),
+        ],
+    );
+    assert!(
+        s.get(&c).is_some(),
+        "the check keeps the script's tags: {c}"
+    );
+    assert_eq!(rec.invalid_samples(), 0);
+}

@@ -37,7 +37,8 @@ export function findBetween(content, left, right, repeat = false) {
     content = content.substring(end + right.length);
     doSearch = repeat;
   }
-  if (extracted.length === 0) return repeat ? [] : '';
+  // k6-utils 1.2 and later: null when nothing matched (1.1 gave '').
+  if (extracted.length === 0) return repeat ? [] : null;
   return repeat ? extracted : extracted[0];
 }
 

