@@ -1,0 +1,468 @@
+//! The native functions behind k6's modules, installed as `__volley` in
+//! every runtime, and the globals (`open`, `console`, `__ENV`, `__VU`,
+//! `__ITER`) set up by the prelude.
+//!
+//! - this file: the VU's state, lifecycle natives (`check`, `group`,
+//!   `sleep`, `k6/execution`, `open`, `SharedArray`, `console`);
+//! - [`http`]: `__volley.request`, behind `k6/http`;
+//! - [`codec`]: base64, digests, HMAC, random bytes (`k6/encoding`,
+//!   `k6/crypto`).
+//!
+//! Natives get the runtime's [`VuState`] through an `Rc<RefCell<_>>`: a
+//! runtime and its state live on one coroutine, on one thread.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rquickjs::function::Opt;
+use rquickjs::{Ctx, Exception, Function, IntoJs, Object, Value};
+use tokio::time::Instant;
+
+mod codec;
+mod http;
+
+use super::host::{Host, Sources};
+use super::vu::{Resume, Yield, suspend};
+use crate::engine::sink::SampleSink;
+use crate::metrics::Sample;
+use crate::plan::dynamic::RequestDesc;
+use crate::plan::{GroupId, RequestId};
+
+/// A check as a VU caches it: name, group path, the script's tags.
+type CheckKey = (String, String, Vec<(String, String)>);
+
+/// Which part of the lifecycle a runtime is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Init,
+    Setup,
+    Vu,
+    Teardown,
+}
+
+/// What the natives of one runtime read and write.
+pub struct VuState {
+    pub stage: Stage,
+    pub vu: u64,
+    pub iter: u64,
+    pub iter_in_scenario: u64,
+    pub iteration_in_test: u64,
+    pub scenario: usize,
+    pub sources: Arc<Sources>,
+    pub script_dir: std::path::PathBuf,
+    /// `None` only while reading `options` (there is no plan yet).
+    pub host: Option<Arc<Host>>,
+    pub sink: Option<SampleSink>,
+    /// The current group path (`::a::b`) and when each level began.
+    pub group: String,
+    pub group_starts: Vec<(Instant, usize)>,
+    /// Request descriptors by hash, so a repeated request allocates nothing.
+    request_ids: HashMap<u64, Vec<(RequestDesc, RequestId)>>,
+    check_ids: HashMap<CheckKey, crate::plan::CheckId>,
+    group_ids: HashMap<String, GroupId>,
+    /// Set when the driver asked the iteration to stop.
+    pub stopping: bool,
+    /// When the current open-model iteration was meant to start.
+    pub intended: Option<Instant>,
+}
+
+impl VuState {
+    pub fn new(
+        stage: Stage,
+        vu: u64,
+        sources: Arc<Sources>,
+        script_dir: std::path::PathBuf,
+        host: Option<Arc<Host>>,
+        sink: Option<SampleSink>,
+    ) -> VuState {
+        VuState {
+            stage,
+            vu,
+            iter: 0,
+            iter_in_scenario: 0,
+            iteration_in_test: 0,
+            scenario: 0,
+            sources,
+            script_dir,
+            host,
+            sink,
+            group: String::new(),
+            group_starts: Vec::new(),
+            request_ids: HashMap::new(),
+            check_ids: HashMap::new(),
+            group_ids: HashMap::new(),
+            stopping: false,
+            intended: None,
+        }
+    }
+
+    pub(super) fn push(&mut self, sample: Sample) {
+        if let Some(sink) = &mut self.sink {
+            sink.push(sample);
+        }
+    }
+
+    /// The scenario samples are tagged with: setup and teardown use the
+    /// first scenario with a `::setup`/`::teardown` group, as k6 tags them.
+    pub(super) fn request_id(
+        &mut self,
+        method: &str,
+        name: &str,
+        tags: &[(String, String)],
+    ) -> RequestId {
+        let Some(host) = &self.host else {
+            return RequestId(crate::plan::dynamic::UNKNOWN);
+        };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (self.scenario, &self.group, method, name, tags).hash(&mut h);
+        let bucket = self.request_ids.entry(h.finish()).or_default();
+        if let Some((_, id)) = bucket.iter().find(|(d, _)| {
+            d.scenario == self.scenario
+                && d.group == self.group
+                && d.method == method
+                && d.name == name
+                && d.tags == tags
+        }) {
+            return *id;
+        }
+        let desc = RequestDesc {
+            scenario: self.scenario,
+            name: name.to_string(),
+            method: method.to_string(),
+            group: self.group.clone(),
+            tags: tags.to_vec(),
+        };
+        let id = host.plan.dynamic.request_id(&desc);
+        bucket.push((desc, id));
+        id
+    }
+}
+
+pub(super) type State = Rc<RefCell<VuState>>;
+
+/// A script's tags object (`{k: v}`, values stringified), sorted by key.
+pub(super) fn tag_pairs(tags: Option<Value<'_>>) -> rquickjs::Result<Vec<(String, String)>> {
+    let Some(obj) = tags.and_then(|t| t.into_object()) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for pair in obj.props::<String, rquickjs::Coerced<String>>() {
+        let (k, v) = pair?;
+        out.push((k, v.0));
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub(super) fn throw(ctx: &Ctx<'_>, message: &str) -> rquickjs::Error {
+    Exception::throw_message(ctx, message)
+}
+
+/// Bytes from a string or an array of byte values (binary data reaches the
+/// natives as plain arrays).
+pub(super) fn bytes_of(v: &Value<'_>) -> rquickjs::Result<Vec<u8>> {
+    if let Some(s) = v.as_string() {
+        return Ok(s.to_string()?.into_bytes());
+    }
+    if v.is_array() {
+        return Vec::<u8>::from_js(v.ctx(), v.clone());
+    }
+    if v.is_null() || v.is_undefined() {
+        return Ok(Vec::new());
+    }
+    Ok(rquickjs::Coerced::<String>::from_js(v.ctx(), v.clone())?
+        .0
+        .into_bytes())
+}
+
+use rquickjs::FromJs;
+
+/// Installs `__volley` and the prelude's globals into `ctx`.
+pub fn install<'js>(
+    ctx: &Ctx<'js>,
+    state: &State,
+    env: &std::collections::BTreeMap<String, String>,
+) -> rquickjs::Result<()> {
+    let v = Object::new(ctx.clone())?;
+    let globals = ctx.globals();
+
+    let env_obj = Object::new(ctx.clone())?;
+    for (k, val) in env {
+        env_obj.set(k.as_str(), val.as_str())?;
+    }
+    globals.set("__ENV", env_obj)?;
+
+    http::install(ctx, &v, state)?;
+    codec::install(ctx, &v)?;
+
+    let s = state.clone();
+    v.set(
+        "sleep",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, secs: f64| -> rquickjs::Result<()> {
+                if s.borrow().stage == Stage::Init {
+                    return Err(throw(&ctx, "sleep() is not allowed in the init context"));
+                }
+                if !secs.is_finite() || secs <= 0.0 {
+                    return Ok(());
+                }
+                let d = Duration::from_secs_f64(secs.min(86_400.0));
+                if let Some(sink) = &mut s.borrow_mut().sink {
+                    sink.flush();
+                }
+                match suspend(Yield::Sleep(d)) {
+                    Resume::Slept => Ok(()),
+                    _ => {
+                        s.borrow_mut().stopping = true;
+                        Err(throw(&ctx, "iteration interrupted"))
+                    }
+                }
+            },
+        )?,
+    )?;
+
+    let s = state.clone();
+    v.set(
+        "check",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  name: String,
+                  ok: bool,
+                  tags: Opt<Value<'js>>|
+                  -> rquickjs::Result<()> {
+                let mut st = s.borrow_mut();
+                if st.stage == Stage::Init {
+                    return Err(throw(&ctx, "check() is not allowed in the init context"));
+                }
+                let Some(host) = st.host.clone() else {
+                    return Ok(());
+                };
+                let tags = tag_pairs(tags.0)?;
+                let key = (name, st.group.clone(), tags);
+                let id = match st.check_ids.get(&key) {
+                    Some(id) => *id,
+                    None => {
+                        let id = host
+                            .plan
+                            .dynamic
+                            .check_id(&key.0, st.scenario, &key.1, &key.2);
+                        st.check_ids.insert(key, id);
+                        id
+                    }
+                };
+                st.push(Sample::Check { check: id, ok });
+                Ok(())
+            },
+        )?,
+    )?;
+
+    let s = state.clone();
+    v.set(
+        "groupStart",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, name: String| -> rquickjs::Result<()> {
+                let mut st = s.borrow_mut();
+                if st.stage == Stage::Init {
+                    return Err(throw(&ctx, "group() is not allowed in the init context"));
+                }
+                if name.contains("::") {
+                    return Err(throw(&ctx, "group and check names may not contain '::'"));
+                }
+                let len = st.group.len();
+                st.group.push_str("::");
+                st.group.push_str(&name);
+                st.group_starts.push((Instant::now(), len));
+                Ok(())
+            },
+        )?,
+    )?;
+
+    let s = state.clone();
+    v.set(
+        "groupEnd",
+        Function::new(ctx.clone(), move || {
+            let mut st = s.borrow_mut();
+            let Some((started, len)) = st.group_starts.pop() else {
+                return;
+            };
+            let path = st.group.clone();
+            st.group.truncate(len);
+            let Some(host) = st.host.clone() else { return };
+            let id = match st.group_ids.get(&path) {
+                Some(id) => *id,
+                None => {
+                    let id = host.plan.dynamic.group_id(&path, st.scenario);
+                    st.group_ids.insert(path, id);
+                    id
+                }
+            };
+            st.push(Sample::Group {
+                group: id,
+                duration: started.elapsed(),
+            });
+        })?,
+    )?;
+
+    let s = state.clone();
+    v.set(
+        "state",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>| -> rquickjs::Result<Object<'js>> {
+                let st = s.borrow();
+                if st.stage == Stage::Init {
+                    return Err(throw(
+                        &ctx,
+                        "k6/execution's vu and scenario are not available in the init context",
+                    ));
+                }
+                let o = Object::new(ctx.clone())?;
+                o.set("vu", st.vu as f64)?;
+                o.set("iter", st.iter as f64)?;
+                o.set("iterInScenario", st.iter_in_scenario as f64)?;
+                o.set("iterationInTest", st.iteration_in_test as f64)?;
+                if let Some(host) = &st.host {
+                    let sc = host.plan.scenarios.get(st.scenario);
+                    o.set("scenario", sc.map(|s| s.name.clone()).unwrap_or_default())?;
+                    o.set(
+                        "executor",
+                        sc.map(|s| s.executor.kind().to_string())
+                            .unwrap_or_default(),
+                    )?;
+                    o.set("elapsedMs", ms(host.started.elapsed()))?;
+                    o.set("scenarioStart", 0.0)?;
+                }
+                Ok(o)
+            },
+        )?,
+    )?;
+
+    let s = state.clone();
+    v.set(
+        "abort",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, message: String| -> rquickjs::Result<()> {
+                let st = s.borrow();
+                if st.stage == Stage::Init {
+                    return Err(throw(
+                        &ctx,
+                        "exec.test.abort() is not allowed in the init context",
+                    ));
+                }
+                if let Some(host) = &st.host {
+                    let reason = if message.is_empty() {
+                        "test aborted".to_string()
+                    } else {
+                        format!("test aborted: {message}")
+                    };
+                    host.abort(reason);
+                }
+                // The iteration ends here but still counts, as in k6; the
+                // run stops through the host.
+                Err(throw(&ctx, "test aborted"))
+            },
+        )?,
+    )?;
+
+    let s = state.clone();
+    v.set(
+        "markFailed",
+        Function::new(ctx.clone(), move |message: String| {
+            if let Some(host) = &s.borrow().host {
+                eprintln!("test marked as failed: {message}");
+                host.mark_failed();
+            }
+        })?,
+    )?;
+
+    let s = state.clone();
+    v.set(
+        "open",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, path: String, mode: Opt<String>| -> rquickjs::Result<Value<'js>> {
+                let st = s.borrow();
+                if st.stage != Stage::Init {
+                    return Err(throw(&ctx, "open() can only be called in the init context (outside functions the script exports)"));
+                }
+                let p = Path::new(&path);
+                let full = if p.is_absolute() { p.to_path_buf() } else { st.script_dir.join(p) };
+                let bytes = st.sources.file(&full).map_err(|e| throw(&ctx, &e))?;
+                if mode.0.as_deref() == Some("b") {
+                    bytes.as_slice().to_vec().into_js(&ctx)
+                } else {
+                    String::from_utf8_lossy(&bytes).into_owned().into_js(&ctx)
+                }
+            },
+        )?,
+    )?;
+
+    let s = state.clone();
+    v.set(
+        "shared",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, name: String, build: Function<'js>| -> rquickjs::Result<String> {
+                let host = s.borrow().host.clone();
+                match host {
+                    Some(host) => host
+                        .shared_array(&name, || {
+                            build.call::<_, String>(()).map_err(|e| e.to_string())
+                        })
+                        .map(|t| t.to_string())
+                        .map_err(|e| throw(&ctx, &e)),
+                    None => build.call::<_, String>(()),
+                }
+            },
+        )?,
+    )?;
+
+    v.set(
+        "log",
+        Function::new(ctx.clone(), |level: String, message: String| {
+            eprintln!("{level}: {message}");
+        })?,
+    )?;
+
+    globals.set("__volley", v)?;
+    ctx.eval::<(), _>(PRELUDE)?;
+    Ok(())
+}
+
+const PRELUDE: &str = r#"
+(() => {
+  const v = globalThis.__volley;
+  const fmt = (args) => args.map((a) => {
+    if (typeof a === 'string') return a;
+    if (a instanceof Error) return String(a);
+    try { const s = JSON.stringify(a); return s === undefined ? String(a) : s; } catch (e) { return String(a); }
+  }).join(' ');
+  globalThis.console = {
+    log: (...a) => v.log('INFO', fmt(a)),
+    info: (...a) => v.log('INFO', fmt(a)),
+    debug: (...a) => v.log('DEBUG', fmt(a)),
+    warn: (...a) => v.log('WARN', fmt(a)),
+    error: (...a) => v.log('ERROR', fmt(a)),
+  };
+  globalThis.open = (path, mode) => {
+    const r = v.open(String(path), mode === undefined ? '' : String(mode));
+    return typeof r === 'string' ? r : new Uint8Array(r).buffer;
+  };
+  globalThis.global = globalThis;
+})();
+"#;
+
+pub use http::error_code;
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
