@@ -151,6 +151,7 @@ impl Case {
 /// | `jslib_utils` | 0 | Volley only: exit, counts, its checks as listed, no failed threshold |
 const CASES: &[Case] = &[
     Case::counted("hello.js", 0, 5, 5),
+    Case::counted("custom_metrics.js", 0, 6, 6),
     Case::counted("vus_iterations.js", 0, 9, 9),
     // 10 requests per iteration.
     Case::counted("http_methods.js", 0, 2, 20),
@@ -398,6 +399,9 @@ async fn run_case(case: &Case, k6: &Path, base: &str) -> Vec<String> {
                     for line in map_diff(&k6_checks, &volley_checks) {
                         problem(format!("check (passes, fails) {line}"));
                     }
+                    for line in map_diff(&custom_counts(k6_doc), &custom_counts(volley_doc)) {
+                        problem(format!("custom metric counts {line}"));
+                    }
                 }
                 Compare::Timed => {
                     let k6_names: BTreeSet<&String> = k6_checks.keys().collect();
@@ -565,6 +569,59 @@ fn count(doc: &Value, metric: &str) -> f64 {
 }
 
 /// `metrics.checks.value`: the share of passing checks (`None` without checks).
+/// k6's built-in metric names: every other metric in an export is the
+/// script's own.
+const BUILT_IN: &[&str] = &[
+    "checks",
+    "data_received",
+    "data_sent",
+    "dropped_iterations",
+    "group_duration",
+    "http_req_blocked",
+    "http_req_connecting",
+    "http_req_duration",
+    "http_req_failed",
+    "http_req_receiving",
+    "http_req_sending",
+    "http_req_tls_handshaking",
+    "http_req_waiting",
+    "http_reqs",
+    "iteration_duration",
+    "iterations",
+    "vus",
+    "vus_max",
+];
+
+/// The exact numbers of every custom metric (and its sub-metrics) that do
+/// not depend on timing: a counter's count, a rate's passes and fails, a
+/// gauge's last value. Trends are compared by presence only (their values
+/// are durations or depend on them).
+fn custom_counts(doc: &Value) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(metrics) = doc["metrics"].as_object() else {
+        return out;
+    };
+    for (name, m) in metrics {
+        let base = name.split('{').next().unwrap_or(name);
+        if BUILT_IN.contains(&base) {
+            continue;
+        }
+        let shown = if let Some(c) = m.get("count").filter(|_| m.get("rate").is_some()) {
+            format!("count {c}")
+        } else if let (Some(p), Some(f)) = (m.get("passes"), m.get("fails")) {
+            format!("passes {p} fails {f}")
+        } else if m.get("avg").is_some() {
+            "trend".to_owned()
+        } else if let Some(v) = m.get("value") {
+            format!("value {v}")
+        } else {
+            "?".to_owned()
+        };
+        out.insert(name.clone(), shown);
+    }
+    out
+}
+
 fn check_ratio(doc: &Value) -> Option<f64> {
     doc["metrics"]["checks"]["value"].as_f64()
 }

@@ -1,7 +1,13 @@
 //! The built-in metrics: k6's names and types, plus Volley's own few.
 //!
-//! Every metric Volley records is listed here, once. Plans refer to metrics
-//! by these names in thresholds; the summary groups them by [`Section`].
+//! Every built-in metric is listed here, once. Plans refer to metrics by
+//! these names in thresholds; the summary groups them by [`Section`].
+//! Scripts add their own (`k6/metrics`): [`custom`] registers one for the
+//! life of the process, and [`Metric::Custom`] carries it by reference, so
+//! a metric stays a small `Copy` value either way.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// k6's four metric types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -17,7 +23,7 @@ pub enum MetricKind {
 }
 
 /// What a metric's values mean, for formatting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Unit {
     /// Plain numbers.
     Default,
@@ -35,9 +41,8 @@ pub enum Section {
     Network,
 }
 
-/// Every built-in metric.
+/// Every built-in metric, and a script's custom ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u8)]
 pub enum Metric {
     HttpReqs,
     HttpReqDuration,
@@ -61,6 +66,69 @@ pub enum Metric {
     VusMax,
     Checks,
     GroupDuration,
+    /// A script's metric (`new Trend('login_time', true)`).
+    Custom(&'static CustomMetric),
+}
+
+/// A custom metric: its name, type and unit, fixed once registered.
+#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CustomMetric {
+    pub name: &'static str,
+    pub kind: MetricKind,
+    pub unit: Unit,
+}
+
+/// Most custom metrics one process registers.
+pub const MAX_CUSTOM: usize = 1000;
+
+fn registry() -> &'static Mutex<HashMap<&'static str, &'static CustomMetric>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<&'static str, &'static CustomMetric>>> =
+        OnceLock::new();
+    REGISTRY.get_or_init(Mutex::default)
+}
+
+/// Registers (or finds) the custom metric `name`. k6's rules: a name of
+/// letters, digits and `_` (not starting with a digit, at most 128), not a
+/// built-in's, and one type per name.
+pub fn custom(name: &str, kind: MetricKind, unit: Unit) -> Result<Metric, String> {
+    let valid = !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if !valid {
+        return Err(format!(
+            "invalid metric name \"{name}\": use letters, digits and _ (not first), at most 128 characters"
+        ));
+    }
+    if Metric::ALL.iter().any(|m| m.name() == name) {
+        return Err(format!(
+            "\"{name}\" is a built-in metric; give the custom metric another name"
+        ));
+    }
+    let mut reg = registry().lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(m) = reg.get(name) {
+        if m.kind != kind || m.unit != unit {
+            return Err(format!(
+                "metric \"{name}\" already exists as a {:?} of {:?} values",
+                m.kind, m.unit
+            ));
+        }
+        return Ok(Metric::Custom(m));
+    }
+    if reg.len() >= MAX_CUSTOM {
+        return Err(format!(
+            "too many custom metrics (at most {MAX_CUSTOM}); \"{name}\" was not created"
+        ));
+    }
+    // Leaked on purpose: bounded by MAX_CUSTOM, and every series key of
+    // the process may point at it.
+    let m: &'static CustomMetric = Box::leak(Box::new(CustomMetric {
+        name: Box::leak(name.to_string().into_boxed_str()),
+        kind,
+        unit,
+    }));
+    reg.insert(m.name, m);
+    Ok(Metric::Custom(m))
 }
 
 impl Metric {
@@ -108,11 +176,27 @@ impl Metric {
             Metric::VusMax => "vus_max",
             Metric::Checks => "checks",
             Metric::GroupDuration => "group_duration",
+            Metric::Custom(c) => c.name,
         }
     }
 
+    /// A built-in metric, or a custom one registered in this process.
     pub fn from_name(name: &str) -> Option<Metric> {
-        Metric::ALL.into_iter().find(|m| m.name() == name)
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.name() == name)
+            .or_else(|| {
+                registry()
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(name)
+                    .map(|c| Metric::Custom(c))
+            })
+    }
+
+    /// Is this a script's metric?
+    pub fn is_custom(self) -> bool {
+        matches!(self, Metric::Custom(_))
     }
 
     pub fn kind(self) -> MetricKind {
@@ -134,10 +218,14 @@ impl Metric {
             | Metric::HttpReqDurationIntended
             | Metric::IterationDuration
             | Metric::GroupDuration => MetricKind::Trend,
+            Metric::Custom(c) => c.kind,
         }
     }
 
     pub fn unit(self) -> Unit {
+        if let Metric::Custom(c) = self {
+            return c.unit;
+        }
         match self.kind() {
             MetricKind::Trend => Unit::Time,
             _ if matches!(self, Metric::DataSent | Metric::DataReceived) => Unit::Data,
@@ -145,8 +233,11 @@ impl Metric {
         }
     }
 
-    pub fn section(self) -> Section {
-        match self {
+    /// Where the summary shows it; `None` for custom metrics (k6 lists
+    /// them first, under CUSTOM).
+    pub fn section(self) -> Option<Section> {
+        Some(match self {
+            Metric::Custom(_) => return None,
             Metric::DataSent | Metric::DataReceived => Section::Network,
             Metric::IterationDuration
             | Metric::Iterations
@@ -156,7 +247,7 @@ impl Metric {
             | Metric::GroupDuration
             | Metric::Checks => Section::Execution,
             _ => Section::Http,
-        }
+        })
     }
 }
 
@@ -183,5 +274,24 @@ mod tests {
         assert_eq!(Metric::HttpReqWaiting.kind(), MetricKind::Trend);
         assert_eq!(Metric::DataSent.unit(), Unit::Data);
         assert_eq!(Metric::from_name("nope"), None);
+    }
+
+    #[test]
+    fn custom_metrics_register_once_with_k6_name_rules() {
+        let t = custom("catalog_test_login", MetricKind::Trend, Unit::Time).expect("valid");
+        assert_eq!(t.name(), "catalog_test_login");
+        assert_eq!(
+            (t.kind(), t.unit(), t.section()),
+            (MetricKind::Trend, Unit::Time, None)
+        );
+        assert_eq!(Metric::from_name("catalog_test_login"), Some(t));
+        assert_eq!(
+            custom("catalog_test_login", MetricKind::Trend, Unit::Time),
+            Ok(t)
+        );
+        assert!(custom("catalog_test_login", MetricKind::Counter, Unit::Default).is_err());
+        assert!(custom("http_reqs", MetricKind::Counter, Unit::Default).is_err());
+        assert!(custom("9lives", MetricKind::Counter, Unit::Default).is_err());
+        assert!(custom("a-b", MetricKind::Counter, Unit::Default).is_err());
     }
 }

@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::catalog::Metric;
+use super::catalog::{Metric, MetricKind};
 use super::sample::{ErrorKind, HttpSample, Sample};
 use super::snapshot::{SeriesKey, Snapshot};
 use super::tags::Interner;
@@ -101,6 +101,8 @@ pub struct Recorder {
     http_cache: HashMap<HttpKey, HttpSlots>,
     check_cache: Vec<Option<Slot>>,
     group_cache: Vec<Option<Slot>>,
+    /// Custom metric series by catalog id.
+    custom_cache: Vec<Option<(Slot, Metric)>>,
     /// Per scenario: `[iterations, iteration_duration]`.
     iteration_cache: Vec<Option<[Slot; 2]>>,
     dropped_cache: Vec<Option<Slot>>,
@@ -173,6 +175,7 @@ impl Recorder {
         let mut rec = Recorder {
             check_cache: vec![None; ctx.checks.len()],
             group_cache: vec![None; ctx.groups.len()],
+            custom_cache: Vec::new(),
             iteration_cache: vec![None; n_scenarios],
             dropped_cache: vec![None; n_scenarios],
             intended_wait_cache: vec![None; n_scenarios],
@@ -245,6 +248,24 @@ impl Recorder {
                 self.set_gauge(self.vus, active as f64);
                 self.set_gauge(self.vus_max, max as f64);
             }
+            Sample::Custom { series, value } => match self.custom_slot(series as usize) {
+                Some((slot, metric)) if value.is_finite() => match metric.kind() {
+                    MetricKind::Counter => self.add_counter(slot, value),
+                    MetricKind::Gauge => {
+                        self.count_folded(slot);
+                        self.set_gauge(slot.id, value);
+                    }
+                    MetricKind::Rate => self.add_rate(slot, value != 0.0),
+                    // Kept as microseconds of "ms": time trends are exact to
+                    // 1 µs, other trends to three decimals; negatives are 0.
+                    MetricKind::Trend => {
+                        let d = Duration::try_from_secs_f64(value.max(0.0) / 1000.0)
+                            .unwrap_or(Duration::MAX);
+                        self.add_trend(slot, d);
+                    }
+                },
+                _ => self.invalid += 1,
+            },
         }
     }
 

@@ -101,7 +101,7 @@ pub struct HttpSample {
 }
 
 /// Anything a VU or executor reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Sample {
     Http(HttpSample),
     Check {
@@ -136,5 +136,12 @@ pub enum Sample {
     Vus {
         active: u64,
         max: u64,
+    },
+    /// A value added to a script's custom metric; `series` names the
+    /// metric, scenario, group and tags in the plan's dynamic catalog.
+    /// Trend values are in the metric's unit (ms for time trends).
+    Custom {
+        series: u32,
+        value: f64,
     },
 }

@@ -42,11 +42,30 @@ impl Summary {
         let computed = computed_stats(&trend_stats);
         let seconds = elapsed.as_secs_f64();
 
-        let mut by_name = Metric::ALL;
+        // Built-ins, then a script's custom metrics: those that got
+        // samples and those a threshold names (k6 shows them at zero).
+        let mut by_name: Vec<Metric> = Metric::ALL.to_vec();
+        for (k, _) in agg.series() {
+            if k.metric.is_custom() && !by_name.contains(&k.metric) {
+                by_name.push(k.metric);
+            }
+        }
+        for t in &plan.thresholds {
+            if let Some(m) = Metric::from_name(&t.metric).filter(|m| m.is_custom())
+                && !by_name.contains(&m)
+            {
+                by_name.push(m);
+            }
+        }
         by_name.sort_by_key(|m| m.name());
         let mut metrics = Vec::new();
         for metric in by_name {
-            let Some(whole) = agg.metric_value(metric, &[]) else {
+            let whole = match agg.metric_value(metric, &[]) {
+                Some(w) => Some(w),
+                None if metric.is_custom() => None,
+                None => continue,
+            };
+            let Some(whole) = whole.or_else(|| empty_value(metric.kind())) else {
                 continue;
             };
             metrics.push(MetricSummary {
@@ -75,6 +94,17 @@ impl Summary {
             notes: overflow_note(agg).into_iter().collect(),
         }
     }
+}
+
+/// The value of a metric that got no samples (a custom metric a
+/// threshold names).
+fn empty_value(kind: MetricKind) -> Option<Value> {
+    Some(match kind {
+        MetricKind::Counter => Value::Counter(0.0),
+        MetricKind::Gauge => Value::gauge_of(0.0),
+        MetricKind::Rate => Value::Rate { trues: 0, total: 0 },
+        MetricKind::Trend => Value::Trend(Box::new(crate::metrics::value::new_trend())),
+    })
 }
 
 /// The plan's statistics, then k6's defaults it lacks (by label).

@@ -5,8 +5,11 @@
 //!             · varint start_unix_ms · varint duration_secs · varint duration_subsec_nanos
 //!             · varint n_strings · n_strings × (varint len · UTF-8 bytes)
 //!             · varint n_series  · n_series × series
-//! series    = metric u8 (stable id, see `metric_id`) · varint n_tags
+//! series    = metric · varint n_tags
 //!             · n_tags × (varint key_string · varint value_string) · value
+//! metric    = u8 built-in id (see `metric_id`)
+//!           | 0xFF · kind u8 (0 counter, 1 gauge, 2 rate, 3 trend)
+//!             · unit u8 (0 default, 1 time, 2 data) · varint name_string
 //! value     = counter: f64 LE | gauge: 3 × f64 LE (value, min, max)
 //!           | rate: varint trues · varint total
 //!           | trend: varint len · len bytes of HdrHistogram V2 + DEFLATE
@@ -29,7 +32,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use super::catalog::{Metric, MetricKind};
+use super::catalog::{Metric, MetricKind, Unit};
 use super::snapshot::{SeriesKey, Snapshot};
 use super::tags::TagSet;
 use super::value::Value;
@@ -77,7 +80,7 @@ pub enum DecodeReason {
     Nanos { value: u64 },
     #[error("string #{index} is not valid UTF-8")]
     Utf8 { index: usize },
-    #[error("unknown metric id {id} (expected 1..={})", Metric::ALL.len())]
+    #[error("unknown metric id {id} (expected 1..={}, or 255 with a valid custom metric kind, unit and name)", Metric::ALL.len())]
     Metric { id: u8 },
     #[error("string index {index} is out of range ({count} strings)")]
     StringIndex { index: u64, count: usize },
@@ -127,6 +130,28 @@ fn metric_id(m: Metric) -> u8 {
         Metric::VusMax => 17,
         Metric::Checks => 18,
         Metric::GroupDuration => 19,
+        // Custom metrics are written by name (`CUSTOM_METRIC`).
+        Metric::Custom(_) => CUSTOM_METRIC,
+    }
+}
+
+/// The metric byte that announces a custom metric (kind, unit, name).
+const CUSTOM_METRIC: u8 = 0xFF;
+
+fn kind_id(k: MetricKind) -> u8 {
+    match k {
+        MetricKind::Counter => 0,
+        MetricKind::Gauge => 1,
+        MetricKind::Rate => 2,
+        MetricKind::Trend => 3,
+    }
+}
+
+fn unit_id(u: Unit) -> u8 {
+    match u {
+        Unit::Default => 0,
+        Unit::Time => 1,
+        Unit::Data => 2,
     }
 }
 
@@ -141,6 +166,12 @@ impl Snapshot {
         let mut strings: Vec<&str> = Vec::new();
         let mut index: HashMap<&str, u64> = HashMap::new();
         for (key, _) in &self.series {
+            if let Metric::Custom(c) = key.metric {
+                index.entry(c.name).or_insert_with(|| {
+                    strings.push(c.name);
+                    strings.len() as u64 - 1
+                });
+            }
             for (k, v) in key.tags.iter() {
                 for s in [k, v] {
                     index.entry(s).or_insert_with(|| {
@@ -164,7 +195,15 @@ impl Snapshot {
         put_varint(&mut out, self.series.len() as u64);
         let mut hist = Vec::new();
         for (key, value) in &self.series {
-            out.push(metric_id(key.metric));
+            match key.metric {
+                Metric::Custom(c) => {
+                    out.push(CUSTOM_METRIC);
+                    out.push(kind_id(c.kind));
+                    out.push(unit_id(c.unit));
+                    put_varint(&mut out, index[c.name]);
+                }
+                builtin => out.push(metric_id(builtin)),
+            }
             put_varint(&mut out, key.tags.len() as u64);
             for (k, v) in key.tags.iter() {
                 put_varint(&mut out, index[k]);
@@ -372,8 +411,30 @@ impl Decoder<'_> {
     fn series(&mut self, strings: &[Arc<str>]) -> Result<(SeriesKey, Value), DecodeError> {
         let at = self.r.pos;
         let id = self.r.u8("a metric id")?;
-        let Some(metric) = metric_from_id(id) else {
-            return self.r.fail(at, DecodeReason::Metric { id });
+        let metric = if id == CUSTOM_METRIC {
+            let kind = match self.r.u8("a custom metric kind")? {
+                0 => MetricKind::Counter,
+                1 => MetricKind::Gauge,
+                2 => MetricKind::Rate,
+                3 => MetricKind::Trend,
+                _ => return self.r.fail(at, DecodeReason::Metric { id }),
+            };
+            let unit = match self.r.u8("a custom metric unit")? {
+                0 => Unit::Default,
+                1 => Unit::Time,
+                2 => Unit::Data,
+                _ => return self.r.fail(at, DecodeReason::Metric { id }),
+            };
+            let name = self.string(strings)?;
+            match crate::metrics::catalog::custom(&name, kind, unit) {
+                Ok(m) => m,
+                Err(_) => return self.r.fail(at, DecodeReason::Metric { id }),
+            }
+        } else {
+            let Some(metric) = metric_from_id(id) else {
+                return self.r.fail(at, DecodeReason::Metric { id });
+            };
+            metric
         };
         let tags_at = self.r.pos;
         let n = self.r.len("a tag count", 2)?;

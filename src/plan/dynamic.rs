@@ -43,14 +43,18 @@ pub struct DynamicCatalog {
     tables: Mutex<Tables>,
 }
 
-type CheckKey = (String, usize, String, Vec<(String, String)>);
+/// A named thing in a scenario and group with a script's tags: a check
+/// (by its name) or a custom metric series (by the metric's name).
+pub type TaggedKey = (String, usize, String, Vec<(String, String)>);
 
 #[derive(Debug, Default)]
 struct Tables {
     requests: Table<RequestDesc>,
     /// `(name, scenario, group, tags)`.
-    checks: Table<CheckKey>,
+    checks: Table<TaggedKey>,
     groups: Table<(String, usize)>,
+    /// Custom metric series: `(metric name, scenario, group, tags)`.
+    series: Table<TaggedKey>,
 }
 
 #[derive(Debug)]
@@ -139,6 +143,28 @@ impl DynamicCatalog {
         GroupId(self.lock().groups.id(self.bases[2], key).unwrap_or(UNKNOWN))
     }
 
+    /// The id of a custom metric's series (ids start at 0).
+    pub fn series_id(
+        &self,
+        metric: &str,
+        scenario: usize,
+        group: &str,
+        tags: &[(String, String)],
+    ) -> u32 {
+        let key = (
+            metric.to_string(),
+            scenario,
+            group.to_string(),
+            tags.to_vec(),
+        );
+        self.lock().series.id(0, key).unwrap_or(UNKNOWN)
+    }
+
+    /// A custom metric series: metric name, scenario, group, tags.
+    pub fn series(&self, id: u32) -> Option<TaggedKey> {
+        self.lock().series.get(0, id).cloned()
+    }
+
     pub fn request(&self, id: u32) -> Option<RequestDesc> {
         self.lock().requests.get(self.bases[0], id).cloned()
     }
@@ -211,6 +237,9 @@ mod tests {
         assert_eq!(c.check(4).map(|(_, t)| t), Some(tagged.to_vec()));
         assert_eq!(c.group_id("::g", 0).0, 1);
         assert_eq!(c.checks().len(), 3);
+        assert_eq!(c.series_id("login", 0, "", &[]), 0);
+        assert_eq!(c.series_id("login", 0, "::g", &[]), 1);
+        assert_eq!(c.series(1).map(|s| s.2), Some("::g".to_string()));
     }
 
     #[test]

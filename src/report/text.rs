@@ -222,7 +222,7 @@ fn total_results(summary: &Summary, paint: Paint) -> Vec<String> {
         let mut metrics: Vec<&MetricSummary> = summary
             .metrics
             .iter()
-            .filter(|m| shown(m) && m.metric().map(Metric::section) == section)
+            .filter(|m| shown(m) && m.metric().and_then(Metric::section) == section)
             .collect();
         metrics.sort_by(|a, b| lookup::k6_order(&a.key(), &b.key()));
         let rows: Vec<Row> = metrics.iter().map(|m| metric_row(m, summary)).collect();

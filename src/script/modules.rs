@@ -2,7 +2,8 @@
 //! import by URL, and the script's own local modules.
 //!
 //! - `k6`, `k6/http`, `k6/execution`, `k6/encoding`, `k6/crypto`,
-//!   `k6/data` are Volley's ES modules in `js/`, over the natives.
+//!   `k6/data`, `k6/metrics` are Volley's ES modules in `js/`, over the
+//!   natives.
 //! - `https://jslib.k6.io/k6-utils/<version>/index.js` resolves to Volley's
 //!   built-in copy: machines running tests are often offline. Any other
 //!   remote import is refused, naming the URL and how to vendor it.
@@ -19,19 +20,19 @@ use rquickjs::{Ctx, Error, Module, Result};
 use super::host::Sources;
 
 /// Built-in module names and their sources.
-const BUILTINS: [(&str, &str); 7] = [
+const BUILTINS: [(&str, &str); 8] = [
     ("k6", include_str!("js/k6.js")),
     ("k6/http", include_str!("js/http.js")),
     ("k6/execution", include_str!("js/execution.js")),
     ("k6/encoding", include_str!("js/encoding.js")),
     ("k6/crypto", include_str!("js/crypto.js")),
     ("k6/data", include_str!("js/data.js")),
+    ("k6/metrics", include_str!("js/metrics.js")),
     ("volley:k6-utils", include_str!("js/k6-utils.js")),
 ];
 
 /// k6 modules Volley does not have yet, with what to do instead.
-const MISSING: [(&str, &str); 6] = [
-    ("k6/metrics", "custom metrics are not supported yet"),
+const MISSING: [(&str, &str); 5] = [
     ("k6/timers", "use sleep() from 'k6'"),
     (
         "k6/html",
@@ -165,7 +166,7 @@ mod tests {
         assert!(remote.contains("https://example.com/x.js") && remote.contains("relative path"));
         assert!(resolve_specifier("/s/main.js", "lodash").is_err());
         assert!(
-            resolve_specifier("/s/main.js", "k6/metrics")
+            resolve_specifier("/s/main.js", "k6/ws")
                 .unwrap_err()
                 .contains("not supported")
         );

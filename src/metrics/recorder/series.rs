@@ -20,6 +20,8 @@ pub(super) struct PlanContext {
     pub(super) checks: Vec<Option<CheckCtx>>,
     /// `(group path, scenario)` per group id.
     pub(super) groups: Vec<Option<(Arc<str>, usize)>>,
+    /// Custom metric series by id: `(metric, scenario, group, own tags)`.
+    pub(super) custom: Vec<Option<CustomCtx>>,
     /// Where ids past the plan's own come from (a script's requests,
     /// checks and groups); their entries are appended to the tables above
     /// on first sight.
@@ -29,6 +31,15 @@ pub(super) struct PlanContext {
 #[derive(Debug)]
 pub(super) struct ScenarioCtx {
     name: Arc<str>,
+    tags: Vec<(Arc<str>, Arc<str>)>,
+}
+
+/// A custom metric series as the recorder keeps it.
+#[derive(Debug, Clone)]
+pub(super) struct CustomCtx {
+    metric: Metric,
+    scenario: usize,
+    group: Arc<str>,
     tags: Vec<(Arc<str>, Arc<str>)>,
 }
 
@@ -104,6 +115,7 @@ impl PlanContext {
             requests,
             checks,
             groups,
+            custom: Vec::new(),
             dynamic: Arc::clone(&plan.dynamic),
         }
     }
@@ -152,6 +164,34 @@ impl PlanContext {
             name: interner.intern(&c.name),
             scenario: c.scenario,
             group: interner.intern(&c.group),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (interner.intern(k), interner.intern(v)))
+                .collect(),
+        });
+    }
+
+    /// Makes sure `custom[id]` exists if the catalog knows `id` and its
+    /// metric is registered.
+    fn learn_custom(&mut self, id: usize, interner: &mut Interner) {
+        if self.custom.get(id).is_some_and(Option::is_some) {
+            return;
+        }
+        let Some((name, scenario, group, tags)) =
+            u32::try_from(id).ok().and_then(|i| self.dynamic.series(i))
+        else {
+            return;
+        };
+        let Some(metric) = Metric::from_name(&name).filter(|m| m.is_custom()) else {
+            return;
+        };
+        if self.custom.len() <= id {
+            self.custom.resize_with(id + 1, || None);
+        }
+        self.custom[id] = (scenario < self.scenarios.len()).then(|| CustomCtx {
+            metric,
+            scenario,
+            group: interner.intern(&group),
             tags: tags
                 .iter()
                 .map(|(k, v)| (interner.intern(k), interner.intern(v)))
@@ -395,6 +435,22 @@ impl Recorder {
         );
         self.check_cache[check] = Some(slot);
         Some(slot)
+    }
+
+    /// The slot of a custom metric series, and its metric.
+    pub(super) fn custom_slot(&mut self, series: usize) -> Option<(Slot, Metric)> {
+        if let Some(Some(slot)) = self.custom_cache.get(series) {
+            return Some(*slot);
+        }
+        self.ctx.learn_custom(series, &mut self.interner);
+        let c = self.ctx.custom.get(series)?.clone()?;
+        if self.custom_cache.len() <= series {
+            self.custom_cache.resize(series + 1, None);
+        }
+        let slot =
+            self.scenario_series_tagged(c.metric, c.scenario, &c.tags, &[(key::GROUP, c.group)]);
+        self.custom_cache[series] = Some((slot, c.metric));
+        Some((slot, c.metric))
     }
 
     pub(super) fn group_slot(&mut self, group: usize) -> Option<Slot> {

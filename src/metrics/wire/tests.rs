@@ -241,3 +241,31 @@ fn metric_ids_are_unique_and_stable() {
     }
     assert_eq!(metric_from_id(0), None);
 }
+
+#[test]
+fn custom_metrics_travel_by_name_kind_and_unit() {
+    use crate::metrics::catalog::{Unit, custom};
+    let login = custom("wire_test_login_time", MetricKind::Trend, Unit::Time).expect("valid");
+    let calls = custom("wire_test_calls", MetricKind::Counter, Unit::Default).expect("valid");
+    let mut snap = recorded();
+    snap.series.push((
+        SeriesKey::new(calls, TagSet::from_pairs([("scenario", "main")])),
+        Value::Counter(3.0),
+    ));
+    snap.series.push((
+        SeriesKey::new(login, TagSet::from_pairs([("scenario", "main")])),
+        Value::trend_of(Duration::from_millis(12)),
+    ));
+    snap.series.sort_by(|a, b| a.0.cmp(&b.0));
+    let back = Snapshot::decode(&snap.encode()).expect("round trip");
+    assert_eq!(back, snap);
+    // A peer naming a custom metric with an impossible kind is refused.
+    let bytes = snap.encode();
+    let at = bytes
+        .iter()
+        .position(|b| *b == 0xFF)
+        .expect("a custom metric byte");
+    let mut bad = bytes.clone();
+    bad[at + 1] = 9;
+    assert!(Snapshot::decode(&bad).is_err());
+}

@@ -36,6 +36,9 @@ use crate::plan::{GroupId, RequestId};
 /// A check as a VU caches it: name, group path, the script's tags.
 type CheckKey = (String, String, Vec<(String, String)>);
 
+/// A custom metric series as a VU caches it: metric index, group, tags.
+type SeriesKey = (usize, String, Vec<(String, String)>);
+
 /// Which part of the lifecycle a runtime is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -64,6 +67,10 @@ pub struct VuState {
     /// Request descriptors by hash, so a repeated request allocates nothing.
     request_ids: HashMap<u64, Vec<(RequestDesc, RequestId)>>,
     check_ids: HashMap<CheckKey, crate::plan::CheckId>,
+    /// Custom metrics this runtime declared, by the index scripts hold.
+    metrics: Vec<crate::metrics::Metric>,
+    /// Custom metric series by (metric index, group, tags).
+    series_ids: HashMap<SeriesKey, u32>,
     group_ids: HashMap<String, GroupId>,
     /// Set when the driver asked the iteration to stop.
     pub stopping: bool,
@@ -95,6 +102,8 @@ impl VuState {
             group_starts: Vec::new(),
             request_ids: HashMap::new(),
             check_ids: HashMap::new(),
+            metrics: Vec::new(),
+            series_ids: HashMap::new(),
             group_ids: HashMap::new(),
             stopping: false,
             intended: None,
@@ -258,6 +267,72 @@ pub fn install<'js>(
                     }
                 };
                 st.push(Sample::Check { check: id, ok });
+                Ok(())
+            },
+        )?,
+    )?;
+
+    let s = state.clone();
+    v.set(
+        "metricDeclare",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, name: String, kind: String, is_time: bool| -> rquickjs::Result<usize> {
+                let mut st = s.borrow_mut();
+                if st.stage != Stage::Init {
+                    return Err(throw(&ctx, "metrics must be declared in the init context (at the top level of the script)"));
+                }
+                let kind = match kind.as_str() {
+                    "counter" => crate::metrics::MetricKind::Counter,
+                    "gauge" => crate::metrics::MetricKind::Gauge,
+                    "rate" => crate::metrics::MetricKind::Rate,
+                    _ => crate::metrics::MetricKind::Trend,
+                };
+                let unit = if is_time { crate::metrics::Unit::Time } else { crate::metrics::Unit::Default };
+                let metric = crate::metrics::catalog::custom(&name, kind, unit).map_err(|e| throw(&ctx, &e))?;
+                st.metrics.push(metric);
+                Ok(st.metrics.len() - 1)
+            },
+        )?,
+    )?;
+
+    let s = state.clone();
+    v.set(
+        "metricAdd",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  index: usize,
+                  value: f64,
+                  tags: Opt<Value<'js>>|
+                  -> rquickjs::Result<()> {
+                let mut st = s.borrow_mut();
+                if st.stage == Stage::Init {
+                    return Err(throw(
+                        &ctx,
+                        "adding to metrics in the init context is not supported",
+                    ));
+                }
+                let Some(metric) = st.metrics.get(index).copied() else {
+                    return Err(throw(&ctx, "unknown metric"));
+                };
+                let Some(host) = st.host.clone() else {
+                    return Ok(());
+                };
+                let tags = tag_pairs(tags.0)?;
+                let key = (index, st.group.clone(), tags);
+                let series = match st.series_ids.get(&key) {
+                    Some(id) => *id,
+                    None => {
+                        let id =
+                            host.plan
+                                .dynamic
+                                .series_id(metric.name(), st.scenario, &key.1, &key.2);
+                        st.series_ids.insert(key, id);
+                        id
+                    }
+                };
+                st.push(Sample::Custom { series, value });
                 Ok(())
             },
         )?,
