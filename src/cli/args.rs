@@ -105,28 +105,29 @@ pub struct CaArgs {
 /// `volley run`: k6's flags where k6 has them.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// A plan file (YAML or JSON) or an http(s):// URL.
+    /// A plan file (YAML or JSON), a k6 script (.js) or an http(s):// URL.
     pub plan: String,
     /// Run this many VUs (replaces the plan's scenarios, as in k6).
-    #[arg(short = 'u', long)]
+    #[arg(short = 'u', long, env = "K6_VUS")]
     pub vus: Option<u64>,
     /// Run for this long, in k6 form (`30s`, `1m30s`).
-    #[arg(short = 'd', long)]
+    #[arg(short = 'd', long, env = "K6_DURATION")]
     pub duration: Option<String>,
     /// Run this many iterations in total, shared by the VUs.
-    #[arg(short = 'i', long)]
+    #[arg(short = 'i', long, env = "K6_ITERATIONS")]
     pub iterations: Option<u64>,
-    /// A ramping stage `DURATION:TARGET`; repeat for more.
-    #[arg(short = 's', long = "stage")]
+    /// A ramping stage `DURATION:TARGET`; repeat for more (K6_STAGES:
+    /// comma-separated).
+    #[arg(short = 's', long = "stage", env = "K6_STAGES", value_delimiter = ',')]
     pub stages: Vec<String>,
     /// `KEY=VALUE` for `${env.KEY}` in the plan; repeat for more.
     #[arg(short = 'e', long = "env")]
     pub env: Vec<String>,
     /// Write the end-of-test summary as k6's JSON export to FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "K6_SUMMARY_EXPORT")]
     pub summary_export: Option<PathBuf>,
     /// Trend statistics to show, e.g. `avg,min,med,max,p(90),p(99)`.
-    #[arg(long, value_name = "STATS")]
+    #[arg(long, value_name = "STATS", env = "K6_SUMMARY_TREND_STATS")]
     pub summary_trend_stats: Option<String>,
     /// Extra output, `json=FILE`: every interval's metrics as JSON lines.
     #[arg(short = 'o', long = "out", value_name = "TYPE=DEST")]
@@ -135,7 +136,7 @@ pub struct RunArgs {
     #[arg(short = 'q', long)]
     pub quiet: bool,
     /// No colors in the output.
-    #[arg(long)]
+    #[arg(long, env = "K6_NO_COLOR")]
     pub no_color: bool,
     /// This instance's share of the load, e.g. `1/3:2/3` (k6 execution segment).
     #[arg(long, value_name = "FROM:TO")]
@@ -177,7 +178,7 @@ pub struct TargetArgs {
 /// `volley inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// A plan file (YAML or JSON).
+    /// A plan file (YAML or JSON), or a k6 script (.js).
     pub plan: PathBuf,
     /// `KEY=VALUE` for `${env.KEY}`; repeat for more.
     #[arg(short = 'e', long = "env")]

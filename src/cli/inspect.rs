@@ -21,16 +21,37 @@ pub fn run(args: InspectArgs) -> u8 {
                 .unwrap_or_default(),
             overrides: plan::Overrides::default(),
         };
-        Ok(plan::load_file(&args.plan, &opts)?)
+        if crate::script::is_script(&args.plan) {
+            // A script's init context runs once (no request is sent there).
+            let env = crate::script::options::env(&opts.process_env, &opts.cli_env);
+            let script = crate::script::load(&args.plan, env)?;
+            let (plan, skipped) = crate::script::options::plan(&script, &opts)?;
+            return Ok((plan, Some((script.exports, skipped))));
+        }
+        Ok((plan::load_file(&args.plan, &opts)?, None))
     });
     match loaded {
-        Ok(plan) => {
+        Ok((plan, script)) => {
             print!("{}", describe(&plan));
+            if let Some((exports, skipped)) = script {
+                let mut exports: Vec<&str> = exports.iter().map(String::as_str).collect();
+                exports.sort_unstable();
+                println!("  script exports: {}", exports.join(", "));
+                if !skipped.is_empty() {
+                    println!(
+                        "  options not supported yet (left out): {}",
+                        skipped.join(", ")
+                    );
+                }
+            }
             exit::OK
         }
         Err(e) => {
             eprintln!("error: {e:#}");
-            exit::INVALID_CONFIG
+            match e.downcast_ref::<crate::script::ScriptError>() {
+                Some(script) => script.exit_code(),
+                None => exit::INVALID_CONFIG,
+            }
         }
     }
 }
@@ -50,6 +71,19 @@ pub fn describe(plan: &Plan) -> String {
         format_duration(plan.max_duration()),
     );
     for s in &plan.scenarios {
+        if let Some(exec) = &s.exec {
+            let _ = writeln!(
+                out,
+                "  {}: {} from {} for {} (max {} VUs, gracefulStop {}), runs {exec}()",
+                s.name,
+                s.executor.kind(),
+                format_duration(s.start_time),
+                format_duration(s.executor.duration()),
+                s.executor.max_vus(),
+                format_duration(s.graceful_stop),
+            );
+            continue;
+        }
         let _ = writeln!(
             out,
             "  {}: {} from {} for {} (max {} VUs, gracefulStop {}), {} request step(s)",

@@ -193,7 +193,13 @@ async fn drive(
     ready: oneshot::Sender<Result<(), ScriptError>>,
 ) {
     let mut response = Box::<Response>::default();
-    match co.raw_send(Some(Resume::Start)) {
+    let mut first = resume(&mut co, Some(Resume::Start));
+    // A long init gives the thread back now and then (see `vu::PREEMPT_AFTER`).
+    while let Some(Yield::Preempted) = first {
+        tokio::task::yield_now().await;
+        first = resume(&mut co, Some(Resume::Continue));
+    }
+    match first {
         Some(Yield::Ready(Ok(()))) => {
             let _ = ready.send(Ok(()));
         }
@@ -211,7 +217,7 @@ async fn drive(
     while let Some(job) = jobs.recv().await {
         match job {
             Job::Iterate(cmd, mut done) => {
-                let mut y = co.raw_send(Some(Resume::Iterate(cmd)));
+                let mut y = resume(&mut co, Some(Resume::Iterate(cmd)));
                 loop {
                     match y {
                         Some(Yield::Http(call)) => {
@@ -221,10 +227,11 @@ async fn drive(
                                 _ = send(&mut client, &call, &mut response) => Some(()),
                             };
                             y = match r {
-                                Some(()) => {
-                                    co.raw_send(Some(Resume::Http(std::mem::take(&mut response))))
-                                }
-                                None => co.raw_send(Some(Resume::Stop)),
+                                Some(()) => resume(
+                                    &mut co,
+                                    Some(Resume::Http(std::mem::take(&mut response))),
+                                ),
+                                None => resume(&mut co, Some(Resume::Stop)),
                             };
                         }
                         Some(Yield::Sleep(d)) => {
@@ -234,7 +241,15 @@ async fn drive(
                                 _ = done.closed() => Resume::Stop,
                                 _ = tokio::time::sleep(d) => Resume::Slept,
                             };
-                            y = co.raw_send(Some(r));
+                            y = resume(&mut co, Some(r));
+                        }
+                        Some(Yield::Preempted) => {
+                            let r = tokio::select! {
+                                biased;
+                                _ = done.closed() => Resume::Stop,
+                                _ = tokio::task::yield_now() => Resume::Continue,
+                            };
+                            y = resume(&mut co, Some(r));
                         }
                         Some(Yield::Done(ok)) => {
                             let _ = done.send(ok);
@@ -248,16 +263,20 @@ async fn drive(
                 }
             }
             Job::Lifecycle(name, done) => {
-                let mut y = co.raw_send(Some(Resume::Lifecycle(name)));
+                let mut y = resume(&mut co, Some(Resume::Lifecycle(name)));
                 loop {
                     match y {
                         Some(Yield::Http(call)) => {
                             send(&mut client, &call, &mut response).await;
-                            y = co.raw_send(Some(Resume::Http(std::mem::take(&mut response))));
+                            y = resume(&mut co, Some(Resume::Http(std::mem::take(&mut response))));
                         }
                         Some(Yield::Sleep(d)) => {
                             tokio::time::sleep(d).await;
-                            y = co.raw_send(Some(Resume::Slept));
+                            y = resume(&mut co, Some(Resume::Slept));
+                        }
+                        Some(Yield::Preempted) => {
+                            tokio::task::yield_now().await;
+                            y = resume(&mut co, Some(Resume::Continue));
                         }
                         Some(Yield::LifecycleDone(r)) => {
                             let _ = done.send(r);
@@ -278,11 +297,17 @@ async fn drive(
     finish(&mut co);
 }
 
+/// Resumes `co`, noting when (for its preemption).
+fn resume(co: &mut VuCoroutine, r: Option<Resume>) -> Option<Yield> {
+    vu::mark_resumed();
+    co.raw_send(r)
+}
+
 /// Runs a coroutine to its end: it must never be dropped while suspended
 /// inside JavaScript.
 fn finish(co: &mut VuCoroutine) {
     while !co.is_done() {
-        let _ = co.raw_send(Some(Resume::Stop));
+        let _ = resume(co, Some(Resume::Stop));
     }
 }
 

@@ -110,6 +110,9 @@ pub struct Host {
     pub stop: CancellationToken,
     /// When the test started (for `exec.instance.currentTestRunDuration`).
     pub started: std::time::Instant,
+    /// Milliseconds after `started` past which no JavaScript of this run
+    /// may go on (`u64::MAX`: none yet).
+    deadline_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Host {
@@ -131,7 +134,21 @@ impl Host {
             scenario_iterations,
             stop,
             started: std::time::Instant::now(),
+            deadline_ms: std::sync::atomic::AtomicU64::new(u64::MAX),
         }
+    }
+
+    /// From now on, JavaScript of this run stops `after` from now.
+    pub fn set_deadline(&self, after: std::time::Duration) {
+        let at = self.started.elapsed().saturating_add(after);
+        let ms = u64::try_from(at.as_millis()).unwrap_or(u64::MAX);
+        self.deadline_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Is the run past its deadline?
+    pub fn past_deadline(&self) -> bool {
+        let ms = self.deadline_ms.load(Ordering::Relaxed);
+        ms != u64::MAX && self.started.elapsed().as_millis() > u128::from(ms)
     }
 
     /// A SharedArray's JSON, built by `build` the first time `name` is asked for.

@@ -11,6 +11,9 @@ use super::native::Stage;
 use crate::engine::http::HttpClientConfig;
 use crate::engine::sink::SinkHandle;
 
+/// Room past a stage's own limit before its JavaScript is interrupted.
+const RUN_SLACK: Duration = Duration::from_secs(5);
+
 /// k6's default `setupTimeout` and `teardownTimeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -35,11 +38,22 @@ pub async fn setup(
     http: &Arc<HttpClientConfig>,
     sink: &SinkHandle,
 ) -> Result<(), ScriptError> {
+    // After setup, the run's JavaScript ends at the latest when the plan's
+    // hard end and teardown's own time are over.
+    let arm_run_deadline = || {
+        let host = &run.host;
+        host.set_deadline(
+            host.plan.max_duration() + RUN_SLACK + timeout_of(run, "teardownTimeout"),
+        );
+    };
     if !run.host.script.exports.iter().any(|e| e == "setup") {
         let _ = run.host.setup_data.set(None);
+        arm_run_deadline();
         return Ok(());
     }
     let limit = timeout_of(run, "setupTimeout");
+    // Past this even a setup() that never yields is interrupted.
+    run.host.set_deadline(limit + RUN_SLACK);
     let mut vu = ScriptVu::spawn(
         &run.workers,
         Arc::clone(&run.host),
@@ -58,6 +72,7 @@ pub async fn setup(
         }
     };
     let _ = run.host.setup_data.set(data);
+    arm_run_deadline();
     Ok(())
 }
 

@@ -64,6 +64,8 @@ pub enum Resume {
     Lifecycle(&'static str),
     Http(Box<Response>),
     Slept,
+    /// Go on after a preemption.
+    Continue,
     /// Stop: end the current iteration, or close the runtime.
     Stop,
 }
@@ -78,7 +80,37 @@ pub enum Yield {
     Done(bool),
     /// A lifecycle function ended: its JSON result, or the error.
     LifecycleDone(Result<Option<String>, ScriptError>),
+    /// JavaScript ran for [`PREEMPT_AFTER`] without waiting on anything:
+    /// the thread's other VUs and timers get a turn.
+    Preempted,
     Closed,
+}
+
+/// How long JavaScript may run before it gives its thread back (a busy
+/// loop would otherwise starve the thread's other VUs and timers: on one
+/// CPU, the engine's own).
+pub const PREEMPT_AFTER: std::time::Duration = std::time::Duration::from_millis(10);
+
+thread_local! {
+    /// When the coroutine running on this thread was last resumed.
+    static RESUMED_AT: std::cell::Cell<Option<std::time::Instant>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Notes that a coroutine is being resumed on this thread now.
+pub fn mark_resumed() {
+    RESUMED_AT.with(|r| r.set(Some(std::time::Instant::now())));
+}
+
+/// Called from QuickJS's interrupt handler: gives the thread back when the
+/// running coroutine has had it for too long. False when the driver says
+/// to stop.
+fn preempt_if_due() -> bool {
+    let due = RESUMED_AT.with(|r| r.get().is_some_and(|t| t.elapsed() >= PREEMPT_AFTER));
+    if !due {
+        return true;
+    }
+    matches!(suspend(Yield::Preempted), Resume::Continue)
 }
 
 /// Switches to the driver with `y`; returns what it resumes with.
@@ -119,11 +151,23 @@ fn body(s: Spawn) -> Yield {
     let init_deadline = std::time::Instant::now() + INIT_TIME_LIMIT;
     let in_init = Arc::new(AtomicBool::new(true));
     {
+        // Checked by QuickJS every few thousand instructions, so even a
+        // loop that never calls out stops: when the executor cut the
+        // iteration, when the run was stopped (VUs only: teardown still
+        // runs after an abort), at the host's deadline (no zombie load,
+        // even when a busy loop starves the thread's timers), or when init
+        // runs too long.
         let interrupt = Arc::clone(&s.interrupt);
         let in_init = Arc::clone(&in_init);
+        let host = s.host.clone();
+        let is_vu = s.stage == Stage::Vu;
         rt.set_interrupt_handler(Some(Box::new(move || {
-            interrupt.load(Ordering::Relaxed)
+            let stop = interrupt.load(Ordering::Relaxed)
                 || (in_init.load(Ordering::Relaxed) && std::time::Instant::now() > init_deadline)
+                || host
+                    .as_ref()
+                    .is_some_and(|h| h.past_deadline() || (is_vu && h.stop.is_cancelled()));
+            stop || !preempt_if_due()
         })));
     }
     rt.set_loader(
@@ -167,7 +211,7 @@ fn body(s: Spawn) -> Yield {
         state.borrow_mut().stage = s.stage;
         let mut next = suspend(Yield::Ready(Ok(())));
         let mut data: Option<Value<'_>> = None;
-        let mut reuse = Reuse::new(&ctx);
+        let mut reuse = Reuse::new(&ctx, module.clone());
         let mut data_parsed = false;
         loop {
             match next {
@@ -180,11 +224,11 @@ fn body(s: Spawn) -> Yield {
                         Ok(reuse) => iterate(
                             &ctx,
                             reuse,
-                            &module,
                             &state,
                             &cmd,
                             data.clone(),
                             s.host.as_deref(),
+                            &s.interrupt,
                         ),
                         Err(_) => false,
                     };
@@ -280,25 +324,28 @@ fn setup_data<'js>(ctx: &Ctx<'js>, host: Option<&Host>) -> Option<Value<'js>> {
 /// What iterations reuse: the functions already looked up by name, the
 /// global object and the `__ITER` key.
 struct Reuse<'js> {
+    /// The main module's namespace (its exports).
+    module: Object<'js>,
     globals: Object<'js>,
     iter_key: rquickjs::Atom<'js>,
     functions: Vec<(String, Function<'js>)>,
 }
 
 impl<'js> Reuse<'js> {
-    fn new(ctx: &Ctx<'js>) -> rquickjs::Result<Reuse<'js>> {
+    fn new(ctx: &Ctx<'js>, module: Object<'js>) -> rquickjs::Result<Reuse<'js>> {
         Ok(Reuse {
+            module,
             globals: ctx.globals(),
             iter_key: rquickjs::Atom::from_str(ctx.clone(), "__ITER")?,
             functions: Vec::new(),
         })
     }
 
-    fn function(&mut self, module: &Object<'js>, name: &str) -> rquickjs::Result<Function<'js>> {
+    fn function(&mut self, name: &str) -> rquickjs::Result<Function<'js>> {
         if let Some((_, f)) = self.functions.iter().find(|(n, _)| n == name) {
             return Ok(f.clone());
         }
-        let f: Function<'js> = module.get(name)?;
+        let f: Function<'js> = self.module.get(name)?;
         self.functions.push((name.to_string(), f.clone()));
         Ok(f)
     }
@@ -307,11 +354,11 @@ impl<'js> Reuse<'js> {
 fn iterate<'js>(
     ctx: &Ctx<'js>,
     reuse: &mut Reuse<'js>,
-    module: &Object<'js>,
     state: &Rc<RefCell<VuState>>,
     cmd: &IterCmd,
     data: Option<Value<'js>>,
     host: Option<&Host>,
+    interrupt: &AtomicBool,
 ) -> bool {
     let started = Instant::now();
     {
@@ -326,7 +373,7 @@ fn iterate<'js>(
     }
     let iter = state.borrow().iter;
     let _ = reuse.globals.set(reuse.iter_key.clone(), iter as f64);
-    let result = match reuse.function(module, &cmd.exec) {
+    let result = match reuse.function(&cmd.exec) {
         Ok(f) => match data {
             Some(d) => f.call::<_, Value>((d,)).catch(ctx).map(|_| ()),
             None => f.call::<_, Value>(()).catch(ctx).map(|_| ()),
@@ -337,7 +384,12 @@ fn iterate<'js>(
     while ctx.execute_pending_job() {}
     let mut st = state.borrow_mut();
     st.iter += 1;
-    let interrupted = st.stopping;
+    // Cut short by the driver (a native saw Stop), by the executor (the
+    // interrupt flag), or by the run's end (abort, deadline).
+    // The iteration that called exec.test.abort() counts, as in k6.
+    let interrupted = !st.aborting && (st.stopping || interrupt.load(Ordering::Relaxed))
+        || host
+            .is_some_and(|h| h.past_deadline() || (h.stop.is_cancelled() && h.aborted().is_none()));
     if let Err(e) = &result
         && !interrupted
         && let Some(host) = host
@@ -396,10 +448,10 @@ fn lifecycle<'js>(
     if value.is_undefined() {
         return Ok(None);
     }
-    if value.is_function() {
-        return Err(ScriptError::SetupData(
-            "a function cannot be passed as setup data".into(),
-        ));
+    if let Some(path) = function_inside(ctx, &value) {
+        return Err(ScriptError::SetupData(format!(
+            "{path} is a function; setup() data must be JSON (plain objects, arrays, strings, numbers, booleans, null)"
+        )));
     }
     match ctx.json_stringify(value).catch(ctx) {
         Ok(Some(s)) => s
@@ -409,6 +461,26 @@ fn lifecycle<'js>(
         Ok(None) => Ok(None),
         Err(e) => Err(ScriptError::SetupData(describe(&e))),
     }
+}
+
+/// Where a function sits inside `value` (`data.a.b[2]`), if anywhere: k6
+/// refuses such setup data, where JSON would silently drop it.
+fn function_inside<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> Option<String> {
+    const FIND: &str = r#"(function find(v, path, seen) {
+      if (typeof v === 'function') return path;
+      if (v === null || typeof v !== 'object' || seen.has(v)) return null;
+      seen.add(v);
+      for (const k of Object.keys(v)) {
+        const p = find(v[k], Array.isArray(v) ? path + '[' + k + ']' : path + '.' + k, seen);
+        if (p !== null) return p;
+      }
+      return null;
+    })"#;
+    let find: Function<'js> = ctx.eval(FIND).ok()?;
+    let seen: Value<'js> = ctx.eval("new Set()").ok()?;
+    find.call::<_, Option<String>>((value.clone(), "data", seen))
+        .ok()
+        .flatten()
 }
 
 /// Runs the init context once (`__VU = 0`) and reads `options` and the

@@ -74,6 +74,8 @@ pub struct VuState {
     group_ids: HashMap<String, GroupId>,
     /// Set when the driver asked the iteration to stop.
     pub stopping: bool,
+    /// Set when this iteration called `exec.test.abort()`.
+    pub aborting: bool,
     /// When the current open-model iteration was meant to start.
     pub intended: Option<Instant>,
 }
@@ -106,6 +108,7 @@ impl VuState {
             series_ids: HashMap::new(),
             group_ids: HashMap::new(),
             stopping: false,
+            aborting: false,
             intended: None,
         }
     }
@@ -426,7 +429,7 @@ pub fn install<'js>(
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, message: String| -> rquickjs::Result<()> {
-                let st = s.borrow();
+                let mut st = s.borrow_mut();
                 if st.stage == Stage::Init {
                     return Err(throw(
                         &ctx,
@@ -441,6 +444,7 @@ pub fn install<'js>(
                     };
                     host.abort(reason);
                 }
+                st.aborting = true;
                 // The iteration ends here but still counts, as in k6; the
                 // run stops through the host.
                 Err(throw(&ctx, "test aborted"))

@@ -1,0 +1,276 @@
+//! `volley run script.js` and `volley inspect script.js` as a user meets
+//! them: k6's option precedence (flags over `K6_*` over the script), the
+//! derived plan, and the bad scripts that must end with a clear message and
+//! k6's exit code, never with load left running or a hung process (a busy
+//! loop in an iteration, unbounded allocation, a remote import, a missing
+//! `exec` function, `open()` outside init, setup data JSON cannot carry).
+//! The k6 side-by-side corpus is `js_k6_compat.rs`.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{base, start_target};
+
+/// Longest any run here may take; it is killed past this.
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write the script");
+    path.to_str().expect("a UTF-8 temp path").to_owned()
+}
+
+/// Runs the binary with `args` and extra environment, killed past [`LIMIT`].
+fn volley(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_volley"));
+    cmd.args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("the volley binary starts");
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        match child.try_wait().expect("wait for volley") {
+            Some(_) => break,
+            None if Instant::now() > deadline => {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("collect volley's output");
+                panic!(
+                    "volley {args:?} ran past {LIMIT:?}; stderr: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    child.wait_with_output().expect("collect volley's output")
+}
+
+async fn volley_async(args: Vec<String>, env: Vec<(String, String)>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        volley(&args, &env)
+    })
+    .await
+    .expect("the blocking task running volley")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn export(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("the summary export exists");
+    serde_json::from_str(&text).expect("the summary export is JSON")
+}
+
+fn count(doc: &serde_json::Value, metric: &str) -> f64 {
+    doc["metrics"][metric]["count"].as_f64().unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_beat_k6_environment_which_beats_the_script() {
+    let target = start_target().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = write(
+        dir.path(),
+        "precedence.js",
+        "import http from 'k6/http';\n\
+         export const options = { iterations: 1 };\n\
+         export default function () { http.get(__ENV.TARGET_URL); }\n",
+    );
+    let url = format!("TARGET_URL={}/", base(&target));
+    // (environment, flags, iterations k6 runs with them)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], f64);
+    let cases: [Case; 3] = [
+        (&[], &[], 1.0),
+        (&[("K6_ITERATIONS", "2")], &[], 2.0),
+        (&[("K6_ITERATIONS", "2")], &["-i", "3"], 3.0),
+    ];
+    for (i, (env, flags, want)) in cases.into_iter().enumerate() {
+        let summary = dir.path().join(format!("s{i}.json"));
+        let mut args = vec![
+            "run".to_string(),
+            "-q".into(),
+            "-e".into(),
+            url.clone(),
+            "--summary-export".into(),
+            summary.to_string_lossy().into_owned(),
+        ];
+        args.extend(flags.iter().map(|s| s.to_string()));
+        args.push(script.clone());
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let out = volley_async(args, env).await;
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(count(&export(&summary), "iterations"), want, "case {i}");
+    }
+}
+
+#[test]
+fn inspect_shows_the_plan_a_script_makes() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = write(
+        dir.path(),
+        "inspect.js",
+        "export const options = {\n\
+           scenarios: { api: { executor: 'constant-vus', vus: 3, duration: '10s', exec: 'api' } },\n\
+           thresholds: { http_req_duration: ['p(95)<200'] },\n\
+           hosts: { 'a.example': '127.0.0.1' },\n\
+         };\n\
+         export function api() {}\n\
+         export default function () {}\n",
+    );
+    let out = volley(&["inspect", &script], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("api: constant-vus"), "{text}");
+    assert!(text.contains("runs api()"), "{text}");
+    assert!(
+        text.contains("threshold http_req_duration: p(95)<200"),
+        "{text}"
+    );
+    assert!(
+        text.contains("script exports: api, default, options"),
+        "{text}"
+    );
+    assert!(text.contains("left out): hosts"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_loop_in_an_iteration_is_interrupted_at_the_graceful_stop() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = write(
+        dir.path(),
+        "busy.js",
+        "export const options = { scenarios: { s: { executor: 'constant-vus', vus: 2,\n\
+           duration: '500ms', gracefulStop: '200ms' } } };\n\
+         export default function () { while (true) {} }\n",
+    );
+    let summary = dir.path().join("s.json");
+    let started = Instant::now();
+    let out = volley_async(
+        vec![
+            "run".into(),
+            "-q".into(),
+            "--summary-export".into(),
+            summary.to_string_lossy().into_owned(),
+            script,
+        ],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the run ended at its graceful stop, not at the test's limit"
+    );
+    assert_eq!(
+        count(&export(&summary), "iterations"),
+        0.0,
+        "interrupted iterations do not count"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbounded_allocation_ends_the_iteration_not_the_process() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = write(
+        dir.path(),
+        "hog.js",
+        "export const options = { iterations: 2 };\n\
+         export default function () {\n\
+           const keep = [];\n\
+           while (true) { keep.push(new Array(1 << 16).fill(7)); }\n\
+         }\n",
+    );
+    let out = volley_async(vec!["run".into(), "-q".into(), script], Vec::new()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("SCRIPT ERRORS"), "{text}");
+    assert!(text.contains("out of memory"), "{text}");
+}
+
+#[test]
+fn bad_scripts_get_a_clear_message_and_k6_exit_codes() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let cases: [(&str, &str, i32, &str); 5] = [
+        (
+            "remote.js",
+            "import x from 'https://example.com/lib.js';\nexport default function () {}\n",
+            107,
+            "https://example.com/lib.js",
+        ),
+        (
+            "noexec.js",
+            "export const options = { scenarios: { a: { executor: 'shared-iterations', exec: 'nope' } } };\n\
+             export default function () {}\n",
+            104,
+            "scenarios.a.exec",
+        ),
+        (
+            "setupfn.js",
+            "export function setup() { return { f: () => 1 }; }\nexport default function () {}\n",
+            255,
+            "setup",
+        ),
+        (
+            "setupthrows.js",
+            "export function setup() { throw new Error('login failed'); }\nexport default function () {}\n",
+            107,
+            "login failed",
+        ),
+        (
+            "badmetric.js",
+            "import { Counter } from 'k6/metrics';\nconst c = new Counter('http_reqs');\nexport default function () {}\n",
+            107,
+            "built-in metric",
+        ),
+    ];
+    for (name, text, code, says) in cases {
+        let script = write(dir.path(), name, text);
+        let out = volley(&["run", "-q", &script], &[]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{name}: {err}");
+        assert!(err.contains(says), "{name}: expected {says:?} in {err}");
+    }
+}
+
+#[test]
+fn open_outside_init_fails_the_iteration_and_is_counted_once_per_message() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    write(dir.path(), "data.txt", "hello");
+    let script = write(
+        dir.path(),
+        "open.js",
+        "const early = open('./data.txt');\n\
+         export const options = { iterations: 3 };\n\
+         export default function () { if (early !== 'hello') throw new Error('bad'); open('./data.txt'); }\n",
+    );
+    let out = volley(&["run", "-q", &script], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find(|l| l.contains("open() can only be called in the init context"))
+        .unwrap_or_else(|| panic!("no error line in {text}"));
+    assert!(
+        line.trim_start().starts_with('3'),
+        "counted 3 times: {line}"
+    );
+}
