@@ -274,3 +274,59 @@ fn open_outside_init_fails_the_iteration_and_is_counted_once_per_message() {
         "counted 3 times: {line}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handle_summary_outputs_replace_the_default_summary() {
+    let target = start_target().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let json = dir.path().join("summary.json");
+    let junit = dir.path().join("junit.xml");
+    let script = write(
+        dir.path(),
+        "summary.js",
+        &format!(
+            "import http from 'k6/http';\n\
+             import {{ jUnit, textSummary }} from 'https://jslib.k6.io/k6-summary/0.0.2/index.js';\n\
+             export const options = {{ iterations: 2, thresholds: {{ http_req_failed: ['rate<0.5'] }} }};\n\
+             export function setup() {{ return {{ token: 'abc' }}; }}\n\
+             export default function () {{ http.get(__ENV.TARGET_URL); }}\n\
+             export function handleSummary(data) {{\n\
+               return {{\n\
+                 stdout: 'reqs=' + data.metrics.http_reqs.values.count + ' token=' + data.setup_data.token + '\\n' + textSummary(data),\n\
+                 {json:?}: JSON.stringify(data),\n\
+                 {junit:?}: jUnit(data),\n\
+               }};\n\
+             }}\n",
+            json = json.to_string_lossy(),
+            junit = junit.to_string_lossy(),
+        ),
+    );
+    let out = volley_async(
+        vec![
+            "run".into(),
+            "-q".into(),
+            "-e".into(),
+            format!("TARGET_URL={}/", base(&target)),
+            script,
+        ],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("reqs=2 token=abc\n"), "{text}");
+    assert_eq!(
+        text.matches("TOTAL RESULTS").count(),
+        1,
+        "textSummary, and no default summary: {text}"
+    );
+    let data = export(&json);
+    assert_eq!(data["metrics"]["http_req_failed"]["type"], "rate");
+    assert_eq!(
+        data["metrics"]["http_req_failed"]["thresholds"]["rate<0.5"]["ok"],
+        true
+    );
+    assert_eq!(data["metrics"]["http_req_duration"]["contains"], "time");
+    let xml = std::fs::read_to_string(&junit).expect("the JUnit file");
+    assert!(xml.contains("http_req_failed - rate&lt;0.5"), "{xml}");
+}

@@ -10,6 +10,7 @@ mod follow;
 mod inspect;
 pub mod output;
 pub mod run;
+mod script_out;
 pub mod signals;
 mod target;
 

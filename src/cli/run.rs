@@ -243,31 +243,49 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
         &result.summary,
         &report::text::TextOptions { color, title: None },
     );
+    let export = report::export::k6_summary_export(
+        &result.summary,
+        &report::export::ExportContext {
+            trend_stats: prepared.plan.summary_trend_stats.clone(),
+        },
+    );
+    let handled = match &script {
+        Some(run) => {
+            let plain = report::text::render(
+                &result.summary,
+                &report::text::TextOptions {
+                    color: false,
+                    title: None,
+                },
+            );
+            let cx = report::handle_summary::SummaryContext {
+                trend_stats: prepared
+                    .plan
+                    .summary_trend_stats
+                    .iter()
+                    .map(|s| s.label())
+                    .collect(),
+                no_color: !color,
+                stdout_tty: std::io::stdout().is_terminal(),
+                stderr_tty: std::io::stderr().is_terminal(),
+                duration_ms: result.elapsed.as_secs_f64() * 1000.0,
+                setup_data: run.host.setup_data.get().cloned().flatten(),
+            };
+            super::script_out::handle_summary(run, &export, &plain, cx).await
+        }
+        None => false,
+    };
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{text}")?;
+    if !handled {
+        writeln!(stdout, "{text}")?;
+    }
     if let Some(file) = &args.summary_export {
-        let export = report::export::k6_summary_export(
-            &result.summary,
-            &report::export::ExportContext {
-                trend_stats: prepared.plan.summary_trend_stats.clone(),
-            },
-        );
         let body = serde_json::to_vec_pretty(&export)?;
         std::fs::write(file, body)
             .with_context(|| format!("--summary-export: cannot write {}", file.display()))?;
     }
     if let Some(run) = &script {
-        let errors = run.host.errors();
-        if !errors.is_empty() {
-            writeln!(
-                stdout,
-                "  SCRIPT ERRORS (iterations that ended in an exception)"
-            )?;
-            for (message, count) in &errors {
-                writeln!(stdout, "    {count:>8}  {message}")?;
-            }
-            writeln!(stdout)?;
-        }
+        super::script_out::print_errors(run, &mut stdout)?;
         if let Some(reason) = run.host.aborted() {
             eprintln!("{reason}");
             return Ok(exit::SCRIPT_ABORTED);

@@ -5,22 +5,24 @@
 //!   `█ TOTAL RESULTS`, ...), plus Volley's errors, fleet breakdown and notes.
 //! - [`export`]: k6's `--summary-export` JSON, key for key, so that tools
 //!   written for k6 read Volley's results unchanged.
+//! - [`handle_summary`]: the `data` a script's `handleSummary()` receives.
 //! - [`progress`]: the one-line live progress shown while a test runs.
 //! - [`format`](mod@format): k6's number, duration, byte and percent formatting.
 
 mod ansi;
 pub mod export;
 pub mod format;
+pub mod handle_summary;
 mod lookup;
 mod md5;
+pub mod progress;
+mod table;
+pub mod text;
 
 /// Hex MD5 of `data` (k6's ids for groups and checks; `k6/crypto`).
 pub fn md5_hex(data: &[u8]) -> String {
     md5::hex_digest(data)
 }
-pub mod progress;
-mod table;
-pub mod text;
 
 pub use export::{ExportContext, k6_summary_export};
 pub use progress::{Progress, line as progress_line};

@@ -93,6 +93,7 @@ enum Job {
     Iterate(IterCmd, oneshot::Sender<bool>),
     Lifecycle(
         &'static str,
+        Option<String>,
         oneshot::Sender<Result<Option<String>, ScriptError>>,
     ),
 }
@@ -162,12 +163,17 @@ impl ScriptVu {
         done
     }
 
-    /// Runs `setup` or `teardown` (`name`) in this runtime.
-    pub async fn lifecycle(&mut self, name: &'static str) -> Result<Option<String>, ScriptError> {
+    /// Runs `setup`, `teardown` or `handleSummary` (`name`) in this
+    /// runtime, with `arg` as its JSON argument when given.
+    pub async fn lifecycle(
+        &mut self,
+        name: &'static str,
+        arg: Option<String>,
+    ) -> Result<Option<String>, ScriptError> {
         self.ready().await?;
         let (tx, rx) = oneshot::channel();
         self.jobs
-            .send(Job::Lifecycle(name, tx))
+            .send(Job::Lifecycle(name, arg, tx))
             .map_err(|_| ScriptError::Runtime("the script worker stopped".into()))?;
         rx.await
             .unwrap_or_else(|_| Err(ScriptError::Runtime("the script worker stopped".into())))
@@ -262,8 +268,8 @@ async fn drive(
                     }
                 }
             }
-            Job::Lifecycle(name, done) => {
-                let mut y = resume(&mut co, Some(Resume::Lifecycle(name)));
+            Job::Lifecycle(name, arg, done) => {
+                let mut y = resume(&mut co, Some(Resume::Lifecycle(name, arg)));
                 loop {
                     match y {
                         Some(Yield::Http(call)) => {

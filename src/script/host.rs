@@ -113,6 +113,8 @@ pub struct Host {
     /// Milliseconds after `started` past which no JavaScript of this run
     /// may go on (`u64::MAX`: none yet).
     deadline_ms: std::sync::atomic::AtomicU64,
+    /// The default text summary, for `textSummary()` in `handleSummary`.
+    summary_text: OnceLock<String>,
 }
 
 impl Host {
@@ -135,7 +137,18 @@ impl Host {
             stop,
             started: std::time::Instant::now(),
             deadline_ms: std::sync::atomic::AtomicU64::new(u64::MAX),
+            summary_text: OnceLock::new(),
         }
+    }
+
+    /// Keeps the default summary for `textSummary()`.
+    pub fn set_summary_text(&self, text: &str) {
+        let _ = self.summary_text.set(text.to_string());
+    }
+
+    /// The default summary, once the run is over.
+    pub fn summary_text(&self) -> Option<&str> {
+        self.summary_text.get().map(String::as_str)
     }
 
     /// From now on, JavaScript of this run stops `after` from now.

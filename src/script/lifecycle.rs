@@ -62,7 +62,7 @@ pub async fn setup(
         sink.sink(),
         Stage::Setup,
     );
-    let data = match tokio::time::timeout(limit, vu.lifecycle("setup")).await {
+    let data = match tokio::time::timeout(limit, vu.lifecycle("setup", None)).await {
         Ok(r) => r?,
         Err(_) => {
             return Err(ScriptError::Timeout {
@@ -92,7 +92,7 @@ pub async fn teardown(run: Arc<ScriptRun>, http: Arc<HttpClientConfig>, sink: Si
         Stage::Teardown,
     );
     drop(sink);
-    let result = match tokio::time::timeout(limit, vu.lifecycle("teardown")).await {
+    let result = match tokio::time::timeout(limit, vu.lifecycle("teardown", None)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(ScriptError::Timeout {

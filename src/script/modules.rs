@@ -4,8 +4,9 @@
 //! - `k6`, `k6/http`, `k6/execution`, `k6/encoding`, `k6/crypto`,
 //!   `k6/data`, `k6/metrics` are Volley's ES modules in `js/`, over the
 //!   natives.
-//! - `https://jslib.k6.io/k6-utils/<version>/index.js` resolves to Volley's
-//!   built-in copy: machines running tests are often offline. Any other
+//! - `https://jslib.k6.io/k6-utils/<version>/index.js` and
+//!   `https://jslib.k6.io/k6-summary/<version>/index.js` resolve to Volley's
+//!   built-in copies: machines running tests are often offline. Any other
 //!   remote import is refused, naming the URL and how to vendor it.
 //! - `./x.js`, `../x.js` and absolute paths are read from disk (once per
 //!   process, then shared by every VU) relative to the importing module.
@@ -20,7 +21,7 @@ use rquickjs::{Ctx, Error, Module, Result};
 use super::host::Sources;
 
 /// Built-in module names and their sources.
-const BUILTINS: [(&str, &str); 8] = [
+const BUILTINS: [(&str, &str); 9] = [
     ("k6", include_str!("js/k6.js")),
     ("k6/http", include_str!("js/http.js")),
     ("k6/execution", include_str!("js/execution.js")),
@@ -29,6 +30,7 @@ const BUILTINS: [(&str, &str); 8] = [
     ("k6/data", include_str!("js/data.js")),
     ("k6/metrics", include_str!("js/metrics.js")),
     ("volley:k6-utils", include_str!("js/k6-utils.js")),
+    ("volley:k6-summary", include_str!("js/k6-summary.js")),
 ];
 
 /// k6 modules Volley does not have yet, with what to do instead.
@@ -69,6 +71,9 @@ pub fn resolve_specifier(base: &str, specifier: &str) -> std::result::Result<Str
     }
     if specifier.starts_with("https://jslib.k6.io/k6-utils/") {
         return Ok("volley:k6-utils".to_string());
+    }
+    if specifier.starts_with("https://jslib.k6.io/k6-summary/") {
+        return Ok("volley:k6-summary".to_string());
     }
     if specifier.starts_with("http://") || specifier.starts_with("https://") {
         return Err(format!(

@@ -60,8 +60,9 @@ pub struct IterCmd {
 pub enum Resume {
     Start,
     Iterate(IterCmd),
-    /// Run `setup()` or `teardown()` (the name) once.
-    Lifecycle(&'static str),
+    /// Run `setup()`, `teardown()` or `handleSummary(data)` (the name)
+    /// once, with this JSON argument (else setup's data, for teardown).
+    Lifecycle(&'static str, Option<String>),
     Http(Box<Response>),
     Slept,
     /// Go on after a preemption.
@@ -235,11 +236,11 @@ fn body(s: Spawn) -> Yield {
                     s.interrupt.store(false, Ordering::Relaxed);
                     next = suspend(Yield::Done(ok));
                 }
-                Resume::Lifecycle(name) => {
-                    let arg = if name == "teardown" {
-                        setup_data(&ctx, s.host.as_deref())
-                    } else {
-                        None
+                Resume::Lifecycle(name, json) => {
+                    let arg = match (&json, name) {
+                        (Some(j), _) => ctx.json_parse(j.as_str()).ok(),
+                        (None, "teardown") => setup_data(&ctx, s.host.as_deref()),
+                        (None, _) => None,
                     };
                     let r = lifecycle(&ctx, &module, &state, name, arg);
                     next = suspend(Yield::LifecycleDone(r));
@@ -445,8 +446,11 @@ fn lifecycle<'js>(
     }
     let value =
         result.map_err(|e| ScriptError::Lifecycle(format!("{name}(): {}", describe(&e))))?;
-    if value.is_undefined() {
+    if value.is_undefined() || (name == "handleSummary" && value.is_null()) {
         return Ok(None);
+    }
+    if name == "handleSummary" {
+        return summary_outputs(ctx, value);
     }
     if let Some(path) = function_inside(ctx, &value) {
         return Err(ScriptError::SetupData(format!(
@@ -461,6 +465,30 @@ fn lifecycle<'js>(
         Ok(None) => Ok(None),
         Err(e) => Err(ScriptError::SetupData(describe(&e))),
     }
+}
+
+/// `handleSummary`'s result as JSON `{key: string | {bytes: [..]}}`:
+/// strings as they are, ArrayBuffers and typed arrays as byte lists.
+fn summary_outputs<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Result<Option<String>, ScriptError> {
+    const FLATTEN: &str = r#"(function (r) {
+      if (r === null || typeof r !== 'object') throw new TypeError('handleSummary() must return an object of {name: content}');
+      const out = {};
+      for (const k of Object.keys(r)) {
+        const v = r[k];
+        if (v instanceof ArrayBuffer) out[k] = { bytes: Array.from(new Uint8Array(v)) };
+        else if (ArrayBuffer.isView(v)) out[k] = { bytes: Array.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)) };
+        else out[k] = String(v);
+      }
+      return JSON.stringify(out);
+    })"#;
+    let flatten: Function<'js> = ctx
+        .eval(FLATTEN)
+        .map_err(|e| ScriptError::Runtime(e.to_string()))?;
+    flatten
+        .call::<_, String>((value,))
+        .catch(ctx)
+        .map(Some)
+        .map_err(|e| ScriptError::Lifecycle(format!("handleSummary(): {}", describe(&e))))
 }
 
 /// Where a function sits inside `value` (`data.a.b[2]`), if anywhere: k6

@@ -505,6 +505,18 @@ pub fn install<'js>(
         )?,
     )?;
 
+    let s = state.clone();
+    v.set(
+        "textSummary",
+        Function::new(ctx.clone(), move || -> String {
+            s.borrow()
+                .host
+                .as_ref()
+                .and_then(|h| h.summary_text().map(str::to_string))
+                .unwrap_or_default()
+        })?,
+    )?;
+
     v.set(
         "log",
         Function::new(ctx.clone(), |level: String, message: String| {
