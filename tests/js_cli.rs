@@ -330,3 +330,115 @@ async fn handle_summary_outputs_replace_the_default_summary() {
     let xml = std::fs::read_to_string(&junit).expect("the JUnit file");
     assert!(xml.contains("http_req_failed - rate&lt;0.5"), "{xml}");
 }
+
+#[test]
+fn hostile_scripts_end_cleanly_with_k6_codes() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    // (script, exit code, text the output must hold)
+    let cases: [(&str, &str, i32, &str); 6] = [
+        (
+            "vu_init_fails.js",
+            "if (__VU === 2) { throw new Error('VU 2 cannot start'); }\n\
+             export const options = { vus: 2, duration: '30s' };\n\
+             export default function () {}\n",
+            107,
+            "VU 2 cannot start",
+        ),
+        (
+            "reentrant_getters.js",
+            "import { check } from 'k6';\n\
+             export const options = { iterations: 2 };\n\
+             export default function () {\n\
+               check(1, { a: true }, { get x() { check(1, { b: true }); return 'y'; } });\n\
+               throw { toJSON() { check(1, { c: true }); return 'thrown'; } };\n\
+             }\n",
+            0,
+            "thrown",
+        ),
+        (
+            "abort_in_setup.js",
+            "import exec from 'k6/execution';\n\
+             export function setup() { exec.test.abort('no login'); }\n\
+             export default function () {}\n",
+            108,
+            "no login",
+        ),
+        (
+            "absurd_timeout.js",
+            "import http from 'k6/http';\n\
+             export const options = { iterations: 1 };\n\
+             export default function () { http.get('http://127.0.0.1:9/', { timeout: 1e300 }); }\n",
+            0,
+            "",
+        ),
+        (
+            "negative_setup_timeout.js",
+            "export const options = { setupTimeout: -1 };\n\
+             export function setup() {}\n\
+             export default function () {}\n",
+            104,
+            "options.setupTimeout",
+        ),
+        (
+            "async_default.js",
+            "export const options = { iterations: 2 };\n\
+             export default async function () { await null; throw new Error('after await'); }\n",
+            0,
+            "after await",
+        ),
+    ];
+    for (name, text, code, says) in cases {
+        let script = write(dir.path(), name, text);
+        let out = volley(&["run", &script], &[]);
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert_eq!(out.status.code(), Some(code), "{name}: {all}");
+        assert!(all.contains(says), "{name}: expected {says:?} in {all}");
+    }
+}
+
+#[test]
+fn teardown_past_its_timeout_is_cut_and_the_run_ends() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = write(
+        dir.path(),
+        "slow_teardown.js",
+        "import { sleep } from 'k6';\n\
+         export const options = { iterations: 1, teardownTimeout: '500ms' };\n\
+         export default function () {}\n\
+         export function teardown() { sleep(3600); }\n",
+    );
+    let started = Instant::now();
+    let out = volley(&["run", "-q", &script], &[]);
+    assert_eq!(out.status.code(), Some(101), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("teardown() execution timed out"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the run ended soon after the time-out: {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_scenario_env_reaches_env_in_its_vu_code() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = write(
+        dir.path(),
+        "scenario_env.js",
+        "import { check } from 'k6';\n\
+         export const options = { scenarios: { s: { executor: 'shared-iterations', iterations: 2,\n\
+           env: { GREETING: 'hi' } } }, thresholds: { checks: ['rate==1'] } };\n\
+         export default function () { check(__ENV.GREETING, { 'scenario env seen': (g) => g === 'hi' }); }\n",
+    );
+    let out = volley(&["run", "-q", &script], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}

@@ -234,6 +234,12 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
         Ok(r) => r,
         Err(engine::run::EngineError::Script(e)) => {
             eprintln!("error: {e}");
+            // exec.test.abort() in setup() is an abort (108), as in k6.
+            let aborted = script.as_ref().and_then(|r| r.host.aborted());
+            if let Some(reason) = aborted {
+                eprintln!("{reason}");
+                return Ok(exit::SCRIPT_ABORTED);
+            }
             return Ok(e.exit_code());
         }
         Err(e) => return Err(e.into()),
@@ -286,6 +292,9 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
     }
     if let Some(run) = &script {
         super::script_out::print_errors(run, &mut stdout)?;
+        if let Some(code) = run.host.init_exit_code() {
+            return Ok(code);
+        }
         if let Some(reason) = run.host.aborted() {
             eprintln!("{reason}");
             return Ok(exit::SCRIPT_ABORTED);

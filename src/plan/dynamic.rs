@@ -9,10 +9,11 @@
 //! caches the id), the recorder looks an id up once (it caches the series):
 //! the lock here is taken on first sight of a combination, never per sample.
 //!
-//! The tables are bounded ([`MAX_ENTRIES`]): a script that makes a new name
-//! per request (a URL with an id in it and no `name` tag) gets the bound's
-//! catch-all id, whose samples the recorder counts as invalid, and the
-//! recorder's own series bound keeps memory flat either way.
+//! The tables are bounded ([`MAX_ENTRIES`]): past the bound, a script that
+//! makes a new name per request (a URL with an id in it and no `name` tag)
+//! gets a catch-all entry per scenario (tagged `overflow:true`), so its
+//! samples still count; the recorder's own series bound keeps memory flat
+//! either way.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -73,13 +74,25 @@ impl<T> Default for Table<T> {
 }
 
 impl<T: Clone + Eq + std::hash::Hash> Table<T> {
-    fn id(&mut self, base: u32, key: T) -> Option<u32> {
+    /// The id of `key`; when the table is full, the id of `overflow` (a
+    /// catch-all entry, added past the bound: callers make one per
+    /// scenario at most).
+    fn id(&mut self, base: u32, key: T, overflow: impl FnOnce() -> T) -> Option<u32> {
         if let Some(&id) = self.index.get(&key) {
             return Some(id);
         }
-        if self.entries.len() >= MAX_ENTRIES {
-            return None;
-        }
+        let key = if self.entries.len() >= MAX_ENTRIES {
+            let o = overflow();
+            if let Some(&id) = self.index.get(&o) {
+                return Some(id);
+            }
+            if self.entries.len() >= MAX_ENTRIES + MAX_OVERFLOW_ENTRIES {
+                return None;
+            }
+            o
+        } else {
+            key
+        };
         let id = base.checked_add(u32::try_from(self.entries.len()).ok()?)?;
         self.entries.push(key.clone());
         self.index.insert(key, id);
@@ -92,9 +105,20 @@ impl<T: Clone + Eq + std::hash::Hash> Table<T> {
     }
 }
 
-/// The id a sample uses when the catalog is full: it matches nothing, so
-/// the recorder counts the sample as invalid instead of growing.
+/// The id a sample uses when even the catch-all entries are exhausted: it
+/// matches nothing, so the recorder counts the sample as invalid.
 pub const UNKNOWN: u32 = u32::MAX;
+
+/// Room for catch-all entries past [`MAX_ENTRIES`] (one per scenario, or
+/// per metric and scenario).
+const MAX_OVERFLOW_ENTRIES: usize = 10_000;
+
+/// The name catch-all entries carry, with the tag `overflow:true`.
+pub const OVERFLOW_NAME: &str = "(more distinct names than the catalog holds)";
+
+fn overflow_tags() -> Vec<(String, String)> {
+    vec![("overflow".to_string(), "true".to_string())]
+}
 
 impl DynamicCatalog {
     /// A catalog whose ids start after `requests`, `checks` and `groups`
@@ -119,7 +143,13 @@ impl DynamicCatalog {
             Some(&id) => RequestId(id),
             None => RequestId(
                 t.requests
-                    .id(self.bases[0], desc.clone())
+                    .id(self.bases[0], desc.clone(), || RequestDesc {
+                        scenario: desc.scenario,
+                        name: OVERFLOW_NAME.to_string(),
+                        method: "*".to_string(),
+                        group: String::new(),
+                        tags: overflow_tags(),
+                    })
                     .unwrap_or(UNKNOWN),
             ),
         }
@@ -135,12 +165,31 @@ impl DynamicCatalog {
         tags: &[(String, String)],
     ) -> CheckId {
         let key = (name.to_string(), scenario, group.to_string(), tags.to_vec());
-        CheckId(self.lock().checks.id(self.bases[1], key).unwrap_or(UNKNOWN))
+        let overflow = || {
+            (
+                OVERFLOW_NAME.to_string(),
+                scenario,
+                String::new(),
+                overflow_tags(),
+            )
+        };
+        CheckId(
+            self.lock()
+                .checks
+                .id(self.bases[1], key, overflow)
+                .unwrap_or(UNKNOWN),
+        )
     }
 
     pub fn group_id(&self, path: &str, scenario: usize) -> GroupId {
         let key = (path.to_string(), scenario);
-        GroupId(self.lock().groups.id(self.bases[2], key).unwrap_or(UNKNOWN))
+        let overflow = || (format!("::{OVERFLOW_NAME}"), scenario);
+        GroupId(
+            self.lock()
+                .groups
+                .id(self.bases[2], key, overflow)
+                .unwrap_or(UNKNOWN),
+        )
     }
 
     /// The id of a custom metric's series (ids start at 0).
@@ -157,7 +206,8 @@ impl DynamicCatalog {
             group.to_string(),
             tags.to_vec(),
         );
-        self.lock().series.id(0, key).unwrap_or(UNKNOWN)
+        let overflow = || (metric.to_string(), scenario, String::new(), overflow_tags());
+        self.lock().series.id(0, key, overflow).unwrap_or(UNKNOWN)
     }
 
     /// A custom metric series: metric name, scenario, group, tags.
@@ -243,12 +293,18 @@ mod tests {
     }
 
     #[test]
-    fn a_full_table_answers_the_unknown_id() {
+    fn a_full_table_answers_one_catch_all_per_scenario() {
         let c = DynamicCatalog::after(0, 0, 0);
         for i in 0..MAX_ENTRIES {
             assert_ne!(c.check_id(&i.to_string(), 0, "", &[]).0, UNKNOWN);
         }
-        assert_eq!(c.check_id("one more", 0, "", &[]).0, UNKNOWN);
+        let overflow = c.check_id("one more", 0, "", &[]);
+        assert_ne!(overflow.0, UNKNOWN, "a catch-all, not a lost sample");
+        assert_eq!(c.check_id("and another", 0, "", &[]), overflow);
+        assert_eq!(
+            c.check(overflow.0).map(|(i, _)| i.name),
+            Some(OVERFLOW_NAME.to_string())
+        );
         assert_eq!(c.check_id("0", 0, "", &[]).0, 0, "known ones still resolve");
     }
 }

@@ -104,6 +104,10 @@ pub struct ScriptVu {
     jobs: mpsc::UnboundedSender<Job>,
     interrupt: Arc<AtomicBool>,
     ready: Option<oneshot::Receiver<Result<(), ScriptError>>>,
+    /// Where a failed init is reported (it stops the run, as in k6).
+    host: Arc<Host>,
+    /// Init failed: every iteration is refused at once.
+    dead: bool,
 }
 
 impl ScriptVu {
@@ -119,6 +123,7 @@ impl ScriptVu {
         let (jobs, rx) = mpsc::unbounded_channel();
         let interrupt = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = oneshot::channel();
+        let host_for_errors = Arc::clone(&host);
         let spawn = Spawn {
             script: host.script.clone(),
             host: Some(host),
@@ -127,13 +132,22 @@ impl ScriptVu {
             sink: Some(sink),
             interrupt: Arc::clone(&interrupt),
         };
+        let flag = Arc::clone(&interrupt);
         workers.submit(Box::new(move || {
-            Box::pin(drive(vu::spawn(spawn), VuClient::new(http), rx, ready_tx))
+            Box::pin(drive(
+                vu::spawn(spawn),
+                VuClient::new(http),
+                rx,
+                ready_tx,
+                flag,
+            ))
         }));
         ScriptVu {
             jobs,
             interrupt,
             ready: Some(ready_rx),
+            host: host_for_errors,
+            dead: false,
         }
     }
 
@@ -150,7 +164,15 @@ impl ScriptVu {
     /// Runs one iteration; false if it was interrupted or could not run.
     /// Dropping the future interrupts the iteration.
     pub async fn iterate(&mut self, cmd: IterCmd) -> bool {
-        if self.ready().await.is_err() {
+        if self.dead {
+            // The run is stopping; wait for it rather than spin.
+            self.host.stop.cancelled().await;
+            return false;
+        }
+        if let Err(e) = self.ready().await {
+            // k6 ends the test when a VU's init fails (exit 107).
+            self.dead = true;
+            self.host.fail_init(e);
             return false;
         }
         let (tx, rx) = oneshot::channel();
@@ -175,8 +197,13 @@ impl ScriptVu {
         self.jobs
             .send(Job::Lifecycle(name, arg, tx))
             .map_err(|_| ScriptError::Runtime("the script worker stopped".into()))?;
-        rx.await
-            .unwrap_or_else(|_| Err(ScriptError::Runtime("the script worker stopped".into())))
+        // Dropped (a time limit): the function is interrupted, even in a loop.
+        let guard = InterruptOnDrop(&self.interrupt, true);
+        let r = rx
+            .await
+            .unwrap_or_else(|_| Err(ScriptError::Runtime("the script worker stopped".into())));
+        std::mem::forget(guard);
+        r
     }
 }
 
@@ -197,6 +224,7 @@ async fn drive(
     mut client: VuClient,
     mut jobs: mpsc::UnboundedReceiver<Job>,
     ready: oneshot::Sender<Result<(), ScriptError>>,
+    interrupt: Arc<AtomicBool>,
 ) {
     let mut response = Box::<Response>::default();
     let mut first = resume(&mut co, Some(Resume::Start));
@@ -223,6 +251,8 @@ async fn drive(
     while let Some(job) = jobs.recv().await {
         match job {
             Job::Iterate(cmd, mut done) => {
+                // A cut that landed after the last iteration ended is moot.
+                interrupt.store(false, Ordering::Relaxed);
                 let mut y = resume(&mut co, Some(Resume::Iterate(cmd)));
                 loop {
                     match y {
@@ -268,21 +298,37 @@ async fn drive(
                     }
                 }
             }
-            Job::Lifecycle(name, arg, done) => {
+            Job::Lifecycle(name, arg, mut done) => {
+                interrupt.store(false, Ordering::Relaxed);
                 let mut y = resume(&mut co, Some(Resume::Lifecycle(name, arg)));
                 loop {
+                    // Past its time limit the caller is gone: stop waiting.
                     match y {
                         Some(Yield::Http(call)) => {
-                            send(&mut client, &call, &mut response).await;
-                            y = resume(&mut co, Some(Resume::Http(std::mem::take(&mut response))));
+                            let r = tokio::select! {
+                                biased;
+                                _ = done.closed() => Resume::Stop,
+                                _ = send(&mut client, &call, &mut response) => {
+                                    Resume::Http(std::mem::take(&mut response))
+                                }
+                            };
+                            y = resume(&mut co, Some(r));
                         }
                         Some(Yield::Sleep(d)) => {
-                            tokio::time::sleep(d).await;
-                            y = resume(&mut co, Some(Resume::Slept));
+                            let r = tokio::select! {
+                                biased;
+                                _ = done.closed() => Resume::Stop,
+                                _ = tokio::time::sleep(d) => Resume::Slept,
+                            };
+                            y = resume(&mut co, Some(r));
                         }
                         Some(Yield::Preempted) => {
-                            tokio::task::yield_now().await;
-                            y = resume(&mut co, Some(Resume::Continue));
+                            let r = tokio::select! {
+                                biased;
+                                _ = done.closed() => Resume::Stop,
+                                _ = tokio::task::yield_now() => Resume::Continue,
+                            };
+                            y = resume(&mut co, Some(r));
                         }
                         Some(Yield::LifecycleDone(r)) => {
                             let _ = done.send(r);

@@ -19,6 +19,8 @@ pub const MAX_OPEN_FILE: u64 = 256 * 1024 * 1024;
 /// Distinct exception messages kept in the tally; the rest are counted
 /// under one "(other errors)" line.
 const MAX_ERROR_KINDS: usize = 100;
+/// Longest exception message kept (in characters).
+const MAX_ERROR_CHARS: usize = 500;
 
 /// Module sources and opened files, read from disk once per process.
 #[derive(Debug, Default)]
@@ -104,6 +106,8 @@ pub struct Host {
     failed: AtomicBool,
     /// `teardown()` threw or timed out.
     teardown_error: Mutex<Option<ScriptError>>,
+    /// A VU's init failed: the run stops with k6's code for it.
+    init_error: Mutex<Option<ScriptError>>,
     /// Iterations started so far, per scenario (`exec.scenario.iterationInTest`).
     scenario_iterations: Vec<std::sync::atomic::AtomicU64>,
     /// Cancelled to stop the whole run (an abort).
@@ -133,6 +137,7 @@ impl Host {
             abort: Mutex::default(),
             failed: AtomicBool::new(false),
             teardown_error: Mutex::default(),
+            init_error: Mutex::default(),
             scenario_iterations,
             stop,
             started: std::time::Instant::now(),
@@ -189,6 +194,11 @@ impl Host {
     /// Counts an exception that ended an iteration. True the first time
     /// this message is seen (the caller logs it once).
     pub fn record_error(&self, message: &str) -> bool {
+        // A message may hold a whole response body: keep its start.
+        let message = match message.char_indices().nth(MAX_ERROR_CHARS) {
+            Some((at, _)) => &message[..at],
+            None => message,
+        };
         let mut errors = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(n) = errors.get_mut(message) {
             *n += 1;
@@ -232,6 +242,28 @@ impl Host {
         self.scenario_iterations
             .get(scenario)
             .map_or(0, |n| n.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// A VU's init failed: keeps the first error and stops the run.
+    pub fn fail_init(&self, e: ScriptError) {
+        let mut slot = self
+            .init_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            eprintln!("ERROR: {e}");
+            *slot = Some(e);
+        }
+        self.stop.cancel();
+    }
+
+    /// The exit code of a failed VU init, if one failed.
+    pub fn init_exit_code(&self) -> Option<u8> {
+        self.init_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(ScriptError::exit_code)
     }
 
     pub fn set_teardown_error(&self, e: ScriptError) {

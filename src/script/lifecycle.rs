@@ -24,9 +24,9 @@ fn timeout_of(run: &ScriptRun, key: &str) -> Duration {
         .get(key)
         .and_then(|v| match v {
             serde_json::Value::String(s) => crate::plan::parse_duration(s).ok(),
-            serde_json::Value::Number(n) => {
-                n.as_f64().map(|ms| Duration::from_secs_f64(ms / 1000.0))
-            }
+            serde_json::Value::Number(n) => n
+                .as_f64()
+                .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok()),
             _ => None,
         })
         .unwrap_or(DEFAULT_TIMEOUT)

@@ -43,6 +43,24 @@ const IGNORED: [&str; 8] = [
 
 /// Builds the plan; returns it with the names of options left out.
 pub fn plan(script: &Script, load: &LoadOptions) -> Result<(Plan, Vec<String>), ScriptError> {
+    for key in ["setupTimeout", "teardownTimeout"] {
+        let ok = match script.options.get(key) {
+            None => true,
+            Some(Value::String(t)) => crate::plan::parse_duration(t).is_ok(),
+            Some(Value::Number(n)) => n.as_f64().is_some_and(|ms| ms.is_finite() && ms >= 0.0),
+            Some(_) => false,
+        };
+        if !ok {
+            let got = script
+                .options
+                .get(key)
+                .map(Value::to_string)
+                .unwrap_or_default();
+            return Err(ScriptError::Options(format!(
+                "options.{key}: got {got}, expected a duration like \"60s\" or a number of milliseconds"
+            )));
+        }
+    }
     let mut doc = Map::new();
     let mut skipped = Vec::new();
     if let Value::Object(options) = &script.options {

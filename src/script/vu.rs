@@ -327,6 +327,8 @@ fn setup_data<'js>(ctx: &Ctx<'js>, host: Option<&Host>) -> Option<Value<'js>> {
 struct Reuse<'js> {
     /// The main module's namespace (its exports).
     module: Object<'js>,
+    /// The scenario whose `env` is in `__ENV`.
+    scenario: Option<usize>,
     globals: Object<'js>,
     iter_key: rquickjs::Atom<'js>,
     functions: Vec<(String, Function<'js>)>,
@@ -336,6 +338,7 @@ impl<'js> Reuse<'js> {
     fn new(ctx: &Ctx<'js>, module: Object<'js>) -> rquickjs::Result<Reuse<'js>> {
         Ok(Reuse {
             module,
+            scenario: None,
             globals: ctx.globals(),
             iter_key: rquickjs::Atom::from_str(ctx.clone(), "__ITER")?,
             functions: Vec::new(),
@@ -374,35 +377,42 @@ fn iterate<'js>(
     }
     let iter = state.borrow().iter;
     let _ = reuse.globals.set(reuse.iter_key.clone(), iter as f64);
+    if reuse.scenario != Some(cmd.scenario) {
+        reuse.scenario = Some(cmd.scenario);
+        scenario_env(reuse, host, cmd.scenario);
+    }
     let result = match reuse.function(&cmd.exec) {
         Ok(f) => match data {
-            Some(d) => f.call::<_, Value>((d,)).catch(ctx).map(|_| ()),
-            None => f.call::<_, Value>(()).catch(ctx).map(|_| ()),
-        },
+            Some(d) => f.call::<_, Value>((d,)).catch(ctx),
+            None => f.call::<_, Value>(()).catch(ctx),
+        }
+        .and_then(|v| settle(ctx, v)),
         Err(e) => Err(CaughtError::Error(e)),
     };
     // Microtasks the iteration queued run before it counts as done.
     while ctx.execute_pending_job() {}
+    // Described before the state is borrowed: reading an error's message
+    // may run the script's code.
+    let message = result.as_ref().err().map(describe);
     let mut st = state.borrow_mut();
     st.iter += 1;
     // Cut short by the driver (a native saw Stop), by the executor (the
-    // interrupt flag), or by the run's end (abort, deadline).
-    // The iteration that called exec.test.abort() counts, as in k6.
-    let interrupted = !st.aborting && (st.stopping || interrupt.load(Ordering::Relaxed))
-        || host
-            .is_some_and(|h| h.past_deadline() || (h.stop.is_cancelled() && h.aborted().is_none()));
-    if let Err(e) = &result
+    // interrupt flag), or by the run's end (abort, deadline); the
+    // iteration that called exec.test.abort() counts, as in k6.
+    let cut = st.stopping || interrupt.load(Ordering::Relaxed);
+    let run_over =
+        host.is_some_and(|h| h.past_deadline() || (h.stop.is_cancelled() && h.aborted().is_none()));
+    let interrupted = (!st.aborting && cut) || run_over;
+    if let Some(message) = message
         && !interrupted
         && let Some(host) = host
         && host.aborted().is_none()
+        && host.record_error(&message)
     {
-        let message = describe(e);
-        if host.record_error(&message) {
-            eprintln!(
-                "ERROR: {message} (VU {}; later occurrences are counted in the summary)",
-                st.vu
-            );
-        }
+        eprintln!(
+            "ERROR: {message} (VU {}; later occurrences are counted in the summary)",
+            st.vu
+        );
     }
     while let Some((_, len)) = st.group_starts.pop() {
         st.group.truncate(len);
@@ -419,6 +429,31 @@ fn iterate<'js>(
         }
     }
     !interrupted
+}
+
+/// Waits for a returned promise (an `async` function) to settle; other
+/// values pass through. Nothing a script awaits depends on the driver
+/// (natives are synchronous), so the jobs queue settles it.
+fn settle<'js>(ctx: &Ctx<'js>, v: Value<'js>) -> Result<Value<'js>, CaughtError<'js>> {
+    match v.as_promise() {
+        Some(p) => p.finish::<Value>().catch(ctx),
+        None => Ok(v),
+    }
+}
+
+/// Puts the scenario's `env` into `__ENV` (VU code only, as in k6).
+fn scenario_env(reuse: &Reuse<'_>, host: Option<&Host>, scenario: usize) {
+    let Some(sc) = host.and_then(|h| h.plan.scenarios.get(scenario)) else {
+        return;
+    };
+    if sc.env.is_empty() {
+        return;
+    }
+    if let Ok(env) = reuse.globals.get::<_, Object>("__ENV") {
+        for (k, v) in &sc.env {
+            let _ = env.set(k.as_str(), v.as_str());
+        }
+    }
 }
 
 /// Runs `setup` or `teardown` if the script exports it.
@@ -439,7 +474,8 @@ fn lifecycle<'js>(
     let result = match arg {
         Some(a) => f.call::<_, Value>((a,)).catch(ctx),
         None => f.call::<_, Value>(()).catch(ctx),
-    };
+    }
+    .and_then(|v| settle(ctx, v));
     while ctx.execute_pending_job() {}
     if let Some(sink) = &mut state.borrow_mut().sink {
         sink.flush();

@@ -8,7 +8,7 @@ function bytes(input) {
 }
 
 function out(x) {
-  return typeof x === 'string' ? x : new Uint8Array(x).buffer;
+  return x;
 }
 
 function digest(algorithm) {

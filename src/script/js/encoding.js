@@ -12,8 +12,7 @@ export function b64encode(input, encoding) {
 }
 
 export function b64decode(input, encoding, format) {
-  const out = v.b64decode(String(input), encoding || 'std', format || '');
-  return typeof out === 'string' ? out : new Uint8Array(out).buffer;
+  return v.b64decode(String(input), encoding || 'std', format || '');
 }
 
 export default { b64encode, b64decode };

@@ -158,9 +158,6 @@ export function request(method, url, body, params) {
   const responseType = p.responseType || null;
   const m = String(method).toUpperCase();
   const raw = v.request(m, u, payload, [headers, tags, timeout, responseType], [0, 0, null, '', 0, 0, 0, 0, 0, 0, 0, '']);
-  if (responseType === 'binary' && Array.isArray(raw[2])) {
-    raw[2] = new Uint8Array(raw[2]).buffer;
-  }
   return new Response(raw, [m, u, headers, payload]);
 }
 

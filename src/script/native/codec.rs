@@ -1,6 +1,6 @@
 //! `k6/encoding` and `k6/crypto` natives: base64 in k6's four alphabets,
 //! MD5/SHA digests, HMAC, random bytes. Binary data arrives as arrays of
-//! byte values and leaves as arrays (the modules wrap them in ArrayBuffers).
+//! byte values and leaves as ArrayBuffers.
 
 use base64::Engine as _;
 use rquickjs::{Ctx, Function, IntoJs, Object, Value};
@@ -57,7 +57,7 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>) -> rquickjs::Result<
                 if format == "s" {
                     String::from_utf8_lossy(&data).into_owned().into_js(&ctx)
                 } else {
-                    data.into_js(&ctx)
+                    Ok(rquickjs::ArrayBuffer::new(ctx.clone(), data)?.into_value())
                 }
             },
         )?,
@@ -162,7 +162,7 @@ fn encode_out<'js>(ctx: &Ctx<'js>, out: Vec<u8>, enc: &str) -> rquickjs::Result<
         "base64rawurl" => base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(&out)
             .into_js(ctx),
-        "binary" | "" => out.into_js(ctx),
+        "binary" | "" => Ok(rquickjs::ArrayBuffer::new(ctx.clone(), out)?.into_value()),
         other => Err(throw(
             ctx,
             &format!(

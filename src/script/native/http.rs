@@ -86,8 +86,11 @@ pub fn error_code(error: Option<ErrorKind>, status: u16) -> u32 {
 /// Parses a timeout param: a number of milliseconds or a duration string.
 fn timeout_of(v: &Value<'_>, default: Duration) -> Result<Duration, String> {
     if let Some(n) = v.as_number() {
-        if n.is_finite() && n > 0.0 {
-            return Ok(Duration::from_secs_f64(n / 1000.0));
+        if let Some(d) = Duration::try_from_secs_f64(n / 1000.0)
+            .ok()
+            .filter(|d| !d.is_zero())
+        {
+            return Ok(d);
         }
         return Err(format!(
             "timeout {n} is not a positive number of milliseconds"
@@ -235,7 +238,7 @@ fn request<'js>(
     let body = if resp.error.is_some() || !keep_body {
         Value::new_null(ctx.clone())
     } else if binary {
-        resp.body.as_slice().into_js(ctx)?
+        rquickjs::ArrayBuffer::new(ctx.clone(), resp.body.clone())?.into_value()
     } else {
         String::from_utf8_lossy(&resp.body).into_js(ctx)?
     };

@@ -33,6 +33,9 @@ use crate::metrics::Sample;
 use crate::plan::dynamic::RequestDesc;
 use crate::plan::{GroupId, RequestId};
 
+/// Most ids a VU caches per kind; past it the cache starts over.
+const MAX_CACHED: usize = 4096;
+
 /// A check as a VU caches it: name, group path, the script's tags.
 type CheckKey = (String, String, Vec<(String, String)>);
 
@@ -132,6 +135,11 @@ impl VuState {
         };
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (self.scenario, &self.group, method, name, tags).hash(&mut h);
+        if self.request_ids.len() >= MAX_CACHED {
+            // A script making endless distinct requests: keep the cache
+            // bounded (the catalog answers the same ids again).
+            self.request_ids.clear();
+        }
         let bucket = self.request_ids.entry(h.finish()).or_default();
         if let Some((_, id)) = bucket.iter().find(|(d, _)| {
             d.scenario == self.scenario
@@ -249,6 +257,9 @@ pub fn install<'js>(
                   ok: bool,
                   tags: Opt<Value<'js>>|
                   -> rquickjs::Result<()> {
+                // Converting tags may run the script's getters: before the
+                // state is borrowed.
+                let tags = tag_pairs(tags.0)?;
                 let mut st = s.borrow_mut();
                 if st.stage == Stage::Init {
                     return Err(throw(&ctx, "check() is not allowed in the init context"));
@@ -256,7 +267,6 @@ pub fn install<'js>(
                 let Some(host) = st.host.clone() else {
                     return Ok(());
                 };
-                let tags = tag_pairs(tags.0)?;
                 let key = (name, st.group.clone(), tags);
                 let id = match st.check_ids.get(&key) {
                     Some(id) => *id,
@@ -265,6 +275,9 @@ pub fn install<'js>(
                             .plan
                             .dynamic
                             .check_id(&key.0, st.scenario, &key.1, &key.2);
+                        if st.check_ids.len() >= MAX_CACHED {
+                            st.check_ids.clear();
+                        }
                         st.check_ids.insert(key, id);
                         id
                     }
@@ -309,6 +322,7 @@ pub fn install<'js>(
                   value: f64,
                   tags: Opt<Value<'js>>|
                   -> rquickjs::Result<()> {
+                let tags = tag_pairs(tags.0)?;
                 let mut st = s.borrow_mut();
                 if st.stage == Stage::Init {
                     return Err(throw(
@@ -322,7 +336,6 @@ pub fn install<'js>(
                 let Some(host) = st.host.clone() else {
                     return Ok(());
                 };
-                let tags = tag_pairs(tags.0)?;
                 let key = (index, st.group.clone(), tags);
                 let series = match st.series_ids.get(&key) {
                     Some(id) => *id,
@@ -331,6 +344,9 @@ pub fn install<'js>(
                             host.plan
                                 .dynamic
                                 .series_id(metric.name(), st.scenario, &key.1, &key.2);
+                        if st.series_ids.len() >= MAX_CACHED {
+                            st.series_ids.clear();
+                        }
                         st.series_ids.insert(key, id);
                         id
                     }
@@ -378,6 +394,9 @@ pub fn install<'js>(
                 Some(id) => *id,
                 None => {
                     let id = host.plan.dynamic.group_id(&path, st.scenario);
+                    if st.group_ids.len() >= MAX_CACHED {
+                        st.group_ids.clear();
+                    }
                     st.group_ids.insert(path, id);
                     id
                 }
@@ -395,20 +414,32 @@ pub fn install<'js>(
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>| -> rquickjs::Result<Object<'js>> {
-                let st = s.borrow();
-                if st.stage == Stage::Init {
-                    return Err(throw(
-                        &ctx,
-                        "k6/execution's vu and scenario are not available in the init context",
-                    ));
-                }
+                // Read everything first: setting properties may run the
+                // script's setters, which must not meet a borrowed state.
+                let (vu, iter, in_scenario, in_test, host, scenario) = {
+                    let st = s.borrow();
+                    if st.stage == Stage::Init {
+                        return Err(throw(
+                            &ctx,
+                            "k6/execution's vu and scenario are not available in the init context",
+                        ));
+                    }
+                    (
+                        st.vu,
+                        st.iter,
+                        st.iter_in_scenario,
+                        st.iteration_in_test,
+                        st.host.clone(),
+                        st.scenario,
+                    )
+                };
                 let o = Object::new(ctx.clone())?;
-                o.set("vu", st.vu as f64)?;
-                o.set("iter", st.iter as f64)?;
-                o.set("iterInScenario", st.iter_in_scenario as f64)?;
-                o.set("iterationInTest", st.iteration_in_test as f64)?;
-                if let Some(host) = &st.host {
-                    let sc = host.plan.scenarios.get(st.scenario);
+                o.set("vu", vu as f64)?;
+                o.set("iter", iter as f64)?;
+                o.set("iterInScenario", in_scenario as f64)?;
+                o.set("iterationInTest", in_test as f64)?;
+                if let Some(host) = &host {
+                    let sc = host.plan.scenarios.get(scenario);
                     o.set("scenario", sc.map(|s| s.name.clone()).unwrap_or_default())?;
                     o.set(
                         "executor",
@@ -416,7 +447,7 @@ pub fn install<'js>(
                             .unwrap_or_default(),
                     )?;
                     o.set("elapsedMs", ms(host.started.elapsed()))?;
-                    o.set("scenarioStart", 0.0)?;
+                    o.set("scenarioStart", ms(host.started.elapsed()))?;
                 }
                 Ok(o)
             },
@@ -477,7 +508,8 @@ pub fn install<'js>(
                 let full = if p.is_absolute() { p.to_path_buf() } else { st.script_dir.join(p) };
                 let bytes = st.sources.file(&full).map_err(|e| throw(&ctx, &e))?;
                 if mode.0.as_deref() == Some("b") {
-                    bytes.as_slice().to_vec().into_js(&ctx)
+                    // An ArrayBuffer, not an array of numbers (16 bytes a byte).
+                    Ok(rquickjs::ArrayBuffer::new(ctx.clone(), bytes.as_slice().to_vec())?.into_value())
                 } else {
                     String::from_utf8_lossy(&bytes).into_owned().into_js(&ctx)
                 }
@@ -517,6 +549,23 @@ pub fn install<'js>(
         })?,
     )?;
 
+    let s = state.clone();
+    v.set(
+        "options",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>| -> rquickjs::Result<Value<'js>> {
+                let json = s
+                    .borrow()
+                    .host
+                    .as_ref()
+                    .map(|h| h.script.options.to_string())
+                    .unwrap_or_else(|| "{}".into());
+                ctx.json_parse(json)
+            },
+        )?,
+    )?;
+
     v.set(
         "log",
         Function::new(ctx.clone(), |level: String, message: String| {
@@ -546,7 +595,7 @@ const PRELUDE: &str = r#"
   };
   globalThis.open = (path, mode) => {
     const r = v.open(String(path), mode === undefined ? '' : String(mode));
-    return typeof r === 'string' ? r : new Uint8Array(r).buffer;
+    return r;
   };
   globalThis.global = globalThis;
 })();
