@@ -256,42 +256,20 @@ async fn drive(
                 let mut y = resume(&mut co, Some(Resume::Iterate(cmd)));
                 loop {
                     match y {
-                        Some(Yield::Http(call)) => {
-                            let r = tokio::select! {
-                                biased;
-                                _ = done.closed() => None,
-                                _ = send(&mut client, &call, &mut response) => Some(()),
-                            };
-                            y = match r {
-                                Some(()) => resume(
-                                    &mut co,
-                                    Some(Resume::Http(std::mem::take(&mut response))),
-                                ),
-                                None => resume(&mut co, Some(Resume::Stop)),
-                            };
-                        }
-                        Some(Yield::Sleep(d)) => {
-                            client.release_buffers();
-                            let r = tokio::select! {
-                                biased;
-                                _ = done.closed() => Resume::Stop,
-                                _ = tokio::time::sleep(d) => Resume::Slept,
-                            };
-                            y = resume(&mut co, Some(r));
-                        }
-                        Some(Yield::Preempted) => {
-                            let r = tokio::select! {
-                                biased;
-                                _ = done.closed() => Resume::Stop,
-                                _ = tokio::task::yield_now() => Resume::Continue,
-                            };
-                            y = resume(&mut co, Some(r));
-                        }
                         Some(Yield::Done(ok)) => {
                             let _ = done.send(ok);
                             break;
                         }
-                        _ => {
+                        Some(other) => {
+                            match serve(&other, &mut client, &mut response, &mut done).await {
+                                Some(r) => y = resume(&mut co, Some(r)),
+                                None => {
+                                    let _ = done.send(false);
+                                    return;
+                                }
+                            }
+                        }
+                        None => {
                             let _ = done.send(false);
                             return;
                         }
@@ -301,43 +279,24 @@ async fn drive(
             Job::Lifecycle(name, arg, mut done) => {
                 interrupt.store(false, Ordering::Relaxed);
                 let mut y = resume(&mut co, Some(Resume::Lifecycle(name, arg)));
+                let unfinished = || Err(ScriptError::Runtime(format!("{name}() did not finish")));
                 loop {
-                    // Past its time limit the caller is gone: stop waiting.
                     match y {
-                        Some(Yield::Http(call)) => {
-                            let r = tokio::select! {
-                                biased;
-                                _ = done.closed() => Resume::Stop,
-                                _ = send(&mut client, &call, &mut response) => {
-                                    Resume::Http(std::mem::take(&mut response))
-                                }
-                            };
-                            y = resume(&mut co, Some(r));
-                        }
-                        Some(Yield::Sleep(d)) => {
-                            let r = tokio::select! {
-                                biased;
-                                _ = done.closed() => Resume::Stop,
-                                _ = tokio::time::sleep(d) => Resume::Slept,
-                            };
-                            y = resume(&mut co, Some(r));
-                        }
-                        Some(Yield::Preempted) => {
-                            let r = tokio::select! {
-                                biased;
-                                _ = done.closed() => Resume::Stop,
-                                _ = tokio::task::yield_now() => Resume::Continue,
-                            };
-                            y = resume(&mut co, Some(r));
-                        }
                         Some(Yield::LifecycleDone(r)) => {
                             let _ = done.send(r);
                             break;
                         }
-                        _ => {
-                            let _ = done.send(Err(ScriptError::Runtime(format!(
-                                "{name}() did not finish"
-                            ))));
+                        Some(other) => {
+                            match serve(&other, &mut client, &mut response, &mut done).await {
+                                Some(r) => y = resume(&mut co, Some(r)),
+                                None => {
+                                    let _ = done.send(unfinished());
+                                    return;
+                                }
+                            }
+                        }
+                        None => {
+                            let _ = done.send(unfinished());
                             return;
                         }
                     }
@@ -347,6 +306,40 @@ async fn drive(
     }
     client.close_all();
     finish(&mut co);
+}
+
+/// Does what the coroutine asked (a request, a sleep, a turn for the
+/// others) and says what to resume it with: `Stop` once the caller is
+/// gone (the iteration was cut, a time limit passed). `None` for anything
+/// that is not such a request.
+async fn serve<T>(
+    y: &Yield,
+    client: &mut VuClient,
+    response: &mut Box<Response>,
+    done: &mut oneshot::Sender<T>,
+) -> Option<Resume> {
+    Some(match y {
+        Yield::Http(call) => tokio::select! {
+            biased;
+            _ = done.closed() => Resume::Stop,
+            _ = send(client, call, response) => Resume::Http(std::mem::take(response)),
+        },
+        Yield::Sleep(d) => {
+            // A sleeping VU holds no read buffers.
+            client.release_buffers();
+            tokio::select! {
+                biased;
+                _ = done.closed() => Resume::Stop,
+                _ = tokio::time::sleep(*d) => Resume::Slept,
+            }
+        }
+        Yield::Preempted => tokio::select! {
+            biased;
+            _ = done.closed() => Resume::Stop,
+            _ = tokio::task::yield_now() => Resume::Continue,
+        },
+        _ => return None,
+    })
 }
 
 /// Resumes `co`, noting when (for its preemption).

@@ -139,53 +139,21 @@ pub fn spawn(s: Spawn) -> VuCoroutine {
     generator::Gn::<Resume>::new_opt(STACK_BYTES / std::mem::size_of::<usize>(), move || body(s))
 }
 
-fn body(s: Spawn) -> Yield {
-    let rt = match Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = suspend(Yield::Ready(Err(ScriptError::Runtime(e.to_string()))));
-            return Yield::Closed;
-        }
-    };
+/// A runtime with its limits, interrupt handler and module loader, a full
+/// context, and the init-stage state of VU `vu` (with `sink`, if any).
+type Built = (Runtime, Context, Rc<RefCell<VuState>>);
+
+fn build(s: &mut Spawn, interrupt: Box<dyn FnMut() -> bool>) -> Result<Built, ScriptError> {
+    let runtime_error = |e: rquickjs::Error| ScriptError::Runtime(e.to_string());
+    let rt = Runtime::new().map_err(runtime_error)?;
     rt.set_max_stack_size(JS_STACK_LIMIT);
     rt.set_memory_limit(MEMORY_LIMIT);
-    let init_deadline = std::time::Instant::now() + INIT_TIME_LIMIT;
-    let in_init = Arc::new(AtomicBool::new(true));
-    {
-        // Checked by QuickJS every few thousand instructions, so even a
-        // loop that never calls out stops: when the executor cut the
-        // iteration, when the run was stopped (VUs only: teardown still
-        // runs after an abort), at the host's deadline (no zombie load,
-        // even when a busy loop starves the thread's timers), or when init
-        // runs too long.
-        let interrupt = Arc::clone(&s.interrupt);
-        let in_init = Arc::clone(&in_init);
-        let host = s.host.clone();
-        let is_vu = s.stage == Stage::Vu;
-        rt.set_interrupt_handler(Some(Box::new(move || {
-            let stop = interrupt.load(Ordering::Relaxed)
-                || (in_init.load(Ordering::Relaxed) && std::time::Instant::now() > init_deadline)
-                || host
-                    .as_ref()
-                    .is_some_and(|h| h.past_deadline() || (is_vu && h.stop.is_cancelled()));
-            stop || !preempt_if_due()
-        })));
-    }
-    rt.set_loader(
-        ScriptModules {
-            sources: Arc::clone(&s.script.sources),
-        },
-        ScriptModules {
-            sources: Arc::clone(&s.script.sources),
-        },
-    );
-    let ctx = match Context::full(&rt) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = suspend(Yield::Ready(Err(ScriptError::Runtime(e.to_string()))));
-            return Yield::Closed;
-        }
+    rt.set_interrupt_handler(Some(interrupt));
+    let modules = || ScriptModules {
+        sources: Arc::clone(&s.script.sources),
     };
+    rt.set_loader(modules(), modules());
+    let ctx = Context::full(&rt).map_err(runtime_error)?;
     let script_dir = s
         .script
         .path
@@ -198,8 +166,40 @@ fn body(s: Spawn) -> Yield {
         Arc::clone(&s.script.sources),
         script_dir,
         s.host.clone(),
-        s.sink,
+        s.sink.take(),
     )));
+    Ok((rt, ctx, state))
+}
+
+fn body(mut s: Spawn) -> Yield {
+    let init_deadline = std::time::Instant::now() + INIT_TIME_LIMIT;
+    let in_init = Arc::new(AtomicBool::new(true));
+    // Checked by QuickJS every few thousand instructions, so even a loop
+    // that never calls out stops: when the executor cut the iteration,
+    // when the run was stopped (VUs only: teardown still runs after an
+    // abort), at the host's deadline (no zombie load, even when a busy
+    // loop starves the thread's timers), or when init runs too long.
+    let handler = {
+        let interrupt = Arc::clone(&s.interrupt);
+        let in_init = Arc::clone(&in_init);
+        let host = s.host.clone();
+        let is_vu = s.stage == Stage::Vu;
+        Box::new(move || {
+            let stop = interrupt.load(Ordering::Relaxed)
+                || (in_init.load(Ordering::Relaxed) && std::time::Instant::now() > init_deadline)
+                || host
+                    .as_ref()
+                    .is_some_and(|h| h.past_deadline() || (is_vu && h.stop.is_cancelled()));
+            stop || !preempt_if_due()
+        })
+    };
+    let (_rt, ctx, state) = match build(&mut s, handler) {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = suspend(Yield::Ready(Err(e)));
+            return Yield::Closed;
+        }
+    };
     ctx.with(|ctx| {
         let module = match init(&ctx, &state, &s.script, s.vu) {
             Ok(m) => m,
@@ -584,37 +584,13 @@ pub fn read_options(mut script: Script) -> Result<Script, ScriptError> {
 
 type OptionsOut = Arc<std::sync::Mutex<Option<(Vec<String>, serde_json::Value)>>>;
 
-fn options_body(s: Spawn, out: OptionsOut) -> Yield {
-    let rt = match Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => return Yield::Ready(Err(ScriptError::Runtime(e.to_string()))),
-    };
-    rt.set_max_stack_size(JS_STACK_LIMIT);
-    rt.set_memory_limit(MEMORY_LIMIT);
+fn options_body(mut s: Spawn, out: OptionsOut) -> Yield {
     let deadline = std::time::Instant::now() + INIT_TIME_LIMIT;
-    rt.set_interrupt_handler(Some(Box::new(move || std::time::Instant::now() > deadline)));
-    let modules = || ScriptModules {
-        sources: Arc::clone(&s.script.sources),
+    let handler = Box::new(move || std::time::Instant::now() > deadline);
+    let (_rt, ctx, state) = match build(&mut s, handler) {
+        Ok(b) => b,
+        Err(e) => return Yield::Ready(Err(e)),
     };
-    rt.set_loader(modules(), modules());
-    let ctx = match Context::full(&rt) {
-        Ok(c) => c,
-        Err(e) => return Yield::Ready(Err(ScriptError::Runtime(e.to_string()))),
-    };
-    let script_dir = s
-        .script
-        .path
-        .parent()
-        .map(|p| p.to_path_buf())
-        .unwrap_or_default();
-    let state = Rc::new(RefCell::new(VuState::new(
-        Stage::Init,
-        0,
-        Arc::clone(&s.script.sources),
-        script_dir,
-        None,
-        None,
-    )));
     let r = ctx.with(|ctx| -> Result<(), ScriptError> {
         let ns = init(&ctx, &state, &s.script, 0)?;
         let mut exports = Vec::new();

@@ -4,8 +4,8 @@
 //!
 //! - this file: the VU's state, lifecycle natives (`check`, `group`,
 //!   `sleep`, `k6/execution`, `open`, `SharedArray`, `console`);
-//! - [`http`]: `__volley.request`, behind `k6/http`;
-//! - [`codec`]: base64, digests, HMAC, random bytes (`k6/encoding`,
+//! - `http`: `__volley.request`, behind `k6/http`;
+//! - `codec`: base64, digests, HMAC, random bytes (`k6/encoding`,
 //!   `k6/crypto`).
 //!
 //! Natives get the runtime's [`VuState`] through an `Rc<RefCell<_>>`: a
