@@ -3,80 +3,21 @@
 //! tally, the abort flag and the setup data.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio_util::sync::CancellationToken;
 
 use super::error::ScriptError;
-use crate::plan::Plan;
+use super::sources::Sources;
 
-/// Largest script or local module accepted.
-pub const MAX_SOURCE: u64 = 16 * 1024 * 1024;
-/// Largest file `open()` reads.
-pub const MAX_OPEN_FILE: u64 = 256 * 1024 * 1024;
 /// Distinct exception messages kept in the tally; the rest are counted
 /// under one "(other errors)" line.
 const MAX_ERROR_KINDS: usize = 100;
 /// Longest exception message kept (in characters).
 const MAX_ERROR_CHARS: usize = 500;
-
-/// Module sources and opened files, read from disk once per process.
-#[derive(Debug, Default)]
-pub struct Sources {
-    modules: Mutex<HashMap<PathBuf, Arc<str>>>,
-    files: Mutex<HashMap<PathBuf, Arc<Vec<u8>>>>,
-}
-
-impl Sources {
-    /// The source of the local module at `path`.
-    pub fn module(&self, path: &Path) -> Result<Arc<str>, String> {
-        let mut modules = self.modules.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(s) = modules.get(path) {
-            return Ok(Arc::clone(s));
-        }
-        let size = std::fs::metadata(path)
-            .map_err(|e| format!("cannot read module {}: {e}", path.display()))?
-            .len();
-        if size > MAX_SOURCE {
-            return Err(format!(
-                "module {} is {size} bytes; the limit is {MAX_SOURCE}",
-                path.display()
-            ));
-        }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read module {}: {e}", path.display()))?;
-        let text: Arc<str> = Arc::from(text);
-        modules.insert(path.to_path_buf(), Arc::clone(&text));
-        Ok(text)
-    }
-
-    /// The bytes of a file `open()` asked for.
-    pub fn file(&self, path: &Path) -> Result<Arc<Vec<u8>>, String> {
-        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(f) = files.get(path) {
-            return Ok(Arc::clone(f));
-        }
-        let meta =
-            std::fs::metadata(path).map_err(|e| format!("open(\"{}\"): {e}", path.display()))?;
-        if meta.is_dir() {
-            return Err(format!("open(\"{}\"): is a directory", path.display()));
-        }
-        if meta.len() > MAX_OPEN_FILE {
-            return Err(format!(
-                "open(\"{}\"): {} bytes is over the {MAX_OPEN_FILE}-byte limit",
-                path.display(),
-                meta.len()
-            ));
-        }
-        let bytes =
-            std::fs::read(path).map_err(|e| format!("open(\"{}\"): {e}", path.display()))?;
-        let bytes = Arc::new(bytes);
-        files.insert(path.to_path_buf(), Arc::clone(&bytes));
-        Ok(bytes)
-    }
-}
+use crate::plan::Plan;
 
 /// A script as loaded: its path, its exports and its `options`.
 #[derive(Debug, Clone)]
@@ -289,37 +230,4 @@ impl Host {
     pub fn failed(&self) -> bool {
         self.failed.load(Ordering::Relaxed)
     }
-}
-
-/// Reads the script's `options` and exports by running its init context
-/// once, with `__VU = 0`.
-pub fn load(path: &Path, env: BTreeMap<String, String>) -> Result<Script, ScriptError> {
-    let meta = std::fs::metadata(path).map_err(|source| ScriptError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if meta.len() > MAX_SOURCE {
-        return Err(ScriptError::TooLarge {
-            path: path.to_path_buf(),
-            size: meta.len(),
-            limit: MAX_SOURCE,
-        });
-    }
-    let abs = std::path::absolute(path).map_err(|source| ScriptError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let path = super::modules::normalize(&abs);
-    let sources = Arc::new(Sources::default());
-    sources
-        .module(&path)
-        .map_err(|e| ScriptError::Init(e.to_string()))?;
-    let script = Script {
-        path,
-        exports: Vec::new(),
-        options: serde_json::Value::Object(serde_json::Map::new()),
-        env,
-        sources,
-    };
-    super::vu::read_options(script)
 }

@@ -3,14 +3,15 @@
 //!
 //! # How a script runs
 //!
-//! - [`load`]: the init context is evaluated once (a `__VU = 0` runtime) to
-//!   read `options` and the exported names; [`options`] turns them into the
-//!   same typed [`Plan`](crate::plan::Plan) a YAML plan gives.
+//! - [`load()`]: the init context is evaluated once (a `__VU = 0` runtime)
+//!   to read `options` and the exported names; [`options`] turns them into
+//!   the same typed [`Plan`](crate::plan::Plan) a YAML plan gives.
+//!   [`sources`] reads modules and opened files once per process.
 //! - Each VU has its own QuickJS runtime (k6: its own Sobek runtime), so
 //!   module-level state is per VU. The runtime lives on a stackful coroutine
-//!   ([`vu`]): when the script calls `http.get` or `sleep`, the native
-//!   function suspends the coroutine and hands the request to the async
-//!   driver ([`driver`]), which runs it on the VU's own HTTP client and
+//!   ([`vu`], [`coroutine`]): when the script calls `http.get` or `sleep`,
+//!   the native function suspends the coroutine and hands the request to the
+//!   async driver ([`driver`]), which runs it on the VU's own HTTP client and
 //!   resumes the coroutine with the response. The script sees a synchronous
 //!   call; the thread runs other VUs meanwhile.
 //! - VU coroutines live on script worker threads (a current-thread tokio
@@ -26,13 +27,16 @@
 //! inside a loop that never calls out (QuickJS's interrupt handler). An
 //! exception ends its iteration only; errors are counted by message.
 
+pub mod coroutine;
 pub mod driver;
 pub mod error;
 pub mod host;
 pub mod lifecycle;
+pub mod load;
 pub mod modules;
 pub mod native;
 pub mod options;
+pub mod sources;
 pub mod vu;
 
 pub use driver::{ScriptVu, Workers};
@@ -44,7 +48,8 @@ pub struct ScriptRun {
     pub workers: Workers,
 }
 pub use error::ScriptError;
-pub use host::{Host, Script, load};
+pub use host::{Host, Script};
+pub use load::load;
 
 /// Is `path` a script (by its extension) rather than a plan document?
 pub fn is_script(path: &std::path::Path) -> bool {

@@ -11,14 +11,14 @@
 //! - `./x.js`, `../x.js` and absolute paths are read from disk (once per
 //!   process, then shared by every VU) relative to the importing module.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
 use rquickjs::{Ctx, Error, Module, Result};
 
-use super::host::Sources;
+use super::sources::{Sources, normalize};
 
 /// Built-in module names and their sources.
 const BUILTINS: [(&str, &str); 9] = [
@@ -93,23 +93,6 @@ pub fn resolve_specifier(base: &str, specifier: &str) -> std::result::Result<Str
         dir.join(spec)
     };
     Ok(normalize(&joined).to_string_lossy().into_owned())
-}
-
-/// `a/./b/../c` → `a/c`, without touching the file system.
-pub fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }
 
 impl Resolver for ScriptModules {

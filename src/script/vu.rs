@@ -1,13 +1,11 @@
-//! One JavaScript runtime on its own coroutine, and the messages between
-//! the coroutine and its async driver.
+//! One JavaScript runtime on its own coroutine.
 //!
 //! The coroutine creates its QuickJS runtime on its own stack (so QuickJS's
 //! stack limit measures that stack), evaluates the script's init context,
-//! then waits for commands: run the exported function once, or close. A
-//! native that must wait (`http.get`, `sleep`) calls [`suspend`], which
-//! switches back to the driver with what to do and returns what the driver
-//! resumes it with. A coroutine is always run to its end (the driver sends
-//! `Stop`), never dropped while suspended inside JavaScript.
+//! then waits for commands (see [`super::coroutine`]): run the exported
+//! function once, run a lifecycle function, or close. A coroutine is always
+//! run to its end (the driver sends `Stop`), never dropped while suspended
+//! inside JavaScript.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -20,11 +18,14 @@ use rquickjs::{
 };
 use tokio::time::Instant;
 
+use super::coroutine::preempt_if_due;
+pub use super::coroutine::{
+    HttpCall, IterCmd, PREEMPT_AFTER, Resume, VuCoroutine, Yield, mark_resumed, suspend,
+};
 use super::error::ScriptError;
 use super::host::{Host, Script};
 use super::modules::ScriptModules;
 use super::native::{self, Stage, VuState};
-use crate::engine::http::Response;
 use crate::engine::sink::SampleSink;
 use crate::metrics::Sample;
 
@@ -36,92 +37,6 @@ const JS_STACK_LIMIT: usize = 768 * 1024;
 pub const MEMORY_LIMIT: usize = 256 * 1024 * 1024;
 /// Longest the init context may run.
 pub const INIT_TIME_LIMIT: Duration = Duration::from_secs(60);
-
-/// A request the script made, for the driver to send.
-pub struct HttpCall {
-    pub method: http::Method,
-    pub url: String,
-    pub headers: Vec<(http::HeaderName, String)>,
-    pub body: Vec<u8>,
-    pub timeout: Duration,
-    pub keep_body: bool,
-}
-
-/// One iteration to run.
-#[derive(Debug, Clone)]
-pub struct IterCmd {
-    pub scenario: usize,
-    pub exec: String,
-    pub iter_in_scenario: u64,
-    pub intended: Option<Instant>,
-}
-
-/// What the driver sends into the coroutine.
-pub enum Resume {
-    Start,
-    Iterate(IterCmd),
-    /// Run `setup()`, `teardown()` or `handleSummary(data)` (the name)
-    /// once, with this JSON argument (else setup's data, for teardown).
-    Lifecycle(&'static str, Option<String>),
-    Http(Box<Response>),
-    Slept,
-    /// Go on after a preemption.
-    Continue,
-    /// Stop: end the current iteration, or close the runtime.
-    Stop,
-}
-
-/// What the coroutine asks of the driver.
-pub enum Yield {
-    /// Init finished (or failed, with the message).
-    Ready(Result<(), ScriptError>),
-    Http(Box<HttpCall>),
-    Sleep(Duration),
-    /// The iteration ended; false when it was interrupted.
-    Done(bool),
-    /// A lifecycle function ended: its JSON result, or the error.
-    LifecycleDone(Result<Option<String>, ScriptError>),
-    /// JavaScript ran for [`PREEMPT_AFTER`] without waiting on anything:
-    /// the thread's other VUs and timers get a turn.
-    Preempted,
-    Closed,
-}
-
-/// How long JavaScript may run before it gives its thread back (a busy
-/// loop would otherwise starve the thread's other VUs and timers: on one
-/// CPU, the engine's own).
-pub const PREEMPT_AFTER: std::time::Duration = std::time::Duration::from_millis(10);
-
-thread_local! {
-    /// When the coroutine running on this thread was last resumed.
-    static RESUMED_AT: std::cell::Cell<Option<std::time::Instant>> =
-        const { std::cell::Cell::new(None) };
-}
-
-/// Notes that a coroutine is being resumed on this thread now.
-pub fn mark_resumed() {
-    RESUMED_AT.with(|r| r.set(Some(std::time::Instant::now())));
-}
-
-/// Called from QuickJS's interrupt handler: gives the thread back when the
-/// running coroutine has had it for too long. False when the driver says
-/// to stop.
-fn preempt_if_due() -> bool {
-    let due = RESUMED_AT.with(|r| r.get().is_some_and(|t| t.elapsed() >= PREEMPT_AFTER));
-    if !due {
-        return true;
-    }
-    matches!(suspend(Yield::Preempted), Resume::Continue)
-}
-
-/// Switches to the driver with `y`; returns what it resumes with.
-#[allow(deprecated)] // The free `yield_` is the one way a native reaches its coroutine.
-pub fn suspend(y: Yield) -> Resume {
-    generator::yield_::<Resume, Yield>(y).unwrap_or(Resume::Stop)
-}
-
-/// A suspended coroutine running one runtime.
-pub type VuCoroutine = generator::Generator<'static, Resume, Yield>;
 
 /// What a coroutine needs to build its runtime.
 pub struct Spawn {
@@ -321,7 +236,6 @@ fn setup_data<'js>(ctx: &Ctx<'js>, host: Option<&Host>) -> Option<Value<'js>> {
     ctx.json_parse(json.as_str()).ok()
 }
 
-/// Runs the exported function once; false when it was interrupted.
 /// What iterations reuse: the functions already looked up by name, the
 /// global object and the `__ITER` key.
 struct Reuse<'js> {
@@ -355,6 +269,7 @@ impl<'js> Reuse<'js> {
     }
 }
 
+/// Runs the exported function once; false when it was interrupted.
 fn iterate<'js>(
     ctx: &Ctx<'js>,
     reuse: &mut Reuse<'js>,
@@ -418,7 +333,7 @@ fn iterate<'js>(
         st.group.truncate(len);
     }
     if !interrupted {
-        let scenario = crate::engine::vu::scenario_index(cmd.scenario);
+        let scenario = u16::try_from(cmd.scenario).unwrap_or(u16::MAX);
         if let Some(sink) = &mut st.sink {
             sink.push(Sample::Iteration {
                 scenario,

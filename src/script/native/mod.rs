@@ -26,7 +26,8 @@ use tokio::time::Instant;
 mod codec;
 mod http;
 
-use super::host::{Host, Sources};
+use super::host::Host;
+use super::sources::Sources;
 use super::vu::{Resume, Yield, suspend};
 use crate::engine::sink::SampleSink;
 use crate::metrics::Sample;

@@ -15,8 +15,8 @@ const score = new Trend('score');
 const neverAdded = new Counter('never_added');
 
 export const options = {
-  vus: 2,
-  iterations: 6,
+  // Per VU, so which iterations are even does not depend on scheduling.
+  scenarios: { main: { executor: 'per-vu-iterations', vus: 2, iterations: 3 } },
   thresholds: {
     calls: ['count==7'],
     'calls{kind:grouped}': ['count==6'],

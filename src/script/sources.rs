@@ -1,0 +1,84 @@
+//! Module sources and the files `open()` reads: from disk once per
+//! process, bounded in size, then shared by every VU's runtime.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Largest script or local module accepted.
+pub const MAX_SOURCE: u64 = 16 * 1024 * 1024;
+/// Largest file `open()` reads.
+pub const MAX_OPEN_FILE: u64 = 256 * 1024 * 1024;
+
+/// Module sources and opened files, read from disk once per process.
+#[derive(Debug, Default)]
+pub struct Sources {
+    modules: Mutex<HashMap<PathBuf, Arc<str>>>,
+    files: Mutex<HashMap<PathBuf, Arc<Vec<u8>>>>,
+}
+
+impl Sources {
+    /// The source of the local module at `path`.
+    pub fn module(&self, path: &Path) -> Result<Arc<str>, String> {
+        let mut modules = self.modules.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(s) = modules.get(path) {
+            return Ok(Arc::clone(s));
+        }
+        let size = std::fs::metadata(path)
+            .map_err(|e| format!("cannot read module {}: {e}", path.display()))?
+            .len();
+        if size > MAX_SOURCE {
+            return Err(format!(
+                "module {} is {size} bytes; the limit is {MAX_SOURCE}",
+                path.display()
+            ));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read module {}: {e}", path.display()))?;
+        let text: Arc<str> = Arc::from(text);
+        modules.insert(path.to_path_buf(), Arc::clone(&text));
+        Ok(text)
+    }
+
+    /// The bytes of a file `open()` asked for.
+    pub fn file(&self, path: &Path) -> Result<Arc<Vec<u8>>, String> {
+        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(f) = files.get(path) {
+            return Ok(Arc::clone(f));
+        }
+        let meta =
+            std::fs::metadata(path).map_err(|e| format!("open(\"{}\"): {e}", path.display()))?;
+        if meta.is_dir() {
+            return Err(format!("open(\"{}\"): is a directory", path.display()));
+        }
+        if meta.len() > MAX_OPEN_FILE {
+            return Err(format!(
+                "open(\"{}\"): {} bytes is over the {MAX_OPEN_FILE}-byte limit",
+                path.display(),
+                meta.len()
+            ));
+        }
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("open(\"{}\"): {e}", path.display()))?;
+        let bytes = Arc::new(bytes);
+        files.insert(path.to_path_buf(), Arc::clone(&bytes));
+        Ok(bytes)
+    }
+}
+
+/// `a/./b/../c` → `a/c`, without touching the file system.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
