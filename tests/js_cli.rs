@@ -442,3 +442,45 @@ fn a_scenario_env_reaches_env_in_its_vu_code() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_reads_serialises_and_takes_assignments_like_a_plain_object() {
+    let target = start_target().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = write(
+        dir.path(),
+        "response.js",
+        "import http from 'k6/http';\n\
+         import { check } from 'k6';\n\
+         export const options = { iterations: 1, thresholds: { checks: ['rate==1'] } };\n\
+         export default function () {\n\
+           const r = http.get(__ENV.TARGET_URL + 'json');\n\
+           const seen = JSON.parse(JSON.stringify(r));\n\
+           check(r, {\n\
+             'fields read': (x) => x.status === 200 && x.error === '' && x.error_code === 0,\n\
+             'serialised': () => seen.status === 200 && seen.url === r.url && typeof seen.headers === 'object',\n\
+             'request of a plain get': (x) => x.request.method === 'GET' && x.request.url === r.url,\n\
+           });\n\
+           r.status = 201;\n\
+           check(r, { 'assignment sticks': (x) => x.status === 201 });\n\
+         }\n",
+    );
+    let out = volley_async(
+        vec![
+            "run".into(),
+            "-q".into(),
+            "-e".into(),
+            format!("TARGET_URL={}/", base(&target)),
+            script,
+        ],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
