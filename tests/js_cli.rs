@@ -484,3 +484,31 @@ async fn a_response_reads_serialises_and_takes_assignments_like_a_plain_object()
         stderr(&out)
     );
 }
+
+#[test]
+fn every_vu_is_initialised_before_the_load_starts() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    // Each VU's init ends after a busy 200 ms; k6 initialises every VU
+    // before the start, so no scenario starts before any init ended.
+    let script = write(
+        dir.path(),
+        "prewarm.js",
+        "const t0 = Date.now();\n\
+         while (Date.now() - t0 < 200) {}\n\
+         const initEnd = Date.now();\n\
+         import exec from 'k6/execution';\n\
+         import { check } from 'k6';\n\
+         export const options = { vus: 3, iterations: 6, thresholds: { checks: ['rate==1'] } };\n\
+         export default function () {\n\
+           check(exec.scenario.startTime, { 'started after init': (s) => s >= initEnd - 1 });\n\
+         }\n",
+    );
+    let out = volley(&["run", "-q", &script], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}

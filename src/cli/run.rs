@@ -218,10 +218,10 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
                 crate::script::Workers::start(cpus).context("cannot start the script workers")?
             };
             let host = crate::script::Host::new(script, prepared.plan.clone(), stop.clone());
-            Some(Arc::new(crate::script::ScriptRun {
-                host: Arc::new(host),
+            Some(Arc::new(crate::script::ScriptRun::new(
+                Arc::new(host),
                 workers,
-            }))
+            )))
         }
         None => None,
     };

@@ -142,7 +142,16 @@ pub async fn run(
     let gauges = Arc::new(VuGauges::default());
     let mut sink = Some(SinkHandle::new(tx, epoch.clone()));
     if let (Some(script), Some(handle)) = (&opts.script, &sink) {
-        // k6 runs setup() once, before any VU starts; its requests count.
+        // As k6: every VU's init context first, then setup() once, then
+        // the start; setup's requests count.
+        let mut offset = 0;
+        let mut scenarios = Vec::with_capacity(plan.scenarios.len());
+        for s in &plan.scenarios {
+            scenarios.push((offset, s.executor.initial_vus()));
+            offset += s.executor.max_vus();
+        }
+        crate::script::lifecycle::prewarm(script, &shared.http, handle, &opts.tuple, &scenarios)
+            .await?;
         crate::script::lifecycle::setup(script, &shared.http, handle).await?;
     }
     let start = opts.start_at.unwrap_or_else(Instant::now);
@@ -234,6 +243,9 @@ pub async fn run(
                     scenarios_done = true;
                     // teardown() runs once every scenario ended; its
                     // samples still reach the recorder (it holds a sink).
+                    if let Some(script) = &opts.script {
+                        script.release_unused();
+                    }
                     if let (Some(script), Some(handle)) = (&opts.script, &sink) {
                         teardown = Some(tokio::spawn(crate::script::lifecycle::teardown(
                             Arc::clone(script),

@@ -67,14 +67,16 @@ pub struct IterationSpec {
 impl Vu {
     pub fn new(id: u64, shared: &Shared, sink: SampleSink) -> Vu {
         let script = shared.script.as_ref().map(|run| {
-            crate::script::ScriptVu::spawn(
-                &run.workers,
-                Arc::clone(&run.host),
-                Arc::clone(&shared.http),
-                id,
-                sink.fork(),
-                crate::script::native::Stage::Vu,
-            )
+            run.take(id).unwrap_or_else(|| {
+                crate::script::ScriptVu::spawn(
+                    &run.workers,
+                    Arc::clone(&run.host),
+                    Arc::clone(&shared.http),
+                    id,
+                    sink.fork(),
+                    crate::script::native::Stage::Vu,
+                )
+            })
         });
         Vu {
             script,

@@ -365,6 +365,21 @@ impl Executor {
         }
     }
 
+    /// VUs initialised before the test starts, as k6 does: every VU the
+    /// executor can use, but only the pre-allocated ones of an
+    /// arrival-rate executor (k6 adds the rest mid-test).
+    pub fn initial_vus(&self) -> u64 {
+        match self {
+            Executor::ConstantArrivalRate {
+                pre_allocated_vus, ..
+            }
+            | Executor::RampingArrivalRate {
+                pre_allocated_vus, ..
+            } => *pre_allocated_vus,
+            _ => self.max_vus(),
+        }
+    }
+
     /// Nominal run time, before `gracefulStop` (for iteration-based
     /// executors: `maxDuration`).
     pub fn duration(&self) -> Duration {

@@ -60,6 +60,8 @@ pub struct Host {
     deadline_ms: std::sync::atomic::AtomicU64,
     /// The default text summary, for `textSummary()` in `handleSummary`.
     summary_text: OnceLock<String>,
+    /// When the load started (after init and setup).
+    load_started: OnceLock<std::time::Instant>,
 }
 
 impl Host {
@@ -84,7 +86,21 @@ impl Host {
             started: std::time::Instant::now(),
             deadline_ms: std::sync::atomic::AtomicU64::new(u64::MAX),
             summary_text: OnceLock::new(),
+            load_started: OnceLock::new(),
         }
+    }
+
+    /// Notes that the load starts now (`exec.instance.currentTestRunDuration`
+    /// counts from here).
+    pub fn mark_load_started(&self) {
+        let _ = self.load_started.set(std::time::Instant::now());
+    }
+
+    /// Time since the load started (zero before).
+    pub fn test_run_duration(&self) -> std::time::Duration {
+        self.load_started
+            .get()
+            .map_or(std::time::Duration::ZERO, |t| t.elapsed())
     }
 
     /// Keeps the default summary for `textSummary()`.

@@ -32,6 +32,47 @@ fn timeout_of(run: &ScriptRun, key: &str) -> Duration {
         .unwrap_or(DEFAULT_TIMEOUT)
 }
 
+/// Initialises, before the start, the VUs this instance's executors will
+/// ask for first (as k6 does), and waits for their init contexts: one that
+/// fails stops the run before any load (exit 107). `scenarios` gives each
+/// scenario's first VU id (before the `tuple` striping) and its initial VU
+/// count.
+pub async fn prewarm(
+    run: &ScriptRun,
+    http: &Arc<HttpClientConfig>,
+    sink: &SinkHandle,
+    tuple: &crate::segment::ExecutionTuple,
+    scenarios: &[(u64, u64)],
+) -> Result<(), ScriptError> {
+    let mut ids = Vec::new();
+    for &(offset, initial) in scenarios {
+        for local in 0..tuple.scale(initial) {
+            ids.push(offset + tuple.local_to_global(local) + 1);
+        }
+    }
+    let mut vus: Vec<(u64, ScriptVu)> = ids
+        .into_iter()
+        .map(|id| {
+            let vu = ScriptVu::spawn(
+                &run.workers,
+                Arc::clone(&run.host),
+                Arc::clone(http),
+                id,
+                sink.sink(),
+                Stage::Vu,
+            );
+            (id, vu)
+        })
+        .collect();
+    for (_, vu) in &mut vus {
+        vu.ready().await?;
+    }
+    for (id, vu) in vus {
+        run.keep(id, vu);
+    }
+    Ok(())
+}
+
 /// Runs `setup()` if the script exports it and keeps its data for the VUs.
 pub async fn setup(
     run: &ScriptRun,
@@ -42,6 +83,7 @@ pub async fn setup(
     // hard end and teardown's own time are over.
     let arm_run_deadline = || {
         let host = &run.host;
+        host.mark_load_started();
         host.set_deadline(
             host.plan.max_duration() + RUN_SLACK + timeout_of(run, "teardownTimeout"),
         );

@@ -46,6 +46,41 @@ pub use driver::{ScriptVu, Workers};
 pub struct ScriptRun {
     pub host: std::sync::Arc<Host>,
     pub workers: Workers,
+    /// VUs initialised before the start, by VU id, until an executor takes
+    /// them (see [`ScriptRun::take`]).
+    pub prewarmed: std::sync::Mutex<std::collections::HashMap<u64, ScriptVu>>,
+}
+
+impl ScriptRun {
+    pub fn new(host: std::sync::Arc<Host>, workers: Workers) -> ScriptRun {
+        ScriptRun {
+            host,
+            workers,
+            prewarmed: std::sync::Mutex::default(),
+        }
+    }
+
+    fn pool(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<u64, ScriptVu>> {
+        self.prewarmed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The VU initialised before the start for `id`, if there is one.
+    pub fn take(&self, id: u64) -> Option<ScriptVu> {
+        self.pool().remove(&id)
+    }
+
+    /// Keeps an initialised VU for the executor that will ask for `id`.
+    pub fn keep(&self, id: u64, vu: ScriptVu) {
+        self.pool().insert(id, vu);
+    }
+
+    /// Drops the VUs no executor took (their runtimes close; their sample
+    /// channels with them, which the recorder waits for).
+    pub fn release_unused(&self) {
+        self.pool().clear();
+    }
 }
 pub use error::ScriptError;
 pub use host::{Host, Script};

@@ -447,8 +447,14 @@ pub fn install<'js>(
                         sc.map(|s| s.executor.kind().to_string())
                             .unwrap_or_default(),
                     )?;
-                    o.set("elapsedMs", ms(host.started.elapsed()))?;
-                    o.set("scenarioStart", ms(host.started.elapsed()))?;
+                    let elapsed = host.test_run_duration();
+                    o.set("elapsedMs", ms(elapsed))?;
+                    // k6: the scenario's start, in ms since the Unix epoch.
+                    let now_ms = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0.0, ms);
+                    let offset = sc.map_or(Duration::ZERO, |s| s.start_time);
+                    o.set("scenarioStart", now_ms - ms(elapsed) + ms(offset))?;
                 }
                 Ok(o)
             },
