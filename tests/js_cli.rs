@@ -64,6 +64,16 @@ async fn volley_async(args: Vec<String>, env: Vec<(String, String)>) -> Output {
     .expect("the blocking task running volley")
 }
 
+/// `volley run -q -e TARGET_URL=<target>/ SCRIPT`.
+async fn run_quiet_against(target: &volley::target::TargetHandle, script: String) -> Output {
+    let url = format!("TARGET_URL={}/", base(target));
+    volley_async(
+        vec!["run".into(), "-q".into(), "-e".into(), url, script],
+        Vec::new(),
+    )
+    .await
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -301,17 +311,7 @@ async fn handle_summary_outputs_replace_the_default_summary() {
             junit = junit.to_string_lossy(),
         ),
     );
-    let out = volley_async(
-        vec![
-            "run".into(),
-            "-q".into(),
-            "-e".into(),
-            format!("TARGET_URL={}/", base(&target)),
-            script,
-        ],
-        Vec::new(),
-    )
-    .await;
+    let out = run_quiet_against(&target, script).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.starts_with("reqs=2 token=abc\n"), "{text}");
@@ -465,17 +465,7 @@ async fn a_response_reads_serialises_and_takes_assignments_like_a_plain_object()
            check(r, { 'assignment sticks': (x) => x.status === 201 });\n\
          }\n",
     );
-    let out = volley_async(
-        vec![
-            "run".into(),
-            "-q".into(),
-            "-e".into(),
-            format!("TARGET_URL={}/", base(&target)),
-            script,
-        ],
-        Vec::new(),
-    )
-    .await;
+    let out = run_quiet_against(&target, script).await;
     assert_eq!(
         out.status.code(),
         Some(0),
