@@ -71,32 +71,25 @@ pub fn describe(plan: &Plan) -> String {
         format_duration(plan.max_duration()),
     );
     for s in &plan.scenarios {
-        if let Some(exec) = &s.exec {
-            let _ = writeln!(
-                out,
-                "  {}: {} from {} for {} (max {} VUs, gracefulStop {}), runs {exec}()",
-                s.name,
-                s.executor.kind(),
-                format_duration(s.start_time),
-                format_duration(s.executor.duration()),
-                s.executor.max_vus(),
-                format_duration(s.graceful_stop),
-            );
-            continue;
-        }
+        let work = match &s.exec {
+            Some(exec) => format!("runs {exec}()"),
+            None => format!(
+                "{} request step(s)",
+                plan.requests
+                    .iter()
+                    .filter(|r| r.scenario == s.index)
+                    .count()
+            ),
+        };
         let _ = writeln!(
             out,
-            "  {}: {} from {} for {} (max {} VUs, gracefulStop {}), {} request step(s)",
+            "  {}: {} from {} for {} (max {} VUs, gracefulStop {}), {work}",
             s.name,
             s.executor.kind(),
             format_duration(s.start_time),
             format_duration(s.executor.duration()),
             s.executor.max_vus(),
             format_duration(s.graceful_stop),
-            plan.requests
-                .iter()
-                .filter(|r| r.scenario == s.index)
-                .count(),
         );
     }
     for t in &plan.thresholds {

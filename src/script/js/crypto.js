@@ -7,12 +7,8 @@ function bytes(input) {
   return String(input);
 }
 
-function out(x) {
-  return x;
-}
-
 function digest(algorithm) {
-  return (input, outputEncoding) => out(v.digest(algorithm, bytes(input), outputEncoding || 'binary'));
+  return (input, outputEncoding) => v.digest(algorithm, bytes(input), outputEncoding || 'binary');
 }
 
 export const md5 = digest('md5');
@@ -22,7 +18,7 @@ export const sha384 = digest('sha384');
 export const sha512 = digest('sha512');
 
 export function hmac(algorithm, secret, data, outputEncoding) {
-  return out(v.hmac(String(algorithm), bytes(secret), bytes(data), outputEncoding || 'binary'));
+  return v.hmac(String(algorithm), bytes(secret), bytes(data), outputEncoding || 'binary');
 }
 
 export function randomBytes(n) {
@@ -33,7 +29,7 @@ export function createHash(algorithm) {
   let chunks = [];
   return {
     update(x) { chunks.push(x); return this; },
-    digest(enc) { return out(v.digest(String(algorithm), chunks.join(''), enc || 'binary')); },
+    digest(enc) { return v.digest(String(algorithm), chunks.join(''), enc || 'binary'); },
   };
 }
 

@@ -21,14 +21,7 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>) -> rquickjs::Result<
             ctx.clone(),
             |ctx: Ctx<'js>, input: Value<'js>, enc: String| -> rquickjs::Result<String> {
                 let data = bytes_of(&input)?;
-                let engine = b64_engine(&enc).ok_or_else(|| {
-                    throw(
-                        &ctx,
-                        &format!(
-                            "unknown base64 encoding \"{enc}\"; expected std, rawstd, url or rawurl"
-                        ),
-                    )
-                })?;
+                let engine = b64_engine(&enc).map_err(|e| throw(&ctx, &e))?;
                 Ok(engine.encode(data))
             },
         )?,
@@ -43,14 +36,7 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>) -> rquickjs::Result<
              enc: String,
              format: String|
              -> rquickjs::Result<Value<'js>> {
-                let engine = b64_engine(&enc).ok_or_else(|| {
-                    throw(
-                        &ctx,
-                        &format!(
-                            "unknown base64 encoding \"{enc}\"; expected std, rawstd, url or rawurl"
-                        ),
-                    )
-                })?;
+                let engine = b64_engine(&enc).map_err(|e| throw(&ctx, &e))?;
                 let data = engine
                     .decode(input.trim_end_matches(if enc.starts_with("raw") { "=" } else { "" }))
                     .map_err(|e| throw(&ctx, &format!("b64decode: {e}")))?;
@@ -116,14 +102,17 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>) -> rquickjs::Result<
     Ok(())
 }
 
-fn b64_engine(enc: &str) -> Option<base64::engine::GeneralPurpose> {
+/// The base64 alphabet k6 names `enc`.
+fn b64_engine(enc: &str) -> Result<base64::engine::GeneralPurpose, String> {
     use base64::engine::general_purpose as gp;
     match enc {
-        "std" | "" => Some(gp::STANDARD),
-        "rawstd" => Some(gp::STANDARD_NO_PAD),
-        "url" => Some(gp::URL_SAFE),
-        "rawurl" => Some(gp::URL_SAFE_NO_PAD),
-        _ => None,
+        "std" | "" => Ok(gp::STANDARD),
+        "rawstd" => Ok(gp::STANDARD_NO_PAD),
+        "url" => Ok(gp::URL_SAFE),
+        "rawurl" => Ok(gp::URL_SAFE_NO_PAD),
+        _ => Err(format!(
+            "unknown base64 encoding \"{enc}\"; expected std, rawstd, url or rawurl"
+        )),
     }
 }
 
