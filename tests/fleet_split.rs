@@ -246,7 +246,11 @@ async fn merged_percentiles_equal_the_offline_merge_of_every_agents_histograms()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agents_start_within_5_ms_of_each_other() {
+async fn agents_start_within_25_ms_of_each_other() {
+    // Four agent processes waking at one instant on a shared 2-core CI machine: the scheduler's
+    // jitter alone reaches several ms (6.3 ms seen in CI), so the bound is loose. It still fails
+    // a barrier that is not one (agents starting as gossip reaches them are 100s of ms apart);
+    // the measured spread is in BENCHMARKS.md.
     let target = target().await;
     let fleet = Fleet::start(4, FleetOptions::default())
         .await
@@ -283,7 +287,7 @@ async fn agents_start_within_5_ms_of_each_other() {
         "every agent reported when it started: {:?}",
         test.agent_states
     );
-    assert!(spread < 5.0, "start spread {spread} ms");
+    assert!(spread < 25.0, "start spread {spread} ms");
 }
 
 /// `volley demo` as the README runs it (shorter): three agents and a target in one process, an
