@@ -26,6 +26,7 @@
 mod body;
 mod routes;
 mod server;
+mod session;
 mod stats;
 mod tls;
 

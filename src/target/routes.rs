@@ -18,6 +18,7 @@ use hyper::body::Incoming;
 use tokio::sync::watch;
 
 use super::body::TargetBody;
+use super::session;
 use super::stats::{Route, TargetStats};
 
 /// Body of `/`.
@@ -25,7 +26,7 @@ const ROOT_BODY: &[u8] = b"Volley target\n";
 
 /// Body of a 404: tells a person poking at the target what exists.
 const NOT_FOUND_BODY: &[u8] = b"not found; routes: / /bytes/N /delay/MS /status/CODE /json \
-/echo /headers /stall /drop\n";
+/echo /headers /stall /drop /redirect/N /cookies /cookies/set?NAME=VALUE\n";
 
 /// Body of `/delay/MS` once the delay has passed.
 const DELAY_BODY: &[u8] = b"delayed\n";
@@ -34,14 +35,17 @@ const DELAY_BODY: &[u8] = b"delayed\n";
 /// millisecond timer, so the delay is exact to well under a millisecond.
 const DELAY_SPIN: Duration = Duration::from_millis(2);
 
+/// Longest chain `/redirect/N` serves.
+const MAX_REDIRECTS: u64 = 100;
+
 /// Value of the `Server` header on every response.
 const SERVER_NAME: &str = "volley-target";
 
 /// Header carrying the request method on `/echo` responses.
 const X_ECHO_METHOD: HeaderName = HeaderName::from_static("x-echo-method");
 
-const TEXT: &str = "text/plain; charset=utf-8";
-const JSON: &str = "application/json";
+pub(super) const TEXT: &str = "text/plain; charset=utf-8";
+pub(super) const JSON: &str = "application/json";
 const OCTETS: &str = "application/octet-stream";
 
 /// Lowest and highest status `/status/CODE` serves (1xx cannot be a final
@@ -126,6 +130,19 @@ impl Router {
             ),
             Route::Echo => echo(req, stats),
             Route::Headers => headers_doc(&req, stats),
+            Route::Redirect => match parse_number(param).filter(|n| *n <= MAX_REDIRECTS) {
+                Some(n) => session::redirect(n, stats),
+                None => self.bad_request(format!(
+                    "/redirect/{param}: expected a number of redirects from 0 to {MAX_REDIRECTS} \
+                     (e.g. /redirect/3)\n"
+                )),
+            },
+            Route::Cookies => session::cookies(&req, stats),
+            Route::CookiesSet => match session::set_cookies(req.uri().query().unwrap_or(""), stats)
+            {
+                Ok(r) => r,
+                Err(message) => self.bad_request(message),
+            },
             Route::Stall => {
                 let mut stop_rx = self.stop_rx.clone();
                 // Either outcome (stop signalled, or the server is gone) releases it.
@@ -161,15 +178,18 @@ pub(crate) fn classify(path: &str) -> (Route, &str) {
         "/headers" => Some(Route::Headers),
         "/stall" => Some(Route::Stall),
         "/drop" => Some(Route::Drop),
+        "/cookies" => Some(Route::Cookies),
+        "/cookies/set" => Some(Route::CookiesSet),
         _ => None,
     };
     if let Some(route) = fixed {
         return (route, "");
     }
-    const PARAMETERISED: [(&str, Route); 3] = [
+    const PARAMETERISED: [(&str, Route); 4] = [
         ("/bytes/", Route::Bytes),
         ("/delay/", Route::Delay),
         ("/status/", Route::Status),
+        ("/redirect/", Route::Redirect),
     ];
     for (prefix, route) in PARAMETERISED {
         if let Some(param) = path.strip_prefix(prefix) {
@@ -284,7 +304,7 @@ fn headers_doc(req: &Request<Incoming>, stats: &Arc<TargetStats>) -> Response<Ta
 }
 
 /// A response with the given status, content type and body, plus `Server`.
-fn respond(
+pub(super) fn respond(
     status: StatusCode,
     content_type: &'static str,
     body: TargetBody,
@@ -385,7 +405,10 @@ mod tests {
             let (route, param) = classify(&path);
             prop_assert!(path.ends_with(param));
             if !param.is_empty() {
-                prop_assert!(matches!(route, Route::Bytes | Route::Delay | Route::Status));
+                prop_assert!(matches!(
+                    route,
+                    Route::Bytes | Route::Delay | Route::Status | Route::Redirect
+                ));
             }
         }
 

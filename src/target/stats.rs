@@ -29,13 +29,19 @@ pub enum Route {
     Drop,
     /// `/headers`: the request headers as a JSON object.
     Headers,
+    /// `/redirect/N`: a chain of N redirects ending at `/redirect/0`.
+    Redirect,
+    /// `/cookies`: the request's cookies as a JSON object.
+    Cookies,
+    /// `/cookies/set?name=value&…`: sets them, then redirects to `/cookies`.
+    CookiesSet,
     /// Anything else (404).
     NotFound,
 }
 
 impl Route {
     /// Every route, in declaration order (the order of the counters).
-    pub const ALL: [Route; 10] = [
+    pub const ALL: [Route; 13] = [
         Route::Root,
         Route::Bytes,
         Route::Delay,
@@ -45,6 +51,9 @@ impl Route {
         Route::Stall,
         Route::Drop,
         Route::Headers,
+        Route::Redirect,
+        Route::Cookies,
+        Route::CookiesSet,
         Route::NotFound,
     ];
 
@@ -60,6 +69,9 @@ impl Route {
             Route::Stall => "/stall",
             Route::Drop => "/drop",
             Route::Headers => "/headers",
+            Route::Redirect => "/redirect/N",
+            Route::Cookies => "/cookies",
+            Route::CookiesSet => "/cookies/set",
             Route::NotFound => "(not found)",
         }
     }
