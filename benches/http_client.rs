@@ -95,6 +95,9 @@ fn options(h2c: bool) -> HttpOptions {
         no_connection_reuse: false,
         http2_prior_knowledge: h2c,
         timeout: Duration::from_secs(10),
+        max_redirects: 10,
+        no_cookies_reset: false,
+        expected_statuses: vec![(200, 399)],
     }
 }
 

@@ -135,6 +135,9 @@ async fn client(addr: &str, vus: usize, per_vu: usize) -> anyhow::Result<()> {
         no_connection_reuse: false,
         http2_prior_knowledge: false,
         timeout: Duration::from_secs(10),
+        max_redirects: 10,
+        no_cookies_reset: false,
+        expected_statuses: vec![(200, 399)],
     };
     let config = Arc::new(HttpClientConfig::new(&opts)?);
     let url: Arc<str> = format!("http://{addr}/").into();

@@ -31,6 +31,9 @@ fn options() -> HttpOptions {
         no_connection_reuse: false,
         http2_prior_knowledge: false,
         timeout: Duration::from_secs(10),
+        max_redirects: 10,
+        no_cookies_reset: false,
+        expected_statuses: vec![(200, 399)],
     }
 }
 

@@ -44,6 +44,8 @@ pub fn capture(
                 .or_else(|| caps.get(0))
                 .map(|m| m.as_str().to_owned())
         }
+        // The VU reads its own jar (`engine::vu`).
+        CaptureSource::Cookie(_) => None,
     }
 }
 

@@ -12,11 +12,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::time::Instant;
 
 use super::check;
+use super::http::cookies::CookieJar;
+use super::http::follow::{self, Chain};
 use super::http::{HttpClientConfig, OutRequest, Response, VuClient};
 use super::program::{Op, Prepared, sleep_duration};
 use super::sink::SampleSink;
 use crate::metrics::{HttpSample, Sample};
-use crate::plan::{DataMode, Plan, RenderContext};
+use crate::plan::{CaptureSource, DataMode, Plan, RenderContext};
 
 /// Sleeps at least this long ship the VU's pending samples first.
 const FLUSH_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_millis(50);
@@ -42,7 +44,12 @@ pub struct Vu {
     url: String,
     body: String,
     headers: Vec<(http::HeaderName, String)>,
+    /// Headers of a request with cookies or of a redirect hop.
+    hop_headers: Vec<(http::HeaderName, String)>,
     response: Response,
+    /// The VU's cookies (emptied before each iteration unless
+    /// `noCookiesReset`).
+    jar: CookieJar,
     /// A script VU: its JavaScript runtime on a script worker.
     script: Option<crate::script::ScriptVu>,
 }
@@ -87,7 +94,9 @@ impl Vu {
             url: String::new(),
             body: String::new(),
             headers: Vec::new(),
+            hop_headers: Vec::new(),
             response: Response::default(),
+            jar: CookieJar::default(),
         }
     }
 
@@ -108,6 +117,9 @@ impl Vu {
         let started = Instant::now();
         let lag = spec.intended.map(|i| started.saturating_duration_since(i));
         let plan = &shared.plan;
+        if !plan.http.no_cookies_reset {
+            self.jar.clear();
+        }
         let scenario = &plan.scenarios[spec.scenario];
         let row_index = plan.data.as_ref().map(|d| match d.mode {
             DataMode::Sequential => {
@@ -128,7 +140,7 @@ impl Vu {
                         scenario: &scenario.name,
                         row,
                     };
-                    self.request(p, &at, lag).await;
+                    self.request(p, &at, lag, &shared.plan.http).await;
                 }
                 Op::Sleep(s) => {
                     let pause = sleep_duration(*s);
@@ -160,7 +172,13 @@ impl Vu {
         self.sink.flush_if_stale();
     }
 
-    async fn request(&mut self, p: &Prepared, at: &Where<'_>, lag: Option<std::time::Duration>) {
+    async fn request(
+        &mut self,
+        p: &Prepared,
+        at: &Where<'_>,
+        lag: Option<std::time::Duration>,
+        http: &crate::plan::HttpOptions,
+    ) {
         let r = &p.request;
         let cx = RenderContext {
             vu: self.id,
@@ -196,7 +214,12 @@ impl Vu {
             }
             (None, None) => &[],
         };
-        let out = OutRequest {
+        let now = if self.jar.is_empty() {
+            0
+        } else {
+            follow::unix_now()
+        };
+        let mut out = OutRequest {
             method: &r.method,
             url,
             headers,
@@ -205,19 +228,42 @@ impl Vu {
             keep_body: p.keep_body,
             keep_headers: p.keep_headers,
         };
+        if let Some(cookies) = follow::cookie_header(&mut self.jar, &[], url, now) {
+            self.hop_headers.clear();
+            self.hop_headers.extend_from_slice(headers);
+            follow::add_cookie_header(&mut self.hop_headers, cookies);
+            out.headers = &self.hop_headers;
+        }
         self.client.send(&out, &mut self.response).await;
+        follow::store_cookies(&mut self.jar, url, &self.response, now.max(1));
+        let max = r.redirects.unwrap_or(http.max_redirects);
+        let expected = &http.expected_statuses;
+        if max > 0 && super::http::redirect::is_redirect(self.response.status) {
+            // Rare: each hop is recorded as its own request, then sent.
+            let mut chain = Chain::new(&r.method, url, max);
+            while chain.advance(&mut self.response) {
+                record(&mut self.sink, r.id, &self.response, lag, expected);
+                let now = follow::unix_now();
+                self.hop_headers.clear();
+                chain.headers_into(headers, &mut self.hop_headers);
+                if let Some(c) = follow::cookie_header(&mut self.jar, &[], &chain.url, now) {
+                    follow::add_cookie_header(&mut self.hop_headers, c);
+                }
+                let hop = OutRequest {
+                    method: &chain.method,
+                    url: &chain.url,
+                    headers: &self.hop_headers,
+                    body: if chain.keep_body { body } else { &[] },
+                    timeout: r.timeout,
+                    keep_body: p.keep_body,
+                    keep_headers: p.keep_headers,
+                };
+                self.client.send(&hop, &mut self.response).await;
+                follow::store_cookies(&mut self.jar, &chain.url, &self.response, now);
+            }
+        }
+        record(&mut self.sink, r.id, &self.response, lag, expected);
         let resp = &self.response;
-        let expected = resp.error.is_none() && (200..400).contains(&resp.status);
-        self.sink.push(Sample::Http(HttpSample {
-            request: r.id,
-            status: resp.status,
-            error: resp.error,
-            expected,
-            timings: resp.timings,
-            intended: lag.map(|l| l + resp.timings.duration()),
-            bytes_sent: resp.bytes_sent,
-            bytes_received: resp.bytes_received,
-        }));
         if !r.checks.is_empty() || !r.captures.is_empty() {
             let json = if p.parse_json {
                 serde_json::from_slice::<serde_json::Value>(&resp.body).ok()
@@ -230,7 +276,12 @@ impl Vu {
             }
             for c in &r.captures {
                 let slot = usize::from(c.var.0);
-                let value = check::capture(&c.source, resp, json.as_ref());
+                let value = match &c.source {
+                    CaptureSource::Cookie(name) => {
+                        follow::cookie_value(&mut self.jar, url, name, follow::unix_now())
+                    }
+                    source => check::capture(source, resp, json.as_ref()),
+                };
                 if let Some(v) = self.vars.get_mut(slot) {
                     *v = value;
                 }
@@ -249,6 +300,31 @@ impl Vu {
     pub fn close(&mut self) {
         self.client.close_all();
     }
+}
+
+/// Records one response (a hop or the final one) of request `id`.
+fn record(
+    sink: &mut SampleSink,
+    id: crate::plan::RequestId,
+    resp: &Response,
+    lag: Option<std::time::Duration>,
+    expected_statuses: &[(u16, u16)],
+) {
+    // A transport error is checked as status 0, as k6 does.
+    let status = if resp.error.is_some() { 0 } else { resp.status };
+    let expected = expected_statuses
+        .iter()
+        .any(|(lo, hi)| (*lo..=*hi).contains(&status));
+    sink.push(Sample::Http(HttpSample {
+        request: id,
+        status: resp.status,
+        error: resp.error,
+        expected,
+        timings: resp.timings,
+        intended: lag.map(|l| l + resp.timings.duration()),
+        bytes_sent: resp.bytes_sent,
+        bytes_received: resp.bytes_received,
+    }));
 }
 
 /// Scenario indexes travel as `u16` in samples; plans never get near that.

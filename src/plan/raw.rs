@@ -37,6 +37,11 @@ pub struct RawPlan {
     pub http2_prior_knowledge: Option<bool>,
     /// Default request timeout.
     pub timeout: Option<DurationValue>,
+    pub max_redirects: Option<Count>,
+    pub no_cookies_reset: Option<bool>,
+    /// Statuses that are not failures (`http_req_failed`), as k6's
+    /// `http.expectedStatuses`: codes and `{min, max}` ranges.
+    pub expected_statuses: Option<Vec<RawExpectedStatus>>,
     pub summary_trend_stats: Option<Vec<String>>,
     pub data: Option<RawData>,
     pub env: Option<OrderedMap<Scalar>>,
@@ -48,6 +53,14 @@ pub struct RawPlan {
     /// `exec` instead of having a `flow`.
     #[serde(skip)]
     pub script_exports: Option<Vec<String>>,
+}
+
+/// One entry of `expectedStatuses`: a code or an inclusive range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum RawExpectedStatus {
+    Code(u16),
+    Range { min: u16, max: u16 },
 }
 
 /// One `{duration, target}` stage.
@@ -145,6 +158,8 @@ pub struct RawRequest {
     pub json: Option<serde_json::Value>,
     pub name: Option<String>,
     pub timeout: Option<DurationValue>,
+    /// Redirects this request follows (instead of `maxRedirects`).
+    pub redirects: Option<Count>,
     pub tags: Option<OrderedMap<Scalar>>,
     pub check: Option<Vec<RawCheck>>,
     pub capture: Option<Vec<RawCapture>>,
@@ -189,7 +204,8 @@ pub struct RawCapture {
     pub json: Option<String>,
     pub header: Option<String>,
     pub regex: Option<String>,
+    pub cookie: Option<String>,
 }
 
 /// The capture source keys, for messages.
-pub const CAPTURE_KINDS: &str = "json, header, regex";
+pub const CAPTURE_KINDS: &str = "json, header, regex, cookie";

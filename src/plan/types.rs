@@ -60,6 +60,15 @@ pub struct HttpOptions {
     pub http2_prior_knowledge: bool,
     /// Default per-request timeout (k6: 60 s).
     pub timeout: Duration,
+    /// `maxRedirects`: redirects followed per request (k6: 10); each hop
+    /// is a request of its own in the metrics.
+    pub max_redirects: u32,
+    /// `noCookiesReset`: keep a VU's cookies from one iteration to the
+    /// next (k6 empties the jar before each iteration).
+    pub no_cookies_reset: bool,
+    /// `expectedStatuses`: inclusive ranges of statuses that are not
+    /// failures (k6's default: 200–399). A transport error is status 0.
+    pub expected_statuses: Vec<(u16, u16)>,
 }
 
 /// One scenario: an executor and the flow each of its iterations runs.
@@ -189,6 +198,8 @@ pub struct Request {
     /// The enclosing group path in k6 form (`""`, `"::login"`, `"::a::b"`).
     pub group: String,
     pub timeout: Duration,
+    /// `redirects`: this request's own limit instead of `maxRedirects`.
+    pub redirects: Option<u32>,
     /// Extra tags of this request.
     pub tags: Tags,
     pub checks: Vec<Check>,
@@ -271,6 +282,9 @@ pub enum CaptureSource {
     Header(HeaderName),
     /// First capture group if the regex has one, else the whole match.
     Regex(regex::Regex),
+    /// The value of a cookie in the VU's jar after the response (its
+    /// `Set-Cookie`s stored), as it would be sent to the request's URL.
+    Cookie(String),
 }
 
 /// Rows of a CSV or JSON data file, and how iterations pick them.

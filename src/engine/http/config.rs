@@ -162,6 +162,9 @@ mod tests {
             no_connection_reuse: false,
             http2_prior_knowledge: false,
             timeout: Duration::from_secs(5),
+            max_redirects: 10,
+            no_cookies_reset: false,
+            expected_statuses: vec![(200, 399)],
         }
     }
 

@@ -58,6 +58,10 @@ pub enum RequestError {
         peer: SocketAddr,
         violation: ProtocolViolation,
     },
+    /// A redirect could not be followed (its `Location`); the 3xx is the
+    /// final response.
+    #[error("{0}")]
+    Redirect(#[from] super::redirect::RedirectError),
     /// The HTTP/2 connection or stream failed.
     #[error("HTTP/2 exchange with {peer} failed: {source}")]
     H2 {
@@ -71,9 +75,9 @@ impl RequestError {
     /// The k6-style class of this failure.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            RequestError::InvalidUrl { .. } | RequestError::InvalidHeader { .. } => {
-                ErrorKind::InvalidUrl
-            }
+            RequestError::InvalidUrl { .. }
+            | RequestError::InvalidHeader { .. }
+            | RequestError::Redirect(_) => ErrorKind::InvalidUrl,
             RequestError::Dns { .. } => ErrorKind::Dns,
             RequestError::ConnectRefused { .. } => ErrorKind::ConnectRefused,
             RequestError::Connect { .. } => ErrorKind::Connect,

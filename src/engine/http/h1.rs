@@ -19,6 +19,7 @@ use super::stream::Stream;
 use super::url::Target;
 use super::{OutRequest, Response};
 use crate::plan::HttpOptions;
+pub(crate) use head::is_session_header;
 use head::{Framing, has_token, parse_head};
 
 /// Read buffer size a VU starts with: a typical response head fits; it

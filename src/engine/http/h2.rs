@@ -186,14 +186,15 @@ impl H2Conn {
         out.status = response.status().as_u16();
         out.http_version = http::Version::HTTP_2;
         let (parts, mut body) = response.into_parts();
-        if req.keep_headers {
-            out.headers.extend(
-                parts
-                    .headers
-                    .iter()
-                    .map(|(name, value)| (name.clone(), value.clone())),
-            );
-        }
+        out.headers.extend(
+            parts
+                .headers
+                .iter()
+                .filter(|(name, _)| {
+                    req.keep_headers || super::h1::is_session_header(name.as_str().as_bytes())
+                })
+                .map(|(name, value)| (name.clone(), value.clone())),
+        );
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| h2_error(peer, e))?;
             if let (true, Some(data)) = (req.keep_body, frame.data_ref()) {

@@ -19,13 +19,19 @@
 //! - [`chunked`]: the chunked transfer-coding decoder.
 //! - [`h2`]: HTTP/2 over hyper.
 //! - [`client`]: the per-VU client: pool, retry, timeout, timings.
+//! - [`cookies`]: the VU's cookie jar (RFC 6265).
+//! - [`redirect`]: which redirects are followed and how.
+//! - [`follow`]: one request with its cookies and redirect hops.
 
 pub mod chunked;
 pub mod client;
 pub mod config;
+pub mod cookies;
 pub mod error;
+pub mod follow;
 pub mod h1;
 pub mod h2;
+pub mod redirect;
 pub mod stream;
 pub mod url;
 
@@ -72,7 +78,8 @@ pub struct Response {
     /// The failure with its context, for logs and users.
     pub failure: Option<RequestError>,
     pub timings: Timings,
-    /// Response headers in arrival order, when the request asked for them.
+    /// Response headers in arrival order, when the request asked for them;
+    /// `Location` and `Set-Cookie` always.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The decoded body (chunked framing removed), when asked for.
     pub body: Vec<u8>,

@@ -60,6 +60,7 @@ fn request(id: u32, method: Method, name: &str, scenario: usize, group: &str) ->
         scenario,
         group: group.into(),
         timeout: Duration::from_secs(60),
+        redirects: None,
         tags: if name == "home" {
             vec![("kind".into(), "page".into())]
         } else {
@@ -105,6 +106,9 @@ pub fn plan_with(thresholds: Vec<Threshold>, stats: Vec<TrendStat>) -> Plan {
             no_connection_reuse: false,
             http2_prior_knowledge: false,
             timeout: Duration::from_secs(60),
+            max_redirects: 10,
+            no_cookies_reset: false,
+            expected_statuses: vec![(200, 399)],
         },
         data: None,
         summary_trend_stats: stats,

@@ -198,7 +198,61 @@ fn http_options(raw: &RawPlan) -> Result<HttpOptions, PlanError> {
         no_connection_reuse: raw.no_connection_reuse.unwrap_or(false),
         http2_prior_knowledge: raw.http2_prior_knowledge.unwrap_or(false),
         timeout,
+        max_redirects: redirect_limit(raw.max_redirects, "maxRedirects")?
+            .unwrap_or(crate::engine::http::redirect::DEFAULT_MAX_REDIRECTS),
+        no_cookies_reset: raw.no_cookies_reset.unwrap_or(false),
+        expected_statuses: expected_statuses(raw.expected_statuses.as_deref())?,
     })
+}
+
+/// `expectedStatuses`: codes from 100 to 599 and ranges with `min <= max`.
+fn expected_statuses(
+    raw: Option<&[super::raw::RawExpectedStatus]>,
+) -> Result<Vec<(u16, u16)>, PlanError> {
+    use super::raw::RawExpectedStatus;
+    let Some(list) = raw else {
+        return Ok(vec![(200, 399)]);
+    };
+    if list.is_empty() {
+        return Err(PlanError::field(
+            "expectedStatuses",
+            "is empty; list codes (200) or ranges ({min: 200, max: 299}), or leave it out for 200-399",
+        ));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let (lo, hi) = match *s {
+                RawExpectedStatus::Code(c) => (c, c),
+                RawExpectedStatus::Range { min, max } => (min, max),
+            };
+            if (100..=599).contains(&lo) && (100..=599).contains(&hi) && lo <= hi {
+                Ok((lo, hi))
+            } else {
+                Err(PlanError::invalid(
+                    format!("expectedStatuses[{i}]"),
+                    format!("{lo}..{hi}"),
+                    "a status code from 100 to 599, or {min, max} with min <= max",
+                ))
+            }
+        })
+        .collect()
+}
+
+/// A redirect limit (`maxRedirects`, a request's `redirects`): 0 to 100.
+pub(crate) fn redirect_limit(
+    raw: Option<super::raw::Count>,
+    path: &str,
+) -> Result<Option<u32>, PlanError> {
+    match raw {
+        None => Ok(None),
+        Some(c) if c.0 <= 100 => Ok(Some(c.0 as u32)),
+        Some(c) => Err(PlanError::invalid(
+            path,
+            c.0.to_string(),
+            "a number of redirects from 0 to 100",
+        )),
+    }
 }
 
 /// `--summary-trend-stats avg,med,p(99)`: the CLI form of `summaryTrendStats`.

@@ -161,6 +161,7 @@ pub(crate) fn compile_request(
         scenario: cx.scenario,
         group: group.to_string(),
         timeout,
+        redirects: super::redirect_limit(raw.redirects, &format!("{path}.redirects"))?,
         tags,
         checks,
         captures,
@@ -343,6 +344,7 @@ fn compile_capture(
         ("json", capture.json.is_some()),
         ("header", capture.header.is_some()),
         ("regex", capture.regex.is_some()),
+        ("cookie", capture.cookie.is_some()),
     ]
     .into_iter()
     .filter_map(|(k, set)| set.then_some(k))
@@ -376,6 +378,15 @@ fn compile_capture(
             )
         })?;
         CaptureSource::Regex(regex)
+    } else if let Some(name) = &capture.cookie {
+        if name.is_empty() || name.contains(['=', ';', ' ']) {
+            return Err(PlanError::invalid(
+                format!("{path}.cookie"),
+                name,
+                "a cookie name (no '=', ';' or spaces)",
+            ));
+        }
+        CaptureSource::Cookie(name.clone())
     } else {
         return Err(PlanError::field(
             path,

@@ -12,6 +12,32 @@ fn cases() -> Vec<(String, &'static str, &'static str)> {
     let scenario = |body: &str| format!("scenarios:\n  main: {body}\n{GET}");
     let flow = |steps: &str| format!("flow:\n{steps}");
     vec![
+        // Cookies, redirects and expected statuses.
+        (
+            with_get("maxRedirects: 500\n"),
+            "maxRedirects",
+            "got \"500\", expected a number of redirects from 0 to 100",
+        ),
+        (
+            with_get("expectedStatuses: [{min: 500, max: 400}]\n"),
+            "expectedStatuses[0]",
+            "expected a status code from 100 to 599, or {min, max} with min <= max",
+        ),
+        (
+            with_get("expectedStatuses: []\n"),
+            "expectedStatuses",
+            "is empty",
+        ),
+        (
+            flow("  - get: {url: \"http://127.0.0.1:1/\", redirects: 101}\n"),
+            "flow[0].get.redirects",
+            "expected a number of redirects from 0 to 100",
+        ),
+        (
+            flow("  - get: {url: \"http://127.0.0.1:1/\", capture: [{var: s, cookie: \"a=b\"}]}\n"),
+            "flow[0].get.capture[0].cookie",
+            "a cookie name",
+        ),
         // Shapes and types.
         (
             with_get("vu: 3\n"),

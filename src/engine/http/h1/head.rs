@@ -90,7 +90,7 @@ pub(super) fn parse_head(
             close |= has_token(h.value, b"close");
             keep_alive_token |= has_token(h.value, b"keep-alive");
         }
-        if keep_headers
+        if (keep_headers || is_session_header(name))
             && is_final
             && let (Ok(n), Ok(v)) = (
                 HeaderName::from_bytes(name),
@@ -127,6 +127,13 @@ pub(super) fn parse_head(
         framing,
         keep_alive,
     }))
+}
+
+/// Headers kept even when the caller did not ask for headers: a redirect's
+/// `Location` and the `Set-Cookie`s the VU's jar stores.
+pub(crate) fn is_session_header(name: &[u8]) -> bool {
+    (name.len() == 8 && name.eq_ignore_ascii_case(b"location"))
+        || (name.len() == 10 && name.eq_ignore_ascii_case(b"set-cookie"))
 }
 
 pub(super) fn parse_content_length(value: &[u8]) -> Result<u64, ProtocolViolation> {

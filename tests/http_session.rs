@@ -1,0 +1,232 @@
+//! Cookies and redirects in YAML plans against a real nginx (Debian
+//! `nginx-light`, config in `tests/fixtures/nginx/session.conf`): a login
+//! that sets a session cookie and redirects to a private page, the jar
+//! emptied between iterations (and kept with `noCookiesReset`), each
+//! redirect hop counted as a request, a redirect loop stopped at
+//! `maxRedirects`, 303 turning POST into GET and 307 keeping it, and a
+//! cookie captured into a variable.
+//!
+//! nginx comes from `NGINX`, else `nginx` on `PATH` or in `/usr/sbin`
+//! (`scripts/test` installs `nginx-light`).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{check_counts, counter, counter_where, rate, run_yaml};
+use volley::metrics::Metric;
+
+/// A private nginx on a free loopback port, stopped on drop.
+struct Nginx {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn nginx_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("NGINX") {
+        return p.into();
+    }
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin"])
+    {
+        let p = PathBuf::from(dir).join("nginx");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("nginx not found: install nginx-light (scripts/test does) or set NGINX");
+}
+
+/// Starts nginx with the session config; retries on the rare port race.
+async fn start_nginx() -> Nginx {
+    let template = include_str!("fixtures/nginx/session.conf");
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let conf = template
+            .replace("@DIR@", &dir.path().display().to_string())
+            .replace("@PORT@", &port.to_string());
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).expect("the config is written");
+        let mut child = Command::new(nginx_binary())
+            .args(["-p", &dir.path().display().to_string(), "-c"])
+            .arg(&conf_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx starts");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break; // the port was taken: try another
+            }
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Nginx {
+                    child,
+                    port,
+                    _dir: dir,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("nginx did not start listening");
+}
+
+fn reqs(r: &volley::engine::RunResult, name: &str, status: &str) -> f64 {
+    counter_where(r, Metric::HttpReqs, &[("name", name), ("status", status)])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_cookie_lives_for_one_iteration_and_each_hop_is_a_request() {
+    let nginx = start_nginx().await;
+    let yaml = format!(
+        r#"
+iterations: 3
+flow:
+  - get:
+      url: "http://127.0.0.1:{port}/private"
+      name: before-login
+      check: [{{status: 401}}]
+  - get:
+      url: "http://127.0.0.1:{port}/login"
+      name: login
+      check: [{{status: 200}}, {{bodyContains: welcome}}]
+      capture: [{{var: sid, cookie: sid}}]
+  - get:
+      url: "http://127.0.0.1:{port}/private?captured=${{sid}}"
+      name: after-login
+      check: [{{status: 200}}]
+  - get:
+      url: "http://127.0.0.1:{port}/logout"
+      name: logout
+  - get:
+      url: "http://127.0.0.1:{port}/private"
+      name: after-logout
+      check: [{{status: 401}}]
+"#,
+        port = nginx.port
+    );
+    let r = run_yaml(&yaml).await;
+    // Every iteration starts with an empty jar: the first request has no
+    // session even after an earlier iteration logged in.
+    assert_eq!(check_counts(&r, "status is 401"), (6, 0));
+    assert_eq!(check_counts(&r, "status is 200"), (6, 0));
+    assert_eq!(check_counts(&r, "body contains \"welcome\""), (3, 0));
+    // The login is two requests (302 + the private page), both named login.
+    assert_eq!(reqs(&r, "login", "302"), 3.0);
+    assert_eq!(reqs(&r, "login", "200"), 3.0);
+    assert_eq!(counter(&r, Metric::HttpReqs), 18.0);
+    let log = std::fs::read_to_string(nginx._dir.path().join("access.log")).unwrap_or_default();
+    // Four visits to the private page per iteration, one of them a hop.
+    assert_eq!(
+        log.lines().filter(|l| l.contains("GET /private")).count(),
+        12,
+        "{log}"
+    );
+    // The cookie capture read the jar.
+    assert_eq!(
+        log.matches("GET /private?captured=s3cret ").count(),
+        3,
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_cookies_reset_keeps_the_session_and_expected_statuses_decide_failures() {
+    let nginx = start_nginx().await;
+    let yaml = format!(
+        r#"
+iterations: 3
+noCookiesReset: true
+expectedStatuses: [{{min: 200, max: 299}}, 401]
+flow:
+  - get:
+      url: "http://127.0.0.1:{port}/private"
+      name: private
+  - get:
+      url: "http://127.0.0.1:{port}/login"
+      name: login
+"#,
+        port = nginx.port
+    );
+    let r = run_yaml(&yaml).await;
+    // Only the very first visit lacks the session.
+    assert_eq!(reqs(&r, "private", "401"), 1.0);
+    assert_eq!(reqs(&r, "private", "200"), 2.0);
+    // 401 is expected here, and the login's 302 hop is not.
+    assert_eq!(rate(&r, Metric::HttpReqFailed), (3, 9));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chains_loops_and_method_changes_follow_go_and_k6() {
+    let nginx = start_nginx().await;
+    let yaml = format!(
+        r#"
+iterations: 2
+maxRedirects: 4
+flow:
+  - get:
+      url: "http://127.0.0.1:{port}/a"
+      name: chain
+      check: [{{status: 200}}, {{bodyContains: end of chain}}]
+  - get:
+      url: "http://127.0.0.1:{port}/loop"
+      name: loop
+  - get:
+      url: "http://127.0.0.1:{port}/loop"
+      name: loop-once
+      redirects: 1
+  - get:
+      url: "http://127.0.0.1:{port}/a"
+      name: no-follow
+      redirects: 0
+  - post:
+      url: "http://127.0.0.1:{port}/see-other"
+      name: see-other
+      body: "x=1"
+      check: [{{bodyContains: GET, name: 303 makes a GET}}]
+  - post:
+      url: "http://127.0.0.1:{port}/temporary"
+      name: temporary
+      body: "x=1"
+      check: [{{bodyContains: POST, name: 307 keeps the POST}}]
+"#,
+        port = nginx.port
+    );
+    let r = run_yaml(&yaml).await;
+    assert_eq!(check_counts(&r, "status is 200"), (2, 0));
+    assert_eq!(check_counts(&r, "303 makes a GET"), (2, 0));
+    assert_eq!(check_counts(&r, "307 keeps the POST"), (2, 0));
+    // /a → /b → /c: three requests per chain.
+    assert_eq!(reqs(&r, "chain", "301") + reqs(&r, "chain", "302"), 4.0);
+    // A loop stops after maxRedirects (4) hops: 5 requests, the last a 302
+    // returned as the answer, as k6 does.
+    assert_eq!(reqs(&r, "loop", "302"), 10.0);
+    assert_eq!(reqs(&r, "loop-once", "302"), 4.0);
+    assert_eq!(reqs(&r, "no-follow", "301"), 2.0);
+    assert_eq!(
+        counter(&r, Metric::HttpReqs),
+        2.0 * (3.0 + 5.0 + 2.0 + 1.0 + 2.0 + 2.0)
+    );
+}
