@@ -209,6 +209,11 @@ const CASES: &[Case] = &[
     Case::counted("scenarios_iterations.js", 0, 11, 11),
     Case::timed("scenarios_timed.js"),
     Case::counted("console_env.js", 0, 2, 2).with_env(&[("GREETING", "hello")]),
+    // 8 requests per iteration, 2 of them redirect hops.
+    Case::counted("cookies.js", 0, 3, 24),
+    // Every hop counts: 4 + 2 + 11 + 2 + 4 = 23 requests per iteration.
+    Case::counted("redirects.js", 0, 2, 46),
+    Case::counted("expected_statuses.js", 0, 2, 10),
     // Also the subject of `summary_exports_have_the_same_shape`.
     Case::counted("summary_shape.js", 0, 4, 4),
 ];

@@ -289,6 +289,9 @@ fn iterate<'js>(
         st.stopping = false;
         st.group.clear();
         st.group_starts.clear();
+        if !host.is_some_and(|h| h.plan.http.no_cookies_reset) {
+            st.jar.clear();
+        }
     }
     let iter = state.borrow().iter;
     let _ = reuse.globals.set(reuse.iter_key.clone(), iter as f64);
@@ -382,6 +385,7 @@ fn lifecycle<'js>(
     {
         let mut st = state.borrow_mut();
         st.group = format!("::{name}");
+        st.jar.clear();
     }
     let Ok(f) = module.get::<_, Function>(name) else {
         return Ok(None);

@@ -60,7 +60,12 @@ export class Response {
     this[RAW] = raw;
     this[REQ] = req;
   }
-  get url() { const r = this[REQ]; return typeof r === 'string' ? r : r[1]; }
+  get url() {
+    const f = this[RAW][12];
+    if (f !== null && f !== undefined) return f;
+    const r = this[REQ];
+    return typeof r === 'string' ? r : r[1];
+  }
   get status_text() { return v.statusText(this.status); }
   get proto() {
     const p = this[RAW][1];
@@ -96,7 +101,19 @@ export class Response {
     Object.defineProperty(this, 'timings', { value: t, writable: true, enumerable: true, configurable: true });
     return t;
   }
-  get cookies() { return {}; }
+  get cookies() {
+    const set = [];
+    const text = this[RAW][11];
+    if (text !== '') {
+      const flat = text.split('\n');
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        if (flat[i] === 'Set-Cookie') set.push(flat[i + 1]);
+      }
+    }
+    const c = set.length === 0 ? {} : v.parseSetCookies(set);
+    Object.defineProperty(this, 'cookies', { value: c, writable: true, enumerable: true, configurable: true });
+    return c;
+  }
   get remote_ip() { return ''; }
   get remote_port() { return 0; }
   get tls_version() { return ''; }
@@ -175,17 +192,35 @@ export function request(method, url, body, params) {
   const nameTag = typeof url === 'object' && url !== null && url.name !== undefined ? url.name : null;
   if (nameTag !== null && !tags.some((t) => t[0] === 'name')) tags.push(['name', nameTag]);
   const responseType = p.responseType || null;
+  const redirects = p.redirects === undefined || p.redirects === null ? null : Number(p.redirects);
+  let cookies = null;
+  if (p.cookies) {
+    cookies = [];
+    for (const k of Object.keys(p.cookies)) {
+      const c = p.cookies[k];
+      if (c !== null && typeof c === 'object') cookies.push([k, String(c.value), c.replace === true]);
+      else cookies.push([k, String(c), false]);
+    }
+  }
+  let jar = null;
+  if (p.jar !== undefined && p.jar !== null) {
+    if (!(p.jar instanceof CookieJar)) throw new TypeError('params.jar must be an http.CookieJar');
+    jar = p.jar[JAR];
+  }
+  const callback = p.responseCallback === undefined ? defaultCallback : p.responseCallback;
+  const expected = callback === null ? [] : callback === undefined ? null : statusRanges(callback);
   const m = String(method).toUpperCase();
-  const raw = v.request(m, u, payload, [headers, tags, timeout, responseType], [0, 0, null, '', 0, 0, 0, 0, 0, 0, 0, '']);
+  const raw = v.request(m, u, payload, [headers, tags, timeout, responseType, redirects, cookies, jar, expected],
+    [0, 0, null, '', 0, 0, 0, 0, 0, 0, 0, '', null]);
   return new Response(raw, [m, u, headers, payload]);
 }
 
 const NONE = [];
 
 export function get(url, params) {
-  if (params === undefined && typeof url === 'string') {
+  if (params === undefined && typeof url === 'string' && defaultCallback === undefined) {
     // The common case, without the general path's normalising.
-    const raw = v.request('GET', url, null, null, [0, 0, null, '', 0, 0, 0, 0, 0, 0, 0, '']);
+    const raw = v.request('GET', url, null, null, [0, 0, null, '', 0, 0, 0, 0, 0, 0, 0, '', null]);
     return new Response(raw, url);
   }
   return request('GET', url, null, params);
@@ -209,6 +244,64 @@ export function batch(requests) {
   return out;
 }
 
+// Response callbacks: k6 accepts only those made by expectedStatuses().
+const RANGES = Symbol('expectedStatuses');
+let defaultCallback; // undefined: 200-399; null: every status is expected
+
+export function expectedStatuses(...specs) {
+  const ranges = [];
+  for (const s of specs) {
+    if (typeof s === 'number' && Number.isInteger(s)) {
+      ranges.push([s, s]);
+    } else if (s !== null && typeof s === 'object' && Number.isInteger(s.min) && Number.isInteger(s.max)) {
+      ranges.push([s.min, s.max]);
+    } else {
+      throw new TypeError(`expectedStatuses: ${JSON.stringify(s)} is neither a status code nor {min, max}`);
+    }
+  }
+  return { [RANGES]: ranges };
+}
+
+function statusRanges(callback) {
+  if (callback === null || typeof callback !== 'object' || callback[RANGES] === undefined) {
+    throw new TypeError('a response callback must come from http.expectedStatuses() (or be null)');
+  }
+  return callback[RANGES];
+}
+
+export function setResponseCallback(callback) {
+  if (callback !== null) statusRanges(callback);
+  defaultCallback = callback;
+}
+
+// A jar's native handle; null is the VU's own jar. Jars the script
+// creates are freed when their object is collected.
+const JAR = Symbol('jar');
+const jars = new FinalizationRegistry((handle) => v.jarFree(handle));
+
+export class CookieJar {
+  constructor() {
+    const handle = v.jarNew();
+    this[JAR] = handle;
+    jars.register(this, handle);
+  }
+  cookiesForURL(url) { return v.jarCookies(this[JAR], String(url)); }
+  set(url, name, value, options) {
+    v.jarSet(this[JAR], String(url), String(name), String(value), options || {});
+  }
+  clear(url) { v.jarDelete(this[JAR], String(url)); }
+  delete(url, name) { v.jarDelete(this[JAR], String(url), String(name)); }
+}
+
+let vuJar = null;
+export function cookieJar() {
+  if (vuJar === null) {
+    vuJar = Object.create(CookieJar.prototype);
+    vuJar[JAR] = null;
+  }
+  return vuJar;
+}
+
 export function url(strings, ...values) {
   let name = '';
   let full = '';
@@ -228,4 +321,8 @@ export const TLS_1_1 = 'tls1.1';
 export const TLS_1_2 = 'tls1.2';
 export const TLS_1_3 = 'tls1.3';
 
-export default { request, get, head, post, put, patch, del, options, batch, url, Response, TLS_1_0, TLS_1_1, TLS_1_2, TLS_1_3 };
+export default {
+  request, get, head, post, put, patch, del, options, batch, url, Response, CookieJar, cookieJar,
+  expectedStatuses, setResponseCallback,
+  TLS_1_0, TLS_1_1, TLS_1_2, TLS_1_3,
+};

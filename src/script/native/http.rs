@@ -7,7 +7,11 @@ use std::time::Duration;
 
 use rquickjs::{Ctx, Function, IntoJs, Object, Value};
 
+use super::cookies::with_jar;
 use super::{Stage, State, bytes_of, ms, throw};
+use crate::engine::http::Response;
+use crate::engine::http::follow::{self, Chain, unix_now};
+use crate::engine::http::redirect;
 use crate::metrics::{ErrorKind, HttpSample, Sample};
 use crate::script::vu::{HttpCall, Resume, Yield, suspend};
 
@@ -29,25 +33,40 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, state: &State) -> rq
                 // from the caller, filled in place (cheaper than growing a
                 // new array slot by slot).
                 let undefined = || Value::new_undefined(ctx.clone());
-                let (headers, tags, timeout, response_type) = match meta.into_array() {
-                    Some(m) => (
-                        m.get::<Vec<Vec<String>>>(0)?,
-                        m.get::<Vec<Vec<String>>>(1)?,
-                        m.get::<Value>(2).unwrap_or_else(|_| undefined()),
-                        m.get::<Option<String>>(3).ok().flatten(),
-                    ),
-                    None => (Vec::new(), Vec::new(), undefined(), None),
-                };
-                let call = JsRequest {
+                let mut call = JsRequest {
                     method,
                     url,
                     payload,
-                    headers,
-                    tags,
-                    timeout,
-                    response_type,
+                    headers: Vec::new(),
+                    tags: Vec::new(),
+                    timeout: undefined(),
+                    response_type: None,
+                    redirects: None,
+                    cookies: Vec::new(),
+                    jar: None,
+                    expected: None,
                     out,
                 };
+                if let Some(m) = meta.into_array() {
+                    call.headers = m.get::<Vec<Vec<String>>>(0)?;
+                    call.tags = m.get::<Vec<Vec<String>>>(1)?;
+                    call.timeout = m.get::<Value>(2).unwrap_or_else(|_| undefined());
+                    call.response_type = m.get::<Option<String>>(3).ok().flatten();
+                    call.redirects = m.get::<Option<f64>>(4).ok().flatten();
+                    for c in m
+                        .get::<Option<Vec<rquickjs::Array>>>(5)?
+                        .unwrap_or_default()
+                    {
+                        call.cookies.push((c.get(0)?, c.get(1)?, c.get(2)?));
+                    }
+                    call.jar = m.get::<Option<u32>>(6)?;
+                    call.expected = m.get::<Option<Vec<Vec<u16>>>>(7)?.map(|ranges| {
+                        ranges
+                            .into_iter()
+                            .filter_map(|r| Some((*r.first()?, *r.get(1)?)))
+                            .collect()
+                    });
+                }
                 request(&ctx, &s, call)
             },
         )?,
@@ -115,6 +134,15 @@ struct JsRequest<'js> {
     timeout: Value<'js>,
     /// `text` (default), `binary` or `none`.
     response_type: Option<String>,
+    /// `redirects`: this request's limit instead of `maxRedirects`.
+    redirects: Option<f64>,
+    /// `cookies`: `(name, value, replace)`, sent but not stored.
+    cookies: Vec<(String, String, bool)>,
+    /// `jar`: a jar of its own instead of the VU's.
+    jar: Option<u32>,
+    /// Statuses that count as expected (`expectedStatuses`); `None`: 200–399.
+    /// Empty (a null callback): every response, as k6 then emits no failures.
+    expected: Option<Vec<(u16, u16)>>,
     /// Where to put the response.
     out: rquickjs::Array<'js>,
 }
@@ -132,6 +160,10 @@ fn request<'js>(
         tags,
         timeout,
         response_type,
+        redirects,
+        cookies,
+        jar,
+        expected,
         out,
     } = call;
     let (host, stage) = {
@@ -166,9 +198,11 @@ fn request<'js>(
         .into_iter()
         .filter_map(|t| <[String; 2]>::try_from(t).ok().map(|[k, v]| (k, v)))
         .collect();
-    let name = match tag_pairs.iter().position(|(k, _)| k == "name") {
-        Some(i) => tag_pairs.remove(i).1,
-        None => url.clone(),
+    // A `name` tag names every hop of a redirect chain; without one each
+    // hop is named by its own URL (k6).
+    let (name, explicit_name) = match tag_pairs.iter().position(|(k, _)| k == "name") {
+        Some(i) => (tag_pairs.remove(i).1, true),
+        None => (url.clone(), false),
     };
     tag_pairs.sort();
     let body = bytes_of(&payload)?;
@@ -188,34 +222,75 @@ fn request<'js>(
         None => !plan_http.discard_response_bodies,
     };
     let binary = response_type == Some("binary");
-    let call = HttpCall {
-        method: method_v,
-        url: url.clone(),
-        headers: hs,
-        body,
-        timeout,
-        keep_body,
-    };
-    let resp = match suspend(Yield::Http(Box::new(call))) {
-        Resume::Http(r) => r,
-        _ => {
-            state.borrow_mut().stopping = true;
-            return Err(throw(ctx, "iteration interrupted"));
+    let max_redirects = match redirects {
+        None => plan_http.max_redirects,
+        Some(n) if (0.0..=1000.0).contains(&n) => n as u32,
+        Some(n) => {
+            return Err(throw(
+                ctx,
+                &format!("redirects {n} is not a number of redirects from 0 to 1000"),
+            ));
         }
     };
-    let id = state.borrow_mut().request_id(&method, &name, &tag_pairs);
-    let expected = resp.error.is_none() && (200..400).contains(&resp.status);
-    let intended = state.borrow().intended;
-    state.borrow_mut().push(Sample::Http(HttpSample {
-        request: id,
-        status: resp.status,
-        error: resp.error,
-        expected,
-        timings: resp.timings,
-        intended: intended.map(|i| i.elapsed()),
-        bytes_sent: resp.bytes_sent,
-        bytes_received: resp.bytes_received,
-    }));
+    let mut chain: Option<Chain> = None;
+    let mut hop_headers = Vec::new();
+    let resp = loop {
+        let (hop_method, hop_url) = match &chain {
+            Some(c) => (c.method.clone(), c.url.as_str()),
+            None => (method_v.clone(), url.as_str()),
+        };
+        hop_headers.clear();
+        match &chain {
+            Some(c) => c.headers_into(&hs, &mut hop_headers),
+            None => hop_headers.extend_from_slice(&hs),
+        }
+        let now = unix_now();
+        if let Some(c) = with_jar(state, jar, |j| {
+            follow::cookie_header(j, &cookies, hop_url, now)
+        }) {
+            follow::add_cookie_header(&mut hop_headers, c);
+        }
+        let call = HttpCall {
+            method: hop_method,
+            url: hop_url.to_owned(),
+            headers: std::mem::take(&mut hop_headers),
+            body: if chain.as_ref().is_none_or(|c| c.keep_body) {
+                body.clone()
+            } else {
+                Vec::new()
+            },
+            timeout,
+            keep_body,
+        };
+        let mut resp = match suspend(Yield::Http(Box::new(call))) {
+            Resume::Http(r) => r,
+            _ => {
+                state.borrow_mut().stopping = true;
+                return Err(throw(ctx, "iteration interrupted"));
+            }
+        };
+        with_jar(state, jar, |j| {
+            follow::store_cookies(j, hop_url, &resp, now);
+        });
+        let hop_name = if explicit_name { &name } else { hop_url };
+        let id =
+            state
+                .borrow_mut()
+                .request_id(hop_url_method(&chain, &method), hop_name, &tag_pairs);
+        if max_redirects > 0 && redirect::is_redirect(resp.status) {
+            let c = chain.get_or_insert_with(|| Chain::new(&method_v, &url, max_redirects));
+            if c.advance(&mut resp) {
+                record(state, id, &resp, expected.as_deref());
+                continue;
+            }
+            if c.limit_hit && redirects.is_none() {
+                warn_redirect_limit(&url, max_redirects);
+            }
+        }
+        record(state, id, &resp, expected.as_deref());
+        break resp;
+    };
+    let final_url = chain.as_ref().filter(|c| c.hops > 0).map(|c| c.url.clone());
     // The response crosses into JavaScript as one array (see `Response`
     // in js/http.js): setting a dozen named properties from Rust costs an
     // atom lookup each, an array literal's slots cost nothing.
@@ -249,7 +324,7 @@ fn request<'js>(
     };
     let tm = resp.timings;
     let o = out;
-    let items: [Value<'js>; 12] = [
+    let items: [Value<'js>; 13] = [
         resp.status.into_js(ctx)?,
         proto.into_js(ctx)?,
         body,
@@ -262,11 +337,55 @@ fn request<'js>(
         ms(tm.waiting).into_js(ctx)?,
         ms(tm.receiving).into_js(ctx)?,
         flat.into_js(ctx)?,
+        final_url.into_js(ctx)?,
     ];
     for (i, item) in items.into_iter().enumerate() {
         o.set(i, item)?;
     }
     Ok(o)
+}
+
+/// The method of the hop about to be recorded.
+fn hop_url_method<'a>(chain: &'a Option<Chain>, original: &'a str) -> &'a str {
+    chain.as_ref().map_or(original, |c| c.method.as_str())
+}
+
+/// Records one response (a redirect hop or the final one).
+fn record(
+    state: &State,
+    id: crate::plan::RequestId,
+    resp: &Response,
+    ranges: Option<&[(u16, u16)]>,
+) {
+    // k6 checks a transport error as status 0.
+    let status = if resp.error.is_some() { 0 } else { resp.status };
+    let expected = match ranges {
+        None => (200..400).contains(&status),
+        Some([]) => true,
+        Some(r) => r.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status)),
+    };
+    let intended = state.borrow().intended;
+    state.borrow_mut().push(Sample::Http(HttpSample {
+        request: id,
+        status: resp.status,
+        error: resp.error,
+        expected,
+        timings: resp.timings,
+        intended: intended.map(|i| i.elapsed()),
+        bytes_sent: resp.bytes_sent,
+        bytes_received: resp.bytes_received,
+    }));
+}
+
+/// k6 warns (once here, not per request) when the default limit stopped a
+/// redirect chain and returned the last 3xx.
+fn warn_redirect_limit(url: &str, max: u32) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        eprintln!(
+            "WARN: stopped after {max} redirects of {url} and returned the redirection; pass {{ redirects: n }} in the request params or set maxRedirects to change the limit (shown once)"
+        );
+    }
 }
 
 /// `content-type` → `Content-Type`, as k6 shows header names.

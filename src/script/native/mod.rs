@@ -24,6 +24,7 @@ use rquickjs::{Ctx, Exception, Function, IntoJs, Object, Value};
 use tokio::time::Instant;
 
 mod codec;
+mod cookies;
 mod http;
 
 use super::host::Host;
@@ -82,6 +83,11 @@ pub struct VuState {
     pub aborting: bool,
     /// When the current open-model iteration was meant to start.
     pub intended: Option<Instant>,
+    /// The VU's cookie jar (`http.cookieJar()`), emptied before each
+    /// iteration and lifecycle function unless `noCookiesReset`.
+    pub jar: crate::engine::http::cookies::CookieJar,
+    /// The jars the script created with `new http.CookieJar()`.
+    pub jars: cookies::Jars,
 }
 
 impl VuState {
@@ -114,6 +120,8 @@ impl VuState {
             stopping: false,
             aborting: false,
             intended: None,
+            jar: Default::default(),
+            jars: Default::default(),
         }
     }
 
@@ -219,6 +227,7 @@ pub fn install<'js>(
     globals.set("__ENV", env_obj)?;
 
     http::install(ctx, &v, state)?;
+    cookies::install(ctx, &v, state)?;
     codec::install(ctx, &v)?;
 
     let s = state.clone();
