@@ -123,20 +123,28 @@ impl AgentCore {
             });
         }
         let format = match req.format {
+            _ if req.script.is_some() => "js",
             Some(api::PlanFormat::Json) => "json",
             Some(api::PlanFormat::Yaml) => "yaml",
             None if req.plan.trim_start().starts_with('{') => "json",
             None => "yaml",
         };
-        let bundle = PlanBundle {
+        let mut bundle = PlanBundle {
             plan: req.plan.clone(),
             format: format.to_owned(),
             env: req.env.clone(),
             files: req.files.clone(),
+            script: req.script.as_deref().cloned(),
         };
-        let plan = participant::load_bundle(&bundle).map_err(|e| ApiError::BadRequest {
-            message: format!("invalid plan: {e}"),
-        })?;
+        if let Some(sb) = &mut bundle.script {
+            // Never trust a submitted setup result: setup() runs here.
+            sb.setup_data = None;
+        }
+        let (plan, script) =
+            participant::load_bundle_with_script(&bundle).map_err(|e| ApiError::BadRequest {
+                message: format!("invalid plan: {e}"),
+            })?;
+
         let lead = match &req.lead_time {
             Some(t) => plan::parse_duration(t).map_err(|e| ApiError::BadRequest {
                 message: format!("leadTime: {e}"),
@@ -186,6 +194,28 @@ impl AgentCore {
         }
         self.exclude_refused(&mut candidates, min_agents)?;
         self.check_clocks(&candidates)?;
+        if let Some(script) = &script {
+            // Once for the whole fleet, before the barrier (as k6 runs it
+            // once before any VU); its data travels in the bundle.
+            let data = crate::script::fleet::setup(script.clone(), Arc::new(plan.clone()))
+                .await
+                .map_err(|e| ApiError::Unprocessable {
+                    message: format!("setup() failed, nothing was started: {e}"),
+                })?;
+            if let Some(sb) = &mut bundle.script {
+                sb.setup_data = data;
+                if sb.size() > crate::script::bundle::MAX_BUNDLE_BYTES {
+                    return Err(ApiError::Unprocessable {
+                        message: format!(
+                            "setup() returned {} bytes of data; with the script the test would carry {} bytes, over the fleet's {} (return less, or read it in each VU)",
+                            sb.setup_data.as_ref().map_or(0, String::len),
+                            sb.size(),
+                            crate::script::bundle::MAX_BUNDLE_BYTES
+                        ),
+                    });
+                }
+            }
+        }
         let name = req.name.clone().unwrap_or_else(|| "test".into());
         let (meta, allocation) = self
             .h
@@ -213,6 +243,16 @@ impl AgentCore {
         };
         if let Err(e) = self.h.membership.announce(Some(&announcement)).await {
             tracing::warn!("cannot announce test {} in gossip: {e}", meta.id);
+        }
+        if let Some(script) = script {
+            let data = bundle.script.as_ref().and_then(|b| b.setup_data.clone());
+            tokio::spawn(teardown_when_over(
+                Arc::clone(&self.h.origin),
+                meta.id.clone(),
+                script,
+                Arc::new(plan.clone()),
+                data,
+            ));
         }
         let max_vus: u64 = plan.scenarios.iter().map(|s| s.executor.max_vus()).sum();
         Ok(SubmitResponse {
@@ -673,4 +713,22 @@ pub async fn measure_clocks(core: Arc<AgentCore>, shutdown: CancellationToken) {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Runs a script's `teardown(data)` once its fleet test is sealed (or
+/// after a day, if it never is).
+async fn teardown_when_over(
+    origin: Arc<crate::fleet::origin::Origin>,
+    test_id: String,
+    script: crate::script::Script,
+    plan: Arc<crate::plan::Plan>,
+    data: Option<String>,
+) {
+    let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(24 * 3600);
+    while origin.sealed(&test_id).is_none() && tokio::time::Instant::now() < give_up {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    if let Err(e) = crate::script::fleet::teardown(script, plan, data).await {
+        tracing::warn!(test = %test_id, "teardown() failed: {e}");
+    }
 }

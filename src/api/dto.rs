@@ -41,6 +41,10 @@ pub struct SubmitRequest {
     /// A name for people; the id stays the fleet's handle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// A k6 script with its local modules and opened files (then `plan`
+    /// is empty): `setup()` runs once on the accepting agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<Box<crate::script::bundle::ScriptBundle>>,
 }
 
 /// The text format of a plan.

@@ -182,8 +182,16 @@ fn parse_json(body: &[u8]) -> Result<SubmitRequest, ApiError> {
 /// What the API checks before handing a request to the agent.
 fn check(request: &SubmitRequest) -> Result<(), ApiError> {
     let bad = |message: String| Err(ApiError::BadRequest { message });
-    if request.plan.trim().is_empty() {
-        return bad("the plan is empty: send the plan text (YAML or JSON)".to_owned());
+    match (&request.script, request.plan.trim().is_empty()) {
+        (None, true) => {
+            return bad(
+                "the plan is empty: send the plan text (YAML or JSON), or a script".to_owned(),
+            );
+        }
+        (Some(_), false) => {
+            return bad("both a plan and a script were sent; send one".to_owned());
+        }
+        _ => {}
     }
     if request.min_agents == Some(0) {
         return bad("minAgents must be at least 1 (got 0)".to_owned());

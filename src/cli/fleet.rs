@@ -90,6 +90,9 @@ fn client(url: &str, token_file: Option<&Path>) -> anyhow::Result<ApiClient> {
 /// set), and the data files the plan names.
 pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
     let path = Path::new(&args.plan);
+    if crate::script::is_script(path) {
+        return script_submission(args);
+    }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read plan {}", path.display()))?;
     let mut env = super::run::parse_env(&args.env)?;
@@ -127,6 +130,28 @@ pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
         min_agents: args.min_agents,
         lead_time: args.lead_time.clone(),
         name: path.file_stem().and_then(|s| s.to_str()).map(str::to_owned),
+        script: None,
+    })
+}
+
+/// A k6 script for the fleet: its init runs here once (as `volley run`
+/// does) so that every local module and opened file travels with it;
+/// `__ENV` on the agents is the `-e` values alone.
+fn script_submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
+    let path = Path::new(&args.plan);
+    let env = super::run::parse_env(&args.env)?;
+    let script = crate::script::load(path, env.clone())?;
+    let bundle = crate::script::bundle::ScriptBundle::from_script(&script)?;
+    Ok(SubmitRequest {
+        plan: String::new(),
+        format: None,
+        env,
+        files: BTreeMap::new(),
+        selector: parse_selector(&args.selector)?,
+        min_agents: args.min_agents,
+        lead_time: args.lead_time.clone(),
+        name: path.file_stem().and_then(|s| s.to_str()).map(str::to_owned),
+        script: Some(Box::new(bundle)),
     })
 }
 

@@ -121,6 +121,7 @@ pub async fn follow(api: &ApiClient, id: &str, args: &FollowOptions) -> u8 {
     let mut agents = Agents::learn(api).await;
     let mut aborted = false;
     let mut drew = false;
+    let mut script_aborted = false;
     loop {
         if stop.is_cancelled() && !aborted {
             aborted = true;
@@ -138,6 +139,14 @@ pub async fn follow(api: &ApiClient, id: &str, args: &FollowOptions) -> u8 {
                 if is_over(&view) {
                     if drew {
                         eprintln!();
+                    }
+                    if let Some(reason) = view
+                        .incidents
+                        .iter()
+                        .find(|i| i.contains(crate::fleet::protocol::SCRIPT_ABORT))
+                    {
+                        eprintln!("{reason}");
+                        script_aborted = true;
                     }
                     if view.brief.phase == "error" {
                         for i in &view.incidents {
@@ -189,6 +198,8 @@ pub async fn follow(api: &ApiClient, id: &str, args: &FollowOptions) -> u8 {
     }
     if interrupted.is_set() {
         exit::INTERRUPTED
+    } else if script_aborted {
+        exit::SCRIPT_ABORTED
     } else if summary.passed {
         exit::OK
     } else {

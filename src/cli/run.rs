@@ -96,16 +96,9 @@ pub fn load_options(args: &RunArgs, base_dir: &Path) -> anyhow::Result<LoadOptio
     })
 }
 
-/// Loads a plan file, or builds the quick-test plan for a URL. A script
-/// is refused here: its plan alone cannot run (see [`load_plan_or_script`]).
+/// Loads a plan file or a script's plan, or builds the quick-test plan
+/// for a URL.
 pub fn load_plan(args: &RunArgs) -> anyhow::Result<Plan> {
-    if crate::script::is_script(Path::new(&args.plan)) {
-        anyhow::bail!(
-            "{}: running a k6 script on a fleet (--agent) is not supported yet; run it locally with `volley run {}`",
-            args.plan,
-            args.plan
-        );
-    }
     load_plan_or_script(args).map(|(plan, _)| plan)
 }
 

@@ -16,6 +16,10 @@ use super::allocation::Allocation;
 /// Bumped on any incompatible change; agents refuse to mix versions.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// How an abort reason that comes from a script's `exec.test.abort()`
+/// starts (the submitter then exits 108, as k6 does).
+pub const SCRIPT_ABORT: &str = "exec.test.abort()";
+
 /// Largest JSON header accepted (plans travel in it).
 const MAX_HEADER: usize = 8 << 20;
 
@@ -25,10 +29,13 @@ const MAX_HEADER: usize = 8 << 20;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanBundle {
     pub plan: String,
-    /// `yaml` or `json`.
+    /// `yaml`, `json`, or `js` (then `script` holds it and `plan` is empty).
     pub format: String,
     pub env: BTreeMap<String, String>,
     pub files: BTreeMap<String, String>,
+    /// A k6 script with its modules, files and `setup()` data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<crate::script::bundle::ScriptBundle>,
 }
 
 impl PlanBundle {
@@ -180,6 +187,7 @@ mod tests {
 
     fn bundle() -> PlanBundle {
         PlanBundle {
+            script: None,
             plan: "vus: 1\n".into(),
             format: "yaml".into(),
             env: BTreeMap::from([("A".into(), "1".into())]),

@@ -22,7 +22,7 @@ use super::catalog::{Metric, MetricKind};
 use super::summary::{CheckSummary, MetricSummary, MetricValues, Summary, ThresholdOutcome};
 use super::tags::key;
 use super::value::Value;
-use crate::plan::{Plan, TrendStat};
+use crate::plan::{CheckInfo, Plan, TrendStat};
 
 impl Summary {
     /// The summary of everything in `agg`. `elapsed` is the test's wall
@@ -188,13 +188,35 @@ fn values_of(
 }
 
 /// One line per (check name, group), in plan order (then the order a
-/// script first ran them), over every scenario.
+/// script first ran them, then any other check the results hold: a fleet's
+/// origin learns a script's checks from the agents' series), over every
+/// scenario.
 fn checks(agg: &Aggregate, plan: &Plan) -> Vec<CheckSummary> {
     let mut out: Vec<CheckSummary> = Vec::new();
-    for c in plan.checks.iter().chain(&plan.dynamic.checks()) {
-        if out.iter().any(|s| s.name == c.name && s.group == c.group) {
+    let known: Vec<(String, String)> = plan
+        .checks
+        .iter()
+        .chain(&plan.dynamic.checks())
+        .map(|c| (c.name.clone(), c.group.clone()))
+        .collect();
+    let seen = agg.series_of(Metric::Checks).filter_map(|(k, _)| {
+        let name = k.tags.get(key::CHECK)?;
+        Some((
+            name.to_string(),
+            k.tags.get(key::GROUP).unwrap_or("").to_string(),
+        ))
+    });
+    let mut others: Vec<(String, String)> = seen.filter(|c| !known.contains(c)).collect();
+    others.sort();
+    for (name, group) in known.into_iter().chain(others) {
+        if out.iter().any(|s| s.name == name && s.group == group) {
             continue;
         }
+        let c = CheckInfo {
+            name,
+            scenario: 0,
+            group,
+        };
         let filter = [
             (key::CHECK.to_string(), c.name.clone()),
             (key::GROUP.to_string(), c.group.clone()),

@@ -62,6 +62,9 @@ pub struct Host {
     summary_text: OnceLock<String>,
     /// When the load started (after init and setup).
     load_started: OnceLock<std::time::Instant>,
+    /// One agent's share of a fleet test: `setup()` ran elsewhere (its
+    /// data is given) and `teardown()` runs elsewhere.
+    pub lifecycle_elsewhere: bool,
 }
 
 impl Host {
@@ -80,6 +83,7 @@ impl Host {
             abort: Mutex::default(),
             failed: AtomicBool::new(false),
             teardown_error: Mutex::default(),
+            lifecycle_elsewhere: false,
             init_error: Mutex::default(),
             scenario_iterations,
             stop,
@@ -228,6 +232,14 @@ impl Host {
             .teardown_error
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(e);
+    }
+
+    /// The error `teardown()` ended with, taken.
+    pub fn take_teardown_error(&self) -> Option<ScriptError> {
+        self.teardown_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     /// The exit code `teardown()` asks for, if it failed.

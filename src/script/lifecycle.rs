@@ -88,7 +88,8 @@ pub async fn setup(
             host.plan.max_duration() + RUN_SLACK + timeout_of(run, "teardownTimeout"),
         );
     };
-    if !run.host.script.exports.iter().any(|e| e == "setup") {
+    if run.host.lifecycle_elsewhere || !run.host.script.exports.iter().any(|e| e == "setup") {
+        // A fleet share's data came with the test (already set).
         let _ = run.host.setup_data.set(None);
         arm_run_deadline();
         return Ok(());
@@ -121,7 +122,7 @@ pub async fn setup(
 /// Runs `teardown(data)` if the script exports it; an error is kept on the
 /// host for the exit code.
 pub async fn teardown(run: Arc<ScriptRun>, http: Arc<HttpClientConfig>, sink: SinkHandle) {
-    if !run.host.script.exports.iter().any(|e| e == "teardown") {
+    if run.host.lifecycle_elsewhere || !run.host.script.exports.iter().any(|e| e == "teardown") {
         return;
     }
     let limit = timeout_of(&run, "teardownTimeout");

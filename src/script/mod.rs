@@ -27,9 +27,11 @@
 //! inside a loop that never calls out (QuickJS's interrupt handler). An
 //! exception ends its iteration only; errors are counted by message.
 
+pub mod bundle;
 pub mod coroutine;
 pub mod driver;
 pub mod error;
+pub mod fleet;
 pub mod host;
 pub mod lifecycle;
 pub mod load;

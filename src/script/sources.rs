@@ -1,5 +1,7 @@
 //! Module sources and the files `open()` reads: from disk once per
-//! process, bounded in size, then shared by every VU's runtime.
+//! process, bounded in size, then shared by every VU's runtime. On an
+//! agent they come only from the script's bundle ([`Sources::sealed`]):
+//! a script never reads the agent's own files.
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -15,14 +17,56 @@ pub const MAX_OPEN_FILE: u64 = 256 * 1024 * 1024;
 pub struct Sources {
     modules: Mutex<HashMap<PathBuf, Arc<str>>>,
     files: Mutex<HashMap<PathBuf, Arc<Vec<u8>>>>,
+    /// Everything came with a bundle: a miss is an error, never a disk read.
+    sealed: bool,
 }
 
+/// What a script read: modules (text) and opened files (bytes), by path.
+pub type Snapshot = (
+    std::collections::BTreeMap<PathBuf, Arc<str>>,
+    std::collections::BTreeMap<PathBuf, Arc<Vec<u8>>>,
+);
+
 impl Sources {
+    /// Sources that are exactly `modules` and `files` (a fleet agent's).
+    pub fn sealed(
+        modules: HashMap<PathBuf, Arc<str>>,
+        files: HashMap<PathBuf, Arc<Vec<u8>>>,
+    ) -> Sources {
+        Sources {
+            modules: Mutex::new(modules),
+            files: Mutex::new(files),
+            sealed: true,
+        }
+    }
+
+    /// Every module and file read so far, to ship with the script.
+    pub fn snapshot(&self) -> Snapshot {
+        let modules = self.modules.lock().unwrap_or_else(PoisonError::into_inner);
+        let files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        (
+            modules
+                .iter()
+                .map(|(k, v)| (k.clone(), Arc::clone(v)))
+                .collect(),
+            files
+                .iter()
+                .map(|(k, v)| (k.clone(), Arc::clone(v)))
+                .collect(),
+        )
+    }
+
     /// The source of the local module at `path`.
     pub fn module(&self, path: &Path) -> Result<Arc<str>, String> {
         let mut modules = self.modules.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(s) = modules.get(path) {
             return Ok(Arc::clone(s));
+        }
+        if self.sealed {
+            return Err(format!(
+                "module {} was not sent with the script (only modules its init imports travel to agents)",
+                path.display()
+            ));
         }
         let size = std::fs::metadata(path)
             .map_err(|e| format!("cannot read module {}: {e}", path.display()))?
@@ -45,6 +89,12 @@ impl Sources {
         let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(f) = files.get(path) {
             return Ok(Arc::clone(f));
+        }
+        if self.sealed {
+            return Err(format!(
+                "open(\"{}\"): the file was not sent with the script (files travel to agents when the init context opens them for every VU)",
+                path.display()
+            ));
         }
         let meta =
             std::fs::metadata(path).map_err(|e| format!("open(\"{}\"): {e}", path.display()))?;

@@ -104,6 +104,7 @@ mod tests {
             format: "yaml".into(),
             env: Default::default(),
             files: Default::default(),
+            script: None,
         };
         load_bundle(&bundle).expect("the plan loads")
     }

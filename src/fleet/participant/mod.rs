@@ -39,6 +39,8 @@ pub const DRAINED: &str = "drained";
 /// A prepared test not committed this long after its start never starts
 /// here (the origin dropped this agent, or died before committing).
 const UNCOMMITTED_GRACE: Duration = Duration::from_secs(2);
+/// How long forwarding a script's abort to the coordinator may take per try.
+const ABORT_SEND_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What the rest of the agent learns about the participant's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +66,8 @@ struct Active {
     /// Shared: the watch on the coordinator reads it every tick, uses it once.
     bundle: Arc<PlanBundle>,
     plan: Arc<Plan>,
+    /// The script the VUs run, when the plan comes from one.
+    script: Option<crate::script::Script>,
     /// The latest allocation received (Commit, then Reallocate).
     allocation: Allocation,
     start_unix_ms: u64,
@@ -210,7 +214,7 @@ impl Participant {
                 "plan digest mismatch for test {test_id}: the bundle was altered in transit or by a bad peer"
             ));
         }
-        let plan = match load_bundle(&bundle) {
+        let (plan, script) = match load_bundle_with_script(&bundle) {
             Ok(p) => p,
             Err(e) => return error(format!("cannot load the plan: {e}")),
         };
@@ -259,6 +263,7 @@ impl Participant {
             allocation,
             start_unix_ms,
             plan: Arc::new(plan),
+            script,
             stop: CancellationToken::new(),
             realloc_tx,
             running: false,
@@ -299,6 +304,25 @@ impl Participant {
             }
             Err(e) => return error(format!("bad allocation: {e}")),
         };
+        let script = match &active.script {
+            Some(script) => {
+                let data = active
+                    .bundle
+                    .script
+                    .as_ref()
+                    .and_then(|b| b.setup_data.clone());
+                match crate::script::fleet::share_run(
+                    script.clone(),
+                    active.plan.clone(),
+                    active.stop.clone(),
+                    data,
+                ) {
+                    Ok(run) => Some(run),
+                    Err(e) => return error(format!("cannot start the script workers: {e}")),
+                }
+            }
+            None => None,
+        };
         active.running = true;
         active.allocation = allocation.clone();
         let start_at = instant_at_unix_ms(start_unix_ms);
@@ -306,6 +330,7 @@ impl Participant {
             tuple,
             start_at: Some(start_at),
             realloc: Some(active.realloc_tx.subscribe()),
+            script,
             ..RunOptions::default()
         };
         let job = RunJob {
@@ -508,6 +533,16 @@ impl RunJob {
                 unix_us_now()
             }
         });
+        if let Some(run) = &opts.script {
+            // exec.test.abort() in one VU stops the whole fleet.
+            tokio::spawn(forward_script_abort(
+                p.clone(),
+                self.test_id.clone(),
+                self.coordinator.clone(),
+                Arc::clone(&run.host),
+                watching.clone(),
+            ));
+        }
         let mut streamer = Streamer {
             seq: 0,
             tx: tx.clone(),
@@ -541,9 +576,72 @@ impl RunJob {
     }
 }
 
+/// Tells the coordinator when this agent's script called
+/// `exec.test.abort()`, so that every agent stops (and `volley run` exits
+/// 108). Ends with the run (`done`).
+async fn forward_script_abort(
+    p: Arc<Participant>,
+    test_id: String,
+    coordinator: watch::Receiver<Coordinator>,
+    host: Arc<crate::script::Host>,
+    done: CancellationToken,
+) {
+    tokio::select! {
+        _ = done.cancelled() => return,
+        _ = host.stop.cancelled() => {}
+    }
+    let Some(reason) = host.aborted() else { return };
+    let msg = Message::Abort {
+        test_id: test_id.clone(),
+        reason: format!("{} on agent {}: {reason}", protocol::SCRIPT_ABORT, p.me),
+    };
+    let body = protocol::encode(&msg, &[]);
+    for _ in 0..3 {
+        let addr = coordinator.borrow().addr;
+        match p
+            .transport
+            .request(addr, body.clone(), ABORT_SEND_TIMEOUT)
+            .await
+        {
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(test = %test_id, %addr, "cannot forward the script's abort: {e}")
+            }
+        }
+    }
+}
+
+/// Why a bundle does not load.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error(transparent)]
+    Plan(#[from] plan::PlanError),
+    #[error(transparent)]
+    Script(#[from] crate::script::bundle::BundleError),
+    #[error("{0}")]
+    ScriptOptions(#[from] crate::script::ScriptError),
+}
+
 /// Loads a bundle's plan exactly as the origin did: its env and its files,
 /// never this agent's own environment.
-pub fn load_bundle(bundle: &PlanBundle) -> Result<Plan, plan::PlanError> {
+pub fn load_bundle(bundle: &PlanBundle) -> Result<Plan, BundleError> {
+    load_bundle_with_script(bundle).map(|(plan, _)| plan)
+}
+
+/// [`load_bundle`], plus the script when the bundle carries one (its init
+/// ran once here to read `options`; `__ENV` is the bundle's `-e` values).
+pub fn load_bundle_with_script(
+    bundle: &PlanBundle,
+) -> Result<(Plan, Option<crate::script::Script>), BundleError> {
+    if let Some(sb) = &bundle.script {
+        let script = sb.load(bundle.env.clone())?;
+        let opts = LoadOptions {
+            cli_env: bundle.env.clone(),
+            ..LoadOptions::default()
+        };
+        let (plan, _skipped) = crate::script::options::plan(&script, &opts)?;
+        return Ok((plan, Some(script)));
+    }
     let format = if bundle.format.eq_ignore_ascii_case("json") {
         Format::Json
     } else {
@@ -553,7 +651,10 @@ pub fn load_bundle(bundle: &PlanBundle) -> Result<Plan, plan::PlanError> {
         cli_env: bundle.env.clone(),
         ..LoadOptions::default()
     };
-    plan::parse(&bundle.plan, format, &opts, &BundleFiles(bundle))
+    Ok((
+        plan::parse(&bundle.plan, format, &opts, &BundleFiles(bundle))?,
+        None,
+    ))
 }
 
 /// Data files carried in the bundle, by the path written in the plan.

@@ -30,6 +30,7 @@ fn prepare(test_id: &str, start_unix_ms: u64) -> Message {
         format: "yaml".into(),
         env: BTreeMap::new(),
         files: BTreeMap::new(),
+        script: None,
     };
     Message::Prepare {
         test_id: test_id.into(),
@@ -161,6 +162,7 @@ async fn orphaned_with_c(c_answers: bool) -> (Vec<String>, Option<String>) {
         format: "yaml".into(),
         env: BTreeMap::new(),
         files: BTreeMap::new(),
+        script: None,
     };
     let start = unix_ms_now() + 200;
     let prepared = p.handle(Message::Prepare {

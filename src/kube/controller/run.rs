@@ -143,6 +143,7 @@ impl Run {
             min_agents: spec.min_agents,
             lead_time: spec.lead_time.clone(),
             name: Some(self.name()),
+            script: None,
         };
 
         let waiting_since = Instant::now();

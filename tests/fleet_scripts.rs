@@ -1,0 +1,234 @@
+//! k6 scripts on a fleet of real `volley agent` processes on loopback: the
+//! script travels with its local modules and opened files, `setup()` runs
+//! once for the whole fleet (one login, its token seen by every agent's
+//! VUs), `teardown()` once after the end, and `exec.test.abort()` in one
+//! VU on one agent stops every agent, with `volley run --agent` exiting
+//! 108 as k6 does.
+
+mod fleet;
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fleet::{Fleet, FleetOptions, results};
+use tokio::process::Command;
+use tokio::time::Instant;
+use volley::api::SubmitRequest;
+use volley::script::bundle::ScriptBundle;
+use volley::target::{self, Route, TargetConfig, TargetHandle, TargetStats};
+
+async fn target() -> TargetHandle {
+    let addr = "127.0.0.1:0".parse().expect("invariant: a valid address");
+    target::spawn(addr, TargetConfig::default())
+        .await
+        .expect("the built-in target starts on loopback")
+}
+
+const LOGIN_SCRIPT: &str = r#"
+import http from 'k6/http';
+import { check } from 'k6';
+import { label } from './lib/label.js';
+
+const users = JSON.parse(open('./users.json'));
+
+export const options = {
+  scenarios: { main: { executor: 'shared-iterations', vus: 6, iterations: 60, maxDuration: '30s' } },
+  thresholds: { checks: ['rate==1'] },
+};
+
+export function setup() {
+  const res = http.get(`${__ENV.TARGET_URL}/json`);
+  return { token: res.json().token };
+}
+
+export default function (data) {
+  const res = http.get(`${__ENV.TARGET_URL}/headers`, {
+    headers: { Authorization: `Bearer ${data.token}` },
+    tags: { name: label },
+  });
+  check(res, {
+    'the token from setup() is sent': (r) => r.json().authorization === `Bearer ${data.token}`,
+    'the opened file travelled': () => users.length === 2 && users[1] === 'bob',
+  });
+}
+
+export function teardown(data) {
+  http.get(`${__ENV.TARGET_URL}/status/204`);
+}
+"#;
+
+fn write_login_script(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir.join("lib")).expect("lib/");
+    std::fs::write(
+        dir.join("lib/label.js"),
+        "export const label = 'with-token';\n",
+    )
+    .expect("module");
+    std::fs::write(dir.join("users.json"), r#"["alice", "bob"]"#).expect("data file");
+    let main = dir.join("login.js");
+    std::fs::write(&main, LOGIN_SCRIPT).expect("script");
+    main
+}
+
+/// `(passes, fails)` of root check `name` in a k6 summary export.
+fn check_counts(export: &serde_json::Value, name: &str) -> (u64, u64) {
+    let c = &export["root_group"]["checks"][name];
+    assert!(c.is_object(), "no root check {name:?} in {export}");
+    (
+        c["passes"].as_u64().unwrap_or_default(),
+        c["fails"].as_u64().unwrap_or_default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_logs_in_once_and_every_agents_vus_send_its_token() {
+    let target = target().await;
+    let fleet = Fleet::start(3, FleetOptions::default())
+        .await
+        .expect("fleet forms");
+    let main = write_login_script(fleet.dir());
+    let env = [("TARGET_URL".to_owned(), format!("http://{}", target.addr))];
+    let script = volley::script::load(&main, env.clone().into_iter().collect())
+        .expect("the script loads here");
+    let request = SubmitRequest {
+        env: env.into_iter().collect(),
+        script: Some(Box::new(
+            ScriptBundle::from_script(&script).expect("it bundles"),
+        )),
+        ..SubmitRequest::default()
+    };
+    // Submitted to the second agent: any agent accepts a script.
+    let accepted = fleet
+        .client(1)
+        .submit(&request)
+        .await
+        .expect("the fleet accepts the script");
+    let view = fleet
+        .wait_summary(1, &accepted.id, Duration::from_secs(60))
+        .await
+        .expect("the test seals");
+    assert!(view.passed, "{}", view.text);
+    assert_eq!(
+        check_counts(&view.k6_export, "the token from setup() is sent"),
+        (60, 0),
+        "{}",
+        view.text
+    );
+    assert_eq!(
+        check_counts(&view.k6_export, "the opened file travelled"),
+        (60, 0)
+    );
+    // One login for the whole fleet; every iteration reached the target.
+    assert_eq!(target.stats.route(Route::Json), 1, "setup() ran once");
+    assert_eq!(target.stats.route(Route::Headers), 60);
+    let by_agent = results::requests_by_agent(&view.summary);
+    assert_eq!(by_agent.len(), 3, "{by_agent:?}");
+    assert!(
+        by_agent.iter().all(|(_, n)| *n > 0),
+        "every agent's VUs sent requests: {by_agent:?}"
+    );
+    // teardown() runs once, after the seal.
+    let stats = Arc::clone(&target.stats);
+    fleet
+        .wait_for("teardown() ran", Duration::from_secs(15), || {
+            let stats = Arc::clone(&stats);
+            async move {
+                match stats.route(Route::Status) {
+                    0 => Ok(None),
+                    1 => Ok(Some(())),
+                    n => Err(format!("teardown ran {n} times")),
+                }
+            }
+        })
+        .await
+        .expect("teardown() runs once");
+}
+
+const ABORT_SCRIPT: &str = r#"
+import http from 'k6/http';
+import { sleep } from 'k6';
+import exec from 'k6/execution';
+
+export const options = {
+  scenarios: { main: { executor: 'constant-vus', vus: 6, duration: '30s' } },
+};
+
+export default function () {
+  http.get(`${__ENV.TARGET_URL}/`);
+  if (exec.vu.idInTest === 5 && exec.vu.iterationInScenario === 20) {
+    http.get(`${__ENV.TARGET_URL}/status/299`);
+    exec.test.abort('enough');
+  }
+  sleep(0.05);
+}
+"#;
+
+/// Polls the target until its request count has not grown for `settle`;
+/// how long after `since` it last grew.
+async fn quiet_after(stats: &TargetStats, since: Instant, settle: Duration) -> Duration {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = stats.requests();
+    let mut last_change = Instant::now();
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = stats.requests();
+        if now != last {
+            last = now;
+            last_change = Instant::now();
+        } else if last_change.elapsed() >= settle {
+            break;
+        }
+    }
+    last_change.saturating_duration_since(since)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_abort_in_one_vu_stops_the_fleet_and_exits_108() {
+    let target = target().await;
+    let fleet = Fleet::start(3, FleetOptions::default())
+        .await
+        .expect("fleet forms");
+    let main = fleet.dir().join("abort.js");
+    std::fs::write(&main, ABORT_SCRIPT).expect("script");
+    let cli = Command::new(env!("CARGO_BIN_EXE_volley"))
+        .arg("run")
+        .arg("--agent")
+        .arg(format!("http://{}", fleet.agents[0].api))
+        .arg("-e")
+        .arg(format!("TARGET_URL=http://{}", target.addr))
+        .arg(&main)
+        .env("VOLLEY_TOKEN", fleet::TOKEN)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("volley run --agent starts");
+    let stats = Arc::clone(&target.stats);
+    let aborted_at = fleet
+        .wait_for("VU 5 aborts", Duration::from_secs(30), || {
+            let stats = Arc::clone(&stats);
+            async move { Ok((stats.route(Route::Status) > 0).then(Instant::now)) }
+        })
+        .await
+        .expect("the aborting VU reached its iteration");
+    let stopped_after = quiet_after(&target.stats, aborted_at, Duration::from_millis(500)).await;
+    let out = tokio::time::timeout(Duration::from_secs(30), cli.wait_with_output())
+        .await
+        .expect("volley run --agent ends")
+        .expect("its output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("load stopped {stopped_after:?} after the abort\n{stderr}");
+    assert!(
+        stopped_after < Duration::from_secs(1),
+        "every agent stopped within 1 s of exec.test.abort(): {stopped_after:?}\n{}",
+        fleet.logs()
+    );
+    assert_eq!(out.status.code(), Some(108), "{stderr}");
+    assert!(
+        stderr.contains("exec.test.abort()") && stderr.contains("enough"),
+        "{stderr}"
+    );
+}
