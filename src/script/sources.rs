@@ -63,6 +63,13 @@ impl Sources {
             return Ok(Arc::clone(s));
         }
         if self.sealed {
+            // A ConfigMap's keys travel as files; any of them may be a module.
+            let files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(text) = files.get(path).and_then(|b| std::str::from_utf8(b).ok()) {
+                let text: Arc<str> = Arc::from(text);
+                modules.insert(path.to_path_buf(), Arc::clone(&text));
+                return Ok(text);
+            }
             return Err(format!(
                 "module {} was not sent with the script (only modules its init imports travel to agents)",
                 path.display()

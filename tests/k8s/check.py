@@ -280,6 +280,21 @@ def check_example_plans(objs: list[dict]) -> list[str]:
     problems = []
     for lt in tests:
         spec, label = lt["spec"], wiring.name(lt)
+        if "script" in spec:
+            ref = spec["script"]["configMap"]
+            data = config_maps.get((lt["metadata"].get("namespace"), ref["name"]), {})
+            text = data.get(ref["file"])
+            if text is None:
+                problems.append(f"{label}: ConfigMap {ref['name']} file {ref['file']} is not in the examples")
+                continue
+            used = set(re.findall(r"__ENV\.([A-Za-z_][A-Za-z0-9_]*)", text))
+            for name in re.findall(r"from '\./([^']+)'", text):
+                if name not in data:
+                    problems.append(f"{label}: the script imports ./{name}, not a key of {ref['name']}")
+            missing = sorted(used - set(spec.get("env", {})))
+            if missing:
+                problems.append(f"{label}: the script reads __ENV {missing} but spec.env does not set them")
+            continue
         text = spec.get("plan")
         if text is None:
             ref = spec["planFrom"]["configMapKeyRef"]
@@ -357,6 +372,9 @@ def negative_controls(report: Report, validators: Validators, chart_objs: list[d
         "both plan and planFrom": {"plan": "vus: 1",
                                    "planFrom": {"configMapKeyRef": {"name": "a", "key": "b"}}},
         "neither plan nor planFrom": {"minAgents": 2},
+        "both plan and script": {"plan": "vus: 1",
+                                 "script": {"configMap": {"name": "a", "file": "test.js"}}},
+        "script without file": {"script": {"configMap": {"name": "a"}}},
         "minAgents 0": {"plan": "vus: 1", "minAgents": 0},
         "unknown field minAgent": {"plan": "vus: 1", "minAgent": 2},
         "leadTime without unit": {"plan": "vus: 1", "leadTime": "2"},

@@ -24,7 +24,8 @@ def _has(obj: dict, field: str) -> bool:
 
 # CEL rules the checker can evaluate, by their exact text.
 KNOWN_RULES: dict[str, Callable[[Any], bool]] = {
-    "has(self.plan) != has(self.planFrom)": lambda s: _has(s, "plan") != _has(s, "planFrom"),
+    "(has(self.plan) ? 1 : 0) + (has(self.planFrom) ? 1 : 0) + (has(self.script) ? 1 : 0) == 1":
+        lambda s: sum(_has(s, f) for f in ("plan", "planFrom", "script")) == 1,
 }
 
 

@@ -473,3 +473,61 @@ async fn a_live_claimer_keeps_its_test() {
     assert_eq!(s["claimedBy"], "node-a");
     assert!(b.submits().is_empty());
 }
+
+/// A k6-operator user's test: `spec.script.configMap {name, file}` with the
+/// script's module and data file as other keys of the same ConfigMap.
+#[tokio::test]
+async fn a_k6_script_from_a_configmap_as_k6_operator_gives_it() {
+    let api = FakeApi::start().await;
+    api.put_configmap(
+        NAMESPACE,
+        json!({"metadata": {"name": "k6-test"}, "data": {
+            "test.js": "import { pick } from './lib.js';\nconst users = JSON.parse(open('./users.json'));\nexport const options = { vus: users.length, duration: '5s' };\nexport default function () { pick(users); }\n",
+            "lib.js": "export function pick(list) { return list[0]; }\n",
+            "users.json": "[\"alice\", \"bob\", \"carol\"]",
+        }}),
+    );
+    let mut lt = loadtest("k6-script", PLAN);
+    lt["spec"] = json!({"script": {"configMap": {"name": "k6-test", "file": "test.js"}}});
+    api.create_loadtest(NAMESPACE, lt);
+    let mut wrong = loadtest("wrong-file", PLAN);
+    wrong["spec"] = json!({"script": {"configMap": {"name": "k6-test", "file": "main.js"}}});
+    api.create_loadtest(NAMESPACE, wrong);
+    let mut both = loadtest("both", PLAN);
+    both["spec"]["script"] = json!({"configMap": {"name": "k6-test", "file": "test.js"}});
+    api.create_loadtest(NAMESPACE, both);
+
+    let agent = FakeAgent::new("node-a");
+    let _c = start(&api, agent.clone(), config("node-a"));
+    phase(&api, "k6-script", "Starting").await;
+    let s = phase(&api, "wrong-file", "Error").await;
+    assert_eq!(
+        s["message"],
+        "spec.script.configMap.file: ConfigMap \"k6-test\" has no text key \"main.js\" \
+         (its keys: lib.js, test.js, users.json)"
+    );
+    let s = phase(&api, "both", "Error").await;
+    assert!(
+        s["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("both spec.script") && m.contains("keep exactly one")),
+        "{s}"
+    );
+    let submits = agent.submits();
+    assert_eq!(submits.len(), 1);
+    let bundle = submits[0]
+        .script
+        .as_deref()
+        .expect("the script travels as a bundle");
+    assert_eq!(bundle.main, "/test/test.js");
+    assert!(submits[0].plan.is_empty());
+    // What the agents will do with it: the import and the opened file
+    // resolve among the ConfigMap's keys, and the options become the plan.
+    let script = bundle
+        .load(Default::default())
+        .expect("the bundle loads as on an agent");
+    assert_eq!(script.options["vus"], 3);
+    let (plan, _) = volley::script::options::plan(&script, &Default::default())
+        .expect("its options make a plan");
+    assert_eq!(plan.scenarios[0].executor.max_vus(), 3);
+}

@@ -129,8 +129,9 @@ impl Run {
 
     /// Reads the plan and submits it; the fleet's test id on success.
     async fn start_test(&mut self) -> Result<String, RunEnd> {
-        let plan = match self.plan_text().await {
-            Ok(plan) => plan,
+        let (plan, script) = match self.plan_text().await {
+            Ok(Source::Plan(plan)) => (plan, None),
+            Ok(Source::Script(bundle)) => (String::new(), Some(bundle)),
             Err(message) => return Err(self.fail(Phase::Error, message).await),
         };
         let spec = &self.lt.spec;
@@ -143,7 +144,7 @@ impl Run {
             min_agents: spec.min_agents,
             lead_time: spec.lead_time.clone(),
             name: Some(self.name()),
-            script: None,
+            script,
         };
 
         let waiting_since = Instant::now();
@@ -229,15 +230,43 @@ impl Run {
         Ok(id)
     }
 
-    /// The plan text, or the message the status shows when there is none.
-    async fn plan_text(&self) -> Result<String, String> {
+    /// The plan text or the script, or the message the status shows when
+    /// there is none.
+    async fn plan_text(&self) -> Result<Source, String> {
         self.lt.spec.validate().map_err(|e| e.to_string())?;
         let (name, key) = match self.lt.spec.plan_source().map_err(|e| e.to_string())? {
-            PlanOrigin::Inline(text) => return Ok(text.to_string()),
+            PlanOrigin::Inline(text) => return Ok(Source::Plan(text.to_string())),
             PlanOrigin::ConfigMap { name, key } => (name, key),
+            PlanOrigin::Script { name, file } => {
+                let cm = self.configmap(name, "spec.script.configMap").await?;
+                return script_bundle(&cm, name, file).map(|b| Source::Script(Box::new(b)));
+            }
         };
+        let cm = self
+            .configmap(name, "spec.planFrom.configMapKeyRef")
+            .await?;
+        if let Some(text) = cm.data.as_ref().and_then(|d| d.get(key)) {
+            return Ok(Source::Plan(text.clone()));
+        }
+        if let Some(bytes) = cm.binary_data.as_ref().and_then(|d| d.get(key)) {
+            return String::from_utf8(bytes.0.clone()).map(Source::Plan).map_err(|_| {
+                format!(
+                    "spec.planFrom.configMapKeyRef.key: key {key:?} of ConfigMap {name:?} holds \
+                     binary data that is not UTF-8 text; store the plan as text"
+                )
+            });
+        }
+        Err(format!(
+            "spec.planFrom.configMapKeyRef.key: ConfigMap {name:?} has no key {key:?} ({})",
+            keys_of(&cm)
+        ))
+    }
+
+    /// ConfigMap `name` of the test's namespace; `field` names the spec
+    /// field in messages.
+    async fn configmap(&self, name: &str, field: &str) -> Result<ConfigMap, String> {
         let namespace = self.lt.namespace().unwrap_or_default();
-        let cm = self.configmaps.get(name).await.map_err(|e| {
+        self.configmaps.get(name).await.map_err(|e| {
             let err = classify(
                 Call {
                     verb: "get",
@@ -252,41 +281,18 @@ impl Run {
                 .report_if_forbidden(&err, "plans from ConfigMaps (inline plans still work)")
             {
                 format!(
-                    "spec.planFrom.configMapKeyRef: the agents' service account may not get \
-                     configmaps in namespace {namespace:?} (403); put the plan in spec.plan or \
-                     grant get on configmaps"
+                    "{field}: the agents' service account may not get configmaps in namespace \
+                     {namespace:?} (403); put the plan in spec.plan or grant get on configmaps"
                 )
             } else if err.is_not_found() {
                 format!(
-                    "spec.planFrom.configMapKeyRef.name: ConfigMap {name:?} not found in namespace \
-                     {namespace:?}; the ConfigMap must be in the LoadTest's own namespace"
+                    "{field}.name: ConfigMap {name:?} not found in namespace {namespace:?}; the \
+                     ConfigMap must be in the LoadTest's own namespace"
                 )
             } else {
-                format!("spec.planFrom.configMapKeyRef: cannot read ConfigMap {name:?}: {err}")
+                format!("{field}: cannot read ConfigMap {name:?}: {err}")
             }
-        })?;
-        if let Some(text) = cm.data.as_ref().and_then(|d| d.get(key)) {
-            return Ok(text.clone());
-        }
-        if let Some(bytes) = cm.binary_data.as_ref().and_then(|d| d.get(key)) {
-            return String::from_utf8(bytes.0.clone()).map_err(|_| {
-                format!(
-                    "spec.planFrom.configMapKeyRef.key: key {key:?} of ConfigMap {name:?} holds \
-                     binary data that is not UTF-8 text; store the plan as text"
-                )
-            });
-        }
-        let mut keys: Vec<&String> = cm.data.iter().flat_map(|d| d.keys()).collect();
-        keys.extend(cm.binary_data.iter().flat_map(|d| d.keys()));
-        let keys = if keys.is_empty() {
-            "it has no keys".to_string()
-        } else {
-            let listed: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
-            format!("its keys: {}", listed.join(", "))
-        };
-        Err(format!(
-            "spec.planFrom.configMapKeyRef.key: ConfigMap {name:?} has no key {key:?} ({keys})"
-        ))
+        })
     }
 
     /// Follows the fleet's test until it ends, writing progress.
@@ -572,4 +578,63 @@ fn human(d: Duration) -> String {
         (m, 0) => format!("{m}m"),
         (m, s) => format!("{m}m{s}s"),
     }
+}
+
+/// What a LoadTest runs.
+enum Source {
+    Plan(String),
+    Script(Box<crate::script::bundle::ScriptBundle>),
+}
+
+/// `its keys: a, b` or `it has no keys`, for messages.
+fn keys_of(cm: &ConfigMap) -> String {
+    let mut keys: Vec<&String> = cm.data.iter().flat_map(|d| d.keys()).collect();
+    keys.extend(cm.binary_data.iter().flat_map(|d| d.keys()));
+    if keys.is_empty() {
+        return "it has no keys".to_string();
+    }
+    let listed: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+    format!("its keys: {}", listed.join(", "))
+}
+
+/// The directory k6-operator mounts a script's ConfigMap at; the bundle's
+/// paths use it, so imports and `open()` resolve as they do there.
+const SCRIPT_DIR: &str = "/test";
+
+/// A script ConfigMap as a bundle: `file` is the main module, every other
+/// key a file next to it (imported or opened; the agent tells which).
+fn script_bundle(
+    cm: &ConfigMap,
+    name: &str,
+    file: &str,
+) -> Result<crate::script::bundle::ScriptBundle, String> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let main = cm
+        .data
+        .as_ref()
+        .and_then(|d| d.get(file))
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "spec.script.configMap.file: ConfigMap {name:?} has no text key {file:?} ({})",
+                keys_of(cm)
+            )
+        })?;
+    let mut bundle = crate::script::bundle::ScriptBundle {
+        main: format!("{SCRIPT_DIR}/{file}"),
+        ..Default::default()
+    };
+    bundle.modules.insert(bundle.main.clone(), main);
+    for (key, text) in cm.data.iter().flatten().filter(|(k, _)| *k != file) {
+        bundle
+            .files
+            .insert(format!("{SCRIPT_DIR}/{key}"), b64.encode(text.as_bytes()));
+    }
+    for (key, bytes) in cm.binary_data.iter().flatten() {
+        bundle
+            .files
+            .insert(format!("{SCRIPT_DIR}/{key}"), b64.encode(&bytes.0));
+    }
+    Ok(bundle)
 }

@@ -52,6 +52,7 @@ fn config_map_spec(name: &str, key: &str) -> LoadTestSpec {
                 key: key.into(),
             },
         }),
+        script: None,
         selector: BTreeMap::new(),
         min_agents: None,
         lead_time: None,
@@ -229,7 +230,14 @@ fn schema_enforces_one_plan_and_bounds() {
         .as_array()
         .expect("CEL rules on spec");
     assert_eq!(rules.len(), 1);
-    assert_eq!(rules[0]["rule"], "has(self.plan) != has(self.planFrom)");
+    assert_eq!(
+        rules[0]["rule"],
+        "(has(self.plan) ? 1 : 0) + (has(self.planFrom) ? 1 : 0) + (has(self.script) ? 1 : 0) == 1"
+    );
+    assert_eq!(
+        spec["properties"]["script"]["properties"]["configMap"]["required"],
+        json!(["file", "name"])
+    );
     assert_eq!(spec["properties"]["minAgents"]["minimum"], 1.0);
     assert_eq!(spec["properties"]["plan"]["minLength"], 1);
     let phases = schema["properties"]["status"]["properties"]["phase"]["enum"].clone();
@@ -396,6 +404,7 @@ proptest! {
             plan_from: from.map(|(name, key)| PlanSource {
                 config_map_key_ref: ConfigMapKeyRef { name, key },
             }),
+            script: None,
             selector,
             min_agents,
             lead_time,
