@@ -52,7 +52,7 @@ pub enum BundleError {
 }
 
 impl ScriptBundle {
-    /// Everything `script`'s init read, after [`super::load`] ran it.
+    /// Everything `script`'s init read, after [`super::load()`] ran it.
     pub fn from_script(script: &Script) -> Result<ScriptBundle, BundleError> {
         let (modules, files) = script.sources.snapshot();
         let b64 = base64::engine::general_purpose::STANDARD;

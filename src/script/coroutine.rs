@@ -43,6 +43,8 @@ pub enum Resume {
     /// once, with this JSON argument (else setup's data, for teardown).
     Lifecycle(&'static str, Option<String>),
     Http(Box<Response>),
+    /// The responses of an `http.batch`, in the order asked.
+    Batch(Vec<Response>),
     Slept,
     /// Go on after a preemption.
     Continue,
@@ -55,6 +57,8 @@ pub enum Yield {
     /// Init finished (or failed, with the message).
     Ready(Result<(), ScriptError>),
     Http(Box<HttpCall>),
+    /// Requests to send in parallel (`http.batch`).
+    Batch(Vec<HttpCall>),
     Sleep(Duration),
     /// The iteration ended; false when it was interrupted.
     Done(bool),

@@ -156,7 +156,7 @@ for (const [name, slot] of [['status', 0], ['body', 2], ['error', 3], ['error_co
 const FIELDS = ['status', 'status_text', 'proto', 'url', 'body', 'headers', 'timings', 'cookies',
   'error', 'error_code', 'remote_ip', 'remote_port', 'tls_version', 'tls_cipher_suite', 'ocsp'];
 
-export function request(method, url, body, params) {
+function normalise(method, url, body, params) {
   const p = params || {};
   const headers = [];
   let hasType = false;
@@ -210,9 +210,14 @@ export function request(method, url, body, params) {
   const callback = p.responseCallback === undefined ? defaultCallback : p.responseCallback;
   const expected = callback === null ? [] : callback === undefined ? null : statusRanges(callback);
   const m = String(method).toUpperCase();
-  const raw = v.request(m, u, payload, [headers, tags, timeout, responseType, redirects, cookies, jar, expected],
-    [0, 0, null, '', 0, 0, 0, 0, 0, 0, 0, '', null]);
-  return new Response(raw, [m, u, headers, payload]);
+  const meta = [headers, tags, timeout, responseType, redirects, cookies, jar, expected];
+  return { m, u, payload, meta, headers };
+}
+
+export function request(method, url, body, params) {
+  const r = normalise(method, url, body, params);
+  const raw = v.request(r.m, r.u, r.payload, r.meta, [0, 0, null, '', 0, 0, 0, 0, 0, 0, 0, '', null]);
+  return new Response(raw, [r.m, r.u, r.headers, r.payload]);
 }
 
 const NONE = [];
@@ -232,15 +237,28 @@ export function patch(url, body, params) { return request('PATCH', url, body, pa
 export function del(url, body, params) { return request('DELETE', url, body, params); }
 export function options(url, body, params) { return request('OPTIONS', url, body, params); }
 
+// One batch entry as request() would send it: [method, url, payload, meta].
+function prepared(method, url, body, params) {
+  const r = normalise(method, url, body, params);
+  return [r.m, r.u, r.payload, r.meta, [r.m, r.u, r.headers, r.payload]];
+}
+
 export function batch(requests) {
-  const run = (r) => {
-    if (typeof r === 'string') return get(r);
-    if (Array.isArray(r)) return request(r[0], r[1], r[2], r[3]);
-    return request(r.method || 'GET', r.url, r.body, r.params);
+  const entry = (r) => {
+    if (typeof r === 'string') return prepared('GET', r, null, undefined);
+    if (Array.isArray(r)) return prepared(r[0], r[1], r[2], r[3]);
+    const m = String(r.method || 'GET').toUpperCase();
+    const body = m === 'GET' || m === 'HEAD' ? null : r.body;
+    return prepared(m, r.url, body, r.params);
   };
-  if (Array.isArray(requests)) return requests.map(run);
+  const keys = Array.isArray(requests) ? null : Object.keys(requests);
+  const list = keys === null ? requests.map(entry) : keys.map((k) => entry(requests[k]));
+  const outs = list.map(() => [0, 0, null, '', 0, 0, 0, 0, 0, 0, 0, '', null]);
+  const raws = v.batch(list.map((e) => e.slice(0, 4)), outs);
+  const responses = raws.map((raw, i) => new Response(raw, list[i][4]));
+  if (keys === null) return responses;
   const out = {};
-  for (const k of Object.keys(requests)) out[k] = run(requests[k]);
+  keys.forEach((k, i) => { out[k] = responses[i]; });
   return out;
 }
 

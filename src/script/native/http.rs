@@ -28,46 +28,46 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, state: &State) -> rq
                   meta: Value<'js>,
                   out: rquickjs::Array<'js>|
                   -> rquickjs::Result<rquickjs::Array<'js>> {
-                // `meta` is null (a plain request) or `[headers, tags,
-                // timeout, responseType]`; `out` is a 12-slot array literal
-                // from the caller, filled in place (cheaper than growing a
-                // new array slot by slot).
-                let undefined = || Value::new_undefined(ctx.clone());
-                let mut call = JsRequest {
-                    method,
-                    url,
-                    payload,
-                    headers: Vec::new(),
-                    tags: Vec::new(),
-                    timeout: undefined(),
-                    response_type: None,
-                    redirects: None,
-                    cookies: Vec::new(),
-                    jar: None,
-                    expected: None,
-                    out,
-                };
-                if let Some(m) = meta.into_array() {
-                    call.headers = m.get::<Vec<Vec<String>>>(0)?;
-                    call.tags = m.get::<Vec<Vec<String>>>(1)?;
-                    call.timeout = m.get::<Value>(2).unwrap_or_else(|_| undefined());
-                    call.response_type = m.get::<Option<String>>(3).ok().flatten();
-                    call.redirects = m.get::<Option<f64>>(4).ok().flatten();
-                    for c in m
-                        .get::<Option<Vec<rquickjs::Array>>>(5)?
-                        .unwrap_or_default()
-                    {
-                        call.cookies.push((c.get(0)?, c.get(1)?, c.get(2)?));
-                    }
-                    call.jar = m.get::<Option<u32>>(6)?;
-                    call.expected = m.get::<Option<Vec<Vec<u16>>>>(7)?.map(|ranges| {
-                        ranges
-                            .into_iter()
-                            .filter_map(|r| Some((*r.first()?, *r.get(1)?)))
-                            .collect()
-                    });
+                // `meta` is null (a plain request) or the normalised params
+                // (see `parse`); `out` is a 13-slot array literal from the
+                // caller, filled in place (cheaper than growing a new array
+                // slot by slot).
+                let call = parse(&ctx, method, url, payload, meta)?;
+                let mut ex = Exchange::prepare(&ctx, &s, call)?;
+                let resp = ex.run(&ctx, &s)?;
+                fill(&ctx, &ex, &resp, out)
+            },
+        )?,
+    )?;
+
+    let s = state.clone();
+    v.set(
+        "batch",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  list: Vec<rquickjs::Array<'js>>,
+                  outs: Vec<rquickjs::Array<'js>>|
+                  -> rquickjs::Result<Vec<rquickjs::Array<'js>>> {
+                // Each entry is `[method, url, payload, meta]` as for
+                // `request`; all of them are sent in parallel.
+                let mut exchanges = Vec::with_capacity(list.len());
+                for entry in list {
+                    let call = parse(
+                        &ctx,
+                        entry.get(0)?,
+                        entry.get(1)?,
+                        entry.get(2)?,
+                        entry.get(3)?,
+                    )?;
+                    exchanges.push(Exchange::prepare(&ctx, &s, call)?);
                 }
-                request(&ctx, &s, call)
+                let responses = run_batch(&ctx, &s, &mut exchanges)?;
+                let mut filled = Vec::with_capacity(outs.len());
+                for ((ex, resp), out) in exchanges.iter().zip(&responses).zip(outs) {
+                    filled.push(fill(&ctx, ex, resp, out)?);
+                }
+                Ok(filled)
             },
         )?,
     )?;
@@ -143,154 +143,317 @@ struct JsRequest<'js> {
     /// Statuses that count as expected (`expectedStatuses`); `None`: 200–399.
     /// Empty (a null callback): every response, as k6 then emits no failures.
     expected: Option<Vec<(u16, u16)>>,
-    /// Where to put the response.
-    out: rquickjs::Array<'js>,
 }
 
-fn request<'js>(
+/// The arguments of one request as `k6/http` passes them: `meta` is null
+/// or `[headers, tags, timeout, responseType, redirects, cookies, jar,
+/// expectedStatuses]`.
+fn parse<'js>(
     ctx: &Ctx<'js>,
-    state: &State,
-    call: JsRequest<'js>,
-) -> rquickjs::Result<rquickjs::Array<'js>> {
-    let JsRequest {
+    method: String,
+    url: String,
+    payload: Value<'js>,
+    meta: Value<'js>,
+) -> rquickjs::Result<JsRequest<'js>> {
+    let undefined = || Value::new_undefined(ctx.clone());
+    let mut call = JsRequest {
         method,
         url,
         payload,
-        headers,
-        tags,
-        timeout,
-        response_type,
-        redirects,
-        cookies,
-        jar,
-        expected,
-        out,
-    } = call;
-    let (host, stage) = {
-        let st = state.borrow();
-        (st.host.clone(), st.stage)
+        headers: Vec::new(),
+        tags: Vec::new(),
+        timeout: undefined(),
+        response_type: None,
+        redirects: None,
+        cookies: Vec::new(),
+        jar: None,
+        expected: None,
     };
-    if stage == Stage::Init {
-        return Err(throw(
-            ctx,
-            "Making http requests in the init context is not supported",
-        ));
-    }
-    let Some(host) = host else {
-        return Err(throw(ctx, "no HTTP client in this context"));
-    };
-    let plan_http = &host.plan.http;
-    let timeout = timeout_of(&timeout, plan_http.timeout).map_err(|e| throw(ctx, &e))?;
-    let method_v = http::Method::from_bytes(method.as_bytes())
-        .map_err(|_| throw(ctx, &format!("invalid HTTP method \"{method}\"")))?;
-    let mut hs = Vec::with_capacity(headers.len());
-    for h in headers {
-        let [name, value]: [String; 2] = match h.try_into() {
-            Ok(pair) => pair,
-            Err(_) => continue,
-        };
-        match http::HeaderName::from_bytes(name.as_bytes()) {
-            Ok(n) => hs.push((n, value)),
-            Err(_) => return Err(throw(ctx, &format!("invalid header name \"{name}\""))),
+    if let Some(m) = meta.into_array() {
+        call.headers = m.get::<Vec<Vec<String>>>(0)?;
+        call.tags = m.get::<Vec<Vec<String>>>(1)?;
+        call.timeout = m.get::<Value>(2).unwrap_or_else(|_| undefined());
+        call.response_type = m.get::<Option<String>>(3).ok().flatten();
+        call.redirects = m.get::<Option<f64>>(4).ok().flatten();
+        for c in m
+            .get::<Option<Vec<rquickjs::Array>>>(5)?
+            .unwrap_or_default()
+        {
+            call.cookies.push((c.get(0)?, c.get(1)?, c.get(2)?));
         }
+        call.jar = m.get::<Option<u32>>(6)?;
+        call.expected = m.get::<Option<Vec<Vec<u16>>>>(7)?.map(|ranges| {
+            ranges
+                .into_iter()
+                .filter_map(|r| Some((*r.first()?, *r.get(1)?)))
+                .collect()
+        });
     }
-    let mut tag_pairs: Vec<(String, String)> = tags
-        .into_iter()
-        .filter_map(|t| <[String; 2]>::try_from(t).ok().map(|[k, v]| (k, v)))
-        .collect();
-    // A `name` tag names every hop of a redirect chain; without one each
-    // hop is named by its own URL (k6).
-    let (name, explicit_name) = match tag_pairs.iter().position(|(k, _)| k == "name") {
-        Some(i) => (tag_pairs.remove(i).1, true),
-        None => (url.clone(), false),
-    };
-    tag_pairs.sort();
-    let body = bytes_of(&payload)?;
-    let response_type = match response_type.as_deref() {
-        None | Some("") => None,
-        Some(t @ ("text" | "binary" | "none")) => Some(t),
-        Some(other) => {
+    Ok(call)
+}
+
+/// One request as the script asked for it, and where its redirect chain
+/// stands: [`Exchange::call`] is the next hop to send, [`Exchange::after`]
+/// takes its response.
+struct Exchange {
+    method_name: String,
+    method: http::Method,
+    url: String,
+    headers: Vec<(http::HeaderName, String)>,
+    /// The `name` tag (the URL unless the script set one) and whether the
+    /// script set it: a set name names every hop.
+    name: String,
+    explicit_name: bool,
+    tags: Vec<(String, String)>,
+    body: Vec<u8>,
+    timeout: Duration,
+    keep_body: bool,
+    binary: bool,
+    max_redirects: u32,
+    redirects_given: bool,
+    cookies: Vec<(String, String, bool)>,
+    jar: Option<u32>,
+    expected: Option<Vec<(u16, u16)>>,
+    chain: Option<Chain>,
+}
+
+impl Exchange {
+    /// Checks the arguments (a JavaScript error for bad ones).
+    fn prepare<'js>(
+        ctx: &Ctx<'js>,
+        state: &State,
+        call: JsRequest<'js>,
+    ) -> rquickjs::Result<Exchange> {
+        let JsRequest {
+            method,
+            url,
+            payload,
+            headers,
+            tags,
+            timeout,
+            response_type,
+            redirects,
+            cookies,
+            jar,
+            expected,
+        } = call;
+        let (host, stage) = {
+            let st = state.borrow();
+            (st.host.clone(), st.stage)
+        };
+        if stage == Stage::Init {
             return Err(throw(
                 ctx,
-                &format!("unknown responseType \"{other}\"; expected text, binary or none"),
+                "Making http requests in the init context is not supported",
             ));
         }
-    };
-    let keep_body = match response_type {
-        Some("none") => false,
-        Some(_) => true,
-        None => !plan_http.discard_response_bodies,
-    };
-    let binary = response_type == Some("binary");
-    let max_redirects = match redirects {
-        None => plan_http.max_redirects,
-        Some(n) if (0.0..=1000.0).contains(&n) => n as u32,
-        Some(n) => {
-            return Err(throw(
-                ctx,
-                &format!("redirects {n} is not a number of redirects from 0 to 1000"),
-            ));
-        }
-    };
-    let mut chain: Option<Chain> = None;
-    let mut hop_headers = Vec::new();
-    let resp = loop {
-        let (hop_method, hop_url) = match &chain {
-            Some(c) => (c.method.clone(), c.url.as_str()),
-            None => (method_v.clone(), url.as_str()),
+        let Some(host) = host else {
+            return Err(throw(ctx, "no HTTP client in this context"));
         };
-        hop_headers.clear();
-        match &chain {
-            Some(c) => c.headers_into(&hs, &mut hop_headers),
-            None => hop_headers.extend_from_slice(&hs),
+        let plan_http = &host.plan.http;
+        let timeout = timeout_of(&timeout, plan_http.timeout).map_err(|e| throw(ctx, &e))?;
+        let method_v = http::Method::from_bytes(method.as_bytes())
+            .map_err(|_| throw(ctx, &format!("invalid HTTP method \"{method}\"")))?;
+        let mut hs = Vec::with_capacity(headers.len());
+        for h in headers {
+            let [name, value]: [String; 2] = match h.try_into() {
+                Ok(pair) => pair,
+                Err(_) => continue,
+            };
+            match http::HeaderName::from_bytes(name.as_bytes()) {
+                Ok(n) => hs.push((n, value)),
+                Err(_) => return Err(throw(ctx, &format!("invalid header name \"{name}\""))),
+            }
         }
-        let now = unix_now();
-        if let Some(c) = with_jar(state, jar, |j| {
-            follow::cookie_header(j, &cookies, hop_url, now)
+        let mut tag_pairs: Vec<(String, String)> = tags
+            .into_iter()
+            .filter_map(|t| <[String; 2]>::try_from(t).ok().map(|[k, v]| (k, v)))
+            .collect();
+        // A `name` tag names every hop of a redirect chain; without one each
+        // hop is named by its own URL (k6).
+        let (name, explicit_name) = match tag_pairs.iter().position(|(k, _)| k == "name") {
+            Some(i) => (tag_pairs.remove(i).1, true),
+            None => (url.clone(), false),
+        };
+        tag_pairs.sort();
+        let body = bytes_of(&payload)?;
+        let response_type = match response_type.as_deref() {
+            None | Some("") => None,
+            Some(t @ ("text" | "binary" | "none")) => Some(t),
+            Some(other) => {
+                return Err(throw(
+                    ctx,
+                    &format!("unknown responseType \"{other}\"; expected text, binary or none"),
+                ));
+            }
+        };
+        let keep_body = match response_type {
+            Some("none") => false,
+            Some(_) => true,
+            None => !plan_http.discard_response_bodies,
+        };
+        let max_redirects = match redirects {
+            None => plan_http.max_redirects,
+            Some(n) if (0.0..=1000.0).contains(&n) => n as u32,
+            Some(n) => {
+                return Err(throw(
+                    ctx,
+                    &format!("redirects {n} is not a number of redirects from 0 to 1000"),
+                ));
+            }
+        };
+        Ok(Exchange {
+            method_name: method,
+            method: method_v,
+            url,
+            headers: hs,
+            name,
+            explicit_name,
+            tags: tag_pairs,
+            body,
+            timeout,
+            keep_body,
+            binary: response_type == Some("binary"),
+            max_redirects,
+            redirects_given: redirects.is_some(),
+            cookies,
+            jar,
+            expected,
+            chain: None,
+        })
+    }
+
+    /// The URL of the hop to send now.
+    fn hop_url(&self) -> &str {
+        self.chain.as_ref().map_or(&self.url, |c| &c.url)
+    }
+
+    /// The hop to send now, with the jar's cookies for its URL.
+    fn call(&self, state: &State) -> HttpCall {
+        let mut headers = Vec::with_capacity(self.headers.len() + 1);
+        match &self.chain {
+            Some(c) => c.headers_into(&self.headers, &mut headers),
+            None => headers.extend_from_slice(&self.headers),
+        }
+        let url = self.hop_url();
+        if let Some(c) = with_jar(state, self.jar, |j| {
+            follow::cookie_header(j, &self.cookies, url, unix_now())
         }) {
-            follow::add_cookie_header(&mut hop_headers, c);
+            follow::add_cookie_header(&mut headers, c);
         }
-        let call = HttpCall {
-            method: hop_method,
-            url: hop_url.to_owned(),
-            headers: std::mem::take(&mut hop_headers),
-            body: if chain.as_ref().is_none_or(|c| c.keep_body) {
-                body.clone()
+        let keep_body = self.chain.as_ref().is_none_or(|c| c.keep_body);
+        HttpCall {
+            method: self
+                .chain
+                .as_ref()
+                .map_or(&self.method, |c| &c.method)
+                .clone(),
+            url: url.to_owned(),
+            headers,
+            body: if keep_body {
+                self.body.clone()
             } else {
                 Vec::new()
             },
-            timeout,
-            keep_body,
-        };
-        let mut resp = match suspend(Yield::Http(Box::new(call))) {
-            Resume::Http(r) => r,
-            _ => {
-                state.borrow_mut().stopping = true;
-                return Err(throw(ctx, "iteration interrupted"));
-            }
-        };
-        with_jar(state, jar, |j| {
-            follow::store_cookies(j, hop_url, &resp, now);
+            timeout: self.timeout,
+            keep_body: self.keep_body,
+        }
+    }
+
+    /// Takes the response to the hop just sent: stores its cookies,
+    /// records it, and says whether a redirect is to be followed (the
+    /// exchange then describes the next hop).
+    fn after(&mut self, state: &State, resp: &mut Response) -> bool {
+        let url = self.hop_url().to_owned();
+        with_jar(state, self.jar, |j| {
+            follow::store_cookies(j, &url, resp, unix_now())
         });
-        let hop_name = if explicit_name { &name } else { hop_url };
-        let id =
-            state
-                .borrow_mut()
-                .request_id(hop_url_method(&chain, &method), hop_name, &tag_pairs);
-        if max_redirects > 0 && redirect::is_redirect(resp.status) {
-            let c = chain.get_or_insert_with(|| Chain::new(&method_v, &url, max_redirects));
-            if c.advance(&mut resp) {
-                record(state, id, &resp, expected.as_deref());
-                continue;
-            }
-            if c.limit_hit && redirects.is_none() {
-                warn_redirect_limit(&url, max_redirects);
+        let hop_name = if self.explicit_name { &self.name } else { &url };
+        let method = self
+            .chain
+            .as_ref()
+            .map_or(self.method_name.as_str(), |c| c.method.as_str());
+        let id = state.borrow_mut().request_id(method, hop_name, &self.tags);
+        let mut follow_on = false;
+        if self.max_redirects > 0 && redirect::is_redirect(resp.status) {
+            let c = self
+                .chain
+                .get_or_insert_with(|| Chain::new(&self.method, &self.url, self.max_redirects));
+            follow_on = c.advance(resp);
+            if !follow_on && c.limit_hit && !self.redirects_given {
+                warn_redirect_limit(&self.url, self.max_redirects);
             }
         }
-        record(state, id, &resp, expected.as_deref());
-        break resp;
-    };
-    let final_url = chain.as_ref().filter(|c| c.hops > 0).map(|c| c.url.clone());
+        record(state, id, resp, self.expected.as_deref());
+        follow_on
+    }
+
+    /// One request and its redirects, the VU suspended for each hop.
+    fn run(&mut self, ctx: &Ctx<'_>, state: &State) -> rquickjs::Result<Box<Response>> {
+        loop {
+            let call = self.call(state);
+            let mut resp = match suspend(Yield::Http(Box::new(call))) {
+                Resume::Http(r) => r,
+                _ => return Err(interrupted(ctx, state)),
+            };
+            if !self.after(state, &mut resp) {
+                return Ok(resp);
+            }
+        }
+    }
+
+    /// The URL the response came from, when redirects moved it.
+    fn final_url(&self) -> Option<String> {
+        self.chain
+            .as_ref()
+            .filter(|c| c.hops > 0)
+            .map(|c| c.url.clone())
+    }
+}
+
+/// `http.batch`: every request's hops sent in parallel rounds (the first
+/// round all requests, then the redirects of those that have one).
+fn run_batch(
+    ctx: &Ctx<'_>,
+    state: &State,
+    exchanges: &mut [Exchange],
+) -> rquickjs::Result<Vec<Response>> {
+    let mut done: Vec<Option<Response>> = exchanges.iter().map(|_| None).collect();
+    let mut active: Vec<usize> = (0..exchanges.len()).collect();
+    while !active.is_empty() {
+        let calls = active.iter().map(|&i| exchanges[i].call(state)).collect();
+        let responses = match suspend(Yield::Batch(calls)) {
+            Resume::Batch(r) => r,
+            _ => return Err(interrupted(ctx, state)),
+        };
+        let mut next = Vec::new();
+        for (i, mut resp) in active.into_iter().zip(responses) {
+            if exchanges[i].after(state, &mut resp) {
+                next.push(i);
+            } else {
+                done[i] = Some(resp);
+            }
+        }
+        active = next;
+    }
+    Ok(done.into_iter().map(Option::unwrap_or_default).collect())
+}
+
+fn interrupted(ctx: &Ctx<'_>, state: &State) -> rquickjs::Error {
+    state.borrow_mut().stopping = true;
+    throw(ctx, "iteration interrupted")
+}
+
+/// The response as the one array `Response` in js/http.js reads.
+fn fill<'js>(
+    ctx: &Ctx<'js>,
+    ex: &Exchange,
+    resp: &Response,
+    out: rquickjs::Array<'js>,
+) -> rquickjs::Result<rquickjs::Array<'js>> {
+    let final_url = ex.final_url();
+    let keep_body = ex.keep_body;
+    let binary = ex.binary;
     // The response crosses into JavaScript as one array (see `Response`
     // in js/http.js): setting a dozen named properties from Rust costs an
     // atom lookup each, an array literal's slots cost nothing.
@@ -343,11 +506,6 @@ fn request<'js>(
         o.set(i, item)?;
     }
     Ok(o)
-}
-
-/// The method of the hop about to be recorded.
-fn hop_url_method<'a>(chain: &'a Option<Chain>, original: &'a str) -> &'a str {
-    chain.as_ref().map_or(original, |c| c.method.as_str())
 }
 
 /// Records one response (a redirect hop or the final one).
