@@ -230,3 +230,29 @@ flow:
         2.0 * (3.0 + 5.0 + 2.0 + 1.0 + 2.0 + 2.0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzip_response_is_checked_decoded() {
+    let nginx = start_nginx().await;
+    let yaml = format!(
+        r#"
+iterations: 2
+flow:
+  - get:
+      url: "http://127.0.0.1:{port}/compressed"
+      name: gzip
+      headers: {{Accept-Encoding: gzip}}
+      check:
+        - {{bodyContains: "compressed text compressed text", name: decoded}}
+        - {{header: {{name: Content-Encoding, equals: gzip}}}}
+"#,
+        port = nginx.port
+    );
+    let r = run_yaml(&yaml).await;
+    assert_eq!(check_counts(&r, "decoded"), (2, 0));
+    assert_eq!(
+        check_counts(&r, "header Content-Encoding is \"gzip\""),
+        (2, 0)
+    );
+    assert_eq!(rate(&r, Metric::HttpReqFailed), (0, 2));
+}

@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, SERVER};
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE, SERVER};
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tokio::sync::watch;
@@ -251,10 +251,12 @@ fn json_doc(count: u64) -> Bytes {
     ))
 }
 
-/// `/echo`: the request body streamed back with its content type, plus the
+/// `/echo`: the request body streamed back with its content type and
+/// content coding (a gzip body comes back as a gzip response), plus the
 /// method in `x-echo-method`.
 fn echo(req: Request<Incoming>, stats: &Arc<TargetStats>) -> Response<TargetBody> {
     let content_type = req.headers().get(CONTENT_TYPE).cloned();
+    let coding = req.headers().get(CONTENT_ENCODING).cloned();
     // Method tokens are always valid header values; skip the header otherwise.
     let method = HeaderValue::from_str(req.method().as_str()).ok();
     let mut response = respond(
@@ -269,6 +271,9 @@ fn echo(req: Request<Incoming>, stats: &Arc<TargetStats>) -> Response<TargetBody
     };
     if let Some(method) = method {
         headers.insert(X_ECHO_METHOD, method);
+    }
+    if let Some(coding) = coding {
+        headers.insert(CONTENT_ENCODING, coding);
     }
     response
 }

@@ -122,7 +122,7 @@ impl VuClient {
         self.phase = Phase::Blocked;
         let start = Instant::now();
         match tokio::time::timeout(req.timeout, self.send_inner(req, out, start)).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => decode_body(out),
             Ok(Err(failure)) => out.fail(failure),
             Err(_elapsed) => {
                 charge_cut_phase(&mut out.timings, self.phase, start.elapsed());
@@ -239,6 +239,23 @@ impl VuClient {
                 }
             }
         }
+    }
+}
+
+/// Decodes a kept body sent with `Content-Encoding: gzip` or `deflate`,
+/// as k6 does (the data counters keep the wire size). A body that does
+/// not decode fails the request.
+fn decode_body(out: &mut Response) {
+    if out.body.is_empty() {
+        return;
+    }
+    let Some(coding) = out.header("content-encoding") else {
+        return;
+    };
+    match super::encoding::decode(coding, &out.body, super::encoding::MAX_DECODED) {
+        Ok(Some(decoded)) => out.body = decoded,
+        Ok(None) => {}
+        Err(reason) => out.fail(RequestError::Decode { reason }),
     }
 }
 

@@ -62,6 +62,9 @@ pub enum RequestError {
     /// final response.
     #[error("{0}")]
     Redirect(#[from] super::redirect::RedirectError),
+    /// The response body did not decode by its `Content-Encoding`.
+    #[error("cannot decode the response body: {reason}")]
+    Decode { reason: String },
     /// The HTTP/2 connection or stream failed.
     #[error("HTTP/2 exchange with {peer} failed: {source}")]
     H2 {
@@ -84,7 +87,7 @@ impl RequestError {
             RequestError::Tls { .. } | RequestError::TlsSession { .. } => ErrorKind::Tls,
             RequestError::Timeout { .. } => ErrorKind::Timeout,
             RequestError::Reset { .. } => ErrorKind::Reset,
-            RequestError::Protocol { .. } => ErrorKind::Protocol,
+            RequestError::Protocol { .. } | RequestError::Decode { .. } => ErrorKind::Protocol,
             RequestError::H2 { kind, .. } => *kind,
         }
     }

@@ -20,6 +20,7 @@
 //! - [`h2`]: HTTP/2 over hyper.
 //! - [`client`]: the per-VU client: pool, retry, timeout, timings.
 //! - [`cookies`]: the VU's cookie jar (RFC 6265).
+//! - [`encoding`]: gzip and deflate, for request and response bodies.
 //! - [`redirect`]: which redirects are followed and how.
 //! - [`follow`]: one request with its cookies and redirect hops.
 
@@ -27,6 +28,7 @@ pub mod chunked;
 pub mod client;
 pub mod config;
 pub mod cookies;
+pub mod encoding;
 pub mod error;
 pub mod follow;
 pub mod h1;

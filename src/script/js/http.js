@@ -43,6 +43,66 @@ function selectPath(value, selector) {
   return cur;
 }
 
+// http.file(): a part of a multipart/form-data body.
+const FILE = Symbol('file');
+
+export function file(data, filename, contentType) {
+  if (typeof data !== 'string' && !(data instanceof ArrayBuffer) && !ArrayBuffer.isView(data)) {
+    throw new TypeError('http.file(data): data must be a string, an ArrayBuffer or a typed array');
+  }
+  return {
+    [FILE]: true,
+    data,
+    filename: filename === undefined ? String(v.unixNanos()) : String(filename),
+    content_type: contentType === undefined ? 'application/octet-stream' : String(contentType),
+  };
+}
+
+function isFile(x) {
+  return x !== null && typeof x === 'object' && x[FILE] === true;
+}
+
+function utf8(text, out) {
+  for (const ch of String(text)) {
+    const c = ch.codePointAt(0);
+    if (c < 0x80) out.push(c);
+    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+  }
+}
+
+function bytesInto(data, out) {
+  if (typeof data === 'string') return utf8(data, out);
+  const view = data instanceof ArrayBuffer ? new Uint8Array(data)
+    : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  for (let i = 0; i < view.length; i++) out.push(view[i]);
+}
+
+function quote(s) {
+  return String(s).replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+}
+
+// As Go's mime/multipart, which k6 uses: fields in key order, CRLF lines.
+function multipart(fields, boundary) {
+  const out = [];
+  for (const k of Object.keys(fields).sort()) {
+    const val = fields[k];
+    utf8(`--${boundary}\r\n`, out);
+    if (isFile(val)) {
+      utf8(`Content-Disposition: form-data; name="${quote(k)}"; filename="${quote(val.filename)}"\r\n`, out);
+      utf8(`Content-Type: ${val.content_type}\r\n\r\n`, out);
+      bytesInto(val.data, out);
+    } else {
+      utf8(`Content-Disposition: form-data; name="${quote(k)}"\r\n\r\n`, out);
+      utf8(val === null || val === undefined ? '' : String(val), out);
+    }
+    utf8('\r\n', out);
+  }
+  utf8(`--${boundary}--\r\n`, out);
+  return out;
+}
+
 // `raw` is the native's array: [status, proto, body, error, error_code,
 // blocked, connecting, tls_handshaking, sending, waiting, receiving,
 // "Name\nvalue\n..." headers]; proto is 11, 2 or 10. Scalars become own
@@ -175,11 +235,21 @@ function normalise(method, url, body, params) {
       payload = Array.from(new Uint8Array(body));
     } else if (ArrayBuffer.isView(body)) {
       payload = Array.from(new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
+    } else if (typeof body === 'object' && Object.keys(body).some((k) => isFile(body[k]))) {
+      const boundary = v.boundary();
+      payload = multipart(body, boundary);
+      if (!hasType) headers.push(['Content-Type', `multipart/form-data; boundary=${boundary}`]);
     } else if (typeof body === 'object') {
       payload = formEncode(body);
       if (!hasType) headers.push(['Content-Type', 'application/x-www-form-urlencoded']);
     } else {
       payload = String(body);
+    }
+  }
+  if (p.compression !== undefined && p.compression !== null && p.compression !== '' && payload !== null) {
+    payload = v.compress(String(p.compression), payload);
+    if (!headers.some((h) => h[0] === 'Content-Encoding')) {
+      headers.push(['Content-Encoding', String(p.compression).split(',').map((x) => x.trim()).join(', ')]);
     }
   }
   const tags = [];
@@ -340,7 +410,7 @@ export const TLS_1_2 = 'tls1.2';
 export const TLS_1_3 = 'tls1.3';
 
 export default {
-  request, get, head, post, put, patch, del, options, batch, url, Response, CookieJar, cookieJar,
+  request, get, head, post, put, patch, del, options, batch, url, file, Response, CookieJar, cookieJar,
   expectedStatuses, setResponseCallback,
   TLS_1_0, TLS_1_1, TLS_1_2, TLS_1_3,
 };

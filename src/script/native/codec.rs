@@ -1,5 +1,6 @@
 //! `k6/encoding` and `k6/crypto` natives: base64 in k6's four alphabets,
-//! MD5/SHA digests, HMAC, random bytes. Binary data arrives as arrays of
+//! MD5/SHA digests, HMAC, random bytes; and for `k6/http`, body
+//! compression and multipart boundaries. Binary data arrives as arrays of
 //! byte values and leaves as ArrayBuffers.
 
 use base64::Engine as _;
@@ -8,6 +9,38 @@ use rquickjs::{Ctx, Function, IntoJs, Object, Value};
 use super::{bytes_of, throw};
 
 pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>) -> rquickjs::Result<()> {
+    v.set(
+        "compress",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, codings: String, input: Value<'js>| -> rquickjs::Result<Vec<u8>> {
+                let data = bytes_of(&input)?;
+                crate::engine::http::encoding::compress(&codings, &data)
+                    .map_err(|e| throw(&ctx, &e))
+            },
+        )?,
+    )?;
+
+    // A multipart boundary as Go's mime/multipart makes one: 30 random
+    // bytes in hex.
+    v.set(
+        "boundary",
+        Function::new(ctx.clone(), || {
+            (0..30)
+                .map(|_| format!("{:02x}", fastrand::u8(..)))
+                .collect::<String>()
+        })?,
+    )?;
+
+    v.set(
+        "unixNanos",
+        Function::new(ctx.clone(), || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or_else(|_| "0".to_owned(), |d| d.as_nanos().to_string())
+        })?,
+    )?;
+
     v.set(
         "utf8",
         Function::new(ctx.clone(), |bytes: Vec<u8>| {

@@ -130,10 +130,12 @@ pub(super) fn parse_head(
 }
 
 /// Headers kept even when the caller did not ask for headers: a redirect's
-/// `Location` and the `Set-Cookie`s the VU's jar stores.
+/// `Location`, the `Set-Cookie`s the VU's jar stores, and the
+/// `Content-Encoding` a kept body is decoded by.
 pub(crate) fn is_session_header(name: &[u8]) -> bool {
     (name.len() == 8 && name.eq_ignore_ascii_case(b"location"))
         || (name.len() == 10 && name.eq_ignore_ascii_case(b"set-cookie"))
+        || (name.len() == 16 && name.eq_ignore_ascii_case(b"content-encoding"))
 }
 
 pub(super) fn parse_content_length(value: &[u8]) -> Result<u64, ProtocolViolation> {
