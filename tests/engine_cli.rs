@@ -310,3 +310,82 @@ fn every_example_plan_loads() {
     }
     assert!(loaded >= 4, "found {loaded} example plans");
 }
+
+/// k6's habitual flags: `--no-thresholds` passes a failing plan, `--tag`
+/// reaches every sample (seen in `--out json`), `--no-summary` and
+/// `--summary-mode disabled` leave the text out, and the flags' mistakes
+/// exit 104 with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn k6_flags_tag_no_thresholds_and_no_summary() {
+    let target = start_target().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let plan = write_plan(
+        dir.path(),
+        &format!(
+            "iterations: 2\nthresholds:\n  http_req_failed: [\"rate<0.01\"]\nflow:\n  - get: \"{}/status/500\"\n",
+            base(&target)
+        ),
+    );
+    let lines = dir.path().join("out.jsonl");
+    let out = volley_async(
+        vec![
+            "run".into(),
+            plan.clone(),
+            "--quiet".into(),
+            "--no-thresholds".into(),
+            "--no-summary".into(),
+            "--tag".into(),
+            "team=checkout".into(),
+            "--out".into(),
+            format!("json={}", lines.display()),
+        ],
+        LIMIT,
+    )
+    .await;
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(!stdout.contains("http_reqs"), "no summary:\n{stdout}");
+    let json = std::fs::read_to_string(&lines).expect("json lines written");
+    assert!(json.contains("\"team\":\"checkout\""), "{json}");
+
+    let disabled = volley_async(
+        vec![
+            "run".into(),
+            plan.clone(),
+            "--quiet".into(),
+            "--summary-mode".into(),
+            "disabled".into(),
+        ],
+        LIMIT,
+    )
+    .await;
+    assert_eq!(
+        disabled.status.code(),
+        Some(99),
+        "thresholds judged without the flag"
+    );
+    assert!(!text(&disabled.stdout).contains("http_reqs"));
+
+    for (args, reason) in [
+        (vec!["--tag", "status=x"], "system tag"),
+        (vec!["--tag", "novalue"], "expected NAME=VALUE"),
+        (vec!["--summary-mode", "full"], "not supported yet"),
+        (
+            vec!["--summary-mode", "loud"],
+            "expected compact, full or disabled",
+        ),
+    ] {
+        let mut argv = vec!["run".to_string(), plan.clone(), "--quiet".into()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        let bad = volley_async(argv, LIMIT).await;
+        let stderr = text(&bad.stderr);
+        assert_eq!(bad.status.code(), Some(104), "{args:?}: {stderr}");
+        assert!(stderr.contains(reason), "{args:?}: {stderr}");
+    }
+    target.shutdown().await;
+}

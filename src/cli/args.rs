@@ -132,6 +132,19 @@ pub struct RunArgs {
     /// Extra output, `json=FILE`: every interval's metrics as JSON lines.
     #[arg(short = 'o', long = "out", value_name = "TYPE=DEST")]
     pub out: Vec<String>,
+    /// A tag `NAME=VALUE` on every sample of the test; repeat for more (they
+    /// win over the plan's or script's `tags`).
+    #[arg(long = "tag", value_name = "NAME=VALUE")]
+    pub tags: Vec<String>,
+    /// Do not judge thresholds: the test passes whatever they say.
+    #[arg(long, env = "K6_NO_THRESHOLDS")]
+    pub no_thresholds: bool,
+    /// Print no end-of-test summary (`--summary-export` is still written).
+    #[arg(long, env = "K6_NO_SUMMARY")]
+    pub no_summary: bool,
+    /// `compact` (the default; `legacy` is the same here) or `disabled`.
+    #[arg(long, value_name = "MODE", env = "K6_SUMMARY_MODE")]
+    pub summary_mode: Option<String>,
     /// No progress line.
     #[arg(short = 'q', long)]
     pub quiet: bool,

@@ -90,6 +90,11 @@ fn client(url: &str, token_file: Option<&Path>) -> anyhow::Result<ApiClient> {
 /// set), and the data files the plan names.
 pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
     let path = Path::new(&args.plan);
+    if !args.tags.is_empty() || args.no_thresholds {
+        anyhow::bail!(
+            "--tag and --no-thresholds apply to local runs only for now; on a fleet, put tags in the plan's `tags` and drop its thresholds"
+        );
+    }
     if crate::script::is_script(path) {
         return script_submission(args);
     }
@@ -182,6 +187,13 @@ fn env_references(text: &str) -> Vec<String> {
 /// `volley run PLAN --agent URL`: submit to the fleet, follow it, print
 /// the merged summary, exit like a local run.
 pub fn run_on_fleet(args: RunArgs, url: String, runtime: &tokio::runtime::Runtime) -> u8 {
+    let show_summary = match super::run::summary_shown(&args) {
+        Ok(shown) => shown,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return exit::INVALID_CONFIG;
+        }
+    };
     let request = match submission(&args) {
         Ok(r) => r,
         Err(e) => {
@@ -225,6 +237,7 @@ pub fn run_on_fleet(args: RunArgs, url: String, runtime: &tokio::runtime::Runtim
             quiet: args.quiet,
             no_color: args.no_color,
             summary_export: args.summary_export.clone(),
+            show_summary,
         };
         follow(&api, &accepted.id, &opts).await
     })

@@ -29,6 +29,8 @@ pub struct FollowOptions {
     pub quiet: bool,
     pub no_color: bool,
     pub summary_export: Option<std::path::PathBuf>,
+    /// False for `--no-summary` / `--summary-mode disabled`.
+    pub show_summary: bool,
 }
 
 /// The agents a follower may ask, the first one first.
@@ -185,7 +187,9 @@ pub async fn follow(api: &ApiClient, id: &str, args: &FollowOptions) -> u8 {
             title: Some(format!("fleet test {id}")),
         },
     );
-    println!("{text}");
+    if args.show_summary {
+        println!("{text}");
+    }
     if let Some(file) = &args.summary_export {
         let body = serde_json::to_vec_pretty(&summary.k6_export).unwrap_or_default();
         if let Err(e) = std::fs::write(file, body) {

@@ -24,6 +24,8 @@ struct Prepared {
     script: Option<crate::script::Script>,
     tuple: ExecutionTuple,
     json_out: Option<JsonLines>,
+    /// `--no-summary` / `--summary-mode disabled` leave the text out.
+    show_summary: bool,
 }
 
 /// Entry point of `volley run` (local). Returns the process exit code.
@@ -66,6 +68,55 @@ pub fn parse_env(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     Ok(env)
 }
 
+/// `--tag NAME=VALUE` pairs; a tag named like a system tag is refused (k6
+/// would let it overwrite `status` or `name` and make the results lie).
+fn parse_tags(list: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    const SYSTEM: [&str; 12] = [
+        "proto",
+        "status",
+        "method",
+        "url",
+        "name",
+        "group",
+        "check",
+        "error",
+        "error_code",
+        "scenario",
+        "expected_response",
+        "tls_version",
+    ];
+    list.iter()
+        .map(|pair| {
+            let (k, v) = pair
+                .split_once('=')
+                .filter(|(k, _)| !k.is_empty())
+                .with_context(|| format!("--tag {pair:?}: expected NAME=VALUE"))?;
+            if SYSTEM.contains(&k) {
+                anyhow::bail!(
+                    "--tag {pair:?}: {k} is a system tag Volley sets itself; pick another name"
+                );
+            }
+            Ok((k.to_owned(), v.to_owned()))
+        })
+        .collect()
+}
+
+/// What `--no-summary` and `--summary-mode` leave of the summary: true
+/// when it is printed.
+pub fn summary_shown(args: &RunArgs) -> anyhow::Result<bool> {
+    let mode = match args.summary_mode.as_deref() {
+        None | Some("compact") | Some("legacy") => true,
+        Some("disabled") => false,
+        Some("full") => anyhow::bail!(
+            "--summary-mode full (a section per scenario and group) is not supported yet; use compact or disabled"
+        ),
+        Some(other) => {
+            anyhow::bail!("--summary-mode {other:?}: expected compact, full or disabled")
+        }
+    };
+    Ok(mode && !args.no_summary)
+}
+
 /// Load options from the flags (and the process environment).
 pub fn load_options(args: &RunArgs, base_dir: &Path) -> anyhow::Result<LoadOptions> {
     let duration = args
@@ -92,6 +143,8 @@ pub fn load_options(args: &RunArgs, base_dir: &Path) -> anyhow::Result<LoadOptio
             duration,
             iterations: args.iterations,
             stages,
+            tags: parse_tags(&args.tags)?,
+            no_thresholds: args.no_thresholds,
         },
     })
 }
@@ -187,6 +240,7 @@ fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
         script,
         tuple,
         json_out,
+        show_summary: summary_shown(args)?,
     })
 }
 
@@ -275,7 +329,7 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
         None => false,
     };
     let mut stdout = std::io::stdout().lock();
-    if !handled {
+    if !handled && prepared.show_summary {
         writeln!(stdout, "{text}")?;
     }
     if let Some(file) = &args.summary_export {

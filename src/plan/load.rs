@@ -39,6 +39,10 @@ pub struct Overrides {
     pub duration: Option<Duration>,
     pub iterations: Option<u64>,
     pub stages: Option<Vec<Stage>>,
+    /// `--tag NAME=VALUE`: over the plan's top-level `tags`.
+    pub tags: Vec<(String, String)>,
+    /// `--no-thresholds`: the plan's thresholds are left out.
+    pub no_thresholds: bool,
 }
 
 /// The syntax of a plan's text.

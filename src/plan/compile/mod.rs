@@ -55,13 +55,22 @@ pub(crate) fn compile(
         Some(stats) => trend_stats(stats)?,
         None => TrendStat::k6_defaults(),
     };
-    let thresholds = thresholds(raw.thresholds.as_ref())?;
+    let mut thresholds = thresholds(raw.thresholds.as_ref())?;
+    if opts.overrides.no_thresholds {
+        thresholds.clear();
+    }
     let data = match &raw.data {
         Some(d) => Some(data::load(d, &opts.base_dir, files)?),
         None => None,
     };
     let top_env = env_map(raw.env.as_ref());
-    let top_tags = tags(raw.tags.as_ref(), "tags")?;
+    let mut top_tags = tags(raw.tags.as_ref(), "tags")?;
+    for (k, v) in &opts.overrides.tags {
+        match top_tags.iter_mut().find(|(key, _)| key == k) {
+            Some(slot) => slot.1 = v.clone(),
+            None => top_tags.push((k.clone(), v.clone())),
+        }
+    }
     let specs = executor::scenarios(&raw, &opts.overrides)?;
 
     let mut registry = Registry::default();
