@@ -217,6 +217,7 @@ const CASES: &[Case] = &[
     // 4 entries, one a chain of 2 redirects, then 2: 8 requests per iteration.
     Case::counted("batch.js", 0, 2, 16),
     Case::counted("uploads.js", 0, 2, 10),
+    Case::counted("timers.js", 0, 2, 2),
     // Also the subject of `summary_exports_have_the_same_shape`.
     Case::counted("summary_shape.js", 0, 4, 4),
 ];

@@ -21,8 +21,9 @@ use rquickjs::{Ctx, Error, Module, Result};
 use super::sources::{Sources, normalize};
 
 /// Built-in module names and their sources.
-const BUILTINS: [(&str, &str); 9] = [
+const BUILTINS: [(&str, &str); 10] = [
     ("k6", include_str!("js/k6.js")),
+    ("k6/timers", include_str!("js/timers.js")),
     ("k6/http", include_str!("js/http.js")),
     ("k6/execution", include_str!("js/execution.js")),
     ("k6/encoding", include_str!("js/encoding.js")),
@@ -34,8 +35,7 @@ const BUILTINS: [(&str, &str); 9] = [
 ];
 
 /// k6 modules Volley does not have yet, with what to do instead.
-const MISSING: [(&str, &str); 5] = [
-    ("k6/timers", "use sleep() from 'k6'"),
+const MISSING: [(&str, &str); 4] = [
     (
         "k6/html",
         "parse the body with a regular expression or findBetween()",

@@ -353,6 +353,25 @@ fn iterate<'js>(
 /// values pass through. Nothing a script awaits depends on the driver
 /// (natives are synchronous), so the jobs queue settles it.
 fn settle<'js>(ctx: &Ctx<'js>, v: Value<'js>) -> Result<Value<'js>, CaughtError<'js>> {
+    // The function's promises and timers run to their end (k6's event
+    // loop): jobs first, then the next due timer, until neither is left.
+    let step = ctx.globals().get::<_, Function>("__volley_timerStep").ok();
+    loop {
+        while ctx.execute_pending_job() {}
+        let Some(step) = &step else { break };
+        match step.call::<_, bool>(()).catch(ctx) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                // An iteration that failed leaves no timer for the next one.
+                if let Ok(clear) = ctx.globals().get::<_, Function>("__volley_timersClear") {
+                    let _ = clear.call::<_, ()>(());
+                }
+                return Err(e);
+            }
+        }
+    }
+    while ctx.execute_pending_job() {}
     match v.as_promise() {
         Some(p) => p.finish::<Value>().catch(ctx),
         None => Ok(v),

@@ -614,6 +614,46 @@ const PRELUDE: &str = r#"
     return r;
   };
   globalThis.global = globalThis;
+
+  // Timers (k6/timers, also globals in k6): a queue by due time; the VU
+  // fires them after the iteration's function returned, sleeping until
+  // each is due, and the iteration ends when none is left (as k6's event
+  // loop does). `__volley_timerStep` fires one and says if more remain.
+  const timers = [];
+  let nextId = 1;
+  const add = (fn, ms, args, repeat) => {
+    if (typeof fn !== 'function') throw new TypeError('a timer needs a function');
+    const delay = Math.max(0, Number(ms) || 0);
+    const id = nextId++;
+    timers.push({ id, due: Date.now() + delay, delay, fn, args, repeat });
+    timers.sort((a, b) => a.due - b.due || a.id - b.id);
+    return id;
+  };
+  const clear = (id) => {
+    const i = timers.findIndex((t) => t.id === id);
+    if (i >= 0) timers.splice(i, 1);
+  };
+  globalThis.setTimeout = (fn, ms, ...args) => add(fn, ms, args, false);
+  globalThis.setInterval = (fn, ms, ...args) => add(fn, ms, args, true);
+  globalThis.clearTimeout = clear;
+  globalThis.clearInterval = clear;
+  globalThis.__volley_timerStep = () => {
+    if (timers.length === 0) return false;
+    const t = timers[0];
+    const wait = t.due - Date.now();
+    if (wait > 0) v.sleep(wait / 1000);
+    const i = timers.indexOf(t);
+    if (i < 0) return timers.length > 0;
+    timers.splice(i, 1);
+    if (t.repeat) {
+      t.due = Math.max(t.due + Math.max(t.delay, 1), Date.now());
+      timers.push(t);
+      timers.sort((a, b) => a.due - b.due || a.id - b.id);
+    }
+    t.fn(...t.args);
+    return timers.length > 0;
+  };
+  globalThis.__volley_timersClear = () => { timers.length = 0; };
 })();
 "#;
 
