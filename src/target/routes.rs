@@ -26,7 +26,8 @@ const ROOT_BODY: &[u8] = b"Volley target\n";
 
 /// Body of a 404: tells a person poking at the target what exists.
 const NOT_FOUND_BODY: &[u8] = b"not found; routes: / /bytes/N /delay/MS /status/CODE /json \
-/echo /headers /stall /drop /redirect/N /cookies /cookies/set?NAME=VALUE\n";
+/echo /headers /stall /drop /redirect/N /cookies /cookies/set?NAME=VALUE \
+/digest-auth/auth/USER/PASSWORD\n";
 
 /// Body of `/delay/MS` once the delay has passed.
 const DELAY_BODY: &[u8] = b"delayed\n";
@@ -138,6 +139,10 @@ impl Router {
                 )),
             },
             Route::Cookies => session::cookies(&req, stats),
+            Route::DigestAuth => match session::digest_auth(&req, param, stats) {
+                Ok(r) => r,
+                Err(message) => self.bad_request(message),
+            },
             Route::CookiesSet => match session::set_cookies(req.uri().query().unwrap_or(""), stats)
             {
                 Ok(r) => r,
@@ -185,11 +190,12 @@ pub(crate) fn classify(path: &str) -> (Route, &str) {
     if let Some(route) = fixed {
         return (route, "");
     }
-    const PARAMETERISED: [(&str, Route); 4] = [
+    const PARAMETERISED: [(&str, Route); 5] = [
         ("/bytes/", Route::Bytes),
         ("/delay/", Route::Delay),
         ("/status/", Route::Status),
         ("/redirect/", Route::Redirect),
+        ("/digest-auth/", Route::DigestAuth),
     ];
     for (prefix, route) in PARAMETERISED {
         if let Some(param) = path.strip_prefix(prefix) {
@@ -412,7 +418,7 @@ mod tests {
             if !param.is_empty() {
                 prop_assert!(matches!(
                     route,
-                    Route::Bytes | Route::Delay | Route::Status | Route::Redirect
+                    Route::Bytes | Route::Delay | Route::Status | Route::Redirect | Route::DigestAuth
                 ));
             }
         }

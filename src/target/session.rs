@@ -3,13 +3,15 @@
 //! `/redirect/0` (200), `/cookies/set?a=1&b=2` sets those cookies (path
 //! `/`) and redirects to `/cookies`, which answers the cookies it got as a
 //! JSON object. Names and values are taken as written (no percent-decoding)
-//! and must be valid cookie text.
+//! and must be valid cookie text. `/digest-auth/auth/USER/PASSWORD`
+//! challenges with HTTP Digest (MD5, `qop=auth`) and answers 200 to a
+//! correct response for those credentials.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{COOKIE, LOCATION, SET_COOKIE};
+use http::header::{AUTHORIZATION, COOKIE, LOCATION, SET_COOKIE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
@@ -97,4 +99,80 @@ pub(super) fn set_cookies(
         headers.append(SET_COOKIE, v);
     }
     Ok(r)
+}
+
+/// The realm `/digest-auth` challenges with.
+const REALM: &str = "volley-target";
+
+/// `/digest-auth/auth/USER/PASSWORD`: 401 with a challenge until the
+/// request carries a correct Digest answer for USER and PASSWORD.
+pub(super) fn digest_auth(
+    req: &Request<Incoming>,
+    param: &str,
+    stats: &Arc<TargetStats>,
+) -> Result<Response<TargetBody>, String> {
+    let mut parts = param.splitn(3, '/');
+    let (Some("auth"), Some(user), Some(password)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(format!(
+            "/digest-auth/{param}: expected /digest-auth/auth/USER/PASSWORD\n"
+        ));
+    };
+    let uri = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let given = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Digest "));
+    if let Some(params) = given
+        && answer_is_right(params, user, password, req.method().as_str(), uri)
+    {
+        let doc = format!(r#"{{"authenticated":true,"user":"{user}"}}"#);
+        return Ok(respond(
+            StatusCode::OK,
+            JSON,
+            TargetBody::full(Bytes::from(doc), stats),
+        ));
+    }
+    let nonce: String = (0..16)
+        .map(|_| format!("{:02x}", fastrand::u8(..)))
+        .collect();
+    let mut r = respond(
+        StatusCode::UNAUTHORIZED,
+        TEXT,
+        TargetBody::full(Bytes::from_static(b"digest credentials required\n"), stats),
+    );
+    let challenge = format!(
+        r#"Digest realm="{REALM}", qop="auth", nonce="{nonce}", opaque="volley", algorithm=MD5"#
+    );
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        r.headers_mut().insert(WWW_AUTHENTICATE, v);
+    }
+    Ok(r)
+}
+
+/// Checks a Digest answer's `response` (any nonce is accepted: the target
+/// keeps no state between requests).
+fn answer_is_right(params: &str, user: &str, password: &str, method: &str, uri: &str) -> bool {
+    let field = |key: &str| -> Option<String> {
+        params.split(',').find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k.trim() == key).then(|| v.trim().trim_matches('"').to_owned())
+        })
+    };
+    let (Some(name), Some(nonce), Some(nc), Some(cnonce), Some(response), Some(u)) = (
+        field("username"),
+        field("nonce"),
+        field("nc"),
+        field("cnonce"),
+        field("response"),
+        field("uri"),
+    ) else {
+        return false;
+    };
+    let md5 = |s: String| crate::report::md5_hex(s.as_bytes());
+    let ha1 = md5(format!("{user}:{REALM}:{password}"));
+    let ha2 = md5(format!("{method}:{uri}"));
+    let want = md5(format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"));
+    name == user && u == uri && response == want
 }

@@ -35,13 +35,15 @@ pub enum Route {
     Cookies,
     /// `/cookies/set?name=value&…`: sets them, then redirects to `/cookies`.
     CookiesSet,
+    /// `/digest-auth/auth/USER/PASSWORD`: HTTP Digest authentication.
+    DigestAuth,
     /// Anything else (404).
     NotFound,
 }
 
 impl Route {
     /// Every route, in declaration order (the order of the counters).
-    pub const ALL: [Route; 13] = [
+    pub const ALL: [Route; 14] = [
         Route::Root,
         Route::Bytes,
         Route::Delay,
@@ -54,6 +56,7 @@ impl Route {
         Route::Redirect,
         Route::Cookies,
         Route::CookiesSet,
+        Route::DigestAuth,
         Route::NotFound,
     ];
 
@@ -72,6 +75,7 @@ impl Route {
             Route::Redirect => "/redirect/N",
             Route::Cookies => "/cookies",
             Route::CookiesSet => "/cookies/set",
+            Route::DigestAuth => "/digest-auth/auth/USER/PASSWORD",
             Route::NotFound => "(not found)",
         }
     }

@@ -21,6 +21,7 @@
 //! - [`client`]: the per-VU client: pool, retry, timeout, timings.
 //! - [`cookies`]: the VU's cookie jar (RFC 6265).
 //! - [`encoding`]: gzip and deflate, for request and response bodies.
+//! - [`digest`]: HTTP Digest authentication.
 //! - [`redirect`]: which redirects are followed and how.
 //! - [`follow`]: one request with its cookies and redirect hops.
 
@@ -28,6 +29,7 @@ pub mod chunked;
 pub mod client;
 pub mod config;
 pub mod cookies;
+pub mod digest;
 pub mod encoding;
 pub mod error;
 pub mod follow;

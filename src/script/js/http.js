@@ -280,7 +280,8 @@ function normalise(method, url, body, params) {
   const callback = p.responseCallback === undefined ? defaultCallback : p.responseCallback;
   const expected = callback === null ? [] : callback === undefined ? null : statusRanges(callback);
   const m = String(method).toUpperCase();
-  const meta = [headers, tags, timeout, responseType, redirects, cookies, jar, expected];
+  const auth = p.auth === undefined || p.auth === null ? null : String(p.auth);
+  const meta = [headers, tags, timeout, responseType, redirects, cookies, jar, expected, auth];
   return { m, u, payload, meta, headers };
 }
 

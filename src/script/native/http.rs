@@ -11,7 +11,7 @@ use super::cookies::with_jar;
 use super::{Stage, State, bytes_of, ms, throw};
 use crate::engine::http::Response;
 use crate::engine::http::follow::{self, Chain, unix_now};
-use crate::engine::http::redirect;
+use crate::engine::http::{digest, redirect};
 use crate::metrics::{ErrorKind, HttpSample, Sample};
 use crate::script::vu::{HttpCall, Resume, Yield, suspend};
 
@@ -143,6 +143,8 @@ struct JsRequest<'js> {
     /// Statuses that count as expected (`expectedStatuses`); `None`: 200–399.
     /// Empty (a null callback): every response, as k6 then emits no failures.
     expected: Option<Vec<(u16, u16)>>,
+    /// `auth`: `basic` (the URL's credentials, the default) or `digest`.
+    auth: Option<String>,
 }
 
 /// The arguments of one request as `k6/http` passes them: `meta` is null
@@ -168,6 +170,7 @@ fn parse<'js>(
         cookies: Vec::new(),
         jar: None,
         expected: None,
+        auth: None,
     };
     if let Some(m) = meta.into_array() {
         call.headers = m.get::<Vec<Vec<String>>>(0)?;
@@ -182,6 +185,7 @@ fn parse<'js>(
             call.cookies.push((c.get(0)?, c.get(1)?, c.get(2)?));
         }
         call.jar = m.get::<Option<u32>>(6)?;
+        call.auth = m.get::<Option<String>>(8).ok().flatten();
         call.expected = m.get::<Option<Vec<Vec<u16>>>>(7)?.map(|ranges| {
             ranges
                 .into_iter()
@@ -215,6 +219,16 @@ struct Exchange {
     jar: Option<u32>,
     expected: Option<Vec<(u16, u16)>>,
     chain: Option<Chain>,
+    /// `auth: "digest"`: the URL's credentials, kept out of the URL.
+    digest: Option<DigestAuth>,
+}
+
+/// Where a Digest exchange stands.
+struct DigestAuth {
+    user: String,
+    password: String,
+    /// The `Authorization` answering the server's challenge, once seen.
+    answer: Option<String>,
 }
 
 impl Exchange {
@@ -236,6 +250,7 @@ impl Exchange {
             cookies,
             jar,
             expected,
+            auth,
         } = call;
         let (host, stage) = {
             let st = state.borrow();
@@ -302,6 +317,42 @@ impl Exchange {
                 ));
             }
         };
+        let mut url = url;
+        let digest = match auth.as_deref() {
+            None | Some("") | Some("basic") => None,
+            Some("digest") => {
+                let Some((user, password, clean)) = digest::split_credentials(&url) else {
+                    return Err(throw(
+                        ctx,
+                        &format!(
+                            "auth: \"digest\" needs credentials in the URL (http://user:password@host/…); {url} has none"
+                        ),
+                    ));
+                };
+                url = clean;
+                Some(DigestAuth {
+                    user,
+                    password,
+                    answer: None,
+                })
+            }
+            Some(other) => {
+                return Err(throw(
+                    ctx,
+                    &format!(
+                        "auth \"{other}\" is not supported; expected basic or digest (NTLM is not supported)"
+                    ),
+                ));
+            }
+        };
+        // Credentials never reach a tag: k6 masks them in `name` and `url`.
+        let name = match digest::split_credentials(&name) {
+            Some((_, _, clean)) if !explicit_name => match clean.split_once("://") {
+                Some((scheme, rest)) => format!("{scheme}://****:****@{rest}"),
+                None => clean,
+            },
+            _ => name,
+        };
         Ok(Exchange {
             method_name: method,
             method: method_v,
@@ -320,6 +371,7 @@ impl Exchange {
             jar,
             expected,
             chain: None,
+            digest,
         })
     }
 
@@ -340,6 +392,9 @@ impl Exchange {
             follow::cookie_header(j, &self.cookies, url, unix_now())
         }) {
             follow::add_cookie_header(&mut headers, c);
+        }
+        if let Some(answer) = self.digest.as_ref().and_then(|d| d.answer.clone()) {
+            headers.push((http::header::AUTHORIZATION, answer));
         }
         let keep_body = self.chain.as_ref().is_none_or(|c| c.keep_body);
         HttpCall {
@@ -374,6 +429,32 @@ impl Exchange {
             .as_ref()
             .map_or(self.method_name.as_str(), |c| c.method.as_str());
         let id = state.borrow_mut().request_id(method, hop_name, &self.tags);
+        if resp.status == 401
+            && let Some(d) = &mut self.digest
+            && d.answer.is_none()
+            && let Some(challenge) = resp
+                .headers
+                .iter()
+                .filter(|(n, _)| *n == http::header::WWW_AUTHENTICATE)
+                .find_map(|(_, v)| v.to_str().ok().and_then(digest::parse_challenge))
+        {
+            // The challenge counts as expected (k6); the answer goes next.
+            let uri = request_target(&url);
+            let method = self.chain.as_ref().map_or(&self.method, |c| &c.method);
+            let cnonce: String = (0..8)
+                .map(|_| format!("{:02x}", fastrand::u8(..)))
+                .collect();
+            d.answer = Some(digest::authorization(
+                &challenge,
+                &d.user,
+                &d.password,
+                method.as_str(),
+                uri,
+                &cnonce,
+            ));
+            record(state, id, resp, Some(&[(401, 401)]));
+            return true;
+        }
         let mut follow_on = false;
         if self.max_redirects > 0 && redirect::is_redirect(resp.status) {
             let c = self
@@ -533,6 +614,15 @@ fn record(
         bytes_sent: resp.bytes_sent,
         bytes_received: resp.bytes_received,
     }));
+}
+
+/// The request target (path and query) of an absolute URL.
+fn request_target(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => &rest[i..],
+        _ => "/",
+    }
 }
 
 /// k6 warns (once here, not per request) when the default limit stopped a
