@@ -98,6 +98,7 @@ fn options(h2c: bool) -> HttpOptions {
         max_redirects: 10,
         no_cookies_reset: false,
         expected_statuses: vec![(200, 399)],
+        http_debug: None,
     }
 }
 

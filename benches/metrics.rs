@@ -64,6 +64,7 @@ fn plan() -> Plan {
             max_redirects: 10,
             no_cookies_reset: false,
             expected_statuses: vec![(200, 399)],
+            http_debug: None,
         },
         data: None,
         summary_trend_stats: TrendStat::k6_defaults(),

@@ -138,6 +138,7 @@ async fn client(addr: &str, vus: usize, per_vu: usize) -> anyhow::Result<()> {
         max_redirects: 10,
         no_cookies_reset: false,
         expected_statuses: vec![(200, 399)],
+        http_debug: None,
     };
     let config = Arc::new(HttpClientConfig::new(&opts)?);
     let url: Arc<str> = format!("http://{addr}/").into();

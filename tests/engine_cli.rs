@@ -389,3 +389,42 @@ async fn k6_flags_tag_no_thresholds_and_no_summary() {
     }
     target.shutdown().await;
 }
+
+/// `--http-debug=full` writes each exchange to stderr, secrets redacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_debug_dumps_exchanges_without_secrets() {
+    let target = start_target().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let plan = write_plan(
+        dir.path(),
+        &format!(
+            "iterations: 1\nflow:\n  - post:\n      url: \"{}/echo\"\n      headers: {{Authorization: \"Bearer t0p-secret\", Content-Type: text/plain}}\n      body: \"ping-body\"\n",
+            base(&target)
+        ),
+    );
+    let out = volley_async(
+        vec![
+            "run".into(),
+            plan,
+            "--quiet".into(),
+            "--http-debug=full".into(),
+        ],
+        LIMIT,
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("POST http://") && stderr.contains("/echo HTTP/1.1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("authorization: [redacted]"), "{stderr}");
+    assert!(!stderr.contains("t0p-secret"), "{stderr}");
+    assert!(stderr.contains("HTTP/1.1 200 OK"), "{stderr}");
+    assert_eq!(
+        stderr.matches("ping-body").count(),
+        2,
+        "request and echoed body: {stderr}"
+    );
+    target.shutdown().await;
+}

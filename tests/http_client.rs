@@ -34,6 +34,7 @@ fn options() -> HttpOptions {
         max_redirects: 10,
         no_cookies_reset: false,
         expected_statuses: vec![(200, 399)],
+        http_debug: None,
     }
 }
 

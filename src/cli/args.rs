@@ -136,6 +136,10 @@ pub struct RunArgs {
     /// win over the plan's or script's `tags`).
     #[arg(long = "tag", value_name = "NAME=VALUE")]
     pub tags: Vec<String>,
+    /// Write every request and response head to stderr (`full`: bodies
+    /// too); credentials and cookie values are redacted.
+    #[arg(long, value_name = "full", num_args = 0..=1, default_missing_value = "headers", env = "K6_HTTP_DEBUG")]
+    pub http_debug: Option<String>,
     /// Do not judge thresholds: the test passes whatever they say.
     #[arg(long, env = "K6_NO_THRESHOLDS")]
     pub no_thresholds: bool,

@@ -90,9 +90,9 @@ fn client(url: &str, token_file: Option<&Path>) -> anyhow::Result<ApiClient> {
 /// set), and the data files the plan names.
 pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
     let path = Path::new(&args.plan);
-    if !args.tags.is_empty() || args.no_thresholds {
+    if !args.tags.is_empty() || args.no_thresholds || args.http_debug.is_some() {
         anyhow::bail!(
-            "--tag and --no-thresholds apply to local runs only for now; on a fleet, put tags in the plan's `tags` and drop its thresholds"
+            "--tag, --no-thresholds and --http-debug apply to local runs only for now; on a fleet, put tags in the plan's `tags` and drop its thresholds"
         );
     }
     if crate::script::is_script(path) {

@@ -224,7 +224,15 @@ pub fn tuple_from_args(args: &RunArgs) -> anyhow::Result<ExecutionTuple> {
 }
 
 fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
-    let (plan, script) = load_plan_or_script(args)?;
+    let (mut plan, script) = load_plan_or_script(args)?;
+    plan.http.http_debug = match args.http_debug.as_deref() {
+        None => None,
+        Some("headers" | "" | "true") => Some(crate::plan::HttpDebug::Headers),
+        Some("full") => Some(crate::plan::HttpDebug::Full),
+        Some(other) => {
+            anyhow::bail!("--http-debug={other}: expected --http-debug or --http-debug=full")
+        }
+    };
     let tuple = tuple_from_args(args)?;
     let mut json_out = None;
     for out in &args.out {

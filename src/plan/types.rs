@@ -69,6 +69,17 @@ pub struct HttpOptions {
     /// `expectedStatuses`: inclusive ranges of statuses that are not
     /// failures (k6's default: 200–399). A transport error is status 0.
     pub expected_statuses: Vec<(u16, u16)>,
+    /// `--http-debug`: every request and response written to stderr.
+    pub http_debug: Option<HttpDebug>,
+}
+
+/// How much of each exchange `--http-debug` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpDebug {
+    /// Request and response heads (secrets redacted).
+    Headers,
+    /// Heads and bodies (`--http-debug=full`).
+    Full,
 }
 
 /// One scenario: an executor and the flow each of its iterations runs.

@@ -118,6 +118,20 @@ impl VuClient {
     /// Sends one request and fills `out` (cleared first). Never fails:
     /// failures land in `out.error` / `out.failure`.
     pub async fn send(&mut self, req: &OutRequest<'_>, out: &mut Response) {
+        match self.config.opts.http_debug {
+            None => self.send_plain(req, out).await,
+            Some(level) => {
+                // Everything is kept so that it can be shown.
+                let mut shown = *req;
+                shown.keep_headers = true;
+                shown.keep_body |= level == crate::plan::HttpDebug::Full;
+                self.send_plain(&shown, out).await;
+                eprint!("{}", super::debug::dump(&shown, out, level));
+            }
+        }
+    }
+
+    async fn send_plain(&mut self, req: &OutRequest<'_>, out: &mut Response) {
         out.clear();
         self.phase = Phase::Blocked;
         let start = Instant::now();

@@ -165,6 +165,7 @@ mod tests {
             max_redirects: 10,
             no_cookies_reset: false,
             expected_statuses: vec![(200, 399)],
+            http_debug: None,
         }
     }
 

@@ -22,6 +22,7 @@
 //! - [`cookies`]: the VU's cookie jar (RFC 6265).
 //! - [`encoding`]: gzip and deflate, for request and response bodies.
 //! - [`digest`]: HTTP Digest authentication.
+//! - [`debug`]: `--http-debug` dumps, secrets redacted.
 //! - [`redirect`]: which redirects are followed and how.
 //! - [`follow`]: one request with its cookies and redirect hops.
 
@@ -29,6 +30,7 @@ pub mod chunked;
 pub mod client;
 pub mod config;
 pub mod cookies;
+pub mod debug;
 pub mod digest;
 pub mod encoding;
 pub mod error;

@@ -109,6 +109,7 @@ pub fn plan_with(thresholds: Vec<Threshold>, stats: Vec<TrendStat>) -> Plan {
             max_redirects: 10,
             no_cookies_reset: false,
             expected_statuses: vec![(200, 399)],
+            http_debug: None,
         },
         data: None,
         summary_trend_stats: stats,

@@ -211,6 +211,7 @@ fn http_options(raw: &RawPlan) -> Result<HttpOptions, PlanError> {
             .unwrap_or(crate::engine::http::redirect::DEFAULT_MAX_REDIRECTS),
         no_cookies_reset: raw.no_cookies_reset.unwrap_or(false),
         expected_statuses: expected_statuses(raw.expected_statuses.as_deref())?,
+        http_debug: None,
     })
 }
 

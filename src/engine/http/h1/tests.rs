@@ -18,6 +18,7 @@ fn opts() -> HttpOptions {
         max_redirects: 10,
         no_cookies_reset: false,
         expected_statuses: vec![(200, 399)],
+        http_debug: None,
     }
 }
 
