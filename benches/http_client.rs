@@ -99,6 +99,7 @@ fn options(h2c: bool) -> HttpOptions {
         no_cookies_reset: false,
         expected_statuses: vec![(200, 399)],
         http_debug: None,
+        hosts: Vec::new(),
     }
 }
 

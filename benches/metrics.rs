@@ -65,6 +65,7 @@ fn plan() -> Plan {
             no_cookies_reset: false,
             expected_statuses: vec![(200, 399)],
             http_debug: None,
+            hosts: Vec::new(),
         },
         data: None,
         summary_trend_stats: TrendStat::k6_defaults(),

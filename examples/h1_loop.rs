@@ -139,6 +139,7 @@ async fn client(addr: &str, vus: usize, per_vu: usize) -> anyhow::Result<()> {
         no_cookies_reset: false,
         expected_statuses: vec![(200, 399)],
         http_debug: None,
+        hosts: Vec::new(),
     };
     let config = Arc::new(HttpClientConfig::new(&opts)?);
     let url: Arc<str> = format!("http://{addr}/").into();

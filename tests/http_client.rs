@@ -35,6 +35,7 @@ fn options() -> HttpOptions {
         no_cookies_reset: false,
         expected_statuses: vec![(200, 399)],
         http_debug: None,
+        hosts: Vec::new(),
     }
 }
 

@@ -42,6 +42,9 @@ pub struct RawPlan {
     /// Statuses that are not failures (`http_req_failed`), as k6's
     /// `http.expectedStatuses`: codes and `{min, max}` ranges.
     pub expected_statuses: Option<Vec<RawExpectedStatus>>,
+    /// `{"name": "ip", "name:port": "ip:port"}`: addresses used instead of
+    /// DNS.
+    pub hosts: Option<OrderedMap<String>>,
     pub summary_trend_stats: Option<Vec<String>>,
     pub data: Option<RawData>,
     pub env: Option<OrderedMap<Scalar>>,

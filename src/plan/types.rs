@@ -71,6 +71,38 @@ pub struct HttpOptions {
     pub expected_statuses: Vec<(u16, u16)>,
     /// `--http-debug`: every request and response written to stderr.
     pub http_debug: Option<HttpDebug>,
+    /// `hosts`: names (or `name:port`) answered with these addresses
+    /// instead of DNS, as k6's option does.
+    pub hosts: Vec<HostOverride>,
+}
+
+/// One `hosts` entry: `name` (any port, or only `port`) connects to
+/// `addr` (the request's port when `addr` has none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostOverride {
+    pub name: String,
+    pub port: Option<u16>,
+    pub ip: std::net::IpAddr,
+    pub to_port: Option<u16>,
+}
+
+impl HttpOptions {
+    /// Where `host:port` connects to by the `hosts` option, if it names it
+    /// (a `name:port` entry wins over a bare `name`).
+    pub fn host_override(&self, host: &str, port: u16) -> Option<std::net::SocketAddr> {
+        let exact = self
+            .hosts
+            .iter()
+            .find(|h| h.port == Some(port) && h.name.eq_ignore_ascii_case(host));
+        let any = || {
+            self.hosts
+                .iter()
+                .find(|h| h.port.is_none() && h.name.eq_ignore_ascii_case(host))
+        };
+        exact
+            .or_else(any)
+            .map(|h| std::net::SocketAddr::new(h.ip, h.to_port.unwrap_or(port)))
+    }
 }
 
 /// How much of each exchange `--http-debug` writes.

@@ -12,7 +12,7 @@ use super::host::Script;
 use crate::plan::{LoadOptions, Plan};
 
 /// Top-level options the plan takes as they are.
-const PLAN_KEYS: [&str; 13] = [
+const PLAN_KEYS: [&str; 16] = [
     "vus",
     "duration",
     "iterations",
@@ -26,6 +26,9 @@ const PLAN_KEYS: [&str; 13] = [
     "summaryTrendStats",
     "tags",
     "timeout",
+    "maxRedirects",
+    "noCookiesReset",
+    "hosts",
 ];
 
 /// k6 options with no effect on what Volley measures (output, cloud,

@@ -75,6 +75,9 @@ impl Conn {
         config: &HttpClientConfig,
         timings: &mut Timings,
     ) -> Result<Conn, RequestError> {
+        if let Some(addr) = config.opts.host_override(&target.host, target.port) {
+            dns.pin(addr);
+        }
         let dialed = stream::dial(target, dns, &config.tls, timings).await?;
         let h2c = target.scheme == Scheme::Http && config.opts.http2_prior_knowledge;
         if h2c || dialed.stream.negotiated_h2() {

@@ -166,6 +166,7 @@ mod tests {
             no_cookies_reset: false,
             expected_statuses: vec![(200, 399)],
             http_debug: None,
+            hosts: Vec::new(),
         }
     }
 

@@ -135,12 +135,24 @@ impl Stream {
 pub struct DnsCache {
     addrs: Vec<SocketAddr>,
     resolved_at: Option<Instant>,
+    /// Set by the `hosts` option: never looked up.
+    pinned: bool,
 }
 
 impl DnsCache {
+    /// Always answers `addr` (the `hosts` option).
+    pub fn pin(&mut self, addr: SocketAddr) {
+        self.addrs.clear();
+        self.addrs.push(addr);
+        self.pinned = true;
+    }
+
     /// The addresses to try, in order: the IP literal, the cached answer,
     /// or a fresh lookup.
     async fn addresses(&mut self, target: &Target) -> Result<&[SocketAddr], RequestError> {
+        if self.pinned {
+            return Ok(&self.addrs);
+        }
         if let Some(ip) = target.ip {
             self.addrs.clear();
             self.addrs.push(SocketAddr::new(ip, target.port));

@@ -110,6 +110,7 @@ pub fn plan_with(thresholds: Vec<Threshold>, stats: Vec<TrendStat>) -> Plan {
             no_cookies_reset: false,
             expected_statuses: vec![(200, 399)],
             http_debug: None,
+            hosts: Vec::new(),
         },
         data: None,
         summary_trend_stats: stats,

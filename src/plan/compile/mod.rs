@@ -212,7 +212,53 @@ fn http_options(raw: &RawPlan) -> Result<HttpOptions, PlanError> {
         no_cookies_reset: raw.no_cookies_reset.unwrap_or(false),
         expected_statuses: expected_statuses(raw.expected_statuses.as_deref())?,
         http_debug: None,
+        hosts: hosts(raw.hosts.as_ref())?,
     })
+}
+
+/// `hosts`: keys `name` or `name:port`, values an IP address or `ip:port`
+/// (IPv6 in brackets with a port).
+fn hosts(
+    raw: Option<&super::raw::OrderedMap<String>>,
+) -> Result<Vec<super::types::HostOverride>, PlanError> {
+    let mut out = Vec::new();
+    for (key, value) in raw.iter().flat_map(|m| m.0.iter()) {
+        let path = format!("hosts.{key}");
+        let (name, port) = match key.rsplit_once(':') {
+            Some((n, p)) if !n.contains(':') => {
+                let port = p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                    PlanError::invalid(
+                        &path,
+                        key,
+                        "a host name, or name:port with a port from 1 to 65535",
+                    )
+                })?;
+                (n.to_ascii_lowercase(), Some(port))
+            }
+            _ => (key.to_ascii_lowercase(), None),
+        };
+        if name.is_empty() {
+            return Err(PlanError::invalid(&path, key, "a host name"));
+        }
+        let (ip, to_port) = if let Ok(ip) = value.parse::<std::net::IpAddr>() {
+            (ip, None)
+        } else if let Ok(addr) = value.parse::<std::net::SocketAddr>() {
+            (addr.ip(), Some(addr.port()))
+        } else {
+            return Err(PlanError::invalid(
+                &path,
+                value,
+                "an IP address or ip:port (e.g. 10.0.0.5 or 10.0.0.5:8443); host names are not supported",
+            ));
+        };
+        out.push(super::types::HostOverride {
+            name,
+            port,
+            ip,
+            to_port,
+        });
+    }
+    Ok(out)
 }
 
 /// `expectedStatuses`: codes from 100 to 599 and ranges with `min <= max`.

@@ -12,7 +12,17 @@ fn cases() -> Vec<(String, &'static str, &'static str)> {
     let scenario = |body: &str| format!("scenarios:\n  main: {body}\n{GET}");
     let flow = |steps: &str| format!("flow:\n{steps}");
     vec![
-        // Cookies, redirects and expected statuses.
+        // Cookies, redirects, expected statuses, hosts.
+        (
+            with_get("hosts: {api.test: not-an-ip}\n"),
+            "hosts.api.test",
+            "expected an IP address or ip:port",
+        ),
+        (
+            with_get("hosts: {\"api.test:99999\": 10.0.0.1}\n"),
+            "hosts.api.test:99999",
+            "name:port with a port from 1 to 65535",
+        ),
         (
             with_get("maxRedirects: 500\n"),
             "maxRedirects",

@@ -19,6 +19,7 @@ fn opts() -> HttpOptions {
         no_cookies_reset: false,
         expected_statuses: vec![(200, 399)],
         http_debug: None,
+        hosts: Vec::new(),
     }
 }
 
