@@ -25,8 +25,8 @@ fn bench(c: &mut Criterion) {
     group.bench_function("plain request: empty jar, 200", |b| {
         let mut jar = CookieJar::default();
         b.iter(|| {
-            let cookie = follow::cookie_header(&mut jar, &[], black_box(URL), NOW);
-            follow::store_cookies(&mut jar, URL, &ok, NOW);
+            let cookie = follow::cookie_header(&mut jar, &[], black_box(URL), || NOW);
+            follow::store_cookies(&mut jar, URL, &ok, || NOW);
             black_box((cookie, redirect::is_redirect(ok.status)))
         });
     });
@@ -43,9 +43,9 @@ fn bench(c: &mut Criterion) {
         set.headers
             .push((header::SET_COOKIE, HeaderValue::from_static(c)));
     }
-    follow::store_cookies(&mut jar, URL, &set, NOW);
+    follow::store_cookies(&mut jar, URL, &set, || NOW);
     group.bench_function("Cookie header from a jar of 5", |b| {
-        b.iter(|| black_box(follow::cookie_header(&mut jar, &[], black_box(URL), NOW)));
+        b.iter(|| black_box(follow::cookie_header(&mut jar, &[], black_box(URL), || NOW)));
     });
 
     let mut two = Response::default();
@@ -59,7 +59,7 @@ fn bench(c: &mut Criterion) {
     ));
     group.bench_function("store 2 Set-Cookies", |b| {
         let mut jar = jar.clone();
-        b.iter(|| follow::store_cookies(&mut jar, black_box(URL), &two, NOW));
+        b.iter(|| follow::store_cookies(&mut jar, black_box(URL), &two, || NOW));
     });
 
     let mut hop = Response {

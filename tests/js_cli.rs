@@ -502,3 +502,64 @@ fn every_vu_is_initialised_before_the_load_starts() {
         stderr(&out)
     );
 }
+
+/// Credentials in a URL never reach a tag (k6 masks them), and cookies
+/// named like Object.prototype's members are plain cookies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_stay_out_of_tags_and_odd_cookie_names_are_cookies() {
+    let target = volley::target::spawn(
+        "127.0.0.1:0".parse().expect("address"),
+        volley::target::TargetConfig::default(),
+    )
+    .await
+    .expect("target");
+    let dir = tempfile::tempdir().expect("dir");
+    let host = target.addr.to_string();
+    let script = write(
+        dir.path(),
+        "masked.js",
+        &format!(
+            r#"
+import http from 'k6/http';
+import {{ check }} from 'k6';
+export const options = {{ iterations: 1 }};
+export default function () {{
+  http.get('http://alice:s3cret@{host}/headers');
+  const r = http.get('http://{host}/cookies/set?constructor=1&toString=2', {{ redirects: 0 }});
+  check(r, {{ 'odd names parse': (x) => x.cookies.constructor[0].value === '1' && x.cookies.toString[0].value === '2' }});
+  const jar = http.cookieJar();
+  check(jar.cookiesForURL('http://{host}/'), {{ 'odd names in the jar': (c) => c.constructor[0] === '1' }});
+}}
+"#
+        ),
+    );
+    let lines = dir.path().join("out.jsonl");
+    let out = volley_async(
+        vec![
+            "run".into(),
+            "--quiet".into(),
+            "--out".into(),
+            format!("json={}", lines.display()),
+            script,
+        ],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json = std::fs::read_to_string(&lines).expect("json lines");
+    assert!(
+        !json.contains("s3cret"),
+        "a password in the results: {json}"
+    );
+    assert!(json.contains("****:****@"), "{json}");
+    assert!(
+        stdout(&out).contains("✓ odd names parse"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("✓ odd names in the jar"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -140,10 +140,18 @@ impl AgentCore {
             // Never trust a submitted setup result: setup() runs here.
             sb.setup_data = None;
         }
+        // A script's init runs here (bounded by its time limit): off the
+        // async threads, which also serve gossip and the transport.
+        let to_load = bundle.clone();
         let (plan, script) =
-            participant::load_bundle_with_script(&bundle).map_err(|e| ApiError::BadRequest {
-                message: format!("invalid plan: {e}"),
-            })?;
+            tokio::task::spawn_blocking(move || participant::load_bundle_with_script(&to_load))
+                .await
+                .map_err(|e| ApiError::Internal {
+                    message: format!("loading the plan stopped: {e}"),
+                })?
+                .map_err(|e| ApiError::BadRequest {
+                    message: format!("invalid plan: {e}"),
+                })?;
 
         let lead = match &req.lead_time {
             Some(t) => plan::parse_duration(t).map_err(|e| ApiError::BadRequest {
@@ -204,12 +212,14 @@ impl AgentCore {
                 })?;
             if let Some(sb) = &mut bundle.script {
                 sb.setup_data = data;
-                if sb.size() > crate::script::bundle::MAX_BUNDLE_BYTES {
+                // Measured as it travels: JSON escaping grows setup data.
+                let wire = serde_json::to_vec(&*sb).map_or(usize::MAX, |v| v.len());
+                if wire > crate::script::bundle::MAX_BUNDLE_BYTES {
                     return Err(ApiError::Unprocessable {
                         message: format!(
                             "setup() returned {} bytes of data; with the script the test would carry {} bytes, over the fleet's {} (return less, or read it in each VU)",
                             sb.setup_data.as_ref().map_or(0, String::len),
-                            sb.size(),
+                            wire,
                             crate::script::bundle::MAX_BUNDLE_BYTES
                         ),
                     });

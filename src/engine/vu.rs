@@ -214,11 +214,6 @@ impl Vu {
             }
             (None, None) => &[],
         };
-        let now = if self.jar.is_empty() {
-            0
-        } else {
-            follow::unix_now()
-        };
         let mut out = OutRequest {
             method: &r.method,
             url,
@@ -228,14 +223,14 @@ impl Vu {
             keep_body: p.keep_body,
             keep_headers: p.keep_headers,
         };
-        if let Some(cookies) = follow::cookie_header(&mut self.jar, &[], url, now) {
+        if let Some(cookies) = follow::cookie_header(&mut self.jar, &[], url, follow::unix_now) {
             self.hop_headers.clear();
             self.hop_headers.extend_from_slice(headers);
             follow::add_cookie_header(&mut self.hop_headers, cookies);
             out.headers = &self.hop_headers;
         }
         self.client.send(&out, &mut self.response).await;
-        follow::store_cookies(&mut self.jar, url, &self.response, now.max(1));
+        follow::store_cookies(&mut self.jar, url, &self.response, follow::unix_now);
         let max = r.redirects.unwrap_or(http.max_redirects);
         let expected = &http.expected_statuses;
         if max > 0 && super::http::redirect::is_redirect(self.response.status) {
@@ -243,10 +238,11 @@ impl Vu {
             let mut chain = Chain::new(&r.method, url, max);
             while chain.advance(&mut self.response) {
                 record(&mut self.sink, r.id, &self.response, lag, expected);
-                let now = follow::unix_now();
                 self.hop_headers.clear();
                 chain.headers_into(headers, &mut self.hop_headers);
-                if let Some(c) = follow::cookie_header(&mut self.jar, &[], &chain.url, now) {
+                if let Some(c) =
+                    follow::cookie_header(&mut self.jar, &[], &chain.url, follow::unix_now)
+                {
                     follow::add_cookie_header(&mut self.hop_headers, c);
                 }
                 let hop = OutRequest {
@@ -259,7 +255,7 @@ impl Vu {
                     keep_headers: p.keep_headers,
                 };
                 self.client.send(&hop, &mut self.response).await;
-                follow::store_cookies(&mut self.jar, &chain.url, &self.response, now);
+                follow::store_cookies(&mut self.jar, &chain.url, &self.response, follow::unix_now);
             }
         }
         record(&mut self.sink, r.id, &self.response, lag, expected);

@@ -21,7 +21,7 @@ pub struct HttpCall {
     pub method: http::Method,
     pub url: String,
     pub headers: Vec<(http::HeaderName, String)>,
-    pub body: Vec<u8>,
+    pub body: bytes::Bytes,
     pub timeout: Duration,
     pub keep_body: bool,
 }

@@ -309,6 +309,10 @@ fn iterate<'js>(
     };
     // Microtasks the iteration queued run before it counts as done.
     while ctx.execute_pending_job() {}
+    if result.is_err() {
+        // A failed or cut iteration leaves no timer to the next one.
+        clear_timers(ctx);
+    }
     // Described before the state is borrowed: reading an error's message
     // may run the script's code.
     let message = result.as_ref().err().map(describe);
@@ -362,19 +366,21 @@ fn settle<'js>(ctx: &Ctx<'js>, v: Value<'js>) -> Result<Value<'js>, CaughtError<
         match step.call::<_, bool>(()).catch(ctx) {
             Ok(true) => {}
             Ok(false) => break,
-            Err(e) => {
-                // An iteration that failed leaves no timer for the next one.
-                if let Ok(clear) = ctx.globals().get::<_, Function>("__volley_timersClear") {
-                    let _ = clear.call::<_, ()>(());
-                }
-                return Err(e);
-            }
+            Err(e) => return Err(e),
         }
     }
     while ctx.execute_pending_job() {}
     match v.as_promise() {
         Some(p) => p.finish::<Value>().catch(ctx),
         None => Ok(v),
+    }
+}
+
+/// Drops every pending timer (after an iteration or lifecycle function
+/// that failed or was cut).
+fn clear_timers(ctx: &Ctx<'_>) {
+    if let Ok(clear) = ctx.globals().get::<_, Function>("__volley_timersClear") {
+        let _ = clear.call::<_, ()>(());
     }
 }
 
@@ -415,6 +421,9 @@ fn lifecycle<'js>(
     }
     .and_then(|v| settle(ctx, v));
     while ctx.execute_pending_job() {}
+    if result.is_err() {
+        clear_timers(ctx);
+    }
     if let Some(sink) = &mut state.borrow_mut().sink {
         sink.flush();
     }

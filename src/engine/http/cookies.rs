@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 
 /// Cookies one jar keeps; past this the least recently created is dropped.
 pub const MAX_COOKIES: usize = 1000;
-/// Longest `name=value` kept (RFC 6265 §6.1 asks for at least 4096).
+/// Longest cookie kept: name, value, domain and path together (RFC 6265
+/// §6.1 asks for at least 4096 bytes of name and value).
 pub const MAX_COOKIE_BYTES: usize = 4096;
 
 /// One `Set-Cookie` header, parsed (what `Response.cookies` shows).
@@ -151,7 +152,7 @@ impl CookieJar {
     /// Stores a parsed cookie received from (or set for) `url`; an expired
     /// one deletes its stored namesake.
     pub fn store(&mut self, url: CookieUrl<'_>, c: &SetCookie, now: i64) -> bool {
-        if c.name.len() + c.value.len() > MAX_COOKIE_BYTES {
+        if c.name.len() + c.value.len() + c.domain.len() + c.path.len() > MAX_COOKIE_BYTES {
             return false;
         }
         let host = url.host;

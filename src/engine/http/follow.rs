@@ -26,6 +26,8 @@ pub struct Chain {
     pub hops: u32,
     /// A hop left the original domain: sensitive headers stay behind.
     foreign: bool,
+    /// A hop went to another host: a custom `Host` header stays behind.
+    other_host: bool,
     max: u32,
     /// The limit stopped the chain on a redirect (k6 returns that 3xx).
     pub limit_hit: bool,
@@ -39,6 +41,7 @@ impl Chain {
             keep_body: true,
             hops: 0,
             foreign: false,
+            other_host: false,
             max: max_redirects,
             limit_hit: false,
         }
@@ -51,7 +54,8 @@ impl Chain {
         if resp.error.is_some() || !redirect::is_redirect(resp.status) {
             return false;
         }
-        let Some(location) = resp.header("location") else {
+        // An empty Location is no redirect (Go returns the 3xx as it is).
+        let Some(location) = resp.header("location").filter(|l| !l.trim().is_empty()) else {
             return false;
         };
         if self.hops >= self.max {
@@ -65,11 +69,13 @@ impl Chain {
                     method,
                     keep_body,
                     foreign,
+                    other_host,
                 } = hop;
                 self.url = url;
                 self.method = method;
                 self.keep_body &= keep_body;
                 self.foreign |= foreign;
+                self.other_host |= other_host;
                 self.hops += 1;
                 true
             }
@@ -92,6 +98,7 @@ impl Chain {
             method: self.method.clone(),
             keep_body: self.keep_body,
             foreign: self.foreign,
+            other_host: self.other_host,
         };
         out.extend(
             original
@@ -142,13 +149,14 @@ pub fn cookie_header(
     jar: &mut CookieJar,
     request_cookies: &[(String, String, bool)],
     url: &str,
-    now: i64,
+    now: impl FnOnce() -> i64,
 ) -> Option<String> {
     if jar.is_empty() && request_cookies.is_empty() {
         return None;
     }
     let mut out = String::new();
     if !jar.is_empty() {
+        let now = now();
         with_url(url, |u| {
             for c in jar.matching(u, now) {
                 let replaced = request_cookies
@@ -200,8 +208,9 @@ pub fn cookie_value(jar: &mut CookieJar, url: &str, name: &str, now: i64) -> Opt
     .flatten()
 }
 
-/// Stores every `Set-Cookie` of `resp`, received from `url`, in the jar.
-pub fn store_cookies(jar: &mut CookieJar, url: &str, resp: &Response, now: i64) {
+/// Stores every `Set-Cookie` of `resp`, received from `url`, in the jar
+/// (`now` is read only when there is one).
+pub fn store_cookies(jar: &mut CookieJar, url: &str, resp: &Response, now: impl FnOnce() -> i64) {
     let mut set = resp
         .headers
         .iter()
@@ -210,6 +219,7 @@ pub fn store_cookies(jar: &mut CookieJar, url: &str, resp: &Response, now: i64) 
     if set.peek().is_none() {
         return;
     }
+    let now = now();
     with_url(url, |u| {
         for (_, v) in set {
             if let Ok(text) = v.to_str() {
@@ -217,6 +227,19 @@ pub fn store_cookies(jar: &mut CookieJar, url: &str, resp: &Response, now: i64) 
             }
         }
     });
+}
+
+/// `url` with any `user:password@` replaced by `****:****@`, as k6 shows
+/// URLs in tags (borrowed when there is nothing to hide).
+pub fn masked(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.into();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://****:****@{host}{}", &rest[end..]).into(),
+        None => url.into(),
+    }
 }
 
 /// Wall-clock seconds since the Unix epoch, for cookie expiry.
@@ -259,6 +282,18 @@ mod tests {
             "k6 returns the last 3xx"
         );
         assert_eq!(chain.hops, 2);
+    }
+
+    #[test]
+    fn credentials_are_masked_and_empty_locations_not_followed() {
+        assert_eq!(
+            masked("http://u:p@a.test:81/x?y"),
+            "http://****:****@a.test:81/x?y"
+        );
+        assert_eq!(masked("http://a.test/u@x"), "http://a.test/u@x");
+        let mut chain = Chain::new(&Method::GET, "http://a.test/", 10);
+        assert!(!chain.advance(&mut redirect(302, " ")));
+        assert_eq!(chain.hops, 0);
     }
 
     #[test]
@@ -316,14 +351,14 @@ mod tests {
         ));
         r.headers
             .push((header::SET_COOKIE, HeaderValue::from_static("theme=dark")));
-        store_cookies(&mut jar, "http://User:pw@A.test:8080/app/login?x", &r, 0);
+        store_cookies(&mut jar, "http://User:pw@A.test:8080/app/login?x", &r, || 0);
         assert_eq!(
-            cookie_header(&mut jar, &[], "http://a.test/app/page", 0).as_deref(),
+            cookie_header(&mut jar, &[], "http://a.test/app/page", || 0).as_deref(),
             Some("theme=dark; sid=1"),
             "the longer path (/app, the default) first"
         );
         assert_eq!(
-            cookie_header(&mut jar, &[], "http://a.test/", 0).as_deref(),
+            cookie_header(&mut jar, &[], "http://a.test/", || 0).as_deref(),
             Some("sid=1")
         );
         let own = [
@@ -331,11 +366,11 @@ mod tests {
             ("x".to_owned(), "2".to_owned(), false),
         ];
         assert_eq!(
-            cookie_header(&mut jar, &own, "http://a.test/", 0).as_deref(),
+            cookie_header(&mut jar, &own, "http://a.test/", || 0).as_deref(),
             Some("sid=mine; x=2")
         );
         assert_eq!(
-            cookie_header(&mut CookieJar::default(), &[], "http://a.test/", 0),
+            cookie_header(&mut CookieJar::default(), &[], "http://a.test/", || 0),
             None
         );
     }

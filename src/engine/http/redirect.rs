@@ -35,6 +35,8 @@ pub struct Hop {
     /// The hop leaves the original host's domain: credentials and cookies
     /// given as headers are not sent on (Go strips them too).
     pub foreign: bool,
+    /// The hop goes to another host: a custom `Host` header is not sent on.
+    pub other_host: bool,
 }
 
 /// True for the statuses Go's client follows.
@@ -73,18 +75,24 @@ pub fn next_hop(
     } else {
         (Method::GET, false)
     };
-    let foreign = !same_or_sub_domain(host_of(current), host_of(&url));
+    let (from, to) = (host_of(current), host_of(&url));
+    let other_host = from != to;
+    let foreign = !same_or_sub_domain(from, to);
     Ok(Hop {
         url,
         method,
         keep_body,
         foreign,
+        other_host,
     })
 }
 
 /// Whether header `name` of the original request goes on to `hop`.
 pub fn carries(name: &HeaderName, hop: &Hop) -> bool {
     if !hop.keep_body && (*name == header::CONTENT_TYPE || *name == header::CONTENT_ENCODING) {
+        return false;
+    }
+    if hop.other_host && *name == header::HOST {
         return false;
     }
     !(hop.foreign
@@ -290,5 +298,13 @@ mod tests {
         assert!(carries(&header::ACCEPT, &away));
         let see_other = next_hop(&Method::POST, 303, "http://a.test/", "/x").unwrap();
         assert!(!carries(&header::CONTENT_TYPE, &see_other));
+        assert!(
+            carries(&header::HOST, &see_other),
+            "same host: a custom Host stays"
+        );
+        assert!(
+            !carries(&header::HOST, &to_sub),
+            "another host: it does not"
+        );
     }
 }

@@ -200,6 +200,17 @@ impl Participant {
         allocation: Allocation,
         start_unix_ms: u64,
     ) -> Response {
+        if bundle.digest() != digest {
+            return error(format!(
+                "plan digest mismatch for test {test_id}: the bundle was altered in transit or by a bad peer"
+            ));
+        }
+        // Loaded before the lock: a script's init may take a while, and
+        // the other messages must not wait for it.
+        let (plan, script) = match load_bundle_with_script(&bundle) {
+            Ok(p) => p,
+            Err(e) => return error(format!("cannot load the plan: {e}")),
+        };
         let mut active = lock(&self.active);
         if let Some(a) = active.as_ref() {
             if a.test_id == test_id {
@@ -209,15 +220,6 @@ impl Participant {
             }
             return error(format!("agent {} is busy with test {}", self.me, a.test_id));
         }
-        if bundle.digest() != digest {
-            return error(format!(
-                "plan digest mismatch for test {test_id}: the bundle was altered in transit or by a bad peer"
-            ));
-        }
-        let (plan, script) = match load_bundle_with_script(&bundle) {
-            Ok(p) => p,
-            Err(e) => return error(format!("cannot load the plan: {e}")),
-        };
         if allocation.index_of(&self.me).is_none() {
             return error(format!(
                 "agent {} is not in the allocation of test {test_id}",

@@ -118,18 +118,18 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, state: &State) -> rq
                         .map(|c| (c.name.clone(), c.value.clone()))
                         .collect()
                 });
-                let out = Object::new(ctx.clone())?;
+                // Grouped here, not by reading `out` back: a cookie named
+                // `constructor` must not find Object.prototype's.
+                let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
                 for (name, value) in pairs {
-                    let list: rquickjs::Array =
-                        match out.get::<_, Option<rquickjs::Array>>(&name)? {
-                            Some(a) => a,
-                            None => {
-                                let a = rquickjs::Array::new(ctx.clone())?;
-                                out.set(&name, a.clone())?;
-                                a
-                            }
-                        };
-                    list.set(list.len(), value)?;
+                    match grouped.iter_mut().find(|(n, _)| *n == name) {
+                        Some((_, values)) => values.push(value),
+                        None => grouped.push((name, vec![value])),
+                    }
+                }
+                let out = Object::new(ctx.clone())?;
+                for (name, values) in grouped {
+                    out.set(name, values)?;
                 }
                 Ok::<_, rquickjs::Error>(out)
             },
@@ -216,7 +216,7 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, state: &State) -> rq
     v.set(
         "parseSetCookies",
         Function::new(ctx.clone(), |ctx: Ctx<'js>, headers: Vec<String>| {
-            let out = Object::new(ctx.clone())?;
+            let mut grouped: Vec<(String, Vec<Object<'js>>)> = Vec::new();
             for h in headers {
                 let Some(c) = SetCookie::parse(&h) else {
                     continue;
@@ -230,16 +230,14 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, state: &State) -> rq
                 o.set("secure", c.secure)?;
                 o.set("max_age", c.max_age.unwrap_or(0) as f64)?;
                 o.set("expires", c.expires.map_or(0.0, |e| e as f64 * 1000.0))?;
-                let list: rquickjs::Array =
-                    match out.get::<_, Option<rquickjs::Array>>(c.name.as_str())? {
-                        Some(a) => a,
-                        None => {
-                            let a = rquickjs::Array::new(ctx.clone())?;
-                            out.set(c.name.as_str(), a.clone())?;
-                            a
-                        }
-                    };
-                list.set(list.len(), o)?;
+                match grouped.iter_mut().find(|(n, _)| *n == c.name) {
+                    Some((_, list)) => list.push(o),
+                    None => grouped.push((c.name.clone(), vec![o])),
+                }
+            }
+            let out = Object::new(ctx.clone())?;
+            for (name, list) in grouped {
+                out.set(name, list)?;
             }
             Ok::<_, rquickjs::Error>(Value::from_object(out))
         })?,

@@ -209,7 +209,8 @@ struct Exchange {
     name: String,
     explicit_name: bool,
     tags: Vec<(String, String)>,
-    body: Vec<u8>,
+    /// Shared by every hop without a copy.
+    body: bytes::Bytes,
     timeout: Duration,
     keep_body: bool,
     binary: bool,
@@ -227,8 +228,8 @@ struct Exchange {
 struct DigestAuth {
     user: String,
     password: String,
-    /// The `Authorization` answering the server's challenge, once seen.
-    answer: Option<String>,
+    /// The host that challenged and the `Authorization` answering it.
+    answer: Option<(String, String)>,
 }
 
 impl Exchange {
@@ -291,7 +292,7 @@ impl Exchange {
             None => (url.clone(), false),
         };
         tag_pairs.sort();
-        let body = bytes_of(&payload)?;
+        let body = bytes::Bytes::from(bytes_of(&payload)?);
         let response_type = match response_type.as_deref() {
             None | Some("") => None,
             Some(t @ ("text" | "binary" | "none")) => Some(t),
@@ -345,14 +346,6 @@ impl Exchange {
                 ));
             }
         };
-        // Credentials never reach a tag: k6 masks them in `name` and `url`.
-        let name = match digest::split_credentials(&name) {
-            Some((_, _, clean)) if !explicit_name => match clean.split_once("://") {
-                Some((scheme, rest)) => format!("{scheme}://****:****@{rest}"),
-                None => clean,
-            },
-            _ => name,
-        };
         Ok(Exchange {
             method_name: method,
             method: method_v,
@@ -389,12 +382,17 @@ impl Exchange {
         }
         let url = self.hop_url();
         if let Some(c) = with_jar(state, self.jar, |j| {
-            follow::cookie_header(j, &self.cookies, url, unix_now())
+            follow::cookie_header(j, &self.cookies, url, unix_now)
         }) {
             follow::add_cookie_header(&mut headers, c);
         }
-        if let Some(answer) = self.digest.as_ref().and_then(|d| d.answer.clone()) {
-            headers.push((http::header::AUTHORIZATION, answer));
+        // A Digest answer goes only to the host that asked for it.
+        if let Some(d) = &self.digest
+            && let Some((host, answer)) = &d.answer
+            && host_of(url) == host.as_str()
+        {
+            headers.retain(|(n, _)| *n != http::header::AUTHORIZATION);
+            headers.push((http::header::AUTHORIZATION, answer.clone()));
         }
         let keep_body = self.chain.as_ref().is_none_or(|c| c.keep_body);
         HttpCall {
@@ -408,7 +406,7 @@ impl Exchange {
             body: if keep_body {
                 self.body.clone()
             } else {
-                Vec::new()
+                bytes::Bytes::new()
             },
             timeout: self.timeout,
             keep_body: self.keep_body,
@@ -421,14 +419,18 @@ impl Exchange {
     fn after(&mut self, state: &State, resp: &mut Response) -> bool {
         let url = self.hop_url().to_owned();
         with_jar(state, self.jar, |j| {
-            follow::store_cookies(j, &url, resp, unix_now())
+            follow::store_cookies(j, &url, resp, unix_now)
         });
-        let hop_name = if self.explicit_name { &self.name } else { &url };
+        let hop_name = if self.explicit_name {
+            std::borrow::Cow::Borrowed(self.name.as_str())
+        } else {
+            follow::masked(&url)
+        };
         let method = self
             .chain
             .as_ref()
             .map_or(self.method_name.as_str(), |c| c.method.as_str());
-        let id = state.borrow_mut().request_id(method, hop_name, &self.tags);
+        let id = state.borrow_mut().request_id(method, &hop_name, &self.tags);
         if resp.status == 401
             && let Some(d) = &mut self.digest
             && d.answer.is_none()
@@ -444,13 +446,16 @@ impl Exchange {
             let cnonce: String = (0..8)
                 .map(|_| format!("{:02x}", fastrand::u8(..)))
                 .collect();
-            d.answer = Some(digest::authorization(
-                &challenge,
-                &d.user,
-                &d.password,
-                method.as_str(),
-                uri,
-                &cnonce,
+            d.answer = Some((
+                host_of(&url).to_owned(),
+                digest::authorization(
+                    &challenge,
+                    &d.user,
+                    &d.password,
+                    method.as_str(),
+                    uri,
+                    &cnonce,
+                ),
             ));
             record(state, id, resp, Some(&[(401, 401)]));
             return true;
@@ -614,6 +619,14 @@ fn record(
         bytes_sent: resp.bytes_sent,
         bytes_received: resp.bytes_received,
     }));
+}
+
+/// `host:port` of an absolute URL (what a Digest answer is scoped to).
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    authority.rsplit_once('@').map_or(authority, |(_, h)| h)
 }
 
 /// The request target (path and query) of an absolute URL.
