@@ -12,18 +12,11 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleet::{Fleet, FleetOptions, instant_at, plans, results, unix_ms_now};
+use fleet::{Fleet, FleetOptions, instant_at, plans, results, target, unix_ms_now};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::time::Instant;
-use volley::target::{self, TargetConfig, TargetHandle, TargetStats};
-
-async fn target() -> TargetHandle {
-    let addr = "127.0.0.1:0".parse().expect("invariant: a valid address");
-    target::spawn(addr, TargetConfig::default())
-        .await
-        .expect("the built-in target starts on loopback")
-}
+use volley::target::TargetStats;
 
 /// How the target's request counter came to rest.
 #[derive(Debug)]

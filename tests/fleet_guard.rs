@@ -7,16 +7,8 @@ mod fleet;
 
 use std::time::Duration;
 
-use fleet::{Fleet, FleetOptions, describe_members, plans, results};
+use fleet::{Fleet, FleetOptions, describe_members, plans, results, target};
 use volley::api::{ClientError, SecretToken, SubmitRequest};
-use volley::target::{self, TargetConfig, TargetHandle};
-
-async fn target() -> TargetHandle {
-    let addr = "127.0.0.1:0".parse().expect("invariant: a valid address");
-    target::spawn(addr, TargetConfig::default())
-        .await
-        .expect("the built-in target starts on loopback")
-}
 
 fn status(e: &ClientError) -> Option<u16> {
     e.status().map(|s| s.as_u16())

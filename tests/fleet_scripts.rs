@@ -11,19 +11,12 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleet::{Fleet, FleetOptions, results};
+use fleet::{Fleet, FleetOptions, results, target};
 use tokio::process::Command;
 use tokio::time::Instant;
 use volley::api::SubmitRequest;
 use volley::script::bundle::ScriptBundle;
-use volley::target::{self, Route, TargetConfig, TargetHandle, TargetStats};
-
-async fn target() -> TargetHandle {
-    let addr = "127.0.0.1:0".parse().expect("invariant: a valid address");
-    target::spawn(addr, TargetConfig::default())
-        .await
-        .expect("the built-in target starts on loopback")
-}
+use volley::target::{Route, TargetStats};
 
 const LOGIN_SCRIPT: &str = r#"
 import http from 'k6/http';

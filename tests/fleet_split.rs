@@ -8,17 +8,9 @@ mod fleet;
 
 use std::time::Duration;
 
-use fleet::{Fleet, FleetOptions, plans, results};
-use volley::target::{self, TargetConfig, TargetHandle};
+use fleet::{Fleet, FleetOptions, plans, results, target};
 
 const SEALED_WITHIN: Duration = Duration::from_secs(30);
-
-async fn target() -> TargetHandle {
-    let addr = "127.0.0.1:0".parse().expect("invariant: a valid address");
-    target::spawn(addr, TargetConfig::default())
-        .await
-        .expect("the built-in target starts on loopback")
-}
 
 fn weighted_fleet() -> FleetOptions {
     FleetOptions {

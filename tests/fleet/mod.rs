@@ -49,6 +49,14 @@ pub const TOKEN: &str = "volley-fleet-test-token";
 /// One fleet at a time per test binary.
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// The built-in target on a free loopback port, the load the fleets send.
+pub async fn target() -> volley::target::TargetHandle {
+    let addr = "127.0.0.1:0".parse().expect("invariant: a valid address");
+    volley::target::spawn(addr, volley::target::TargetConfig::default())
+        .await
+        .expect("the built-in target starts on loopback")
+}
+
 /// Wall-clock milliseconds since the Unix epoch, as agents announce start instants.
 pub fn unix_ms_now() -> u64 {
     std::time::SystemTime::now()
