@@ -4,7 +4,8 @@
 //!
 //! - this file: the VU's state, lifecycle natives (`check`, `group`,
 //!   `sleep`, `k6/execution`, `open`, `SharedArray`, `console`);
-//! - `http`: `__volley.request`, behind `k6/http`;
+//! - `http`: `__volley.request` and `batch`, behind `k6/http`;
+//! - `exchange`: one request's hops (cookies, redirects, Digest, samples);
 //! - `codec`: base64, digests, HMAC, random bytes (`k6/encoding`,
 //!   `k6/crypto`).
 //!
@@ -25,6 +26,7 @@ use tokio::time::Instant;
 
 mod codec;
 mod cookies;
+mod exchange;
 mod http;
 
 use super::host::Host;
