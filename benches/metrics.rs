@@ -31,6 +31,7 @@ fn plan() -> Plan {
                 group: String::new(),
                 timeout: Duration::from_secs(60),
                 redirects: None,
+                compression: None,
                 tags: Vec::new(),
                 checks: Vec::new(),
                 captures: Vec::new(),

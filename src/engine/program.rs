@@ -98,9 +98,13 @@ fn prepare(r: &Arc<Request>, plan: &Plan) -> Prepared {
     Prepared {
         static_url: r.url.as_static().map(str::to_owned),
         static_headers,
-        static_body: match &r.body {
-            None => Some(Vec::new()),
-            Some(t) => t.as_static().map(|s| s.as_bytes().to_vec()),
+        static_body: match (&r.body, &r.compression) {
+            (None, _) => Some(Vec::new()),
+            (Some(t), None) => t.as_static().map(|s| s.as_bytes().to_vec()),
+            // Compressed once, sent by every iteration.
+            (Some(t), Some(c)) => t
+                .as_static()
+                .and_then(|s| super::http::encoding::compress(c, s.as_bytes()).ok()),
         },
         keep_headers,
         keep_body: r.needs_body || !plan.http.discard_response_bodies,

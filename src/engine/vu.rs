@@ -43,6 +43,8 @@ pub struct Vu {
     pub sink: SampleSink,
     url: String,
     body: String,
+    /// The rendered body compressed, for a request with `compression`.
+    compressed: Vec<u8>,
     headers: Vec<(http::HeaderName, String)>,
     /// Headers of a request with cookies or of a redirect hop.
     hop_headers: Vec<(http::HeaderName, String)>,
@@ -93,6 +95,7 @@ impl Vu {
             sink,
             url: String::new(),
             body: String::new(),
+            compressed: Vec::new(),
             headers: Vec::new(),
             hop_headers: Vec::new(),
             response: Response::default(),
@@ -210,7 +213,15 @@ impl Vu {
             (None, Some(t)) => {
                 self.body.clear();
                 t.render_into(&cx, &mut self.body);
-                self.body.as_bytes()
+                match &r.compression {
+                    // Validated at load: gzip and deflate do not fail.
+                    Some(c) => {
+                        self.compressed = super::http::encoding::compress(c, self.body.as_bytes())
+                            .unwrap_or_default();
+                        &self.compressed
+                    }
+                    None => self.body.as_bytes(),
+                }
             }
             (None, None) => &[],
         };

@@ -163,6 +163,8 @@ pub struct RawRequest {
     pub timeout: Option<DurationValue>,
     /// Redirects this request follows (instead of `maxRedirects`).
     pub redirects: Option<Count>,
+    /// `gzip`, `deflate` or a comma list: the body is compressed.
+    pub compression: Option<String>,
     pub tags: Option<OrderedMap<Scalar>>,
     pub check: Option<Vec<RawCheck>>,
     pub capture: Option<Vec<RawCapture>>,

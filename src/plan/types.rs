@@ -43,6 +43,9 @@ pub struct Plan {
     pub dynamic: Arc<super::dynamic::DynamicCatalog>,
 }
 
+/// k6's default `maxRedirects`.
+pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
+
 /// Options that apply to every request (k6's top-level HTTP options).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpOptions {
@@ -234,6 +237,9 @@ pub struct Request {
     /// [`HttpOptions::user_agent`] when absent, `Content-Type` from `json`.
     pub headers: Vec<(HeaderName, Template)>,
     pub body: Option<Template>,
+    /// `compression`: the codings applied to the body, in order (`gzip`,
+    /// `deflate`); `Content-Encoding` is set to match.
+    pub compression: Option<String>,
     /// The `name` tag: the request's own `name`, else the URL template's source.
     pub name: String,
     /// Index of the scenario this request belongs to.

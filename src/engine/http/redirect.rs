@@ -7,9 +7,6 @@
 
 use http::{HeaderName, Method, header};
 
-/// k6's default `maxRedirects`.
-pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
-
 /// Longest `Location` followed; a longer one ends the chain with an error.
 const MAX_LOCATION_BYTES: usize = 8192;
 

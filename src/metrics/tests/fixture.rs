@@ -61,6 +61,7 @@ fn request(id: u32, method: Method, name: &str, scenario: usize, group: &str) ->
         group: group.into(),
         timeout: Duration::from_secs(60),
         redirects: None,
+        compression: None,
         tags: if name == "home" {
             vec![("kind".into(), "page".into())]
         } else {

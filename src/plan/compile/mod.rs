@@ -208,7 +208,7 @@ fn http_options(raw: &RawPlan) -> Result<HttpOptions, PlanError> {
         http2_prior_knowledge: raw.http2_prior_knowledge.unwrap_or(false),
         timeout,
         max_redirects: redirect_limit(raw.max_redirects, "maxRedirects")?
-            .unwrap_or(crate::engine::http::redirect::DEFAULT_MAX_REDIRECTS),
+            .unwrap_or(super::types::DEFAULT_MAX_REDIRECTS),
         no_cookies_reset: raw.no_cookies_reset.unwrap_or(false),
         expected_statuses: expected_statuses(raw.expected_statuses.as_deref())?,
         http_debug: None,

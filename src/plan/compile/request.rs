@@ -81,6 +81,39 @@ pub(crate) fn compile_request(
         }
         (None, None) => None,
     };
+    let compression = match &raw.compression {
+        None => None,
+        Some(list) => {
+            let codings: Vec<String> = list
+                .split(',')
+                .map(|c| c.trim().to_ascii_lowercase())
+                .collect();
+            if codings.iter().any(|c| c != "gzip" && c != "deflate") {
+                return Err(PlanError::invalid(
+                    format!("{path}.compression"),
+                    list,
+                    "gzip, deflate, or a comma list of them",
+                ));
+            }
+            if body.is_none() {
+                return Err(PlanError::field(
+                    format!("{path}.compression"),
+                    "is set on a request without a body; add `body` or `json`, or drop it",
+                ));
+            }
+            let joined = codings.join(", ");
+            if !headers
+                .iter()
+                .any(|(n, _)| *n == http::header::CONTENT_ENCODING)
+            {
+                headers.push((
+                    http::header::CONTENT_ENCODING,
+                    Template::literal(joined.clone()),
+                ));
+            }
+            Some(joined)
+        }
+    };
     if !cx.http.user_agent.is_empty() && !headers.iter().any(|(n, _)| n == USER_AGENT) {
         headers.push((USER_AGENT, Template::literal(cx.http.user_agent.clone())));
     }
@@ -161,6 +194,7 @@ pub(crate) fn compile_request(
         scenario: cx.scenario,
         group: group.to_string(),
         timeout,
+        compression,
         redirects: super::redirect_limit(raw.redirects, &format!("{path}.redirects"))?,
         tags,
         checks,

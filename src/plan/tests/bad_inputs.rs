@@ -12,7 +12,17 @@ fn cases() -> Vec<(String, &'static str, &'static str)> {
     let scenario = |body: &str| format!("scenarios:\n  main: {body}\n{GET}");
     let flow = |steps: &str| format!("flow:\n{steps}");
     vec![
-        // Cookies, redirects, expected statuses, hosts.
+        // Cookies, redirects, expected statuses, hosts, compression.
+        (
+            flow("  - post: {url: \"http://127.0.0.1:1/\", body: x, compression: br}\n"),
+            "flow[0].post.compression",
+            "expected gzip, deflate, or a comma list of them",
+        ),
+        (
+            flow("  - get: {url: \"http://127.0.0.1:1/\", compression: gzip}\n"),
+            "flow[0].get.compression",
+            "a request without a body",
+        ),
         (
             with_get("hosts: {api.test: not-an-ip}\n"),
             "hosts.api.test",
