@@ -8,13 +8,11 @@
 
 mod fleet;
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use fleet::{Fleet, FleetOptions, instant_at, plans, results, target, unix_ms_now};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 use tokio::time::Instant;
 use volley::target::TargetStats;
 
@@ -135,21 +133,11 @@ async fn a_successor_takes_over_when_the_origin_dies_and_rebuilds_the_results() 
     let plan = plans::arrival_rate(target.addr, RATE, Duration::from_millis(DURATION_MS), "/");
     std::fs::write(&plan_file, plan).expect("write the plan");
     let export = fleet.dir().join("summary.json");
-    let mut cli = Command::new(env!("CARGO_BIN_EXE_volley"))
-        .arg("run")
-        .arg("--agent")
-        .arg(format!("http://{}", fleet.agents[0].api))
-        .arg("--summary-export")
-        .arg(&export)
-        .arg(&plan_file)
-        .env("VOLLEY_TOKEN", fleet::TOKEN)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("volley run --agent starts");
+    let mut cli = fleet.run_cli([
+        std::ffi::OsStr::new("--summary-export"),
+        export.as_os_str(),
+        plan_file.as_os_str(),
+    ]);
     let mut stderr = BufReader::new(cli.stderr.take().expect("piped")).lines();
     let id = tokio::time::timeout(Duration::from_secs(15), async {
         while let Ok(Some(line)) = stderr.next_line().await {

@@ -7,12 +7,10 @@
 
 mod fleet;
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use fleet::{Fleet, FleetOptions, results, target};
-use tokio::process::Command;
 use tokio::time::Instant;
 use volley::api::SubmitRequest;
 use volley::script::bundle::ScriptBundle;
@@ -184,21 +182,11 @@ async fn test_abort_in_one_vu_stops_the_fleet_and_exits_108() {
         .expect("fleet forms");
     let main = fleet.dir().join("abort.js");
     std::fs::write(&main, ABORT_SCRIPT).expect("script");
-    let cli = Command::new(env!("CARGO_BIN_EXE_volley"))
-        .arg("run")
-        .arg("--agent")
-        .arg(format!("http://{}", fleet.agents[0].api))
-        .arg("-e")
-        .arg(format!("TARGET_URL=http://{}", target.addr))
-        .arg(&main)
-        .env("VOLLEY_TOKEN", fleet::TOKEN)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("volley run --agent starts");
+    let cli = fleet.run_cli([
+        "-e".into(),
+        format!("TARGET_URL=http://{}", target.addr),
+        main.display().to_string(),
+    ]);
     let stats = Arc::clone(&target.stats);
     let aborted_at = fleet
         .wait_for("VU 5 aborts", Duration::from_secs(30), || {

@@ -507,12 +507,7 @@ fn every_vu_is_initialised_before_the_load_starts() {
 /// named like Object.prototype's members are plain cookies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_stay_out_of_tags_and_odd_cookie_names_are_cookies() {
-    let target = volley::target::spawn(
-        "127.0.0.1:0".parse().expect("address"),
-        volley::target::TargetConfig::default(),
-    )
-    .await
-    .expect("target");
+    let target = start_target().await;
     let dir = tempfile::tempdir().expect("dir");
     let host = target.addr.to_string();
     let script = write(

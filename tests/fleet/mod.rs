@@ -325,6 +325,28 @@ impl Fleet {
         }
     }
 
+    /// Starts `volley run --agent` against agent 0 with the fleet's token
+    /// and `args` after it (flags and the plan or script); output piped.
+    pub fn run_cli<I, S>(&self, args: I) -> tokio::process::Child
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_volley"))
+            .arg("run")
+            .arg("--agent")
+            .arg(format!("http://{}", self.agents[0].api))
+            .args(args)
+            .env("VOLLEY_TOKEN", TOKEN)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("volley run --agent starts")
+    }
+
     /// Waits for test `id`'s sealed summary, asking agent `i`.
     pub async fn wait_summary(
         &self,
