@@ -100,6 +100,7 @@ fn options(h2c: bool) -> HttpOptions {
         expected_statuses: vec![(200, 399)],
         http_debug: None,
         hosts: Vec::new(),
+        net: Default::default(),
     }
 }
 

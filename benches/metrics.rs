@@ -67,6 +67,7 @@ fn plan() -> Plan {
             expected_statuses: vec![(200, 399)],
             http_debug: None,
             hosts: Vec::new(),
+            net: Default::default(),
         },
         data: None,
         summary_trend_stats: TrendStat::k6_defaults(),

@@ -140,6 +140,7 @@ async fn client(addr: &str, vus: usize, per_vu: usize) -> anyhow::Result<()> {
         expected_statuses: vec![(200, 399)],
         http_debug: None,
         hosts: Vec::new(),
+        net: Default::default(),
     };
     let config = Arc::new(HttpClientConfig::new(&opts)?);
     let url: Arc<str> = format!("http://{addr}/").into();

@@ -36,6 +36,7 @@ fn options() -> HttpOptions {
         expected_statuses: vec![(200, 399)],
         http_debug: None,
         hosts: Vec::new(),
+        net: Default::default(),
     }
 }
 

@@ -6,91 +6,16 @@
 //! `maxRedirects`, 303 turning POST into GET and 307 keeping it, and a
 //! cookie captured into a variable.
 //!
-//! nginx comes from `NGINX`, else `nginx` on `PATH` or in `/usr/sbin`
-//! (`scripts/test` installs `nginx-light`).
+//! nginx is started by `common::servers` (`scripts/test` installs
+//! `nginx-light`).
 
 mod common;
-
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use common::{check_counts, counter, counter_where, rate, run_yaml};
 use volley::metrics::Metric;
 
-/// A private nginx on a free loopback port, stopped on drop.
-struct Nginx {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn nginx_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("NGINX") {
-        return p.into();
-    }
-    for dir in std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .chain(["/usr/sbin"])
-    {
-        let p = PathBuf::from(dir).join("nginx");
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("nginx not found: install nginx-light (scripts/test does) or set NGINX");
-}
-
-/// Starts nginx with the session config; retries on the rare port race.
-async fn start_nginx() -> Nginx {
-    let template = include_str!("fixtures/nginx/session.conf");
-    for _ in 0..5 {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let conf = template
-            .replace("@DIR@", &dir.path().display().to_string())
-            .replace("@PORT@", &port.to_string());
-        let conf_path = dir.path().join("nginx.conf");
-        std::fs::write(&conf_path, conf).expect("the config is written");
-        let mut child = Command::new(nginx_binary())
-            .args(["-p", &dir.path().display().to_string(), "-c"])
-            .arg(&conf_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx starts");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while tokio::time::Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                break; // the port was taken: try another
-            }
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return Nginx {
-                    child,
-                    port,
-                    _dir: dir,
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    panic!("nginx did not start listening");
+async fn start_nginx() -> common::servers::Server {
+    common::servers::nginx(include_str!("fixtures/nginx/session.conf"), &[]).await
 }
 
 fn reqs(r: &volley::engine::RunResult, name: &str, status: &str) -> f64 {
@@ -137,7 +62,7 @@ flow:
     assert_eq!(reqs(&r, "login", "302"), 3.0);
     assert_eq!(reqs(&r, "login", "200"), 3.0);
     assert_eq!(counter(&r, Metric::HttpReqs), 18.0);
-    let log = std::fs::read_to_string(nginx._dir.path().join("access.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(nginx.dir.path().join("access.log")).unwrap_or_default();
     // Four visits to the private page per iteration, one of them a hop.
     assert_eq!(
         log.lines().filter(|l| l.contains("GET /private")).count(),

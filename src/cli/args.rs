@@ -140,6 +140,15 @@ pub struct RunArgs {
     /// too); credentials and cookie values are redacted.
     #[arg(long, value_name = "full", num_args = 0..=1, default_missing_value = "headers", env = "K6_HTTP_DEBUG")]
     pub http_debug: Option<String>,
+    /// Source addresses for the VUs' connections, handed out in turn:
+    /// addresses, ranges `a-b` and CIDR blocks, comma-separated.
+    #[arg(long, value_name = "IPS", env = "K6_LOCAL_IPS")]
+    pub local_ips: Option<String>,
+    /// Name resolution, k6's form: `ttl=5m,select=random,policy=preferIPv4`
+    /// (ttl: `inf`, `0` or a duration; select: first, random, roundRobin;
+    /// policy: preferIPv4, preferIPv6, onlyIPv4, onlyIPv6, any).
+    #[arg(long, value_name = "SPEC", env = "K6_DNS")]
+    pub dns: Option<String>,
     /// Do not judge thresholds: the test passes whatever they say.
     #[arg(long, env = "K6_NO_THRESHOLDS")]
     pub no_thresholds: bool,

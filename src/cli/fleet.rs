@@ -95,6 +95,11 @@ pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
             "--tag, --no-thresholds and --http-debug apply to local runs only for now; on a fleet, put tags in the plan's `tags` and drop its thresholds"
         );
     }
+    if args.local_ips.is_some() || args.dns.is_some() {
+        anyhow::bail!(
+            "--local-ips and --dns describe this machine's network and apply to local runs only; on a fleet, put `dns` in the plan"
+        );
+    }
     if crate::script::is_script(path) {
         return script_submission(args);
     }

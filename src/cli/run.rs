@@ -145,6 +145,8 @@ pub fn load_options(args: &RunArgs, base_dir: &Path) -> anyhow::Result<LoadOptio
             stages,
             tags: parse_tags(&args.tags)?,
             no_thresholds: args.no_thresholds,
+            local_ips: args.local_ips.clone(),
+            dns: args.dns.clone(),
         },
     })
 }

@@ -90,7 +90,7 @@ impl Vu {
         Vu {
             script,
             id,
-            client: VuClient::new(shared.http.clone()),
+            client: VuClient::for_vu(shared.http.clone(), id),
             vars: vec![None; shared.plan.vars.len()],
             sink,
             url: String::new(),

@@ -43,6 +43,10 @@ pub struct Overrides {
     pub tags: Vec<(String, String)>,
     /// `--no-thresholds`: the plan's thresholds are left out.
     pub no_thresholds: bool,
+    /// `--local-ips`: over the plan's `localIPs`.
+    pub local_ips: Option<String>,
+    /// `--dns` (k6's `ttl=…,select=…,policy=…`): over the plan's `dns`.
+    pub dns: Option<String>,
 }
 
 /// The syntax of a plan's text.

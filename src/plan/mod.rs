@@ -15,6 +15,7 @@
 //! - [`duration`], `template_parse`, [`threshold_parse`], [`data`]: the
 //!   value grammars and the data file.
 //! - [`dynamic`]: requests, checks and groups a script declares as it runs.
+//! - [`net`]: TLS, DNS, source-address and proxy options.
 //! - [`error`][]: [`PlanError`].
 
 mod compile;
@@ -23,6 +24,7 @@ pub mod duration;
 pub mod dynamic;
 pub mod error;
 pub mod load;
+pub mod net;
 mod raw;
 pub mod template;
 mod template_parse;

@@ -45,6 +45,19 @@ pub struct RawPlan {
     /// `{"name": "ip", "name:port": "ip:port"}`: addresses used instead of
     /// DNS.
     pub hosts: Option<OrderedMap<String>>,
+    /// `tlsAuth`: client certificates (PEM), each for some domains or all.
+    pub tls_auth: Option<Vec<RawTlsAuth>>,
+    /// `tlsVersion`: `"tls1.3"` or `{min, max}`.
+    pub tls_version: Option<serde_json::Value>,
+    /// `tlsCipherSuites`: k6's (Go's) suite names.
+    pub tls_cipher_suites: Option<Vec<String>>,
+    /// `dns`: `{ttl, select, policy}` or k6's `"ttl=5m,select=random"` form.
+    pub dns: Option<serde_json::Value>,
+    /// `localIPs`: `"10.0.0.1-10.0.0.9,10.1.0.0/30"` or a list of those.
+    #[serde(rename = "localIPs")]
+    pub local_ips: Option<serde_json::Value>,
+    /// `proxy`: a URL, or `{http, https, noProxy}`.
+    pub proxy: Option<serde_json::Value>,
     pub summary_trend_stats: Option<Vec<String>>,
     pub data: Option<RawData>,
     pub env: Option<OrderedMap<Scalar>>,
@@ -64,6 +77,16 @@ pub struct RawPlan {
 pub enum RawExpectedStatus {
     Code(u16),
     Range { min: u16, max: u16 },
+}
+
+/// One `tlsAuth` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTlsAuth {
+    pub cert: String,
+    pub key: String,
+    pub password: Option<String>,
+    pub domains: Option<Vec<String>>,
 }
 
 /// One `{duration, target}` stage.

@@ -77,6 +77,8 @@ pub struct HttpOptions {
     /// `hosts`: names (or `name:port`) answered with these addresses
     /// instead of DNS, as k6's option does.
     pub hosts: Vec<HostOverride>,
+    /// TLS, DNS, source-address and proxy options.
+    pub net: super::net::NetOptions,
 }
 
 /// One `hosts` entry: `name` (any port, or only `port`) connects to
@@ -105,6 +107,27 @@ impl HttpOptions {
         exact
             .or_else(any)
             .map(|h| std::net::SocketAddr::new(h.ip, h.to_port.unwrap_or(port)))
+    }
+}
+
+#[cfg(test)]
+impl HttpOptions {
+    /// k6's defaults with a 5 s timeout, for tests.
+    pub(crate) fn for_tests() -> HttpOptions {
+        HttpOptions {
+            discard_response_bodies: false,
+            insecure_skip_tls_verify: false,
+            user_agent: "volley-test".into(),
+            no_connection_reuse: false,
+            http2_prior_knowledge: false,
+            timeout: Duration::from_secs(5),
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            no_cookies_reset: false,
+            expected_statuses: vec![(200, 399)],
+            http_debug: None,
+            hosts: Vec::new(),
+            net: super::net::NetOptions::default(),
+        }
     }
 }
 

@@ -136,7 +136,7 @@ impl ScriptVu {
         workers.submit(Box::new(move || {
             Box::pin(drive(
                 vu::spawn(spawn),
-                VuClient::new(http),
+                VuClient::for_vu(http, vu),
                 rx,
                 ready_tx,
                 flag,
@@ -386,7 +386,7 @@ impl Lanes {
     async fn send_all(&mut self, client: &mut VuClient, calls: &[HttpCall]) -> Vec<Response> {
         let lanes = plan_lanes(calls.iter().map(|c| host_of(&c.url)), BATCH, BATCH_PER_HOST);
         while self.extra.len() + 1 < lanes.len() {
-            self.extra.push(VuClient::new(Arc::clone(client.config())));
+            self.extra.push(client.sibling());
         }
         let clients = std::iter::once(client).chain(self.extra.iter_mut());
         let runs = clients.zip(lanes).map(|(c, lane)| async move {

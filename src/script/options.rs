@@ -12,7 +12,7 @@ use super::host::Script;
 use crate::plan::{LoadOptions, Plan};
 
 /// Top-level options the plan takes as they are.
-const PLAN_KEYS: [&str; 16] = [
+const PLAN_KEYS: [&str; 21] = [
     "vus",
     "duration",
     "iterations",
@@ -29,6 +29,11 @@ const PLAN_KEYS: [&str; 16] = [
     "maxRedirects",
     "noCookiesReset",
     "hosts",
+    "tlsAuth",
+    "tlsVersion",
+    "tlsCipherSuites",
+    "dns",
+    "localIPs",
 ];
 
 /// k6 options with no effect on what Volley measures (output, cloud,

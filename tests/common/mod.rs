@@ -7,6 +7,8 @@
 //! Every test binary compiles this module; each uses a different subset.
 #![allow(dead_code)]
 
+pub mod servers;
+
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

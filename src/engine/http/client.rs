@@ -43,6 +43,8 @@ pub struct VuClient {
     scratch: Scratch,
     /// Where the current request is, for charging a timeout.
     phase: Phase,
+    /// This VU's source address (`localIPs`).
+    local_ip: Option<std::net::IpAddr>,
 }
 
 /// Everything a VU keeps per `scheme://host:port`.
@@ -63,7 +65,11 @@ enum Conn {
         stream: Stream,
         peer: std::net::SocketAddr,
     },
-    H2(H2Conn),
+    H2 {
+        conn: H2Conn,
+        peer: std::net::SocketAddr,
+        tls: Option<super::tls::TlsInfo>,
+    },
 }
 
 impl Conn {
@@ -73,17 +79,23 @@ impl Conn {
         target: &Target,
         dns: &mut DnsCache,
         config: &HttpClientConfig,
+        local_ip: Option<std::net::IpAddr>,
         timings: &mut Timings,
     ) -> Result<Conn, RequestError> {
-        if let Some(addr) = config.opts.host_override(&target.host, target.port) {
+        let proxied = config.proxies.for_target(target).is_some();
+        if !proxied && let Some(addr) = config.opts.host_override(&target.host, target.port) {
             dns.pin(addr);
         }
-        let dialed = stream::dial(target, dns, &config.tls, timings).await?;
-        let h2c = target.scheme == Scheme::Http && config.opts.http2_prior_knowledge;
+        let dialed = stream::dial(target, dns, config, local_ip, timings).await?;
+        // h2c by prior knowledge would speak HTTP/2 to the proxy itself.
+        let h2c = target.scheme == Scheme::Http && config.opts.http2_prior_knowledge && !proxied;
         if h2c || dialed.stream.negotiated_h2() {
-            Ok(Conn::H2(
-                H2Conn::handshake(dialed.stream, dialed.peer).await?,
-            ))
+            let tls = dialed.stream.tls_info();
+            Ok(Conn::H2 {
+                conn: H2Conn::handshake(dialed.stream, dialed.peer).await?,
+                peer: dialed.peer,
+                tls,
+            })
         } else {
             Ok(Conn::H1 {
                 stream: dialed.stream,
@@ -95,14 +107,32 @@ impl Conn {
     async fn is_usable(&mut self, scratch: &mut Scratch) -> bool {
         match self {
             Conn::H1 { stream, .. } => stream.idle_state(&mut scratch.buf).await == IdleState::Open,
-            Conn::H2(conn) => conn.is_open(),
+            Conn::H2 { conn, .. } => conn.is_open(),
         }
     }
 }
 
 impl VuClient {
+    /// The client of VU `vu` (1-based): its `localIPs` source address.
+    pub fn for_vu(config: Arc<HttpClientConfig>, vu: u64) -> Self {
+        let local_ip = config.opts.net.local_ips.for_vu(vu);
+        VuClient {
+            local_ip,
+            ..VuClient::new(config)
+        }
+    }
+
+    /// Another client of the same VU (parallel requests of a batch).
+    pub fn sibling(&self) -> Self {
+        VuClient {
+            local_ip: self.local_ip,
+            ..VuClient::new(Arc::clone(&self.config))
+        }
+    }
+
     pub fn new(config: Arc<HttpClientConfig>) -> Self {
         VuClient {
+            local_ip: None,
             config,
             url: String::new(),
             url_ok: false,
@@ -189,11 +219,16 @@ impl VuClient {
             origins,
             scratch,
             phase,
+            local_ip,
             ..
         } = self;
         let opts = &config.opts;
         // Also validates the headers, whichever version ends up used.
-        let shape = h1::build_head(&mut scratch.head, req, target, opts)?;
+        let via = config
+            .proxies
+            .for_target(target)
+            .filter(|_| target.scheme == Scheme::Http);
+        let shape = h1::build_head(&mut scratch.head, req, target, opts, via)?;
         let origin = origin_for(origins, target);
         let mut conn = None;
         let mut reused = false;
@@ -215,6 +250,7 @@ impl VuClient {
                         target,
                         &mut origin.dns,
                         config,
+                        *local_ip,
                         &mut out.timings,
                     ))
                     .await?
@@ -224,11 +260,15 @@ impl VuClient {
             out.reused = reused;
             let result = match &mut current {
                 Conn::H1 { stream, peer } => {
+                    out.remote = Some(*peer);
+                    out.tls = stream.tls_info();
                     h1::exchange(stream, *peer, scratch, req, shape, out, phase).await
                 }
-                Conn::H2(h2conn) => {
+                Conn::H2 { conn, peer, tls } => {
+                    out.remote = Some(*peer);
+                    out.tls = *tls;
                     let uri = uri_for(h2_uri, target, req)?;
-                    Box::pin(h2conn.exchange(&uri, req, target, opts, out, phase)).await
+                    Box::pin(conn.exchange(&uri, req, target, opts, out, phase)).await
                 }
             };
             match result {

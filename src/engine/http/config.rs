@@ -1,18 +1,14 @@
-//! What all VUs of a run share: the options and one rustls client config
-//! (ring provider, ALPN `h2` + `http/1.1`, webpki roots or, with
-//! `insecureSkipTLSVerify`, a verifier that accepts any certificate).
-//!
-//! The config is built with an explicit ring provider, never the process
-//! default, so it works whatever else in the process installed one.
+//! What all VUs of a run share: the options and the rustls client
+//! configurations (built in [`super::tls`]).
 
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, RootCertStore};
 
+use super::proxy::Proxies;
+use super::tls::TlsConfigs;
 use crate::plan::HttpOptions;
 
 /// Why the client configuration could not be built.
@@ -35,14 +31,22 @@ pub enum HttpConfigError {
     /// rustls refused the protocol versions (a build without TLS support).
     #[error("TLS client configuration: {0}")]
     Tls(#[from] rustls::Error),
+    /// `HTTP_PROXY`/`HTTPS_PROXY` or the `proxy` option is unusable.
+    #[error(transparent)]
+    Proxy(#[from] super::proxy::ProxyError),
+    /// A `tlsAuth` certificate or key that rustls cannot use.
+    #[error("tlsAuth[{index}]: {reason}")]
+    ClientCertificate { index: usize, reason: String },
 }
 
 /// Shared by all VUs of a run: TLS config and options.
 #[derive(Debug, Clone)]
 pub struct HttpClientConfig {
-    /// One config for every connection, so the provider and roots are
-    /// loaded once per run.
-    pub(crate) tls: Arc<ClientConfig>,
+    /// Built once per run, so the provider, roots and client
+    /// certificates are loaded once.
+    pub(crate) tls: TlsConfigs,
+    /// The `proxy` option, or the environment's proxies.
+    pub(crate) proxies: Proxies,
     pub(crate) opts: HttpOptions,
 }
 
@@ -75,25 +79,9 @@ impl HttpClientConfig {
     }
 
     fn build(opts: &HttpOptions, roots: RootCertStore) -> Result<Self, HttpConfigError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()?;
-        let mut tls = if opts.insecure_skip_tls_verify {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyCert {
-                    algorithms: provider.signature_verification_algorithms,
-                }))
-                .with_no_client_auth()
-        } else {
-            builder.with_root_certificates(roots).with_no_client_auth()
-        };
-        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        // k6 (Go's client) does a full handshake on every new connection;
-        // resumption would make `tls_handshaking` incomparable.
-        tls.resumption = rustls::client::Resumption::disabled();
         Ok(HttpClientConfig {
-            tls: Arc::new(tls),
+            tls: TlsConfigs::build(opts, roots)?,
+            proxies: Proxies::new(opts.net.proxy.as_ref(), |name| std::env::var(name).ok())?,
             opts: opts.clone(),
         })
     }
@@ -102,79 +90,25 @@ impl HttpClientConfig {
         &self.opts
     }
 
-    pub fn tls_config(&self) -> &Arc<ClientConfig> {
-        &self.tls
-    }
-}
-
-/// `insecureSkipTLSVerify`: any certificate for any name is accepted, but
-/// handshake signatures are still checked so the session is real TLS.
-#[derive(Debug)]
-struct AcceptAnyCert {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for AcceptAnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
+    /// The TLS configuration for a connection to `host`.
+    pub fn tls_config(&self, host: &str) -> &Arc<ClientConfig> {
+        self.tls.for_host(host)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn options() -> HttpOptions {
-        HttpOptions {
-            discard_response_bodies: false,
-            insecure_skip_tls_verify: false,
-            user_agent: "volley-test".into(),
-            no_connection_reuse: false,
-            http2_prior_knowledge: false,
-            timeout: Duration::from_secs(5),
-            max_redirects: 10,
-            no_cookies_reset: false,
-            expected_statuses: vec![(200, 399)],
-            http_debug: None,
-            hosts: Vec::new(),
-        }
+        HttpOptions::for_tests()
     }
 
     #[test]
     fn offers_h2_and_http11() {
         let config = HttpClientConfig::new(&options()).unwrap();
         assert_eq!(
-            config.tls.alpn_protocols,
+            config.tls_config("localhost").alpn_protocols,
             vec![b"h2".to_vec(), b"http/1.1".to_vec()]
         );
         assert_eq!(config.options().user_agent, "volley-test");

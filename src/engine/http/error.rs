@@ -36,6 +36,13 @@ pub enum RequestError {
     /// Connecting failed for another reason (unreachable, no route).
     #[error("connecting to {addr} failed: {source}")]
     Connect { addr: SocketAddr, source: io::Error },
+    /// The proxy refused or broke the `CONNECT` tunnel.
+    #[error("proxy {proxy} did not open a tunnel to {target}: {reason}")]
+    Proxy {
+        proxy: String,
+        target: String,
+        reason: String,
+    },
     /// The TLS handshake failed: certificate, protocol or a non-TLS peer.
     #[error("TLS handshake with {host:?} ({addr}) failed: {source}")]
     Tls {
@@ -83,7 +90,7 @@ impl RequestError {
             | RequestError::Redirect(_) => ErrorKind::InvalidUrl,
             RequestError::Dns { .. } => ErrorKind::Dns,
             RequestError::ConnectRefused { .. } => ErrorKind::ConnectRefused,
-            RequestError::Connect { .. } => ErrorKind::Connect,
+            RequestError::Connect { .. } | RequestError::Proxy { .. } => ErrorKind::Connect,
             RequestError::Tls { .. } | RequestError::TlsSession { .. } => ErrorKind::Tls,
             RequestError::Timeout { .. } => ErrorKind::Timeout,
             RequestError::Reset { .. } => ErrorKind::Reset,

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::chunked::ChunkedDecoder;
 use super::error::{ProtocolViolation, RequestError, is_closed_by_peer};
+use super::proxy::Proxy;
 use super::stream::Stream;
 use super::url::Target;
 use super::{OutRequest, Response};
@@ -89,12 +90,14 @@ pub struct RequestShape {
 
 /// Writes `METHOD target HTTP/1.1`, the headers and (when small) the body
 /// into `head`. Adds Host, User-Agent and Authorization unless given, and
-/// frames the body with Content-Length.
+/// frames the body with Content-Length. Through a proxy (`via`), the
+/// target is in absolute form and `Proxy-Authorization` is added.
 pub fn build_head(
     head: &mut Vec<u8>,
     req: &OutRequest<'_>,
     target: &Target,
     opts: &HttpOptions,
+    via: Option<&Proxy>,
 ) -> Result<RequestShape, RequestError> {
     head.clear();
     let mut shape = RequestShape {
@@ -123,6 +126,10 @@ pub fn build_head(
     }
     head.extend_from_slice(req.method.as_str().as_bytes());
     head.push(b' ');
+    if via.is_some() {
+        head.extend_from_slice(b"http://");
+        head.extend_from_slice(target.authority.as_bytes());
+    }
     head.extend_from_slice(target.path.as_bytes());
     head.extend_from_slice(b" HTTP/1.1\r\n");
     if !has_host {
@@ -142,6 +149,9 @@ pub fn build_head(
     }
     if !has_auth && !target.authorization.is_empty() {
         line(head, b"Authorization", target.authorization.as_bytes());
+    }
+    if let Some(p) = via.filter(|p| !p.authorization().is_empty()) {
+        line(head, b"Proxy-Authorization", p.authorization().as_bytes());
     }
     if !req.body.is_empty() || expects_body(req.method) {
         // Writing to a Vec cannot fail.

@@ -12,9 +12,12 @@
 //! server closed one. A failed request is data, never an `Err`: its class
 //! lands in [`Response::error`] and its detail in [`Response::failure`].
 //!
-//! - [`config`]: the shared TLS configuration and options.
+//! - [`config`]: what every VU of a run shares: options, TLS, proxies.
+//! - [`tls`]: rustls configurations: versions, suites, client certificates.
+//! - [`proxy`]: which requests go through which proxy (`NO_PROXY`).
 //! - [`url`]: absolute URLs taken apart (cached per VU).
-//! - [`stream`]: DNS, connect, TLS, the byte stream.
+//! - [`stream`]: DNS, connect (source address, proxy tunnel), TLS, the
+//!   byte stream.
 //! - [`h1`]: HTTP/1.1 request heads and response framing.
 //! - [`chunked`]: the chunked transfer-coding decoder.
 //! - [`h2`]: HTTP/2 over hyper.
@@ -37,8 +40,10 @@ pub mod error;
 pub mod follow;
 pub mod h1;
 pub mod h2;
+pub mod proxy;
 pub mod redirect;
 pub mod stream;
+pub mod tls;
 pub mod url;
 
 use std::time::Duration;
@@ -96,6 +101,10 @@ pub struct Response {
     /// True when the request went over a connection used before.
     pub reused: bool,
     pub http_version: http::Version,
+    /// The address the request was sent to (a proxy's, through one).
+    pub remote: Option<std::net::SocketAddr>,
+    /// What the TLS handshake agreed on, for `https://`.
+    pub tls: Option<tls::TlsInfo>,
 }
 
 impl Response {
@@ -111,6 +120,8 @@ impl Response {
         self.bytes_received = 0;
         self.reused = false;
         self.http_version = http::Version::HTTP_11;
+        self.remote = None;
+        self.tls = None;
     }
 
     /// The first value of header `name` (any case) that is valid UTF-8.

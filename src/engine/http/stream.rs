@@ -1,29 +1,30 @@
-//! Connections: name resolution (with a per-origin cache), TCP connect with
-//! `TCP_NODELAY`, the TLS handshake with ALPN, and the byte stream both
-//! HTTP versions run on, plain or TLS.
+//! Connections: name resolution (with a per-origin cache and the `dns`
+//! option's `ttl`, `select` and `policy`), TCP connect with `TCP_NODELAY`
+//! (from a `localIPs` source address, through a proxy's `CONNECT` tunnel),
+//! the TLS handshake with ALPN, and the byte stream both HTTP versions run
+//! on, plain or TLS.
 //!
 //! Each phase is timed here, because only here is it known where one ends
 //! and the next begins.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 use tokio_rustls::client::TlsStream;
 
+use super::HttpClientConfig;
 use super::error::{RequestError, connect_error};
+use super::proxy::Proxy;
 use super::url::{Scheme, Target};
 use crate::metrics::Timings;
-
-/// How long resolved addresses are reused, as k6's default DNS `ttl=5m`.
-const DNS_TTL: Duration = Duration::from_secs(300);
+use crate::plan::net::{DnsOptions, DnsSelect};
 
 /// A connected byte stream, plain or TLS.
 #[derive(Debug)]
@@ -121,6 +122,14 @@ impl Stream {
         .await
     }
 
+    /// The TLS version and suite, for `https://`.
+    pub fn tls_info(&self) -> Option<super::tls::TlsInfo> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Tls(s) => super::tls::TlsInfo::of(s.get_ref().1),
+        }
+    }
+
     /// The ALPN protocol agreed in the TLS handshake, if any.
     pub fn negotiated_h2(&self) -> bool {
         match self {
@@ -130,13 +139,16 @@ impl Stream {
     }
 }
 
-/// Resolved addresses of one origin, kept for `DNS_TTL`.
+/// Resolved addresses of one origin (or of its proxy), kept for the
+/// `dns` option's `ttl`.
 #[derive(Debug, Default)]
 pub struct DnsCache {
     addrs: Vec<SocketAddr>,
     resolved_at: Option<Instant>,
     /// Set by the `hosts` option: never looked up.
     pinned: bool,
+    /// The next address for `select: roundRobin`.
+    next: usize,
 }
 
 impl DnsCache {
@@ -147,20 +159,24 @@ impl DnsCache {
         self.pinned = true;
     }
 
-    /// The addresses to try, in order: the IP literal, the cached answer,
-    /// or a fresh lookup.
-    async fn addresses(&mut self, target: &Target) -> Result<&[SocketAddr], RequestError> {
-        if self.pinned {
-            return Ok(&self.addrs);
+    /// The address a new connection to `target` uses: the pinned one,
+    /// the IP literal, or one of the (cached or fresh) answer's addresses
+    /// chosen by the `dns` option's `policy` and `select`, as k6 does.
+    async fn pick(
+        &mut self,
+        target: &Target,
+        opts: &DnsOptions,
+    ) -> Result<SocketAddr, RequestError> {
+        if self.pinned && !self.addrs.is_empty() {
+            return Ok(self.addrs[0]);
         }
         if let Some(ip) = target.ip {
-            self.addrs.clear();
-            self.addrs.push(SocketAddr::new(ip, target.port));
-            return Ok(&self.addrs);
+            return Ok(SocketAddr::new(ip, target.port));
         }
-        let fresh = self
-            .resolved_at
-            .is_some_and(|at| at.elapsed() < DNS_TTL && !self.addrs.is_empty());
+        let fresh = !self.addrs.is_empty()
+            && self
+                .resolved_at
+                .is_some_and(|at| opts.ttl.is_none_or(|ttl| at.elapsed() < ttl));
         if !fresh {
             let found = tokio::net::lookup_host((target.host.as_str(), target.port))
                 .await
@@ -170,15 +186,30 @@ impl DnsCache {
                 })?;
             self.addrs.clear();
             self.addrs.extend(found);
+            let answered = !self.addrs.is_empty();
+            opts.policy.filter(&mut self.addrs);
             if self.addrs.is_empty() {
+                let why = if answered {
+                    format!("no address allowed by dns policy {:?}", opts.policy)
+                } else {
+                    "no addresses".to_owned()
+                };
                 return Err(RequestError::Dns {
                     host: target.host.clone(),
-                    source: io::Error::new(io::ErrorKind::NotFound, "no addresses"),
+                    source: io::Error::new(io::ErrorKind::NotFound, why),
                 });
             }
             self.resolved_at = Some(Instant::now());
         }
-        Ok(&self.addrs)
+        let i = match opts.select {
+            DnsSelect::First => 0,
+            DnsSelect::Random => fastrand::usize(..self.addrs.len()),
+            DnsSelect::RoundRobin => {
+                self.next = self.next.wrapping_add(1);
+                self.next.wrapping_sub(1) % self.addrs.len()
+            }
+        };
+        Ok(self.addrs[i])
     }
 }
 
@@ -186,52 +217,136 @@ impl DnsCache {
 #[derive(Debug)]
 pub struct Dialed {
     pub stream: Stream,
+    /// The address connected to (the proxy's, through a proxy).
     pub peer: SocketAddr,
 }
 
-/// Resolves, connects and (for https) does the TLS handshake, recording
-/// `connecting` and `tls_handshaking` in `timings`.
+/// Resolves, connects (from `local_ip`, through the run's proxy for this
+/// target, if any) and, for https, does the TLS handshake, recording
+/// `connecting` (which includes a proxy's `CONNECT`) and `tls_handshaking`
+/// in `timings`.
 pub async fn dial(
     target: &Target,
     dns: &mut DnsCache,
-    tls: &Arc<rustls::ClientConfig>,
+    config: &HttpClientConfig,
+    local_ip: Option<IpAddr>,
     timings: &mut Timings,
 ) -> Result<Dialed, RequestError> {
-    let addrs = dns.addresses(target).await?;
+    let proxy = config.proxies.for_target(target);
+    let to = proxy.map_or(target, |p| &p.target);
+    let addr = dns.pick(to, &config.opts.net.dns).await?;
     let connect_start = Instant::now();
-    let mut last_error = None;
-    let mut connected = None;
-    for &addr in addrs {
-        match TcpStream::connect(addr).await {
-            Ok(tcp) => {
-                connected = Some((tcp, addr));
-                break;
-            }
-            Err(e) => last_error = Some(connect_error(addr, e)),
-        }
-    }
-    timings.connecting = connect_start.elapsed();
-    let (tcp, peer) = match connected {
-        Some(found) => found,
-        None => {
-            return Err(
-                last_error.expect("invariant: a failed connect loop tried at least one address")
-            );
-        }
-    };
+    let tcp = connect(addr, local_ip).await?;
     // Without this, Nagle + delayed ACK add ~40 ms to small exchanges.
     tcp.set_nodelay(true)
-        .map_err(|source| RequestError::Connect { addr: peer, source })?;
+        .map_err(|source| RequestError::Connect { addr, source })?;
     let stream = match target.scheme {
-        Scheme::Http => Stream::Plain(tcp),
+        Scheme::Http => {
+            timings.connecting = connect_start.elapsed();
+            Stream::Plain(tcp)
+        }
         Scheme::Https => {
+            let mut tcp = tcp;
+            if let Some(p) = proxy {
+                tunnel(&mut tcp, p, target).await?;
+            }
+            timings.connecting = connect_start.elapsed();
             let tls_start = Instant::now();
-            let stream = handshake(target, tcp, peer, tls).await;
+            let stream = handshake(target, tcp, addr, config.tls_config(&target.host)).await;
             timings.tls_handshaking = tls_start.elapsed();
             Stream::Tls(Box::new(stream?))
         }
     };
-    Ok(Dialed { stream, peer })
+    Ok(Dialed { stream, peer: addr })
+}
+
+/// A TCP connection to `addr`, from `local_ip` when `localIPs` gives one.
+async fn connect(addr: SocketAddr, local_ip: Option<IpAddr>) -> Result<TcpStream, RequestError> {
+    let Some(ip) = local_ip else {
+        return TcpStream::connect(addr)
+            .await
+            .map_err(|e| connect_error(addr, e));
+    };
+    let failed = |source| RequestError::Connect { addr, source };
+    if ip.is_ipv4() != addr.is_ipv4() {
+        return Err(failed(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("source address {ip} (localIPs) cannot reach {addr}: another address family"),
+        )));
+    }
+    let socket = if ip.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(failed)?;
+    socket.bind(SocketAddr::new(ip, 0)).map_err(|e| {
+        failed(io::Error::new(
+            e.kind(),
+            format!("cannot use source address {ip} (localIPs): {e}"),
+        ))
+    })?;
+    socket
+        .connect(addr)
+        .await
+        .map_err(|e| connect_error(addr, e))
+}
+
+/// Longest proxy answer to a `CONNECT` read before giving up on it.
+const MAX_CONNECT_RESPONSE: usize = 16 * 1024;
+
+/// Asks the proxy for a tunnel to `target` (`CONNECT host:port`) and reads
+/// its answer; a 2xx opens the tunnel.
+async fn tunnel(tcp: &mut TcpStream, proxy: &Proxy, target: &Target) -> Result<(), RequestError> {
+    let authority = if target.ip.is_some_and(|ip| ip.is_ipv6()) {
+        format!("[{}]:{}", target.host, target.port)
+    } else {
+        format!("{}:{}", target.host, target.port)
+    };
+    let fail = |reason: String| RequestError::Proxy {
+        proxy: format!("{}:{}", proxy.target.host, proxy.target.port),
+        target: authority.clone(),
+        reason,
+    };
+    let mut head = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
+    if !proxy.authorization().is_empty() {
+        head.push_str("Proxy-Authorization: ");
+        head.push_str(proxy.authorization());
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    tcp.write_all(head.as_bytes())
+        .await
+        .map_err(|e| fail(format!("writing CONNECT: {e}")))?;
+    // Read up to the end of the head only: the TLS handshake follows on
+    // the same stream, and a proxy sends nothing more before it.
+    let mut buf = Vec::with_capacity(512);
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if buf.len() >= MAX_CONNECT_RESPONSE {
+            return Err(fail(format!(
+                "no end of its answer in {MAX_CONNECT_RESPONSE} bytes"
+            )));
+        }
+        match tcp.read(&mut byte).await {
+            Ok(0) => return Err(fail("it closed the connection".into())),
+            Ok(_) => buf.push(byte[0]),
+            Err(e) => return Err(fail(e.to_string())),
+        }
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut resp = httparse::Response::new(&mut headers);
+    match resp.parse(&buf) {
+        Ok(httparse::Status::Complete(_)) => match resp.code {
+            Some(code) if (200..300).contains(&code) => Ok(()),
+            Some(code) => Err(fail(format!(
+                "it answered {code} {}",
+                resp.reason.unwrap_or_default()
+            ))),
+            None => Err(fail("its answer has no status".into())),
+        },
+        _ => Err(fail("its answer is not HTTP".into())),
+    }
 }
 
 async fn handshake(
@@ -259,6 +374,7 @@ async fn handshake(
 mod tests {
     use super::*;
     use crate::metrics::ErrorKind;
+    use std::time::Duration;
     use tokio::io::AsyncWriteExt;
     use tokio::net::TcpListener;
 
@@ -268,16 +384,8 @@ mod tests {
         t
     }
 
-    fn tls() -> Arc<rustls::ClientConfig> {
-        Arc::new(
-            rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth(),
-        )
+    fn config() -> HttpClientConfig {
+        HttpClientConfig::new(&crate::plan::HttpOptions::for_tests()).unwrap()
     }
 
     #[tokio::test]
@@ -287,7 +395,7 @@ mod tests {
         let mut timings = Timings::default();
         let mut dns = DnsCache::default();
         let url = format!("http://{addr}/");
-        let mut dialed = dial(&target(&url), &mut dns, &tls(), &mut timings)
+        let mut dialed = dial(&target(&url), &mut dns, &config(), None, &mut timings)
             .await
             .unwrap();
         assert_eq!(dialed.peer, addr);
@@ -304,7 +412,7 @@ mod tests {
             tokio::task::yield_now().await;
         }
         drop(server);
-        let mut dialed = dial(&target(&url), &mut dns, &tls(), &mut timings)
+        let mut dialed = dial(&target(&url), &mut dns, &config(), None, &mut timings)
             .await
             .unwrap();
         let (server, _) = listener.accept().await.unwrap();
@@ -329,7 +437,8 @@ mod tests {
         let err = dial(
             &target(&format!("http://{addr}/")),
             &mut DnsCache::default(),
-            &tls(),
+            &config(),
+            None,
             &mut timings,
         )
         .await
@@ -338,14 +447,126 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn cached_addresses_skip_the_lookup() {
+    async fn cached_addresses_skip_the_lookup_within_the_ttl() {
         let mut dns = DnsCache::default();
         let t = target("http://localhost:1/");
-        let first = dns.addresses(&t).await.unwrap().to_vec();
-        assert!(!first.is_empty());
+        let opts = DnsOptions::default();
+        let first = dns.pick(&t, &opts).await.unwrap();
+        assert!(first.ip().is_ipv4(), "preferIPv4 picks {first}");
         let at = dns.resolved_at;
-        let second = dns.addresses(&t).await.unwrap().to_vec();
-        assert_eq!(first, second);
+        assert_eq!(dns.pick(&t, &opts).await.unwrap(), first);
         assert_eq!(dns.resolved_at, at, "no second lookup within the TTL");
+        let never = DnsOptions {
+            ttl: Some(Duration::ZERO),
+            ..opts
+        };
+        dns.pick(&t, &never).await.unwrap();
+        assert_ne!(dns.resolved_at, at, "ttl=0 looks up every time");
+    }
+
+    #[tokio::test]
+    async fn select_first_and_round_robin_walk_the_answer() {
+        let addrs: Vec<SocketAddr> = ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let mut dns = DnsCache {
+            addrs: addrs.clone(),
+            resolved_at: Some(Instant::now()),
+            ..DnsCache::default()
+        };
+        let t = target("http://api.test/");
+        let mut opts = DnsOptions {
+            ttl: None,
+            select: DnsSelect::RoundRobin,
+            ..DnsOptions::default()
+        };
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            got.push(dns.pick(&t, &opts).await.unwrap());
+        }
+        assert_eq!(got, [addrs[0], addrs[1], addrs[2], addrs[0]]);
+        opts.select = DnsSelect::First;
+        assert_eq!(dns.pick(&t, &opts).await.unwrap(), addrs[0]);
+        opts.select = DnsSelect::Random;
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            seen.insert(dns.pick(&t, &opts).await.unwrap());
+        }
+        assert_eq!(seen.len(), 3, "random reaches every address");
+    }
+
+    #[tokio::test]
+    async fn a_source_address_is_used_and_a_wrong_family_is_an_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let url = format!("http://{addr}/");
+        let mut timings = Timings::default();
+        let source: IpAddr = "127.0.0.7".parse().unwrap();
+        let _dialed = dial(
+            &target(&url),
+            &mut DnsCache::default(),
+            &config(),
+            Some(source),
+            &mut timings,
+        )
+        .await
+        .unwrap();
+        let (_, from) = listener.accept().await.unwrap();
+        assert_eq!(from.ip(), source);
+        let v6: IpAddr = "::1".parse().unwrap();
+        let err = dial(
+            &target(&url),
+            &mut DnsCache::default(),
+            &config(),
+            Some(v6),
+            &mut timings,
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("another address family"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_proxy_that_refuses_the_tunnel_is_a_connect_error() {
+        let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let paddr = proxy.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = proxy.accept().await.unwrap();
+            let mut buf = vec![0u8; 1024];
+            let n = s.read(&mut buf).await.unwrap();
+            s.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        });
+        let mut opts = crate::plan::HttpOptions::for_tests();
+        opts.net.proxy = Some(crate::plan::net::ProxyOption {
+            http: None,
+            https: Some(format!("http://u:pw@{paddr}")),
+            no_proxy: String::new(),
+        });
+        let config = HttpClientConfig::new(&opts).unwrap();
+        let mut timings = Timings::default();
+        let err = dial(
+            &target("https://api.test:8443/"),
+            &mut DnsCache::default(),
+            &config,
+            None,
+            &mut timings,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
+        assert!(err.to_string().contains("403 Forbidden"), "{err}");
+        let sent = server.await.unwrap();
+        assert!(
+            sent.starts_with("CONNECT api.test:8443 HTTP/1.1\r\nHost: api.test:8443\r\n"),
+            "{sent}"
+        );
+        assert!(
+            sent.contains("Proxy-Authorization: Basic dTpwdw==\r\n"),
+            "{sent}"
+        );
     }
 }

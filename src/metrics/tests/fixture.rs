@@ -101,17 +101,8 @@ pub fn plan_with(thresholds: Vec<Threshold>, stats: Vec<TrendStat>) -> Plan {
         ],
         thresholds,
         http: HttpOptions {
-            discard_response_bodies: false,
-            insecure_skip_tls_verify: false,
-            user_agent: "volley-test".into(),
-            no_connection_reuse: false,
-            http2_prior_knowledge: false,
             timeout: Duration::from_secs(60),
-            max_redirects: 10,
-            no_cookies_reset: false,
-            expected_statuses: vec![(200, 399)],
-            http_debug: None,
-            hosts: Vec::new(),
+            ..HttpOptions::for_tests()
         },
         data: None,
         summary_trend_stats: stats,

@@ -9,6 +9,7 @@
 
 mod executor;
 mod flow;
+mod net;
 mod request;
 mod scenario;
 
@@ -50,7 +51,13 @@ pub(crate) fn compile(
     opts: &LoadOptions,
     files: &dyn FileSource,
 ) -> Result<Plan, PlanError> {
-    let http = http_options(&raw)?;
+    let mut http = http_options(&raw)?;
+    if let Some(s) = &opts.overrides.local_ips {
+        http.net.local_ips = net::local_ips("--local-ips", s)?;
+    }
+    if let Some(s) = &opts.overrides.dns {
+        http.net.dns = net::dns_flag(s)?;
+    }
     let summary_trend_stats = match &raw.summary_trend_stats {
         Some(stats) => trend_stats(stats)?,
         None => TrendStat::k6_defaults(),
@@ -213,6 +220,7 @@ fn http_options(raw: &RawPlan) -> Result<HttpOptions, PlanError> {
         expected_statuses: expected_statuses(raw.expected_statuses.as_deref())?,
         http_debug: None,
         hosts: hosts(raw.hosts.as_ref())?,
+        net: net::net_options(raw)?,
     })
 }
 

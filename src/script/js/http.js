@@ -105,7 +105,8 @@ function multipart(fields, boundary) {
 
 // `raw` is the native's array: [status, proto, body, error, error_code,
 // blocked, connecting, tls_handshaking, sending, waiting, receiving,
-// "Name\nvalue\n..." headers]; proto is 11, 2 or 10. Scalars become own
+// "Name\nvalue\n..." headers, final url, remote ip (IPv4 as a number),
+// remote port, tls version (12, 13 or 0), tls suite]; proto is 11, 2 or 10. Scalars become own
 // properties at once; headers, timings and the request are built on first
 // read (most iterations only look at the status).
 const RAW = Symbol('response');
@@ -174,10 +175,17 @@ export class Response {
     Object.defineProperty(this, 'cookies', { value: c, writable: true, enumerable: true, configurable: true });
     return c;
   }
-  get remote_ip() { return ''; }
-  get remote_port() { return 0; }
-  get tls_version() { return ''; }
-  get tls_cipher_suite() { return ''; }
+  get remote_ip() {
+    const ip = this[RAW][13];
+    if (typeof ip === 'string') return ip;
+    return ip === 0 ? '' : `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
+  }
+  get remote_port() { return this[RAW][14]; }
+  get tls_version() {
+    const t = this[RAW][15];
+    return t === 13 ? 'tls1.3' : t === 12 ? 'tls1.2' : '';
+  }
+  get tls_cipher_suite() { return this[RAW][16]; }
   get ocsp() { return {}; }
   get request() {
     const q = this[REQ];
@@ -287,7 +295,7 @@ function normalise(method, url, body, params) {
 
 export function request(method, url, body, params) {
   const r = normalise(method, url, body, params);
-  const raw = v.request(r.m, r.u, r.payload, r.meta, [0, 0, null, '', 0, 0, 0, 0, 0, 0, 0, '', null]);
+  const raw = v.request(r.m, r.u, r.payload, r.meta, [0, 0, null, '', 0, 0, 0, 0, 0, 0, 0, '', null, 0, 0, 0, '']);
   return new Response(raw, [r.m, r.u, r.headers, r.payload]);
 }
 
@@ -296,7 +304,7 @@ const NONE = [];
 export function get(url, params) {
   if (params === undefined && typeof url === 'string' && defaultCallback === undefined) {
     // The common case, without the general path's normalising.
-    const raw = v.request('GET', url, null, null, [0, 0, null, '', 0, 0, 0, 0, 0, 0, 0, '', null]);
+    const raw = v.request('GET', url, null, null, [0, 0, null, '', 0, 0, 0, 0, 0, 0, 0, '', null, 0, 0, 0, '']);
     return new Response(raw, url);
   }
   return request('GET', url, null, params);
@@ -324,7 +332,7 @@ export function batch(requests) {
   };
   const keys = Array.isArray(requests) ? null : Object.keys(requests);
   const list = keys === null ? requests.map(entry) : keys.map((k) => entry(requests[k]));
-  const outs = list.map(() => [0, 0, null, '', 0, 0, 0, 0, 0, 0, 0, '', null]);
+  const outs = list.map(() => [0, 0, null, '', 0, 0, 0, 0, 0, 0, 0, '', null, 0, 0, 0, '']);
   const raws = v.batch(list.map((e) => e.slice(0, 4)), outs);
   const responses = raws.map((raw, i) => new Response(raw, list[i][4]));
   if (keys === null) return responses;

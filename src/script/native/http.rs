@@ -140,7 +140,21 @@ fn fill<'js>(
     };
     let tm = resp.timings;
     let o = out;
-    let items: [Value<'js>; 13] = [
+    // An IPv4 address travels as a number (no string to allocate); the
+    // TLS suite as its code, named in JavaScript when read.
+    let remote_ip = match resp.remote.map(|a| a.ip()) {
+        Some(std::net::IpAddr::V4(v4)) => u32::from(v4).into_js(ctx)?,
+        Some(v6) => v6.to_string().into_js(ctx)?,
+        None => 0u32.into_js(ctx)?,
+    };
+    let (tls_version, tls_suite) = resp.tls.map_or((0u8, ""), |t| {
+        let v = match t.version {
+            crate::plan::net::TlsVersion::Tls13 => 13,
+            _ => 12,
+        };
+        (v, t.suite_name())
+    });
+    let items: [Value<'js>; 17] = [
         resp.status.into_js(ctx)?,
         proto.into_js(ctx)?,
         body,
@@ -154,6 +168,10 @@ fn fill<'js>(
         ms(tm.receiving).into_js(ctx)?,
         flat.into_js(ctx)?,
         final_url.into_js(ctx)?,
+        remote_ip,
+        resp.remote.map_or(0, |a| a.port()).into_js(ctx)?,
+        tls_version.into_js(ctx)?,
+        tls_suite.into_js(ctx)?,
     ];
     for (i, item) in items.into_iter().enumerate() {
         o.set(i, item)?;

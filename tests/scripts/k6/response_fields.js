@@ -1,6 +1,7 @@
 // Covers: Response fields: url, status_text, headers, body length of
 // /bytes/N, timings.duration (at least the /delay), error '' and
-// error_code 0 on success.
+// error_code 0 on success, remote_ip/remote_port of the target, no TLS
+// fields over plain http.
 import http from 'k6/http';
 import { check } from 'k6';
 
@@ -18,6 +19,9 @@ export default function () {
     'server header': (r) => r.headers['Server'] === 'volley-target',
     'no error': (r) => r.error === '' && r.error_code === 0,
     'duration is a number': (r) => typeof r.timings.duration === 'number' && r.timings.duration >= 0,
+    'remote address is the target': (r) =>
+      r.remote_ip === '127.0.0.1' && `http://${r.remote_ip}:${r.remote_port}` === BASE,
+    'no tls over http': (r) => r.tls_version === '' && r.tls_cipher_suite === '',
   });
   const slow = http.get(`${BASE}/delay/50`);
   check(slow, {

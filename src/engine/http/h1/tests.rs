@@ -9,17 +9,8 @@ use super::*;
 
 fn opts() -> HttpOptions {
     HttpOptions {
-        discard_response_bodies: false,
-        insecure_skip_tls_verify: false,
         user_agent: "volley/test".into(),
-        no_connection_reuse: false,
-        http2_prior_knowledge: false,
-        timeout: Duration::from_secs(5),
-        max_redirects: 10,
-        no_cookies_reset: false,
-        expected_statuses: vec![(200, 399)],
-        http_debug: None,
-        hosts: Vec::new(),
+        ..HttpOptions::for_tests()
     }
 }
 
@@ -47,7 +38,7 @@ fn request<'a>(
 
 fn head_text(req: &OutRequest<'_>, url: &str, opts: &HttpOptions) -> (String, RequestShape) {
     let mut head = Vec::new();
-    let shape = build_head(&mut head, req, &target(url), opts).unwrap();
+    let shape = build_head(&mut head, req, &target(url), opts, None).unwrap();
     (String::from_utf8(head).unwrap(), shape)
 }
 
@@ -119,6 +110,31 @@ fn credentials_and_empty_agent() {
 }
 
 #[test]
+fn through_a_proxy_the_target_is_absolute_and_the_proxy_gets_credentials() {
+    let mut o = opts();
+    o.net.proxy = Some(crate::plan::net::ProxyOption {
+        http: Some("http://u:pw@proxy.test:3128".into()),
+        https: None,
+        no_proxy: String::new(),
+    });
+    let proxies = super::super::proxy::Proxies::new(o.net.proxy.as_ref(), |_| None).unwrap();
+    let t = target("http://api.test:8080/a?b=1");
+    let via = proxies.for_target(&t);
+    assert!(via.is_some());
+    let mut head = Vec::new();
+    build_head(&mut head, &request(&Method::GET, &[], b""), &t, &o, via).unwrap();
+    let text = String::from_utf8(head).unwrap();
+    assert!(
+        text.starts_with("GET http://api.test:8080/a?b=1 HTTP/1.1\r\nHost: api.test:8080\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Proxy-Authorization: Basic dTpwdw==\r\n"),
+        "{text}"
+    );
+}
+
+#[test]
 fn large_bodies_are_written_separately() {
     let body = vec![b'x'; INLINE_BODY + 1];
     let mut head = Vec::new();
@@ -127,6 +143,7 @@ fn large_bodies_are_written_separately() {
         &request(&Method::PUT, &[], &body),
         &target("http://h/"),
         &opts(),
+        None,
     )
     .unwrap();
     assert!(!shape.body_inline);
@@ -142,6 +159,7 @@ fn header_injection_is_refused() {
         &request(&Method::GET, &headers, b""),
         &target("http://h/"),
         &opts(),
+        None,
     )
     .unwrap_err();
     assert_eq!(err.kind(), crate::metrics::ErrorKind::InvalidUrl);
