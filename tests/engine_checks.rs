@@ -289,6 +289,14 @@ flow:
       check:
         - {{bodyContains: "of a templated body", name: templated decoded}}
         - {{header: {{name: Content-Encoding, equals: "deflate, gzip"}}, name: templated coding}}
+  - post:
+      url: "{base}/echo"
+      name: modern
+      body: "iteration ${{iter}} in brotli and zstd"
+      compression: "br, zstd"
+      check:
+        - {{bodyContains: "in brotli and zstd", name: modern decoded}}
+        - {{header: {{name: Content-Encoding, equals: "br, zstd"}}, name: modern coding}}
 "#,
         base = base(&target)
     );
@@ -298,10 +306,12 @@ flow:
         "static coding",
         "templated decoded",
         "templated coding",
+        "modern decoded",
+        "modern coding",
     ] {
         assert_eq!(check_counts(&r, name), (2, 0), "{name}");
     }
     // Decoding the echo would fail the request had the body not been
-    // valid gzip/deflate data: no request failed.
-    assert_eq!(rate(&r, Metric::HttpReqFailed), (0, 4));
+    // valid data of its codings: no request failed.
+    assert_eq!(rate(&r, Metric::HttpReqFailed), (0, 6));
 }

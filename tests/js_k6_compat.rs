@@ -216,7 +216,7 @@ const CASES: &[Case] = &[
     Case::counted("expected_statuses.js", 0, 2, 10),
     // 4 entries, one a chain of 2 redirects, then 2: 8 requests per iteration.
     Case::counted("batch.js", 0, 2, 16),
-    Case::counted("uploads.js", 0, 2, 10),
+    Case::counted("uploads.js", 0, 2, 16),
     Case::counted("timers.js", 0, 2, 2),
     // Digest: the challenge and the answer are both requests.
     Case::counted("auth.js", 0, 2, 10),

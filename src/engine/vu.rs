@@ -214,7 +214,7 @@ impl Vu {
                 self.body.clear();
                 t.render_into(&cx, &mut self.body);
                 match &r.compression {
-                    // Validated at load: gzip and deflate do not fail.
+                    // Validated at load: compressing into memory does not fail.
                     Some(c) => {
                         self.compressed = super::http::encoding::compress(c, self.body.as_bytes())
                             .unwrap_or_default();

@@ -299,7 +299,7 @@ impl VuClient {
     }
 }
 
-/// Decodes a kept body sent with `Content-Encoding: gzip` or `deflate`,
+/// Decodes a kept body sent with `Content-Encoding` (gzip, deflate, br, zstd),
 /// as k6 does (the data counters keep the wire size). A body that does
 /// not decode fails the request.
 fn decode_body(out: &mut Response) {

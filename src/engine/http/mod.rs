@@ -23,7 +23,8 @@
 //! - [`h2`]: HTTP/2 over hyper.
 //! - [`client`]: the per-VU client: pool, retry, timeout, timings.
 //! - [`cookies`]: the VU's cookie jar (RFC 6265).
-//! - [`encoding`]: gzip and deflate, for request and response bodies.
+//! - [`encoding`]: gzip, deflate, br and zstd, for request and response
+//!   bodies.
 //! - [`digest`]: HTTP Digest authentication.
 //! - [`debug`]: `--http-debug` dumps, secrets redacted.
 //! - [`redirect`]: which redirects are followed and how.

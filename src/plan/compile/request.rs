@@ -88,11 +88,14 @@ pub(crate) fn compile_request(
                 .split(',')
                 .map(|c| c.trim().to_ascii_lowercase())
                 .collect();
-            if codings.iter().any(|c| c != "gzip" && c != "deflate") {
+            if codings
+                .iter()
+                .any(|c| !matches!(c.as_str(), "gzip" | "deflate" | "br" | "zstd"))
+            {
                 return Err(PlanError::invalid(
                     format!("{path}.compression"),
                     list,
-                    "gzip, deflate, or a comma list of them",
+                    "gzip, deflate, br, zstd, or a comma list of them",
                 ));
             }
             if body.is_none() {

@@ -1,6 +1,6 @@
 // Covers: http.file() parts in a multipart/form-data body (text and
 // binary data, filename, content type, plain fields beside them), the
-// `compression` param (gzip, deflate, a list) with Content-Encoding set,
+// `compression` param (gzip, deflate, br, zstd, a list) with Content-Encoding set,
 // and a gzip response decoded for the script (the target echoes the
 // body with its coding).
 import http from 'k6/http';
@@ -39,7 +39,7 @@ export default function () {
       return false;
     },
   });
-  for (const c of ['gzip', 'deflate', 'gzip, deflate']) {
+  for (const c of ['gzip', 'deflate', 'gzip, deflate', 'br', 'zstd', 'zstd, br']) {
     const z = http.post(`${BASE}/echo`, 'a compressible body a compressible body', {
       compression: c,
       headers: { 'Content-Type': 'text/plain' },
