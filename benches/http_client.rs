@@ -101,6 +101,7 @@ fn options(h2c: bool) -> HttpOptions {
         http_debug: None,
         hosts: Vec::new(),
         net: Default::default(),
+        rps: None,
     }
 }
 

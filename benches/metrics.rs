@@ -68,6 +68,7 @@ fn plan() -> Plan {
             http_debug: None,
             hosts: Vec::new(),
             net: Default::default(),
+            rps: None,
         },
         data: None,
         summary_trend_stats: TrendStat::k6_defaults(),

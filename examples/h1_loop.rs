@@ -141,6 +141,7 @@ async fn client(addr: &str, vus: usize, per_vu: usize) -> anyhow::Result<()> {
         http_debug: None,
         hosts: Vec::new(),
         net: Default::default(),
+        rps: None,
     };
     let config = Arc::new(HttpClientConfig::new(&opts)?);
     let url: Arc<str> = format!("http://{addr}/").into();

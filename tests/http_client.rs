@@ -37,6 +37,7 @@ fn options() -> HttpOptions {
         http_debug: None,
         hosts: Vec::new(),
         net: Default::default(),
+        rps: None,
     }
 }
 

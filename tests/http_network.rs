@@ -4,7 +4,7 @@
 //! `tlsCipherSuites`) as nginx reports them, source addresses
 //! (`localIPs`) as nginx sees them, and requests through a real proxy
 //! (tinyproxy, with Basic credentials): absolute-form for `http://`, a
-//! `CONNECT` tunnel for `https://`.
+//! `CONNECT` tunnel for `https://`; and the `rps` cap.
 //!
 //! Certificates are made by the test (rcgen); servers come from
 //! `common::servers` (`scripts/test` installs `nginx-light` and
@@ -206,5 +206,29 @@ async fn requests_go_through_a_proxy_with_its_credentials() {
         rate(&r, Metric::HttpReqFailed),
         (1, 1),
         "a refused tunnel fails"
+    );
+}
+
+/// `rps` spaces requests of all VUs together: 11 requests at 20/s from 4
+/// VUs cannot take less than 10 intervals of 50 ms, whatever the machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rps_caps_all_vus_together() {
+    let target = start_target().await;
+    let yaml = format!(
+        r#"
+rps: 20
+scenarios:
+  main: {{executor: shared-iterations, vus: 4, iterations: 11}}
+flow:
+  - get: "{}/"
+"#,
+        base(&target)
+    );
+    let r = run_yaml(&yaml).await;
+    assert_eq!(common::counter(&r, Metric::HttpReqs), 11.0);
+    assert!(
+        r.elapsed >= std::time::Duration::from_millis(500),
+        "11 requests at 20/s took {:?}",
+        r.elapsed
     );
 }

@@ -130,7 +130,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "STATS", env = "K6_SUMMARY_TREND_STATS")]
     pub summary_trend_stats: Option<String>,
     /// Extra output, `json=FILE`: every interval's metrics as JSON lines.
-    #[arg(short = 'o', long = "out", value_name = "TYPE=DEST")]
+    #[arg(short = 'o', long = "out", value_name = "TYPE=DEST", env = "K6_OUT")]
     pub out: Vec<String>,
     /// A tag `NAME=VALUE` on every sample of the test; repeat for more (they
     /// win over the plan's or script's `tags`).
@@ -149,6 +149,9 @@ pub struct RunArgs {
     /// policy: preferIPv4, preferIPv6, onlyIPv4, onlyIPv6, any).
     #[arg(long, value_name = "SPEC", env = "K6_DNS")]
     pub dns: Option<String>,
+    /// At most this many requests per second, all VUs together (0: no cap).
+    #[arg(long, value_name = "N", env = "K6_RPS")]
+    pub rps: Option<u64>,
     /// Do not judge thresholds: the test passes whatever they say.
     #[arg(long, env = "K6_NO_THRESHOLDS")]
     pub no_thresholds: bool,

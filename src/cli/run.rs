@@ -147,6 +147,7 @@ pub fn load_options(args: &RunArgs, base_dir: &Path) -> anyhow::Result<LoadOptio
             no_thresholds: args.no_thresholds,
             local_ips: args.local_ips.clone(),
             dns: args.dns.clone(),
+            rps: args.rps,
         },
     })
 }

@@ -129,7 +129,11 @@ pub async fn run(
     stop: CancellationToken,
     observer: &mut dyn Observer,
 ) -> Result<RunResult, EngineError> {
-    let http = HttpClientConfig::new(&plan.http).map_err(|e| EngineError::Http(e.to_string()))?;
+    let segment = opts.tuple.segment();
+    let share = segment.to().to_f64() - segment.from().to_f64();
+    let http = HttpClientConfig::new(&plan.http)
+        .map_err(|e| EngineError::Http(e.to_string()))?
+        .with_rps_share(share);
     let shared = Arc::new(Shared {
         program: Program::new(&plan),
         plan: plan.clone(),

@@ -47,6 +47,8 @@ pub struct Overrides {
     pub local_ips: Option<String>,
     /// `--dns` (k6's `ttl=…,select=…,policy=…`): over the plan's `dns`.
     pub dns: Option<String>,
+    /// `--rps`: over the plan's `rps` (0: no cap).
+    pub rps: Option<u64>,
 }
 
 /// The syntax of a plan's text.

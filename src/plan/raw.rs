@@ -56,6 +56,8 @@ pub struct RawPlan {
     /// `localIPs`: `"10.0.0.1-10.0.0.9,10.1.0.0/30"` or a list of those.
     #[serde(rename = "localIPs")]
     pub local_ips: Option<serde_json::Value>,
+    /// `rps`: requests per second, all VUs together.
+    pub rps: Option<Count>,
     /// `proxy`: a URL, or `{http, https, noProxy}`.
     pub proxy: Option<serde_json::Value>,
     pub summary_trend_stats: Option<Vec<String>>,

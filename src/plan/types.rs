@@ -79,6 +79,9 @@ pub struct HttpOptions {
     pub hosts: Vec<HostOverride>,
     /// TLS, DNS, source-address and proxy options.
     pub net: super::net::NetOptions,
+    /// `rps` / `--rps`: requests per second of the whole test, all VUs
+    /// together (each agent of a fleet takes its share).
+    pub rps: Option<u64>,
 }
 
 /// One `hosts` entry: `name` (any port, or only `port`) connects to
@@ -127,6 +130,7 @@ impl HttpOptions {
             http_debug: None,
             hosts: Vec::new(),
             net: super::net::NetOptions::default(),
+            rps: None,
         }
     }
 }

@@ -12,7 +12,7 @@ use super::host::Script;
 use crate::plan::{LoadOptions, Plan};
 
 /// Top-level options the plan takes as they are.
-const PLAN_KEYS: [&str; 21] = [
+const PLAN_KEYS: [&str; 22] = [
     "vus",
     "duration",
     "iterations",
@@ -34,6 +34,7 @@ const PLAN_KEYS: [&str; 21] = [
     "tlsCipherSuites",
     "dns",
     "localIPs",
+    "rps",
 ];
 
 /// k6 options with no effect on what Volley measures (output, cloud,

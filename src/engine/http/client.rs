@@ -151,6 +151,9 @@ impl VuClient {
     /// Sends one request and fills `out` (cleared first). Never fails:
     /// failures land in `out.error` / `out.failure`.
     pub async fn send(&mut self, req: &OutRequest<'_>, out: &mut Response) {
+        if let Some(limiter) = &self.config.rps {
+            limiter.wait().await;
+        }
         match self.config.opts.http_debug {
             None => self.send_plain(req, out).await,
             Some(level) => {

@@ -47,6 +47,8 @@ pub struct HttpClientConfig {
     pub(crate) tls: TlsConfigs,
     /// The `proxy` option, or the environment's proxies.
     pub(crate) proxies: Proxies,
+    /// The `rps` cap, shared by every VU of the run.
+    pub(crate) rps: Option<Arc<super::rps::RpsLimiter>>,
     pub(crate) opts: HttpOptions,
 }
 
@@ -82,8 +84,23 @@ impl HttpClientConfig {
         Ok(HttpClientConfig {
             tls: TlsConfigs::build(opts, roots)?,
             proxies: Proxies::new(opts.net.proxy.as_ref(), |name| std::env::var(name).ok())?,
+            rps: opts
+                .rps
+                .and_then(|r| super::rps::RpsLimiter::new(r as f64))
+                .map(Arc::new),
             opts: opts.clone(),
         })
+    }
+
+    /// This process's part of the `rps` cap: `share` of it (a fleet
+    /// agent's share of the load; 1 for a local run).
+    pub fn with_rps_share(mut self, share: f64) -> Self {
+        self.rps = self
+            .opts
+            .rps
+            .and_then(|r| super::rps::RpsLimiter::new(r as f64 * share))
+            .map(Arc::new);
+        self
     }
 
     pub fn options(&self) -> &HttpOptions {

@@ -15,6 +15,7 @@
 //! - [`config`]: what every VU of a run shares: options, TLS, proxies.
 //! - [`tls`]: rustls configurations: versions, suites, client certificates.
 //! - [`proxy`]: which requests go through which proxy (`NO_PROXY`).
+//! - [`rps`]: the `rps` cap shared by every VU of a run.
 //! - [`url`]: absolute URLs taken apart (cached per VU).
 //! - [`stream`]: DNS, connect (source address, proxy tunnel), TLS, the
 //!   byte stream.
@@ -43,6 +44,7 @@ pub mod h1;
 pub mod h2;
 pub mod proxy;
 pub mod redirect;
+pub mod rps;
 pub mod stream;
 pub mod tls;
 pub mod url;

@@ -58,6 +58,9 @@ pub(crate) fn compile(
     if let Some(s) = &opts.overrides.dns {
         http.net.dns = net::dns_flag(s)?;
     }
+    if let Some(rps) = opts.overrides.rps {
+        http.rps = Some(rps).filter(|r| *r > 0);
+    }
     let summary_trend_stats = match &raw.summary_trend_stats {
         Some(stats) => trend_stats(stats)?,
         None => TrendStat::k6_defaults(),
@@ -221,6 +224,7 @@ fn http_options(raw: &RawPlan) -> Result<HttpOptions, PlanError> {
         http_debug: None,
         hosts: hosts(raw.hosts.as_ref())?,
         net: net::net_options(raw)?,
+        rps: raw.rps.map(|c| c.0).filter(|r| *r > 0),
     })
 }
 
