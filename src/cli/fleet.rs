@@ -90,9 +90,13 @@ fn client(url: &str, token_file: Option<&Path>) -> anyhow::Result<ApiClient> {
 /// set), and the data files the plan names.
 pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
     let path = Path::new(&args.plan);
-    if !args.tags.is_empty() || args.no_thresholds || args.http_debug.is_some() {
+    if !args.tags.is_empty()
+        || args.no_thresholds
+        || args.http_debug.is_some()
+        || args.rps.is_some()
+    {
         anyhow::bail!(
-            "--tag, --no-thresholds and --http-debug apply to local runs only for now; on a fleet, put tags in the plan's `tags` and drop its thresholds"
+            "--tag, --no-thresholds, --http-debug and --rps apply to local runs only for now; on a fleet, put `tags` and `rps` in the plan and drop its thresholds"
         );
     }
     if args.local_ips.is_some() || args.dns.is_some() {
