@@ -217,6 +217,7 @@ const CASES: &[Case] = &[
     // 4 entries, one a chain of 2 redirects, then 2: 8 requests per iteration.
     Case::counted("batch.js", 0, 2, 16),
     Case::counted("uploads.js", 0, 2, 16),
+    Case::counted("summary_full.js", 0, 5, 5),
     Case::counted("timers.js", 0, 2, 2),
     // Digest: the challenge and the answer are both requests.
     Case::counted("auth.js", 0, 2, 10),
@@ -289,6 +290,98 @@ async fn summary_exports_have_the_same_shape() {
         "the --summary-export of {SHAPE_SCRIPT} differs in shape from k6's:\n{}",
         differences.join("\n")
     );
+}
+
+/// `--summary-mode full` prints the same sections as k6: TOTAL RESULTS,
+/// then each scenario with its (nested) groups, each with the same checks
+/// and metric rows at the same indentation (values aside).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_summaries_have_the_same_sections() {
+    let k6 = k6_binary();
+    let target = start_target().await;
+    let url = format!("TARGET_URL={}", base(&target));
+    let script = Path::new(SCRIPTS).join("summary_full.js");
+    let mut outlines = Vec::new();
+    for (name, program) in [
+        ("k6", k6.clone()),
+        ("volley", PathBuf::from(env!("CARGO_BIN_EXE_volley"))),
+    ] {
+        let _slot = PROCESS_SLOTS
+            .acquire()
+            .await
+            .expect("invariant: the process semaphore is never closed");
+        let mut cmd = Command::new(&program);
+        cmd.args(["run", "--quiet", "--summary-mode", "full", "-e", &url]);
+        if name == "k6" {
+            cmd.arg("--no-usage-report");
+        }
+        let output = tokio::time::timeout(
+            RUN_LIMIT,
+            cmd.arg(&script)
+                .env("NO_COLOR", "1")
+                .stdin(Stdio::null())
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{name} did not end within {RUN_LIMIT:?}"))
+        .unwrap_or_else(|e| panic!("{name} does not run: {e}"));
+        assert!(output.status.success(), "{name} failed: {output:?}");
+        outlines.push(summary_outline(&String::from_utf8_lossy(&output.stdout)));
+    }
+    assert!(
+        outlines[0].iter().any(|l| l.contains("GROUP: pay")),
+        "k6's full summary has a nested group: {:?}",
+        outlines[0]
+    );
+    assert_eq!(outlines[0], outlines[1], "k6 (left) and Volley (right)");
+}
+
+/// The structure of a text summary from TOTAL RESULTS on: section and
+/// group headings, check lines and metric names, each with its
+/// indentation. `vus` rows are left out (k6 has them only when a sample
+/// fell in its one-second poll), and a run of check lines is sorted (k6
+/// lists them in an order that varies from run to run).
+fn summary_outline(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text
+        .lines()
+        .skip_while(|l| !l.contains("█ TOTAL RESULTS"))
+        .filter_map(|line| {
+            let body = line.trim();
+            let indent = line.len() - line.trim_start().len();
+            let head = if body.starts_with('█')
+                || body.starts_with('↳')
+                || body.starts_with('✓')
+                || body.starts_with('✗')
+            {
+                body.to_string()
+            } else if body.contains("..") {
+                let name = body
+                    .split('.')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
+                if name.starts_with("vus") {
+                    return None;
+                }
+                name
+            } else if matches!(body, "HTTP" | "EXECUTION" | "NETWORK" | "CUSTOM") {
+                body.to_string()
+            } else {
+                return None;
+            };
+            Some(format!("{indent:>2} {head}"))
+        })
+        .collect();
+    let is_check = |l: &String| l.contains('✓') || l.contains('✗');
+    let mut i = 0;
+    while i < lines.len() {
+        let run = lines[i..].iter().take_while(|l| is_check(l)).count();
+        lines[i..i + run].sort();
+        i += run.max(1);
+    }
+    lines
 }
 
 /// Fails when a script in the corpus has no row in [`CASES`] or a row names

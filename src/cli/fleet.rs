@@ -196,8 +196,8 @@ fn env_references(text: &str) -> Vec<String> {
 /// `volley run PLAN --agent URL`: submit to the fleet, follow it, print
 /// the merged summary, exit like a local run.
 pub fn run_on_fleet(args: RunArgs, url: String, runtime: &tokio::runtime::Runtime) -> u8 {
-    let show_summary = match super::run::summary_shown(&args) {
-        Ok(shown) => shown,
+    let summary = match super::run::summary_mode(&args) {
+        Ok(mode) => mode,
         Err(e) => {
             eprintln!("error: {e:#}");
             return exit::INVALID_CONFIG;
@@ -246,7 +246,7 @@ pub fn run_on_fleet(args: RunArgs, url: String, runtime: &tokio::runtime::Runtim
             quiet: args.quiet,
             no_color: args.no_color,
             summary_export: args.summary_export.clone(),
-            show_summary,
+            summary,
         };
         follow(&api, &accepted.id, &opts).await
     })

@@ -30,7 +30,7 @@ pub struct FollowOptions {
     pub no_color: bool,
     pub summary_export: Option<std::path::PathBuf>,
     /// False for `--no-summary` / `--summary-mode disabled`.
-    pub show_summary: bool,
+    pub summary: super::run::SummaryMode,
 }
 
 /// The agents a follower may ask, the first one first.
@@ -185,9 +185,10 @@ pub async fn follow(api: &ApiClient, id: &str, args: &FollowOptions) -> u8 {
         &crate::report::text::TextOptions {
             color,
             title: Some(format!("fleet test {id}")),
+            full: args.summary.full(),
         },
     );
-    if args.show_summary {
+    if args.summary.shown() {
         println!("{text}");
     }
     if let Some(file) = &args.summary_export {

@@ -25,7 +25,7 @@ struct Prepared {
     tuple: ExecutionTuple,
     json_out: Option<JsonLines>,
     /// `--no-summary` / `--summary-mode disabled` leave the text out.
-    show_summary: bool,
+    summary: SummaryMode,
 }
 
 /// Entry point of `volley run` (local). Returns the process exit code.
@@ -101,20 +101,39 @@ fn parse_tags(list: &[String]) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// What `--no-summary` and `--summary-mode` leave of the summary: true
-/// when it is printed.
-pub fn summary_shown(args: &RunArgs) -> anyhow::Result<bool> {
+/// What `--summary-mode` and `--no-summary` ask of the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SummaryMode {
+    Disabled,
+    Compact,
+    /// A section per scenario and group besides the totals.
+    Full,
+}
+
+impl SummaryMode {
+    pub fn shown(self) -> bool {
+        self != SummaryMode::Disabled
+    }
+
+    pub fn full(self) -> bool {
+        self == SummaryMode::Full
+    }
+}
+
+pub fn summary_mode(args: &RunArgs) -> anyhow::Result<SummaryMode> {
     let mode = match args.summary_mode.as_deref() {
-        None | Some("compact") | Some("legacy") => true,
-        Some("disabled") => false,
-        Some("full") => anyhow::bail!(
-            "--summary-mode full (a section per scenario and group) is not supported yet; use compact or disabled"
-        ),
+        None | Some("compact") | Some("legacy") => SummaryMode::Compact,
+        Some("full") => SummaryMode::Full,
+        Some("disabled") => SummaryMode::Disabled,
         Some(other) => {
             anyhow::bail!("--summary-mode {other:?}: expected compact, full or disabled")
         }
     };
-    Ok(mode && !args.no_summary)
+    Ok(if args.no_summary {
+        SummaryMode::Disabled
+    } else {
+        mode
+    })
 }
 
 /// Load options from the flags (and the process environment).
@@ -251,7 +270,7 @@ fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
         script,
         tuple,
         json_out,
-        show_summary: summary_shown(args)?,
+        summary: summary_mode(args)?,
     })
 }
 
@@ -305,7 +324,11 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
     observer.finish()?;
     let text = report::text::render(
         &result.summary,
-        &report::text::TextOptions { color, title: None },
+        &report::text::TextOptions {
+            color,
+            title: None,
+            full: prepared.summary.full(),
+        },
     );
     let export = report::export::k6_summary_export(
         &result.summary,
@@ -320,6 +343,7 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
                 &report::text::TextOptions {
                     color: false,
                     title: None,
+                    full: prepared.summary.full(),
                 },
             );
             let cx = report::handle_summary::SummaryContext {
@@ -340,7 +364,7 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
         None => false,
     };
     let mut stdout = std::io::stdout().lock();
-    if !handled && prepared.show_summary {
+    if !handled && prepared.summary.shown() {
         writeln!(stdout, "{text}")?;
     }
     if let Some(file) = &args.summary_export {

@@ -43,7 +43,8 @@ pub use recorder::{Recorder, RecorderOptions};
 pub use sample::{ErrorKind, HttpSample, Sample, Timings};
 pub use snapshot::{SeriesKey, Snapshot};
 pub use summary::{
-    Breakdown, CheckSummary, MetricSummary, MetricValues, Summary, ThresholdOutcome,
+    Breakdown, CheckSummary, MetricSummary, MetricValues, ScopeKind, Summary, SummaryScope,
+    ThresholdOutcome,
 };
 pub use tags::TagSet;
 pub use value::{MergeError, Value};

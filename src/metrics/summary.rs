@@ -36,6 +36,28 @@ pub struct Summary {
     /// Notes worth a user's attention (series cardinality capped, an agent
     /// lost mid-test, start spread), shown under the summary.
     pub notes: Vec<String>,
+    /// Per-scenario and per-group results (`--summary-mode full`).
+    #[serde(default)]
+    pub scopes: Vec<SummaryScope>,
+}
+
+/// The results of one scenario, or of one group within it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryScope {
+    pub kind: ScopeKind,
+    /// The scenario's name, or the group's own name (the last part of its
+    /// path).
+    pub name: String,
+    /// 0 for a scenario, 1 for its top-level groups, 2 for theirs, ...
+    pub depth: usize,
+    pub metrics: Vec<MetricSummary>,
+    pub checks: Vec<CheckSummary>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScopeKind {
+    Scenario,
+    Group,
 }
 
 /// The values of one metric or submetric.

@@ -83,6 +83,20 @@ impl Summary {
             }
         }
 
+        let mut capped = false;
+        let scope_metrics: Vec<Metric> = metrics
+            .iter()
+            .filter(|m| m.tags.is_empty())
+            .filter_map(|m| m.metric())
+            .collect();
+        let scopes = scopes::scopes(agg, plan, &scope_metrics, &computed, seconds, &mut capped);
+        let mut notes: Vec<String> = overflow_note(agg).into_iter().collect();
+        if capped {
+            notes.push(format!(
+                "only the first {} scenarios and groups have a section of their own in the full summary",
+                scopes::MAX_SCOPES
+            ));
+        }
         Summary {
             duration: elapsed,
             metrics,
@@ -91,7 +105,8 @@ impl Summary {
             errors: errors(agg),
             trend_stats,
             breakdown: Vec::new(),
-            notes: overflow_note(agg).into_iter().collect(),
+            notes,
+            scopes,
         }
     }
 }
@@ -276,6 +291,8 @@ fn overflow_note(agg: &Aggregate) -> Option<String> {
         folded.join(", ")
     ))
 }
+
+mod scopes;
 
 #[cfg(test)]
 mod tests;

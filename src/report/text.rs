@@ -1,7 +1,8 @@
-//! The end-of-test text summary in k6's (≥ 1.0, compact mode) layout:
-//! `█ THRESHOLDS`, `█ TOTAL RESULTS` (checks, then CUSTOM / HTTP /
-//! EXECUTION / NETWORK metric groups, then Volley's ERRORS group), and for
-//! fleet runs `█ BREAKDOWN`, then `█ NOTES`.
+//! The end-of-test text summary in k6's (≥ 1.0) layout: `█ THRESHOLDS`,
+//! `█ TOTAL RESULTS` (checks, then CUSTOM / HTTP / EXECUTION / NETWORK
+//! metric groups, then Volley's ERRORS group), in full mode a
+//! `█ SCENARIO: name` section per scenario with its `↳ GROUP: name`
+//! blocks, and for fleet runs `█ BREAKDOWN`, then `█ NOTES`.
 //!
 //! Deliberate differences from k6 1.1.0's output, all cosmetic: lines carry
 //! no trailing blanks, and the dotted name column is sized from the names
@@ -13,8 +14,8 @@
 //! still appear under THRESHOLDS and in the JSON export.
 
 use crate::metrics::{
-    Breakdown, CheckSummary, Metric, MetricKind, MetricSummary, MetricValues, Section, Summary,
-    ThresholdOutcome, Unit,
+    Breakdown, CheckSummary, Metric, MetricKind, MetricSummary, MetricValues, ScopeKind, Section,
+    Summary, ThresholdOutcome, Unit,
 };
 
 use super::ansi::Paint;
@@ -29,6 +30,8 @@ pub struct TextOptions {
     pub color: bool,
     /// A heading printed above the summary (a plan name, a fleet run id).
     pub title: Option<String>,
+    /// `--summary-mode full`: a section per scenario, with its groups.
+    pub full: bool,
 }
 
 const PASS: &str = "✓";
@@ -43,7 +46,20 @@ pub fn render(summary: &Summary, opts: &TextOptions) -> String {
     if !summary.thresholds.is_empty() {
         sections.push(("THRESHOLDS".into(), thresholds(summary, paint)));
     }
-    sections.push(("TOTAL RESULTS".into(), total_results(summary, paint)));
+    sections.push((
+        "TOTAL RESULTS".into(),
+        results(
+            &summary.metrics,
+            &summary.checks,
+            summary,
+            paint,
+            opts.full,
+            true,
+        ),
+    ));
+    if opts.full {
+        sections.extend(scopes(summary, paint));
+    }
     if !summary.breakdown.is_empty() {
         sections.push(("BREAKDOWN".into(), breakdown(&summary.breakdown, paint)));
     }
@@ -190,8 +206,12 @@ fn humanize(value: f64, unit: Unit) -> String {
 
 // === TOTAL RESULTS ===
 
-/// Whether compact mode lists a metric (see the module docs).
-fn shown(metric: &MetricSummary) -> bool {
+/// Whether a metric is listed: compact mode leaves out the request
+/// phases (see the module docs), full mode shows them as k6 does.
+fn shown(metric: &MetricSummary, full: bool) -> bool {
+    if full && metric.metric().and_then(Metric::section) == Some(Section::Http) {
+        return true;
+    }
     !matches!(
         metric.metric(),
         Some(
@@ -215,14 +235,57 @@ const GROUPS: [(Option<Section>, &str); 4] = [
     (Some(Section::Network), "NETWORK"),
 ];
 
-fn total_results(summary: &Summary, paint: Paint) -> Vec<String> {
-    let check_rows = check_counters(summary);
+/// One section per scenario (`█ SCENARIO: name`), its groups inside it
+/// (`↳ GROUP: name`, indented by depth), as k6's full mode prints them.
+fn scopes(summary: &Summary, paint: Paint) -> Vec<(String, Vec<String>)> {
+    let mut sections: Vec<(String, Vec<String>)> = Vec::new();
+    for scope in &summary.scopes {
+        let lines = results(&scope.metrics, &scope.checks, summary, paint, true, false);
+        match scope.kind {
+            ScopeKind::Scenario => sections.push((format!("SCENARIO: {}", scope.name), lines)),
+            ScopeKind::Group => {
+                let Some((_, body)) = sections.last_mut() else {
+                    continue;
+                };
+                let pad = "  ".repeat(scope.depth.saturating_sub(1));
+                while body.last().is_some_and(|l| l.is_empty()) {
+                    body.pop();
+                }
+                body.push(String::new());
+                body.push(format!(
+                    "{INDENT}{pad}{SUBTITLE_MARK} GROUP: {}",
+                    scope.name
+                ));
+                body.push(String::new());
+                let inner = format!("{pad}  ");
+                body.extend(lines.into_iter().map(|l| {
+                    if l.is_empty() {
+                        l
+                    } else {
+                        format!("{inner}{l}")
+                    }
+                }));
+            }
+        }
+    }
+    sections
+}
+
+/// Checks, then the metric groups, then (TOTAL RESULTS only) errors.
+fn results(
+    metrics: &[MetricSummary],
+    checks: &[CheckSummary],
+    summary: &Summary,
+    paint: Paint,
+    full: bool,
+    with_errors: bool,
+) -> Vec<String> {
+    let check_rows = check_counters(metrics, checks, summary.duration);
     let mut metric_groups: Vec<(&str, Vec<Row>)> = Vec::new();
     for (section, title) in GROUPS {
-        let mut metrics: Vec<&MetricSummary> = summary
-            .metrics
+        let mut metrics: Vec<&MetricSummary> = metrics
             .iter()
-            .filter(|m| shown(m) && m.metric().and_then(Metric::section) == section)
+            .filter(|m| shown(m, full) && m.metric().and_then(Metric::section) == section)
             .collect();
         metrics.sort_by(|a, b| lookup::k6_order(&a.key(), &b.key()));
         let rows: Vec<Row> = metrics.iter().map(|m| metric_row(m, summary)).collect();
@@ -230,7 +293,11 @@ fn total_results(summary: &Summary, paint: Paint) -> Vec<String> {
             metric_groups.push((title, rows));
         }
     }
-    let error_rows = error_rows(summary);
+    let error_rows = if with_errors {
+        error_rows(summary)
+    } else {
+        Vec::new()
+    };
 
     let all_names = check_rows
         .iter()
@@ -248,7 +315,7 @@ fn total_results(summary: &Summary, paint: Paint) -> Vec<String> {
                 .map(|r| table::line(r, column, &widths, paint)),
         );
         lines.push(String::new());
-        for check in &summary.checks {
+        for check in checks {
             lines.extend(check_lines(check, paint));
         }
         lines.push(String::new());
@@ -277,19 +344,24 @@ fn total_results(summary: &Summary, paint: Paint) -> Vec<String> {
 
 /// `checks_total`, `checks_succeeded`, `checks_failed`, from the `checks`
 /// rate (what thresholds see) or, without it, from the per-check totals.
-fn check_counters(summary: &Summary) -> Vec<Row> {
-    let from_metric = summary
-        .metric(Metric::Checks.name())
+fn check_counters(
+    metrics: &[MetricSummary],
+    checks: &[CheckSummary],
+    duration: std::time::Duration,
+) -> Vec<Row> {
+    let from_metric = metrics
+        .iter()
+        .find(|m| m.tags.is_empty() && m.name == Metric::Checks.name())
         .and_then(|m| match m.values {
             MetricValues::Rate { passes, fails, .. } => Some((passes, fails)),
             _ => None,
         });
     let (passes, fails) = from_metric.unwrap_or_else(|| {
-        summary.checks.iter().fold((0u64, 0u64), |(p, f), c| {
+        checks.iter().fold((0u64, 0u64), |(p, f), c| {
             (p.saturating_add(c.passes), f.saturating_add(c.fails))
         })
     });
-    if summary.checks.is_empty() && passes == 0 && fails == 0 {
+    if checks.is_empty() && passes == 0 && fails == 0 {
         return Vec::new();
     }
     // Counts beyond u64 cannot happen in a real run; u128 keeps odd
@@ -302,7 +374,7 @@ fn check_counters(summary: &Summary) -> Vec<Row> {
             n as f64 / total as f64
         }
     };
-    let seconds = summary.duration.as_secs_f64();
+    let seconds = duration.as_secs_f64();
     let per_second = if seconds > 0.0 {
         total as f64 / seconds
     } else {

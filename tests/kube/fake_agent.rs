@@ -157,6 +157,7 @@ fn summary_of(requests: u64, thresholds: Vec<ThresholdOutcome>) -> Summary {
         trend_stats: TrendStat::k6_defaults(),
         breakdown: vec![],
         notes: vec![],
+        scopes: Vec::new(),
     }
 }
 

@@ -63,6 +63,7 @@ impl Origin {
                     t.meta.id,
                     t.meta.agents.len()
                 )),
+                full: false,
             },
         );
         let export = report::export::k6_summary_export(

@@ -179,6 +179,7 @@ fn summary(thresholds: Vec<ThresholdOutcome>) -> Summary {
         trend_stats: TrendStat::k6_defaults(),
         breakdown: vec![],
         notes: vec![],
+        scopes: Vec::new(),
     }
 }
 

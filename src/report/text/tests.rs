@@ -101,6 +101,7 @@ fn docs_example() -> Summary {
         trend_stats: TrendStat::k6_defaults(),
         breakdown: vec![],
         notes: vec![],
+        scopes: Vec::new(),
     }
 }
 
@@ -262,6 +263,7 @@ fn troubled_run() -> Summary {
             breakdown_row("agent", "agent-2", 400, 0, 40.0, [10.5, 32.5, 1500.0]),
         ],
         notes: vec!["agent agent-2 started 1.2s late".into()],
+        scopes: Vec::new(),
     }
 }
 
@@ -361,6 +363,7 @@ fn failures_submetrics_errors_breakdown_and_notes() {
     let opts = TextOptions {
         color: false,
         title: Some("checkout.yaml".into()),
+        ..TextOptions::default()
     };
     assert_eq!(render(&troubled_run(), &opts), expected);
 }
@@ -391,6 +394,7 @@ fn colour_changes_nothing_but_the_escapes() {
             &TextOptions {
                 color: true,
                 title: Some("t".into()),
+                ..TextOptions::default()
             },
         );
         let plain = render(
@@ -398,6 +402,7 @@ fn colour_changes_nothing_but_the_escapes() {
             &TextOptions {
                 color: false,
                 title: Some("t".into()),
+                ..TextOptions::default()
             },
         );
         assert_ne!(colored, plain);
@@ -412,6 +417,7 @@ fn colours_follow_k6s_palette() {
         &TextOptions {
             color: true,
             title: None,
+            ..TextOptions::default()
         },
     );
     let has = |needle: &str| assert!(out.contains(needle), "missing {needle:?} in\n{out}");
@@ -482,6 +488,7 @@ fn no_checks_and_no_thresholds_leave_only_the_metrics() {
         trend_stats: TrendStat::k6_defaults(),
         breakdown: vec![],
         notes: vec![],
+        scopes: Vec::new(),
     };
     assert_eq!(
         plain(&summary),
@@ -500,6 +507,7 @@ fn checks_without_a_checks_metric_are_totalled_from_the_checks() {
         trend_stats: TrendStat::k6_defaults(),
         breakdown: vec![],
         notes: vec![],
+        scopes: Vec::new(),
     };
     let out = plain(&summary);
     assert!(
@@ -536,3 +544,55 @@ fn long_submetric_names_widen_the_name_column() {
 }
 
 mod arbitrary;
+
+#[test]
+fn full_mode_adds_a_section_per_scenario_with_nested_groups() {
+    let mut summary = docs_example();
+    let scoped = || vec![counter("http_reqs", 3.0, 1.0)];
+    summary.scopes = vec![
+        crate::metrics::SummaryScope {
+            kind: crate::metrics::ScopeKind::Scenario,
+            name: "buy".into(),
+            depth: 0,
+            metrics: scoped(),
+            checks: vec![check("paid", "::cart::pay", 3, 0)],
+        },
+        crate::metrics::SummaryScope {
+            kind: crate::metrics::ScopeKind::Group,
+            name: "cart".into(),
+            depth: 1,
+            metrics: Vec::new(),
+            checks: Vec::new(),
+        },
+        crate::metrics::SummaryScope {
+            kind: crate::metrics::ScopeKind::Group,
+            name: "pay".into(),
+            depth: 2,
+            metrics: scoped(),
+            checks: vec![check("paid", "::cart::pay", 3, 0)],
+        },
+    ];
+    let compact = plain(&summary);
+    assert!(!compact.contains("SCENARIO"), "{compact}");
+    let full = render(
+        &summary,
+        &TextOptions {
+            full: true,
+            ..TextOptions::default()
+        },
+    );
+    let scenario = full
+        .find("  █ SCENARIO: buy\n")
+        .expect("a scenario section");
+    let cart = full.find("\n    ↳ GROUP: cart\n").expect("a group heading");
+    let pay = full
+        .find("\n      ↳ GROUP: pay\n")
+        .expect("a nested group heading");
+    assert!(scenario < cart && cart < pay, "{full}");
+    assert!(full[pay..].contains("\n        ✓ paid\n"), "{full}");
+    assert!(full[pay..].contains("\n        http_reqs"), "{full}");
+    // Full mode lists the request phases that compact mode leaves out.
+    assert!(full.contains("\n    http_req_blocked"), "{full}");
+    assert!(!compact.contains("\n    http_req_blocked"), "{compact}");
+    assert!(full.lines().all(|l| !l.ends_with(' ')));
+}

@@ -134,6 +134,7 @@ fn summary() -> impl Strategy<Value = Summary> {
                     })
                     .collect(),
                 notes,
+                scopes: Vec::new(),
             },
         )
 }
@@ -142,7 +143,7 @@ proptest! {
     #[test]
     fn any_summary_renders_and_exports_without_panicking(summary in summary()) {
         let plain_text = render(&summary, &TextOptions::default());
-        let colored = render(&summary, &TextOptions { color: true, title: None });
+        let colored = render(&summary, &TextOptions { color: true, ..TextOptions::default() });
         prop_assert_eq!(strip_ansi(&colored), plain_text.clone());
         prop_assert!(plain_text.ends_with('\n'));
         for line in plain_text.lines() {
@@ -150,5 +151,26 @@ proptest! {
         }
         let export = k6_summary_export(&summary, &ExportContext::default());
         prop_assert!(export["root_group"].is_object() && export["metrics"].is_object());
+
+        // Full mode, with the same results as a scenario and a nested group
+        // (and a group with no scenario before it, which is skipped).
+        let mut scoped = summary.clone();
+        let scope = |kind, depth| crate::metrics::SummaryScope {
+            kind,
+            name: "s".into(),
+            depth,
+            metrics: summary.metrics.clone(),
+            checks: summary.checks.clone(),
+        };
+        scoped.scopes = vec![
+            scope(crate::metrics::ScopeKind::Group, 1),
+            scope(crate::metrics::ScopeKind::Scenario, 0),
+            scope(crate::metrics::ScopeKind::Group, 3),
+        ];
+        let full = render(&scoped, &TextOptions { full: true, ..TextOptions::default() });
+        prop_assert!(full.contains("█ SCENARIO: s"));
+        for line in full.lines() {
+            prop_assert!(!line.ends_with(' '), "trailing blank in {:?}", line);
+        }
     }
 }
