@@ -73,6 +73,7 @@ fn plan() -> Plan {
         data: None,
         summary_trend_stats: TrendStat::k6_defaults(),
         vars: Vec::new(),
+        system_tags: volley::plan::SystemTags::k6_default(),
         dynamic: Arc::new(volley::plan::dynamic::DynamicCatalog::after(4, 0, 0)),
         requests,
         checks: Vec::new(),
@@ -97,6 +98,8 @@ fn sample(request: u32, status: u16, i: u64) -> Sample {
         intended: None,
         bytes_sent: 120,
         bytes_received: 2048,
+        proto: 11,
+        tls: 0,
     })
 }
 

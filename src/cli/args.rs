@@ -149,6 +149,10 @@ pub struct RunArgs {
     /// policy: preferIPv4, preferIPv6, onlyIPv4, onlyIPv6, any).
     #[arg(long, value_name = "SPEC", env = "K6_DNS")]
     pub dns: Option<String>,
+    /// The system tags samples carry, comma-separated (k6's names; the
+    /// default is k6's set).
+    #[arg(long, value_name = "TAGS", env = "K6_SYSTEM_TAGS")]
+    pub system_tags: Option<String>,
     /// At most this many requests per second, all VUs together (0: no cap).
     #[arg(long, value_name = "N", env = "K6_RPS")]
     pub rps: Option<u64>,

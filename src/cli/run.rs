@@ -167,6 +167,7 @@ pub fn load_options(args: &RunArgs, base_dir: &Path) -> anyhow::Result<LoadOptio
             local_ips: args.local_ips.clone(),
             dns: args.dns.clone(),
             rps: args.rps,
+            system_tags: args.system_tags.clone(),
         },
     })
 }

@@ -331,6 +331,8 @@ fn record(
         intended: lag.map(|l| l + resp.timings.duration()),
         bytes_sent: resp.bytes_sent,
         bytes_received: resp.bytes_received,
+        proto: resp.proto_code(),
+        tls: resp.tls_code(),
     }));
 }
 

@@ -126,6 +126,9 @@ struct HttpKey {
     status: u16,
     error: Option<ErrorKind>,
     expected: bool,
+    /// For the `proto` and `tls_version` tags (see [`HttpSample`]).
+    proto: u8,
+    tls: u8,
 }
 
 /// The series of every HTTP metric for one [`HttpKey`].
@@ -347,6 +350,8 @@ impl Recorder {
             status: h.status,
             error: h.error,
             expected: h.expected,
+            proto: h.proto,
+            tls: h.tls,
         };
         let slots = match self.http_cache.get(&k) {
             Some(slots) => *slots,

@@ -32,6 +32,23 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// k6's `error_code` of a failed request (`error`) or of a 4xx/5xx
+    /// `status`; 0 for neither.
+    pub fn k6_code(error: Option<ErrorKind>, status: u16) -> u32 {
+        match error {
+            Some(ErrorKind::Dns) => 1100,
+            Some(ErrorKind::ConnectRefused) => 1212,
+            Some(ErrorKind::Connect) => 1210,
+            Some(ErrorKind::Timeout) => 1050,
+            Some(ErrorKind::Reset) => 1000,
+            Some(ErrorKind::Tls) => 1300,
+            Some(ErrorKind::Protocol) => 1000,
+            Some(ErrorKind::InvalidUrl) => 1020,
+            None if status >= 400 => 1000 + u32::from(status),
+            None => 0,
+        }
+    }
+
     pub const ALL: [ErrorKind; 8] = [
         ErrorKind::Dns,
         ErrorKind::ConnectRefused,
@@ -98,6 +115,10 @@ pub struct HttpSample {
     pub intended: Option<Duration>,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// HTTP version of the response: 10, 11 or 20; 0 without one.
+    pub proto: u8,
+    /// TLS version: 12 or 13; 0 over plain TCP or without a connection.
+    pub tls: u8,
 }
 
 /// Anything a VU or executor reports.

@@ -22,6 +22,10 @@ pub mod key {
     pub const EXPECTED_RESPONSE: &str = "expected_response";
     pub const ERROR: &str = "error";
     pub const CHECK: &str = "check";
+    pub const URL: &str = "url";
+    pub const PROTO: &str = "proto";
+    pub const TLS_VERSION: &str = "tls_version";
+    pub const ERROR_CODE: &str = "error_code";
     pub const OVERFLOW: &str = "overflow";
     pub const DROPPED: &str = "dropped";
 }

@@ -49,6 +49,8 @@ pub struct Overrides {
     pub dns: Option<String>,
     /// `--rps`: over the plan's `rps` (0: no cap).
     pub rps: Option<u64>,
+    /// `--system-tags` (comma-separated): over the plan's `systemTags`.
+    pub system_tags: Option<String>,
 }
 
 /// The syntax of a plan's text.

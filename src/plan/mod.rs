@@ -16,6 +16,7 @@
 //!   value grammars and the data file.
 //! - [`dynamic`]: requests, checks and groups a script declares as it runs.
 //! - [`net`]: TLS, DNS, source-address and proxy options.
+//! - [`system_tags`]: which tags Volley sets on samples.
 //! - [`error`][]: [`PlanError`].
 
 mod compile;
@@ -26,6 +27,7 @@ pub mod error;
 pub mod load;
 pub mod net;
 mod raw;
+pub mod system_tags;
 pub mod template;
 mod template_parse;
 pub mod threshold;
@@ -40,6 +42,7 @@ pub use data::{FileSource, FsFiles};
 pub use duration::{format_duration, parse_duration, parse_stage};
 pub use error::PlanError;
 pub use load::{Format, LoadOptions, Overrides, from_url, load_file, parse};
+pub use system_tags::{SystemTag, SystemTags};
 pub use template::{Part, RenderContext, Template};
 pub use threshold::{Aggregation, Op, Threshold};
 pub use threshold_parse::parse_threshold;

@@ -56,6 +56,8 @@ pub struct RawPlan {
     /// `localIPs`: `"10.0.0.1-10.0.0.9,10.1.0.0/30"` or a list of those.
     #[serde(rename = "localIPs")]
     pub local_ips: Option<serde_json::Value>,
+    /// `systemTags`: the system tags samples carry (k6's names).
+    pub system_tags: Option<Vec<String>>,
     /// `rps`: requests per second, all VUs together.
     pub rps: Option<Count>,
     /// `proxy`: a URL, or `{http, https, noProxy}`.

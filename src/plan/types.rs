@@ -41,6 +41,8 @@ pub struct Plan {
     /// Requests, checks and groups a script declares as it runs, with ids
     /// after the ones above.
     pub dynamic: Arc<super::dynamic::DynamicCatalog>,
+    /// `systemTags`: which tags Volley sets on samples.
+    pub system_tags: super::system_tags::SystemTags,
 }
 
 /// k6's default `maxRedirects`.

@@ -12,7 +12,7 @@ use super::host::Script;
 use crate::plan::{LoadOptions, Plan};
 
 /// Top-level options the plan takes as they are.
-const PLAN_KEYS: [&str; 22] = [
+const PLAN_KEYS: [&str; 23] = [
     "vus",
     "duration",
     "iterations",
@@ -35,11 +35,12 @@ const PLAN_KEYS: [&str; 22] = [
     "dns",
     "localIPs",
     "rps",
+    "systemTags",
 ];
 
 /// k6 options with no effect on what Volley measures (output, cloud,
 /// console settings): accepted without a word.
-const IGNORED: [&str; 8] = [
+const IGNORED: [&str; 7] = [
     "ext",
     "cloud",
     "summaryTimeUnit",
@@ -47,7 +48,6 @@ const IGNORED: [&str; 8] = [
     "consoleOutput",
     "setupTimeout",
     "teardownTimeout",
-    "systemTags",
 ];
 
 /// Builds the plan; returns it with the names of options left out.

@@ -127,6 +127,28 @@ impl Response {
         self.tls = None;
     }
 
+    /// The response's HTTP version for samples: 10, 11, 20; 0 when no
+    /// response arrived.
+    pub fn proto_code(&self) -> u8 {
+        if self.status == 0 {
+            return 0;
+        }
+        match self.http_version {
+            http::Version::HTTP_2 => 20,
+            http::Version::HTTP_10 => 10,
+            _ => 11,
+        }
+    }
+
+    /// The connection's TLS version for samples: 12, 13, or 0.
+    pub fn tls_code(&self) -> u8 {
+        match self.tls.map(|t| t.version) {
+            Some(crate::plan::net::TlsVersion::Tls13) => 13,
+            Some(_) => 12,
+            None => 0,
+        }
+    }
+
     /// The first value of header `name` (any case) that is valid UTF-8.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

@@ -6,11 +6,12 @@
 use std::sync::Arc;
 
 use super::{HttpKey, HttpSlots, PHASES, Recorder, Slot};
+use crate::metrics::ErrorKind;
 use crate::metrics::catalog::Metric;
 use crate::metrics::snapshot::SeriesKey;
 use crate::metrics::tags::{Interner, TagSet, key};
-use crate::plan::Plan;
 use crate::plan::dynamic::DynamicCatalog;
+use crate::plan::{Plan, SystemTag, SystemTags};
 
 /// What the recorder keeps from the plan, with strings interned.
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub(super) struct PlanContext {
     /// checks and groups); their entries are appended to the tables above
     /// on first sight.
     dynamic: Arc<DynamicCatalog>,
+    /// `systemTags`: the system tags series carry.
+    system: SystemTags,
 }
 
 #[derive(Debug)]
@@ -57,6 +60,8 @@ pub(super) struct CheckCtx {
 struct RequestCtx {
     scenario: usize,
     name: Arc<str>,
+    /// The `url` tag: the URL template's source (a script's: its name).
+    url: Arc<str>,
     method: Arc<str>,
     group: Arc<str>,
     tags: Vec<(Arc<str>, Arc<str>)>,
@@ -87,6 +92,7 @@ impl PlanContext {
                 (r.scenario < n).then(|| RequestCtx {
                     scenario: r.scenario,
                     name: interner.intern(&r.name),
+                    url: interner.intern(r.url.source()),
                     method: interner.intern(r.method.as_str()),
                     group: interner.intern(&r.group),
                     tags: pairs(&r.tags, interner),
@@ -117,6 +123,7 @@ impl PlanContext {
             groups,
             custom: Vec::new(),
             dynamic: Arc::clone(&plan.dynamic),
+            system: plan.system_tags,
         }
     }
 
@@ -138,6 +145,7 @@ impl PlanContext {
         self.requests[i] = (d.scenario < n).then(|| RequestCtx {
             scenario: d.scenario,
             name: interner.intern(&d.name),
+            url: interner.intern(&d.name),
             method: interner.intern(&d.method),
             group: interner.intern(&d.group),
             tags: d
@@ -225,6 +233,8 @@ impl Recorder {
         system: &[(Arc<str>, Arc<str>)],
     ) -> TagSet {
         let mut t = TagSet::new();
+        let enabled = |k: &str| SystemTag::from_name(k).is_none_or(|tag| self.ctx.system.has(tag));
+        let system = system.iter().filter(|(k, _)| enabled(k));
         for (k, v) in scenario_tags
             .iter()
             .chain(own)
@@ -312,9 +322,28 @@ impl Recorder {
                 key::EXPECTED_RESPONSE,
                 if k.expected { "true" } else { "false" },
             ),
+            (self.interner.intern(key::URL), Arc::clone(&r.url)),
         ];
         if let Some(e) = k.error {
             system.push(self.pair(key::ERROR, e.name()));
+        }
+        let code = ErrorKind::k6_code(k.error, k.status);
+        if code != 0 {
+            system.push(self.pair(key::ERROR_CODE, &code.to_string()));
+        }
+        let proto = match k.proto {
+            20 => "HTTP/2.0",
+            11 => "HTTP/1.1",
+            10 => "HTTP/1.0",
+            _ => "",
+        };
+        if !proto.is_empty() {
+            system.push(self.pair(key::PROTO, proto));
+        }
+        match k.tls {
+            13 => system.push(self.pair(key::TLS_VERSION, "tls1.3")),
+            12 => system.push(self.pair(key::TLS_VERSION, "tls1.2")),
+            _ => {}
         }
         system
     }
@@ -328,6 +357,7 @@ impl Recorder {
             scenario_name: Arc::clone(&s.name),
             scenario_tags: s.tags.clone(),
             name: Arc::clone(&r.name),
+            url: Arc::clone(&r.url),
             method: Arc::clone(&r.method),
             group: Arc::clone(&r.group),
             tags: r.tags.clone(),
@@ -516,6 +546,7 @@ struct RequestCtxRef {
     scenario_name: Arc<str>,
     scenario_tags: Vec<(Arc<str>, Arc<str>)>,
     name: Arc<str>,
+    url: Arc<str>,
     method: Arc<str>,
     group: Arc<str>,
     tags: Vec<(Arc<str>, Arc<str>)>,

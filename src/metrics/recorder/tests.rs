@@ -448,6 +448,8 @@ fn samples_naming_unknown_plan_entries_are_counted_not_recorded() {
             intended: None,
             bytes_sent: 0,
             bytes_received: 0,
+            proto: 11,
+            tls: 0,
         }),
         Sample::Check {
             check: CheckId(42),
@@ -540,6 +542,8 @@ fn script_declared_entries_are_learned_in_any_order() {
             intended: None,
             bytes_sent: 1,
             bytes_received: 1,
+            proto: 11,
+            tls: 0,
         })
     };
     // The later id first: the earlier one must still be learned after.

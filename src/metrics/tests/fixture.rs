@@ -133,6 +133,19 @@ pub fn plan_with(thresholds: Vec<Threshold>, stats: Vec<TrendStat>) -> Plan {
             path: "::auth".into(),
             scenario: 0,
         }],
+        // The tags these tests spell out; `url`, `proto` and
+        // `error_code` have tests of their own.
+        system_tags: crate::plan::SystemTags::parse([
+            "scenario",
+            "name",
+            "method",
+            "status",
+            "group",
+            "check",
+            "expected_response",
+            "error",
+        ])
+        .expect("k6 system tag names"),
         dynamic: Arc::new(crate::plan::dynamic::DynamicCatalog::after(3, 3, 1)),
     }
 }
@@ -206,5 +219,7 @@ pub fn http(request: RequestId, status: u16, error: Option<ErrorKind>, ms: u64) 
         intended: None,
         bytes_sent: 100,
         bytes_received: 1000,
+        proto: 11,
+        tls: 0,
     })
 }

@@ -146,6 +146,8 @@ fn arb_sample() -> impl Strategy<Value = Sample> {
                 intended,
                 bytes_sent: bytes / 3,
                 bytes_received: bytes,
+                proto: 11,
+                tls: 0,
             })
         });
     prop_oneof![

@@ -23,6 +23,7 @@ use super::data::{self, FileSource};
 use super::error::PlanError;
 use super::load::LoadOptions;
 use super::raw::{OrderedMap, RawPlan, Scalar, ThresholdSpec};
+use super::system_tags::SystemTags;
 use super::template_parse::{EnvChain, Scope};
 use super::threshold::Threshold;
 use super::threshold_parse::parse_threshold;
@@ -61,6 +62,7 @@ pub(crate) fn compile(
     if let Some(rps) = opts.overrides.rps {
         http.rps = Some(rps).filter(|r| *r > 0);
     }
+    let system_tags = system_tags(&raw, opts)?;
     let summary_trend_stats = match &raw.summary_trend_stats {
         Some(stats) => trend_stats(stats)?,
         None => TrendStat::k6_defaults(),
@@ -147,7 +149,25 @@ pub(crate) fn compile(
         requests: registry.requests,
         checks: registry.checks,
         groups: registry.groups,
+        system_tags,
     })
+}
+
+/// `systemTags` from the plan, or `--system-tags` over it.
+fn system_tags(raw: &RawPlan, opts: &LoadOptions) -> Result<SystemTags, PlanError> {
+    if let Some(list) = &opts.overrides.system_tags {
+        return SystemTags::parse(list.split(','))
+            .map_err(|(name, why)| PlanError::invalid("--system-tags", name, why));
+    }
+    let Some(names) = &raw.system_tags else {
+        return Ok(SystemTags::k6_default());
+    };
+    for (i, name) in names.iter().enumerate() {
+        SystemTags::parse([name.as_str()])
+            .map_err(|(name, why)| PlanError::invalid(format!("systemTags[{i}]"), name, why))?;
+    }
+    SystemTags::parse(names.iter().map(String::as_str))
+        .map_err(|(name, why)| PlanError::invalid("systemTags", name, why))
 }
 
 /// The function a script scenario calls, checked against the script's

@@ -14,9 +14,40 @@ fn cases() -> Vec<(String, &'static str, &'static str)> {
     vec![
         // Cookies, redirects, expected statuses, hosts, compression.
         (
-            flow("  - post: {url: \"http://127.0.0.1:1/\", body: x, compression: br}\n"),
+            flow("  - post: {url: \"http://127.0.0.1:1/\", body: x, compression: lzma}\n"),
             "flow[0].post.compression",
-            "expected gzip, deflate, or a comma list of them",
+            "expected gzip, deflate, br, zstd, or a comma list of them",
+        ),
+        // TLS, DNS, source addresses, proxies, system tags.
+        (
+            format!("tlsVersion: {{min: tls1.0, max: tls1.1}}\n{GET}"),
+            "tlsVersion.max",
+            "expected tls1.2 or tls1.3",
+        ),
+        (
+            format!("tlsCipherSuites: [TLS_RSA_WITH_RC4_128_SHA]\n{GET}"),
+            "tlsCipherSuites[0]",
+            "CBC, RC4, 3DES and RSA key exchange suites are not",
+        ),
+        (
+            format!("dns: {{select: nearest}}\n{GET}"),
+            "dns.select",
+            "expected first, random or roundRobin",
+        ),
+        (
+            format!("localIPs: \"10.0.0.1-10.0.0\"\n{GET}"),
+            "localIPs",
+            "expected addresses, ranges a-b or CIDR blocks",
+        ),
+        (
+            format!("proxy: socks5://proxy:1080\n{GET}"),
+            "proxy",
+            "https:// and socks5:// proxies are not supported",
+        ),
+        (
+            format!("systemTags: [status, iter]\n{GET}"),
+            "systemTags[1]",
+            "one series per iteration",
         ),
         (
             flow("  - get: {url: \"http://127.0.0.1:1/\", compression: gzip}\n"),

@@ -468,6 +468,8 @@ fn record(
         intended: intended.map(|i| i.elapsed()),
         bytes_sent: resp.bytes_sent,
         bytes_received: resp.bytes_received,
+        proto: resp.proto_code(),
+        tls: resp.tls_code(),
     }));
 }
 

@@ -83,18 +83,7 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, state: &State) -> rq
 
 /// k6's error code for a failed request or a 4xx/5xx status.
 pub fn error_code(error: Option<ErrorKind>, status: u16) -> u32 {
-    match error {
-        Some(ErrorKind::Dns) => 1100,
-        Some(ErrorKind::ConnectRefused) => 1212,
-        Some(ErrorKind::Connect) => 1210,
-        Some(ErrorKind::Timeout) => 1050,
-        Some(ErrorKind::Reset) => 1000,
-        Some(ErrorKind::Tls) => 1300,
-        Some(ErrorKind::Protocol) => 1000,
-        Some(ErrorKind::InvalidUrl) => 1020,
-        None if status >= 400 => 1000 + u32::from(status),
-        None => 0,
-    }
+    ErrorKind::k6_code(error, status)
 }
 
 /// The response as the one array `Response` in js/http.js reads.

@@ -1,7 +1,7 @@
 // Covers: thresholds that all pass (exit 0): trend stats (p(N), avg, med,
 // max), every comparison operator, counters, rates incl. `checks:
-// ['rate>0.9']`, and a tag-filtered sub-metric
-// 'http_req_duration{name:home}'.
+// ['rate>0.9']`, tag-filtered sub-metrics ('http_req_duration{name:home}')
+// including k6's system tags proto, method and status.
 import http from 'k6/http';
 import { check } from 'k6';
 
@@ -20,6 +20,8 @@ export const options = {
     http_req_waiting: ['avg<5000'],
     iteration_duration: ['p(90)<10000'],
     data_received: ['count>0'],
+    'http_reqs{proto:HTTP/1.1}': ['count==12'],
+    'http_reqs{method:GET,status:200}': ['count==12'],
   },
 };
 
