@@ -94,9 +94,10 @@ pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
         || args.no_thresholds
         || args.http_debug.is_some()
         || args.rps.is_some()
+        || args.system_tags.is_some()
     {
         anyhow::bail!(
-            "--tag, --no-thresholds, --http-debug and --rps apply to local runs only for now; on a fleet, put `tags` and `rps` in the plan and drop its thresholds"
+            "--tag, --no-thresholds, --http-debug, --rps and --system-tags apply to local runs only for now; on a fleet, put `tags`, `rps` and `systemTags` in the plan and drop its thresholds"
         );
     }
     if args.local_ips.is_some() || args.dns.is_some() {
