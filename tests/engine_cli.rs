@@ -180,6 +180,32 @@ flow:
     );
 }
 
+/// Flags that change the plan on this machine only are refused on a
+/// fleet, each named, before anything is sent (no agent listens here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_only_flags_are_refused_with_agent() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let plan = write_plan(dir.path(), "flow: [{get: \"http://127.0.0.1:1/\"}]\n");
+    let args = [
+        "run",
+        &plan,
+        "--agent",
+        "http://127.0.0.1:1",
+        "--rps",
+        "5",
+        "--user-agent",
+        "x",
+        "--no-cookies-reset",
+    ];
+    let out = volley_async(args.iter().map(|a| a.to_string()).collect(), LIMIT).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(104), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("--rps, --user-agent, --no-cookies-reset apply to local runs only"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bare_url_run_exits_0() {
     let target = start_target().await;

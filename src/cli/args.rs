@@ -153,6 +153,24 @@ pub struct RunArgs {
     /// default is k6's set).
     #[arg(long, value_name = "TAGS", env = "K6_SYSTEM_TAGS")]
     pub system_tags: Option<String>,
+    /// The `User-Agent` sent unless a request sets its own.
+    #[arg(long, value_name = "UA", env = "K6_USER_AGENT")]
+    pub user_agent: Option<String>,
+    /// Redirects followed per request (k6's default: 10).
+    #[arg(long, value_name = "N", env = "K6_MAX_REDIRECTS", value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub max_redirects: Option<u32>,
+    /// Accept any server certificate.
+    #[arg(long, env = "K6_INSECURE_SKIP_TLS_VERIFY")]
+    pub insecure_skip_tls_verify: bool,
+    /// A new connection for every request.
+    #[arg(long, env = "K6_NO_CONNECTION_REUSE")]
+    pub no_connection_reuse: bool,
+    /// Read and count response bodies without keeping them.
+    #[arg(long, env = "K6_DISCARD_RESPONSE_BODIES")]
+    pub discard_response_bodies: bool,
+    /// Keep each VU's cookies from one iteration to the next.
+    #[arg(long, env = "K6_NO_COOKIES_RESET")]
+    pub no_cookies_reset: bool,
     /// At most this many requests per second, all VUs together (0: no cap).
     #[arg(long, value_name = "N", env = "K6_RPS")]
     pub rps: Option<u64>,

@@ -85,24 +85,39 @@ fn client(url: &str, token_file: Option<&Path>) -> anyhow::Result<ApiClient> {
     Ok(ApiClient::new(url, token)?)
 }
 
+/// The flags given that a fleet submission would not carry (they change
+/// the plan on this machine only).
+fn local_only_flags(args: &RunArgs) -> Vec<&'static str> {
+    [
+        (!args.tags.is_empty(), "--tag"),
+        (args.no_thresholds, "--no-thresholds"),
+        (args.http_debug.is_some(), "--http-debug"),
+        (args.rps.is_some(), "--rps"),
+        (args.system_tags.is_some(), "--system-tags"),
+        (args.local_ips.is_some(), "--local-ips"),
+        (args.dns.is_some(), "--dns"),
+        (args.user_agent.is_some(), "--user-agent"),
+        (args.max_redirects.is_some(), "--max-redirects"),
+        (args.insecure_skip_tls_verify, "--insecure-skip-tls-verify"),
+        (args.no_connection_reuse, "--no-connection-reuse"),
+        (args.discard_response_bodies, "--discard-response-bodies"),
+        (args.no_cookies_reset, "--no-cookies-reset"),
+    ]
+    .into_iter()
+    .filter_map(|(set, name)| set.then_some(name))
+    .collect()
+}
+
 /// What `volley run --agent` sends: the plan text, `-e` values (plus the
 /// process environment for `${env.X}` the plan names but `-e` does not
 /// set), and the data files the plan names.
 pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
     let path = Path::new(&args.plan);
-    if !args.tags.is_empty()
-        || args.no_thresholds
-        || args.http_debug.is_some()
-        || args.rps.is_some()
-        || args.system_tags.is_some()
-    {
+    let local_only = local_only_flags(args);
+    if !local_only.is_empty() {
         anyhow::bail!(
-            "--tag, --no-thresholds, --http-debug, --rps and --system-tags apply to local runs only for now; on a fleet, put `tags`, `rps` and `systemTags` in the plan and drop its thresholds"
-        );
-    }
-    if args.local_ips.is_some() || args.dns.is_some() {
-        anyhow::bail!(
-            "--local-ips and --dns describe this machine's network and apply to local runs only; on a fleet, put `dns` in the plan"
+            "{} apply to local runs only for now; on a fleet, put the options in the plan (`tags`, `rps`, `systemTags`, `dns`, `userAgent`, ...) and drop its thresholds",
+            local_only.join(", ")
         );
     }
     if crate::script::is_script(path) {

@@ -168,6 +168,14 @@ pub fn load_options(args: &RunArgs, base_dir: &Path) -> anyhow::Result<LoadOptio
             dns: args.dns.clone(),
             rps: args.rps,
             system_tags: args.system_tags.clone(),
+            http: plan::HttpOverrides {
+                user_agent: args.user_agent.clone(),
+                max_redirects: args.max_redirects,
+                insecure_skip_tls_verify: args.insecure_skip_tls_verify,
+                no_connection_reuse: args.no_connection_reuse,
+                discard_response_bodies: args.discard_response_bodies,
+                no_cookies_reset: args.no_cookies_reset,
+            },
         },
     })
 }

@@ -51,6 +51,20 @@ pub struct Overrides {
     pub rps: Option<u64>,
     /// `--system-tags` (comma-separated): over the plan's `systemTags`.
     pub system_tags: Option<String>,
+    /// k6's HTTP option flags (`--user-agent`, `--max-redirects`, ...).
+    pub http: HttpOverrides,
+}
+
+/// k6's flags (and `K6_*` variables) for HTTP options; each replaces the
+/// plan's or script's value when given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpOverrides {
+    pub user_agent: Option<String>,
+    pub max_redirects: Option<u32>,
+    pub insecure_skip_tls_verify: bool,
+    pub no_connection_reuse: bool,
+    pub discard_response_bodies: bool,
+    pub no_cookies_reset: bool,
 }
 
 /// The syntax of a plan's text.

@@ -41,7 +41,7 @@ pub use compile::parse_trend_stats;
 pub use data::{FileSource, FsFiles};
 pub use duration::{format_duration, parse_duration, parse_stage};
 pub use error::PlanError;
-pub use load::{Format, LoadOptions, Overrides, from_url, load_file, parse};
+pub use load::{Format, HttpOverrides, LoadOptions, Overrides, from_url, load_file, parse};
 pub use system_tags::{SystemTag, SystemTags};
 pub use template::{Part, RenderContext, Template};
 pub use threshold::{Aggregation, Op, Threshold};

@@ -59,6 +59,24 @@ pub(crate) fn compile(
     if let Some(s) = &opts.overrides.dns {
         http.net.dns = net::dns_flag(s)?;
     }
+    let flags = &opts.overrides.http;
+    if let Some(agent) = &flags.user_agent {
+        if HeaderValue::from_str(agent).is_err() {
+            return Err(PlanError::invalid(
+                "--user-agent",
+                agent,
+                "a header value without control characters",
+            ));
+        }
+        http.user_agent = agent.clone();
+    }
+    if let Some(n) = flags.max_redirects {
+        http.max_redirects = n;
+    }
+    http.insecure_skip_tls_verify |= flags.insecure_skip_tls_verify;
+    http.no_connection_reuse |= flags.no_connection_reuse;
+    http.discard_response_bodies |= flags.discard_response_bodies;
+    http.no_cookies_reset |= flags.no_cookies_reset;
     if let Some(rps) = opts.overrides.rps {
         http.rps = Some(rps).filter(|r| *r > 0);
     }

@@ -235,3 +235,28 @@ fn documents_that_are_not_maps() {
         "line 1 column 18: flow[0].request: got integer \"5\", expected a map"
     );
 }
+
+#[test]
+fn k6_flags_replace_the_plans_http_options() {
+    let text = "userAgent: from-plan\nmaxRedirects: 3\nflow: [{get: \"http://127.0.0.1:1/\"}]\n";
+    let plain = parse(text, Format::Yaml, &opts(), &MemFiles::default()).expect("loads");
+    assert_eq!(plain.http.user_agent, "from-plan");
+    assert!(!plain.http.insecure_skip_tls_verify && !plain.http.no_cookies_reset);
+    let mut o = opts();
+    o.overrides.http = crate::plan::HttpOverrides {
+        user_agent: Some("from-flag".into()),
+        max_redirects: Some(0),
+        insecure_skip_tls_verify: true,
+        no_connection_reuse: true,
+        discard_response_bodies: true,
+        no_cookies_reset: true,
+    };
+    let flagged = parse(text, Format::Yaml, &o, &MemFiles::default()).expect("loads");
+    let h = &flagged.http;
+    assert_eq!((h.user_agent.as_str(), h.max_redirects), ("from-flag", 0));
+    assert!(h.insecure_skip_tls_verify && h.no_connection_reuse);
+    assert!(h.discard_response_bodies && h.no_cookies_reset);
+    o.overrides.http.user_agent = Some("bad\nagent".into());
+    let err = parse(text, Format::Yaml, &o, &MemFiles::default()).unwrap_err();
+    assert!(err.to_string().contains("--user-agent"), "{err}");
+}
