@@ -224,6 +224,10 @@ pub struct TargetArgs {
     /// Extra DNS names or IPs for the self-signed certificate.
     #[arg(long = "tls-name")]
     pub tls_names: Vec<String>,
+    /// Connections the kernel may queue before they are accepted (capped
+    /// at `net.core.somaxconn`).
+    #[arg(long, default_value_t = crate::target::DEFAULT_BACKLOG)]
+    pub backlog: u32,
 }
 
 /// `volley inspect`.

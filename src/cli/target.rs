@@ -6,7 +6,7 @@ use crate::target::{self, TargetConfig, TargetStats};
 
 pub fn run(args: TargetArgs, runtime: &tokio::runtime::Runtime) -> u8 {
     runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        let listener = match target::bind(args.listen, args.backlog) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("error: cannot listen on {}: {e}", args.listen);
@@ -20,6 +20,7 @@ pub fn run(args: TargetArgs, runtime: &tokio::runtime::Runtime) -> u8 {
         let config = TargetConfig {
             tls: args.tls,
             tls_names: args.tls_names,
+            backlog: args.backlog,
             ..TargetConfig::default()
         };
         eprintln!(

@@ -63,6 +63,28 @@ pub struct TargetConfig {
     pub max_delay: Duration,
     /// Largest `/bytes/N` accepted, so one request cannot stream forever.
     pub max_bytes: usize,
+    /// Listen backlog (see [`bind`]).
+    pub backlog: u32,
+}
+
+/// The listen backlog asked of the kernel by default; Linux caps it at
+/// `net.core.somaxconn`, so this means "as large as the kernel allows".
+pub const DEFAULT_BACKLOG: u32 = 65_535;
+
+/// Binds `addr` with room for `backlog` connections waiting to be
+/// accepted. With the usual 128 (what `TcpListener::bind` asks for), a few
+/// hundred VUs connecting at once overflow the queue: the kernel drops
+/// SYNs, the client retries a second later, and the test reports a 1 s
+/// `http_req_connecting` that is the target's doing, not the network's.
+pub fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 impl Default for TargetConfig {
@@ -72,6 +94,7 @@ impl Default for TargetConfig {
             tls_names: Vec::new(),
             max_delay: DEFAULT_MAX_DELAY,
             max_bytes: DEFAULT_MAX_BYTES,
+            backlog: DEFAULT_BACKLOG,
         }
     }
 }
@@ -165,9 +188,8 @@ pub async fn serve(
 pub async fn spawn(addr: SocketAddr, config: TargetConfig) -> Result<TargetHandle, TargetError> {
     let identity = identity_for(&config)?;
     let acceptor = identity.as_ref().map(TlsIdentity::acceptor).transpose()?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| TargetError::Bind { addr, source })?;
+    let listener =
+        bind(addr, config.backlog).map_err(|source| TargetError::Bind { addr, source })?;
     let local = listener.local_addr().map_err(TargetError::LocalAddr)?;
     let stats = Arc::new(TargetStats::new());
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
