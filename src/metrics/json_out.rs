@@ -2,7 +2,7 @@
 //! interval, written as JSON Lines by the report module.
 //!
 //! ```json
-//! {"type":"Interval","metric":"http_req_duration","time":"2026-11-23T17:00:01Z",
+//! {"type":"Interval","metric":"http_req_duration","time":"2026-11-23T17:00:01.000Z",
 //!  "duration_ms":1000,"tags":{"status":"200"},
 //!  "values":{"count":12,"avg":3.1,"min":1.2,"med":2.9,"max":9.8,"p(90)":5.0,"p(95)":6.1,"p(99)":9.8}}
 //! ```
@@ -76,8 +76,10 @@ fn values(v: &Value, seconds: f64) -> Json {
     }
 }
 
-/// `2026-11-23T17:00:01Z` (or `...01.250Z`). Instants past the year 9999
-/// cannot be written in RFC 3339 and are clamped to its last millisecond.
+/// `2026-11-23T17:00:01.250Z`: always with milliseconds, so every line has
+/// the same shape for tools that parse a fixed format. Instants past the
+/// year 9999 cannot be written in RFC 3339 and are clamped to its last
+/// millisecond.
 pub fn rfc3339_utc(unix_ms: u64) -> String {
     let nanos = i128::from(unix_ms) * 1_000_000;
     let t = OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or_else(|_| {
@@ -87,20 +89,15 @@ pub fn rfc3339_utc(unix_ms: u64) -> String {
             time::Time::from_hms_milli(23, 59, 59, 999).expect("invariant: a valid time"),
         )
     });
-    let ms = t.millisecond();
-    let fraction = if ms == 0 {
-        String::new()
-    } else {
-        format!(".{ms:03}")
-    };
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}Z",
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
         t.year(),
         u8::from(t.month()),
         t.day(),
         t.hour(),
         t.minute(),
-        t.second()
+        t.second(),
+        t.millisecond()
     )
 }
 
@@ -115,8 +112,8 @@ mod tests {
 
     #[test]
     fn rfc3339_formatting() {
-        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339_utc(1_795_453_201_000), "2026-11-23T17:00:01Z");
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_utc(1_795_453_201_000), "2026-11-23T17:00:01.000Z");
         assert_eq!(rfc3339_utc(1_795_453_201_250), "2026-11-23T17:00:01.250Z");
         assert_eq!(rfc3339_utc(u64::MAX), "9999-12-31T23:59:59.999Z");
     }
@@ -144,7 +141,7 @@ mod tests {
         };
         let d = find("http_req_duration");
         assert_eq!(d["type"], "Interval");
-        assert_eq!(d["time"], "2026-11-23T17:00:01Z");
+        assert_eq!(d["time"], "2026-11-23T17:00:01.000Z");
         assert_eq!(d["duration_ms"], 2000);
         assert_eq!(d["tags"]["status"], "200");
         assert_eq!(d["tags"]["group"], "");

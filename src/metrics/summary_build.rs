@@ -60,9 +60,12 @@ impl Summary {
         by_name.sort_by_key(|m| m.name());
         let mut metrics = Vec::new();
         for metric in by_name {
+            // A metric without samples still shows (at zero) when a
+            // threshold names it or one of its sub-metrics, as in k6.
+            let thresholded = plan.thresholds.iter().any(|t| t.metric == metric.name());
             let whole = match agg.metric_value(metric, &[]) {
                 Some(w) => Some(w),
-                None if metric.is_custom() => None,
+                None if metric.is_custom() || thresholded => None,
                 None => continue,
             };
             let Some(whole) = whole.or_else(|| empty_value(metric.kind())) else {

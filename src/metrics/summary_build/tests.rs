@@ -285,3 +285,36 @@ fn overflow_leaves_a_note_and_totals_stay_complete() {
         })
     );
 }
+
+#[test]
+fn a_thresholded_metric_without_samples_still_shows_at_zero() {
+    // `dropped_iterations{scenario:main}` with no drops: k6 exports the
+    // parent metric at zero, and the sub-metric beside it.
+    let mut plan = fixture::plan();
+    plan.thresholds = vec![threshold(
+        "dropped_iterations",
+        &[("scenario", "main")],
+        Aggregation::Count,
+        Op::Lt,
+        1.0,
+    )];
+    let agg = Aggregate::new();
+    let s = Summary::build(&agg, &plan, ELAPSED, Vec::new());
+    let zero = MetricValues::Counter {
+        count: 0.0,
+        rate: 0.0,
+    };
+    assert_eq!(
+        s.metric("dropped_iterations").map(|m| &m.values),
+        Some(&zero)
+    );
+    assert_eq!(
+        s.metric("dropped_iterations{scenario:main}")
+            .map(|m| &m.values),
+        Some(&zero)
+    );
+    assert!(
+        s.metric("iterations").is_none(),
+        "no threshold, no samples: not shown"
+    );
+}
