@@ -174,6 +174,18 @@ pub fn from_script_options(
 }
 
 fn parse_yaml(text: &str) -> Result<RawPlan, PlanError> {
+    if let Some((line, column)) = super::depth::too_deep(text) {
+        return Err(PlanError::Syntax {
+            format: "YAML",
+            line,
+            column,
+            message: format!(
+                "nesting deeper than {} levels; a plan never needs that many",
+                super::depth::MAX_DEPTH
+            ),
+            snippet: snippet(text, line, column),
+        });
+    }
     // Well-formedness first, so that a syntax error (or a repeated key)
     // is reported as such and not as a schema mismatch.
     let mut value = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text).map_err(|e| {

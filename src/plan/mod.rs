@@ -13,7 +13,8 @@
 //! - `raw`: the serde mirror of the file.
 //! - `compile`: raw → [`Plan`] (scenarios and shortcuts, flows, requests).
 //! - [`duration`], `template_parse`, [`threshold_parse`], [`data`]: the
-//!   value grammars and the data file.
+//!   value grammars and the data file; `depth`: a linear nesting check run
+//!   before the YAML parser.
 //! - [`dynamic`]: requests, checks and groups a script declares as it runs.
 //! - [`net`]: TLS, DNS, source-address and proxy options.
 //! - [`system_tags`]: which tags Volley sets on samples.
@@ -21,6 +22,7 @@
 
 mod compile;
 pub mod data;
+mod depth;
 pub mod duration;
 pub mod dynamic;
 pub mod error;

@@ -187,7 +187,11 @@ fn deep_nesting_loads_or_fails_cleanly() {
         let e = parse(&nested(100), format, &opts(), &MemFiles::default())
             .expect_err("too deep")
             .to_string();
-        assert!(e.contains("recursion limit exceeded"), "{e}");
+        let expected = match format {
+            Format::Json => "recursion limit exceeded",
+            Format::Yaml => "nesting deeper than 128 levels",
+        };
+        assert!(e.contains(expected), "{e}");
     }
 }
 
@@ -234,6 +238,22 @@ fn documents_that_are_not_maps() {
         yaml_err("flow: [{request: 5}]"),
         "line 1 column 18: flow[0].request: got integer \"5\", expected a map"
     );
+}
+
+/// A 4 MiB flow-nesting bomb is refused from a linear scan, not after the
+/// YAML parser's quadratic walk (which took most of a minute).
+#[test]
+fn a_nesting_bomb_is_refused_at_once() {
+    let half = 2 << 20;
+    let bomb = format!("flow: {}{}\n", "[".repeat(half), "]".repeat(half));
+    let start = std::time::Instant::now();
+    let e = parse(&bomb, Format::Yaml, &opts(), &MemFiles::default())
+        .expect_err("too deep")
+        .to_string();
+    assert!(e.contains("line 1 column 134"), "{e}");
+    assert!(e.contains("nesting deeper than 128 levels"), "{e}");
+    // Generous for a debug build on a busy machine; the parser needed ~50 s.
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
 }
 
 #[test]
