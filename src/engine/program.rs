@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::HeaderName;
 
-use crate::plan::{CaptureSource, CheckKind, GroupId, Plan, Request, Sleep, Step};
+use crate::plan::{CaptureSource, GroupId, Plan, Request, Sleep, Step};
 
 /// One instruction of a flattened flow.
 #[derive(Debug, Clone)]
@@ -77,24 +77,14 @@ fn prepare(r: &Arc<Request>, plan: &Plan) -> Prepared {
         .iter()
         .map(|(k, v)| v.as_static().map(|v| (k.clone(), v.to_owned())))
         .collect::<Option<Vec<_>>>();
-    let keep_headers = r.checks.iter().any(|c| {
-        matches!(
-            c.kind,
-            CheckKind::HeaderPresent(_) | CheckKind::HeaderEquals(..)
-        )
-    }) || r
-        .captures
-        .iter()
-        .any(|c| matches!(c.source, CaptureSource::Header(_)));
-    let parse_json = r.checks.iter().any(|c| {
-        matches!(
-            c.kind,
-            CheckKind::JsonEquals { .. } | CheckKind::JsonExists { .. }
-        )
-    }) || r
-        .captures
-        .iter()
-        .any(|c| matches!(c.source, CaptureSource::JsonPointer(_)));
+    let keep_headers = r.checks.iter().any(|c| c.kind.reads_headers())
+        || r.captures
+            .iter()
+            .any(|c| matches!(c.source, CaptureSource::Header(_)));
+    let parse_json = r.checks.iter().any(|c| c.kind.parses_json())
+        || r.captures
+            .iter()
+            .any(|c| matches!(c.source, CaptureSource::JsonPointer(_)));
     Prepared {
         static_url: r.url.as_static().map(str::to_owned),
         static_headers,

@@ -6,9 +6,12 @@
 //! fields (which executor takes which parameter, shortcuts versus
 //! `scenarios`) belong to `compile`.
 
+pub mod check;
 pub mod values;
 
 use serde::Deserialize;
+
+pub use check::{CHECK_KINDS, RawCheck, RawJsonCheck};
 
 pub use values::{
     Count, DurationValue, HeaderSpec, OrderedMap, RequestShort, Scalar, SleepSpec, StatusSpec,
@@ -176,29 +179,6 @@ pub struct RawRequest {
 pub struct RawGroup {
     pub name: String,
     pub flow: Vec<RawStep>,
-}
-
-/// One check: exactly one condition, and an optional display name.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RawCheck {
-    pub name: Option<String>,
-    pub status: Option<StatusSpec>,
-    pub header: Option<HeaderSpec>,
-    pub body_contains: Option<String>,
-    pub json: Option<RawJsonCheck>,
-}
-
-/// The check condition keys, for messages.
-pub const CHECK_KINDS: &str = "status, header, bodyContains, json";
-
-/// `json: {pointer, equals}`; without `equals` the check is "exists".
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawJsonCheck {
-    pub pointer: String,
-    #[serde(default, deserialize_with = "values::present_json")]
-    pub equals: Option<serde_json::Value>,
 }
 
 /// One capture: the variable and exactly one source.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use http::{HeaderName, Method};
 
 use super::template::Template;
-use super::threshold::Threshold;
+use super::threshold::{Op, Threshold};
 
 /// A complete, validated test plan.
 #[derive(Debug, Clone)]
@@ -306,7 +306,11 @@ pub enum CheckKind {
     StatusIn(Vec<u16>),
     HeaderPresent(HeaderName),
     HeaderEquals(HeaderName, String),
+    /// The header is there and its value matches the regex somewhere.
+    HeaderMatches(HeaderName, regex::Regex),
     BodyContains(String),
+    /// The body (as bytes, so any encoding) matches the regex somewhere.
+    BodyMatches(regex::bytes::Regex),
     /// RFC 6901 pointer into the JSON body, compared to a JSON value.
     JsonEquals {
         pointer: String,
@@ -315,6 +319,69 @@ pub enum CheckKind {
     JsonExists {
         pointer: String,
     },
+    /// The value at `pointer` is a JSON number within every bound.
+    JsonCompare {
+        pointer: String,
+        bounds: Vec<(Op, f64)>,
+    },
+    /// The value at `pointer` is a string containing `value` (a string),
+    /// or an array with an element equal to `value`.
+    JsonContains {
+        pointer: String,
+        value: serde_json::Value,
+    },
+    /// A phase of the (final) response's timings against a bound.
+    Timing {
+        phase: TimingPhase,
+        op: Op,
+        limit: Duration,
+    },
+    /// Holds when the inner condition does not (on a response that arrived).
+    Not(Box<CheckKind>),
+}
+
+/// The timings a check can bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimingPhase {
+    /// `http_req_duration`: sending + waiting + receiving.
+    Duration,
+    /// `http_req_waiting`: time to first byte.
+    Waiting,
+}
+
+impl CheckKind {
+    /// The check reads response headers (they must be kept).
+    pub fn reads_headers(&self) -> bool {
+        match self {
+            CheckKind::HeaderPresent(_)
+            | CheckKind::HeaderEquals(..)
+            | CheckKind::HeaderMatches(..) => true,
+            CheckKind::Not(inner) => inner.reads_headers(),
+            _ => false,
+        }
+    }
+
+    /// The check parses the body as JSON.
+    pub fn parses_json(&self) -> bool {
+        match self {
+            CheckKind::JsonEquals { .. }
+            | CheckKind::JsonExists { .. }
+            | CheckKind::JsonCompare { .. }
+            | CheckKind::JsonContains { .. } => true,
+            CheckKind::Not(inner) => inner.parses_json(),
+            _ => false,
+        }
+    }
+
+    /// The check reads the body (it must be kept even under
+    /// `discardResponseBodies`).
+    pub fn reads_body(&self) -> bool {
+        match self {
+            CheckKind::BodyContains(_) | CheckKind::BodyMatches(_) => true,
+            CheckKind::Not(inner) => inner.reads_body(),
+            other => other.parses_json(),
+        }
+    }
 }
 
 /// Stores part of a response in a variable for later templates of the same VU.

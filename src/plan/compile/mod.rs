@@ -7,6 +7,7 @@
 //! scenarios sorted by name, whose flows are compiled in document order so
 //! that ids follow the document.
 
+mod check;
 mod executor;
 mod flow;
 mod request;

@@ -1,0 +1,156 @@
+//! The richer steps of issue 9: timing, regex, negated and JSON-comparing
+//! checks; bad ones refused with their field path.
+
+use super::bad_inputs::assert_rejected;
+use super::yaml_ok;
+use crate::plan::{CheckKind, Op, Step, TimingPhase};
+
+fn first_request(plan: &crate::plan::Plan) -> &crate::plan::Request {
+    match &plan.scenarios[0].flow.steps[0] {
+        Step::Request(r) => r,
+        other => panic!("expected a request, got {other:?}"),
+    }
+}
+
+#[test]
+fn new_checks_compile_with_derived_names() {
+    let plan = yaml_ok(
+        r#"
+flow:
+  - get:
+      url: "http://127.0.0.1:1/"
+      check:
+        - duration: "<200ms"
+        - waiting: ">= 1s"
+        - duration: "<=50"
+        - bodyMatches: "id=\\d+"
+        - header: {name: Content-Type, matches: "^application/json"}
+        - not: {status: 500}
+        - json: {pointer: /n, gt: 1, le: 10}
+        - json: {pointer: /tags, contains: api}
+        - {name: no error field, not: {json: {pointer: /error}}}
+"#,
+    );
+    let r = first_request(&plan);
+    let names: Vec<&str> = r.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "duration < 200ms",
+            "waiting >= 1s",
+            "duration <= 50ms",
+            "body matches /id=\\d+/",
+            "header Content-Type matches /^application/json/",
+            "not (status is 500)",
+            "json /n > 1 and <= 10",
+            "json /tags contains \"api\"",
+            "no error field",
+        ]
+    );
+    assert!(matches!(
+        r.checks[0].kind,
+        CheckKind::Timing { phase: TimingPhase::Duration, op: Op::Lt, limit } if limit.as_millis() == 200
+    ));
+    assert!(matches!(
+        r.checks[1].kind,
+        CheckKind::Timing { phase: TimingPhase::Waiting, op: Op::Ge, limit } if limit.as_secs() == 1
+    ));
+    assert!(
+        matches!(&r.checks[6].kind, CheckKind::JsonCompare { bounds, .. } if bounds == &[(Op::Gt, 1.0), (Op::Le, 10.0)])
+    );
+    assert!(r.needs_body, "body regex and json checks read the body");
+    assert!(
+        r.checks[8].kind.parses_json(),
+        "a negated json check parses JSON"
+    );
+    assert!(r.checks[4].kind.reads_headers());
+    assert!(!r.checks[0].kind.reads_body());
+}
+
+#[test]
+fn a_timing_only_request_does_not_keep_its_body() {
+    let plan = yaml_ok(
+        "discardResponseBodies: true\nflow: [{get: {url: \"http://127.0.0.1:1/\", check: [{duration: \"<1s\"}, {not: {status: 500}}]}}]\n",
+    );
+    assert!(!first_request(&plan).needs_body);
+}
+
+#[test]
+fn malformed_checks_are_refused_with_their_path() {
+    let get = |check: &str| {
+        format!("flow:\n  - get: {{url: \"http://127.0.0.1:1/\", check: [{check}]}}\n")
+    };
+    let cases = vec![
+        (
+            get("{bodyMatches: \"(unclosed\"}"),
+            "flow[0].get.check[0].bodyMatches",
+            "expected a valid regular expression (unclosed group)",
+        ),
+        (
+            get("{header: {name: X-A, matches: \"[z-a]\"}}"),
+            "flow[0].get.check[0].header.matches",
+            "expected a valid regular expression",
+        ),
+        (
+            get("{header: {name: X-A, equals: b, matches: c}}"),
+            "flow[0].get.check[0].header",
+            "has both `equals` and `matches`",
+        ),
+        (
+            get("{header: {name: X-A}}"),
+            "flow[0].get.check[0].header",
+            "no `equals` or `matches`",
+        ),
+        (
+            get("{duration: \"200ms\"}"),
+            "flow[0].get.check[0].duration",
+            "got \"200ms\", expected a comparison and a duration like \"<200ms\"",
+        ),
+        (
+            get("{waiting: \"<soon\"}"),
+            "flow[0].get.check[0].waiting",
+            "expected a comparison and a duration",
+        ),
+        (
+            get("{duration: \"<1s\", status: 200}"),
+            "flow[0].get.check[0]",
+            "has both `status` and `duration`",
+        ),
+        (
+            get("{not: {}}"),
+            "flow[0].get.check[0].not",
+            "has no condition; expected one of status, header",
+        ),
+        (
+            get("{not: {name: inner, status: 200}}"),
+            "flow[0].get.check[0].not.name",
+            "expected no name inside `not`",
+        ),
+        (
+            get("{not: {not: {bodyMatches: \"(\"}}}"),
+            "flow[0].get.check[0].not.not.bodyMatches",
+            "a valid regular expression",
+        ),
+        (
+            get("{json: {pointer: /n, lt: 1, equals: 2}}"),
+            "flow[0].get.check[0].json",
+            "mixes `equals`, `contains` and number bounds",
+        ),
+        (
+            get("{json: {pointer: /n, lt: \"ten\"}}"),
+            "flow[0].get.check[0].json.lt",
+            "expected f64",
+        ),
+        (
+            get("{json: {pointer: n, contains: x}}"),
+            "flow[0].get.check[0].json.pointer",
+            "a JSON pointer",
+        ),
+        (
+            get("{bodyNotContains: x}"),
+            "flow[0].get.check[0].bodyNotContains",
+            "unknown field \"bodyNotContains\"",
+        ),
+    ];
+    assert_rejected(&cases);
+}
