@@ -100,6 +100,8 @@ fn options(h2c: bool) -> HttpOptions {
         expected_statuses: vec![(200, 399)],
         http_debug: None,
         hosts: Vec::new(),
+        batch: volley::plan::DEFAULT_BATCH,
+        batch_per_host: volley::plan::DEFAULT_BATCH_PER_HOST,
     }
 }
 

@@ -67,6 +67,8 @@ fn plan() -> Plan {
             expected_statuses: vec![(200, 399)],
             http_debug: None,
             hosts: Vec::new(),
+            batch: volley::plan::DEFAULT_BATCH,
+            batch_per_host: volley::plan::DEFAULT_BATCH_PER_HOST,
         },
         data: None,
         summary_trend_stats: TrendStat::k6_defaults(),

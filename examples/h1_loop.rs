@@ -140,6 +140,8 @@ async fn client(addr: &str, vus: usize, per_vu: usize) -> anyhow::Result<()> {
         expected_statuses: vec![(200, 399)],
         http_debug: None,
         hosts: Vec::new(),
+        batch: volley::plan::DEFAULT_BATCH,
+        batch_per_host: volley::plan::DEFAULT_BATCH_PER_HOST,
     };
     let config = Arc::new(HttpClientConfig::new(&opts)?);
     let url: Arc<str> = format!("http://{addr}/").into();

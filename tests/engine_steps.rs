@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{base, check_counts, counter, rate, run_yaml, start_target};
+use common::{base, check_counts, counter, counter_where, max_ms, rate, run_yaml, start_target};
 use volley::engine::EndReason;
 use volley::metrics::Metric;
 use volley::target::Route;
@@ -74,5 +74,121 @@ flow:
     assert_eq!(check_counts(&r, "no answer is no pass"), (0, 3));
     assert_eq!(rate(&r, Metric::Checks), (24, 36));
     assert_eq!(target.stats.route(Route::Json), 3);
+    target.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_runs_in_parallel_lanes_with_redirects_cookies_checks_and_captures() {
+    let target = start_target().await;
+    // Six requests to one host with batchPerHost 3: three lanes, so three
+    // connections for the whole run (each lane keeps its own), and the two
+    // 400 ms delays land in different lanes (in parallel).
+    let yaml = format!(
+        r#"
+batchPerHost: 3
+scenarios:
+  main:
+    executor: per-vu-iterations
+    vus: 1
+    iterations: 2
+flow:
+  - batch:
+      - {{url: "{base}/json", name: b-json, capture: [{{var: token, json: /token}}]}}
+      - {{url: "{base}/redirect/2", name: b-redirect, check: [{{status: 200}}]}}
+      - {{method: POST, url: "{base}/echo", body: "batched", name: b-echo, check: [{{bodyContains: batched}}]}}
+      - {{url: "{base}/cookies/set?k=v", name: b-cookie, check: [{{json: {{pointer: /k, equals: v}}, name: cookie carried}}]}}
+      - {{url: "{base}/delay/400", name: b-delay}}
+      - {{url: "{base}/delay/400", name: b-delay}}
+  - post:
+      url: "{base}/echo"
+      name: after
+      body: "got ${{token}}"
+      check:
+        - {{bodyMatches: "^got tok-\\d+$", name: batch capture used}}
+"#,
+        base = base(&target)
+    );
+    let r = run_yaml(&yaml).await;
+    assert_eq!(r.end, EndReason::Completed);
+    assert_eq!(counter(&r, Metric::Iterations), 2.0);
+    // Per iteration: json 1, redirect/2 3 hops, echo 1, cookies/set 2 hops,
+    // delays 2, then the request after: 10.
+    assert_eq!(counter(&r, Metric::HttpReqs), 20.0);
+    let named = |name: &str| counter_where(&r, Metric::HttpReqs, &[("name", name)]);
+    assert_eq!(named("b-redirect"), 6.0, "every hop is a request");
+    assert_eq!(named("b-cookie"), 4.0);
+    assert_eq!(named("b-delay"), 4.0);
+    assert_eq!(check_counts(&r, "status is 200"), (2, 0));
+    assert_eq!(check_counts(&r, "body contains \"batched\""), (2, 0));
+    assert_eq!(check_counts(&r, "cookie carried"), (2, 0));
+    assert_eq!(check_counts(&r, "batch capture used"), (2, 0));
+    assert_eq!(target.stats.route(Route::Redirect), 6);
+    assert_eq!(target.stats.connections(), 3, "one per lane, reused");
+    assert!(
+        max_ms(&r, Metric::IterationDuration) < 780.0,
+        "the two 400 ms delays ran side by side: {} ms",
+        max_ms(&r, Metric::IterationDuration)
+    );
+    target.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_limits_bound_the_lanes_for_plans_and_scripts() {
+    // (batch, batchPerHost, requests) -> connections the run opens.
+    for (batch, per_host, n, lanes) in [(2, 6, 5, 2), (20, 0, 8, 8), (20, 6, 8, 6)] {
+        let target = start_target().await;
+        let requests: Vec<String> = (0..n)
+            .map(|i| format!("{{url: \"{}/status/20{}\"}}", base(&target), i % 4))
+            .collect();
+        let yaml = format!(
+            "batch: {batch}\nbatchPerHost: {per_host}\niterations: 1\nflow:\n  - batch: [{}]\n",
+            requests.join(", ")
+        );
+        let r = run_yaml(&yaml).await;
+        assert_eq!(counter(&r, Metric::HttpReqs), n as f64);
+        assert_eq!(
+            target.stats.connections(),
+            lanes,
+            "batch {batch}, batchPerHost {per_host}, {n} requests"
+        );
+        target.shutdown().await;
+    }
+    // A script's `batchPerHost` is the same option.
+    let target = start_target().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = dir.path().join("batch.js");
+    std::fs::write(
+        &script,
+        format!(
+            "import http from 'k6/http';\n\
+             export const options = {{ iterations: 1, batchPerHost: 2 }};\n\
+             export default function () {{\n\
+               http.batch(['{b}/status/200', '{b}/status/201', '{b}/status/202', '{b}/status/203', '{b}/status/204']);\n\
+             }}\n",
+            b = base(&target)
+        ),
+    )
+    .expect("the script is written");
+    let out = common::volley_async(
+        vec![
+            "run".into(),
+            "-q".into(),
+            script.to_string_lossy().into_owned(),
+        ],
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("left out"),
+        "batchPerHost is an option scripts have now"
+    );
+    assert_eq!(target.stats.route(Route::Status), 5);
+    assert_eq!(target.stats.connections(), 2);
     target.shutdown().await;
 }

@@ -16,6 +16,8 @@ pub enum Op {
     Sleep(Sleep),
     GroupStart(GroupId),
     GroupEnd(GroupId),
+    /// Requests sent in parallel.
+    Batch(Vec<Arc<Prepared>>),
 }
 
 /// A request plus its pre-rendered static parts.
@@ -62,6 +64,9 @@ fn flatten(steps: &[Step], plan: &Plan, ops: &mut Vec<Op>) {
         match step {
             Step::Request(r) => ops.push(Op::Request(Arc::new(prepare(r, plan)))),
             Step::Sleep(s) => ops.push(Op::Sleep(*s)),
+            Step::Batch(rs) => ops.push(Op::Batch(
+                rs.iter().map(|r| Arc::new(prepare(r, plan))).collect(),
+            )),
             Step::Group(g) => {
                 ops.push(Op::GroupStart(g.id));
                 flatten(&g.steps, plan, ops);

@@ -6,11 +6,13 @@
 //! fields (which executor takes which parameter, shortcuts versus
 //! `scenarios`) belong to `compile`.
 
+pub mod batch;
 pub mod check;
 pub mod values;
 
 use serde::Deserialize;
 
+pub use batch::RawBatch;
 pub use check::{CHECK_KINDS, RawCheck, RawJsonCheck};
 
 pub use values::{
@@ -48,6 +50,10 @@ pub struct RawPlan {
     /// `{"name": "ip", "name:port": "ip:port"}`: addresses used instead of
     /// DNS.
     pub hosts: Option<OrderedMap<String>>,
+    /// Most requests of a batch in flight at once (k6: 20).
+    pub batch: Option<Count>,
+    /// Most of them to one host (k6: 6; 0 is no limit).
+    pub batch_per_host: Option<Count>,
     pub summary_trend_stats: Option<Vec<String>>,
     pub data: Option<RawData>,
     pub env: Option<OrderedMap<Scalar>>,
@@ -146,10 +152,13 @@ pub struct RawStep {
     pub options: Option<RequestShort>,
     pub sleep: Option<SleepSpec>,
     pub group: Option<RawGroup>,
+    /// Requests sent in parallel (k6's `http.batch`).
+    pub batch: Option<RawBatch>,
 }
 
 /// The step keys, for messages.
-pub const STEP_KINDS: &str = "request, get, post, put, patch, delete, head, options, sleep, group";
+pub const STEP_KINDS: &str =
+    "request, get, post, put, patch, delete, head, options, sleep, group, batch";
 
 /// `request: {...}`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

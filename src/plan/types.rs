@@ -46,6 +46,12 @@ pub struct Plan {
 /// k6's default `maxRedirects`.
 pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
 
+/// k6's default `batch`: requests of one batch in flight at once.
+pub const DEFAULT_BATCH: u32 = 20;
+
+/// k6's default `batchPerHost`: of those, to one host.
+pub const DEFAULT_BATCH_PER_HOST: u32 = 6;
+
 /// Options that apply to every request (k6's top-level HTTP options).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpOptions {
@@ -77,6 +83,10 @@ pub struct HttpOptions {
     /// `hosts`: names (or `name:port`) answered with these addresses
     /// instead of DNS, as k6's option does.
     pub hosts: Vec<HostOverride>,
+    /// `batch`: most requests of one batch in flight at once (at least 1).
+    pub batch: u32,
+    /// `batchPerHost`: most of them to one host; 0 is no limit, as in k6.
+    pub batch_per_host: u32,
 }
 
 /// One `hosts` entry: `name` (any port, or only `port`) connects to
@@ -206,6 +216,9 @@ pub enum Step {
     Request(Arc<Request>),
     Sleep(Sleep),
     Group(Group),
+    /// Requests sent in parallel (k6's `http.batch`), within the `batch`
+    /// and `batchPerHost` options; the step ends when every one has.
+    Batch(Vec<Arc<Request>>),
 }
 
 /// A named sub-list of steps; its run time is recorded as `group_duration`.

@@ -12,7 +12,7 @@ use super::host::Script;
 use crate::plan::{LoadOptions, Plan};
 
 /// Top-level options the plan takes as they are.
-const PLAN_KEYS: [&str; 16] = [
+const PLAN_KEYS: [&str; 18] = [
     "vus",
     "duration",
     "iterations",
@@ -29,6 +29,8 @@ const PLAN_KEYS: [&str; 16] = [
     "maxRedirects",
     "noCookiesReset",
     "hosts",
+    "batch",
+    "batchPerHost",
 ];
 
 /// k6 options with no effect on what Volley measures (output, cloud,

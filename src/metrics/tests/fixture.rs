@@ -112,6 +112,8 @@ pub fn plan_with(thresholds: Vec<Threshold>, stats: Vec<TrendStat>) -> Plan {
             expected_statuses: vec![(200, 399)],
             http_debug: None,
             hosts: Vec::new(),
+            batch: crate::plan::DEFAULT_BATCH,
+            batch_per_host: crate::plan::DEFAULT_BATCH_PER_HOST,
         },
         data: None,
         summary_trend_stats: stats,

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::super::error::PlanError;
-use super::super::raw::{RawStep, RequestShort, STEP_KINDS, SleepSpec};
+use super::super::raw::{RawBatch, RawStep, RequestShort, STEP_KINDS, SleepSpec};
 use super::super::template_parse::{RESERVED_NAMES, Scope, is_identifier};
 use super::super::types::{
     CheckId, CheckInfo, Flow, Group, GroupId, GroupInfo, HttpOptions, Request, RequestId, Sleep,
@@ -161,17 +161,31 @@ pub(crate) fn collect_vars(
 }
 
 /// The full requests of a step, with the key they are under.
-fn step_requests(step: &RawStep) -> Vec<(&'static str, &super::super::raw::RawRequest)> {
+fn step_requests(step: &RawStep) -> Vec<(String, &super::super::raw::RawRequest)> {
     let mut out = Vec::new();
     if let Some(r) = &step.request {
-        out.push(("request", r));
+        out.push(("request".to_string(), r));
     }
     for (key, short) in method_shortcuts(step) {
         if let Some(RequestShort::Full(r)) = short {
-            out.push((key, r.as_ref()));
+            out.push((key.to_string(), r.as_ref()));
+        }
+    }
+    if let Some(b) = &step.batch {
+        for (i, r) in b.requests.iter().enumerate() {
+            out.push((batch_key(b, i), r));
         }
     }
     out
+}
+
+/// Where the `i`th request of a batch is: `batch[i]` or `batch.requests[i]`.
+fn batch_key(b: &RawBatch, i: usize) -> String {
+    if b.keyed {
+        format!("batch.requests[{i}]")
+    } else {
+        format!("batch[{i}]")
+    }
 }
 
 fn method_shortcuts(step: &RawStep) -> [(&'static str, &Option<RequestShort>); 7] {
@@ -242,6 +256,9 @@ fn compile_step(
     if step.group.is_some() {
         kinds.push("group");
     }
+    if step.batch.is_some() {
+        kinds.push("batch");
+    }
     match kinds.as_slice() {
         [] => {
             return Err(PlanError::field(
@@ -284,6 +301,25 @@ fn compile_step(
         };
         return compile_request(input, &format!("{path}.{key}"), group, cx, registry)
             .map(Step::Request);
+    }
+    if let Some(b) = &step.batch {
+        if b.requests.is_empty() {
+            return Err(PlanError::field(
+                format!("{path}.batch"),
+                "is empty; a batch needs at least one request",
+            ));
+        }
+        let mut requests = Vec::with_capacity(b.requests.len());
+        for (i, raw) in b.requests.iter().enumerate() {
+            let input = RequestInput {
+                raw,
+                forced_method: None,
+                url_only: None,
+            };
+            let at = format!("{path}.{}", batch_key(b, i));
+            requests.push(compile_request(input, &at, group, cx, registry)?);
+        }
+        return Ok(Step::Batch(requests));
     }
     if let Some(sleep) = &step.sleep {
         return compile_sleep(sleep, &format!("{path}.sleep")).map(Step::Sleep);

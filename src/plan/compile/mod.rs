@@ -214,7 +214,27 @@ fn http_options(raw: &RawPlan) -> Result<HttpOptions, PlanError> {
         expected_statuses: expected_statuses(raw.expected_statuses.as_deref())?,
         http_debug: None,
         hosts: hosts(raw.hosts.as_ref())?,
+        batch: batch_limit(raw.batch, "batch", 1)?.unwrap_or(super::types::DEFAULT_BATCH),
+        batch_per_host: batch_limit(raw.batch_per_host, "batchPerHost", 0)?
+            .unwrap_or(super::types::DEFAULT_BATCH_PER_HOST),
     })
+}
+
+/// `batch` (at least 1) or `batchPerHost` (0: no limit).
+fn batch_limit(
+    raw: Option<super::raw::Count>,
+    path: &str,
+    min: u64,
+) -> Result<Option<u32>, PlanError> {
+    match raw {
+        None => Ok(None),
+        Some(c) if c.0 >= min && c.0 <= 10_000 => Ok(Some(c.0 as u32)),
+        Some(c) => Err(PlanError::invalid(
+            path,
+            c.0.to_string(),
+            format!("a number of requests from {min} to 10000"),
+        )),
+    }
 }
 
 /// `hosts`: keys `name` or `name:port`, values an IP address or `ip:port`

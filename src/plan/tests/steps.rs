@@ -154,3 +154,87 @@ fn malformed_checks_are_refused_with_their_path() {
     ];
     assert_rejected(&cases);
 }
+
+#[test]
+fn batch_steps_compile_in_both_forms_with_their_own_ids_and_captures() {
+    let plan = yaml_ok(
+        r#"
+batch: 4
+batchPerHost: 0
+flow:
+  - batch:
+      - {url: "http://127.0.0.1:1/a", capture: [{var: a, json: /a}]}
+      - {method: POST, url: "http://127.0.0.1:1/b", body: "x", name: b, check: [{status: 201}]}
+  - batch:
+      requests:
+        - {url: "http://127.0.0.1:1/c/${a}"}
+"#,
+    );
+    assert_eq!((plan.http.batch, plan.http.batch_per_host), (4, 0));
+    let steps = &plan.scenarios[0].flow.steps;
+    let Step::Batch(first) = &steps[0] else {
+        panic!("expected a batch, got {:?}", steps[0]);
+    };
+    let ids: Vec<u32> = first.iter().map(|r| r.id.0).collect();
+    assert_eq!(ids, [0, 1]);
+    assert_eq!(first[1].method, http::Method::POST);
+    assert_eq!(first[1].name, "b");
+    assert_eq!(first[1].checks[0].name, "status is 201");
+    assert!(matches!(&steps[1], Step::Batch(rs) if rs.len() == 1 && rs[0].id.0 == 2));
+    assert_eq!(plan.requests.len(), 3);
+    let defaults = yaml_ok("flow: [{get: \"http://127.0.0.1:1/\"}]\n");
+    assert_eq!(
+        (defaults.http.batch, defaults.http.batch_per_host),
+        (20, 6),
+        "k6's defaults"
+    );
+}
+
+#[test]
+fn malformed_batches_are_refused_with_their_path() {
+    let get = "flow: [{get: \"http://127.0.0.1:1/\"}]\n";
+    let cases = vec![
+        (
+            "flow: [{batch: []}]\n".to_string(),
+            "flow[0].batch",
+            "is empty; a batch needs at least one request",
+        ),
+        (
+            "flow: [{batch: [{url: \"http://127.0.0.1:1/\"}, {url: \"ftp://x/\"}]}]\n".to_string(),
+            "flow[0].batch[1].url",
+            "expected an absolute http:// or https:// URL",
+        ),
+        (
+            "flow: [{batch: {requests: [{url: \"http://x/\", check: [{duration: \"fast\"}]}]}}]\n"
+                .to_string(),
+            "flow[0].batch.requests[0].check[0].duration",
+            "expected a comparison and a duration",
+        ),
+        (
+            "flow: [{batch: {requests: [], parallel: 2}}]\n".to_string(),
+            "flow[0].batch.parallel",
+            "unknown field \"parallel\"",
+        ),
+        (
+            "flow: [{batch: \"http://x/\"}]\n".to_string(),
+            "flow[0].batch",
+            "expected a list of requests, or {requests: [...]}",
+        ),
+        (
+            "flow: [{batch: [{url: \"http://x/\"}], sleep: 1s}]\n".to_string(),
+            "flow[0]",
+            "has both `sleep` and `batch`",
+        ),
+        (
+            format!("batch: 0\n{get}"),
+            "batch",
+            "got \"0\", expected a number of requests from 1 to 10000",
+        ),
+        (
+            format!("batchPerHost: 20000\n{get}"),
+            "batchPerHost",
+            "expected a number of requests from 0 to 10000",
+        ),
+    ];
+    assert_rejected(&cases);
+}

@@ -20,6 +20,8 @@ fn opts() -> HttpOptions {
         expected_statuses: vec![(200, 399)],
         http_debug: None,
         hosts: Vec::new(),
+        batch: crate::plan::DEFAULT_BATCH,
+        batch_per_host: crate::plan::DEFAULT_BATCH_PER_HOST,
     }
 }
 

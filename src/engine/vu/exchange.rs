@@ -1,0 +1,214 @@
+//! One request step of a plan as the VU sends it, in pieces that a single
+//! request and a batch share: the parts rendered ([`render`]), the jar's
+//! cookies added ([`with_cookies`]), each hop's cookies stored and the next
+//! redirect decided and recorded ([`follow_on`]), and the final response
+//! recorded, checked and captured from ([`finish`]).
+
+use http::HeaderName;
+
+use super::super::check;
+use super::super::http::Response;
+use super::super::http::cookies::CookieJar;
+use super::super::http::follow::{self, Chain};
+use super::super::http::redirect;
+use super::super::program::Prepared;
+use super::super::sink::SampleSink;
+use crate::metrics::{HttpSample, Sample};
+use crate::plan::{CaptureSource, HttpOptions, RenderContext, Request};
+
+/// Buffers a request's templated parts are rendered into (a VU reuses
+/// one set for its single requests).
+#[derive(Default)]
+pub(super) struct Buffers {
+    url: String,
+    body: String,
+    /// The rendered body compressed, for a request with `compression`.
+    compressed: Vec<u8>,
+    headers: Vec<(HeaderName, String)>,
+}
+
+/// A request's URL, headers and body as sent first: static parts from the
+/// program, the others rendered into [`Buffers`].
+pub(super) struct Rendered<'a> {
+    pub url: &'a str,
+    pub headers: &'a [(HeaderName, String)],
+    pub body: &'a [u8],
+}
+
+pub(super) fn render<'a>(
+    p: &'a Prepared,
+    cx: &RenderContext<'_>,
+    bufs: &'a mut Buffers,
+) -> Rendered<'a> {
+    let r = &p.request;
+    let Buffers {
+        url,
+        body,
+        compressed,
+        headers,
+    } = bufs;
+    let url: &str = match &p.static_url {
+        Some(u) => u,
+        None => {
+            url.clear();
+            r.url.render_into(cx, url);
+            url
+        }
+    };
+    let headers: &[(HeaderName, String)] = match &p.static_headers {
+        Some(h) => h,
+        None => {
+            headers.clear();
+            for (name, value) in &r.headers {
+                headers.push((name.clone(), value.render(cx)));
+            }
+            headers
+        }
+    };
+    let body: &[u8] = match (&p.static_body, &r.body) {
+        (Some(b), _) => b,
+        (None, Some(t)) => {
+            body.clear();
+            t.render_into(cx, body);
+            match &r.compression {
+                // Validated at load: gzip and deflate do not fail.
+                Some(c) => {
+                    *compressed = super::super::http::encoding::compress(c, body.as_bytes())
+                        .unwrap_or_default();
+                    compressed
+                }
+                None => body.as_bytes(),
+            }
+        }
+        (None, None) => &[],
+    };
+    Rendered { url, headers, body }
+}
+
+/// Fills `out` with `headers` plus the jar's `Cookie` header for `url`
+/// when it has cookies for it; false (and `out` untouched) when not.
+pub(super) fn with_cookies(
+    jar: &mut CookieJar,
+    headers: &[(HeaderName, String)],
+    url: &str,
+    out: &mut Vec<(HeaderName, String)>,
+) -> bool {
+    let Some(cookies) = follow::cookie_header(jar, &[], url, follow::unix_now) else {
+        return false;
+    };
+    out.clear();
+    out.extend_from_slice(headers);
+    follow::add_cookie_header(out, cookies);
+    true
+}
+
+/// What a request's hops share while its redirect chain is followed.
+pub(super) struct Follow<'a> {
+    pub request: &'a Request,
+    /// The URL of the first hop.
+    pub url: &'a str,
+    /// The rendered headers (without cookies).
+    pub headers: &'a [(HeaderName, String)],
+    pub lag: Option<std::time::Duration>,
+    pub http: &'a HttpOptions,
+}
+
+/// After the response to the current hop: stores its cookies and, when it
+/// is a redirect to follow, records it and puts the next hop's headers in
+/// `hop_headers` (its method and URL are the chain's). True when there is
+/// a next hop to send.
+pub(super) fn follow_on(
+    f: &Follow<'_>,
+    chain: &mut Option<Chain>,
+    resp: &mut Response,
+    jar: &mut CookieJar,
+    sink: &mut SampleSink,
+    hop_headers: &mut Vec<(HeaderName, String)>,
+) -> bool {
+    let sent_to = chain.as_ref().map_or(f.url, |c| c.url.as_str());
+    follow::store_cookies(jar, sent_to, resp, follow::unix_now);
+    let max = f.request.redirects.unwrap_or(f.http.max_redirects);
+    if chain.is_none() {
+        if max == 0 || !redirect::is_redirect(resp.status) {
+            return false;
+        }
+        *chain = Some(Chain::new(&f.request.method, f.url, max));
+    }
+    let Some(c) = chain.as_mut() else {
+        return false;
+    };
+    if !c.advance(resp) {
+        return false;
+    }
+    // Rare: each hop is recorded as its own request, then sent.
+    record(sink, f.request.id, resp, f.lag, &f.http.expected_statuses);
+    hop_headers.clear();
+    c.headers_into(f.headers, hop_headers);
+    if let Some(cookies) = follow::cookie_header(jar, &[], &c.url, follow::unix_now) {
+        follow::add_cookie_header(hop_headers, cookies);
+    }
+    true
+}
+
+/// The VU state a final response updates.
+pub(super) struct Outcome<'a> {
+    pub sink: &'a mut SampleSink,
+    pub vars: &'a mut [Option<String>],
+    pub jar: &'a mut CookieJar,
+}
+
+/// Records the final response of `p` (sent first to `url`), then its
+/// checks and captures.
+pub(super) fn finish(p: &Prepared, f: &Follow<'_>, resp: &Response, out: Outcome<'_>) {
+    let r = &p.request;
+    record(out.sink, r.id, resp, f.lag, &f.http.expected_statuses);
+    if r.checks.is_empty() && r.captures.is_empty() {
+        return;
+    }
+    let json = if p.parse_json {
+        serde_json::from_slice::<serde_json::Value>(&resp.body).ok()
+    } else {
+        None
+    };
+    for c in &r.checks {
+        let ok = check::evaluate(&c.kind, resp, json.as_ref());
+        out.sink.push(Sample::Check { check: c.id, ok });
+    }
+    for c in &r.captures {
+        let slot = usize::from(c.var.0);
+        let value = match &c.source {
+            CaptureSource::Cookie(name) => {
+                follow::cookie_value(out.jar, f.url, name, follow::unix_now())
+            }
+            source => check::capture(source, resp, json.as_ref()),
+        };
+        if let Some(v) = out.vars.get_mut(slot) {
+            *v = value;
+        }
+    }
+}
+
+/// Records one response (a hop or the final one) of request `id`.
+fn record(
+    sink: &mut SampleSink,
+    id: crate::plan::RequestId,
+    resp: &Response,
+    lag: Option<std::time::Duration>,
+    expected_statuses: &[(u16, u16)],
+) {
+    // A transport error is checked as status 0, as k6 does.
+    let status = if resp.error.is_some() { 0 } else { resp.status };
+    let expected = expected_statuses
+        .iter()
+        .any(|(lo, hi)| (*lo..=*hi).contains(&status));
+    sink.push(Sample::Http(HttpSample {
+        request: id,
+        status: resp.status,
+        error: resp.error,
+        expected,
+        timings: resp.timings,
+        intended: lag.map(|l| l + resp.timings.duration()),
+        bytes_sent: resp.bytes_sent,
+        bytes_received: resp.bytes_received,
+    }));
+}
