@@ -36,6 +36,7 @@ fn plan() -> Plan {
                 checks: Vec::new(),
                 captures: Vec::new(),
                 needs_body: false,
+                metrics: Vec::new(),
             })
         })
         .collect();
@@ -74,6 +75,7 @@ fn plan() -> Plan {
         summary_trend_stats: TrendStat::k6_defaults(),
         vars: Vec::new(),
         dynamic: Arc::new(volley::plan::dynamic::DynamicCatalog::after(4, 0, 0)),
+        metrics: Vec::new(),
         requests,
         checks: Vec::new(),
         groups: Vec::new(),

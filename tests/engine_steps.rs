@@ -192,3 +192,131 @@ async fn batch_limits_bound_the_lanes_for_plans_and_scripts() {
     assert_eq!(target.stats.connections(), 2);
     target.shutdown().await;
 }
+
+/// A custom metric's whole-run value, looked up by name.
+fn custom(r: &volley::engine::RunResult, name: &str) -> volley::metrics::Value {
+    let metric = Metric::from_name(name).unwrap_or_else(|| panic!("{name} is registered"));
+    r.total
+        .metric_value(metric, &[])
+        .unwrap_or_else(|| panic!("{name} has samples"))
+}
+
+const METRICS_PLAN: &str = r#"
+metrics:
+  es_orders: counter
+  es_login_time: {type: trend, isTime: true}
+  es_ok: rate
+  es_last_status: gauge
+  es_price: trend
+thresholds:
+  es_orders: ["count==6"]
+  es_login_time: ["p(95)<10000"]
+  es_ok: ["rate>0.9"]
+scenarios:
+  main:
+    executor: per-vu-iterations
+    vus: 1
+    iterations: 3
+flow:
+  - get:
+      url: "BASE/json"
+      check: [{status: 200}]
+      capture: [{var: id, json: /id}]
+      metrics:
+        - {name: es_login_time, value: duration}
+        - {name: es_ok, value: checks}
+        - {name: es_last_status, value: status}
+  - metric: {name: es_orders, add: 2}
+  - metric: {name: es_price, add: "${id}"}
+  - get:
+      url: "BASE/status/500"
+      check: [{status: 200}]
+      metrics: [{name: es_ok, value: checks}]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_metrics_are_fed_by_steps_and_requests_and_judged() {
+    use volley::metrics::Value;
+    let target = start_target().await;
+    let r = run_yaml(&METRICS_PLAN.replace("BASE", &base(&target))).await;
+    assert_eq!(r.end, EndReason::Completed);
+    assert!(matches!(custom(&r, "es_orders"), Value::Counter(c) if c == 6.0));
+    assert!(
+        matches!(custom(&r, "es_ok"), Value::Rate { trues: 3, total: 6 }),
+        "{:?}",
+        custom(&r, "es_ok")
+    );
+    assert!(matches!(custom(&r, "es_last_status"), Value::Gauge { value, .. } if value == 200.0));
+    match custom(&r, "es_login_time") {
+        Value::Trend(h) => assert_eq!(h.len(), 3),
+        other => panic!("es_login_time is a trend: {other:?}"),
+    }
+    match custom(&r, "es_price") {
+        Value::Trend(h) => {
+            assert_eq!(h.len(), 3);
+            let p50 = volley::metrics::aggregate::trend_percentile_ms(&h, 50.0);
+            // HDR keeps 3 significant digits.
+            assert!((p50 - 42.0).abs() < 0.05, "the captured id: {p50}");
+        }
+        other => panic!("es_price is a trend: {other:?}"),
+    }
+    let verdict = |key: &str| {
+        r.outcomes
+            .iter()
+            .find(|o| o.key == key)
+            .unwrap_or_else(|| panic!("no outcome for {key}"))
+            .ok
+    };
+    assert!(verdict("es_orders"));
+    assert!(verdict("es_login_time"));
+    assert!(!verdict("es_ok"), "3 of 6 is not above 0.9");
+    let shown: Vec<&str> = r.summary.metrics.iter().map(|m| m.name.as_str()).collect();
+    for name in [
+        "es_orders",
+        "es_login_time",
+        "es_ok",
+        "es_last_status",
+        "es_price",
+    ] {
+        assert!(shown.contains(&name), "{name} in the summary: {shown:?}");
+    }
+    target.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_metrics_reach_the_export_and_fail_the_exit_code() {
+    let target = start_target().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let plan = dir.path().join("metrics.yaml");
+    std::fs::write(&plan, METRICS_PLAN.replace("BASE", &base(&target))).expect("plan written");
+    let export = dir.path().join("summary.json");
+    let out = common::volley_async(
+        vec![
+            "run".into(),
+            "--quiet".into(),
+            plan.display().to_string(),
+            "--summary-export".into(),
+            export.display().to_string(),
+        ],
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(99),
+        "es_ok's threshold fails:\n{stdout}"
+    );
+    assert!(stdout.contains("es_orders"), "{stdout}");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&export).expect("the summary export exists"))
+            .expect("the summary export is JSON");
+    assert_eq!(doc["metrics"]["es_orders"]["count"], 6, "{doc:#}");
+    assert_eq!(doc["metrics"]["es_ok"]["passes"], 3, "{doc:#}");
+    assert_eq!(doc["metrics"]["es_ok"]["fails"], 3, "{doc:#}");
+    assert_eq!(
+        doc["metrics"]["es_ok"]["thresholds"]["rate>0.9"], true,
+        "k6 marks a failed threshold true: {doc:#}"
+    );
+    target.shutdown().await;
+}

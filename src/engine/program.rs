@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::HeaderName;
 
-use crate::plan::{CaptureSource, GroupId, Plan, Request, Sleep, Step};
+use crate::plan::{CaptureSource, GroupId, MetricValue, Plan, Request, ResponseValue, Sleep, Step};
 
 /// One instruction of a flattened flow.
 #[derive(Debug, Clone)]
@@ -18,6 +18,12 @@ pub enum Op {
     GroupEnd(GroupId),
     /// Requests sent in parallel.
     Batch(Vec<Arc<Prepared>>),
+    /// A value added to a custom metric's series (of the plan's dynamic
+    /// catalog).
+    Metric {
+        series: u32,
+        value: MetricValue,
+    },
 }
 
 /// A request plus its pre-rendered static parts.
@@ -36,6 +42,8 @@ pub struct Prepared {
     pub keep_body: bool,
     /// A check or capture parses the body as JSON.
     pub parse_json: bool,
+    /// Custom metric series fed from the final response, and with what.
+    pub metrics: Vec<(u32, ResponseValue)>,
 }
 
 /// Flattened flows, indexed like `Plan::scenarios`.
@@ -64,6 +72,16 @@ fn flatten(steps: &[Step], plan: &Plan, ops: &mut Vec<Op>) {
         match step {
             Step::Request(r) => ops.push(Op::Request(Arc::new(prepare(r, plan)))),
             Step::Sleep(s) => ops.push(Op::Sleep(*s)),
+            Step::Metric(m) => {
+                let mut tags = m.tags.clone();
+                tags.sort();
+                ops.push(Op::Metric {
+                    series: plan
+                        .dynamic
+                        .series_id(m.metric.name(), m.scenario, &m.group, &tags),
+                    value: m.value.clone(),
+                });
+            }
             Step::Batch(rs) => ops.push(Op::Batch(
                 rs.iter().map(|r| Arc::new(prepare(r, plan))).collect(),
             )),
@@ -104,6 +122,16 @@ fn prepare(r: &Arc<Request>, plan: &Plan) -> Prepared {
         keep_headers,
         keep_body: r.needs_body || !plan.http.discard_response_bodies,
         parse_json,
+        metrics: r
+            .metrics
+            .iter()
+            .map(|m| {
+                let series = plan
+                    .dynamic
+                    .series_id(m.metric.name(), r.scenario, &r.group, &[]);
+                (series, m.value)
+            })
+            .collect(),
         request: r.clone(),
     }
 }

@@ -20,7 +20,7 @@ use super::http::{HttpClientConfig, OutRequest, Response, VuClient};
 use super::program::{Op, Prepared, sleep_duration};
 use super::sink::SampleSink;
 use crate::metrics::Sample;
-use crate::plan::{DataMode, Plan, RenderContext};
+use crate::plan::{DataMode, MetricValue, Plan, RenderContext};
 use exchange::Buffers;
 
 /// Sleeps at least this long ship the VU's pending samples first.
@@ -155,6 +155,20 @@ impl Vu {
             match op {
                 Op::Request(p) => self.request(p, &at, lag, &plan.http).await,
                 Op::Batch(ps) => self.batch(ps, &at, lag, &plan.http).await,
+                Op::Metric { series, value } => {
+                    let value = match value {
+                        MetricValue::Fixed(v) => Some(*v),
+                        MetricValue::Template(t) => {
+                            exchange::metric_number(&t.render(&at.context(self.id, &self.vars)))
+                        }
+                    };
+                    if let Some(value) = value {
+                        self.sink.push(Sample::Custom {
+                            series: *series,
+                            value,
+                        });
+                    }
+                }
                 Op::Sleep(s) => {
                     let pause = sleep_duration(*s);
                     // A sleeping VU holds no samples back (nor their memory).

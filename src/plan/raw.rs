@@ -8,12 +8,14 @@
 
 pub mod batch;
 pub mod check;
+pub mod metric;
 pub mod values;
 
 use serde::Deserialize;
 
 pub use batch::RawBatch;
 pub use check::{CHECK_KINDS, RawCheck, RawJsonCheck};
+pub use metric::{RawMetricStep, RawMetricType, RawRequestMetric, WrittenMetricSpec};
 
 pub use values::{
     Count, DurationValue, HeaderSpec, OrderedMap, RequestShort, Scalar, SleepSpec, StatusSpec,
@@ -58,6 +60,8 @@ pub struct RawPlan {
     pub data: Option<RawData>,
     pub env: Option<OrderedMap<Scalar>>,
     pub tags: Option<OrderedMap<Scalar>>,
+    /// Custom metrics by name (`orders: counter`).
+    pub metrics: Option<OrderedMap<WrittenMetricSpec>>,
     /// The flow of the shortcut scenario, and of every scenario without one.
     pub flow: Option<Vec<RawStep>>,
     /// Set when the plan comes from a script's `options` (never from a
@@ -154,11 +158,13 @@ pub struct RawStep {
     pub group: Option<RawGroup>,
     /// Requests sent in parallel (k6's `http.batch`).
     pub batch: Option<RawBatch>,
+    /// A value added to a custom metric.
+    pub metric: Option<RawMetricStep>,
 }
 
 /// The step keys, for messages.
 pub const STEP_KINDS: &str =
-    "request, get, post, put, patch, delete, head, options, sleep, group, batch";
+    "request, get, post, put, patch, delete, head, options, sleep, group, batch, metric";
 
 /// `request: {...}`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -180,6 +186,8 @@ pub struct RawRequest {
     pub tags: Option<OrderedMap<Scalar>>,
     pub check: Option<Vec<RawCheck>>,
     pub capture: Option<Vec<RawCapture>>,
+    /// Values of the final response added to custom metrics.
+    pub metrics: Option<Vec<RawRequestMetric>>,
 }
 
 /// `group: {name, flow}`.

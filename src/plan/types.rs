@@ -13,6 +13,7 @@ use http::{HeaderName, Method};
 
 use super::template::Template;
 use super::threshold::{Op, Threshold};
+use crate::metrics::Metric;
 
 /// A complete, validated test plan.
 #[derive(Debug, Clone)]
@@ -41,6 +42,8 @@ pub struct Plan {
     /// Requests, checks and groups a script declares as it runs, with ids
     /// after the ones above.
     pub dynamic: Arc<super::dynamic::DynamicCatalog>,
+    /// Custom metrics the plan declares (`metrics:`), in document order.
+    pub metrics: Vec<Metric>,
 }
 
 /// k6's default `maxRedirects`.
@@ -219,6 +222,53 @@ pub enum Step {
     /// Requests sent in parallel (k6's `http.batch`), within the `batch`
     /// and `batchPerHost` options; the step ends when every one has.
     Batch(Vec<Arc<Request>>),
+    /// A value added to a custom metric.
+    Metric(MetricStep),
+}
+
+/// A `metric` step: one value added to a declared custom metric, tagged
+/// with the scenario, the enclosing group and the step's own tags.
+#[derive(Debug, Clone)]
+pub struct MetricStep {
+    pub metric: Metric,
+    pub scenario: usize,
+    /// The enclosing group path in k6 form (`""`, `"::login"`).
+    pub group: String,
+    pub tags: Tags,
+    pub value: MetricValue,
+}
+
+/// What a `metric` step adds.
+#[derive(Debug, Clone)]
+pub enum MetricValue {
+    Fixed(f64),
+    /// Rendered per iteration and read as a number (`true`/`false` as 1
+    /// and 0); a value that is not one adds nothing.
+    Template(Template),
+}
+
+/// A value of a request's final response added to a custom metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestMetric {
+    pub metric: Metric,
+    pub value: ResponseValue,
+}
+
+/// What of a response a request's `metrics` entry adds: a timing phase in
+/// milliseconds, the status, or whether every check of it passed (1/0).
+/// The plan file names them as they are spelled here in snake case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseValue {
+    Duration,
+    Waiting,
+    Blocked,
+    Connecting,
+    TlsHandshaking,
+    Sending,
+    Receiving,
+    Status,
+    Checks,
 }
 
 /// A named sub-list of steps; its run time is recorded as `group_duration`.
@@ -269,6 +319,8 @@ pub struct Request {
     /// True when a check or capture reads the body, so it must be kept even
     /// under `discardResponseBodies`.
     pub needs_body: bool,
+    /// `metrics`: values of the final response added to custom metrics.
+    pub metrics: Vec<RequestMetric>,
 }
 
 /// Index of a request in [`Plan::requests`].

@@ -2,7 +2,8 @@
 //! request and a batch share: the parts rendered ([`render`]), the jar's
 //! cookies added ([`with_cookies`]), each hop's cookies stored and the next
 //! redirect decided and recorded ([`follow_on`]), and the final response
-//! recorded, checked and captured from ([`finish`]).
+//! recorded, checked, captured from and added to custom metrics
+//! ([`finish`]).
 
 use http::HeaderName;
 
@@ -14,7 +15,7 @@ use super::super::http::redirect;
 use super::super::program::Prepared;
 use super::super::sink::SampleSink;
 use crate::metrics::{HttpSample, Sample};
-use crate::plan::{CaptureSource, HttpOptions, RenderContext, Request};
+use crate::plan::{CaptureSource, HttpOptions, RenderContext, Request, ResponseValue};
 
 /// Buffers a request's templated parts are rendered into (a VU reuses
 /// one set for its single requests).
@@ -162,7 +163,7 @@ pub(super) struct Outcome<'a> {
 pub(super) fn finish(p: &Prepared, f: &Follow<'_>, resp: &Response, out: Outcome<'_>) {
     let r = &p.request;
     record(out.sink, r.id, resp, f.lag, &f.http.expected_statuses);
-    if r.checks.is_empty() && r.captures.is_empty() {
+    if r.checks.is_empty() && r.captures.is_empty() && p.metrics.is_empty() {
         return;
     }
     let json = if p.parse_json {
@@ -170,9 +171,15 @@ pub(super) fn finish(p: &Prepared, f: &Follow<'_>, resp: &Response, out: Outcome
     } else {
         None
     };
+    let mut all_ok = true;
     for c in &r.checks {
         let ok = check::evaluate(&c.kind, resp, json.as_ref());
+        all_ok &= ok;
         out.sink.push(Sample::Check { check: c.id, ok });
+    }
+    for &(series, what) in &p.metrics {
+        let value = response_value(what, resp, all_ok);
+        out.sink.push(Sample::Custom { series, value });
     }
     for c in &r.captures {
         let slot = usize::from(c.var.0);
@@ -185,6 +192,35 @@ pub(super) fn finish(p: &Prepared, f: &Follow<'_>, resp: &Response, out: Outcome
         if let Some(v) = out.vars.get_mut(slot) {
             *v = value;
         }
+    }
+}
+
+/// A request's `metrics` value: timings in milliseconds, the status (0
+/// without a response), or 1/0 for "every check passed".
+fn response_value(what: ResponseValue, resp: &Response, all_ok: bool) -> f64 {
+    let t = &resp.timings;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    match what {
+        ResponseValue::Duration => ms(t.duration()),
+        ResponseValue::Waiting => ms(t.waiting),
+        ResponseValue::Blocked => ms(t.blocked),
+        ResponseValue::Connecting => ms(t.connecting),
+        ResponseValue::TlsHandshaking => ms(t.tls_handshaking),
+        ResponseValue::Sending => ms(t.sending),
+        ResponseValue::Receiving => ms(t.receiving),
+        ResponseValue::Status if resp.error.is_some() => 0.0,
+        ResponseValue::Status => f64::from(resp.status),
+        ResponseValue::Checks => f64::from(u8::from(all_ok)),
+    }
+}
+
+/// What a `metric` step's rendered template adds: a number, or `true` and
+/// `false` as 1 and 0; anything else adds nothing.
+pub(super) fn metric_number(text: &str) -> Option<f64> {
+    match text.trim() {
+        "true" => Some(1.0),
+        "false" => Some(0.0),
+        t => t.parse::<f64>().ok().filter(|v| v.is_finite()),
     }
 }
 

@@ -111,6 +111,8 @@ pub(crate) struct FlowContext<'a> {
     pub scenario: usize,
     pub scope: Scope<'a>,
     pub http: &'a HttpOptions,
+    /// The plan's custom metrics (`metrics:`).
+    pub metrics: &'a [crate::metrics::Metric],
 }
 
 /// Registers every variable captured anywhere in `steps` and returns them
@@ -259,6 +261,9 @@ fn compile_step(
     if step.batch.is_some() {
         kinds.push("batch");
     }
+    if step.metric.is_some() {
+        kinds.push("metric");
+    }
     match kinds.as_slice() {
         [] => {
             return Err(PlanError::field(
@@ -320,6 +325,10 @@ fn compile_step(
             requests.push(compile_request(input, &at, group, cx, registry)?);
         }
         return Ok(Step::Batch(requests));
+    }
+    if let Some(m) = &step.metric {
+        return super::metric::metric_step(m, &format!("{path}.metric"), group, cx)
+            .map(Step::Metric);
     }
     if let Some(sleep) = &step.sleep {
         return compile_sleep(sleep, &format!("{path}.sleep")).map(Step::Sleep);

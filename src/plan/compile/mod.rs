@@ -10,6 +10,7 @@
 mod check;
 mod executor;
 mod flow;
+mod metric;
 mod request;
 mod scenario;
 
@@ -52,6 +53,8 @@ pub(crate) fn compile(
     files: &dyn FileSource,
 ) -> Result<Plan, PlanError> {
     let http = http_options(&raw)?;
+    // Before thresholds, which may name them.
+    let custom_metrics = metric::declare(raw.metrics.as_ref())?;
     let summary_trend_stats = match &raw.summary_trend_stats {
         Some(stats) => trend_stats(stats)?,
         None => TrendStat::k6_defaults(),
@@ -94,6 +97,7 @@ pub(crate) fn compile(
                 data_columns: data.as_ref().map(|d| d.columns.as_slice()),
             },
             http: &http,
+            metrics: &custom_metrics,
         };
         let flow = match exec {
             Some(_) => super::types::Flow::default(),
@@ -138,6 +142,7 @@ pub(crate) fn compile(
         requests: registry.requests,
         checks: registry.checks,
         groups: registry.groups,
+        metrics: custom_metrics,
     })
 }
 

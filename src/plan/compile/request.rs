@@ -193,6 +193,11 @@ pub(crate) fn compile_request(
         checks,
         captures,
         needs_body,
+        metrics: super::metric::request_metrics(
+            raw.metrics.as_ref(),
+            &format!("{path}.metrics"),
+            cx,
+        )?,
     });
     registry.requests.push(Arc::clone(&request));
     Ok(request)

@@ -238,3 +238,143 @@ fn malformed_batches_are_refused_with_their_path() {
     ];
     assert_rejected(&cases);
 }
+
+#[test]
+fn custom_metrics_are_declared_fed_and_thresholded() {
+    use crate::metrics::{MetricKind, Unit};
+    use crate::plan::{MetricValue, ResponseValue};
+    let plan = yaml_ok(
+        r#"
+metrics:
+  steps_test_orders: counter
+  steps_test_login: {type: trend, isTime: true}
+  steps_test_ok: {type: rate}
+thresholds:
+  steps_test_orders: ["count>10"]
+  steps_test_login: ["p(95)<300"]
+flow:
+  - get:
+      url: "http://127.0.0.1:1/"
+      capture: [{var: n, json: /n}]
+      metrics:
+        - {name: steps_test_login, value: duration}
+        - {name: steps_test_ok, value: checks}
+  - group:
+      name: g
+      flow:
+        - metric: {name: steps_test_orders, add: 2, tags: {kind: web}}
+        - metric: {name: steps_test_ok, add: "${n}"}
+        - metric: {name: steps_test_ok, add: false}
+"#,
+    );
+    let kinds: Vec<(&str, MetricKind, Unit)> = plan
+        .metrics
+        .iter()
+        .map(|m| (m.name(), m.kind(), m.unit()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("steps_test_orders", MetricKind::Counter, Unit::Default),
+            ("steps_test_login", MetricKind::Trend, Unit::Time),
+            ("steps_test_ok", MetricKind::Rate, Unit::Default),
+        ]
+    );
+    assert_eq!(plan.thresholds.len(), 2);
+    let r = first_request(&plan);
+    let fed: Vec<(&str, ResponseValue)> = r
+        .metrics
+        .iter()
+        .map(|m| (m.metric.name(), m.value))
+        .collect();
+    assert_eq!(
+        fed,
+        [
+            ("steps_test_login", ResponseValue::Duration),
+            ("steps_test_ok", ResponseValue::Checks)
+        ]
+    );
+    let Step::Group(g) = &plan.scenarios[0].flow.steps[1] else {
+        panic!("expected a group");
+    };
+    let Step::Metric(orders) = &g.steps[0] else {
+        panic!("expected a metric step");
+    };
+    assert_eq!(orders.group, "::g");
+    assert_eq!(orders.tags, [("kind".to_string(), "web".to_string())]);
+    assert!(matches!(orders.value, MetricValue::Fixed(v) if v == 2.0));
+    assert!(matches!(&g.steps[1], Step::Metric(m) if matches!(m.value, MetricValue::Template(_))));
+    assert!(
+        matches!(&g.steps[2], Step::Metric(m) if matches!(m.value, MetricValue::Fixed(v) if v == 0.0))
+    );
+}
+
+#[test]
+fn bad_custom_metrics_are_refused_with_their_path() {
+    let get = "flow: [{get: \"http://127.0.0.1:1/\"}]\n";
+    let with = |head: &str| format!("{head}{get}");
+    let long = "m".repeat(129);
+    let long_path = format!("metrics.{long}");
+    let cases = vec![
+        (
+            with("metrics: {9lives: counter}\n"),
+            "metrics.9lives",
+            "expected a metric name of letters, digits and _, not starting with a digit",
+        ),
+        (
+            with("metrics: {\"a-b\": counter}\n"),
+            "metrics.a-b",
+            "expected a metric name",
+        ),
+        (
+            with(&format!("metrics: {{{long}: counter}}\n")),
+            long_path.as_str(),
+            "at most 128 characters",
+        ),
+        (
+            with("metrics: {http_reqs: counter}\n"),
+            "metrics.http_reqs",
+            "expected a name that is not a built-in metric's",
+        ),
+        (
+            with("metrics: {steps_test_bad: histogram}\n"),
+            "metrics.steps_test_bad",
+            "unknown variant \"histogram\", expected one of \"counter\", \"gauge\", \"rate\", \"trend\"",
+        ),
+        (
+            with("metrics: {steps_test_bad: {type: counter, isTime: true}}\n"),
+            "metrics.steps_test_bad.isTime",
+            "applies to trends only",
+        ),
+        (
+            with("thresholds: {steps_test_undeclared: [\"count>1\"]}\n"),
+            "thresholds.steps_test_undeclared[0]",
+            "unknown metric \"steps_test_undeclared\"",
+        ),
+        (
+            "metrics: {steps_test_c: counter}\nflow: [{metric: {name: steps_test_d, add: 1}}]\n"
+                .to_string(),
+            "flow[0].metric.name",
+            "got \"steps_test_d\", expected a metric declared under `metrics:` (steps_test_c)",
+        ),
+        (
+            "metrics: {steps_test_c: counter}\nflow: [{metric: {name: steps_test_c, add: lots}}]\n"
+                .to_string(),
+            "flow[0].metric.add",
+            "expected a number, true or false, or a template like \"${price}\"",
+        ),
+        (
+            "metrics: {steps_test_c: counter}\nflow: [{get: {url: \"http://x/\", metrics: [{name: steps_test_c, value: size}]}}]\n"
+                .to_string(),
+            "flow[0].get.metrics[0].value",
+            "unknown variant \"size\"",
+        ),
+        (
+            "flow: [{get: {url: \"http://x/\", metrics: [{name: nope, value: duration}]}}]\n"
+                .to_string(),
+            "flow[0].get.metrics[0].name",
+            "expected a metric declared under `metrics:` (it declares none)",
+        ),
+    ];
+    assert_rejected(&cases);
+}
