@@ -320,3 +320,128 @@ async fn custom_metrics_reach_the_export_and_fail_the_exit_code() {
     );
     target.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_runs_once_before_the_vus_and_teardown_once_after() {
+    let target = start_target().await;
+    // /json hands out tok-1, tok-2, ... in order: setup's is tok-1, and
+    // every VU reads that one. Setup's request to a closed port has no
+    // check, so it is data (a failed request), not a stop.
+    let yaml = format!(
+        r#"
+setup:
+  - get: {{url: "{base}/json", name: login, check: [{{status: 200}}], capture: [{{var: token, json: /token}}]}}
+  - get: {{url: "http://127.0.0.1:1/", name: unreachable, timeout: 2s}}
+teardown:
+  - post: {{url: "{base}/headers", name: logout, body: "${{token}}", check: [{{status: 200, name: logged out}}]}}
+scenarios:
+  main:
+    executor: per-vu-iterations
+    vus: 2
+    iterations: 2
+flow:
+  - post:
+      url: "{base}/echo"
+      name: use
+      body: "token=${{token}};"
+      check:
+        - {{bodyContains: "token=tok-1;", name: setup token}}
+"#,
+        base = base(&target)
+    );
+    let r = run_yaml(&yaml).await;
+    assert_eq!(r.end, EndReason::Completed);
+    assert_eq!(
+        counter(&r, Metric::Iterations),
+        4.0,
+        "setup is no iteration"
+    );
+    assert_eq!(target.stats.route(Route::Json), 1, "setup ran once");
+    assert_eq!(target.stats.route(Route::Headers), 1, "teardown ran once");
+    assert_eq!(check_counts(&r, "setup token"), (4, 0));
+    assert_eq!(check_counts(&r, "status is 200"), (1, 0));
+    assert_eq!(check_counts(&r, "logged out"), (1, 0));
+    let in_group = |g: &str| counter_where(&r, Metric::HttpReqs, &[("group", g)]);
+    assert_eq!(in_group("::setup"), 2.0);
+    assert_eq!(in_group("::teardown"), 1.0);
+    assert_eq!(counter(&r, Metric::HttpReqs), 7.0);
+    assert_eq!(
+        rate(&r, Metric::HttpReqFailed),
+        (1, 7),
+        "setup's failure counts"
+    );
+    target.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_setup_check_stops_the_test_with_107_and_no_vu_starts() {
+    let target = start_target().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let plan = dir.path().join("setup.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            r#"
+setup:
+  - get: {{url: "{base}/status/503", check: [{{status: 200}}]}}
+  - get: "{base}/headers"
+teardown:
+  - get: "{base}/headers"
+iterations: 3
+flow:
+  - get: "{base}/json"
+"#,
+            base = base(&target)
+        ),
+    )
+    .expect("plan written");
+    let out = common::volley_async(
+        vec!["run".into(), "--quiet".into(), plan.display().to_string()],
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(107), "{stderr}");
+    assert!(
+        stderr.contains("setup failed: check \"status is 200\" did not pass"),
+        "{stderr}"
+    );
+    assert_eq!(target.stats.route(Route::Status), 1);
+    assert_eq!(
+        target.stats.route(Route::Headers),
+        0,
+        "setup stopped at its failed check, and no teardown after a failed setup (as k6)"
+    );
+    assert_eq!(target.stats.route(Route::Json), 0, "no VU started");
+    target.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teardown_runs_after_a_threshold_abort() {
+    let target = start_target().await;
+    let yaml = format!(
+        r#"
+teardown:
+  - get: "{base}/headers"
+thresholds:
+  http_req_failed: [{{threshold: "rate<0.5", abortOnFail: true}}]
+scenarios:
+  main:
+    executor: constant-vus
+    vus: 1
+    duration: 10s
+flow:
+  - get: "{base}/status/500"
+  - sleep: 100ms
+"#,
+        base = base(&target)
+    );
+    let r = run_yaml(&yaml).await;
+    assert_eq!(r.end, EndReason::ThresholdAbort);
+    assert_eq!(target.stats.route(Route::Headers), 1, "teardown ran");
+    assert_eq!(
+        counter_where(&r, Metric::HttpReqs, &[("group", "::teardown")]),
+        1.0
+    );
+    target.shutdown().await;
+}

@@ -50,6 +50,9 @@ pub struct Prepared {
 #[derive(Debug)]
 pub struct Program {
     pub scenarios: Vec<Vec<Op>>,
+    /// The plan's `setup` and `teardown` flows (empty without one).
+    pub setup: Vec<Op>,
+    pub teardown: Vec<Op>,
 }
 
 impl Program {
@@ -63,7 +66,18 @@ impl Program {
                 ops
             })
             .collect();
-        Program { scenarios }
+        let lifecycle = |flow: &Option<Arc<crate::plan::Flow>>| {
+            let mut ops = Vec::new();
+            if let Some(f) = flow {
+                flatten(&f.steps, plan, &mut ops);
+            }
+            ops
+        };
+        Program {
+            scenarios,
+            setup: lifecycle(&plan.setup),
+            teardown: lifecycle(&plan.teardown),
+        }
     }
 }
 

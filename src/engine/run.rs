@@ -48,6 +48,9 @@ pub struct RunOptions {
     pub realloc: Option<watch::Receiver<Option<Realloc>>>,
     /// The script whose functions the VUs run (a plan from a script).
     pub script: Option<Arc<crate::script::ScriptRun>>,
+    /// A fleet share: the plan's `setup` ran on the accepting agent, which
+    /// also runs `teardown`; the VUs start with these values.
+    pub setup_values: Option<super::lifecycle::SetupValues>,
 }
 
 impl Default for RunOptions {
@@ -60,6 +63,7 @@ impl Default for RunOptions {
             max_series: 5_000,
             realloc: None,
             script: None,
+            setup_values: None,
         }
     }
 }
@@ -120,6 +124,9 @@ pub enum EngineError {
     /// The script's `setup()` failed (or timed out): nothing ran.
     #[error("{0}")]
     Script(#[from] crate::script::ScriptError),
+    /// The plan's `setup` flow failed a check: nothing ran.
+    #[error("{0}")]
+    Setup(#[from] super::lifecycle::SetupFailed),
 }
 
 /// Runs `plan` to completion (or until `stop` is cancelled).
@@ -136,6 +143,7 @@ pub async fn run(
         http: Arc::new(http),
         data_cursor: AtomicU64::new(0),
         script: opts.script.clone(),
+        setup_values: std::sync::OnceLock::new(),
     });
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Sample>>();
     let epoch = Arc::new(AtomicU64::new(0));
@@ -153,6 +161,15 @@ pub async fn run(
         crate::script::lifecycle::prewarm(script, &shared.http, handle, &opts.tuple, &scenarios)
             .await?;
         crate::script::lifecycle::setup(script, &shared.http, handle).await?;
+    }
+    // A plan's own setup, before the start as k6 runs it (unless it ran on
+    // the agent that accepted a fleet test).
+    match (&opts.setup_values, &sink) {
+        (Some(values), _) => super::lifecycle::adopt(&shared, values),
+        (None, Some(handle)) => {
+            super::lifecycle::setup(&shared, handle).await?;
+        }
+        (None, None) => {}
     }
     let start = opts.start_at.unwrap_or_else(Instant::now);
     let mut teardown: Option<tokio::task::JoinHandle<()>> = None;
@@ -252,6 +269,15 @@ pub async fn run(
                             Arc::clone(&shared.http),
                             handle.clone(),
                         )));
+                    }
+                    let plan_teardown = opts.script.is_none()
+                        && opts.setup_values.is_none()
+                        && !shared.program.teardown.is_empty();
+                    if let (true, Some(handle)) = (plan_teardown, &sink) {
+                        let (shared, handle) = (Arc::clone(&shared), handle.clone());
+                        teardown = Some(tokio::spawn(async move {
+                            super::lifecycle::teardown(&shared, handle).await;
+                        }));
                     }
                     sink = None;
                 }

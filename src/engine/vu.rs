@@ -35,6 +35,8 @@ pub struct Shared {
     pub data_cursor: AtomicU64,
     /// Set when the plan comes from a script: VUs run its functions.
     pub script: Option<Arc<crate::script::ScriptRun>>,
+    /// What `setup` captured, by variable slot: every VU starts with it.
+    pub setup_values: std::sync::OnceLock<Vec<Option<String>>>,
 }
 
 /// One virtual user.
@@ -54,6 +56,8 @@ pub struct Vu {
     /// The VU's cookies (emptied before each iteration unless
     /// `noCookiesReset`).
     jar: CookieJar,
+    /// The first check that failed since [`Vu::lifecycle`] began.
+    failed_check: Option<crate::plan::CheckId>,
     /// A script VU: its JavaScript runtime on a script worker.
     script: Option<crate::script::ScriptVu>,
 }
@@ -106,7 +110,12 @@ impl Vu {
             script,
             id,
             client: VuClient::new(shared.http.clone()),
-            vars: vec![None; shared.plan.vars.len()],
+            vars: shared
+                .setup_values
+                .get()
+                .cloned()
+                .unwrap_or_else(|| vec![None; shared.plan.vars.len()]),
+            failed_check: None,
             sink,
             bufs: Buffers::default(),
             lanes: Lanes::default(),
@@ -150,11 +159,37 @@ impl Vu {
             scenario: &scenario.name,
             row: row_index.and_then(|i| plan.data.as_ref().map(|d| d.rows[i].as_slice())),
         };
+        self.run_ops(
+            &shared.program.scenarios[spec.scenario],
+            &at,
+            lag,
+            &plan.http,
+            false,
+        )
+        .await;
+        self.sink.push(Sample::Iteration {
+            scenario: scenario_index(spec.scenario),
+            duration: started.elapsed(),
+            interrupted: false,
+        });
+        self.sink.flush_if_stale();
+    }
+
+    /// Runs `ops` in order; with `stop_on_failed_check`, stops after the
+    /// request whose check failed first (setup's assertions).
+    async fn run_ops(
+        &mut self,
+        ops: &[Op],
+        at: &Where<'_>,
+        lag: Option<std::time::Duration>,
+        http: &crate::plan::HttpOptions,
+        stop_on_failed_check: bool,
+    ) {
         let mut group_starts: Vec<Instant> = Vec::new();
-        for op in &shared.program.scenarios[spec.scenario] {
+        for op in ops {
             match op {
-                Op::Request(p) => self.request(p, &at, lag, &plan.http).await,
-                Op::Batch(ps) => self.batch(ps, &at, lag, &plan.http).await,
+                Op::Request(p) => self.request(p, at, lag, http).await,
+                Op::Batch(ps) => self.batch(ps, at, lag, http).await,
                 Op::Metric { series, value } => {
                     let value = match value {
                         MetricValue::Fixed(v) => Some(*v),
@@ -191,13 +226,46 @@ impl Vu {
                     }
                 }
             }
+            if stop_on_failed_check && self.failed_check.is_some() {
+                return;
+            }
         }
-        self.sink.push(Sample::Iteration {
-            scenario: scenario_index(spec.scenario),
-            duration: started.elapsed(),
-            interrupted: false,
-        });
-        self.sink.flush_if_stale();
+    }
+
+    /// Runs the plan's `setup` (`teardown` when `!setup`) once, as VU 0:
+    /// with setup, stops at the first failed check and returns it.
+    pub async fn lifecycle(
+        &mut self,
+        shared: &Shared,
+        setup: bool,
+    ) -> Option<crate::plan::CheckId> {
+        let (ops, name) = if setup {
+            (&shared.program.setup, "setup")
+        } else {
+            (&shared.program.teardown, "teardown")
+        };
+        let at = Where {
+            iter: 0,
+            scenario: name,
+            row: None,
+        };
+        self.failed_check = None;
+        self.run_ops(ops, &at, None, &shared.plan.http, setup).await;
+        self.sink.flush();
+        self.failed_check
+    }
+
+    /// The variables `setup` captured, the others empty: what every VU
+    /// starts with.
+    pub fn setup_values(&self, slots: &[crate::plan::VarSlot]) -> Vec<Option<String>> {
+        let mut out = vec![None; self.vars.len()];
+        for s in slots {
+            let i = usize::from(s.0);
+            if let (Some(slot), Some(v)) = (out.get_mut(i), self.vars.get(i)) {
+                *slot = v.clone();
+            }
+        }
+        out
     }
 
     async fn request(
@@ -258,6 +326,7 @@ impl Vu {
             sink: &mut self.sink,
             vars: &mut self.vars,
             jar: &mut self.jar,
+            failed_check: &mut self.failed_check,
         };
         exchange::finish(p, &f, &self.response, outcome);
     }

@@ -64,6 +64,11 @@ pub struct RawPlan {
     pub metrics: Option<OrderedMap<WrittenMetricSpec>>,
     /// The flow of the shortcut scenario, and of every scenario without one.
     pub flow: Option<Vec<RawStep>>,
+    /// Run once before the VUs start; its captures are read-only variables
+    /// of every flow.
+    pub setup: Option<Vec<RawStep>>,
+    /// Run once after the VUs end (after an abort too).
+    pub teardown: Option<Vec<RawStep>>,
     /// Set when the plan comes from a script's `options` (never from a
     /// document): the names the script exports, which scenarios name with
     /// `exec` instead of having a `flow`.

@@ -44,6 +44,14 @@ pub struct Plan {
     pub dynamic: Arc<super::dynamic::DynamicCatalog>,
     /// Custom metrics the plan declares (`metrics:`), in document order.
     pub metrics: Vec<Metric>,
+    /// `setup:`: run once before the VUs start (requests tagged with the
+    /// first scenario and the group `::setup`, as k6 tags them).
+    pub setup: Option<Arc<Flow>>,
+    /// `teardown:`: run once after the VUs end, group `::teardown`.
+    pub teardown: Option<Arc<Flow>>,
+    /// The variables `setup` captures: every VU (and teardown) starts with
+    /// their values, and no flow may capture into them.
+    pub setup_vars: Vec<VarSlot>,
 }
 
 /// k6's default `maxRedirects`.

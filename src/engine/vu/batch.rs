@@ -98,6 +98,7 @@ impl Vu {
                 sink: &mut self.sink,
                 vars: &mut self.vars,
                 jar: &mut self.jar,
+                failed_check: &mut self.failed_check,
             };
             exchange::finish(p, f, &item.response, outcome);
         }

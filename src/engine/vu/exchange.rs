@@ -156,6 +156,8 @@ pub(super) struct Outcome<'a> {
     pub sink: &'a mut SampleSink,
     pub vars: &'a mut [Option<String>],
     pub jar: &'a mut CookieJar,
+    /// Set to the first check that fails (if still unset).
+    pub failed_check: &'a mut Option<crate::plan::CheckId>,
 }
 
 /// Records the final response of `p` (sent first to `url`), then its
@@ -175,6 +177,9 @@ pub(super) fn finish(p: &Prepared, f: &Follow<'_>, resp: &Response, out: Outcome
     for c in &r.checks {
         let ok = check::evaluate(&c.kind, resp, json.as_ref());
         all_ok &= ok;
+        if !ok && out.failed_check.is_none() {
+            *out.failed_check = Some(c.id);
+        }
         out.sink.push(Sample::Check { check: c.id, ok });
     }
     for &(series, what) in &p.metrics {

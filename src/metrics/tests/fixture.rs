@@ -147,6 +147,9 @@ pub fn plan_with(thresholds: Vec<Threshold>, stats: Vec<TrendStat>) -> Plan {
         }],
         dynamic: Arc::new(crate::plan::dynamic::DynamicCatalog::after(3, 3, 1)),
         metrics: Vec::new(),
+        setup: None,
+        teardown: None,
+        setup_vars: Vec::new(),
     }
 }
 

@@ -116,11 +116,13 @@ pub(crate) struct FlowContext<'a> {
 }
 
 /// Registers every variable captured anywhere in `steps` and returns them
-/// by name: all templates of the flow may use them.
+/// by name: all templates of the flow may use them. None may be one of
+/// `read_only` (what `setup` captured).
 pub(crate) fn collect_vars(
     steps: &[RawStep],
     path: &str,
     registry: &mut Registry,
+    read_only: &BTreeMap<String, VarSlot>,
     out: &mut BTreeMap<String, VarSlot>,
 ) -> Result<(), PlanError> {
     for (i, step) in steps.iter().enumerate() {
@@ -146,6 +148,13 @@ pub(crate) fn collect_vars(
                         ),
                     ));
                 }
+                if read_only.contains_key(name) {
+                    return Err(PlanError::invalid(
+                        var_path,
+                        name,
+                        "a name `setup` does not capture (setup's values are read-only in the other flows)",
+                    ));
+                }
                 let slot = registry.var_slot(name, &var_path)?;
                 out.insert(name.to_string(), slot);
             }
@@ -155,6 +164,7 @@ pub(crate) fn collect_vars(
                 &group.flow,
                 &format!("{step_path}.group.flow"),
                 registry,
+                read_only,
                 out,
             )?;
         }

@@ -78,6 +78,11 @@ pub(crate) fn compile(
     let specs = executor::scenarios(&raw, &opts.overrides)?;
 
     let mut registry = Registry::default();
+    let none = BTreeMap::new();
+    let mut setup_vars = BTreeMap::new();
+    if let Some(steps) = &raw.setup {
+        flow::collect_vars(steps, "setup", &mut registry, &none, &mut setup_vars)?;
+    }
     let mut scenarios = Vec::with_capacity(specs.len());
     for (index, spec) in specs.into_iter().enumerate() {
         let scenario_env = env_map(spec.env);
@@ -85,9 +90,15 @@ pub(crate) fn compile(
             layers: vec![&opts.cli_env, &scenario_env, &top_env, &opts.process_env],
         };
         let exec = exec_function(&raw, &spec)?;
-        let mut vars = BTreeMap::new();
+        let mut vars = setup_vars.clone();
         if exec.is_none() {
-            flow::collect_vars(spec.flow, &spec.flow_path, &mut registry, &mut vars)?;
+            flow::collect_vars(
+                spec.flow,
+                &spec.flow_path,
+                &mut registry,
+                &setup_vars,
+                &mut vars,
+            )?;
         }
         let cx = FlowContext {
             scenario: index,
@@ -126,6 +137,33 @@ pub(crate) fn compile(
     if let Some(data) = &data {
         check_unique_rows(data, &scenarios)?;
     }
+    let lifecycle =
+        |key: &str, steps: Option<&Vec<super::raw::RawStep>>, registry: &mut Registry| {
+            let Some(steps) = steps else {
+                return Ok(None);
+            };
+            let mut vars = setup_vars.clone();
+            if key == "teardown" {
+                flow::collect_vars(steps, key, registry, &setup_vars, &mut vars)?;
+            }
+            let env = EnvChain {
+                layers: vec![&opts.cli_env, &top_env, &opts.process_env],
+            };
+            let cx = FlowContext {
+                scenario: 0,
+                scope: Scope {
+                    env: &env,
+                    vars: &vars,
+                    data_columns: None,
+                },
+                http: &http,
+                metrics: &custom_metrics,
+            };
+            let steps = flow::compile_steps(steps, key, &format!("::{key}"), &cx, registry)?;
+            Ok::<_, PlanError>(Some(Arc::new(super::types::Flow { steps })))
+        };
+    let setup = lifecycle("setup", raw.setup.as_ref(), &mut registry)?;
+    let teardown = lifecycle("teardown", raw.teardown.as_ref(), &mut registry)?;
 
     Ok(Plan {
         scenarios,
@@ -143,6 +181,9 @@ pub(crate) fn compile(
         checks: registry.checks,
         groups: registry.groups,
         metrics: custom_metrics,
+        setup,
+        teardown,
+        setup_vars: setup_vars.into_values().collect(),
     })
 }
 

@@ -378,3 +378,65 @@ fn bad_custom_metrics_are_refused_with_their_path() {
     ];
     assert_rejected(&cases);
 }
+
+#[test]
+fn setup_captures_are_read_only_variables_of_every_flow() {
+    let plan = yaml_ok(
+        r#"
+setup:
+  - post: {url: "http://127.0.0.1:1/login", capture: [{var: token, json: /token}], check: [{status: 200}]}
+  - get: "http://127.0.0.1:1/me?t=${token}"
+teardown:
+  - post: {url: "http://127.0.0.1:1/logout", body: "${token}", capture: [{var: bye, header: X-Bye}]}
+scenarios:
+  a: {executor: shared-iterations, flow: [{get: "http://127.0.0.1:1/a?t=${token}"}]}
+  b: {executor: shared-iterations, flow: [{group: {name: g, flow: [{get: "http://127.0.0.1:1/b/${token}"}]}}]}
+"#,
+    );
+    let setup = plan.setup.as_ref().expect("a setup flow");
+    let Step::Request(login) = &setup.steps[0] else {
+        panic!("expected a request");
+    };
+    assert_eq!((login.scenario, login.group.as_str()), (0, "::setup"));
+    assert_eq!(plan.checks[0].group, "::setup");
+    let teardown = plan.teardown.as_ref().expect("a teardown flow");
+    let Step::Request(logout) = &teardown.steps[0] else {
+        panic!("expected a request");
+    };
+    assert_eq!(logout.group, "::teardown");
+    let names: Vec<&str> = plan
+        .setup_vars
+        .iter()
+        .map(|s| plan.vars[usize::from(s.0)].as_str())
+        .collect();
+    assert_eq!(names, ["token"], "teardown's own captures are not setup's");
+}
+
+#[test]
+fn bad_lifecycle_flows_are_refused_with_their_path() {
+    let cases = vec![
+        (
+            "setup: []\nflow: [{get: \"http://x/\"}]\n".to_string(),
+            "setup",
+            "is empty; a flow needs at least one step",
+        ),
+        (
+            "setup: [{get: {url: \"http://x/\", capture: [{var: t, json: /t}]}}]\nflow: [{get: {url: \"http://x/\", capture: [{var: t, header: X}]}}]\n"
+                .to_string(),
+            "flow[0].get.capture[0].var",
+            "expected a name `setup` does not capture",
+        ),
+        (
+            "setup: [{get: \"http://x/${later}\"}]\nflow: [{get: {url: \"http://x/\", capture: [{var: later, header: X}]}}]\n"
+                .to_string(),
+            "setup[0].get.url",
+            "unknown variable \"${later}\"",
+        ),
+        (
+            "teardown: [{sleep: fast}]\nflow: [{get: \"http://x/\"}]\n".to_string(),
+            "teardown[0].sleep",
+            "expected a duration",
+        ),
+    ];
+    assert_rejected(&cases);
+}
