@@ -14,12 +14,25 @@
 //! setup's values; its checks are data.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
+use super::http::HttpClientConfig;
 use super::sink::SinkHandle;
 use super::vu::{Shared, Vu};
+use crate::plan::Plan;
 
 /// Setup's captured variables by name, as they travel to a fleet's agents.
 pub type SetupValues = BTreeMap<String, String>;
+
+/// Why a lifecycle flow could not run or stopped the test.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("cannot set up the HTTP client: {0}")]
+    Http(String),
+    #[error(transparent)]
+    Setup(#[from] SetupFailed),
+}
 
 /// Why setup stopped the test.
 #[derive(Debug, thiserror::Error)]
@@ -85,4 +98,30 @@ fn to_names(shared: &Shared, values: &[Option<String>]) -> SetupValues {
             Some((shared.plan.vars.get(i)?.clone(), values.get(i)?.clone()?))
         })
         .collect()
+}
+
+/// A run of one lifecycle flow outside any test run (the agent that
+/// accepted a fleet test): its samples are dropped, as a script's
+/// `setup()` and `teardown()` requests on a fleet are.
+fn one_off(plan: Arc<Plan>) -> Result<(Shared, SinkHandle), LifecycleError> {
+    let http =
+        HttpClientConfig::new(&plan.http).map_err(|e| LifecycleError::Http(e.to_string()))?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let sink = SinkHandle::new(tx, Arc::new(AtomicU64::new(0)));
+    Ok((Shared::new(plan, http, None), sink))
+}
+
+/// Runs `setup` once for a fleet test; its values travel to every agent.
+pub async fn setup_once(plan: Arc<Plan>) -> Result<SetupValues, LifecycleError> {
+    let (shared, sink) = one_off(plan)?;
+    Ok(setup(&shared, &sink).await?)
+}
+
+/// Runs `teardown` once for a fleet test, with setup's values.
+pub async fn teardown_once(plan: Arc<Plan>, values: &SetupValues) -> Result<(), LifecycleError> {
+    let (shared, sink) = one_off(plan)?;
+    adopt(&shared, values);
+    teardown(&shared, sink).await;
+    Ok(())
 }

@@ -17,7 +17,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::executor::{Realloc, ScenarioCtx, VuGauges, run_scenario};
 use super::http::HttpClientConfig;
-use super::program::Program;
 use super::sink::SinkHandle;
 use super::vu::Shared;
 use crate::metrics::aggregate::Aggregate;
@@ -137,14 +136,7 @@ pub async fn run(
     observer: &mut dyn Observer,
 ) -> Result<RunResult, EngineError> {
     let http = HttpClientConfig::new(&plan.http).map_err(|e| EngineError::Http(e.to_string()))?;
-    let shared = Arc::new(Shared {
-        program: Program::new(&plan),
-        plan: plan.clone(),
-        http: Arc::new(http),
-        data_cursor: AtomicU64::new(0),
-        script: opts.script.clone(),
-        setup_values: std::sync::OnceLock::new(),
-    });
+    let shared = Arc::new(Shared::new(plan.clone(), http, opts.script.clone()));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Sample>>();
     let epoch = Arc::new(AtomicU64::new(0));
     let gauges = Arc::new(VuGauges::default());

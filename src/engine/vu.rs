@@ -39,6 +39,24 @@ pub struct Shared {
     pub setup_values: std::sync::OnceLock<Vec<Option<String>>>,
 }
 
+impl Shared {
+    /// What the VUs of a run of `plan` share (`script` for a plan from one).
+    pub fn new(
+        plan: Arc<Plan>,
+        http: HttpClientConfig,
+        script: Option<Arc<crate::script::ScriptRun>>,
+    ) -> Shared {
+        Shared {
+            program: super::program::Program::new(&plan),
+            plan,
+            http: Arc::new(http),
+            data_cursor: AtomicU64::new(0),
+            script,
+            setup_values: std::sync::OnceLock::new(),
+        }
+    }
+}
+
 /// One virtual user.
 pub struct Vu {
     /// 1-based, unique across scenarios and (with segments) across agents.
