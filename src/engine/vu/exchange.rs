@@ -253,3 +253,42 @@ fn record(
         bytes_received: resp.bytes_received,
     }));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_numbers_are_numbers_or_booleans() {
+        assert_eq!(metric_number(" 42.5 "), Some(42.5));
+        assert_eq!(metric_number("true"), Some(1.0));
+        assert_eq!(metric_number("false"), Some(0.0));
+        assert_eq!(metric_number(""), None, "an empty capture adds nothing");
+        assert_eq!(metric_number("12 items"), None);
+        assert_eq!(metric_number("inf"), None);
+        assert_eq!(metric_number("NaN"), None);
+    }
+
+    #[test]
+    fn response_values_are_milliseconds_status_or_check_outcome() {
+        let mut r = Response {
+            status: 201,
+            ..Response::default()
+        };
+        r.timings.waiting = std::time::Duration::from_micros(1500);
+        r.timings.receiving = std::time::Duration::from_micros(500);
+        r.timings.blocked = std::time::Duration::from_millis(3);
+        assert_eq!(response_value(ResponseValue::Duration, &r, true), 2.0);
+        assert_eq!(response_value(ResponseValue::Waiting, &r, true), 1.5);
+        assert_eq!(response_value(ResponseValue::Blocked, &r, true), 3.0);
+        assert_eq!(response_value(ResponseValue::Status, &r, true), 201.0);
+        assert_eq!(response_value(ResponseValue::Checks, &r, true), 1.0);
+        assert_eq!(response_value(ResponseValue::Checks, &r, false), 0.0);
+        r.error = Some(crate::metrics::ErrorKind::Reset);
+        assert_eq!(
+            response_value(ResponseValue::Status, &r, false),
+            0.0,
+            "no response is status 0, as k6 checks it"
+        );
+    }
+}
