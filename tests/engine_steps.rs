@@ -201,6 +201,19 @@ fn custom(r: &volley::engine::RunResult, name: &str) -> volley::metrics::Value {
         .unwrap_or_else(|| panic!("{name} has samples"))
 }
 
+/// `volley run --quiet PLAN ARGS` with `yaml` written to `dir`.
+async fn volley_run(dir: &tempfile::TempDir, yaml: &str, args: &[&str]) -> std::process::Output {
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(&plan, yaml).expect("plan written");
+    let mut all = vec![
+        "run".to_string(),
+        "--quiet".into(),
+        plan.display().to_string(),
+    ];
+    all.extend(args.iter().map(|a| a.to_string()));
+    common::volley_async(all, std::time::Duration::from_secs(30)).await
+}
+
 const METRICS_PLAN: &str = r#"
 metrics:
   es_orders: counter
@@ -287,18 +300,11 @@ async fn custom_metrics_are_fed_by_steps_and_requests_and_judged() {
 async fn custom_metrics_reach_the_export_and_fail_the_exit_code() {
     let target = start_target().await;
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let plan = dir.path().join("metrics.yaml");
-    std::fs::write(&plan, METRICS_PLAN.replace("BASE", &base(&target))).expect("plan written");
     let export = dir.path().join("summary.json");
-    let out = common::volley_async(
-        vec![
-            "run".into(),
-            "--quiet".into(),
-            plan.display().to_string(),
-            "--summary-export".into(),
-            export.display().to_string(),
-        ],
-        std::time::Duration::from_secs(30),
+    let out = volley_run(
+        &dir,
+        &METRICS_PLAN.replace("BASE", &base(&target)),
+        &["--summary-export", &export.display().to_string()],
     )
     .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -377,11 +383,8 @@ flow:
 async fn a_failed_setup_check_stops_the_test_with_107_and_no_vu_starts() {
     let target = start_target().await;
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let plan = dir.path().join("setup.yaml");
-    std::fs::write(
-        &plan,
-        format!(
-            r#"
+    let plan = format!(
+        r#"
 setup:
   - get: {{url: "{base}/status/503", check: [{{status: 200}}]}}
   - get: "{base}/headers"
@@ -391,15 +394,9 @@ iterations: 3
 flow:
   - get: "{base}/json"
 "#,
-            base = base(&target)
-        ),
-    )
-    .expect("plan written");
-    let out = common::volley_async(
-        vec!["run".into(), "--quiet".into(), plan.display().to_string()],
-        std::time::Duration::from_secs(30),
-    )
-    .await;
+        base = base(&target)
+    );
+    let out = volley_run(&dir, &plan, &[]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(107), "{stderr}");
     assert!(

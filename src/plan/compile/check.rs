@@ -11,41 +11,27 @@ use super::super::error::PlanError;
 use super::super::raw::{CHECK_KINDS, HeaderSpec, RawCheck, RawJsonCheck, StatusSpec};
 use super::super::threshold::Op;
 use super::super::types::{CheckKind, TimingPhase};
+use super::flow::exactly_one;
 
 const TIMING_FORM: &str = "a comparison and a duration like \"<200ms\", \"<=1s\" or \">50ms\" (a bare number is milliseconds)";
 
 /// The condition of a check and its derived display name.
 pub(super) fn check_kind(check: &RawCheck, path: &str) -> Result<(CheckKind, String), PlanError> {
-    let given: Vec<&str> = [
-        ("status", check.status.is_some()),
-        ("header", check.header.is_some()),
-        ("bodyContains", check.body_contains.is_some()),
-        ("bodyMatches", check.body_matches.is_some()),
-        ("json", check.json.is_some()),
-        ("duration", check.duration.is_some()),
-        ("waiting", check.waiting.is_some()),
-        ("not", check.not.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(k, set)| set.then_some(k))
-    .collect();
-    match given.as_slice() {
-        [] => {
-            return Err(PlanError::field(
-                path,
-                format!("has no condition; expected one of {CHECK_KINDS}"),
-            ));
-        }
-        [_] => {}
-        [a, b, ..] => {
-            return Err(PlanError::field(
-                path,
-                format!(
-                    "has both `{a}` and `{b}`; a check has exactly one of {CHECK_KINDS} (write two checks)"
-                ),
-            ));
-        }
-    }
+    exactly_one(
+        &[
+            ("status", check.status.is_some()),
+            ("header", check.header.is_some()),
+            ("bodyContains", check.body_contains.is_some()),
+            ("bodyMatches", check.body_matches.is_some()),
+            ("json", check.json.is_some()),
+            ("duration", check.duration.is_some()),
+            ("waiting", check.waiting.is_some()),
+            ("not", check.not.is_some()),
+        ],
+        path,
+        &format!("has no condition; expected one of {CHECK_KINDS}"),
+        &format!("a check has exactly one of {CHECK_KINDS} (write two checks)"),
+    )?;
     if let Some(status) = &check.status {
         return Ok(match status {
             StatusSpec::One(code) => (CheckKind::Status(*code), format!("status is {code}")),

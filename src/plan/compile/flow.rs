@@ -246,6 +246,25 @@ pub(crate) fn compile_flow(
     })
 }
 
+/// Checks that exactly one of `keys` (`(key, is set)`) is set: else the
+/// error at `path` is `none` or names two that are, then `rule`.
+pub(super) fn exactly_one(
+    keys: &[(&str, bool)],
+    path: &str,
+    none: &str,
+    rule: &str,
+) -> Result<(), PlanError> {
+    let mut set = keys.iter().filter(|(_, on)| *on).map(|(k, _)| *k);
+    match (set.next(), set.next()) {
+        (None, _) => Err(PlanError::field(path, none)),
+        (Some(_), None) => Ok(()),
+        (Some(a), Some(b)) => Err(PlanError::field(
+            path,
+            format!("has both `{a}` and `{b}`; {rule}"),
+        )),
+    }
+}
+
 fn compile_step(
     step: &RawStep,
     path: &str,
@@ -253,42 +272,20 @@ fn compile_step(
     cx: &FlowContext<'_>,
     registry: &mut Registry,
 ) -> Result<Step, PlanError> {
-    let mut kinds: Vec<&str> = Vec::new();
-    if step.request.is_some() {
-        kinds.push("request");
-    }
-    for (key, short) in method_shortcuts(step) {
-        if short.is_some() {
-            kinds.push(key);
-        }
-    }
-    if step.sleep.is_some() {
-        kinds.push("sleep");
-    }
-    if step.group.is_some() {
-        kinds.push("group");
-    }
-    if step.batch.is_some() {
-        kinds.push("batch");
-    }
-    if step.metric.is_some() {
-        kinds.push("metric");
-    }
-    match kinds.as_slice() {
-        [] => {
-            return Err(PlanError::field(
-                path,
-                format!("is an empty step; expected one of {STEP_KINDS}"),
-            ));
-        }
-        [_] => {}
-        [a, b, ..] => {
-            return Err(PlanError::field(
-                path,
-                format!("has both `{a}` and `{b}`; a step has exactly one of {STEP_KINDS}"),
-            ));
-        }
-    }
+    let mut keys = vec![("request", step.request.is_some())];
+    keys.extend(method_shortcuts(step).map(|(key, short)| (key, short.is_some())));
+    keys.extend([
+        ("sleep", step.sleep.is_some()),
+        ("group", step.group.is_some()),
+        ("batch", step.batch.is_some()),
+        ("metric", step.metric.is_some()),
+    ]);
+    exactly_one(
+        &keys,
+        path,
+        &format!("is an empty step; expected one of {STEP_KINDS}"),
+        &format!("a step has exactly one of {STEP_KINDS}"),
+    )?;
 
     if let Some(request) = &step.request {
         let input = RequestInput {

@@ -11,7 +11,7 @@ use super::super::template::{Part, Template};
 use super::super::template_parse::{parse_json_body, parse_template};
 use super::super::types::{Capture, CaptureSource, Check, Request};
 use super::check::{check_kind, check_pointer, header_name, regex_reason};
-use super::flow::{FlowContext, Registry};
+use super::flow::{FlowContext, Registry, exactly_one};
 use super::tags;
 
 /// A request as written under `request:` or a method shortcut.
@@ -259,30 +259,17 @@ fn compile_capture(
     let var = *cx.scope.vars.get(&capture.var).ok_or_else(|| {
         PlanError::field(format!("{path}.var"), "was not registered for this flow")
     })?;
-    let given: Vec<&str> = [
-        ("json", capture.json.is_some()),
-        ("header", capture.header.is_some()),
-        ("regex", capture.regex.is_some()),
-        ("cookie", capture.cookie.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(k, set)| set.then_some(k))
-    .collect();
-    match given.as_slice() {
-        [] => {
-            return Err(PlanError::field(
-                path,
-                format!("has no source; expected one of {CAPTURE_KINDS}"),
-            ));
-        }
-        [_] => {}
-        [a, b, ..] => {
-            return Err(PlanError::field(
-                path,
-                format!("has both `{a}` and `{b}`; a capture has exactly one of {CAPTURE_KINDS}"),
-            ));
-        }
-    }
+    exactly_one(
+        &[
+            ("json", capture.json.is_some()),
+            ("header", capture.header.is_some()),
+            ("regex", capture.regex.is_some()),
+            ("cookie", capture.cookie.is_some()),
+        ],
+        path,
+        &format!("has no source; expected one of {CAPTURE_KINDS}"),
+        &format!("a capture has exactly one of {CAPTURE_KINDS}"),
+    )?;
     let source = if let Some(pointer) = &capture.json {
         check_pointer(pointer, &format!("{path}.json"))?;
         CaptureSource::JsonPointer(pointer.clone())
