@@ -433,6 +433,11 @@ fn bad_lifecycle_flows_are_refused_with_their_path() {
             "unknown variable \"${later}\"",
         ),
         (
+            "setup: [{get: \"http://x/${data.user}\"}]\nflow: [{get: \"http://x/\"}]\n".to_string(),
+            "setup[0].get.url",
+            "\"${data.user}\" is not available in setup or teardown",
+        ),
+        (
             "teardown: [{sleep: fast}]\nflow: [{get: \"http://x/\"}]\n".to_string(),
             "teardown[0].sleep",
             "expected a duration",
