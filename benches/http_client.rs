@@ -102,6 +102,8 @@ fn options(h2c: bool) -> HttpOptions {
         hosts: Vec::new(),
         net: Default::default(),
         rps: None,
+        batch: volley::plan::DEFAULT_BATCH,
+        batch_per_host: volley::plan::DEFAULT_BATCH_PER_HOST,
     }
 }
 

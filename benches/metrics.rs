@@ -36,6 +36,7 @@ fn plan() -> Plan {
                 checks: Vec::new(),
                 captures: Vec::new(),
                 needs_body: false,
+                metrics: Vec::new(),
             })
         })
         .collect();
@@ -69,12 +70,18 @@ fn plan() -> Plan {
             hosts: Vec::new(),
             net: Default::default(),
             rps: None,
+            batch: volley::plan::DEFAULT_BATCH,
+            batch_per_host: volley::plan::DEFAULT_BATCH_PER_HOST,
         },
         data: None,
         summary_trend_stats: TrendStat::k6_defaults(),
         vars: Vec::new(),
         system_tags: volley::plan::SystemTags::k6_default(),
         dynamic: Arc::new(volley::plan::dynamic::DynamicCatalog::after(4, 0, 0)),
+        metrics: Vec::new(),
+        setup: None,
+        teardown: None,
+        setup_vars: Vec::new(),
         requests,
         checks: Vec::new(),
         groups: Vec::new(),

@@ -142,6 +142,8 @@ async fn client(addr: &str, vus: usize, per_vu: usize) -> anyhow::Result<()> {
         hosts: Vec::new(),
         net: Default::default(),
         rps: None,
+        batch: volley::plan::DEFAULT_BATCH,
+        batch_per_host: volley::plan::DEFAULT_BATCH_PER_HOST,
     };
     let config = Arc::new(HttpClientConfig::new(&opts)?);
     let url: Arc<str> = format!("http://{addr}/").into();

@@ -62,16 +62,6 @@ fn write_login_script(dir: &std::path::Path) -> std::path::PathBuf {
     main
 }
 
-/// `(passes, fails)` of root check `name` in a k6 summary export.
-fn check_counts(export: &serde_json::Value, name: &str) -> (u64, u64) {
-    let c = &export["root_group"]["checks"][name];
-    assert!(c.is_object(), "no root check {name:?} in {export}");
-    (
-        c["passes"].as_u64().unwrap_or_default(),
-        c["fails"].as_u64().unwrap_or_default(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setup_logs_in_once_and_every_agents_vus_send_its_token() {
     let target = target().await;
@@ -90,48 +80,25 @@ async fn setup_logs_in_once_and_every_agents_vus_send_its_token() {
         ..SubmitRequest::default()
     };
     // Submitted to the second agent: any agent accepts a script.
-    let accepted = fleet
-        .client(1)
-        .submit(&request)
-        .await
-        .expect("the fleet accepts the script");
-    let view = fleet
-        .wait_summary(1, &accepted.id, Duration::from_secs(60))
-        .await
-        .expect("the test seals");
+    let view = fleet.run_to_seal(1, &request).await;
     assert!(view.passed, "{}", view.text);
     assert_eq!(
-        check_counts(&view.k6_export, "the token from setup() is sent"),
+        results::root_check(&view.k6_export, "the token from setup() is sent"),
         (60, 0),
         "{}",
         view.text
     );
     assert_eq!(
-        check_counts(&view.k6_export, "the opened file travelled"),
+        results::root_check(&view.k6_export, "the opened file travelled"),
         (60, 0)
     );
     // One login for the whole fleet; every iteration reached the target.
     assert_eq!(target.stats.route(Route::Json), 1, "setup() ran once");
     assert_eq!(target.stats.route(Route::Headers), 60);
-    let by_agent = results::requests_by_agent(&view.summary);
-    assert_eq!(by_agent.len(), 3, "{by_agent:?}");
-    assert!(
-        by_agent.iter().all(|(_, n)| *n > 0),
-        "every agent's VUs sent requests: {by_agent:?}"
-    );
+    results::assert_every_agent_sent(&view.summary, 3);
     // teardown() runs once, after the seal.
-    let stats = Arc::clone(&target.stats);
     fleet
-        .wait_for("teardown() ran", Duration::from_secs(15), || {
-            let stats = Arc::clone(&stats);
-            async move {
-                match stats.route(Route::Status) {
-                    0 => Ok(None),
-                    1 => Ok(Some(())),
-                    n => Err(format!("teardown ran {n} times")),
-                }
-            }
-        })
+        .wait_route_once("teardown() ran", &target.stats, Route::Status)
         .await
         .expect("teardown() runs once");
 }

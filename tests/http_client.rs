@@ -38,6 +38,8 @@ fn options() -> HttpOptions {
         hosts: Vec::new(),
         net: Default::default(),
         rps: None,
+        batch: volley::plan::DEFAULT_BATCH,
+        batch_per_host: volley::plan::DEFAULT_BATCH_PER_HOST,
     }
 }
 

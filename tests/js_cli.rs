@@ -141,7 +141,7 @@ fn inspect_shows_the_plan_a_script_makes() {
         "export const options = {\n\
            scenarios: { api: { executor: 'constant-vus', vus: 3, duration: '10s', exec: 'api' } },\n\
            thresholds: { http_req_duration: ['p(95)<200'] },\n\
-           batchPerHost: 10,\n\
+           blacklistIPs: ['10.0.0.0/8'],\n\
          };\n\
          export function api() {}\n\
          export default function () {}\n",
@@ -159,7 +159,7 @@ fn inspect_shows_the_plan_a_script_makes() {
         text.contains("script exports: api, default, options"),
         "{text}"
     );
-    assert!(text.contains("left out): batchPerHost"), "{text}");
+    assert!(text.contains("left out): blacklistIPs"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

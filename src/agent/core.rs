@@ -135,6 +135,7 @@ impl AgentCore {
             env: req.env.clone(),
             files: req.files.clone(),
             script: req.script.as_deref().cloned(),
+            setup_values: None,
         };
         if let Some(sb) = &mut bundle.script {
             // Never trust a submitted setup result: setup() runs here.
@@ -226,6 +227,26 @@ impl AgentCore {
                 }
             }
         }
+        if script.is_none() && (plan.setup.is_some() || plan.teardown.is_some()) {
+            // A plan's setup, once for the whole fleet before the barrier as
+            // for a script; its values travel in the bundle, and the other
+            // agents run neither setup nor teardown.
+            let values = crate::engine::lifecycle::setup_once(Arc::new(plan.clone()))
+                .await
+                .map_err(|e| ApiError::Unprocessable {
+                    message: format!("{e}"),
+                })?;
+            let size: usize = values.iter().map(|(k, v)| k.len() + v.len()).sum();
+            if size > crate::script::bundle::MAX_BUNDLE_BYTES {
+                return Err(ApiError::Unprocessable {
+                    message: format!(
+                        "setup captured {size} bytes of values, over the fleet's {} (capture less)",
+                        crate::script::bundle::MAX_BUNDLE_BYTES
+                    ),
+                });
+            }
+            bundle.setup_values = Some(values);
+        }
         let name = req.name.clone().unwrap_or_else(|| "test".into());
         let (meta, allocation) = self
             .h
@@ -254,14 +275,20 @@ impl AgentCore {
         if let Err(e) = self.h.membership.announce(Some(&announcement)).await {
             tracing::warn!("cannot announce test {} in gossip: {e}", meta.id);
         }
-        if let Some(script) = script {
-            let data = bundle.script.as_ref().and_then(|b| b.setup_data.clone());
+        let teardown = match (script, &bundle.setup_values) {
+            (Some(script), _) => {
+                let data = bundle.script.as_ref().and_then(|b| b.setup_data.clone());
+                Some(Teardown::Script(script, data))
+            }
+            (None, Some(values)) if plan.teardown.is_some() => Some(Teardown::Plan(values.clone())),
+            (None, _) => None,
+        };
+        if let Some(teardown) = teardown {
             tokio::spawn(teardown_when_over(
                 Arc::clone(&self.h.origin),
                 meta.id.clone(),
-                script,
                 Arc::new(plan.clone()),
-                data,
+                teardown,
             ));
         }
         let max_vus: u64 = plan.scenarios.iter().map(|s| s.executor.max_vus()).sum();
@@ -725,20 +752,37 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Runs a script's `teardown(data)` once its fleet test is sealed (or
-/// after a day, if it never is).
+/// What runs once a fleet test is over, on the agent that accepted it.
+enum Teardown {
+    /// A script's `teardown(data)`, with `setup()`'s data.
+    Script(crate::script::Script, Option<String>),
+    /// A plan's `teardown:` flow, with what its `setup:` captured.
+    Plan(crate::engine::lifecycle::SetupValues),
+}
+
+/// Runs the test's teardown once it is sealed (or after a day, if it
+/// never is).
 async fn teardown_when_over(
     origin: Arc<crate::fleet::origin::Origin>,
     test_id: String,
-    script: crate::script::Script,
     plan: Arc<crate::plan::Plan>,
-    data: Option<String>,
+    teardown: Teardown,
 ) {
     let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(24 * 3600);
     while origin.sealed(&test_id).is_none() && tokio::time::Instant::now() < give_up {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    if let Err(e) = crate::script::fleet::teardown(script, plan, data).await {
-        tracing::warn!(test = %test_id, "teardown() failed: {e}");
+    let failed = match teardown {
+        Teardown::Script(script, data) => crate::script::fleet::teardown(script, plan, data)
+            .await
+            .err()
+            .map(|e| e.to_string()),
+        Teardown::Plan(values) => crate::engine::lifecycle::teardown_once(plan, &values)
+            .await
+            .err()
+            .map(|e| e.to_string()),
+    };
+    if let Some(e) = failed {
+        tracing::warn!(test = %test_id, "teardown failed: {e}");
     }
 }

@@ -12,6 +12,9 @@ pub const THRESHOLDS_FAILED: u8 = 99;
 pub const INVALID_CONFIG: u8 = 104;
 /// Stopped by a signal (k6 `ExternalAbort`).
 pub const INTERRUPTED: u8 = 105;
+/// k6 `ScriptException`: a script threw outside an iteration, or a plan's
+/// `setup` failed a check.
+pub const SCRIPT_EXCEPTION: u8 = 107;
 /// k6: `exec.test.abort()` was called.
 pub const SCRIPT_ABORTED: u8 = 108;
 /// k6: `exec.test.fail()` was called (wins over failed thresholds).

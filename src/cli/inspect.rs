@@ -56,6 +56,20 @@ pub fn run(args: InspectArgs) -> u8 {
     }
 }
 
+/// Requests in `steps`, those of groups and batches included.
+fn request_steps(steps: &[crate::plan::Step]) -> usize {
+    use crate::plan::Step;
+    steps
+        .iter()
+        .map(|step| match step {
+            Step::Request(_) => 1,
+            Step::Batch(requests) => requests.len(),
+            Step::Group(g) => request_steps(&g.steps),
+            Step::Sleep(_) | Step::Metric(_) => 0,
+        })
+        .sum()
+}
+
 /// A human description of a plan's execution requirements.
 pub fn describe(plan: &Plan) -> String {
     let mut out = String::new();
@@ -73,13 +87,7 @@ pub fn describe(plan: &Plan) -> String {
     for s in &plan.scenarios {
         let work = match &s.exec {
             Some(exec) => format!("runs {exec}()"),
-            None => format!(
-                "{} request step(s)",
-                plan.requests
-                    .iter()
-                    .filter(|r| r.scenario == s.index)
-                    .count()
-            ),
+            None => format!("{} request step(s)", request_steps(&s.flow.steps)),
         };
         let _ = writeln!(
             out,
@@ -91,6 +99,26 @@ pub fn describe(plan: &Plan) -> String {
             s.executor.max_vus(),
             format_duration(s.graceful_stop),
         );
+    }
+    for (name, flow) in [("setup", &plan.setup), ("teardown", &plan.teardown)] {
+        if let Some(flow) = flow {
+            let n = request_steps(&flow.steps);
+            let _ = writeln!(out, "  {name}: once, {n} request step(s)");
+        }
+    }
+    for m in &plan.metrics {
+        let kind = match m.kind() {
+            crate::metrics::MetricKind::Counter => "counter",
+            crate::metrics::MetricKind::Gauge => "gauge",
+            crate::metrics::MetricKind::Rate => "rate",
+            crate::metrics::MetricKind::Trend => "trend",
+        };
+        let time = if m.unit() == crate::metrics::Unit::Time {
+            " of times"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  metric {}: {kind}{time}", m.name());
     }
     for t in &plan.thresholds {
         let abort = if t.abort_on_fail {

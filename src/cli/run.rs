@@ -328,6 +328,10 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
             }
             return Ok(e.exit_code());
         }
+        Err(engine::run::EngineError::Setup(e)) => {
+            eprintln!("error: {e}");
+            return Ok(exit::SCRIPT_EXCEPTION);
+        }
         Err(e) => return Err(e.into()),
     };
     observer.finish()?;

@@ -1,24 +1,46 @@
 //! Checks and captures: judging a response and pulling values out of it.
 
 use super::http::Response;
-use crate::plan::{CaptureSource, CheckKind};
+use crate::plan::{CaptureSource, CheckKind, TimingPhase};
 
 /// True when the response satisfies the check. A failed request (no
-/// response) fails every check.
+/// response) fails every check, `not` ones included.
 pub fn evaluate(kind: &CheckKind, resp: &Response, json: Option<&serde_json::Value>) -> bool {
-    if resp.error.is_some() {
-        return false;
-    }
+    resp.error.is_none() && holds(kind, resp, json)
+}
+
+fn holds(kind: &CheckKind, resp: &Response, json: Option<&serde_json::Value>) -> bool {
+    let at = |pointer: &str| json.and_then(|j| j.pointer(pointer));
     match kind {
         CheckKind::Status(code) => resp.status == *code,
         CheckKind::StatusIn(codes) => codes.contains(&resp.status),
         CheckKind::HeaderPresent(name) => resp.header(name.as_str()).is_some(),
         CheckKind::HeaderEquals(name, value) => resp.header(name.as_str()) == Some(value.as_str()),
-        CheckKind::BodyContains(needle) => contains(&resp.body, needle.as_bytes()),
-        CheckKind::JsonEquals { pointer, value } => {
-            json.and_then(|j| j.pointer(pointer)) == Some(value)
+        CheckKind::HeaderMatches(name, re) => {
+            resp.header(name.as_str()).is_some_and(|v| re.is_match(v))
         }
-        CheckKind::JsonExists { pointer } => json.and_then(|j| j.pointer(pointer)).is_some(),
+        CheckKind::BodyContains(needle) => contains(&resp.body, needle.as_bytes()),
+        CheckKind::BodyMatches(re) => re.is_match(&resp.body),
+        CheckKind::JsonEquals { pointer, value } => at(pointer) == Some(value),
+        CheckKind::JsonExists { pointer } => at(pointer).is_some(),
+        CheckKind::JsonCompare { pointer, bounds } => at(pointer)
+            .and_then(serde_json::Value::as_f64)
+            .is_some_and(|n| bounds.iter().all(|(op, limit)| op.holds(n, *limit))),
+        CheckKind::JsonContains { pointer, value } => match (at(pointer), value) {
+            (Some(serde_json::Value::String(s)), serde_json::Value::String(needle)) => {
+                s.contains(needle.as_str())
+            }
+            (Some(serde_json::Value::Array(items)), v) => items.contains(v),
+            _ => false,
+        },
+        CheckKind::Timing { phase, op, limit } => {
+            let took = match phase {
+                TimingPhase::Duration => resp.timings.duration(),
+                TimingPhase::Waiting => resp.timings.waiting,
+            };
+            op.holds(took.as_secs_f64(), limit.as_secs_f64())
+        }
+        CheckKind::Not(inner) => !holds(inner, resp, json),
     }
 }
 
@@ -56,6 +78,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Op;
 
     fn resp(status: u16, body: &str) -> Response {
         let mut r = Response {
@@ -101,6 +124,122 @@ mod tests {
         let mut failed = resp(0, "");
         failed.error = Some(crate::metrics::ErrorKind::Timeout);
         assert!(!evaluate(&CheckKind::StatusIn(vec![0]), &failed, None));
+    }
+
+    #[test]
+    fn timing_regex_negation_and_json_comparisons() {
+        let mut r = resp(200, r#"{"n":5,"s":"hello world","tags":["api","v2"]}"#);
+        r.timings.waiting = std::time::Duration::from_millis(120);
+        r.timings.receiving = std::time::Duration::from_millis(30);
+        let j: serde_json::Value = serde_json::from_slice(&r.body).expect("test json");
+        let timing = |phase, op, ms| CheckKind::Timing {
+            phase,
+            op,
+            limit: std::time::Duration::from_millis(ms),
+        };
+        assert!(evaluate(
+            &timing(TimingPhase::Duration, Op::Lt, 200),
+            &r,
+            None
+        ));
+        assert!(!evaluate(
+            &timing(TimingPhase::Duration, Op::Lt, 150),
+            &r,
+            None
+        ));
+        assert!(evaluate(
+            &timing(TimingPhase::Duration, Op::Le, 150),
+            &r,
+            None
+        ));
+        assert!(evaluate(
+            &timing(TimingPhase::Waiting, Op::Lt, 121),
+            &r,
+            None
+        ));
+        assert!(!evaluate(
+            &timing(TimingPhase::Waiting, Op::Gt, 120),
+            &r,
+            None
+        ));
+        let re = |p: &str| regex::bytes::Regex::new(p).expect("test regex");
+        assert!(evaluate(&CheckKind::BodyMatches(re(r#""n":\d"#)), &r, None));
+        assert!(!evaluate(&CheckKind::BodyMatches(re("^world")), &r, None));
+        let name = http::HeaderName::from_static("x-token");
+        let hre = |p: &str| regex::Regex::new(p).expect("test regex");
+        assert!(evaluate(
+            &CheckKind::HeaderMatches(name.clone(), hre("^a.c$")),
+            &r,
+            None
+        ));
+        assert!(!evaluate(
+            &CheckKind::HeaderMatches(name, hre("^b")),
+            &r,
+            None
+        ));
+        let missing = http::HeaderName::from_static("x-missing");
+        assert!(!evaluate(
+            &CheckKind::HeaderMatches(missing, hre("")),
+            &r,
+            None
+        ));
+        let not500 = CheckKind::Not(Box::new(CheckKind::Status(500)));
+        assert!(evaluate(&not500, &r, None));
+        assert!(!evaluate(
+            &CheckKind::Not(Box::new(CheckKind::Status(200))),
+            &r,
+            None
+        ));
+        let cmp = |bounds: Vec<(Op, f64)>| CheckKind::JsonCompare {
+            pointer: "/n".into(),
+            bounds,
+        };
+        assert!(evaluate(
+            &cmp(vec![(Op::Gt, 1.0), (Op::Le, 5.0)]),
+            &r,
+            Some(&j)
+        ));
+        assert!(!evaluate(&cmp(vec![(Op::Lt, 5.0)]), &r, Some(&j)));
+        let on_string = CheckKind::JsonCompare {
+            pointer: "/s".into(),
+            bounds: vec![(Op::Gt, 0.0)],
+        };
+        assert!(!evaluate(&on_string, &r, Some(&j)), "a string is no number");
+        let contains = |pointer: &str, v| CheckKind::JsonContains {
+            pointer: pointer.into(),
+            value: v,
+        };
+        assert!(evaluate(
+            &contains("/s", serde_json::json!("lo wo")),
+            &r,
+            Some(&j)
+        ));
+        assert!(!evaluate(
+            &contains("/s", serde_json::json!("bye")),
+            &r,
+            Some(&j)
+        ));
+        assert!(evaluate(
+            &contains("/tags", serde_json::json!("v2")),
+            &r,
+            Some(&j)
+        ));
+        assert!(!evaluate(
+            &contains("/tags", serde_json::json!("v3")),
+            &r,
+            Some(&j)
+        ));
+        assert!(!evaluate(
+            &contains("/n", serde_json::json!(5)),
+            &r,
+            Some(&j)
+        ));
+        let mut failed = resp(0, "");
+        failed.error = Some(crate::metrics::ErrorKind::Timeout);
+        assert!(
+            !evaluate(&not500, &failed, None),
+            "no response fails `not` too"
+        );
     }
 
     #[test]

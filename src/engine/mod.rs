@@ -3,7 +3,8 @@
 //!
 //! - [`mod@run`]: the top level: scenarios, the recorder loop, thresholds.
 //! - [`executor`]: k6's six executors; [`schedule`]: ramping VU steps (pure).
-//! - [`vu`]: one virtual user and its iteration loop; [`check`]: checks and
+//! - [`vu`]: one virtual user and its iteration loop; [`lifecycle`]: a
+//!   plan's `setup` and `teardown` flows; [`check`]: checks and
 //!   captures; [`program`]: flows flattened into ops.
 //! - [`sink`]: lock-free sample batches from VUs to the recorder.
 //! - [`http`]: the HTTP/1.1 and HTTP/2 client every VU owns.
@@ -11,6 +12,7 @@
 pub mod check;
 pub mod executor;
 pub mod http;
+pub mod lifecycle;
 pub mod program;
 pub mod run;
 pub mod schedule;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::HeaderName;
 
-use crate::plan::{CaptureSource, CheckKind, GroupId, Plan, Request, Sleep, Step};
+use crate::plan::{CaptureSource, GroupId, MetricValue, Plan, Request, ResponseValue, Sleep, Step};
 
 /// One instruction of a flattened flow.
 #[derive(Debug, Clone)]
@@ -16,6 +16,14 @@ pub enum Op {
     Sleep(Sleep),
     GroupStart(GroupId),
     GroupEnd(GroupId),
+    /// Requests sent in parallel.
+    Batch(Vec<Arc<Prepared>>),
+    /// A value added to a custom metric's series (of the plan's dynamic
+    /// catalog).
+    Metric {
+        series: u32,
+        value: MetricValue,
+    },
 }
 
 /// A request plus its pre-rendered static parts.
@@ -34,12 +42,17 @@ pub struct Prepared {
     pub keep_body: bool,
     /// A check or capture parses the body as JSON.
     pub parse_json: bool,
+    /// Custom metric series fed from the final response, and with what.
+    pub metrics: Vec<(u32, ResponseValue)>,
 }
 
 /// Flattened flows, indexed like `Plan::scenarios`.
 #[derive(Debug)]
 pub struct Program {
     pub scenarios: Vec<Vec<Op>>,
+    /// The plan's `setup` and `teardown` flows (empty without one).
+    pub setup: Vec<Op>,
+    pub teardown: Vec<Op>,
 }
 
 impl Program {
@@ -53,7 +66,18 @@ impl Program {
                 ops
             })
             .collect();
-        Program { scenarios }
+        let lifecycle = |flow: &Option<Arc<crate::plan::Flow>>| {
+            let mut ops = Vec::new();
+            if let Some(f) = flow {
+                flatten(&f.steps, plan, &mut ops);
+            }
+            ops
+        };
+        Program {
+            scenarios,
+            setup: lifecycle(&plan.setup),
+            teardown: lifecycle(&plan.teardown),
+        }
     }
 }
 
@@ -62,6 +86,19 @@ fn flatten(steps: &[Step], plan: &Plan, ops: &mut Vec<Op>) {
         match step {
             Step::Request(r) => ops.push(Op::Request(Arc::new(prepare(r, plan)))),
             Step::Sleep(s) => ops.push(Op::Sleep(*s)),
+            Step::Metric(m) => {
+                let mut tags = m.tags.clone();
+                tags.sort();
+                ops.push(Op::Metric {
+                    series: plan
+                        .dynamic
+                        .series_id(m.metric.name(), m.scenario, &m.group, &tags),
+                    value: m.value.clone(),
+                });
+            }
+            Step::Batch(rs) => ops.push(Op::Batch(
+                rs.iter().map(|r| Arc::new(prepare(r, plan))).collect(),
+            )),
             Step::Group(g) => {
                 ops.push(Op::GroupStart(g.id));
                 flatten(&g.steps, plan, ops);
@@ -77,24 +114,14 @@ fn prepare(r: &Arc<Request>, plan: &Plan) -> Prepared {
         .iter()
         .map(|(k, v)| v.as_static().map(|v| (k.clone(), v.to_owned())))
         .collect::<Option<Vec<_>>>();
-    let keep_headers = r.checks.iter().any(|c| {
-        matches!(
-            c.kind,
-            CheckKind::HeaderPresent(_) | CheckKind::HeaderEquals(..)
-        )
-    }) || r
-        .captures
-        .iter()
-        .any(|c| matches!(c.source, CaptureSource::Header(_)));
-    let parse_json = r.checks.iter().any(|c| {
-        matches!(
-            c.kind,
-            CheckKind::JsonEquals { .. } | CheckKind::JsonExists { .. }
-        )
-    }) || r
-        .captures
-        .iter()
-        .any(|c| matches!(c.source, CaptureSource::JsonPointer(_)));
+    let keep_headers = r.checks.iter().any(|c| c.kind.reads_headers())
+        || r.captures
+            .iter()
+            .any(|c| matches!(c.source, CaptureSource::Header(_)));
+    let parse_json = r.checks.iter().any(|c| c.kind.parses_json())
+        || r.captures
+            .iter()
+            .any(|c| matches!(c.source, CaptureSource::JsonPointer(_)));
     Prepared {
         static_url: r.url.as_static().map(str::to_owned),
         static_headers,
@@ -109,6 +136,16 @@ fn prepare(r: &Arc<Request>, plan: &Plan) -> Prepared {
         keep_headers,
         keep_body: r.needs_body || !plan.http.discard_response_bodies,
         parse_json,
+        metrics: r
+            .metrics
+            .iter()
+            .map(|m| {
+                let series = plan
+                    .dynamic
+                    .series_id(m.metric.name(), r.scenario, &r.group, &[]);
+                (series, m.value)
+            })
+            .collect(),
         request: r.clone(),
     }
 }

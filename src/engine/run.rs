@@ -17,7 +17,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::executor::{Realloc, ScenarioCtx, VuGauges, run_scenario};
 use super::http::HttpClientConfig;
-use super::program::Program;
 use super::sink::SinkHandle;
 use super::vu::Shared;
 use crate::metrics::aggregate::Aggregate;
@@ -48,6 +47,9 @@ pub struct RunOptions {
     pub realloc: Option<watch::Receiver<Option<Realloc>>>,
     /// The script whose functions the VUs run (a plan from a script).
     pub script: Option<Arc<crate::script::ScriptRun>>,
+    /// A fleet share: the plan's `setup` ran on the accepting agent, which
+    /// also runs `teardown`; the VUs start with these values.
+    pub setup_values: Option<super::lifecycle::SetupValues>,
 }
 
 impl Default for RunOptions {
@@ -60,6 +62,7 @@ impl Default for RunOptions {
             max_series: 5_000,
             realloc: None,
             script: None,
+            setup_values: None,
         }
     }
 }
@@ -120,6 +123,9 @@ pub enum EngineError {
     /// The script's `setup()` failed (or timed out): nothing ran.
     #[error("{0}")]
     Script(#[from] crate::script::ScriptError),
+    /// The plan's `setup` flow failed a check: nothing ran.
+    #[error("{0}")]
+    Setup(#[from] super::lifecycle::SetupFailed),
 }
 
 /// Runs `plan` to completion (or until `stop` is cancelled).
@@ -134,13 +140,7 @@ pub async fn run(
     let http = HttpClientConfig::new(&plan.http)
         .map_err(|e| EngineError::Http(e.to_string()))?
         .with_rps_share(share);
-    let shared = Arc::new(Shared {
-        program: Program::new(&plan),
-        plan: plan.clone(),
-        http: Arc::new(http),
-        data_cursor: AtomicU64::new(0),
-        script: opts.script.clone(),
-    });
+    let shared = Arc::new(Shared::new(plan.clone(), http, opts.script.clone()));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Sample>>();
     let epoch = Arc::new(AtomicU64::new(0));
     let gauges = Arc::new(VuGauges::default());
@@ -157,6 +157,15 @@ pub async fn run(
         crate::script::lifecycle::prewarm(script, &shared.http, handle, &opts.tuple, &scenarios)
             .await?;
         crate::script::lifecycle::setup(script, &shared.http, handle).await?;
+    }
+    // A plan's own setup, before the start as k6 runs it (unless it ran on
+    // the agent that accepted a fleet test).
+    match (&opts.setup_values, &sink) {
+        (Some(values), _) => super::lifecycle::adopt(&shared, values),
+        (None, Some(handle)) => {
+            super::lifecycle::setup(&shared, handle).await?;
+        }
+        (None, None) => {}
     }
     let start = opts.start_at.unwrap_or_else(Instant::now);
     let mut teardown: Option<tokio::task::JoinHandle<()>> = None;
@@ -256,6 +265,15 @@ pub async fn run(
                             Arc::clone(&shared.http),
                             handle.clone(),
                         )));
+                    }
+                    let plan_teardown = opts.script.is_none()
+                        && opts.setup_values.is_none()
+                        && !shared.program.teardown.is_empty();
+                    if let (true, Some(handle)) = (plan_teardown, &sink) {
+                        let (shared, handle) = (Arc::clone(&shared), handle.clone());
+                        teardown = Some(tokio::spawn(async move {
+                            super::lifecycle::teardown(&shared, handle).await;
+                        }));
                     }
                     sink = None;
                 }

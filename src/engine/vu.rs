@@ -11,14 +11,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::time::Instant;
 
-use super::check;
+mod batch;
+mod exchange;
+
+use super::http::batch::Lanes;
 use super::http::cookies::CookieJar;
-use super::http::follow::{self, Chain};
 use super::http::{HttpClientConfig, OutRequest, Response, VuClient};
 use super::program::{Op, Prepared, sleep_duration};
 use super::sink::SampleSink;
-use crate::metrics::{HttpSample, Sample};
-use crate::plan::{CaptureSource, DataMode, Plan, RenderContext};
+use crate::metrics::Sample;
+use crate::plan::{DataMode, MetricValue, Plan, RenderContext};
+use exchange::Buffers;
 
 /// Sleeps at least this long ship the VU's pending samples first.
 const FLUSH_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_millis(50);
@@ -32,6 +35,26 @@ pub struct Shared {
     pub data_cursor: AtomicU64,
     /// Set when the plan comes from a script: VUs run its functions.
     pub script: Option<Arc<crate::script::ScriptRun>>,
+    /// What `setup` captured, by variable slot: every VU starts with it.
+    pub setup_values: std::sync::OnceLock<Vec<Option<String>>>,
+}
+
+impl Shared {
+    /// What the VUs of a run of `plan` share (`script` for a plan from one).
+    pub fn new(
+        plan: Arc<Plan>,
+        http: HttpClientConfig,
+        script: Option<Arc<crate::script::ScriptRun>>,
+    ) -> Shared {
+        Shared {
+            program: super::program::Program::new(&plan),
+            plan,
+            http: Arc::new(http),
+            data_cursor: AtomicU64::new(0),
+            script,
+            setup_values: std::sync::OnceLock::new(),
+        }
+    }
 }
 
 /// One virtual user.
@@ -41,17 +64,18 @@ pub struct Vu {
     client: VuClient,
     vars: Vec<Option<String>>,
     pub sink: SampleSink,
-    url: String,
-    body: String,
-    /// The rendered body compressed, for a request with `compression`.
-    compressed: Vec<u8>,
-    headers: Vec<(http::HeaderName, String)>,
+    /// Where a single request's templates are rendered.
+    bufs: Buffers,
+    /// The extra clients of this VU's batches.
+    lanes: Lanes,
     /// Headers of a request with cookies or of a redirect hop.
     hop_headers: Vec<(http::HeaderName, String)>,
     response: Response,
     /// The VU's cookies (emptied before each iteration unless
     /// `noCookiesReset`).
     jar: CookieJar,
+    /// The first check that failed since [`Vu::lifecycle`] began.
+    failed_check: Option<crate::plan::CheckId>,
     /// A script VU: its JavaScript runtime on a script worker.
     script: Option<crate::script::ScriptVu>,
 }
@@ -61,6 +85,19 @@ struct Where<'a> {
     iter: u64,
     scenario: &'a str,
     row: Option<&'a [String]>,
+}
+
+impl<'a> Where<'a> {
+    /// What templates render with, for VU `vu` with its variables.
+    fn context(&self, vu: u64, vars: &'a [Option<String>]) -> RenderContext<'a> {
+        RenderContext {
+            vu,
+            iter: self.iter,
+            scenario: self.scenario,
+            vars,
+            row: self.row,
+        }
+    }
 }
 
 /// Where one iteration stands in its scenario.
@@ -91,12 +128,15 @@ impl Vu {
             script,
             id,
             client: VuClient::for_vu(shared.http.clone(), id),
-            vars: vec![None; shared.plan.vars.len()],
+            vars: shared
+                .setup_values
+                .get()
+                .cloned()
+                .unwrap_or_else(|| vec![None; shared.plan.vars.len()]),
+            failed_check: None,
             sink,
-            url: String::new(),
-            body: String::new(),
-            compressed: Vec::new(),
-            headers: Vec::new(),
+            bufs: Buffers::default(),
+            lanes: Lanes::default(),
             hop_headers: Vec::new(),
             response: Response::default(),
             jar: CookieJar::default(),
@@ -132,18 +172,55 @@ impl Vu {
             DataMode::Random => fastrand::usize(..d.rows.len()),
             DataMode::UniquePerVu => ((self.id - 1) % d.rows.len() as u64) as usize,
         });
+        let at = Where {
+            iter: spec.iter,
+            scenario: &scenario.name,
+            row: row_index.and_then(|i| plan.data.as_ref().map(|d| d.rows[i].as_slice())),
+        };
+        self.run_ops(
+            &shared.program.scenarios[spec.scenario],
+            &at,
+            lag,
+            &plan.http,
+            false,
+        )
+        .await;
+        self.sink.push(Sample::Iteration {
+            scenario: scenario_index(spec.scenario),
+            duration: started.elapsed(),
+            interrupted: false,
+        });
+        self.sink.flush_if_stale();
+    }
+
+    /// Runs `ops` in order; with `stop_on_failed_check`, stops after the
+    /// request whose check failed first (setup's assertions).
+    async fn run_ops(
+        &mut self,
+        ops: &[Op],
+        at: &Where<'_>,
+        lag: Option<std::time::Duration>,
+        http: &crate::plan::HttpOptions,
+        stop_on_failed_check: bool,
+    ) {
         let mut group_starts: Vec<Instant> = Vec::new();
-        for op in &shared.program.scenarios[spec.scenario] {
+        for op in ops {
             match op {
-                Op::Request(p) => {
-                    let row =
-                        row_index.and_then(|i| plan.data.as_ref().map(|d| d.rows[i].as_slice()));
-                    let at = Where {
-                        iter: spec.iter,
-                        scenario: &scenario.name,
-                        row,
+                Op::Request(p) => self.request(p, at, lag, http).await,
+                Op::Batch(ps) => self.batch(ps, at, lag, http).await,
+                Op::Metric { series, value } => {
+                    let value = match value {
+                        MetricValue::Fixed(v) => Some(*v),
+                        MetricValue::Template(t) => {
+                            exchange::metric_number(&t.render(&at.context(self.id, &self.vars)))
+                        }
                     };
-                    self.request(p, &at, lag, &shared.plan.http).await;
+                    if let Some(value) = value {
+                        self.sink.push(Sample::Custom {
+                            series: *series,
+                            value,
+                        });
+                    }
                 }
                 Op::Sleep(s) => {
                     let pause = sleep_duration(*s);
@@ -151,6 +228,7 @@ impl Vu {
                     if pause >= FLUSH_BEFORE_SLEEP {
                         self.sink.flush();
                         self.client.release_buffers();
+                        self.lanes.release_buffers();
                     } else {
                         self.sink.flush_if_stale();
                     }
@@ -166,13 +244,46 @@ impl Vu {
                     }
                 }
             }
+            if stop_on_failed_check && self.failed_check.is_some() {
+                return;
+            }
         }
-        self.sink.push(Sample::Iteration {
-            scenario: scenario_index(spec.scenario),
-            duration: started.elapsed(),
-            interrupted: false,
-        });
-        self.sink.flush_if_stale();
+    }
+
+    /// Runs the plan's `setup` (`teardown` when `!setup`) once, as VU 0:
+    /// with setup, stops at the first failed check and returns it.
+    pub async fn lifecycle(
+        &mut self,
+        shared: &Shared,
+        setup: bool,
+    ) -> Option<crate::plan::CheckId> {
+        let (ops, name) = if setup {
+            (&shared.program.setup, "setup")
+        } else {
+            (&shared.program.teardown, "teardown")
+        };
+        let at = Where {
+            iter: 0,
+            scenario: name,
+            row: None,
+        };
+        self.failed_check = None;
+        self.run_ops(ops, &at, None, &shared.plan.http, setup).await;
+        self.sink.flush();
+        self.failed_check
+    }
+
+    /// The variables `setup` captured, the others empty: what every VU
+    /// starts with.
+    pub fn setup_values(&self, slots: &[crate::plan::VarSlot]) -> Vec<Option<String>> {
+        let mut out = vec![None; self.vars.len()];
+        for s in slots {
+            let i = usize::from(s.0);
+            if let (Some(slot), Some(v)) = (out.get_mut(i), self.vars.get(i)) {
+                *slot = v.clone();
+            }
+        }
+        out
     }
 
     async fn request(
@@ -183,117 +294,59 @@ impl Vu {
         http: &crate::plan::HttpOptions,
     ) {
         let r = &p.request;
-        let cx = RenderContext {
-            vu: self.id,
-            iter: at.iter,
-            scenario: at.scenario,
-            vars: &self.vars,
-            row: at.row,
-        };
-        let url: &str = match &p.static_url {
-            Some(u) => u,
-            None => {
-                self.url.clear();
-                r.url.render_into(&cx, &mut self.url);
-                &self.url
-            }
-        };
-        let headers: &[(http::HeaderName, String)] = match &p.static_headers {
-            Some(h) => h,
-            None => {
-                self.headers.clear();
-                for (name, value) in &r.headers {
-                    self.headers.push((name.clone(), value.render(&cx)));
-                }
-                &self.headers
-            }
-        };
-        let body: &[u8] = match (&p.static_body, &r.body) {
-            (Some(b), _) => b,
-            (None, Some(t)) => {
-                self.body.clear();
-                t.render_into(&cx, &mut self.body);
-                match &r.compression {
-                    // Validated at load: compressing into memory does not fail.
-                    Some(c) => {
-                        self.compressed = super::http::encoding::compress(c, self.body.as_bytes())
-                            .unwrap_or_default();
-                        &self.compressed
-                    }
-                    None => self.body.as_bytes(),
-                }
-            }
-            (None, None) => &[],
-        };
-        let mut out = OutRequest {
+        let cx = at.context(self.id, &self.vars);
+        let sent = exchange::render(p, &cx, &mut self.bufs);
+        let cookies =
+            exchange::with_cookies(&mut self.jar, sent.headers, sent.url, &mut self.hop_headers);
+        let out = OutRequest {
             method: &r.method,
-            url,
-            headers,
-            body,
+            url: sent.url,
+            headers: if cookies {
+                &self.hop_headers
+            } else {
+                sent.headers
+            },
+            body: sent.body,
             timeout: r.timeout,
             keep_body: p.keep_body,
             keep_headers: p.keep_headers,
         };
-        if let Some(cookies) = follow::cookie_header(&mut self.jar, &[], url, follow::unix_now) {
-            self.hop_headers.clear();
-            self.hop_headers.extend_from_slice(headers);
-            follow::add_cookie_header(&mut self.hop_headers, cookies);
-            out.headers = &self.hop_headers;
-        }
         self.client.send(&out, &mut self.response).await;
-        follow::store_cookies(&mut self.jar, url, &self.response, follow::unix_now);
-        let max = r.redirects.unwrap_or(http.max_redirects);
-        let expected = &http.expected_statuses;
-        if max > 0 && super::http::redirect::is_redirect(self.response.status) {
-            // Rare: each hop is recorded as its own request, then sent.
-            let mut chain = Chain::new(&r.method, url, max);
-            while chain.advance(&mut self.response) {
-                record(&mut self.sink, r.id, &self.response, lag, expected);
-                self.hop_headers.clear();
-                chain.headers_into(headers, &mut self.hop_headers);
-                if let Some(c) =
-                    follow::cookie_header(&mut self.jar, &[], &chain.url, follow::unix_now)
-                {
-                    follow::add_cookie_header(&mut self.hop_headers, c);
-                }
-                let hop = OutRequest {
-                    method: &chain.method,
-                    url: &chain.url,
-                    headers: &self.hop_headers,
-                    body: if chain.keep_body { body } else { &[] },
-                    timeout: r.timeout,
-                    keep_body: p.keep_body,
-                    keep_headers: p.keep_headers,
-                };
-                self.client.send(&hop, &mut self.response).await;
-                follow::store_cookies(&mut self.jar, &chain.url, &self.response, follow::unix_now);
-            }
-        }
-        record(&mut self.sink, r.id, &self.response, lag, expected);
-        let resp = &self.response;
-        if !r.checks.is_empty() || !r.captures.is_empty() {
-            let json = if p.parse_json {
-                serde_json::from_slice::<serde_json::Value>(&resp.body).ok()
-            } else {
-                None
+        let f = exchange::Follow {
+            request: r,
+            url: sent.url,
+            headers: sent.headers,
+            lag,
+            http,
+        };
+        let mut chain = None;
+        while exchange::follow_on(
+            &f,
+            &mut chain,
+            &mut self.response,
+            &mut self.jar,
+            &mut self.sink,
+            &mut self.hop_headers,
+        ) {
+            let Some(c) = &chain else { break };
+            let hop = OutRequest {
+                method: &c.method,
+                url: &c.url,
+                headers: &self.hop_headers,
+                body: if c.keep_body { sent.body } else { &[] },
+                timeout: r.timeout,
+                keep_body: p.keep_body,
+                keep_headers: p.keep_headers,
             };
-            for c in &r.checks {
-                let ok = check::evaluate(&c.kind, resp, json.as_ref());
-                self.sink.push(Sample::Check { check: c.id, ok });
-            }
-            for c in &r.captures {
-                let slot = usize::from(c.var.0);
-                let value = match &c.source {
-                    CaptureSource::Cookie(name) => {
-                        follow::cookie_value(&mut self.jar, url, name, follow::unix_now())
-                    }
-                    source => check::capture(source, resp, json.as_ref()),
-                };
-                if let Some(v) = self.vars.get_mut(slot) {
-                    *v = value;
-                }
-            }
+            self.client.send(&hop, &mut self.response).await;
         }
+        let outcome = exchange::Outcome {
+            sink: &mut self.sink,
+            vars: &mut self.vars,
+            jar: &mut self.jar,
+            failed_check: &mut self.failed_check,
+        };
+        exchange::finish(p, &f, &self.response, outcome);
     }
 
     /// How long the VU's last request took (`http_req_duration`), zero
@@ -306,34 +359,8 @@ impl Vu {
     /// Drops every connection (end of the VU's life, or a fresh start).
     pub fn close(&mut self) {
         self.client.close_all();
+        self.lanes.close_all();
     }
-}
-
-/// Records one response (a hop or the final one) of request `id`.
-fn record(
-    sink: &mut SampleSink,
-    id: crate::plan::RequestId,
-    resp: &Response,
-    lag: Option<std::time::Duration>,
-    expected_statuses: &[(u16, u16)],
-) {
-    // A transport error is checked as status 0, as k6 does.
-    let status = if resp.error.is_some() { 0 } else { resp.status };
-    let expected = expected_statuses
-        .iter()
-        .any(|(lo, hi)| (*lo..=*hi).contains(&status));
-    sink.push(Sample::Http(HttpSample {
-        request: id,
-        status: resp.status,
-        error: resp.error,
-        expected,
-        timings: resp.timings,
-        intended: lag.map(|l| l + resp.timings.duration()),
-        bytes_sent: resp.bytes_sent,
-        bytes_received: resp.bytes_received,
-        proto: resp.proto_code(),
-        tls: resp.tls_code(),
-    }));
 }
 
 /// Scenario indexes travel as `u16` in samples; plans never get near that.

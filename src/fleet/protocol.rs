@@ -36,6 +36,11 @@ pub struct PlanBundle {
     /// A k6 script with its modules, files and `setup()` data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script: Option<crate::script::bundle::ScriptBundle>,
+    /// A plan with `setup:` or `teardown:`: what setup captured, by name,
+    /// filled in by the agent that ran it (which also runs teardown); the
+    /// other agents run neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_values: Option<crate::engine::lifecycle::SetupValues>,
 }
 
 impl PlanBundle {
@@ -188,6 +193,7 @@ mod tests {
     fn bundle() -> PlanBundle {
         PlanBundle {
             script: None,
+            setup_values: None,
             plan: "vus: 1\n".into(),
             format: "yaml".into(),
             env: BTreeMap::from([("A".into(), "1".into())]),

@@ -6,9 +6,16 @@
 //! fields (which executor takes which parameter, shortcuts versus
 //! `scenarios`) belong to `compile`.
 
+pub mod batch;
+pub mod check;
+pub mod metric;
 pub mod values;
 
 use serde::Deserialize;
+
+pub use batch::RawBatch;
+pub use check::{CHECK_KINDS, RawCheck, RawJsonCheck};
+pub use metric::{RawMetricStep, RawMetricType, RawRequestMetric, WrittenMetricSpec};
 
 pub use values::{
     Count, DurationValue, HeaderSpec, OrderedMap, RequestShort, Scalar, SleepSpec, StatusSpec,
@@ -62,12 +69,23 @@ pub struct RawPlan {
     pub rps: Option<Count>,
     /// `proxy`: a URL, or `{http, https, noProxy}`.
     pub proxy: Option<serde_json::Value>,
+    /// Most requests of a batch in flight at once (k6: 20).
+    pub batch: Option<Count>,
+    /// Most of them to one host (k6: 6; 0 is no limit).
+    pub batch_per_host: Option<Count>,
     pub summary_trend_stats: Option<Vec<String>>,
     pub data: Option<RawData>,
     pub env: Option<OrderedMap<Scalar>>,
     pub tags: Option<OrderedMap<Scalar>>,
+    /// Custom metrics by name (`orders: counter`).
+    pub metrics: Option<OrderedMap<WrittenMetricSpec>>,
     /// The flow of the shortcut scenario, and of every scenario without one.
     pub flow: Option<Vec<RawStep>>,
+    /// Run once before the VUs start; its captures are read-only variables
+    /// of every flow.
+    pub setup: Option<Vec<RawStep>>,
+    /// Run once after the VUs end (after an abort too).
+    pub teardown: Option<Vec<RawStep>>,
     /// Set when the plan comes from a script's `options` (never from a
     /// document): the names the script exports, which scenarios name with
     /// `exec` instead of having a `flow`.
@@ -170,10 +188,15 @@ pub struct RawStep {
     pub options: Option<RequestShort>,
     pub sleep: Option<SleepSpec>,
     pub group: Option<RawGroup>,
+    /// Requests sent in parallel (k6's `http.batch`).
+    pub batch: Option<RawBatch>,
+    /// A value added to a custom metric.
+    pub metric: Option<RawMetricStep>,
 }
 
 /// The step keys, for messages.
-pub const STEP_KINDS: &str = "request, get, post, put, patch, delete, head, options, sleep, group";
+pub const STEP_KINDS: &str =
+    "request, get, post, put, patch, delete, head, options, sleep, group, batch, metric";
 
 /// `request: {...}`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -195,6 +218,8 @@ pub struct RawRequest {
     pub tags: Option<OrderedMap<Scalar>>,
     pub check: Option<Vec<RawCheck>>,
     pub capture: Option<Vec<RawCapture>>,
+    /// Values of the final response added to custom metrics.
+    pub metrics: Option<Vec<RawRequestMetric>>,
 }
 
 /// `group: {name, flow}`.
@@ -203,29 +228,6 @@ pub struct RawRequest {
 pub struct RawGroup {
     pub name: String,
     pub flow: Vec<RawStep>,
-}
-
-/// One check: exactly one condition, and an optional display name.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct RawCheck {
-    pub name: Option<String>,
-    pub status: Option<StatusSpec>,
-    pub header: Option<HeaderSpec>,
-    pub body_contains: Option<String>,
-    pub json: Option<RawJsonCheck>,
-}
-
-/// The check condition keys, for messages.
-pub const CHECK_KINDS: &str = "status, header, bodyContains, json";
-
-/// `json: {pointer, equals}`; without `equals` the check is "exists".
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawJsonCheck {
-    pub pointer: String,
-    #[serde(default, deserialize_with = "values::present_json")]
-    pub equals: Option<serde_json::Value>,
 }
 
 /// One capture: the variable and exactly one source.

@@ -188,12 +188,16 @@ fn resolve<'s>(
 
 fn resolve_data(column: &str, scope: &Scope<'_>, path: &str) -> Result<Part, PlanError> {
     let Some(columns) = scope.data_columns else {
+        // Setup and teardown are no iteration: they take no row.
+        let lifecycle = ["setup[", "teardown["].iter().any(|p| path.starts_with(p));
+        let why = if lifecycle {
+            "is not available in setup or teardown, which run without a data row"
+        } else {
+            "needs a `data:` section with a data file"
+        };
         return Err(PlanError::field(
             path,
-            format!(
-                "\"${{data.{}}}\" needs a `data:` section with a data file",
-                column.escape_debug()
-            ),
+            format!("\"${{data.{}}}\" {why}", column.escape_debug()),
         ));
     };
     match columns.iter().position(|c| c == column) {

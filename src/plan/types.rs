@@ -13,6 +13,11 @@ use http::{HeaderName, Method};
 
 use super::template::Template;
 use super::threshold::Threshold;
+use crate::metrics::Metric;
+
+mod response;
+
+pub use response::*;
 
 /// A complete, validated test plan.
 #[derive(Debug, Clone)]
@@ -43,10 +48,26 @@ pub struct Plan {
     pub dynamic: Arc<super::dynamic::DynamicCatalog>,
     /// `systemTags`: which tags Volley sets on samples.
     pub system_tags: super::system_tags::SystemTags,
+    /// Custom metrics the plan declares (`metrics:`), in document order.
+    pub metrics: Vec<Metric>,
+    /// `setup:`: run once before the VUs start (requests tagged with the
+    /// first scenario and the group `::setup`, as k6 tags them).
+    pub setup: Option<Arc<Flow>>,
+    /// `teardown:`: run once after the VUs end, group `::teardown`.
+    pub teardown: Option<Arc<Flow>>,
+    /// The variables `setup` captures: every VU (and teardown) starts with
+    /// their values, and no flow may capture into them.
+    pub setup_vars: Vec<VarSlot>,
 }
 
 /// k6's default `maxRedirects`.
 pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
+
+/// k6's default `batch`: requests of one batch in flight at once.
+pub const DEFAULT_BATCH: u32 = 20;
+
+/// k6's default `batchPerHost`: of those, to one host.
+pub const DEFAULT_BATCH_PER_HOST: u32 = 6;
 
 /// Options that apply to every request (k6's top-level HTTP options).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +105,10 @@ pub struct HttpOptions {
     /// `rps` / `--rps`: requests per second of the whole test, all VUs
     /// together (each agent of a fleet takes its share).
     pub rps: Option<u64>,
+    /// `batch`: most requests of one batch in flight at once (at least 1).
+    pub batch: u32,
+    /// `batchPerHost`: most of them to one host; 0 is no limit, as in k6.
+    pub batch_per_host: u32,
 }
 
 /// One `hosts` entry: `name` (any port, or only `port`) connects to
@@ -133,6 +158,8 @@ impl HttpOptions {
             hosts: Vec::new(),
             net: super::net::NetOptions::default(),
             rps: None,
+            batch: DEFAULT_BATCH,
+            batch_per_host: DEFAULT_BATCH_PER_HOST,
         }
     }
 }
@@ -235,6 +262,11 @@ pub enum Step {
     Request(Arc<Request>),
     Sleep(Sleep),
     Group(Group),
+    /// Requests sent in parallel (k6's `http.batch`), within the `batch`
+    /// and `batchPerHost` options; the step ends when every one has.
+    Batch(Vec<Arc<Request>>),
+    /// A value added to a custom metric.
+    Metric(MetricStep),
 }
 
 /// A named sub-list of steps; its run time is recorded as `group_duration`.
@@ -285,6 +317,8 @@ pub struct Request {
     /// True when a check or capture reads the body, so it must be kept even
     /// under `discardResponseBodies`.
     pub needs_body: bool,
+    /// `metrics`: values of the final response added to custom metrics.
+    pub metrics: Vec<RequestMetric>,
 }
 
 /// Index of a request in [`Plan::requests`].
@@ -317,52 +351,6 @@ pub struct GroupInfo {
     /// Full k6 group path (`"::a::b"`).
     pub path: String,
     pub scenario: usize,
-}
-
-/// A named assertion on a response; results feed the `checks` rate.
-#[derive(Debug, Clone)]
-pub struct Check {
-    pub id: CheckId,
-    /// Display name: the user's `name`, or one derived from the condition
-    /// (`status is 200`).
-    pub name: String,
-    pub kind: CheckKind,
-}
-
-#[derive(Debug, Clone)]
-pub enum CheckKind {
-    Status(u16),
-    StatusIn(Vec<u16>),
-    HeaderPresent(HeaderName),
-    HeaderEquals(HeaderName, String),
-    BodyContains(String),
-    /// RFC 6901 pointer into the JSON body, compared to a JSON value.
-    JsonEquals {
-        pointer: String,
-        value: serde_json::Value,
-    },
-    JsonExists {
-        pointer: String,
-    },
-}
-
-/// Stores part of a response in a variable for later templates of the same VU.
-#[derive(Debug, Clone)]
-pub struct Capture {
-    pub var: VarSlot,
-    pub source: CaptureSource,
-}
-
-#[derive(Debug, Clone)]
-pub enum CaptureSource {
-    /// RFC 6901 pointer; strings are stored bare, other values as JSON text.
-    JsonPointer(String),
-    Header(HeaderName),
-    /// First capture group if the regex has one, else the whole match.
-    Regex(regex::Regex),
-    /// The value of a cookie in the VU's jar after the response (its
-    /// `Set-Cookie`s stored), as it would be sent to the request's URL.
-    Cookie(String),
 }
 
 /// Rows of a CSV or JSON data file, and how iterations pick them.

@@ -17,6 +17,7 @@ use super::error::ScriptError;
 use super::host::Host;
 use super::native::Stage;
 use super::vu::{self, HttpCall, IterCmd, Resume, Spawn, VuCoroutine, Yield};
+use crate::engine::http::batch::Lanes;
 use crate::engine::http::{HttpClientConfig, OutRequest, Response, VuClient};
 use crate::engine::sink::SampleSink;
 
@@ -330,14 +331,18 @@ async fn serve<T>(
             _ = done.closed() => Resume::Stop,
             _ = send(client, call, response) => Resume::Http(std::mem::take(response)),
         },
-        Yield::Batch(calls) => tokio::select! {
-            biased;
-            _ = done.closed() => Resume::Stop,
-            r = lanes.send_all(client, calls) => Resume::Batch(r),
-        },
+        Yield::Batch(calls) => {
+            let reqs: Vec<OutRequest<'_>> = calls.iter().map(out_request).collect();
+            tokio::select! {
+                biased;
+                _ = done.closed() => Resume::Stop,
+                r = lanes.send_all(client, &reqs) => Resume::Batch(r),
+            }
+        }
         Yield::Sleep(d) => {
             // A sleeping VU holds no read buffers.
             client.release_buffers();
+            lanes.release_buffers();
             tokio::select! {
                 biased;
                 _ = done.closed() => Resume::Stop,
@@ -367,92 +372,14 @@ fn finish(co: &mut VuCoroutine) {
     }
 }
 
-/// Most requests of one `http.batch` in flight at once (k6's `batch`).
-const BATCH: usize = 20;
-/// Most of them to one host (k6's `batchPerHost`).
-const BATCH_PER_HOST: usize = 6;
-
-/// The extra clients a VU's batches run on (each with its own
-/// connections, as k6 opens several per host for a batch); kept between
-/// batches so their connections are reused.
-#[derive(Default)]
-struct Lanes {
-    extra: Vec<VuClient>,
-}
-
-impl Lanes {
-    /// Sends `calls` in parallel, at most [`BATCH`] at once and
-    /// [`BATCH_PER_HOST`] to one host; the responses in `calls`' order.
-    async fn send_all(&mut self, client: &mut VuClient, calls: &[HttpCall]) -> Vec<Response> {
-        let lanes = plan_lanes(calls.iter().map(|c| host_of(&c.url)), BATCH, BATCH_PER_HOST);
-        while self.extra.len() + 1 < lanes.len() {
-            self.extra.push(client.sibling());
-        }
-        let clients = std::iter::once(client).chain(self.extra.iter_mut());
-        let runs = clients.zip(lanes).map(|(c, lane)| async move {
-            let mut done = Vec::with_capacity(lane.len());
-            for i in lane {
-                let mut r = Response::default();
-                send(c, &calls[i], &mut r).await;
-                done.push((i, r));
-            }
-            done
-        });
-        let mut out: Vec<Response> = calls.iter().map(|_| Response::default()).collect();
-        for (i, r) in futures::future::join_all(runs).await.into_iter().flatten() {
-            out[i] = r;
-        }
-        out
-    }
-}
-
-/// `scheme://host:port` of a URL, the unit `batchPerHost` counts.
-fn host_of(url: &str) -> &str {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let end = url[start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| start + i);
-    &url[..end]
-}
-
-/// Splits requests (by their host keys, in order) into lanes that run
-/// in parallel, each one after another: up to `per_host` lanes per host,
-/// `max` lanes in all.
-fn plan_lanes<'a>(
-    hosts: impl Iterator<Item = &'a str>,
-    max: usize,
-    per_host: usize,
-) -> Vec<Vec<usize>> {
-    let mut by_host: Vec<(&str, Vec<usize>)> = Vec::new();
-    for (i, h) in hosts.enumerate() {
-        match by_host.iter_mut().find(|(k, _)| *k == h) {
-            Some((_, v)) => v.push(i),
-            None => by_host.push((h, vec![i])),
-        }
-    }
-    let mut lanes: Vec<Vec<usize>> = Vec::new();
-    for (_, reqs) in by_host {
-        let n = reqs.len().min(per_host.max(1));
-        let first = lanes.len();
-        lanes.extend((0..n).map(|_| Vec::new()));
-        for (j, r) in reqs.into_iter().enumerate() {
-            lanes[first + j % n].push(r);
-        }
-    }
-    let max = max.max(1);
-    while lanes.len() > max {
-        let last = lanes.pop().unwrap_or_default();
-        let k = lanes.len() % max;
-        lanes[k].extend(last);
-    }
-    for lane in &mut lanes {
-        lane.sort_unstable();
-    }
-    lanes
-}
-
 async fn send(client: &mut VuClient, call: &HttpCall, out: &mut Response) {
-    let req = OutRequest {
+    client.send(&out_request(call), out).await;
+}
+
+/// A script's call as the client sends it (every response header is kept:
+/// the script may read any).
+fn out_request(call: &HttpCall) -> OutRequest<'_> {
+    OutRequest {
         method: &call.method,
         url: &call.url,
         headers: &call.headers,
@@ -460,32 +387,5 @@ async fn send(client: &mut VuClient, call: &HttpCall, out: &mut Response) {
         timeout: call.timeout,
         keep_body: call.keep_body,
         keep_headers: true,
-    };
-    client.send(&req, out).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn batches_are_spread_over_hosts_within_the_limits() {
-        let urls = [
-            "http://a.test/1",
-            "http://a.test/2",
-            "http://b.test:81/x",
-            "http://a.test/3",
-        ];
-        let lanes = plan_lanes(urls.iter().map(|u| host_of(u)), 20, 2);
-        assert_eq!(lanes, vec![vec![0, 3], vec![1], vec![2]]);
-        let many: Vec<String> = (0..30).map(|i| format!("http://h{i}.test/")).collect();
-        let lanes = plan_lanes(many.iter().map(|u| host_of(u)), 20, 6);
-        assert_eq!(lanes.len(), 20);
-        let mut all: Vec<usize> = lanes.concat();
-        all.sort_unstable();
-        assert_eq!(all, (0..30).collect::<Vec<_>>());
-        let same: Vec<&str> = vec!["http://a.test/"; 10];
-        assert_eq!(plan_lanes(same.into_iter().map(host_of), 20, 6).len(), 6);
-        assert_eq!(host_of("https://x.test:8443/p?q"), "https://x.test:8443");
     }
 }

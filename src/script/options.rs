@@ -12,7 +12,7 @@ use super::host::Script;
 use crate::plan::{LoadOptions, Plan};
 
 /// Top-level options the plan takes as they are.
-const PLAN_KEYS: [&str; 23] = [
+const PLAN_KEYS: [&str; 25] = [
     "vus",
     "duration",
     "iterations",
@@ -36,6 +36,8 @@ const PLAN_KEYS: [&str; 23] = [
     "localIPs",
     "rps",
     "systemTags",
+    "batch",
+    "batchPerHost",
 ];
 
 /// k6 options with no effect on what Volley measures (output, cloud,

@@ -293,6 +293,27 @@ impl Fleet {
         Ok(())
     }
 
+    /// Waits until the target answered `route` exactly once (a lifecycle function that runs once
+    /// after the seal); more than once is a failure at once.
+    pub async fn wait_route_once(
+        &self,
+        what: &str,
+        stats: &std::sync::Arc<volley::target::TargetStats>,
+        route: volley::target::Route,
+    ) -> Result<(), HarnessError> {
+        self.wait_for(what, Duration::from_secs(15), || {
+            let n = stats.route(route);
+            async move {
+                match n {
+                    0 => Ok(None),
+                    1 => Ok(Some(())),
+                    n => Err(format!("{what}: {n} times")),
+                }
+            }
+        })
+        .await
+    }
+
     /// Polls `probe` every [`POLL`] until it gives `Ok(Some(_))`, or fails after `within` with
     /// the last thing it saw (`Err(text)` or `Ok(None)`) and every agent's log.
     pub async fn wait_for<T, F, Fut>(
@@ -345,6 +366,19 @@ impl Fleet {
             .kill_on_drop(true)
             .spawn()
             .expect("volley run --agent starts")
+    }
+
+    /// Submits `request` to agent `i` and waits (up to a minute) for its sealed summary there;
+    /// panics when the fleet refuses it or it does not seal.
+    pub async fn run_to_seal(&self, i: usize, request: &volley::api::SubmitRequest) -> SummaryView {
+        let accepted = self
+            .client(i)
+            .submit(request)
+            .await
+            .expect("the fleet accepts the test");
+        self.wait_summary(i, &accepted.id, Duration::from_secs(60))
+            .await
+            .expect("the test seals")
     }
 
     /// Waits for test `id`'s sealed summary, asking agent `i`.

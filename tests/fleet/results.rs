@@ -133,3 +133,23 @@ pub fn requests_by_agent(summary: &Summary) -> Vec<(String, u64)> {
         .map(|b| (b.value.clone(), b.requests))
         .collect()
 }
+
+/// `(passes, fails)` of root check `name` in a k6 summary export.
+pub fn root_check(export: &serde_json::Value, name: &str) -> (u64, u64) {
+    let c = &export["root_group"]["checks"][name];
+    assert!(c.is_object(), "no root check {name:?} in {export}");
+    (
+        c["passes"].as_u64().unwrap_or_default(),
+        c["fails"].as_u64().unwrap_or_default(),
+    )
+}
+
+/// Asserts that the summary's breakdown has `n` agents and that each sent requests.
+pub fn assert_every_agent_sent(summary: &Summary, n: usize) {
+    let by_agent = requests_by_agent(summary);
+    assert_eq!(by_agent.len(), n, "{by_agent:?}");
+    assert!(
+        by_agent.iter().all(|(_, n)| *n > 0),
+        "every agent's VUs sent requests: {by_agent:?}"
+    );
+}

@@ -30,7 +30,9 @@
 //! - [`debug`]: `--http-debug` dumps, secrets redacted.
 //! - [`redirect`]: which redirects are followed and how.
 //! - [`follow`]: one request with its cookies and redirect hops.
+//! - [`batch`]: several requests of a VU in parallel (`batch`, `batchPerHost`).
 
+pub mod batch;
 pub mod chunked;
 pub mod client;
 pub mod config;

@@ -105,6 +105,7 @@ mod tests {
             env: Default::default(),
             files: Default::default(),
             script: None,
+            setup_values: None,
         };
         load_bundle(&bundle).expect("the plan loads")
     }

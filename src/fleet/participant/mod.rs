@@ -333,6 +333,7 @@ impl Participant {
             start_at: Some(start_at),
             realloc: Some(active.realloc_tx.subscribe()),
             script,
+            setup_values: active.bundle.setup_values.clone(),
             ..RunOptions::default()
         };
         let job = RunJob {

@@ -31,6 +31,7 @@ fn prepare(test_id: &str, start_unix_ms: u64) -> Message {
         env: BTreeMap::new(),
         files: BTreeMap::new(),
         script: None,
+        setup_values: None,
     };
     Message::Prepare {
         test_id: test_id.into(),
@@ -163,6 +164,7 @@ async fn orphaned_with_c(c_answers: bool) -> (Vec<String>, Option<String>) {
         env: BTreeMap::new(),
         files: BTreeMap::new(),
         script: None,
+        setup_values: None,
     };
     let start = unix_ms_now() + 200;
     let prepared = p.handle(Message::Prepare {

@@ -70,6 +70,7 @@ fn request(id: u32, method: Method, name: &str, scenario: usize, group: &str) ->
         checks: Vec::new(),
         captures: Vec::new(),
         needs_body: false,
+        metrics: Vec::new(),
     })
 }
 
@@ -147,6 +148,10 @@ pub fn plan_with(thresholds: Vec<Threshold>, stats: Vec<TrendStat>) -> Plan {
         ])
         .expect("k6 system tag names"),
         dynamic: Arc::new(crate::plan::dynamic::DynamicCatalog::after(3, 3, 1)),
+        metrics: Vec::new(),
+        setup: None,
+        teardown: None,
+        setup_vars: Vec::new(),
     }
 }
 

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::super::error::PlanError;
-use super::super::raw::{RawStep, RequestShort, STEP_KINDS, SleepSpec};
+use super::super::raw::{RawBatch, RawStep, RequestShort, STEP_KINDS, SleepSpec};
 use super::super::template_parse::{RESERVED_NAMES, Scope, is_identifier};
 use super::super::types::{
     CheckId, CheckInfo, Flow, Group, GroupId, GroupInfo, HttpOptions, Request, RequestId, Sleep,
@@ -111,14 +111,18 @@ pub(crate) struct FlowContext<'a> {
     pub scenario: usize,
     pub scope: Scope<'a>,
     pub http: &'a HttpOptions,
+    /// The plan's custom metrics (`metrics:`).
+    pub metrics: &'a [crate::metrics::Metric],
 }
 
 /// Registers every variable captured anywhere in `steps` and returns them
-/// by name: all templates of the flow may use them.
+/// by name: all templates of the flow may use them. None may be one of
+/// `read_only` (what `setup` captured).
 pub(crate) fn collect_vars(
     steps: &[RawStep],
     path: &str,
     registry: &mut Registry,
+    read_only: &BTreeMap<String, VarSlot>,
     out: &mut BTreeMap<String, VarSlot>,
 ) -> Result<(), PlanError> {
     for (i, step) in steps.iter().enumerate() {
@@ -144,6 +148,13 @@ pub(crate) fn collect_vars(
                         ),
                     ));
                 }
+                if read_only.contains_key(name) {
+                    return Err(PlanError::invalid(
+                        var_path,
+                        name,
+                        "a name `setup` does not capture (setup's values are read-only in the other flows)",
+                    ));
+                }
                 let slot = registry.var_slot(name, &var_path)?;
                 out.insert(name.to_string(), slot);
             }
@@ -153,6 +164,7 @@ pub(crate) fn collect_vars(
                 &group.flow,
                 &format!("{step_path}.group.flow"),
                 registry,
+                read_only,
                 out,
             )?;
         }
@@ -161,17 +173,31 @@ pub(crate) fn collect_vars(
 }
 
 /// The full requests of a step, with the key they are under.
-fn step_requests(step: &RawStep) -> Vec<(&'static str, &super::super::raw::RawRequest)> {
+fn step_requests(step: &RawStep) -> Vec<(String, &super::super::raw::RawRequest)> {
     let mut out = Vec::new();
     if let Some(r) = &step.request {
-        out.push(("request", r));
+        out.push(("request".to_string(), r));
     }
     for (key, short) in method_shortcuts(step) {
         if let Some(RequestShort::Full(r)) = short {
-            out.push((key, r.as_ref()));
+            out.push((key.to_string(), r.as_ref()));
+        }
+    }
+    if let Some(b) = &step.batch {
+        for (i, r) in b.requests.iter().enumerate() {
+            out.push((batch_key(b, i), r));
         }
     }
     out
+}
+
+/// Where the `i`th request of a batch is: `batch[i]` or `batch.requests[i]`.
+fn batch_key(b: &RawBatch, i: usize) -> String {
+    if b.keyed {
+        format!("batch.requests[{i}]")
+    } else {
+        format!("batch[{i}]")
+    }
 }
 
 fn method_shortcuts(step: &RawStep) -> [(&'static str, &Option<RequestShort>); 7] {
@@ -220,6 +246,25 @@ pub(crate) fn compile_flow(
     })
 }
 
+/// Checks that exactly one of `keys` (`(key, is set)`) is set: else the
+/// error at `path` is `none` or names two that are, then `rule`.
+pub(super) fn exactly_one(
+    keys: &[(&str, bool)],
+    path: &str,
+    none: &str,
+    rule: &str,
+) -> Result<(), PlanError> {
+    let mut set = keys.iter().filter(|(_, on)| *on).map(|(k, _)| *k);
+    match (set.next(), set.next()) {
+        (None, _) => Err(PlanError::field(path, none)),
+        (Some(_), None) => Ok(()),
+        (Some(a), Some(b)) => Err(PlanError::field(
+            path,
+            format!("has both `{a}` and `{b}`; {rule}"),
+        )),
+    }
+}
+
 fn compile_step(
     step: &RawStep,
     path: &str,
@@ -227,36 +272,20 @@ fn compile_step(
     cx: &FlowContext<'_>,
     registry: &mut Registry,
 ) -> Result<Step, PlanError> {
-    let mut kinds: Vec<&str> = Vec::new();
-    if step.request.is_some() {
-        kinds.push("request");
-    }
-    for (key, short) in method_shortcuts(step) {
-        if short.is_some() {
-            kinds.push(key);
-        }
-    }
-    if step.sleep.is_some() {
-        kinds.push("sleep");
-    }
-    if step.group.is_some() {
-        kinds.push("group");
-    }
-    match kinds.as_slice() {
-        [] => {
-            return Err(PlanError::field(
-                path,
-                format!("is an empty step; expected one of {STEP_KINDS}"),
-            ));
-        }
-        [_] => {}
-        [a, b, ..] => {
-            return Err(PlanError::field(
-                path,
-                format!("has both `{a}` and `{b}`; a step has exactly one of {STEP_KINDS}"),
-            ));
-        }
-    }
+    let mut keys = vec![("request", step.request.is_some())];
+    keys.extend(method_shortcuts(step).map(|(key, short)| (key, short.is_some())));
+    keys.extend([
+        ("sleep", step.sleep.is_some()),
+        ("group", step.group.is_some()),
+        ("batch", step.batch.is_some()),
+        ("metric", step.metric.is_some()),
+    ]);
+    exactly_one(
+        &keys,
+        path,
+        &format!("is an empty step; expected one of {STEP_KINDS}"),
+        &format!("a step has exactly one of {STEP_KINDS}"),
+    )?;
 
     if let Some(request) = &step.request {
         let input = RequestInput {
@@ -284,6 +313,29 @@ fn compile_step(
         };
         return compile_request(input, &format!("{path}.{key}"), group, cx, registry)
             .map(Step::Request);
+    }
+    if let Some(b) = &step.batch {
+        if b.requests.is_empty() {
+            return Err(PlanError::field(
+                format!("{path}.batch"),
+                "is empty; a batch needs at least one request",
+            ));
+        }
+        let mut requests = Vec::with_capacity(b.requests.len());
+        for (i, raw) in b.requests.iter().enumerate() {
+            let input = RequestInput {
+                raw,
+                forced_method: None,
+                url_only: None,
+            };
+            let at = format!("{path}.{}", batch_key(b, i));
+            requests.push(compile_request(input, &at, group, cx, registry)?);
+        }
+        return Ok(Step::Batch(requests));
+    }
+    if let Some(m) = &step.metric {
+        return super::metric::metric_step(m, &format!("{path}.metric"), group, cx)
+            .map(Step::Metric);
     }
     if let Some(sleep) = &step.sleep {
         return compile_sleep(sleep, &format!("{path}.sleep")).map(Step::Sleep);

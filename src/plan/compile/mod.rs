@@ -7,8 +7,10 @@
 //! scenarios sorted by name, whose flows are compiled in document order so
 //! that ids follow the document.
 
+mod check;
 mod executor;
 mod flow;
+mod metric;
 mod net;
 mod request;
 mod scenario;
@@ -81,6 +83,8 @@ pub(crate) fn compile(
         http.rps = Some(rps).filter(|r| *r > 0);
     }
     let system_tags = system_tags(&raw, opts)?;
+    // Before thresholds, which may name them.
+    let custom_metrics = metric::declare(raw.metrics.as_ref())?;
     let summary_trend_stats = match &raw.summary_trend_stats {
         Some(stats) => trend_stats(stats)?,
         None => TrendStat::k6_defaults(),
@@ -104,6 +108,11 @@ pub(crate) fn compile(
     let specs = executor::scenarios(&raw, &opts.overrides)?;
 
     let mut registry = Registry::default();
+    let none = BTreeMap::new();
+    let mut setup_vars = BTreeMap::new();
+    if let Some(steps) = &raw.setup {
+        flow::collect_vars(steps, "setup", &mut registry, &none, &mut setup_vars)?;
+    }
     let mut scenarios = Vec::with_capacity(specs.len());
     for (index, spec) in specs.into_iter().enumerate() {
         let scenario_env = env_map(spec.env);
@@ -111,9 +120,15 @@ pub(crate) fn compile(
             layers: vec![&opts.cli_env, &scenario_env, &top_env, &opts.process_env],
         };
         let exec = exec_function(&raw, &spec)?;
-        let mut vars = BTreeMap::new();
+        let mut vars = setup_vars.clone();
         if exec.is_none() {
-            flow::collect_vars(spec.flow, &spec.flow_path, &mut registry, &mut vars)?;
+            flow::collect_vars(
+                spec.flow,
+                &spec.flow_path,
+                &mut registry,
+                &setup_vars,
+                &mut vars,
+            )?;
         }
         let cx = FlowContext {
             scenario: index,
@@ -123,6 +138,7 @@ pub(crate) fn compile(
                 data_columns: data.as_ref().map(|d| d.columns.as_slice()),
             },
             http: &http,
+            metrics: &custom_metrics,
         };
         let flow = match exec {
             Some(_) => super::types::Flow::default(),
@@ -151,6 +167,33 @@ pub(crate) fn compile(
     if let Some(data) = &data {
         check_unique_rows(data, &scenarios)?;
     }
+    let lifecycle =
+        |key: &str, steps: Option<&Vec<super::raw::RawStep>>, registry: &mut Registry| {
+            let Some(steps) = steps else {
+                return Ok(None);
+            };
+            let mut vars = setup_vars.clone();
+            if key == "teardown" {
+                flow::collect_vars(steps, key, registry, &setup_vars, &mut vars)?;
+            }
+            let env = EnvChain {
+                layers: vec![&opts.cli_env, &top_env, &opts.process_env],
+            };
+            let cx = FlowContext {
+                scenario: 0,
+                scope: Scope {
+                    env: &env,
+                    vars: &vars,
+                    data_columns: None,
+                },
+                http: &http,
+                metrics: &custom_metrics,
+            };
+            let steps = flow::compile_steps(steps, key, &format!("::{key}"), &cx, registry)?;
+            Ok::<_, PlanError>(Some(Arc::new(super::types::Flow { steps })))
+        };
+    let setup = lifecycle("setup", raw.setup.as_ref(), &mut registry)?;
+    let teardown = lifecycle("teardown", raw.teardown.as_ref(), &mut registry)?;
 
     Ok(Plan {
         scenarios,
@@ -168,6 +211,10 @@ pub(crate) fn compile(
         checks: registry.checks,
         groups: registry.groups,
         system_tags,
+        metrics: custom_metrics,
+        setup,
+        teardown,
+        setup_vars: setup_vars.into_values().collect(),
     })
 }
 
@@ -263,7 +310,27 @@ fn http_options(raw: &RawPlan) -> Result<HttpOptions, PlanError> {
         hosts: hosts(raw.hosts.as_ref())?,
         net: net::net_options(raw)?,
         rps: raw.rps.map(|c| c.0).filter(|r| *r > 0),
+        batch: batch_limit(raw.batch, "batch", 1)?.unwrap_or(super::types::DEFAULT_BATCH),
+        batch_per_host: batch_limit(raw.batch_per_host, "batchPerHost", 0)?
+            .unwrap_or(super::types::DEFAULT_BATCH_PER_HOST),
     })
+}
+
+/// `batch` (at least 1) or `batchPerHost` (0: no limit).
+fn batch_limit(
+    raw: Option<super::raw::Count>,
+    path: &str,
+    min: u64,
+) -> Result<Option<u32>, PlanError> {
+    match raw {
+        None => Ok(None),
+        Some(c) if c.0 >= min && c.0 <= 10_000 => Ok(Some(c.0 as u32)),
+        Some(c) => Err(PlanError::invalid(
+            path,
+            c.0.to_string(),
+            format!("a number of requests from {min} to 10000"),
+        )),
+    }
 }
 
 /// `hosts`: keys `name` or `name:port`, values an IP address or `ip:port`

@@ -6,13 +6,12 @@ use http::header::{CONTENT_TYPE, USER_AGENT};
 use http::{HeaderName, HeaderValue, Method};
 
 use super::super::error::PlanError;
-use super::super::raw::{
-    CAPTURE_KINDS, CHECK_KINDS, HeaderSpec, RawCapture, RawCheck, RawRequest, Scalar, StatusSpec,
-};
+use super::super::raw::{CAPTURE_KINDS, RawCapture, RawRequest, Scalar};
 use super::super::template::{Part, Template};
 use super::super::template_parse::{parse_json_body, parse_template};
-use super::super::types::{Capture, CaptureSource, Check, CheckKind, Request};
-use super::flow::{FlowContext, Registry};
+use super::super::types::{Capture, CaptureSource, Check, Request};
+use super::check::{check_kind, check_pointer, header_name, regex_reason};
+use super::flow::{FlowContext, Registry, exactly_one};
 use super::tags;
 
 /// A request as written under `request:` or a method shortcut.
@@ -173,19 +172,13 @@ pub(crate) fn compile_request(
         )?);
     }
 
-    let needs_body = checks.iter().any(|c| {
-        matches!(
-            c.kind,
-            CheckKind::BodyContains(_)
-                | CheckKind::JsonEquals { .. }
-                | CheckKind::JsonExists { .. }
-        )
-    }) || captures.iter().any(|c| {
-        matches!(
-            c.source,
-            CaptureSource::JsonPointer(_) | CaptureSource::Regex(_)
-        )
-    });
+    let needs_body = checks.iter().any(|c| c.kind.reads_body())
+        || captures.iter().any(|c| {
+            matches!(
+                c.source,
+                CaptureSource::JsonPointer(_) | CaptureSource::Regex(_)
+            )
+        });
 
     let request = Arc::new(Request {
         id,
@@ -203,6 +196,11 @@ pub(crate) fn compile_request(
         checks,
         captures,
         needs_body,
+        metrics: super::metric::request_metrics(
+            raw.metrics.as_ref(),
+            &format!("{path}.metrics"),
+            cx,
+        )?,
     });
     registry.requests.push(Arc::clone(&request));
     Ok(request)
@@ -256,119 +254,6 @@ fn check_url(url: &Template, path: &str) -> Result<(), PlanError> {
     }
 }
 
-/// The condition of a check and its derived display name.
-fn check_kind(check: &RawCheck, path: &str) -> Result<(CheckKind, String), PlanError> {
-    let given: Vec<&str> = [
-        ("status", check.status.is_some()),
-        ("header", check.header.is_some()),
-        ("bodyContains", check.body_contains.is_some()),
-        ("json", check.json.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(k, set)| set.then_some(k))
-    .collect();
-    match given.as_slice() {
-        [] => {
-            return Err(PlanError::field(
-                path,
-                format!("has no condition; expected one of {CHECK_KINDS}"),
-            ));
-        }
-        [_] => {}
-        [a, b, ..] => {
-            return Err(PlanError::field(
-                path,
-                format!(
-                    "has both `{a}` and `{b}`; a check has exactly one of {CHECK_KINDS} (write two checks)"
-                ),
-            ));
-        }
-    }
-    if let Some(status) = &check.status {
-        return Ok(match status {
-            StatusSpec::One(code) => (CheckKind::Status(*code), format!("status is {code}")),
-            StatusSpec::Many(codes) => {
-                let list: Vec<String> = codes.iter().map(u16::to_string).collect();
-                (
-                    CheckKind::StatusIn(codes.clone()),
-                    format!("status in [{}]", list.join(", ")),
-                )
-            }
-        });
-    }
-    if let Some(header) = &check.header {
-        let header_path = format!("{path}.header");
-        return Ok(match header {
-            HeaderSpec::Present(name) => (
-                CheckKind::HeaderPresent(header_name(name, &header_path)?),
-                format!("header {name} present"),
-            ),
-            HeaderSpec::Equals(eq) => (
-                CheckKind::HeaderEquals(
-                    header_name(&eq.name, &format!("{header_path}.name"))?,
-                    eq.equals.0.clone(),
-                ),
-                format!("header {} is \"{}\"", eq.name, eq.equals.0),
-            ),
-        });
-    }
-    if let Some(text) = &check.body_contains {
-        return Ok((
-            CheckKind::BodyContains(text.clone()),
-            format!("body contains \"{text}\""),
-        ));
-    }
-    if let Some(json) = &check.json {
-        check_pointer(&json.pointer, &format!("{path}.json.pointer"))?;
-        let pointer = json.pointer.clone();
-        return Ok(match &json.equals {
-            Some(value) => (
-                CheckKind::JsonEquals {
-                    pointer: pointer.clone(),
-                    value: value.clone(),
-                },
-                format!("json {pointer} == {value}"),
-            ),
-            None => (
-                CheckKind::JsonExists {
-                    pointer: pointer.clone(),
-                },
-                format!("json {pointer} exists"),
-            ),
-        });
-    }
-    Err(PlanError::field(
-        path,
-        format!("has no condition; expected one of {CHECK_KINDS}"),
-    ))
-}
-
-fn header_name(name: &str, path: &str) -> Result<HeaderName, PlanError> {
-    HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
-        PlanError::invalid(
-            path,
-            name,
-            "a header name of letters, digits and !#$%&'*+-.^_`|~",
-        )
-    })
-}
-
-/// RFC 6901: empty (the whole document) or `/`-separated tokens where `~`
-/// is only followed by `0` or `1`.
-fn check_pointer(pointer: &str, path: &str) -> Result<(), PlanError> {
-    let bad_escape = pointer
-        .char_indices()
-        .any(|(i, c)| c == '~' && !matches!(pointer[i + 1..].chars().next(), Some('0' | '1')));
-    if (!pointer.is_empty() && !pointer.starts_with('/')) || bad_escape {
-        return Err(PlanError::invalid(
-            path,
-            pointer,
-            "a JSON pointer like /auth/token (RFC 6901: starts with /, ~ only as ~0 or ~1)",
-        ));
-    }
-    Ok(())
-}
-
 fn compile_capture(
     capture: &RawCapture,
     path: &str,
@@ -377,30 +262,17 @@ fn compile_capture(
     let var = *cx.scope.vars.get(&capture.var).ok_or_else(|| {
         PlanError::field(format!("{path}.var"), "was not registered for this flow")
     })?;
-    let given: Vec<&str> = [
-        ("json", capture.json.is_some()),
-        ("header", capture.header.is_some()),
-        ("regex", capture.regex.is_some()),
-        ("cookie", capture.cookie.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(k, set)| set.then_some(k))
-    .collect();
-    match given.as_slice() {
-        [] => {
-            return Err(PlanError::field(
-                path,
-                format!("has no source; expected one of {CAPTURE_KINDS}"),
-            ));
-        }
-        [_] => {}
-        [a, b, ..] => {
-            return Err(PlanError::field(
-                path,
-                format!("has both `{a}` and `{b}`; a capture has exactly one of {CAPTURE_KINDS}"),
-            ));
-        }
-    }
+    exactly_one(
+        &[
+            ("json", capture.json.is_some()),
+            ("header", capture.header.is_some()),
+            ("regex", capture.regex.is_some()),
+            ("cookie", capture.cookie.is_some()),
+        ],
+        path,
+        &format!("has no source; expected one of {CAPTURE_KINDS}"),
+        &format!("a capture has exactly one of {CAPTURE_KINDS}"),
+    )?;
     let source = if let Some(pointer) = &capture.json {
         check_pointer(pointer, &format!("{path}.json"))?;
         CaptureSource::JsonPointer(pointer.clone())
@@ -431,14 +303,4 @@ fn compile_capture(
         ));
     };
     Ok(Capture { var, source })
-}
-
-/// The one-line reason from the regex crate's multi-line message.
-fn regex_reason(e: &regex::Error) -> String {
-    let text = e.to_string();
-    text.lines()
-        .rev()
-        .find_map(|l| l.trim().strip_prefix("error: "))
-        .map(str::to_string)
-        .unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "))
 }

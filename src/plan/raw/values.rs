@@ -387,18 +387,21 @@ impl<'de> Deserialize<'de> for StatusSpec {
 
 // === impl HeaderSpec ===
 
-/// `header: Name` (present) or `header: {name: X, equals: v}`.
+/// `header: Name` (present), `header: {name: X, equals: v}` or
+/// `header: {name: X, matches: "regex"}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderSpec {
     Present(String),
-    Equals(HeaderEquals),
+    Compare(HeaderCompare),
 }
 
+/// `{name, equals}` or `{name, matches}` (`compile` wants exactly one).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HeaderEquals {
+pub struct HeaderCompare {
     pub name: String,
-    pub equals: Scalar,
+    pub equals: Option<Scalar>,
+    pub matches: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for HeaderSpec {
@@ -407,13 +410,13 @@ impl<'de> Deserialize<'de> for HeaderSpec {
         impl<'de> Visitor<'de> for V {
             type Value = HeaderSpec;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a header name, or {name: X, equals: value}")
+                f.write_str("a header name, {name: X, equals: value} or {name: X, matches: regex}")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<HeaderSpec, E> {
                 Ok(HeaderSpec::Present(v.to_string()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<HeaderSpec, A::Error> {
-                HeaderEquals::deserialize(MapAccessDeserializer::new(map)).map(HeaderSpec::Equals)
+                HeaderCompare::deserialize(MapAccessDeserializer::new(map)).map(HeaderSpec::Compare)
             }
             reject!(numbers bool null list);
         }

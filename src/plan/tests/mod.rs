@@ -6,6 +6,7 @@ mod executors;
 mod flows;
 mod fuzz;
 mod loading;
+mod steps;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
