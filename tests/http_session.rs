@@ -4,7 +4,8 @@
 //! emptied between iterations (and kept with `noCookiesReset`), each
 //! redirect hop counted as a request, a redirect loop stopped at
 //! `maxRedirects`, 303 turning POST into GET and 307 keeping it, and a
-//! cookie captured into a variable.
+//! cookie captured into a variable; and URL credentials against nginx's
+//! `auth_basic`.
 //!
 //! nginx is started by `common::servers` (`scripts/test` installs
 //! `nginx-light`).
@@ -15,7 +16,14 @@ use common::{check_counts, counter, counter_where, rate, run_yaml};
 use volley::metrics::Metric;
 
 async fn start_nginx() -> common::servers::Server {
-    common::servers::nginx(include_str!("fixtures/nginx/session.conf"), &[]).await
+    common::servers::nginx(
+        include_str!("fixtures/nginx/session.conf"),
+        &[
+            ("htpasswd", b"volley:{PLAIN}s3cret\n"),
+            ("private.txt", b"authorized\n"),
+        ],
+    )
+    .await
 }
 
 fn reqs(r: &volley::engine::RunResult, name: &str, status: &str) -> f64 {
@@ -180,4 +188,34 @@ flow:
         (2, 0)
     );
     assert_eq!(rate(&r, Metric::HttpReqFailed), (0, 2));
+}
+
+/// Credentials in the URL become Basic auth, checked by nginx's
+/// `auth_basic`: the right ones pass, wrong or none get 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_credentials_pass_nginx_basic_auth() {
+    let nginx = start_nginx().await;
+    let port = nginx.port;
+    let yaml = format!(
+        r#"
+iterations: 2
+flow:
+  - get:
+      url: "http://volley:s3cret@127.0.0.1:{port}/basic"
+      name: right
+      check: [{{status: 200, name: right 200}}, {{bodyContains: authorized, name: right body}}]
+  - get:
+      url: "http://volley:wrong@127.0.0.1:{port}/basic"
+      name: wrong
+      check: [{{status: 401, name: wrong 401}}]
+  - get:
+      url: "http://127.0.0.1:{port}/basic"
+      name: none
+      check: [{{status: 401, name: none 401}}]
+"#
+    );
+    let r = run_yaml(&yaml).await;
+    for name in ["right 200", "right body", "wrong 401", "none 401"] {
+        assert_eq!(check_counts(&r, name), (2, 0), "{name}");
+    }
 }
