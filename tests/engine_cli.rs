@@ -400,7 +400,6 @@ async fn k6_flags_tag_no_thresholds_and_no_summary() {
     for (args, reason) in [
         (vec!["--tag", "status=x"], "system tag"),
         (vec!["--tag", "novalue"], "expected NAME=VALUE"),
-        (vec!["--summary-mode", "full"], "not supported yet"),
         (
             vec!["--summary-mode", "loud"],
             "expected compact, full or disabled",
