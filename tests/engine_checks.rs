@@ -315,3 +315,27 @@ flow:
     // valid data of its codings: no request failed.
     assert_eq!(rate(&r, Metric::HttpReqFailed), (0, 6));
 }
+
+/// `form:` sends the fields form-encoded as k6 does (sorted by name, Go's
+/// escaping, placeholders escaped when rendered) with its content type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn form_bodies_are_encoded_as_k6_encodes_them() {
+    let target = start_target().await;
+    let yaml = format!(
+        r#"
+iterations: 2
+flow:
+  - post:
+      url: "{base}/echo"
+      form: {{user: "ann smith", id: "vu ${{vu}}", "q&x": "a=b"}}
+      check:
+        - {{bodyContains: "id=vu+1&q%26x=a%3Db&user=ann+smith", name: encoded}}
+        - {{header: {{name: Content-Type, equals: application/x-www-form-urlencoded}}, name: typed}}
+"#,
+        base = base(&target)
+    );
+    let r = run_yaml(&yaml).await;
+    assert_eq!(check_counts(&r, "encoded"), (2, 0));
+    assert_eq!(check_counts(&r, "typed"), (2, 0));
+    target.shutdown().await;
+}

@@ -209,6 +209,9 @@ pub struct RawRequest {
     /// Any value, sent as JSON; its string leaves are templates.
     #[serde(default, deserialize_with = "values::present_json")]
     pub json: Option<serde_json::Value>,
+    /// Fields sent form-encoded (`application/x-www-form-urlencoded`);
+    /// values are templates.
+    pub form: Option<OrderedMap<Scalar>>,
     pub name: Option<String>,
     pub timeout: Option<DurationValue>,
     /// Redirects this request follows (instead of `maxRedirects`).

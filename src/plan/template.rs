@@ -38,6 +38,8 @@ pub enum Part {
     Uuid,
     /// Column index into [`super::DataSet::columns`].
     Data(u16),
+    /// The inner part's text, escaped for a form body (`form:`).
+    FormEncoded(Box<Part>),
 }
 
 /// Everything a template may read while rendering, borrowed from the VU.
@@ -100,27 +102,42 @@ impl Template {
     /// Appends the rendered text to `out`.
     pub fn render_into(&self, cx: &RenderContext<'_>, out: &mut String) {
         for part in &self.parts {
-            match part {
-                Part::Literal(s) => out.push_str(s),
-                Part::Vu => push_u64(out, cx.vu),
-                Part::Iter => push_u64(out, cx.iter),
-                Part::Scenario => out.push_str(cx.scenario),
-                Part::Var(slot) => {
-                    if let Some(Some(v)) = cx.vars.get(usize::from(slot.0)) {
-                        out.push_str(v);
-                    }
-                }
-                Part::Random { min, max } => {
-                    let _ = write!(out, "{}", fastrand::i64(*min..=*max));
-                }
-                Part::Uuid => push_uuid(out),
-                Part::Data(col) => {
-                    if let Some(cell) = cx.row.and_then(|r| r.get(usize::from(*col))) {
-                        out.push_str(cell);
+            render_part(part, cx, out);
+        }
+    }
+
+    /// A form body (`application/x-www-form-urlencoded`) of `fields`, in
+    /// k6's order (sorted by name, as Go's `url.Values` encodes): names and
+    /// literal text escaped now, placeholders when rendered.
+    pub fn form(fields: &[(String, Template)]) -> Template {
+        let mut sorted: Vec<&(String, Template)> = fields.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut parts: Vec<Part> = Vec::new();
+        let mut literal = String::new();
+        let mut source = Vec::new();
+        for (i, (name, value)) in sorted.into_iter().enumerate() {
+            if i > 0 {
+                literal.push('&');
+            }
+            form_escape(name, &mut literal);
+            literal.push('=');
+            for part in value.parts() {
+                match part {
+                    Part::Literal(s) => form_escape(s, &mut literal),
+                    other => {
+                        if !literal.is_empty() {
+                            parts.push(Part::Literal(std::mem::take(&mut literal)));
+                        }
+                        parts.push(Part::FormEncoded(Box::new(other.clone())));
                     }
                 }
             }
+            source.push(format!("{name}={}", value.source()));
         }
+        if !literal.is_empty() {
+            parts.push(Part::Literal(literal));
+        }
+        Template::from_parts(source.join("&"), parts)
     }
 
     /// Renders into a new string.
@@ -128,6 +145,50 @@ impl Template {
         let mut out = String::with_capacity(self.source.len() + 16);
         self.render_into(cx, &mut out);
         out
+    }
+}
+
+fn render_part(part: &Part, cx: &RenderContext<'_>, out: &mut String) {
+    match part {
+        Part::Literal(s) => out.push_str(s),
+        Part::Vu => push_u64(out, cx.vu),
+        Part::Iter => push_u64(out, cx.iter),
+        Part::Scenario => out.push_str(cx.scenario),
+        Part::Var(slot) => {
+            if let Some(Some(v)) = cx.vars.get(usize::from(slot.0)) {
+                out.push_str(v);
+            }
+        }
+        Part::Random { min, max } => {
+            let _ = write!(out, "{}", fastrand::i64(*min..=*max));
+        }
+        Part::Uuid => push_uuid(out),
+        Part::Data(col) => {
+            if let Some(cell) = cx.row.and_then(|r| r.get(usize::from(*col))) {
+                out.push_str(cell);
+            }
+        }
+        Part::FormEncoded(inner) => {
+            let mut raw = String::new();
+            render_part(inner, cx, &mut raw);
+            form_escape(&raw, out);
+        }
+    }
+}
+
+/// Go's `url.QueryEscape`, as k6 encodes form values: unreserved bytes
+/// as they are, space as `+`, everything else `%XX`.
+fn form_escape(s: &str, out: &mut String) {
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b));
+            }
+            b' ' => out.push('+'),
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
     }
 }
 
@@ -209,5 +270,25 @@ mod tests {
         assert_eq!(Template::literal("").as_static(), Some(""));
         let t = Template::from_parts("${vu}", vec![Part::Vu]);
         assert_eq!(t.as_static(), None);
+    }
+
+    #[test]
+    fn forms_are_sorted_and_escaped_as_go_escapes_them() {
+        let fields = vec![
+            (
+                "user".to_string(),
+                Template::from_parts("${1}", vec![Part::Var(VarSlot(0))]),
+            ),
+            ("a b".to_string(), Template::literal("x&y=z é")),
+        ];
+        let form = Template::form(&fields);
+        assert_eq!(form.source(), "a b=x&y=z é&user=${1}");
+        let vars = [Some("ann smith+1".to_string())];
+        assert_eq!(
+            form.render(&cx(&vars, None)),
+            "a+b=x%26y%3Dz+%C3%A9&user=ann+smith%2B1"
+        );
+        let fixed = Template::form(&[("k".to_string(), Template::literal("v 1"))]);
+        assert_eq!(fixed.as_static(), Some("k=v+1"));
     }
 }

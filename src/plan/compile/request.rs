@@ -62,23 +62,36 @@ pub(crate) fn compile_request(
         headers.push((header, value));
     }
 
-    let body = match (&raw.body, &raw.json) {
-        (Some(_), Some(_)) => {
-            return Err(PlanError::field(
-                path,
-                "has both `body` and `json`; use one",
+    let given = [raw.body.is_some(), raw.json.is_some(), raw.form.is_some()];
+    if given.iter().filter(|g| **g).count() > 1 {
+        return Err(PlanError::field(
+            path,
+            "has more than one of `body`, `json` and `form`; use one",
+        ));
+    }
+    let content_type = |headers: &mut Vec<(HeaderName, Template)>, value: &str| {
+        if !headers.iter().any(|(n, _)| n == CONTENT_TYPE) {
+            headers.push((CONTENT_TYPE, Template::literal(value)));
+        }
+    };
+    let body = if let Some(text) = &raw.body {
+        Some(parse_template(text, &cx.scope, &format!("{path}.body"))?.template)
+    } else if let Some(value) = &raw.json {
+        content_type(&mut headers, "application/json");
+        Some(parse_json_body(value, &cx.scope, &format!("{path}.json"))?)
+    } else if let Some(fields) = &raw.form {
+        content_type(&mut headers, "application/x-www-form-urlencoded");
+        let mut compiled = Vec::new();
+        for (name, Scalar(value)) in &fields.0 {
+            let field_path = format!("{path}.form.{name}");
+            compiled.push((
+                name.clone(),
+                parse_template(value, &cx.scope, &field_path)?.template,
             ));
         }
-        (Some(text), None) => {
-            Some(parse_template(text, &cx.scope, &format!("{path}.body"))?.template)
-        }
-        (None, Some(value)) => {
-            if !headers.iter().any(|(n, _)| n == CONTENT_TYPE) {
-                headers.push((CONTENT_TYPE, Template::literal("application/json")));
-            }
-            Some(parse_json_body(value, &cx.scope, &format!("{path}.json"))?)
-        }
-        (None, None) => None,
+        Some(Template::form(&compiled))
+    } else {
+        None
     };
     let compression = match &raw.compression {
         None => None,
@@ -100,7 +113,7 @@ pub(crate) fn compile_request(
             if body.is_none() {
                 return Err(PlanError::field(
                     format!("{path}.compression"),
-                    "is set on a request without a body; add `body` or `json`, or drop it",
+                    "is set on a request without a body; add `body`, `json` or `form`, or drop it",
                 ));
             }
             let joined = codings.join(", ");

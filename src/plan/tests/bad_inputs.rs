@@ -18,6 +18,11 @@ fn cases() -> Vec<(String, &'static str, &'static str)> {
             "flow[0].post.compression",
             "expected gzip, deflate, br, zstd, or a comma list of them",
         ),
+        (
+            flow("  - post: {url: \"http://127.0.0.1:1/\", body: x, form: {a: b}}\n"),
+            "flow[0].post",
+            "has more than one of `body`, `json` and `form`",
+        ),
         // TLS, DNS, source addresses, proxies, system tags.
         (
             format!("tlsVersion: {{min: tls1.0, max: tls1.1}}\n{GET}"),
@@ -355,7 +360,7 @@ fn cases() -> Vec<(String, &'static str, &'static str)> {
         (
             flow("  - request: {url: \"http://x/\", body: a, json: {}}\n"),
             "flow[0].request",
-            "has both `body` and `json`",
+            "has more than one of `body`, `json` and `form`",
         ),
         (
             flow("  - request: {url: \"http://x/\", headers: {\"Bad Name\": x}}\n"),
