@@ -89,21 +89,10 @@ async fn hyper_server() -> std::net::SocketAddr {
 
 fn options(h2c: bool) -> HttpOptions {
     HttpOptions {
-        discard_response_bodies: false,
-        insecure_skip_tls_verify: false,
         user_agent: "volley-bench".into(),
-        no_connection_reuse: false,
         http2_prior_knowledge: h2c,
         timeout: Duration::from_secs(10),
-        max_redirects: 10,
-        no_cookies_reset: false,
-        expected_statuses: vec![(200, 399)],
-        http_debug: None,
-        hosts: Vec::new(),
-        net: Default::default(),
-        rps: None,
-        batch: volley::plan::DEFAULT_BATCH,
-        batch_per_host: volley::plan::DEFAULT_BATCH_PER_HOST,
+        ..HttpOptions::default()
     }
 }
 

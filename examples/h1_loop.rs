@@ -130,20 +130,9 @@ fn thread_cpu() -> anyhow::Result<Duration> {
 async fn client(addr: &str, vus: usize, per_vu: usize) -> anyhow::Result<()> {
     let opts = HttpOptions {
         discard_response_bodies: true,
-        insecure_skip_tls_verify: false,
         user_agent: "volley/0.1".into(),
-        no_connection_reuse: false,
-        http2_prior_knowledge: false,
         timeout: Duration::from_secs(10),
-        max_redirects: 10,
-        no_cookies_reset: false,
-        expected_statuses: vec![(200, 399)],
-        http_debug: None,
-        hosts: Vec::new(),
-        net: Default::default(),
-        rps: None,
-        batch: volley::plan::DEFAULT_BATCH,
-        batch_per_host: volley::plan::DEFAULT_BATCH_PER_HOST,
+        ..HttpOptions::default()
     };
     let config = Arc::new(HttpClientConfig::new(&opts)?);
     let url: Arc<str> = format!("http://{addr}/").into();

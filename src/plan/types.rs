@@ -140,17 +140,19 @@ impl HttpOptions {
     }
 }
 
-#[cfg(test)]
-impl HttpOptions {
-    /// k6's defaults with a 5 s timeout, for tests.
-    pub(crate) fn for_tests() -> HttpOptions {
+/// k6's default request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Default for HttpOptions {
+    /// k6's defaults (what a plan that sets no HTTP option gets).
+    fn default() -> HttpOptions {
         HttpOptions {
             discard_response_bodies: false,
             insecure_skip_tls_verify: false,
-            user_agent: "volley-test".into(),
+            user_agent: format!("volley/{}", env!("CARGO_PKG_VERSION")),
             no_connection_reuse: false,
             http2_prior_knowledge: false,
-            timeout: Duration::from_secs(5),
+            timeout: DEFAULT_TIMEOUT,
             max_redirects: DEFAULT_MAX_REDIRECTS,
             no_cookies_reset: false,
             expected_statuses: vec![(200, 399)],
@@ -160,6 +162,18 @@ impl HttpOptions {
             rps: None,
             batch: DEFAULT_BATCH,
             batch_per_host: DEFAULT_BATCH_PER_HOST,
+        }
+    }
+}
+
+#[cfg(test)]
+impl HttpOptions {
+    /// k6's defaults with a 5 s timeout and a test user agent.
+    pub(crate) fn for_tests() -> HttpOptions {
+        HttpOptions {
+            user_agent: "volley-test".into(),
+            timeout: Duration::from_secs(5),
+            ..HttpOptions::default()
         }
     }
 }

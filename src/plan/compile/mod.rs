@@ -32,9 +32,6 @@ use super::threshold_parse::parse_threshold;
 use super::types::{DataMode, DataSet, HttpOptions, Plan, Scenario, Tags, TrendStat};
 use flow::{FlowContext, Registry};
 
-/// k6's default request timeout.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// Tags Volley sets itself on samples; a plan may not set them.
 const RESERVED_TAGS: [&str; 10] = [
     "scenario",
@@ -291,7 +288,7 @@ fn http_options(raw: &RawPlan) -> Result<HttpOptions, PlanError> {
             "a header value without control characters",
         ));
     }
-    let timeout = raw.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0);
+    let timeout = raw.timeout.map_or(super::types::DEFAULT_TIMEOUT, |t| t.0);
     if timeout.is_zero() {
         return Err(PlanError::invalid("timeout", "0s", "a positive duration"));
     }
