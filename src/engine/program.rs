@@ -127,11 +127,11 @@ fn prepare(r: &Arc<Request>, plan: &Plan) -> Prepared {
         static_headers,
         static_body: match (&r.body, &r.compression) {
             (None, _) => Some(Vec::new()),
-            (Some(t), None) => t.as_static().map(|s| s.as_bytes().to_vec()),
+            (Some(b), None) => b.as_static(),
             // Compressed once, sent by every iteration.
-            (Some(t), Some(c)) => t
+            (Some(b), Some(c)) => b
                 .as_static()
-                .and_then(|s| super::http::encoding::compress(c, s.as_bytes()).ok()),
+                .and_then(|s| super::http::encoding::compress(c, &s).ok()),
         },
         keep_headers,
         keep_body: r.needs_body || !plan.http.discard_response_bodies,

@@ -6,6 +6,7 @@
 //! sorted, and every object must have every column. An empty file is an
 //! error: iterations would have no row to read.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::error::PlanError;
@@ -15,7 +16,13 @@ use super::types::{DataMode, DataSet};
 /// Reads data files; the loader never touches the file system itself, so
 /// tests and the fleet can supply files from memory.
 pub trait FileSource {
+    /// A text file (the data file).
     fn read(&self, path: &Path) -> std::io::Result<String>;
+
+    /// A file's bytes (uploads); by default the text file's.
+    fn read_bytes(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        self.read(path).map(String::into_bytes)
+    }
 }
 
 /// [`FileSource`] over the local file system.
@@ -25,6 +32,60 @@ pub struct FsFiles;
 impl FileSource for FsFiles {
     fn read(&self, path: &Path) -> std::io::Result<String> {
         std::fs::read_to_string(path)
+    }
+
+    fn read_bytes(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+}
+
+/// A [`FileSource`] that keeps what it read, so a plan sent to a fleet
+/// carries exactly the files its load used.
+pub struct Recorded<'a> {
+    inner: &'a dyn FileSource,
+    read: std::cell::RefCell<ReadFiles>,
+}
+
+/// What a [`Recorded`] source read, by full path.
+#[derive(Debug, Default)]
+pub struct ReadFiles {
+    /// Text files (the data file).
+    pub text: BTreeMap<PathBuf, String>,
+    /// Byte files (uploads).
+    pub bytes: BTreeMap<PathBuf, Vec<u8>>,
+}
+
+impl<'a> Recorded<'a> {
+    pub fn new(inner: &'a dyn FileSource) -> Self {
+        Recorded {
+            inner,
+            read: Default::default(),
+        }
+    }
+
+    /// Everything read.
+    pub fn into_files(self) -> ReadFiles {
+        self.read.into_inner()
+    }
+}
+
+impl FileSource for Recorded<'_> {
+    fn read(&self, path: &Path) -> std::io::Result<String> {
+        let text = self.inner.read(path)?;
+        self.read
+            .borrow_mut()
+            .text
+            .insert(path.to_path_buf(), text.clone());
+        Ok(text)
+    }
+
+    fn read_bytes(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        let bytes = self.inner.read_bytes(path)?;
+        self.read
+            .borrow_mut()
+            .bytes
+            .insert(path.to_path_buf(), bytes.clone());
+        Ok(bytes)
     }
 }
 

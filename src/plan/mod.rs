@@ -27,6 +27,7 @@ pub mod duration;
 pub mod dynamic;
 pub mod error;
 pub mod load;
+pub mod multipart;
 pub mod net;
 mod raw;
 pub mod system_tags;
@@ -39,11 +40,12 @@ pub mod types;
 #[cfg(test)]
 mod tests;
 
-pub use compile::parse_trend_stats;
-pub use data::{FileSource, FsFiles};
+pub use compile::{MAX_UPLOAD_BYTES, parse_trend_stats};
+pub use data::{FileSource, FsFiles, Recorded};
 pub use duration::{format_duration, parse_duration, parse_stage};
 pub use error::PlanError;
 pub use load::{Format, HttpOverrides, LoadOptions, Overrides, from_url, load_file, parse};
+pub use multipart::{FilePart, Multipart, PartValue};
 pub use system_tags::{SystemTag, SystemTags};
 pub use template::{Part, RenderContext, Template};
 pub use threshold::{Aggregation, Op, Threshold};

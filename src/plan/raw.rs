@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod check;
 pub mod metric;
+pub mod multipart;
 pub mod values;
 
 use serde::Deserialize;
@@ -16,6 +17,7 @@ use serde::Deserialize;
 pub use batch::RawBatch;
 pub use check::{CHECK_KINDS, RawCheck, RawJsonCheck};
 pub use metric::{RawMetricStep, RawMetricType, RawRequestMetric, WrittenMetricSpec};
+pub use multipart::RawPart;
 
 pub use values::{
     Count, DurationValue, HeaderSpec, OrderedMap, RequestShort, Scalar, SleepSpec, StatusSpec,
@@ -212,6 +214,8 @@ pub struct RawRequest {
     /// Fields sent form-encoded (`application/x-www-form-urlencoded`);
     /// values are templates.
     pub form: Option<OrderedMap<Scalar>>,
+    /// Fields sent as `multipart/form-data`: text (templates) or files.
+    pub multipart: Option<OrderedMap<RawPart>>,
     pub name: Option<String>,
     pub timeout: Option<DurationValue>,
     /// Redirects this request follows (instead of `maxRedirects`).

@@ -309,9 +309,10 @@ pub struct Request {
     pub method: Method,
     pub url: Template,
     /// Headers in the order written; `User-Agent` is added from
-    /// [`HttpOptions::user_agent`] when absent, `Content-Type` from `json`.
+    /// [`HttpOptions::user_agent`] when absent, `Content-Type` from `json`,
+    /// `form` or `multipart`.
     pub headers: Vec<(HeaderName, Template)>,
-    pub body: Option<Template>,
+    pub body: Option<Body>,
     /// `compression`: the codings applied to the body, in order (`gzip`,
     /// `deflate`); `Content-Encoding` is set to match.
     pub compression: Option<String>,
@@ -333,6 +334,33 @@ pub struct Request {
     pub needs_body: bool,
     /// `metrics`: values of the final response added to custom metrics.
     pub metrics: Vec<RequestMetric>,
+}
+
+/// A request body.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// Text: `body`, `json` or `form`, compiled to one template.
+    Text(Template),
+    /// `multipart`: fields and files.
+    Multipart(Box<super::multipart::Multipart>),
+}
+
+impl Body {
+    /// The template of a text body.
+    pub fn text(&self) -> Option<&Template> {
+        match self {
+            Body::Text(t) => Some(t),
+            Body::Multipart(_) => None,
+        }
+    }
+
+    /// The bytes every request sends when nothing in the body varies.
+    pub fn as_static(&self) -> Option<Vec<u8>> {
+        match self {
+            Body::Text(t) => t.as_static().map(|s| s.as_bytes().to_vec()),
+            Body::Multipart(m) => m.as_static(),
+        }
+    }
 }
 
 /// Index of a request in [`Plan::requests`].

@@ -7,6 +7,7 @@
 //! Every test binary compiles this module; each uses a different subset.
 #![allow(dead_code)]
 
+pub mod k6;
 pub mod servers;
 
 use std::io::Read;

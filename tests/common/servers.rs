@@ -115,3 +115,76 @@ pub async fn tinyproxy(extra: &str) -> Server {
     })
     .await
 }
+
+/// The multipart checker (`tests/fixtures/multipart_checker.py`, Python's
+/// own MIME parser): every POST answers with the parts it found, `GET`
+/// with every answer so far.
+pub struct MultipartChecker {
+    child: tokio::process::Child,
+    pub port: u16,
+}
+
+impl MultipartChecker {
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every answer the checker gave, in order.
+    pub async fn log(&self) -> Vec<serde_json::Value> {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("the checker accepts");
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream
+            .write_all(b"GET /log HTTP/1.0\r\nHost: checker\r\n\r\n")
+            .await
+            .expect("the request is sent");
+        let mut reply = Vec::new();
+        stream
+            .read_to_end(&mut reply)
+            .await
+            .expect("the checker answers");
+        let text = String::from_utf8_lossy(&reply);
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("the log is JSON ({e}): {text}"))
+    }
+}
+
+impl Drop for MultipartChecker {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Starts the multipart checker with `python3` on a free loopback port.
+pub async fn multipart_checker() -> MultipartChecker {
+    use tokio::io::AsyncBufReadExt;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/multipart_checker.py"
+    );
+    let mut child = tokio::process::Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs the multipart checker");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut first = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::BufReader::new(stdout).read_line(&mut first),
+    )
+    .await
+    .expect("the checker says its port within 10 s")
+    .expect("its stdout reads");
+    let port = first
+        .trim()
+        .strip_prefix("PORT ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the checker's first line names its port: {first:?}"));
+    MultipartChecker { child, port }
+}

@@ -15,7 +15,7 @@ use super::super::http::redirect;
 use super::super::program::Prepared;
 use super::super::sink::SampleSink;
 use crate::metrics::{HttpSample, Sample};
-use crate::plan::{CaptureSource, HttpOptions, RenderContext, Request, ResponseValue};
+use crate::plan::{Body, CaptureSource, HttpOptions, RenderContext, Request, ResponseValue};
 
 /// Buffers a request's templated parts are rendered into (a VU reuses
 /// one set for its single requests).
@@ -23,6 +23,8 @@ use crate::plan::{CaptureSource, HttpOptions, RenderContext, Request, ResponseVa
 pub(super) struct Buffers {
     url: String,
     body: String,
+    /// A multipart body as rendered.
+    bytes: Vec<u8>,
     /// The rendered body compressed, for a request with `compression`.
     compressed: Vec<u8>,
     headers: Vec<(HeaderName, String)>,
@@ -45,6 +47,7 @@ pub(super) fn render<'a>(
     let Buffers {
         url,
         body,
+        bytes,
         compressed,
         headers,
     } = bufs;
@@ -68,17 +71,27 @@ pub(super) fn render<'a>(
     };
     let body: &[u8] = match (&p.static_body, &r.body) {
         (Some(b), _) => b,
-        (None, Some(t)) => {
-            body.clear();
-            t.render_into(cx, body);
+        (None, Some(b)) => {
+            let raw: &[u8] = match b {
+                Body::Text(t) => {
+                    body.clear();
+                    t.render_into(cx, body);
+                    body.as_bytes()
+                }
+                Body::Multipart(m) => {
+                    bytes.clear();
+                    m.render_into(cx, bytes, body);
+                    bytes
+                }
+            };
             match &r.compression {
                 // Validated at load: compressing into memory does not fail.
                 Some(c) => {
-                    *compressed = super::super::http::encoding::compress(c, body.as_bytes())
-                        .unwrap_or_default();
+                    *compressed =
+                        super::super::http::encoding::compress(c, raw).unwrap_or_default();
                     compressed
                 }
-                None => body.as_bytes(),
+                None => raw,
             }
         }
         (None, None) => &[],

@@ -113,6 +113,8 @@ pub(crate) struct FlowContext<'a> {
     pub http: &'a HttpOptions,
     /// The plan's custom metrics (`metrics:`).
     pub metrics: &'a [crate::metrics::Metric],
+    /// Files read for `multipart:` bodies.
+    pub uploads: &'a super::multipart::Uploads<'a>,
 }
 
 /// Registers every variable captured anywhere in `steps` and returns them

@@ -11,6 +11,7 @@ mod check;
 mod executor;
 mod flow;
 mod metric;
+mod multipart;
 mod net;
 mod request;
 mod scenario;
@@ -31,6 +32,7 @@ use super::threshold::Threshold;
 use super::threshold_parse::parse_threshold;
 use super::types::{DataMode, DataSet, HttpOptions, Plan, Scenario, Tags, TrendStat};
 use flow::{FlowContext, Registry};
+pub use multipart::MAX_UPLOAD_BYTES;
 
 /// Tags Volley sets itself on samples; a plan may not set them.
 const RESERVED_TAGS: [&str; 10] = [
@@ -105,6 +107,7 @@ pub(crate) fn compile(
     let specs = executor::scenarios(&raw, &opts.overrides)?;
 
     let mut registry = Registry::default();
+    let uploads = multipart::Uploads::new(files, &opts.base_dir);
     let none = BTreeMap::new();
     let mut setup_vars = BTreeMap::new();
     if let Some(steps) = &raw.setup {
@@ -136,6 +139,7 @@ pub(crate) fn compile(
             },
             http: &http,
             metrics: &custom_metrics,
+            uploads: &uploads,
         };
         let flow = match exec {
             Some(_) => super::types::Flow::default(),
@@ -185,6 +189,7 @@ pub(crate) fn compile(
                 },
                 http: &http,
                 metrics: &custom_metrics,
+                uploads: &uploads,
             };
             let steps = flow::compile_steps(steps, key, &format!("::{key}"), &cx, registry)?;
             Ok::<_, PlanError>(Some(Arc::new(super::types::Flow { steps })))

@@ -9,7 +9,7 @@ use super::super::error::PlanError;
 use super::super::raw::{CAPTURE_KINDS, RawCapture, RawRequest, Scalar};
 use super::super::template::{Part, Template};
 use super::super::template_parse::{parse_json_body, parse_template};
-use super::super::types::{Capture, CaptureSource, Check, Request};
+use super::super::types::{Body, Capture, CaptureSource, Check, Request};
 use super::check::{check_kind, check_pointer, header_name, regex_reason};
 use super::flow::{FlowContext, Registry, exactly_one};
 use super::tags;
@@ -62,11 +62,16 @@ pub(crate) fn compile_request(
         headers.push((header, value));
     }
 
-    let given = [raw.body.is_some(), raw.json.is_some(), raw.form.is_some()];
+    let given = [
+        raw.body.is_some(),
+        raw.json.is_some(),
+        raw.form.is_some(),
+        raw.multipart.is_some(),
+    ];
     if given.iter().filter(|g| **g).count() > 1 {
         return Err(PlanError::field(
             path,
-            "has more than one of `body`, `json` and `form`; use one",
+            "has more than one of `body`, `json`, `form` and `multipart`; use one",
         ));
     }
     let content_type = |headers: &mut Vec<(HeaderName, Template)>, value: &str| {
@@ -75,10 +80,20 @@ pub(crate) fn compile_request(
         }
     };
     let body = if let Some(text) = &raw.body {
-        Some(parse_template(text, &cx.scope, &format!("{path}.body"))?.template)
+        Some(Body::Text(
+            parse_template(text, &cx.scope, &format!("{path}.body"))?.template,
+        ))
     } else if let Some(value) = &raw.json {
         content_type(&mut headers, "application/json");
-        Some(parse_json_body(value, &cx.scope, &format!("{path}.json"))?)
+        Some(Body::Text(parse_json_body(
+            value,
+            &cx.scope,
+            &format!("{path}.json"),
+        )?))
+    } else if let Some(fields) = &raw.multipart {
+        let body = super::multipart::compile(fields, &format!("{path}.multipart"), cx)?;
+        content_type(&mut headers, &body.content_type());
+        Some(Body::Multipart(Box::new(body)))
     } else if let Some(fields) = &raw.form {
         content_type(&mut headers, "application/x-www-form-urlencoded");
         let mut compiled = Vec::new();
@@ -89,7 +104,7 @@ pub(crate) fn compile_request(
                 parse_template(value, &cx.scope, &field_path)?.template,
             ));
         }
-        Some(Template::form(&compiled))
+        Some(Body::Text(Template::form(&compiled)))
     } else {
         None
     };
@@ -113,7 +128,7 @@ pub(crate) fn compile_request(
             if body.is_none() {
                 return Err(PlanError::field(
                     format!("{path}.compression"),
-                    "is set on a request without a body; add `body`, `json` or `form`, or drop it",
+                    "is set on a request without a body; add `body`, `json`, `form` or `multipart`, or drop it",
                 ));
             }
             let joined = codings.join(", ");

@@ -21,7 +21,7 @@ fn cases() -> Vec<(String, &'static str, &'static str)> {
         (
             flow("  - post: {url: \"http://127.0.0.1:1/\", body: x, form: {a: b}}\n"),
             "flow[0].post",
-            "has more than one of `body`, `json` and `form`",
+            "has more than one of `body`, `json`, `form` and `multipart`",
         ),
         // TLS, DNS, source addresses, proxies, system tags.
         (
@@ -360,7 +360,7 @@ fn cases() -> Vec<(String, &'static str, &'static str)> {
         (
             flow("  - request: {url: \"http://x/\", body: a, json: {}}\n"),
             "flow[0].request",
-            "has more than one of `body`, `json` and `form`",
+            "has more than one of `body`, `json`, `form` and `multipart`",
         ),
         (
             flow("  - request: {url: \"http://x/\", headers: {\"Bad Name\": x}}\n"),

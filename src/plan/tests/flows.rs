@@ -88,7 +88,12 @@ fn requests_checks_and_captures() {
         vars: &[],
         row: None,
     };
-    let body = login.body.as_ref().expect("json body").render(&cx);
+    let body = login
+        .body
+        .as_ref()
+        .and_then(|b| b.text())
+        .expect("json body")
+        .render(&cx);
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&body).expect("JSON"),
         serde_json::json!({"user": "u7", "pass": "p"})
@@ -301,7 +306,12 @@ flow: [{post: {url: "http://127.0.0.1:1/", body: "${data.user}:${data.pass}"}}]
         row: Some(&row),
     };
     assert_eq!(
-        plan.requests[0].body.as_ref().expect("body").render(&cx),
+        plan.requests[0]
+            .body
+            .as_ref()
+            .and_then(|b| b.text())
+            .expect("body")
+            .render(&cx),
         "bob:2"
     );
 
@@ -486,7 +496,7 @@ flow:
     let put = &plan.requests[0];
     assert_eq!(
         put.body.as_ref().and_then(|b| b.as_static()),
-        Some("[1,\"two\"]")
+        Some(b"[1,\"two\"]".to_vec())
     );
     let content_types: Vec<_> = put
         .headers

@@ -7,6 +7,7 @@ mod flows;
 mod fuzz;
 mod loading;
 mod steps;
+mod uploads;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -83,7 +83,9 @@ function quote(s) {
   return String(s).replace(/\\/g, '\\\\').replace(/"/g, '\\"');
 }
 
-// As Go's mime/multipart, which k6 uses: fields in key order, CRLF lines.
+// As Go's mime/multipart, which k6 uses (CRLF lines, quotes escaped); k6
+// writes the parts in Go's map order, which varies per request, Volley in
+// key order.
 function multipart(fields, boundary) {
   const out = [];
   for (const k of Object.keys(fields).sort()) {
