@@ -3,8 +3,10 @@
 //! agent that accepted the test, before the shared start, and what it
 //! captured reaches every agent's VUs; teardown runs once after the seal;
 //! a custom counter merges exactly and its threshold is judged on the
-//! fleet's total.
+//! fleet's total. A plan's data file and upload files travel with it from
+//! `volley run --agent`.
 
+mod common;
 mod fleet;
 
 use fleet::plans::submit;
@@ -100,4 +102,69 @@ flow:
     assert_eq!(target.stats.route(Route::Status), 1, "setup ran once");
     assert_eq!(target.stats.route(Route::Json), 0, "no VU started");
     assert_eq!(target.stats.route(Route::Headers), 0, "no teardown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_and_upload_files_travel_with_the_plan_from_the_command_line() {
+    let checker = common::servers::multipart_checker().await;
+    let fleet = Fleet::start(2, FleetOptions::default())
+        .await
+        .expect("fleet forms");
+    let dir = fleet.dir().join("plan");
+    std::fs::create_dir_all(dir.join("files")).expect("plan directory");
+    let logo: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+    std::fs::write(dir.join("files/logo.bin"), &logo).expect("upload file");
+    std::fs::write(dir.join("users.csv"), "user\nann\nbob\n").expect("data file");
+    let plan = dir.join("upload.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            r#"
+thresholds:
+  checks: ["rate==1"]
+data: {{file: users.csv}}
+scenarios:
+  main: {{executor: shared-iterations, vus: 2, iterations: 8, maxDuration: 30s}}
+flow:
+  - post:
+      url: "{url}/upload"
+      multipart:
+        user: "${{data.user}}"
+        logo: {{file: files/logo.bin, contentType: image/png}}
+      check:
+        - {{json: {{pointer: /parts/0/size, equals: 3000}}, name: logo arrived}}
+"#,
+            url = checker.url()
+        ),
+    )
+    .expect("plan written");
+    let cli = fleet.run_cli([plan.display().to_string()]);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), cli.wait_with_output())
+        .await
+        .expect("volley run --agent ends")
+        .expect("its output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}\n{}", fleet.logs());
+    let log = checker.log().await;
+    assert_eq!(log.len(), 8, "{log:?}");
+    let mut users: Vec<&str> = log
+        .iter()
+        .filter_map(|answer| answer["parts"][1]["text"].as_str())
+        .collect();
+    users.sort_unstable();
+    users.dedup();
+    assert_eq!(users, ["ann", "bob"], "the data file reached the agents");
+    let sha = |b: &[u8]| {
+        let d = ring::digest::digest(&ring::digest::SHA256, b);
+        d.as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    for answer in &log {
+        assert_eq!(
+            answer["parts"][0]["sha256"].as_str(),
+            Some(sha(&logo).as_str())
+        );
+    }
 }

@@ -134,6 +134,7 @@ impl AgentCore {
             format: format.to_owned(),
             env: req.env.clone(),
             files: req.files.clone(),
+            uploads: req.uploads.clone(),
             script: req.script.as_deref().cloned(),
             setup_values: None,
         };

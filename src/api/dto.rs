@@ -27,6 +27,10 @@ pub struct SubmitRequest {
     /// a plan submitted from a laptop runs on agents that lack the files.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub files: BTreeMap<String, String>,
+    /// Files of `multipart:` file parts, base64, by the path written in
+    /// the plan (binary files cannot travel in `files`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub uploads: BTreeMap<String, String>,
     /// Agent labels an agent must carry to take part; empty selects all.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub selector: BTreeMap<String, String>,

@@ -207,6 +207,7 @@ fn check(request: &SubmitRequest) -> Result<(), ApiError> {
         ("selector", &request.selector),
         ("env", &request.env),
         ("files", &request.files),
+        ("uploads", &request.uploads),
     ] {
         if map.contains_key("") {
             return bad(format!("{field} has an empty key"));

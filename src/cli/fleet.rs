@@ -133,20 +133,7 @@ pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
             slot.insert(v);
         }
     }
-    let mut files = BTreeMap::new();
-    if let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text)
-        && let Some(file) = doc
-            .get("data")
-            .and_then(|d| d.get("file"))
-            .and_then(|f| f.as_str())
-    {
-        {
-            let full = path.parent().unwrap_or(Path::new(".")).join(file);
-            let body = std::fs::read_to_string(&full)
-                .with_context(|| format!("data.file: cannot read {}", full.display()))?;
-            files.insert(file.to_owned(), body);
-        }
-    }
+    let (files, uploads) = plan_files(path, &text, &env)?;
     let format = match path.extension().and_then(|e| e.to_str()) {
         Some("json") => Some(crate::api::PlanFormat::Json),
         _ => Some(crate::api::PlanFormat::Yaml),
@@ -156,12 +143,55 @@ pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
         format,
         env,
         files,
+        uploads,
         selector: parse_selector(&args.selector)?,
         min_agents: args.min_agents,
         lead_time: args.lead_time.clone(),
         name: path.file_stem().and_then(|s| s.to_str()).map(str::to_owned),
         script: None,
     })
+}
+
+/// The files the plan at `path` reads as it loads (the data file, upload
+/// files), by the path written in the plan: the plan is loaded here as an
+/// agent will load it (with `env` alone), so a plan an agent would refuse
+/// is refused before it is sent, and nothing it reads is left behind.
+fn plan_files(
+    path: &Path,
+    text: &str,
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
+    use base64::Engine as _;
+    let base_dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let opts = crate::plan::LoadOptions {
+        cli_env: env.clone(),
+        base_dir: base_dir.clone(),
+        ..Default::default()
+    };
+    let recorded = crate::plan::Recorded::new(&crate::plan::FsFiles);
+    crate::plan::parse(text, crate::plan::Format::for_path(path), &opts, &recorded)
+        .with_context(|| format!("plan {}", path.display()))?;
+    let read = recorded.into_files();
+    let written = |full: &Path| {
+        full.strip_prefix(&base_dir)
+            .unwrap_or(full)
+            .to_string_lossy()
+            .into_owned()
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    Ok((
+        read.text
+            .into_iter()
+            .map(|(full, body)| (written(&full), body))
+            .collect(),
+        read.bytes
+            .into_iter()
+            .map(|(full, bytes)| (written(&full), b64.encode(bytes)))
+            .collect(),
+    ))
 }
 
 /// A k6 script for the fleet: its init runs here once (as `volley run`
@@ -177,6 +207,7 @@ fn script_submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
         format: None,
         env,
         files: BTreeMap::new(),
+        uploads: Default::default(),
         selector: parse_selector(&args.selector)?,
         min_agents: args.min_agents,
         lead_time: args.lead_time.clone(),

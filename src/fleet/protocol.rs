@@ -33,6 +33,10 @@ pub struct PlanBundle {
     pub format: String,
     pub env: BTreeMap<String, String>,
     pub files: BTreeMap<String, String>,
+    /// Upload files (`multipart:` file parts), base64, by the path written
+    /// in the plan.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub uploads: BTreeMap<String, String>,
     /// A k6 script with its modules, files and `setup()` data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script: Option<crate::script::bundle::ScriptBundle>,
@@ -198,6 +202,7 @@ mod tests {
             format: "yaml".into(),
             env: BTreeMap::from([("A".into(), "1".into())]),
             files: BTreeMap::new(),
+            uploads: Default::default(),
         }
     }
 

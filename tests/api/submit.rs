@@ -17,6 +17,7 @@ async fn json_submit_creates_a_test() {
     let request = SubmitRequest {
         env: [("BASE_URL".to_owned(), "http://127.0.0.1:1".to_owned())].into(),
         files: [("users.csv".to_owned(), "id\n1\n".to_owned())].into(),
+        uploads: Default::default(),
         selector: [("region".to_owned(), "eu".to_owned())].into(),
         min_agents: Some(2),
         lead_time: Some("3s".into()),

@@ -104,6 +104,7 @@ mod tests {
             format: "yaml".into(),
             env: Default::default(),
             files: Default::default(),
+            uploads: Default::default(),
             script: None,
             setup_values: None,
         };

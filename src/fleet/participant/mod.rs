@@ -660,21 +660,38 @@ pub fn load_bundle_with_script(
     ))
 }
 
-/// Data files carried in the bundle, by the path written in the plan.
+/// Data and upload files carried in the bundle, by the path written in
+/// the plan.
 struct BundleFiles<'a>(&'a PlanBundle);
 
-impl FileSource for BundleFiles<'_> {
-    fn read(&self, path: &Path) -> std::io::Result<String> {
+impl BundleFiles<'_> {
+    fn find<'m>(map: &'m BTreeMap<String, String>, path: &Path) -> std::io::Result<&'m String> {
         let key = path.to_string_lossy();
-        self.0
-            .files
-            .get(key.as_ref())
-            .or_else(|| self.0.files.get(key.trim_start_matches("./")))
-            .cloned()
+        map.get(key.as_ref())
+            .or_else(|| map.get(key.trim_start_matches("./")))
             .ok_or_else(|| {
                 std::io::Error::new(
                     std::io::ErrorKind::NotFound,
                     format!("{key} was not sent with the plan (volley run --agent sends the files a plan names)"),
+                )
+            })
+    }
+}
+
+impl FileSource for BundleFiles<'_> {
+    fn read(&self, path: &Path) -> std::io::Result<String> {
+        Self::find(&self.0.files, path).cloned()
+    }
+
+    fn read_bytes(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        use base64::Engine as _;
+        let encoded = Self::find(&self.0.uploads, path)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("the bundle's copy is not base64: {e}"),
                 )
             })
     }

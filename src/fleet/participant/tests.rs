@@ -30,6 +30,7 @@ fn prepare(test_id: &str, start_unix_ms: u64) -> Message {
         format: "yaml".into(),
         env: BTreeMap::new(),
         files: BTreeMap::new(),
+        uploads: Default::default(),
         script: None,
         setup_values: None,
     };
@@ -163,6 +164,7 @@ async fn orphaned_with_c(c_answers: bool) -> (Vec<String>, Option<String>) {
         format: "yaml".into(),
         env: BTreeMap::new(),
         files: BTreeMap::new(),
+        uploads: Default::default(),
         script: None,
         setup_values: None,
     };

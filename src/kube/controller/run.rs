@@ -140,6 +140,7 @@ impl Run {
             format: None,
             env: spec.env.clone(),
             files: BTreeMap::new(),
+            uploads: Default::default(),
             selector: spec.selector.clone(),
             min_agents: spec.min_agents,
             lead_time: spec.lead_time.clone(),
