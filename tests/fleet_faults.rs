@@ -1,7 +1,9 @@
 //! Fleet tests of failures, with real `volley agent` processes on loopback: an agent killed with
 //! SIGKILL mid-test (the survivors take over its share), the origin killed mid-test (a successor
 //! takes the test over and rebuilds its results), an abort through an agent that does not
-//! coordinate the test, and an agent cut off from all others (SIGSTOP) that stops its own load.
+//! coordinate the test, an agent cut off from all others (SIGSTOP) that stops its own load, and
+//! the origin of a two-agent fleet killed and restarted mid-test (no agent lists the test as under
+//! way once its deadline passed).
 //!
 //! The longest tests of the fleet suite live here: the SIGKILL tests run 10–12 s plans (about
 //! 20 s each in all), the cut-off test about 10 s.
@@ -14,6 +16,7 @@ use std::time::Duration;
 use fleet::{Fleet, FleetOptions, instant_at, plans, results, target, unix_ms_now};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::time::Instant;
+use volley::fleet::store::SEAL_MARGIN;
 use volley::target::TargetStats;
 
 /// How the target's request counter came to rest.
@@ -460,4 +463,88 @@ async fn an_agent_cut_off_from_all_others_stops_its_load_after_the_orphan_timeou
         "agent-1 kept going on its own for a while: {:?}",
         quiet.stopped_after
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_and_restart_mid_test_no_agent_lists_the_test_as_under_way() {
+    let target = target().await;
+    let mut fleet = Fleet::start(
+        2,
+        FleetOptions {
+            orphan_timeout: Some(Duration::from_secs(1)),
+            ..FleetOptions::default()
+        },
+    )
+    .await
+    .expect("fleet forms");
+    let plan = plans::constant_vus(
+        target.addr,
+        2,
+        Duration::from_secs(3),
+        Duration::from_millis(50),
+    );
+    let accepted = fleet
+        .client(0)
+        .submit(&plans::submit(plan))
+        .await
+        .expect("submit accepted");
+    fleet
+        .wait_for("agent-1 runs the test", Duration::from_secs(10), || {
+            let phase = phase_in(fleet.client(1), accepted.id.clone());
+            async move {
+                match phase.await? {
+                    Some(p) if p == "pending" || p == "running" || p == "starting" => Ok(Some(())),
+                    other => Err(format!("agent-1 lists it as {other:?}")),
+                }
+            }
+        })
+        .await
+        .expect("agent-1 takes part");
+
+    // The origin dies mid-test and comes back; a two-agent fleet has no successor.
+    fleet.restart(0).await.expect("agent-0 restarts");
+    let on_restart = phase_in(fleet.client(0), accepted.id.clone())
+        .await
+        .expect("agent-0 answers");
+    assert_eq!(
+        on_restart.as_deref(),
+        Some("interrupted"),
+        "the restarted origin cannot be running the test"
+    );
+    let view = fleet
+        .client(0)
+        .get_test(&accepted.id)
+        .await
+        .expect("the test is still known");
+    assert!(
+        view.incidents
+            .iter()
+            .any(|i| i.contains("the agent stopped (crash or restart)")),
+        "{:?}",
+        view.incidents
+    );
+
+    // agent-1 never hears a verdict: once the deadline passed it says so.
+    let deadline = accepted.start_unix_ms + 5_000 + SEAL_MARGIN.as_millis() as u64;
+    let wait =
+        Duration::from_millis(deadline.saturating_sub(unix_ms_now())) + Duration::from_secs(15);
+    fleet
+        .wait_for("agent-1 marks the test interrupted", wait, || {
+            let phase = phase_in(fleet.client(1), accepted.id.clone());
+            async move {
+                match phase.await? {
+                    Some(p) if p == "interrupted" => Ok(Some(())),
+                    other => Err(format!("agent-1 lists it as {other:?}")),
+                }
+            }
+        })
+        .await
+        .expect("no test stays under way past its deadline");
+    assert!(unix_ms_now() >= deadline, "not before the deadline");
+}
+
+/// The phase `client`'s agent lists test `id` in, if it lists it.
+async fn phase_in(client: volley::api::ApiClient, id: String) -> Result<Option<String>, String> {
+    let list = client.list_tests().await.map_err(|e| e.to_string())?;
+    Ok(list.into_iter().find(|t| t.id == id).map(|t| t.phase))
 }

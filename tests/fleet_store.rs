@@ -22,6 +22,8 @@ fn meta(id: &str, submitted: u64) -> TestMeta {
         allocation: json!({"agent-a": {"segment": "0:1/2"}, "agent-b": {"segment": "1/2:1"}}),
         passed: None,
         agents: vec!["agent-a".to_owned(), "agent-b".to_owned()],
+        deadline_unix_ms: None,
+        note: None,
     }
 }
 
@@ -210,7 +212,17 @@ fn history_survives_a_restart_newest_first_and_skips_broken_tests() {
     let store = Store::open(dir.path()).expect("reopens despite the damage");
     let history = store.list().expect("lists");
     assert_eq!(ids(&history), ["newest", "middle", "old"]);
-    assert_eq!(history[2], meta("old", 1_000));
+    assert_eq!(
+        history[2],
+        meta("old", 1_000),
+        "a sealed test is left as it is"
+    );
+    // The process that ran the other two is gone: they cannot be pending.
+    for unfinished in &history[..2] {
+        assert_eq!(unfinished.phase, TestPhase::Interrupted, "{unfinished:?}");
+        let note = unfinished.note.as_deref().unwrap_or_default();
+        assert!(note.contains("while the test was pending"), "{note}");
+    }
     assert_eq!(
         store.summary("old").expect("readable"),
         Some((json!({"ok": true}), "text".to_owned()))
@@ -347,4 +359,88 @@ fn two_threads_append_to_different_agents_without_mixing_records() {
         let expected: Vec<(u64, Vec<u8>)> = (0..RECORDS).map(|s| (s, payload(agent, s))).collect();
         assert_eq!(read, expected, "{agent}");
     }
+}
+
+#[test]
+fn tests_left_under_way_by_a_crash_are_interrupted_and_a_late_seal_replaces_the_mark() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let store = Store::open(dir.path()).expect("opens");
+        let mut running = meta("running", 1_000);
+        running.phase = TestPhase::Running;
+        store.create_test(&running).expect("created");
+        // The process dies here (no seal, no update).
+    }
+    let store = Store::open(dir.path()).expect("reopens");
+    let after = store.meta("running").expect("kept");
+    assert_eq!(after.phase, TestPhase::Interrupted);
+    assert!(
+        after
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("while the test was running")),
+        "{after:?}"
+    );
+    // The successor that sealed it tells this agent later: the verdict wins.
+    let mut verdict = meta("running", 1_000);
+    verdict.phase = TestPhase::Passed;
+    verdict.passed = Some(true);
+    store.update_meta(&verdict).expect("updated");
+    store
+        .seal("running", &json!({"ok": true}), "text")
+        .expect("sealed");
+    drop(store);
+    let store = Store::open(dir.path()).expect("reopens again");
+    assert_eq!(store.meta("running").expect("kept"), verdict);
+}
+
+#[test]
+fn overdue_tests_whose_coordinator_was_lost_are_interrupted_unless_still_running_here() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path()).expect("opens");
+    let under_way = |id: &str, deadline: Option<u64>| {
+        let mut m = meta(id, 1_000);
+        m.phase = TestPhase::Running;
+        m.deadline_unix_ms = deadline;
+        store.create_test(&m).expect("created");
+    };
+    under_way("overdue", Some(5_000));
+    under_way("ours", Some(5_000));
+    under_way("not-yet", Some(50_000));
+    under_way("no-deadline", None);
+    let mut done = meta("done", 1_000);
+    done.phase = TestPhase::Failed;
+    done.deadline_unix_ms = Some(5_000);
+    store.create_test(&done).expect("created");
+
+    let expired = store.expire_overdue(10_000, |id| id == "ours");
+    assert_eq!(expired, ["overdue"]);
+    let phase = |id: &str| store.meta(id).expect("kept").phase;
+    assert_eq!(phase("overdue"), TestPhase::Interrupted);
+    assert_eq!(
+        phase("ours"),
+        TestPhase::Running,
+        "still running in this process"
+    );
+    assert_eq!(phase("not-yet"), TestPhase::Running);
+    assert_eq!(phase("no-deadline"), TestPhase::Running);
+    assert_eq!(
+        phase("done"),
+        TestPhase::Failed,
+        "a verdict is never replaced"
+    );
+    let note = store
+        .meta("overdue")
+        .expect("kept")
+        .note
+        .unwrap_or_default();
+    assert!(
+        note.contains("no sealed result reached this agent"),
+        "{note}"
+    );
+    assert!(
+        store
+            .expire_overdue(10_000, |_| false)
+            .contains(&"ours".to_owned())
+    );
 }

@@ -219,6 +219,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         ApiAuth::Token { token, .. } => api::SecretToken::new(token.expose()).ok(),
         ApiAuth::Disabled => None,
     };
+    let (store_for_expiry, origin_for_expiry) = (store.clone(), origin.clone());
     let core = AgentCore::new(Handles {
         settings,
         membership: membership.clone(),
@@ -248,6 +249,12 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
     tasks.push(tokio::spawn(publish_activity(
         membership.clone(),
         participant.activity(),
+        shutdown.clone(),
+    )));
+    tasks.push(tokio::spawn(expire_overdue_tests(
+        store_for_expiry,
+        origin_for_expiry,
+        participant.clone(),
         shutdown.clone(),
     )));
     tasks.push(tokio::spawn(super::core::measure_clocks(
@@ -294,6 +301,44 @@ fn with_port(advertise: SocketAddr, bound: SocketAddr) -> SocketAddr {
 }
 
 /// Mirrors what the participant does into gossip (`volley.state`, `volley.test`).
+/// How often the data directory is checked for tests whose coordinator
+/// was lost (see [`Store::expire_overdue`]).
+const EXPIRY_CHECK: Duration = Duration::from_secs(5);
+
+/// Marks tests this agent took part in, whose sealed result never came by
+/// their deadline, as interrupted, so that no test stays `running` forever.
+async fn expire_overdue_tests(
+    store: Arc<Store>,
+    origin: Arc<Origin>,
+    participant: Arc<Participant>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(EXPIRY_CHECK) => {}
+        }
+        let store = store.clone();
+        let origin = origin.clone();
+        let participant = participant.clone();
+        let now = crate::fleet::participant::unix_ms_now();
+        let expired = tokio::task::spawn_blocking(move || {
+            let current = participant.current().map(|(id, _)| id);
+            store.expire_overdue(now, |id| {
+                current.as_deref() == Some(id)
+                    || origin
+                        .snapshot(id)
+                        .is_some_and(|s| !s.meta.phase.is_terminal())
+            })
+        })
+        .await
+        .unwrap_or_default();
+        for id in expired {
+            tracing::warn!(test = %id, "no sealed result came by the test's deadline: marked interrupted");
+        }
+    }
+}
+
 async fn publish_activity(
     membership: Arc<Membership>,
     mut activity: tokio::sync::watch::Receiver<Activity>,

@@ -63,7 +63,7 @@ pub fn view_from_meta(meta: &TestMeta) -> TestView {
         revision: 0,
         agent_states: Vec::new(),
         live: None,
-        incidents: Vec::new(),
+        incidents: meta.note.iter().cloned().collect(),
         start_spread_ms: None,
     }
 }

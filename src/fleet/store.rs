@@ -30,7 +30,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use error::StoreError;
-pub use meta::{MAX_AGENT_LEN, MAX_ID_LEN, TestMeta, TestPhase, validate_id};
+pub use meta::{
+    MAX_AGENT_LEN, MAX_ID_LEN, SEAL_MARGIN, TestMeta, TestPhase, results_deadline_ms, validate_id,
+};
 
 use files::{decode_records, encode_record, is_temporary, temporary_name, write_atomic};
 
@@ -308,6 +310,40 @@ impl Store {
         fs::remove_dir_all(&trash).map_err(|e| StoreError::io("remove", trash, e))
     }
 
+    /// Marks every test still recorded as under way whose deadline has
+    /// passed `now_unix_ms`, and which `running_here` does not claim, as
+    /// [`TestPhase::Interrupted`]: its coordinator was lost and no sealed
+    /// result will come. Returns their ids.
+    pub fn expire_overdue(
+        &self,
+        now_unix_ms: u64,
+        running_here: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
+        let Ok(list) = self.list() else {
+            return Vec::new();
+        };
+        let mut expired = Vec::new();
+        for mut meta in list {
+            let overdue = meta.deadline_unix_ms.is_some_and(|d| d < now_unix_ms);
+            if meta.phase.is_terminal() || !overdue || running_here(&meta.id) {
+                continue;
+            }
+            meta.note = Some(format!(
+                "no sealed result reached this agent by the test's deadline (it was {}): its \
+                 coordinator was lost",
+                meta.phase.as_str()
+            ));
+            meta.phase = TestPhase::Interrupted;
+            match self.update_meta(&meta) {
+                Ok(()) => expired.push(meta.id),
+                Err(e) => {
+                    tracing::warn!(test = %meta.id, error = %e, "cannot mark an overdue test")
+                }
+            }
+        }
+        expired
+    }
+
     /// Start-up tidying after a crash (see [`Store::open`]). Problems with
     /// one test are warnings: they must not keep the agent from starting.
     fn recover(&self) -> Result<(), StoreError> {
@@ -325,14 +361,36 @@ impl Store {
                 if let Err(e) = removed {
                     tracing::warn!(path = %path.display(), error = %e, "cannot remove a leftover");
                 }
-            } else if path.is_dir()
-                && validate_id(&name).is_ok()
-                && let Err(e) = recover_test(&path)
-            {
-                tracing::warn!(error = %e, "cannot tidy a test after a restart");
+            } else if path.is_dir() && validate_id(&name).is_ok() {
+                if let Err(e) = recover_test(&path) {
+                    tracing::warn!(error = %e, "cannot tidy a test after a restart");
+                }
+                self.interrupt_left_over(&path, &name);
             }
         }
         Ok(())
+    }
+
+    /// A test recorded as under way when the store opens was under way in
+    /// a process that is gone (one process owns a data directory): its
+    /// share here ended then. A sealed result may still arrive and
+    /// replaces the mark.
+    fn interrupt_left_over(&self, dir: &Path, id: &str) {
+        let Ok(mut meta) = read_meta(dir, id) else {
+            return;
+        };
+        if meta.phase.is_terminal() || dir.join(SUMMARY).exists() {
+            return;
+        }
+        tracing::warn!(test = %id, phase = meta.phase.as_str(), "the agent stopped while this test was under way: marked interrupted");
+        meta.note = Some(format!(
+            "the agent stopped (crash or restart) while the test was {}; its share ended then",
+            meta.phase.as_str()
+        ));
+        meta.phase = TestPhase::Interrupted;
+        if let Err(e) = write_json(&dir.join(META), &meta) {
+            tracing::warn!(test = %id, error = %e, "cannot mark a test interrupted");
+        }
     }
 
     /// `tests/<id>` for a valid id.

@@ -177,6 +177,8 @@ pub struct Agent {
     pid: u32,
     /// Held open: the agent must never write into a closed pipe.
     _stdout: Lines<BufReader<ChildStdout>>,
+    /// How it was started, to start it again.
+    spec: AgentSpec,
 }
 
 /// A started fleet; dropping it kills every agent.
@@ -403,6 +405,21 @@ impl Fleet {
         self.agents[i].kill().await;
     }
 
+    /// Kills agent `i` (SIGKILL) and starts it again on the same data
+    /// directory, joining through another agent; its addresses change.
+    pub async fn restart(&mut self, i: usize) -> Result<(), HarnessError> {
+        self.agents[i].kill().await;
+        let mut spec = self.agents[i].spec.clone();
+        spec.seed = self
+            .agents
+            .iter()
+            .enumerate()
+            .find(|(j, _)| *j != i)
+            .map(|(_, a)| a.gossip);
+        self.agents[i] = Agent::spawn(self.dir.path(), spec).await?;
+        Ok(())
+    }
+
     /// SIGSTOPs agent `i`: it keeps its sockets but answers nothing.
     pub fn pause(&self, i: usize) -> Result<(), HarnessError> {
         self.agents[i].signal("STOP")
@@ -439,6 +456,7 @@ impl Drop for Fleet {
 }
 
 /// What one agent is started with.
+#[derive(Clone)]
 struct AgentSpec {
     index: usize,
     capacity: f64,
@@ -456,6 +474,7 @@ struct AgentSpec {
 
 impl Agent {
     async fn spawn(dir: &Path, spec: AgentSpec) -> Result<Agent, HarnessError> {
+        let kept = spec.clone();
         let id = format!("agent-{}", spec.index);
         let data_dir = dir.join(format!("data-{}", spec.index));
         let log = dir.join(format!("{id}.log"));
@@ -569,6 +588,7 @@ impl Agent {
             child: Some(child),
             pid,
             _stdout: lines,
+            spec: kept,
         })
     }
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use super::{AgentProgress, Candidate, Origin, Test, lock};
 use crate::fleet::participant::{Orphan, instant_at_unix_ms};
-use crate::fleet::store::{TestMeta, TestPhase};
+use crate::fleet::store::{TestMeta, TestPhase, results_deadline_ms};
 
 impl Origin {
     /// Takes over the coordination of `orphan`; false when this agent
@@ -40,6 +40,8 @@ impl Origin {
             phase: TestPhase::Running,
             allocation: serde_json::to_value(&allocation).unwrap_or_default(),
             agents: agents.clone(),
+            deadline_unix_ms: Some(results_deadline_ms(start_unix_ms, plan.max_duration())),
+            note: None,
             ..stored.unwrap_or_else(|| TestMeta {
                 id: test_id.clone(),
                 name,
@@ -51,6 +53,8 @@ impl Origin {
                 allocation: serde_json::Value::Null,
                 passed: None,
                 agents: Vec::new(),
+                deadline_unix_ms: None,
+                note: None,
             })
         };
         let candidates: BTreeMap<String, Candidate> = members

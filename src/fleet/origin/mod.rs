@@ -33,7 +33,7 @@ use super::allocation::{Allocation, AllocationError};
 use super::merge::{FleetResults, Ingest};
 use super::participant::{instant_at_unix_ms, unix_ms_now};
 use super::protocol::{self, Message, PlanBundle, Response};
-use super::store::{Store, TestMeta, TestPhase};
+use super::store::{Store, TestMeta, TestPhase, results_deadline_ms};
 use super::transport::Transport;
 use crate::metrics::snapshot::Snapshot;
 use crate::metrics::{Summary, ThresholdOutcome};
@@ -248,6 +248,8 @@ impl Origin {
             allocation: serde_json::to_value(&allocation).unwrap_or_default(),
             passed: None,
             agents: allocation.agents().map(str::to_owned).collect(),
+            deadline_unix_ms: Some(results_deadline_ms(start, sub.plan.max_duration())),
+            note: None,
         };
         let labels: Vec<(String, BTreeMap<String, String>)> = candidates
             .iter()

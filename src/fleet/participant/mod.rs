@@ -28,7 +28,7 @@ use self::deliver::{Delivery, Outgoing, Streamer};
 pub use self::succession::{Orphan, Succession};
 use super::allocation::Allocation;
 use super::protocol::{self, Message, PlanBundle, Response};
-use super::store::{Store, StoreError, TestMeta, TestPhase};
+use super::store::{Store, StoreError, TestMeta, TestPhase, results_deadline_ms};
 use super::transport::Transport;
 use crate::engine::{self, Realloc, RunOptions};
 use crate::plan::{self, FileSource, Format, LoadOptions, Plan};
@@ -246,6 +246,8 @@ impl Participant {
                 allocation: serde_json::to_value(&allocation).unwrap_or_default(),
                 passed: None,
                 agents: allocation.agents().map(str::to_owned).collect(),
+                deadline_unix_ms: Some(results_deadline_ms(start_unix_ms, plan.max_duration())),
+                note: None,
             };
             match store.create_test(&meta) {
                 Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}

@@ -89,6 +89,8 @@ async fn a_sealed_test_is_recorded_with_its_verdict_and_summary() {
         allocation: serde_json::Value::Null,
         passed: Some(true),
         agents: vec!["a".into(), "o".into()],
+        deadline_unix_ms: None,
+        note: None,
     };
     let summary = serde_json::json!({"notes": []});
     let reply = p.handle(Message::Sealed {

@@ -31,6 +31,10 @@ pub enum TestPhase {
     Aborted,
     /// Could not run, or lost its results.
     Error,
+    /// This agent's part ended without a verdict: the agent stopped while
+    /// the test ran, or no sealed result reached it by the test's deadline
+    /// (see [`TestMeta::note`]). A sealed result arriving later replaces it.
+    Interrupted,
 }
 
 impl TestPhase {
@@ -38,7 +42,11 @@ impl TestPhase {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            TestPhase::Passed | TestPhase::Failed | TestPhase::Aborted | TestPhase::Error
+            TestPhase::Passed
+                | TestPhase::Failed
+                | TestPhase::Aborted
+                | TestPhase::Error
+                | TestPhase::Interrupted
         )
     }
 
@@ -52,6 +60,7 @@ impl TestPhase {
             TestPhase::Failed => "failed",
             TestPhase::Aborted => "aborted",
             TestPhase::Error => "error",
+            TestPhase::Interrupted => "interrupted",
         }
     }
 }
@@ -86,6 +95,25 @@ pub struct TestMeta {
     /// The agents taking part (ids as in the intervals files).
     #[serde(default)]
     pub agents: Vec<String>,
+    /// By when (Unix milliseconds) the sealed result should have reached
+    /// every agent (see [`results_deadline_ms`]); past it, a test still
+    /// recorded as under way is marked [`TestPhase::Interrupted`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_unix_ms: Option<u64>,
+    /// Why the test ended as it did, when that is not in its summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Time after a test's longest possible run (its hard deadline) for the
+/// coordinator to seal and tell every agent.
+pub const SEAL_MARGIN: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// When the sealed result of a test starting at `start_unix_ms` and
+/// running at most `max_duration` should have reached every agent.
+pub fn results_deadline_ms(start_unix_ms: u64, max_duration: std::time::Duration) -> u64 {
+    let span = max_duration.saturating_add(SEAL_MARGIN).as_millis();
+    start_unix_ms.saturating_add(u64::try_from(span).unwrap_or(u64::MAX))
 }
 
 /// Checks that a test id is a plain directory name: 1 to [`MAX_ID_LEN`]
@@ -196,6 +224,7 @@ mod tests {
             TestPhase::Failed,
             TestPhase::Aborted,
             TestPhase::Error,
+            TestPhase::Interrupted,
         ] {
             let json = serde_json::to_string(&phase).expect("serialises");
             assert_eq!(json, format!("\"{}\"", phase.as_str()));
