@@ -444,3 +444,31 @@ fn overdue_tests_whose_coordinator_was_lost_are_interrupted_unless_still_running
             .contains(&"ours".to_owned())
     );
 }
+
+#[test]
+fn the_data_directory_is_private_to_the_agent() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    let store = Store::open(dir.path()).expect("opens");
+    store.create_test(&meta("t", 1)).expect("created");
+    store
+        .put_bundle("t", &json!({"plan": "x"}))
+        .expect("bundle");
+    store
+        .append_interval("t", "agent-a", 0, b"snapshot")
+        .expect("appended");
+    store.seal("t", &json!({}), "text").expect("sealed");
+    let mode = |p: &Path| fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+    assert_eq!(
+        mode(dir.path()),
+        0o700,
+        "an existing directory is made private"
+    );
+    assert_eq!(mode(&dir.path().join("tests")), 0o700);
+    assert_eq!(mode(&dir.path().join("tests/t")), 0o700);
+    for entry in fs::read_dir(dir.path().join("tests/t")).expect("listable") {
+        let path = entry.expect("entry").path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+}

@@ -167,4 +167,22 @@ flow:
             Some(sha(&logo).as_str())
         );
     }
+    // What the agents keep at rest names the files but holds none of their content.
+    let mut bundles = 0;
+    for agent in &fleet.agents {
+        for test in std::fs::read_dir(agent.data_dir.join("tests"))
+            .into_iter()
+            .flatten()
+        {
+            let path = test.expect("entry").path().join("bundle.json");
+            if let Ok(kept) = std::fs::read_to_string(&path) {
+                bundles += 1;
+                assert!(
+                    kept.contains("users.csv") && !kept.contains("bob"),
+                    "{kept}"
+                );
+            }
+        }
+    }
+    assert!(bundles > 0, "the origin keeps the bundle");
 }

@@ -16,6 +16,7 @@
 //! - [`participant`]: every agent's side of a test it runs a share of.
 //! - [`merge`]: the origin's exact merge of per-agent intervals.
 //! - [`store`]: the data directory (history, bundles, intervals, summaries).
+//! - [`redact`]: what of a bundle is kept at rest (no secret values).
 
 pub mod allocation;
 pub mod ca;
@@ -26,5 +27,6 @@ pub mod merge;
 pub mod origin;
 pub mod participant;
 pub mod protocol;
+pub mod redact;
 pub mod store;
 pub mod transport;

@@ -23,6 +23,7 @@ mod meta;
 
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -71,6 +72,11 @@ impl Store {
         let tests = dir.as_ref().join("tests");
         fs::create_dir_all(&tests)
             .map_err(|e| StoreError::io("create directory", tests.as_path(), e))?;
+        // Only the agent's user reads its history: plans, names, results.
+        for private in [dir.as_ref(), tests.as_path()] {
+            fs::set_permissions(private, fs::Permissions::from_mode(files::DIR_MODE))
+                .map_err(|e| StoreError::io("make private", private, e))?;
+        }
         let store = Store {
             tests,
             writes: Mutex::new(()),
@@ -88,7 +94,7 @@ impl Store {
     pub fn create_test(&self, meta: &TestMeta) -> Result<(), StoreError> {
         let dir = self.dir_of(&meta.id)?;
         let _guard = self.lock();
-        match fs::create_dir(&dir) {
+        match fs::DirBuilder::new().mode(files::DIR_MODE).create(&dir) {
             Ok(()) => {}
             // A directory without `meta.json` is a create that crashed
             // half-way; finish it.
@@ -152,6 +158,7 @@ impl Store {
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(files::FILE_MODE)
             .open(&path)
             .map_err(|e| StoreError::io("open for appending", path.as_path(), e))?;
         let before = file

@@ -67,6 +67,9 @@ pub struct RawPlan {
     pub local_ips: Option<serde_json::Value>,
     /// `systemTags`: the system tags samples carry (k6's names).
     pub system_tags: Option<Vec<String>>,
+    /// `secretHeaders`: header names whose values are secrets (besides
+    /// `Authorization`, `Cookie`, `Proxy-Authorization`): never kept at rest.
+    pub secret_headers: Option<Vec<String>>,
     /// `rps`: requests per second, all VUs together.
     pub rps: Option<Count>,
     /// `proxy`: a URL, or `{http, https, noProxy}`.

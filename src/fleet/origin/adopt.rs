@@ -104,7 +104,7 @@ impl Origin {
         tests.insert(test_id.clone(), test.clone());
         drop(tests);
         if let Some(store) = &self.store {
-            let bundle = serde_json::to_value(&lock(&test).bundle).unwrap_or_default();
+            let bundle = crate::fleet::redact::bundle_at_rest(&lock(&test).bundle);
             if let Err(e) = store.put_bundle(&test_id, &bundle) {
                 tracing::debug!(test = %test_id, "bundle not kept: {e}");
             }

@@ -269,7 +269,7 @@ impl Origin {
             if let Err(e) = store.create_test(&meta) {
                 tracing::warn!(test = %id, "cannot record the test on disk: {e}");
             }
-            let _ = store.put_bundle(&id, &serde_json::to_value(&sub.bundle).unwrap_or_default());
+            let _ = store.put_bundle(&id, &crate::fleet::redact::bundle_at_rest(&sub.bundle));
         }
         let test = Arc::new(Mutex::new(Test {
             min_agents: sub.min_agents.max(1),

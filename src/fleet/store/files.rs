@@ -7,8 +7,9 @@
 //! the reader ignores the torn tail and the store can cut it off before
 //! appending again.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -37,6 +38,11 @@ pub fn is_temporary(name: &str) -> bool {
     name.starts_with(TEMP_PREFIX)
 }
 
+/// Mode of the data directory and of every test directory in it.
+pub const DIR_MODE: u32 = 0o700;
+/// Mode of every file the store writes.
+pub const FILE_MODE: u32 = 0o600;
+
 /// Replaces `path` with `bytes` so that a crash leaves either the old or
 /// the new content, never a mix: write a temporary file next to it, flush
 /// it to disk, rename it over `path`, flush the directory.
@@ -48,8 +54,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         &path.file_name().unwrap_or_default().to_string_lossy(),
     ));
     let written = (|| {
-        let mut file =
-            File::create_new(&tmp).map_err(|e| StoreError::io("create", tmp.as_path(), e))?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(&tmp)
+            .map_err(|e| StoreError::io("create", tmp.as_path(), e))?;
         file.write_all(bytes)
             .map_err(|e| StoreError::io("write", tmp.as_path(), e))?;
         file.sync_all()

@@ -82,6 +82,15 @@ pub(crate) fn compile(
         http.rps = Some(rps).filter(|r| *r > 0);
     }
     let system_tags = system_tags(&raw, opts)?;
+    for (i, name) in raw.secret_headers.iter().flatten().enumerate() {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(PlanError::invalid(
+                format!("secretHeaders[{i}]"),
+                name,
+                "a header name like X-Api-Key",
+            ));
+        }
+    }
     // Before thresholds, which may name them.
     let custom_metrics = metric::declare(raw.metrics.as_ref())?;
     let summary_trend_stats = match &raw.summary_trend_stats {

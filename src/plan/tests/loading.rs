@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{MemFiles, opts, yaml_err};
+use super::{MemFiles, opts, yaml_err, yaml_ok};
 use http::Method;
 
 use crate::plan::{Executor, Format, Overrides, PlanError, from_url, load_file, parse};
@@ -279,4 +279,11 @@ fn k6_flags_replace_the_plans_http_options() {
     o.overrides.http.user_agent = Some("bad\nagent".into());
     let err = parse(text, Format::Yaml, &o, &MemFiles::default()).unwrap_err();
     assert!(err.to_string().contains("--user-agent"), "{err}");
+}
+
+#[test]
+fn secret_headers_are_header_names() {
+    yaml_ok("secretHeaders: [X-Api-Key]\nflow:\n  - get: \"http://127.0.0.1:1/\"\n");
+    let e = yaml_err("secretHeaders: [\"x y\"]\nflow:\n  - get: \"http://127.0.0.1:1/\"\n");
+    assert!(e.starts_with("secretHeaders[0]: got \"x y\""), "{e}");
 }
