@@ -20,6 +20,8 @@
 //! (never early; up to about a millisecond late). Either way nothing the
 //! client's runtime does can shorten a delay. Certificates are made at
 //! start with rcgen; every listener is on `127.0.0.1:0`.
+// Each test binary that includes this file uses a different part of it.
+#![allow(dead_code)]
 
 use std::convert::Infallible;
 use std::io::{self, Read, Write};
