@@ -7,9 +7,8 @@
 //! Runs only when `K6` names a k6 binary (e.g.
 //! `K6=$HOME/.cache/volley-k6-venv/bin/k6 cargo test --test http_phases_k6
 //! -- --nocapture`, which also prints the table); without it the test
-//! says so and passes.
-
-mod common;
+//! says so and passes. `VOLLEY` may name the binary to compare (a release
+//! build: a debug build's JavaScript is many times slower).
 
 #[path = "common/phased.rs"]
 mod phased;
@@ -81,28 +80,13 @@ fn phases_match_k6_on_a_delayed_endpoint() {
     );
     assert!(k6_run, "k6 failed");
     let volley_export = dir.path().join("volley.json");
-    let export = volley_export.display().to_string();
-    let iterations = format!("ITERATIONS={ITERATIONS}");
-    let url_env = format!("URL={url}");
-    let out = common::volley(
-        &[
-            "run",
-            "--quiet",
-            "--summary-export",
-            &export,
-            "-e",
-            &url_env,
-            "-e",
-            &iterations,
-            &script.display().to_string(),
-        ],
-        RUN_LIMIT,
+    let volley_run = run(
+        Command::new(volley_binary()).args(["run", "--quiet"]),
+        &script,
+        &url,
+        &volley_export,
     );
-    assert!(
-        out.status.success(),
-        "volley failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(volley_run, "volley failed");
 
     let k6 = medians(&k6_export);
     let volley = medians(&volley_export);
@@ -126,6 +110,14 @@ fn phases_match_k6_on_a_delayed_endpoint() {
     let waiting = PHASES.iter().position(|p| *p == "http_req_waiting");
     let waiting = waiting.expect("invariant: waiting is a phase");
     assert!(volley[waiting] >= delays.head.as_secs_f64() * 1000.0);
+}
+
+/// The Volley binary to compare: `VOLLEY` if set (a release build measures
+/// what users run), else this build's.
+fn volley_binary() -> PathBuf {
+    std::env::var_os("VOLLEY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_volley")))
 }
 
 /// Runs a tool on the script; true when it exited 0.

@@ -9,6 +9,7 @@
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
 
+use futures::FutureExt as _;
 use http::{Method, header};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
@@ -281,6 +282,7 @@ pub async fn exchange(
 ) -> Result<bool, ExchangeError> {
     // `sending` began when the connection was got (k6: `GotConn`); the
     // client set the clock then.
+    let write_start = Instant::now();
     let written = write_request(stream, &scratch.head, req, shape).await;
     if let Err(e) = written {
         let closed = is_closed_by_peer(&e);
@@ -292,10 +294,25 @@ pub async fn exchange(
     }
     out.bytes_sent +=
         (scratch.head.len() + if shape.body_inline { 0 } else { req.body.len() }) as u64;
-    out.timings.sending = clock.next(Phase::Waiting);
-
+    let written_at = Instant::now();
     scratch.start = 0;
     scratch.end = 0;
+    // A response already there at the first look arrived while this thread
+    // was away between its one write and the clock reading after it (a
+    // busy machine; on loopback, the server's thread running in its place
+    // as the write woke it). The request was on the wire at that write, so
+    // what followed is the server's time: `waiting`, not `sending`.
+    let mut first_read = if shape.body_inline {
+        fill(stream, scratch, MAX_HEAD).now_or_never()
+    } else {
+        None
+    };
+    let sent = match first_read {
+        Some(Ok(n)) if n > 0 => write_start,
+        _ => written_at,
+    };
+    out.timings.sending = clock.next_at(Phase::Waiting, sent);
+
     let is_head = *req.method == Method::HEAD;
     let head = loop {
         if scratch.end > scratch.start {
@@ -323,7 +340,11 @@ pub async fn exchange(
                 .into());
             }
         }
-        let n = match fill(stream, scratch, MAX_HEAD).await {
+        let read = match first_read.take() {
+            Some(read) => read,
+            None => fill(stream, scratch, MAX_HEAD).await,
+        };
+        let n = match read {
             Ok(n) => n,
             Err(e) => {
                 let closed = clock.phase == Phase::Waiting && is_closed_by_peer(&e);
