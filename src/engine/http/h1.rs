@@ -35,6 +35,10 @@ const MAX_HEAD: usize = 64 * 1024;
 const MAX_READ_BUFFER: usize = 64 * 1024;
 /// Bodies up to this size are copied behind the head: one write.
 const INLINE_BODY: usize = 16 * 1024;
+/// A single write of a small request takes a system call's time, a few
+/// microseconds; a clock reading later than this after its start means the
+/// thread was away, not writing.
+const AWAY: std::time::Duration = std::time::Duration::from_millis(1);
 /// Largest body allocation made up front from a Content-Length.
 const MAX_BODY_RESERVE: u64 = 16 * 1024 * 1024;
 
@@ -283,7 +287,15 @@ pub async fn exchange(
     // `sending` began when the connection was got (k6: `GotConn`); the
     // client set the clock then.
     let write_start = Instant::now();
-    let written = write_request(stream, &scratch.head, req, shape).await;
+    let mut polls = 0u32;
+    let written = {
+        let mut writing = std::pin::pin!(write_request(stream, &scratch.head, req, shape));
+        std::future::poll_fn(|cx| {
+            polls += 1;
+            writing.as_mut().poll(cx)
+        })
+        .await
+    };
     if let Err(e) = written {
         let closed = is_closed_by_peer(&e);
         return Err(ExchangeError {
@@ -297,19 +309,23 @@ pub async fn exchange(
     let written_at = Instant::now();
     scratch.start = 0;
     scratch.end = 0;
-    // A response already there at the first look arrived while this thread
-    // was away between its one write and the clock reading after it (a
-    // busy machine; on loopback, the server's thread running in its place
-    // as the write woke it). The request was on the wire at that write, so
-    // what followed is the server's time: `waiting`, not `sending`.
-    let mut first_read = if shape.body_inline {
+    // One write that the kernel took at once puts the request on the wire
+    // within microseconds of its start. If the clock reading after it is
+    // late (more than `AWAY`), or the response is already there at the
+    // first look, this thread was away in between (a busy machine; on
+    // loopback, the server's thread running in its place as the write
+    // woke it), and that time is the server's: `waiting`, not `sending`.
+    let single = shape.body_inline && polls == 1;
+    let mut first_read = if single {
         fill(stream, scratch, MAX_HEAD).now_or_never()
     } else {
         None
     };
-    let sent = match first_read {
-        Some(Ok(n)) if n > 0 => write_start,
-        _ => written_at,
+    let answered = matches!(first_read, Some(Ok(n)) if n > 0);
+    let sent = if single && (answered || written_at - write_start > AWAY) {
+        write_start
+    } else {
+        written_at
     };
     out.timings.sending = clock.next_at(Phase::Waiting, sent);
 
