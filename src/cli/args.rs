@@ -183,7 +183,7 @@ pub struct RunArgs {
     /// `compact` (the default; `legacy` is the same here) or `disabled`.
     #[arg(long, value_name = "MODE", env = "K6_SUMMARY_MODE")]
     pub summary_mode: Option<String>,
-    /// No progress line.
+    /// No header and no progress
     #[arg(short = 'q', long)]
     pub quiet: bool,
     /// No colors in the output.

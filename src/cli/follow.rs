@@ -240,7 +240,9 @@ fn draw(view: &TestView, color: bool) -> bool {
                 view.brief.phase,
                 view.agent_states.len()
             )),
+            scenarios: Vec::new(),
         },
+        super::terminal::width(),
         color,
     );
     eprint!("\r{line}\x1b[K");

@@ -13,6 +13,7 @@ pub mod run;
 mod script_out;
 pub mod signals;
 mod target;
+pub mod terminal;
 
 use std::process::ExitCode;
 

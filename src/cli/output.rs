@@ -1,5 +1,6 @@
-//! What a local run shows while it goes: the live progress line on a
-//! terminal and `--out json=FILE` interval lines.
+//! What a local run shows while it goes: the header, live progress lines
+//! on a terminal (a plain line every few seconds otherwise), and
+//! `--out json=FILE` interval lines.
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -12,7 +13,10 @@ use crate::engine::{IntervalReport, Observer};
 use crate::metrics::aggregate::{Aggregate, trend_percentile_ms};
 use crate::metrics::value::Value;
 use crate::metrics::{Metric, json_out};
+use crate::plan::Plan;
 use crate::report::progress;
+
+use super::terminal;
 
 /// `--out json=FILE`: one JSON object per series per interval.
 pub struct JsonLines {
@@ -51,30 +55,79 @@ impl JsonLines {
     }
 }
 
-/// The console observer of a local run.
+/// How often a plain progress line is written when stderr is not a
+/// terminal. k6 writes one a second; every two seconds still shows a hung
+/// or failing test within moments in a CI log, halves the log's length on
+/// long tests, and matches the cadence at which thresholds are judged.
+pub const PLAIN_EVERY: Duration = Duration::from_secs(2);
+
+/// Where the progress goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// `--quiet`: nothing.
+    Quiet,
+    /// A terminal: lines redrawn in place, fitted to its width.
+    Terminal { color: bool },
+    /// A pipe or file: a plain line every [`PLAIN_EVERY`].
+    Plain,
+}
+
+impl ProgressMode {
+    /// From `--quiet`, whether stderr is a terminal, and the colour flags.
+    pub fn detect(quiet: bool, no_color: bool) -> ProgressMode {
+        if quiet {
+            ProgressMode::Quiet
+        } else if std::io::stderr().is_terminal() {
+            ProgressMode::Terminal {
+                color: !no_color && std::env::var_os("NO_COLOR").is_none(),
+            }
+        } else {
+            ProgressMode::Plain
+        }
+    }
+}
+
+/// The console observer of a local run. Progress goes to stderr, so that
+/// stdout carries only results (the summary, or what `handleSummary`
+/// writes there) and can be piped into another program.
 pub struct Console {
     total: Duration,
-    show: bool,
-    color: bool,
+    mode: ProgressMode,
     json: Option<JsonLines>,
-    drew: bool,
+    /// The scenarios' names, start times and nominal lengths.
+    scenarios: Vec<(String, Duration, Duration)>,
+    /// Lines drawn last time on a terminal (to redraw over them).
+    drawn: usize,
+    /// When the next plain line is due.
+    next_plain: Duration,
 }
 
 impl Console {
-    pub fn new(total: Duration, show: bool, color: bool, json: Option<JsonLines>) -> Console {
+    pub fn new(plan: &Plan, mode: ProgressMode, json: Option<JsonLines>) -> Console {
         Console {
-            total,
-            show: show && std::io::stderr().is_terminal(),
-            color,
+            total: plan.nominal_duration(),
+            mode,
             json,
-            drew: false,
+            scenarios: {
+                // As the header lists them: by start time, then name.
+                let mut list: Vec<_> = plan
+                    .scenarios
+                    .iter()
+                    .map(|s| (s.name.clone(), s.start_time, s.executor.duration()))
+                    .collect();
+                list.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+                list
+            },
+            drawn: 0,
+            next_plain: PLAIN_EVERY,
         }
     }
 
-    /// Ends the progress line and flushes outputs.
+    /// Ends the progress lines and flushes outputs.
     pub fn finish(&mut self) -> anyhow::Result<()> {
-        if self.drew {
+        if self.drawn > 0 {
             eprintln!();
+            self.drawn = 0;
         }
         if let Some(j) = &mut self.json {
             j.out
@@ -83,6 +136,21 @@ impl Console {
         }
         Ok(())
     }
+
+    fn progress(&self, report: &IntervalReport<'_>) -> progress::Progress {
+        let mut p = progress_of(report, self.total);
+        p.scenarios = self
+            .scenarios
+            .iter()
+            .map(|(name, start, length)| progress::ScenarioProgress {
+                name: name.clone(),
+                start: *start,
+                length: *length,
+                iterations: scenario_iterations(report, name),
+            })
+            .collect();
+        p
+    }
 }
 
 impl Observer for Console {
@@ -90,12 +158,45 @@ impl Observer for Console {
         if let Some(j) = &mut self.json {
             j.write(report);
         }
-        if !self.show {
-            return;
+        match self.mode {
+            ProgressMode::Quiet => {}
+            ProgressMode::Terminal { color } => {
+                let lines =
+                    progress::terminal_lines(&self.progress(report), terminal::width(), color);
+                let mut out = String::new();
+                if self.drawn > 0 {
+                    // Back to the start of the first line drawn last time.
+                    out.push('\r');
+                    if self.drawn > 1 {
+                        out.push_str(&format!("\x1b[{}A", self.drawn - 1));
+                    }
+                }
+                out.push_str(&lines.join("\x1b[K\n"));
+                // Clear the rest of the last line and anything below it.
+                out.push_str("\x1b[K\x1b[J");
+                let mut stderr = std::io::stderr().lock();
+                let _ = stderr.write_all(out.as_bytes());
+                let _ = stderr.flush();
+                self.drawn = lines.len();
+            }
+            ProgressMode::Plain => {
+                if report.elapsed >= self.next_plain {
+                    eprintln!("{}", progress::plain_line(&self.progress(report)));
+                    while self.next_plain <= report.elapsed {
+                        self.next_plain += PLAIN_EVERY;
+                    }
+                }
+            }
         }
-        let line = progress::line(&progress_of(report, self.total), self.color);
-        eprint!("\r{line}\x1b[K");
-        self.drew = true;
+    }
+}
+
+/// Iterations a scenario completed so far.
+fn scenario_iterations(report: &IntervalReport<'_>, name: &str) -> u64 {
+    let filter = [("scenario".to_owned(), name.to_owned())];
+    match report.total.metric_value(Metric::Iterations, &filter) {
+        Some(Value::Counter(c)) => c as u64,
+        _ => 0,
     }
 }
 
@@ -115,6 +216,7 @@ pub fn progress_of(report: &IntervalReport<'_>, total: Duration) -> progress::Pr
         _ => 0,
     };
     progress::Progress {
+        scenarios: Vec::new(),
         elapsed: report.elapsed,
         total,
         vus: report.vus,

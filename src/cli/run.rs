@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::args::RunArgs;
 use super::exit;
-use super::output::{Console, JsonLines};
+use super::output::{Console, JsonLines, ProgressMode};
 use crate::engine::{self, EndReason, RunOptions};
 use crate::plan::{self, LoadOptions, Overrides, Plan};
 use crate::report;
@@ -288,13 +288,26 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
     let interrupted = super::signals::spawn_sigint_handler(stop.clone());
     let color =
         !args.no_color && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let show_progress = !args.quiet && std::io::stderr().is_terminal();
-    let mut observer = Console::new(
-        prepared.plan.nominal_duration(),
-        show_progress,
-        color,
-        prepared.json_out,
-    );
+    let mode = ProgressMode::detect(args.quiet, args.no_color);
+    if mode != ProgressMode::Quiet {
+        let info = report::header::HeaderInfo {
+            execution: "local".into(),
+            source: args.plan.clone(),
+            outputs: args
+                .out
+                .iter()
+                .filter_map(|o| o.split_once('='))
+                .map(|(kind, dest)| format!("{kind} ({dest})"))
+                .collect(),
+            share: prepared.tuple.segment().length().to_f64(),
+        };
+        let header_color = matches!(mode, ProgressMode::Terminal { color: true });
+        eprintln!(
+            "\n{}",
+            report::header::header(&prepared.plan, &info, header_color)
+        );
+    }
+    let mut observer = Console::new(&prepared.plan, mode, prepared.json_out);
     let script = match prepared.script {
         Some(script) => {
             let cpus = std::thread::available_parallelism().map_or(1, usize::from);

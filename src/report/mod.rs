@@ -6,13 +6,17 @@
 //! - [`export`]: k6's `--summary-export` JSON, key for key, so that tools
 //!   written for k6 read Volley's results unchanged.
 //! - [`handle_summary`]: the `data` a script's `handleSummary()` receives.
-//! - [`progress`]: the one-line live progress shown while a test runs.
+//! - [`progress`]: the live progress shown while a test runs (terminal
+//!   lines fitted to its width, or a plain line for logs).
+//! - [`header`]: what will run, printed before the start (k6's execution
+//!   description).
 //! - [`format`](mod@format): k6's number, duration, byte and percent formatting.
 
 mod ansi;
 pub mod export;
 pub mod format;
 pub mod handle_summary;
+pub mod header;
 mod lookup;
 mod md5;
 pub mod progress;
@@ -25,5 +29,5 @@ pub fn md5_hex(data: &[u8]) -> String {
 }
 
 pub use export::{ExportContext, k6_summary_export};
-pub use progress::{Progress, line as progress_line};
+pub use progress::{Progress, ScenarioProgress};
 pub use text::{TextOptions, render};

@@ -1,33 +1,44 @@
-//! The live progress line printed (and redrawn) while a test runs:
+//! The live progress shown while a test runs, as pure text.
+//!
+//! On a terminal ([`terminal_lines`]): a status line, then a line per
+//! scenario with a bar, every line cut to the terminal's width (minus one
+//! column, so the cursor never wraps):
 //!
 //! ```text
-//! running [===>      ] 12.0s/30.0s  vus 50/50  3,412 req/s  p95 4.21ms  errors 0 (0.00%)  40,944 iters
+//! running 12.0s/30.0s  vus 50/50  3,412 req/s  p95 4.21ms  errors 0 (0.00%)  40,944 iters
+//!   default [========>           ]  40%  12.0s/30.0s  40,944 iters
 //! ```
 //!
-//! It always fits in [`MAX_WIDTH`] terminal columns: when it would not,
-//! the bar narrows first, then the least useful parts go (iterations, VUs,
-//! p95), then the phase text is shortened.
+//! When a line does not fit, whole fields go by a fixed priority (status
+//! line: iterations first, then p95, VUs, errors, req/s; scenario lines:
+//! iterations, then time, then the percentage) and, last, the text is cut.
+//! The bar's width depends on the terminal's width only, so it does not
+//! change from one redraw to the next.
+//!
+//! Not on a terminal ([`plain_line`]): one self-contained line, no escape
+//! codes, no width limit, for logs.
 
 use std::time::Duration;
 
 use super::ansi::Paint;
 use super::format;
 
-/// The widest the line ever gets, in terminal columns.
-pub const MAX_WIDTH: usize = 100;
-/// Bar width (inside the brackets) when there is room, and when there is not.
-const BAR_WIDE: usize = 20;
-const BAR_NARROW: usize = 10;
-/// The phase text is never cut shorter than this.
+/// Bar width (inside the brackets): a quarter of the terminal, within these.
+const BAR_MIN: usize = 10;
+const BAR_MAX: usize = 40;
+/// Scenario names are padded to the longest, but never beyond this.
+const NAME_MAX: usize = 24;
+/// The status text (`running`, `running on 3 agents`) is never cut
+/// shorter than this.
 const MIN_PHASE: usize = 8;
 
 /// A snapshot of a running test.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Progress {
     /// Test time so far.
     pub elapsed: Duration,
-    /// Planned test time; zero when unknown (iteration-based runs), which
-    /// shows no bar.
+    /// Planned test time; zero when unknown (a fleet follower), which shows
+    /// the elapsed time alone.
     pub total: Duration,
     /// Active VUs.
     pub vus: u64,
@@ -37,8 +48,8 @@ pub struct Progress {
     pub iterations: u64,
     /// Requests per second over the last reporting interval.
     pub rps: f64,
-    /// 95th percentile `http_req_duration` so far, in ms; `None` before the
-    /// first response.
+    /// 95th percentile `http_req_duration` of the last interval, in ms;
+    /// `None` without responses.
     pub p95_ms: Option<f64>,
     /// Failed requests so far (`http_req_failed` true samples).
     pub errors: u64,
@@ -47,9 +58,23 @@ pub struct Progress {
     /// What the run is doing, replacing `running` (fleet: `running on 3
     /// agents`).
     pub phase: Option<String>,
+    /// One entry per scenario, in the plan's order.
+    pub scenarios: Vec<ScenarioProgress>,
 }
 
-/// How a part of the line is coloured.
+/// Where one scenario is.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScenarioProgress {
+    pub name: String,
+    /// Its `startTime`.
+    pub start: Duration,
+    /// Its nominal length (without graceful stop); zero when unknown.
+    pub length: Duration,
+    /// Iterations it completed so far.
+    pub iterations: u64,
+}
+
+/// How a part of a line is coloured.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Style {
     Plain,
@@ -58,117 +83,201 @@ enum Style {
     Alarm,
 }
 
-/// The progress line: one line, no newline, at most [`MAX_WIDTH`] columns.
-pub fn line(p: &Progress, color: bool) -> String {
-    let paint = Paint::new(color);
+/// One field of a line: its text, colour, and rank (0 is never dropped;
+/// the highest rank goes first).
+struct Field {
+    text: String,
+    style: Style,
+    rank: u8,
+}
+
+/// Every line to draw on a terminal `width` columns wide: the status
+/// line, then one per scenario. None is wider than `width - 1`.
+pub fn terminal_lines(p: &Progress, width: usize, color: bool) -> Vec<String> {
+    let budget = width.saturating_sub(1).max(1);
+    let mut lines = vec![line(p, width, color)];
+    let name_width = p
+        .scenarios
+        .iter()
+        .map(|s| format::display_width(&s.name))
+        .max()
+        .unwrap_or(0)
+        .min(NAME_MAX);
+    for s in &p.scenarios {
+        lines.push(scenario_line(s, p.elapsed, name_width, budget, color));
+    }
+    lines
+}
+
+/// Bar width (inside the brackets) for a terminal `width` columns wide.
+pub fn bar_width(width: usize) -> usize {
+    (width / 4).clamp(BAR_MIN, BAR_MAX)
+}
+
+/// The status line for a terminal `width` columns wide (at most
+/// `width - 1` columns).
+pub fn line(p: &Progress, width: usize, color: bool) -> String {
+    let budget = width.saturating_sub(1).max(1);
     let phase = p
         .phase
         .as_deref()
         .unwrap_or("running")
         .replace(['\n', '\r'], " ");
-    let mut optional = Optional {
-        vus: true,
-        p95: true,
-        iterations: true,
-    };
-    let mut bar = BAR_WIDE;
-    let mut phase_width = format::display_width(&phase);
-    loop {
-        let parts = layout(p, &phase, phase_width, bar, optional);
-        let width: usize = parts
-            .iter()
-            .map(|(text, _)| format::display_width(text))
-            .sum();
-        if width <= MAX_WIDTH {
-            return paint_parts(&parts, paint);
-        }
-        let excess = width - MAX_WIDTH;
-        if bar > BAR_NARROW && p.total > Duration::ZERO {
-            bar = BAR_NARROW;
-        } else if optional.iterations {
-            optional.iterations = false;
-        } else if optional.vus {
-            optional.vus = false;
-        } else if optional.p95 {
-            optional.p95 = false;
-        } else if phase_width > MIN_PHASE {
-            phase_width = phase_width.saturating_sub(excess).max(MIN_PHASE);
-        } else {
-            // Only absurd numbers get here (durations of centuries); cut
-            // the plain text rather than overflow the terminal.
-            let plain: String = parts.iter().map(|(text, _)| text.as_str()).collect();
-            let mut cut: String = plain.chars().take(MAX_WIDTH - 1).collect();
-            cut.push('…');
-            return cut;
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Optional {
-    vus: bool,
-    p95: bool,
-    iterations: bool,
-}
-
-fn layout(
-    p: &Progress,
-    phase: &str,
-    phase_width: usize,
-    bar: usize,
-    optional: Optional,
-) -> Vec<(String, Style)> {
-    let mut parts = vec![(shorten(phase, phase_width), Style::Plain)];
-    if p.total > Duration::ZERO {
-        parts.push((" ".into(), Style::Plain));
-        parts.push((progress_bar(p.elapsed, p.total, bar), Style::Bar));
-        parts.push((
-            format!(" {}/{}", clock(p.elapsed), clock(p.total)),
-            Style::Plain,
-        ));
+    let time = if p.total > Duration::ZERO {
+        format!(" {}/{}", clock(p.elapsed), clock(p.total))
     } else {
-        parts.push((format!(" {}", clock(p.elapsed)), Style::Plain));
-    }
-    let mut field = |text: String, style: Style| {
-        parts.push(("  ".into(), Style::Plain));
-        parts.push((text, style));
+        format!(" {}", clock(p.elapsed))
     };
-    if optional.vus {
-        field(format!("vus {}/{}", p.vus, p.vus_max), Style::Plain);
+    let mut fields = vec![
+        Field {
+            text: format!("vus {}/{}", p.vus, p.vus_max),
+            style: Style::Plain,
+            rank: 3,
+        },
+        Field {
+            text: format!("{} req/s", rate(p.rps)),
+            style: Style::Value,
+            rank: 1,
+        },
+        Field {
+            text: format!(
+                "p95 {}",
+                p.p95_ms.map_or_else(|| "-".to_owned(), format::duration_ms)
+            ),
+            style: Style::Value,
+            rank: 4,
+        },
+        Field {
+            text: format!(
+                "errors {} ({})",
+                format::thousands(p.errors),
+                format::percent(error_share(p))
+            ),
+            style: if p.errors > 0 {
+                Style::Alarm
+            } else {
+                Style::Plain
+            },
+            rank: 2,
+        },
+        Field {
+            text: format!("{} iters", format::thousands(p.iterations)),
+            style: Style::Plain,
+            rank: 5,
+        },
+    ];
+    // A long status text gives way to the fields down to a third of the
+    // line; the fields give way to it below that.
+    let phase_claim = format::display_width(&phase).min((budget / 3).max(MIN_PHASE));
+    drop_to_fit(
+        &mut fields,
+        budget.saturating_sub(phase_claim + format::display_width(&time)),
+    );
+    let used: usize = fields
+        .iter()
+        .map(|f| 2 + format::display_width(&f.text))
+        .sum();
+    let phase_room = budget
+        .saturating_sub(used + format::display_width(&time))
+        .max(MIN_PHASE);
+    let mut parts = vec![
+        (shorten(&phase, phase_room), Style::Plain),
+        (time, Style::Plain),
+    ];
+    for f in fields {
+        parts.push(("  ".into(), Style::Plain));
+        parts.push((f.text, f.style));
     }
-    field(format!("{} req/s", rate(p.rps)), Style::Value);
-    if optional.p95 {
-        let p95 = p.p95_ms.map_or_else(|| "-".to_owned(), format::duration_ms);
-        field(format!("p95 {p95}"), Style::Value);
-    }
-    let share = if p.requests == 0 {
+    finish(parts, budget, color)
+}
+
+/// `  name [=====>    ]  40%  12.0s/30.0s  1,234 iters`.
+fn scenario_line(
+    s: &ScenarioProgress,
+    elapsed: Duration,
+    name_width: usize,
+    budget: usize,
+    color: bool,
+) -> String {
+    let bar = bar_width(budget + 1);
+    let local = elapsed.saturating_sub(s.start);
+    let fraction = if s.length.is_zero() {
         0.0
     } else {
-        (p.errors as f64 / p.requests as f64).min(1.0)
+        (local.as_secs_f64() / s.length.as_secs_f64()).clamp(0.0, 1.0)
     };
-    let errors = format!(
-        "errors {} ({})",
-        format::thousands(p.errors),
-        format::percent(share)
-    );
-    field(
-        errors,
-        if p.errors > 0 {
-            Style::Alarm
-        } else {
-            Style::Plain
+    let time = if elapsed < s.start {
+        format!("starts at {}", clock(s.start))
+    } else if s.length.is_zero() {
+        clock(local)
+    } else {
+        format!("{}/{}", clock(local.min(s.length)), clock(s.length))
+    };
+    let mut fields = vec![
+        Field {
+            text: format!("{:>3}%", (fraction * 100.0).floor() as u64),
+            style: Style::Plain,
+            rank: 3,
         },
-    );
-    if optional.iterations {
-        field(
-            format!("{} iters", format::thousands(p.iterations)),
-            Style::Plain,
-        );
+        Field {
+            text: time,
+            style: Style::Plain,
+            rank: 4,
+        },
+        Field {
+            text: format!("{} iters", format::thousands(s.iterations)),
+            style: Style::Value,
+            rank: 5,
+        },
+    ];
+    // "  " + name + " " + [bar]
+    let fixed = 2 + name_width + 1 + bar + 2;
+    drop_to_fit(&mut fields, budget.saturating_sub(fixed));
+    let name = shorten(&s.name.replace(['\n', '\r'], " "), name_width);
+    let pad = name_width.saturating_sub(format::display_width(&name));
+    let mut parts = vec![
+        (format!("  {name}{} ", " ".repeat(pad)), Style::Plain),
+        (progress_bar(fraction, bar), Style::Bar),
+    ];
+    for f in fields {
+        parts.push(("  ".into(), Style::Plain));
+        parts.push((f.text, f.style));
     }
-    parts
+    finish(parts, budget, color)
 }
 
-fn paint_parts(parts: &[(String, Style)], paint: Paint) -> String {
+/// Drops fields, highest rank first, until they fit in `room` columns
+/// (each takes two columns of separator); rank 0 is kept.
+fn drop_to_fit(fields: &mut Vec<Field>, room: usize) {
+    loop {
+        let width: usize = fields
+            .iter()
+            .map(|f| 2 + format::display_width(&f.text))
+            .sum();
+        if width <= room {
+            return;
+        }
+        let Some((i, _)) = fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.rank > 0)
+            .max_by_key(|(_, f)| f.rank)
+        else {
+            return;
+        };
+        fields.remove(i);
+    }
+}
+
+/// Joins the parts, cut to `budget` columns (only absurd numbers or a
+/// tiny terminal need the cut), coloured when asked.
+fn finish(parts: Vec<(String, Style)>, budget: usize, color: bool) -> String {
+    let width: usize = parts.iter().map(|(t, _)| format::display_width(t)).sum();
+    if width > budget {
+        let plain: String = parts.iter().map(|(t, _)| t.as_str()).collect();
+        return shorten(&plain, budget);
+    }
+    let paint = Paint::new(color);
     parts
         .iter()
         .map(|(text, style)| match style {
@@ -178,6 +287,53 @@ fn paint_parts(parts: &[(String, Style)], paint: Paint) -> String {
             Style::Alarm => paint.red(text),
         })
         .collect()
+}
+
+/// The line written every few seconds when stderr is not a terminal: every
+/// figure, no escape codes, no width limit.
+///
+/// `running 12.0s/30.0s, vus 50/50, 40,944 iterations, 3,412 req/s, p95 4.21ms, errors 0 (0.00%)`
+pub fn plain_line(p: &Progress) -> String {
+    let phase = p
+        .phase
+        .as_deref()
+        .unwrap_or("running")
+        .replace(['\n', '\r'], " ");
+    let time = if p.total > Duration::ZERO {
+        format!("{}/{}", clock(p.elapsed), clock(p.total))
+    } else {
+        clock(p.elapsed)
+    };
+    let p95 = p.p95_ms.map_or_else(|| "-".to_owned(), format::duration_ms);
+    let mut out = format!(
+        "{phase} {time}, vus {}/{}, {} iterations, {} req/s, p95 {p95}, errors {} ({})",
+        p.vus,
+        p.vus_max,
+        format::thousands(p.iterations),
+        rate(p.rps),
+        format::thousands(p.errors),
+        format::percent(error_share(p)),
+    );
+    if p.scenarios.len() > 1 {
+        let each: Vec<String> = p
+            .scenarios
+            .iter()
+            .map(|s| {
+                let name = s.name.replace(['\n', '\r'], " ");
+                format!("{name} {}", format::thousands(s.iterations))
+            })
+            .collect();
+        out.push_str(&format!(" [{}]", each.join(", ")));
+    }
+    out
+}
+
+fn error_share(p: &Progress) -> f64 {
+    if p.requests == 0 {
+        0.0
+    } else {
+        (p.errors as f64 / p.requests as f64).min(1.0)
+    }
 }
 
 /// `text` cut to `width` columns, ending in `…` when cut.
@@ -190,11 +346,10 @@ fn shorten(text: &str, width: usize) -> String {
     out
 }
 
-/// `[=========>          ]`.
-fn progress_bar(elapsed: Duration, total: Duration, width: usize) -> String {
-    let fraction = (elapsed.as_secs_f64() / total.as_secs_f64()).clamp(0.0, 1.0);
+/// `[=========>          ]`, `width` columns inside the brackets.
+fn progress_bar(fraction: f64, width: usize) -> String {
     // fraction is in [0, 1], so the product is in [0, width].
-    let filled = (fraction * width as f64).round() as usize;
+    let filled = (fraction.clamp(0.0, 1.0) * width as f64).round() as usize;
     let inner = match filled {
         0 => " ".repeat(width),
         f if f >= width => "=".repeat(width),
@@ -231,160 +386,4 @@ fn rate(rps: f64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-
-    use super::*;
-
-    fn sample() -> Progress {
-        Progress {
-            elapsed: Duration::from_secs(12),
-            total: Duration::from_secs(30),
-            vus: 50,
-            vus_max: 50,
-            iterations: 40_944,
-            rps: 3_412.4,
-            p95_ms: Some(4.213),
-            errors: 0,
-            requests: 40_944,
-            phase: None,
-        }
-    }
-
-    #[test]
-    fn typical_line_fits_everything_with_a_narrow_bar() {
-        let out = line(&sample(), false);
-        assert_eq!(
-            out,
-            "running [===>      ] 12.0s/30.0s  vus 50/50  3,412 req/s  p95 4.21ms  errors 0 (0.00%)  40,944 iters"
-        );
-        assert_eq!(format::display_width(&out), MAX_WIDTH);
-    }
-
-    #[test]
-    fn a_short_line_keeps_the_wide_bar() {
-        let p = Progress {
-            iterations: 7,
-            rps: 3.0,
-            vus: 1,
-            vus_max: 1,
-            p95_ms: None,
-            ..sample()
-        };
-        assert_eq!(
-            line(&p, false),
-            "running [=======>            ] 12.0s/30.0s  vus 1/1  3.0 req/s  p95 -  errors 0 (0.00%)  7 iters"
-        );
-    }
-
-    #[test]
-    fn fleet_phase_drops_the_least_useful_parts_first() {
-        let p = Progress {
-            phase: Some("running on 3 agents".into()),
-            errors: 12,
-            ..sample()
-        };
-        let out = line(&p, false);
-        assert_eq!(
-            out,
-            "running on 3 agents [===>      ] 12.0s/30.0s  vus 50/50  3,412 req/s  p95 4.21ms  errors 12 (0.02%)"
-        );
-        assert!(format::display_width(&out) <= MAX_WIDTH);
-    }
-
-    #[test]
-    fn unknown_total_shows_no_bar_and_empty_latency_shows_a_dash() {
-        let p = Progress {
-            total: Duration::ZERO,
-            elapsed: Duration::from_millis(125_400),
-            p95_ms: None,
-            rps: 12.34,
-            ..sample()
-        };
-        assert_eq!(
-            line(&p, false),
-            "running 2m05s  vus 50/50  12.3 req/s  p95 -  errors 0 (0.00%)  40,944 iters"
-        );
-    }
-
-    #[test]
-    fn bar_fills_from_empty_to_full() {
-        let total = Duration::from_secs(10);
-        assert_eq!(progress_bar(Duration::ZERO, total, 10), "[          ]");
-        assert_eq!(
-            progress_bar(Duration::from_secs(5), total, 10),
-            "[====>     ]"
-        );
-        assert_eq!(
-            progress_bar(Duration::from_secs(10), total, 10),
-            "[==========]"
-        );
-        assert_eq!(
-            progress_bar(Duration::from_secs(99), total, 10),
-            "[==========]"
-        );
-    }
-
-    #[test]
-    fn clock_formats() {
-        assert_eq!(clock(Duration::from_millis(12_049)), "12.0s");
-        assert_eq!(clock(Duration::from_millis(59_999)), "59.9s");
-        assert_eq!(clock(Duration::from_secs(123)), "2m03s");
-        assert_eq!(clock(Duration::from_secs(3_723)), "1h02m03s");
-    }
-
-    #[test]
-    fn colour_wraps_parts_without_changing_the_text() {
-        let p = Progress {
-            errors: 3,
-            ..sample()
-        };
-        let colored = line(&p, true);
-        assert!(
-            colored.contains("\x1b[32m[") && colored.contains("\x1b[31merrors 3"),
-            "{colored:?}"
-        );
-        assert_eq!(
-            format::display_width(&colored),
-            format::display_width(&line(&p, false))
-        );
-    }
-
-    #[test]
-    fn a_very_long_phase_is_shortened() {
-        let p = Progress {
-            phase: Some("x".repeat(300)),
-            ..sample()
-        };
-        let out = line(&p, false);
-        assert!(out.starts_with("xxxxxxx") && out.contains("…"), "{out}");
-        assert_eq!(format::display_width(&out), MAX_WIDTH);
-        assert!(out.contains("req/s") && out.contains("errors 0"));
-    }
-
-    proptest! {
-        #[test]
-        fn never_wider_than_the_terminal_budget(
-            elapsed in 0u64..u64::MAX / 2,
-            total in prop_oneof![Just(0u64), 0u64..u64::MAX / 2],
-            vus in any::<u64>(),
-            vus_max in any::<u64>(),
-            iterations in any::<u64>(),
-            rps in prop_oneof![Just(f64::NAN), Just(f64::INFINITY), -1e3f64..1e30],
-            p95 in proptest::option::of(0f64..1e12),
-            errors in any::<u64>(),
-            requests in any::<u64>(),
-            phase in proptest::option::of("[a-z ✓µ\n]{0,150}"),
-            color in any::<bool>(),
-        ) {
-            let p = Progress {
-                elapsed: Duration::from_millis(elapsed),
-                total: Duration::from_millis(total),
-                vus, vus_max, iterations, rps, p95_ms: p95, errors, requests, phase,
-            };
-            let out = line(&p, color);
-            prop_assert!(format::display_width(&out) <= MAX_WIDTH, "{} columns: {out:?}", format::display_width(&out));
-            prop_assert!(!out.contains('\n'));
-        }
-    }
-}
+mod tests;

@@ -18,7 +18,7 @@ use http::{Method, Uri, header};
 use tokio::time::Instant;
 
 use super::error::RequestError;
-use super::h1::{self, Phase, Scratch};
+use super::h1::{self, Phase, PhaseClock, Scratch};
 use super::h2::{self, H2Conn};
 use super::stream::{self, DnsCache, IdleState, Stream};
 use super::url::{Scheme, Target};
@@ -41,8 +41,9 @@ pub struct VuClient {
     h2_uri: Option<Uri>,
     origins: Vec<Origin>,
     scratch: Scratch,
-    /// Where the current request is, for charging a timeout.
-    phase: Phase,
+    /// Where the current request is and since when: for charging a
+    /// timeout, and for phases that end where the next begins.
+    clock: PhaseClock,
     /// This VU's source address (`localIPs`).
     local_ip: Option<std::net::IpAddr>,
 }
@@ -140,7 +141,7 @@ impl VuClient {
             h2_uri: None,
             origins: Vec::new(),
             scratch: Scratch::default(),
-            phase: Phase::Blocked,
+            clock: PhaseClock::start(Instant::now()),
         }
     }
 
@@ -169,13 +170,20 @@ impl VuClient {
 
     async fn send_plain(&mut self, req: &OutRequest<'_>, out: &mut Response) {
         out.clear();
-        self.phase = Phase::Blocked;
         let start = Instant::now();
+        self.clock = PhaseClock::start(start);
         match tokio::time::timeout(req.timeout, self.send_inner(req, out, start)).await {
-            Ok(Ok(())) => decode_body(out),
-            Ok(Err(failure)) => out.fail(failure),
+            Ok(Ok(())) => {
+                out.elapsed = self.clock.since - start;
+                decode_body(out);
+            }
+            Ok(Err(failure)) => {
+                out.elapsed = start.elapsed();
+                out.fail(failure);
+            }
             Err(_elapsed) => {
-                charge_cut_phase(&mut out.timings, self.phase, start.elapsed());
+                out.elapsed = start.elapsed();
+                charge_cut_phase(&mut out.timings, self.clock.phase, out.elapsed);
                 out.fail(RequestError::Timeout {
                     timeout: req.timeout,
                 });
@@ -221,7 +229,7 @@ impl VuClient {
             h2_uri,
             origins,
             scratch,
-            phase,
+            clock,
             local_ip,
             ..
         } = self;
@@ -259,19 +267,21 @@ impl VuClient {
                     .await?
                 }
             };
-            out.timings.blocked = start.elapsed();
+            // `blocked` ends at the instant `sending` starts: the phases
+            // share their boundaries, so they add up to the request's time.
+            out.timings.blocked = clock.next(Phase::Sending);
             out.reused = reused;
             let result = match &mut current {
                 Conn::H1 { stream, peer } => {
                     out.remote = Some(*peer);
                     out.tls = stream.tls_info();
-                    h1::exchange(stream, *peer, scratch, req, shape, out, phase).await
+                    h1::exchange(stream, *peer, scratch, req, shape, out, clock).await
                 }
                 Conn::H2 { conn, peer, tls } => {
                     out.remote = Some(*peer);
                     out.tls = *tls;
                     let uri = uri_for(h2_uri, target, req)?;
-                    Box::pin(conn.exchange(&uri, req, target, opts, out, phase)).await
+                    Box::pin(conn.exchange(&uri, req, target, opts, out, clock)).await
                 }
             };
             match result {
@@ -295,7 +305,7 @@ impl VuClient {
                     // The failed attempt's time stays in `blocked`: it was
                     // spent waiting for a usable connection.
                     out.timings = Timings::default();
-                    *phase = Phase::Blocked;
+                    *clock = PhaseClock::start(start);
                 }
             }
         }
@@ -379,7 +389,9 @@ fn charge_cut_phase(t: &mut Timings, phase: Phase, elapsed: Duration) {
         Phase::Blocked => t.blocked = elapsed,
         Phase::Sending => t.sending = elapsed.saturating_sub(t.blocked),
         Phase::Waiting => t.waiting = elapsed.saturating_sub(t.blocked + t.sending),
-        Phase::Receiving => {
+        // A timeout after the last byte cannot cut anything; should one be
+        // seen there, the rest still goes to `receiving`.
+        Phase::Receiving | Phase::Done => {
             t.receiving = elapsed.saturating_sub(t.blocked + t.sending + t.waiting);
         }
     }

@@ -9,6 +9,7 @@
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
 
+use futures::FutureExt as _;
 use http::{Method, header};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
@@ -34,6 +35,10 @@ const MAX_HEAD: usize = 64 * 1024;
 const MAX_READ_BUFFER: usize = 64 * 1024;
 /// Bodies up to this size are copied behind the head: one write.
 const INLINE_BODY: usize = 16 * 1024;
+/// A single write of a small request takes a system call's time, a few
+/// microseconds; a clock reading later than this after its start means the
+/// thread was away, not writing.
+const AWAY: std::time::Duration = std::time::Duration::from_millis(1);
 /// Largest body allocation made up front from a Content-Length.
 const MAX_BODY_RESERVE: u64 = 16 * 1024 * 1024;
 
@@ -225,6 +230,46 @@ pub enum Phase {
     Sending,
     Waiting,
     Receiving,
+    /// The last response byte has been read.
+    Done,
+}
+
+/// Where a request is and the instant its current phase began (k6's
+/// boundaries: connection got, request written, first response byte,
+/// last response byte). Each phase ends at the very instant the next one
+/// begins, so `blocked + sending + waiting + receiving` is exactly the
+/// time from asking for a connection to the last byte; separate clock
+/// readings would lose the time between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhaseClock {
+    pub phase: Phase,
+    pub since: Instant,
+}
+
+impl PhaseClock {
+    /// A request asking for its connection at `at`.
+    pub fn start(at: Instant) -> PhaseClock {
+        PhaseClock {
+            phase: Phase::Blocked,
+            since: at,
+        }
+    }
+
+    /// Ends the current phase now and begins `next`; returns how long the
+    /// ended phase took.
+    pub fn next(&mut self, next: Phase) -> std::time::Duration {
+        self.next_at(next, Instant::now())
+    }
+
+    /// Ends the current phase at `at` (never before it began) and begins
+    /// `next` there.
+    pub fn next_at(&mut self, next: Phase, at: Instant) -> std::time::Duration {
+        let at = at.max(self.since);
+        let took = at - self.since;
+        self.phase = next;
+        self.since = at;
+        took
+    }
 }
 
 /// One request/response exchange on `stream`. The head (and small body)
@@ -237,11 +282,20 @@ pub async fn exchange(
     req: &OutRequest<'_>,
     shape: RequestShape,
     out: &mut Response,
-    phase: &mut Phase,
+    clock: &mut PhaseClock,
 ) -> Result<bool, ExchangeError> {
-    *phase = Phase::Sending;
-    let send_start = Instant::now();
-    let written = write_request(stream, &scratch.head, req, shape).await;
+    // `sending` began when the connection was got (k6: `GotConn`); the
+    // client set the clock then.
+    let write_start = Instant::now();
+    let mut polls = 0u32;
+    let written = {
+        let mut writing = std::pin::pin!(write_request(stream, &scratch.head, req, shape));
+        std::future::poll_fn(|cx| {
+            polls += 1;
+            writing.as_mut().poll(cx)
+        })
+        .await
+    };
     if let Err(e) = written {
         let closed = is_closed_by_peer(&e);
         return Err(ExchangeError {
@@ -252,14 +306,30 @@ pub async fn exchange(
     }
     out.bytes_sent +=
         (scratch.head.len() + if shape.body_inline { 0 } else { req.body.len() }) as u64;
-    let sent = Instant::now();
-    out.timings.sending = sent - send_start;
-    *phase = Phase::Waiting;
-
+    let written_at = Instant::now();
     scratch.start = 0;
     scratch.end = 0;
+    // One write that the kernel took at once puts the request on the wire
+    // within microseconds of its start. If the clock reading after it is
+    // late (more than `AWAY`), or the response is already there at the
+    // first look, this thread was away in between (a busy machine; on
+    // loopback, the server's thread running in its place as the write
+    // woke it), and that time is the server's: `waiting`, not `sending`.
+    let single = shape.body_inline && polls == 1;
+    let mut first_read = if single {
+        fill(stream, scratch, MAX_HEAD).now_or_never()
+    } else {
+        None
+    };
+    let answered = matches!(first_read, Some(Ok(n)) if n > 0);
+    let sent = if single && (answered || written_at - write_start > AWAY) {
+        write_start
+    } else {
+        written_at
+    };
+    out.timings.sending = clock.next_at(Phase::Waiting, sent);
+
     let is_head = *req.method == Method::HEAD;
-    let mut first_byte = None;
     let head = loop {
         if scratch.end > scratch.start {
             let parsed = parse_head(
@@ -286,10 +356,14 @@ pub async fn exchange(
                 .into());
             }
         }
-        let n = match fill(stream, scratch, MAX_HEAD).await {
+        let read = match first_read.take() {
+            Some(read) => read,
+            None => fill(stream, scratch, MAX_HEAD).await,
+        };
+        let n = match read {
             Ok(n) => n,
             Err(e) => {
-                let closed = first_byte.is_none() && is_closed_by_peer(&e);
+                let closed = clock.phase == Phase::Waiting && is_closed_by_peer(&e);
                 return Err(ExchangeError {
                     error: RequestError::io(peer, e),
                     closed_before_response: closed,
@@ -300,19 +374,17 @@ pub async fn exchange(
         if n == 0 {
             return Err(ExchangeError {
                 error: RequestError::eof(peer),
-                closed_before_response: first_byte.is_none(),
+                closed_before_response: clock.phase == Phase::Waiting,
                 write_failed: false,
             });
         }
         out.bytes_received += n as u64;
-        if first_byte.is_none() {
-            let now = Instant::now();
-            out.timings.waiting = now - sent;
-            first_byte = Some(now);
-            *phase = Phase::Receiving;
+        if clock.phase == Phase::Waiting {
+            // The read that brought the first bytes may hold the whole
+            // head, or the whole response: the first byte came with it.
+            out.timings.waiting = clock.next(Phase::Receiving);
         }
     };
-    let first_byte = first_byte.expect("invariant: a parsed head means bytes arrived");
     out.status = head.status;
     out.http_version = head.version;
     let mut reusable = head.keep_alive && !shape.close && head.status != 101;
@@ -327,7 +399,7 @@ pub async fn exchange(
             read_to_close(stream, peer, scratch, req.keep_body, out).await?;
         }
     }
-    out.timings.receiving = first_byte.elapsed();
+    out.timings.receiving = clock.next(Phase::Done);
     if reusable && scratch.end > scratch.start {
         return Err(RequestError::protocol(
             peer,

@@ -3,9 +3,17 @@
 //!
 //! The connection's bytes are counted under hyper by `Counted`, so
 //! `bytes_sent`/`bytes_received` are real (HPACK-compressed) frame bytes.
-//! Timings: `sending` is the time to hand the request to the connection,
-//! `waiting` runs until the response head, `receiving` over the body
-//! frames.
+//!
+//! Timings: handing a request to hyper only queues it; the connection's
+//! task writes it, as flow control allows. So `sending` (from getting the
+//! connection) ends at the first flush after which the connection has
+//! written at least the request's least possible size (frame headers, one
+//! byte of header block, the body): the request's last bytes reached the
+//! socket then (k6: `WroteRequest`). The response's first byte is the read
+//! that brings the first HEADERS frame of a stream, seen by scanning the
+//! frame headers of what is read (k6: `GotFirstResponseByte`, noted as the
+//! frame is read, not when the head reaches the VU through hyper's tasks).
+//! `waiting` runs between the two, `receiving` to the body's end.
 
 use std::io;
 use std::net::SocketAddr;
@@ -24,24 +32,179 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::error::{RequestError, is_tls_error};
-use super::h1::{ExchangeError, Phase};
+use super::h1::{ExchangeError, Phase, PhaseClock};
 use super::stream::Stream;
 use super::url::{Target, UrlError};
 use super::{OutRequest, Response};
 use crate::metrics::ErrorKind;
 use crate::plan::HttpOptions;
 
-/// Bytes moved on one connection, read by the VU around each request.
-#[derive(Debug, Default)]
+/// Size of an HTTP/2 frame header (RFC 9113 §4.1).
+const FRAME_HEADER: u64 = 9;
+
+/// "Not yet" for [`Counters::sent_ns`], "nothing awaited" for
+/// [`Counters::target`].
+const UNSET: u64 = u64::MAX;
+
+/// Bytes moved on one connection, read by the VU around each request, and
+/// the instant the current request was written.
+#[derive(Debug)]
 struct Counters {
     read: AtomicU64,
     written: AtomicU64,
+    /// The `written` count at which the current request is on the socket.
+    target: AtomicU64,
+    /// When a flush first reached `target`, in nanoseconds since `base`.
+    sent_ns: AtomicU64,
+    /// When the awaited request's first response frame was read.
+    first_ns: AtomicU64,
+    base: Instant,
 }
 
-/// A stream that counts what passes through it.
+impl Counters {
+    fn new() -> Self {
+        Counters {
+            read: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            target: AtomicU64::new(UNSET),
+            sent_ns: AtomicU64::new(UNSET),
+            first_ns: AtomicU64::new(UNSET),
+            base: Instant::now(),
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(UNSET - 1)
+    }
+
+    /// Awaits the request just queued: it is written once `written`
+    /// reaches `target`. Already there (the connection's task was quicker
+    /// than this call): written now.
+    fn await_request(&self, target: u64) {
+        self.target.store(UNSET, Ordering::SeqCst);
+        self.sent_ns.store(UNSET, Ordering::SeqCst);
+        self.first_ns.store(UNSET, Ordering::SeqCst);
+        self.target.store(target, Ordering::SeqCst);
+        self.stamp_if_written();
+    }
+
+    /// Notes the instant if the awaited request is written and not yet
+    /// noted (the connection's task and the VU may both try).
+    fn stamp_if_written(&self) {
+        if self.written.load(Ordering::SeqCst) >= self.target.load(Ordering::SeqCst) {
+            let _ = self.sent_ns.compare_exchange(
+                UNSET,
+                self.now_ns(),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+        }
+    }
+
+    /// A response head frame was just read: the first byte of the awaited
+    /// request's response, unless one came already (or nothing is awaited).
+    fn stamp_first_byte(&self) {
+        if self.target.load(Ordering::SeqCst) != UNSET {
+            let _ = self.first_ns.compare_exchange(
+                UNSET,
+                self.now_ns(),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+        }
+    }
+
+    fn instant(&self, ns: &AtomicU64) -> Option<Instant> {
+        match ns.load(Ordering::SeqCst) {
+            UNSET => None,
+            ns => Some(self.base + std::time::Duration::from_nanos(ns)),
+        }
+    }
+
+    /// When the awaited request reached the socket, if it has.
+    fn sent(&self) -> Option<Instant> {
+        self.instant(&self.sent_ns)
+    }
+
+    /// When its response's first frame was read, if it has been.
+    fn first_byte(&self) -> Option<Instant> {
+        self.instant(&self.first_ns)
+    }
+}
+
+/// Finds frame boundaries in the bytes a connection reads (after TLS),
+/// to see where a HEADERS frame of a stream begins. A server sends only
+/// frames (no preface), each a 9-byte header and its payload.
+#[derive(Debug, Default)]
+struct FrameScan {
+    header: [u8; FRAME_HEADER as usize],
+    /// Header bytes collected so far.
+    have: usize,
+    /// Payload bytes of the current frame still to pass.
+    skip: u64,
+}
+
+impl FrameScan {
+    /// HTTP/2's HEADERS frame type (RFC 9113 §6.2).
+    const HEADERS: u8 = 0x1;
+
+    /// Scans `bytes`; true when a HEADERS frame on a stream began in them.
+    fn headers_in(&mut self, mut bytes: &[u8]) -> bool {
+        let mut seen = false;
+        while !bytes.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(bytes.len() as u64);
+                self.skip -= n;
+                bytes = &bytes[n as usize..];
+                continue;
+            }
+            let n = (self.header.len() - self.have).min(bytes.len());
+            self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
+            self.have += n;
+            bytes = &bytes[n..];
+            if self.have == self.header.len() {
+                let h = self.header;
+                self.have = 0;
+                self.skip = u64::from(h[0]) << 16 | u64::from(h[1]) << 8 | u64::from(h[2]);
+                let stream = u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff;
+                seen |= h[3] == Self::HEADERS && stream != 0;
+            }
+        }
+        seen
+    }
+}
+
+/// The least number of bytes a request with a body of `body` bytes takes
+/// on the wire: a HEADERS frame with at least one byte of header block,
+/// and a DATA frame header with the body when there is one. Frames of the
+/// connection (SETTINGS, WINDOW_UPDATE) only make the count pass sooner,
+/// by a few bytes.
+fn least_request_bytes(body: usize) -> u64 {
+    let data = if body == 0 {
+        0
+    } else {
+        FRAME_HEADER + body as u64
+    };
+    FRAME_HEADER + 1 + data
+}
+
+/// A stream that counts what passes through it and notes when the
+/// awaited request reached the socket.
 struct Counted {
     inner: Stream,
     counters: Arc<Counters>,
+    /// Bytes were written since the last flush.
+    unflushed: bool,
+    frames: FrameScan,
+}
+
+impl Counted {
+    fn wrote(&mut self, n: usize) {
+        if n > 0 {
+            self.counters.written.fetch_add(n as u64, Ordering::SeqCst);
+            self.unflushed = true;
+        }
+    }
 }
 
 impl AsyncRead for Counted {
@@ -55,6 +218,9 @@ impl AsyncRead for Counted {
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         let n = buf.filled().len() - before;
         this.counters.read.fetch_add(n as u64, Ordering::Relaxed);
+        if n > 0 && this.frames.headers_in(&buf.filled()[before..]) {
+            this.counters.stamp_first_byte();
+        }
         polled
     }
 }
@@ -68,7 +234,7 @@ impl AsyncWrite for Counted {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = polled {
-            this.counters.written.fetch_add(n as u64, Ordering::Relaxed);
+            this.wrote(n);
         }
         polled
     }
@@ -81,7 +247,7 @@ impl AsyncWrite for Counted {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = polled {
-            this.counters.written.fetch_add(n as u64, Ordering::Relaxed);
+            this.wrote(n);
         }
         polled
     }
@@ -91,7 +257,15 @@ impl AsyncWrite for Counted {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_flush(cx);
+        // TLS encrypts on write and sends on flush; hyper flushes on every
+        // turn of the connection, written or not.
+        if this.unflushed && matches!(polled, Poll::Ready(Ok(()))) {
+            this.unflushed = false;
+            this.counters.stamp_if_written();
+        }
+        polled
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -119,10 +293,12 @@ impl Drop for H2Conn {
 impl H2Conn {
     /// Does the HTTP/2 handshake on a connected stream.
     pub async fn handshake(stream: Stream, peer: SocketAddr) -> Result<H2Conn, RequestError> {
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(Counters::new());
         let io = TokioIo::new(Counted {
             inner: stream,
             counters: Arc::clone(&counters),
+            unflushed: false,
+            frames: FrameScan::default(),
         });
         let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
@@ -155,11 +331,11 @@ impl H2Conn {
         target: &Target,
         opts: &HttpOptions,
         out: &mut Response,
-        phase: &mut Phase,
+        clock: &mut PhaseClock,
     ) -> Result<bool, ExchangeError> {
         let peer = self.peer;
-        *phase = Phase::Sending;
-        let send_start = Instant::now();
+        // `sending` began when the connection was got; the client set the
+        // clock then.
         if let Err(e) = self.sender.ready().await {
             // Nothing was sent: always safe to retry elsewhere.
             return Err(ExchangeError {
@@ -169,20 +345,28 @@ impl H2Conn {
             });
         }
         let request = build_request(uri, req, target, opts)?;
-        let read_before = self.counters.read.load(Ordering::Relaxed);
-        let written_before = self.counters.written.load(Ordering::Relaxed);
+        let read_before = self.counters.read.load(Ordering::SeqCst);
+        let written_before = self.counters.written.load(Ordering::SeqCst);
         let pending = self.sender.send_request(request);
-        let sent = Instant::now();
-        out.timings.sending = sent - send_start;
-        *phase = Phase::Waiting;
+        self.counters
+            .await_request(written_before + least_request_bytes(req.body.len()));
+        // Until the head arrives it is not known here when the request was
+        // written; a timeout meanwhile charges `waiting` with the rest.
+        clock.phase = Phase::Waiting;
         let response = pending.await.map_err(|e| ExchangeError {
             closed_before_response: e.is_canceled() || e.is_closed(),
             write_failed: false,
             error: h2_error(peer, e),
         })?;
         let head_at = Instant::now();
-        out.timings.waiting = head_at - sent;
-        *phase = Phase::Receiving;
+        let first = self
+            .counters
+            .first_byte()
+            .map_or(head_at, |at| at.min(head_at));
+        // A server may answer before it has read the whole request.
+        let sent = self.counters.sent().map_or(first, |at| at.min(first));
+        out.timings.sending = clock.next_at(Phase::Waiting, sent);
+        out.timings.waiting = clock.next_at(Phase::Receiving, first);
         out.status = response.status().as_u16();
         out.http_version = http::Version::HTTP_2;
         let (parts, mut body) = response.into_parts();
@@ -201,9 +385,9 @@ impl H2Conn {
                 out.body.extend_from_slice(data);
             }
         }
-        out.timings.receiving = head_at.elapsed();
-        out.bytes_sent += self.counters.written.load(Ordering::Relaxed) - written_before;
-        out.bytes_received += self.counters.read.load(Ordering::Relaxed) - read_before;
+        out.timings.receiving = clock.next(Phase::Done);
+        out.bytes_sent += self.counters.written.load(Ordering::SeqCst) - written_before;
+        out.bytes_received += self.counters.read.load(Ordering::SeqCst) - read_before;
         Ok(self.is_open())
     }
 }

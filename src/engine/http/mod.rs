@@ -94,6 +94,10 @@ pub struct Response {
     /// The failure with its context, for logs and users.
     pub failure: Option<RequestError>,
     pub timings: Timings,
+    /// From asking for a connection to the last response byte (or the
+    /// failure): `blocked` plus `duration`, exactly, since each phase
+    /// ends at the instant the next begins.
+    pub elapsed: Duration,
     /// Response headers in arrival order, when the request asked for them;
     /// `Location` and `Set-Cookie` always.
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -119,6 +123,7 @@ impl Response {
         self.error = None;
         self.failure = None;
         self.timings = Timings::default();
+        self.elapsed = Duration::ZERO;
         self.headers.clear();
         self.body.clear();
         self.bytes_sent = 0;
