@@ -211,6 +211,16 @@ fn trend_layouts(c: &mut Criterion) {
         });
         black_box((min, max, sum));
     });
+    group.bench_function("Volley's Trend::record", |b| {
+        let mut t = volley::metrics::Trend::new();
+        let mut i = 0;
+        b.iter(|| {
+            let d = ds[i & 1023];
+            i += 1;
+            t.record(black_box(d));
+        });
+        black_box(t.count());
+    });
     group.finish();
 
     // Memory: the counts array a histogram grows to for a range of values.
