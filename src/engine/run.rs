@@ -2,12 +2,16 @@
 //! one recorder fed by every VU's batches, interval snapshots every second,
 //! thresholds every two, and the final result.
 //!
-//! The `vus` and `vus_max` gauges are sampled once per interval, as k6
-//! samples them once a second, but in the middle of the interval: k6's
-//! samples fall wherever its one-second ticker happens to be, and a sample
-//! taken at the very instant a scenario ends would catch its VUs stopping
-//! (a 200-VU test would end on `vus` 198). `vus_max` counts the plan's
-//! planned VUs from the start ([`super::planned`]).
+//! The `vus` and `vus_max` gauges are sampled once per interval, shortly
+//! before it closes (at 95 % of it: 50 ms before each whole second), while
+//! the scenarios run: from the start until the longest `startTime +
+//! duration`, not in graceful stops and teardown. k6 samples once a
+//! second from its start-up, so its samples fall just before each whole
+//! second of the test, and the last one before the end sees every VU still
+//! at work (its samples in a graceful stop depend on that phase). A sample
+//! at the instant a scenario ends would catch its VUs stopping (a 200-VU
+//! test would end on `vus` 198). `vus_max` counts the plan's planned VUs
+//! from the start ([`super::planned`]).
 //!
 //! The recorder runs inside `run`'s own loop (not a separate task), so the
 //! observer (progress line, JSON output, the fleet's streamer) is called in
@@ -227,9 +231,11 @@ pub async fn run(
     let mut end = EndReason::Completed;
     let mut ticker = interval_at(start + opts.interval, opts.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    // The VU gauges, half an interval out of step with the intervals.
-    let mut gauge_ticker = interval_at(start + opts.interval / 2, opts.interval);
+    // The VU gauges, sampled at 95 % of each interval while the scenarios
+    // run.
+    let mut gauge_ticker = interval_at(start + opts.interval * 19 / 20, opts.interval);
     gauge_ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let load_end = start + plan.nominal_duration();
     let mut ticks = 0u64;
     let mut interval_start = start;
     let mut scenarios_done = false;
@@ -239,9 +245,11 @@ pub async fn run(
                 Some(batch) => recorder.record_all(&batch),
                 None => break,
             },
-            _ = gauge_ticker.tick() => {
-                let (active, max) = gauges.read();
-                recorder.record(&Sample::Vus { active, max });
+            _ = gauge_ticker.tick(), if !run_stop.is_cancelled() => {
+                if Instant::now() < load_end {
+                    let (active, max) = gauges.read();
+                    recorder.record(&Sample::Vus { active, max });
+                }
             }
             _ = ticker.tick() => {
                 ticks += 1;

@@ -18,18 +18,21 @@ fn plan(yaml: &str) -> Plan {
     }
 }
 
-/// Every interval snapshot's VU gauge samples.
+/// Every interval snapshot's VU gauge samples, and what each report said.
 #[derive(Default)]
 struct Gauges {
     vus: Vec<f64>,
+    vus_max: Vec<f64>,
     reports: Vec<(u64, u64)>,
 }
 
 impl Observer for Gauges {
     fn on_interval(&mut self, report: &IntervalReport<'_>) {
         for (key, value) in &report.snapshot.series {
-            if let (Metric::Vus, Value::Gauge { value, .. }) = (key.metric, value) {
-                self.vus.push(*value);
+            match (key.metric, value) {
+                (Metric::Vus, Value::Gauge { value, .. }) => self.vus.push(*value),
+                (Metric::VusMax, Value::Gauge { value, .. }) => self.vus_max.push(*value),
+                _ => {}
             }
         }
         self.reports.push((report.vus, report.vus_max));
@@ -60,14 +63,14 @@ fn gauge(r: &RunResult, metric: Metric) -> (f64, f64, f64) {
 #[tokio::test(start_paused = true)]
 async fn constant_vus_end_on_all_their_vus() {
     // Iterations end exactly on the scenario's end (3 s): the last sample
-    // must not catch the VUs stopping.
+    // (at 2.95 s) must not catch the VUs stopping.
     let (r, g) = run_paused(
         "scenarios: {main: {executor: constant-vus, vus: 200, duration: 3s}}\nflow: [{sleep: 100ms}]",
     )
     .await;
     assert_eq!(gauge(&r, Metric::Vus), (200.0, 200.0, 200.0), "{:?}", g.vus);
     assert_eq!(gauge(&r, Metric::VusMax), (200.0, 200.0, 200.0));
-    assert_eq!(g.vus, vec![200.0; 3], "one sample per interval");
+    assert_eq!(g.vus, vec![200.0; 3], "one sample per interval, none after 3 s");
     // The last report: every VU has stopped, all are still initialised.
     assert_eq!(g.reports.last(), Some(&(0, 200)));
 }
@@ -79,8 +82,9 @@ async fn ramping_vus_count_their_largest_stage_from_the_start() {
          stages: [{duration: 2s, target: 10}, {duration: 1s, target: 10}]}}\nflow: [{sleep: 100ms}]",
     )
     .await;
-    // Samples at 0.5 s (2 VUs: one every 200 ms), 1.5 s (7) and 2.5 s (10).
-    assert_eq!(gauge(&r, Metric::Vus), (10.0, 2.0, 10.0));
+    // Samples at 0.95 s (4 VUs: one every 200 ms from 0.2 s), 1.95 s (9)
+    // and 2.95 s (10).
+    assert_eq!(gauge(&r, Metric::Vus), (10.0, 4.0, 10.0));
     assert_eq!(gauge(&r, Metric::VusMax), (10.0, 10.0, 10.0));
 }
 
@@ -127,19 +131,40 @@ async fn arrival_rate_counts_pre_allocated_vus_from_the_start() {
 
 #[tokio::test(start_paused = true)]
 async fn arrival_rate_adds_vus_past_the_pre_allocated_ones() {
-    // 10 iterations a second of 1 s each need 10 VUs; 3 are pre-allocated.
-    let (r, _) = run_paused(
-        "scenarios: {main: {executor: ramping-arrival-rate, startRate: 10, timeUnit: 1s, \
-         preAllocatedVUs: 3, maxVUs: 20, stages: [{duration: 2s, target: 10}]}}\nflow: [{sleep: 1s}]",
+    // From 2 to 10 iterations a second, each 1 s long: about 3, then 6,
+    // then 9 run at once; one VU is pre-allocated.
+    let (r, g) = run_paused(
+        "scenarios: {main: {executor: ramping-arrival-rate, startRate: 2, timeUnit: 1s, \
+         preAllocatedVUs: 1, maxVUs: 20, stages: [{duration: 3s, target: 10}]}}\nflow: [{sleep: 1s}]",
     )
     .await;
-    // At 0.5 s five iterations run (3 planned VUs + 2 added), at 1.5 s
-    // ten; at 2.5 s, in the graceful stop, the last four or five.
-    assert_eq!(gauge(&r, Metric::VusMax), (10.0, 5.0, 10.0));
-    let (last, min, max) = gauge(&r, Metric::Vus);
-    assert!((4.0..=5.0).contains(&last), "{last}");
-    assert_eq!((min, max), (last.min(5.0), 10.0));
     assert_eq!(r.total.metric_value(Metric::DroppedIterations, &[]), None);
+    assert_eq!(g.vus_max.len(), 3, "{:?}", g.vus_max);
+    assert!(g.vus_max[0] > 1.0, "VUs were added by 0.95 s: {:?}", g.vus_max);
+    assert!(
+        g.vus_max.windows(2).all(|w| w[0] < w[1]),
+        "more were added as the rate grew, none removed: {:?}",
+        g.vus_max
+    );
+    // Every VU added was needed at once: `vus` reaches it.
+    assert_eq!(g.vus.iter().copied().fold(0.0, f64::max), g.vus_max[2]);
+    for (vus, max) in g.vus.iter().zip(&g.vus_max) {
+        assert!(vus <= max, "{:?} {:?}", g.vus, g.vus_max);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn graceful_stops_and_teardown_are_not_sampled() {
+    // 2 s of 2 VUs whose last iterations run 1.5 s past the end (in the
+    // graceful stop): samples at 0.95 s and 1.95 s only.
+    let (r, g) = run_paused(
+        "scenarios: {main: {executor: constant-vus, vus: 2, duration: 2s, gracefulStop: 5s}}\n\
+         flow: [{sleep: 1500ms}]",
+    )
+    .await;
+    assert!(r.elapsed >= Duration::from_secs(3), "{:?}", r.elapsed);
+    assert_eq!(g.vus, vec![2.0, 2.0]);
+    assert_eq!(gauge(&r, Metric::Vus), (2.0, 2.0, 2.0));
 }
 
 #[tokio::test(start_paused = true)]
