@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use hdrhistogram::Histogram;
 use volley::fleet::merge::{FleetResults, Ingest};
-use volley::metrics::value::{new_trend, record_us};
 use volley::metrics::{Metric, SeriesKey, Snapshot, TagSet, Value};
 
 /// Agents in the benchmark fleet: enough that per-interval sealing (every
@@ -52,9 +51,9 @@ impl Builder {
         let v = self
             .series
             .entry(k)
-            .or_insert_with(|| Value::Trend(Box::new(new_trend())));
-        if let Value::Trend(h) = v {
-            record_us(h, us);
+            .or_insert_with(|| Value::Trend(Box::default()));
+        if let Value::Trend(t) = v {
+            t.record(Duration::from_micros(us));
         }
     }
 
@@ -200,7 +199,7 @@ fn bench(c: &mut Criterion) {
 fn histogram_bytes(series: impl Iterator<Item = Value>) -> usize {
     series
         .filter_map(|v| match v {
-            Value::Trend(h) => Some(counts_bytes(&h)),
+            Value::Trend(t) => Some(counts_bytes(t.histogram())),
             _ => None,
         })
         .sum()

@@ -1,6 +1,9 @@
 //! Benchmarks of the metrics hot paths: recording an HTTP sample into
 //! series the recorder has seen, merging two agents' interval snapshots,
-//! and the snapshot wire form both ways.
+//! and the snapshot wire form both ways; and the trend layouts Volley could
+//! use (whole microseconds, nanoseconds, microseconds with exact
+//! nanosecond min, max and sum beside them): the cost of recording one
+//! duration and the memory of a histogram over typical ranges.
 //!
 //! `cargo bench --bench metrics`. Kept short (20 samples, 2 s each).
 
@@ -153,12 +156,99 @@ fn wire(c: &mut Criterion) {
     });
 }
 
+/// A 3-significant-digit histogram that grows on demand, lowest
+/// discernible value 1 (the layout of every Volley trend).
+fn layout_histogram() -> hdrhistogram::Histogram<u64> {
+    let mut h =
+        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 2, 3).expect("invariant: valid bounds");
+    h.auto(true);
+    h
+}
+
+/// Durations like a request's phases: a few µs to about 20 ms, with
+/// sub-microsecond parts.
+fn durations() -> Vec<Duration> {
+    (0..1024u64)
+        .map(|i| Duration::from_nanos(1_700 + (i * 7_919_113) % 20_000_000))
+        .collect()
+}
+
+/// The trend layouts side by side: what one recorded duration costs.
+fn trend_layouts(c: &mut Criterion) {
+    let ds = durations();
+    let mut group = c.benchmark_group("trend layout: record one duration");
+    group.bench_function("µs histogram", |b| {
+        let mut h = layout_histogram();
+        let mut i = 0;
+        b.iter(|| {
+            let d = ds[i & 1023];
+            i += 1;
+            let us = (d.as_nanos() as u64 + 500) / 1000;
+            let _ = h.record(black_box(us));
+        })
+    });
+    group.bench_function("ns histogram", |b| {
+        let mut h = layout_histogram();
+        let mut i = 0;
+        b.iter(|| {
+            let d = ds[i & 1023];
+            i += 1;
+            let _ = h.record(black_box(d.as_nanos() as u64));
+        })
+    });
+    group.bench_function("µs histogram + exact ns min, max, sum", |b| {
+        let mut h = layout_histogram();
+        let (mut min, mut max, mut sum) = (u64::MAX, 0u64, 0u128);
+        let mut i = 0;
+        b.iter(|| {
+            let d = ds[i & 1023];
+            i += 1;
+            let ns = d.as_nanos() as u64;
+            let _ = h.record(black_box((ns + 500) / 1000));
+            min = min.min(ns);
+            max = max.max(ns);
+            sum += u128::from(ns);
+        });
+        black_box((min, max, sum));
+    });
+    group.bench_function("Volley's Trend::record", |b| {
+        let mut t = volley::metrics::Trend::new();
+        let mut i = 0;
+        b.iter(|| {
+            let d = ds[i & 1023];
+            i += 1;
+            t.record(black_box(d));
+        });
+        black_box(t.count());
+    });
+    group.finish();
+
+    // Memory: the counts array a histogram grows to for a range of values.
+    for (what, top) in [
+        ("1 µs .. 100 ms", Duration::from_millis(100)),
+        ("1 µs .. 1 s", Duration::from_secs(1)),
+        ("1 µs .. 60 s", Duration::from_secs(60)),
+    ] {
+        let bytes = |unit_ns: u128| {
+            let mut h = layout_histogram();
+            let _ = h.record(1);
+            let _ = h.record((top.as_nanos() / unit_ns) as u64);
+            h.distinct_values() * std::mem::size_of::<u64>()
+        };
+        eprintln!(
+            "trend layout memory, {what}: µs histogram {} KiB, ns histogram {} KiB",
+            bytes(1000) / 1024,
+            bytes(1) / 1024
+        );
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = record, merge, wire
+    targets = record, trend_layouts, merge, wire
 }
 criterion_main!(benches);

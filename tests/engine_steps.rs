@@ -261,15 +261,17 @@ async fn custom_metrics_are_fed_by_steps_and_requests_and_judged() {
     );
     assert!(matches!(custom(&r, "es_last_status"), Value::Gauge { value, .. } if value == 200.0));
     match custom(&r, "es_login_time") {
-        Value::Trend(h) => assert_eq!(h.len(), 3),
+        Value::Trend(t) => assert_eq!(t.count(), 3),
         other => panic!("es_login_time is a trend: {other:?}"),
     }
     match custom(&r, "es_price") {
         Value::Trend(h) => {
-            assert_eq!(h.len(), 3);
+            assert_eq!(h.count(), 3);
             let p50 = volley::metrics::aggregate::trend_percentile_ms(&h, 50.0);
             // HDR keeps 3 significant digits.
             assert!((p50 - 42.0).abs() < 0.05, "the captured id: {p50}");
+            // Minimum and maximum are exact.
+            assert_eq!((h.min_ms(), h.max_ms()), (42.0, 42.0));
         }
         other => panic!("es_price is a trend: {other:?}"),
     }

@@ -222,7 +222,7 @@ async fn merged_percentiles_equal_the_offline_merge_of_every_agents_histograms()
 
     let merged = results::merged_durations(&fleet.agents, &accepted.id)
         .expect("every agent's stored intervals merge");
-    let offline_count = merged.as_trend().map(|h| h.len());
+    let offline_count = merged.as_trend().map(|t| t.count());
     let summary_count = results::summary_count(&view.summary, "http_req_duration");
     assert_eq!(
         offline_count, summary_count,

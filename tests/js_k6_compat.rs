@@ -11,7 +11,11 @@
 //! with the table is reported too (the table, or k6, changed).
 //!
 //! A second test compares the shape of the two export files (keys, metric
-//! names, keys inside each metric, `root_group` layout), ignoring values.
+//! names, keys inside each metric, `root_group` layout, `thresholds`),
+//! ignoring values: for `summary_shape.js` and for each executor
+//! (`compare/executors.js`). A third compares the `vus` and `vus_max`
+//! gauges' values (`compare/vu_gauges.js`). The scripts under `compare/`
+//! are not in [`CASES`]: they exist for those two tests.
 //!
 //! k6 comes from the `K6` environment variable, else `k6` on `PATH`, else
 //! `pyenv which k6`; it must be 1.1.x. Without it these tests fail: install
@@ -224,9 +228,26 @@ const CASES: &[Case] = &[
     Case::counted("summary_shape.js", 0, 4, 4),
 ];
 
-/// The script of the structure test: a root check, a group with checks,
-/// thresholds on a metric, a sub-metric and `checks`.
-const SHAPE_SCRIPT: &str = "summary_shape.js";
+/// The runs of the structure test: a root check, a group with checks,
+/// thresholds on a metric, a sub-metric and `checks`; then the same
+/// thresholds and a check under each executor Volley runs, about 1.5 s
+/// each (k6's `externally-controlled` is refused by Volley, as k6 v2 removed
+/// it: `plan::tests::bad_inputs`).
+const SHAPE_RUNS: &[(&str, &[(&str, &str)])] = &[
+    ("summary_shape.js", &[]),
+    ("compare/executors.js", &[("EXECUTOR", "shared-iterations")]),
+    ("compare/executors.js", &[("EXECUTOR", "per-vu-iterations")]),
+    ("compare/executors.js", &[("EXECUTOR", "constant-vus")]),
+    ("compare/executors.js", &[("EXECUTOR", "ramping-vus")]),
+    (
+        "compare/executors.js",
+        &[("EXECUTOR", "constant-arrival-rate")],
+    ),
+    (
+        "compare/executors.js",
+        &[("EXECUTOR", "ramping-arrival-rate")],
+    ),
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_script_runs_like_k6() {
@@ -255,38 +276,105 @@ async fn summary_exports_have_the_same_shape() {
     let k6 = k6_binary();
     let target = start_target().await;
     let base = base(&target);
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let script = Path::new(SCRIPTS).join(SHAPE_SCRIPT);
+    let problems: Vec<String> = stream::iter(SHAPE_RUNS)
+        .map(|(script, env)| shape_problems(&k6, &base, script, env))
+        .buffer_unordered(PARALLEL_SCRIPTS)
+        .flat_map(stream::iter)
+        .collect()
+        .await;
+    assert!(
+        problems.is_empty(),
+        "the --summary-export files differ in shape from k6's:\n{}",
+        problems.join("\n")
+    );
+}
 
-    let k6_run = run_tool(Tool::K6(&k6), &script, dir.path(), &base, &[]).await;
-    let volley_run = run_tool(Tool::Volley, &script, dir.path(), &base, &[]).await;
+/// Runs `script` with `env` under k6 and Volley; what differs in the shape
+/// of their exports, one line each, prefixed with the run.
+async fn shape_problems(k6: &Path, base: &str, script: &str, env: &[(&str, &str)]) -> Vec<String> {
+    let run = format!("{script} {env:?}");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = Path::new(SCRIPTS).join(script);
+    let k6_run = run_tool(Tool::K6(k6), &path, dir.path(), base, env).await;
+    let volley_run = run_tool(Tool::Volley, &path, dir.path(), base, env).await;
     let (k6_run, volley_run) = match (k6_run, volley_run) {
         (Ok(k), Ok(v)) => (k, v),
-        (k, v) => panic!("{SHAPE_SCRIPT}: k6: {:?}\nvolley: {:?}", k.err(), v.err()),
+        (k, v) => return vec![format!("{run}: k6: {:?}\nvolley: {:?}", k.err(), v.err())],
     };
-    for run in [&k6_run, &volley_run] {
-        assert_eq!(
-            run.code,
-            Some(0),
-            "{SHAPE_SCRIPT} under {} should pass\n{}",
-            run.tool,
-            run.log
-        );
+    for r in [&k6_run, &volley_run] {
+        if r.code != Some(0) {
+            return vec![format!("{run} under {} should pass\n{}", r.tool, r.log)];
+        }
     }
     let (Some(k6_doc), Some(volley_doc)) = (&k6_run.summary, &volley_run.summary) else {
-        panic!(
-            "{SHAPE_SCRIPT}: both runs should write a summary export\n--- k6 ---\n{}\n--- volley ---\n{}",
+        return vec![format!(
+            "{run}: both runs should write a summary export\n--- k6 ---\n{}\n--- volley ---\n{}",
             k6_run.log, volley_run.log
-        );
+        )];
     };
-
+    // Volley's one metric beyond k6's, documented in the README.
+    let mut volley_doc = volley_doc.clone();
+    if let Some(metrics) = volley_doc["metrics"].as_object_mut() {
+        metrics.retain(|name, _| !VOLLEY_ONLY_METRICS.contains(&name.as_str()));
+    }
     let mut differences = Vec::new();
-    shape_diff("", k6_doc, volley_doc, &mut differences);
-    assert!(
-        differences.is_empty(),
-        "the --summary-export of {SHAPE_SCRIPT} differs in shape from k6's:\n{}",
-        differences.join("\n")
-    );
+    shape_diff("", k6_doc, &volley_doc, &mut differences);
+    differences
+        .into_iter()
+        .map(|d| format!("{run}: {d}"))
+        .collect()
+}
+
+/// Metrics Volley exports and k6 has not: the latency of open-model
+/// scenarios from each iteration's scheduled start (README, "Metrics").
+const VOLLEY_ONLY_METRICS: &[&str] = &["http_req_duration_intended"];
+
+/// `vus` and `vus_max` hold what k6 reports: 200 VUs end on 200 (none
+/// caught stopping), pre-allocated VUs count in `vus_max` from the start
+/// (a warm-up of 50 and a main phase of 200: 250 at every sample).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vu_gauges_match_k6() {
+    let k6 = k6_binary();
+    let target = start_target().await;
+    let base = base(&target);
+    let script = Path::new(SCRIPTS).join("compare/vu_gauges.js");
+    let gauge = |doc: &Value, name: &str| {
+        let g = &doc["metrics"][name];
+        ["value", "min", "max"].map(|k| g[k].as_f64())
+    };
+    // (shape, gauge, what k6 1.1.0 reported)
+    let expected: [(&str, &str, f64); 3] = [
+        ("constant", "vus", 200.0),
+        ("constant", "vus_max", 200.0),
+        ("pack", "vus_max", 250.0),
+    ];
+    let mut problems = Vec::new();
+    for shape in ["constant", "pack"] {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let env = [("SHAPE", shape)];
+        let mut docs = Vec::new();
+        for tool in [Tool::K6(&k6), Tool::Volley] {
+            let run = run_tool(tool, &script, dir.path(), &base, &env)
+                .await
+                .unwrap_or_else(|e| panic!("{shape}: {e}"));
+            assert_eq!(run.code, Some(0), "{shape} under {}\n{}", run.tool, run.log);
+            let doc = run
+                .summary
+                .unwrap_or_else(|| panic!("{shape}: {} wrote no export\n{}", run.tool, run.log));
+            docs.push((run.tool, doc));
+        }
+        for (s, name, want) in expected.iter().filter(|(s, _, _)| *s == shape) {
+            for (tool, doc) in &docs {
+                let got = gauge(doc, name);
+                if got != [Some(*want); 3] {
+                    problems.push(format!(
+                        "{s}: {tool} reports {name} (value, min, max) {got:?}, expected {want} for each"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 /// `--summary-mode full` prints the same sections as k6: TOTAL RESULTS,

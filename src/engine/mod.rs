@@ -2,7 +2,8 @@
 //! lightweight tasks on one tokio runtime.
 //!
 //! - [`mod@run`]: the top level: scenarios, the recorder loop, thresholds.
-//! - [`executor`]: k6's six executors; [`schedule`]: ramping VU steps (pure).
+//! - [`executor`]: k6's six executors; [`schedule`]: ramping VU steps;
+//!   [`planned`]: the VUs a plan needs at once, k6's `vus_max` (both pure).
 //! - [`vu`]: one virtual user and its iteration loop; [`lifecycle`]: a
 //!   plan's `setup` and `teardown` flows; [`check`]: checks and
 //!   captures; [`program`]: flows flattened into ops.
@@ -13,6 +14,7 @@ pub mod check;
 pub mod executor;
 pub mod http;
 pub mod lifecycle;
+pub mod planned;
 pub mod program;
 pub mod run;
 pub mod schedule;

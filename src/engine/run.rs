@@ -2,6 +2,17 @@
 //! one recorder fed by every VU's batches, interval snapshots every second,
 //! thresholds every two, and the final result.
 //!
+//! The `vus` and `vus_max` gauges are sampled once per interval, shortly
+//! before it closes (at 95 % of it: 50 ms before each whole second), while
+//! the scenarios run: from the start until the longest `startTime +
+//! duration`, not in graceful stops and teardown. k6 samples once a
+//! second from its start-up, so its samples fall just before each whole
+//! second of the test, and the last one before the end sees every VU still
+//! at work (its samples in a graceful stop depend on that phase). A sample
+//! at the instant a scenario ends would catch its VUs stopping (a 200-VU
+//! test would end on `vus` 198). `vus_max` counts the plan's planned VUs
+//! from the start ([`super::planned`]).
+//!
 //! The recorder runs inside `run`'s own loop (not a separate task), so the
 //! observer (progress line, JSON output, the fleet's streamer) is called in
 //! order with plain `&mut` access.
@@ -17,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::executor::{Realloc, ScenarioCtx, VuGauges, run_scenario};
 use super::http::HttpClientConfig;
+use super::planned::planned_vus;
 use super::sink::SinkHandle;
 use super::vu::Shared;
 use crate::metrics::aggregate::Aggregate;
@@ -75,6 +87,7 @@ pub struct IntervalReport<'a> {
     pub total: &'a Aggregate,
     /// Time since the start.
     pub elapsed: Duration,
+    /// VUs at work and VUs initialised (k6's `vus` and `vus_max`), now.
     pub vus: u64,
     pub vus_max: u64,
     /// Set on the intervals where thresholds were judged.
@@ -143,7 +156,9 @@ pub async fn run(
     let shared = Arc::new(Shared::new(plan.clone(), http, opts.script.clone()));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Sample>>();
     let epoch = Arc::new(AtomicU64::new(0));
-    let gauges = Arc::new(VuGauges::default());
+    let gauges = Arc::new(VuGauges::planned(planned_vus(&plan.scenarios, |v| {
+        opts.tuple.scale(v)
+    })));
     let mut sink = Some(SinkHandle::new(tx, epoch.clone()));
     if let (Some(script), Some(handle)) = (&opts.script, &sink) {
         // As k6: every VU's init context first, then setup() once, then
@@ -216,6 +231,11 @@ pub async fn run(
     let mut end = EndReason::Completed;
     let mut ticker = interval_at(start + opts.interval, opts.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // The VU gauges, sampled at 95 % of each interval while the scenarios
+    // run.
+    let mut gauge_ticker = interval_at(start + opts.interval * 19 / 20, opts.interval);
+    gauge_ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let load_end = start + plan.nominal_duration();
     let mut ticks = 0u64;
     let mut interval_start = start;
     let mut scenarios_done = false;
@@ -225,12 +245,19 @@ pub async fn run(
                 Some(batch) => recorder.record_all(&batch),
                 None => break,
             },
+            _ = gauge_ticker.tick(), if !run_stop.is_cancelled() => {
+                if Instant::now() < load_end {
+                    let (active, max) = gauges.read();
+                    recorder.record(&Sample::Vus { active, max });
+                }
+            }
             _ = ticker.tick() => {
                 ticks += 1;
                 let now = Instant::now();
                 let judge_now = ticks.is_multiple_of(THRESHOLD_EVERY) && !plan.thresholds.is_empty();
                 let elapsed = now.saturating_duration_since(start);
-                let report = close_interval(&mut recorder, &mut total, Some(&gauges), interval_start, now);
+                let snapshot = close_interval(&mut recorder, &mut total, interval_start, now);
+                let (vus, vus_max) = gauges.read();
                 interval_start = now;
                 epoch.fetch_add(1, Ordering::Relaxed);
                 if judge_now {
@@ -243,11 +270,11 @@ pub async fn run(
                     }
                 }
                 observer.on_interval(&IntervalReport {
-                    snapshot: &report.0,
+                    snapshot: &snapshot,
                     total: &total,
                     elapsed,
-                    vus: report.1,
-                    vus_max: report.2,
+                    vus,
+                    vus_max,
                     thresholds: judge_now.then_some(outcomes.as_slice()),
                 });
             }
@@ -290,15 +317,16 @@ pub async fn run(
     }
     let now = Instant::now();
     let elapsed = now.saturating_duration_since(start);
-    // The last (partial) interval keeps the VU gauges of the last tick: by
-    // now every VU has stopped, and k6 reports the last sampled value.
-    let report = close_interval(&mut recorder, &mut total, None, interval_start, now);
+    // The last (partial) interval samples no VU gauge: by now every VU
+    // has stopped, and the totals keep the last sample, as k6 reports it.
+    let snapshot = close_interval(&mut recorder, &mut total, interval_start, now);
+    let (vus, vus_max) = gauges.read();
     observer.on_interval(&IntervalReport {
-        snapshot: &report.0,
+        snapshot: &snapshot,
         total: &total,
         elapsed,
-        vus: 0,
-        vus_max: report.2,
+        vus,
+        vus_max,
         thresholds: None,
     });
     let mut outcomes_final = judge::evaluate(&plan.thresholds, &total, elapsed);
@@ -323,29 +351,19 @@ pub async fn run(
     })
 }
 
-/// Takes the interval's snapshot (with the VU gauges) and folds it into the total.
+/// Takes the interval's snapshot and folds it into the total.
 fn close_interval(
     recorder: &mut Recorder,
     total: &mut Aggregate,
-    gauges: Option<&VuGauges>,
     from: Instant,
     to: Instant,
-) -> (Snapshot, u64, u64) {
-    let (active, max) = gauges.map_or((0, 0), |g| {
-        (
-            g.active.load(Ordering::Relaxed),
-            g.allocated.load(Ordering::Relaxed),
-        )
-    });
-    if gauges.is_some() {
-        recorder.record(&Sample::Vus { active, max });
-    }
+) -> Snapshot {
     let snapshot = recorder.take_interval(unix_ms_at(from), to.saturating_duration_since(from));
     if let Err(e) = total.add_interval(&snapshot) {
         // The recorder only produces well-formed snapshots; this would be a bug.
         tracing::error!("interval not added to the totals: {e}");
     }
-    (snapshot, active, max)
+    snapshot
 }
 
 /// Wall-clock time of a monotonic instant, in ms since the Unix epoch.
@@ -360,3 +378,6 @@ fn unix_ms_at(at: Instant) -> u64 {
     sys.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use super::allocation::Allocation;
 
 /// Bumped on any incompatible change; agents refuse to mix versions.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// 2: interval snapshots in wire version 2 (trends with exact min, max and
+/// sum), which a version 1 origin cannot read.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// How an abort reason that comes from a script's `exec.test.abort()`
 /// starts (the submitter then exits 108, as k6 does).

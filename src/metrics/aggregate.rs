@@ -5,26 +5,25 @@
 //!
 //! # Precision
 //!
-//! Trend statistics come from HDR histograms with three significant
-//! digits: a statistic is the representative value of the bucket that
-//! holds it, within 0.1 % of the sample. `max` and percentiles report the
-//! bucket's highest equivalent value, `min` its lowest, `avg` weights each
-//! bucket's midpoint. k6 sorts every sample and interpolates between the
-//! two nearest for a percentile; Volley's percentiles can therefore differ
-//! from k6's by up to 0.1 % (and, on very few samples, by the gap between
-//! two neighbouring samples, as HDR does not interpolate). In exchange,
-//! memory does not grow with the number of samples and merged histograms
-//! are exact: the percentile of merged histograms equals the percentile of
-//! one histogram fed every sample.
+//! `min`, `max` and `avg` are exact: each trend keeps its samples' smallest,
+//! largest and sum in nanoseconds, and merges keep them exact. Percentiles
+//! come from the HDR histogram beside them (three significant digits): the
+//! highest value of the bucket that holds the percentile, clamped into
+//! [min, max], never below the sample at that rank and at most 0.1 % + 0.5 µs
+//! above it (see [`super::trend`]). k6 sorts every sample and interpolates
+//! between the two nearest; on very few samples the two can also differ by
+//! the gap between neighbours. In exchange, memory does not grow with the
+//! number of samples and merged histograms are exact: the percentile of
+//! merged histograms equals the percentile of one histogram fed every
+//! sample.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use hdrhistogram::Histogram;
-
 use super::catalog::Metric;
 use super::snapshot::{SeriesKey, Snapshot};
 use super::tags::TagSet;
+use super::trend::Trend;
 use super::value::{MergeError, Value};
 use crate::plan::TrendStat;
 
@@ -129,41 +128,37 @@ impl Aggregate {
 }
 
 /// Samples in a trend.
-pub fn trend_count(h: &Histogram<u64>) -> u64 {
-    h.len()
+pub fn trend_count(t: &Trend) -> u64 {
+    t.count()
 }
 
-fn ms(us: u64) -> f64 {
-    us as f64 / 1000.0
+/// Mean in milliseconds, exact (0 when empty).
+pub fn trend_avg_ms(t: &Trend) -> f64 {
+    t.avg_ms()
 }
 
-/// Mean in milliseconds (0 when empty).
-pub fn trend_avg_ms(h: &Histogram<u64>) -> f64 {
-    h.mean() / 1000.0
+/// Smallest sample in milliseconds, exact.
+pub fn trend_min_ms(t: &Trend) -> f64 {
+    t.min_ms()
 }
 
-/// Smallest sample in milliseconds, as its bucket's lowest value.
-pub fn trend_min_ms(h: &Histogram<u64>) -> f64 {
-    ms(h.lowest_equivalent(h.min()))
-}
-
-/// Largest sample in milliseconds, as its bucket's highest value.
-pub fn trend_max_ms(h: &Histogram<u64>) -> f64 {
-    ms(h.max())
+/// Largest sample in milliseconds, exact.
+pub fn trend_max_ms(t: &Trend) -> f64 {
+    t.max_ms()
 }
 
 /// Median in milliseconds.
-pub fn trend_med_ms(h: &Histogram<u64>) -> f64 {
-    trend_percentile_ms(h, 50.0)
+pub fn trend_med_ms(t: &Trend) -> f64 {
+    trend_percentile_ms(t, 50.0)
 }
 
-/// `p(N)` in milliseconds, N in [0, 100] (clamped).
-pub fn trend_percentile_ms(h: &Histogram<u64>, percentile: f64) -> f64 {
-    ms(h.value_at_quantile((percentile / 100.0).clamp(0.0, 1.0)))
+/// `p(N)` in milliseconds, N in [0, 100] (clamped), within [min, max].
+pub fn trend_percentile_ms(t: &Trend, percentile: f64) -> f64 {
+    t.percentile_ms(percentile)
 }
 
 /// One summary statistic; `count` as a plain number, the rest in ms.
-pub fn trend_stat_ms(h: &Histogram<u64>, stat: &TrendStat) -> f64 {
+pub fn trend_stat_ms(h: &Trend, stat: &TrendStat) -> f64 {
     match stat {
         TrendStat::Avg => trend_avg_ms(h),
         TrendStat::Min => trend_min_ms(h),
@@ -179,7 +174,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::metrics::value::{new_trend, record_us};
 
     fn key(metric: Metric, tags: &[(&str, &str)]) -> SeriesKey {
         SeriesKey::new(metric, TagSet::from_pairs(tags.iter().copied()))
@@ -196,11 +190,11 @@ mod tests {
     }
 
     fn trend(us: &[u64]) -> Value {
-        let mut h = new_trend();
+        let mut t = Trend::new();
         for &v in us {
-            record_us(&mut h, v);
+            t.record(Duration::from_micros(v));
         }
-        Value::Trend(Box::new(h))
+        Value::Trend(Box::new(t))
     }
 
     fn filter(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -315,13 +309,9 @@ mod tests {
         let h = v.as_trend().expect("trend");
         assert_eq!(trend_count(h), 100);
         assert_eq!(trend_min_ms(h), 1.0);
+        assert_eq!(trend_max_ms(h), 100.0);
         assert!(
-            (trend_max_ms(h) - 100.0).abs() <= 0.1,
-            "{}",
-            trend_max_ms(h)
-        );
-        assert!(
-            (trend_avg_ms(h) - 50.5).abs() <= 0.0505,
+            (trend_avg_ms(h) - 50.5).abs() <= 1e-9,
             "{}",
             trend_avg_ms(h)
         );
@@ -336,7 +326,7 @@ mod tests {
             trend_stat_ms(h, &TrendStat::Percentile(100.0)),
             trend_max_ms(h)
         );
-        let empty = new_trend();
+        let empty = Trend::new();
         assert_eq!(trend_avg_ms(&empty), 0.0);
         assert_eq!(trend_max_ms(&empty), 0.0);
         assert_eq!(trend_percentile_ms(&empty, 99.0), 0.0);

@@ -146,8 +146,10 @@ mod tests {
         assert_eq!(d["tags"]["status"], "200");
         assert_eq!(d["tags"]["group"], "");
         assert_eq!(d["values"]["count"], 4);
-        let max = d["values"]["max"].as_f64().expect("number");
-        assert!((max - 40.0).abs() <= 0.04, "{max}");
+        // Exact, in milliseconds with their fraction.
+        assert_eq!(d["values"]["max"], 40.0);
+        assert_eq!(d["values"]["min"], 10.0);
+        assert_eq!(d["values"]["avg"], 25.0);
         for stat in ["avg", "min", "med", "p(90)", "p(95)", "p(99)"] {
             assert!(d["values"][stat].is_f64(), "{stat}");
         }
@@ -161,6 +163,26 @@ mod tests {
         let vus = find("vus");
         assert_eq!(vus["values"]["value"], 3.0);
         assert_eq!(vus["tags"], json!({}));
+    }
+
+    #[test]
+    fn sub_microsecond_parts_are_kept() {
+        let mut r = Recorder::new(&fixture::plan(), RecorderOptions::default());
+        for ns in [12_345, 7_500, 3_250] {
+            let Sample::Http(mut h) = fixture::ok(HOME, 10) else {
+                unreachable!("fixture::ok is an HTTP sample")
+            };
+            h.timings.sending = Duration::from_nanos(ns);
+            r.record(&Sample::Http(h));
+        }
+        let lines = interval_lines(&r.take_interval(0, Duration::from_secs(1)));
+        let sending = lines
+            .iter()
+            .find(|l| l["metric"] == "http_req_sending")
+            .expect("a sending line");
+        assert_eq!(sending["values"]["min"], 0.00325);
+        assert_eq!(sending["values"]["max"], 0.012345);
+        assert_eq!(sending["values"]["p(99)"], 0.012345);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Metrics: k6's built-in metrics recorded into exact HDR histograms,
+//! Metrics: k6's built-in metrics recorded into HDR histograms with exact
+//! min, max and sum beside them,
 //! interval snapshots in a compact wire form, merging, thresholds and the
 //! summary data model. Pure: no tokio, no sockets.
 //!
@@ -17,6 +18,7 @@
 //!   types, what VUs report, the summary data model).
 //! - `tags`: sorted tag sets and the string interner.
 //! - `value`: one series' value and the two merge rules.
+//! - `trend`: a trend's histogram and exact statistics, percentiles.
 //! - `recorder`: sample expansion, series caches, the cardinality bound.
 //! - `snapshot`, `wire`: interval snapshots and their binary form.
 //! - `aggregate`: running totals, submetric queries, trend statistics.
@@ -34,6 +36,7 @@ pub mod snapshot;
 pub mod summary;
 pub mod summary_build;
 pub mod tags;
+pub mod trend;
 pub mod value;
 pub mod wire;
 
@@ -47,6 +50,7 @@ pub use summary::{
     ThresholdOutcome,
 };
 pub use tags::TagSet;
+pub use trend::Trend;
 pub use value::{MergeError, Value};
 pub use wire::{DecodeError, DecodeReason};
 

@@ -32,7 +32,8 @@ use super::catalog::{Metric, MetricKind};
 use super::sample::{ErrorKind, HttpSample, Sample};
 use super::snapshot::{SeriesKey, Snapshot};
 use super::tags::Interner;
-use super::value::{Value, duration_to_us, new_trend, record_us};
+use super::trend::Trend;
+use super::value::Value;
 use crate::plan::Plan;
 use series::PlanContext;
 
@@ -259,8 +260,9 @@ impl Recorder {
                         self.set_gauge(slot.id, value);
                     }
                     MetricKind::Rate => self.add_rate(slot, value != 0.0),
-                    // Kept as microseconds of "ms": time trends are exact to
-                    // 1 µs, other trends to three decimals; negatives are 0.
+                    // Kept as nanoseconds of "ms": min, max and avg are exact
+                    // to 1 ns (six decimals), percentiles to 1 µs and 0.1 %;
+                    // negatives are 0.
                     MetricKind::Trend => {
                         let d = Duration::try_from_secs_f64(value.max(0.0) / 1000.0)
                             .unwrap_or(Duration::MAX);
@@ -298,11 +300,7 @@ impl Recorder {
             // Leave an empty value of the same shape, so that the next
             // interval's first sample neither allocates nor resizes.
             self.values[i] = match &value {
-                Value::Trend(h) => {
-                    let mut fresh = hdrhistogram::Histogram::new_from(h);
-                    fresh.auto(true);
-                    Some(Value::Trend(Box::new(fresh)))
-                }
+                Value::Trend(t) => Some(Value::Trend(Box::new(t.emptied()))),
                 Value::Counter(_) => Some(Value::Counter(0.0)),
                 Value::Rate { .. } => Some(Value::Rate { trues: 0, total: 0 }),
                 Value::Gauge { .. } => None,
@@ -473,12 +471,8 @@ fn add_rate_value(v: &mut Option<Value>, ok: bool) {
 
 fn add_trend_value(v: &mut Option<Value>, d: Duration) {
     match v {
-        Some(Value::Trend(h)) => record_us(h, duration_to_us(d)),
-        _ => {
-            let mut h = new_trend();
-            record_us(&mut h, duration_to_us(d));
-            *v = Some(Value::Trend(Box::new(h)));
-        }
+        Some(Value::Trend(t)) => t.record(d),
+        _ => *v = Some(Value::Trend(Box::new(Trend::of(d)))),
     }
 }
 

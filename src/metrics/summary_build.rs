@@ -121,7 +121,7 @@ fn empty_value(kind: MetricKind) -> Option<Value> {
         MetricKind::Counter => Value::Counter(0.0),
         MetricKind::Gauge => Value::gauge_of(0.0),
         MetricKind::Rate => Value::Rate { trues: 0, total: 0 },
-        MetricKind::Trend => Value::Trend(Box::new(crate::metrics::value::new_trend())),
+        MetricKind::Trend => Value::Trend(Box::default()),
     })
 }
 
@@ -178,7 +178,7 @@ fn values_of(
             fails: total.saturating_sub(*trues),
         },
         (Some(Value::Trend(h)), _) => MetricValues::Trend {
-            count: h.len(),
+            count: h.count(),
             stats: stats
                 .iter()
                 .map(|s| (s.label(), trend_stat_ms(h, s)))

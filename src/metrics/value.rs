@@ -12,23 +12,15 @@
 //!   rates and trends add; a gauge takes the later value and widens its
 //!   min/max.
 //!
-//! Trends are HDR histograms of whole microseconds with three significant
-//! digits (0.1 % relative precision) that resize themselves to the largest
-//! value seen, so a histogram of millisecond latencies stays small.
+//! Trends are [`Trend`]s: an HDR histogram of whole microseconds with the
+//! exact minimum, maximum and sum beside it (see [`super::trend`]).
 
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
 use thiserror::Error;
 
 use super::catalog::MetricKind;
-
-/// Significant decimal digits of every trend histogram.
-pub const TREND_SIGFIG: u8 = 3;
-
-/// Largest duration a trend records, in microseconds (2^40 µs, about 12.7
-/// days). Longer durations are clamped to it; no plan runs that long.
-pub const TREND_MAX_US: u64 = 1 << 40;
+use super::trend::Trend;
 
 /// What one series collected.
 #[derive(Debug, Clone)]
@@ -39,9 +31,9 @@ pub enum Value {
     Gauge { value: f64, min: f64, max: f64 },
     /// How many of `total` samples were true.
     Rate { trues: u64, total: u64 },
-    /// A distribution of microseconds. Boxed: a histogram is large and most
+    /// A distribution of durations. Boxed: a histogram is large and most
     /// values are not trends.
-    Trend(Box<Histogram<u64>>),
+    Trend(Box<Trend>),
 }
 
 /// Two values could not be combined.
@@ -78,40 +70,10 @@ impl MergeError {
     }
 }
 
-/// A new, empty trend histogram: 1 µs resolution at the low end, growing
-/// on demand.
-pub fn new_trend() -> Histogram<u64> {
-    let mut h = Histogram::new_with_bounds(1, 2, TREND_SIGFIG)
-        .expect("invariant: bounds 1..2 with 3 significant digits are valid");
-    h.auto(true);
-    h
-}
-
-/// A duration as whole microseconds for a trend: rounded to the nearest
-/// microsecond, clamped to [`TREND_MAX_US`]. Sub-microsecond durations
-/// round to 0, which the histogram keeps as a real zero (k6 shows reused
-/// connections as `http_req_connecting` = 0s, and so does Volley).
-pub fn duration_to_us(d: Duration) -> u64 {
-    let us = d.as_nanos().saturating_add(500) / 1000;
-    u64::try_from(us).unwrap_or(u64::MAX).min(TREND_MAX_US)
-}
-
-/// Records one microsecond value into a trend histogram.
-pub fn record_us(h: &mut Histogram<u64>, us: u64) {
-    let us = us.min(TREND_MAX_US);
-    if h.record(us).is_err() {
-        // Only reachable when the histogram cannot grow (auto-resize off or
-        // an address-space limit): keep the sample, clamped to the range.
-        h.saturating_record(us);
-    }
-}
-
 impl Value {
     /// A trend holding one duration.
     pub fn trend_of(d: Duration) -> Value {
-        let mut h = new_trend();
-        record_us(&mut h, duration_to_us(d));
-        Value::Trend(Box::new(h))
+        Value::Trend(Box::new(Trend::of(d)))
     }
 
     /// A gauge that saw one value.
@@ -141,8 +103,8 @@ impl Value {
         }
     }
 
-    /// The histogram, for trends.
-    pub fn as_trend(&self) -> Option<&Histogram<u64>> {
+    /// The trend, for trends.
+    pub fn as_trend(&self) -> Option<&Trend> {
         match self {
             Value::Trend(h) => Some(h),
             _ => None,
@@ -156,7 +118,7 @@ impl Value {
             Value::Counter(c) => *c,
             Value::Gauge { .. } => 1.0,
             Value::Rate { total, .. } => *total as f64,
-            Value::Trend(h) => h.len() as f64,
+            Value::Trend(t) => t.count() as f64,
         }
     }
 
@@ -222,14 +184,7 @@ impl Value {
                 *total = total.saturating_add(*n2);
                 Ok(())
             }
-            (Value::Trend(a), Value::Trend(b)) => {
-                // Histograms built elsewhere may have auto-resize off; ours
-                // must be able to grow to the other's range.
-                a.auto(true);
-                a.add(&**b).map_err(|e| MergeError::Histogram {
-                    reason: e.to_string(),
-                })
-            }
+            (Value::Trend(a), Value::Trend(b)) => a.add(b),
             (_, other) => Err(MergeError::KindMismatch {
                 left,
                 right: other.kind(),
@@ -238,9 +193,8 @@ impl Value {
     }
 }
 
-/// Equality by content: trends compare their recorded (value, count)
-/// buckets, not the size of their counts arrays, which depends on the
-/// order in which a histogram grew.
+/// Equality by content: trends compare their samples (see [`Trend`]'s
+/// equality), not the size of their counts arrays.
 impl PartialEq for Value {
     fn eq(&self, other: &Value) -> bool {
         match (self, other) {
@@ -260,60 +214,23 @@ impl PartialEq for Value {
                     total: n2,
                 },
             ) => trues == t2 && total == n2,
-            (Value::Trend(a), Value::Trend(b)) => histograms_equal(a, b),
+            (Value::Trend(a), Value::Trend(b)) => a == b,
             _ => false,
         }
     }
-}
-
-/// True when two histograms hold the same samples at the same precision.
-pub fn histograms_equal(a: &Histogram<u64>, b: &Histogram<u64>) -> bool {
-    let buckets = |h: &Histogram<u64>| {
-        h.iter_recorded()
-            .map(|v| (v.value_iterated_to(), v.count_at_value()))
-            .collect::<Vec<_>>()
-    };
-    a.low() == b.low() && a.sigfig() == b.sigfig() && a.len() == b.len() && buckets(a) == buckets(b)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn trend(us: &[u64]) -> Value {
-        let mut h = new_trend();
-        for &v in us {
-            record_us(&mut h, v);
+    /// A trend of nanosecond values.
+    fn trend(ns: &[u64]) -> Value {
+        let mut t = Trend::new();
+        for &v in ns {
+            t.record_ns(v);
         }
-        Value::Trend(Box::new(h))
-    }
-
-    #[test]
-    fn microsecond_conversion_rounds_and_clamps() {
-        assert_eq!(duration_to_us(Duration::from_nanos(499)), 0);
-        assert_eq!(duration_to_us(Duration::from_nanos(500)), 1);
-        assert_eq!(duration_to_us(Duration::from_micros(1234)), 1234);
-        assert_eq!(duration_to_us(Duration::from_millis(3)), 3000);
-        assert_eq!(duration_to_us(Duration::MAX), TREND_MAX_US);
-    }
-
-    #[test]
-    fn zero_is_a_real_sample() {
-        let v = Value::trend_of(Duration::ZERO);
-        let h = v.as_trend().expect("trend");
-        assert_eq!(h.len(), 1);
-        assert_eq!(h.max(), 0);
-        assert_eq!(h.min(), 0);
-    }
-
-    #[test]
-    fn trends_grow_to_large_values_and_keep_precision() {
-        let v = trend(&[1, 500, 60_000_000, TREND_MAX_US]);
-        let h = v.as_trend().expect("trend");
-        assert_eq!(h.len(), 4);
-        assert!(h.equivalent(h.max(), TREND_MAX_US));
-        let p50 = h.value_at_quantile(0.5);
-        assert_eq!(p50, 500);
+        Value::Trend(Box::new(t))
     }
 
     #[test]
@@ -327,9 +244,12 @@ mod tests {
             merge(&mut r, &Value::Rate { trues: 2, total: 2 }).expect("same kind");
             assert_eq!(r, Value::Rate { trues: 3, total: 6 });
 
-            let mut t = trend(&[10, 20]);
-            merge(&mut t, &trend(&[30, 1_000_000])).expect("same kind");
-            assert_eq!(t, trend(&[10, 20, 30, 1_000_000]));
+            let mut t = trend(&[10_400, 20_000]);
+            merge(&mut t, &trend(&[30, 1_000_000_007])).expect("same kind");
+            assert_eq!(t, trend(&[10_400, 20_000, 30, 1_000_000_007]));
+            let t = t.as_trend().expect("trend");
+            assert_eq!((t.min_ns(), t.max_ns()), (30, 1_000_000_007));
+            assert_eq!(t.sum_ns(), 1_000_030_437);
         }
     }
 
@@ -391,27 +311,12 @@ mod tests {
     }
 
     #[test]
-    fn merging_into_a_fixed_range_histogram_still_grows_it() {
-        let mut fixed = Histogram::<u64>::new_with_bounds(1, 1000, 3).expect("valid bounds");
-        fixed.record(10).expect("in range");
-        let mut v = Value::Trend(Box::new(fixed));
-        v.merge_sources(&trend(&[5_000_000])).expect("grows");
-        assert_eq!(v.as_trend().expect("trend").len(), 2);
-    }
-
-    #[test]
-    fn content_equality_ignores_growth_history() {
-        // `a` grew to a large range before; `b` never did. Same samples.
-        let mut a = trend(&[5, 7]);
-        if let Value::Trend(h) = &mut a {
-            let mut big = new_trend();
-            record_us(&mut big, 1 << 30);
-            h.add(&big).expect("grows");
-        }
-        let b = trend(&[5, 7, 1 << 30]);
-        assert_eq!(a, b);
-        assert_ne!(trend(&[5]), trend(&[6]));
-        assert_ne!(trend(&[5]), trend(&[5, 5]));
+    fn values_compare_by_content() {
+        assert_eq!(trend(&[5_000, 7_000]), trend(&[7_000, 5_000]));
+        assert_ne!(trend(&[5_000]), trend(&[6_000]));
+        assert_ne!(trend(&[5_000]), trend(&[5_000, 5_000]));
+        // Same microsecond bucket, different exact values.
+        assert_ne!(trend(&[5_000]), trend(&[5_001]));
         assert_ne!(Value::Counter(1.0), Value::rate_of(true));
     }
 }

@@ -1,7 +1,7 @@
 //! The binary form of a [`Snapshot`], as agents exchange them.
 //!
 //! ```text
-//! snapshot  = magic "VLYS" · version u8 (= 1)
+//! snapshot  = magic "VLYS" · version u8 (= 2)
 //!             · varint start_unix_ms · varint duration_secs · varint duration_subsec_nanos
 //!             · varint n_strings · n_strings × (varint len · UTF-8 bytes)
 //!             · varint n_series  · n_series × series
@@ -12,12 +12,20 @@
 //!             · unit u8 (0 default, 1 time, 2 data) · varint name_string
 //! value     = counter: f64 LE | gauge: 3 × f64 LE (value, min, max)
 //!           | rate: varint trues · varint total
-//!           | trend: varint len · len bytes of HdrHistogram V2 + DEFLATE
+//!           | trend: varint min_ns · varint max_ns · varint sum_ns (up to 128 bits)
+//!                    · varint len · len bytes of HdrHistogram V2 + DEFLATE
 //! ```
 //!
 //! Varints are unsigned LEB128. Tag strings are stored once in the string
 //! table and referred to by index. Series and the tags within a series are
 //! in strictly ascending order, so one snapshot has one encoding.
+//!
+//! A trend's exact minimum, maximum and sum (nanoseconds) travel before its
+//! histogram of whole microseconds, and must fit it (see
+//! [`Trend::from_parts`]). Version 1, without them, is still read: its
+//! trends get statistics estimated from their buckets
+//! ([`Trend::from_histogram`]), as every statistic was then. Any other
+//! version is refused with its number.
 //!
 //! Decoding never panics and never trusts a length: every count is bounded
 //! by the bytes that remain, each histogram is capped (see [`hdr`]), and
@@ -35,13 +43,17 @@ use thiserror::Error;
 use super::catalog::{Metric, MetricKind, Unit};
 use super::snapshot::{SeriesKey, Snapshot};
 use super::tags::TagSet;
+use super::trend::Trend;
 use super::value::Value;
 
 const MAGIC: &[u8; 4] = b"VLYS";
 /// Largest magnitude of a decoded counter or gauge (2^53: every integer
 /// up to it is exact as an f64).
 const MAX_NUMBER: f64 = 9_007_199_254_740_992.0;
-const VERSION: u8 = 1;
+/// The version this build writes.
+const VERSION: u8 = 2;
+/// The version before exact trend statistics, still read.
+const VERSION_1: u8 = 1;
 
 /// Default bound on the memory of all trend histograms of one decoded
 /// snapshot (their counts arrays). A recorder at its default 5000 series,
@@ -66,10 +78,12 @@ pub enum DecodeReason {
     Truncated { what: &'static str, needed: usize },
     #[error("magic {found:02x?} is not a Volley snapshot's \"VLYS\"")]
     Magic { found: Vec<u8> },
-    #[error("version {found} is not supported (this build reads version {VERSION})")]
+    #[error(
+        "version {found} is not supported (this build reads versions {VERSION_1} and {VERSION})"
+    )]
     Version { found: u8 },
-    #[error("{what} is not a valid varint (more than 64 bits)")]
-    Varint { what: &'static str },
+    #[error("{what} is not a valid varint (more than {bits} bits)")]
+    Varint { what: &'static str, bits: u32 },
     #[error("{what} is {value}, but at most {limit} fit in the remaining input")]
     Length {
         what: &'static str,
@@ -102,6 +116,8 @@ pub enum DecodeReason {
     },
     #[error("trend histogram of series {series}: {detail}")]
     Histogram { series: String, detail: String },
+    #[error("series {series}: the trend's exact statistics do not fit its histogram: {detail}")]
+    TrendStats { series: String, detail: String },
     #[error("trend histograms need more than the {budget} bytes allowed")]
     HistogramBudget { budget: usize },
     #[error("{extra} unexpected byte(s) after the last series")]
@@ -220,9 +236,12 @@ impl Snapshot {
                     put_varint(&mut out, *trues);
                     put_varint(&mut out, *total);
                 }
-                Value::Trend(h) => {
+                Value::Trend(t) => {
+                    put_varint(&mut out, t.min_ns());
+                    put_varint(&mut out, t.max_ns());
+                    put_varint128(&mut out, t.sum_ns());
                     hist.clear();
-                    hdr::encode(h, &mut hist);
+                    hdr::encode(t.histogram(), &mut hist);
                     put_varint(&mut out, hist.len() as u64);
                     out.extend_from_slice(&hist);
                 }
@@ -246,12 +265,17 @@ impl Snapshot {
             r: Reader { buf: bytes, pos: 0 },
             budget: histogram_budget,
             used: 0,
+            version: VERSION,
         }
         .snapshot()
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+fn put_varint(out: &mut Vec<u8>, v: u64) {
+    put_varint128(out, u128::from(v));
+}
+
+fn put_varint128(out: &mut Vec<u8>, mut v: u128) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -309,7 +333,25 @@ impl<'a> Reader<'a> {
                 return Ok(value);
             }
         }
-        self.fail(start, DecodeReason::Varint { what })
+        self.fail(start, DecodeReason::Varint { what, bits: 64 })
+    }
+
+    /// A varint of up to 128 bits (a trend's sum of nanoseconds).
+    fn varint128(&mut self, what: &'static str) -> Result<u128, DecodeError> {
+        let start = self.pos;
+        let mut value = 0u128;
+        for shift in (0..128).step_by(7) {
+            let byte = self.u8(what)?;
+            let bits = u128::from(byte & 0x7f);
+            if shift == 126 && bits > 3 {
+                break;
+            }
+            value |= bits << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        self.fail(start, DecodeReason::Varint { what, bits: 128 })
     }
 
     /// A count or length of items that each take at least `min_bytes`.
@@ -328,6 +370,8 @@ struct Decoder<'a> {
     r: Reader<'a>,
     budget: usize,
     used: usize,
+    /// The input's version: 1 has no exact trend statistics.
+    version: u8,
 }
 
 impl Decoder<'_> {
@@ -342,9 +386,10 @@ impl Decoder<'_> {
             );
         }
         let version = self.r.u8("the version")?;
-        if version != VERSION {
+        if version != VERSION && version != VERSION_1 {
             return self.r.fail(4, DecodeReason::Version { found: version });
         }
+        self.version = version;
         let start_unix_ms = self.r.varint("the start time")?;
         let secs = self.r.varint("the duration")?;
         let at = self.r.pos;
@@ -502,6 +547,14 @@ impl Decoder<'_> {
                 Ok(Value::Rate { trues, total })
             }
             MetricKind::Trend => {
+                let exact = if self.version == VERSION_1 {
+                    None
+                } else {
+                    let min = self.r.varint("a trend's minimum")?;
+                    let max = self.r.varint("a trend's maximum")?;
+                    let sum = self.r.varint128("a trend's sum")?;
+                    Some((min, max, sum))
+                };
                 let len = self.r.len("a histogram length", 1)?;
                 let body_at = self.r.pos;
                 let body = self.r.bytes(len, "a histogram")?;
@@ -523,7 +576,23 @@ impl Decoder<'_> {
                         .r
                         .fail(body_at, DecodeReason::HistogramBudget { budget });
                 }
-                Ok(Value::Trend(Box::new(h)))
+                let trend = match exact {
+                    None => Trend::from_histogram(h),
+                    Some((min, max, sum)) => match Trend::from_parts(h, min, max, sum) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            let series = key.to_string();
+                            return self.r.fail(
+                                at,
+                                DecodeReason::TrendStats {
+                                    series,
+                                    detail: e.0,
+                                },
+                            );
+                        }
+                    },
+                };
+                Ok(Value::Trend(Box::new(trend)))
             }
         }
     }

@@ -119,7 +119,7 @@ pub fn rate(r: &RunResult, metric: Metric) -> (u64, u64) {
 /// Samples in a trend (0 when it has none).
 pub fn trend_count(r: &RunResult, metric: Metric) -> u64 {
     match r.total.metric_value(metric, &[]) {
-        Some(Value::Trend(h)) => h.len(),
+        Some(Value::Trend(t)) => t.count(),
         Some(other) => panic!("{} is not a trend: {other:?}", metric.name()),
         None => 0,
     }

@@ -32,6 +32,14 @@ pub(super) async fn controlled(
     let mut pending: Option<Realloc> = None;
     let mut idle: Vec<Vu> = Vec::new();
     let mut created = 0u64;
+    // VUs planned for this scenario are in `vus_max` from the run's start;
+    // more are created only while ramped-down VUs still finish an
+    // iteration, or when a reallocation grows this share.
+    let planned = global
+        .iter()
+        .map(|s| cx.tuple.scale(s.vus))
+        .max()
+        .unwrap_or(0);
     let (back_tx, mut back_rx) = mpsc::unbounded_channel::<Vu>();
     // Running VUs, most recently started last: (retire, interrupt) tokens.
     let mut running: Vec<(CancellationToken, CancellationToken)> = Vec::new();
@@ -95,7 +103,9 @@ pub(super) async fn controlled(
             // until they are back; a ramp-up meanwhile gets new ones.
             let vu = idle.pop().unwrap_or_else(|| {
                 created += 1;
-                cx.gauges.allocated.fetch_add(1, Ordering::Relaxed);
+                if created > planned {
+                    cx.gauges.allocated.fetch_add(1, Ordering::Relaxed);
+                }
                 cx.new_vu_with(&tuple, created - 1)
             });
             let retire = cx.stop.child_token();
@@ -133,5 +143,4 @@ pub(super) async fn controlled(
         live -= 1;
     }
     interrupt.cancel();
-    cx.gauges.allocated.fetch_sub(created, Ordering::Relaxed);
 }

@@ -97,7 +97,11 @@ pub(super) async fn closed(
     let mut spawn = |tasks: &mut JoinSet<Vu>, budget: Budget| {
         let vu = cx.new_vu(started);
         started += 1;
-        cx.gauges.allocated.fetch_add(1, Ordering::Relaxed);
+        // The first `vus` are planned (in `vus_max` from the start); more
+        // come only for iterations taken over from a lost agent.
+        if started > vus {
+            cx.gauges.allocated.fetch_add(1, Ordering::Relaxed);
+        }
         tasks.spawn(vu_loop(
             vu,
             cx.shared.clone(),
@@ -146,7 +150,6 @@ pub(super) async fn closed(
         }
     }
     interrupt.cancel();
-    cx.gauges.allocated.fetch_sub(started, Ordering::Relaxed);
 }
 
 #[cfg(test)]

@@ -35,11 +35,38 @@ use crate::metrics::Sample;
 use crate::plan::Executor;
 use crate::segment::{ExecutionTuple, Schedule};
 
-/// Live VU counts of the whole run, read by the collector every interval.
+/// Live VU counts of the whole run, read by the collector, with k6's
+/// meanings.
 #[derive(Debug, Default)]
 pub struct VuGauges {
+    /// k6's `vus`: VUs at work. A closed-model VU from its start until its
+    /// loop ends (its last iteration included); an open-model VU while it
+    /// runs an iteration.
     pub active: AtomicU64,
+    /// k6's `vus_max`: VUs initialised for the run. The plan's planned VUs
+    /// from the start ([`crate::engine::planned`]), plus every VU an
+    /// executor adds past its own plan (an arrival-rate scenario past its
+    /// `preAllocatedVUs`, a share grown by a reallocation); never
+    /// decreases.
     pub allocated: AtomicU64,
+}
+
+impl VuGauges {
+    /// Gauges of a run that plans `planned` VUs.
+    pub fn planned(planned: u64) -> VuGauges {
+        VuGauges {
+            active: AtomicU64::new(0),
+            allocated: AtomicU64::new(planned),
+        }
+    }
+
+    /// `(vus, vus_max)` now.
+    pub fn read(&self) -> (u64, u64) {
+        (
+            self.active.load(Ordering::Relaxed),
+            self.allocated.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// Everything one scenario's executor needs.

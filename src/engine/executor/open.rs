@@ -36,8 +36,9 @@ pub(super) async fn open(
     let pre = cx.tuple.scale(pre_allocated);
     let mut max = cx.tuple.scale(max_vus).max(pre);
     let mut idle: Vec<Vu> = (0..pre).rev().map(|l| cx.new_vu(l)).collect();
+    // The pre-allocated VUs are counted in `vus_max` from the run's start
+    // (planned); VUs added past them are counted as they come.
     let mut allocated = pre;
-    cx.gauges.allocated.fetch_add(pre, Ordering::Relaxed);
     let (back_tx, mut back_rx) = mpsc::unbounded_channel::<Vu>();
     let mut out = 0u64;
     let mut sink = cx.sink.sink();
@@ -149,7 +150,6 @@ pub(super) async fn open(
     }
     sink.flush();
     interrupt.cancel();
-    cx.gauges.allocated.fetch_sub(allocated, Ordering::Relaxed);
 }
 
 /// The arrivals `tuple` owns, re-segmented by `max_vus` as k6 does, from

@@ -4,12 +4,11 @@
 
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
-
 use crate::metrics::Snapshot;
 use crate::metrics::aggregate::trend_percentile_ms;
 use crate::metrics::catalog::Metric;
-use crate::metrics::value::{MergeError, Value, new_trend};
+use crate::metrics::trend::Trend;
+use crate::metrics::value::{MergeError, Value};
 
 /// The fleet's latest complete interval(s), merged across agents.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +57,7 @@ pub struct Interval {
     pub iterations: f64,
     /// Every `http_req_duration` series of every agent in one histogram:
     /// the live percentiles need nothing finer.
-    pub durations: Histogram<u64>,
+    pub durations: Trend,
     /// The gauge series of every report, summed across agents
     /// ([`Snapshot::merge_sources`]); folded into the fleet totals in
     /// sequence order when the interval is sealed, then emptied.
@@ -76,7 +75,7 @@ impl Interval {
             requests: 0.0,
             failed: 0,
             iterations: 0.0,
-            durations: new_trend(),
+            durations: Trend::new(),
             gauges: Snapshot::empty(start_unix_ms, duration),
         }
     }
@@ -104,14 +103,9 @@ impl Interval {
                 (Metric::HttpReqFailed, Value::Rate { trues, .. }) => {
                     self.failed = self.failed.saturating_add(*trues);
                 }
-                (Metric::HttpReqDuration, Value::Trend(h)) => {
-                    if let Err(e) = self.durations.add(&**h) {
-                        first_err.get_or_insert(
-                            MergeError::Histogram {
-                                reason: e.to_string(),
-                            }
-                            .in_series(key.to_string()),
-                        );
+                (Metric::HttpReqDuration, Value::Trend(t)) => {
+                    if let Err(e) = self.durations.add(t) {
+                        first_err.get_or_insert(e.in_series(key.to_string()));
                     }
                 }
                 _ => {}
@@ -129,7 +123,7 @@ impl Interval {
 impl LiveView {
     /// The view over `intervals` (oldest first) with `vus` active VUs.
     pub fn over<'a>(intervals: impl Iterator<Item = &'a Interval>, vus: f64) -> LiveView {
-        let mut durations = new_trend();
+        let mut durations = Trend::new();
         let mut view = LiveView {
             seqs: None,
             intervals: 0,

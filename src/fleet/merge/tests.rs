@@ -5,12 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
 use proptest::prelude::*;
 
 use super::*;
+use crate::metrics::Trend;
 use crate::metrics::aggregate::trend_percentile_ms;
-use crate::metrics::value::{histograms_equal, new_trend, record_us};
 use crate::metrics::{SeriesKey, TagSet};
 
 const T0: u64 = 1_700_000_000_000;
@@ -20,11 +19,16 @@ fn key(metric: Metric, tags: &[(&str, &str)]) -> SeriesKey {
 }
 
 fn trend(us: &[u64]) -> Value {
-    let mut h = new_trend();
+    let mut t = Trend::new();
     for &v in us {
-        record_us(&mut h, v);
+        t.record(Duration::from_micros(v));
     }
-    Value::Trend(Box::new(h))
+    Value::Trend(Box::new(t))
+}
+
+/// Records `us` microseconds into `t`.
+fn record_us(t: &mut Trend, us: u64) {
+    t.record(Duration::from_micros(us));
 }
 
 /// Interval `seq` of a test that started at `T0`, 1 s long.
@@ -79,7 +83,7 @@ fn agents(specs: &[(&str, &[(&str, &str)])]) -> Vec<(String, BTreeMap<String, St
         .collect()
 }
 
-fn durations(agg: &Aggregate) -> Histogram<u64> {
+fn durations(agg: &Aggregate) -> Trend {
     match agg.metric_value(Metric::HttpReqDuration, &[]) {
         Some(Value::Trend(h)) => *h,
         other => panic!("no trend: {other:?}"),
@@ -90,7 +94,7 @@ fn vus(agg: &Aggregate) -> Option<Value> {
     agg.metric_value(Metric::Vus, &[])
 }
 
-fn ms(h: &Histogram<u64>, p: f64) -> f64 {
+fn ms(h: &Trend, p: f64) -> f64 {
     trend_percentile_ms(h, p)
 }
 
@@ -107,8 +111,8 @@ proptest! {
     ) {
         let ids = ["a", "b", "c", "d"];
         let mut per: BTreeMap<(usize, u64), (Vec<u64>, Vec<u64>)> = BTreeMap::new();
-        let mut all = new_trend();
-        let mut by_agent = vec![new_trend(); ids.len()];
+        let mut all = Trend::new();
+        let mut by_agent = vec![Trend::new(); ids.len()];
         for (agent, seq, ok, us) in samples {
             let slot = per.entry((agent, seq)).or_default();
             if ok { slot.0.push(us) } else { slot.1.push(us) }
@@ -139,20 +143,20 @@ proptest! {
         fleet.finish();
 
         let merged = durations(fleet.fleet());
-        prop_assert!(histograms_equal(&merged, &all));
+        prop_assert_eq!(&merged, &all);
         for p in [50.0, 95.0, 99.0] {
             prop_assert_eq!(ms(&merged, p), ms(&all, p));
         }
         let rows = fleet.breakdown(&["region"]);
         for (i, id) in ids.iter().enumerate() {
             let row = rows.iter().find(|r| r.dimension == "agent" && r.value == *id).expect("a row per agent");
-            prop_assert_eq!(row.requests, by_agent[i].len());
+            prop_assert_eq!(row.requests, by_agent[i].count());
             prop_assert_eq!(row.p95_ms, ms(&by_agent[i], 95.0));
         }
         let mut eu = by_agent[0].clone();
         eu.add(&by_agent[1]).expect("grows");
         let row = rows.iter().find(|r| r.dimension == "region").expect("eu row");
-        prop_assert_eq!((row.value.as_str(), row.requests), ("eu", eu.len()));
+        prop_assert_eq!((row.value.as_str(), row.requests), ("eu", eu.count()));
         for (got, p) in [(row.p50_ms, 50.0), (row.p95_ms, 95.0), (row.p99_ms, 99.0)] {
             prop_assert_eq!(got, ms(&eu, p));
         }
@@ -215,7 +219,7 @@ fn repeated_deliveries_count_once_and_late_ones_still_count() {
             total: 23
         })
     );
-    assert_eq!(durations(fleet.fleet()).len(), 23);
+    assert_eq!(durations(fleet.fleet()).count(), 23);
     assert!(fleet.agent("zed").is_none());
 }
 
@@ -348,7 +352,7 @@ fn live_view_merges_the_latest_sealed_intervals() {
     assert!((view.rps - 150.0).abs() < 1e-9, "{}", view.rps);
     assert_eq!(view.vus, 33.0);
 
-    let mut truth = new_trend();
+    let mut truth = Trend::new();
     for seq in 2..4u64 {
         for i in 1..=100u64 {
             record_us(&mut truth, i * 100 * (seq + 1));

@@ -178,8 +178,15 @@ fn values_in_display_units() {
     let ok = s
         .metric("http_req_duration{expected_response:true}")
         .expect("shown");
-    let max = ok.stat("max").expect("max");
-    assert!((max - 40.0).abs() <= 0.04, "{max}");
+    // Exact, not a bucket edge (39.936 ms or 40.959 ms).
+    assert_eq!(ok.stat("max"), Some(40.0));
+    assert_eq!(ok.stat("min"), Some(10.0));
+    assert_eq!(ok.stat("avg"), Some(25.0));
+    // Each request's sending phase is 100 µs.
+    assert_eq!(
+        s.metric("http_req_sending").and_then(|m| m.stat("min")),
+        Some(0.1)
+    );
     let MetricValues::Trend { count, stats } = &ok.values else {
         panic!("trend expected");
     };

@@ -20,7 +20,8 @@ use crate::metrics::recorder::{Recorder, RecorderOptions};
 use crate::metrics::sample::{ErrorKind, HttpSample, Sample, Timings};
 use crate::metrics::snapshot::{SeriesKey, Snapshot};
 use crate::metrics::tags::TagSet;
-use crate::metrics::value::{TREND_MAX_US, Value, histograms_equal, new_trend, record_us};
+use crate::metrics::trend::{TREND_MAX_NS, Trend, histograms_equal};
+use crate::metrics::value::Value;
 use crate::metrics::wire::hdr;
 use crate::plan::{CheckId, GroupId, RequestId, TrendStat};
 
@@ -30,17 +31,17 @@ fn arb_tags() -> impl Strategy<Value = TagSet> {
     prop::collection::vec((keys, values), 0..4).prop_map(TagSet::from_pairs)
 }
 
-/// Microsecond values: mostly realistic latencies, some anywhere in range.
-fn arb_us() -> impl Strategy<Value = u64> {
-    prop_oneof![8 => 0u64..2_000, 3 => 0u64..5_000_000, 1 => 0..=TREND_MAX_US]
+/// Nanosecond values: mostly realistic latencies, some anywhere in range.
+fn arb_ns() -> impl Strategy<Value = u64> {
+    prop_oneof![8 => 0u64..2_000_000, 3 => 0u64..5_000_000_000, 1 => 0..=TREND_MAX_NS]
 }
 
-fn trend_of(values: &[u64]) -> Value {
-    let mut h = new_trend();
-    for &v in values {
-        record_us(&mut h, v);
+fn trend_of(ns: &[u64]) -> Value {
+    let mut t = Trend::new();
+    for &v in ns {
+        t.record_ns(v);
     }
-    Value::Trend(Box::new(h))
+    Value::Trend(Box::new(t))
 }
 
 /// A value of `kind`. With `integral`, counters and gauges hold integers,
@@ -64,7 +65,7 @@ fn arb_value(kind: MetricKind, integral: bool) -> BoxedStrategy<Value> {
                 total: a.max(b),
             })
             .boxed(),
-        MetricKind::Trend => prop::collection::vec(arb_us(), 0..40)
+        MetricKind::Trend => prop::collection::vec(arb_ns(), 0..40)
             .prop_map(|v| trend_of(&v))
             .boxed(),
     }
@@ -194,7 +195,7 @@ proptest! {
 
     #[test]
     fn merged_histograms_equal_one_histogram_of_every_sample(
-        samples in prop::collection::vec((arb_us(), 0usize..5), 1..300),
+        samples in prop::collection::vec((arb_ns(), 0usize..5), 1..300),
     ) {
         let all: Vec<u64> = samples.iter().map(|(v, _)| *v).collect();
         let whole = trend_of(&all);
@@ -212,13 +213,19 @@ proptest! {
         }
         let merged = total.get(&key).and_then(Value::as_trend).expect("merged trend");
         let single = whole.as_trend().expect("trend");
-        prop_assert!(histograms_equal(merged, single));
-        for q in [0.0, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
-            prop_assert_eq!(merged.value_at_quantile(q), single.value_at_quantile(q), "q = {}", q);
+        prop_assert_eq!(merged, single);
+        for p in [0.0, 50.0, 90.0, 95.0, 99.0, 99.9, 100.0] {
+            prop_assert_eq!(merged.percentile_ms(p), single.percentile_ms(p), "p({})", p);
         }
-        prop_assert_eq!(merged.len(), all.len() as u64);
-        prop_assert_eq!(merged.max(), single.max());
-        prop_assert_eq!(merged.mean(), single.mean());
+        prop_assert_eq!(merged.count(), all.len() as u64);
+        // The exact statistics are the samples' own.
+        let min = all.iter().copied().min().expect("at least one sample");
+        let max = all.iter().copied().max().expect("at least one sample");
+        prop_assert_eq!(merged.min_ns(), min);
+        prop_assert_eq!(merged.max_ns(), max);
+        prop_assert_eq!(merged.sum_ns(), all.iter().map(|v| u128::from(*v)).sum::<u128>());
+        prop_assert_eq!(merged.percentile_ms(0.0), merged.min_ms());
+        prop_assert_eq!(merged.percentile_ms(100.0), merged.max_ms());
     }
 
     #[test]
@@ -350,16 +357,20 @@ fn hostile_histograms_never_panic_and_merge_like_any_other() {
             return Ok(());
         };
         accepted.fetch_add(1, Ordering::Relaxed);
-        let peer = Value::Trend(Box::new(h));
-        let mut mine = trend_of(&[0, 1, 1_500, 2_000_000]);
+        let peer = Value::Trend(Box::new(Trend::from_histogram(h)));
+        let mut mine = trend_of(&[0, 1_000, 1_500_000, 2_000_000_000]);
         prop_assert!(mine.merge_sources(&peer).is_ok());
         let mut theirs = peer.clone();
         prop_assert!(theirs.accumulate(&mine).is_ok());
         for v in [&mine, &theirs] {
-            let h = v.as_trend().expect("trend");
+            let t = v.as_trend().expect("trend");
             for stat in TrendStat::k6_defaults() {
-                prop_assert!(trend_stat_ms(h, &stat).is_finite());
+                prop_assert!(trend_stat_ms(t, &stat).is_finite());
             }
+            prop_assert!(
+                t.min_ms() <= t.percentile_ms(50.0) && t.percentile_ms(50.0) <= t.max_ms()
+            );
+            let h = t.histogram();
             let mut again = Vec::new();
             hdr::encode(h, &mut again);
             if h.len() > hdr::MAX_SAMPLES {
@@ -385,8 +396,10 @@ fn decoding_random_bytes_never_panics() {
         check_decoded(&b)
     });
     // Past the magic and version, so the body parser is exercised too.
-    let headed = prop::collection::vec(any::<u8>(), 0..512).prop_map(|tail| {
-        let mut b = b"VLYS\x01".to_vec();
+    // Either version a peer may send.
+    let headed = (1u8..=2, prop::collection::vec(any::<u8>(), 0..512)).prop_map(|(v, tail)| {
+        let mut b = b"VLYS".to_vec();
+        b.push(v);
         b.extend(tail);
         b
     });

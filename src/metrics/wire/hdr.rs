@@ -15,7 +15,7 @@ use flate2::read::ZlibDecoder;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 
-use crate::metrics::value::{TREND_MAX_US, TREND_SIGFIG};
+use crate::metrics::trend::{TREND_MAX_US, TREND_SIGFIG};
 
 /// Cookie of a DEFLATE-compressed V2 histogram.
 const V2_DEFLATE_COOKIE: u32 = 0x1c84_9314;
@@ -208,12 +208,12 @@ mod tests {
     use flate2::write::ZlibEncoder;
 
     use super::*;
-    use crate::metrics::value::{histograms_equal, new_trend, record_us};
+    use crate::metrics::trend::{histograms_equal, new_histogram};
 
     fn sample_histogram() -> Histogram<u64> {
-        let mut h = new_trend();
+        let mut h = new_histogram();
         for v in [0, 1, 999, 1_000, 12_345, 60_000_000, TREND_MAX_US] {
-            record_us(&mut h, v);
+            h.record(v).expect("grows");
         }
         h
     }
@@ -254,7 +254,7 @@ mod tests {
 
     #[test]
     fn empty_histogram_round_trips() {
-        let h = new_trend();
+        let h = new_histogram();
         let mut buf = Vec::new();
         encode(&h, &mut buf);
         let back = decode(&buf).expect("valid");

@@ -7,6 +7,7 @@ use super::*;
 use crate::metrics::recorder::{Recorder, RecorderOptions};
 use crate::metrics::sample::{ErrorKind, Sample};
 use crate::metrics::tests::fixture::{self, API, CHECK_MAIN_OK, HOME, LOGIN, MAIN};
+use crate::metrics::trend::histograms_equal;
 
 /// A snapshot with every kind of value and shared tag strings.
 fn recorded() -> Snapshot {
@@ -89,8 +90,10 @@ fn header_errors_name_what_is_wrong() {
     assert_eq!(err.offset, 4);
     assert_eq!(
         err.to_string(),
-        "invalid snapshot at byte 4: version 9 is not supported (this build reads version 1)"
+        "invalid snapshot at byte 4: version 9 is not supported (this build reads versions 1 and 2)"
     );
+    version[4] = 3;
+    assert_eq!(reason(&version), DecodeReason::Version { found: 3 });
     let mut trailing = bytes.clone();
     trailing.push(0);
     assert_eq!(reason(&trailing), DecodeReason::Trailing { extra: 1 });
@@ -98,7 +101,13 @@ fn header_errors_name_what_is_wrong() {
 
 /// Hand-builds a snapshot body after the header, for targeted errors.
 fn framed(strings: &[&str], body: &[u8]) -> Vec<u8> {
-    let mut out = b"VLYS\x01".to_vec();
+    framed_as(VERSION, strings, body)
+}
+
+/// [`framed`] with the given format version.
+fn framed_as(version: u8, strings: &[&str], body: &[u8]) -> Vec<u8> {
+    let mut out = b"VLYS".to_vec();
+    out.push(version);
     put_varint(&mut out, 0);
     put_varint(&mut out, 1);
     put_varint(&mut out, 0);
@@ -268,4 +277,137 @@ fn custom_metrics_travel_by_name_kind_and_unit() {
     let mut bad = bytes.clone();
     bad[at + 1] = 9;
     assert!(Snapshot::decode(&bad).is_err());
+}
+
+/// One `http_req_duration` series (no tags) holding `t`, as version 2
+/// writes it; with `v1`, as version 1 did (the histogram alone).
+fn trend_series(t: &Trend, v1: bool) -> Vec<u8> {
+    let mut b = vec![metric_id(Metric::HttpReqDuration), 0];
+    if !v1 {
+        put_varint(&mut b, t.min_ns());
+        put_varint(&mut b, t.max_ns());
+        put_varint128(&mut b, t.sum_ns());
+    }
+    let mut hist = Vec::new();
+    hdr::encode(t.histogram(), &mut hist);
+    put_varint(&mut b, hist.len() as u64);
+    b.extend(hist);
+    b
+}
+
+fn sample_trend() -> Trend {
+    let mut t = Trend::new();
+    for ns in [7_000, 3_000, 1_000_000_123, 999_999_999] {
+        t.record_ns(ns);
+    }
+    t
+}
+
+#[test]
+fn trends_travel_with_their_exact_statistics() {
+    let t = sample_trend();
+    let mut body = vec![1];
+    body.extend(trend_series(&t, false));
+    let s = Snapshot::decode(&framed(&[], &body)).expect("valid");
+    let back = s.series[0].1.as_trend().expect("a trend");
+    assert_eq!(back, &t);
+    assert_eq!((back.min_ns(), back.max_ns()), (3_000, 1_000_000_123));
+    assert_eq!(back.sum_ns(), 2_000_010_122);
+    // The encoder writes exactly this.
+    let snap = Snapshot {
+        start_unix_ms: 0,
+        duration: Duration::from_secs(1),
+        series: vec![(
+            SeriesKey::new(Metric::HttpReqDuration, TagSet::new()),
+            Value::Trend(Box::new(t)),
+        )],
+    };
+    assert_eq!(snap.encode(), framed(&[], &body));
+}
+
+#[test]
+fn sums_beyond_64_bits_round_trip() {
+    // 2^53 samples of 1.1e15 ns would need 103 bits; a sum past 2^64 must
+    // travel whole.
+    let mut body = vec![1];
+    let mut series = trend_series(&sample_trend(), false);
+    // Rewrite the sum: find it after the two 64-bit varints.
+    let t = sample_trend();
+    let mut head = vec![metric_id(Metric::HttpReqDuration), 0];
+    put_varint(&mut head, t.min_ns());
+    put_varint(&mut head, t.max_ns());
+    let mut old_sum = Vec::new();
+    put_varint128(&mut old_sum, t.sum_ns());
+    let mut new_sum = Vec::new();
+    put_varint128(&mut new_sum, 1u128 << 70);
+    series.splice(head.len()..head.len() + old_sum.len(), new_sum);
+    body.extend(series);
+    // Decodes as a number, then is refused as inconsistent (4 samples
+    // cannot sum to 2^70 ns): the varint itself was read whole.
+    assert!(matches!(
+        reason(&framed(&[], &body)),
+        DecodeReason::TrendStats { .. }
+    ));
+    let mut r = Reader {
+        buf: &{
+            let mut b = Vec::new();
+            put_varint128(&mut b, u128::MAX);
+            b
+        },
+        pos: 0,
+    };
+    assert_eq!(r.varint128("a sum"), Ok(u128::MAX));
+    let overlong = [0xff; 19];
+    let mut r = Reader {
+        buf: &overlong,
+        pos: 0,
+    };
+    assert!(matches!(
+        r.varint128("a sum"),
+        Err(DecodeError {
+            reason: DecodeReason::Varint { bits: 128, .. },
+            ..
+        })
+    ));
+}
+
+#[test]
+fn exact_statistics_that_do_not_fit_the_histogram_are_refused() {
+    let t = sample_trend();
+    let good = trend_series(&t, false);
+    // The minimum is the third byte after the tag count: raise it past the
+    // histogram's first bucket.
+    let mut bad = vec![metric_id(Metric::HttpReqDuration), 0];
+    put_varint(&mut bad, 500_000);
+    bad.extend(&good[2 + 2..]);
+    let mut body = vec![1];
+    body.extend(bad);
+    let err = Snapshot::decode(&framed(&[], &body)).expect_err("inconsistent");
+    assert_eq!(err.offset, framed(&[], &[1]).len() + 2);
+    assert!(
+        err.to_string().contains("series http_req_duration:")
+            && err.to_string().contains("exact statistics"),
+        "{err}"
+    );
+}
+
+#[test]
+fn version_1_snapshots_still_decode_with_estimated_statistics() {
+    let t = sample_trend();
+    let mut body = vec![2];
+    body.extend(counter(&[], 4.0));
+    body.extend(trend_series(&t, true));
+    let s = Snapshot::decode(&framed_as(1, &[], &body)).expect("version 1 is read");
+    assert_eq!(s.series[0].1, Value::Counter(4.0));
+    let back = s.series[1].1.as_trend().expect("a trend");
+    assert_eq!(back.count(), 4);
+    assert!(histograms_equal(back.histogram(), t.histogram()));
+    // What version 1 knew: the first bucket's lowest and the last bucket's
+    // highest value.
+    let h = t.histogram();
+    assert_eq!(back.min_ns(), h.lowest_equivalent(3) * 1000);
+    assert_eq!(back.max_ns(), h.highest_equivalent(1_000_000) * 1000);
+    // Version 2 bytes of the same body (no exact statistics) are refused:
+    // the histogram length is read as a minimum.
+    assert!(Snapshot::decode(&framed_as(2, &[], &body)).is_err());
 }
