@@ -6,6 +6,7 @@ pub mod config;
 pub mod core;
 pub mod node;
 pub mod succession;
+mod trust;
 pub mod views;
 
 pub use node::{AgentError, RunningAgent, start};

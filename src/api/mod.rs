@@ -48,7 +48,10 @@ pub use dto::{
 };
 pub use error::{ApiError, AuthFailure, Ending, ErrorBody, ErrorDetail, ROUTES};
 pub use prom::{CurrentTest, PromSnapshot};
-pub use server::{ApiConfig, ApiServerError, DEFAULT_MAX_BODY, DEFAULT_REQUEST_TIMEOUT, serve};
+pub use server::{
+    ApiConfig, ApiServerError, DEFAULT_MAX_BODY, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT,
+    serve,
+};
 
 /// What the API needs from the agent. Implemented by the agent's
 /// coordination layer, and by fakes in tests; the API never sees more.

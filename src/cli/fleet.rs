@@ -113,6 +113,14 @@ fn local_only_flags(args: &RunArgs) -> Vec<&'static str> {
 /// set), and the data files the plan names.
 pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
     let path = Path::new(&args.plan);
+    if let Some(out) = args.out.first() {
+        anyhow::bail!(
+            "--out {out:?} is refused with --agent: it writes every sample this machine's engine \
+             records, and a fleet test runs on the agents, which send back merged interval \
+             histograms, not samples; use --summary-export FILE for the fleet's merged results \
+             as k6's summary JSON"
+        );
+    }
     let local_only = local_only_flags(args);
     if !local_only.is_empty() {
         anyhow::bail!(

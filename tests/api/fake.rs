@@ -244,6 +244,7 @@ pub(crate) fn members() -> Vec<MemberView> {
             clock_offset_ms: None,
             rtt_ms: None,
             is_self: true,
+            identity: "verified".into(),
             problem: None,
         },
         MemberView {
@@ -261,6 +262,7 @@ pub(crate) fn members() -> Vec<MemberView> {
             clock_offset_ms: Some(-3.5),
             rtt_ms: Some(0.8),
             is_self: false,
+            identity: "verified".into(),
             problem: Some("protocol version 0 is older than this fleet's 1".into()),
         },
     ]
@@ -283,6 +285,7 @@ pub(crate) fn prom_snapshot() -> PromSnapshot {
         capacity: 2.0,
         uptime: Duration::from_secs(3600),
         version: "0.1.0".into(),
+        ..PromSnapshot::default()
     }
 }
 

@@ -281,6 +281,7 @@ impl Agent for FakeAgent {
                 clock_offset_ms: None,
                 rtt_ms: None,
                 is_self: true,
+                identity: "verified".into(),
                 problem: None,
             }]
         })
@@ -301,6 +302,7 @@ impl Agent for FakeAgent {
                 capacity: 1.0,
                 uptime: Duration::from_secs(1),
                 version: env!("CARGO_PKG_VERSION").into(),
+                ..PromSnapshot::default()
             }
         })
     }
