@@ -598,6 +598,10 @@ impl api::Agent for AgentCore {
         })
     }
 
+    fn list_fleet_tests(&self) -> BoxFuture<'_, Vec<TestBrief>> {
+        Box::pin(self.fleet_tests())
+    }
+
     fn get_test(&self, id: &str) -> BoxFuture<'_, Result<TestView, ApiError>> {
         let id = id.to_owned();
         Box::pin(async move { self.get_test_inner(&id).await })

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod core;
+mod listing;
 pub mod node;
 pub mod succession;
 mod trust;

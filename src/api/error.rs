@@ -62,8 +62,9 @@ pub enum ApiError {
 
     /// The request body is larger than [`ApiConfig::max_body`](super::ApiConfig::max_body).
     #[error(
-        "request body is larger than the {limit}-byte limit; send data files the plan reads \
-         through the agents' own storage, or raise the agent's body limit"
+        "request body is larger than the agent API's {limit}-byte limit (a fixed limit, no \
+         setting raises it): a submit carries the plan with its data files, script modules and \
+         opened files, so make those smaller"
     )]
     PayloadTooLarge { limit: usize },
 

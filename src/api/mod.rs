@@ -63,8 +63,15 @@ pub trait Agent: Send + Sync + 'static {
     /// Starts a test on the fleet (already checked for an empty plan,
     /// `minAgents: 0` and a malformed `leadTime`).
     fn submit(&self, req: SubmitRequest) -> BoxFuture<'_, Result<SubmitResponse, ApiError>>;
-    /// Every test the fleet knows, newest first.
+    /// Every test this agent knows (it coordinated or took part in), newest
+    /// first: `GET /v1/tests?scope=local`.
     fn list_tests(&self) -> BoxFuture<'_, Vec<TestBrief>>;
+    /// Every test of the fleet (this agent's and each live member's), newest
+    /// first: `GET /v1/tests`. An agent that cannot ask its peers answers
+    /// with its own tests.
+    fn list_fleet_tests(&self) -> BoxFuture<'_, Vec<TestBrief>> {
+        self.list_tests()
+    }
     fn get_test(&self, id: &str) -> BoxFuture<'_, Result<TestView, ApiError>>;
     /// The summary of an ended test ([`ApiError::Conflict`] while it runs).
     fn get_summary(&self, id: &str) -> BoxFuture<'_, Result<SummaryView, ApiError>>;
