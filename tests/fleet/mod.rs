@@ -177,6 +177,8 @@ pub struct Agent {
     pid: u32,
     /// Held open: the agent must never write into a closed pipe.
     _stdout: Lines<BufReader<ChildStdout>>,
+    /// What it was started with, to start it again.
+    spec: AgentSpec,
 }
 
 /// A started fleet; dropping it kills every agent.
@@ -208,6 +210,22 @@ impl Fleet {
             })?;
         let fleet_ca = write_ca(&dir.path().join("ca"), "volley fleet test CA")?;
         let foreign_ca = write_ca(&dir.path().join("foreign-ca"), "another fleet's CA")?;
+        // Agents derive the gossip key from the fleet CA key; an agent of another CA meant to
+        // join gossip (and be refused over QUIC) needs the fleet's gossip secret, so with
+        // such agents every agent is given one.
+        let gossip_secret = if opts.foreign_ca.is_empty() {
+            None
+        } else {
+            let path = dir.path().join("gossip-secret");
+            std::fs::write(&path, "the fleet test gossip secret\n").map_err(|source| {
+                HarnessError::Files {
+                    what: "the gossip secret file",
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            Some(path)
+        };
         let token_file = dir.path().join("token");
         std::fs::write(&token_file, format!("{TOKEN}\n")).map_err(|source| {
             HarnessError::Files {
@@ -234,6 +252,8 @@ impl Fleet {
             token_file: token_file.clone(),
             seed,
             host: opts.hosts.get(i).cloned(),
+            node_id: None,
+            gossip_secret: gossip_secret.clone(),
         };
         let first = Agent::spawn(fleet.dir.path(), spec(0, None)).await?;
         let seed = first.gossip;
@@ -413,6 +433,46 @@ impl Fleet {
         self.agents[i].signal("CONT")
     }
 
+    /// Starts one more `volley agent` outside the fleet's list, claiming node id `node_id`
+    /// with a CA (and so a gossip key) of its own, seeded with agent 0's gossip address: an
+    /// impostor that can send UDP to the fleet but holds none of its secrets.
+    pub async fn spawn_impostor(
+        &self,
+        node_id: &str,
+        capacity: f64,
+    ) -> Result<Agent, HarnessError> {
+        let ca = write_ca(&self.dir.path().join("impostor-ca"), "an impostor's CA")?;
+        let token_file = self.dir.path().join("token");
+        let spec = AgentSpec {
+            index: 100 + self.agents.len(),
+            capacity,
+            region: None,
+            orphan_timeout: None,
+            ca,
+            token_file,
+            seed: Some(self.agents[0].gossip),
+            host: None,
+            node_id: Some(node_id.to_owned()),
+            gossip_secret: None,
+        };
+        Agent::spawn(self.dir.path(), spec).await
+    }
+
+    /// SIGKILLs agent `i` and starts it again with the same id, settings and data directory
+    /// (a new generation), seeded with another agent's gossip address.
+    pub async fn restart(&mut self, i: usize) -> Result<(), HarnessError> {
+        self.agents[i].kill().await;
+        let mut spec = self.agents[i].spec.clone();
+        spec.seed = self
+            .agents
+            .iter()
+            .enumerate()
+            .find(|(j, _)| *j != i)
+            .map(|(_, a)| a.gossip);
+        self.agents[i] = Agent::spawn(self.dir.path(), spec).await?;
+        Ok(())
+    }
+
     /// Every agent's log, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();
@@ -439,6 +499,7 @@ impl Drop for Fleet {
 }
 
 /// What one agent is started with.
+#[derive(Debug, Clone)]
 struct AgentSpec {
     index: usize,
     capacity: f64,
@@ -450,13 +511,20 @@ struct AgentSpec {
     seed: Option<SocketAddr>,
     /// Where it runs; loopback when `None`.
     host: Option<net::Host>,
+    /// Its node id; `agent-{index}` when `None`.
+    node_id: Option<String>,
+    /// `VOLLEY_GOSSIP_SECRET_FILE`; the key is derived from the CA key when `None`.
+    gossip_secret: Option<PathBuf>,
 }
 
 // === impl Agent ===
 
 impl Agent {
     async fn spawn(dir: &Path, spec: AgentSpec) -> Result<Agent, HarnessError> {
-        let id = format!("agent-{}", spec.index);
+        let id = spec
+            .node_id
+            .clone()
+            .unwrap_or_else(|| format!("agent-{}", spec.index));
         let data_dir = dir.join(format!("data-{}", spec.index));
         let log = dir.join(format!("{id}.log"));
         let stderr = std::fs::File::create(&log).map_err(|source| HarnessError::Files {
@@ -504,6 +572,9 @@ impl Agent {
             .kill_on_drop(true);
         if let Some(seed) = spec.seed {
             cmd.env("VOLLEY_SEEDS", seed.to_string());
+        }
+        if let Some(secret) = &spec.gossip_secret {
+            cmd.env("VOLLEY_GOSSIP_SECRET_FILE", secret);
         }
         if let Some(region) = &spec.region {
             cmd.env("VOLLEY_LABELS", format!("region={region}"));
@@ -569,6 +640,7 @@ impl Agent {
             child: Some(child),
             pid,
             _stdout: lines,
+            spec,
         })
     }
 
@@ -611,6 +683,11 @@ impl Agent {
     /// The end of its stderr.
     pub fn log_tail(&self) -> String {
         tail(&self.log)
+    }
+
+    /// Its whole stderr so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 
