@@ -3,7 +3,9 @@
 //! capacity. Before gossip was authenticated it displaced the real agent (the fleet showed the
 //! impostor's capacity and QUIC address, and the next test ran without the real agent); now its
 //! datagrams are dropped and counted, and garbage on the gossip port is summarised in the log,
-//! never logged packet by packet. Takes about 10 s.
+//! never logged packet by packet. An insider holding the fleet's key that points its entry at
+//! another agent's QUIC endpoint is caught there: the endpoint answers with its own incarnation.
+//! Each test takes 5–15 s.
 
 mod fleet;
 
@@ -171,4 +173,82 @@ async fn an_impostor_with_another_ca_cannot_displace_an_agent() {
         log.lines().count()
     );
     drop(impostor);
+}
+
+/// An insider (the fleet's CA, so the fleet's gossip key) gossips as agent-1 with a newer
+/// generation and 100 times its capacity, pointing its QUIC address at the real agent-1. The
+/// newer generation would win the view; the identity check asks the endpoint, which answers
+/// with the real incarnation: the entry is rejected (shown as `superseded`), the real agent-1
+/// shows again and takes part with its own capacity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insider_pointing_at_another_agents_endpoint_is_rejected() {
+    let target = target().await;
+    let fleet = Fleet::start(3, FleetOptions::default())
+        .await
+        .expect("fleet forms");
+    let real_quic = fleet.agents[1].quic;
+    let insider = fleet
+        .spawn_insider("agent-1", 100.0, real_quic)
+        .await
+        .expect("the insider starts");
+
+    let client = fleet.client(0);
+    let rejected = fleet
+        .wait_for(
+            "agent-0 rejects the insider's entry and shows the real agent-1",
+            Duration::from_secs(20),
+            || async {
+                let members = client.members().await.map_err(|e| e.to_string())?;
+                let rows: Vec<(String, String, f64)> = members
+                    .iter()
+                    .map(|m| (m.node_id.clone(), m.identity.clone(), m.capacity))
+                    .collect();
+                let real = members
+                    .iter()
+                    .any(|m| m.node_id == "agent-1" && m.capacity == 1.0 && m.state == "idle");
+                let shown = members
+                    .iter()
+                    .find(|m| m.node_id == "agent-1" && m.identity == "superseded");
+                match shown {
+                    Some(row) if real && members.iter().all(|m| m.capacity < 100.0) => {
+                        Ok(Some(row.clone()))
+                    }
+                    _ => Err(format!("{rows:?}")),
+                }
+            },
+        )
+        .await
+        .expect("the insider is caught");
+    assert_eq!(rejected.state, "rejected");
+    assert!(
+        rejected
+            .problem
+            .as_deref()
+            .is_some_and(|p| p.contains("runs incarnation")),
+        "{rejected:?}"
+    );
+
+    let plan = plans::arrival_rate(target.addr, 60, Duration::from_secs(1), "/");
+    let accepted = fleet
+        .client(0)
+        .submit(&SubmitRequest {
+            min_agents: Some(3),
+            ..plans::submit(plan)
+        })
+        .await
+        .expect("the fleet accepts the test");
+    let weights: Vec<(&str, f64)> = accepted
+        .allocation
+        .iter()
+        .map(|a| (a.agent.as_str(), a.weight))
+        .collect();
+    assert_eq!(
+        weights,
+        [("agent-0", 1.0), ("agent-1", 1.0), ("agent-2", 1.0)]
+    );
+    fleet
+        .wait_summary(0, &accepted.id, Duration::from_secs(30))
+        .await
+        .expect("the test seals");
+    drop(insider);
 }

@@ -568,9 +568,7 @@ impl AgentCore {
     /// No test `id` here. The known ids are not listed: a 404 must not
     /// enumerate the fleet's tests to whoever guesses a URL.
     fn not_found(&self, id: &str) -> ApiError {
-        ApiError::NotFound {
-            what: format!("test \"{id}\" on this fleet (`volley tests` lists its tests)"),
-        }
+        ApiError::unknown_test(id)
     }
 }
 

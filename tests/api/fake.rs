@@ -342,7 +342,7 @@ impl Agent for FakeAgent {
 
     fn get_test(&self, id: &str) -> BoxFuture<'_, Result<TestView, ApiError>> {
         self.record(Call::GetTest(id.to_owned()));
-        let result = view(id).ok_or_else(|| ApiError::unknown_test(id, &Self::known()));
+        let result = view(id).ok_or_else(|| ApiError::unknown_test(id));
         async move { result }.boxed()
     }
 
@@ -353,7 +353,7 @@ impl Agent for FakeAgent {
                 message: "test \"t-1\" is still running; its summary is ready when it ends".into(),
             }),
             "t-2" => Ok(summary_view()),
-            _ => Err(ApiError::unknown_test(id, &Self::known())),
+            _ => Err(ApiError::unknown_test(id)),
         };
         async move { result }.boxed()
     }
@@ -385,7 +385,7 @@ impl Agent for FakeAgent {
                     ending: Ending::Ended,
                     at_unix_ms: T2_END,
                 }),
-                _ => Err(ApiError::unknown_test(&id, &Self::known())),
+                _ => Err(ApiError::unknown_test(&id)),
             }
         }
         .boxed()

@@ -254,6 +254,7 @@ impl Fleet {
             host: opts.hosts.get(i).cloned(),
             node_id: None,
             gossip_secret: gossip_secret.clone(),
+            quic_advertise: None,
         };
         let first = Agent::spawn(fleet.dir.path(), spec(0, None)).await?;
         let seed = first.gossip;
@@ -442,18 +443,42 @@ impl Fleet {
         capacity: f64,
     ) -> Result<Agent, HarnessError> {
         let ca = write_ca(&self.dir.path().join("impostor-ca"), "an impostor's CA")?;
-        let token_file = self.dir.path().join("token");
+        self.spawn_extra(node_id, capacity, ca, None).await
+    }
+
+    /// Starts one more `volley agent` with the fleet's CA (so it gossips with the fleet's key),
+    /// claiming node id `node_id` and telling peers `quic_advertise` as its QUIC address: an
+    /// insider pointing its gossip entry at another agent's endpoint.
+    pub async fn spawn_insider(
+        &self,
+        node_id: &str,
+        capacity: f64,
+        quic_advertise: SocketAddr,
+    ) -> Result<Agent, HarnessError> {
+        let ca = self.dir.path().join("ca");
+        self.spawn_extra(node_id, capacity, ca, Some(quic_advertise))
+            .await
+    }
+
+    async fn spawn_extra(
+        &self,
+        node_id: &str,
+        capacity: f64,
+        ca: PathBuf,
+        quic_advertise: Option<SocketAddr>,
+    ) -> Result<Agent, HarnessError> {
         let spec = AgentSpec {
             index: 100 + self.agents.len(),
             capacity,
             region: None,
             orphan_timeout: None,
             ca,
-            token_file,
+            token_file: self.dir.path().join("token"),
             seed: Some(self.agents[0].gossip),
             host: None,
             node_id: Some(node_id.to_owned()),
             gossip_secret: None,
+            quic_advertise,
         };
         Agent::spawn(self.dir.path(), spec).await
     }
@@ -515,6 +540,8 @@ struct AgentSpec {
     node_id: Option<String>,
     /// `VOLLEY_GOSSIP_SECRET_FILE`; the key is derived from the CA key when `None`.
     gossip_secret: Option<PathBuf>,
+    /// `VOLLEY_QUIC_ADVERTISE`; the bound address when `None`.
+    quic_advertise: Option<SocketAddr>,
 }
 
 // === impl Agent ===
@@ -572,6 +599,9 @@ impl Agent {
             .kill_on_drop(true);
         if let Some(seed) = spec.seed {
             cmd.env("VOLLEY_SEEDS", seed.to_string());
+        }
+        if let Some(quic) = spec.quic_advertise {
+            cmd.env("VOLLEY_QUIC_ADVERTISE", quic.to_string());
         }
         if let Some(secret) = &spec.gossip_secret {
             cmd.env("VOLLEY_GOSSIP_SECRET_FILE", secret);
