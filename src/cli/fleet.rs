@@ -310,16 +310,21 @@ pub fn client_command(args: ClientArgs, what: ClientWhat, runtime: &tokio::runti
             ClientWhat::Members => {
                 let members = api.members().await?;
                 println!(
-                    "{:<20} {:<9} {:>8} {:>10} {:>8}  LABELS",
-                    "NODE", "STATE", "CAPACITY", "CLOCK ms", "RTT ms"
+                    "{:<20} {:<9} {:<11} {:>8} {:>10} {:>8}  LABELS",
+                    "NODE", "STATE", "IDENTITY", "CAPACITY", "CLOCK ms", "RTT ms"
                 );
                 for m in members {
                     let labels: Vec<String> =
                         m.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
                     println!(
-                        "{:<20} {:<9} {:>8.2} {:>10} {:>8}  {}{}",
+                        "{:<20} {:<9} {:<11} {:>8.2} {:>10} {:>8}  {}{}",
                         m.node_id,
                         m.state,
+                        if m.is_self {
+                            "self"
+                        } else {
+                            m.identity.as_str()
+                        },
                         m.capacity,
                         m.clock_offset_ms.map_or("-".into(), |o| format!("{o:+.2}")),
                         m.rtt_ms.map_or("-".into(), |r| format!("{r:.2}")),

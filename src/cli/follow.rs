@@ -225,20 +225,6 @@ fn exit_code(interrupted: bool, script_aborted: bool, phase: &str, passed: bool)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_abort_through_the_api_is_not_a_pass() {
-        assert_eq!(exit_code(false, false, "aborted", true), 103);
-        assert_eq!(exit_code(true, false, "aborted", true), 105);
-        assert_eq!(exit_code(false, true, "aborted", true), 108);
-        assert_eq!(exit_code(false, false, "passed", true), 0);
-        assert_eq!(exit_code(false, false, "failed", false), 99);
-    }
-}
-
 fn is_over(view: &TestView) -> bool {
     matches!(
         view.brief.phase.as_str(),
@@ -272,4 +258,18 @@ fn draw(view: &TestView, color: bool) -> bool {
     );
     eprint!("\r{line}\x1b[K");
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_abort_through_the_api_is_not_a_pass() {
+        assert_eq!(exit_code(false, false, "aborted", true), 103);
+        assert_eq!(exit_code(true, false, "aborted", true), 105);
+        assert_eq!(exit_code(false, true, "aborted", true), 108);
+        assert_eq!(exit_code(false, false, "passed", true), 0);
+        assert_eq!(exit_code(false, false, "failed", false), 99);
+    }
 }
