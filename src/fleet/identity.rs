@@ -231,7 +231,10 @@ pub async fn check_member(
     }
     let verdict = match member.usable() {
         Some(info) => verify(transport, &member.node_id, member.generation, info.quic).await,
-        None => Verdict::Unverified("it publishes no usable info yet".to_owned()),
+        None => Verdict::Unverified(
+            "its gossip entry is not usable (another protocol version, or keys still arriving)"
+                .to_owned(),
+        ),
     };
     let changed = book.record(
         &member.node_id,

@@ -182,6 +182,7 @@ impl AuthUdpTransport {
                 feed_addr: parts.feed.local_addr()?,
                 feed: parts.feed,
                 decoder: parts.decoder,
+                decoder_dirty: false,
                 stats: Arc::clone(&self.stats),
             },
             tx,
@@ -194,6 +195,7 @@ impl AuthUdpTransport {
             encoder_addr,
             tap: parts.tap,
             tap_addr,
+            tap_dirty: false,
             buf: vec![0; MAX_DATAGRAM],
             sealed: Vec::with_capacity(MAX_DATAGRAM + OVERHEAD),
             rx,
@@ -239,6 +241,8 @@ struct AuthSocket {
     encoder_addr: SocketAddr,
     tap: tokio::net::UdpSocket,
     tap_addr: SocketAddr,
+    /// An encoding timed out: its bytes may still arrive, so drain the tap first.
+    tap_dirty: bool,
     /// Encoded envelope as read from `tap`.
     buf: Vec<u8>,
     /// The sealed datagram.
@@ -253,26 +257,44 @@ struct AuthSocket {
 }
 
 impl AuthSocket {
-    async fn send_inner(
-        &mut self,
-        to: SocketAddr,
-        envelope: ChitchatEnvelope,
-    ) -> anyhow::Result<SendOutcome> {
-        // Bytes of an earlier, timed-out encoding must not be taken for this one.
-        while self.tap.try_recv_from(&mut self.buf).is_ok() {}
-        self.encoder
-            .send(self.tap_addr, envelope)
-            .await
-            .context("encoding a gossip message")?;
+    /// Waits for the encoder's bytes on the tap, within [`CODEC_TIMEOUT`].
+    async fn read_tap(&mut self) -> anyhow::Result<usize> {
         let deadline = Instant::now() + CODEC_TIMEOUT;
-        let len = loop {
+        loop {
             let (len, from) = tokio::time::timeout_at(deadline, self.tap.recv_from(&mut self.buf))
                 .await
                 .context("encoding a gossip message timed out")?
                 .context("reading an encoded gossip message")?;
             if from == self.encoder_addr {
-                break len;
+                return Ok(len);
             }
+        }
+    }
+
+    async fn send_inner(
+        &mut self,
+        to: SocketAddr,
+        envelope: ChitchatEnvelope,
+    ) -> anyhow::Result<SendOutcome> {
+        if self.tap_dirty {
+            // Bytes of an earlier, timed-out encoding must not be taken for this one.
+            while self.tap.try_recv_from(&mut self.buf).is_ok() {}
+            self.tap_dirty = false;
+        }
+        self.encoder
+            .send(self.tap_addr, envelope)
+            .await
+            .context("encoding a gossip message")?;
+        let len = match self.tap.try_recv_from(&mut self.buf) {
+            // Loopback delivers within the send: the common case takes no reactor turn.
+            Ok((len, from)) if from == self.encoder_addr => len,
+            _ => match self.read_tap().await {
+                Ok(len) => len,
+                Err(error) => {
+                    self.tap_dirty = true;
+                    return Err(error);
+                }
+            },
         };
         self.sealed.clear();
         self.key
@@ -349,6 +371,8 @@ struct Receiver {
     feed_addr: SocketAddr,
     decoder: UdpSocket,
     decoder_addr: SocketAddr,
+    /// A decode timed out: its message may still come out of the decoder.
+    decoder_dirty: bool,
     stats: Arc<GossipStats>,
 }
 
@@ -428,15 +452,23 @@ async fn run_receiver(mut rx: Receiver, tx: mpsc::Sender<RecvOutcome>) {
 impl Receiver {
     /// Decodes an authenticated payload with chitchat's own decoder.
     async fn decode(&mut self, payload: &[u8]) -> anyhow::Result<ChitchatEnvelope> {
+        if self.decoder_dirty {
+            // A message whose decoding timed out may have been decoded since: not this one.
+            while let Ok(Ok(_)) = tokio::time::timeout(Duration::ZERO, self.decoder.recv()).await {}
+            self.decoder_dirty = false;
+        }
         self.feed
             .send_to(payload, self.decoder_addr)
             .await
             .context("handing a gossip message to the decoder")?;
         let deadline = Instant::now() + CODEC_TIMEOUT;
         loop {
-            let outcome = tokio::time::timeout_at(deadline, self.decoder.recv())
-                .await
-                .context("not a valid chitchat message")??;
+            let Ok(outcome) = tokio::time::timeout_at(deadline, self.decoder.recv()).await else {
+                // Invalid (chitchat's decoder skipped it) or slow: either way not decoded.
+                self.decoder_dirty = true;
+                anyhow::bail!("not decoded within {CODEC_TIMEOUT:?}: not a valid chitchat message");
+            };
+            let outcome = outcome?;
             if outcome.from_addr == self.feed_addr {
                 return Ok(outcome.envelope);
             }
