@@ -1,13 +1,12 @@
 //! The agent's brain: the `api::Agent` implementation the HTTP API and the
-//! LoadTest controller call, and the transport handler that routes fleet
-//! messages to the origin or the participant side.
+//! LoadTest controller call. Fleet messages from peers reach it through
+//! `router`; peer trust is in `trust`, the fleet-wide test list in `listing`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::future::BoxFuture;
 use tokio::time::Instant;
 
@@ -24,7 +23,7 @@ use crate::fleet::origin::{Candidate, Origin, Submission};
 use crate::fleet::participant::{self, Participant, unix_ms_now};
 use crate::fleet::protocol::{self, Message, PlanBundle, Response};
 use crate::fleet::store::{Store, TestPhase};
-use crate::fleet::transport::{ClockSample, Handler, PeerId, Transport};
+use crate::fleet::transport::{ClockSample, Transport};
 use crate::plan::{self, format_duration};
 
 /// What the core is built from.
@@ -88,7 +87,7 @@ impl AgentCore {
         self.h.membership.announce(None).await.ok();
     }
 
-    fn me(&self) -> &str {
+    pub(super) fn me(&self) -> &str {
         &self.h.settings.node_id
     }
 
@@ -668,77 +667,9 @@ impl api::Agent for AgentCore {
     }
 }
 
-/// Routes fleet messages; attached to the core once it exists (the QUIC
-/// endpoint must be bound before the core can be built).
-#[derive(Default)]
-pub struct Router {
-    core: OnceLock<Weak<AgentCore>>,
-}
-
-impl Router {
-    pub fn attach(&self, core: Arc<AgentCore>) {
-        let _ = self.core.set(Arc::downgrade(&core));
-    }
-}
-
-impl Handler for Router {
-    fn handle(&self, from: PeerId, body: Bytes) -> BoxFuture<'static, Bytes> {
-        let core = self.core.get().and_then(Weak::upgrade);
-        Box::pin(async move {
-            let Some(core) = core else {
-                return reply(&Response::Error {
-                    message: "agent is starting".into(),
-                });
-            };
-            let (msg, payload) = match protocol::decode::<Message>(&body) {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::debug!(peer = %from, "bad fleet message: {e}");
-                    return reply(&Response::Error {
-                        message: format!("bad message: {e}"),
-                    });
-                }
-            };
-            let response = match msg {
-                Message::Identify => Response::Identity {
-                    node_id: core.me().to_owned(),
-                    generation: core.h.membership.self_id().generation_id,
-                },
-                Message::Interval { .. } | Message::Done { .. } => {
-                    core.h.origin.on_message(msg, payload)
-                }
-                Message::Abort { ref test_id, .. } => {
-                    let runs_it = core
-                        .h
-                        .participant
-                        .current()
-                        .is_some_and(|(test, _)| test == *test_id);
-                    let local = core.h.participant.handle(msg.clone());
-                    if core.h.origin.snapshot(test_id).is_some() {
-                        core.h.origin.on_message(msg, payload)
-                    } else if runs_it {
-                        local
-                    } else {
-                        let phase = core
-                            .h
-                            .store
-                            .meta(test_id)
-                            .map_or_else(|_| "unknown".to_owned(), |m| m.phase.as_str().to_owned());
-                        Response::Error {
-                            message: not_running(test_id, core.me(), &phase).to_string(),
-                        }
-                    }
-                }
-                other => core.h.participant.handle(other),
-            };
-            reply(&response)
-        })
-    }
-}
-
 /// The answer to aborting a test nothing runs any more, though a record may
 /// still call it `pending` or `running` (its coordinator restarted).
-fn not_running(id: &str, me: &str, phase: &str) -> ApiError {
+pub(super) fn not_running(id: &str, me: &str, phase: &str) -> ApiError {
     ApiError::Conflict {
         message: format!(
             "test {id} is not running: agent {me}, which coordinated it, neither coordinates nor \
@@ -759,10 +690,6 @@ fn already_done(id: &str, aborted: bool, at_unix_ms: u64) -> ApiError {
         },
         at_unix_ms,
     }
-}
-
-fn reply(r: &Response) -> Bytes {
-    protocol::encode(r, &[])
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod core;
 mod listing;
 pub mod node;
+mod router;
 pub mod succession;
 mod trust;
 pub mod views;

@@ -93,7 +93,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
     };
 
     // QUIC first: the handler routes to the core, which needs the transport.
-    let router = Arc::new(super::core::Router::default());
+    let router = Arc::new(super::router::Router::default());
     let quic = QuicTransport::bind(
         settings.quic_listen,
         &identity,
