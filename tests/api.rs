@@ -144,14 +144,17 @@ async fn members_and_test_reads_have_their_json_shape() {
 }
 
 #[tokio::test]
-async fn unknown_ids_get_404_json_naming_the_known_ones() {
+async fn unknown_ids_get_404_json_naming_no_other_id() {
     let server = start().await;
     for path in ["/v1/tests/t-123", "/v1/tests/t-123/summary"] {
         let reply = get(server.addr, path).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
         let (code, message) = reply.error();
         assert_eq!(code, "not_found");
-        assert_eq!(message, "no test \"t-123\" on this fleet (known: t-1, t-2)");
+        assert_eq!(
+            message,
+            "no test \"t-123\" on this fleet (`volley tests` lists its tests)"
+        );
     }
     // Ids are percent-decoded before they reach the agent.
     let reply = get(server.addr, "/v1/tests/a%20b").await;
@@ -212,11 +215,11 @@ async fn unknown_routes_list_the_routes_and_wrong_methods_get_405() {
         assert_eq!(routes, ROUTES);
     }
     let cases = [
-        (Method::PUT, "/v1/tests", "GET, POST"),
-        (Method::POST, "/v1/tests/t-1", "GET, DELETE"),
-        (Method::DELETE, "/v1/members", "GET"),
-        (Method::POST, "/healthz", "GET"),
-        (Method::PATCH, "/v1/tests/t-1/summary", "GET"),
+        (Method::PUT, "/v1/tests", "GET, HEAD, POST"),
+        (Method::POST, "/v1/tests/t-1", "GET, HEAD, DELETE"),
+        (Method::DELETE, "/v1/members", "GET, HEAD"),
+        (Method::POST, "/healthz", "GET, HEAD"),
+        (Method::PATCH, "/v1/tests/t-1/summary", "GET, HEAD"),
     ];
     for (method, path, allow) in cases {
         let reply = send(server.addr, method.clone(), path, &[], Bytes::new()).await;
@@ -229,6 +232,111 @@ async fn unknown_routes_list_the_routes_and_wrong_methods_get_405() {
         let (code, message) = reply.error();
         assert_eq!(code, "method_not_allowed");
         assert!(message.contains(&format!("use {allow}")), "{message}");
+    }
+    server.stop().await.expect("clean stop");
+}
+
+/// HEAD on every GET route answers as GET does (status, type, length) with
+/// no body; it used to be 405.
+#[tokio::test]
+async fn head_is_answered_like_get_without_a_body() {
+    let server = start().await;
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/v1/members",
+        "/v1/tests",
+        "/v1/tests/t-1",
+        "/v1/tests/t-404",
+    ] {
+        let got = get(server.addr, path).await;
+        let head = send(server.addr, Method::HEAD, path, &[], Bytes::new()).await;
+        assert_eq!(head.status, got.status, "{path}");
+        assert_eq!(
+            head.header("content-type"),
+            got.header("content-type"),
+            "{path}"
+        );
+        assert_eq!(
+            head.header("content-length"),
+            got.body.len().to_string(),
+            "{path}"
+        );
+        assert!(head.body.is_empty(), "{path}: {:?}", head.body);
+    }
+    server.stop().await.expect("clean stop");
+}
+
+/// `GET /v1/tests` is the fleet's list; `?scope=local` the agent's own (what
+/// agents ask each other); another scope is a 400 naming the choices.
+#[tokio::test]
+async fn the_test_list_scope_is_checked() {
+    let server = start().await;
+    for path in [
+        "/v1/tests",
+        "/v1/tests?scope=fleet",
+        "/v1/tests?scope=local",
+    ] {
+        let reply = get(server.addr, path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        assert!(reply.json()["tests"].is_array(), "{path}");
+    }
+    let reply = get(server.addr, "/v1/tests?scope=galaxy").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let (_, message) = reply.error();
+    assert!(message.contains("scope=fleet or scope=local"), "{message}");
+    server.stop().await.expect("clean stop");
+}
+
+/// Connections beyond `max_connections` get an immediate 503 and are
+/// closed; once a connection ends, the next one is served.
+#[tokio::test]
+async fn connections_beyond_the_limit_get_503() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = support::start_with(volley::api::ApiConfig {
+        max_connections: 2,
+        ..support::config()
+    })
+    .await;
+    // Two idle connections take both places (accepted in order).
+    let first = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let second = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let mut third = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .ok();
+    let mut reply = Vec::new();
+    tokio::time::timeout(support::PATIENCE, third.read_to_end(&mut reply))
+        .await
+        .expect("the refusal comes at once")
+        .ok();
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 503 "), "{reply}");
+    assert!(
+        reply.contains("maximum number of API connections"),
+        "{reply}"
+    );
+
+    drop(first);
+    drop(second);
+    let deadline = tokio::time::Instant::now() + support::PATIENCE;
+    loop {
+        let health = get(server.addr, "/healthz").await;
+        if health.status == StatusCode::OK {
+            break;
+        }
+        assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(tokio::time::Instant::now() < deadline, "never served again");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     server.stop().await.expect("clean stop");
 }

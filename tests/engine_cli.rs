@@ -206,6 +206,29 @@ async fn local_only_flags_are_refused_with_agent() {
     );
 }
 
+/// `--out` with `--agent` used to be ignored silently: it is refused with
+/// the reason, before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_is_refused_with_agent() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let plan = write_plan(dir.path(), "flow: [{get: \"http://127.0.0.1:1/\"}]\n");
+    let file = dir.path().join("samples.json");
+    let args = [
+        "run".to_owned(),
+        plan,
+        "--agent".to_owned(),
+        "http://127.0.0.1:1".to_owned(),
+        "--out".to_owned(),
+        format!("json={}", file.display()),
+    ];
+    let out = volley_async(args.to_vec(), LIMIT).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(104), "stderr:\n{stderr}");
+    assert!(stderr.contains("is refused with --agent"), "{stderr}");
+    assert!(stderr.contains("--summary-export"), "{stderr}");
+    assert!(!file.exists(), "nothing was written");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bare_url_run_exits_0() {
     let target = start_target().await;

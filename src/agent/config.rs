@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::fleet::ca::{FleetCa, Identity, TrustBundle};
+use crate::fleet::membership::GossipKey;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use names::{Name, Setting, Via};
@@ -36,6 +37,8 @@ pub const DEFAULT_GOSSIP_LISTEN: SocketAddr = any_v4(7946);
 pub const DEFAULT_QUIC_LISTEN: SocketAddr = any_v4(7947);
 /// Default API listen address (TCP).
 pub const DEFAULT_API_LISTEN: SocketAddr = any_v4(7070);
+/// Default for the most API connections served at once.
+pub const DEFAULT_API_MAX_CONNECTIONS: usize = crate::api::DEFAULT_MAX_CONNECTIONS;
 /// Default cluster id.
 pub const DEFAULT_CLUSTER_ID: &str = "volley";
 /// Default data directory (the DaemonSet mounts a volume here).
@@ -199,6 +202,14 @@ pub struct AgentArgs {
     /// The private key of --cert [env: VOLLEY_KEY]
     #[arg(long, value_name = "PATH", help_heading = "Security")]
     pub key: Option<PathBuf>,
+    /// File holding the fleet's gossip secret, the same on every agent
+    /// [env: VOLLEY_GOSSIP_SECRET_FILE] [default: derived from --ca-key; required with --cert]
+    #[arg(long, value_name = "PATH", help_heading = "Security")]
+    pub gossip_secret_file: Option<PathBuf>,
+    /// Most API connections served at once; more wait in the listen backlog
+    /// [env: VOLLEY_API_MAX_CONNECTIONS] [default: 256]
+    #[arg(long, value_name = "N", help_heading = "Network")]
+    pub api_max_connections: Option<String>,
 
     /// Where results stay until sealed [env: VOLLEY_DATA_DIR] [default: /var/lib/volley]
     #[arg(long, value_name = "PATH", help_heading = "Runtime")]
@@ -296,6 +307,11 @@ pub struct AgentSettings {
     pub auth: ApiAuth,
     /// The agent's TLS identity and trust.
     pub tls: TlsSettings,
+    /// The key every gossip datagram is authenticated with: from the gossip
+    /// secret file, else derived from the fleet CA key every agent holds.
+    pub gossip_key: GossipKey,
+    /// Most API connections served at once.
+    pub api_max_connections: usize,
     /// Where finished tests' results stay until sealed; checked writable at load.
     pub data_dir: PathBuf,
     /// Time between gossip rounds: liveness detection and state spread scale with it.

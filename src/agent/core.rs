@@ -1,16 +1,14 @@
 //! The agent's brain: the `api::Agent` implementation the HTTP API and the
-//! LoadTest controller call, and the transport handler that routes fleet
-//! messages to the origin or the participant side.
+//! LoadTest controller call. Fleet messages from peers reach it through
+//! `router`; peer trust is in `trust`, the fleet-wide test list in `listing`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::future::BoxFuture;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::config::{AgentSettings, ClockPolicy};
 use super::views;
@@ -18,20 +16,21 @@ use crate::api::{
     self, AbortResponse, ApiError, MemberView, PromSnapshot, SubmitRequest, SubmitResponse,
     SummaryView, TestBrief, TestView,
 };
+use crate::fleet::identity::IdentityBook;
 use crate::fleet::keys::{AgentState, Announcement};
-use crate::fleet::membership::{Member, Membership};
+use crate::fleet::membership::{GossipStats, Member, Membership, Reject};
 use crate::fleet::origin::{Candidate, Origin, Submission};
 use crate::fleet::participant::{self, Participant, unix_ms_now};
 use crate::fleet::protocol::{self, Message, PlanBundle, Response};
-use crate::fleet::store::Store;
-use crate::fleet::transport::{
-    ClockSample, Handler, PeerId, Transport, TransportError, measure_clock_offset,
-};
+use crate::fleet::store::{Store, TestPhase};
+use crate::fleet::transport::{ClockSample, Transport};
 use crate::plan::{self, format_duration};
 
 /// What the core is built from.
 pub struct Handles {
     pub settings: AgentSettings,
+    /// What the gossip socket counts (dropped datagrams by reason), for `/metrics`.
+    pub gossip_stats: Arc<GossipStats>,
     pub membership: Arc<Membership>,
     pub transport: Arc<dyn Transport>,
     pub origin: Arc<Origin>,
@@ -41,12 +40,14 @@ pub struct Handles {
 }
 
 pub struct AgentCore {
-    h: Handles,
+    pub(super) h: Handles,
     /// Clock offset and RTT to each peer, by node id (NTP-style over QUIC).
-    clocks: Mutex<BTreeMap<String, ClockSample>>,
+    pub(super) clocks: Mutex<BTreeMap<String, ClockSample>>,
     /// Peers whose mutual TLS handshake failed at the last contact (another
     /// fleet's CA, an expired certificate), by node id: why.
-    refused: Mutex<BTreeMap<String, String>>,
+    pub(super) refused: Mutex<BTreeMap<String, String>>,
+    /// Whether each gossip incarnation proved its node id over QUIC.
+    pub(super) identities: IdentityBook,
     draining: AtomicBool,
     started: Instant,
 }
@@ -57,6 +58,7 @@ impl AgentCore {
             h,
             clocks: Mutex::new(BTreeMap::new()),
             refused: Mutex::new(BTreeMap::new()),
+            identities: IdentityBook::default(),
             draining: AtomicBool::new(false),
             started: Instant::now(),
         })
@@ -85,7 +87,7 @@ impl AgentCore {
         self.h.membership.announce(None).await.ok();
     }
 
-    fn me(&self) -> &str {
+    pub(super) fn me(&self) -> &str {
         &self.h.settings.node_id
     }
 
@@ -162,7 +164,8 @@ impl AgentCore {
             None => self.h.settings.lead_time,
         };
         let min_agents = req.min_agents.unwrap_or(1) as usize;
-        let members = self.h.membership.members().await;
+        // Only members whose QUIC certificate proved their gossiped node id.
+        let (members, unproven) = self.trusted_members().await;
         let mut candidates = Vec::new();
         let mut busy = Vec::new();
         for m in &members {
@@ -202,7 +205,7 @@ impl AgentCore {
                 ),
             });
         }
-        self.exclude_refused(&mut candidates, min_agents)?;
+        self.exclude_refused(&mut candidates, min_agents, &unproven)?;
         self.check_clocks(&candidates)?;
         if let Some(script) = &script {
             // Once for the whole fleet, before the barrier (as k6 runs it
@@ -323,9 +326,10 @@ impl AgentCore {
         &self,
         candidates: &mut Vec<Candidate>,
         min_agents: usize,
+        unproven: &[String],
     ) -> Result<(), ApiError> {
         let refused = lock(&self.refused);
-        let mut left_out = Vec::new();
+        let mut left_out = unproven.to_vec();
         candidates.retain(|c| match refused.get(&c.node_id) {
             Some(why) => {
                 left_out.push(format!("{} ({why})", c.node_id));
@@ -337,14 +341,15 @@ impl AgentCore {
             return Ok(());
         }
         tracing::warn!(
-            "left out of the test, mutual TLS refused: {}",
+            "left out of the test, identity not proved over mutual TLS: {}",
             left_out.join("; ")
         );
         if candidates.len() < min_agents.max(1) {
             return Err(ApiError::Unprocessable {
                 message: format!(
-                    "{} agent(s) can take part, the test needs at least {}: mutual TLS with {} \
-                     failed; give every agent a certificate of this fleet's CA",
+                    "{} agent(s) can take part, the test needs at least {}: {} could not prove \
+                     their identity over mutual TLS; give every agent a certificate of this \
+                     fleet's CA for its own node id",
                     candidates.len(),
                     min_agents.max(1),
                     left_out.join(", ")
@@ -409,11 +414,17 @@ impl AgentCore {
 
     async fn get_summary_inner(&self, id: &str) -> Result<SummaryView, ApiError> {
         if let Some(sealed) = self.h.origin.sealed(id) {
+            let aborted = self
+                .h
+                .origin
+                .snapshot(id)
+                .is_some_and(|s| s.meta.phase == TestPhase::Aborted);
             return Ok(views::summary_view(
                 id,
                 &sealed.summary,
                 &sealed.text,
                 sealed.export,
+                aborted,
             ));
         }
         if let Some(s) = self.h.origin.snapshot(id) {
@@ -438,7 +449,12 @@ impl AgentCore {
                     &summary,
                     &crate::report::export::ExportContext::default(),
                 );
-                return Ok(views::summary_view(id, &summary, &text, export));
+                let aborted = self
+                    .h
+                    .store
+                    .meta(id)
+                    .is_ok_and(|m| m.phase == TestPhase::Aborted);
+                return Ok(views::summary_view(id, &summary, &text, export, aborted));
             }
         }
         let origin = match self.h.store.meta(id) {
@@ -485,6 +501,16 @@ impl AgentCore {
         let Some(origin) = origin else {
             return Err(self.not_found(id));
         };
+        if origin == self.me() {
+            // We coordinated it, yet our origin does not know it: this agent
+            // restarted since, so nothing runs it any more.
+            let phase = self
+                .h
+                .store
+                .meta(id)
+                .map_or_else(|_| "unknown".to_owned(), |m| m.phase.as_str().to_owned());
+            return Err(not_running(id, self.me(), &phase));
+        }
         let member = self
             .member(&origin)
             .await
@@ -511,7 +537,7 @@ impl AgentCore {
             .await
         {
             Ok(reply) => match protocol::decode::<Response>(&reply) {
-                Ok((Response::Error { message }, _)) => Err(ApiError::NotFound { what: message }),
+                Ok((Response::Error { message }, _)) => Err(ApiError::Conflict { message }),
                 Ok((
                     Response::AlreadyOver {
                         aborted,
@@ -539,24 +565,10 @@ impl AgentCore {
         })
     }
 
+    /// No test `id` here. The known ids are not listed: a 404 must not
+    /// enumerate the fleet's tests to whoever guesses a URL.
     fn not_found(&self, id: &str) -> ApiError {
-        let mut known = self.h.origin.ids();
-        if let Ok(list) = self.h.store.list() {
-            known.extend(list.into_iter().map(|m| m.id));
-        }
-        known.sort();
-        known.dedup();
-        known.truncate(10);
-        ApiError::NotFound {
-            what: format!(
-                "test \"{id}\" on this fleet (known: {})",
-                if known.is_empty() {
-                    "none".into()
-                } else {
-                    known.join(", ")
-                }
-            ),
-        }
+        ApiError::unknown_test(id)
     }
 }
 
@@ -584,6 +596,10 @@ impl api::Agent for AgentCore {
         })
     }
 
+    fn list_fleet_tests(&self) -> BoxFuture<'_, Vec<TestBrief>> {
+        Box::pin(self.fleet_tests())
+    }
+
     fn get_test(&self, id: &str) -> BoxFuture<'_, Result<TestView, ApiError>> {
         let id = id.to_owned();
         Box::pin(async move { self.get_test_inner(&id).await })
@@ -600,20 +616,7 @@ impl api::Agent for AgentCore {
     }
 
     fn members(&self) -> BoxFuture<'_, Vec<MemberView>> {
-        Box::pin(async move {
-            let clocks = lock(&self.clocks).clone();
-            let refused = lock(&self.refused).clone();
-            self.h
-                .membership
-                .members()
-                .await
-                .iter()
-                .map(|m| {
-                    let refused = refused.get(&m.node_id).map(String::as_str);
-                    views::member_view(m, clocks.get(&m.node_id), refused)
-                })
-                .collect()
-        })
+        Box::pin(self.member_views())
     }
 
     fn ready(&self) -> bool {
@@ -643,7 +646,15 @@ impl api::Agent for AgentCore {
                     p95_ms: live.p95_ms,
                 })
             });
+            let gossip = self.h.gossip_stats.counts();
             PromSnapshot {
+                gossip_rejected: Reject::ALL
+                    .iter()
+                    .map(|r| (r.as_str().to_owned(), gossip.rejected(*r)))
+                    .collect(),
+                gossip_accepted: gossip.accepted,
+                gossip_send_failed: gossip.send_failed,
+                identity_mismatches: self.identities.impostors_found(),
                 members_live: members.len() as u64,
                 members_dead: dead.len() as u64,
                 tests_by_phase: by_phase,
@@ -657,53 +668,15 @@ impl api::Agent for AgentCore {
     }
 }
 
-/// Routes fleet messages; attached to the core once it exists (the QUIC
-/// endpoint must be bound before the core can be built).
-#[derive(Default)]
-pub struct Router {
-    core: OnceLock<Weak<AgentCore>>,
-}
-
-impl Router {
-    pub fn attach(&self, core: Arc<AgentCore>) {
-        let _ = self.core.set(Arc::downgrade(&core));
-    }
-}
-
-impl Handler for Router {
-    fn handle(&self, from: PeerId, body: Bytes) -> BoxFuture<'static, Bytes> {
-        let core = self.core.get().and_then(Weak::upgrade);
-        Box::pin(async move {
-            let Some(core) = core else {
-                return reply(&Response::Error {
-                    message: "agent is starting".into(),
-                });
-            };
-            let (msg, payload) = match protocol::decode::<Message>(&body) {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::debug!(peer = %from, "bad fleet message: {e}");
-                    return reply(&Response::Error {
-                        message: format!("bad message: {e}"),
-                    });
-                }
-            };
-            let response = match msg {
-                Message::Interval { .. } | Message::Done { .. } => {
-                    core.h.origin.on_message(msg, payload)
-                }
-                Message::Abort { ref test_id, .. } => {
-                    let local = core.h.participant.handle(msg.clone());
-                    if core.h.origin.snapshot(test_id).is_some() {
-                        core.h.origin.on_message(msg, payload)
-                    } else {
-                        local
-                    }
-                }
-                other => core.h.participant.handle(other),
-            };
-            reply(&response)
-        })
+/// The answer to aborting a test nothing runs any more, though a record may
+/// still call it `pending` or `running` (its coordinator restarted).
+pub(super) fn not_running(id: &str, me: &str, phase: &str) -> ApiError {
+    ApiError::Conflict {
+        message: format!(
+            "test {id} is not running: agent {me}, which coordinated it, neither coordinates nor \
+             runs it now (it restarted since, or the test ended); its last recorded phase is \
+             {phase}; nothing was aborted"
+        ),
     }
 }
 
@@ -720,36 +693,7 @@ fn already_done(id: &str, aborted: bool, at_unix_ms: u64) -> ApiError {
     }
 }
 
-fn reply(r: &Response) -> Bytes {
-    protocol::encode(r, &[])
-}
-
-/// Measures the clock offset to every live peer every few seconds.
-pub async fn measure_clocks(core: Arc<AgentCore>, shutdown: CancellationToken) {
-    loop {
-        let members = core.h.membership.members().await;
-        for m in members.iter().filter(|m| !m.is_self) {
-            let Some(info) = m.usable() else { continue };
-            match measure_clock_offset(core.h.transport.as_ref(), info.quic, 3).await {
-                Ok(sample) => {
-                    lock(&core.clocks).insert(m.node_id.clone(), sample);
-                    lock(&core.refused).remove(&m.node_id);
-                }
-                Err(e @ TransportError::Refused { .. }) => {
-                    tracing::warn!(peer = %m.node_id, "mutual TLS refused: {e}");
-                    lock(&core.refused).insert(m.node_id.clone(), e.to_string());
-                }
-                Err(e) => tracing::debug!(peer = %m.node_id, "clock offset not measured: {e}"),
-            }
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

@@ -4,8 +4,11 @@
 
 pub mod config;
 pub mod core;
+mod listing;
 pub mod node;
+mod router;
 pub mod succession;
+mod trust;
 pub mod views;
 
 pub use node::{AgentError, RunningAgent, start};

@@ -93,7 +93,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
     };
 
     // QUIC first: the handler routes to the core, which needs the transport.
-    let router = Arc::new(super::core::Router::default());
+    let router = Arc::new(super::router::Router::default());
     let quic = QuicTransport::bind(
         settings.quic_listen,
         &identity,
@@ -109,9 +109,11 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
     let quic_addr = with_port(settings.quic_advertise, quic.local_addr());
     let transport: Arc<dyn Transport> = Arc::new(quic);
 
-    let (udp, gossip_bound) = membership::bind_udp(settings.gossip_listen)
-        .await
-        .map_err(|e| AgentError::Gossip(e.to_string()))?;
+    let (udp, gossip_bound) =
+        membership::bind_udp(settings.gossip_listen, settings.gossip_key.clone())
+            .await
+            .map_err(|e| AgentError::Gossip(e.to_string()))?;
+    let gossip_stats = udp.stats();
     let gossip_addr = with_port(settings.gossip_advertise, gossip_bound);
 
     let api_listener = tokio::net::TcpListener::bind(settings.api_listen)
@@ -220,8 +222,10 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         ApiAuth::Disabled => None,
     };
     let (store_for_expiry, origin_for_expiry) = (store.clone(), origin.clone());
+    let max_connections = settings.api_max_connections;
     let core = AgentCore::new(Handles {
         settings,
+        gossip_stats,
         membership: membership.clone(),
         transport: transport.clone(),
         origin,
@@ -236,6 +240,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
     let api_config = ApiConfig {
         token,
         allow_unauthenticated: auth_disabled,
+        max_connections,
         ..ApiConfig::default()
     };
     let api_core: Arc<dyn api::Agent> = core.clone();
@@ -257,7 +262,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         participant.clone(),
         shutdown.clone(),
     )));
-    tasks.push(tokio::spawn(super::core::measure_clocks(
+    tasks.push(tokio::spawn(super::trust::measure_clocks(
         core.clone(),
         shutdown.clone(),
     )));

@@ -1,6 +1,7 @@
 //! Turning the origin's and the store's records into the API's wire types.
 
 use crate::api::{self, ApiError, MemberView, SummaryView, TestBrief, TestView};
+use crate::fleet::identity::{Rejected, Verdict};
 use crate::fleet::membership::Member;
 use crate::fleet::origin::TestSnapshot;
 use crate::fleet::store::TestMeta;
@@ -68,23 +69,31 @@ pub fn view_from_meta(meta: &TestMeta) -> TestView {
     }
 }
 
+/// `aborted`: the test was aborted, so it did not pass whatever its thresholds say.
 pub fn summary_view(
     id: &str,
     summary: &Summary,
     text: &str,
     export: serde_json::Value,
+    aborted: bool,
 ) -> SummaryView {
     SummaryView {
         id: id.to_owned(),
         text: text.to_owned(),
         summary: summary.clone(),
         k6_export: export,
-        passed: summary.passed(),
+        passed: summary.passed() && !aborted,
     }
 }
 
-/// `refused`: why this agent's last mutual TLS handshake with `m` failed.
-pub fn member_view(m: &Member, clock: Option<&ClockSample>, refused: Option<&str>) -> MemberView {
+/// `refused`: why this agent's last mutual TLS handshake with `m` failed;
+/// `verdict`: whether `m` proved its node id (`None`: not checked yet).
+pub fn member_view(
+    m: &Member,
+    clock: Option<&ClockSample>,
+    refused: Option<&str>,
+    verdict: Option<&Verdict>,
+) -> MemberView {
     let info = m.usable();
     MemberView {
         node_id: m.node_id.clone(),
@@ -101,11 +110,40 @@ pub fn member_view(m: &Member, clock: Option<&ClockSample>, refused: Option<&str
         clock_offset_ms: clock.map(|c| c.offset as f64 / 1e6),
         rtt_ms: clock.map(|c| c.rtt.as_secs_f64() * 1000.0),
         is_self: m.is_self,
+        identity: verdict.map_or("unverified", Verdict::label).to_owned(),
         problem: match &m.info {
             Err(e) => Some(e.to_string()),
             Ok(_) if !m.compatible => Some("incompatible protocol version".into()),
-            Ok(_) => refused.map(|why| format!("mutual TLS refused: {why}")),
+            Ok(_) => refused
+                .map(|why| format!("mutual TLS refused: {why}"))
+                .or_else(|| {
+                    verdict
+                        .and_then(Verdict::reason)
+                        .map(|why| format!("identity not verified: {why}"))
+                }),
         },
+    }
+}
+
+/// A live incarnation rejected as an impostor (or superseded): shown, never used.
+pub fn rejected_view(r: &Rejected) -> MemberView {
+    MemberView {
+        node_id: r.node_id.clone(),
+        generation: r.generation,
+        gossip_addr: r.gossip_addr,
+        api_addr: None,
+        quic_addr: None,
+        labels: Default::default(),
+        capacity: 0.0,
+        state: "rejected".to_owned(),
+        test: None,
+        version: String::new(),
+        compatible: false,
+        clock_offset_ms: None,
+        rtt_ms: None,
+        is_self: false,
+        identity: r.verdict.label().to_owned(),
+        problem: r.verdict.reason().map(str::to_owned),
     }
 }
 

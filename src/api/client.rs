@@ -170,9 +170,15 @@ impl ApiClient {
         self.json(&call, answer, StatusCode::CREATED)
     }
 
-    /// `GET /v1/tests`.
+    /// `GET /v1/tests`: the fleet's tests.
     pub async fn list_tests(&self) -> Result<Vec<TestBrief>, ClientError> {
         let list: TestList = self.get_json("/v1/tests").await?;
+        Ok(list.tests)
+    }
+
+    /// `GET /v1/tests?scope=local`: the tests the agent itself knows.
+    pub async fn list_local_tests(&self) -> Result<Vec<TestBrief>, ClientError> {
+        let list: TestList = self.get_json("/v1/tests?scope=local").await?;
         Ok(list.tests)
     }
 

@@ -241,9 +241,20 @@ pub struct MemberView {
     pub rtt_ms: Option<f64>,
     /// True for the agent that answered.
     pub is_self: bool,
+    /// Whether its QUIC certificate proved the node id it gossips:
+    /// `verified`, `unverified` (not checked yet, or unreachable),
+    /// `impostor` (another node's certificate answers for it) or
+    /// `superseded` (another incarnation answers). Only verified members
+    /// take part in tests.
+    #[serde(default = "unverified")]
+    pub identity: String,
     /// Why it cannot take part, when it cannot (shown by `volley members`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+}
+
+fn unverified() -> String {
+    "unverified".to_owned()
 }
 
 /// `GET /readyz`.

@@ -62,8 +62,9 @@ pub enum ApiError {
 
     /// The request body is larger than [`ApiConfig::max_body`](super::ApiConfig::max_body).
     #[error(
-        "request body is larger than the {limit}-byte limit; send data files the plan reads \
-         through the agents' own storage, or raise the agent's body limit"
+        "request body is larger than the agent API's {limit}-byte limit (a fixed limit, no \
+         setting raises it): a submit carries the plan with its data files, script modules and \
+         opened files, so make those smaller"
     )]
     PayloadTooLarge { limit: usize },
 
@@ -165,23 +166,11 @@ pub struct ErrorDetail {
 // === impl ApiError ===
 
 impl ApiError {
-    /// `NotFound` for a test id, listing the ids the fleet knows (at most
-    /// ten, so the message stays readable).
-    pub fn unknown_test(id: &str, known: &[String]) -> Self {
-        const SHOWN: usize = 10;
-        let listed = if known.is_empty() {
-            "no tests yet".to_owned()
-        } else if known.len() > SHOWN {
-            format!(
-                "known: {}, and {} more",
-                known[..SHOWN].join(", "),
-                known.len() - SHOWN
-            )
-        } else {
-            format!("known: {}", known.join(", "))
-        };
+    /// `NotFound` for a test id. The ids the fleet knows are not listed: a
+    /// 404 must not enumerate tests to whoever guesses a URL.
+    pub fn unknown_test(id: &str) -> Self {
         ApiError::NotFound {
-            what: format!("test {id:?} on this fleet ({listed})"),
+            what: format!("test {id:?} on this fleet (`volley tests` lists its tests)"),
         }
     }
 
@@ -366,20 +355,11 @@ mod tests {
     }
 
     #[test]
-    fn unknown_test_lists_known_ids_briefly() {
-        let error = ApiError::unknown_test("t-123", &["t-1".into(), "t-2".into()]);
+    fn unknown_test_names_the_id_and_no_other() {
         assert_eq!(
-            error.to_string(),
-            "no test \"t-123\" on this fleet (known: t-1, t-2)"
+            ApiError::unknown_test("t-123").to_string(),
+            "no test \"t-123\" on this fleet (`volley tests` lists its tests)"
         );
-        assert_eq!(
-            ApiError::unknown_test("t-9", &[]).to_string(),
-            "no test \"t-9\" on this fleet (no tests yet)"
-        );
-        let many: Vec<String> = (0..15).map(|i| format!("t-{i}")).collect();
-        let message = ApiError::unknown_test("x", &many).to_string();
-        assert!(message.ends_with("t-9, and 5 more)"), "{message}");
-        assert!(!message.contains("t-10"), "{message}");
     }
 
     #[test]

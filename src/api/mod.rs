@@ -48,7 +48,10 @@ pub use dto::{
 };
 pub use error::{ApiError, AuthFailure, Ending, ErrorBody, ErrorDetail, ROUTES};
 pub use prom::{CurrentTest, PromSnapshot};
-pub use server::{ApiConfig, ApiServerError, DEFAULT_MAX_BODY, DEFAULT_REQUEST_TIMEOUT, serve};
+pub use server::{
+    ApiConfig, ApiServerError, DEFAULT_MAX_BODY, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT,
+    serve,
+};
 
 /// What the API needs from the agent. Implemented by the agent's
 /// coordination layer, and by fakes in tests; the API never sees more.
@@ -60,8 +63,15 @@ pub trait Agent: Send + Sync + 'static {
     /// Starts a test on the fleet (already checked for an empty plan,
     /// `minAgents: 0` and a malformed `leadTime`).
     fn submit(&self, req: SubmitRequest) -> BoxFuture<'_, Result<SubmitResponse, ApiError>>;
-    /// Every test the fleet knows, newest first.
+    /// Every test this agent knows (it coordinated or took part in), newest
+    /// first: `GET /v1/tests?scope=local`.
     fn list_tests(&self) -> BoxFuture<'_, Vec<TestBrief>>;
+    /// Every test of the fleet (this agent's and each live member's), newest
+    /// first: `GET /v1/tests`. An agent that cannot ask its peers answers
+    /// with its own tests.
+    fn list_fleet_tests(&self) -> BoxFuture<'_, Vec<TestBrief>> {
+        self.list_tests()
+    }
     fn get_test(&self, id: &str) -> BoxFuture<'_, Result<TestView, ApiError>>;
     /// The summary of an ended test ([`ApiError::Conflict`] while it runs).
     fn get_summary(&self, id: &str) -> BoxFuture<'_, Result<SummaryView, ApiError>>;

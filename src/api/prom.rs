@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// What the agent reports for `/metrics`; the API renders the text.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PromSnapshot {
     /// Members gossip considers alive (this agent included).
@@ -34,6 +34,19 @@ pub struct PromSnapshot {
     pub uptime: Duration,
     /// Build version (`CARGO_PKG_VERSION`).
     pub version: String,
+    /// Gossip datagrams dropped before chitchat saw them, by reason
+    /// (`malformed`, `bad_tag`, `stale`).
+    #[serde(default)]
+    pub gossip_rejected: BTreeMap<String, u64>,
+    /// Authenticated gossip datagrams handed to chitchat.
+    #[serde(default)]
+    pub gossip_accepted: u64,
+    /// Gossip datagrams this agent could not send.
+    #[serde(default)]
+    pub gossip_send_failed: u64,
+    /// Gossip incarnations whose QUIC certificate named another node.
+    #[serde(default)]
+    pub identity_mismatches: u64,
 }
 
 /// This agent's numbers for the test it runs.
@@ -117,6 +130,37 @@ impl PromSnapshot {
         for (phase, count) in &self.tests_by_phase {
             tests.sample(&[("phase", phase)], *count as f64);
         }
+
+        let mut rejected = Family::start(
+            &mut out,
+            "volley_gossip_rejected_packets_total",
+            Kind::Counter,
+            "Gossip datagrams dropped before chitchat saw them, by reason: malformed (not a Volley gossip datagram), bad_tag (another fleet's key or tampered), stale (outside the replay window).",
+        );
+        for (reason, count) in &self.gossip_rejected {
+            rejected.sample(&[("reason", reason)], *count as f64);
+        }
+        Family::start(
+            &mut out,
+            "volley_gossip_accepted_packets_total",
+            Kind::Counter,
+            "Authenticated gossip datagrams handed to chitchat.",
+        )
+        .sample(&[], self.gossip_accepted as f64);
+        Family::start(
+            &mut out,
+            "volley_gossip_send_failures_total",
+            Kind::Counter,
+            "Gossip datagrams this agent could not send (too large once authenticated, or a socket error).",
+        )
+        .sample(&[], self.gossip_send_failed as f64);
+        Family::start(
+            &mut out,
+            "volley_gossip_identity_mismatches_total",
+            Kind::Counter,
+            "Gossip incarnations whose QUIC endpoint presented another node's certificate (impostors).",
+        )
+        .sample(&[], self.identity_mismatches as f64);
 
         self.render_current_test(&mut out);
         out
@@ -266,6 +310,14 @@ mod tests {
             capacity: 2.0,
             uptime: Duration::from_millis(61_500),
             version: "0.1.0".into(),
+            gossip_rejected: BTreeMap::from([
+                ("bad_tag".into(), 7),
+                ("malformed".into(), 3),
+                ("stale".into(), 0),
+            ]),
+            gossip_accepted: 42,
+            gossip_send_failed: 1,
+            identity_mismatches: 2,
         }
     }
 
@@ -281,6 +333,13 @@ mod tests {
             "volley_members{liveness=\"dead\"} 1",
             "volley_tests{phase=\"passed\"} 2",
             "volley_tests{phase=\"running\"} 1",
+            "# TYPE volley_gossip_rejected_packets_total counter",
+            "volley_gossip_rejected_packets_total{reason=\"bad_tag\"} 7",
+            "volley_gossip_rejected_packets_total{reason=\"malformed\"} 3",
+            "volley_gossip_rejected_packets_total{reason=\"stale\"} 0",
+            "volley_gossip_accepted_packets_total 42",
+            "volley_gossip_send_failures_total 1",
+            "volley_gossip_identity_mismatches_total 2",
             "# TYPE volley_test_http_requests_total counter",
             "volley_test_http_req_duration_p95_seconds{test=\"t-\\\"1\\\"\\\\\\n\"} 0.25",
         ] {

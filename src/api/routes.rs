@@ -16,7 +16,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::FutureExt;
 use http::header::{
-    ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HeaderValue, LOCATION, WWW_AUTHENTICATE,
+    ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION,
+    WWW_AUTHENTICATE,
 };
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::Full;
@@ -83,6 +84,15 @@ impl Router {
             Ok(response) => response,
             Err(error) => error_response(&error),
         };
+        if method == Method::HEAD {
+            // HEAD is answered as GET, with the headers (the length
+            // included) and without the body.
+            let length = response.body().size_hint().exact().unwrap_or(0);
+            response
+                .headers_mut()
+                .insert(CONTENT_LENGTH, HeaderValue::from(length));
+            *response.body_mut() = Full::new(Bytes::new());
+        }
         // After 413/408 the rest of the body may be unread (a 413 drains
         // only so much), so an HTTP/1 connection cannot carry another
         // request; say so. (HTTP/2 resets
@@ -172,7 +182,10 @@ impl Router {
                 Ok(response)
             }
             (Route::Tests, _) => {
-                let tests = self.call(deadline, agent.list_tests()).await?;
+                let tests = match tests_scope(parts.uri.query())? {
+                    TestsScope::Fleet => self.call(deadline, agent.list_fleet_tests()).await?,
+                    TestsScope::Local => self.call(deadline, agent.list_tests()).await?,
+                };
                 Ok(json(StatusCode::OK, &TestList { tests }))
             }
             (Route::Test(id), Method::DELETE) => {
@@ -257,13 +270,47 @@ impl Route {
         Ok(Some(route))
     }
 
+    /// Methods served; HEAD wherever GET is (answered as GET without a body).
     fn allow(&self) -> &'static [Method] {
         match self {
-            Route::Tests => &[Method::GET, Method::POST],
-            Route::Test(_) => &[Method::GET, Method::DELETE],
-            _ => &[Method::GET],
+            Route::Tests => &[Method::GET, Method::HEAD, Method::POST],
+            Route::Test(_) => &[Method::GET, Method::HEAD, Method::DELETE],
+            _ => &[Method::GET, Method::HEAD],
         }
     }
+}
+
+/// `GET /v1/tests?scope=...`: the fleet's tests (default), or this agent's
+/// own (what agents ask each other, so a listing never recurses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TestsScope {
+    Fleet,
+    Local,
+}
+
+fn tests_scope(query: Option<&str>) -> Result<TestsScope, ApiError> {
+    let mut scope = TestsScope::Fleet;
+    for (key, value) in query::pairs(query.unwrap_or(""))? {
+        scope = match (key.as_str(), value.as_str()) {
+            ("scope", "fleet") => TestsScope::Fleet,
+            ("scope", "local") => TestsScope::Local,
+            ("scope", other) => {
+                return Err(ApiError::BadRequest {
+                    message: format!(
+                        "test list scope {other:?} is not known; expected scope=fleet or scope=local"
+                    ),
+                });
+            }
+            _ => {
+                return Err(ApiError::BadRequest {
+                    message: format!(
+                        "unknown query parameter {key:?} for the test list; known: scope"
+                    ),
+                });
+            }
+        };
+    }
+    Ok(scope)
 }
 
 fn summary_format(query: Option<&str>) -> Result<SummaryFormat, ApiError> {

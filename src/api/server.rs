@@ -27,6 +27,9 @@ use super::routes::Router;
 /// data files.
 pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
 
+/// Default for [`ApiConfig::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+
 /// Default for [`ApiConfig::request_timeout`].
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -55,6 +58,10 @@ pub struct ApiConfig {
     /// Budget for one request: headers, body and the agent's answer. Slow
     /// senders get 408, a slow agent 503.
     pub request_timeout: Duration,
+    /// Most connections served at once. A connection beyond it gets an
+    /// immediate 503 and is closed, so a client holding many connections
+    /// open cannot exhaust the agent's file descriptors or memory.
+    pub max_connections: usize,
 }
 
 /// Why the API could not serve.
@@ -83,6 +90,7 @@ impl Default for ApiConfig {
             allow_unauthenticated: false,
             max_body: DEFAULT_MAX_BODY,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -99,6 +107,12 @@ impl ApiConfig {
             return Err(ApiServerError::InvalidConfig {
                 field: "request_timeout",
                 problem: "is zero; every request would time out (default 30s)".to_owned(),
+            });
+        }
+        if self.max_connections == 0 {
+            return Err(ApiServerError::InvalidConfig {
+                field: "max_connections",
+                problem: "is 0; no client could connect (default 256)".to_owned(),
             });
         }
         if self.token.is_none() && self.allow_unauthenticated && !addr.ip().is_loopback() {
@@ -143,8 +157,10 @@ pub async fn serve(
         max_body: config.max_body,
         request_timeout: config.request_timeout,
     });
+    let max_connections = config.max_connections;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
+    let mut last_refusal_log: Option<tokio::time::Instant> = None;
     tokio::pin!(shutdown);
 
     loop {
@@ -153,6 +169,14 @@ pub async fn serve(
             () = &mut shutdown => break,
             Some(joined) = connections.join_next(), if !connections.is_empty() => log_join(joined),
             accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) if connections.len() >= max_connections => {
+                    refuse_connection(&tcp);
+                    let now = tokio::time::Instant::now();
+                    if last_refusal_log.is_none_or(|last| now.duration_since(last) >= REFUSAL_LOG_INTERVAL) {
+                        last_refusal_log = Some(now);
+                        warn!(%peer, max_connections, "API connection refused with 503: at the connection limit (--api-max-connections)");
+                    }
+                }
                 Ok((tcp, peer)) => {
                     connections.spawn(serve_connection(
                         tcp,
@@ -190,6 +214,27 @@ pub async fn serve(
     connections.shutdown().await;
     info!(%addr, "API stopped");
     Ok(())
+}
+
+/// What a connection over the limit is told before it is closed.
+const OVER_LIMIT_BODY: &str =
+    "{\"error\":\"this agent serves its maximum number of API connections; retry shortly\"}";
+
+/// Shortest time between two log lines about refused connections.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Answers a connection over the limit with 503 without reading its request
+/// or spawning a task: one non-blocking write (the reply fits any socket
+/// buffer), then the connection is dropped.
+fn refuse_connection(tcp: &TcpStream) {
+    let reply = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n{OVER_LIMIT_BODY}",
+        OVER_LIMIT_BODY.len()
+    );
+    if let Err(error) = tcp.try_write(reply.as_bytes()) {
+        debug!(%error, "could not tell a connection over the limit why it is closed");
+    }
 }
 
 /// Serves one connection until it ends, or closes it gracefully (after the

@@ -8,6 +8,9 @@ pub const OK: u8 = 0;
 pub const FAILURE: u8 = 1;
 /// At least one threshold failed (k6 `ThresholdsHaveFailed`).
 pub const THRESHOLDS_FAILED: u8 = 99;
+/// The test was aborted through the API (`volley abort`, `DELETE /v1/tests/ID`), as k6 exits
+/// when stopped through its REST API (k6 `ScriptStoppedFromRESTAPI`).
+pub const ABORTED_THROUGH_API: u8 = 103;
 /// The plan or the options are invalid (k6 `InvalidConfig`).
 pub const INVALID_CONFIG: u8 = 104;
 /// Stopped by a signal (k6 `ExternalAbort`).

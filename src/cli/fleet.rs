@@ -113,6 +113,14 @@ fn local_only_flags(args: &RunArgs) -> Vec<&'static str> {
 /// set), and the data files the plan names.
 pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
     let path = Path::new(&args.plan);
+    if let Some(out) = args.out.first() {
+        anyhow::bail!(
+            "--out {out:?} is refused with --agent: it writes every sample this machine's engine \
+             records, and a fleet test runs on the agents, which send back merged interval \
+             histograms, not samples; use --summary-export FILE for the fleet's merged results \
+             as k6's summary JSON"
+        );
+    }
     let local_only = local_only_flags(args);
     if !local_only.is_empty() {
         anyhow::bail!(
@@ -333,16 +341,21 @@ pub fn client_command(args: ClientArgs, what: ClientWhat, runtime: &tokio::runti
             ClientWhat::Members => {
                 let members = api.members().await?;
                 println!(
-                    "{:<20} {:<9} {:>8} {:>10} {:>8}  LABELS",
-                    "NODE", "STATE", "CAPACITY", "CLOCK ms", "RTT ms"
+                    "{:<20} {:<9} {:<11} {:>8} {:>10} {:>8}  LABELS",
+                    "NODE", "STATE", "IDENTITY", "CAPACITY", "CLOCK ms", "RTT ms"
                 );
                 for m in members {
                     let labels: Vec<String> =
                         m.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
                     println!(
-                        "{:<20} {:<9} {:>8.2} {:>10} {:>8}  {}{}",
+                        "{:<20} {:<9} {:<11} {:>8.2} {:>10} {:>8}  {}{}",
                         m.node_id,
                         m.state,
+                        if m.is_self {
+                            "self"
+                        } else {
+                            m.identity.as_str()
+                        },
                         m.capacity,
                         m.clock_offset_ms.map_or("-".into(), |o| format!("{o:+.2}")),
                         m.rtt_ms.map_or("-".into(), |r| format!("{r:.2}")),

@@ -114,7 +114,8 @@ impl Agents {
 }
 
 /// Polls a fleet test until it ends, then prints its summary; returns the
-/// exit code (0, 99 thresholds failed, 105 interrupted, 1 could not run).
+/// exit code (0, 99 thresholds failed, 103 aborted through the API, 105
+/// interrupted here, 108 `exec.test.abort()`, 1 could not run).
 pub async fn follow(api: &ApiClient, id: &str, args: &FollowOptions) -> u8 {
     let stop = CancellationToken::new();
     let interrupted = super::signals::spawn_sigint_handler(stop.clone());
@@ -124,6 +125,7 @@ pub async fn follow(api: &ApiClient, id: &str, args: &FollowOptions) -> u8 {
     let mut aborted = false;
     let mut drew = false;
     let mut script_aborted = false;
+    let mut phase = String::new();
     loop {
         if stop.is_cancelled() && !aborted {
             aborted = true;
@@ -139,6 +141,7 @@ pub async fn follow(api: &ApiClient, id: &str, args: &FollowOptions) -> u8 {
                     drew |= draw(&view, color);
                 }
                 if is_over(&view) {
+                    phase.clone_from(&view.brief.phase);
                     if drew {
                         eprintln!();
                     }
@@ -201,11 +204,21 @@ pub async fn follow(api: &ApiClient, id: &str, args: &FollowOptions) -> u8 {
             return exit::FAILURE;
         }
     }
-    if interrupted.is_set() {
+    exit_code(interrupted.is_set(), script_aborted, &phase, summary.passed)
+}
+
+/// k6's exit code for a fleet test that ended in `phase`: a Ctrl+C here
+/// wins (105), then a script's `exec.test.abort()` (108), then an abort
+/// someone else asked for through the API (103, as k6 stopped through its
+/// REST API), then the thresholds.
+fn exit_code(interrupted: bool, script_aborted: bool, phase: &str, passed: bool) -> u8 {
+    if interrupted {
         exit::INTERRUPTED
     } else if script_aborted {
         exit::SCRIPT_ABORTED
-    } else if summary.passed {
+    } else if phase == "aborted" {
+        exit::ABORTED_THROUGH_API
+    } else if passed {
         exit::OK
     } else {
         exit::THRESHOLDS_FAILED
@@ -247,4 +260,18 @@ fn draw(view: &TestView, color: bool) -> bool {
     );
     eprint!("\r{line}\x1b[K");
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_abort_through_the_api_is_not_a_pass() {
+        assert_eq!(exit_code(false, false, "aborted", true), 103);
+        assert_eq!(exit_code(true, false, "aborted", true), 105);
+        assert_eq!(exit_code(false, true, "aborted", true), 108);
+        assert_eq!(exit_code(false, false, "passed", true), 0);
+        assert_eq!(exit_code(false, false, "failed", false), 99);
+    }
 }

@@ -8,6 +8,8 @@
 //! - [`capacity`]: what this node can give (cgroup quotas, affinity, memory).
 //! - [`ca`]: the fleet certificate authority, per-agent identities and the
 //!   trust bundle every agent verifies its peers against.
+//! - [`identity`]: binding a gossip entry to the certificate that answers
+//!   for it (impostors are left out of the view and of tests).
 //! - [`transport`]: request/response messaging between agents (QUIC with
 //!   mutual TLS, and an in-memory twin), and clock-offset measurement.
 //! - [`allocation`]: capacity-weighted execution segments per agent.
@@ -21,6 +23,7 @@
 pub mod allocation;
 pub mod ca;
 pub mod capacity;
+pub mod identity;
 pub mod keys;
 pub mod membership;
 pub mod merge;

@@ -109,6 +109,10 @@ pub enum Message {
         /// The summary as text.
         text: String,
     },
+    /// Any agent → any agent: which gossip incarnation runs behind this QUIC
+    /// endpoint? Answered with [`Response::Identity`] over mutual TLS, so the
+    /// asker can bind a gossip entry to the certificate that answers for it.
+    Identify,
     /// Participant → origin: this agent's part is over.
     Done {
         test_id: String,
@@ -129,6 +133,12 @@ pub enum Response {
     /// Prepare succeeded: the agent loaded the plan and waits for Commit.
     Prepared {
         agent: String,
+    },
+    /// Answer to [`Message::Identify`]: the node id and gossip generation of
+    /// the agent answering.
+    Identity {
+        node_id: String,
+        generation: u64,
     },
     /// The request was refused; `message` says why, for a person.
     Error {

@@ -87,14 +87,17 @@ async fn refusals_carry_status_code_and_message() {
     let (status, code, message) = refusal(&missing);
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(code, Some("not_found"));
-    assert_eq!(message, "no test \"t-404\" on this fleet (known: t-1, t-2)");
+    assert_eq!(
+        message,
+        "no test \"t-404\" on this fleet (`volley tests` lists its tests)"
+    );
     assert_eq!(missing.status(), Some(StatusCode::NOT_FOUND));
     assert_eq!(missing.code(), Some("not_found"));
     let shown = missing.to_string();
     assert!(shown.contains(&server.url()), "{shown}");
     assert!(shown.contains("404 Not Found"), "{shown}");
     assert!(shown.contains("GET /v1/tests/t-404"), "{shown}");
-    assert!(shown.contains("known: t-1, t-2"), "{shown}");
+    assert!(shown.contains("volley tests"), "{shown}");
 
     let running = api.get_summary("t-1").await.expect_err("still running");
     assert_eq!(refusal(&running).0, StatusCode::CONFLICT);

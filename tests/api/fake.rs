@@ -244,6 +244,7 @@ pub(crate) fn members() -> Vec<MemberView> {
             clock_offset_ms: None,
             rtt_ms: None,
             is_self: true,
+            identity: "verified".into(),
             problem: None,
         },
         MemberView {
@@ -261,6 +262,7 @@ pub(crate) fn members() -> Vec<MemberView> {
             clock_offset_ms: Some(-3.5),
             rtt_ms: Some(0.8),
             is_self: false,
+            identity: "verified".into(),
             problem: Some("protocol version 0 is older than this fleet's 1".into()),
         },
     ]
@@ -283,6 +285,7 @@ pub(crate) fn prom_snapshot() -> PromSnapshot {
         capacity: 2.0,
         uptime: Duration::from_secs(3600),
         version: "0.1.0".into(),
+        ..PromSnapshot::default()
     }
 }
 
@@ -339,7 +342,7 @@ impl Agent for FakeAgent {
 
     fn get_test(&self, id: &str) -> BoxFuture<'_, Result<TestView, ApiError>> {
         self.record(Call::GetTest(id.to_owned()));
-        let result = view(id).ok_or_else(|| ApiError::unknown_test(id, &Self::known()));
+        let result = view(id).ok_or_else(|| ApiError::unknown_test(id));
         async move { result }.boxed()
     }
 
@@ -350,7 +353,7 @@ impl Agent for FakeAgent {
                 message: "test \"t-1\" is still running; its summary is ready when it ends".into(),
             }),
             "t-2" => Ok(summary_view()),
-            _ => Err(ApiError::unknown_test(id, &Self::known())),
+            _ => Err(ApiError::unknown_test(id)),
         };
         async move { result }.boxed()
     }
@@ -382,7 +385,7 @@ impl Agent for FakeAgent {
                     ending: Ending::Ended,
                     at_unix_ms: T2_END,
                 }),
-                _ => Err(ApiError::unknown_test(&id, &Self::known())),
+                _ => Err(ApiError::unknown_test(&id)),
             }
         }
         .boxed()

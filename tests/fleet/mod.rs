@@ -177,7 +177,7 @@ pub struct Agent {
     pid: u32,
     /// Held open: the agent must never write into a closed pipe.
     _stdout: Lines<BufReader<ChildStdout>>,
-    /// How it was started, to start it again.
+    /// What it was started with, to start it again.
     spec: AgentSpec,
 }
 
@@ -210,6 +210,22 @@ impl Fleet {
             })?;
         let fleet_ca = write_ca(&dir.path().join("ca"), "volley fleet test CA")?;
         let foreign_ca = write_ca(&dir.path().join("foreign-ca"), "another fleet's CA")?;
+        // Agents derive the gossip key from the fleet CA key; an agent of another CA meant to
+        // join gossip (and be refused over QUIC) needs the fleet's gossip secret, so with
+        // such agents every agent is given one.
+        let gossip_secret = if opts.foreign_ca.is_empty() {
+            None
+        } else {
+            let path = dir.path().join("gossip-secret");
+            std::fs::write(&path, "the fleet test gossip secret\n").map_err(|source| {
+                HarnessError::Files {
+                    what: "the gossip secret file",
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            Some(path)
+        };
         let token_file = dir.path().join("token");
         std::fs::write(&token_file, format!("{TOKEN}\n")).map_err(|source| {
             HarnessError::Files {
@@ -236,6 +252,9 @@ impl Fleet {
             token_file: token_file.clone(),
             seed,
             host: opts.hosts.get(i).cloned(),
+            node_id: None,
+            gossip_secret: gossip_secret.clone(),
+            quic_advertise: None,
         };
         let first = Agent::spawn(fleet.dir.path(), spec(0, None)).await?;
         let seed = first.gossip;
@@ -405,8 +424,67 @@ impl Fleet {
         self.agents[i].kill().await;
     }
 
-    /// Kills agent `i` (SIGKILL) and starts it again on the same data
-    /// directory, joining through another agent; its addresses change.
+    /// SIGSTOPs agent `i`: it keeps its sockets but answers nothing.
+    pub fn pause(&self, i: usize) -> Result<(), HarnessError> {
+        self.agents[i].signal("STOP")
+    }
+
+    /// SIGCONTs agent `i`.
+    pub fn resume(&self, i: usize) -> Result<(), HarnessError> {
+        self.agents[i].signal("CONT")
+    }
+
+    /// Starts one more `volley agent` outside the fleet's list, claiming node id `node_id`
+    /// with a CA (and so a gossip key) of its own, seeded with agent 0's gossip address: an
+    /// impostor that can send UDP to the fleet but holds none of its secrets.
+    pub async fn spawn_impostor(
+        &self,
+        node_id: &str,
+        capacity: f64,
+    ) -> Result<Agent, HarnessError> {
+        let ca = write_ca(&self.dir.path().join("impostor-ca"), "an impostor's CA")?;
+        self.spawn_extra(node_id, capacity, ca, None).await
+    }
+
+    /// Starts one more `volley agent` with the fleet's CA (so it gossips with the fleet's key),
+    /// claiming node id `node_id` and telling peers `quic_advertise` as its QUIC address: an
+    /// insider pointing its gossip entry at another agent's endpoint.
+    pub async fn spawn_insider(
+        &self,
+        node_id: &str,
+        capacity: f64,
+        quic_advertise: SocketAddr,
+    ) -> Result<Agent, HarnessError> {
+        let ca = self.dir.path().join("ca");
+        self.spawn_extra(node_id, capacity, ca, Some(quic_advertise))
+            .await
+    }
+
+    async fn spawn_extra(
+        &self,
+        node_id: &str,
+        capacity: f64,
+        ca: PathBuf,
+        quic_advertise: Option<SocketAddr>,
+    ) -> Result<Agent, HarnessError> {
+        let spec = AgentSpec {
+            index: 100 + self.agents.len(),
+            capacity,
+            region: None,
+            orphan_timeout: None,
+            ca,
+            token_file: self.dir.path().join("token"),
+            seed: Some(self.agents[0].gossip),
+            host: None,
+            node_id: Some(node_id.to_owned()),
+            gossip_secret: None,
+            quic_advertise,
+        };
+        Agent::spawn(self.dir.path(), spec).await
+    }
+
+    /// SIGKILLs agent `i` and starts it again with the same id, settings and data directory
+    /// (a new generation), seeded with another agent's gossip address.
     pub async fn restart(&mut self, i: usize) -> Result<(), HarnessError> {
         self.agents[i].kill().await;
         let mut spec = self.agents[i].spec.clone();
@@ -418,16 +496,6 @@ impl Fleet {
             .map(|(_, a)| a.gossip);
         self.agents[i] = Agent::spawn(self.dir.path(), spec).await?;
         Ok(())
-    }
-
-    /// SIGSTOPs agent `i`: it keeps its sockets but answers nothing.
-    pub fn pause(&self, i: usize) -> Result<(), HarnessError> {
-        self.agents[i].signal("STOP")
-    }
-
-    /// SIGCONTs agent `i`.
-    pub fn resume(&self, i: usize) -> Result<(), HarnessError> {
-        self.agents[i].signal("CONT")
     }
 
     /// Every agent's log, for failure messages.
@@ -456,7 +524,7 @@ impl Drop for Fleet {
 }
 
 /// What one agent is started with.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 struct AgentSpec {
     index: usize,
     capacity: f64,
@@ -468,14 +536,22 @@ struct AgentSpec {
     seed: Option<SocketAddr>,
     /// Where it runs; loopback when `None`.
     host: Option<net::Host>,
+    /// Its node id; `agent-{index}` when `None`.
+    node_id: Option<String>,
+    /// `VOLLEY_GOSSIP_SECRET_FILE`; the key is derived from the CA key when `None`.
+    gossip_secret: Option<PathBuf>,
+    /// `VOLLEY_QUIC_ADVERTISE`; the bound address when `None`.
+    quic_advertise: Option<SocketAddr>,
 }
 
 // === impl Agent ===
 
 impl Agent {
     async fn spawn(dir: &Path, spec: AgentSpec) -> Result<Agent, HarnessError> {
-        let kept = spec.clone();
-        let id = format!("agent-{}", spec.index);
+        let id = spec
+            .node_id
+            .clone()
+            .unwrap_or_else(|| format!("agent-{}", spec.index));
         let data_dir = dir.join(format!("data-{}", spec.index));
         let log = dir.join(format!("{id}.log"));
         let stderr = std::fs::File::create(&log).map_err(|source| HarnessError::Files {
@@ -523,6 +599,12 @@ impl Agent {
             .kill_on_drop(true);
         if let Some(seed) = spec.seed {
             cmd.env("VOLLEY_SEEDS", seed.to_string());
+        }
+        if let Some(quic) = spec.quic_advertise {
+            cmd.env("VOLLEY_QUIC_ADVERTISE", quic.to_string());
+        }
+        if let Some(secret) = &spec.gossip_secret {
+            cmd.env("VOLLEY_GOSSIP_SECRET_FILE", secret);
         }
         if let Some(region) = &spec.region {
             cmd.env("VOLLEY_LABELS", format!("region={region}"));
@@ -588,7 +670,7 @@ impl Agent {
             child: Some(child),
             pid,
             _stdout: lines,
-            spec: kept,
+            spec,
         })
     }
 
@@ -631,6 +713,11 @@ impl Agent {
     /// The end of its stderr.
     pub fn log_tail(&self) -> String {
         tail(&self.log)
+    }
+
+    /// Its whole stderr so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 

@@ -216,10 +216,7 @@ impl Agent for FakeAgent {
             let st = self.state();
             match st.tests.get(&id) {
                 Some((view, _)) => Ok(view.clone()),
-                None => {
-                    let known: Vec<String> = st.tests.keys().cloned().collect();
-                    Err(ApiError::unknown_test(&id, &known))
-                }
+                None => Err(ApiError::unknown_test(&id)),
             }
         })
     }
@@ -233,7 +230,7 @@ impl Agent for FakeAgent {
                 Some((_, None)) => Err(ApiError::Conflict {
                     message: format!("test {id} still runs"),
                 }),
-                None => Err(ApiError::unknown_test(&id, &[])),
+                None => Err(ApiError::unknown_test(&id)),
             }
         })
     }
@@ -244,7 +241,7 @@ impl Agent for FakeAgent {
             let mut st = self.state();
             st.aborts.push(id.clone());
             let Some((view, _)) = st.tests.get_mut(&id) else {
-                return Err(ApiError::unknown_test(&id, &[]));
+                return Err(ApiError::unknown_test(&id));
             };
             if let Some(at) = view.brief.end_unix_ms {
                 return Err(ApiError::AlreadyDone {
@@ -281,6 +278,7 @@ impl Agent for FakeAgent {
                 clock_offset_ms: None,
                 rtt_ms: None,
                 is_self: true,
+                identity: "verified".into(),
                 problem: None,
             }]
         })
@@ -301,6 +299,7 @@ impl Agent for FakeAgent {
                 capacity: 1.0,
                 uptime: Duration::from_secs(1),
                 version: env!("CARGO_PKG_VERSION").into(),
+                ..PromSnapshot::default()
             }
         })
     }

@@ -98,6 +98,22 @@ pub enum ConfigError {
         /// What is wrong with the content.
         problem: &'static str,
     },
+    /// The gossip secret file's content is too short. The secret itself is never shown.
+    #[error(
+        "{name}: the secret in {} has {len} bytes after trimming whitespace; at least {min} are \
+         needed, the same on every agent (e.g. `head -c 32 /dev/urandom | base64 > FILE`)",
+        path.display()
+    )]
+    GossipSecret {
+        /// The gossip secret file setting.
+        name: Name,
+        /// The file.
+        path: PathBuf,
+        /// Bytes it holds.
+        len: usize,
+        /// Bytes needed.
+        min: usize,
+    },
     /// A certificate, key or trust bundle does not load.
     #[error("{name}: {source}")]
     Tls {
@@ -161,6 +177,7 @@ impl ConfigError {
             | ConfigError::NoAuthNotLoopback { name, .. }
             | ConfigError::Read { name, .. }
             | ConfigError::Token { name, .. }
+            | ConfigError::GossipSecret { name, .. }
             | ConfigError::Tls { name, .. }
             | ConfigError::CertificateExpired { name, .. }
             | ConfigError::DataDir { name, .. } => Some(name),

@@ -14,10 +14,10 @@ use super::error::ConfigError;
 use super::names::{Name, Setting};
 use super::parse::{self, Expected};
 use super::{
-    AgentArgs, AgentSettings, ClockPolicy, DEFAULT_API_LISTEN, DEFAULT_CLOCK_TOLERANCE,
-    DEFAULT_CLUSTER_ID, DEFAULT_DATA_DIR, DEFAULT_GOSSIP_INTERVAL, DEFAULT_GOSSIP_LISTEN,
-    DEFAULT_LEAD_TIME, DEFAULT_ORPHAN_TIMEOUT, DEFAULT_QUIC_LISTEN, Files, HOSTNAME_FILES,
-    KubeMode, Source,
+    AgentArgs, AgentSettings, ClockPolicy, DEFAULT_API_LISTEN, DEFAULT_API_MAX_CONNECTIONS,
+    DEFAULT_CLOCK_TOLERANCE, DEFAULT_CLUSTER_ID, DEFAULT_DATA_DIR, DEFAULT_GOSSIP_INTERVAL,
+    DEFAULT_GOSSIP_LISTEN, DEFAULT_LEAD_TIME, DEFAULT_ORPHAN_TIMEOUT, DEFAULT_QUIC_LISTEN, Files,
+    HOSTNAME_FILES, KubeMode, Source,
 };
 
 /// A setting's value as looked up: absent, present but rejected (error recorded), or parsed.
@@ -185,6 +185,14 @@ impl<'a> Loader<'a> {
 
         let auth = self.auth(api.listen.as_ref());
         let tls = self.tls(node_id.as_ref());
+        let gossip_key = self.gossip_key(tls.as_ref());
+        let api_max_connections = self.with_default(
+            Setting::API_MAX_CONNECTIONS,
+            args.api_max_connections.as_ref(),
+            DEFAULT_API_MAX_CONNECTIONS,
+            DEFAULT_API_MAX_CONNECTIONS.to_string(),
+            parse::connections,
+        );
         let data_dir = self.data_dir();
         let timing = self.timing();
         let clock_policy = self.with_default(
@@ -227,6 +235,8 @@ impl<'a> Loader<'a> {
             capacity: capacity?,
             auth: auth?,
             tls: tls?,
+            gossip_key: gossip_key?,
+            api_max_connections: api_max_connections?.0,
             data_dir: data_dir?,
             gossip_interval: timing.gossip_interval,
             lead_time: timing.lead_time,

@@ -66,6 +66,12 @@ impl Setting {
     pub const CERT: Setting = both("--cert", "VOLLEY_CERT");
     /// The given agent certificate's private key.
     pub const KEY: Setting = both("--key", "VOLLEY_KEY");
+    /// A file holding the fleet's gossip secret (instead of deriving it from the CA key).
+    pub const GOSSIP_SECRET_FILE: Setting =
+        both("--gossip-secret-file", "VOLLEY_GOSSIP_SECRET_FILE");
+    /// Most API connections served at once.
+    pub const API_MAX_CONNECTIONS: Setting =
+        both("--api-max-connections", "VOLLEY_API_MAX_CONNECTIONS");
     /// Where results are kept until sealed.
     pub const DATA_DIR: Setting = both("--data-dir", "VOLLEY_DATA_DIR");
     /// How often gossip rounds run.
@@ -88,7 +94,7 @@ impl Setting {
     pub const NODE_NAME: Setting = env_only("NODE_NAME");
 
     /// Every setting, in the order they are checked: for help texts and documentation.
-    pub const ALL: [Setting; 27] = [
+    pub const ALL: [Setting; 29] = [
         Setting::NODE_ID,
         Setting::CLUSTER_ID,
         Setting::LABELS,
@@ -106,6 +112,8 @@ impl Setting {
         Setting::CA_KEY,
         Setting::CERT,
         Setting::KEY,
+        Setting::GOSSIP_SECRET_FILE,
+        Setting::API_MAX_CONNECTIONS,
         Setting::DATA_DIR,
         Setting::GOSSIP_INTERVAL,
         Setting::LEAD_TIME,

@@ -186,6 +186,16 @@ pub(crate) fn capacity(s: &str) -> Result<f64, Expected> {
 
 /// A duration in k6's notation (the plan's parser: `500ms`, `1m30s`, a bare number is
 /// milliseconds) within `[min, max]`.
+/// Most API connections served at once: 1 to 65536.
+pub(crate) fn connections(s: &str) -> Result<usize, Expected> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=65_536).contains(&n) => Ok(n),
+        _ => Err(Cow::Borrowed(
+            "a whole number of connections from 1 to 65536, like 256",
+        )),
+    }
+}
+
 pub(crate) fn duration_within(s: &str, min: Duration, max: Duration) -> Result<Duration, Expected> {
     match parse_duration(s) {
         Ok(d) if (min..=max).contains(&d) => Ok(d),

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::fleet::ca::{CaError, FleetCa, Identity, Origin, TrustBundle};
+use crate::fleet::membership::{GossipKey, MIN_SECRET_BYTES};
 
 use super::TlsSettings;
 use super::error::ConfigError;
@@ -195,6 +196,46 @@ impl Loader<'_> {
             }
             (None, None, None) => {
                 self.errors.push(ConfigError::NoTlsIdentity);
+                None
+            }
+        }
+    }
+
+    /// The gossip key: from the gossip secret file when one is set, else derived from the fleet
+    /// CA key (which every agent of a self-issuing fleet already holds, so no extra secret needs
+    /// distributing). Agents given their certificates hold no CA key and need the file.
+    pub(super) fn gossip_key(&mut self, tls: Option<&TlsSettings>) -> Option<GossipKey> {
+        let file = self.path(
+            Setting::GOSSIP_SECRET_FILE,
+            self.args.gossip_secret_file.as_ref(),
+        );
+        if let Some((path, name)) = file {
+            let text = self.read(&path, &name)?;
+            let secret = text.trim();
+            return match GossipKey::derive(secret.as_bytes()) {
+                Ok(key) => Some(key),
+                Err(short) => {
+                    self.errors.push(ConfigError::GossipSecret {
+                        name,
+                        path,
+                        len: short.len,
+                        min: MIN_SECRET_BYTES,
+                    });
+                    None
+                }
+            };
+        }
+        match tls? {
+            TlsSettings::SelfIssued { ca } => GossipKey::derive(&ca.shared_secret()).ok(),
+            TlsSettings::Given { .. } => {
+                self.errors.push(ConfigError::Missing {
+                    name: Name::unset(Setting::GOSSIP_SECRET_FILE),
+                    hint: "every gossip datagram is authenticated with a secret all agents share; \
+                           agents that hold the fleet CA key derive it from that key, but this \
+                           agent is given its certificate: point this at a file holding the \
+                           fleet's gossip secret (the same on every agent, at least 16 bytes)"
+                        .into(),
+                });
                 None
             }
         }

@@ -233,6 +233,17 @@ impl FleetCa {
         &self.key_pem
     }
 
+    /// The fleet's shared secret for keys other than TLS (the gossip key is derived from it): the
+    /// CA private key's DER bytes, which every agent holding `ca.key` reads alike whatever the
+    /// PEM's line breaks. Handle with care.
+    pub fn shared_secret(&self) -> Vec<u8> {
+        match identity::parse_key(&self.key_pem, &Origin::Memory("CA private key")) {
+            Ok(der) => der.secret_der().to_vec(),
+            // Parsed when the CA was built, so this does not happen; the PEM is as secret.
+            Err(_) => self.key_pem.as_bytes().to_vec(),
+        }
+    }
+
     /// The trust bundle agents verify peers against: this CA's certificate.
     pub fn trust_bundle(&self) -> TrustBundle {
         TrustBundle::single(

@@ -4,8 +4,9 @@
 //!
 //! - [`Membership::start`] joins the fleet through a chitchat
 //!   [`Transport`]: [`bind_udp`] for real agents (binds first, so port 0
-//!   works and the advertised address is known), chitchat's
-//!   `ChannelTransport` in tests.
+//!   works and the advertised address is known, and authenticates every
+//!   datagram with the fleet's [`GossipKey`]), chitchat's `ChannelTransport`
+//!   in tests.
 //! - [`Membership::publish`] changes this agent's info and writes only the
 //!   keys that changed; [`Membership::announce`] sets or withdraws the test
 //!   announcement.
@@ -16,26 +17,33 @@
 //!
 //! chitchat's lock is held only to copy node states out; decoding and
 //! deduplication (`view`) run outside it. Gossip carries no plans and no
-//! commands. Layout: `config` (settings, defaults, validation), `transport`
-//! (the pre-bound UDP socket), `view` (pure dedupe).
+//! commands, and nothing unauthenticated reaches chitchat. Layout: `config`
+//! (settings, defaults, validation), `auth` (the datagram authenticator, pure),
+//! `stats` (counters and the rate-limited drop log), `transport` (the
+//! pre-bound, authenticating UDP socket), `view` (pure dedupe).
 
+mod auth;
 mod config;
+mod stats;
 mod transport;
 mod view;
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex as StdMutex};
 
 use chitchat::transport::Transport;
 use chitchat::{ChitchatHandle, ChitchatId, NodeState, spawn_chitchat};
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
+pub use auth::{GossipKey, MIN_SECRET_BYTES, REPLAY_WINDOW, Reject, ShortSecret};
 pub use config::{
     DEFAULT_GOSSIP_INTERVAL, DEFAULT_MARKED_FOR_DELETION_GRACE, FailureDetection, MembershipConfig,
     generation_now, validate_seed,
 };
-pub use transport::{BoundUdpTransport, bind_udp};
-pub use view::{Member, NodeSnapshot, build_members, dead_node_ids};
+pub use stats::{GossipCounts, GossipStats, REJECT_LOG_INTERVAL, RejectLog, RejectSummary};
+pub use transport::{AuthUdpTransport, bind_udp};
+pub use view::{Distrusted, Member, NodeSnapshot, build_members, dead_node_ids};
 
 use crate::fleet::keys::{Announcement, KeyError, MemberInfo};
 
@@ -111,6 +119,10 @@ pub struct Membership {
     /// What we last published; publishes are serialised through this lock so
     /// the key diff is always against what chitchat holds.
     published: Mutex<MemberInfo>,
+    /// Incarnations found not to be what they claim; kept out of the view.
+    distrusted: Arc<StdMutex<Distrusted>>,
+    /// Publishes the view (the watch task, and `distrust` at once).
+    members_tx: watch::Sender<Vec<Member>>,
     /// Latest deduplicated view, maintained by `watch_task`.
     members_rx: watch::Receiver<Vec<Member>>,
     /// Turns chitchat's live-node notifications into `members_rx` updates.
@@ -158,8 +170,20 @@ impl Membership {
         let (initial, live_rx) = handle
             .with_chitchat(|chitchat| (live_snapshots(chitchat), chitchat.live_nodes_watcher()))
             .await;
-        let (members_tx, members_rx) = watch::channel(build_members(&self_id, me.proto, initial));
-        let watch_task = tokio::spawn(run_watch(live_rx, members_tx, self_id.clone(), me.proto));
+        let distrusted = Arc::new(StdMutex::new(Distrusted::new()));
+        let (members_tx, members_rx) = watch::channel(build_members(
+            &self_id,
+            me.proto,
+            initial,
+            &Distrusted::new(),
+        ));
+        let watch_task = tokio::spawn(run_watch(
+            live_rx,
+            members_tx.clone(),
+            self_id.clone(),
+            me.proto,
+            Arc::clone(&distrusted),
+        ));
         tracing::info!(
             node_id = %cfg.node_id,
             generation = cfg.generation,
@@ -172,6 +196,8 @@ impl Membership {
             self_id,
             proto: me.proto,
             published: Mutex::new(me.clone()),
+            distrusted,
+            members_tx,
             members_rx,
             watch_task: AbortOnDrop(watch_task),
         })
@@ -255,7 +281,58 @@ impl Membership {
             .handle
             .with_chitchat(|chitchat| live_snapshots(chitchat))
             .await;
-        build_members(&self.self_id, self.proto, live)
+        build_members(&self.self_id, self.proto, live, &self.distrusted())
+    }
+
+    /// Leaves the incarnation `generation` of `node_id` out of the view from
+    /// now on (its QUIC endpoint answered as someone else): the genuine
+    /// incarnation, if one is live, shows instead. Our own never is.
+    /// Returns whether it was new.
+    pub async fn distrust(&self, node_id: &str, generation: u64) -> bool {
+        if node_id == &*self.self_id.node_id && generation == self.self_id.generation_id {
+            return false;
+        }
+        let added = {
+            let mut set = lock(&self.distrusted);
+            if set.len() >= MAX_DISTRUSTED {
+                // Bounded: the lowest generations are the oldest incarnations.
+                let oldest = set.iter().min_by_key(|(_, g)| *g).cloned();
+                if let Some(oldest) = oldest {
+                    set.remove(&oldest);
+                }
+            }
+            set.insert((node_id.to_owned(), generation))
+        };
+        if added {
+            let members = self.members().await;
+            self.members_tx.send_if_modified(|current| {
+                if *current == members {
+                    false
+                } else {
+                    *current = members;
+                    true
+                }
+            });
+        }
+        added
+    }
+
+    /// The incarnations left out of the view, sorted.
+    pub fn distrusted(&self) -> Distrusted {
+        lock(&self.distrusted).clone()
+    }
+
+    /// Every live incarnation (node id, generation), distrusted ones
+    /// included: to tell which reports still concern a running process.
+    pub async fn live_incarnations(&self) -> Vec<(String, u64)> {
+        self.handle
+            .with_chitchat(|chitchat| {
+                chitchat
+                    .live_nodes()
+                    .map(|id| (id.node_id.to_string(), id.generation_id))
+                    .collect()
+            })
+            .await
     }
 
     /// Node ids declared dead that have no live incarnation, sorted. A node
@@ -288,6 +365,16 @@ impl Membership {
             tracing::warn!(error = %format!("{error:#}"), "gossip loop ended with an error");
         }
     }
+}
+
+/// Most incarnations remembered as distrusted.
+const MAX_DISTRUSTED: usize = 1024;
+
+fn lock<T>(mutex: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every critical section is one set operation; a poisoned set is consistent.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Rejects info whose identity differs from the one gossip runs under.
@@ -343,6 +430,7 @@ async fn run_watch(
     members_tx: watch::Sender<Vec<Member>>,
     self_id: ChitchatId,
     proto: u32,
+    distrusted: Arc<StdMutex<Distrusted>>,
 ) {
     while live_rx.changed().await.is_ok() {
         let live: Vec<NodeSnapshot> = live_rx
@@ -354,7 +442,8 @@ async fn run_watch(
             // chitchat's initial value, before its first liveness round.
             continue;
         }
-        let members = build_members(&self_id, proto, live);
+        let distrusted = lock(&distrusted).clone();
+        let members = build_members(&self_id, proto, live, &distrusted);
         members_tx.send_if_modified(|current| {
             if *current == members {
                 false

@@ -65,15 +65,31 @@ impl NodeSnapshot {
     }
 }
 
+/// Incarnations (node id, generation) found not to be what they claim (their
+/// QUIC endpoint answers with another certificate or incarnation): left out
+/// of the view so the genuine incarnation shows, even if it is older.
+pub type Distrusted = BTreeSet<(String, u64)>;
+
 /// One member per node id, sorted by node id. For each node id the newest
 /// live generation wins (a restarted agent replaces its old incarnation
-/// before the old one is declared dead); for our own node id our own
-/// incarnation always wins, since another live agent claiming our name is a
-/// misconfiguration and must not make us vanish from our own view.
-pub fn build_members(self_id: &ChitchatId, proto: u32, live: Vec<NodeSnapshot>) -> Vec<Member> {
+/// before the old one is declared dead), except incarnations in `distrusted`;
+/// for our own node id our own incarnation always wins, since another live
+/// agent claiming our name is a misconfiguration or an impostor and must not
+/// make us vanish from our own view.
+pub fn build_members(
+    self_id: &ChitchatId,
+    proto: u32,
+    live: Vec<NodeSnapshot>,
+    distrusted: &Distrusted,
+) -> Vec<Member> {
     let mut newest: BTreeMap<String, NodeSnapshot> = BTreeMap::new();
     for snapshot in live {
         let node_id = snapshot.id.node_id.to_string();
+        if snapshot.id != *self_id
+            && distrusted.contains(&(node_id.clone(), snapshot.id.generation_id))
+        {
+            continue;
+        }
         let replace = match newest.get(&node_id) {
             None => true,
             Some(_) if snapshot.id == *self_id => true,
@@ -164,6 +180,7 @@ mod tests {
                 snapshot("a", 9, 12),
                 snapshot("a", 4, 13),
             ],
+            &Distrusted::new(),
         );
         let seen: Vec<(&str, u64, bool)> = members
             .iter()
@@ -181,11 +198,51 @@ mod tests {
             vec![snapshot("a", 9, 2), snapshot("a", 5, 1)],
             vec![snapshot("a", 5, 1), snapshot("a", 9, 2)],
         ] {
-            let members = build_members(&me, PROTOCOL_VERSION, order);
+            let members = build_members(&me, PROTOCOL_VERSION, order, &Distrusted::new());
             assert_eq!(members.len(), 1);
             assert!(members[0].is_self);
             assert_eq!(members[0].generation, 5);
         }
+    }
+
+    #[test]
+    fn a_distrusted_incarnation_gives_way_to_the_genuine_one() {
+        let me = id("b", 1, 1);
+        let live = || {
+            vec![
+                snapshot("b", 1, 1),
+                snapshot("a", 3, 2),
+                snapshot("a", 9, 66),
+            ]
+        };
+        let shown = |distrusted: &Distrusted| {
+            build_members(&me, PROTOCOL_VERSION, live(), distrusted)
+                .into_iter()
+                .map(|m| (m.node_id, m.generation, m.gossip_addr.port()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            shown(&Distrusted::new()),
+            [("a".into(), 9, 66), ("b".into(), 1, 1)],
+            "the newer claimant wins while nothing is known"
+        );
+        let impostor: Distrusted = [("a".to_owned(), 9)].into();
+        assert_eq!(
+            shown(&impostor),
+            [("a".into(), 3, 2), ("b".into(), 1, 1)],
+            "the genuine, older incarnation shows again"
+        );
+        let both: Distrusted = [
+            ("a".to_owned(), 9),
+            ("a".to_owned(), 3),
+            ("b".to_owned(), 1),
+        ]
+        .into();
+        assert_eq!(
+            shown(&both),
+            [("b".into(), 1, 1)],
+            "never distrust ourselves"
+        );
     }
 
     #[test]
@@ -207,6 +264,7 @@ mod tests {
             &me,
             PROTOCOL_VERSION,
             vec![snapshot("a", 1, 1), newer, broken, empty],
+            &Distrusted::new(),
         );
         let b = &members[1];
         assert!(!b.compatible);

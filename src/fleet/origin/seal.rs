@@ -73,10 +73,12 @@ impl Origin {
             },
         );
         let passed = summary.passed();
+        let aborted = t.abort.is_cancelled() && !t.threshold_abort;
         t.outcomes = outcomes;
-        t.meta.passed = Some(passed);
+        // An aborted test did not pass, whatever its thresholds said so far.
+        t.meta.passed = Some(passed && !aborted);
         t.meta.ended_unix_ms = Some(unix_ms_now());
-        t.meta.phase = if t.abort.is_cancelled() && !t.threshold_abort {
+        t.meta.phase = if aborted {
             TestPhase::Aborted
         } else if passed {
             TestPhase::Passed

@@ -712,6 +712,7 @@ fn kind(m: &Message) -> &'static str {
         Message::Interval { .. } => "interval",
         Message::Done { .. } => "done",
         Message::Sealed { .. } => "sealed",
+        Message::Identify => "identify",
     }
 }
 

@@ -266,6 +266,18 @@ impl Transport for MemoryTransport {
     fn local_addr(&self) -> SocketAddr {
         self.addr
     }
+
+    fn peer_id(
+        &self,
+        peer: SocketAddr,
+        _timeout: Duration,
+    ) -> BoxFuture<'_, Result<PeerId, TransportError>> {
+        let found = self
+            .network
+            .lookup(self.addr, peer)
+            .map(|node| node.peer_id.clone());
+        Box::pin(async move { found })
+    }
 }
 
 impl std::fmt::Debug for MemoryTransport {

@@ -54,6 +54,14 @@ pub trait Transport: Send + Sync + 'static {
     /// The address peers reach this transport at.
     fn local_addr(&self) -> SocketAddr;
 
+    /// The node id of the verified certificate the peer at `peer` presents (connecting first
+    /// if needed, within `timeout`): who really answers at that address, whatever gossip says.
+    fn peer_id(
+        &self,
+        peer: SocketAddr,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<PeerId, TransportError>>;
+
     /// Sends one application request and waits for its response (bounded by `timeout`).
     fn request(
         &self,

@@ -10,6 +10,7 @@ use tempfile::TempDir;
 use super::Fixture;
 use crate::agent::config::{AgentSettings, ConfigErrors, OsFiles, TlsSettings};
 use crate::fleet::ca::{DEFAULT_LEAF_VALIDITY, FleetCa};
+use crate::fleet::membership::{GossipKey, Reject};
 
 /// A temporary directory holding a fleet CA (`ca/ca.crt`, `ca/ca.key`), a token and a data
 /// directory, and the settings pointing at them.
@@ -70,9 +71,11 @@ impl Disk {
         identity
             .write_files(&self.path("agent.crt"), &self.path("agent.key"), false)
             .expect("writes");
+        self.write("gossip-secret", "a gossip secret shared by the fleet\n");
         self.without("VOLLEY_CA_KEY")
             .env("VOLLEY_CERT", "agent.crt")
             .env("VOLLEY_KEY", "agent.key")
+            .env("VOLLEY_GOSSIP_SECRET_FILE", "gossip-secret")
     }
 
     fn write(&self, rel: &str, text: &str) {
@@ -364,4 +367,61 @@ fn tls_flags_win_over_the_environment() {
     let cert = disk.path("ca/ca.crt").display().to_string();
     let disk = disk.flags(&["--ca-cert", &cert]);
     assert!(matches!(disk.ok().tls, TlsSettings::SelfIssued { .. }));
+}
+
+/// Whether datagrams sealed with `a` open with `b`.
+fn same_key(a: &GossipKey, b: &GossipKey) -> Result<(), Reject> {
+    let mut datagram = Vec::new();
+    a.seal(1_800_000_000_000, b"gossip", &mut datagram);
+    b.open(1_800_000_000_000, &datagram).map(drop)
+}
+
+#[test]
+fn agents_holding_the_same_ca_key_derive_the_same_gossip_key() {
+    let disk = Disk::new();
+    let first = disk.ok().gossip_key;
+    let again = disk.ok().gossip_key;
+    assert_eq!(same_key(&first, &again), Ok(()));
+    // The same CA key in PEM with other line breaks is the same secret.
+    let pem = disk.ca.key_pem().replace('\n', "\r\n");
+    disk.write("ca/ca.key", &pem);
+    assert_eq!(same_key(&first, &disk.ok().gossip_key), Ok(()));
+    let other = Disk::new().ok().gossip_key;
+    assert_eq!(same_key(&first, &other), Err(Reject::BadTag));
+}
+
+#[test]
+fn a_gossip_secret_file_wins_and_must_be_long_enough() {
+    let with_ca = Disk::new().env("VOLLEY_GOSSIP_SECRET_FILE", "gossip-secret");
+    with_ca.write("gossip-secret", "  a gossip secret shared by the fleet \n");
+    let given = Disk::new().given("agent-1");
+    assert_eq!(
+        same_key(&with_ca.ok().gossip_key, &given.ok().gossip_key),
+        Ok(()),
+        "the file's trimmed content is the secret, whatever the CA"
+    );
+
+    given.write("gossip-secret", "tooshort-secret\n");
+    let error = given.error();
+    assert!(
+        error.contains("VOLLEY_GOSSIP_SECRET_FILE") && error.contains("has 15 bytes"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("tooshort"),
+        "the secret is never shown: {error}"
+    );
+}
+
+#[test]
+fn a_given_certificate_needs_a_gossip_secret_file() {
+    let disk = Disk::new()
+        .given("agent-1")
+        .without("VOLLEY_GOSSIP_SECRET_FILE");
+    let error = disk.error();
+    assert!(
+        error.starts_with("--gossip-secret-file / VOLLEY_GOSSIP_SECRET_FILE is not set"),
+        "{error}"
+    );
+    assert!(error.contains("derive it from that key"), "{error}");
 }

@@ -421,6 +421,29 @@ fn capacity_must_be_a_positive_number() {
 }
 
 #[test]
+fn api_connections_are_capped_by_a_whole_number() {
+    assert_eq!(Fixture::new().ok().api_max_connections, 256);
+    assert_eq!(
+        Fixture::new()
+            .flags(&["--api-max-connections", "8"])
+            .ok()
+            .api_max_connections,
+        8
+    );
+    for bad in ["0", "-1", "many", "100000"] {
+        let report = Fixture::new()
+            .env("VOLLEY_API_MAX_CONNECTIONS", bad)
+            .error();
+        assert!(
+            report.starts_with(&format!(
+                "VOLLEY_API_MAX_CONNECTIONS: \"{bad}\" is not a whole number"
+            )),
+            "{report}"
+        );
+    }
+}
+
+#[test]
 fn an_unwritable_data_directory_is_reported_with_its_path() {
     let mut fixture = Fixture::new().env("VOLLEY_DATA_DIR", "/ro/volley");
     fixture.files.unwritable.push("/ro/volley".into());

@@ -210,6 +210,25 @@ impl Transport for QuicTransport {
     fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
+
+    fn peer_id(
+        &self,
+        peer: SocketAddr,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<PeerId, TransportError>> {
+        Box::pin(async move {
+            let conn = tokio::time::timeout(timeout, self.connection(peer))
+                .await
+                .map_err(|_| TransportError::Unreachable {
+                    peer,
+                    reason: format!("no QUIC connection could be established within {timeout:?}"),
+                })??;
+            tls::peer_id(&conn).ok_or_else(|| TransportError::Protocol {
+                peer,
+                reason: "the peer's certificate names no node (no common name)".to_owned(),
+            })
+        })
+    }
 }
 
 impl std::fmt::Debug for QuicTransport {

@@ -1,0 +1,144 @@
+//! Which peers the agent trusts, and how it finds out: every few seconds it
+//! measures each live peer's clock over QUIC and checks that the peer's
+//! certificate proves the node id it gossips ([`crate::fleet::identity`]);
+//! a submit uses only members that proved it (checking the others first).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use tokio_util::sync::CancellationToken;
+
+use super::core::{AgentCore, lock};
+use super::views;
+use crate::api::MemberView;
+use crate::fleet::identity::{self, Verdict};
+use crate::fleet::membership::Member;
+use crate::fleet::transport::{TransportError, measure_clock_offset};
+
+/// Time between two rounds of clock measurement and identity checks.
+const ROUND: Duration = Duration::from_secs(5);
+/// Rounds of "check, drop impostors, look again" a submit makes at most: a
+/// dropped impostor can uncover the genuine incarnation, which is checked too.
+const SUBMIT_CHECKS: usize = 3;
+
+// === impl AgentCore: trust ===
+
+impl AgentCore {
+    /// The members a test may use: this agent and every peer whose identity
+    /// is verified (peers not verified yet are checked now). Also returns
+    /// the peers left out, each with why, for the submitter.
+    pub(super) async fn trusted_members(&self) -> (Vec<Member>, Vec<String>) {
+        let mut members = self.h.membership.members().await;
+        for _ in 0..SUBMIT_CHECKS {
+            let verdicts = self.check_all(&members).await;
+            if !verdicts.iter().any(Verdict::is_rejected) {
+                let mut left_out = Vec::new();
+                let trusted = members
+                    .into_iter()
+                    .zip(verdicts)
+                    .filter_map(|(m, verdict)| match verdict.reason() {
+                        None => Some(m),
+                        Some(why) => {
+                            left_out.push(format!("{} ({why})", m.node_id));
+                            None
+                        }
+                    })
+                    .collect();
+                return (trusted, left_out);
+            }
+            // Impostors were dropped from the view: look at it again.
+            members = self.h.membership.members().await;
+        }
+        let left_out = members
+            .iter()
+            .filter(|m| !m.is_self)
+            .map(|m| format!("{} (its identity keeps changing)", m.node_id))
+            .collect();
+        (
+            members.into_iter().filter(|m| m.is_self).collect(),
+            left_out,
+        )
+    }
+
+    async fn check_all(&self, members: &[Member]) -> Vec<Verdict> {
+        join_all(members.iter().map(|m| {
+            identity::check_member(
+                &self.identities,
+                &self.h.membership,
+                self.h.transport.as_ref(),
+                m,
+            )
+        }))
+        .await
+    }
+
+    /// `/v1/members`: the view, each member with its clock, its identity
+    /// verdict and any problem; then the live incarnations rejected as
+    /// impostors (or superseded), so operators see them.
+    pub(super) async fn member_views(&self) -> Vec<MemberView> {
+        let clocks = lock(&self.clocks).clone();
+        let refused = lock(&self.refused).clone();
+        let members = self.h.membership.members().await;
+        let mut views: Vec<MemberView> = members
+            .iter()
+            .map(|m| {
+                let verdict = if m.is_self {
+                    Some(Verdict::Verified)
+                } else {
+                    self.identities.get(&m.node_id, m.generation)
+                };
+                views::member_view(
+                    m,
+                    clocks.get(&m.node_id),
+                    refused.get(&m.node_id).map(String::as_str),
+                    verdict.as_ref(),
+                )
+            })
+            .collect();
+        let live = self.h.membership.live_incarnations().await;
+        views.extend(
+            self.identities
+                .rejected(&live)
+                .iter()
+                .map(views::rejected_view),
+        );
+        views
+    }
+}
+
+/// Measures the clock offset to every live peer every few seconds, and
+/// checks each peer's identity while at it.
+pub async fn measure_clocks(core: Arc<AgentCore>, shutdown: CancellationToken) {
+    loop {
+        let members = core.h.membership.members().await;
+        for m in members.iter().filter(|m| !m.is_self) {
+            let Some(info) = m.usable() else { continue };
+            match measure_clock_offset(core.h.transport.as_ref(), info.quic, 3).await {
+                Ok(sample) => {
+                    lock(&core.clocks).insert(m.node_id.clone(), sample);
+                    lock(&core.refused).remove(&m.node_id);
+                }
+                Err(e @ TransportError::Refused { .. }) => {
+                    tracing::warn!(peer = %m.node_id, "mutual TLS refused: {e}");
+                    lock(&core.refused).insert(m.node_id.clone(), e.to_string());
+                    continue;
+                }
+                Err(e) => tracing::debug!(peer = %m.node_id, "clock offset not measured: {e}"),
+            }
+            identity::check_member(
+                &core.identities,
+                &core.h.membership,
+                core.h.transport.as_ref(),
+                m,
+            )
+            .await;
+        }
+        let live = core.h.membership.live_incarnations().await;
+        core.identities.retain_live(&live);
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(ROUND) => {}
+        }
+    }
+}
