@@ -79,7 +79,12 @@ pub fn summary_view(
         text: text.to_owned(),
         summary: summary.clone(),
         k6_export: export,
-        passed: summary.passed(),
+        // A test an agent's memory watchdog stopped fails (see `seal`).
+        passed: summary.passed()
+            && !summary
+                .notes
+                .iter()
+                .any(|n| crate::fleet::protocol::stopped_by_memory_ceiling(n)),
     }
 }
 

@@ -72,11 +72,19 @@ impl Origin {
                 trend_stats: t.plan.summary_trend_stats.clone(),
             },
         );
-        let passed = summary.passed();
+        // An agent's memory watchdog stopped it: not the test that was
+        // asked for, whatever the thresholds say.
+        let memory_stop = t
+            .incidents
+            .iter()
+            .any(|i| protocol::stopped_by_memory_ceiling(i));
+        let passed = summary.passed() && !memory_stop;
         t.outcomes = outcomes;
         t.meta.passed = Some(passed);
         t.meta.ended_unix_ms = Some(unix_ms_now());
-        t.meta.phase = if t.abort.is_cancelled() && !t.threshold_abort {
+        t.meta.phase = if memory_stop {
+            TestPhase::Failed
+        } else if t.abort.is_cancelled() && !t.threshold_abort {
             TestPhase::Aborted
         } else if passed {
             TestPhase::Passed
