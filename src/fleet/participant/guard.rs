@@ -147,6 +147,44 @@ mod tests {
     }
 
     #[test]
+    fn a_share_is_judged_by_this_agents_own_limits() {
+        let plan = crate::plan::parse(
+            "vus: 90\nduration: 10s\nflow:\n  - get: http://127.0.0.1:1/\n",
+            crate::plan::Format::Yaml,
+            &crate::plan::LoadOptions::default(),
+            &crate::plan::FsFiles,
+        )
+        .expect("the plan loads");
+        let agents: Vec<(String, f64)> = ["a", "b", "c"]
+            .iter()
+            .map(|a| (a.to_string(), 1.0))
+            .collect();
+        let allocation = Allocation::new(1, &agents).expect("a valid allocation");
+        let guard = |max_vus| Guard {
+            limits: MachineLimits {
+                max_vus: Some(max_vus),
+                ..MachineLimits::from_capacity(2.0, Some(1 << 30), admission::Knobs::AGENT)
+            },
+            ceiling: None,
+        };
+        // A third of 90 VUs is 30.
+        assert_eq!(guard(30).admit("b", &plan, &allocation), Ok(()));
+        let refused = guard(29)
+            .admit("b", &plan, &allocation)
+            .expect_err("30 VUs are over 29");
+        assert!(
+            refused.starts_with("agent b cannot hold its share of the test: vus asks for 30 VUs"),
+            "{refused}"
+        );
+        assert!(
+            refused.contains("the limit for agent b is about 29 VUs"),
+            "{refused}"
+        );
+        // An agent outside the allocation runs nothing.
+        assert_eq!(guard(1).admit("z", &plan, &allocation), Ok(()));
+    }
+
+    #[test]
     fn the_reason_says_what_happened_and_what_to_do() {
         let text = ceiling_reason("agent-1", 3 << 30, 2 << 30);
         assert!(
