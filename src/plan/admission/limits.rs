@@ -279,7 +279,9 @@ impl Limits {
                 let factor = self.factor();
                 let value = scale(derived.value, factor);
                 let equal = (factor - *agents as f64).abs() < 1e-9;
-                let why = if equal {
+                let why = if equal && *agents == 1 {
+                    format!("{} on {this}", derived.why)
+                } else if equal {
                     format!(
                         "{agents} agents × {} each: {} on {this}",
                         per(derived.value),

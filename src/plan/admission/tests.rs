@@ -177,6 +177,17 @@ fn a_fleet_scales_this_agents_limits_by_the_agents_weights() {
     assert!(text.contains("on agent-0"), "{text}");
     assert!(text.contains("--max-rate / VOLLEY_MAX_RATE"), "{text}");
 
+    // One agent: its own limits, named.
+    let alone = Limits::fleet(knobs.clone(), "agent-0", 2.0, &[2.0]);
+    let r = refusal(&arrival("1500000"), &alone);
+    assert!(
+        r.to_string().ends_with(
+            "the limit for the selected agent is 1000000 iterations/s (500000 per CPU × 2 CPUs \
+             on agent-0; raise with --max-rate / VOLLEY_MAX_RATE)"
+        ),
+        "{r}"
+    );
+
     // Unequal weights: this agent's limits per unit of weight.
     let mixed = Limits::fleet(knobs, "agent-0", 2.0, &[2.0, 1.0, 5.0]);
     let r = refusal(&arrival("4500000"), &mixed);
