@@ -1,11 +1,12 @@
 //! Plan loading (YAML → validated `Plan`) and template rendering, the two
-//! plan costs: one paid once per test, the other on every request.
+//! plan costs: one paid once per test, the other on every request; and the
+//! admission check a submit adds to the load.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use volley::plan::{self, Format, FsFiles, LoadOptions, RenderContext};
+use volley::plan::{self, Format, FsFiles, LoadOptions, RenderContext, admission};
 
 const PLAN: &str = r#"
 env:
@@ -60,6 +61,15 @@ fn bench(c: &mut Criterion) {
     });
 
     let plan = plan::parse(PLAN, Format::Yaml, &opts, &FsFiles).expect("valid plan");
+    let limits = admission::Limits::fleet(
+        admission::MachineLimits::from_capacity(2.0, Some(8 << 30), admission::Knobs::AGENT),
+        "agent-0",
+        2.0,
+        &[2.0; 5],
+    );
+    c.bench_function("plan/admission_check", |b| {
+        b.iter(|| admission::check(&admission::Demand::of(black_box(&plan)), &limits))
+    });
     let vars = vec![Some("eyJhbGciOiJIUzI1NiJ9.token".to_string())];
     let cx = RenderContext {
         vu: 17,

@@ -180,6 +180,59 @@ flow:
     );
 }
 
+/// A plan beyond this machine's memory or CPUs is refused at load, before
+/// anything is allocated: exit 104 with the field, the value and the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_beyond_this_machine_exit_104_before_running() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let cases = [
+        (
+            "scenarios:\n  main:\n    executor: constant-arrival-rate\n    rate: 1000000000000\n    \
+             duration: 5s\n    preAllocatedVUs: 10\n    maxVUs: 20\nflow:\n  - get: \"http://127.0.0.1:1/\"\n",
+            "scenarios.main.rate asks for 1000000000000 iterations/s",
+            "VOLLEY_MAX_RATE",
+        ),
+        (
+            "vus: 1000000000\nduration: 5s\nflow:\n  - get: \"http://127.0.0.1:1/\"\n",
+            "vus asks for 1000000000 VUs",
+            "VOLLEY_MAX_VUS",
+        ),
+    ];
+    for (yaml, message, knob) in cases {
+        let plan = write_plan(dir.path(), yaml);
+        let out = volley_async(vec!["run".into(), plan, "--quiet".into()], LIMIT).await;
+        let stderr = text(&out.stderr);
+        eprintln!("{stderr}");
+        assert_eq!(out.status.code(), Some(104), "stderr:\n{stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+        assert!(stderr.contains("the limit for this machine"), "{stderr}");
+        assert!(stderr.contains(knob), "{stderr}");
+    }
+
+    // The agent's variables set the limits of local runs too.
+    let plan = write_plan(
+        dir.path(),
+        "vus: 3\nduration: 1s\nflow:\n  - get: \"http://127.0.0.1:1/\"\n",
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_volley"))
+            .args(["run", &plan, "--quiet"])
+            .env("VOLLEY_MAX_VUS", "2")
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("volley runs")
+    })
+    .await
+    .expect("the blocking task");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(104), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("about 2 VUs (set with VOLLEY_MAX_VUS"),
+        "{stderr}"
+    );
+}
+
 /// Flags that change the plan on this machine only are refused on a
 /// fleet, each named, before anything is sent (no agent listens here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

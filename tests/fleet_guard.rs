@@ -1,7 +1,8 @@
 //! Fleet tests of what the fleet refuses, with real `volley agent` processes on loopback: a peer
 //! certified by another CA, API calls without the token or with a wrong one, and bad input at the
-//! API (an oversized plan, an unknown test, a submit while a test runs, a plan error). Each test
-//! takes 3–8 s.
+//! API (an oversized plan, an unknown test, a submit while a test runs, a plan error), plans
+//! beyond what the fleet can hold (refused at submit) and a test stopped by an agent's memory
+//! ceiling. Each test takes 3–8 s.
 
 mod fleet;
 
@@ -293,4 +294,137 @@ async fn bad_input_gets_the_right_status_and_a_message_to_act_on() {
         .abort(&running.id)
         .await
         .expect("the running test is aborted");
+}
+
+/// A plan asking for `rate` iterations a second (one VU to spare).
+fn flood(target: std::net::SocketAddr, rate: &str) -> String {
+    format!(
+        "scenarios:\n  main:\n    executor: constant-arrival-rate\n    rate: {rate}\n    \
+         duration: 5s\n    preAllocatedVUs: 10\n    maxVUs: 20\n    flow:\n      \
+         - get: http://{target}/\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_beyond_the_fleets_limits_get_422_and_the_agent_keeps_its_memory() {
+    let target = target().await;
+    let fleet = Fleet::start(2, FleetOptions::default())
+        .await
+        .expect("fleet forms");
+    let client = fleet.client(0);
+    let agent = &fleet.agents[0];
+    let before = agent.resident_bytes().expect("the agent's VmRSS");
+
+    let absurd = [
+        (
+            flood(target.addr, "1000000000000"),
+            "scenarios.main.rate",
+            "VOLLEY_MAX_RATE",
+        ),
+        (
+            format!(
+                "vus: 1000000000\nduration: 5s\nflow:\n  - get: http://{}/\n",
+                target.addr
+            ),
+            "vus",
+            "VOLLEY_MAX_VUS",
+        ),
+    ];
+    for (plan, field, knob) in absurd {
+        let started = std::time::Instant::now();
+        let e = client
+            .submit(&plans::submit(plan))
+            .await
+            .expect_err("refused");
+        let took = started.elapsed();
+        eprintln!("refused in {took:?}: {e}");
+        assert_eq!(status(&e), Some(422), "{e}");
+        let message = e.to_string();
+        assert!(message.contains(&format!("{field} asks for")), "{message}");
+        assert!(
+            message.contains("the limit for the 2 selected agents"),
+            "{message}"
+        );
+        assert!(message.contains("2 agents ×"), "{message}");
+        assert!(message.contains(knob), "{message}");
+    }
+    // Nothing was allocated for either: the resident memory did not move (allocator noise
+    // aside), where the accepted plans used to grow it by gigabytes.
+    let after = agent.resident_bytes().expect("the agent's VmRSS");
+    eprintln!("agent-0 VmRSS: {before} bytes before, {after} after");
+    assert!(
+        after <= before + (16 << 20),
+        "VmRSS grew from {before} to {after} bytes"
+    );
+    assert_eq!(target.stats.requests(), 0, "nothing ran");
+    fleet.wait_formed(2).await.expect("both agents idle");
+
+    // An ordinary plan still runs.
+    let view = fleet
+        .run_to_seal(
+            0,
+            &plans::submit(plans::arrival_rate(
+                target.addr,
+                50,
+                Duration::from_secs(1),
+                "/",
+            )),
+        )
+        .await;
+    assert!(
+        results::requests_by_agent(&view.summary)
+            .iter()
+            .all(|(_, r)| *r > 0),
+        "both agents sent load"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_past_its_memory_ceiling_stops_the_test_with_the_reason() {
+    let target = target().await;
+    // agent-1's ceiling is below what any process holds: its watchdog trips at the first look.
+    let mut fleet = Fleet::start(
+        2,
+        FleetOptions {
+            agent_env: vec![(1, "VOLLEY_MEMORY_CEILING".into(), "1Mi".into())],
+            ..FleetOptions::default()
+        },
+    )
+    .await
+    .expect("fleet forms");
+    let accepted = fleet
+        .client(0)
+        .submit(&plans::submit(plans::constant_vus(
+            target.addr,
+            2,
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+        )))
+        .await
+        .expect("submit accepted");
+    let view = fleet
+        .wait_summary(0, &accepted.id, Duration::from_secs(20))
+        .await
+        .expect("the test is stopped and sealed long before its 30 s");
+    eprintln!("notes: {:?}", view.summary.notes);
+    assert!(!view.passed, "a test stopped by a memory ceiling fails");
+    let note = view
+        .summary
+        .notes
+        .iter()
+        .find(|n| n.contains("memory ceiling: agent agent-1 held"))
+        .unwrap_or_else(|| panic!("a note gives the reason: {:?}", view.summary.notes));
+    assert!(note.contains("VOLLEY_MEMORY_CEILING"), "{note}");
+    let test = fleet
+        .client(0)
+        .get_test(&accepted.id)
+        .await
+        .expect("the test is known");
+    assert_eq!(test.brief.phase, "failed");
+    assert_eq!(test.brief.passed, Some(false));
+    // Both agents are alive and idle again: the watchdog stopped the test, not the agent.
+    fleet.wait_formed(2).await.expect("both agents idle");
+    for agent in &mut fleet.agents {
+        assert!(agent.is_running(), "{} is still running", agent.id);
+    }
 }

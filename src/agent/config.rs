@@ -6,9 +6,11 @@
 //! the files it names (API token, certificates, keys) and checks the data directory. The
 //! environment and the file system come in through the [`Source`] and [`Files`] seams, so tests
 //! use a map and never touch the process environment. Every problem is collected and reported
-//! together ([`ConfigErrors`]), each naming the setting, the value and the expected form.
+//! together ([`ConfigErrors`]), each naming the setting, the value and the expected form. The
+//! admission limits and the memory ceiling are in `limits` ([`LimitSettings`]).
 
 mod error;
+mod limits;
 mod load;
 mod names;
 mod network;
@@ -27,6 +29,7 @@ use crate::fleet::ca::{FleetCa, Identity, TrustBundle};
 use crate::fleet::membership::GossipKey;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use limits::{DEFAULT_CEILING_PERCENT, LimitSettings};
 pub use names::{Name, Setting, Via};
 pub use parse::Seed;
 pub use secrets::{ApiAuth, ApiToken};
@@ -234,6 +237,22 @@ pub struct AgentArgs {
     /// Kubernetes integration: auto, on or off [env: VOLLEY_KUBE] [default: auto]
     #[arg(long, value_name = "MODE", help_heading = "Runtime")]
     pub kube: Option<String>,
+
+    /// Most VUs a plan may ask of this agent [env: VOLLEY_MAX_VUS]
+    /// [default: 75% of the memory limit at 64 KiB per VU, 512 KiB per script VU]
+    #[arg(long, value_name = "N", help_heading = "Limits")]
+    pub max_vus: Option<String>,
+    /// Most iterations per second a plan may ask of this agent [env: VOLLEY_MAX_RATE]
+    /// [default: 500000 per CPU]
+    #[arg(long, value_name = "PER_SECOND", help_heading = "Limits")]
+    pub max_rate: Option<String>,
+    /// Longest test this agent runs [env: VOLLEY_MAX_DURATION] [default: 168h]
+    #[arg(long, value_name = "DURATION", help_heading = "Limits")]
+    pub max_duration: Option<String>,
+    /// Resident memory at which a running test is stopped [env: VOLLEY_MEMORY_CEILING]
+    /// [default: 90% of the memory limit]
+    #[arg(long, value_name = "SIZE", help_heading = "Limits")]
+    pub memory_ceiling: Option<String>,
 }
 
 // ===== settings =====
@@ -332,6 +351,8 @@ pub struct AgentSettings {
     pub pod_ip: Option<IpAddr>,
     /// The Kubernetes node (`NODE_NAME`), whose labels and CPUs the agent reads.
     pub node_name: Option<String>,
+    /// What plans may ask of this agent, and the memory ceiling of a running test.
+    pub limits: LimitSettings,
 }
 
 // === impl AgentSettings ===

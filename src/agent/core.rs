@@ -24,7 +24,8 @@ use crate::fleet::participant::{self, Participant, unix_ms_now};
 use crate::fleet::protocol::{self, Message, PlanBundle, Response};
 use crate::fleet::store::{Store, TestPhase};
 use crate::fleet::transport::{ClockSample, Transport};
-use crate::plan::{self, format_duration};
+use crate::plan::admission::{self, Demand, Limits, MachineLimits};
+use crate::plan::{self, Plan, format_duration};
 
 /// What the core is built from.
 pub struct Handles {
@@ -37,6 +38,9 @@ pub struct Handles {
     pub participant: Arc<Participant>,
     pub store: Arc<Store>,
     pub api_addr: std::net::SocketAddr,
+    /// What plans may ask of this agent (its memory and CPUs, or its
+    /// settings); scaled to the selected agents at submit.
+    pub limits: MachineLimits,
 }
 
 pub struct AgentCore {
@@ -207,6 +211,7 @@ impl AgentCore {
         }
         self.exclude_refused(&mut candidates, min_agents, &unproven)?;
         self.check_clocks(&candidates)?;
+        self.admit(&plan, &candidates).await?;
         if let Some(script) = &script {
             // Once for the whole fleet, before the barrier (as k6 runs it
             // once before any VU); its data travels in the bundle.
@@ -316,6 +321,26 @@ impl AgentCore {
                 .collect(),
             revision: allocation.revision,
             origin: self.me().to_owned(),
+        })
+    }
+
+    /// Refuses (422) a plan that asks for more than the candidates can hold,
+    /// before its setup runs and before anything is allocated for it. Only
+    /// this agent's limits are known here: they are scaled by the
+    /// candidates' capacity weights, and each agent checks its exact share
+    /// against its own limits again at prepare.
+    async fn admit(&self, plan: &Plan, candidates: &[Candidate]) -> Result<(), ApiError> {
+        if candidates.is_empty() {
+            // The origin refuses it, naming the selector.
+            return Ok(());
+        }
+        let weights: Vec<f64> = candidates.iter().map(|c| c.capacity).collect();
+        let this_weight = self.h.membership.info().await.capacity;
+        let limits = Limits::fleet(self.h.limits.clone(), self.me(), this_weight, &weights);
+        admission::check(&Demand::of(plan), &limits).map_err(|refusal| ApiError::Unprocessable {
+            message: format!(
+                "the plan asks for more than the fleet can run, nothing was started: {refusal}"
+            ),
         })
     }
 

@@ -17,9 +17,10 @@ use crate::fleet::capacity::{self, SystemCgroups};
 use crate::fleet::keys::{AgentState, MemberInfo};
 use crate::fleet::membership::{self, Membership, MembershipConfig};
 use crate::fleet::origin::Origin;
-use crate::fleet::participant::{Activity, Participant};
+use crate::fleet::participant::{Activity, Guard, Participant};
 use crate::fleet::store::Store;
 use crate::fleet::transport::{Limits, QuicTransport, Transport};
+use crate::plan::admission::Knobs;
 
 /// Why an agent could not start.
 #[derive(Debug, thiserror::Error)]
@@ -147,12 +148,20 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
             }
         }
     }
-    let detected = capacity::detect(&SystemCgroups).cpus;
+    let machine = capacity::detect(&SystemCgroups);
+    let detected = machine.cpus;
     // The node's allocatable CPU bounds what the process could detect.
     let bounded = node
         .as_ref()
         .and_then(|n| n.cpu)
         .map_or(detected, |cpu| detected.min(cpu));
+    let limits = settings
+        .limits
+        .machine(bounded, machine.memory_bytes, Knobs::AGENT);
+    let guard = Guard {
+        limits: limits.clone(),
+        ceiling: settings.limits.ceiling(machine.memory_bytes),
+    };
     let capacity = settings.capacity.unwrap_or(bounded).max(0.01);
     let mut seeds: Vec<String> = settings.seeds.iter().map(ToString::to_string).collect();
     if let Some(k) = &kube {
@@ -200,6 +209,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         Some(store.clone()),
         settings.orphan_timeout,
     );
+    participant.set_guard(guard);
     let alive_view = membership.watch();
     let is_alive =
         Arc::new(move |node: &str| alive_view.borrow().iter().any(|m| m.node_id == node));
@@ -232,6 +242,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         participant: participant.clone(),
         store,
         api_addr,
+        limits,
     });
     router.attach(core.clone());
 

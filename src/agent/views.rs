@@ -82,7 +82,14 @@ pub fn summary_view(
         text: text.to_owned(),
         summary: summary.clone(),
         k6_export: export,
-        passed: summary.passed() && !aborted,
+        // Aborted, or stopped by an agent's memory watchdog (see `seal`):
+        // not the test that was asked for.
+        passed: summary.passed()
+            && !aborted
+            && !summary
+                .notes
+                .iter()
+                .any(|n| crate::fleet::protocol::stopped_by_memory_ceiling(n)),
     }
 }
 

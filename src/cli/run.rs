@@ -265,6 +265,7 @@ fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
         }
     };
     let tuple = tuple_from_args(args)?;
+    admit_locally(&plan, &tuple)?;
     let mut json_out = None;
     for out in &args.out {
         match out.split_once('=') {
@@ -281,6 +282,22 @@ fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
         json_out,
         summary: summary_mode(args)?,
     })
+}
+
+/// Refuses a plan that asks for more than this machine can hold (its
+/// memory and CPUs, or the `VOLLEY_MAX_*` variables an agent reads too),
+/// before anything is allocated for it: exit 104, like any invalid plan.
+fn admit_locally(plan: &Plan, tuple: &ExecutionTuple) -> anyhow::Result<()> {
+    use crate::plan::admission::{self, Demand, Knobs, Limits};
+    let settings = crate::agent::config::LimitSettings::from_env(&crate::agent::config::Env)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let capacity = crate::fleet::capacity::detect(&crate::fleet::capacity::SystemCgroups);
+    let machine = settings.machine(capacity.cpus, capacity.memory_bytes, Knobs::LOCAL);
+    let segment = tuple.segment();
+    let fraction = segment.to().to_f64() - segment.from().to_f64();
+    let demand = Demand::of(plan).share(fraction, |v| tuple.scale(v));
+    admission::check(&demand, &Limits::machine(machine, "this machine"))
+        .map_err(|refusal| anyhow::anyhow!("{refusal}"))
 }
 
 async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {

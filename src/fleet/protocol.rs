@@ -22,6 +22,16 @@ pub const PROTOCOL_VERSION: u32 = 2;
 /// starts (the submitter then exits 108, as k6 does).
 pub const SCRIPT_ABORT: &str = "exec.test.abort()";
 
+/// How the reason of a share stopped by its agent's memory watchdog starts;
+/// such a test is failed, whatever its thresholds say.
+pub const MEMORY_CEILING: &str = "memory ceiling";
+
+/// Whether a summary note or incident says an agent's memory watchdog
+/// stopped the test.
+pub fn stopped_by_memory_ceiling(note: &str) -> bool {
+    note.contains(MEMORY_CEILING) && note.contains(": agent ")
+}
+
 /// Largest JSON header accepted (plans travel in it).
 const MAX_HEADER: usize = 8 << 20;
 

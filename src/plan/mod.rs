@@ -18,8 +18,11 @@
 //! - [`dynamic`]: requests, checks and groups a script declares as it runs.
 //! - [`net`]: TLS, DNS, source-address and proxy options.
 //! - [`system_tags`]: which tags Volley sets on samples.
+//! - [`admission`]: what a plan asks for against what the machines that
+//!   would run it can hold, checked before anything is allocated.
 //! - [`error`][]: [`PlanError`].
 
+pub mod admission;
 mod compile;
 pub mod data;
 mod depth;

@@ -394,6 +394,34 @@ impl Arrivals {
     pub fn share(&self) -> u64 {
         self.share
     }
+
+    /// Skips every arrival left that starts before offset `at`, and says
+    /// how many: a binary search over the share's remaining arrivals
+    /// (start offsets never decrease), so `O(log n)` whatever the rate. An
+    /// open-model dispatcher that fell behind counts the arrivals it can
+    /// no longer start in one step this way instead of one by one.
+    pub fn skip_before(&mut self, at: Duration) -> u64 {
+        let due = |local: u64| {
+            self.indices
+                .global_at(local)
+                .and_then(|g| self.timeline.offset_of(g))
+                .is_some_and(|offset| offset < at)
+        };
+        // Every local index in [yielded, lo) is due; none in [hi, share).
+        let (mut lo, mut hi) = (self.yielded, self.share);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if due(mid) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let skipped = lo - self.yielded;
+        self.yielded = lo;
+        self.indices.seek(lo);
+        skipped
+    }
 }
 
 impl Iterator for Arrivals {

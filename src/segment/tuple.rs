@@ -296,6 +296,28 @@ pub struct GlobalIndices {
     next: usize,
 }
 
+impl GlobalIndices {
+    /// The global number of my `local`-th unit (0-based), `None` past
+    /// `u64::MAX`.
+    pub fn global_at(&self, local: u64) -> Option<u64> {
+        let positions = &self.striping.positions[self.segment];
+        let per_period = positions.len() as u64;
+        let period = local / per_period;
+        let offset = u64::from(positions[(local % per_period) as usize]);
+        period
+            .checked_mul(self.striping.lcd)
+            .and_then(|base| base.checked_add(offset))
+    }
+
+    /// Continues from my `local`-th unit, as if the ones before had been
+    /// taken: `O(1)` whatever the count skipped.
+    pub fn seek(&mut self, local: u64) {
+        let per_period = self.striping.positions[self.segment].len() as u64;
+        self.base = (local / per_period).checked_mul(self.striping.lcd);
+        self.next = (local % per_period) as usize;
+    }
+}
+
 impl Iterator for GlobalIndices {
     type Item = u64;
 

@@ -149,6 +149,8 @@ pub struct FleetOptions {
     /// The host of each agent in start order (a network namespace); agents past its end run on
     /// loopback.
     pub hosts: Vec<net::Host>,
+    /// Extra `VOLLEY_*` variables for one agent: (index, name, value).
+    pub agent_env: Vec<(usize, String, String)>,
 }
 
 /// The `{"event":"ready",...}` line `volley agent` prints once it listens.
@@ -255,6 +257,12 @@ impl Fleet {
             node_id: None,
             gossip_secret: gossip_secret.clone(),
             quic_advertise: None,
+            env: opts
+                .agent_env
+                .iter()
+                .filter(|(agent, _, _)| *agent == i)
+                .map(|(_, k, v)| (k.clone(), v.clone()))
+                .collect(),
         };
         let first = Agent::spawn(fleet.dir.path(), spec(0, None)).await?;
         let seed = first.gossip;
@@ -479,6 +487,7 @@ impl Fleet {
             node_id: Some(node_id.to_owned()),
             gossip_secret: None,
             quic_advertise,
+            env: Vec::new(),
         };
         Agent::spawn(self.dir.path(), spec).await
     }
@@ -542,6 +551,8 @@ struct AgentSpec {
     gossip_secret: Option<PathBuf>,
     /// `VOLLEY_QUIC_ADVERTISE`; the bound address when `None`.
     quic_advertise: Option<SocketAddr>,
+    /// Extra variables.
+    env: Vec<(String, String)>,
 }
 
 // === impl Agent ===
@@ -612,6 +623,9 @@ impl Agent {
         if let Some(t) = spec.orphan_timeout {
             cmd.env("VOLLEY_ORPHAN_TIMEOUT", format!("{}ms", t.as_millis()));
         }
+        for (key, value) in &spec.env {
+            cmd.env(key, value);
+        }
         let mut child = cmd.spawn().map_err(|source| HarnessError::Spawn {
             agent: id.clone(),
             binary: binary.to_owned(),
@@ -672,6 +686,23 @@ impl Agent {
             _stdout: lines,
             spec,
         })
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Its resident memory (`VmRSS` of `/proc/PID/status`), in bytes.
+    pub fn resident_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kib: u64 = line["VmRSS:".len()..]
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()?;
+        Some(kib * 1024)
     }
 
     /// Whether the process still runs (a stopped process runs).

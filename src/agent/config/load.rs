@@ -220,6 +220,8 @@ impl<'a> Loader<'a> {
             },
         );
 
+        let limits = self.limits();
+
         let timing = timing?;
         Some(AgentSettings {
             node_id: node_id?.0,
@@ -247,6 +249,7 @@ impl<'a> Loader<'a> {
             namespace: namespace?,
             pod_ip: pod_ip?,
             node_name: node_name.map(|(name, _)| name),
+            limits: limits?,
         })
     }
 

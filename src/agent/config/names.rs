@@ -86,6 +86,14 @@ impl Setting {
     pub const ORPHAN_TIMEOUT: Setting = both("--orphan-timeout", "VOLLEY_ORPHAN_TIMEOUT");
     /// Whether the Kubernetes integration runs.
     pub const KUBE: Setting = both("--kube", "VOLLEY_KUBE");
+    /// Most VUs a plan may ask of this agent.
+    pub const MAX_VUS: Setting = both("--max-vus", "VOLLEY_MAX_VUS");
+    /// Most iterations per second a plan may ask of this agent.
+    pub const MAX_RATE: Setting = both("--max-rate", "VOLLEY_MAX_RATE");
+    /// Longest test this agent runs.
+    pub const MAX_DURATION: Setting = both("--max-duration", "VOLLEY_MAX_DURATION");
+    /// Resident memory at which a running test is stopped.
+    pub const MEMORY_CEILING: Setting = both("--memory-ceiling", "VOLLEY_MEMORY_CEILING");
     /// The pod's namespace (Kubernetes downward API).
     pub const POD_NAMESPACE: Setting = env_only("POD_NAMESPACE");
     /// The pod's IP (Kubernetes downward API).
@@ -94,7 +102,7 @@ impl Setting {
     pub const NODE_NAME: Setting = env_only("NODE_NAME");
 
     /// Every setting, in the order they are checked: for help texts and documentation.
-    pub const ALL: [Setting; 29] = [
+    pub const ALL: [Setting; 33] = [
         Setting::NODE_ID,
         Setting::CLUSTER_ID,
         Setting::LABELS,
@@ -121,6 +129,10 @@ impl Setting {
         Setting::CLOCK_POLICY,
         Setting::ORPHAN_TIMEOUT,
         Setting::KUBE,
+        Setting::MAX_VUS,
+        Setting::MAX_RATE,
+        Setting::MAX_DURATION,
+        Setting::MEMORY_CEILING,
         Setting::POD_NAMESPACE,
         Setting::POD_IP,
         Setting::NODE_NAME,

@@ -72,13 +72,21 @@ impl Origin {
                 trend_stats: t.plan.summary_trend_stats.clone(),
             },
         );
-        let passed = summary.passed();
         let aborted = t.abort.is_cancelled() && !t.threshold_abort;
+        // An agent's memory watchdog stopped it: not the test that was
+        // asked for, whatever the thresholds say.
+        let memory_stop = t
+            .incidents
+            .iter()
+            .any(|i| protocol::stopped_by_memory_ceiling(i));
+        let passed = summary.passed() && !memory_stop;
         t.outcomes = outcomes;
         // An aborted test did not pass, whatever its thresholds said so far.
         t.meta.passed = Some(passed && !aborted);
         t.meta.ended_unix_ms = Some(unix_ms_now());
-        t.meta.phase = if aborted {
+        t.meta.phase = if memory_stop {
+            TestPhase::Failed
+        } else if aborted {
             TestPhase::Aborted
         } else if passed {
             TestPhase::Passed

@@ -7,31 +7,37 @@
 //! dies, a successor takes the test over ([`succession`]). An agent runs one
 //! test at a time. Whatever happens to the network, the engine's own hard
 //! deadline ends the load; an agent that cannot deliver results for
-//! `orphan_timeout` stops its load too.
+//! `orphan_timeout` stops its load too. Its [`Guard`] refuses a share
+//! beyond this agent's own limits at prepare and commit, and stops a
+//! running share whose memory passes the ceiling ([`guard`]).
 
+mod bundle;
 mod deliver;
+pub mod guard;
+mod run;
 pub mod succession;
 #[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use self::deliver::{Delivery, Outgoing, Streamer};
+pub use self::bundle::{BundleError, load_bundle, load_bundle_with_script};
+pub use self::guard::Guard;
+use self::run::RunJob;
 pub use self::succession::{Orphan, Succession};
 use super::allocation::Allocation;
 use super::protocol::{self, Message, PlanBundle, Response};
 use super::store::{Store, StoreError, TestMeta, TestPhase, results_deadline_ms};
 use super::transport::Transport;
-use crate::engine::{self, Realloc, RunOptions};
-use crate::plan::{self, FileSource, Format, LoadOptions, Plan};
+use crate::engine::{Realloc, RunOptions};
+use crate::plan::Plan;
 
 /// How a drained agent's share ends (`Done.end`).
 pub const DRAINED: &str = "drained";
@@ -100,6 +106,9 @@ pub struct Participant {
     /// How to take a test over when its coordinator dies; without it, an
     /// orphaned test stops after `orphan_timeout`.
     succession: OnceLock<Arc<dyn Succession>>,
+    /// This agent's limits and memory ceiling (set once at start); without
+    /// them shares are not checked here (in-process tests).
+    guard: OnceLock<Guard>,
 }
 
 impl Participant {
@@ -119,7 +128,14 @@ impl Participant {
             activity_tx,
             draining: std::sync::atomic::AtomicBool::new(false),
             succession: OnceLock::new(),
+            guard: OnceLock::new(),
         })
+    }
+
+    /// Checks every share against this agent's limits and watches its
+    /// memory while one runs (set once).
+    pub fn set_guard(&self, guard: Guard) {
+        let _ = self.guard.set(guard);
     }
 
     /// Lets this agent take over tests whose coordinator died (set once).
@@ -211,6 +227,12 @@ impl Participant {
             Ok(p) => p,
             Err(e) => return error(format!("cannot load the plan: {e}")),
         };
+        // Before anything is allocated for it.
+        if let Some(guard) = self.guard.get()
+            && let Err(refusal) = guard.admit(&self.me, &plan, &allocation)
+        {
+            return error(refusal);
+        }
         let mut active = lock(&self.active);
         if let Some(a) = active.as_ref() {
             if a.test_id == test_id {
@@ -308,6 +330,33 @@ impl Participant {
             }
             Err(e) => return error(format!("bad allocation: {e}")),
         };
+        // Agents dropped at prepare leave bigger shares to the others.
+        let refused = self
+            .guard
+            .get()
+            .and_then(|g| g.admit(&self.me, &active.plan, allocation).err());
+        if let Some(refusal) = refused {
+            active.stop.cancel();
+            // Done at once, so that the coordinator awaits nothing from here.
+            let done = Message::Done {
+                test_id: test_id.to_owned(),
+                agent: self.me.clone(),
+                started_unix_us: 0,
+                end: format!("failed: {refusal}"),
+                intervals: 0,
+            };
+            let addr = active.coordinator.borrow().addr;
+            let transport = self.transport.clone();
+            tokio::spawn(async move {
+                let body = protocol::encode(&done, &[]);
+                if let Err(e) = transport.request(addr, body, ABORT_SEND_TIMEOUT).await {
+                    tracing::warn!(%addr, "cannot tell the coordinator this share does not run: {e}");
+                }
+            });
+            *guard = None;
+            self.activity_tx.send_replace(Activity::Idle);
+            return error(refusal);
+        }
         let script = match &active.script {
             Some(script) => {
                 let data = active
@@ -500,202 +549,6 @@ impl Participant {
             *guard = None;
             self.activity_tx.send_replace(Activity::Idle);
         }
-    }
-}
-
-/// One committed run: the engine, the stream of intervals to the
-/// coordinator, and the watch on the coordinator.
-struct RunJob {
-    participant: Arc<Participant>,
-    test_id: String,
-    coordinator: watch::Receiver<Coordinator>,
-    plan: Arc<Plan>,
-    stop: CancellationToken,
-    start_at: Instant,
-}
-
-impl RunJob {
-    async fn run(self, opts: RunOptions) {
-        let p = self.participant.clone();
-        let (tx, rx) = mpsc::unbounded_channel::<Outgoing>();
-        let delivery = Delivery::new(
-            p.clone(),
-            self.test_id.clone(),
-            self.coordinator.clone(),
-            self.stop.clone(),
-        );
-        let sender = tokio::spawn(delivery.run(rx));
-        let watching = CancellationToken::new();
-        tokio::spawn(succession::watch_coordinator(
-            p.clone(),
-            self.test_id.clone(),
-            watching.clone(),
-        ));
-        let started = tokio::spawn({
-            let at = self.start_at;
-            async move {
-                engine::precise_sleep_until(at).await;
-                unix_us_now()
-            }
-        });
-        if let Some(run) = &opts.script {
-            // exec.test.abort() in one VU stops the whole fleet.
-            tokio::spawn(forward_script_abort(
-                p.clone(),
-                self.test_id.clone(),
-                self.coordinator.clone(),
-                Arc::clone(&run.host),
-                watching.clone(),
-            ));
-        }
-        let mut streamer = Streamer {
-            seq: 0,
-            tx: tx.clone(),
-        };
-        let result = engine::run(self.plan.clone(), opts, self.stop.clone(), &mut streamer).await;
-        let started_unix_us = if started.is_finished() {
-            started.await.unwrap_or(0)
-        } else {
-            started.abort();
-            0
-        };
-        let end = match &result {
-            _ if p.draining.load(std::sync::atomic::Ordering::SeqCst) => DRAINED.to_owned(),
-            Ok(r) => format!("{:?}", r.end).to_lowercase(),
-            Err(e) => format!("failed: {e}"),
-        };
-        let _ = tx.send(Outgoing::Done {
-            message: Box::new(Message::Done {
-                test_id: self.test_id.clone(),
-                agent: p.me.clone(),
-                started_unix_us,
-                end,
-                intervals: streamer.seq,
-            }),
-        });
-        drop(tx);
-        drop(streamer);
-        let _ = sender.await;
-        watching.cancel();
-        p.finished(&self.test_id);
-    }
-}
-
-/// Tells the coordinator when this agent's script called
-/// `exec.test.abort()`, so that every agent stops (and `volley run` exits
-/// 108). Ends with the run (`done`).
-async fn forward_script_abort(
-    p: Arc<Participant>,
-    test_id: String,
-    coordinator: watch::Receiver<Coordinator>,
-    host: Arc<crate::script::Host>,
-    done: CancellationToken,
-) {
-    tokio::select! {
-        _ = done.cancelled() => return,
-        _ = host.stop.cancelled() => {}
-    }
-    let Some(reason) = host.aborted() else { return };
-    let msg = Message::Abort {
-        test_id: test_id.clone(),
-        reason: format!("{} on agent {}: {reason}", protocol::SCRIPT_ABORT, p.me),
-    };
-    let body = protocol::encode(&msg, &[]);
-    for _ in 0..3 {
-        let addr = coordinator.borrow().addr;
-        match p
-            .transport
-            .request(addr, body.clone(), ABORT_SEND_TIMEOUT)
-            .await
-        {
-            Ok(_) => return,
-            Err(e) => {
-                tracing::warn!(test = %test_id, %addr, "cannot forward the script's abort: {e}")
-            }
-        }
-    }
-}
-
-/// Why a bundle does not load.
-#[derive(Debug, thiserror::Error)]
-pub enum BundleError {
-    #[error(transparent)]
-    Plan(#[from] plan::PlanError),
-    #[error(transparent)]
-    Script(#[from] crate::script::bundle::BundleError),
-    #[error("{0}")]
-    ScriptOptions(#[from] crate::script::ScriptError),
-}
-
-/// Loads a bundle's plan exactly as the origin did: its env and its files,
-/// never this agent's own environment.
-pub fn load_bundle(bundle: &PlanBundle) -> Result<Plan, BundleError> {
-    load_bundle_with_script(bundle).map(|(plan, _)| plan)
-}
-
-/// [`load_bundle`], plus the script when the bundle carries one (its init
-/// ran once here to read `options`; `__ENV` is the bundle's `-e` values).
-pub fn load_bundle_with_script(
-    bundle: &PlanBundle,
-) -> Result<(Plan, Option<crate::script::Script>), BundleError> {
-    if let Some(sb) = &bundle.script {
-        let script = sb.load(bundle.env.clone())?;
-        let opts = LoadOptions {
-            cli_env: bundle.env.clone(),
-            ..LoadOptions::default()
-        };
-        let (plan, _skipped) = crate::script::options::plan(&script, &opts)?;
-        return Ok((plan, Some(script)));
-    }
-    let format = if bundle.format.eq_ignore_ascii_case("json") {
-        Format::Json
-    } else {
-        Format::Yaml
-    };
-    let opts = LoadOptions {
-        cli_env: bundle.env.clone(),
-        ..LoadOptions::default()
-    };
-    Ok((
-        plan::parse(&bundle.plan, format, &opts, &BundleFiles(bundle))?,
-        None,
-    ))
-}
-
-/// Data and upload files carried in the bundle, by the path written in
-/// the plan.
-struct BundleFiles<'a>(&'a PlanBundle);
-
-impl BundleFiles<'_> {
-    fn find<'m>(map: &'m BTreeMap<String, String>, path: &Path) -> std::io::Result<&'m String> {
-        let key = path.to_string_lossy();
-        map.get(key.as_ref())
-            .or_else(|| map.get(key.trim_start_matches("./")))
-            .ok_or_else(|| {
-                std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    format!("{key} was not sent with the plan (volley run --agent sends the files a plan names)"),
-                )
-            })
-    }
-}
-
-impl FileSource for BundleFiles<'_> {
-    fn read(&self, path: &Path) -> std::io::Result<String> {
-        Self::find(&self.0.files, path).cloned()
-    }
-
-    fn read_bytes(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-        use base64::Engine as _;
-        let encoded = Self::find(&self.0.uploads, path)?;
-        base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("the bundle's copy is not base64: {e}"),
-                )
-            })
     }
 }
 

@@ -313,3 +313,32 @@ proptest! {
         prop_assert_eq!(collect(&ramping, &full), collect(&constant, &full));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Skipping the arrivals before an offset leaves exactly the ones
+    /// iteration would still yield, and counts the others.
+    #[test]
+    fn skipping_equals_iterating(
+        schedule in prop_oneof![constant_schedules(), ramping_schedules()],
+        sequence in sequences(),
+        index in 0usize..8,
+        taken in 0usize..40,
+        at_permille in 0u64..=1_100,
+    ) {
+        let all = ExecutionTuple::all(sequence);
+        let tuple = &all[index % all.len()];
+        let expected = collect(&schedule, tuple);
+        let at = schedule.duration().mul_f64(at_permille as f64 / 1000.0);
+        let mut arrivals = Arrivals::new(schedule.clone(), tuple)
+            .expect("invariant: generated schedules are valid");
+        let first: Vec<(u64, Duration)> = arrivals.by_ref().take(taken).collect();
+        let skipped = arrivals.skip_before(at);
+        let rest: Vec<(u64, Duration)> = arrivals.collect();
+        let after_taken = &expected[first.len()..];
+        let due = after_taken.iter().take_while(|(_, o)| *o < at).count();
+        prop_assert_eq!(skipped, due as u64);
+        prop_assert_eq!(&rest[..], &after_taken[due..]);
+    }
+}

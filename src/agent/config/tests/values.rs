@@ -547,3 +547,41 @@ fn downward_api_values_are_checked() {
          0-9 and '-')"
     );
 }
+
+// ----- limits -----
+
+#[test]
+fn limits_are_derived_unless_set_and_a_flag_wins() {
+    let s = Fixture::new().ok();
+    assert_eq!(s.limits, crate::agent::config::LimitSettings::default());
+    let s = Fixture::new()
+        .env("VOLLEY_MAX_VUS", "100")
+        .env("VOLLEY_MAX_RATE", "5000")
+        .env("VOLLEY_MAX_DURATION", "2h")
+        .env("VOLLEY_MEMORY_CEILING", "2Gi")
+        .flags(&["--max-vus", "300"])
+        .ok();
+    assert_eq!(s.limits.max_vus, Some(300));
+    assert_eq!(s.limits.max_rate, Some(5000.0));
+    assert_eq!(s.limits.max_duration, Some(Duration::from_secs(7200)));
+    assert_eq!(s.limits.memory_ceiling, Some(2 << 30));
+}
+
+#[test]
+fn bad_limits_name_the_setting_the_value_and_the_form() {
+    let report = Fixture::new().flags(&["--max-vus", "1e9"]).error();
+    assert_eq!(
+        report,
+        "--max-vus: \"1e9\" is not a whole number of VUs from 1 to 1000000000, like 20000"
+    );
+    let report = Fixture::new().env("VOLLEY_MAX_DURATION", "10y").errors();
+    assert!(
+        report.starts_with("VOLLEY_MAX_DURATION: \"10y\" is not a duration from 1s"),
+        "{report}"
+    );
+    let report = Fixture::new().env("VOLLEY_MEMORY_CEILING", "512Ki").error();
+    assert!(
+        report.starts_with("VOLLEY_MEMORY_CEILING: \"512Ki\" is not a memory size"),
+        "{report}"
+    );
+}
