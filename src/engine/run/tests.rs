@@ -70,7 +70,11 @@ async fn constant_vus_end_on_all_their_vus() {
     .await;
     assert_eq!(gauge(&r, Metric::Vus), (200.0, 200.0, 200.0), "{:?}", g.vus);
     assert_eq!(gauge(&r, Metric::VusMax), (200.0, 200.0, 200.0));
-    assert_eq!(g.vus, vec![200.0; 3], "one sample per interval, none after 3 s");
+    assert_eq!(
+        g.vus,
+        vec![200.0; 3],
+        "one sample per interval, none after 3 s"
+    );
     // The last report: every VU has stopped, all are still initialised.
     assert_eq!(g.reports.last(), Some(&(0, 200)));
 }
@@ -140,7 +144,11 @@ async fn arrival_rate_adds_vus_past_the_pre_allocated_ones() {
     .await;
     assert_eq!(r.total.metric_value(Metric::DroppedIterations, &[]), None);
     assert_eq!(g.vus_max.len(), 3, "{:?}", g.vus_max);
-    assert!(g.vus_max[0] > 1.0, "VUs were added by 0.95 s: {:?}", g.vus_max);
+    assert!(
+        g.vus_max[0] > 1.0,
+        "VUs were added by 0.95 s: {:?}",
+        g.vus_max
+    );
     assert!(
         g.vus_max.windows(2).all(|w| w[0] < w[1]),
         "more were added as the rate grew, none removed: {:?}",
