@@ -543,8 +543,9 @@ async fn after_kill_9_and_restart_mid_test_no_agent_lists_the_test_as_under_way(
     assert!(unix_ms_now() >= deadline, "not before the deadline");
 }
 
-/// The phase `client`'s agent lists test `id` in, if it lists it.
+/// The phase `client`'s agent holds test `id` in (its own record, not the
+/// fleet's merged listing), if it holds it.
 async fn phase_in(client: volley::api::ApiClient, id: String) -> Result<Option<String>, String> {
-    let list = client.list_tests().await.map_err(|e| e.to_string())?;
+    let list = client.list_local_tests().await.map_err(|e| e.to_string())?;
     Ok(list.into_iter().find(|t| t.id == id).map(|t| t.phase))
 }

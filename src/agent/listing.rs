@@ -13,29 +13,39 @@ use crate::api::{self, TestBrief};
 /// How long a member may take to list its tests before it is left out.
 const PEER_LIST_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Phases a test can still leave.
-fn is_terminal(phase: &str) -> bool {
+/// A sealed verdict: the phase no record can leave.
+fn is_verdict(phase: &str) -> bool {
     matches!(phase, "passed" | "failed" | "aborted" | "error")
 }
 
-/// Merges lists by test id: the origin's own record wins (it coordinated the
-/// test), then an ended record over one that still says it runs; newest first.
+/// How much a record of a test is believed: a verdict (sealed by whoever
+/// coordinated it last), then the origin's own record (it coordinates the
+/// test), then `interrupted` (a member that lost track of it), then a
+/// member's record that it still runs.
+fn weight(brief: &TestBrief, from: &str) -> (u8, bool) {
+    let from_origin = brief.origin == from;
+    let rank = if is_verdict(&brief.phase) {
+        3
+    } else if from_origin {
+        2
+    } else if brief.phase == "interrupted" {
+        1
+    } else {
+        0
+    };
+    (rank, from_origin)
+}
+
+/// Merges lists by test id, keeping each test's most believable record
+/// ([`weight`]; the origin's among equals); newest first.
 pub(super) fn merge_briefs(lists: Vec<(String, Vec<TestBrief>)>) -> Vec<TestBrief> {
-    let mut by_id: BTreeMap<String, (bool, TestBrief)> = BTreeMap::new();
+    let mut by_id: BTreeMap<String, ((u8, bool), TestBrief)> = BTreeMap::new();
     for (from, list) in lists {
         for brief in list {
-            let from_origin = brief.origin == from;
-            let better = match by_id.get(&brief.id) {
-                None => true,
-                Some((kept_from_origin, kept)) => {
-                    (from_origin && !kept_from_origin)
-                        || (from_origin == *kept_from_origin
-                            && is_terminal(&brief.phase)
-                            && !is_terminal(&kept.phase))
-                }
-            };
+            let w = weight(&brief, &from);
+            let better = by_id.get(&brief.id).is_none_or(|(kept, _)| w > *kept);
             if better {
-                by_id.insert(brief.id.clone(), (from_origin, brief));
+                by_id.insert(brief.id.clone(), (w, brief));
             }
         }
     }
@@ -128,5 +138,27 @@ mod tests {
         ]);
         assert_eq!(merged.len(), 1);
         assert_eq!(merged[0].phase, "aborted");
+    }
+
+    #[test]
+    fn a_verdict_beats_an_interrupted_origin_and_a_live_origin_beats_a_lost_member() {
+        // The origin restarted mid-test (interrupted); a successor sealed it.
+        let merged = merge_briefs(vec![
+            ("a".into(), vec![brief("t1", "a", "interrupted", 10)]),
+            ("b".into(), vec![brief("t1", "a", "passed", 10)]),
+        ]);
+        assert_eq!(merged[0].phase, "passed");
+        // A member restarted (interrupted) while the origin still runs it.
+        let merged = merge_briefs(vec![
+            ("b".into(), vec![brief("t1", "a", "interrupted", 10)]),
+            ("a".into(), vec![brief("t1", "a", "running", 10)]),
+        ]);
+        assert_eq!(merged[0].phase, "running");
+        // Only members that lost track of it, and one that still runs it.
+        let merged = merge_briefs(vec![
+            ("b".into(), vec![brief("t1", "a", "running", 10)]),
+            ("c".into(), vec![brief("t1", "a", "interrupted", 10)]),
+        ]);
+        assert_eq!(merged[0].phase, "interrupted");
     }
 }

@@ -269,6 +269,12 @@ impl Store {
             }
             match read_meta(&entry.path(), id) {
                 Ok(meta) => metas.push(meta),
+                // A directory whose `meta.json` is not written yet: a
+                // create under way (the list takes no lock), or one that
+                // crashed half-way and is finished by the next create.
+                Err(e @ StoreError::UnknownTest { .. }) => {
+                    tracing::debug!(error = %e, "skipping a test being created");
+                }
                 Err(e) => tracing::warn!(error = %e, "skipping a test whose record cannot be read"),
             }
         }
