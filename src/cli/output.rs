@@ -94,8 +94,9 @@ pub struct Console {
     total: Duration,
     mode: ProgressMode,
     json: Option<JsonLines>,
-    /// The scenarios' names, start times and nominal lengths.
-    scenarios: Vec<(String, Duration, Duration)>,
+    /// The scenarios as the header lists them: name, start time, nominal
+    /// length and index in the plan.
+    scenarios: Vec<(String, Duration, Duration, usize)>,
     /// Lines drawn last time on a terminal (to redraw over them).
     drawn: usize,
     /// When the next plain line is due.
@@ -113,7 +114,8 @@ impl Console {
                 let mut list: Vec<_> = plan
                     .scenarios
                     .iter()
-                    .map(|s| (s.name.clone(), s.start_time, s.executor.duration()))
+                    .enumerate()
+                    .map(|(i, s)| (s.name.clone(), s.start_time, s.executor.duration(), i))
                     .collect();
                 list.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
                 list
@@ -142,11 +144,12 @@ impl Console {
         p.scenarios = self
             .scenarios
             .iter()
-            .map(|(name, start, length)| progress::ScenarioProgress {
+            .map(|(name, start, length, index)| progress::ScenarioProgress {
                 name: name.clone(),
                 start: *start,
                 length: *length,
                 iterations: scenario_iterations(report, name),
+                vus: report.scenario_vus.get(*index).copied(),
             })
             .collect();
         p

@@ -90,6 +90,8 @@ pub struct IntervalReport<'a> {
     /// VUs at work and VUs initialised (k6's `vus` and `vus_max`), now.
     pub vus: u64,
     pub vus_max: u64,
+    /// Each scenario's VUs at work now, in the plan's order.
+    pub scenario_vus: &'a [u64],
     /// Set on the intervals where thresholds were judged.
     pub thresholds: Option<&'a [ThresholdOutcome]>,
 }
@@ -156,9 +158,10 @@ pub async fn run(
     let shared = Arc::new(Shared::new(plan.clone(), http, opts.script.clone()));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Sample>>();
     let epoch = Arc::new(AtomicU64::new(0));
-    let gauges = Arc::new(VuGauges::planned(planned_vus(&plan.scenarios, |v| {
-        opts.tuple.scale(v)
-    })));
+    let gauges = Arc::new(VuGauges::planned(
+        planned_vus(&plan.scenarios, |v| opts.tuple.scale(v)),
+        plan.scenarios.len(),
+    ));
     let mut sink = Some(SinkHandle::new(tx, epoch.clone()));
     if let (Some(script), Some(handle)) = (&opts.script, &sink) {
         // As k6: every VU's init context first, then setup() once, then
@@ -269,12 +272,14 @@ pub async fn run(
                         run_stop.cancel();
                     }
                 }
+                let scenario_vus = gauges.read_scenarios();
                 observer.on_interval(&IntervalReport {
                     snapshot: &snapshot,
                     total: &total,
                     elapsed,
                     vus,
                     vus_max,
+                    scenario_vus: &scenario_vus,
                     thresholds: judge_now.then_some(outcomes.as_slice()),
                 });
             }
@@ -321,12 +326,14 @@ pub async fn run(
     // has stopped, and the totals keep the last sample, as k6 reports it.
     let snapshot = close_interval(&mut recorder, &mut total, interval_start, now);
     let (vus, vus_max) = gauges.read();
+    let scenario_vus = gauges.read_scenarios();
     observer.on_interval(&IntervalReport {
         snapshot: &snapshot,
         total: &total,
         elapsed,
         vus,
         vus_max,
+        scenario_vus: &scenario_vus,
         thresholds: None,
     });
     let mut outcomes_final = judge::evaluate(&plan.thresholds, &total, elapsed);

@@ -72,6 +72,8 @@ pub struct ScenarioProgress {
     pub length: Duration,
     /// Iterations it completed so far.
     pub iterations: u64,
+    /// Its VUs at work now; `None` when not known (a fleet follower).
+    pub vus: Option<u64>,
 }
 
 /// How a part of a line is coloured.
@@ -103,8 +105,10 @@ pub fn terminal_lines(p: &Progress, width: usize, color: bool) -> Vec<String> {
         .max()
         .unwrap_or(0)
         .min(NAME_MAX);
+    // With one scenario, the status line's VUs are its own.
+    let show_vus = p.scenarios.len() > 1;
     for s in &p.scenarios {
-        lines.push(scenario_line(s, p.elapsed, name_width, budget, color));
+        lines.push(scenario_line(s, p.elapsed, name_width, budget, color, show_vus));
     }
     lines
 }
@@ -198,6 +202,7 @@ fn scenario_line(
     name_width: usize,
     budget: usize,
     color: bool,
+    show_vus: bool,
 ) -> String {
     let bar = bar_width(budget + 1);
     let local = elapsed.saturating_sub(s.start);
@@ -230,6 +235,16 @@ fn scenario_line(
             rank: 5,
         },
     ];
+    if let (true, Some(vus)) = (show_vus, s.vus) {
+        fields.insert(
+            2,
+            Field {
+                text: format!("{} VUs", format::thousands(vus)),
+                style: Style::Value,
+                rank: 6,
+            },
+        );
+    }
     // "  " + name + " " + [bar]
     let fixed = 2 + name_width + 1 + bar + 2;
     drop_to_fit(&mut fields, budget.saturating_sub(fixed));
@@ -320,7 +335,14 @@ pub fn plain_line(p: &Progress) -> String {
             .iter()
             .map(|s| {
                 let name = s.name.replace(['\n', '\r'], " ");
-                format!("{name} {}", format::thousands(s.iterations))
+                match s.vus {
+                    Some(vus) => format!(
+                        "{name} {} ({} VUs)",
+                        format::thousands(s.iterations),
+                        format::thousands(vus)
+                    ),
+                    None => format!("{name} {}", format::thousands(s.iterations)),
+                }
             })
             .collect();
         out.push_str(&format!(" [{}]", each.join(", ")));

@@ -49,15 +49,43 @@ pub struct VuGauges {
     /// `preAllocatedVUs`, a share grown by a reallocation); never
     /// decreases.
     pub allocated: AtomicU64,
+    /// `vus` of each scenario, in the plan's order (for the progress
+    /// display; k6's `vus` gauge itself is untagged).
+    pub scenarios: Vec<AtomicU64>,
 }
 
 impl VuGauges {
-    /// Gauges of a run that plans `planned` VUs.
-    pub fn planned(planned: u64) -> VuGauges {
+    /// Gauges of a run of `scenarios` scenarios that plans `planned` VUs.
+    pub fn planned(planned: u64, scenarios: usize) -> VuGauges {
         VuGauges {
             active: AtomicU64::new(0),
             allocated: AtomicU64::new(planned),
+            scenarios: (0..scenarios).map(|_| AtomicU64::new(0)).collect(),
         }
+    }
+
+    /// A VU of `scenario` starts working (see [`VuGauges::active`]).
+    pub fn enter(&self, scenario: usize) {
+        self.active.fetch_add(1, Ordering::Relaxed);
+        if let Some(n) = self.scenarios.get(scenario) {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A VU of `scenario` stops working.
+    pub fn leave(&self, scenario: usize) {
+        self.active.fetch_sub(1, Ordering::Relaxed);
+        if let Some(n) = self.scenarios.get(scenario) {
+            n.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Each scenario's VUs at work now, in the plan's order.
+    pub fn read_scenarios(&self) -> Vec<u64> {
+        self.scenarios
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .collect()
     }
 
     /// `(vus, vus_max)` now.
@@ -232,7 +260,7 @@ async fn vu_loop(
     gauges: Arc<VuGauges>,
 ) -> Vu {
     let Stops { retire, interrupt } = stops;
-    gauges.active.fetch_add(1, Ordering::Relaxed);
+    gauges.enter(scenario);
     let mut iter = 0;
     while Instant::now() < end && !retire.is_cancelled() && budget.take() {
         let spec = IterationSpec {
@@ -245,7 +273,7 @@ async fn vu_loop(
         }
         iter += 1;
     }
-    gauges.active.fetch_sub(1, Ordering::Relaxed);
+    gauges.leave(scenario);
     vu.sink.flush();
     vu
 }

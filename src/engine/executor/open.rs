@@ -162,11 +162,12 @@ pub(super) async fn open(
         let back = back_tx.clone();
         let gauges = cx.gauges.clone();
         let interrupt = interrupt.clone();
+        let scenario = cx.scenario;
         tokio::spawn(async move {
             let mut vu = vu;
-            gauges.active.fetch_add(1, Ordering::Relaxed);
+            gauges.enter(scenario);
             run_one(&mut vu, &shared, spec, &interrupt).await;
-            gauges.active.fetch_sub(1, Ordering::Relaxed);
+            gauges.leave(scenario);
             // An idle VU may wait on the stack for many intervals (the last
             // one back is the first reused); its samples must not wait with
             // it, or interval snapshots and thresholds miss them.

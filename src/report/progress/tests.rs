@@ -8,6 +8,7 @@ fn scenario(name: &str, length: u64, iterations: u64) -> ScenarioProgress {
         start: Duration::ZERO,
         length: Duration::from_secs(length),
         iterations,
+        vus: None,
     }
 }
 
@@ -115,6 +116,7 @@ fn scenario_lines_align_and_show_their_own_progress() {
                 start: Duration::from_secs(30),
                 length: Duration::from_secs(40),
                 iterations: 0,
+                vus: None,
             },
         ],
         ..sample()
@@ -189,6 +191,30 @@ fn colour_wraps_parts_without_changing_the_text() {
 }
 
 #[test]
+fn several_scenarios_show_their_own_vus() {
+    let mut p = sample();
+    p.scenarios[0].vus = Some(30);
+    let mut spike = scenario("spike", 30, 7);
+    spike.vus = Some(20);
+    p.scenarios.push(spike);
+    let lines = terminal_lines(&p, 160, false);
+    assert!(lines[1].ends_with("12.0s/30.0s  30 VUs  40,944 iters"), "{lines:?}");
+    assert!(lines[2].ends_with("12.0s/30.0s  20 VUs  7 iters"), "{lines:?}");
+    // On a narrow terminal the VUs go before the iterations.
+    let narrow = terminal_lines(&p, 80, false);
+    assert!(narrow[1].ends_with("40,944 iters"), "{narrow:?}");
+    assert!(!narrow[1].contains("VUs"), "{narrow:?}");
+    assert!(
+        plain_line(&p).ends_with("[default 40,944 (30 VUs), spike 7 (20 VUs)]"),
+        "{}",
+        plain_line(&p)
+    );
+    // One scenario: the status line's VUs are its own.
+    p.scenarios.truncate(1);
+    assert!(!terminal_lines(&p, 160, false)[1].contains("VUs"));
+}
+
+#[test]
 fn plain_line_has_every_figure_and_no_escape_codes() {
     let mut p = sample();
     p.errors = 2;
@@ -242,6 +268,7 @@ proptest! {
                 start: Duration::from_millis(elapsed / 2),
                 length: Duration::from_millis(total),
                 iterations,
+                vus: Some(vus),
             }).collect(),
         };
         let budget = columns.saturating_sub(1).max(1);
