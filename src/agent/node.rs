@@ -161,6 +161,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
     let guard = Guard {
         limits: limits.clone(),
         ceiling: settings.limits.ceiling(machine.memory_bytes),
+        egress: settings.egress.clone(),
     };
     let capacity = settings.capacity.unwrap_or(bounded).max(0.01);
     let mut seeds: Vec<String> = settings.seeds.iter().map(ToString::to_string).collect();
