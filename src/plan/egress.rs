@@ -311,21 +311,23 @@ impl EgressPolicy {
     /// Checks every request of `plan` whose URL names its host literally
     /// (templated hosts are checked when connecting), and the address the
     /// `hosts` option maps that host to. The first refused one.
-    pub fn check_plan(&self, plan: &Plan) -> Result<(), PlanDenial> {
+    pub fn check_plan(&self, plan: &Plan) -> Result<(), Box<PlanDenial>> {
         for request in &plan.requests {
             self.check_request(plan, request)?;
         }
         Ok(())
     }
 
-    fn check_request(&self, plan: &Plan, request: &Request) -> Result<(), PlanDenial> {
+    fn check_request(&self, plan: &Plan, request: &Request) -> Result<(), Box<PlanDenial>> {
         let Some((host, port)) = literal_host(&request.url) else {
             return Ok(());
         };
-        let refuse = |denial| PlanDenial {
-            path: request.path.clone(),
-            host: host.clone(),
-            denial,
+        let refuse = |denial| {
+            Box::new(PlanDenial {
+                path: request.path.clone(),
+                host: host.clone(),
+                denial,
+            })
         };
         let pinned = port.and_then(|p| plan.http.host_override(&host, p));
         self.check(Some(&host), pinned.map(|a| a.ip()))

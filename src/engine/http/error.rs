@@ -76,7 +76,8 @@ pub enum RequestError {
     /// proxy names the proxy it would have gone through).
     #[error("{denial}{}", via.as_ref().map(|p| format!(" (through proxy {p})")).unwrap_or_default())]
     Egress {
-        denial: crate::plan::egress::Denial,
+        /// Boxed: rare, and the error travels in every response.
+        denial: Box<crate::plan::egress::Denial>,
         via: Option<String>,
     },
     /// The HTTP/2 connection or stream failed.

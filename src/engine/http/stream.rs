@@ -240,7 +240,7 @@ pub async fn dial(
     let egress = &config.opts.net.egress;
     let via = proxy.map(|p| format!("{}:{}", p.target.host, p.target.port));
     let refuse = |denial| RequestError::Egress {
-        denial,
+        denial: Box::new(denial),
         via: via.clone(),
     };
     egress
