@@ -101,6 +101,24 @@ async fn a_name_the_hosts_option_maps_to_a_denied_address_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_dns_resolves_to_a_denied_address_is_refused() {
+    let target = start_target().await;
+    let port = target.addr.port();
+    // The system resolver answers `localhost` (its hosts file): the
+    // address it gives is checked, the name itself is not denied.
+    let mut p = plan(&three_gets(&format!("http://localhost:{port}/")));
+    p.http.net.egress = policy("", "127.0.0.0/8,::1/128");
+    let r = run(p).await;
+    assert_eq!(
+        summary_errors(&r, "blocked_ip"),
+        3,
+        "{:?}",
+        r.summary.errors
+    );
+    assert_eq!(target.stats.connections(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_policy_refuses_the_metadata_address_at_once() {
     // The compiled plan's default policy: no assignment needed. A
     // templated URL is only known when sent.
