@@ -335,6 +335,30 @@ impl EgressPolicy {
     }
 }
 
+/// `allow any; deny 169.254.0.0/16, ...`: the policy as an operator
+/// reads it in the agent's start-up log.
+impl fmt::Display for EgressPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |rules: &[Rule]| {
+            rules
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if self.allow.is_empty() {
+            f.write_str("allow any")?;
+        } else {
+            write!(f, "allow {}", list(&self.allow))?;
+        }
+        if self.deny.is_empty() {
+            f.write_str("; deny none")
+        } else {
+            write!(f, "; deny {}", list(&self.deny))
+        }
+    }
+}
+
 impl fmt::Display for Denial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.rule {

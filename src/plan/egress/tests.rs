@@ -163,6 +163,21 @@ fn deny_wins_and_an_allow_list_is_exclusive() {
 }
 
 #[test]
+fn a_policy_reads_as_its_rules() {
+    assert_eq!(EgressPolicy::open().to_string(), "allow any; deny none");
+    let p = EgressPolicy::new(rules("10.0.0.0/8,*.corp.test"), rules("10.9.0.0/16"), false);
+    assert_eq!(
+        p.to_string(),
+        "allow 10.0.0.0/8, *.corp.test; deny 10.9.0.0/16"
+    );
+    assert!(
+        EgressPolicy::default()
+            .to_string()
+            .starts_with("allow any; deny 169.254.0.0/16, fe80::/10")
+    );
+}
+
+#[test]
 fn denials_say_what_and_why() {
     let p = EgressPolicy::new(Vec::new(), rules("127.0.0.0/8"), true);
     let d = p
