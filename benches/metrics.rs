@@ -25,6 +25,7 @@ fn plan() -> Plan {
         .map(|i| {
             Arc::new(Request {
                 id: RequestId(i),
+                path: format!("flow[{i}].get"),
                 method: Method::GET,
                 url: Template::literal(format!("http://127.0.0.1:1/r{i}")),
                 headers: Vec::new(),

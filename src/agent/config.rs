@@ -7,8 +7,10 @@
 //! environment and the file system come in through the [`Source`] and [`Files`] seams, so tests
 //! use a map and never touch the process environment. Every problem is collected and reported
 //! together ([`ConfigErrors`]), each naming the setting, the value and the expected form. The
-//! admission limits and the memory ceiling are in `limits` ([`LimitSettings`]).
+//! admission limits and the memory ceiling are in `limits` ([`LimitSettings`]), the egress policy
+//! in `egress` ([`egress_from_env`]).
 
+mod egress;
 mod error;
 mod limits;
 mod load;
@@ -23,11 +25,14 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::fleet::ca::{FleetCa, Identity, TrustBundle};
 use crate::fleet::membership::GossipKey;
+use crate::plan::egress::EgressPolicy;
 
+pub use egress::egress_from_env;
 pub use error::{ConfigError, ConfigErrors};
 pub use limits::{DEFAULT_CEILING_PERCENT, LimitSettings};
 pub use names::{Name, Setting, Via};
@@ -253,6 +258,18 @@ pub struct AgentArgs {
     /// [default: 90% of the memory limit]
     #[arg(long, value_name = "SIZE", help_heading = "Limits")]
     pub memory_ceiling: Option<String>,
+
+    /// Only these destinations: CIDRs, addresses, host names or *.patterns, comma-separated
+    /// [env: VOLLEY_EGRESS_ALLOW] [default: any not denied]
+    #[arg(long, value_name = "RULES", help_heading = "Egress")]
+    pub egress_allow: Option<String>,
+    /// Never these destinations (wins over --egress-allow) [env: VOLLEY_EGRESS_DENY]
+    #[arg(long, value_name = "RULES", help_heading = "Egress")]
+    pub egress_deny: Option<String>,
+    /// Deny link-local and cloud metadata addresses (169.254.0.0/16, fe80::/10,
+    /// metadata.google.internal, ...) [env: VOLLEY_EGRESS_DEFAULT_DENY] [default: true]
+    #[arg(long, value_name = "BOOL", help_heading = "Egress")]
+    pub egress_default_deny: Option<String>,
 }
 
 // ===== settings =====
@@ -353,6 +370,8 @@ pub struct AgentSettings {
     pub node_name: Option<String>,
     /// What plans may ask of this agent, and the memory ceiling of a running test.
     pub limits: LimitSettings,
+    /// Where this agent's requests may go: checked at submit, at prepare and at connect.
+    pub egress: Arc<EgressPolicy>,
 }
 
 // === impl AgentSettings ===

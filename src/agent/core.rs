@@ -151,7 +151,7 @@ impl AgentCore {
         // A script's init runs here (bounded by its time limit): off the
         // async threads, which also serve gossip and the transport.
         let to_load = bundle.clone();
-        let (plan, script) =
+        let (mut plan, script) =
             tokio::task::spawn_blocking(move || participant::load_bundle_with_script(&to_load))
                 .await
                 .map_err(|e| ApiError::Internal {
@@ -160,6 +160,15 @@ impl AgentCore {
                 .map_err(|e| ApiError::BadRequest {
                     message: format!("invalid plan: {e}"),
                 })?;
+        // The hosts the plan names literally, against this agent's egress
+        // policy; setup and teardown run here with it too.
+        let egress = &self.h.settings.egress;
+        egress
+            .check_plan(&plan)
+            .map_err(|refusal| ApiError::Unprocessable {
+                message: format!("{refusal} (agent {})", self.me()),
+            })?;
+        plan.http.net.egress = egress.clone();
 
         let lead = match &req.lead_time {
             Some(t) => plan::parse_duration(t).map_err(|e| ApiError::BadRequest {

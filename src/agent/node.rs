@@ -161,6 +161,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
     let guard = Guard {
         limits: limits.clone(),
         ceiling: settings.limits.ceiling(machine.memory_bytes),
+        egress: settings.egress.clone(),
     };
     let capacity = settings.capacity.unwrap_or(bounded).max(0.01);
     let mut seeds: Vec<String> = settings.seeds.iter().map(ToString::to_string).collect();
@@ -226,6 +227,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         origin.clone(),
     )));
     let node_id = settings.node_id.clone();
+    let egress = settings.egress.clone();
     let auth_disabled = matches!(settings.auth, ApiAuth::Disabled);
     let token = match &settings.auth {
         ApiAuth::Token { token, .. } => api::SecretToken::new(token.expose()).ok(),
@@ -290,7 +292,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
             }
         }));
     }
-    tracing::info!(node = %node_id, %api_addr, %gossip_addr, %quic_addr, capacity, "agent started");
+    tracing::info!(node = %node_id, %api_addr, %gossip_addr, %quic_addr, capacity, %egress, "agent started");
     Ok(RunningAgent {
         node_id,
         api_addr,

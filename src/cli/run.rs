@@ -266,6 +266,7 @@ fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
     };
     let tuple = tuple_from_args(args)?;
     admit_locally(&plan, &tuple)?;
+    apply_egress(&mut plan)?;
     let mut json_out = None;
     for out in &args.out {
         match out.split_once('=') {
@@ -298,6 +299,20 @@ fn admit_locally(plan: &Plan, tuple: &ExecutionTuple) -> anyhow::Result<()> {
     let demand = Demand::of(plan).share(fraction, |v| tuple.scale(v));
     admission::check(&demand, &Limits::machine(machine, "this machine"))
         .map_err(|refusal| anyhow::anyhow!("{refusal}"))
+}
+
+/// This machine's egress policy (the `VOLLEY_EGRESS_*` variables an agent
+/// reads too; unset, link-local and cloud metadata addresses are denied):
+/// a request whose URL names a refused host is refused here, exit 104 like
+/// any invalid plan, and the client checks every connection it makes.
+fn apply_egress(plan: &mut Plan) -> anyhow::Result<()> {
+    let egress = crate::agent::config::egress_from_env(&crate::agent::config::Env)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    egress
+        .check_plan(plan)
+        .map_err(|refusal| anyhow::anyhow!("{refusal}"))?;
+    plan.http.net.egress = egress;
+    Ok(())
 }
 
 async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {

@@ -29,6 +29,10 @@ pub enum ErrorKind {
     Protocol,
     /// The URL could not be sent (bad scheme, host).
     InvalidUrl,
+    /// The egress policy refuses the address (k6's blacklisted IP).
+    BlockedIp,
+    /// The egress policy refuses the host name (k6's blocked hostname).
+    BlockedHostname,
 }
 
 impl ErrorKind {
@@ -44,12 +48,14 @@ impl ErrorKind {
             Some(ErrorKind::Tls) => 1300,
             Some(ErrorKind::Protocol) => 1000,
             Some(ErrorKind::InvalidUrl) => 1020,
+            Some(ErrorKind::BlockedIp) => 1110,
+            Some(ErrorKind::BlockedHostname) => 1111,
             None if status >= 400 => 1000 + u32::from(status),
             None => 0,
         }
     }
 
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::Dns,
         ErrorKind::ConnectRefused,
         ErrorKind::Connect,
@@ -58,6 +64,8 @@ impl ErrorKind {
         ErrorKind::Tls,
         ErrorKind::Protocol,
         ErrorKind::InvalidUrl,
+        ErrorKind::BlockedIp,
+        ErrorKind::BlockedHostname,
     ];
 
     /// Stable name, used as the `error` tag and in summaries.
@@ -71,6 +79,8 @@ impl ErrorKind {
             ErrorKind::Tls => "tls",
             ErrorKind::Protocol => "protocol",
             ErrorKind::InvalidUrl => "invalid_url",
+            ErrorKind::BlockedIp => "blocked_ip",
+            ErrorKind::BlockedHostname => "blocked_hostname",
         }
     }
 

@@ -18,6 +18,8 @@
 //! - [`dynamic`]: requests, checks and groups a script declares as it runs.
 //! - [`net`]: TLS, DNS, source-address and proxy options.
 //! - [`system_tags`]: which tags Volley sets on samples.
+//! - [`egress`]: where requests may go (allow and deny lists of CIDRs
+//!   and host patterns), checked at submit and by the client at connect.
 //! - [`admission`]: what a plan asks for against what the machines that
 //!   would run it can hold, checked before anything is allocated.
 //! - [`error`][]: [`PlanError`].
@@ -28,6 +30,7 @@ pub mod data;
 mod depth;
 pub mod duration;
 pub mod dynamic;
+pub mod egress;
 pub mod error;
 pub mod load;
 pub mod multipart;

@@ -26,6 +26,11 @@ pub struct NetOptions {
     pub local_ips: LocalIps,
     /// `proxy`: the proxy for every request, instead of the environment's.
     pub proxy: Option<ProxyOption>,
+    /// Where requests may go: the machine's policy (`--egress-allow`,
+    /// `--egress-deny`), never the plan's. Compiling gives the default
+    /// (link-local and cloud metadata denied); `volley run` and each agent
+    /// put their own in before anything is sent.
+    pub egress: std::sync::Arc<super::egress::EgressPolicy>,
 }
 
 /// One `tlsAuth` entry: a certificate chain and its key (PEM).

@@ -306,6 +306,9 @@ pub enum Sleep {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub id: RequestId,
+    /// Where the request is written in the plan (`flow[0].get`), for
+    /// refusals found after compiling (the egress policy).
+    pub path: String,
     pub method: Method,
     pub url: Template,
     /// Headers in the order written; `User-Agent` is added from

@@ -221,6 +221,7 @@ impl<'a> Loader<'a> {
         );
 
         let limits = self.limits();
+        let egress = self.egress();
 
         let timing = timing?;
         Some(AgentSettings {
@@ -250,6 +251,7 @@ impl<'a> Loader<'a> {
             pod_ip: pod_ip?,
             node_name: node_name.map(|(name, _)| name),
             limits: limits?,
+            egress: egress?,
         })
     }
 

@@ -94,6 +94,13 @@ impl Setting {
     pub const MAX_DURATION: Setting = both("--max-duration", "VOLLEY_MAX_DURATION");
     /// Resident memory at which a running test is stopped.
     pub const MEMORY_CEILING: Setting = both("--memory-ceiling", "VOLLEY_MEMORY_CEILING");
+    /// Destinations requests may go to (CIDRs, addresses, host patterns).
+    pub const EGRESS_ALLOW: Setting = both("--egress-allow", "VOLLEY_EGRESS_ALLOW");
+    /// Destinations requests may not go to.
+    pub const EGRESS_DENY: Setting = both("--egress-deny", "VOLLEY_EGRESS_DENY");
+    /// Whether link-local and cloud metadata addresses are denied.
+    pub const EGRESS_DEFAULT_DENY: Setting =
+        both("--egress-default-deny", "VOLLEY_EGRESS_DEFAULT_DENY");
     /// The pod's namespace (Kubernetes downward API).
     pub const POD_NAMESPACE: Setting = env_only("POD_NAMESPACE");
     /// The pod's IP (Kubernetes downward API).
@@ -102,7 +109,7 @@ impl Setting {
     pub const NODE_NAME: Setting = env_only("NODE_NAME");
 
     /// Every setting, in the order they are checked: for help texts and documentation.
-    pub const ALL: [Setting; 33] = [
+    pub const ALL: [Setting; 36] = [
         Setting::NODE_ID,
         Setting::CLUSTER_ID,
         Setting::LABELS,
@@ -133,6 +140,9 @@ impl Setting {
         Setting::MAX_RATE,
         Setting::MAX_DURATION,
         Setting::MEMORY_CEILING,
+        Setting::EGRESS_ALLOW,
+        Setting::EGRESS_DENY,
+        Setting::EGRESS_DEFAULT_DENY,
         Setting::POD_NAMESPACE,
         Setting::POD_IP,
         Setting::NODE_NAME,

@@ -72,6 +72,14 @@ pub enum RequestError {
     /// The response body did not decode by its `Content-Encoding`.
     #[error("cannot decode the response body: {reason}")]
     Decode { reason: String },
+    /// The egress policy refuses the destination: nothing was sent (a
+    /// proxy names the proxy it would have gone through).
+    #[error("{denial}{}", via.as_ref().map(|p| format!(" (through proxy {p})")).unwrap_or_default())]
+    Egress {
+        /// Boxed: rare, and the error travels in every response.
+        denial: Box<crate::plan::egress::Denial>,
+        via: Option<String>,
+    },
     /// The HTTP/2 connection or stream failed.
     #[error("HTTP/2 exchange with {peer} failed: {source}")]
     H2 {
@@ -96,6 +104,12 @@ impl RequestError {
             RequestError::Reset { .. } => ErrorKind::Reset,
             RequestError::Protocol { .. } | RequestError::Decode { .. } => ErrorKind::Protocol,
             RequestError::H2 { kind, .. } => *kind,
+            RequestError::Egress { denial, .. } => match denial.rule {
+                Some(crate::plan::egress::Rule::Host(_)) => ErrorKind::BlockedHostname,
+                Some(crate::plan::egress::Rule::Net(_)) => ErrorKind::BlockedIp,
+                None if denial.address.is_some() => ErrorKind::BlockedIp,
+                None => ErrorKind::BlockedHostname,
+            },
         }
     }
 

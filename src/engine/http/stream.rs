@@ -234,7 +234,25 @@ pub async fn dial(
 ) -> Result<Dialed, RequestError> {
     let proxy = config.proxies.for_target(target);
     let to = proxy.map_or(target, |p| &p.target);
+    // The egress policy: the names first (no lookup of a denied name; a
+    // proxied target is resolved by the proxy, so its name is all there
+    // is), then the address DNS or `hosts` gave.
+    let egress = &config.opts.net.egress;
+    let via = proxy.map(|p| format!("{}:{}", p.target.host, p.target.port));
+    let refuse = |denial| RequestError::Egress {
+        denial: Box::new(denial),
+        via: via.clone(),
+    };
+    egress
+        .check(Some(&target.host), target.ip)
+        .map_err(refuse)?;
+    if proxy.is_some() {
+        egress.check(Some(&to.host), to.ip).map_err(refuse)?;
+    }
     let addr = dns.pick(to, &config.opts.net.dns).await?;
+    egress
+        .check(Some(&to.host), Some(addr.ip()))
+        .map_err(refuse)?;
     let connect_start = Instant::now();
     let tcp = connect(addr, local_ip).await?;
     // Without this, Nagle + delayed ACK add ~40 ms to small exchanges.
@@ -568,5 +586,81 @@ mod tests {
             sent.contains("Proxy-Authorization: Basic dTpwdw==\r\n"),
             "{sent}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_egress_policy_refuses_before_any_lookup_or_connection() {
+        let dial_to = |url: &str, config: HttpClientConfig| {
+            let url = url.to_owned();
+            async move {
+                let mut timings = Timings::default();
+                dial(
+                    &target(&url),
+                    &mut DnsCache::default(),
+                    &config,
+                    None,
+                    &mut timings,
+                )
+                .await
+                .unwrap_err()
+            }
+        };
+        // The compiled default: link-local and metadata denied.
+        let err = dial_to("http://169.254.169.254/latest/", config()).await;
+        assert_eq!(err.kind(), ErrorKind::BlockedIp, "{err}");
+        assert!(err.to_string().contains("denied by egress policy"), "{err}");
+        let err = dial_to("http://[::ffff:169.254.169.254]/", config()).await;
+        assert_eq!(err.kind(), ErrorKind::BlockedIp, "{err}");
+        // Refused by name: no DNS error, though the name does not resolve here.
+        let err = dial_to("http://Metadata.Google.Internal./x", config()).await;
+        assert_eq!(err.kind(), ErrorKind::BlockedHostname, "{err}");
+
+        // The `hosts` option's address is checked like DNS's.
+        let mut opts = crate::plan::HttpOptions::for_tests();
+        opts.net.egress = std::sync::Arc::new(crate::plan::egress::EgressPolicy::new(
+            Vec::new(),
+            crate::plan::egress::Rule::parse_list("127.0.0.0/8").unwrap(),
+            true,
+        ));
+        let config = HttpClientConfig::new(&opts).unwrap();
+        let mut dns = DnsCache::default();
+        dns.pin(SocketAddr::from(([127, 0, 0, 1], 9)));
+        let mut timings = Timings::default();
+        let err = dial(
+            &target("http://api.test:9/"),
+            &mut dns,
+            &config,
+            None,
+            &mut timings,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BlockedIp, "{err}");
+        assert_eq!(
+            err.to_string(),
+            "api.test (127.0.0.1) is denied by egress policy (deny rule 127.0.0.0/8)"
+        );
+
+        // Through a proxy: the proxy's address, and the target's name.
+        let mut opts = crate::plan::HttpOptions::for_tests();
+        opts.net.proxy = Some(crate::plan::net::ProxyOption {
+            http: Some("http://169.254.1.1:3128".into()),
+            https: None,
+            no_proxy: String::new(),
+        });
+        let err = dial_to("http://api.test/", HttpClientConfig::new(&opts).unwrap()).await;
+        assert_eq!(err.kind(), ErrorKind::BlockedIp, "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("(through proxy 169.254.1.1:3128)"),
+            "{err}"
+        );
+        opts.net.proxy = Some(crate::plan::net::ProxyOption {
+            http: Some("http://127.0.0.1:9".into()),
+            https: None,
+            no_proxy: String::new(),
+        });
+        let err = dial_to("http://metadata/", HttpClientConfig::new(&opts).unwrap()).await;
+        assert_eq!(err.kind(), ErrorKind::BlockedHostname, "{err}");
     }
 }

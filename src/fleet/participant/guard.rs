@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::fleet::allocation::Allocation;
 use crate::plan::Plan;
 use crate::plan::admission::{self, Demand, Limits, MachineLimits, bytes};
+use crate::plan::egress::EgressPolicy;
 
 /// How often the watchdog reads the resident memory.
 pub const WATCH_EVERY: Duration = Duration::from_secs(1);
@@ -22,6 +23,9 @@ pub struct Guard {
     pub limits: MachineLimits,
     /// Resident memory at which a running share is stopped; `None`: never.
     pub ceiling: Option<u64>,
+    /// Where this agent's requests may go: agents may have other policies
+    /// than the one that accepted the test.
+    pub egress: Arc<EgressPolicy>,
 }
 
 // === impl Guard ===
@@ -41,7 +45,10 @@ impl Guard {
         let share = Demand::of(plan).share(fraction, |v| tuple.scale(v));
         let limits = Limits::machine(self.limits.clone(), format!("agent {me}"));
         admission::check(&share, &limits)
-            .map_err(|r| format!("agent {me} cannot hold its share of the test: {r}"))
+            .map_err(|r| format!("agent {me} cannot hold its share of the test: {r}"))?;
+        self.egress
+            .check_plan(plan)
+            .map_err(|r| format!("agent {me} refuses the test: {r}"))
     }
 }
 
@@ -166,6 +173,7 @@ mod tests {
                 ..MachineLimits::from_capacity(2.0, Some(1 << 30), admission::Knobs::AGENT)
             },
             ceiling: None,
+            egress: Arc::default(),
         };
         // A third of 90 VUs is 30.
         assert_eq!(guard(30).admit("b", &plan, &allocation), Ok(()));

@@ -223,15 +223,17 @@ impl Participant {
         }
         // Loaded before the lock: a script's init may take a while, and
         // the other messages must not wait for it.
-        let (plan, script) = match load_bundle_with_script(&bundle) {
+        let (mut plan, script) = match load_bundle_with_script(&bundle) {
             Ok(p) => p,
             Err(e) => return error(format!("cannot load the plan: {e}")),
         };
         // Before anything is allocated for it.
-        if let Some(guard) = self.guard.get()
-            && let Err(refusal) = guard.admit(&self.me, &plan, &allocation)
-        {
-            return error(refusal);
+        if let Some(guard) = self.guard.get() {
+            if let Err(refusal) = guard.admit(&self.me, &plan, &allocation) {
+                return error(refusal);
+            }
+            // This agent's policy, whatever the accepting agent's was.
+            plan.http.net.egress = guard.egress.clone();
         }
         let mut active = lock(&self.active);
         if let Some(a) = active.as_ref() {

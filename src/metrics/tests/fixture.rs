@@ -52,6 +52,7 @@ fn scenario(name: &str, index: usize, executor: Executor, tags: &[(&str, &str)])
 fn request(id: u32, method: Method, name: &str, scenario: usize, group: &str) -> Arc<Request> {
     Arc::new(Request {
         id: RequestId(id),
+        path: format!("flow[{id}].request"),
         method,
         url: Template::literal(format!("http://127.0.0.1:1/{name}")),
         headers: Vec::new(),

@@ -46,6 +46,7 @@ pub fn net_options(raw: &RawPlan) -> Result<NetOptions, PlanError> {
             None | Some(Value::Null) => None,
             Some(v) => Some(proxy(v)?),
         },
+        egress: Default::default(),
     })
 }
 

@@ -210,6 +210,7 @@ pub(crate) fn compile_request(
 
     let request = Arc::new(Request {
         id,
+        path: path.to_owned(),
         method,
         url: url.template,
         headers,

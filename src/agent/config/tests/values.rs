@@ -585,3 +585,48 @@ fn bad_limits_name_the_setting_the_value_and_the_form() {
         "{report}"
     );
 }
+
+// ----- egress -----
+
+#[test]
+fn the_egress_policy_defaults_to_the_deny_list_and_a_flag_wins() {
+    use crate::plan::egress::{DEFAULT_DENY, EgressPolicy};
+    let metadata = Some("169.254.169.254".parse().expect("an address"));
+    let s = Fixture::new().ok();
+    assert_eq!(*s.egress, EgressPolicy::default());
+    assert!(s.egress.check(None, metadata).is_err());
+    let s = Fixture::new()
+        .env("VOLLEY_EGRESS_DENY", "10.0.0.0/8")
+        .env("VOLLEY_EGRESS_DEFAULT_DENY", "true")
+        .flags(&[
+            "--egress-deny",
+            "192.0.2.0/24",
+            "--egress-allow",
+            "*.corp.test",
+            "--egress-default-deny",
+            "false",
+        ])
+        .ok();
+    assert_eq!(
+        s.egress.deny().len(),
+        1,
+        "the flag replaced the variable, no defaults"
+    );
+    assert_ne!(s.egress.deny().len(), DEFAULT_DENY.len());
+    assert!(s.egress.check(Some("api.corp.test"), None).is_ok());
+    assert!(
+        s.egress
+            .check(
+                Some("api.corp.test"),
+                Some("192.0.2.1".parse().expect("an address"))
+            )
+            .is_err()
+    );
+    let report = Fixture::new()
+        .flags(&["--egress-allow", "10.0.0.0/8,bad host"])
+        .error();
+    assert!(
+        report.starts_with("--egress-allow: \"10.0.0.0/8,bad host\" is not a comma-separated list"),
+        "{report}"
+    );
+}
