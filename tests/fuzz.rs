@@ -401,7 +401,7 @@ fn plan_text(input: &[u8], format: &str) -> Result<bool, String> {
 fn fuzz_plan_yaml() {
     run(Target {
         name: "plan_yaml",
-        default_iters: 3000,
+        default_iters: 1500,
         max_len: 64 << 10,
         seeds: plan_seeds(),
         tokens: YAML_TOKENS,

@@ -424,6 +424,7 @@ pub fn run(mut target: Target) {
         )
     };
     let accepted = std::cell::Cell::new(0u64);
+    let slowest = std::cell::Cell::new((Duration::ZERO, None::<u64>));
     let judge = |iteration: Option<u64>, input: &[u8]| {
         let mut slow = 0;
         loop {
@@ -444,6 +445,9 @@ pub fn run(mut target: Target) {
                             input,
                             format!("allocated {peak} bytes at once, limit {MEMORY_LIMIT}"),
                         );
+                    }
+                    if took > slowest.get().0 {
+                        slowest.set((took, iteration));
                     }
                     if took <= TIME_LIMIT {
                         return;
@@ -476,11 +480,14 @@ pub fn run(mut target: Target) {
         for iteration in 0..iters {
             judge(Some(iteration), &mutator.input(seed, iteration));
         }
+        let (took, at) = slowest.get();
         eprintln!(
-            "fuzz {}: {iters} inputs ({} accepted), seed {seed:#x}, {:?}",
+            "fuzz {}: {iters} inputs ({} accepted), seed {seed:#x}, {:?}; slowest {took:?} \
+             (iteration {})",
             target.name,
             accepted.get(),
-            started.elapsed()
+            started.elapsed(),
+            at.map_or("-".to_owned(), |i| i.to_string()),
         );
     }
     drop(input_tx);
