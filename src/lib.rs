@@ -25,6 +25,8 @@ pub mod cli;
 pub mod clock;
 pub mod engine;
 pub mod fleet;
+#[doc(hidden)]
+pub mod hostile;
 pub mod kube;
 pub mod metrics;
 pub mod plan;

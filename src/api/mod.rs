@@ -36,7 +36,7 @@ mod prom;
 mod query;
 mod routes;
 mod server;
-mod submit;
+pub(crate) mod submit;
 
 pub use futures::future::BoxFuture;
 

@@ -55,6 +55,8 @@ pub fn plan_at_rest(text: &str, format: &str) -> String {
     }
     let parsed: Option<Value> = if format == "json" {
         serde_json::from_str(text).ok()
+    } else if crate::plan::alias::expands_too_far(text) {
+        None
     } else {
         serde_yaml_ng::from_str(text).ok()
     };

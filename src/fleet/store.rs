@@ -18,7 +18,7 @@
 //! a data directory; within it a `Store` may be shared between threads.
 
 mod error;
-mod files;
+pub(crate) mod files;
 mod meta;
 
 use std::fs::{self, OpenOptions};

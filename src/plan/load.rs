@@ -186,6 +186,20 @@ fn parse_yaml(text: &str) -> Result<RawPlan, PlanError> {
             snippet: snippet(text, line, column),
         });
     }
+    if super::alias::expands_too_far(text) {
+        let (line, column) = super::alias::first_alias(text);
+        return Err(PlanError::Syntax {
+            format: "YAML",
+            line,
+            column,
+            message: format!(
+                "its aliases (`*name`) expand the document past {} values; a plan never needs \
+                 that many",
+                super::alias::budget(text.len())
+            ),
+            snippet: snippet(text, line, column),
+        });
+    }
     // Well-formedness first, so that a syntax error (or a repeated key)
     // is reported as such and not as a schema mismatch.
     let mut value = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text).map_err(|e| {

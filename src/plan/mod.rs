@@ -14,7 +14,8 @@
 //! - `compile`: raw → [`Plan`] (scenarios and shortcuts, flows, requests).
 //! - [`duration`], `template_parse`, [`threshold_parse`], [`data`]: the
 //!   value grammars and the data file; `depth`: a linear nesting check run
-//!   before the YAML parser.
+//!   before the YAML parser; [`alias`]: a bound on what aliases expand a
+//!   YAML document to, also checked before it is parsed into values.
 //! - [`dynamic`]: requests, checks and groups a script declares as it runs.
 //! - [`net`]: TLS, DNS, source-address and proxy options.
 //! - [`system_tags`]: which tags Volley sets on samples.
@@ -25,6 +26,7 @@
 //! - [`error`][]: [`PlanError`].
 
 pub mod admission;
+pub mod alias;
 mod compile;
 pub mod data;
 mod depth;

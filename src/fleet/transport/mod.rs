@@ -14,7 +14,7 @@ mod clock;
 mod dispatch;
 pub mod envelope;
 mod error;
-mod frame;
+pub(crate) mod frame;
 mod memory;
 mod quic;
 

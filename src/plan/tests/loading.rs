@@ -256,6 +256,44 @@ fn a_nesting_bomb_is_refused_at_once() {
     assert!(start.elapsed() < std::time::Duration::from_secs(5));
 }
 
+/// Anchors that nest aliases ("billion laughs") are refused before the parser expands them: the
+/// fuzz suite found a 28 KiB plan that expands to 6.9 million values and held the parser for
+/// minutes. The check costs what the text costs to parse, whatever it would expand to.
+#[test]
+fn an_alias_bomb_is_refused_before_it_expands() {
+    let laughs = |width: usize, levels: usize| {
+        let mut text = format!("a0: &a0 [{}x]\n", "x, ".repeat(width - 1));
+        for level in 1..=levels {
+            let alias = format!("*a{}", level - 1);
+            text.push_str(&format!(
+                "a{level}: &a{level} [{}]\n",
+                [alias.as_str(); 9].join(", ")
+            ));
+        }
+        text + "flow: []\n"
+    };
+    // The fuzz suite's find, and 256 KiB expanding to 10^17 values.
+    for (width, levels) in [(9515, 3), ((256 << 10) / 3, 12)] {
+        let bomb = laughs(width, levels);
+        let start = std::time::Instant::now();
+        let e = parse(&bomb, Format::Yaml, &opts(), &MemFiles::default())
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("line 2 column 10"), "{e}");
+        assert!(
+            e.contains("aliases (`*name`) expand the document past"),
+            "{e}"
+        );
+        // Generous for a debug build on a busy machine; the first took the parser minutes.
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "{} bytes: {:?}",
+            bomb.len(),
+            start.elapsed()
+        );
+    }
+}
+
 #[test]
 fn k6_flags_replace_the_plans_http_options() {
     let text = "userAgent: from-plan\nmaxRedirects: 3\nflow: [{get: \"http://127.0.0.1:1/\"}]\n";
