@@ -8,12 +8,17 @@
 //! resumes it with. JavaScript that runs [`PREEMPT_AFTER`] without waiting
 //! is suspended from QuickJS's interrupt handler (`preempt_if_due`) so
 //! that the thread's other VUs and timers get a turn.
+//!
+//! A coroutine that runs JavaScript enters its runtime first
+//! ([`execution`](super::execution)); [`suspend`] takes its execution state
+//! out of the runtime for the time it is suspended.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::error::ScriptError;
+use super::execution;
 use crate::engine::http::Response;
 
 /// A request the script made, for the driver to send.
@@ -97,10 +102,15 @@ pub(super) fn preempt_if_due() -> bool {
     matches!(suspend(Yield::Preempted), Resume::Continue)
 }
 
-/// Switches to the driver with `y`; returns what it resumes with.
+/// Switches to the driver with `y`; returns what it resumes with. The
+/// coroutine's execution state leaves the runtime for the time it is
+/// suspended (see [`execution`](super::execution)).
 #[allow(deprecated)] // The free `yield_` is the one way a native reaches its coroutine.
 pub fn suspend(y: Yield) -> Resume {
-    generator::yield_::<Resume, Yield>(y).unwrap_or(Resume::Stop)
+    let parked = execution::park();
+    let resumed = generator::yield_::<Resume, Yield>(y).unwrap_or(Resume::Stop);
+    execution::unpark(parked);
+    resumed
 }
 
 /// A suspended coroutine running one runtime.

@@ -31,6 +31,7 @@ pub mod bundle;
 pub mod coroutine;
 pub mod driver;
 pub mod error;
+pub mod execution;
 pub mod fleet;
 pub mod host;
 pub mod lifecycle;

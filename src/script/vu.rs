@@ -23,6 +23,7 @@ pub use super::coroutine::{
     HttpCall, IterCmd, PREEMPT_AFTER, Resume, VuCoroutine, Yield, mark_resumed, suspend,
 };
 use super::error::ScriptError;
+use super::execution::{Execution, with_context};
 use super::host::{Host, Script};
 use super::modules::ScriptModules;
 use super::native::{self, Stage, VuState};
@@ -115,7 +116,8 @@ fn body(mut s: Spawn) -> Yield {
             return Yield::Closed;
         }
     };
-    ctx.with(|ctx| {
+    with_context(&ctx, |ctx| {
+        let _execution = Execution::enter(&ctx);
         let module = match init(&ctx, &state, &s.script, s.vu) {
             Ok(m) => m,
             Err(e) => {
@@ -538,7 +540,8 @@ fn options_body(mut s: Spawn, out: OptionsOut) -> Yield {
         Ok(b) => b,
         Err(e) => return Yield::Ready(Err(e)),
     };
-    let r = ctx.with(|ctx| -> Result<(), ScriptError> {
+    let r = with_context(&ctx, |ctx| -> Result<(), ScriptError> {
+        let _execution = Execution::enter(&ctx);
         let ns = init(&ctx, &state, &s.script, 0)?;
         let mut exports = Vec::new();
         for k in ns.keys::<String>() {
