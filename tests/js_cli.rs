@@ -217,40 +217,6 @@ async fn unbounded_allocation_ends_the_iteration_not_the_process() {
 }
 
 #[test]
-fn deep_recursion_ends_the_iteration_not_the_process() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    // With PAUSE, the recursion sleeps now and then on its way down, so
-    // the VUs take turns on their thread with frames on their stacks.
-    let script = write(
-        dir.path(),
-        "recursion.js",
-        "import { sleep } from 'k6';\n\
-         export const options = { vus: 2, iterations: 4 };\n\
-         function down(n) { if (__ENV.PAUSE && n % 50 === 0) sleep(0.001); return 1 + down(n + 1); }\n\
-         export default function () { down(0); }\n",
-    );
-    for pause in ["", "1"] {
-        let env = format!("PAUSE={pause}");
-        let out = volley(&["run", "-q", "-e", &env, &script], &[]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "PAUSE={pause}: {}",
-            stderr(&out)
-        );
-        let text = stdout(&out);
-        let line = text
-            .lines()
-            .find(|l| l.contains("Maximum call stack size exceeded"))
-            .unwrap_or_else(|| panic!("PAUSE={pause}: no error line in {text}"));
-        assert!(
-            line.trim_start().starts_with('4'),
-            "PAUSE={pause}: every iteration ends in the error: {line}"
-        );
-    }
-}
-
-#[test]
 fn bad_scripts_get_a_clear_message_and_k6_exit_codes() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let cases: [(&str, &str, i32, &str); 5] = [

@@ -21,7 +21,7 @@
 #![allow(unsafe_code)]
 
 use std::cell::Cell;
-use std::ffi::c_void;
+use std::ffi::{c_int, c_void};
 
 use rquickjs::{Context, Ctx, qjs};
 
@@ -197,6 +197,30 @@ pub fn with_context<R>(context: &Context, f: impl for<'js> FnOnce(Ctx<'js>) -> R
     f(ctx)
 }
 
+/// Has QuickJS call `handler` every few thousand instructions of any
+/// JavaScript in `ctx`'s runtime: true interrupts that JavaScript (an
+/// uncatchable error). `handler` may suspend the running coroutine.
+/// Installed directly rather than through rquickjs, whose handler is a
+/// `FnMut` that would be borrowed again by the next coroutine while the
+/// first is suspended inside it.
+pub fn set_interrupt_handler(ctx: &Ctx<'_>, handler: fn() -> bool) {
+    unsafe extern "C" fn trampoline(_rt: *mut qjs::JSRuntime, opaque: *mut c_void) -> c_int {
+        // SAFETY: `opaque` is the `fn() -> bool` given below, cast to a
+        // data pointer (the same size on every target Volley builds for).
+        let handler = unsafe { std::mem::transmute::<*mut c_void, fn() -> bool>(opaque) };
+        // A panic must not unwind into C: it interrupts instead.
+        c_int::from(std::panic::catch_unwind(handler).unwrap_or(true))
+    }
+    // SAFETY: `ctx` is a live context; the function pointer lives forever.
+    unsafe {
+        qjs::JS_SetInterruptHandler(
+            qjs::JS_GetRuntime(ctx.as_raw().as_ptr()),
+            Some(trampoline),
+            handler as *mut c_void,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rquickjs::{CatchResultExt, Function, Runtime};
@@ -274,11 +298,11 @@ mod tests {
         let mut b = coroutine(&context, "bOuter()");
         // Both suspend inside JavaScript, b's frames above a's in time.
         assert!(matches!(
-            a.raw_send(Some(Resume::Start)),
+            a.raw_send(Some(Resume::Continue)),
             Some(Yield::Preempted)
         ));
         assert!(matches!(
-            b.raw_send(Some(Resume::Start)),
+            b.raw_send(Some(Resume::Continue)),
             Some(Yield::Preempted)
         ));
         // a finishes and its stack is freed while b is still suspended.
@@ -321,30 +345,23 @@ mod tests {
         // Alone, a coroutine reaches the depth the limit allows.
         let mut alone = coroutine(&context, "deep()");
         assert!(matches!(
-            alone.raw_send(Some(Resume::Start)),
+            alone.raw_send(Some(Resume::Continue)),
             Some(Yield::Preempted)
         ));
         let expected = depth(&finish(&mut alone));
         let mut cos: Vec<VuCoroutine> = (0..3).map(|_| coroutine(&context, "deep()")).collect();
         let mut results = vec![None; cos.len()];
-        let mut first = true;
         while results.iter().any(Option::is_none) {
             for (co, result) in cos.iter_mut().zip(results.iter_mut()) {
                 if result.is_some() {
                     continue;
                 }
-                let resume = if first {
-                    Resume::Start
-                } else {
-                    Resume::Continue
-                };
-                match co.raw_send(Some(resume)) {
+                match co.raw_send(Some(Resume::Continue)) {
                     Some(Yield::Preempted) => {}
                     Some(Yield::LifecycleDone(Ok(Some(s)))) => *result = Some(s),
                     _ => panic!("the coroutine neither paused nor ended with a result"),
                 }
             }
-            first = false;
         }
         for r in results.into_iter().flatten() {
             // Taking turns, each still has its whole limit (with another's,

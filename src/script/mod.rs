@@ -29,6 +29,7 @@
 
 pub mod bundle;
 pub mod coroutine;
+pub mod current;
 pub mod driver;
 pub mod error;
 pub mod execution;
@@ -41,6 +42,7 @@ pub mod native;
 pub mod options;
 pub mod sources;
 pub mod vu;
+pub mod worker;
 
 pub use driver::{ScriptVu, Workers};
 
