@@ -211,6 +211,9 @@ pub(super) fn init<'js>(
         .map_err(fail)?;
     let (module, promise) = declared.eval().catch(ctx).map_err(fail)?;
     promise.finish::<()>().catch(ctx).map_err(fail)?;
+    // As k6, whose event loop settles init before the first iteration:
+    // promise reactions init queued run now.
+    while ctx.execute_pending_job() {}
     module.namespace().catch(ctx).map_err(fail)
 }
 
