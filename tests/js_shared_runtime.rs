@@ -2,7 +2,7 @@
 //! keeps its own state and frames while the others are suspended inside
 //! JavaScript, the run ends when they do, and the bounds (deep recursion,
 //! a busy loop, unbounded allocation) end one VU's iteration, never the
-//! process.
+//! process; a VU closing (its context collected later) disturbs no other.
 
 mod common;
 
@@ -210,4 +210,63 @@ fn one_vus_busy_loop_leaves_the_others_running_and_is_cut_at_the_graceful_stop()
         .as_f64()
         .unwrap_or(0.0);
     assert!(iterations >= 15.0, "the others went on: {iterations}");
+}
+
+/// VUs close while others of their thread go on (ramping down, then up
+/// again): a closed VU's context stays in the runtime until QuickJS
+/// collects it, which happens while another VU runs and allocates.
+const RAMPING: &str = r#"
+import { sleep } from 'k6';
+
+export const options = {
+  scenarios: {
+    s: {
+      executor: 'ramping-vus',
+      startVUs: 16,
+      stages: [
+        { duration: '300ms', target: 16 },
+        { duration: '300ms', target: 2 },
+        { duration: '600ms', target: 2 },
+        { duration: '300ms', target: 12 },
+      ],
+      gracefulRampDown: '0s',
+    },
+  },
+};
+
+const mine = { vu: __VU, fns: [] };
+mine.self = mine;
+for (let i = 0; i < 20; i++) mine.fns.push(() => mine.vu + i);
+Promise.resolve().then(() => { mine.ready = true; });
+
+export default function () {
+  const garbage = [];
+  for (let i = 0; i < 2000; i++) garbage.push({ i, pair: [i, mine], f: () => i });
+  if (!mine.ready || mine.fns[3]() !== __VU + 3) throw new Error('lost my state');
+  sleep(0.005);
+}
+"#;
+
+#[test]
+fn vus_closing_while_others_run_leave_them_their_state() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = write(dir.path(), "ramping.js", RAMPING);
+    let summary = dir.path().join("summary.json");
+    let out = volley(
+        &[
+            "run",
+            "-q",
+            "--summary-export",
+            &summary.to_string_lossy(),
+            &script,
+        ],
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.contains("lost my state"), "{text}");
+    let iterations = export(&summary)["metrics"]["iterations"]["count"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!(iterations >= 20.0, "the VUs iterated: {iterations}");
 }
