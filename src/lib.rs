@@ -17,7 +17,9 @@
 //! - [`clock`]: sleeping to an instant with sub-millisecond precision.
 //!
 //! Dependencies point one way: `cli → engine → {plan, metrics, segment}`.
-#![forbid(unsafe_code)]
+// `unsafe` only in `script::execution` (QuickJS's execution state across
+// coroutine switches), which allows it for itself.
+#![deny(unsafe_code)]
 
 pub mod agent;
 pub mod api;

@@ -128,7 +128,7 @@ impl ScriptBundle {
             env,
             sources: Arc::new(Sources::sealed(modules, files)),
         };
-        Ok(super::vu::read_options(script)?)
+        Ok(super::load::read_options(script)?)
     }
 }
 

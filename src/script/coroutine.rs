@@ -8,12 +8,20 @@
 //! resumes it with. JavaScript that runs [`PREEMPT_AFTER`] without waiting
 //! is suspended from QuickJS's interrupt handler (`preempt_if_due`) so
 //! that the thread's other VUs and timers get a turn.
+//!
+//! A coroutine that runs JavaScript enters its runtime first
+//! ([`execution`](super::execution)) and makes its VU the thread's current
+//! one ([`current`](super::current)); [`suspend`] takes both out for the
+//! time it is suspended.
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::error::ScriptError;
+use super::worker::WorkerRuntime;
+use super::{current, execution};
 use crate::engine::http::Response;
 
 /// A request the script made, for the driver to send.
@@ -37,7 +45,8 @@ pub struct IterCmd {
 
 /// What the driver sends into the coroutine.
 pub enum Resume {
-    Start,
+    /// The first resume: the worker's runtime to run in.
+    Start(Rc<WorkerRuntime>),
     Iterate(IterCmd),
     /// Run `setup()`, `teardown()` or `handleSummary(data)` (the name)
     /// once, with this JSON argument (else setup's data, for teardown).
@@ -89,7 +98,7 @@ pub fn mark_resumed() {
 /// Called from QuickJS's interrupt handler: gives the thread back when the
 /// running coroutine has had it for too long. False when the driver says
 /// to stop.
-pub(super) fn preempt_if_due() -> bool {
+fn preempt_if_due() -> bool {
     let due = RESUMED_AT.with(|r| r.get().is_some_and(|t| t.elapsed() >= PREEMPT_AFTER));
     if !due {
         return true;
@@ -97,11 +106,41 @@ pub(super) fn preempt_if_due() -> bool {
     matches!(suspend(Yield::Preempted), Resume::Continue)
 }
 
-/// Switches to the driver with `y`; returns what it resumes with.
-#[allow(deprecated)] // The free `yield_` is the one way a native reaches its coroutine.
-pub fn suspend(y: Yield) -> Resume {
-    generator::yield_::<Resume, Yield>(y).unwrap_or(Resume::Stop)
+/// The interrupt handler of every worker runtime: true (interrupt) when
+/// the running VU should stop; otherwise gives the thread back if the VU
+/// has had it for too long.
+pub(super) fn interrupt() -> bool {
+    current::should_stop() || !preempt_if_due()
 }
 
-/// A suspended coroutine running one runtime.
+/// Switches to the driver with `y`; returns what it resumes with. The
+/// coroutine's execution state leaves the runtime for the time it is
+/// suspended (see [`execution`](super::execution)).
+#[allow(deprecated)] // The free `yield_` is the one way a native reaches its coroutine.
+pub fn suspend(y: Yield) -> Resume {
+    let running = current::take();
+    let parked = execution::park();
+    let resumed = generator::yield_::<Resume, Yield>(y).unwrap_or(Resume::Stop);
+    execution::unpark(parked);
+    current::restore(running);
+    resumed
+}
+
+/// What the first resume (`Start`) brought a coroutine; called at its top.
+#[allow(deprecated)] // As `yield_`: the free function is the coroutine's one way in.
+pub fn started() -> Option<Rc<WorkerRuntime>> {
+    match generator::get_yield::<Resume>() {
+        Some(Resume::Start(worker)) => Some(worker),
+        _ => None,
+    }
+}
+
+/// Resumes `co` with `r`, noting when (for its preemption); what it asks
+/// next, or `None` once it ended.
+pub fn resume(co: &mut VuCoroutine, r: Resume) -> Option<Yield> {
+    mark_resumed();
+    co.raw_send(Some(r))
+}
+
+/// A suspended coroutine running one VU.
 pub type VuCoroutine = generator::Generator<'static, Resume, Yield>;

@@ -1,27 +1,51 @@
 //! Script worker threads and the async drivers of VU coroutines.
 //!
-//! A coroutine holds a QuickJS runtime, which is not `Send`, so VUs live on
-//! worker threads, each a current-thread tokio runtime with a `LocalSet`.
+//! A QuickJS runtime is not `Send`, so VUs live on worker threads, each a
+//! current-thread tokio runtime with a `LocalSet` and one QuickJS runtime
+//! ([`WorkerRuntime`]) that all of the thread's VUs share, a context each.
 //! The engine's executors keep a [`ScriptVu`] handle (which is `Send`) and
 //! ask it for iterations; the VU's driver task runs the coroutine, sends its
 //! HTTP requests on the VU's own client, sleeps for it, and answers.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::coroutine::resume;
 use super::error::ScriptError;
 use super::host::Host;
 use super::native::Stage;
+use super::sources::Sources;
 use super::vu::{self, HttpCall, IterCmd, Resume, Spawn, VuCoroutine, Yield};
+use super::worker::WorkerRuntime;
 use crate::engine::http::batch::Lanes;
 use crate::engine::http::{HttpClientConfig, OutRequest, Response, VuClient};
 use crate::engine::sink::SampleSink;
 
-type Task = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()>>> + Send>;
+/// A VU to start on a worker thread, given the thread's runtime slot.
+type Task = Box<dyn FnOnce(&RuntimeSlot) -> Pin<Box<dyn Future<Output = ()>>> + Send>;
+
+/// A worker thread's runtime, made by its first VU (it needs the script's
+/// module sources) and shared by the thread's later VUs.
+#[derive(Default)]
+struct RuntimeSlot(RefCell<Option<Rc<WorkerRuntime>>>);
+
+impl RuntimeSlot {
+    fn runtime(&self, sources: &Arc<Sources>) -> Result<Rc<WorkerRuntime>, ScriptError> {
+        let mut slot = self.0.borrow_mut();
+        if let Some(rt) = &*slot {
+            return Ok(Rc::clone(rt));
+        }
+        let rt = Rc::new(WorkerRuntime::new(sources)?);
+        *slot = Some(Rc::clone(&rt));
+        Ok(rt)
+    }
+}
 
 /// The script worker threads of one run.
 pub struct Workers {
@@ -50,8 +74,9 @@ impl Workers {
                 .spawn(move || {
                     let local = tokio::task::LocalSet::new();
                     local.block_on(&rt, async move {
+                        let slot = RuntimeSlot::default();
                         while let Some(task) = rx.recv().await {
-                            tokio::task::spawn_local(task());
+                            tokio::task::spawn_local(task(&slot));
                         }
                     });
                     // Let every VU close its runtime before the thread ends.
@@ -72,8 +97,9 @@ impl Workers {
     pub fn in_local_set() -> Workers {
         let (tx, mut rx) = mpsc::unbounded_channel::<Task>();
         tokio::task::spawn_local(async move {
+            let slot = RuntimeSlot::default();
             while let Some(task) = rx.recv().await {
-                tokio::task::spawn_local(task());
+                tokio::task::spawn_local(task(&slot));
             }
         });
         Workers {
@@ -134,8 +160,10 @@ impl ScriptVu {
             interrupt: Arc::clone(&interrupt),
         };
         let flag = Arc::clone(&interrupt);
-        workers.submit(Box::new(move || {
+        workers.submit(Box::new(move |slot: &RuntimeSlot| {
+            let worker = slot.runtime(&spawn.script.sources);
             Box::pin(drive(
+                worker,
                 vu::spawn(spawn),
                 VuClient::for_vu(http, vu),
                 rx,
@@ -219,21 +247,31 @@ impl Drop for InterruptOnDrop<'_> {
     }
 }
 
-/// Runs one coroutine: init, then jobs until the handle is dropped.
+/// Runs one coroutine in its worker's runtime: init, then jobs until the
+/// handle is dropped.
 async fn drive(
+    worker: Result<Rc<WorkerRuntime>, ScriptError>,
     mut co: VuCoroutine,
     mut client: VuClient,
     mut jobs: mpsc::UnboundedReceiver<Job>,
     ready: oneshot::Sender<Result<(), ScriptError>>,
     interrupt: Arc<AtomicBool>,
 ) {
+    let worker = match worker {
+        Ok(w) => w,
+        Err(e) => {
+            // The coroutine never started: it holds no JavaScript.
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
     let mut response = Box::<Response>::default();
     let mut lanes = Lanes::default();
-    let mut first = resume(&mut co, Some(Resume::Start));
+    let mut first = resume(&mut co, Resume::Start(worker));
     // A long init gives the thread back now and then (see `vu::PREEMPT_AFTER`).
     while let Some(Yield::Preempted) = first {
         tokio::task::yield_now().await;
-        first = resume(&mut co, Some(Resume::Continue));
+        first = resume(&mut co, Resume::Continue);
     }
     match first {
         Some(Yield::Ready(Ok(()))) => {
@@ -255,7 +293,7 @@ async fn drive(
             Job::Iterate(cmd, mut done) => {
                 // A cut that landed after the last iteration ended is moot.
                 interrupt.store(false, Ordering::Relaxed);
-                let mut y = resume(&mut co, Some(Resume::Iterate(cmd)));
+                let mut y = resume(&mut co, Resume::Iterate(cmd));
                 loop {
                     match y {
                         Some(Yield::Done(ok)) => {
@@ -266,7 +304,7 @@ async fn drive(
                             match serve(&other, &mut client, &mut lanes, &mut response, &mut done)
                                 .await
                             {
-                                Some(r) => y = resume(&mut co, Some(r)),
+                                Some(r) => y = resume(&mut co, r),
                                 None => {
                                     let _ = done.send(false);
                                     return;
@@ -282,7 +320,7 @@ async fn drive(
             }
             Job::Lifecycle(name, arg, mut done) => {
                 interrupt.store(false, Ordering::Relaxed);
-                let mut y = resume(&mut co, Some(Resume::Lifecycle(name, arg)));
+                let mut y = resume(&mut co, Resume::Lifecycle(name, arg));
                 let unfinished = || Err(ScriptError::Runtime(format!("{name}() did not finish")));
                 loop {
                     match y {
@@ -294,7 +332,7 @@ async fn drive(
                             match serve(&other, &mut client, &mut lanes, &mut response, &mut done)
                                 .await
                             {
-                                Some(r) => y = resume(&mut co, Some(r)),
+                                Some(r) => y = resume(&mut co, r),
                                 None => {
                                     let _ = done.send(unfinished());
                                     return;
@@ -358,17 +396,11 @@ async fn serve<T>(
     })
 }
 
-/// Resumes `co`, noting when (for its preemption).
-fn resume(co: &mut VuCoroutine, r: Option<Resume>) -> Option<Yield> {
-    vu::mark_resumed();
-    co.raw_send(r)
-}
-
 /// Runs a coroutine to its end: it must never be dropped while suspended
 /// inside JavaScript.
 fn finish(co: &mut VuCoroutine) {
     while !co.is_done() {
-        let _ = resume(co, Some(Resume::Stop));
+        let _ = resume(co, Resume::Stop);
     }
 }
 

@@ -29,8 +29,10 @@
 
 pub mod bundle;
 pub mod coroutine;
+pub mod current;
 pub mod driver;
 pub mod error;
+pub mod execution;
 pub mod fleet;
 pub mod host;
 pub mod lifecycle;
@@ -40,6 +42,7 @@ pub mod native;
 pub mod options;
 pub mod sources;
 pub mod vu;
+pub mod worker;
 
 pub use driver::{ScriptVu, Workers};
 

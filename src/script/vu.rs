@@ -1,11 +1,12 @@
-//! One JavaScript runtime on its own coroutine.
+//! One VU on its own coroutine.
 //!
-//! The coroutine creates its QuickJS runtime on its own stack (so QuickJS's
-//! stack limit measures that stack), evaluates the script's init context,
-//! then waits for commands (see [`super::coroutine`]): run the exported
-//! function once, run a lifecycle function, or close. A coroutine is always
-//! run to its end (the driver sends `Stop`), never dropped while suspended
-//! inside JavaScript.
+//! The coroutine gets its worker's runtime with its first resume, creates
+//! its own context in it, enters it (its QuickJS stack limit measured from
+//! the coroutine's stack, see [`super::execution`]), evaluates the script's
+//! init context, then waits for commands (see [`super::coroutine`]): run
+//! the exported function once, run a lifecycle function, or close. A
+//! coroutine is always run to its end (the driver sends `Stop`), never
+//! dropped while suspended inside JavaScript.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -13,32 +14,30 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rquickjs::{
-    CatchResultExt, CaughtError, Context, Ctx, Function, Module, Object, Runtime, Value,
-};
+use rquickjs::{CatchResultExt, CaughtError, Ctx, Function, Module, Object, Value};
 use tokio::time::Instant;
 
-use super::coroutine::preempt_if_due;
 pub use super::coroutine::{
     HttpCall, IterCmd, PREEMPT_AFTER, Resume, VuCoroutine, Yield, mark_resumed, suspend,
 };
+use super::coroutine::{interrupt, started};
+use super::current;
 use super::error::ScriptError;
+use super::execution::{self, Execution, with_context};
 use super::host::{Host, Script};
-use super::modules::ScriptModules;
 use super::native::{self, Stage, VuState};
 use crate::engine::sink::SampleSink;
 use crate::metrics::Sample;
 
-/// Coroutine stack size, in bytes. QuickJS's own limit is set below it so
-/// deep recursion ends in a `RangeError`, not on the guard page.
-const STACK_BYTES: usize = 1024 * 1024;
-const JS_STACK_LIMIT: usize = 768 * 1024;
-/// Memory one runtime may allocate before allocations fail.
-pub const MEMORY_LIMIT: usize = 256 * 1024 * 1024;
+/// Coroutine stack size, in bytes. QuickJS's limit
+/// ([`JS_STACK_LIMIT`](super::worker::JS_STACK_LIMIT)) is measured from
+/// the coroutine's top and leaves room below it for natives and the
+/// switch, so deep recursion ends in a `RangeError`, not on the guard page.
+pub const COROUTINE_STACK: usize = 1024 * 1024;
 /// Longest the init context may run.
 pub const INIT_TIME_LIMIT: Duration = Duration::from_secs(60);
 
-/// What a coroutine needs to build its runtime.
+/// What a coroutine needs to build its VU.
 pub struct Spawn {
     pub script: Script,
     pub host: Option<Arc<Host>>,
@@ -49,44 +48,62 @@ pub struct Spawn {
     pub interrupt: Arc<AtomicBool>,
 }
 
-/// Starts a coroutine; the first resume (with `Start`) runs init.
-pub fn spawn(s: Spawn) -> VuCoroutine {
-    generator::Gn::<Resume>::new_opt(STACK_BYTES / std::mem::size_of::<usize>(), move || body(s))
+/// A coroutine running `f`, with the stack VUs have.
+pub fn coroutine(f: impl FnOnce() -> Yield + Send + 'static) -> VuCoroutine {
+    generator::Gn::<Resume>::new_opt(COROUTINE_STACK / std::mem::size_of::<usize>(), f)
 }
 
-/// A runtime with its limits, interrupt handler and module loader, a full
-/// context, and the init-stage state of VU `vu` (with `sink`, if any).
-type Built = (Runtime, Context, Rc<RefCell<VuState>>);
+/// Starts a VU's coroutine; the first resume (`Start`, with the worker's
+/// runtime) runs init.
+pub fn spawn(s: Spawn) -> VuCoroutine {
+    coroutine(move || body(s))
+}
 
-fn build(s: &mut Spawn, interrupt: Box<dyn FnMut() -> bool>) -> Result<Built, ScriptError> {
-    let runtime_error = |e: rquickjs::Error| ScriptError::Runtime(e.to_string());
-    let rt = Runtime::new().map_err(runtime_error)?;
-    rt.set_max_stack_size(JS_STACK_LIMIT);
-    rt.set_memory_limit(MEMORY_LIMIT);
-    rt.set_interrupt_handler(Some(interrupt));
-    let modules = || ScriptModules {
-        sources: Arc::clone(&s.script.sources),
-    };
-    rt.set_loader(modules(), modules());
-    let ctx = Context::full(&rt).map_err(runtime_error)?;
+/// The state of VU `vu` at init (with `sink`, if any).
+pub(super) fn vu_state(s: &mut Spawn) -> Rc<RefCell<VuState>> {
     let script_dir = s
         .script
         .path
         .parent()
         .map(|p| p.to_path_buf())
         .unwrap_or_default();
-    let state = Rc::new(RefCell::new(VuState::new(
+    Rc::new(RefCell::new(VuState::new(
         Stage::Init,
         s.vu,
         Arc::clone(&s.script.sources),
         script_dir,
         s.host.clone(),
         s.sink.take(),
-    )));
-    Ok((rt, ctx, state))
+    )))
+}
+
+/// Enters the worker's runtime on this coroutine: its execution state,
+/// the VU as the thread's current one (with what stops it), the runtime's
+/// interrupt handler. JavaScript may run until the guards drop.
+pub(super) fn enter<'js>(
+    ctx: &Ctx<'js>,
+    should_stop: Box<dyn Fn() -> bool>,
+) -> (Execution<'js>, current::Entered) {
+    let current = current::enter(current::Running { should_stop });
+    let execution = Execution::enter(ctx);
+    execution::set_interrupt_handler(ctx, interrupt);
+    // Returned first, so dropped first: the VU is still current while its
+    // last jobs run.
+    (execution, current)
 }
 
 fn body(mut s: Spawn) -> Yield {
+    let Some(worker) = started() else {
+        return Yield::Closed;
+    };
+    let (context, _hosted) = match worker.context() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = suspend(Yield::Ready(Err(e)));
+            return Yield::Closed;
+        }
+    };
+    let state = vu_state(&mut s);
     let init_deadline = std::time::Instant::now() + INIT_TIME_LIMIT;
     let in_init = Arc::new(AtomicBool::new(true));
     // Checked by QuickJS every few thousand instructions, so even a loop
@@ -94,28 +111,21 @@ fn body(mut s: Spawn) -> Yield {
     // when the run was stopped (VUs only: teardown still runs after an
     // abort), at the host's deadline (no zombie load, even when a busy
     // loop starves the thread's timers), or when init runs too long.
-    let handler = {
+    let should_stop = {
         let interrupt = Arc::clone(&s.interrupt);
         let in_init = Arc::clone(&in_init);
         let host = s.host.clone();
         let is_vu = s.stage == Stage::Vu;
         Box::new(move || {
-            let stop = interrupt.load(Ordering::Relaxed)
+            interrupt.load(Ordering::Relaxed)
                 || (in_init.load(Ordering::Relaxed) && std::time::Instant::now() > init_deadline)
                 || host
                     .as_ref()
-                    .is_some_and(|h| h.past_deadline() || (is_vu && h.stop.is_cancelled()));
-            stop || !preempt_if_due()
+                    .is_some_and(|h| h.past_deadline() || (is_vu && h.stop.is_cancelled()))
         })
     };
-    let (_rt, ctx, state) = match build(&mut s, handler) {
-        Ok(b) => b,
-        Err(e) => {
-            let _ = suspend(Yield::Ready(Err(e)));
-            return Yield::Closed;
-        }
-    };
-    ctx.with(|ctx| {
+    with_context(&context, |ctx| {
+        let _entered = enter(&ctx, should_stop);
         let module = match init(&ctx, &state, &s.script, s.vu) {
             Ok(m) => m,
             Err(e) => {
@@ -165,14 +175,18 @@ fn body(mut s: Spawn) -> Yield {
             }
         }
     });
-    if let Some(sink) = &mut state.borrow_mut().sink {
+    // The VU's context stays in the worker's runtime until QuickJS
+    // collects its cycles (its natives hold the state): the sample sink
+    // closes now, so the recorder does not wait for that.
+    let sink = state.borrow_mut().sink.take();
+    if let Some(mut sink) = sink {
         sink.flush();
     }
     Yield::Closed
 }
 
 /// Evaluates the main module with `__VU` set; returns its namespace.
-fn init<'js>(
+pub(super) fn init<'js>(
     ctx: &Ctx<'js>,
     state: &Rc<RefCell<VuState>>,
     script: &Script,
@@ -197,6 +211,9 @@ fn init<'js>(
         .map_err(fail)?;
     let (module, promise) = declared.eval().catch(ctx).map_err(fail)?;
     promise.finish::<()>().catch(ctx).map_err(fail)?;
+    // As k6, whose event loop settles init before the first iteration:
+    // promise reactions init queued run now.
+    while ctx.execute_pending_job() {}
     module.namespace().catch(ctx).map_err(fail)
 }
 
@@ -492,79 +509,4 @@ fn function_inside<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> Option<String> {
     find.call::<_, Option<String>>((value.clone(), "data", seen))
         .ok()
         .flatten()
-}
-
-/// Runs the init context once (`__VU = 0`) and reads `options` and the
-/// exported names.
-pub fn read_options(mut script: Script) -> Result<Script, ScriptError> {
-    let spawn_args = Spawn {
-        script: script.clone(),
-        host: None,
-        stage: Stage::Init,
-        vu: 0,
-        sink: None,
-        interrupt: Arc::new(AtomicBool::new(false)),
-    };
-    let result: OptionsOut = Arc::default();
-    let out = Arc::clone(&result);
-    let mut co =
-        generator::Gn::<Resume>::new_opt(STACK_BYTES / std::mem::size_of::<usize>(), move || {
-            options_body(spawn_args, out)
-        });
-    let first = co.raw_send(Some(Resume::Start));
-    if let Some(Yield::Ready(Err(e))) = first {
-        return Err(e);
-    }
-    while !co.is_done() {
-        let _ = co.raw_send(Some(Resume::Stop));
-    }
-    let taken = result
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take();
-    let (exports, options) =
-        taken.ok_or_else(|| ScriptError::Init("the init context did not finish".into()))?;
-    script.exports = exports;
-    script.options = options;
-    Ok(script)
-}
-
-type OptionsOut = Arc<std::sync::Mutex<Option<(Vec<String>, serde_json::Value)>>>;
-
-fn options_body(mut s: Spawn, out: OptionsOut) -> Yield {
-    let deadline = std::time::Instant::now() + INIT_TIME_LIMIT;
-    let handler = Box::new(move || std::time::Instant::now() > deadline);
-    let (_rt, ctx, state) = match build(&mut s, handler) {
-        Ok(b) => b,
-        Err(e) => return Yield::Ready(Err(e)),
-    };
-    let r = ctx.with(|ctx| -> Result<(), ScriptError> {
-        let ns = init(&ctx, &state, &s.script, 0)?;
-        let mut exports = Vec::new();
-        for k in ns.keys::<String>() {
-            exports.push(k.map_err(|e| ScriptError::Init(e.to_string()))?);
-        }
-        let options = match ns.get::<_, Value>("options") {
-            Ok(v) if v.is_object() => {
-                let text = ctx
-                    .json_stringify(v)
-                    .catch(&ctx)
-                    .map_err(|e| ScriptError::Options(format!("options: {}", describe(&e))))?
-                    .map(|s| s.to_string())
-                    .transpose()
-                    .map_err(|e| ScriptError::Options(e.to_string()))?
-                    .unwrap_or_else(|| "{}".into());
-                serde_json::from_str(&text)
-                    .map_err(|e| ScriptError::Options(format!("options: {e}")))?
-            }
-            _ => serde_json::Value::Object(serde_json::Map::new()),
-        };
-        *out.lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((exports, options));
-        Ok(())
-    });
-    match r {
-        Ok(()) => Yield::Ready(Ok(())),
-        Err(e) => Yield::Ready(Err(e)),
-    }
 }
