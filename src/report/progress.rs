@@ -108,7 +108,9 @@ pub fn terminal_lines(p: &Progress, width: usize, color: bool) -> Vec<String> {
     // With one scenario, the status line's VUs are its own.
     let show_vus = p.scenarios.len() > 1;
     for s in &p.scenarios {
-        lines.push(scenario_line(s, p.elapsed, name_width, budget, color, show_vus));
+        lines.push(scenario_line(
+            s, p.elapsed, name_width, budget, color, show_vus,
+        ));
     }
     lines
 }

@@ -198,8 +198,14 @@ fn several_scenarios_show_their_own_vus() {
     spike.vus = Some(20);
     p.scenarios.push(spike);
     let lines = terminal_lines(&p, 160, false);
-    assert!(lines[1].ends_with("12.0s/30.0s  30 VUs  40,944 iters"), "{lines:?}");
-    assert!(lines[2].ends_with("12.0s/30.0s  20 VUs  7 iters"), "{lines:?}");
+    assert!(
+        lines[1].ends_with("12.0s/30.0s  30 VUs  40,944 iters"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].ends_with("12.0s/30.0s  20 VUs  7 iters"),
+        "{lines:?}"
+    );
     // As the terminal narrows, the VUs go before the iterations.
     let mut dropped = false;
     for columns in (30..160).rev() {
