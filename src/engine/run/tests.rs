@@ -210,15 +210,16 @@ async fn a_one_second_sleep_records_at_least_one_second() {
 
 #[tokio::test(start_paused = true)]
 async fn each_scenario_reports_its_own_vus() {
-    // `b` runs from 2 s to 4 s; `a` ends at 3.5 s.
+    // Both start at once (a `startTime` would spin on the paused clock, see
+    // above); `b` ends at 2 s, `a` at 3.5 s.
     let (_, g) = run_paused(
         "scenarios:\n  a: {executor: constant-vus, vus: 3, duration: 3500ms}\n  \
-         b: {executor: constant-vus, vus: 5, duration: 2s, startTime: 2s}\nflow: [{sleep: 100ms}]",
+         b: {executor: constant-vus, vus: 5, duration: 2s}\nflow: [{sleep: 100ms}]",
     )
     .await;
     // Reports at 1, 2, 3 and 4 s, then the last one at the end.
-    assert_eq!(g.scenarios[0], vec![3, 0], "{:?}", g.scenarios);
-    assert_eq!(g.scenarios[2], vec![3, 5], "{:?}", g.scenarios);
+    assert_eq!(g.scenarios[0], vec![3, 5], "{:?}", g.scenarios);
+    assert_eq!(g.scenarios[2], vec![3, 0], "{:?}", g.scenarios);
     assert_eq!(g.scenarios.last(), Some(&vec![0, 0]), "{:?}", g.scenarios);
     for (report, each) in g.reports.iter().zip(&g.scenarios) {
         assert_eq!(report.0, each.iter().sum::<u64>(), "{:?}", g.scenarios);
