@@ -10,8 +10,8 @@
 //! that the thread's other VUs and timers get a turn.
 //!
 //! A coroutine that runs JavaScript enters its runtime first
-//! ([`execution`](super::execution)) and makes its VU the thread's current
-//! one ([`current`](super::current)); [`suspend`] takes both out for the
+//! ([`execution`]) and makes its VU the thread's current
+//! one ([`current`]); [`suspend`] takes both out for the
 //! time it is suspended.
 
 use std::rc::Rc;
@@ -115,7 +115,7 @@ pub(super) fn interrupt() -> bool {
 
 /// Switches to the driver with `y`; returns what it resumes with. The
 /// coroutine's execution state leaves the runtime for the time it is
-/// suspended (see [`execution`](super::execution)).
+/// suspended (see [`execution`]).
 #[allow(deprecated)] // The free `yield_` is the one way a native reaches its coroutine.
 pub fn suspend(y: Yield) -> Resume {
     let running = current::take();
