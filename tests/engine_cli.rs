@@ -529,3 +529,51 @@ async fn http_debug_dumps_exchanges_without_secrets() {
     );
     target.shutdown().await;
 }
+
+/// The soft open-file limit a process was given (often 1024) is raised to
+/// the hard one at start, as k6 does: each connection is a file.
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_limit() {
+    let limits = std::fs::read_to_string("/proc/self/limits").expect("this process's limits");
+    let hard = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4).map(str::to_owned))
+        .expect("the open-file line");
+    if hard == "unlimited" || hard.parse::<u64>().is_ok_and(|h| h <= 64) {
+        eprintln!("skipped: the hard open-file limit ({hard}) leaves nothing to raise");
+        return;
+    }
+    // `volley target` serves until killed: its limits can be read while it runs.
+    let mut child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "ulimit -Sn 64 && exec {} target --listen 127.0.0.1:0",
+                env!("CARGO_BIN_EXE_volley")
+            ),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sh starts");
+    let path = format!("/proc/{}/limits", child.id());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let soft = loop {
+        let soft = std::fs::read_to_string(&path).ok().and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+            line.split_whitespace().nth(3).map(str::to_owned)
+        });
+        if soft.as_deref() == Some(hard.as_str()) || Instant::now() > deadline {
+            break soft;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        soft.as_deref(),
+        Some(hard.as_str()),
+        "soft limit raised from 64"
+    );
+}

@@ -8,12 +8,12 @@ pub mod exit;
 mod fleet;
 mod follow;
 mod inspect;
+pub mod os;
 pub mod output;
 pub mod run;
 mod script_out;
 pub mod signals;
 mod target;
-pub mod terminal;
 
 use std::process::ExitCode;
 
@@ -25,6 +25,8 @@ pub use args::Cli;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
+    let open_files = os::raise_open_files();
+    tracing::debug!(?open_files, "open-file limit");
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match build_runtime() {
         Ok(rt) => rt,

@@ -16,7 +16,7 @@ use crate::metrics::{Metric, json_out};
 use crate::plan::Plan;
 use crate::report::progress;
 
-use super::terminal;
+use super::os;
 
 /// `--out json=FILE`: one JSON object per series per interval.
 pub struct JsonLines {
@@ -165,7 +165,7 @@ impl Observer for Console {
             ProgressMode::Quiet => {}
             ProgressMode::Terminal { color } => {
                 let lines =
-                    progress::terminal_lines(&self.progress(report), terminal::width(), color);
+                    progress::terminal_lines(&self.progress(report), os::terminal_width(), color);
                 let mut out = String::new();
                 if self.drawn > 0 {
                     // Back to the start of the first line drawn last time.
