@@ -28,10 +28,10 @@ pub fn terminal_width() -> usize {
 pub fn raise_open_files() -> Option<u64> {
     let limit = getrlimit(Resource::Nofile);
     let wanted = raised(&limit);
-    if wanted.current != limit.current {
-        if let Err(e) = setrlimit(Resource::Nofile, wanted) {
-            tracing::debug!(error = %e, "the open-file limit stays as it was");
-        }
+    if wanted.current != limit.current
+        && let Err(e) = setrlimit(Resource::Nofile, wanted)
+    {
+        tracing::debug!(error = %e, "the open-file limit stays as it was");
     }
     getrlimit(Resource::Nofile).current
 }
