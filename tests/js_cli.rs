@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{base, start_target};
+use common::{base, export, start_target, stderr, stdout};
 
 /// Longest any run here may take; it is killed past this.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -72,19 +72,6 @@ async fn run_quiet_against(target: &volley::target::TargetHandle, script: String
         Vec::new(),
     )
     .await
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn export(path: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(path).expect("the summary export exists");
-    serde_json::from_str(&text).expect("the summary export is JSON")
 }
 
 fn count(doc: &serde_json::Value, metric: &str) -> f64 {

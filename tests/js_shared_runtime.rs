@@ -7,10 +7,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
-use common::{base, start_target, volley, volley_async};
+use common::{base, export, start_target, stderr, stdout, volley, volley_async};
 
 /// Longest any run here may take; it is killed past this.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -19,19 +18,6 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write the script");
     path.to_str().expect("a UTF-8 temp path").to_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn export(path: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(path).expect("the summary export exists");
-    serde_json::from_str(&text).expect("the summary export is JSON")
 }
 
 /// 24 VUs on (at most) two worker threads take turns inside JavaScript:

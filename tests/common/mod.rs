@@ -310,3 +310,19 @@ pub async fn volley_async(args: Vec<String>, limit: Duration) -> Output {
     .await
     .expect("the blocking task running volley")
 }
+
+/// A finished process's stdout, as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A finished process's stderr, as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A `--summary-export` file, parsed.
+pub fn export(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("the summary export exists");
+    serde_json::from_str(&text).expect("the summary export is JSON")
+}
