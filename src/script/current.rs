@@ -1,6 +1,6 @@
 //! The VU whose coroutine runs on this thread: what the pieces a worker's
-//! VUs share (its runtime's interrupt handler) ask of the VU they are
-//! running for.
+//! VUs share (its runtime's interrupt handler, its module loader, the
+//! natives of a realm) ask of the VU they are running for.
 //!
 //! A VU's coroutine makes itself current when it starts ([`enter`]);
 //! [`suspend`](super::coroutine::suspend) takes it out of the slot for the
@@ -10,11 +10,20 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use super::native::State;
+use super::realm::Realm;
+
 /// What the running VU tells the worker's shared pieces.
 pub struct Running {
     /// Should the VU's JavaScript stop now (its iteration was cut, the run
     /// is over, init ran too long)?
     pub should_stop: Box<dyn Fn() -> bool>,
+    /// The VU's state, which the realm's natives read and write.
+    pub state: State,
+    /// The realm the VU runs in, and its instance number there (what its
+    /// modules' names end with).
+    pub realm: Rc<Realm>,
+    pub instance: u32,
 }
 
 thread_local! {
@@ -52,8 +61,17 @@ pub(super) fn restore(running: Option<Rc<Running>>) {
     CURRENT.with(|c| *c.borrow_mut() = running);
 }
 
+/// The running VU, if one runs.
+pub fn running() -> Option<Rc<Running>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
 /// Should the running VU's JavaScript stop now? False when no VU runs.
 pub fn should_stop() -> bool {
-    let running = CURRENT.with(|c| c.borrow().clone());
-    running.is_some_and(|r| (r.should_stop)())
+    running().is_some_and(|r| (r.should_stop)())
+}
+
+/// The running VU's state, if one runs.
+pub fn state() -> Option<State> {
+    CURRENT.with(|c| c.borrow().as_ref().map(|r| Rc::clone(&r.state)))
 }

@@ -12,6 +12,7 @@ use rquickjs::{CatchResultExt, Value};
 
 use super::coroutine::{self, Resume, Yield};
 use super::error::ScriptError;
+use super::current;
 use super::execution::with_context;
 use super::host::Script;
 use super::native::Stage;
@@ -93,16 +94,22 @@ fn options_body(mut s: Spawn, out: OptionsOut) -> Yield {
     let Some(worker) = coroutine::started() else {
         return Yield::Closed;
     };
-    let (context, _hosted) = match worker.context() {
+    let (realm, instance, _hosted) = match worker.join() {
         Ok(c) => c,
         Err(e) => return Yield::Ready(Err(e)),
     };
-    let state = vu::vu_state(&mut s);
+    let state = vu::vu_state(&mut s, &realm);
     let deadline = std::time::Instant::now() + INIT_TIME_LIMIT;
     let should_stop = Box::new(move || std::time::Instant::now() > deadline);
-    let r = with_context(&context, |ctx| -> Result<(), ScriptError> {
-        let _entered = vu::enter(&ctx, should_stop);
-        let ns = vu::init(&ctx, &state, &s.script, 0)?;
+    let running = current::Running {
+        should_stop,
+        state: Rc::clone(&state),
+        realm: Rc::clone(&realm),
+        instance,
+    };
+    let r = with_context(realm.context(), |ctx| -> Result<(), ScriptError> {
+        let _entered = vu::enter(&ctx, running);
+        let ns = vu::init(&ctx, &state, &s.script, instance)?;
         let mut exports = Vec::new();
         for k in ns.keys::<String>() {
             exports.push(k.map_err(|e| ScriptError::Init(e.to_string()))?);

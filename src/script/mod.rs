@@ -7,13 +7,18 @@
 //!   to read `options` and the exported names; [`options`] turns them into
 //!   the same typed [`Plan`](crate::plan::Plan) a YAML plan gives.
 //!   [`sources`] reads modules and opened files once per process.
-//! - Each VU has its own QuickJS runtime (k6: its own Sobek runtime), so
-//!   module-level state is per VU. The runtime lives on a stackful coroutine
-//!   ([`vu`], [`coroutine`]): when the script calls `http.get` or `sleep`,
-//!   the native function suspends the coroutine and hands the request to the
-//!   async driver ([`driver`]), which runs it on the VU's own HTTP client and
-//!   resumes the coroutine with the response. The script sees a synchronous
-//!   call; the thread runs other VUs meanwhile.
+//! - The VUs of a worker thread share one QuickJS runtime ([`worker`]) and,
+//!   in groups of up to 256, one context ([`realm`]): its built-ins, the
+//!   natives and k6's modules once. Each VU has its own instance of the
+//!   script's modules ([`instance`]: compiled once per realm, instantiated
+//!   per VU sharing the bytecode), so module-level state is per VU as in
+//!   k6, where each VU has a Sobek runtime of its own. Each VU runs on a
+//!   stackful coroutine ([`vu`], [`coroutine`]): when the script calls
+//!   `http.get` or `sleep`, the native function suspends the coroutine and
+//!   hands the request to the async driver ([`driver`]), which runs it on
+//!   the VU's own HTTP client and resumes the coroutine with the response.
+//!   The script sees a synchronous call; the thread runs other VUs
+//!   meanwhile.
 //! - VU coroutines live on script worker threads (a current-thread tokio
 //!   runtime each); the engine's executors hold a [`driver::ScriptVu`]
 //!   handle and ask it for one iteration at a time.
@@ -35,11 +40,13 @@ pub mod error;
 pub mod execution;
 pub mod fleet;
 pub mod host;
+pub mod instance;
 pub mod lifecycle;
 pub mod load;
 pub mod modules;
 pub mod native;
 pub mod options;
+pub mod realm;
 pub mod sources;
 pub mod vu;
 pub mod worker;

@@ -12,12 +12,16 @@
 //!   process, then shared by every VU) relative to the importing module.
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
 use rquickjs::{Ctx, Error, Module, Result};
 
+use super::current;
+use super::instance;
+use super::realm::{instance_name, split_name};
 use super::sources::{Sources, normalize};
 
 /// Built-in module names and their sources.
@@ -50,8 +54,43 @@ fn builtin(name: &str) -> Option<&'static str> {
 }
 
 /// The resolver and loader installed in every runtime of a script.
+///
+/// k6's modules are loaded once per realm under their own names; a VU
+/// imports them through a facade of its own (`k6/http#vu=3`). The
+/// script's modules are instances per VU (`/s/lib.js#vu=3`) of templates
+/// compiled once per realm (see [`realm`](super::realm)). Imports resolve
+/// for the VU running, whose init (or dynamic `import()`) loads them.
 pub struct ScriptModules {
     pub sources: Arc<Sources>,
+}
+
+/// A facade over k6 module `name` (whose code is `source`) for one VU: the
+/// same exports, and a default export object of the VU's own, if the
+/// module has a default export.
+fn facade_source(name: &str, source: &str) -> String {
+    let mut facade = format!("export * from '{name}';\n");
+    if source.contains("export default") {
+        facade.push_str(&format!(
+            "import d from '{name}';\n\
+             export default Object.create(Object.getPrototypeOf(d), Object.getOwnPropertyDescriptors(d));\n"
+        ));
+    }
+    facade
+}
+
+/// The name `specifier`, imported from the module named `base` by the VU
+/// with instance number `vu`, loads.
+pub fn resolve_for(base: &str, specifier: &str, vu: Option<u32>) -> std::result::Result<String, String> {
+    let (base, base_vu) = split_name(base);
+    let target = resolve_specifier(base, specifier)?;
+    // A facade or a k6 module importing a k6 module: the realm's one.
+    if builtin(&target).is_some() && (builtin(base).is_some() || base_vu.is_none() && vu.is_none()) {
+        return Ok(target);
+    }
+    match base_vu.or(vu) {
+        Some(n) => Ok(instance_name(&target, n)),
+        None => Ok(target),
+    }
 }
 
 /// Where `specifier`, imported from the module named `base`, points.
@@ -103,7 +142,8 @@ impl Resolver for ScriptModules {
         name: &str,
         _attributes: Option<ImportAttributes<'js>>,
     ) -> Result<String> {
-        resolve_specifier(base, name).map_err(|message| {
+        let vu = current::running().map(|r| r.instance);
+        resolve_for(base, name, vu).map_err(|message| {
             let _ = rquickjs::Exception::throw_message(ctx, &message);
             Error::new_resolving_message(base, name, message)
         })
@@ -117,13 +157,27 @@ impl Loader for ScriptModules {
         name: &str,
         _attributes: Option<ImportAttributes<'js>>,
     ) -> Result<Module<'js, Declared>> {
-        if let Some(source) = builtin(name) {
-            return Module::declare(ctx.clone(), name, source);
-        }
-        match self.sources.module(Path::new(name)) {
-            Ok(source) => Module::declare(ctx.clone(), name, source.as_bytes()),
-            Err(message) => Err(Error::new_loading_message(name, message)),
-        }
+        let (plain, vu) = split_name(name);
+        let Some(_) = vu else {
+            // One of k6's modules, once per realm.
+            return match builtin(plain) {
+                Some(source) => Module::declare(ctx.clone(), plain, source),
+                None => Err(Error::new_loading_message(
+                    name,
+                    "only k6's modules are shared by a realm's VUs",
+                )),
+            };
+        };
+        let Some(realm) = current::running().map(|r| Rc::clone(&r.realm)) else {
+            return Err(Error::new_loading_message(name, "no VU is loading modules"));
+        };
+        let template = if let Some(source) = builtin(plain) {
+            let facade = format!("{plain}#facade");
+            realm.template(ctx, &facade, || Ok(facade_source(plain, source).into()))?
+        } else {
+            realm.template(ctx, plain, || self.sources.module(Path::new(plain)))?
+        };
+        instance::instantiate(ctx, template, name)
     }
 }
 
@@ -157,6 +211,21 @@ mod tests {
             resolve_specifier("/s/main.js", "k6/ws")
                 .unwrap_err()
                 .contains("not supported")
+        );
+    }
+
+    #[test]
+    fn a_vu_imports_its_own_instances_and_facades() {
+        let main = instance_name("/s/main.js", 3);
+        assert_eq!(resolve_for(&main, "./lib.js", Some(3)).as_deref(), Ok("/s/lib.js#vu=3"));
+        assert_eq!(resolve_for(&main, "k6/http", Some(3)).as_deref(), Ok("k6/http#vu=3"));
+        // The facade imports the realm's one k6/http.
+        assert_eq!(resolve_for("k6/http#vu=3", "k6/http", Some(3)).as_deref(), Ok("k6/http"));
+        // Dynamic import() resolves from the code's file: the VU running.
+        assert_eq!(resolve_for("/s/main.js", "./lib.js", Some(4)).as_deref(), Ok("/s/lib.js#vu=4"));
+        assert_eq!(
+            resolve_for(&main, "https://jslib.k6.io/k6-utils/1.4.0/index.js", Some(3)).as_deref(),
+            Ok("volley:k6-utils#vu=3")
         );
     }
 }

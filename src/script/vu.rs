@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rquickjs::{CatchResultExt, CaughtError, Ctx, Function, Module, Object, Value};
+use rquickjs::{CatchResultExt, CaughtError, Ctx, Function, Object, Value};
 use tokio::time::Instant;
 
 pub use super::coroutine::{
@@ -25,7 +25,9 @@ use super::current;
 use super::error::ScriptError;
 use super::execution::{self, Execution, with_context};
 use super::host::{Host, Script};
-use super::native::{self, Stage, VuState};
+use super::instance;
+use super::native::{Stage, VuState, record};
+use super::realm::{Realm, instance_name};
 use crate::engine::sink::SampleSink;
 use crate::metrics::Sample;
 
@@ -59,8 +61,8 @@ pub fn spawn(s: Spawn) -> VuCoroutine {
     coroutine(move || body(s))
 }
 
-/// The state of VU `vu` at init (with `sink`, if any).
-pub(super) fn vu_state(s: &mut Spawn) -> Rc<RefCell<VuState>> {
+/// The state of VU `vu` at init (with `sink`, if any), in `realm`.
+pub(super) fn vu_state(s: &mut Spawn, realm: &Realm) -> Rc<RefCell<VuState>> {
     let script_dir = s
         .script
         .path
@@ -74,17 +76,19 @@ pub(super) fn vu_state(s: &mut Spawn) -> Rc<RefCell<VuState>> {
         script_dir,
         s.host.clone(),
         s.sink.take(),
+        Rc::clone(&realm.jars),
     )))
 }
 
 /// Enters the worker's runtime on this coroutine: its execution state,
-/// the VU as the thread's current one (with what stops it), the runtime's
-/// interrupt handler. JavaScript may run until the guards drop.
+/// the VU as the thread's current one (what stops it, its state, its
+/// realm and instance there), the runtime's interrupt handler. JavaScript
+/// may run until the guards drop.
 pub(super) fn enter<'js>(
     ctx: &Ctx<'js>,
-    should_stop: Box<dyn Fn() -> bool>,
+    running: current::Running,
 ) -> (Execution<'js>, current::Entered) {
-    let current = current::enter(current::Running { should_stop });
+    let current = current::enter(running);
     let execution = Execution::enter(ctx);
     execution::set_interrupt_handler(ctx, interrupt);
     // Returned first, so dropped first: the VU is still current while its
@@ -96,14 +100,14 @@ fn body(mut s: Spawn) -> Yield {
     let Some(worker) = started() else {
         return Yield::Closed;
     };
-    let (context, _hosted) = match worker.context() {
+    let (realm, instance, _hosted) = match worker.join() {
         Ok(c) => c,
         Err(e) => {
             let _ = suspend(Yield::Ready(Err(e)));
             return Yield::Closed;
         }
     };
-    let state = vu_state(&mut s);
+    let state = vu_state(&mut s, &realm);
     let init_deadline = std::time::Instant::now() + INIT_TIME_LIMIT;
     let in_init = Arc::new(AtomicBool::new(true));
     // Checked by QuickJS every few thousand instructions, so even a loop
@@ -124,9 +128,15 @@ fn body(mut s: Spawn) -> Yield {
                     .is_some_and(|h| h.past_deadline() || (is_vu && h.stop.is_cancelled()))
         })
     };
-    with_context(&context, |ctx| {
-        let _entered = enter(&ctx, should_stop);
-        let module = match init(&ctx, &state, &s.script, s.vu) {
+    let running = current::Running {
+        should_stop,
+        state: Rc::clone(&state),
+        realm: Rc::clone(&realm),
+        instance,
+    };
+    with_context(realm.context(), |ctx| {
+        let _entered = enter(&ctx, running);
+        let module = match init(&ctx, &state, &s.script, instance) {
             Ok(m) => m,
             Err(e) => {
                 let _ = suspend(Yield::Ready(Err(e)));
@@ -137,7 +147,7 @@ fn body(mut s: Spawn) -> Yield {
         state.borrow_mut().stage = s.stage;
         let mut next = suspend(Yield::Ready(Ok(())));
         let mut data: Option<Value<'_>> = None;
-        let mut reuse = Reuse::new(&ctx, module.clone());
+        let mut reuse = Reuse::new(module.clone());
         let mut data_parsed = false;
         loop {
             match next {
@@ -185,28 +195,28 @@ fn body(mut s: Spawn) -> Yield {
     Yield::Closed
 }
 
-/// Evaluates the main module with `__VU` set; returns its namespace.
+/// Evaluates the VU's own instance (number `instance` in its realm) of the
+/// main module; returns its namespace. The VU must be current.
 pub(super) fn init<'js>(
     ctx: &Ctx<'js>,
     state: &Rc<RefCell<VuState>>,
     script: &Script,
-    vu: u64,
+    instance: u32,
 ) -> Result<Object<'js>, ScriptError> {
     let fail = |e: CaughtError<'_>| ScriptError::Init(describe(&e));
-    native::install(ctx, state, &script.env)
-        .catch(ctx)
-        .map_err(fail)?;
-    let g = ctx.globals();
-    g.set("__VU", vu as f64).catch(ctx).map_err(fail)?;
-    g.set("__ITER", Value::new_undefined(ctx.clone()))
+    let realm = current::running()
+        .map(|r| Rc::clone(&r.realm))
+        .ok_or_else(|| ScriptError::Init("the VU is not running".into()))?;
+    realm.prepare(ctx)?;
+    record::create(ctx, state, &script.env)
         .catch(ctx)
         .map_err(fail)?;
     let name = script.path.to_string_lossy().into_owned();
-    let source = script
-        .sources
-        .module(&script.path)
-        .map_err(ScriptError::Init)?;
-    let declared = Module::declare(ctx.clone(), name, source.as_bytes())
+    let template = realm
+        .template(ctx, &name, || script.sources.module(&script.path))
+        .catch(ctx)
+        .map_err(fail)?;
+    let declared = instance::instantiate(ctx, template, &instance_name(&name, instance))
         .catch(ctx)
         .map_err(fail)?;
     let (module, promise) = declared.eval().catch(ctx).map_err(fail)?;
@@ -253,25 +263,20 @@ fn setup_data<'js>(ctx: &Ctx<'js>, host: Option<&Host>) -> Option<Value<'js>> {
     ctx.json_parse(json.as_str()).ok()
 }
 
-/// What iterations reuse: the functions already looked up by name, the
-/// global object and the `__ITER` key.
+/// What iterations reuse: the functions already looked up by name.
 struct Reuse<'js> {
     /// The main module's namespace (its exports).
     module: Object<'js>,
     /// The scenario whose `env` is in `__ENV`.
     scenario: Option<usize>,
-    globals: Object<'js>,
-    iter_key: rquickjs::Atom<'js>,
     functions: Vec<(String, Function<'js>)>,
 }
 
 impl<'js> Reuse<'js> {
-    fn new(ctx: &Ctx<'js>, module: Object<'js>) -> rquickjs::Result<Reuse<'js>> {
+    fn new(module: Object<'js>) -> rquickjs::Result<Reuse<'js>> {
         Ok(Reuse {
             module,
             scenario: None,
-            globals: ctx.globals(),
-            iter_key: rquickjs::Atom::from_str(ctx.clone(), "__ITER")?,
             functions: Vec::new(),
         })
     }
@@ -310,11 +315,9 @@ fn iterate<'js>(
             st.jar.clear();
         }
     }
-    let iter = state.borrow().iter;
-    let _ = reuse.globals.set(reuse.iter_key.clone(), iter as f64);
     if reuse.scenario != Some(cmd.scenario) {
         reuse.scenario = Some(cmd.scenario);
-        scenario_env(reuse, host, cmd.scenario);
+        scenario_env(ctx, state, host, cmd.scenario);
     }
     let result = match reuse.function(&cmd.exec) {
         Ok(f) => match data {
@@ -402,17 +405,12 @@ fn clear_timers(ctx: &Ctx<'_>) {
 }
 
 /// Puts the scenario's `env` into `__ENV` (VU code only, as in k6).
-fn scenario_env(reuse: &Reuse<'_>, host: Option<&Host>, scenario: usize) {
+fn scenario_env(ctx: &Ctx<'_>, state: &Rc<RefCell<VuState>>, host: Option<&Host>, scenario: usize) {
     let Some(sc) = host.and_then(|h| h.plan.scenarios.get(scenario)) else {
         return;
     };
-    if sc.env.is_empty() {
-        return;
-    }
-    if let Ok(env) = reuse.globals.get::<_, Object>("__ENV") {
-        for (k, v) in &sc.env {
-            let _ = env.set(k.as_str(), v.as_str());
-        }
+    if !sc.env.is_empty() {
+        let _ = record::merge_env(ctx, state, &sc.env);
     }
 }
 

@@ -1,16 +1,19 @@
 //! The QuickJS runtime a script worker thread's VUs share: one heap, one
 //! memory ceiling, one interrupt handler and one module loader for every
-//! VU on the thread. Each VU has its own context in it, on its own
+//! VU on the thread. VUs join the thread's open [`Realm`] (a context
+//! several VUs share, see [`realm`](super::realm)), each on its own
 //! coroutine (see [`execution`](super::execution) for how several
 //! coroutines stay suspended in one runtime).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
 
-use rquickjs::{Context, Runtime};
+use rquickjs::Runtime;
 
 use super::error::ScriptError;
 use super::modules::ScriptModules;
+use super::realm::Realm;
 use super::sources::Sources;
 
 /// QuickJS's stack limit, measured from the top of each VU's coroutine
@@ -26,8 +29,11 @@ pub const MEMORY_PER_VU: usize = 2 * 1024 * 1024;
 
 /// The runtime of one script worker thread.
 pub struct WorkerRuntime {
+    /// The realm new VUs join, until it has taken all it will (dropped
+    /// before the runtime).
+    open: RefCell<Option<Rc<Realm>>>,
     rt: Runtime,
-    /// VUs with a context in the runtime now (they raise its ceiling).
+    /// VUs in the runtime now (they raise its ceiling).
     vus: Cell<usize>,
 }
 
@@ -43,18 +49,31 @@ impl WorkerRuntime {
         };
         rt.set_loader(modules(), modules());
         Ok(WorkerRuntime {
+            open: RefCell::new(None),
             rt,
             vus: Cell::new(0),
         })
     }
 
-    /// A new VU's context (all of JavaScript's intrinsics), and its share
+    /// The realm a new VU joins, its instance number there, and its share
     /// of the memory ceiling until the returned guard drops.
-    pub fn context(&self) -> Result<(Context, Hosted<'_>), ScriptError> {
-        let ctx = Context::full(&self.rt).map_err(|e| ScriptError::Runtime(e.to_string()))?;
+    pub fn join(&self) -> Result<(Rc<Realm>, u32, Hosted<'_>), ScriptError> {
+        let mut open = self.open.borrow_mut();
+        let admitted = open.as_ref().and_then(|r| Some((Rc::clone(r), r.admit()?)));
+        let (realm, instance) = match admitted {
+            Some(a) => a,
+            None => {
+                let realm = Rc::new(Realm::new(&self.rt)?);
+                let instance = realm
+                    .admit()
+                    .ok_or_else(|| ScriptError::Runtime("a new realm admits no VU".into()))?;
+                *open = Some(Rc::clone(&realm));
+                (realm, instance)
+            }
+        };
         self.vus.set(self.vus.get() + 1);
         self.set_ceiling();
-        Ok((ctx, Hosted(self)))
+        Ok((realm, instance, Hosted(self)))
     }
 
     fn set_ceiling(&self) {

@@ -287,7 +287,8 @@ function normalise(method, url, body, params) {
     if (!(p.jar instanceof CookieJar)) throw new TypeError('params.jar must be an http.CookieJar');
     jar = p.jar[JAR];
   }
-  const callback = p.responseCallback === undefined ? defaultCallback : p.responseCallback;
+  // null: the VU's default (http.setResponseCallback), kept natively.
+  const callback = p.responseCallback;
   const expected = callback === null ? [] : callback === undefined ? null : statusRanges(callback);
   const m = String(method).toUpperCase();
   const auth = p.auth === undefined || p.auth === null ? null : String(p.auth);
@@ -304,7 +305,7 @@ export function request(method, url, body, params) {
 const NONE = [];
 
 export function get(url, params) {
-  if (params === undefined && typeof url === 'string' && defaultCallback === undefined) {
+  if (params === undefined && typeof url === 'string') {
     // The common case, without the general path's normalising.
     const raw = v.request('GET', url, null, null, [0, 0, null, '', 0, 0, 0, 0, 0, 0, 0, '', null, 0, 0, 0, '']);
     return new Response(raw, url);
@@ -345,7 +346,6 @@ export function batch(requests) {
 
 // Response callbacks: k6 accepts only those made by expectedStatuses().
 const RANGES = Symbol('expectedStatuses');
-let defaultCallback; // undefined: 200-399; null: every status is expected
 
 export function expectedStatuses(...specs) {
   const ranges = [];
@@ -368,9 +368,10 @@ function statusRanges(callback) {
   return callback[RANGES];
 }
 
+// The VU's default callback is kept natively (a VU's own, though this
+// module is its realm's): [] expects every status.
 export function setResponseCallback(callback) {
-  if (callback !== null) statusRanges(callback);
-  defaultCallback = callback;
+  v.defaultExpected(callback === null ? [] : statusRanges(callback));
 }
 
 // A jar's native handle; null is the VU's own jar. Jars the script
@@ -392,13 +393,11 @@ export class CookieJar {
   delete(url, name) { v.jarDelete(this[JAR], String(url), String(name)); }
 }
 
-let vuJar = null;
+// The VU's own jar (the null handle: the running VU's).
 export function cookieJar() {
-  if (vuJar === null) {
-    vuJar = Object.create(CookieJar.prototype);
-    vuJar[JAR] = null;
-  }
-  return vuJar;
+  const jar = Object.create(CookieJar.prototype);
+  jar[JAR] = null;
+  return jar;
 }
 
 export function url(strings, ...values) {

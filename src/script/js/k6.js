@@ -30,15 +30,26 @@ export function fail(message) {
   throw new Error(message === undefined ? 'fail' : String(message));
 }
 
+// Math.random is the realm's: once a VU seeds its stream, Math.random
+// reads the running VU's (the others keep the built-in one).
+let seeded = false;
 export function randomSeed(seed) {
   let s = Number(seed) >>> 0;
-  Math.random = function () {
+  v.vu().random = function () {
     s = (s + 0x6d2b79f5) >>> 0;
     let t = s;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+  if (!seeded) {
+    seeded = true;
+    const builtin = Math.random;
+    Math.random = function random() {
+      const r = v.vu().random;
+      return r === undefined ? builtin() : r();
+    };
+  }
 }
 
 export default { check, group, sleep, fail, randomSeed };

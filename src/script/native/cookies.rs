@@ -5,16 +5,20 @@
 use rquickjs::function::Opt;
 use rquickjs::{Ctx, Function, Object, Value};
 
-use super::{State, throw};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::{State, current_vu, throw};
 use crate::engine::http::cookies::{CookieJar, CookieUrl, SetCookie, parse_cookie_date};
 use crate::engine::http::follow::unix_now;
 
-/// Jars of `new http.CookieJar()` one VU may hold at once; they are freed
-/// when their objects are collected (a `FinalizationRegistry` in
-/// `js/http.js`).
+/// Jars of `new http.CookieJar()` a realm's VUs may hold at once; they are
+/// freed when their objects are collected (a `FinalizationRegistry` in
+/// `js/http.js`, whose callback may run while any VU of the realm runs:
+/// the jars are the realm's, not a VU's).
 const MAX_JARS: usize = 10_000;
 
-/// The jars a VU's script created, by the handle its objects hold.
+/// The jars a realm's scripts created, by the handle their objects hold.
 #[derive(Debug, Default)]
 pub struct Jars {
     slots: Vec<Option<CookieJar>>,
@@ -53,13 +57,17 @@ pub(super) fn with_jar<R>(
     f: impl FnOnce(&mut CookieJar) -> R,
 ) -> R {
     let mut st = state.borrow_mut();
-    let st = &mut *st;
     match handle {
         None => f(&mut st.jar),
-        Some(h) => match st.jars.slots.get_mut(h as usize) {
-            Some(Some(jar)) => f(jar),
-            _ => f(&mut CookieJar::default()),
-        },
+        Some(h) => {
+            let jars = Rc::clone(&st.jars);
+            drop(st);
+            let mut jars = jars.borrow_mut();
+            match jars.slots.get_mut(h as usize) {
+                Some(Some(jar)) => f(jar),
+                _ => f(&mut CookieJar::default()),
+            }
+        }
     }
 }
 
@@ -84,12 +92,16 @@ fn cookie_url<'a>(parts: &'a (bool, String, String)) -> CookieUrl<'a> {
     }
 }
 
-pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, state: &State) -> rquickjs::Result<()> {
-    let s = state.clone();
+pub(super) fn install<'js>(
+    ctx: &Ctx<'js>,
+    v: &Object<'js>,
+    jars: &Rc<RefCell<Jars>>,
+) -> rquickjs::Result<()> {
+    let s = Rc::clone(jars);
     v.set(
         "jarNew",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
-            s.borrow_mut().jars.create().ok_or_else(|| {
+            s.borrow_mut().create().ok_or_else(|| {
                 throw(
                     &ctx,
                     &format!("more than {MAX_JARS} cookie jars alive in one VU; create jars once and reuse them"),
@@ -97,20 +109,20 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, state: &State) -> rq
             })
         })?,
     )?;
-    let s = state.clone();
+    let s = Rc::clone(jars);
     v.set(
         "jarFree",
         Function::new(ctx.clone(), move |handle: u32| {
-            s.borrow_mut().jars.release(handle)
+            s.borrow_mut().release(handle)
         })?,
     )?;
 
-    let s = state.clone();
     v.set(
         "jarCookies",
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, handle: Option<u32>, url: String| {
+                let s = current_vu(&ctx)?;
                 let parts = url_parts(&ctx, &url)?;
                 let pairs: Vec<(String, String)> = with_jar(&s, handle, |jar| {
                     jar.matching(cookie_url(&parts), unix_now())
@@ -136,7 +148,6 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, state: &State) -> rq
         )?,
     )?;
 
-    let s = state.clone();
     v.set(
         "jarSet",
         Function::new(
@@ -147,6 +158,7 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, state: &State) -> rq
                   name: String,
                   value: String,
                   opts: Opt<Object<'js>>| {
+                let s = current_vu(&ctx)?;
                 let parts = url_parts(&ctx, &url)?;
                 let mut c = SetCookie {
                     name,
@@ -198,12 +210,12 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, state: &State) -> rq
         )?,
     )?;
 
-    let s = state.clone();
     v.set(
         "jarDelete",
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, handle: Option<u32>, url: String, name: Opt<String>| {
+                let s = current_vu(&ctx)?;
                 let parts = url_parts(&ctx, &url)?;
                 with_jar(&s, handle, |jar| {
                     jar.remove(cookie_url(&parts), name.0.as_deref(), unix_now());

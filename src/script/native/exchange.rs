@@ -54,7 +54,8 @@ pub(super) struct JsRequest<'js> {
     cookies: Vec<(String, String, bool)>,
     /// `jar`: a jar of its own instead of the VU's.
     jar: Option<u32>,
-    /// Statuses that count as expected (`expectedStatuses`); `None`: 200–399.
+    /// Statuses that count as expected (`expectedStatuses`); `None`: the
+    /// VU's default (200–399 unless `http.setResponseCallback` said).
     /// Empty (a null callback): every response, as k6 then emits no failures.
     expected: Option<Vec<(u16, u16)>>,
     /// `auth`: `basic` (the URL's credentials, the default) or `digest`.
@@ -167,9 +168,11 @@ impl Exchange {
             expected,
             auth,
         } = call;
-        let (host, stage) = {
+        let (host, stage, expected) = {
             let st = state.borrow();
-            (st.host.clone(), st.stage)
+            // No callback of the request's own: the VU's default.
+            let expected = expected.or_else(|| st.default_expected.clone());
+            (st.host.clone(), st.stage, expected)
         };
         if stage == Stage::Init {
             return Err(throw(

@@ -6,12 +6,11 @@
 use rquickjs::{Ctx, Function, IntoJs, Object, Value};
 
 use super::exchange::{Exchange, parse, run_batch};
-use super::{State, ms};
+use super::{current_vu, ms};
 use crate::engine::http::Response;
 use crate::metrics::ErrorKind;
 
-pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, state: &State) -> rquickjs::Result<()> {
-    let s = state.clone();
+pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>) -> rquickjs::Result<()> {
     v.set(
         "request",
         Function::new(
@@ -23,6 +22,7 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, state: &State) -> rq
                   meta: Value<'js>,
                   out: rquickjs::Array<'js>|
                   -> rquickjs::Result<rquickjs::Array<'js>> {
+                let s = current_vu(&ctx)?;
                 // `meta` is null (a plain request) or the normalised params
                 // (see `parse`); `out` is a 13-slot array literal from the
                 // caller, filled in place (cheaper than growing a new array
@@ -35,7 +35,6 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, state: &State) -> rq
         )?,
     )?;
 
-    let s = state.clone();
     v.set(
         "batch",
         Function::new(
@@ -44,6 +43,7 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>, state: &State) -> rq
                   list: Vec<rquickjs::Array<'js>>,
                   outs: Vec<rquickjs::Array<'js>>|
                   -> rquickjs::Result<Vec<rquickjs::Array<'js>>> {
+                let s = current_vu(&ctx)?;
                 // Each entry is `[method, url, payload, meta]` as for
                 // `request`; all of them are sent in parallel.
                 let mut exchanges = Vec::with_capacity(list.len());

@@ -9,8 +9,12 @@
 //! - `codec`: base64, digests, HMAC, random bytes (`k6/encoding`,
 //!   `k6/crypto`).
 //!
-//! Natives get the runtime's [`VuState`] through an `Rc<RefCell<_>>`: a
-//! runtime and its state live on one coroutine, on one thread.
+//! The natives are installed once per realm (a context several VUs share,
+//! see [`realm`](super::realm)) and act for the VU running when called:
+//! they find its [`VuState`] through [`current`](super::current) (an
+//! `Rc<RefCell<_>>`: a VU and its state live on one coroutine, on one
+//! thread). What k6 keeps per VU in JavaScript lives in the VU's record
+//! ([`record`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -28,6 +32,9 @@ mod codec;
 mod cookies;
 mod exchange;
 mod http;
+pub mod record;
+
+pub use cookies::Jars;
 
 use super::host::Host;
 use super::sources::Sources;
@@ -88,8 +95,14 @@ pub struct VuState {
     /// The VU's cookie jar (`http.cookieJar()`), emptied before each
     /// iteration and lifecycle function unless `noCookiesReset`.
     pub jar: crate::engine::http::cookies::CookieJar,
-    /// The jars the script created with `new http.CookieJar()`.
-    pub jars: cookies::Jars,
+    /// The jars scripts created with `new http.CookieJar()`: the realm's.
+    pub jars: Rc<RefCell<Jars>>,
+    /// The statuses a response callback set with
+    /// `http.setResponseCallback` expects (`None`: 200–399, as k6).
+    pub default_expected: Option<Vec<(u16, u16)>>,
+    /// The VU's own JavaScript values in the realm it shares (see
+    /// [`record`]): `__ENV`, timers, the `randomSeed` stream.
+    pub record: Option<rquickjs::Persistent<Object<'static>>>,
 }
 
 impl VuState {
@@ -100,6 +113,7 @@ impl VuState {
         script_dir: std::path::PathBuf,
         host: Option<Arc<Host>>,
         sink: Option<SampleSink>,
+        jars: Rc<RefCell<Jars>>,
     ) -> VuState {
         VuState {
             stage,
@@ -123,7 +137,9 @@ impl VuState {
             aborting: false,
             intended: None,
             jar: Default::default(),
-            jars: Default::default(),
+            jars,
+            default_expected: None,
+            record: None,
         }
     }
 
@@ -213,31 +229,28 @@ pub(super) fn bytes_of(v: &Value<'_>) -> rquickjs::Result<Vec<u8>> {
 
 use rquickjs::FromJs;
 
-/// Installs `__volley` and the prelude's globals into `ctx`.
-pub fn install<'js>(
-    ctx: &Ctx<'js>,
-    state: &State,
-    env: &std::collections::BTreeMap<String, String>,
-) -> rquickjs::Result<()> {
+/// The running VU's state: natives run only on a VU's coroutine.
+pub(super) fn current_vu(ctx: &Ctx<'_>) -> rquickjs::Result<State> {
+    super::current::state().ok_or_else(|| throw(ctx, "no VU is running"))
+}
+
+/// Installs `__volley` and the prelude's globals into a realm's context
+/// (`ctx`), once: the natives act for the VU running when called.
+pub fn install<'js>(ctx: &Ctx<'js>, jars: &Rc<RefCell<Jars>>) -> rquickjs::Result<()> {
     let v = Object::new(ctx.clone())?;
     let globals = ctx.globals();
 
-    let env_obj = Object::new(ctx.clone())?;
-    for (k, val) in env {
-        env_obj.set(k.as_str(), val.as_str())?;
-    }
-    globals.set("__ENV", env_obj)?;
-
-    http::install(ctx, &v, state)?;
-    cookies::install(ctx, &v, state)?;
+    http::install(ctx, &v)?;
+    cookies::install(ctx, &v, jars)?;
     codec::install(ctx, &v)?;
+    record::install(ctx, &v)?;
 
-    let s = state.clone();
     v.set(
         "sleep",
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, secs: f64| -> rquickjs::Result<()> {
+                let s = current_vu(&ctx)?;
                 if s.borrow().stage == Stage::Init {
                     return Err(throw(&ctx, "sleep() is not allowed in the init context"));
                 }
@@ -259,7 +272,6 @@ pub fn install<'js>(
         )?,
     )?;
 
-    let s = state.clone();
     v.set(
         "check",
         Function::new(
@@ -269,6 +281,7 @@ pub fn install<'js>(
                   ok: bool,
                   tags: Opt<Value<'js>>|
                   -> rquickjs::Result<()> {
+                let s = current_vu(&ctx)?;
                 // Converting tags may run the script's getters: before the
                 // state is borrowed.
                 let tags = tag_pairs(tags.0)?;
@@ -300,12 +313,12 @@ pub fn install<'js>(
         )?,
     )?;
 
-    let s = state.clone();
     v.set(
         "metricDeclare",
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, name: String, kind: String, is_time: bool| -> rquickjs::Result<usize> {
+                let s = current_vu(&ctx)?;
                 let mut st = s.borrow_mut();
                 if st.stage != Stage::Init {
                     return Err(throw(&ctx, "metrics must be declared in the init context (at the top level of the script)"));
@@ -324,7 +337,6 @@ pub fn install<'js>(
         )?,
     )?;
 
-    let s = state.clone();
     v.set(
         "metricAdd",
         Function::new(
@@ -334,6 +346,7 @@ pub fn install<'js>(
                   value: f64,
                   tags: Opt<Value<'js>>|
                   -> rquickjs::Result<()> {
+                let s = current_vu(&ctx)?;
                 let tags = tag_pairs(tags.0)?;
                 let mut st = s.borrow_mut();
                 if st.stage == Stage::Init {
@@ -369,12 +382,12 @@ pub fn install<'js>(
         )?,
     )?;
 
-    let s = state.clone();
     v.set(
         "groupStart",
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, name: String| -> rquickjs::Result<()> {
+                let s = current_vu(&ctx)?;
                 let mut st = s.borrow_mut();
                 if st.stage == Stage::Init {
                     return Err(throw(&ctx, "group() is not allowed in the init context"));
@@ -391,17 +404,19 @@ pub fn install<'js>(
         )?,
     )?;
 
-    let s = state.clone();
     v.set(
         "groupEnd",
-        Function::new(ctx.clone(), move || {
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>| -> rquickjs::Result<()> {
+            let s = current_vu(&ctx)?;
             let mut st = s.borrow_mut();
             let Some((started, len)) = st.group_starts.pop() else {
-                return;
+                return Ok(());
             };
             let path = st.group.clone();
             st.group.truncate(len);
-            let Some(host) = st.host.clone() else { return };
+            let Some(host) = st.host.clone() else {
+                return Ok(());
+            };
             let id = match st.group_ids.get(&path) {
                 Some(id) => *id,
                 None => {
@@ -417,15 +432,16 @@ pub fn install<'js>(
                 group: id,
                 duration: started.elapsed(),
             });
+            Ok(())
         })?,
     )?;
 
-    let s = state.clone();
     v.set(
         "state",
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>| -> rquickjs::Result<Object<'js>> {
+                let s = current_vu(&ctx)?;
                 // Read everything first: setting properties may run the
                 // script's setters, which must not meet a borrowed state.
                 let (vu, iter, in_scenario, in_test, host, scenario) = {
@@ -472,12 +488,12 @@ pub fn install<'js>(
         )?,
     )?;
 
-    let s = state.clone();
     v.set(
         "abort",
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, message: String| -> rquickjs::Result<()> {
+                let s = current_vu(&ctx)?;
                 let mut st = s.borrow_mut();
                 if st.stage == Stage::Init {
                     return Err(throw(
@@ -501,23 +517,23 @@ pub fn install<'js>(
         )?,
     )?;
 
-    let s = state.clone();
     v.set(
         "markFailed",
-        Function::new(ctx.clone(), move |message: String| {
-            if let Some(host) = &s.borrow().host {
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, message: String| -> rquickjs::Result<()> {
+            if let Some(host) = &current_vu(&ctx)?.borrow().host {
                 eprintln!("test marked as failed: {message}");
                 host.mark_failed();
             }
+            Ok(())
         })?,
     )?;
 
-    let s = state.clone();
     v.set(
         "open",
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, path: String, mode: Opt<String>| -> rquickjs::Result<Value<'js>> {
+                let s = current_vu(&ctx)?;
                 let st = s.borrow();
                 if st.stage != Stage::Init {
                     return Err(throw(&ctx, "open() can only be called in the init context (outside functions the script exports)"));
@@ -535,12 +551,12 @@ pub fn install<'js>(
         )?,
     )?;
 
-    let s = state.clone();
     v.set(
         "shared",
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>, name: String, build: Function<'js>| -> rquickjs::Result<String> {
+                let s = current_vu(&ctx)?;
                 let host = s.borrow().host.clone();
                 match host {
                     Some(host) => host
@@ -555,24 +571,24 @@ pub fn install<'js>(
         )?,
     )?;
 
-    let s = state.clone();
     v.set(
         "textSummary",
-        Function::new(ctx.clone(), move || -> String {
-            s.borrow()
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>| -> rquickjs::Result<String> {
+            Ok(current_vu(&ctx)?
+                .borrow()
                 .host
                 .as_ref()
                 .and_then(|h| h.summary_text().map(str::to_string))
-                .unwrap_or_default()
+                .unwrap_or_default())
         })?,
     )?;
 
-    let s = state.clone();
     v.set(
         "options",
         Function::new(
             ctx.clone(),
             move |ctx: Ctx<'js>| -> rquickjs::Result<Value<'js>> {
+                let s = current_vu(&ctx)?;
                 let json = s
                     .borrow()
                     .host
@@ -617,21 +633,29 @@ const PRELUDE: &str = r#"
   };
   globalThis.global = globalThis;
 
-  // Timers (k6/timers, also globals in k6): a queue by due time; the VU
-  // fires them after the iteration's function returned, sleeping until
+  // What k6 keeps per VU, for VUs sharing this realm: the globals read the
+  // running VU's record (see native/record.rs).
+  globalThis.__volley_newRecord = (env) => ({ env, timers: [], nextTimer: 1, random: undefined });
+  const accessor = (name, get, set) => Object.defineProperty(globalThis, name, { get, set, configurable: true });
+  accessor('__VU', () => v.vuId(), undefined);
+  accessor('__ITER', () => v.iter(), undefined);
+  accessor('__ENV', () => v.vu().env, (env) => { v.vu().env = env; });
+
+  // Timers (k6/timers, also globals in k6): a queue by due time per VU; the
+  // VU fires them after the iteration's function returned, sleeping until
   // each is due, and the iteration ends when none is left (as k6's event
   // loop does). `__volley_timerStep` fires one and says if more remain.
-  const timers = [];
-  let nextId = 1;
   const add = (fn, ms, args, repeat) => {
     if (typeof fn !== 'function') throw new TypeError('a timer needs a function');
+    const r = v.vu();
     const delay = Math.max(0, Number(ms) || 0);
-    const id = nextId++;
-    timers.push({ id, due: Date.now() + delay, delay, fn, args, repeat });
-    timers.sort((a, b) => a.due - b.due || a.id - b.id);
+    const id = r.nextTimer++;
+    r.timers.push({ id, due: Date.now() + delay, delay, fn, args, repeat });
+    r.timers.sort((a, b) => a.due - b.due || a.id - b.id);
     return id;
   };
   const clear = (id) => {
+    const timers = v.vu().timers;
     const i = timers.findIndex((t) => t.id === id);
     if (i >= 0) timers.splice(i, 1);
   };
@@ -640,6 +664,7 @@ const PRELUDE: &str = r#"
   globalThis.clearTimeout = clear;
   globalThis.clearInterval = clear;
   globalThis.__volley_timerStep = () => {
+    const timers = v.vu().timers;
     if (timers.length === 0) return false;
     const t = timers[0];
     const wait = t.due - Date.now();
@@ -655,7 +680,7 @@ const PRELUDE: &str = r#"
     t.fn(...t.args);
     return timers.length > 0;
   };
-  globalThis.__volley_timersClear = () => { timers.length = 0; };
+  globalThis.__volley_timersClear = () => { v.vu().timers.length = 0; };
 })();
 "#;
 

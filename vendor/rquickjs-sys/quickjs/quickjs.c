@@ -31770,6 +31770,102 @@ JSAtom JS_GetModuleName(JSContext *ctx, JSModuleDef *m)
     return JS_DupAtom(ctx, m->module_name);
 }
 
+/* Volley patch (see PATCHES.md and quickjs.h). */
+JSModuleDef *JS_CloneModule(JSContext *ctx, JSModuleDef *src,
+                            const char *name)
+{
+    JSModuleDef *m;
+    JSAtom atom;
+    int i, n;
+
+    if (src->init_func || src->func_created || src->resolved ||
+        JS_VALUE_GET_TAG(src->func_obj) != JS_TAG_FUNCTION_BYTECODE) {
+        JS_ThrowTypeError(ctx, "only a compiled, never linked JavaScript module can be instantiated again");
+        return NULL;
+    }
+    atom = JS_NewAtom(ctx, name);
+    if (atom == JS_ATOM_NULL)
+        return NULL;
+    m = js_new_module_def(ctx, atom);
+    if (!m)
+        return NULL;
+    /* each array's count grows with the entries filled, so that
+       js_free_module_def() frees a partial copy correctly */
+    n = src->req_module_entries_count;
+    if (n) {
+        m->req_module_entries = js_mallocz(ctx, sizeof(m->req_module_entries[0]) * n);
+        if (!m->req_module_entries)
+            goto fail;
+        m->req_module_entries_size = n;
+        for(i = 0; i < n; i++) {
+            JSReqModuleEntry *d = &m->req_module_entries[i];
+            const JSReqModuleEntry *s = &src->req_module_entries[i];
+            d->module_name = JS_DupAtom(ctx, s->module_name);
+            d->module = NULL;
+            d->attributes = js_dup(s->attributes);
+            m->req_module_entries_count = i + 1;
+        }
+    }
+    n = src->export_entries_count;
+    if (n) {
+        m->export_entries = js_mallocz(ctx, sizeof(m->export_entries[0]) * n);
+        if (!m->export_entries)
+            goto fail;
+        m->export_entries_size = n;
+        for(i = 0; i < n; i++) {
+            JSExportEntry *d = &m->export_entries[i];
+            const JSExportEntry *s = &src->export_entries[i];
+            d->export_type = s->export_type;
+            if (s->export_type == JS_EXPORT_TYPE_LOCAL) {
+                d->u.local.var_idx = s->u.local.var_idx;
+                d->u.local.var_ref = NULL;
+            } else {
+                d->u.req_module_idx = s->u.req_module_idx;
+            }
+            d->local_name = JS_DupAtom(ctx, s->local_name);
+            d->export_name = JS_DupAtom(ctx, s->export_name);
+            m->export_entries_count = i + 1;
+        }
+    }
+    n = src->star_export_entries_count;
+    if (n) {
+        m->star_export_entries = js_mallocz(ctx, sizeof(m->star_export_entries[0]) * n);
+        if (!m->star_export_entries)
+            goto fail;
+        m->star_export_entries_size = n;
+        for(i = 0; i < n; i++)
+            m->star_export_entries[i] = src->star_export_entries[i];
+        m->star_export_entries_count = n;
+    }
+    n = src->import_entries_count;
+    if (n) {
+        m->import_entries = js_mallocz(ctx, sizeof(m->import_entries[0]) * n);
+        if (!m->import_entries)
+            goto fail;
+        m->import_entries_size = n;
+        for(i = 0; i < n; i++) {
+            JSImportEntry *d = &m->import_entries[i];
+            const JSImportEntry *s = &src->import_entries[i];
+            d->var_idx = s->var_idx;
+            d->import_name = JS_DupAtom(ctx, s->import_name);
+            d->req_module_idx = s->req_module_idx;
+            m->import_entries_count = i + 1;
+        }
+    }
+    m->attributes = js_dup(src->attributes);
+    m->has_tla = src->has_tla;
+    /* the compiled code is shared: every instance makes its own closure
+       of it (js_create_module_bytecode_function) */
+    m->func_obj = js_dup(src->func_obj);
+    /* resolved now, by the instance's name, as a compiled module is */
+    if (js_resolve_module(ctx, m) < 0)
+        goto fail;
+    return m;
+ fail:
+    js_free_module_def(ctx, m);
+    return NULL;
+}
+
 JSValue JS_GetImportMeta(JSContext *ctx, JSModuleDef *m)
 {
     JSValue obj;
@@ -38253,7 +38349,8 @@ static JSValue __JS_EvalInternal(JSContext *ctx, JSValueConst this_obj,
     /* Could add a flag to avoid resolution if necessary */
     if (m) {
         m->func_obj = fun_obj;
-        if (js_resolve_module(ctx, m) < 0)
+        /* Volley patch: JS_EVAL_FLAG_UNRESOLVED leaves a template */
+        if (!(flags & JS_EVAL_FLAG_UNRESOLVED) && js_resolve_module(ctx, m) < 0)
             goto fail1;
         fun_obj = JS_NewModuleValue(ctx, m);
     }

@@ -460,6 +460,9 @@ static inline bool JS_VALUE_IS_NAN(JSValue v)
 /* allow top-level await in normal script. JS_Eval() returns a
    promise. Only allowed with JS_EVAL_TYPE_GLOBAL */
 #define JS_EVAL_FLAG_ASYNC (1 << 7)
+/* Volley patch (see PATCHES.md): with JS_EVAL_FLAG_COMPILE_ONLY, compile a
+   module without resolving its imports (a template for JS_CloneModule) */
+#define JS_EVAL_FLAG_UNRESOLVED (1 << 9)
 
 typedef JSValue JSCFunction(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv);
 typedef JSValue JSCFunctionMagic(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv, int magic);
@@ -1242,6 +1245,14 @@ JS_EXTERN void JS_SetModuleNormalizeFunc2(JSRuntime *rt,
 /* return the import.meta object of a module */
 JS_EXTERN JSValue JS_GetImportMeta(JSContext *ctx, JSModuleDef *m);
 JS_EXTERN JSAtom JS_GetModuleName(JSContext *ctx, JSModuleDef *m);
+/* Volley patch (see PATCHES.md): a new instance of the JavaScript module
+   `m`, named `name` (unique in the context), sharing m's compiled code.
+   `m` must have been compiled (JS_EVAL_FLAG_COMPILE_ONLY) and never linked
+   or evaluated: it is a template, instantiated once per VU. The instance
+   is resolved (its imports loaded, by the instance's name) but unlinked.
+   Returns NULL with an exception pending on error. */
+JS_EXTERN JSModuleDef *JS_CloneModule(JSContext *ctx, JSModuleDef *m,
+                                      const char *name);
 JS_EXTERN JSValue JS_GetModuleNamespace(JSContext *ctx, JSModuleDef *m);
 
 /* associate a JSValue to a C module */

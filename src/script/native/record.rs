@@ -1,0 +1,89 @@
+//! A VU's record: the JavaScript values k6 keeps per VU, for VUs that share
+//! a realm (see [`realm`](crate::script::realm)). The prelude's globals
+//! read it through the natives here: `__VU`, `__ITER` and `__ENV` are
+//! accessors on the shared global object, timers and the `randomSeed`
+//! stream live in the record, the response callback and the cookie jar in
+//! the VU's state.
+
+use std::collections::BTreeMap;
+
+use rquickjs::function::Opt;
+use rquickjs::{Ctx, Function, Object, Persistent, Value};
+
+use super::{Stage, State, current_vu, throw};
+
+/// The running VU's record.
+pub fn record<'js>(ctx: &Ctx<'js>, state: &State) -> rquickjs::Result<Object<'js>> {
+    let saved = state.borrow().record.clone();
+    match saved {
+        Some(p) => p.restore(ctx),
+        None => Err(throw(ctx, "the VU has no record yet")),
+    }
+}
+
+/// Makes the VU's record (the prelude's `__volley_newRecord`), with `env`
+/// as its `__ENV`.
+pub fn create(ctx: &Ctx<'_>, state: &State, env: &BTreeMap<String, String>) -> rquickjs::Result<()> {
+    let env_obj = Object::new(ctx.clone())?;
+    for (k, val) in env {
+        env_obj.set(k.as_str(), val.as_str())?;
+    }
+    let make: Function = ctx.globals().get("__volley_newRecord")?;
+    let record: Object = make.call((env_obj,))?;
+    state.borrow_mut().record = Some(Persistent::save(ctx, record));
+    Ok(())
+}
+
+/// Puts `env` into the VU's `__ENV` (a scenario's `env`, for VU code).
+pub fn merge_env(ctx: &Ctx<'_>, state: &State, env: &BTreeMap<String, String>) -> rquickjs::Result<()> {
+    let env_obj: Object = record(ctx, state)?.get("env")?;
+    for (k, v) in env {
+        env_obj.set(k.as_str(), v.as_str())?;
+    }
+    Ok(())
+}
+
+/// `__volley.vu`, `vuId`, `iter` and `defaultExpected`.
+pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>) -> rquickjs::Result<()> {
+    v.set(
+        "vu",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>| -> rquickjs::Result<Object<'js>> {
+            record(&ctx, &current_vu(&ctx)?)
+        })?,
+    )?;
+    v.set(
+        "vuId",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>| -> rquickjs::Result<f64> {
+            Ok(current_vu(&ctx)?.borrow().vu as f64)
+        })?,
+    )?;
+    v.set(
+        "iter",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>| -> rquickjs::Result<Value<'js>> {
+            let s = current_vu(&ctx)?;
+            let st = s.borrow();
+            // As k6: a number in VU code, undefined in init and lifecycle
+            // functions.
+            Ok(match st.stage {
+                Stage::Vu => Value::new_float(ctx.clone(), st.iter as f64),
+                _ => Value::new_undefined(ctx.clone()),
+            })
+        })?,
+    )?;
+    v.set(
+        "defaultExpected",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, ranges: Opt<Vec<Vec<u16>>>| -> rquickjs::Result<()> {
+                let ranges = ranges.0.map(|r| {
+                    r.into_iter()
+                        .filter_map(|r| Some((*r.first()?, *r.get(1)?)))
+                        .collect()
+                });
+                current_vu(&ctx)?.borrow_mut().default_expected = ranges;
+                Ok(())
+            },
+        )?,
+    )?;
+    Ok(())
+}
