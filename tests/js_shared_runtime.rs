@@ -84,6 +84,88 @@ async fn vus_sharing_a_runtime_keep_their_own_state_and_frames() {
     assert_eq!(doc["metrics"]["checks"]["fails"], 0, "{doc}");
 }
 
+/// 600 VUs: more than one realm (256 VUs each) per worker thread on
+/// machines with up to two CPUs. Whatever
+/// k6 keeps per VU stays per VU although the VUs of a realm share its
+/// context: module state (also of a local module), a wrapped `http.get`
+/// (the default export object is each VU's own), `__ENV` changes, timers,
+/// the response callback and the `randomSeed` stream.
+const PER_VU: &str = r#"
+import http from 'k6/http';
+import { check, randomSeed } from 'k6';
+import { count, counted } from './counter.js';
+
+export const options = {
+  scenarios: { each: { executor: 'per-vu-iterations', vus: 600, iterations: 2 } },
+  thresholds: { checks: ['rate==1'] },
+};
+
+const get = http.get;
+let wrapped = 0;
+http.get = (url, params) => { wrapped += 1; return get(url, params); };
+__ENV.MINE = String(__VU);
+if (__VU % 2 === 0) http.setResponseCallback(http.expectedStatuses(404));
+randomSeed(__VU);
+const first = Math.random();
+
+export default function () {
+  count();
+  const r = http.get(`${__ENV.TARGET_URL}/status/404`);
+  let fired = 0;
+  setTimeout(() => { fired = __VU; }, 1);
+  randomSeed(__VU);
+  check(r, {
+    'module state is the VU own': () => counted() === __ITER + 1 && wrapped === __ITER + 1,
+    '__ENV is the VU own': () => __ENV.MINE === String(__VU),
+    'randomSeed is the VU own': () => Math.random() === first,
+  });
+  return new Promise((resolve) => setTimeout(() => {
+    check(fired, { 'timers are the VU own': (f) => f === __VU });
+    resolve();
+  }, 2));
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vus_sharing_a_realm_keep_what_k6_keeps_per_vu() {
+    let target = start_target().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    write(
+        dir.path(),
+        "counter.js",
+        "let n = 0;\nexport function count() { n += 1; }\nexport function counted() { return n; }\n",
+    );
+    let script = write(dir.path(), "per_vu.js", PER_VU);
+    let summary = dir.path().join("summary.json");
+    let out = volley_async(
+        vec![
+            "run".into(),
+            "-q".into(),
+            "-e".into(),
+            format!("TARGET_URL={}", base(&target)),
+            "--summary-export".into(),
+            summary.to_string_lossy().into_owned(),
+            script,
+        ],
+        LIMIT,
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let doc = export(&summary);
+    assert_eq!(doc["metrics"]["iterations"]["count"], 1200.0, "{doc}");
+    assert_eq!(doc["metrics"]["checks"]["passes"], 4800, "{doc}");
+    assert_eq!(doc["metrics"]["checks"]["fails"], 0, "{doc}");
+    // Odd VUs kept k6's default callback (a 404 failed), even VUs expect
+    // 404: each VU ran 2 iterations, so half of the requests failed.
+    assert_eq!(doc["metrics"]["http_req_failed"]["passes"], 600, "{doc}");
+}
+
 #[test]
 fn deep_recursion_ends_the_iteration_not_the_process() {
     let dir = tempfile::tempdir().expect("a temporary directory");

@@ -152,7 +152,7 @@ impl ScriptVu {
         let (ready_tx, ready_rx) = oneshot::channel();
         let host_for_errors = Arc::clone(&host);
         let spawn = Spawn {
-            script: host.script.clone(),
+            script: Arc::clone(&host.script),
             host: Some(host),
             stage,
             vu,

@@ -35,7 +35,8 @@ pub struct Script {
 /// Everything the runtimes of one run share.
 #[derive(Debug)]
 pub struct Host {
-    pub script: Script,
+    /// Shared by every VU of the run (never copied per VU).
+    pub script: Arc<Script>,
     pub plan: Arc<Plan>,
     /// `setup()`'s result as JSON, once it ran.
     pub setup_data: OnceLock<Option<String>>,
@@ -75,7 +76,7 @@ impl Host {
             .map(|_| std::sync::atomic::AtomicU64::new(0))
             .collect();
         Host {
-            script,
+            script: Arc::new(script),
             plan,
             setup_data: OnceLock::new(),
             shared_arrays: Mutex::default(),

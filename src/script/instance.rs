@@ -84,8 +84,15 @@ thread_local! {
 
 /// A new instance of `template` named `name`, which must be unique in the
 /// context: ready to be evaluated (its imports resolve from `name`).
-pub fn instantiate<'js>(ctx: &Ctx<'js>, template: Template, name: &str) -> Result<Module<'js, Declared>> {
-    unsafe extern "C" fn clone(ctx: *mut qjs::JSContext, name: *const c_char) -> *mut qjs::JSModuleDef {
+pub fn instantiate<'js>(
+    ctx: &Ctx<'js>,
+    template: Template,
+    name: &str,
+) -> Result<Module<'js, Declared>> {
+    unsafe extern "C" fn clone(
+        ctx: *mut qjs::JSContext,
+        name: *const c_char,
+    ) -> *mut qjs::JSModuleDef {
         let template = CLONING.get();
         if template.is_null() {
             return std::ptr::null_mut();

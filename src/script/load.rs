@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rquickjs::{CatchResultExt, Value};
 
 use super::coroutine::{self, Resume, Yield};
-use super::error::ScriptError;
 use super::current;
+use super::error::ScriptError;
 use super::execution::with_context;
 use super::host::Script;
 use super::native::Stage;
@@ -61,7 +61,7 @@ type OptionsOut = Arc<Mutex<Option<(Vec<String>, serde_json::Value)>>>;
 pub fn read_options(mut script: Script) -> Result<Script, ScriptError> {
     let worker = Rc::new(WorkerRuntime::new(&script.sources)?);
     let spawn = Spawn {
-        script: script.clone(),
+        script: Arc::new(script.clone()),
         host: None,
         stage: Stage::Init,
         vu: 0,

@@ -80,11 +80,16 @@ fn facade_source(name: &str, source: &str) -> String {
 
 /// The name `specifier`, imported from the module named `base` by the VU
 /// with instance number `vu`, loads.
-pub fn resolve_for(base: &str, specifier: &str, vu: Option<u32>) -> std::result::Result<String, String> {
+pub fn resolve_for(
+    base: &str,
+    specifier: &str,
+    vu: Option<u32>,
+) -> std::result::Result<String, String> {
     let (base, base_vu) = split_name(base);
     let target = resolve_specifier(base, specifier)?;
     // A facade or a k6 module importing a k6 module: the realm's one.
-    if builtin(&target).is_some() && (builtin(base).is_some() || base_vu.is_none() && vu.is_none()) {
+    if builtin(&target).is_some() && (builtin(base).is_some() || base_vu.is_none() && vu.is_none())
+    {
         return Ok(target);
     }
     match base_vu.or(vu) {
@@ -217,14 +222,31 @@ mod tests {
     #[test]
     fn a_vu_imports_its_own_instances_and_facades() {
         let main = instance_name("/s/main.js", 3);
-        assert_eq!(resolve_for(&main, "./lib.js", Some(3)).as_deref(), Ok("/s/lib.js#vu=3"));
-        assert_eq!(resolve_for(&main, "k6/http", Some(3)).as_deref(), Ok("k6/http#vu=3"));
-        // The facade imports the realm's one k6/http.
-        assert_eq!(resolve_for("k6/http#vu=3", "k6/http", Some(3)).as_deref(), Ok("k6/http"));
-        // Dynamic import() resolves from the code's file: the VU running.
-        assert_eq!(resolve_for("/s/main.js", "./lib.js", Some(4)).as_deref(), Ok("/s/lib.js#vu=4"));
         assert_eq!(
-            resolve_for(&main, "https://jslib.k6.io/k6-utils/1.4.0/index.js", Some(3)).as_deref(),
+            resolve_for(&main, "./lib.js", Some(3)).as_deref(),
+            Ok("/s/lib.js#vu=3")
+        );
+        assert_eq!(
+            resolve_for(&main, "k6/http", Some(3)).as_deref(),
+            Ok("k6/http#vu=3")
+        );
+        // The facade imports the realm's one k6/http.
+        assert_eq!(
+            resolve_for("k6/http#vu=3", "k6/http", Some(3)).as_deref(),
+            Ok("k6/http")
+        );
+        // Dynamic import() resolves from the code's file: the VU running.
+        assert_eq!(
+            resolve_for("/s/main.js", "./lib.js", Some(4)).as_deref(),
+            Ok("/s/lib.js#vu=4")
+        );
+        assert_eq!(
+            resolve_for(
+                &main,
+                "https://jslib.k6.io/k6-utils/1.4.0/index.js",
+                Some(3)
+            )
+            .as_deref(),
             Ok("volley:k6-utils#vu=3")
         );
     }

@@ -25,10 +25,10 @@
 //! ends.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-use rquickjs::{CatchResultExt, Context, Ctx, Runtime};
+use rquickjs::{CatchResultExt, Context, Ctx, Object, Persistent, Runtime};
 
 use super::error::ScriptError;
 use super::instance::{self, Template};
@@ -43,6 +43,9 @@ pub const VUS_PER_REALM: u32 = 256;
 
 /// A context shared by some of a worker's VUs.
 pub struct Realm {
+    /// The script's `__ENV` as first built: each VU's `__ENV` is a copy
+    /// (sharing the strings). Dropped before the context.
+    env: RefCell<Option<Persistent<Object<'static>>>>,
     context: Context,
     /// Instances given out so far (each VU's number in the realm).
     given: Cell<u32>,
@@ -61,6 +64,7 @@ impl Realm {
     pub fn new(rt: &Runtime) -> Result<Realm, ScriptError> {
         let context = Context::full(rt).map_err(|e| ScriptError::Runtime(e.to_string()))?;
         Ok(Realm {
+            env: RefCell::new(None),
             context,
             given: Cell::new(0),
             prepared: Cell::new(false),
@@ -87,6 +91,24 @@ impl Realm {
         &self.context
     }
 
+    /// The script's `env` as an object, built the first time: what each
+    /// VU's `__ENV` starts as a copy of.
+    pub fn env<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        env: &BTreeMap<String, String>,
+    ) -> rquickjs::Result<Object<'js>> {
+        if let Some(saved) = self.env.borrow().clone() {
+            return saved.restore(ctx);
+        }
+        let obj = Object::new(ctx.clone())?;
+        for (k, v) in env {
+            obj.set(k.as_str(), v.as_str())?;
+        }
+        *self.env.borrow_mut() = Some(Persistent::save(ctx, obj.clone()));
+        Ok(obj)
+    }
+
     /// A new VU's instance number, or `None` when the realm has taken all
     /// the VUs it will.
     pub fn admit(&self) -> Option<u32> {
@@ -109,7 +131,8 @@ impl Realm {
         if let Some(t) = self.templates.borrow().get(name) {
             return Ok(*t);
         }
-        let source = source().map_err(|message| rquickjs::Error::new_loading_message(name, message))?;
+        let source =
+            source().map_err(|message| rquickjs::Error::new_loading_message(name, message))?;
         let t = instance::compile(ctx, name, &source)?;
         self.templates.borrow_mut().insert(name.to_string(), t);
         Ok(t)

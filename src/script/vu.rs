@@ -41,7 +41,7 @@ pub const INIT_TIME_LIMIT: Duration = Duration::from_secs(60);
 
 /// What a coroutine needs to build its VU.
 pub struct Spawn {
-    pub script: Script,
+    pub script: Arc<Script>,
     pub host: Option<Arc<Host>>,
     pub stage: Stage,
     pub vu: u64,
@@ -208,7 +208,9 @@ pub(super) fn init<'js>(
         .map(|r| Rc::clone(&r.realm))
         .ok_or_else(|| ScriptError::Init("the VU is not running".into()))?;
     realm.prepare(ctx)?;
-    record::create(ctx, state, &script.env)
+    realm
+        .env(ctx, &script.env)
+        .and_then(|env| record::create(ctx, state, env))
         .catch(ctx)
         .map_err(fail)?;
     let name = script.path.to_string_lossy().into_owned();

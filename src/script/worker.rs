@@ -92,3 +92,30 @@ impl Drop for Hosted<'_> {
         w.set_ceiling();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::realm::VUS_PER_REALM;
+
+    #[test]
+    fn a_full_realm_sends_the_next_vu_to_a_new_one() {
+        let worker = WorkerRuntime::new(&Arc::new(Sources::default())).expect("a runtime");
+        let mut joined = Vec::new();
+        for i in 0..=VUS_PER_REALM {
+            let (realm, instance, hosted) = worker.join().expect("a realm");
+            assert_eq!(instance, i % VUS_PER_REALM);
+            joined.push((realm, hosted));
+        }
+        let first = &joined[0].0;
+        assert!(
+            joined[..VUS_PER_REALM as usize]
+                .iter()
+                .all(|(r, _)| Rc::ptr_eq(r, first))
+        );
+        assert!(!Rc::ptr_eq(&joined[VUS_PER_REALM as usize].0, first));
+        assert_eq!(worker.vus.get(), VUS_PER_REALM as usize + 1);
+        drop(joined);
+        assert_eq!(worker.vus.get(), 0);
+    }
+}

@@ -519,13 +519,16 @@ pub fn install<'js>(ctx: &Ctx<'js>, jars: &Rc<RefCell<Jars>>) -> rquickjs::Resul
 
     v.set(
         "markFailed",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, message: String| -> rquickjs::Result<()> {
-            if let Some(host) = &current_vu(&ctx)?.borrow().host {
-                eprintln!("test marked as failed: {message}");
-                host.mark_failed();
-            }
-            Ok(())
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, message: String| -> rquickjs::Result<()> {
+                if let Some(host) = &current_vu(&ctx)?.borrow().host {
+                    eprintln!("test marked as failed: {message}");
+                    host.mark_failed();
+                }
+                Ok(())
+            },
+        )?,
     )?;
 
     v.set(
@@ -573,14 +576,17 @@ pub fn install<'js>(ctx: &Ctx<'js>, jars: &Rc<RefCell<Jars>>) -> rquickjs::Resul
 
     v.set(
         "textSummary",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>| -> rquickjs::Result<String> {
-            Ok(current_vu(&ctx)?
-                .borrow()
-                .host
-                .as_ref()
-                .and_then(|h| h.summary_text().map(str::to_string))
-                .unwrap_or_default())
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>| -> rquickjs::Result<String> {
+                Ok(current_vu(&ctx)?
+                    .borrow()
+                    .host
+                    .as_ref()
+                    .and_then(|h| h.summary_text().map(str::to_string))
+                    .unwrap_or_default())
+            },
+        )?,
     )?;
 
     v.set(
@@ -635,7 +641,7 @@ const PRELUDE: &str = r#"
 
   // What k6 keeps per VU, for VUs sharing this realm: the globals read the
   // running VU's record (see native/record.rs).
-  globalThis.__volley_newRecord = (env) => ({ env, timers: [], nextTimer: 1, random: undefined });
+  globalThis.__volley_newRecord = (env) => ({ env: Object.assign({}, env), timers: [], nextTimer: 1, random: undefined });
   const accessor = (name, get, set) => Object.defineProperty(globalThis, name, { get, set, configurable: true });
   accessor('__VU', () => v.vuId(), undefined);
   accessor('__ITER', () => v.iter(), undefined);

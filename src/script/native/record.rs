@@ -21,21 +21,21 @@ pub fn record<'js>(ctx: &Ctx<'js>, state: &State) -> rquickjs::Result<Object<'js
     }
 }
 
-/// Makes the VU's record (the prelude's `__volley_newRecord`), with `env`
-/// as its `__ENV`.
-pub fn create(ctx: &Ctx<'_>, state: &State, env: &BTreeMap<String, String>) -> rquickjs::Result<()> {
-    let env_obj = Object::new(ctx.clone())?;
-    for (k, val) in env {
-        env_obj.set(k.as_str(), val.as_str())?;
-    }
+/// Makes the VU's record (the prelude's `__volley_newRecord`), with a copy
+/// of `env` (the realm's `__ENV` object) as its `__ENV`.
+pub fn create<'js>(ctx: &Ctx<'js>, state: &State, env: Object<'js>) -> rquickjs::Result<()> {
     let make: Function = ctx.globals().get("__volley_newRecord")?;
-    let record: Object = make.call((env_obj,))?;
+    let record: Object = make.call((env,))?;
     state.borrow_mut().record = Some(Persistent::save(ctx, record));
     Ok(())
 }
 
 /// Puts `env` into the VU's `__ENV` (a scenario's `env`, for VU code).
-pub fn merge_env(ctx: &Ctx<'_>, state: &State, env: &BTreeMap<String, String>) -> rquickjs::Result<()> {
+pub fn merge_env(
+    ctx: &Ctx<'_>,
+    state: &State,
+    env: &BTreeMap<String, String>,
+) -> rquickjs::Result<()> {
     let env_obj: Object = record(ctx, state)?.get("env")?;
     for (k, v) in env {
         env_obj.set(k.as_str(), v.as_str())?;
@@ -47,9 +47,10 @@ pub fn merge_env(ctx: &Ctx<'_>, state: &State, env: &BTreeMap<String, String>) -
 pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>) -> rquickjs::Result<()> {
     v.set(
         "vu",
-        Function::new(ctx.clone(), |ctx: Ctx<'js>| -> rquickjs::Result<Object<'js>> {
-            record(&ctx, &current_vu(&ctx)?)
-        })?,
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>| -> rquickjs::Result<Object<'js>> { record(&ctx, &current_vu(&ctx)?) },
+        )?,
     )?;
     v.set(
         "vuId",
@@ -59,16 +60,19 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>) -> rquickjs::Result<
     )?;
     v.set(
         "iter",
-        Function::new(ctx.clone(), |ctx: Ctx<'js>| -> rquickjs::Result<Value<'js>> {
-            let s = current_vu(&ctx)?;
-            let st = s.borrow();
-            // As k6: a number in VU code, undefined in init and lifecycle
-            // functions.
-            Ok(match st.stage {
-                Stage::Vu => Value::new_float(ctx.clone(), st.iter as f64),
-                _ => Value::new_undefined(ctx.clone()),
-            })
-        })?,
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>| -> rquickjs::Result<Value<'js>> {
+                let s = current_vu(&ctx)?;
+                let st = s.borrow();
+                // As k6: a number in VU code, undefined in init and lifecycle
+                // functions.
+                Ok(match st.stage {
+                    Stage::Vu => Value::new_float(ctx.clone(), st.iter as f64),
+                    _ => Value::new_undefined(ctx.clone()),
+                })
+            },
+        )?,
     )?;
     v.set(
         "defaultExpected",
