@@ -6,10 +6,14 @@
 //! cargo run --release --example js_contexts -- own 1000 modules
 //! cargo run --release --example js_contexts -- shared 1000 modules
 //! cargo run --release --example js_contexts -- shared 1000 bare
+//! cargo run --release --example js_contexts -- realm 1000 modules
 //! ```
 //!
-//! `own`: a runtime per VU, each with a full context (Volley today);
-//! `shared`: one runtime, a context per VU. `modules`: each context loads
+//! `own`: a runtime per VU, each with a full context (Volley at first);
+//! `shared`: one runtime, a context per VU (Volley next); `realm`: one
+//! runtime and one context, k6's modules loaded once, the script compiled
+//! once and instantiated per VU (Volley now, `src/script/realm.rs`; without
+//! its per-VU facades and records). `modules`: each context loads
 //! k6's `k6` and `k6/http` modules (Volley's, from `src/script/js`) and a
 //! two-line script, as `scripts/k6-sleep.js` does; `bare`: the context
 //! alone. Prints the resident memory added per VU. The natives behind the
@@ -18,6 +22,7 @@
 use rquickjs::loader::{BuiltinResolver, ImportAttributes, Loader};
 use rquickjs::module::Declared;
 use rquickjs::{Context, Ctx, Module, Runtime};
+use volley::script::instance;
 
 const K6: &str = include_str!("../src/script/js/k6.js");
 const HTTP: &str = include_str!("../src/script/js/http.js");
@@ -80,7 +85,7 @@ fn rss_kib() -> anyhow::Result<u64> {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: js_contexts own|shared VUS modules|bare";
+    let usage = "usage: js_contexts own|shared VUS modules|bare, or js_contexts realm VUS modules";
     let (Some(mode), Some(vus), Some(load)) = (args.first(), args.get(1), args.get(2)) else {
         anyhow::bail!(usage);
     };
@@ -108,9 +113,27 @@ fn main() -> anyhow::Result<()> {
             }
             runtimes.push(rt);
         }
+        "realm" if modules => {
+            let rt = runtime()?;
+            let ctx = Context::full(&rt)?;
+            ctx.with(|ctx| -> anyhow::Result<()> {
+                let caught = |e: rquickjs::Error| anyhow::anyhow!("{e}: {:?}", ctx.catch());
+                ctx.eval::<(), _>(STUB).map_err(caught)?;
+                let template = instance::compile(&ctx, "script", SCRIPT).map_err(caught)?;
+                for vu in 0..vus {
+                    let module = instance::instantiate(&ctx, template, &format!("script#vu={vu}"))
+                        .map_err(caught)?;
+                    let (_module, promise) = module.eval().map_err(caught)?;
+                    promise.finish::<()>().map_err(caught)?;
+                }
+                Ok(())
+            })?;
+            contexts.push(ctx);
+            runtimes.push(rt);
+        }
         _ => anyhow::bail!(usage),
     }
     let per_vu = (rss_kib()? - before) as f64 / vus.max(1) as f64;
-    println!("{mode} runtime(s), {vus} contexts, {load}: {per_vu:.1} KiB of RSS per VU");
+    println!("{mode}: {vus} VUs, {load}: {per_vu:.1} KiB of RSS per VU");
     Ok(())
 }

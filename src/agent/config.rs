@@ -244,7 +244,7 @@ pub struct AgentArgs {
     pub kube: Option<String>,
 
     /// Most VUs a plan may ask of this agent [env: VOLLEY_MAX_VUS]
-    /// [default: 75% of the memory limit at 64 KiB per VU, 512 KiB per script VU]
+    /// [default: 75% of the memory limit at 64 KiB per VU, 192 KiB per script VU]
     #[arg(long, value_name = "N", help_heading = "Limits")]
     pub max_vus: Option<String>,
     /// Most iterations per second a plan may ask of this agent [env: VOLLEY_MAX_RATE]

@@ -9,9 +9,10 @@ use super::demand::Demand;
 /// Memory budgeted per VU of a plan document: measured at about 10 KiB
 /// (BENCHMARKS.md), budgeted generously for request bodies and buffers.
 pub const PLAN_VU_BYTES: u64 = 64 << 10;
-/// Memory budgeted per VU of a k6 script (one JavaScript runtime each,
-/// measured at about 290 KiB).
-pub const SCRIPT_VU_BYTES: u64 = 512 << 10;
+/// Memory budgeted per VU of a k6 script: measured at about 42 KiB idle
+/// (its module instances in a shared realm, its coroutine stack and
+/// client; BENCHMARKS.md), budgeted for what an iteration allocates.
+pub const SCRIPT_VU_BYTES: u64 = 192 << 10;
 /// Share of the memory limit VUs, data and uploads may take; the rest is
 /// left to the runtime, the metrics and the connections' buffers.
 pub const MEMORY_BUDGET_PERCENT: u64 = 75;

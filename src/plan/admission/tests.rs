@@ -110,15 +110,15 @@ fn arrival_rate_vus_are_the_larger_of_pre_allocated_and_max() {
 
 #[test]
 fn script_vus_are_budgeted_at_their_own_cost() {
-    let options = serde_json::json!({"vus": 7000, "duration": "10s"});
+    let options = serde_json::json!({"vus": 20000, "duration": "10s"});
     let plan = crate::plan::load::from_script_options(options, vec!["default".into()], &opts())
         .expect("the options load");
     let demand = Demand::of(&plan);
     assert!(demand.script);
-    // 7000 plan VUs fit in 3 GiB at 64 KiB; as scripts at 512 KiB they do not.
+    // 20000 plan VUs fit in 3 GiB at 64 KiB; as scripts at 192 KiB they do not.
     let r = refusal(&plan, &local(machine()));
     assert_eq!(r.path, "options.vus", "{r}");
-    assert!(r.to_string().contains("512 KiB per script VU"), "{r}");
+    assert!(r.to_string().contains("192 KiB per script VU"), "{r}");
     let as_plan = Demand {
         script: false,
         ..demand
