@@ -31,6 +31,7 @@ pub mod fleet;
 pub mod hostile;
 pub mod kube;
 pub mod metrics;
+pub mod os;
 pub mod plan;
 pub mod report;
 pub mod script;

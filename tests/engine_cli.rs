@@ -577,3 +577,40 @@ fn the_open_file_limit_is_raised_to_the_hard_limit() {
         "soft limit raised from 64"
     );
 }
+
+/// A generator with no CPU to spare says so under the summary: pinned to
+/// one CPU (`taskset`), VUs that compute without pause use all of it, and
+/// whatever else runs on that CPU only delays its scheduler more.
+#[test]
+fn a_generator_out_of_cpu_says_it_was_saturated() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = dir.path().join("busy.js");
+    std::fs::write(
+        &script,
+        "export const options = { vus: 4, duration: '3s' };\n\
+         export default function () { const t = Date.now(); let x = 0; while (Date.now() - t < 50) { x += 1; } }\n",
+    )
+    .expect("write the script");
+    let out = std::process::Command::new("taskset")
+        .args(["-c", "0", env!("CARGO_BIN_EXE_volley"), "run", "--quiet"])
+        .arg(&script)
+        .output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("skipped: taskset (util-linux) cannot run: {e}");
+            return;
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("the load generator was saturated") && text.contains("of its 1 CPU(s)"),
+        "{text}"
+    );
+}

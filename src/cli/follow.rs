@@ -255,7 +255,7 @@ fn draw(view: &TestView, color: bool) -> bool {
             )),
             scenarios: Vec::new(),
         },
-        super::os::terminal_width(),
+        crate::os::terminal_width(),
         color,
     );
     eprint!("\r{line}\x1b[K");

@@ -8,7 +8,6 @@ pub mod exit;
 mod fleet;
 mod follow;
 mod inspect;
-pub mod os;
 pub mod output;
 pub mod run;
 mod script_out;
@@ -25,7 +24,7 @@ pub use args::Cli;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let open_files = os::raise_open_files();
+    let open_files = crate::os::raise_open_files();
     tracing::debug!(?open_files, "open-file limit");
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match build_runtime() {

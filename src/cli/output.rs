@@ -16,7 +16,7 @@ use crate::metrics::{Metric, json_out};
 use crate::plan::Plan;
 use crate::report::progress;
 
-use super::os;
+use crate::os;
 
 /// `--out json=FILE`: one JSON object per series per interval.
 pub struct JsonLines {

@@ -8,6 +8,7 @@
 //!   plan's `setup` and `teardown` flows; [`check`]: checks and
 //!   captures; [`program`]: flows flattened into ops.
 //! - [`sink`]: lock-free sample batches from VUs to the recorder.
+//! - [`saturation`]: was the generator itself the bottleneck (pure).
 //! - [`http`]: the HTTP/1.1 and HTTP/2 client every VU owns.
 
 pub mod check;
@@ -17,6 +18,7 @@ pub mod lifecycle;
 pub mod planned;
 pub mod program;
 pub mod run;
+pub mod saturation;
 pub mod schedule;
 pub mod sink;
 pub mod vu;

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use super::executor::{Realloc, ScenarioCtx, VuGauges, run_scenario};
 use super::http::HttpClientConfig;
 use super::planned::planned_vus;
+use super::saturation::{LagCounts, LoadMeter, PROBE_EVERY, Saturation};
 use super::sink::SinkHandle;
 use super::vu::Shared;
 use crate::metrics::aggregate::Aggregate;
@@ -129,6 +130,9 @@ pub struct RunResult {
     pub summary: Summary,
     /// Wall-clock start, milliseconds since the Unix epoch.
     pub started_unix_ms: u64,
+    /// Set when the generator was saturated while the scenarios ran (also
+    /// a note in `summary`).
+    pub saturation: Option<Saturation>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -221,6 +225,29 @@ pub async fn run(
         }
     });
 
+    // Is the generator itself the bottleneck? A probe that asks to wake
+    // every few ms measures how long ready work waits for a thread; the
+    // recorder loop below reads the CPU time each interval.
+    let lags = Arc::new(LagCounts::default());
+    let probe_stop = run_stop.clone();
+    let probe_lags = Arc::clone(&lags);
+    tokio::spawn(async move {
+        let mut next = start.max(Instant::now()) + PROBE_EVERY;
+        loop {
+            tokio::select! {
+                _ = probe_stop.cancelled() => break,
+                _ = sleep_until(next) => {
+                    let now = Instant::now();
+                    probe_lags.record(now.saturating_duration_since(next));
+                    next = now + PROBE_EVERY;
+                }
+            }
+        }
+    });
+    let cpus = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
+    let mut meter = LoadMeter::new(cpus);
+    let mut cpu_at = (Instant::now(), crate::os::process_cpu_time());
+
     let started_unix_ms = unix_ms_at(start);
     let mut recorder = Recorder::new(
         &plan,
@@ -271,6 +298,13 @@ pub async fn run(
                         end = EndReason::ThresholdAbort;
                         run_stop.cancel();
                     }
+                }
+                if now < load_end && !scenarios_done {
+                    let cpu_now = crate::os::process_cpu_time();
+                    if let (Some(before), Some(after)) = (cpu_at.1, cpu_now) {
+                        meter.interval(now.saturating_duration_since(cpu_at.0), after.saturating_sub(before));
+                    }
+                    cpu_at = (now, cpu_now);
                 }
                 let scenario_vus = gauges.read_scenarios();
                 observer.on_interval(&IntervalReport {
@@ -347,7 +381,11 @@ pub async fn run(
         }
     }
     run_stop.cancel();
-    let summary = Summary::build(&total, &plan, elapsed, outcomes_final.clone());
+    let mut summary = Summary::build(&total, &plan, elapsed, outcomes_final.clone());
+    let saturation = meter.verdict(&lags);
+    if let Some(s) = &saturation {
+        summary.notes.push(s.to_string());
+    }
     Ok(RunResult {
         total,
         elapsed,
@@ -355,6 +393,7 @@ pub async fn run(
         end,
         summary,
         started_unix_ms,
+        saturation,
     })
 }
 

@@ -225,3 +225,19 @@ async fn each_scenario_reports_its_own_vus() {
         assert_eq!(report.0, each.iter().sum::<u64>(), "{:?}", g.scenarios);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_light_run_is_not_called_saturated() {
+    // Paused time: the lag probe wakes exactly when asked, and the little
+    // CPU the run takes is far below a CPU per second.
+    let (r, _) = run_paused(
+        "scenarios: {main: {executor: constant-vus, vus: 5, duration: 3s}}\nflow: [{sleep: 200ms}]",
+    )
+    .await;
+    assert_eq!(r.saturation, None);
+    assert!(
+        !r.summary.notes.iter().any(|n| n.contains("saturated")),
+        "{:?}",
+        r.summary.notes
+    );
+}

@@ -1,13 +1,24 @@
-//! What the command line asks of the operating system, through rustix (the
-//! one owner of that crate):
+//! What Volley asks of the operating system, through rustix (the one owner
+//! of that crate):
 //! - the terminal's width, for fitting the progress lines: asked of the
 //!   terminal itself (`TIOCGWINSZ`) each time, so a resized window is seen
 //!   at the next redraw; else `COLUMNS`; else 80;
 //! - the open-file limit, raised at start from the soft limit the process was
 //!   given (often 1024) to its hard limit, as k6 does: every connection is a
-//!   file, and 1024 caps a test at about a thousand VUs.
+//!   file, and 1024 caps a test at about a thousand VUs;
+//! - the process's CPU time, for telling whether the generator was
+//!   saturated ([`crate::engine::saturation`]).
 
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+
+/// CPU time the whole process used so far (user and system, every
+/// thread): `CLOCK_PROCESS_CPUTIME_ID`, read through the vDSO.
+pub fn process_cpu_time() -> Option<std::time::Duration> {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    let secs = u64::try_from(t.tv_sec).ok()?;
+    let nanos = u32::try_from(t.tv_nsec).ok()?;
+    Some(std::time::Duration::new(secs, nanos))
+}
 
 /// Used when neither the terminal nor `COLUMNS` says.
 pub const DEFAULT_WIDTH: usize = 80;
