@@ -42,7 +42,7 @@ pub mod wire;
 
 pub use aggregate::Aggregate;
 pub use catalog::{Metric, MetricKind, Section, Unit};
-pub use recorder::{Recorder, RecorderOptions};
+pub use recorder::{Point, Recorder, RecorderOptions};
 pub use sample::{ErrorKind, HttpSample, Sample, Timings};
 pub use snapshot::{SeriesKey, Snapshot};
 pub use summary::{
