@@ -10,6 +10,7 @@ mod follow;
 mod inspect;
 pub mod os;
 pub mod output;
+pub mod outputs;
 pub mod run;
 mod script_out;
 pub mod signals;
