@@ -135,7 +135,8 @@ pub struct RunArgs {
     /// comma-separated): `json=FILE` (k6's JSON lines, a line per sample;
     /// no FILE or `-`: stdout), `csv=FILE` (k6's CSV; or
     /// `csv=fileName=FILE,saveInterval=1s,timeFormat=unix`),
-    /// `volley-json=FILE` (Volley's per-interval aggregates). A name
+    /// `influxdb=http://HOST:8086/DB` (InfluxDB 1.x, `K6_INFLUXDB_*`),
+    /// `volley-json=FILE` (Volley's per-interval aggregates). A file name
     /// ending in `.gz` is gzip-compressed.
     #[arg(short = 'o', long = "out", value_name = "NAME=ARG")]
     pub out: Vec<String>,

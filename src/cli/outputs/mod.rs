@@ -1,16 +1,18 @@
-//! A local run's outputs (`--out`): k6's per-sample JSON and CSV, and
-//! Volley's per-interval aggregate lines. `spec` parses what was asked
-//! for, `point_file` writes a per-sample output from its own thread,
-//! `volley_json` writes the interval lines. The encoders are pure, in
-//! `metrics::points`.
+//! A local run's outputs (`--out`): k6's per-sample JSON and CSV, InfluxDB,
+//! and Volley's per-interval aggregate lines. `spec` parses what was asked
+//! for, `point_file` writes a per-sample file from its own thread,
+//! `influxdb` pushes to InfluxDB 1.x from its own thread, `volley_json`
+//! writes the interval lines. The encoders are pure, in `metrics::points`.
 
 use std::time::Duration;
 
 use crate::engine::{IntervalReport, PointBatch};
 use crate::metrics::points::k6_csv::K6Csv;
 use crate::metrics::points::k6_json::K6Json;
+use crate::metrics::{Point, SeriesKey};
 use crate::plan::Plan;
 
+pub mod influxdb;
 pub mod point_file;
 pub mod spec;
 pub mod volley_json;
@@ -23,11 +25,21 @@ use volley_json::JsonLines;
 /// k6 flushes its JSON output every 200 ms.
 const JSON_FLUSH_EVERY: Duration = Duration::from_millis(200);
 
+/// An output that takes every sample's points.
+pub trait PointOutput: Send {
+    /// Hands over a batch; never waits.
+    fn send(&mut self, time_unix_ns: u128, new_keys: &[SeriesKey], points: &[Point]);
+
+    /// Delivers what is queued (within the output's time limit) and
+    /// closes; returns what the summary should say about lost points.
+    fn finish(self: Box<Self>) -> Vec<String>;
+}
+
 /// Every output of a run.
 #[derive(Default)]
 pub struct Outputs {
     intervals: Vec<JsonLines>,
-    points: Vec<PointFile>,
+    points: Vec<Box<dyn PointOutput>>,
 }
 
 impl Outputs {
@@ -58,7 +70,7 @@ impl Outputs {
         let label = spec.describe();
         match spec {
             OutputSpec::VolleyJson { path } => self.intervals.push(JsonLines::create(path)?),
-            OutputSpec::Json { dest } => self.points.push(
+            OutputSpec::Json { dest } => self.points.push(Box::new(
                 PointFile::open(
                     label,
                     dest,
@@ -66,12 +78,12 @@ impl Outputs {
                     JSON_FLUSH_EVERY,
                 )
                 .map_err(anyhow::Error::msg)?,
-            ),
+            )),
             OutputSpec::Csv {
                 dest,
                 time_format,
                 save_interval,
-            } => self.points.push(
+            } => self.points.push(Box::new(
                 PointFile::open(
                     label,
                     dest,
@@ -79,7 +91,10 @@ impl Outputs {
                     *save_interval,
                 )
                 .map_err(anyhow::Error::msg)?,
-            ),
+            )),
+            OutputSpec::Influx(config) => self.points.push(Box::new(
+                influxdb::InfluxOutput::start(label, config.clone()).map_err(anyhow::Error::msg)?,
+            )),
         }
         Ok(())
     }
@@ -111,7 +126,7 @@ impl Outputs {
             }
         }
         for out in self.points.drain(..) {
-            notes.extend(out.finish(point_file::FINAL_FLUSH_LIMIT));
+            notes.extend(out.finish());
         }
         notes
     }

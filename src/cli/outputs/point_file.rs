@@ -86,34 +86,10 @@ impl PointFile {
         })
     }
 
-    /// Queues a batch; never waits.
-    pub fn send(&mut self, time_unix_ns: u128, new_keys: &[SeriesKey], points: &[Point]) {
-        let Some(tx) = &self.tx else { return };
-        let mut keys = std::mem::take(&mut self.pending_keys);
-        keys.extend_from_slice(new_keys);
-        let batch = Batch {
-            time_unix_ns,
-            new_keys: keys,
-            points: points.to_vec(),
-        };
-        match tx.try_send(batch) {
-            Ok(()) => {}
-            Err(TrySendError::Full(b)) => {
-                self.dropped_full += b.points.len() as u64;
-                self.pending_keys = b.new_keys;
-            }
-            // The writer stopped on an error; it reports it at the end.
-            Err(TrySendError::Disconnected(b)) => {
-                self.dropped_failed
-                    .fetch_add(b.points.len() as u64, Ordering::Relaxed);
-            }
-        }
-    }
-
     /// Closes the queue and waits (up to `limit`) for the writer to write
     /// what is queued and close the file. Returns what the summary should
     /// say about points not written.
-    pub fn finish(mut self, limit: Duration) -> Vec<String> {
+    fn close(&mut self, limit: Duration) -> Vec<String> {
         drop(self.tx.take());
         let mut notes = Vec::new();
         let deadline = Instant::now() + limit;
@@ -147,6 +123,47 @@ impl PointFile {
             notes.push(format!("{e}; {failed} points dropped after it"));
         }
         notes
+    }
+}
+
+impl super::PointOutput for PointFile {
+    fn send(&mut self, time_unix_ns: u128, new_keys: &[SeriesKey], points: &[Point]) {
+        let Some(tx) = &self.tx else { return };
+        let mut keys = std::mem::take(&mut self.pending_keys);
+        keys.extend_from_slice(new_keys);
+        let batch = Batch {
+            time_unix_ns,
+            new_keys: keys,
+            points: points.to_vec(),
+        };
+        match tx.try_send(batch) {
+            Ok(()) => {}
+            Err(TrySendError::Full(b)) => {
+                self.dropped_full += b.points.len() as u64;
+                self.pending_keys = b.new_keys;
+            }
+            // The writer stopped on an error; it reports it at the end.
+            Err(TrySendError::Disconnected(b)) => {
+                self.dropped_failed
+                    .fetch_add(b.points.len() as u64, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn finish(mut self: Box<Self>) -> Vec<String> {
+        self.close(FINAL_FLUSH_LIMIT)
+    }
+}
+
+/// A run that ends early (a failed `setup()`) still gets its file closed
+/// (a gzip file its trailer).
+impl Drop for PointFile {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            for note in self.close(FINAL_FLUSH_LIMIT) {
+                eprintln!("warning: {note}");
+            }
+        }
     }
 }
 

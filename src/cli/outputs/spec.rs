@@ -4,14 +4,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::influxdb::InfluxConfig;
 use crate::metrics::points::k6_csv::TimeFormat;
 
 /// The outputs Volley writes, as `--out` names them.
-pub const KNOWN: [&str; 3] = ["json", "csv", "volley-json"];
+pub const KNOWN: [&str; 4] = ["json", "csv", "influxdb", "volley-json"];
 
 /// k6's outputs Volley does not write yet.
-const NOT_YET: [&str; 7] = [
-    "influxdb",
+const NOT_YET: [&str; 6] = [
     "experimental-prometheus-rw",
     "experimental-opentelemetry",
     "opentelemetry",
@@ -59,6 +59,8 @@ pub enum OutputSpec {
     },
     /// Volley's own per-interval aggregate lines.
     VolleyJson { path: PathBuf },
+    /// InfluxDB 1.x, a point per sample.
+    Influx(InfluxConfig),
 }
 
 impl OutputSpec {
@@ -68,6 +70,7 @@ impl OutputSpec {
             OutputSpec::Json { .. } => "json",
             OutputSpec::Csv { .. } => "csv",
             OutputSpec::VolleyJson { .. } => "volley-json",
+            OutputSpec::Influx(_) => "influxdb",
         }
     }
 
@@ -76,6 +79,7 @@ impl OutputSpec {
         let dest = match self {
             OutputSpec::Json { dest } | OutputSpec::Csv { dest, .. } => dest.label(),
             OutputSpec::VolleyJson { path } => path.display().to_string(),
+            OutputSpec::Influx(c) => c.label(),
         };
         format!("{} ({dest})", self.name())
     }
@@ -110,6 +114,7 @@ pub fn parse(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Output
             dest: Dest::of(arg.filter(|a| !a.is_empty()).unwrap_or("-")),
         }),
         "csv" => csv(arg, env),
+        "influxdb" => InfluxConfig::parse(arg, env).map(OutputSpec::Influx),
         "volley-json" => match arg.filter(|a| !a.is_empty()) {
             Some(file) => Ok(OutputSpec::VolleyJson {
                 path: PathBuf::from(file),
@@ -256,7 +261,7 @@ mod tests {
     fn unknown_names_list_the_known_ones() {
         let e = parse("jsn=x", &none).expect_err("unknown");
         assert!(e.contains("unknown output \"jsn\""), "{e}");
-        assert!(e.contains("json, csv, volley-json"), "{e}");
+        assert!(e.contains("json, csv, influxdb, volley-json"), "{e}");
         let e = parse("cloud", &none).expect_err("not yet");
         assert!(e.contains("not supported by Volley yet"), "{e}");
     }

@@ -10,6 +10,7 @@ use super::catalog::{Metric, MetricKind, Unit};
 use super::recorder::Point;
 use super::snapshot::SeriesKey;
 
+pub mod influx;
 pub mod k6_csv;
 pub mod k6_json;
 
