@@ -266,3 +266,98 @@ impl Sink {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::{Receiver, Sender, channel};
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::cli::outputs::PointOutput;
+    use crate::metrics::{Metric, TagSet};
+
+    /// An encoder that waits at the start until the test lets it go, and
+    /// notes the series it is given.
+    struct Held {
+        go: Option<Receiver<()>>,
+        seen: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl PointEncoder for Held {
+        fn start(&mut self, _out: &mut Vec<u8>) {
+            if let Some(go) = self.go.take() {
+                let _ = go.recv();
+            }
+        }
+
+        fn add_series(&mut self, key: &SeriesKey, _out: &mut Vec<u8>) {
+            self.seen
+                .lock()
+                .expect("not poisoned")
+                .push(key.to_string());
+        }
+
+        fn write(&mut self, _t: u128, points: &[Point], out: &mut Vec<u8>) {
+            for p in points {
+                out.extend_from_slice(format!("{} {}\n", p.series, p.value).as_bytes());
+            }
+        }
+    }
+
+    fn key(i: usize) -> SeriesKey {
+        SeriesKey::new(
+            Metric::HttpReqs,
+            TagSet::from_pairs([("name", format!("r{i}"))]),
+        )
+    }
+
+    #[test]
+    fn a_full_queue_drops_points_keeps_series_and_says_so() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("out.txt");
+        let (go_tx, go_rx): (Sender<()>, Receiver<()>) = channel();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let encoder = Held {
+            go: Some(go_rx),
+            seen: seen.clone(),
+        };
+        let mut out = PointFile::open(
+            "test (out.txt)".into(),
+            &Dest::File(path.clone()),
+            Box::new(encoder),
+            Duration::from_millis(50),
+        )
+        .expect("opens");
+        // The writer waits, so the queue fills: QUEUE batches wait, the
+        // next ones are dropped, and their new series are kept.
+        let point = |series: u32| Point { series, value: 1.0 };
+        let extra = 5;
+        for i in 0..QUEUE + extra {
+            let series = u32::try_from(i).expect("small");
+            out.send(0, &[key(i)], &[point(series), point(series)]);
+        }
+        assert_eq!(out.dropped_full, 2 * extra as u64);
+        assert_eq!(out.pending_keys.len(), extra);
+        // Once the writer goes, the next batch brings the kept series.
+        go_tx.send(()).expect("the writer waits");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !out.pending_keys.is_empty() {
+            out.send(0, &[], &[]);
+            assert!(Instant::now() < deadline, "the writer never took a batch");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let notes = Box::new(out).finish();
+        assert_eq!(
+            notes,
+            [format!(
+                "--out test (out.txt): {} points dropped: the output could not keep up with the samples",
+                2 * extra
+            )]
+        );
+        let seen = seen.lock().expect("not poisoned").clone();
+        let expected: Vec<String> = (0..QUEUE + extra).map(|i| key(i).to_string()).collect();
+        assert_eq!(seen, expected, "every series once, in id order");
+        let written = std::fs::read_to_string(&path).expect("written");
+        assert_eq!(written.lines().count(), 2 * QUEUE);
+    }
+}
