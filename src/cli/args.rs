@@ -128,6 +128,10 @@ pub struct RunArgs {
     /// Write the end-of-test summary as k6's JSON export to FILE.
     #[arg(long, value_name = "FILE", env = "K6_SUMMARY_EXPORT")]
     pub summary_export: Option<PathBuf>,
+    /// Write the thresholds and checks as JUnit XML test cases to FILE (a
+    /// failed threshold, or a check that failed, is a `failure`).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// Trend statistics to show, e.g. `avg,min,med,max,p(90),p(99)`.
     #[arg(long, value_name = "STATS", env = "K6_SUMMARY_TREND_STATS")]
     pub summary_trend_stats: Option<String>,

@@ -301,6 +301,7 @@ pub fn run_on_fleet(args: RunArgs, url: String, runtime: &tokio::runtime::Runtim
             quiet: args.quiet,
             no_color: args.no_color,
             summary_export: args.summary_export.clone(),
+            junit: args.junit.clone(),
             summary,
         };
         follow(&api, &accepted.id, &opts).await

@@ -419,6 +419,10 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
         std::fs::write(file, body)
             .with_context(|| format!("--summary-export: cannot write {}", file.display()))?;
     }
+    if let Some(file) = &args.junit {
+        std::fs::write(file, report::junit::junit_xml(&result.summary))
+            .with_context(|| format!("--junit: cannot write {}", file.display()))?;
+    }
     if let Some(run) = &script {
         super::script_out::print_errors(run, &mut stdout)?;
         if let Some(code) = run.host.init_exit_code() {
