@@ -309,14 +309,19 @@ async fn json_and_csv_are_k6s_and_add_up_to_the_summary() {
             None => problems.push(format!("{metric}: not declared by Volley")),
         }
     }
-    // The same layout of point lines, and the same tag keys per metric
-    // (not `iterations`: k6 tags it with an empty `group`, Volley's
-    // iteration series carry only the scenario's tags).
+    // The same layout of point lines, and the same tag keys per metric.
     assert_eq!(
         layout(&k6_json.point_lines[0]),
         layout(&json.point_lines[0])
     );
-    for metric in ["http_reqs", "http_req_duration", "checks", "orders_placed"] {
+    for metric in [
+        "http_reqs",
+        "http_req_duration",
+        "checks",
+        "iterations",
+        "iteration_duration",
+        "orders_placed",
+    ] {
         let (k, v) = (tag_keys(&k6_json, metric), tag_keys(&json, metric));
         if k != v {
             problems.push(format!("{metric} tag keys: k6 {k:?}, volley {v:?}"));

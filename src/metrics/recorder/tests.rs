@@ -233,7 +233,8 @@ fn checks_groups_iterations_dropped_and_waits_get_scenario_tags() {
         ),
         1
     );
-    let main = [("scenario", "main"), ("team", "a")];
+    // k6 tags iterations with the root group.
+    let main = [("group", ""), ("scenario", "main"), ("team", "a")];
     assert_eq!(
         s.get(&key(Metric::Iterations, &main)),
         Some(&Value::Counter(1.0))
