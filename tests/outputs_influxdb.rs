@@ -37,6 +37,11 @@ struct Influx {
 
 impl Influx {
     fn start() -> Influx {
+        Influx::start_with("")
+    }
+
+    /// With `http_extra` added to the `[http]` section.
+    fn start_with(http_extra: &str) -> Influx {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let (http, rpc) = (free_port(), free_port());
         let d = dir.path().display();
@@ -44,7 +49,7 @@ impl Influx {
             "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
              [meta]\n  dir = \"{d}/meta\"\n\
              [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
-             [http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n\
+             [http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n{http_extra}\n\
              [monitor]\n  store-enabled = false\n"
         );
         let path = dir.path().join("influxdb.conf");
@@ -67,7 +72,7 @@ impl Influx {
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while influx.get("/ping").map(|(s, _)| s) != Some(204) {
+        while influx.get("/ping").map(|(s, _)| s).is_none_or(|s| s != 204) {
             assert!(
                 Instant::now() < deadline,
                 "influxd did not answer /ping on port {http} within 30 s"
@@ -83,11 +88,21 @@ impl Influx {
 
     /// One GET; the status and body, or `None` when nothing answered.
     fn get(&self, path_and_query: &str) -> Option<(u16, String)> {
+        self.request("GET", path_and_query)
+    }
+
+    /// One POST without a body.
+    fn post(&self, path_and_query: &str) -> Option<(u16, String)> {
+        self.request("POST", path_and_query)
+    }
+
+    fn request(&self, method: &str, path_and_query: &str) -> Option<(u16, String)> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
         write!(
             s,
-            "GET {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            "{method} {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\
+             Connection: close\r\n\r\n"
         )
         .ok()?;
         let mut raw = Vec::new();
@@ -289,7 +304,7 @@ async fn an_unreachable_backend_never_fails_the_test() {
     assert!(text.contains("http_reqs"), "the summary: {text}");
     let note = text
         .lines()
-        .find(|l| l.contains("--out influxdb (http://127.0.0.1:"))
+        .find(|l| l.contains("--out influxdb (http://127.0.0.1:") && l.contains("points dropped"))
         .unwrap_or_else(|| panic!("a note on the lost points: {text}"));
     assert!(
         note.contains("points dropped: cannot reach") && note.contains("refused"),
@@ -300,5 +315,58 @@ async fn an_unreachable_backend_never_fails_the_test() {
         "the final flush has a time limit: {:?}",
         started.elapsed()
     );
+    target.shutdown().await;
+}
+
+/// A backend that refuses: first a database that cannot be created (auth
+/// on, no user yet), then wrong credentials. The test passes on its own
+/// results; the summary says why the points were not delivered, and never
+/// shows the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_backend_is_a_note_not_a_failure() {
+    let influx = Influx::start_with("  auth-enabled = true");
+    let target = start_target().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let plan = write_plan(dir.path(), &base(&target));
+    let run = |url: String| {
+        volley_async(
+            vec![
+                "run".into(),
+                plan.clone(),
+                "--quiet".into(),
+                "--out".into(),
+                format!("influxdb={url}"),
+            ],
+            LIMIT,
+        )
+    };
+    let notes = |out: &std::process::Output| -> Vec<String> {
+        let text = stdout(out);
+        assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(out));
+        text.lines()
+            .filter(|l| l.contains("--out influxdb"))
+            .map(str::to_owned)
+            .collect()
+    };
+
+    let out = run(format!("http://127.0.0.1:{}/k6", influx.port)).await;
+    let n = notes(&out).join("\n");
+    assert!(
+        n.contains("points dropped") && n.contains("database not found"),
+        "{n}"
+    );
+    assert!(n.contains("CREATE DATABASE at the start failed too"), "{n}");
+
+    let (status, body) = influx
+        .post(
+            "/query?q=CREATE%20USER%20admin%20WITH%20PASSWORD%20%27pw%27%20WITH%20ALL%20PRIVILEGES",
+        )
+        .expect("influxd answers");
+    assert_eq!(status, 200, "{body}");
+    let out = run(format!("http://admin:guess@127.0.0.1:{}/k6", influx.port)).await;
+    let n = notes(&out).join("\n");
+    assert!(n.contains("points dropped") && n.contains("401"), "{n}");
+    assert!(n.contains("K6_INFLUXDB_USERNAME"), "{n}");
+    assert!(!n.contains("guess"), "the password is never shown: {n}");
     target.shutdown().await;
 }

@@ -251,7 +251,7 @@ impl InfluxOutput {
                     Ok(rt) => rt,
                     Err(e) => {
                         let mut losses = Losses::new();
-                        losses.insert(format!("cannot start its runtime: {e}"), 0);
+                        losses.insert(format!("cannot start its runtime ({e}); nothing sent"), 0);
                         return losses;
                     }
                 };
@@ -301,11 +301,11 @@ impl super::PointOutput for InfluxOutput {
                 match thread.join() {
                     Ok(l) => losses = l,
                     Err(_) => {
-                        losses.insert("the output's thread failed".into(), 0);
+                        losses.insert("its thread failed; points may be missing".into(), 0);
                     }
                 }
             } else {
-                losses.insert("the output's thread did not end".into(), 0);
+                losses.insert("its thread did not end; points may be missing".into(), 0);
             }
         }
         if self.dropped_full > 0 {
@@ -315,7 +315,10 @@ impl super::PointOutput for InfluxOutput {
         }
         losses
             .into_iter()
-            .map(|(reason, n)| format!("--out {}: {n} points dropped: {reason}", self.label))
+            .map(|(reason, n)| match n {
+                0 => format!("--out {}: {reason}", self.label),
+                n => format!("--out {}: {n} points dropped: {reason}", self.label),
+            })
             .collect()
     }
 }
@@ -325,9 +328,9 @@ impl super::PointOutput for InfluxOutput {
 async fn push_loop(config: InfluxConfig, mut rx: mpsc::Receiver<Batch>) -> Losses {
     let client = Writer::new(&config);
     let mut losses = Losses::new();
-    if let Err(e) = client.create_database().await {
-        tracing::debug!("--out influxdb: CREATE DATABASE failed: {e}");
-    }
+    // k6 goes on when the database cannot be created (it may exist, with
+    // a user allowed to write but not to create); said only if writes fail.
+    let created = client.create_database().await;
     let mut encoder = LineProtocol::new(config.tags_as_fields.clone());
     let mut lines: Vec<u8> = Vec::new();
     let mut waiting: u64 = 0;
@@ -401,6 +404,12 @@ async fn push_loop(config: InfluxConfig, mut rx: mpsc::Receiver<Batch>) -> Losse
                 break;
             }
         }
+    }
+    if let Err(e) = created
+        && !losses.is_empty()
+        && !losses.contains_key(&e)
+    {
+        losses.insert(format!("(CREATE DATABASE at the start failed too: {e})"), 0);
     }
     losses
 }
