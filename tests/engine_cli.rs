@@ -1,6 +1,6 @@
 //! `volley run` as users run it: the real binary against an in-process
 //! target, with k6's exit codes (0 passed, 99 thresholds failed, 104
-//! invalid plan), `--summary-export`, `--out json=FILE`, the bare-URL
+//! invalid plan), `--summary-export`, `--out volley-json=FILE`, the bare-URL
 //! quick test and `abortOnFail`; plus the abort seen in process.
 
 mod common;
@@ -63,7 +63,7 @@ flow:
             "--summary-export".into(),
             export.display().to_string(),
             "--out".into(),
-            format!("json={}", lines.display()),
+            format!("volley-json={}", lines.display()),
         ],
         LIMIT,
     )
@@ -93,7 +93,7 @@ flow:
     assert_eq!(doc["metrics"]["iterations"]["count"], 10);
 
     // One JSON object per line, whose http_reqs counts add up to the run's.
-    let jsonl = std::fs::read_to_string(&lines).expect("the --out json file exists");
+    let jsonl = std::fs::read_to_string(&lines).expect("the --out volley-json file exists");
     let mut reqs = 0.0;
     let mut n = 0;
     for line in jsonl.lines() {

@@ -128,11 +128,21 @@ pub struct RunArgs {
     /// Write the end-of-test summary as k6's JSON export to FILE.
     #[arg(long, value_name = "FILE", env = "K6_SUMMARY_EXPORT")]
     pub summary_export: Option<PathBuf>,
+    /// Write the thresholds and checks as JUnit XML test cases to FILE (a
+    /// failed threshold, or a check that failed, is a `failure`).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// Trend statistics to show, e.g. `avg,min,med,max,p(90),p(99)`.
     #[arg(long, value_name = "STATS", env = "K6_SUMMARY_TREND_STATS")]
     pub summary_trend_stats: Option<String>,
-    /// Extra output, `json=FILE`: every interval's metrics as JSON lines.
-    #[arg(short = 'o', long = "out", value_name = "TYPE=DEST", env = "K6_OUT")]
+    /// An output, `NAME[=ARG]`; repeat for more (else `K6_OUT`,
+    /// comma-separated): `json=FILE` (k6's JSON lines, a line per sample;
+    /// no FILE or `-`: stdout), `csv=FILE` (k6's CSV; or
+    /// `csv=fileName=FILE,saveInterval=1s,timeFormat=unix`),
+    /// `influxdb=http://HOST:8086/DB` (InfluxDB 1.x, `K6_INFLUXDB_*`),
+    /// `volley-json=FILE` (Volley's per-interval aggregates). A file name
+    /// ending in `.gz` is gzip-compressed.
+    #[arg(short = 'o', long = "out", value_name = "NAME=ARG")]
     pub out: Vec<String>,
     /// A tag `NAME=VALUE` on every sample of the test; repeat for more (they
     /// win over the plan's or script's `tags`).

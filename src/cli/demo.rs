@@ -89,6 +89,7 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<u8> {
             quiet: false,
             no_color: args.no_color,
             summary_export: None,
+            junit: None,
             summary: super::run::SummaryMode::Compact,
         },
     )

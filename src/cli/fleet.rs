@@ -113,12 +113,13 @@ fn local_only_flags(args: &RunArgs) -> Vec<&'static str> {
 /// set), and the data files the plan names.
 pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
     let path = Path::new(&args.plan);
-    if let Some(out) = args.out.first() {
+    let env = |k: &str| std::env::var(k).ok();
+    if let Some(out) = super::outputs::spec::requested(&args.out, &env).first() {
         anyhow::bail!(
             "--out {out:?} is refused with --agent: it writes every sample this machine's engine \
              records, and a fleet test runs on the agents, which send back merged interval \
              histograms, not samples; use --summary-export FILE for the fleet's merged results \
-             as k6's summary JSON"
+             as k6's summary JSON, or --junit FILE for its thresholds and checks as JUnit XML"
         );
     }
     let local_only = local_only_flags(args);
@@ -301,6 +302,7 @@ pub fn run_on_fleet(args: RunArgs, url: String, runtime: &tokio::runtime::Runtim
             quiet: args.quiet,
             no_color: args.no_color,
             summary_export: args.summary_export.clone(),
+            junit: args.junit.clone(),
             summary,
         };
         follow(&api, &accepted.id, &opts).await

@@ -29,6 +29,8 @@ pub struct FollowOptions {
     pub quiet: bool,
     pub no_color: bool,
     pub summary_export: Option<std::path::PathBuf>,
+    /// `--junit FILE`: the fleet's thresholds and checks as JUnit XML.
+    pub junit: Option<std::path::PathBuf>,
     /// False for `--no-summary` / `--summary-mode disabled`.
     pub summary: super::run::SummaryMode,
 }
@@ -201,6 +203,13 @@ pub async fn follow(api: &ApiClient, id: &str, args: &FollowOptions) -> u8 {
                 "error: --summary-export: cannot write {}: {e}",
                 file.display()
             );
+            return exit::FAILURE;
+        }
+    }
+    if let Some(file) = &args.junit {
+        let xml = crate::report::junit::junit_xml(&summary.summary);
+        if let Err(e) = std::fs::write(file, xml) {
+            eprintln!("error: --junit: cannot write {}: {e}", file.display());
             return exit::FAILURE;
         }
     }

@@ -1,59 +1,19 @@
 //! What a local run shows while it goes: the header, live progress lines
-//! on a terminal (a plain line every few seconds otherwise), and
-//! `--out json=FILE` interval lines.
+//! on a terminal (a plain line every few seconds otherwise); it hands
+//! intervals and samples to the run's outputs (`cli::outputs`).
 
-use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
-use std::path::Path;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use anyhow::Context as _;
-
-use crate::engine::{IntervalReport, Observer};
+use crate::engine::{IntervalReport, Observer, PointBatch};
+use crate::metrics::Metric;
 use crate::metrics::aggregate::{Aggregate, trend_percentile_ms};
 use crate::metrics::value::Value;
-use crate::metrics::{Metric, json_out};
 use crate::plan::Plan;
 use crate::report::progress;
 
 use crate::os;
-
-/// `--out json=FILE`: one JSON object per series per interval.
-pub struct JsonLines {
-    out: BufWriter<File>,
-    path: String,
-    failed: bool,
-}
-
-impl JsonLines {
-    pub fn create(path: &Path) -> anyhow::Result<JsonLines> {
-        let file = File::create(path)
-            .with_context(|| format!("--out json: cannot create {}", path.display()))?;
-        Ok(JsonLines {
-            out: BufWriter::new(file),
-            path: path.display().to_string(),
-            failed: false,
-        })
-    }
-
-    fn write(&mut self, report: &IntervalReport<'_>) {
-        if self.failed {
-            return;
-        }
-        for line in json_out::interval_lines(report.snapshot) {
-            if serde_json::to_writer(&mut self.out, &line).is_err()
-                || self.out.write_all(b"\n").is_err()
-            {
-                eprintln!(
-                    "warning: --out json: cannot write {}; no more lines",
-                    self.path
-                );
-                self.failed = true;
-                return;
-            }
-        }
-    }
-}
+use super::outputs::Outputs;
 
 /// How often a plain progress line is written when stderr is not a
 /// terminal. k6 writes one a second; every two seconds still shows a hung
@@ -93,7 +53,7 @@ impl ProgressMode {
 pub struct Console {
     total: Duration,
     mode: ProgressMode,
-    json: Option<JsonLines>,
+    outputs: Outputs,
     /// The scenarios as the header lists them: name, start time, nominal
     /// length and index in the plan.
     scenarios: Vec<(String, Duration, Duration, usize)>,
@@ -104,11 +64,11 @@ pub struct Console {
 }
 
 impl Console {
-    pub fn new(plan: &Plan, mode: ProgressMode, json: Option<JsonLines>) -> Console {
+    pub fn new(plan: &Plan, mode: ProgressMode, outputs: Outputs) -> Console {
         Console {
             total: plan.nominal_duration(),
             mode,
-            json,
+            outputs,
             scenarios: {
                 // As the header lists them: by start time, then name.
                 let mut list: Vec<_> = plan
@@ -125,18 +85,14 @@ impl Console {
         }
     }
 
-    /// Ends the progress lines and flushes outputs.
-    pub fn finish(&mut self) -> anyhow::Result<()> {
+    /// Ends the progress lines and closes the outputs; returns the
+    /// summary's notes on points they dropped.
+    pub fn finish(&mut self) -> Vec<String> {
         if self.drawn > 0 {
             eprintln!();
             self.drawn = 0;
         }
-        if let Some(j) = &mut self.json {
-            j.out
-                .flush()
-                .with_context(|| format!("--out json: cannot write {}", j.path))?;
-        }
-        Ok(())
+        self.outputs.finish()
     }
 
     fn progress(&self, report: &IntervalReport<'_>) -> progress::Progress {
@@ -157,10 +113,16 @@ impl Console {
 }
 
 impl Observer for Console {
+    fn wants_points(&self) -> bool {
+        self.outputs.wants_points()
+    }
+
+    fn on_points(&mut self, batch: &PointBatch<'_>) {
+        self.outputs.on_points(batch);
+    }
+
     fn on_interval(&mut self, report: &IntervalReport<'_>) {
-        if let Some(j) = &mut self.json {
-            j.write(report);
-        }
+        self.outputs.on_interval(report);
         match self.mode {
             ProgressMode::Quiet => {}
             ProgressMode::Terminal { color } => {

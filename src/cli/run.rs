@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::args::RunArgs;
 use super::exit;
-use super::output::{Console, JsonLines, ProgressMode};
+use super::output::{Console, ProgressMode};
+use super::outputs::Outputs;
 use crate::engine::{self, EndReason, RunOptions};
 use crate::plan::{self, LoadOptions, Overrides, Plan};
 use crate::report;
@@ -23,7 +24,8 @@ struct Prepared {
     /// The script the plan came from, if it came from one.
     script: Option<crate::script::Script>,
     tuple: ExecutionTuple,
-    json_out: Option<JsonLines>,
+    /// The `--out` outputs, opened.
+    outputs: Outputs,
     /// `--no-summary` / `--summary-mode disabled` leave the text out.
     summary: SummaryMode,
 }
@@ -267,20 +269,12 @@ fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
     let tuple = tuple_from_args(args)?;
     admit_locally(&plan, &tuple)?;
     apply_egress(&mut plan)?;
-    let mut json_out = None;
-    for out in &args.out {
-        match out.split_once('=') {
-            Some(("json", file)) if !file.is_empty() => {
-                json_out = Some(JsonLines::create(Path::new(file))?);
-            }
-            _ => anyhow::bail!("--out {out:?}: expected json=FILE"),
-        }
-    }
+    let outputs = Outputs::open(&args.out, &plan)?;
     Ok(Prepared {
         plan: Arc::new(plan),
         script,
         tuple,
-        json_out,
+        outputs,
         summary: summary_mode(args)?,
     })
 }
@@ -325,12 +319,7 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
         let info = report::header::HeaderInfo {
             execution: "local".into(),
             source: args.plan.clone(),
-            outputs: args
-                .out
-                .iter()
-                .filter_map(|o| o.split_once('='))
-                .map(|(kind, dest)| format!("{kind} ({dest})"))
-                .collect(),
+            outputs: Outputs::describe(&args.out),
             share: prepared.tuple.segment().length().to_f64(),
         };
         let header_color = matches!(mode, ProgressMode::Terminal { color: true });
@@ -339,7 +328,7 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
             report::header::header(&prepared.plan, &info, header_color)
         );
     }
-    let mut observer = Console::new(&prepared.plan, mode, prepared.json_out);
+    let mut observer = Console::new(&prepared.plan, mode, prepared.outputs);
     let script = match prepared.script {
         Some(script) => {
             let cpus = std::thread::available_parallelism().map_or(1, usize::from);
@@ -361,7 +350,7 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
         script: script.clone(),
         ..RunOptions::default()
     };
-    let result = match engine::run(prepared.plan.clone(), opts, stop, &mut observer).await {
+    let mut result = match engine::run(prepared.plan.clone(), opts, stop, &mut observer).await {
         Ok(r) => r,
         Err(engine::run::EngineError::Script(e)) => {
             eprintln!("error: {e}");
@@ -379,7 +368,7 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
         }
         Err(e) => return Err(e.into()),
     };
-    observer.finish()?;
+    result.summary.notes.extend(observer.finish());
     let text = report::text::render(
         &result.summary,
         &report::text::TextOptions {
@@ -429,6 +418,10 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
         let body = serde_json::to_vec_pretty(&export)?;
         std::fs::write(file, body)
             .with_context(|| format!("--summary-export: cannot write {}", file.display()))?;
+    }
+    if let Some(file) = &args.junit {
+        std::fs::write(file, report::junit::junit_xml(&result.summary))
+            .with_context(|| format!("--junit: cannot write {}", file.display()))?;
     }
     if let Some(run) = &script {
         super::script_out::print_errors(run, &mut stdout)?;

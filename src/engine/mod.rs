@@ -24,4 +24,6 @@ pub mod sink;
 pub mod vu;
 
 pub use executor::{Realloc, precise_sleep_until};
-pub use run::{EndReason, IntervalReport, NoObserver, Observer, RunOptions, RunResult, run};
+pub use run::{
+    EndReason, IntervalReport, NoObserver, Observer, PointBatch, RunOptions, RunResult, run,
+};

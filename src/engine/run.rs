@@ -34,8 +34,9 @@ use super::sink::SinkHandle;
 use super::vu::Shared;
 use crate::metrics::aggregate::Aggregate;
 use crate::metrics::judge;
+use crate::metrics::recorder::Point;
 use crate::metrics::recorder::{Recorder, RecorderOptions};
-use crate::metrics::snapshot::Snapshot;
+use crate::metrics::snapshot::{SeriesKey, Snapshot};
 use crate::metrics::{Sample, Summary, ThresholdOutcome};
 use crate::plan::Plan;
 use crate::segment::ExecutionTuple;
@@ -97,9 +98,32 @@ pub struct IntervalReport<'a> {
     pub thresholds: Option<&'a [ThresholdOutcome]>,
 }
 
+/// Every sample's values since the last batch, for outputs that write
+/// each sample (k6's JSON and CSV).
+pub struct PointBatch<'a> {
+    /// When the recorder took the samples in, nanoseconds since the Unix
+    /// epoch: a VU ships its samples at the end of an iteration (or every
+    /// 256), so this is at most an iteration, or an interval for a long
+    /// one, after they happened.
+    pub time_unix_ns: u128,
+    /// Keys of the series created since the last batch; a point's series
+    /// id indexes the list of every key sent so far.
+    pub new_keys: &'a [SeriesKey],
+    pub points: &'a [Point],
+}
+
 /// Receives interval reports while a run is going.
 pub trait Observer: Send {
     fn on_interval(&mut self, report: &IntervalReport<'_>);
+
+    /// Whether this observer wants every sample ([`Observer::on_points`]).
+    fn wants_points(&self) -> bool {
+        false
+    }
+
+    /// Every sample's values, as the recorder takes them in, when
+    /// [`Observer::wants_points`] says so.
+    fn on_points(&mut self, _batch: &PointBatch<'_>) {}
 }
 
 /// An observer that ignores everything.
@@ -256,6 +280,10 @@ pub async fn run(
             extra_tags: opts.extra_tags.clone(),
         },
     );
+    let mut points = observer.wants_points().then(|| {
+        recorder.capture_points();
+        PointTap { keys_sent: 0 }
+    });
     let mut total = Aggregate::default();
     let mut outcomes: Vec<ThresholdOutcome> = Vec::new();
     let mut end = EndReason::Completed;
@@ -272,13 +300,21 @@ pub async fn run(
     loop {
         tokio::select! {
             batch = rx.recv() => match batch {
-                Some(batch) => recorder.record_all(&batch),
+                Some(batch) => {
+                    recorder.record_all(&batch);
+                    if let Some(tap) = &mut points {
+                        tap.send(&mut recorder, observer);
+                    }
+                }
                 None => break,
             },
             _ = gauge_ticker.tick(), if !run_stop.is_cancelled() => {
                 if Instant::now() < load_end {
                     let (active, max) = gauges.read();
                     recorder.record(&Sample::Vus { active, max });
+                    if let Some(tap) = &mut points {
+                        tap.send(&mut recorder, observer);
+                    }
                 }
             }
             _ = ticker.tick() => {
@@ -395,6 +431,31 @@ pub async fn run(
         started_unix_ms,
         saturation,
     })
+}
+
+/// Hands the recorder's new points to the observer, with the keys of the
+/// series it has not seen yet.
+struct PointTap {
+    keys_sent: usize,
+}
+
+impl PointTap {
+    fn send(&mut self, recorder: &mut Recorder, observer: &mut dyn Observer) {
+        let points = recorder.take_points();
+        if points.is_empty() {
+            return;
+        }
+        let new_keys = recorder.keys_from(self.keys_sent);
+        self.keys_sent += new_keys.len();
+        let time_unix_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        observer.on_points(&PointBatch {
+            time_unix_ns,
+            new_keys,
+            points: &points,
+        });
+    }
 }
 
 /// Takes the interval's snapshot and folds it into the total.

@@ -1,4 +1,4 @@
-//! The `--out json=FILE` line format: one JSON object per series per
+//! The `--out volley-json=FILE` line format: one JSON object per series per
 //! interval, written as JSON Lines by the report module.
 //!
 //! ```json

@@ -24,12 +24,14 @@
 //! - `aggregate`: running totals, submetric queries, trend statistics.
 //! - `judge`: threshold evaluation and abort decisions.
 //! - `summary_build`: `Summary::build`.
-//! - `json_out`: `--out json` lines.
+//! - `json_out`: `--out volley-json` interval lines.
+//! - `points`: per-sample outputs (`--out json`, `--out csv`) in k6's formats.
 
 pub mod aggregate;
 pub mod catalog;
 pub mod json_out;
 pub mod judge;
+pub mod points;
 pub mod recorder;
 pub mod sample;
 pub mod snapshot;
@@ -42,7 +44,7 @@ pub mod wire;
 
 pub use aggregate::Aggregate;
 pub use catalog::{Metric, MetricKind, Section, Unit};
-pub use recorder::{Recorder, RecorderOptions};
+pub use recorder::{Point, Recorder, RecorderOptions};
 pub use sample::{ErrorKind, HttpSample, Sample, Timings};
 pub use snapshot::{SeriesKey, Snapshot};
 pub use summary::{

@@ -110,6 +110,18 @@ pub struct Recorder {
     intended_wait_cache: Vec<Option<Slot>>,
     vus: u32,
     vus_max: u32,
+    /// Per-sample values kept for outputs that write every sample (k6's
+    /// JSON and CSV), when [`Recorder::capture_points`] asked for them.
+    points: Option<Vec<Point>>,
+}
+
+/// One sample's value in one series, in the unit k6 writes it: counts,
+/// bytes, 0 or 1 for rates, milliseconds for time trends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    /// The series' id: [`Recorder::keys_from`] names it.
+    pub series: u32,
+    pub value: f64,
 }
 
 /// A series id and whether it is an overflow series (samples recorded
@@ -201,6 +213,7 @@ impl Recorder {
             http_cache: HashMap::new(),
             vus: 0,
             vus_max: 0,
+            points: None,
         };
         // The VU gauges exist from the start so they can never overflow.
         let gauge_tags = rec.tags(&[], &[], &[]);
@@ -208,6 +221,23 @@ impl Recorder {
         rec.vus_max = rec.create(SeriesKey::new(Metric::VusMax, gauge_tags));
         rec.num_regular = 2;
         rec
+    }
+
+    /// From now on, keeps every value recorded as a [`Point`] until
+    /// [`Recorder::take_points`] takes them (costs nothing when not asked).
+    pub fn capture_points(&mut self) {
+        self.points.get_or_insert_with(Vec::new);
+    }
+
+    /// The points recorded since the last call, in recording order.
+    pub fn take_points(&mut self) -> Vec<Point> {
+        self.points.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// The keys of series `from..`: ids are stable and only grow, so a
+    /// consumer of points mirrors the key list by asking for what is new.
+    pub fn keys_from(&self, from: usize) -> &[SeriesKey] {
+        self.keys.get(from..).unwrap_or(&[])
     }
 
     /// Records one sample into the current interval.
@@ -252,25 +282,32 @@ impl Recorder {
                 self.set_gauge(self.vus, active as f64);
                 self.set_gauge(self.vus_max, max as f64);
             }
-            Sample::Custom { series, value } => match self.custom_slot(series as usize) {
-                Some((slot, metric)) if value.is_finite() => match metric.kind() {
-                    MetricKind::Counter => self.add_counter(slot, value),
-                    MetricKind::Gauge => {
-                        self.count_folded(slot);
-                        self.set_gauge(slot.id, value);
-                    }
-                    MetricKind::Rate => self.add_rate(slot, value != 0.0),
-                    // Kept as nanoseconds of "ms": min, max and avg are exact
-                    // to 1 ns (six decimals), percentiles to 1 µs and 0.1 %;
-                    // negatives are 0.
-                    MetricKind::Trend => {
-                        let d = Duration::try_from_secs_f64(value.max(0.0) / 1000.0)
-                            .unwrap_or(Duration::MAX);
-                        self.add_trend(slot, d);
-                    }
-                },
-                _ => self.invalid += 1,
+            Sample::Custom { series, value } => self.record_custom(series, value),
+        }
+    }
+
+    fn record_custom(&mut self, series: u32, value: f64) {
+        match self.custom_slot(series as usize) {
+            Some((slot, metric)) if value.is_finite() => match metric.kind() {
+                MetricKind::Counter => self.add_counter(slot, value),
+                MetricKind::Gauge => {
+                    self.count_folded(slot);
+                    self.set_gauge(slot.id, value);
+                }
+                MetricKind::Rate => self.add_rate(slot, value != 0.0),
+                // Kept as nanoseconds of "ms": min, max and avg are exact
+                // to 1 ns (six decimals), percentiles to 1 µs and 0.1 %;
+                // negatives are 0.
+                MetricKind::Trend => {
+                    let d = Duration::try_from_secs_f64(value.max(0.0) / 1000.0)
+                        .unwrap_or(Duration::MAX);
+                    self.count_folded(slot);
+                    self.bump(slot.id, |v| add_trend_value(v, d));
+                    // The value as the script gave it, in its own unit.
+                    self.point(slot.id, value);
+                }
             },
+            _ => self.invalid += 1,
         }
     }
 
@@ -383,14 +420,19 @@ impl Recorder {
             t.receiving,
         ];
         self.bump(slots.reqs, |v| add_counter_value(v, 1.0));
+        self.point(slots.reqs, 1.0);
         for (id, d) in slots.trends.into_iter().zip(phases) {
             self.bump(id, |v| add_trend_value(v, d));
+            self.point(id, millis(d));
         }
         self.bump(slots.failed, |v| add_rate_value(v, !h.expected));
+        self.point(slots.failed, f64::from(u8::from(!h.expected)));
         self.bump(slots.sent, |v| add_counter_value(v, h.bytes_sent as f64));
+        self.point(slots.sent, h.bytes_sent as f64);
         self.bump(slots.received, |v| {
             add_counter_value(v, h.bytes_received as f64)
         });
+        self.point(slots.received, h.bytes_received as f64);
         if let Some(intended) = h.intended {
             let id = match slots.intended {
                 Some(id) => id,
@@ -406,6 +448,14 @@ impl Recorder {
                 },
             };
             self.bump(id, |v| add_trend_value(v, intended));
+            self.point(id, millis(intended));
+        }
+    }
+
+    /// Keeps a point when points are captured.
+    fn point(&mut self, id: u32, value: f64) {
+        if let Some(points) = &mut self.points {
+            points.push(Point { series: id, value });
         }
     }
 
@@ -422,19 +472,23 @@ impl Recorder {
     fn add_counter(&mut self, slot: Slot, n: f64) {
         self.count_folded(slot);
         self.bump(slot.id, |v| add_counter_value(v, n));
+        self.point(slot.id, n);
     }
 
     fn add_rate(&mut self, slot: Slot, ok: bool) {
         self.count_folded(slot);
         self.bump(slot.id, |v| add_rate_value(v, ok));
+        self.point(slot.id, f64::from(u8::from(ok)));
     }
 
     fn add_trend(&mut self, slot: Slot, d: Duration) {
         self.count_folded(slot);
         self.bump(slot.id, |v| add_trend_value(v, d));
+        self.point(slot.id, millis(d));
     }
 
     fn set_gauge(&mut self, id: u32, x: f64) {
+        self.point(id, x);
         self.bump(id, |v| match v {
             Some(Value::Gauge { value, min, max }) => {
                 *value = x;
@@ -450,6 +504,11 @@ impl Recorder {
             self.overflowed += 1;
         }
     }
+}
+
+/// A duration as k6 writes time values: milliseconds with their fraction.
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 fn add_counter_value(v: &mut Option<Value>, n: f64) {

@@ -6,6 +6,7 @@
 //! - [`export`]: k6's `--summary-export` JSON, key for key, so that tools
 //!   written for k6 read Volley's results unchanged.
 //! - [`handle_summary`]: the `data` a script's `handleSummary()` receives.
+//! - [`junit`]: `--junit`'s JUnit XML (thresholds and checks as test cases).
 //! - [`progress`]: the live progress shown while a test runs (terminal
 //!   lines fitted to its width, or a plain line for logs).
 //! - [`header`]: what will run, printed before the start (k6's execution
@@ -17,6 +18,7 @@ pub mod export;
 pub mod format;
 pub mod handle_summary;
 pub mod header;
+pub mod junit;
 mod lookup;
 mod md5;
 pub mod progress;

@@ -501,9 +501,12 @@ impl Recorder {
         match self.iteration_cache.get(scenario)? {
             Some(slots) => Some(*slots),
             None => {
+                // k6 tags iterations with the group they end in: the
+                // root, `""`.
+                let root = [(key::GROUP, self.interner.intern(""))];
                 let slots = [
-                    self.scenario_series(Metric::Iterations, scenario, &[]),
-                    self.scenario_series(Metric::IterationDuration, scenario, &[]),
+                    self.scenario_series(Metric::Iterations, scenario, &root),
+                    self.scenario_series(Metric::IterationDuration, scenario, &root),
                 ];
                 self.iteration_cache[scenario] = Some(slots);
                 Some(slots)

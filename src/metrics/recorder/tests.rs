@@ -233,7 +233,8 @@ fn checks_groups_iterations_dropped_and_waits_get_scenario_tags() {
         ),
         1
     );
-    let main = [("scenario", "main"), ("team", "a")];
+    // k6 tags iterations with the root group.
+    let main = [("group", ""), ("scenario", "main"), ("team", "a")];
     assert_eq!(
         s.get(&key(Metric::Iterations, &main)),
         Some(&Value::Counter(1.0))
@@ -583,4 +584,49 @@ fn script_declared_entries_are_learned_in_any_order() {
         "the check keeps the script's tags: {c}"
     );
     assert_eq!(rec.invalid_samples(), 0);
+}
+
+#[test]
+fn points_are_kept_only_when_asked_and_match_the_interval() {
+    let mut r = recorder();
+    r.record(&fixture::ok(HOME, 10));
+    assert!(r.take_points().is_empty(), "no capture asked");
+
+    let mut r = recorder();
+    r.capture_points();
+    r.record(&fixture::ok(HOME, 10));
+    r.record(&fixture::ok(HOME, 30));
+    r.record(&Sample::Check {
+        check: CHECK_MAIN_OK,
+        ok: false,
+    });
+    r.record(&Sample::Vus { active: 3, max: 5 });
+    let points = r.take_points();
+    assert!(r.take_points().is_empty(), "taken once");
+    let keys = r.keys_from(0).to_vec();
+    let of = |k: &SeriesKey| -> Vec<f64> {
+        points
+            .iter()
+            .filter(|p| &keys[p.series as usize] == k)
+            .map(|p| p.value)
+            .collect()
+    };
+    assert_eq!(of(&key(Metric::HttpReqs, HOME_OK)), [1.0, 1.0]);
+    assert_eq!(of(&key(Metric::HttpReqDuration, HOME_OK)), [10.0, 30.0]);
+    assert_eq!(of(&key(Metric::HttpReqFailed, HOME_OK)), [0.0, 0.0]);
+    assert_eq!(of(&key(Metric::Vus, &[])), [3.0]);
+    assert_eq!(of(&key(Metric::VusMax, &[])), [5.0]);
+    let checks: Vec<f64> = points
+        .iter()
+        .filter(|p| keys[p.series as usize].metric == Metric::Checks)
+        .map(|p| p.value)
+        .collect();
+    assert_eq!(checks, [0.0]);
+    // Every point's series saw data in the interval.
+    let s = r.take_interval(0, Duration::from_secs(1));
+    for p in &points {
+        assert!(s.get(&keys[p.series as usize]).is_some());
+    }
+    assert_eq!(r.keys_from(keys.len()), &[] as &[SeriesKey]);
+    assert_eq!(r.keys_from(usize::MAX), &[] as &[SeriesKey]);
 }

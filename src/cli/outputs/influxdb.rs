@@ -1,0 +1,630 @@
+//! `--out influxdb=http://host:8086/db`: every sample as an InfluxDB 1.x
+//! line-protocol point (`metrics::points::influx`), pushed over HTTP
+//! (`POST /write?db=…&precision=ns`) with k6's options.
+//!
+//! At the start the database is created (`CREATE DATABASE`, as k6 does;
+//! a failure there is only noted). Points are pushed every push interval
+//! with at most `concurrentWrites` requests in flight, each retried with
+//! back-off on a network error or a 5xx answer. Nothing here can slow the
+//! load: batches reach this output's own thread (with its own small
+//! runtime) through a bounded queue that drops rather than waits, points
+//! waiting for the backend are bounded too, and the end of the run gives
+//! the last pushes a time limit. Every point not delivered is counted with
+//! its reason for the summary; an unreachable backend never fails a test.
+//!
+//! This module owns the hyper client that talks to InfluxDB.
+
+use std::collections::BTreeMap;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::metrics::points::PointEncoder;
+use crate::metrics::points::influx::{LineProtocol, TagField};
+use crate::metrics::{Point, SeriesKey};
+
+/// Batches waiting for the output's thread before new ones are dropped.
+const QUEUE: usize = 256;
+/// Points encoded and waiting for the backend before new ones are dropped
+/// (about 40 MB of lines).
+const MAX_WAITING_POINTS: u64 = 250_000;
+/// Points in one write request (k6's default payload size).
+const PAYLOAD_POINTS: u64 = 100_000;
+/// Tries of one write before its points count as not delivered.
+const ATTEMPTS: u32 = 4;
+/// The first retry's wait; each next one doubles it.
+const BACKOFF: Duration = Duration::from_millis(250);
+/// Budget of one request, from connecting to the last byte of the answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the end of a run waits for the last writes.
+const FINAL_LIMIT: Duration = Duration::from_secs(15);
+
+/// The output's settings, k6's names in brackets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InfluxConfig {
+    /// `http://host:port` plus any path prefix, no trailing `/` (`addr`).
+    pub base: String,
+    /// (`db`, the URL's last path segment.)
+    pub db: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// (`pushInterval`, 1 s.)
+    pub push_interval: Duration,
+    /// (`concurrentWrites`, 4.)
+    pub concurrent_writes: usize,
+    /// (`tagsAsFields`, `vu,iter,url`.)
+    pub tags_as_fields: Vec<TagField>,
+    /// (`retention`, `consistency`: passed on to `/write` when set.)
+    pub retention: Option<String>,
+    pub consistency: Option<String>,
+}
+
+impl InfluxConfig {
+    /// From `influxdb[=URL]` and k6's `K6_INFLUXDB_*` variables; the URL's
+    /// parts and query options win over the variables, as in k6.
+    pub fn parse(arg: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let mut c = InfluxConfig {
+            base: "http://localhost:8086".into(),
+            db: "k6".into(),
+            username: env("K6_INFLUXDB_USERNAME"),
+            password: env("K6_INFLUXDB_PASSWORD"),
+            push_interval: Duration::from_secs(1),
+            concurrent_writes: 4,
+            tags_as_fields: ["vu", "iter", "url"]
+                .iter()
+                .map(|t| TagField::parse(t))
+                .collect::<Result<_, _>>()?,
+            retention: env("K6_INFLUXDB_RETENTION"),
+            consistency: env("K6_INFLUXDB_CONSISTENCY"),
+        };
+        let mut options: Vec<(String, String, String)> = Vec::new();
+        for (var, key) in [
+            ("K6_INFLUXDB_PUSH_INTERVAL", "pushInterval"),
+            ("K6_INFLUXDB_CONCURRENT_WRITES", "concurrentWrites"),
+            ("K6_INFLUXDB_TAGS_AS_FIELDS", "tagsAsFields"),
+        ] {
+            if let Some(v) = env(var) {
+                options.push((var.to_owned(), key.to_owned(), v));
+            }
+        }
+        if let Some(addr) = env("K6_INFLUXDB_ADDR") {
+            c.set_url(&addr, false, &mut options, "K6_INFLUXDB_ADDR")?;
+        }
+        if let Some(db) = env("K6_INFLUXDB_DB") {
+            c.db = db;
+        }
+        if let Some(url) = arg.filter(|a| !a.is_empty()) {
+            c.set_url(url, true, &mut options, "--out influxdb")?;
+        }
+        for (from, key, value) in options {
+            c.set_option(&key, &value)
+                .map_err(|e| format!("--out influxdb: {from} {value:?}: {e}"))?;
+        }
+        if c.db.is_empty() {
+            return Err(
+                "--out influxdb: no database; expected influxdb=http://HOST:PORT/DATABASE".into(),
+            );
+        }
+        Ok(c)
+    }
+
+    /// `http[s]://[user:password@]host:port[/prefix]/db[?options]`.
+    fn set_url(
+        &mut self,
+        url: &str,
+        with_db: bool,
+        options: &mut Vec<(String, String, String)>,
+        from: &str,
+    ) -> Result<(), String> {
+        let expected = "expected http://HOST:PORT/DATABASE";
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| format!("{from} {url:?}: not a URL ({e}); {expected}"))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https" | "udp") => {
+                return Err(format!(
+                    "{from} {url:?}: only http:// InfluxDB addresses are supported by Volley yet"
+                ));
+            }
+            _ => return Err(format!("{from} {url:?}: {expected}")),
+        }
+        let authority = uri
+            .authority()
+            .ok_or_else(|| format!("{from} {url:?}: no host; {expected}"))?
+            .as_str();
+        let host = match authority.rsplit_once('@') {
+            Some((user, host)) => {
+                let (name, password) = match user.split_once(':') {
+                    Some((n, p)) => (n, Some(p)),
+                    None => (user, None),
+                };
+                self.username = Some(name.to_owned());
+                self.password = password.map(str::to_owned);
+                host
+            }
+            None => authority,
+        };
+        let path = uri.path().trim_end_matches('/');
+        let (prefix, db) = match path.rsplit_once('/') {
+            Some((prefix, db)) if with_db => (prefix, db),
+            _ => (path, ""),
+        };
+        self.base = format!("http://{host}{prefix}");
+        if with_db && !db.is_empty() {
+            self.db = db.to_owned();
+        }
+        for pair in uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            options.push((format!("{from} ?{k}="), k.to_owned(), v.to_owned()));
+        }
+        Ok(())
+    }
+
+    fn set_option(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "pushInterval" => {
+                self.push_interval = crate::plan::parse_duration(value)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or("expected a positive duration such as 1s")?;
+            }
+            "concurrentWrites" => {
+                self.concurrent_writes = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=64).contains(n))
+                    .ok_or("expected a whole number from 1 to 64")?;
+            }
+            "tagsAsFields" => {
+                self.tags_as_fields = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(TagField::parse)
+                    .collect::<Result<_, _>>()?;
+            }
+            "retention" => self.retention = Some(value.to_owned()),
+            "consistency" => self.consistency = Some(value.to_owned()),
+            other => {
+                return Err(format!(
+                    "unknown option {other:?}; expected pushInterval, concurrentWrites, \
+                     tagsAsFields, retention or consistency"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `http://host:port/db`, for the header and messages (no password).
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.base, self.db)
+    }
+}
+
+/// What the output's thread is sent.
+struct Batch {
+    time_unix_ns: u128,
+    new_keys: Vec<SeriesKey>,
+    points: Vec<Point>,
+}
+
+/// Points not delivered, by reason.
+type Losses = BTreeMap<String, u64>;
+
+/// A running InfluxDB output.
+pub struct InfluxOutput {
+    label: String,
+    tx: Option<mpsc::Sender<Batch>>,
+    thread: Option<JoinHandle<Losses>>,
+    pending_keys: Vec<SeriesKey>,
+    dropped_full: u64,
+}
+
+impl InfluxOutput {
+    /// Starts the output's thread; the database is created from there.
+    pub fn start(label: String, config: InfluxConfig) -> Result<InfluxOutput, String> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("volley-influxdb".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let mut losses = Losses::new();
+                        losses.insert(format!("cannot start its runtime ({e}); nothing sent"), 0);
+                        return losses;
+                    }
+                };
+                runtime.block_on(push_loop(config, rx))
+            })
+            .map_err(|e| format!("--out {label}: cannot start its thread: {e}"))?;
+        Ok(InfluxOutput {
+            label,
+            tx: Some(tx),
+            thread: Some(thread),
+            pending_keys: Vec::new(),
+            dropped_full: 0,
+        })
+    }
+}
+
+impl super::PointOutput for InfluxOutput {
+    fn send(&mut self, time_unix_ns: u128, new_keys: &[SeriesKey], points: &[Point]) {
+        let Some(tx) = &self.tx else { return };
+        let mut keys = std::mem::take(&mut self.pending_keys);
+        keys.extend_from_slice(new_keys);
+        let batch = Batch {
+            time_unix_ns,
+            new_keys: keys,
+            points: points.to_vec(),
+        };
+        match tx.try_send(batch) {
+            Ok(()) => {}
+            Err(TrySendError::Full(b) | TrySendError::Closed(b)) => {
+                self.dropped_full += b.points.len() as u64;
+                self.pending_keys = b.new_keys;
+            }
+        }
+    }
+
+    fn finish(mut self: Box<Self>) -> Vec<String> {
+        drop(self.tx.take());
+        let mut losses = Losses::new();
+        if let Some(thread) = self.thread.take() {
+            // The thread ends its own pushes within FINAL_LIMIT; this
+            // only guards against a thread that hangs regardless.
+            let deadline = std::time::Instant::now() + FINAL_LIMIT + Duration::from_secs(5);
+            while !thread.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if thread.is_finished() {
+                match thread.join() {
+                    Ok(l) => losses = l,
+                    Err(_) => {
+                        losses.insert("its thread failed; points may be missing".into(), 0);
+                    }
+                }
+            } else {
+                losses.insert("its thread did not end; points may be missing".into(), 0);
+            }
+        }
+        if self.dropped_full > 0 {
+            *losses
+                .entry("the output's queue was full (it could not keep up with the samples)".into())
+                .or_default() += self.dropped_full;
+        }
+        losses
+            .into_iter()
+            .map(|(reason, n)| match n {
+                0 => format!("--out {}: {reason}", self.label),
+                n => format!("--out {}: {n} points dropped: {reason}", self.label),
+            })
+            .collect()
+    }
+}
+
+/// The output's thread: encodes batches, pushes them every interval,
+/// accounts for every point.
+async fn push_loop(config: InfluxConfig, mut rx: mpsc::Receiver<Batch>) -> Losses {
+    let client = Writer::new(&config);
+    let mut losses = Losses::new();
+    // k6 goes on when the database cannot be created (it may exist, with
+    // a user allowed to write but not to create); said only if writes fail.
+    let created = client.create_database().await;
+    let mut encoder = LineProtocol::new(config.tags_as_fields.clone());
+    let mut lines: Vec<u8> = Vec::new();
+    let mut waiting: u64 = 0;
+    let mut in_flight: JoinSet<(u64, Result<(), String>)> = JoinSet::new();
+    // Points in the writes under way.
+    let mut in_flight_points: u64 = 0;
+    let mut ticker = tokio::time::interval(config.push_interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let account =
+        |losses: &mut Losses, in_flight_points: &mut u64, done: (u64, Result<(), String>)| {
+            *in_flight_points -= done.0;
+            if let (n, Err(reason)) = done {
+                *losses.entry(reason).or_default() += n;
+            }
+        };
+    loop {
+        tokio::select! {
+            batch = rx.recv() => match batch {
+                Some(b) => {
+                    for key in &b.new_keys {
+                        encoder.add_series(key, &mut lines);
+                    }
+                    let n = b.points.len() as u64;
+                    if waiting + n > MAX_WAITING_POINTS {
+                        *losses.entry("the backend could not keep up (too many points waiting)".into()).or_default() += n;
+                        continue;
+                    }
+                    encoder.write(b.time_unix_ns, &b.points, &mut lines);
+                    waiting += n;
+                    if waiting >= PAYLOAD_POINTS && in_flight.len() < config.concurrent_writes {
+                        in_flight_points += waiting;
+                        in_flight.spawn(client.clone().write(std::mem::take(&mut lines), std::mem::take(&mut waiting)));
+                    }
+                }
+                None => break,
+            },
+            _ = ticker.tick() => {
+                if waiting > 0 && in_flight.len() < config.concurrent_writes {
+                    in_flight_points += waiting;
+                    in_flight.spawn(client.clone().write(std::mem::take(&mut lines), std::mem::take(&mut waiting)));
+                }
+            }
+            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                if let Ok(done) = done {
+                    account(&mut losses, &mut in_flight_points, done);
+                }
+            }
+        }
+    }
+    // The end: what is left, within the time limit.
+    if waiting > 0 {
+        in_flight_points += waiting;
+        in_flight.spawn(client.clone().write(std::mem::take(&mut lines), waiting));
+    }
+    let deadline = Instant::now() + FINAL_LIMIT;
+    loop {
+        match tokio::time::timeout_at(deadline, in_flight.join_next()).await {
+            Ok(Some(Ok(done))) => account(&mut losses, &mut in_flight_points, done),
+            Ok(Some(Err(_))) => {}
+            Ok(None) => break,
+            Err(_) => {
+                // Writes still under way are abandoned: their points count
+                // as not delivered.
+                in_flight.abort_all();
+                *losses
+                    .entry(format!(
+                        "not delivered within {} s of the end of the test",
+                        FINAL_LIMIT.as_secs()
+                    ))
+                    .or_default() += in_flight_points;
+                break;
+            }
+        }
+    }
+    if let Err(e) = created
+        && !losses.is_empty()
+        && !losses.contains_key(&e)
+    {
+        losses.insert(format!("(CREATE DATABASE at the start failed too: {e})"), 0);
+    }
+    losses
+}
+
+/// Writes to one InfluxDB.
+#[derive(Clone)]
+struct Writer {
+    client: Client<HttpConnector, Full<Bytes>>,
+    base: String,
+    write_path: String,
+    db: String,
+    auth: Option<HeaderValue>,
+}
+
+impl Writer {
+    fn new(c: &InfluxConfig) -> Writer {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        let mut write_path = format!("/write?db={}&precision=ns", query_escape(&c.db));
+        if let Some(rp) = &c.retention {
+            write_path.push_str(&format!("&rp={}", query_escape(rp)));
+        }
+        if let Some(cl) = &c.consistency {
+            write_path.push_str(&format!("&consistency={}", query_escape(cl)));
+        }
+        let auth = c.username.as_ref().and_then(|user| {
+            let pair = format!("{user}:{}", c.password.as_deref().unwrap_or(""));
+            let token = base64::engine::general_purpose::STANDARD.encode(pair);
+            HeaderValue::from_str(&format!("Basic {token}")).ok()
+        });
+        Writer {
+            client,
+            base: c.base.clone(),
+            write_path,
+            db: c.db.clone(),
+            auth,
+        }
+    }
+
+    async fn create_database(&self) -> Result<(), String> {
+        let q = format!("CREATE DATABASE \"{}\"", self.db.replace('"', "\\\""));
+        let path = format!("/query?q={}", query_escape(&q));
+        self.post(&path, Bytes::new()).await.map_err(|f| match f {
+            Failure::Retry(r) | Failure::Final(r) => r,
+        })
+    }
+
+    /// Pushes `points` lines, retried with back-off; returns the count and
+    /// why they were lost, if they were.
+    async fn write(self, lines: Vec<u8>, points: u64) -> (u64, Result<(), String>) {
+        let body = Bytes::from(lines);
+        let mut wait = BACKOFF;
+        let mut last = String::new();
+        for attempt in 1..=ATTEMPTS {
+            match self.post(&self.write_path, body.clone()).await {
+                Ok(()) => return (points, Ok(())),
+                Err(Failure::Final(reason)) => return (points, Err(reason)),
+                Err(Failure::Retry(reason)) => last = reason,
+            }
+            if attempt < ATTEMPTS {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+        }
+        (points, Err(last))
+    }
+
+    async fn post(&self, path: &str, body: Bytes) -> Result<(), Failure> {
+        let uri = format!("{}{path}", self.base);
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(&uri)
+            .header(CONTENT_TYPE, "text/plain; charset=utf-8");
+        if let Some(auth) = &self.auth {
+            req = req.header(AUTHORIZATION, auth.clone());
+        }
+        let req = req
+            .body(Full::new(body))
+            .map_err(|e| Failure::Final(format!("cannot build a request to {uri}: {e}")))?;
+        let exchange = async {
+            let resp = self.client.request(req).await.map_err(|e| {
+                Failure::Retry(format!("cannot reach {}: {}", self.base, root_cause(&e)))
+            })?;
+            let status = resp.status();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            if status.is_success() {
+                return Ok(());
+            }
+            let text = String::from_utf8_lossy(&body[..body.len().min(300)])
+                .trim()
+                .to_owned();
+            let reason = format!("InfluxDB at {} answered {status}: {text}", self.base);
+            Err(
+                if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                    Failure::Retry(reason)
+                } else if status == StatusCode::UNAUTHORIZED {
+                    Failure::Final(format!(
+                        "{reason} (check K6_INFLUXDB_USERNAME and K6_INFLUXDB_PASSWORD; InfluxDB 2.x \
+                     needs its v1 compatibility API)"
+                    ))
+                } else {
+                    Failure::Final(reason)
+                },
+            )
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Failure::Retry(format!(
+                    "InfluxDB at {} did not answer within {} s",
+                    self.base,
+                    REQUEST_TIMEOUT.as_secs()
+                )))
+            })
+    }
+}
+
+/// Why a request failed, and whether another try may do better.
+enum Failure {
+    Retry(String),
+    Final(String),
+}
+
+/// The innermost cause of an error ("connection refused").
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// Percent-encodes a query parameter value.
+fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn none(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn url_and_variables_as_k6_reads_them() {
+        let c = InfluxConfig::parse(Some("http://u:p@127.0.0.1:8086/prefix/loadtests?pushInterval=2s&concurrentWrites=2&tagsAsFields=url,vu:int"), &none)
+            .expect("valid");
+        assert_eq!(c.base, "http://127.0.0.1:8086/prefix");
+        assert_eq!(c.db, "loadtests");
+        assert_eq!(c.username.as_deref(), Some("u"));
+        assert_eq!(c.password.as_deref(), Some("p"));
+        assert_eq!(c.push_interval, Duration::from_secs(2));
+        assert_eq!(c.concurrent_writes, 2);
+        assert_eq!(c.tags_as_fields.len(), 2);
+        assert_eq!(c.label(), "http://127.0.0.1:8086/prefix/loadtests");
+
+        let env = |k: &str| match k {
+            "K6_INFLUXDB_ADDR" => Some("http://influx:8086".to_owned()),
+            "K6_INFLUXDB_DB" => Some("perf".to_owned()),
+            "K6_INFLUXDB_PUSH_INTERVAL" => Some("5s".to_owned()),
+            "K6_INFLUXDB_CONCURRENT_WRITES" => Some("8".to_owned()),
+            "K6_INFLUXDB_TAGS_AS_FIELDS" => Some("url".to_owned()),
+            _ => None,
+        };
+        let c = InfluxConfig::parse(None, &env).expect("valid");
+        assert_eq!(c.label(), "http://influx:8086/perf");
+        assert_eq!(c.push_interval, Duration::from_secs(5));
+        assert_eq!(c.concurrent_writes, 8);
+        // The URL wins over the variables.
+        let c = InfluxConfig::parse(Some("http://other:8086/k6db?pushInterval=1s"), &env)
+            .expect("valid");
+        assert_eq!(c.label(), "http://other:8086/k6db");
+        assert_eq!(c.push_interval, Duration::from_secs(1));
+        let c = InfluxConfig::parse(None, &none).expect("defaults");
+        assert_eq!(c.label(), "http://localhost:8086/k6");
+    }
+
+    #[test]
+    fn bad_values_say_what_was_expected() {
+        let e = |arg: &str| InfluxConfig::parse(Some(arg), &none).expect_err(arg);
+        assert!(e("influx:8086/db").contains("expected http://HOST:PORT/DATABASE"));
+        assert!(e("https://h:8086/db").contains("only http://"));
+        assert!(e("http://h:8086/db?concurrentWrites=0").contains("from 1 to 64"));
+        assert!(e("http://h:8086/db?pushInterval=soon").contains("positive duration"));
+        assert!(e("http://h:8086/db?tagsAsFields=vu:integer").contains("unknown type"));
+        assert!(e("http://h:8086/db?batch=1").contains("unknown option"));
+        let env = |k: &str| (k == "K6_INFLUXDB_CONCURRENT_WRITES").then(|| "x".to_owned());
+        let err = InfluxConfig::parse(Some("http://h:8086/db"), &env).expect_err("bad env");
+        assert!(err.contains("K6_INFLUXDB_CONCURRENT_WRITES \"x\""), "{err}");
+    }
+
+    #[test]
+    fn query_values_are_escaped() {
+        assert_eq!(
+            query_escape("CREATE DATABASE \"k6\""),
+            "CREATE%20DATABASE%20%22k6%22"
+        );
+    }
+}

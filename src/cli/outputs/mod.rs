@@ -1,0 +1,133 @@
+//! A local run's outputs (`--out`): k6's per-sample JSON and CSV, InfluxDB,
+//! and Volley's per-interval aggregate lines. `spec` parses what was asked
+//! for, `point_file` writes a per-sample file from its own thread,
+//! `influxdb` pushes to InfluxDB 1.x from its own thread, `volley_json`
+//! writes the interval lines. The encoders are pure, in `metrics::points`.
+
+use std::time::Duration;
+
+use crate::engine::{IntervalReport, PointBatch};
+use crate::metrics::points::k6_csv::K6Csv;
+use crate::metrics::points::k6_json::K6Json;
+use crate::metrics::{Point, SeriesKey};
+use crate::plan::Plan;
+
+pub mod influxdb;
+pub mod point_file;
+pub mod spec;
+pub mod volley_json;
+
+pub use spec::{KNOWN, OutputSpec};
+
+use point_file::PointFile;
+use volley_json::JsonLines;
+
+/// k6 flushes its JSON output every 200 ms.
+const JSON_FLUSH_EVERY: Duration = Duration::from_millis(200);
+
+/// An output that takes every sample's points.
+pub trait PointOutput: Send {
+    /// Hands over a batch; never waits.
+    fn send(&mut self, time_unix_ns: u128, new_keys: &[SeriesKey], points: &[Point]);
+
+    /// Delivers what is queued (within the output's time limit) and
+    /// closes; returns what the summary should say about lost points.
+    fn finish(self: Box<Self>) -> Vec<String>;
+}
+
+/// Every output of a run.
+#[derive(Default)]
+pub struct Outputs {
+    intervals: Vec<JsonLines>,
+    points: Vec<Box<dyn PointOutput>>,
+}
+
+impl Outputs {
+    /// Parses the `--out` values (or `K6_OUT`) and opens every output, so
+    /// that a bad value or an unwritable file stops the run before it
+    /// starts.
+    pub fn open(flags: &[String], plan: &Plan) -> anyhow::Result<Outputs> {
+        let env = |k: &str| std::env::var(k).ok();
+        let mut outputs = Outputs::default();
+        for value in spec::requested(flags, &env) {
+            let spec = spec::parse(&value, &env).map_err(anyhow::Error::msg)?;
+            outputs.add(&spec, plan)?;
+        }
+        Ok(outputs)
+    }
+
+    /// The parsed outputs of the flags, for the header.
+    pub fn describe(flags: &[String]) -> Vec<String> {
+        let env = |k: &str| std::env::var(k).ok();
+        spec::requested(flags, &env)
+            .iter()
+            .filter_map(|v| spec::parse(v, &env).ok())
+            .map(|s| s.describe())
+            .collect()
+    }
+
+    fn add(&mut self, spec: &OutputSpec, plan: &Plan) -> anyhow::Result<()> {
+        let label = spec.describe();
+        match spec {
+            OutputSpec::VolleyJson { path } => self.intervals.push(JsonLines::create(path)?),
+            OutputSpec::Json { dest } => self.points.push(Box::new(
+                PointFile::open(
+                    label,
+                    dest,
+                    Box::new(K6Json::new(&plan.thresholds)),
+                    JSON_FLUSH_EVERY,
+                )
+                .map_err(anyhow::Error::msg)?,
+            )),
+            OutputSpec::Csv {
+                dest,
+                time_format,
+                save_interval,
+            } => self.points.push(Box::new(
+                PointFile::open(
+                    label,
+                    dest,
+                    Box::new(K6Csv::new(*time_format)),
+                    *save_interval,
+                )
+                .map_err(anyhow::Error::msg)?,
+            )),
+            OutputSpec::Influx(config) => self.points.push(Box::new(
+                influxdb::InfluxOutput::start(label, config.clone()).map_err(anyhow::Error::msg)?,
+            )),
+        }
+        Ok(())
+    }
+
+    pub fn wants_points(&self) -> bool {
+        !self.points.is_empty()
+    }
+
+    pub fn on_interval(&mut self, report: &IntervalReport<'_>) {
+        for out in &mut self.intervals {
+            out.write(report);
+        }
+    }
+
+    pub fn on_points(&mut self, batch: &PointBatch<'_>) {
+        for out in &mut self.points {
+            out.send(batch.time_unix_ns, batch.new_keys, batch.points);
+        }
+    }
+
+    /// Writes out what is queued (within a time limit per output) and
+    /// closes every output. Returns the notes for the summary: points
+    /// dropped or not written, and why.
+    pub fn finish(&mut self) -> Vec<String> {
+        let mut notes = Vec::new();
+        for out in &mut self.intervals {
+            if let Err(e) = out.flush() {
+                notes.push(format!("{e:#}"));
+            }
+        }
+        for out in self.points.drain(..) {
+            notes.extend(out.finish());
+        }
+        notes
+    }
+}
