@@ -1,7 +1,8 @@
 //! The Kubernetes integration (`volley::kube`) against a FAKE API server on
 //! loopback (`tests/kube/fake_api/`), never a real cluster: node
 //! identity, pod seeds, RBAC refusals here; the `LoadTest` controller in
-//! `tests/kube/controller.rs`; the fake's own API semantics in
+//! `tests/kube/controller.rs` (conditions, Events, re-runs and TTLs in
+//! `tests/kube/lifecycle.rs`); the fake's own API semantics in
 //! `tests/kube/conformance.rs`.
 
 #[path = "kube/conformance.rs"]
@@ -12,6 +13,8 @@ mod controller;
 mod fake_agent;
 #[path = "kube/fake_api/mod.rs"]
 mod fake_api;
+#[path = "kube/lifecycle.rs"]
+mod lifecycle;
 #[path = "kube/support.rs"]
 mod support;
 

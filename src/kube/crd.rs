@@ -91,6 +91,22 @@ pub struct LoadTestSpec {
     /// they win over the plan's own `env`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+
+    /// Names this run. Any change (a CI pipeline's id, a timestamp) is a
+    /// spec change, so the test runs again and its earlier verdict stops
+    /// counting (`kubectl wait` compares the conditions'
+    /// `observedGeneration`); `status.runId` tells which run a verdict
+    /// belongs to. Re-applying an unchanged `LoadTest` runs nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub run_id: Option<String>,
+
+    /// Seconds after the test finished (`status.completionTime`) after
+    /// which the fleet deletes the `LoadTest`, as a Job's field of the
+    /// same name. Unset keeps it until someone deletes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 31_536_000))]
+    pub ttl_seconds_after_finished: Option<u32>,
 }
 
 /// Where a plan stored outside the `LoadTest` lives.
@@ -183,6 +199,60 @@ pub struct LoadTestStatus {
     /// after the run started has a newer generation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+
+    /// `spec.runId` of the run this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+
+    /// When the test reached its final phase (RFC 3339, UTC); the clock of
+    /// `spec.ttlSecondsAfterFinished`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
+    pub completion_time: Option<String>,
+
+    /// The exit code `volley run` would give this verdict, k6's codes: 0
+    /// passed, 99 thresholds failed, 103 aborted, 104 invalid spec or plan,
+    /// 1 any other error. Set with the final phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+
+    /// Kubernetes-style conditions (`kubectl wait --for=condition=…`):
+    /// `Complete` (True once the test ended, whatever the verdict),
+    /// `Succeeded` (True when it passed, False when it ended otherwise,
+    /// Unknown until then) and `Failed` (True when it ended without
+    /// passing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// One condition, with the fields of Kubernetes' `metav1.Condition`.
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// `Complete`, `Succeeded` or `Failed`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: ConditionStatus,
+    /// Why, in one CamelCase word (`ThresholdsFailed`, `WaitingForAgents`).
+    pub reason: String,
+    /// Why, for a person.
+    pub message: String,
+    /// The `metadata.generation` of the spec this condition describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// When `status` last changed (RFC 3339, UTC).
+    #[schemars(extend("format" = "date-time"))]
+    pub last_transition_time: String,
+}
+
+/// The value of a condition.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, JsonSchema, PartialEq, Eq, Hash)]
+pub enum ConditionStatus {
+    True,
+    False,
+    Unknown,
 }
 
 /// The life of a `LoadTest`.
@@ -281,6 +351,8 @@ impl LoadTestSpec {
             min_agents: None,
             lead_time: None,
             env: BTreeMap::new(),
+            run_id: None,
+            ttl_seconds_after_finished: None,
         }
     }
 

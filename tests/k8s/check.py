@@ -279,7 +279,7 @@ def check_example_plans(objs: list[dict]) -> list[str]:
                    for o in objs if o.get("kind") == "ConfigMap"}
     problems = []
     for lt in tests:
-        spec, label = lt["spec"], wiring.name(lt)
+        spec, label = lt["spec"], wiring.name(lt) or lt["metadata"].get("generateName", "")
         if "script" in spec:
             ref = spec["script"]["configMap"]
             data = config_maps.get((lt["metadata"].get("namespace"), ref["name"]), {})

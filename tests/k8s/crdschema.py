@@ -79,10 +79,12 @@ class CrdValidator:
             props = schema.setdefault("properties", {})
             props["apiVersion"] = {"type": "string"}
             props["kind"] = {"type": "string"}
+            # `kubectl create` accepts generateName in place of a name.
             props["metadata"] = {
                 "type": "object",
-                "required": ["name"],
-                "properties": {"name": {"type": "string", "minLength": 1}},
+                "anyOf": [{"required": ["name"]}, {"required": ["generateName"]}],
+                "properties": {"name": {"type": "string", "minLength": 1},
+                               "generateName": {"type": "string", "minLength": 1}},
             }
             rules: list = []
             _rules(raw, "", rules)

@@ -28,9 +28,10 @@ REQUIRED_ENV = [
 CLUSTER_PERMISSIONS = {("", "nodes", v) for v in ("get", "list", "watch")}
 NAMESPACE_PERMISSIONS = (
     {("", "pods", v) for v in ("get", "list", "watch")}
-    | {("volley.dev", "loadtests", v) for v in ("get", "list", "watch", "patch", "update")}
+    | {("volley.dev", "loadtests", v) for v in ("get", "list", "watch", "patch", "update", "delete")}
     | {("volley.dev", "loadtests/status", v) for v in ("get", "patch", "update")}
-    | {("", "configmaps", "get"), ("", "events", "create")}
+    | {("", "configmaps", "get")}
+    | {("events.k8s.io", "events", v) for v in ("create", "patch")}
 )
 
 # DER of the Ed25519 algorithm identifier (OID 1.3.101.112).

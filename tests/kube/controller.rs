@@ -27,7 +27,7 @@ pub fn loadtest(name: &str, plan: &str) -> Value {
 }
 
 /// Fast settings so the tests take fractions of a second.
-fn config(node: &str) -> ControllerConfig {
+pub fn config(node: &str) -> ControllerConfig {
     let mut c = ControllerConfig::new(NAMESPACE, node);
     c.progress_every = Duration::from_millis(50);
     c.pending_retry = Duration::from_millis(50);
@@ -38,7 +38,7 @@ fn config(node: &str) -> ControllerConfig {
 }
 
 /// A running controller, aborted when the test ends.
-struct Controller(JoinHandle<ControllerExit>);
+pub struct Controller(JoinHandle<ControllerExit>);
 
 impl Drop for Controller {
     fn drop(&mut self) {
@@ -46,20 +46,20 @@ impl Drop for Controller {
     }
 }
 
-fn start(api: &FakeApi, agent: Arc<FakeAgent>, config: ControllerConfig) -> Controller {
+pub fn start(api: &FakeApi, agent: Arc<FakeAgent>, config: ControllerConfig) -> Controller {
     let ctx = KubeContext::new(api.client(), NAMESPACE);
     let alive = Arc::new(|node: &str| node != "node-dead");
     Controller(ctx.spawn_controller_with(config, agent, alive))
 }
 
-fn status(api: &FakeApi, name: &str) -> Value {
+pub fn status(api: &FakeApi, name: &str) -> Value {
     api.loadtest(NAMESPACE, name)
         .map(|lt| lt["status"].clone())
         .unwrap_or(Value::Null)
 }
 
 /// Waits until the status has `phase` and returns it.
-async fn phase(api: &FakeApi, name: &str, phase: &str) -> Value {
+pub async fn phase(api: &FakeApi, name: &str, phase: &str) -> Value {
     eventually(&format!("{name} in phase {phase}"), || {
         let s = status(api, name);
         (s["phase"] == phase).then_some(s)
@@ -68,7 +68,7 @@ async fn phase(api: &FakeApi, name: &str, phase: &str) -> Value {
 }
 
 /// The phases the object went through, without repeats.
-fn phases(api: &FakeApi, name: &str) -> Vec<String> {
+pub fn phases(api: &FakeApi, name: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for v in api.versions(NAMESPACE, name) {
         if let Some(p) = v["status"]["phase"].as_str()

@@ -9,8 +9,11 @@
 //! - `GET /api/v1/namespaces/{ns}/pods?labelSelector=…` (equality,
 //!   inequality and existence requirements)
 //! - `GET /api/v1/namespaces/{ns}/configmaps/{name}`
+//! - `POST /apis/events.k8s.io/v1/namespaces/{ns}/events` and `PATCH` of
+//!   one Event (merge patch), as kube's event `Recorder` writes them;
 //! - `LoadTest`s under `/apis/volley.dev/v1alpha1/namespaces/{ns}/loadtests`:
-//!   `GET` one and list, `POST`, `PUT`, `PATCH`, `DELETE`, and
+//!   `GET` one and list, `POST`, `PUT`, `PATCH`, `DELETE` (honouring
+//!   `DeleteOptions.preconditions`: 409 when the uid differs), and
 //!   `GET ?watch=true` streaming newline-delimited
 //!   `{"type":"ADDED|MODIFIED|DELETED|BOOKMARK","object":…}` as objects
 //!   change (replayed from `resourceVersion`, ended after `timeoutSeconds`);
@@ -85,6 +88,8 @@ struct State {
     pods: BTreeMap<Key, Value>,
     configmaps: BTreeMap<Key, Value>,
     loadtests: BTreeMap<Key, Value>,
+    /// Events (`events.k8s.io/v1`) with their namespace, in creation order.
+    events: Vec<(String, Value)>,
     /// Every LoadTest event, for watches that start from an older version.
     history: Vec<Arc<Event>>,
     /// Watches from before this version get 410 Expired, as after an etcd
@@ -265,6 +270,16 @@ impl FakeApi {
             .get(&(namespace.to_string(), name.to_string()))
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// The Events (`events.k8s.io/v1`) regarding one object, oldest first.
+    pub fn events_about(&self, namespace: &str, name: &str) -> Vec<Value> {
+        self.state()
+            .events
+            .iter()
+            .filter(|(ns, e)| ns == namespace && e["regarding"]["name"] == name)
+            .map(|(_, e)| e.clone())
+            .collect()
     }
 
     /// Every request received so far.

@@ -66,6 +66,21 @@ async fn serve(
         (["api", "v1", "namespaces", ns, "configmaps", name], &Method::GET) => {
             Route::ConfigMap(ns.to_string(), name.to_string())
         }
+        (["apis", "events.k8s.io", "v1", "namespaces", ns, "events"], &Method::POST) => {
+            Route::Events(ns.to_string(), None)
+        }
+        (
+            [
+                "apis",
+                "events.k8s.io",
+                "v1",
+                "namespaces",
+                ns,
+                "events",
+                name,
+            ],
+            &Method::PATCH,
+        ) => Route::Events(ns.to_string(), Some(name.to_string())),
         (
             [
                 "apis",
@@ -147,6 +162,7 @@ async fn serve(
                 None => not_found("configmaps", "", &name),
             }
         }
+        Route::Events(ns, name) => event(ctx, &ns, name.as_deref()),
         Route::LoadTests(ns, m, watch) => loadtests(ctx, &ns, &m, watch),
         Route::LoadTest(ns, name, m, status) => loadtest(ctx, &ns, &name, &m, status),
     }
@@ -156,6 +172,8 @@ enum Route {
     Node(String),
     Pods(String),
     ConfigMap(String, String),
+    /// `events.k8s.io/v1` Events: create (no name) or patch one.
+    Events(String, Option<String>),
     LoadTests(String, Method, bool),
     LoadTest(String, String, Method, bool),
 }
@@ -174,6 +192,8 @@ impl Route {
             Route::Node(_) => ("get", "nodes"),
             Route::Pods(_) => ("list", "pods"),
             Route::ConfigMap(..) => ("get", "configmaps"),
+            Route::Events(_, None) => ("create", "events"),
+            Route::Events(_, Some(_)) => ("patch", "events"),
             Route::LoadTests(_, m, watch) => match (m, watch) {
                 (&Method::GET, true) => ("watch", "loadtests"),
                 (&Method::GET, false) => ("list", "loadtests"),
@@ -189,6 +209,7 @@ impl Route {
             Route::Node(_) => None,
             Route::Pods(ns)
             | Route::ConfigMap(ns, _)
+            | Route::Events(ns, _)
             | Route::LoadTests(ns, ..)
             | Route::LoadTest(ns, ..) => Some(ns),
         }
@@ -205,10 +226,10 @@ fn forbidden(inner: &Inner, verb: &str, resource: &str, route: &Route) -> Option
         return None;
     }
     let (base, sub) = resource.split_once('/').unwrap_or((resource, ""));
-    let group = if base == "loadtests" {
-        "volley.dev"
-    } else {
-        ""
+    let group = match base {
+        "loadtests" => "volley.dev",
+        "events" => "events.k8s.io",
+        _ => "",
     };
     let scope = match route.namespace() {
         Some(ns) => format!(" in the namespace \"{ns}\""),
@@ -260,6 +281,48 @@ fn list_pods(st: &State, ns: &str, query: &BTreeMap<String, String>) -> Response
     )
 }
 
+/// Creates an Event (`name` None) or merge-patches one, as the real server
+/// stores them: a patch of an Event that does not exist is 404.
+fn event(ctx: Ctx<'_>, ns: &str, name: Option<&str>) -> Response<Body> {
+    let body = match serde_json::from_slice::<Value>(ctx.body) {
+        Ok(v) => v,
+        Err(e) => return status_error(400, "BadRequest", &format!("decoding body: {e}")),
+    };
+    let mut st = lock(ctx.inner);
+    match name {
+        None => {
+            let Some(name) = body["metadata"]["name"].as_str().map(str::to_string) else {
+                return status_error(422, "Invalid", "metadata.name: Required value");
+            };
+            if st
+                .events
+                .iter()
+                .any(|(n, e)| n == ns && e["metadata"]["name"] == name)
+            {
+                return status_error(
+                    409,
+                    "AlreadyExists",
+                    &format!("events.events.k8s.io \"{name}\" already exists"),
+                );
+            }
+            let event = st.stamp(body, "events.k8s.io/v1", "Event", Some(ns));
+            st.events.push((ns.to_string(), event.clone()));
+            json_response(201, &event)
+        }
+        Some(name) => {
+            let Some((_, stored)) = st
+                .events
+                .iter_mut()
+                .find(|(n, e)| n == ns && e["metadata"]["name"] == name)
+            else {
+                return not_found("events", "events.k8s.io", name);
+            };
+            merge(stored, &body);
+            json_response(200, stored)
+        }
+    }
+}
+
 fn loadtests(ctx: Ctx<'_>, ns: &str, method: &Method, watching: bool) -> Response<Body> {
     match (method, watching) {
         (&Method::GET, true) => watch_loadtests(ctx, ns),
@@ -305,10 +368,15 @@ fn loadtest(ctx: Ctx<'_>, ns: &str, name: &str, method: &Method, status: bool) -
     let events = &ctx.inner.events;
     match *method {
         Method::GET => json_response(200, &current),
-        Method::DELETE => match st.delete_loadtest(events, ns, name) {
-            Some(v) => json_response(200, &v),
-            None => not_found("loadtests", "volley.dev", name),
-        },
+        Method::DELETE => {
+            if let Some(resp) = check_preconditions(&current, ctx.body, name) {
+                return resp;
+            }
+            match st.delete_loadtest(events, ns, name) {
+                Some(v) => json_response(200, &v),
+                None => not_found("loadtests", "volley.dev", name),
+            }
+        }
         Method::PUT => {
             let new = match serde_json::from_slice::<Value>(ctx.body) {
                 Ok(v) => v,
@@ -348,6 +416,42 @@ fn loadtest(ctx: Ctx<'_>, ns: &str, name: &str, method: &Method, status: bool) -
         }
         _ => status_error(405, "MethodNotAllowed", "method not allowed on a loadtest"),
     }
+}
+
+/// A delete's `DeleteOptions.preconditions` (uid, resourceVersion): 409
+/// Conflict when the object is not the one they name.
+fn check_preconditions(current: &Value, body: &Bytes, name: &str) -> Option<Response<Body>> {
+    if body.is_empty() {
+        return None;
+    }
+    let options: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return Some(status_error(
+                400,
+                "BadRequest",
+                &format!("decoding DeleteOptions: {e}"),
+            ));
+        }
+    };
+    let pre = &options["preconditions"];
+    for (field, meta) in [("uid", "uid"), ("resourceVersion", "resourceVersion")] {
+        if let Some(want) = pre[field].as_str() {
+            let have = current["metadata"][meta].as_str().unwrap_or("");
+            if want != have {
+                return Some(status_error(
+                    409,
+                    "Conflict",
+                    &format!(
+                        "Operation cannot be fulfilled on loadtests.volley.dev \"{name}\": \
+                         Precondition failed: {field} in precondition: {want}, {field} in object \
+                         meta: {have}"
+                    ),
+                ));
+            }
+        }
+    }
+    None
 }
 
 fn check_rv(current: &Value, sent_rv: &str, name: &str) -> Option<Response<Body>> {
