@@ -2,7 +2,8 @@
 //! loopback (`tests/kube/fake_api/`), never a real cluster: node
 //! identity, pod seeds, RBAC refusals here; the `LoadTest` controller in
 //! `tests/kube/controller.rs` (conditions, Events, re-runs and TTLs in
-//! `tests/kube/lifecycle.rs`); the fake's own API semantics in
+//! `tests/kube/lifecycle.rs`, env values from Secrets in
+//! `tests/kube/secrets.rs`); the fake's own API semantics in
 //! `tests/kube/conformance.rs`.
 
 #[path = "kube/conformance.rs"]
@@ -15,6 +16,8 @@ mod fake_agent;
 mod fake_api;
 #[path = "kube/lifecycle.rs"]
 mod lifecycle;
+#[path = "kube/secrets.rs"]
+mod secrets;
 #[path = "kube/support.rs"]
 mod support;
 

@@ -92,6 +92,21 @@ pub struct LoadTestSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
 
+    /// Values for `${env.NAME}` read from a key of a Secret or ConfigMap of
+    /// the test's namespace when the test starts, as a container's
+    /// `env[].valueFrom`: `{API_KEY: {secretKeyRef: {name, key}}}`. The
+    /// values go to the agents over mutual TLS; they are never written to
+    /// the status, the Events or the logs, and the agents' data directories
+    /// keep them redacted. A name may not also be in `env`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env_value_from: BTreeMap<String, EnvVarSource>,
+
+    /// Every key of a Secret or ConfigMap as a value for `${env.KEY}`, as a
+    /// container's `envFrom`. Later entries win over earlier ones; `env`
+    /// and `envValueFrom` win over all of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from: Vec<EnvFromSource>,
+
     /// Names this run. Any change (a CI pipeline's id, a timestamp) is a
     /// spec change, so the test runs again and its earlier verdict stops
     /// counting (`kubectl wait` compares the conditions'
@@ -107,6 +122,71 @@ pub struct LoadTestSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(max = 31_536_000))]
     pub ttl_seconds_after_finished: Option<u32>,
+}
+
+/// Where one env value comes from: exactly one of the two.
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "has(self.secretKeyRef) != has(self.configMapKeyRef)",
+        "message": "set exactly one of secretKeyRef {name, key} and configMapKeyRef {name, key}"
+    }
+]))]
+pub struct EnvVarSource {
+    /// A key of a Secret in the `LoadTest`'s namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<KeySelector>,
+    /// A key of a ConfigMap in the `LoadTest`'s namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_key_ref: Option<KeySelector>,
+}
+
+/// One key of a Secret or ConfigMap.
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema, PartialEq, Eq)]
+pub struct KeySelector {
+    /// Name of the Secret or ConfigMap.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// The key whose value is used.
+    #[schemars(length(min = 1))]
+    pub key: String,
+    /// When true, a missing object or key leaves the variable unset
+    /// instead of failing the test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// A whole Secret or ConfigMap as env values: exactly one of the two.
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "has(self.secretRef) != has(self.configMapRef)",
+        "message": "set exactly one of secretRef {name} and configMapRef {name}"
+    }
+]))]
+pub struct EnvFromSource {
+    /// Put before every key's name (`TARGET_` makes `url` `TARGET_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Every key of this Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<ObjectRef>,
+    /// Every key of this ConfigMap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_ref: Option<ObjectRef>,
+}
+
+/// A Secret or ConfigMap by name, in the `LoadTest`'s namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema, PartialEq, Eq)]
+pub struct ObjectRef {
+    /// Name of the object.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// When true, a missing object adds nothing instead of failing the test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
 }
 
 /// Where a plan stored outside the `LoadTest` lives.
@@ -351,6 +431,8 @@ impl LoadTestSpec {
             min_agents: None,
             lead_time: None,
             env: BTreeMap::new(),
+            env_value_from: BTreeMap::new(),
+            env_from: Vec::new(),
             run_id: None,
             ttl_seconds_after_finished: None,
         }

@@ -179,6 +179,24 @@ def schema_covers_values() -> list[str]:
     return problems
 
 
+def check_secret_rbac(objs: list[dict], values: dict) -> list[str]:
+    """The Role lets the agents get Secrets (LoadTests' envValueFrom and
+    envFrom) exactly as the values ask: any Secret of the namespace, only
+    the listed ones (resourceNames), or none."""
+    rbac = values.get("rbac", {})
+    if not rbac.get("create", True):
+        return []
+    read, names = rbac.get("readSecrets", True), rbac.get("secretNames", [])
+    rules = [r for role in wiring.of_kind(objs, "Role") for r in role.get("rules", [])
+             if "secrets" in r.get("resources", [])]
+    if not read:
+        return [f"Secrets readable with rbac.readSecrets=false: {rules}"] if rules else []
+    if len(rules) != 1 or rules[0].get("verbs") != ["get"]:
+        return [f"expected one rule granting get on secrets, found {rules}"]
+    got = rules[0].get("resourceNames", [])
+    return [] if got == names else [f"resourceNames {got}, values ask {names}"]
+
+
 def check_chart(helm, report: Report, validators: Validators, kube_version: str) -> list[dict]:
     """Lints and renders every values set; returns the default render."""
     cases = [("defaults", None, "volley", "volley"),
@@ -205,9 +223,14 @@ def check_chart(helm, report: Report, validators: Validators, kube_version: str)
                    lambda: validators.check_all(objs))
         for check, problems in wiring.all_checks(objs, external_secrets_of(values)):
             report.result(f"wiring [{label}]: {check}", problems)
+        report.result(f"RBAC on Secrets as rbac.readSecrets/secretNames say [{label}]",
+                      check_secret_rbac(objs, values))
         names_ok = [f"{wiring.summary_of(o)} not in namespace {namespace}" for o in objs
                     if o.get("metadata", {}).get("namespace") not in (None, namespace)]
         report.result(f"namespaces [{label}]", names_ok)
+    no_secrets = {"rbac": {"create": True, "readSecrets": False}}
+    report.run("RBAC on Secrets as rbac.readSecrets/secretNames say [rbac.readSecrets=false]",
+               lambda: check_secret_rbac(render(helm, no_secrets, "volley", "volley"), no_secrets))
     for path in sorted(BAD_VALUES.glob("*.yaml")):
         report.run(f"values refused [bad-values/{path.name}]", lambda: expect_refusal(helm, path))
     return default_objs
@@ -308,7 +331,8 @@ def check_example_plans(objs: list[dict]) -> list[str]:
             problems.append(f"{label}: the plan is not a mapping with flow or scenarios")
             continue
         used = set(re.findall(r"\$\{env\.([A-Za-z_][A-Za-z0-9_]*)\}", text))
-        missing = sorted(used - set(spec.get("env", {})) - set(plan.get("env", {})))
+        given = set(spec.get("env", {})) | set(spec.get("envValueFrom", {}))
+        missing = sorted(used - given - set(plan.get("env", {})))
         if missing:
             problems.append(f"{label}: plan uses ${{env.X}} for {missing} but spec.env does not set them")
     return problems
@@ -378,6 +402,14 @@ def negative_controls(report: Report, validators: Validators, chart_objs: list[d
         "minAgents 0": {"plan": "vus: 1", "minAgents": 0},
         "unknown field minAgent": {"plan": "vus: 1", "minAgent": 2},
         "leadTime without unit": {"plan": "vus: 1", "leadTime": "2"},
+        "envValueFrom with two sources": {
+            "plan": "vus: 1",
+            "envValueFrom": {"K": {"secretKeyRef": {"name": "a", "key": "b"},
+                                   "configMapKeyRef": {"name": "c", "key": "d"}}}},
+        "envValueFrom without a key": {
+            "plan": "vus: 1", "envValueFrom": {"K": {"secretKeyRef": {"name": "a"}}}},
+        "envFrom without a source": {"plan": "vus: 1", "envFrom": [{"prefix": "X_"}]},
+        "negative ttlSecondsAfterFinished": {"plan": "vus: 1", "ttlSecondsAfterFinished": -1},
         "phase outside the enum": None,
     }
     problems = [] if not validators.errors(base) else [f"valid LoadTest refused: {validators.errors(base)}"]

@@ -49,6 +49,9 @@ pub enum Reason {
     /// A ConfigMap, Secret or key the spec names does not exist or may not
     /// be read.
     ReferenceNotFound,
+    /// The agents' service account may not read a ConfigMap or Secret the
+    /// spec names.
+    ReferenceForbidden,
     /// The fleet refused the plan (invalid plan, over the agents' limits).
     SubmitRefused,
     /// The fleet stayed unable to run it for the whole pending timeout.
@@ -71,6 +74,7 @@ impl Reason {
             Reason::Aborted => "Aborted",
             Reason::InvalidSpec => "InvalidSpec",
             Reason::ReferenceNotFound => "ReferenceNotFound",
+            Reason::ReferenceForbidden => "ReferenceForbidden",
             Reason::SubmitRefused => "SubmitRefused",
             Reason::AgentsUnavailable => "AgentsUnavailable",
             Reason::TestLost => "TestLost",

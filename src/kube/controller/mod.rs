@@ -45,6 +45,7 @@
 
 pub mod conditions;
 pub mod decide;
+pub mod env;
 pub mod events;
 mod run;
 
@@ -54,7 +55,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 use kube::runtime::events::EventType;
@@ -175,6 +176,7 @@ pub fn spawn_controller(
     let controller = Controller {
         loadtests: Api::namespaced(client.clone(), &config.namespace),
         configmaps: Api::namespaced(client.clone(), &config.namespace),
+        secrets: Api::namespaced(client.clone(), &config.namespace),
         events: Events::new(client, &config.node_id, refusals.clone()),
         config: Arc::new(config),
         agent,
@@ -204,6 +206,7 @@ struct Controller {
     config: Arc<ControllerConfig>,
     loadtests: Api<LoadTest>,
     configmaps: Api<ConfigMap>,
+    secrets: Api<Secret>,
     events: Events,
     agent: Arc<dyn Agent>,
     is_alive: IsAlive,
@@ -502,6 +505,7 @@ impl Controller {
             self.agent.clone(),
             self.loadtests.clone(),
             self.configmaps.clone(),
+            self.secrets.clone(),
             self.events.clone(),
             self.config.clone(),
             self.refusals.clone(),

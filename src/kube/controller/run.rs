@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
@@ -24,6 +24,7 @@ use super::conditions::{Reason, conditions};
 use super::decide::{
     fleet_phase, generation, object_ref, rfc3339_from_unix_ms, summary_line, threshold_statuses,
 };
+use super::env;
 use super::events::Events;
 use crate::api::{Agent, ApiError, SubmitRequest, SummaryView, TestView};
 use crate::kube::crd::{Condition, LoadTest, LoadTestStatus, Phase, PlanOrigin};
@@ -70,6 +71,7 @@ pub struct Run {
     agent: Arc<dyn Agent>,
     loadtests: Api<LoadTest>,
     configmaps: Api<ConfigMap>,
+    secrets: Api<Secret>,
     events: Events,
     config: Arc<ControllerConfig>,
     refusals: Arc<Refusals>,
@@ -101,6 +103,7 @@ impl Run {
         agent: Arc<dyn Agent>,
         loadtests: Api<LoadTest>,
         configmaps: Api<ConfigMap>,
+        secrets: Api<Secret>,
         events: Events,
         config: Arc<ControllerConfig>,
         refusals: Arc<Refusals>,
@@ -115,6 +118,7 @@ impl Run {
             agent,
             loadtests,
             configmaps,
+            secrets,
             events,
             config,
             refusals,
@@ -175,11 +179,22 @@ impl Run {
             Ok(Source::Script(bundle)) => (String::new(), Some(bundle)),
             Err((reason, message)) => return Err(self.fail(Phase::Error, reason, message).await),
         };
+        let namespace = self.lt.namespace().unwrap_or_default();
+        let sources = env::Sources {
+            secrets: &self.secrets,
+            configmaps: &self.configmaps,
+            refusals: &self.refusals,
+            namespace: &namespace,
+        };
+        let env = match env::resolve(&self.lt.spec, &sources).await {
+            Ok(env) => env,
+            Err((reason, message)) => return Err(self.fail(Phase::Error, reason, message).await),
+        };
         let spec = &self.lt.spec;
         let request = SubmitRequest {
             plan,
             format: None,
-            env: spec.env.clone(),
+            env,
             files: BTreeMap::new(),
             uploads: Default::default(),
             selector: spec.selector.clone(),
@@ -340,10 +355,10 @@ impl Run {
                 },
                 e,
             );
-            let message = if self
+            let forbidden = self
                 .refusals
-                .report_if_forbidden(&err, "plans from ConfigMaps (inline plans still work)")
-            {
+                .report_if_forbidden(&err, "plans from ConfigMaps (inline plans still work)");
+            let message = if forbidden {
                 format!(
                     "{field}: the agents' service account may not get configmaps in namespace \
                      {namespace:?} (403); put the plan in spec.plan or grant get on configmaps"
@@ -356,7 +371,12 @@ impl Run {
             } else {
                 format!("{field}: cannot read ConfigMap {name:?}: {err}")
             };
-            (Reason::ReferenceNotFound, message)
+            let reason = if forbidden {
+                Reason::ReferenceForbidden
+            } else {
+                Reason::ReferenceNotFound
+            };
+            (reason, message)
         })
     }
 

@@ -58,6 +58,8 @@ fn config_map_spec(name: &str, key: &str) -> LoadTestSpec {
         min_agents: None,
         lead_time: None,
         env: BTreeMap::new(),
+        env_value_from: BTreeMap::new(),
+        env_from: Vec::new(),
         run_id: None,
         ttl_seconds_after_finished: None,
     }
@@ -414,6 +416,8 @@ proptest! {
             min_agents,
             lead_time,
             env,
+            env_value_from: BTreeMap::new(),
+            env_from: Vec::new(),
             run_id,
             ttl_seconds_after_finished: ttl,
         };
@@ -461,4 +465,44 @@ fn conditions_follow_the_kubernetes_convention() {
     assert_eq!(spec["ttlSecondsAfterFinished"]["type"], "integer");
     assert_eq!(spec["ttlSecondsAfterFinished"]["minimum"], 0.0);
     assert_eq!(spec["runId"]["type"], "string");
+}
+
+/// Each env source names exactly one object, checked at admission (and
+/// again by the agent, `controller::env`).
+#[test]
+fn env_sources_need_exactly_one_object() {
+    let schema = schema();
+    let spec = &schema["properties"]["spec"]["properties"];
+    let value_from = &spec["envValueFrom"]["additionalProperties"];
+    assert_eq!(
+        value_from["x-kubernetes-validations"][0]["rule"],
+        "has(self.secretKeyRef) != has(self.configMapKeyRef)"
+    );
+    assert_eq!(
+        value_from["properties"]["secretKeyRef"]["required"],
+        json!(["key", "name"])
+    );
+    let from = &spec["envFrom"]["items"];
+    assert_eq!(
+        from["x-kubernetes-validations"][0]["rule"],
+        "has(self.secretRef) != has(self.configMapRef)"
+    );
+    let yaml = r#"
+plan: "vus: 1"
+envValueFrom:
+  API_KEY: {secretKeyRef: {name: creds, key: api-key, optional: true}}
+envFrom:
+  - configMapRef: {name: target}
+    prefix: T_
+"#;
+    let parsed: LoadTestSpec = serde_yaml_ng::from_str(yaml).expect("parse");
+    let key = parsed.env_value_from["API_KEY"]
+        .secret_key_ref
+        .as_ref()
+        .expect("secretKeyRef");
+    assert_eq!(
+        (key.name.as_str(), key.key.as_str(), key.optional),
+        ("creds", "api-key", Some(true))
+    );
+    assert_eq!(parsed.env_from[0].prefix.as_deref(), Some("T_"));
 }

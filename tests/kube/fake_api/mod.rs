@@ -8,7 +8,7 @@
 //! - `GET /api/v1/nodes/{name}`
 //! - `GET /api/v1/namespaces/{ns}/pods?labelSelector=…` (equality,
 //!   inequality and existence requirements)
-//! - `GET /api/v1/namespaces/{ns}/configmaps/{name}`
+//! - `GET /api/v1/namespaces/{ns}/configmaps/{name}` and `…/secrets/{name}`
 //! - `POST /apis/events.k8s.io/v1/namespaces/{ns}/events` and `PATCH` of
 //!   one Event (merge patch), as kube's event `Recorder` writes them;
 //! - `LoadTest`s under `/apis/volley.dev/v1alpha1/namespaces/{ns}/loadtests`:
@@ -87,6 +87,7 @@ struct State {
     nodes: BTreeMap<String, Value>,
     pods: BTreeMap<Key, Value>,
     configmaps: BTreeMap<Key, Value>,
+    secrets: BTreeMap<Key, Value>,
     loadtests: BTreeMap<Key, Value>,
     /// Events (`events.k8s.io/v1`) with their namespace, in creation order.
     events: Vec<(String, Value)>,
@@ -202,6 +203,26 @@ impl FakeApi {
         st.configmaps.insert((namespace.to_string(), name), cm);
     }
 
+    /// Stores a Secret `name` in `namespace` with these keys and values
+    /// (base64-encoded in `data`, as the API server serves them).
+    pub fn put_secret(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let data: serde_json::Map<String, Value> = data
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(b64.encode(v))))
+            .collect();
+        let mut st = self.state();
+        let secret = st.stamp(
+            json!({"metadata": {"name": name}, "type": "Opaque", "data": data}),
+            "v1",
+            "Secret",
+            Some(namespace),
+        );
+        st.secrets
+            .insert((namespace.to_string(), name.to_string()), secret);
+    }
+
     /// Creates a LoadTest as `kubectl apply` would; returns it as stored.
     pub fn create_loadtest(&self, namespace: &str, lt: Value) -> Value {
         let mut st = self.state();
@@ -239,7 +260,7 @@ impl FakeApi {
 
     /// Answers 403 Forbidden to `verb` (`get`, `list`, `watch`, `create`,
     /// `update`, `patch`, `delete`, or `*`) on `resource` (`nodes`, `pods`,
-    /// `configmaps`, `loadtests`, `loadtests/status`).
+    /// `configmaps`, `secrets`, `events`, `loadtests`, `loadtests/status`).
     pub fn forbid(&self, verb: &str, resource: &str) {
         self.state()
             .forbidden

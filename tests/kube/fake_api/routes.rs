@@ -66,6 +66,9 @@ async fn serve(
         (["api", "v1", "namespaces", ns, "configmaps", name], &Method::GET) => {
             Route::ConfigMap(ns.to_string(), name.to_string())
         }
+        (["api", "v1", "namespaces", ns, "secrets", name], &Method::GET) => {
+            Route::Secret(ns.to_string(), name.to_string())
+        }
         (["apis", "events.k8s.io", "v1", "namespaces", ns, "events"], &Method::POST) => {
             Route::Events(ns.to_string(), None)
         }
@@ -162,6 +165,13 @@ async fn serve(
                 None => not_found("configmaps", "", &name),
             }
         }
+        Route::Secret(ns, name) => {
+            let st = lock(inner);
+            match st.secrets.get(&(ns, name.clone())) {
+                Some(v) => json_response(200, v),
+                None => not_found("secrets", "", &name),
+            }
+        }
         Route::Events(ns, name) => event(ctx, &ns, name.as_deref()),
         Route::LoadTests(ns, m, watch) => loadtests(ctx, &ns, &m, watch),
         Route::LoadTest(ns, name, m, status) => loadtest(ctx, &ns, &name, &m, status),
@@ -172,6 +182,7 @@ enum Route {
     Node(String),
     Pods(String),
     ConfigMap(String, String),
+    Secret(String, String),
     /// `events.k8s.io/v1` Events: create (no name) or patch one.
     Events(String, Option<String>),
     LoadTests(String, Method, bool),
@@ -192,6 +203,7 @@ impl Route {
             Route::Node(_) => ("get", "nodes"),
             Route::Pods(_) => ("list", "pods"),
             Route::ConfigMap(..) => ("get", "configmaps"),
+            Route::Secret(..) => ("get", "secrets"),
             Route::Events(_, None) => ("create", "events"),
             Route::Events(_, Some(_)) => ("patch", "events"),
             Route::LoadTests(_, m, watch) => match (m, watch) {
@@ -209,6 +221,7 @@ impl Route {
             Route::Node(_) => None,
             Route::Pods(ns)
             | Route::ConfigMap(ns, _)
+            | Route::Secret(ns, _)
             | Route::Events(ns, _)
             | Route::LoadTests(ns, ..)
             | Route::LoadTest(ns, ..) => Some(ns),
