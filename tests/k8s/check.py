@@ -433,6 +433,24 @@ def negative_controls(report: Report, validators: Validators, chart_objs: list[d
     report.result("negative control: wiring catches $(POD_IP) used before it is defined",
                   [] if any("before POD_IP is defined" in p for p in found) else ["not caught"])
 
+    for label, edit, expect in [
+        ("an excess grant (list nodes)", lambda r: r["kind"] == "ClusterRole" and r["rules"][0]["verbs"].append("list"),
+         "cluster-wide grant the agent never uses: ('', 'nodes', 'list')"),
+        ("an excess grant (patch loadtests)",
+         lambda r: r["kind"] == "Role" and next(x for x in r["rules"] if x["resources"] == ["loadtests"])["verbs"].append("patch"),
+         "namespace grant the agent never uses: ('volley.dev', 'loadtests', 'patch')"),
+        ("a missing grant (delete loadtests)",
+         lambda r: r["kind"] == "Role" and next(x for x in r["rules"] if x["resources"] == ["loadtests"])["verbs"].remove("delete"),
+         "namespace permission missing: ('volley.dev', 'loadtests', 'delete')"),
+    ]:
+        objs = copy.deepcopy(chart_objs)
+        for o in objs:
+            if o["kind"] in ("Role", "ClusterRole"):
+                edit(o)
+        found = dict(wiring.all_checks(objs, set()))["RBAC bound to the agent"]
+        report.result(f"negative control: RBAC check catches {label}",
+                      [] if expect in found else [f"not caught: {found}"])
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
