@@ -34,7 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Callable
+from typing import Any, Callable
 
 import yaml
 
@@ -197,6 +197,59 @@ def check_secret_rbac(objs: list[dict], values: dict) -> list[str]:
     return [] if got == names else [f"resourceNames {got}, values ask {names}"]
 
 
+def _expect(problems: list[str], what: str, got: Any, want: Any) -> None:
+    if got != want:
+        problems.append(f"{what}: rendered {got!r}, expected {want!r}")
+
+
+SCRAPE = {"prometheus.io/scrape": "true", "prometheus.io/path": "/metrics"}
+
+
+def intended(label: str, objs: list[dict]) -> list[str]:
+    """What each values set means to render, as its comments say: the pool
+    (never merged with the default label), the annotations, the fleet's
+    cluster id, the Secrets, the data volume. A values set without an entry
+    here is a failure, so a new chart/ci/*.yaml comes with its intent."""
+    f = wiring.Fleet(objs)
+    meta = f.pod.get("metadata", {})
+    annotations = meta.get("annotations", {})
+    kinds = {o["kind"] for o in objs}
+    p: list[str] = []
+    cluster_id = f.env_values.get("VOLLEY_CLUSTER_ID")
+    if label == "defaults":
+        _expect(p, "nodeSelector", f.spec.get("nodeSelector"), {"volley.dev/pool": "load"})
+        _expect(p, "annotations", annotations, {**SCRAPE, "prometheus.io/port": "7070"})
+        _expect(p, "VOLLEY_CLUSTER_ID", cluster_id, "volley")
+        _expect(p, "serviceAccountName", f.spec.get("serviceAccountName"), "volley-agent")
+        _expect(p, "data volume", sorted(f.volumes["data"]), ["emptyDir", "name"])
+    elif label == "defaults, release perf in load-tests":
+        # A second release is a second fleet: its own cluster id and pods.
+        _expect(p, "VOLLEY_CLUSTER_ID", cluster_id, "perf")
+        _expect(p, "instance label", f.pod_labels.get("app.kubernetes.io/instance"), "perf")
+    elif label == "ci/generated-ca.yaml":
+        _expect(p, "nodeSelector", f.spec.get("nodeSelector"),
+                {"node-pool": "perf-c6i", "kubernetes.io/os": "linux"})
+        _expect(p, "tolerations", f.spec.get("tolerations"),
+                [{"key": "perf", "operator": "Exists", "effect": "NoSchedule"}])
+        _expect(p, "annotations", annotations, {**SCRAPE, "prometheus.io/port": "8070"})
+        _expect(p, "data hostPath", f.volumes["data"].get("hostPath", {}).get("path"), "/var/lib/volley")
+        _expect(p, "NetworkPolicy", "NetworkPolicy" in kinds, True)
+        _expect(p, "generated Secrets", sorted(wiring.name(o) for o in objs if o["kind"] == "Secret"),
+                ["loadfleet-ca", "loadfleet-token"])
+    elif label == "ci/existing-secrets.yaml":
+        _expect(p, "annotations", annotations, {"example.com/owner": "perf-team"})
+        _expect(p, "nodeSelector", f.spec.get("nodeSelector"), {"volley.dev/pool": "load"})
+        _expect(p, "VOLLEY_CLUSTER_ID", cluster_id, "perf-eu")
+        _expect(p, "VOLLEY_LABELS", f.env_values.get("VOLLEY_LABELS"),
+                "pool=load,region=eu-west-1,zone=eu-west-1a,team=perf,volley.dev/rack=r12")
+        _expect(p, "NetworkPolicy", "NetworkPolicy" in kinds, False)
+        _expect(p, "ServiceMonitor", "ServiceMonitor" in kinds, True)
+        _expect(p, "generated Secrets", [o for o in objs if o["kind"] == "Secret"], [])
+    else:
+        p.append(f"no intent recorded for {label}: add it to intended() in tests/k8s/check.py")
+    return p
+
+
 def check_chart(helm, report: Report, validators: Validators, kube_version: str) -> list[dict]:
     """Lints and renders every values set; returns the default render."""
     cases = [("defaults", None, "volley", "volley"),
@@ -225,6 +278,7 @@ def check_chart(helm, report: Report, validators: Validators, kube_version: str)
             report.result(f"wiring [{label}]: {check}", problems)
         report.result(f"RBAC on Secrets as rbac.readSecrets/secretNames say [{label}]",
                       check_secret_rbac(objs, values))
+        report.run(f"renders what its values intend [{label}]", lambda: intended(label, objs))
         names_ok = [f"{wiring.summary_of(o)} not in namespace {namespace}" for o in objs
                     if o.get("metadata", {}).get("namespace") not in (None, namespace)]
         report.result(f"namespaces [{label}]", names_ok)

@@ -60,8 +60,45 @@ app.kubernetes.io/part-of: volley
 {{- define "volley.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
 {{- default (include "volley.agentName" .) .Values.serviceAccount.name -}}
+{{- else if .Values.serviceAccount.name -}}
+{{- .Values.serviceAccount.name -}}
 {{- else -}}
-{{- default "default" .Values.serviceAccount.name -}}
+{{- fail "serviceAccount.name: required when serviceAccount.create=false; without it the agents would run as the namespace's \"default\" service account and the chart's RBAC would be granted to it. Name the service account you created, or set serviceAccount.create=true" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* VOLLEY_CLUSTER_ID: clusterId, or the release name. */}}
+{{- define "volley.clusterId" -}}
+{{- default .Release.Name .Values.clusterId | trunc 63 -}}
+{{- end -}}
+
+{{/* The agent pods' nodeSelector: the pool label, then nodeSelector. */}}
+{{- define "volley.nodeSelector" -}}
+{{- $selector := dict -}}
+{{- if .Values.pool.label.key -}}
+{{- $_ := set $selector .Values.pool.label.key .Values.pool.label.value -}}
+{{- end -}}
+{{- range $key, $value := .Values.pool.nodeSelector -}}
+{{- $_ := set $selector $key $value -}}
+{{- end -}}
+{{- if $selector -}}
+{{- toYaml $selector -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The agent pods' annotations: Prometheus' scrape trio, then podAnnotations. */}}
+{{- define "volley.podAnnotations" -}}
+{{- $annotations := dict -}}
+{{- if .Values.metrics.scrapeAnnotations -}}
+{{- $_ := set $annotations "prometheus.io/scrape" "true" -}}
+{{- $_ := set $annotations "prometheus.io/port" (toString .Values.ports.api) -}}
+{{- $_ := set $annotations "prometheus.io/path" "/metrics" -}}
+{{- end -}}
+{{- range $key, $value := .Values.podAnnotations -}}
+{{- $_ := set $annotations $key $value -}}
+{{- end -}}
+{{- if $annotations -}}
+{{- toYaml $annotations -}}
 {{- end -}}
 {{- end -}}
 
@@ -98,6 +135,9 @@ as key=value joined by commas; empty values are left out.
 {{- end -}}
 {{- end -}}
 {{- range $key := keys .Values.labels.extra | sortAlpha -}}
+{{- if has $key (list "pool" "region" "zone") -}}
+{{- fail (printf "labels.extra.%s: %q is a label of its own; set labels.%s instead (a second %s label would make VOLLEY_LABELS invalid)" $key $key $key $key) -}}
+{{- end -}}
 {{- $pairs = append $pairs (printf "%s=%s" $key (index $.Values.labels.extra $key)) -}}
 {{- end -}}
 {{- join "," $pairs -}}
