@@ -233,7 +233,18 @@ def intended(label: str, objs: list[dict]) -> list[str]:
                 [{"key": "perf", "operator": "Exists", "effect": "NoSchedule"}])
         _expect(p, "annotations", annotations, {**SCRAPE, "prometheus.io/port": "8070"})
         _expect(p, "data hostPath", f.volumes["data"].get("hostPath", {}).get("path"), "/var/lib/volley")
-        _expect(p, "NetworkPolicy", "NetworkPolicy" in kinds, True)
+        np = next((o["spec"] for o in objs if o["kind"] == "NetworkPolicy"), {})
+        api_from = [r.get("from") for r in np.get("ingress", [])
+                    if any(pt.get("port") == 8070 for pt in r.get("ports", []))]
+        ns = lambda n: [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": n}}}]
+        _expect(p, "peers allowed on the API port (CI calls, monitoring scrapes)", api_from,
+                [ns("ci"), ns("monitoring")])
+        dns = [pt for r in np.get("egress", []) for pt in r.get("ports", [])
+               if any("namespaceSelector" in t for t in r.get("to", []))
+               and r["to"][0]["namespaceSelector"].get("matchLabels", {}).get(
+                   "kubernetes.io/metadata.name") == "kube-system"]
+        _expect(p, "DNS egress ports", dns,
+                [{"protocol": "UDP", "port": 5353}, {"protocol": "TCP", "port": 5353}])
         _expect(p, "generated Secrets", sorted(wiring.name(o) for o in objs if o["kind"] == "Secret"),
                 ["loadfleet-ca", "loadfleet-token"])
     elif label == "ci/existing-secrets.yaml":

@@ -343,8 +343,15 @@ def check_networkpolicy(f: Fleet) -> list[str]:
             problems.append(f"egress {p} to fleet pods is not allowed")
         if any(not fleet_peer(r, "from") and _allows(r.get("ports", []), "UDP", port[p]) for r in ingress):
             problems.append(f"ingress {p} is open beyond the fleet")
-    if not any(_allows(r.get("ports", []), "UDP", 53) and r.get("to") for r in egress):
-        problems.append("egress to DNS (UDP 53) is not allowed")
+    # DNS: a rule to a namespace allowing one port over UDP and TCP (53, or
+    # the chart's networkPolicy.dnsPort).
+    def dns(rule: dict) -> bool:
+        ports = rule.get("ports", [])
+        udp = {p.get("port") for p in ports if p.get("protocol") == "UDP"}
+        tcp = {p.get("port") for p in ports if p.get("protocol", "TCP") == "TCP"}
+        return any("namespaceSelector" in t for t in rule.get("to", [])) and bool(udp & tcp)
+    if not any(dns(r) for r in egress):
+        problems.append("egress to DNS (one port, UDP and TCP, in a namespace) is not allowed")
     if not any(any("ipBlock" in peer for peer in r.get("to", []))
                and (_allows(r.get("ports", []), "TCP", 443) or _allows(r.get("ports", []), "TCP", 6443))
                for r in egress):
