@@ -222,6 +222,7 @@ def intended(label: str, objs: list[dict]) -> list[str]:
         _expect(p, "VOLLEY_CLUSTER_ID", cluster_id, "volley")
         _expect(p, "serviceAccountName", f.spec.get("serviceAccountName"), "volley-agent")
         _expect(p, "data volume", sorted(f.volumes["data"]), ["emptyDir", "name"])
+        _expect(p, "init containers", f.spec.get("initContainers"), None)
     elif label == "defaults, release perf in load-tests":
         # A second release is a second fleet: its own cluster id and pods.
         _expect(p, "VOLLEY_CLUSTER_ID", cluster_id, "perf")
@@ -233,6 +234,14 @@ def intended(label: str, objs: list[dict]) -> list[str]:
                 [{"key": "perf", "operator": "Exists", "effect": "NoSchedule"}])
         _expect(p, "annotations", annotations, {**SCRAPE, "prometheus.io/port": "8070"})
         _expect(p, "data hostPath", f.volumes["data"].get("hostPath", {}).get("path"), "/var/lib/volley")
+        # The host directory is given to the agent's user before it starts.
+        inits = f.spec.get("initContainers", [])
+        _expect(p, "init containers", [(c["name"], c.get("command"),
+                                        [m["name"] for m in c.get("volumeMounts", [])],
+                                        c["securityContext"]["capabilities"])
+                                       for c in inits],
+                [("data-owner", ["chown", "65532:65532", "/var/lib/volley"], ["data"],
+                  {"drop": ["ALL"], "add": ["CHOWN"]})])
         np = next((o["spec"] for o in objs if o["kind"] == "NetworkPolicy"), {})
         api_from = [r.get("from") for r in np.get("ingress", [])
                     if any(pt.get("port") == 8070 for pt in r.get("ports", []))]
