@@ -167,7 +167,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
     let mut seeds: Vec<String> = settings.seeds.iter().map(ToString::to_string).collect();
     if let Some(k) = &kube {
         seeds.extend(
-            k.pod_seeds(AGENT_POD_SELECTOR, gossip_addr.port(), settings.pod_ip)
+            k.pod_seeds(&settings.seed_selector, gossip_addr.port(), settings.pod_ip)
                 .await,
         );
         seeds.sort();
@@ -386,9 +386,6 @@ async fn publish_activity(
         }
     }
 }
-
-/// Selects the agent pods of the DaemonSet (`deploy/daemonset.yaml`) for gossip seeds.
-const AGENT_POD_SELECTOR: &str = "app.kubernetes.io/name=volley,app.kubernetes.io/component=agent";
 
 /// Connects to the API server when configured (and in a pod, for `auto`).
 async fn kube_context(settings: &AgentSettings) -> Option<crate::kube::KubeContext> {

@@ -227,6 +227,9 @@ def intended(label: str, objs: list[dict]) -> list[str]:
         # A second release is a second fleet: its own cluster id and pods.
         _expect(p, "VOLLEY_CLUSTER_ID", cluster_id, "perf")
         _expect(p, "instance label", f.pod_labels.get("app.kubernetes.io/instance"), "perf")
+        _expect(p, "VOLLEY_SEED_SELECTOR", f.env_values.get("VOLLEY_SEED_SELECTOR"),
+                "app.kubernetes.io/name=volley,app.kubernetes.io/instance=perf,"
+                "app.kubernetes.io/component=agent")
     elif label == "ci/generated-ca.yaml":
         _expect(p, "nodeSelector", f.spec.get("nodeSelector"),
                 {"node-pool": "perf-c6i", "kubernetes.io/os": "linux"})

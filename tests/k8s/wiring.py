@@ -20,6 +20,7 @@ from typing import Any, Callable
 REQUIRED_ENV = [
     "NODE_NAME", "POD_IP", "POD_NAMESPACE", "VOLLEY_NODE_ID", "VOLLEY_CLUSTER_ID",
     "VOLLEY_LABELS", "VOLLEY_GOSSIP_LISTEN", "VOLLEY_GOSSIP_ADVERTISE", "VOLLEY_SEEDS",
+    "VOLLEY_SEED_SELECTOR",
     "VOLLEY_QUIC_LISTEN", "VOLLEY_QUIC_ADVERTISE", "VOLLEY_API_LISTEN", "VOLLEY_TOKEN_FILE",
     "VOLLEY_CA_CERT", "VOLLEY_CA_KEY", "VOLLEY_DATA_DIR", "VOLLEY_KUBE", "RUST_LOG",
 ]
@@ -178,6 +179,13 @@ def check_env(f: Fleet) -> list[str]:
         got = _port_of(f.env_values.get(var))
         if want is None or got != want:
             problems.append(f"env {var}={f.env_values.get(var)!r} does not use container port {port} ({want})")
+    # Pod seeds: the selector must pick exactly this DaemonSet's pods, by
+    # every selector label (the chart's name its release instance).
+    selector = f.env_values.get("VOLLEY_SEED_SELECTOR") or ""
+    wanted = dict(pair.split("=", 1) for pair in selector.split(",") if "=" in pair)
+    ds_selector = f.ds["spec"]["selector"].get("matchLabels", {})
+    if wanted != ds_selector:
+        problems.append(f"env VOLLEY_SEED_SELECTOR={selector!r} is not the DaemonSet's selector {ds_selector}")
     for var in ("VOLLEY_GOSSIP_ADVERTISE", "VOLLEY_QUIC_ADVERTISE"):
         if not (f.env_values.get(var) or "").startswith("$(POD_IP):"):
             problems.append(f"env {var} does not advertise $(POD_IP)")

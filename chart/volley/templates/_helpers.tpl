@@ -37,6 +37,19 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: agent
 {{- end -}}
 
+{{/*
+VOLLEY_SEED_SELECTOR: the selector labels as key=value,... (the release
+instance included, so two releases in one namespace never seed each other).
+*/}}
+{{- define "volley.seedSelector" -}}
+{{- $pairs := list -}}
+{{- range $line := splitList "\n" (include "volley.selectorLabels" .) -}}
+{{- $kv := splitList ": " $line -}}
+{{- $pairs = append $pairs (printf "%s=%s" (index $kv 0) (index $kv 1)) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}
+
 {{- define "volley.labels" -}}
 helm.sh/chart: {{ include "volley.chart" . }}
 {{ include "volley.selectorLabels" . }}

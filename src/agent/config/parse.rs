@@ -54,6 +54,40 @@ pub(crate) fn label(item: &str) -> Result<(String, String), Expected> {
     Ok((key.to_owned(), value.to_owned()))
 }
 
+/// A Kubernetes equality label selector (`key=value,key=value`), as the API's
+/// `labelSelector` takes it: keys are an optional DNS-subdomain prefix and `/`
+/// then a name of at most 63 characters, values at most 63 characters of
+/// `A-Za-z0-9`, `-`, `_` and `.`.
+pub(crate) fn label_selector(s: &str) -> Result<String, Expected> {
+    const FORM: &str = "key=value requirements joined by commas, like \
+                        app.kubernetes.io/name=volley,app.kubernetes.io/instance=perf";
+    let name_ok = |n: &str| {
+        (1..=63).contains(&n.len())
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    let mut items = Vec::new();
+    for item in list(s) {
+        let Some((key, value)) = item.split_once('=') else {
+            return Err(Cow::Borrowed(FORM));
+        };
+        let (key, value) = (key.trim(), value.trim());
+        let (prefix, name) = key.rsplit_once('/').unwrap_or(("", key));
+        let prefix_ok = prefix.len() <= 253
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.'));
+        if !name_ok(name) || !prefix_ok || !(value.is_empty() || name_ok(value)) {
+            return Err(Cow::Borrowed(FORM));
+        }
+        items.push(format!("{key}={value}"));
+    }
+    if items.is_empty() {
+        return Err(Cow::Borrowed(FORM));
+    }
+    Ok(items.join(","))
+}
+
 /// Splits a comma list into trimmed, non-empty items (a trailing comma is harmless).
 pub(crate) fn list(s: &str) -> impl Iterator<Item = &str> {
     s.split(',').map(str::trim).filter(|item| !item.is_empty())
@@ -249,6 +283,24 @@ mod tests {
         assert!(label("=x").unwrap_err().contains("a-z, 0-9"));
         assert!(label("a=b=c").unwrap_err().contains("without ','"));
         assert!(label("a=b c").unwrap_err().contains("spaces"));
+    }
+
+    #[test]
+    fn label_selectors_are_equality_requirements() {
+        assert_eq!(
+            label_selector("app.kubernetes.io/name=volley , app.kubernetes.io/instance=perf"),
+            Ok("app.kubernetes.io/name=volley,app.kubernetes.io/instance=perf".into())
+        );
+        assert_eq!(label_selector("tier="), Ok("tier=".into()));
+        for bad in [
+            "",
+            "name",
+            "a=b c",
+            "Bad/x=y",
+            &format!("k={}", "v".repeat(64)),
+        ] {
+            assert!(label_selector(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]
