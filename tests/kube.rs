@@ -3,7 +3,7 @@
 //! identity, pod seeds, RBAC refusals here; the `LoadTest` controller in
 //! `tests/kube/controller.rs` (conditions, Events, re-runs and TTLs in
 //! `tests/kube/lifecycle.rs`, env values from Secrets in
-//! `tests/kube/secrets.rs`); the fake's own API semantics in
+//! `tests/kube/secrets.rs`, least privilege in `tests/kube/rbac.rs`); the fake's own API semantics in
 //! `tests/kube/conformance.rs`.
 
 #[path = "kube/conformance.rs"]
@@ -16,6 +16,8 @@ mod fake_agent;
 mod fake_api;
 #[path = "kube/lifecycle.rs"]
 mod lifecycle;
+#[path = "kube/rbac.rs"]
+mod rbac;
 #[path = "kube/secrets.rs"]
 mod secrets;
 #[path = "kube/support.rs"]

@@ -29,7 +29,13 @@
 //! the status and writes to `status` keep everything else, errors are
 //! `Status` objects with `reason` and `code`. [`FakeApi::forbid`] makes chosen
 //! verbs on chosen resources answer 403 `Forbidden`; unknown paths get 404.
+//!
+//! RBAC: [`FakeApi::client`] carries the agent's credentials, and its calls
+//! are judged by the rules of `deploy/rbac.yaml` (403 for anything they do
+//! not grant, as on a cluster); [`FakeApi::admin_client`] is a person with
+//! kubectl, granted everything.
 
+mod rbac;
 mod routes;
 mod wire;
 
@@ -55,6 +61,11 @@ use wire::{Failure, event_line};
 pub const NAMESPACE: &str = "volley";
 /// `apiVersion` of `LoadTest`s.
 pub const LT_API_VERSION: &str = "volley.dev/v1alpha1";
+/// The `Authorization` header of [`FakeApi::client`]: the agent's service
+/// account, whose calls the RBAC rules judge.
+const AGENT_AUTHORIZATION: &str = "Bearer volley-agent";
+
+pub use rbac::Rbac;
 
 type Body = UnsyncBoxBody<Bytes, Infallible>;
 type Key = (String, String);
@@ -69,6 +80,10 @@ pub struct Recorded {
     /// The HTTP status answered; 0 while the request is being served (a
     /// watch stays at 200 from its first byte).
     pub status: u16,
+    /// `(API group, resource, verb)` of a routed request, as RBAC names it.
+    pub grant: Option<(String, String, String)>,
+    /// Sent with the agent's credentials ([`FakeApi::client`]).
+    pub as_agent: bool,
 }
 
 /// A change to a `LoadTest`, as watchers see it.
@@ -98,6 +113,9 @@ struct State {
     compacted: u64,
     /// `(verb, resource)` pairs answered with 403; verb `*` is any verb.
     forbidden: Vec<(String, String)>,
+    /// The agent's RBAC rules: calls of [`FakeApi::client`] they do not
+    /// grant get 403. `None`: everything is granted.
+    rbac: Option<Rbac>,
     requests: Vec<Recorded>,
     /// Every version each LoadTest had, oldest first, by namespace/name.
     versions: BTreeMap<Key, Vec<Value>>,
@@ -127,8 +145,17 @@ impl Drop for FakeApi {
 }
 
 impl FakeApi {
-    /// Starts the server on `127.0.0.1:0`.
+    /// Starts the server on `127.0.0.1:0`, judging the agent's calls by the
+    /// RBAC rules of `deploy/rbac.yaml` (the chart renders the same grants;
+    /// `.ci/k8s-check` holds both to the calls the agent makes).
     pub async fn start() -> FakeApi {
+        let api = FakeApi::start_without_rbac().await;
+        api.state().rbac = Some(Rbac::deploy());
+        api
+    }
+
+    /// Starts the server granting the agent everything.
+    pub async fn start_without_rbac() -> FakeApi {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
@@ -165,14 +192,36 @@ impl FakeApi {
         }
     }
 
-    /// A kube client talking to this server, default namespace [`NAMESPACE`].
+    /// A kube client with the agent's credentials, default namespace
+    /// [`NAMESPACE`]: its calls are judged by the RBAC rules.
     pub fn client(&self) -> kube::Client {
+        self.client_with(Some(AGENT_AUTHORIZATION.trim_start_matches("Bearer ")))
+    }
+
+    /// A kube client of a cluster admin (a person with kubectl): no RBAC.
+    pub fn admin_client(&self) -> kube::Client {
+        self.client_with(None)
+    }
+
+    fn client_with(&self, token: Option<&str>) -> kube::Client {
         let url = format!("http://{}", self.addr)
             .parse()
             .expect("loopback URL");
         let mut config = kube::Config::new(url);
         config.default_namespace = NAMESPACE.to_string();
+        config.auth_info.token = token.map(|t| t.to_string().into());
         kube::Client::try_from(config).expect("client for the fake API server")
+    }
+
+    /// The `(API group, resource, verb)` of every call the agent made that
+    /// was answered with success.
+    pub fn agent_calls(&self) -> std::collections::BTreeSet<(String, String, String)> {
+        self.state()
+            .requests
+            .iter()
+            .filter(|r| r.as_agent && (200..300).contains(&r.status))
+            .filter_map(|r| r.grant.clone())
+            .collect()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

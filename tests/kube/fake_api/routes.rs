@@ -16,7 +16,7 @@ use tokio::sync::broadcast;
 use super::wire::{
     Failure, event_line, json_response, not_found, parse_query, parse_selector, status_error,
 };
-use super::{Body, Inner, LT_API_VERSION, Recorded, State, lock};
+use super::{AGENT_AUTHORIZATION, Body, Inner, LT_API_VERSION, Recorded, State, lock};
 
 pub(super) async fn handle(inner: &Inner, req: Request<Incoming>) -> Response<Body> {
     let method = req.method().clone();
@@ -27,6 +27,11 @@ pub(super) async fn handle(inner: &Inner, req: Request<Incoming>) -> Response<Bo
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let as_agent = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        == Some(AGENT_AUTHORIZATION);
     let index = {
         let mut st = lock(inner);
         st.requests.push(Recorded {
@@ -35,22 +40,45 @@ pub(super) async fn handle(inner: &Inner, req: Request<Incoming>) -> Response<Bo
             query: req.uri().query().unwrap_or("").to_string(),
             content_type: content_type.clone(),
             status: 0,
+            grant: None,
+            as_agent,
         });
         st.requests.len() - 1
     };
-    let response = serve(inner, req, method, path, query, content_type).await;
+    let call = Call {
+        index,
+        as_agent,
+        method,
+        path,
+        query,
+        content_type,
+    };
+    let response = serve(inner, req, call).await;
     lock(inner).requests[index].status = response.status().as_u16();
     response
 }
 
-async fn serve(
-    inner: &Inner,
-    req: Request<Incoming>,
+/// One request as routing sees it.
+struct Call {
+    /// Its place in the recorded requests.
+    index: usize,
+    /// Sent with the agent's credentials: the RBAC rules apply.
+    as_agent: bool,
     method: Method,
     path: String,
     query: BTreeMap<String, String>,
     content_type: Option<String>,
-) -> Response<Body> {
+}
+
+async fn serve(inner: &Inner, req: Request<Incoming>, call: Call) -> Response<Body> {
+    let Call {
+        index,
+        as_agent,
+        method,
+        path,
+        query,
+        content_type,
+    } = call;
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => return status_error(400, "BadRequest", &format!("reading body: {e}")),
@@ -130,7 +158,10 @@ async fn serve(
     };
 
     let (verb, resource) = route.verb_and_resource();
-    if let Some(resp) = forbidden(inner, verb, resource, &route) {
+    let group = route.group();
+    lock(inner).requests[index].grant =
+        Some((group.to_string(), resource.to_string(), verb.to_string()));
+    if let Some(resp) = forbidden(inner, verb, resource, &route, as_agent) {
         return resp;
     }
     if let Route::LoadTest(_, _, Method::PUT, true) = &route {
@@ -216,6 +247,15 @@ impl Route {
         }
     }
 
+    /// The API group of the resource (`""` for core).
+    fn group(&self) -> &'static str {
+        match self {
+            Route::Node(_) | Route::Pods(_) | Route::ConfigMap(..) | Route::Secret(..) => "",
+            Route::Events(..) => "events.k8s.io",
+            Route::LoadTests(..) | Route::LoadTest(..) => "volley.dev",
+        }
+    }
+
     fn namespace(&self) -> Option<&str> {
         match self {
             Route::Node(_) => None,
@@ -229,13 +269,25 @@ impl Route {
     }
 }
 
-fn forbidden(inner: &Inner, verb: &str, resource: &str, route: &Route) -> Option<Response<Body>> {
+/// 403 for a call [`FakeApi::forbid`] refuses, or one the agent's RBAC
+/// rules do not grant (requests with the agent's credentials only).
+fn forbidden(
+    inner: &Inner,
+    verb: &str,
+    resource: &str,
+    route: &Route,
+    as_agent: bool,
+) -> Option<Response<Body>> {
     let st = lock(inner);
     let refused = st
         .forbidden
         .iter()
         .any(|(v, r)| (v == "*" || v == verb) && r == resource);
-    if !refused {
+    let granted = !as_agent
+        || st.rbac.as_ref().is_none_or(|rbac| {
+            rbac.allows(route.group(), resource, verb, route.namespace().is_some())
+        });
+    if !refused && granted {
         return None;
     }
     let (base, sub) = resource.split_once('/').unwrap_or((resource, ""));
