@@ -268,6 +268,16 @@ def intended(label: str, objs: list[dict]) -> list[str]:
         _expect(p, "NetworkPolicy", "NetworkPolicy" in kinds, False)
         _expect(p, "ServiceMonitor", "ServiceMonitor" in kinds, True)
         _expect(p, "generated Secrets", [o for o in objs if o["kind"] == "Secret"], [])
+        _expect(p, "image", f.container.get("image"),
+                "registry.example.com/perf/volley@sha256:"
+                "4f1c8e2a9b7d6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e")
+        _expect(p, "pod label team", f.pod_labels.get("team"), "perf")
+        _expect(p, "extra volume", f.volumes.get("target-ca", {}).get("configMap"),
+                {"name": "target-ca-bundle"})
+        _expect(p, "extra mount", [m for m in f.container.get("volumeMounts", [])
+                                   if m["name"] == "target-ca"],
+                [{"name": "target-ca", "mountPath": "/etc/volley/target-ca", "readOnly": True}])
+        _expect(p, "dnsConfig", f.spec.get("dnsConfig"), {"options": [{"name": "ndots", "value": "1"}]})
     else:
         p.append(f"no intent recorded for {label}: add it to intended() in tests/k8s/check.py")
     return p

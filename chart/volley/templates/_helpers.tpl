@@ -132,7 +132,24 @@ app.kubernetes.io/part-of: volley
 {{- end -}}
 
 {{- define "volley.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The agent pods' labels: the chart's, then podLabels (never a selector label). */}}
+{{- define "volley.podLabels" -}}
+{{- range $key, $value := .Values.podLabels -}}
+{{- if has $key (list "app.kubernetes.io/name" "app.kubernetes.io/instance" "app.kubernetes.io/component") -}}
+{{- fail (printf "podLabels.%s: a selector label of the chart; the DaemonSet and the seed selector rely on its value, so it cannot be set" $key) -}}
+{{- end -}}
+{{- end -}}
+{{- include "volley.labels" . }}
+{{- with .Values.podLabels }}
+{{ toYaml . }}
+{{- end -}}
 {{- end -}}
 
 {{/*
