@@ -313,7 +313,7 @@ impl<'a> Loader<'a> {
     /// The node id: `--node-id`, `VOLLEY_NODE_ID`, then `NODE_NAME` (stable across pod restarts),
     /// then the hostname.
     fn node_id(&mut self, node_name: Option<&(String, Name)>) -> Option<(String, Name)> {
-        match self.lookup(Setting::NODE_ID, self.args.node_id.as_ref(), parse::id) {
+        match self.lookup(Setting::NODE_ID, self.args.node_id.as_ref(), parse::node_id) {
             Lookup::Value(id, name) => return Some((id, name)),
             Lookup::Invalid => return None,
             Lookup::Unset => {}
@@ -345,7 +345,7 @@ impl<'a> Loader<'a> {
     }
 
     fn fallback_id(&mut self, value: &str, name: Name) -> Option<(String, Name)> {
-        match parse::id(value) {
+        match parse::node_id(value) {
             Ok(id) => Some((id, name)),
             Err(expected) => {
                 let expected = format!(
