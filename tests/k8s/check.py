@@ -223,6 +223,8 @@ def intended(label: str, objs: list[dict]) -> list[str]:
         _expect(p, "serviceAccountName", f.spec.get("serviceAccountName"), "volley-agent")
         _expect(p, "data volume", sorted(f.volumes["data"]), ["emptyDir", "name"])
         _expect(p, "init containers", f.spec.get("initContainers"), None)
+        _expect(p, "CRD templates", [o for o in objs if o["kind"] == "CustomResourceDefinition"
+                                     and o["metadata"].get("annotations")], [])
     elif label == "defaults, release perf in load-tests":
         # A second release is a second fleet: its own cluster id and pods.
         _expect(p, "VOLLEY_CLUSTER_ID", cluster_id, "perf")
@@ -278,6 +280,15 @@ def intended(label: str, objs: list[dict]) -> list[str]:
                                    if m["name"] == "target-ca"],
                 [{"name": "target-ca", "mountPath": "/etc/volley/target-ca", "readOnly": True}])
         _expect(p, "dnsConfig", f.spec.get("dnsConfig"), {"options": [{"name": "ndots", "value": "1"}]})
+    elif label == "ci/crds-managed.yaml":
+        crds = [o for o in objs if o["kind"] == "CustomResourceDefinition"]
+        shipped = load_docs((CHART / "crds" / "loadtests.volley.dev.yaml").read_text())[0]
+        templated = [o for o in crds if o["metadata"].get("annotations")]
+        _expect(p, "CRDs (crds/ and the template)", len(crds), 2)
+        _expect(p, "templated CRD annotations", [o["metadata"]["annotations"] for o in templated],
+                [{"helm.sh/resource-policy": "keep"}])
+        _expect(p, "templated CRD spec equals crds/", [o["spec"] == shipped["spec"] for o in templated],
+                [True])
     else:
         p.append(f"no intent recorded for {label}: add it to intended() in tests/k8s/check.py")
     return p
