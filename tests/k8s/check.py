@@ -259,8 +259,10 @@ def intended(label: str, objs: list[dict]) -> list[str]:
                    "kubernetes.io/metadata.name") == "kube-system"]
         _expect(p, "DNS egress ports", dns,
                 [{"protocol": "UDP", "port": 5353}, {"protocol": "TCP", "port": 5353}])
-        _expect(p, "generated Secrets", sorted(wiring.name(o) for o in objs if o["kind"] == "Secret"),
-                ["loadfleet-ca", "loadfleet-token"])
+        _expect(p, "generated Secrets, kept on uninstall",
+                sorted((wiring.name(o), o["metadata"].get("annotations", {}).get("helm.sh/resource-policy"))
+                       for o in objs if o["kind"] == "Secret"),
+                [("loadfleet-ca", "keep"), ("loadfleet-token", "keep")])
     elif label == "ci/existing-secrets.yaml":
         _expect(p, "annotations", annotations, {"example.com/owner": "perf-team"})
         _expect(p, "nodeSelector", f.spec.get("nodeSelector"), {"volley.dev/pool": "load"})
