@@ -80,6 +80,14 @@ pub struct LoadTestSpec {
     #[schemars(range(min = 1))]
     pub min_agents: Option<u32>,
 
+    /// How long the test may stay Pending while too few matching, idle
+    /// agents are ready (a node pool scaling up, a fleet busy with another
+    /// test), as a k6 duration (`30m`). Then it ends in Error
+    /// (`AgentsUnavailable`). Default: the agent's pending timeout (5m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
+    pub wait_for_agents: Option<String>,
+
     /// How far ahead of the shared start instant the agents agree on it,
     /// as a k6 duration (`2s`, `500ms`). Default `2s`. Longer absorbs
     /// slower networks and clock offsets at the cost of start latency.
@@ -429,6 +437,7 @@ impl LoadTestSpec {
             script: None,
             selector: BTreeMap::new(),
             min_agents: None,
+            wait_for_agents: None,
             lead_time: None,
             env: BTreeMap::new(),
             env_value_from: BTreeMap::new(),

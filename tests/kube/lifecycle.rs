@@ -394,3 +394,55 @@ async fn a_refused_event_write_is_logged_once_and_the_test_goes_on() {
     let line = "kube: the service account may not create events (403); running without Events on LoadTests";
     assert_eq!(logs.lines_with(line).len(), 1, "one line for the refusal");
 }
+
+/// `spec.waitForAgents`: how long a test waits, Pending with a reason, for
+/// enough agents (a node pool scaling up) before it ends in Error.
+#[tokio::test]
+async fn wait_for_agents_bounds_the_pending_time_per_test() {
+    let api = FakeApi::start().await;
+    let mut lt = loadtest("scale-up", PLAN);
+    lt["spec"]["minAgents"] = json!(8);
+    lt["spec"]["waitForAgents"] = json!("200ms");
+    api.create_loadtest(NAMESPACE, lt);
+    let mut bad = loadtest("bad-wait", PLAN);
+    bad["spec"]["waitForAgents"] = json!("soon");
+    api.create_loadtest(NAMESPACE, bad);
+    let agent = FakeAgent::new("node-a");
+    let reason = "minAgents is 8, but only 2 matching agents are ready (node-a, node-b)";
+    agent.fail_submits(ApiError::Unprocessable {
+        message: reason.into(),
+    });
+    // The agent's own default would wait a minute.
+    let _c = start(&api, agent.clone(), config("node-a"));
+
+    let s = phase(&api, "scale-up", "Error").await;
+    assert_eq!(
+        s["message"],
+        format!("gave up after waiting 200ms: {reason}")
+    );
+    assert_eq!(condition(&s, "Failed")["reason"], "AgentsUnavailable");
+    let pending = api
+        .versions(NAMESPACE, "scale-up")
+        .into_iter()
+        .find(|v| v["status"]["phase"] == "Pending")
+        .expect("a Pending version");
+    assert_eq!(
+        condition(&pending["status"], "Complete")["reason"],
+        "WaitingForAgents"
+    );
+    assert!(
+        pending["status"]["message"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("giving up after 200ms)")),
+        "{pending}"
+    );
+
+    let s = phase(&api, "bad-wait", "Error").await;
+    assert_eq!(condition(&s, "Failed")["reason"], "InvalidSpec");
+    assert!(
+        s["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("spec.waitForAgents: got \"soon\", expected a duration")),
+        "{s}"
+    );
+}

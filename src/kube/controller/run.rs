@@ -190,6 +190,16 @@ impl Run {
             Ok(env) => env,
             Err((reason, message)) => return Err(self.fail(Phase::Error, reason, message).await),
         };
+        let pending_timeout = match self.lt.spec.wait_for_agents.as_deref() {
+            None => self.config.pending_timeout,
+            Some(text) => match crate::plan::parse_duration(text) {
+                Ok(d) => d,
+                Err(e) => {
+                    let message = format!("spec.waitForAgents: {e}");
+                    return Err(self.fail(Phase::Error, Reason::InvalidSpec, message).await);
+                }
+            },
+        };
         let spec = &self.lt.spec;
         let request = SubmitRequest {
             plan,
@@ -217,11 +227,11 @@ impl Run {
                     | ApiError::Unavailable { message },
                 ) => {
                     let waited = waiting_since.elapsed();
-                    if waited >= self.config.pending_timeout {
+                    if waited >= pending_timeout {
                         let message = if announced {
                             format!(
                                 "gave up after waiting {}: {message}",
-                                human(self.config.pending_timeout)
+                                human(pending_timeout)
                             )
                         } else {
                             message
@@ -237,7 +247,7 @@ impl Run {
                             message: Some(format!(
                                 "waiting: {message} (retrying every {}, giving up after {})",
                                 human(self.config.pending_retry),
-                                human(self.config.pending_timeout)
+                                human(pending_timeout)
                             )),
                             ..LoadTestStatus::default()
                         };
