@@ -227,6 +227,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         origin.clone(),
     )));
     let node_id = settings.node_id.clone();
+    let cluster_id = settings.cluster_id.clone();
     let egress = settings.egress.clone();
     let auth_disabled = matches!(settings.auth, ApiAuth::Disabled);
     let token = match &settings.auth {
@@ -283,7 +284,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         let alive = membership.watch();
         let is_alive: crate::kube::IsAlive =
             Arc::new(move |node: &str| alive.borrow().iter().any(|m| m.node_id == node));
-        let mut controller = k.spawn_controller(core.clone(), &node_id, is_alive);
+        let mut controller = k.spawn_controller(core.clone(), &node_id, &cluster_id, is_alive);
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             tokio::select! {

@@ -69,6 +69,14 @@ pub struct LoadTestSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script: Option<ScriptSource>,
 
+    /// The fleet that runs the test: its agents' cluster id
+    /// (`VOLLEY_CLUSTER_ID`; the chart's `clusterId`, by default the release
+    /// name). Unset, every fleet watching the namespace may claim it: set it
+    /// when a namespace holds more than one fleet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
+    pub fleet: Option<String>,
+
     /// Agent labels (`VOLLEY_LABELS`, e.g. `region`, `zone`, `pool`) an
     /// agent must carry to take part. Empty selects every agent.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -435,6 +443,7 @@ impl LoadTestSpec {
             plan: Some(plan.into()),
             plan_from: None,
             script: None,
+            fleet: None,
             selector: BTreeMap::new(),
             min_agents: None,
             wait_for_agents: None,

@@ -531,3 +531,49 @@ async fn a_k6_script_from_a_configmap_as_k6_operator_gives_it() {
         .expect("its options make a plan");
     assert_eq!(plan.scenarios[0].executor.max_vus(), 3);
 }
+
+/// Two fleets (two chart releases) in one namespace: a `LoadTest` naming a
+/// fleet in `spec.fleet` is claimed by that fleet only, whatever the race.
+#[tokio::test]
+async fn two_fleets_in_one_namespace_claim_only_their_own_tests() {
+    let api = FakeApi::start().await;
+    let mut for_b = loadtest("for-b", PLAN);
+    for_b["spec"]["fleet"] = json!("fleet-b");
+    api.create_loadtest(NAMESPACE, for_b);
+    let mut for_a = loadtest("for-a", PLAN);
+    for_a["spec"]["fleet"] = json!("fleet-a");
+    api.create_loadtest(NAMESPACE, for_a);
+    let a = FakeAgent::new("node-a");
+    let b = FakeAgent::new("node-b");
+    let mut cfg_a = config("node-a");
+    cfg_a.fleet = Some("fleet-a".into());
+    let mut cfg_b = config("node-b");
+    cfg_b.fleet = Some("fleet-b".into());
+    let _ca = start(&api, a.clone(), cfg_a);
+    let _cb = start(&api, b.clone(), cfg_b);
+
+    assert_eq!(
+        phase(&api, "for-b", "Starting").await["claimedBy"],
+        "node-b"
+    );
+    assert_eq!(
+        phase(&api, "for-a", "Starting").await["claimedBy"],
+        "node-a"
+    );
+    let names = |agent: &FakeAgent| -> Vec<String> {
+        agent
+            .submits()
+            .iter()
+            .filter_map(|s| s.name.clone())
+            .collect()
+    };
+    assert_eq!(names(&a), ["for-a"]);
+    assert_eq!(names(&b), ["for-b"]);
+    let claims = |name: &str| {
+        api.requests()
+            .iter()
+            .filter(|r| r.method == Method::PUT && r.path.ends_with(&format!("/{name}/status")))
+            .count()
+    };
+    assert_eq!((claims("for-a"), claims("for-b")), (1, 1), "no claim race");
+}

@@ -31,6 +31,15 @@ pub fn generation(lt: &LoadTest) -> i64 {
     lt.metadata.generation.unwrap_or(0)
 }
 
+/// Whether the fleet `fleet` (its cluster id; `None`: any) serves `lt`:
+/// a test naming another fleet in `spec.fleet` is none of its business.
+pub fn serves(lt: &LoadTest, fleet: Option<&str>) -> bool {
+    match (lt.spec.fleet.as_deref(), fleet) {
+        (Some(wanted), Some(mine)) => wanted == mine,
+        _ => true,
+    }
+}
+
 /// Decides what to do about `lt`. `running_here` says whether this agent
 /// has a task for it; `claimer_gone` says whether an agent id has been out
 /// of the fleet long enough to take its tests over.

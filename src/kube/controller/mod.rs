@@ -66,7 +66,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use self::conditions::Reason;
-use self::decide::{Action, claim_status, decide, expires_at, object_ref, takeover_status};
+use self::decide::{Action, claim_status, decide, expires_at, object_ref, serves, takeover_status};
 use self::events::Events;
 use self::run::{Run, RunEnd, Start, StopReason};
 use crate::api::Agent;
@@ -118,6 +118,9 @@ pub struct ControllerConfig {
     pub namespace: String,
     /// This agent's node id, written as `status.claimedBy`.
     pub node_id: String,
+    /// This agent's fleet (its cluster id): `LoadTest`s whose `spec.fleet`
+    /// names another are left alone. `None` serves every `LoadTest`.
+    pub fleet: Option<String>,
     /// How often a running test's live numbers are written to the status;
     /// often enough for `kubectl get -w`, rare enough for the API server.
     pub progress_every: Duration,
@@ -143,6 +146,7 @@ impl ControllerConfig {
         ControllerConfig {
             namespace: namespace.into(),
             node_id: node_id.into(),
+            fleet: None,
             progress_every: Duration::from_secs(2),
             pending_timeout: Duration::from_secs(300),
             pending_retry: Duration::from_secs(5),
@@ -342,6 +346,9 @@ impl Controller {
     /// Acts on the latest version of one object.
     async fn consider(&mut self, lt: LoadTest) -> Option<ControllerExit> {
         let name = lt.name_any();
+        if !serves(&lt, self.config.fleet.as_deref()) && !self.running.contains_key(&name) {
+            return None;
+        }
         if lt.metadata.deletion_timestamp.is_some() {
             self.deleted(&lt);
             return None;

@@ -296,3 +296,17 @@ fn start_time_is_rfc3339_utc() {
     );
     assert_eq!(rfc3339_from_unix_ms(u64::MAX), None);
 }
+
+#[test]
+fn a_test_naming_a_fleet_is_served_by_that_fleet_only() {
+    let mut test = lt(1, None);
+    assert!(serves(&test, Some("perf")), "no fleet named: any fleet");
+    assert!(serves(&test, None));
+    test.spec.fleet = Some("perf".into());
+    assert!(serves(&test, Some("perf")));
+    assert!(!serves(&test, Some("staging")));
+    assert!(
+        serves(&test, None),
+        "a controller without a fleet serves all"
+    );
+}
