@@ -1,7 +1,9 @@
 //! The Kubernetes integration (`volley::kube`) against a FAKE API server on
 //! loopback (`tests/kube/fake_api/`), never a real cluster: node
 //! identity, pod seeds, RBAC refusals here; the `LoadTest` controller in
-//! `tests/kube/controller.rs`; the fake's own API semantics in
+//! `tests/kube/controller.rs` (conditions, Events, re-runs and TTLs in
+//! `tests/kube/lifecycle.rs`, env values from Secrets in
+//! `tests/kube/secrets.rs`, least privilege in `tests/kube/rbac.rs`); the fake's own API semantics in
 //! `tests/kube/conformance.rs`.
 
 #[path = "kube/conformance.rs"]
@@ -12,6 +14,12 @@ mod controller;
 mod fake_agent;
 #[path = "kube/fake_api/mod.rs"]
 mod fake_api;
+#[path = "kube/lifecycle.rs"]
+mod lifecycle;
+#[path = "kube/rbac.rs"]
+mod rbac;
+#[path = "kube/secrets.rs"]
+mod secrets;
 #[path = "kube/support.rs"]
 mod support;
 

@@ -364,6 +364,10 @@ pub struct AgentSettings {
     pub kube: KubeMode,
     /// The pod's namespace (`POD_NAMESPACE`), where LoadTests are watched.
     pub namespace: Option<String>,
+    /// The label selector of this fleet's agent pods (`VOLLEY_SEED_SELECTOR`), for gossip
+    /// seeds listed from the API: the chart's includes the release instance, so two
+    /// releases in one namespace never seed each other.
+    pub seed_selector: String,
     /// The pod's IP (`POD_IP`); the advertise addresses default to it.
     pub pod_ip: Option<IpAddr>,
     /// The Kubernetes node (`NODE_NAME`), whose labels and CPUs the agent reads.

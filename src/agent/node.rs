@@ -167,7 +167,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
     let mut seeds: Vec<String> = settings.seeds.iter().map(ToString::to_string).collect();
     if let Some(k) = &kube {
         seeds.extend(
-            k.pod_seeds(AGENT_POD_SELECTOR, gossip_addr.port(), settings.pod_ip)
+            k.pod_seeds(&settings.seed_selector, gossip_addr.port(), settings.pod_ip)
                 .await,
         );
         seeds.sort();
@@ -227,6 +227,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         origin.clone(),
     )));
     let node_id = settings.node_id.clone();
+    let cluster_id = settings.cluster_id.clone();
     let egress = settings.egress.clone();
     let auth_disabled = matches!(settings.auth, ApiAuth::Disabled);
     let token = match &settings.auth {
@@ -283,7 +284,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         let alive = membership.watch();
         let is_alive: crate::kube::IsAlive =
             Arc::new(move |node: &str| alive.borrow().iter().any(|m| m.node_id == node));
-        let mut controller = k.spawn_controller(core.clone(), &node_id, is_alive);
+        let mut controller = k.spawn_controller(core.clone(), &node_id, &cluster_id, is_alive);
         let stop = shutdown.clone();
         tasks.push(tokio::spawn(async move {
             tokio::select! {
@@ -386,9 +387,6 @@ async fn publish_activity(
         }
     }
 }
-
-/// Selects the agent pods of the DaemonSet (`deploy/daemonset.yaml`) for gossip seeds.
-const AGENT_POD_SELECTOR: &str = "app.kubernetes.io/name=volley,app.kubernetes.io/component=agent";
 
 /// Connects to the API server when configured (and in a pod, for `auto`).
 async fn kube_context(settings: &AgentSettings) -> Option<crate::kube::KubeContext> {

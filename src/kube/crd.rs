@@ -69,6 +69,14 @@ pub struct LoadTestSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script: Option<ScriptSource>,
 
+    /// The fleet that runs the test: its agents' cluster id
+    /// (`VOLLEY_CLUSTER_ID`; the chart's `clusterId`, by default the release
+    /// name). Unset, every fleet watching the namespace may claim it: set it
+    /// when a namespace holds more than one fleet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
+    pub fleet: Option<String>,
+
     /// Agent labels (`VOLLEY_LABELS`, e.g. `region`, `zone`, `pool`) an
     /// agent must carry to take part. Empty selects every agent.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -79,6 +87,14 @@ pub struct LoadTestSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub min_agents: Option<u32>,
+
+    /// How long the test may stay Pending while too few matching, idle
+    /// agents are ready (a node pool scaling up, a fleet busy with another
+    /// test), as a k6 duration (`30m`). Then it ends in Error
+    /// (`AgentsUnavailable`). Default: the agent's pending timeout (5m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
+    pub wait_for_agents: Option<String>,
 
     /// How far ahead of the shared start instant the agents agree on it,
     /// as a k6 duration (`2s`, `500ms`). Default `2s`. Longer absorbs
@@ -91,6 +107,102 @@ pub struct LoadTestSpec {
     /// they win over the plan's own `env`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+
+    /// Values for `${env.NAME}` read from a key of a Secret or ConfigMap of
+    /// the test's namespace when the test starts, as a container's
+    /// `env[].valueFrom`: `{API_KEY: {secretKeyRef: {name, key}}}`. The
+    /// values go to the agents over mutual TLS; they are never written to
+    /// the status, the Events or the logs, and the agents' data directories
+    /// keep them redacted. A name may not also be in `env`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env_value_from: BTreeMap<String, EnvVarSource>,
+
+    /// Every key of a Secret or ConfigMap as a value for `${env.KEY}`, as a
+    /// container's `envFrom`. Later entries win over earlier ones; `env`
+    /// and `envValueFrom` win over all of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from: Vec<EnvFromSource>,
+
+    /// Names this run. Any change (a CI pipeline's id, a timestamp) is a
+    /// spec change, so the test runs again and its earlier verdict stops
+    /// counting (`kubectl wait` compares the conditions'
+    /// `observedGeneration`); `status.runId` tells which run a verdict
+    /// belongs to. Re-applying an unchanged `LoadTest` runs nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub run_id: Option<String>,
+
+    /// Seconds after the test finished (`status.completionTime`) after
+    /// which the fleet deletes the `LoadTest`, as a Job's field of the
+    /// same name. Unset keeps it until someone deletes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 31_536_000))]
+    pub ttl_seconds_after_finished: Option<u32>,
+}
+
+/// Where one env value comes from: exactly one of the two.
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "has(self.secretKeyRef) != has(self.configMapKeyRef)",
+        "message": "set exactly one of secretKeyRef {name, key} and configMapKeyRef {name, key}"
+    }
+]))]
+pub struct EnvVarSource {
+    /// A key of a Secret in the `LoadTest`'s namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<KeySelector>,
+    /// A key of a ConfigMap in the `LoadTest`'s namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_key_ref: Option<KeySelector>,
+}
+
+/// One key of a Secret or ConfigMap.
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema, PartialEq, Eq)]
+pub struct KeySelector {
+    /// Name of the Secret or ConfigMap.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// The key whose value is used.
+    #[schemars(length(min = 1))]
+    pub key: String,
+    /// When true, a missing object or key leaves the variable unset
+    /// instead of failing the test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// A whole Secret or ConfigMap as env values: exactly one of the two.
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "has(self.secretRef) != has(self.configMapRef)",
+        "message": "set exactly one of secretRef {name} and configMapRef {name}"
+    }
+]))]
+pub struct EnvFromSource {
+    /// Put before every key's name (`TARGET_` makes `url` `TARGET_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Every key of this Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<ObjectRef>,
+    /// Every key of this ConfigMap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_ref: Option<ObjectRef>,
+}
+
+/// A Secret or ConfigMap by name, in the `LoadTest`'s namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema, PartialEq, Eq)]
+pub struct ObjectRef {
+    /// Name of the object.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// When true, a missing object adds nothing instead of failing the test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
 }
 
 /// Where a plan stored outside the `LoadTest` lives.
@@ -183,6 +295,60 @@ pub struct LoadTestStatus {
     /// after the run started has a newer generation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+
+    /// `spec.runId` of the run this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+
+    /// When the test reached its final phase (RFC 3339, UTC); the clock of
+    /// `spec.ttlSecondsAfterFinished`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
+    pub completion_time: Option<String>,
+
+    /// The exit code `volley run` would give this verdict, k6's codes: 0
+    /// passed, 99 thresholds failed, 103 aborted, 104 invalid spec or plan,
+    /// 1 any other error. Set with the final phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+
+    /// Kubernetes-style conditions (`kubectl wait --for=condition=…`):
+    /// `Complete` (True once the test ended, whatever the verdict),
+    /// `Succeeded` (True when it passed, False when it ended otherwise,
+    /// Unknown until then) and `Failed` (True when it ended without
+    /// passing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// One condition, with the fields of Kubernetes' `metav1.Condition`.
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// `Complete`, `Succeeded` or `Failed`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: ConditionStatus,
+    /// Why, in one CamelCase word (`ThresholdsFailed`, `WaitingForAgents`).
+    pub reason: String,
+    /// Why, for a person.
+    pub message: String,
+    /// The `metadata.generation` of the spec this condition describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// When `status` last changed (RFC 3339, UTC).
+    #[schemars(extend("format" = "date-time"))]
+    pub last_transition_time: String,
+}
+
+/// The value of a condition.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, JsonSchema, PartialEq, Eq, Hash)]
+pub enum ConditionStatus {
+    True,
+    False,
+    Unknown,
 }
 
 /// The life of a `LoadTest`.
@@ -277,10 +443,16 @@ impl LoadTestSpec {
             plan: Some(plan.into()),
             plan_from: None,
             script: None,
+            fleet: None,
             selector: BTreeMap::new(),
             min_agents: None,
+            wait_for_agents: None,
             lead_time: None,
             env: BTreeMap::new(),
+            env_value_from: BTreeMap::new(),
+            env_from: Vec::new(),
+            run_id: None,
+            ttl_seconds_after_finished: None,
         }
     }
 

@@ -182,14 +182,17 @@ impl KubeContext {
     }
 
     /// Starts the `LoadTest` controller in this context's namespace with
-    /// the default [`ControllerConfig`] (see [`controller`]).
+    /// the default [`ControllerConfig`] (see [`controller`]), for the fleet
+    /// `cluster_id` (`spec.fleet`).
     pub fn spawn_controller(
         &self,
         agent: Arc<dyn Agent>,
         node_id: &str,
+        cluster_id: &str,
         is_alive: IsAlive,
     ) -> JoinHandle<ControllerExit> {
-        let config = ControllerConfig::new(&self.namespace, node_id);
+        let mut config = ControllerConfig::new(&self.namespace, node_id);
+        config.fleet = Some(cluster_id.to_string());
         self.spawn_controller_with(config, agent, is_alive)
     }
 

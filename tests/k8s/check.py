@@ -34,7 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Callable
+from typing import Any, Callable
 
 import yaml
 
@@ -179,6 +179,123 @@ def schema_covers_values() -> list[str]:
     return problems
 
 
+def check_secret_rbac(objs: list[dict], values: dict) -> list[str]:
+    """The Role lets the agents get Secrets (LoadTests' envValueFrom and
+    envFrom) exactly as the values ask: any Secret of the namespace, only
+    the listed ones (resourceNames), or none."""
+    rbac = values.get("rbac", {})
+    if not rbac.get("create", True):
+        return []
+    read, names = rbac.get("readSecrets", True), rbac.get("secretNames", [])
+    rules = [r for role in wiring.of_kind(objs, "Role") for r in role.get("rules", [])
+             if "secrets" in r.get("resources", [])]
+    if not read:
+        return [f"Secrets readable with rbac.readSecrets=false: {rules}"] if rules else []
+    if len(rules) != 1 or rules[0].get("verbs") != ["get"]:
+        return [f"expected one rule granting get on secrets, found {rules}"]
+    got = rules[0].get("resourceNames", [])
+    return [] if got == names else [f"resourceNames {got}, values ask {names}"]
+
+
+def _expect(problems: list[str], what: str, got: Any, want: Any) -> None:
+    if got != want:
+        problems.append(f"{what}: rendered {got!r}, expected {want!r}")
+
+
+SCRAPE = {"prometheus.io/scrape": "true", "prometheus.io/path": "/metrics"}
+
+
+def intended(label: str, objs: list[dict]) -> list[str]:
+    """What each values set means to render, as its comments say: the pool
+    (never merged with the default label), the annotations, the fleet's
+    cluster id, the Secrets, the data volume. A values set without an entry
+    here is a failure, so a new chart/ci/*.yaml comes with its intent."""
+    f = wiring.Fleet(objs)
+    meta = f.pod.get("metadata", {})
+    annotations = meta.get("annotations", {})
+    kinds = {o["kind"] for o in objs}
+    p: list[str] = []
+    cluster_id = f.env_values.get("VOLLEY_CLUSTER_ID")
+    if label == "defaults":
+        _expect(p, "nodeSelector", f.spec.get("nodeSelector"), {"volley.dev/pool": "load"})
+        _expect(p, "annotations", annotations, {**SCRAPE, "prometheus.io/port": "7070"})
+        _expect(p, "VOLLEY_CLUSTER_ID", cluster_id, "volley")
+        _expect(p, "serviceAccountName", f.spec.get("serviceAccountName"), "volley-agent")
+        _expect(p, "data volume", sorted(f.volumes["data"]), ["emptyDir", "name"])
+        _expect(p, "init containers", f.spec.get("initContainers"), None)
+        _expect(p, "CRD templates", [o for o in objs if o["kind"] == "CustomResourceDefinition"
+                                     and o["metadata"].get("annotations")], [])
+    elif label == "defaults, release perf in load-tests":
+        # A second release is a second fleet: its own cluster id and pods.
+        _expect(p, "VOLLEY_CLUSTER_ID", cluster_id, "perf")
+        _expect(p, "instance label", f.pod_labels.get("app.kubernetes.io/instance"), "perf")
+        _expect(p, "VOLLEY_SEED_SELECTOR", f.env_values.get("VOLLEY_SEED_SELECTOR"),
+                "app.kubernetes.io/name=volley,app.kubernetes.io/instance=perf,"
+                "app.kubernetes.io/component=agent")
+    elif label == "ci/generated-ca.yaml":
+        _expect(p, "nodeSelector", f.spec.get("nodeSelector"),
+                {"node-pool": "perf-c6i", "kubernetes.io/os": "linux"})
+        _expect(p, "tolerations", f.spec.get("tolerations"),
+                [{"key": "perf", "operator": "Exists", "effect": "NoSchedule"}])
+        _expect(p, "annotations", annotations, {**SCRAPE, "prometheus.io/port": "8070"})
+        _expect(p, "data hostPath", f.volumes["data"].get("hostPath", {}).get("path"), "/var/lib/volley")
+        # The host directory is given to the agent's user before it starts.
+        inits = f.spec.get("initContainers", [])
+        _expect(p, "init containers", [(c["name"], c.get("command"),
+                                        [m["name"] for m in c.get("volumeMounts", [])],
+                                        c["securityContext"]["capabilities"])
+                                       for c in inits],
+                [("data-owner", ["chown", "65532:65532", "/var/lib/volley"], ["data"],
+                  {"drop": ["ALL"], "add": ["CHOWN"]})])
+        np = next((o["spec"] for o in objs if o["kind"] == "NetworkPolicy"), {})
+        api_from = [r.get("from") for r in np.get("ingress", [])
+                    if any(pt.get("port") == 8070 for pt in r.get("ports", []))]
+        ns = lambda n: [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": n}}}]
+        _expect(p, "peers allowed on the API port (CI calls, monitoring scrapes)", api_from,
+                [ns("ci"), ns("monitoring")])
+        dns = [pt for r in np.get("egress", []) for pt in r.get("ports", [])
+               if any("namespaceSelector" in t for t in r.get("to", []))
+               and r["to"][0]["namespaceSelector"].get("matchLabels", {}).get(
+                   "kubernetes.io/metadata.name") == "kube-system"]
+        _expect(p, "DNS egress ports", dns,
+                [{"protocol": "UDP", "port": 5353}, {"protocol": "TCP", "port": 5353}])
+        _expect(p, "generated Secrets, kept on uninstall",
+                sorted((wiring.name(o), o["metadata"].get("annotations", {}).get("helm.sh/resource-policy"))
+                       for o in objs if o["kind"] == "Secret"),
+                [("loadfleet-ca", "keep"), ("loadfleet-token", "keep")])
+    elif label == "ci/existing-secrets.yaml":
+        _expect(p, "annotations", annotations, {"example.com/owner": "perf-team"})
+        _expect(p, "nodeSelector", f.spec.get("nodeSelector"), {"volley.dev/pool": "load"})
+        _expect(p, "VOLLEY_CLUSTER_ID", cluster_id, "perf-eu")
+        _expect(p, "VOLLEY_LABELS", f.env_values.get("VOLLEY_LABELS"),
+                "pool=load,region=eu-west-1,zone=eu-west-1a,team=perf,volley.dev/rack=r12")
+        _expect(p, "NetworkPolicy", "NetworkPolicy" in kinds, False)
+        _expect(p, "ServiceMonitor", "ServiceMonitor" in kinds, True)
+        _expect(p, "generated Secrets", [o for o in objs if o["kind"] == "Secret"], [])
+        _expect(p, "image", f.container.get("image"),
+                "registry.example.com/perf/volley@sha256:"
+                "4f1c8e2a9b7d6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e")
+        _expect(p, "pod label team", f.pod_labels.get("team"), "perf")
+        _expect(p, "extra volume", f.volumes.get("target-ca", {}).get("configMap"),
+                {"name": "target-ca-bundle"})
+        _expect(p, "extra mount", [m for m in f.container.get("volumeMounts", [])
+                                   if m["name"] == "target-ca"],
+                [{"name": "target-ca", "mountPath": "/etc/volley/target-ca", "readOnly": True}])
+        _expect(p, "dnsConfig", f.spec.get("dnsConfig"), {"options": [{"name": "ndots", "value": "1"}]})
+    elif label == "ci/crds-managed.yaml":
+        crds = [o for o in objs if o["kind"] == "CustomResourceDefinition"]
+        shipped = load_docs((CHART / "crds" / "loadtests.volley.dev.yaml").read_text())[0]
+        templated = [o for o in crds if o["metadata"].get("annotations")]
+        _expect(p, "CRDs (crds/ and the template)", len(crds), 2)
+        _expect(p, "templated CRD annotations", [o["metadata"]["annotations"] for o in templated],
+                [{"helm.sh/resource-policy": "keep"}])
+        _expect(p, "templated CRD spec equals crds/", [o["spec"] == shipped["spec"] for o in templated],
+                [True])
+    else:
+        p.append(f"no intent recorded for {label}: add it to intended() in tests/k8s/check.py")
+    return p
+
+
 def check_chart(helm, report: Report, validators: Validators, kube_version: str) -> list[dict]:
     """Lints and renders every values set; returns the default render."""
     cases = [("defaults", None, "volley", "volley"),
@@ -205,9 +322,15 @@ def check_chart(helm, report: Report, validators: Validators, kube_version: str)
                    lambda: validators.check_all(objs))
         for check, problems in wiring.all_checks(objs, external_secrets_of(values)):
             report.result(f"wiring [{label}]: {check}", problems)
+        report.result(f"RBAC on Secrets as rbac.readSecrets/secretNames say [{label}]",
+                      check_secret_rbac(objs, values))
+        report.run(f"renders what its values intend [{label}]", lambda: intended(label, objs))
         names_ok = [f"{wiring.summary_of(o)} not in namespace {namespace}" for o in objs
                     if o.get("metadata", {}).get("namespace") not in (None, namespace)]
         report.result(f"namespaces [{label}]", names_ok)
+    no_secrets = {"rbac": {"create": True, "readSecrets": False}}
+    report.run("RBAC on Secrets as rbac.readSecrets/secretNames say [rbac.readSecrets=false]",
+               lambda: check_secret_rbac(render(helm, no_secrets, "volley", "volley"), no_secrets))
     for path in sorted(BAD_VALUES.glob("*.yaml")):
         report.run(f"values refused [bad-values/{path.name}]", lambda: expect_refusal(helm, path))
     return default_objs
@@ -279,7 +402,7 @@ def check_example_plans(objs: list[dict]) -> list[str]:
                    for o in objs if o.get("kind") == "ConfigMap"}
     problems = []
     for lt in tests:
-        spec, label = lt["spec"], wiring.name(lt)
+        spec, label = lt["spec"], wiring.name(lt) or lt["metadata"].get("generateName", "")
         if "script" in spec:
             ref = spec["script"]["configMap"]
             data = config_maps.get((lt["metadata"].get("namespace"), ref["name"]), {})
@@ -308,7 +431,8 @@ def check_example_plans(objs: list[dict]) -> list[str]:
             problems.append(f"{label}: the plan is not a mapping with flow or scenarios")
             continue
         used = set(re.findall(r"\$\{env\.([A-Za-z_][A-Za-z0-9_]*)\}", text))
-        missing = sorted(used - set(spec.get("env", {})) - set(plan.get("env", {})))
+        given = set(spec.get("env", {})) | set(spec.get("envValueFrom", {}))
+        missing = sorted(used - given - set(plan.get("env", {})))
         if missing:
             problems.append(f"{label}: plan uses ${{env.X}} for {missing} but spec.env does not set them")
     return problems
@@ -378,6 +502,14 @@ def negative_controls(report: Report, validators: Validators, chart_objs: list[d
         "minAgents 0": {"plan": "vus: 1", "minAgents": 0},
         "unknown field minAgent": {"plan": "vus: 1", "minAgent": 2},
         "leadTime without unit": {"plan": "vus: 1", "leadTime": "2"},
+        "envValueFrom with two sources": {
+            "plan": "vus: 1",
+            "envValueFrom": {"K": {"secretKeyRef": {"name": "a", "key": "b"},
+                                   "configMapKeyRef": {"name": "c", "key": "d"}}}},
+        "envValueFrom without a key": {
+            "plan": "vus: 1", "envValueFrom": {"K": {"secretKeyRef": {"name": "a"}}}},
+        "envFrom without a source": {"plan": "vus: 1", "envFrom": [{"prefix": "X_"}]},
+        "negative ttlSecondsAfterFinished": {"plan": "vus: 1", "ttlSecondsAfterFinished": -1},
         "phase outside the enum": None,
     }
     problems = [] if not validators.errors(base) else [f"valid LoadTest refused: {validators.errors(base)}"]
@@ -400,6 +532,24 @@ def negative_controls(report: Report, validators: Validators, chart_objs: list[d
     found = dict(wiring.all_checks(objs, set()))["agent environment"]
     report.result("negative control: wiring catches $(POD_IP) used before it is defined",
                   [] if any("before POD_IP is defined" in p for p in found) else ["not caught"])
+
+    for label, edit, expect in [
+        ("an excess grant (list nodes)", lambda r: r["kind"] == "ClusterRole" and r["rules"][0]["verbs"].append("list"),
+         "cluster-wide grant the agent never uses: ('', 'nodes', 'list')"),
+        ("an excess grant (patch loadtests)",
+         lambda r: r["kind"] == "Role" and next(x for x in r["rules"] if x["resources"] == ["loadtests"])["verbs"].append("patch"),
+         "namespace grant the agent never uses: ('volley.dev', 'loadtests', 'patch')"),
+        ("a missing grant (delete loadtests)",
+         lambda r: r["kind"] == "Role" and next(x for x in r["rules"] if x["resources"] == ["loadtests"])["verbs"].remove("delete"),
+         "namespace permission missing: ('volley.dev', 'loadtests', 'delete')"),
+    ]:
+        objs = copy.deepcopy(chart_objs)
+        for o in objs:
+            if o["kind"] in ("Role", "ClusterRole"):
+                edit(o)
+        found = dict(wiring.all_checks(objs, set()))["RBAC bound to the agent"]
+        report.result(f"negative control: RBAC check catches {label}",
+                      [] if expect in found else [f"not caught: {found}"])
 
 
 def main() -> int:

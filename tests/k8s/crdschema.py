@@ -26,6 +26,10 @@ def _has(obj: dict, field: str) -> bool:
 KNOWN_RULES: dict[str, Callable[[Any], bool]] = {
     "(has(self.plan) ? 1 : 0) + (has(self.planFrom) ? 1 : 0) + (has(self.script) ? 1 : 0) == 1":
         lambda s: sum(_has(s, f) for f in ("plan", "planFrom", "script")) == 1,
+    "has(self.secretKeyRef) != has(self.configMapKeyRef)":
+        lambda s: _has(s, "secretKeyRef") != _has(s, "configMapKeyRef"),
+    "has(self.secretRef) != has(self.configMapRef)":
+        lambda s: _has(s, "secretRef") != _has(s, "configMapRef"),
 }
 
 
@@ -60,6 +64,29 @@ def _rules(node: dict, path: str, out: list) -> None:
         _rules(child, f"{path}.{name}", out)
     if isinstance(node.get("items"), dict):
         _rules(node["items"], f"{path}[]", out)
+    if isinstance(node.get("additionalProperties"), dict):
+        _rules(node["additionalProperties"], f"{path}.*", out)
+
+
+def _targets(obj: Any, path: str) -> list[tuple[str, Any]]:
+    """Every value at `path` (`.a.b[].*`: `[]` each list item, `*` each map
+    value), with its concrete path, for the CEL rules declared there."""
+    found = [("", obj)]
+    for part in [p for p in path.split(".") if p]:
+        name, items = (part[:-2], True) if part.endswith("[]") else (part, False)
+        step = []
+        for where, value in found:
+            if not isinstance(value, dict):
+                continue
+            if name == "*":
+                step += [(f"{where}.{k}", v) for k, v in value.items()]
+            elif name in value:
+                step.append((f"{where}.{name}", value[name]))
+        if items:
+            step = [(f"{w}[{i}]", v) for w, lst in step if isinstance(lst, list)
+                    for i, v in enumerate(lst)]
+        found = step
+    return [(w, v) for w, v in found if v is not None]
 
 
 class CrdValidator:
@@ -79,10 +106,12 @@ class CrdValidator:
             props = schema.setdefault("properties", {})
             props["apiVersion"] = {"type": "string"}
             props["kind"] = {"type": "string"}
+            # `kubectl create` accepts generateName in place of a name.
             props["metadata"] = {
                 "type": "object",
-                "required": ["name"],
-                "properties": {"name": {"type": "string", "minLength": 1}},
+                "anyOf": [{"required": ["name"]}, {"required": ["generateName"]}],
+                "properties": {"name": {"type": "string", "minLength": 1},
+                               "generateName": {"type": "string", "minLength": 1}},
             }
             rules: list = []
             _rules(raw, "", rules)
@@ -117,9 +146,7 @@ class CrdValidator:
             if check is None:
                 found.append(f"{path or '<root>'}: CEL rule {rule['rule']!r} unknown to the checker")
                 continue
-            target: Any = obj
-            for part in [p for p in path.split(".") if p]:
-                target = target.get(part) if isinstance(target, dict) else None
-            if target is not None and not check(target):
-                found.append(f"{path.lstrip('.')}: {rule.get('message', rule['rule'])}")
+            for where, target in _targets(obj, path):
+                if not check(target):
+                    found.append(f"{where.lstrip('.')}: {rule.get('message', rule['rule'])}")
         return found

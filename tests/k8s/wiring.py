@@ -20,18 +20,26 @@ from typing import Any, Callable
 REQUIRED_ENV = [
     "NODE_NAME", "POD_IP", "POD_NAMESPACE", "VOLLEY_NODE_ID", "VOLLEY_CLUSTER_ID",
     "VOLLEY_LABELS", "VOLLEY_GOSSIP_LISTEN", "VOLLEY_GOSSIP_ADVERTISE", "VOLLEY_SEEDS",
+    "VOLLEY_SEED_SELECTOR",
     "VOLLEY_QUIC_LISTEN", "VOLLEY_QUIC_ADVERTISE", "VOLLEY_API_LISTEN", "VOLLEY_TOKEN_FILE",
     "VOLLEY_CA_CERT", "VOLLEY_CA_KEY", "VOLLEY_DATA_DIR", "VOLLEY_KUBE", "RUST_LOG",
 ]
 
-# (API group, resource, verb) the agent needs, by scope.
-CLUSTER_PERMISSIONS = {("", "nodes", v) for v in ("get", "list", "watch")}
+# (API group, resource, verb) the agent calls, by scope (src/kube/: Api<Node>::get,
+# Api<Pod>::list, the LoadTest watcher's list and watch, the claim's status
+# update, progress status patches, the TTL's delete, ConfigMap gets, Event
+# create and patch). A grant beyond these is a problem, like a missing one.
+CLUSTER_PERMISSIONS = {("", "nodes", "get")}
 NAMESPACE_PERMISSIONS = (
-    {("", "pods", v) for v in ("get", "list", "watch")}
-    | {("volley.dev", "loadtests", v) for v in ("get", "list", "watch", "patch", "update")}
-    | {("volley.dev", "loadtests/status", v) for v in ("get", "patch", "update")}
-    | {("", "configmaps", "get"), ("", "events", "create")}
+    {("", "pods", "list")}
+    | {("volley.dev", "loadtests", v) for v in ("list", "watch", "delete")}
+    | {("volley.dev", "loadtests/status", v) for v in ("update", "patch")}
+    | {("", "configmaps", "get")}
+    | {("events.k8s.io", "events", v) for v in ("create", "patch")}
 )
+# Granted or not by choice (the chart's rbac.readSecrets): LoadTests'
+# env values from Secrets.
+OPTIONAL_NAMESPACE_PERMISSIONS = {("", "secrets", "get")}
 
 # DER of the Ed25519 algorithm identifier (OID 1.3.101.112).
 ED25519_OID = bytes([0x06, 0x03, 0x2B, 0x65, 0x70])
@@ -171,6 +179,13 @@ def check_env(f: Fleet) -> list[str]:
         got = _port_of(f.env_values.get(var))
         if want is None or got != want:
             problems.append(f"env {var}={f.env_values.get(var)!r} does not use container port {port} ({want})")
+    # Pod seeds: the selector must pick exactly this DaemonSet's pods, by
+    # every selector label (the chart's name its release instance).
+    selector = f.env_values.get("VOLLEY_SEED_SELECTOR") or ""
+    wanted = dict(pair.split("=", 1) for pair in selector.split(",") if "=" in pair)
+    ds_selector = f.ds["spec"]["selector"].get("matchLabels", {})
+    if wanted != ds_selector:
+        problems.append(f"env VOLLEY_SEED_SELECTOR={selector!r} is not the DaemonSet's selector {ds_selector}")
     for var in ("VOLLEY_GOSSIP_ADVERTISE", "VOLLEY_QUIC_ADVERTISE"):
         if not (f.env_values.get(var) or "").startswith("$(POD_IP):"):
             problems.append(f"env {var} does not advertise $(POD_IP)")
@@ -299,9 +314,10 @@ def check_rbac(f: Fleet) -> list[str]:
     for grant in sorted(cluster | local):
         if "*" in grant:
             problems.append(f"wildcard grant {grant}")
-    extra_cluster = {g for g in cluster if g[1] not in ("nodes",)}
-    if extra_cluster:
-        problems.append(f"cluster-wide grants beyond nodes: {sorted(extra_cluster)}")
+    for extra in sorted(cluster - CLUSTER_PERMISSIONS):
+        problems.append(f"cluster-wide grant the agent never uses: {extra}")
+    for extra in sorted(local - NAMESPACE_PERMISSIONS - OPTIONAL_NAMESPACE_PERMISSIONS):
+        problems.append(f"namespace grant the agent never uses: {extra}")
     return problems
 
 
@@ -335,8 +351,15 @@ def check_networkpolicy(f: Fleet) -> list[str]:
             problems.append(f"egress {p} to fleet pods is not allowed")
         if any(not fleet_peer(r, "from") and _allows(r.get("ports", []), "UDP", port[p]) for r in ingress):
             problems.append(f"ingress {p} is open beyond the fleet")
-    if not any(_allows(r.get("ports", []), "UDP", 53) and r.get("to") for r in egress):
-        problems.append("egress to DNS (UDP 53) is not allowed")
+    # DNS: a rule to a namespace allowing one port over UDP and TCP (53, or
+    # the chart's networkPolicy.dnsPort).
+    def dns(rule: dict) -> bool:
+        ports = rule.get("ports", [])
+        udp = {p.get("port") for p in ports if p.get("protocol") == "UDP"}
+        tcp = {p.get("port") for p in ports if p.get("protocol", "TCP") == "TCP"}
+        return any("namespaceSelector" in t for t in rule.get("to", [])) and bool(udp & tcp)
+    if not any(dns(r) for r in egress):
+        problems.append("egress to DNS (one port, UDP and TCP, in a namespace) is not allowed")
     if not any(any("ipBlock" in peer for peer in r.get("to", []))
                and (_allows(r.get("ports", []), "TCP", 443) or _allows(r.get("ports", []), "TCP", 6443))
                for r in egress):

@@ -21,7 +21,7 @@ fn api_error(err: kube::Error) -> kube::core::Status {
 #[tokio::test]
 async fn status_replace_needs_the_current_resource_version() {
     let fake = FakeApi::start().await;
-    let lts: Api<LoadTest> = Api::namespaced(fake.client(), NAMESPACE);
+    let lts: Api<LoadTest> = Api::namespaced(fake.admin_client(), NAMESPACE);
     let created = lts
         .create(
             &PostParams::default(),
@@ -71,7 +71,7 @@ async fn status_replace_needs_the_current_resource_version() {
 #[tokio::test]
 async fn merge_and_apply_patches_touch_only_the_status() {
     let fake = FakeApi::start().await;
-    let lts: Api<LoadTest> = Api::namespaced(fake.client(), NAMESPACE);
+    let lts: Api<LoadTest> = Api::namespaced(fake.admin_client(), NAMESPACE);
     lts.create(
         &PostParams::default(),
         &LoadTest::new("b", LoadTestSpec::inline("x: 1")),
@@ -140,7 +140,7 @@ async fn merge_and_apply_patches_touch_only_the_status() {
 #[tokio::test]
 async fn watch_streams_changes_and_deletion() {
     let fake = FakeApi::start().await;
-    let lts: Api<LoadTest> = Api::namespaced(fake.client(), NAMESPACE);
+    let lts: Api<LoadTest> = Api::namespaced(fake.admin_client(), NAMESPACE);
     let created = lts
         .create(
             &PostParams::default(),
@@ -183,7 +183,7 @@ async fn watch_streams_changes_and_deletion() {
 #[tokio::test]
 async fn unknown_paths_and_missing_objects_are_404_status() {
     let fake = FakeApi::start().await;
-    let lts: Api<LoadTest> = Api::namespaced(fake.client(), NAMESPACE);
+    let lts: Api<LoadTest> = Api::namespaced(fake.admin_client(), NAMESPACE);
     let err = api_error(lts.get("nope").await.expect_err("missing"));
     assert_eq!((err.code, err.reason.as_str()), (404, "NotFound"));
     assert!(lts.get_opt("nope").await.expect("get_opt").is_none());

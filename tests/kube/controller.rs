@@ -27,7 +27,7 @@ pub fn loadtest(name: &str, plan: &str) -> Value {
 }
 
 /// Fast settings so the tests take fractions of a second.
-fn config(node: &str) -> ControllerConfig {
+pub fn config(node: &str) -> ControllerConfig {
     let mut c = ControllerConfig::new(NAMESPACE, node);
     c.progress_every = Duration::from_millis(50);
     c.pending_retry = Duration::from_millis(50);
@@ -38,7 +38,7 @@ fn config(node: &str) -> ControllerConfig {
 }
 
 /// A running controller, aborted when the test ends.
-struct Controller(JoinHandle<ControllerExit>);
+pub struct Controller(JoinHandle<ControllerExit>);
 
 impl Drop for Controller {
     fn drop(&mut self) {
@@ -46,20 +46,20 @@ impl Drop for Controller {
     }
 }
 
-fn start(api: &FakeApi, agent: Arc<FakeAgent>, config: ControllerConfig) -> Controller {
+pub fn start(api: &FakeApi, agent: Arc<FakeAgent>, config: ControllerConfig) -> Controller {
     let ctx = KubeContext::new(api.client(), NAMESPACE);
     let alive = Arc::new(|node: &str| node != "node-dead");
     Controller(ctx.spawn_controller_with(config, agent, alive))
 }
 
-fn status(api: &FakeApi, name: &str) -> Value {
+pub fn status(api: &FakeApi, name: &str) -> Value {
     api.loadtest(NAMESPACE, name)
         .map(|lt| lt["status"].clone())
         .unwrap_or(Value::Null)
 }
 
 /// Waits until the status has `phase` and returns it.
-async fn phase(api: &FakeApi, name: &str, phase: &str) -> Value {
+pub async fn phase(api: &FakeApi, name: &str, phase: &str) -> Value {
     eventually(&format!("{name} in phase {phase}"), || {
         let s = status(api, name);
         (s["phase"] == phase).then_some(s)
@@ -68,7 +68,7 @@ async fn phase(api: &FakeApi, name: &str, phase: &str) -> Value {
 }
 
 /// The phases the object went through, without repeats.
-fn phases(api: &FakeApi, name: &str) -> Vec<String> {
+pub fn phases(api: &FakeApi, name: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for v in api.versions(NAMESPACE, name) {
         if let Some(p) = v["status"]["phase"].as_str()
@@ -530,4 +530,50 @@ async fn a_k6_script_from_a_configmap_as_k6_operator_gives_it() {
     let (plan, _) = volley::script::options::plan(&script, &Default::default())
         .expect("its options make a plan");
     assert_eq!(plan.scenarios[0].executor.max_vus(), 3);
+}
+
+/// Two fleets (two chart releases) in one namespace: a `LoadTest` naming a
+/// fleet in `spec.fleet` is claimed by that fleet only, whatever the race.
+#[tokio::test]
+async fn two_fleets_in_one_namespace_claim_only_their_own_tests() {
+    let api = FakeApi::start().await;
+    let mut for_b = loadtest("for-b", PLAN);
+    for_b["spec"]["fleet"] = json!("fleet-b");
+    api.create_loadtest(NAMESPACE, for_b);
+    let mut for_a = loadtest("for-a", PLAN);
+    for_a["spec"]["fleet"] = json!("fleet-a");
+    api.create_loadtest(NAMESPACE, for_a);
+    let a = FakeAgent::new("node-a");
+    let b = FakeAgent::new("node-b");
+    let mut cfg_a = config("node-a");
+    cfg_a.fleet = Some("fleet-a".into());
+    let mut cfg_b = config("node-b");
+    cfg_b.fleet = Some("fleet-b".into());
+    let _ca = start(&api, a.clone(), cfg_a);
+    let _cb = start(&api, b.clone(), cfg_b);
+
+    assert_eq!(
+        phase(&api, "for-b", "Starting").await["claimedBy"],
+        "node-b"
+    );
+    assert_eq!(
+        phase(&api, "for-a", "Starting").await["claimedBy"],
+        "node-a"
+    );
+    let names = |agent: &FakeAgent| -> Vec<String> {
+        agent
+            .submits()
+            .iter()
+            .filter_map(|s| s.name.clone())
+            .collect()
+    };
+    assert_eq!(names(&a), ["for-a"]);
+    assert_eq!(names(&b), ["for-b"]);
+    let claims = |name: &str| {
+        api.requests()
+            .iter()
+            .filter(|r| r.method == Method::PUT && r.path.ends_with(&format!("/{name}/status")))
+            .count()
+    };
+    assert_eq!((claims("for-a"), claims("for-b")), (1, 1), "no claim race");
 }

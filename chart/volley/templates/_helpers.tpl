@@ -37,6 +37,19 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: agent
 {{- end -}}
 
+{{/*
+VOLLEY_SEED_SELECTOR: the selector labels as key=value,... (the release
+instance included, so two releases in one namespace never seed each other).
+*/}}
+{{- define "volley.seedSelector" -}}
+{{- $pairs := list -}}
+{{- range $line := splitList "\n" (include "volley.selectorLabels" .) -}}
+{{- $kv := splitList ": " $line -}}
+{{- $pairs = append $pairs (printf "%s=%s" (index $kv 0) (index $kv 1)) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}
+
 {{- define "volley.labels" -}}
 helm.sh/chart: {{ include "volley.chart" . }}
 {{ include "volley.selectorLabels" . }}
@@ -60,8 +73,45 @@ app.kubernetes.io/part-of: volley
 {{- define "volley.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
 {{- default (include "volley.agentName" .) .Values.serviceAccount.name -}}
+{{- else if .Values.serviceAccount.name -}}
+{{- .Values.serviceAccount.name -}}
 {{- else -}}
-{{- default "default" .Values.serviceAccount.name -}}
+{{- fail "serviceAccount.name: required when serviceAccount.create=false; without it the agents would run as the namespace's \"default\" service account and the chart's RBAC would be granted to it. Name the service account you created, or set serviceAccount.create=true" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* VOLLEY_CLUSTER_ID: clusterId, or the release name. */}}
+{{- define "volley.clusterId" -}}
+{{- default .Release.Name .Values.clusterId | trunc 63 -}}
+{{- end -}}
+
+{{/* The agent pods' nodeSelector: the pool label, then nodeSelector. */}}
+{{- define "volley.nodeSelector" -}}
+{{- $selector := dict -}}
+{{- if .Values.pool.label.key -}}
+{{- $_ := set $selector .Values.pool.label.key .Values.pool.label.value -}}
+{{- end -}}
+{{- range $key, $value := .Values.pool.nodeSelector -}}
+{{- $_ := set $selector $key $value -}}
+{{- end -}}
+{{- if $selector -}}
+{{- toYaml $selector -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The agent pods' annotations: Prometheus' scrape trio, then podAnnotations. */}}
+{{- define "volley.podAnnotations" -}}
+{{- $annotations := dict -}}
+{{- if .Values.metrics.scrapeAnnotations -}}
+{{- $_ := set $annotations "prometheus.io/scrape" "true" -}}
+{{- $_ := set $annotations "prometheus.io/port" (toString .Values.ports.api) -}}
+{{- $_ := set $annotations "prometheus.io/path" "/metrics" -}}
+{{- end -}}
+{{- range $key, $value := .Values.podAnnotations -}}
+{{- $_ := set $annotations $key $value -}}
+{{- end -}}
+{{- if $annotations -}}
+{{- toYaml $annotations -}}
 {{- end -}}
 {{- end -}}
 
@@ -82,7 +132,24 @@ app.kubernetes.io/part-of: volley
 {{- end -}}
 
 {{- define "volley.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The agent pods' labels: the chart's, then podLabels (never a selector label). */}}
+{{- define "volley.podLabels" -}}
+{{- range $key, $value := .Values.podLabels -}}
+{{- if has $key (list "app.kubernetes.io/name" "app.kubernetes.io/instance" "app.kubernetes.io/component") -}}
+{{- fail (printf "podLabels.%s: a selector label of the chart; the DaemonSet and the seed selector rely on its value, so it cannot be set" $key) -}}
+{{- end -}}
+{{- end -}}
+{{- include "volley.labels" . }}
+{{- with .Values.podLabels }}
+{{ toYaml . }}
+{{- end -}}
 {{- end -}}
 
 {{/*
@@ -98,6 +165,9 @@ as key=value joined by commas; empty values are left out.
 {{- end -}}
 {{- end -}}
 {{- range $key := keys .Values.labels.extra | sortAlpha -}}
+{{- if has $key (list "pool" "region" "zone") -}}
+{{- fail (printf "labels.extra.%s: %q is a label of its own; set labels.%s instead (a second %s label would make VOLLEY_LABELS invalid)" $key $key $key $key) -}}
+{{- end -}}
 {{- $pairs = append $pairs (printf "%s=%s" $key (index $.Values.labels.extra $key)) -}}
 {{- end -}}
 {{- join "," $pairs -}}

@@ -144,6 +144,7 @@ impl<'a> Loader<'a> {
         let args = self.args;
         let pod_ip = self.pod_ip();
         let namespace = self.namespace();
+        let seed_selector = self.seed_selector();
         let node_name = self.raw(Setting::NODE_NAME, None);
         let node_id = self.node_id(node_name.as_ref());
         let cluster_id = self.with_default(
@@ -248,6 +249,7 @@ impl<'a> Loader<'a> {
             orphan_timeout: timing.orphan_timeout,
             kube: kube?.0,
             namespace: namespace?,
+            seed_selector: seed_selector?,
             pod_ip: pod_ip?,
             node_name: node_name.map(|(name, _)| name),
             limits: limits?,
@@ -267,6 +269,21 @@ impl<'a> Loader<'a> {
             Lookup::Invalid => None,
             Lookup::Value(ip, _) => Some(Some(ip)),
         }
+    }
+
+    /// `VOLLEY_SEED_SELECTOR`: `key=value` requirements joined by commas, as the
+    /// chart derives them from its own pod labels (release instance included);
+    /// [`crate::kube::seeds::AGENT_POD_SELECTOR`] when unset.
+    fn seed_selector(&mut self) -> Option<String> {
+        let default = crate::kube::seeds::AGENT_POD_SELECTOR;
+        self.with_default(
+            Setting::SEED_SELECTOR,
+            None,
+            default.to_owned(),
+            default.to_owned(),
+            parse::label_selector,
+        )
+        .map(|(selector, _)| selector)
     }
 
     /// `POD_NAMESPACE`: outer `None` when it is set but not a namespace name.
@@ -296,7 +313,7 @@ impl<'a> Loader<'a> {
     /// The node id: `--node-id`, `VOLLEY_NODE_ID`, then `NODE_NAME` (stable across pod restarts),
     /// then the hostname.
     fn node_id(&mut self, node_name: Option<&(String, Name)>) -> Option<(String, Name)> {
-        match self.lookup(Setting::NODE_ID, self.args.node_id.as_ref(), parse::id) {
+        match self.lookup(Setting::NODE_ID, self.args.node_id.as_ref(), parse::node_id) {
             Lookup::Value(id, name) => return Some((id, name)),
             Lookup::Invalid => return None,
             Lookup::Unset => {}
@@ -328,7 +345,7 @@ impl<'a> Loader<'a> {
     }
 
     fn fallback_id(&mut self, value: &str, name: Name) -> Option<(String, Name)> {
-        match parse::id(value) {
+        match parse::node_id(value) {
             Ok(id) => Some((id, name)),
             Err(expected) => {
                 let expected = format!(

@@ -107,9 +107,11 @@ impl Setting {
     pub const POD_IP: Setting = env_only("POD_IP");
     /// The node the pod runs on (Kubernetes downward API).
     pub const NODE_NAME: Setting = env_only("NODE_NAME");
+    /// The label selector of the fleet's agent pods, for gossip seeds from the API.
+    pub const SEED_SELECTOR: Setting = env_only("VOLLEY_SEED_SELECTOR");
 
     /// Every setting, in the order they are checked: for help texts and documentation.
-    pub const ALL: [Setting; 36] = [
+    pub const ALL: [Setting; 37] = [
         Setting::NODE_ID,
         Setting::CLUSTER_ID,
         Setting::LABELS,
@@ -146,6 +148,7 @@ impl Setting {
         Setting::POD_NAMESPACE,
         Setting::POD_IP,
         Setting::NODE_NAME,
+        Setting::SEED_SELECTOR,
     ];
 }
 

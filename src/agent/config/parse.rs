@@ -54,6 +54,73 @@ pub(crate) fn label(item: &str) -> Result<(String, String), Expected> {
     Ok((key.to_owned(), value.to_owned()))
 }
 
+/// A Kubernetes equality label selector (`key=value,key=value`), as the API's
+/// `labelSelector` takes it: keys are an optional DNS-subdomain prefix and `/`
+/// then a name of at most 63 characters, values at most 63 characters of
+/// `A-Za-z0-9`, `-`, `_` and `.`.
+pub(crate) fn label_selector(s: &str) -> Result<String, Expected> {
+    const FORM: &str = "key=value requirements joined by commas, like \
+                        app.kubernetes.io/name=volley,app.kubernetes.io/instance=perf";
+    let name_ok = |n: &str| {
+        (1..=63).contains(&n.len())
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    let mut items = Vec::new();
+    for item in list(s) {
+        let Some((key, value)) = item.split_once('=') else {
+            return Err(Cow::Borrowed(FORM));
+        };
+        let (key, value) = (key.trim(), value.trim());
+        let (prefix, name) = key.rsplit_once('/').unwrap_or(("", key));
+        let prefix_ok = prefix.len() <= 253
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.'));
+        if !name_ok(name) || !prefix_ok || !(value.is_empty() || name_ok(value)) {
+            return Err(Cow::Borrowed(FORM));
+        }
+        items.push(format!("{key}={value}"));
+    }
+    if items.is_empty() {
+        return Err(Cow::Borrowed(FORM));
+    }
+    Ok(items.join(","))
+}
+
+/// A node id, or a Kubernetes node name too long for one: node names may
+/// have up to 253 characters (a DNS subdomain), ids 63. A longer valid node
+/// name becomes its first 46 characters, `-` and 16 hex digits of its
+/// SHA-256: the same name always maps to the same id, so a restarted agent
+/// rejoins as itself, and two names that share their first 46 characters
+/// stay apart.
+pub(crate) fn node_id(s: &str) -> Result<String, Expected> {
+    if s.len() <= 63 {
+        return id(s);
+    }
+    let dns_subdomain = (64..=253).contains(&s.len())
+        && s.split('.').all(|part| {
+            (1..=63).contains(&part.len())
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        });
+    if !dns_subdomain {
+        return Err(Cow::Owned(format!(
+            "{ID_FORM}, or a Kubernetes node name (a DNS name of up to 253 characters)"
+        )));
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, s.as_bytes());
+    let hex: String = digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let head = s[..46].trim_end_matches(['.', '-']);
+    Ok(format!("{head}-{hex}"))
+}
+
 /// Splits a comma list into trimmed, non-empty items (a trailing comma is harmless).
 pub(crate) fn list(s: &str) -> impl Iterator<Item = &str> {
     s.split(',').map(str::trim).filter(|item| !item.is_empty())
@@ -249,6 +316,46 @@ mod tests {
         assert!(label("=x").unwrap_err().contains("a-z, 0-9"));
         assert!(label("a=b=c").unwrap_err().contains("without ','"));
         assert!(label("a=b c").unwrap_err().contains("spaces"));
+    }
+
+    #[test]
+    fn long_node_names_map_to_stable_ids() {
+        assert_eq!(node_id("worker-1"), Ok("worker-1".into()));
+        let long = format!("{}x.eu-west-1.compute.internal", "ip-10-0-1-23-".repeat(4));
+        assert!(long.len() > 63);
+        let mapped = node_id(&long).expect("a valid node name");
+        assert!(mapped.len() <= 63, "{mapped}");
+        assert!(id(&mapped).is_ok(), "{mapped} is a valid id");
+        assert!(mapped.starts_with("ip-10-0-1-23-ip-10-0-1-23-"), "{mapped}");
+        assert_eq!(node_id(&long), Ok(mapped.clone()), "stable");
+        let other = long.replace("internal", "internax");
+        assert_ne!(
+            node_id(&other).expect("valid"),
+            mapped,
+            "names differ, ids differ"
+        );
+        // Still refused: not a DNS name, or too long even for one.
+        assert!(node_id(&"Upper".repeat(20)).is_err());
+        assert!(node_id(&"a".repeat(254)).is_err());
+        assert!(node_id("bad id!").is_err());
+    }
+
+    #[test]
+    fn label_selectors_are_equality_requirements() {
+        assert_eq!(
+            label_selector("app.kubernetes.io/name=volley , app.kubernetes.io/instance=perf"),
+            Ok("app.kubernetes.io/name=volley,app.kubernetes.io/instance=perf".into())
+        );
+        assert_eq!(label_selector("tier="), Ok("tier=".into()));
+        for bad in [
+            "",
+            "name",
+            "a=b c",
+            "Bad/x=y",
+            &format!("k={}", "v".repeat(64)),
+        ] {
+            assert!(label_selector(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

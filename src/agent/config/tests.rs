@@ -252,6 +252,39 @@ fn the_daemonset_environment_loads() {
         ["volley-gossip.volley.svc.cluster.local:7946"]
     );
     assert_eq!(s.namespace.as_deref(), Some("volley"));
+    // deploy/ sets no seed selector: the one matching its pod labels.
+    assert_eq!(
+        s.seed_selector,
+        "app.kubernetes.io/name=volley,app.kubernetes.io/component=agent"
+    );
+}
+
+/// The chart's selector names its release, so two releases in one namespace
+/// never seed each other; a malformed one is refused with the form expected.
+#[test]
+fn the_seed_selector_comes_from_the_environment() {
+    let s = daemonset_env()
+        .env(
+            "VOLLEY_SEED_SELECTOR",
+            "app.kubernetes.io/name=volley, app.kubernetes.io/instance=perf,app.kubernetes.io/component=agent",
+        )
+        .ok();
+    assert_eq!(
+        s.seed_selector,
+        "app.kubernetes.io/name=volley,app.kubernetes.io/instance=perf,app.kubernetes.io/component=agent"
+    );
+    let report = daemonset_env()
+        .env("VOLLEY_SEED_SELECTOR", "app.kubernetes.io/name")
+        .errors();
+    let line = report.lines().next().unwrap_or_default();
+    assert!(
+        line.starts_with("VOLLEY_SEED_SELECTOR: \"app.kubernetes.io/name\" is not"),
+        "{line}"
+    );
+    assert!(
+        line.contains("key=value requirements joined by commas"),
+        "{line}"
+    );
 }
 
 #[test]

@@ -2,9 +2,11 @@
 //! it sees, and the status values it writes. No I/O, so every rule is a
 //! unit test.
 
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::ResourceExt;
 
-use crate::kube::crd::{LoadTest, LoadTestStatus, Phase, ThresholdStatus};
+use super::conditions::{COMPLETE, Reason, conditions, find};
+use crate::kube::crd::{ConditionStatus, LoadTest, LoadTestStatus, Phase, ThresholdStatus};
 use crate::metrics::{Metric, MetricValues, Summary, ThresholdOutcome};
 
 /// What this agent should do about one `LoadTest`.
@@ -27,6 +29,15 @@ pub enum Action {
 /// The `metadata.generation` of a `LoadTest` (0 when the server set none).
 pub fn generation(lt: &LoadTest) -> i64 {
     lt.metadata.generation.unwrap_or(0)
+}
+
+/// Whether the fleet `fleet` (its cluster id; `None`: any) serves `lt`:
+/// a test naming another fleet in `spec.fleet` is none of its business.
+pub fn serves(lt: &LoadTest, fleet: Option<&str>) -> bool {
+    match (lt.spec.fleet.as_deref(), fleet) {
+        (Some(wanted), Some(mine)) => wanted == mine,
+        _ => true,
+    }
 }
 
 /// Decides what to do about `lt`. `running_here` says whether this agent
@@ -73,15 +84,54 @@ pub fn decide(
     }
 }
 
-/// The status a claim writes: everything from an earlier run is cleared.
-pub fn claim_status(lt: &LoadTest, me: &str) -> LoadTestStatus {
+/// The status a claim writes at `now` (RFC 3339): everything from an
+/// earlier run is cleared, and the conditions say the test has not ended.
+pub fn claim_status(lt: &LoadTest, me: &str, now: &str) -> LoadTestStatus {
+    let message = format!("claimed by agent {me}");
+    let previous = lt
+        .status
+        .as_ref()
+        .map_or(&[][..], |s| s.conditions.as_slice());
     LoadTestStatus {
         phase: Some(Phase::Claimed),
         claimed_by: Some(me.to_string()),
-        message: Some(format!("claimed by agent {me}")),
+        conditions: conditions(
+            previous,
+            Phase::Claimed,
+            Reason::Claimed,
+            &message,
+            generation(lt),
+            now,
+        ),
+        message: Some(message),
         observed_generation: Some(generation(lt)),
+        run_id: lt.spec.run_id.clone(),
         ..LoadTestStatus::default()
     }
+}
+
+/// When a finished `LoadTest` is to be deleted (`spec.ttlSecondsAfterFinished`
+/// after `status.completionTime`, or after the `Complete` condition turned
+/// True when an older agent wrote no completion time). `None` when it never
+/// is: no TTL, not finished, or finished for an older spec that is about to
+/// run again.
+pub fn expires_at(lt: &LoadTest) -> Option<Timestamp> {
+    let ttl = lt.spec.ttl_seconds_after_finished?;
+    let status = lt.status.as_ref()?;
+    if !status.phase.is_some_and(Phase::is_terminal)
+        || status.observed_generation.unwrap_or(0) < generation(lt)
+    {
+        return None;
+    }
+    let finished = status.completion_time.clone().or_else(|| {
+        find(&status.conditions, COMPLETE)
+            .filter(|c| c.status == ConditionStatus::True)
+            .map(|c| c.last_transition_time.clone())
+    })?;
+    let finished: Timestamp = finished.parse().ok()?;
+    finished
+        .checked_add(SignedDuration::from_secs(i64::from(ttl)))
+        .ok()
 }
 
 /// The status a take-over writes: the run's fields stay (its test may

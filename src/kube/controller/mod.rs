@@ -27,36 +27,89 @@
 //!   follows the recorded test id, or submits afresh if there was none;
 //! - a finished run makes the loop look at its object again, so a spec
 //!   edited during the run (a newer `metadata.generation` than the
-//!   `observedGeneration` the run recorded) runs again.
+//!   `observedGeneration` the run recorded) runs again. `spec.runId` exists
+//!   for that: changing it is the explicit way to run an unchanged test
+//!   again. Re-applying an unchanged object changes nothing on the server,
+//!   so it runs nothing, and its status keeps describing the earlier run
+//!   (`observedGeneration`, `runId`, `completionTime` say which);
+//! - every phase written also sets the `Complete`, `Succeeded` and `Failed`
+//!   conditions ([`mod@conditions`]) and writes an Event ([`mod@events`]);
+//! - a finished test with `spec.ttlSecondsAfterFinished` is deleted by its
+//!   claimer (or by any agent once the claimer left the fleet) when that
+//!   many seconds have passed since `status.completionTime`, checked at
+//!   every rescan, with the object's uid as a precondition.
 //!
 //! An agent restarted with the same node id resumes the tests it had
 //! claimed. One gap remains: an agent that dies after its submit but before
 //! recording `testId` leaves a test the next owner submits again.
 
+pub mod conditions;
 pub mod decide;
+pub mod env;
+pub mod events;
 mod run;
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, PostParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use kube::runtime::events::EventType;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use self::decide::{Action, claim_status, decide, object_ref, takeover_status};
+use self::conditions::Reason;
+use self::decide::{Action, claim_status, decide, expires_at, object_ref, serves, takeover_status};
+use self::events::Events;
 use self::run::{Run, RunEnd, Start, StopReason};
 use crate::api::Agent;
-use crate::kube::crd::{LoadTest, LoadTestStatus};
+use crate::kube::crd::{LoadTest, LoadTestStatus, Phase};
 use crate::kube::error::{Call, KubeError, Refusals, classify};
 
 /// "Is this agent a live fleet member?", answered from gossip membership.
 pub type IsAlive = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// The wall clock the controller reads for `lastTransitionTime`,
+/// `completionTime` and `ttlSecondsAfterFinished`; tests give their own.
+#[derive(Clone)]
+pub struct WallClock(Arc<dyn Fn() -> Timestamp + Send + Sync>);
+
+impl WallClock {
+    /// The system's clock.
+    pub fn system() -> Self {
+        WallClock(Arc::new(Timestamp::now))
+    }
+
+    /// A clock that reads `now`.
+    pub fn new(now: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
+        WallClock(Arc::new(now))
+    }
+
+    pub fn now(&self) -> Timestamp {
+        (self.0)()
+    }
+
+    /// Now as RFC 3339 in whole seconds (`metav1.Time`'s precision).
+    pub fn rfc3339(&self) -> String {
+        let now = self.now();
+        Timestamp::from_second(now.as_second())
+            .unwrap_or(now)
+            .to_string()
+    }
+}
+
+impl fmt::Debug for WallClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WallClock({})", self.now())
+    }
+}
 
 /// How the controller behaves; [`ControllerConfig::new`] has the defaults.
 #[derive(Debug, Clone)]
@@ -65,6 +118,9 @@ pub struct ControllerConfig {
     pub namespace: String,
     /// This agent's node id, written as `status.claimedBy`.
     pub node_id: String,
+    /// This agent's fleet (its cluster id): `LoadTest`s whose `spec.fleet`
+    /// names another are left alone. `None` serves every `LoadTest`.
+    pub fleet: Option<String>,
     /// How often a running test's live numbers are written to the status;
     /// often enough for `kubectl get -w`, rare enough for the API server.
     pub progress_every: Duration,
@@ -77,8 +133,10 @@ pub struct ControllerConfig {
     /// takes its tests over; longer than a gossip hiccup or a restart.
     pub takeover_after: Duration,
     /// How often cached objects are looked at again (take-overs, claims
-    /// that failed for a transient reason).
+    /// that failed for a transient reason, expired finished tests).
     pub rescan_every: Duration,
+    /// The time written into the status and compared with TTLs.
+    pub clock: WallClock,
 }
 
 impl ControllerConfig {
@@ -88,11 +146,13 @@ impl ControllerConfig {
         ControllerConfig {
             namespace: namespace.into(),
             node_id: node_id.into(),
+            fleet: None,
             progress_every: Duration::from_secs(2),
             pending_timeout: Duration::from_secs(300),
             pending_retry: Duration::from_secs(5),
             takeover_after: Duration::from_secs(30),
             rescan_every: Duration::from_secs(5),
+            clock: WallClock::system(),
         }
     }
 }
@@ -119,7 +179,9 @@ pub fn spawn_controller(
 ) -> JoinHandle<ControllerExit> {
     let controller = Controller {
         loadtests: Api::namespaced(client.clone(), &config.namespace),
-        configmaps: Api::namespaced(client, &config.namespace),
+        configmaps: Api::namespaced(client.clone(), &config.namespace),
+        secrets: Api::namespaced(client.clone(), &config.namespace),
+        events: Events::new(client, &config.node_id, refusals.clone()),
         config: Arc::new(config),
         agent,
         is_alive,
@@ -130,6 +192,7 @@ pub fn spawn_controller(
         tasks: JoinSet::new(),
         gone_since: HashMap::new(),
         ended: HashMap::new(),
+        ttl_forbidden: false,
     };
     tokio::spawn(controller.run())
 }
@@ -147,6 +210,8 @@ struct Controller {
     config: Arc<ControllerConfig>,
     loadtests: Api<LoadTest>,
     configmaps: Api<ConfigMap>,
+    secrets: Api<Secret>,
+    events: Events,
     agent: Arc<dyn Agent>,
     is_alive: IsAlive,
     refusals: Arc<Refusals>,
@@ -165,6 +230,8 @@ struct Controller {
     /// still say "claimed by this agent, running", which must not look like
     /// a claim to resume after a restart.
     ended: HashMap<String, Option<String>>,
+    /// RBAC refused deleting a LoadTest: TTLs are not enforced (logged once).
+    ttl_forbidden: bool,
 }
 
 impl Controller {
@@ -279,6 +346,9 @@ impl Controller {
     /// Acts on the latest version of one object.
     async fn consider(&mut self, lt: LoadTest) -> Option<ControllerExit> {
         let name = lt.name_any();
+        if !serves(&lt, self.config.fleet.as_deref()) && !self.running.contains_key(&name) {
+            return None;
+        }
         if lt.metadata.deletion_timestamp.is_some() {
             self.deleted(&lt);
             return None;
@@ -305,9 +375,18 @@ impl Controller {
             _ => false,
         };
         match decide(&lt, &self.config.node_id, running_here, &|_| claimer_gone) {
-            Action::Nothing => None,
+            Action::Nothing => {
+                let mine = match claimer.as_deref() {
+                    None => true,
+                    Some(c) => c == self.config.node_id || claimer_gone,
+                };
+                if mine && !running_here {
+                    self.expire_if_due(&lt).await;
+                }
+                None
+            }
             Action::Claim => {
-                let status = claim_status(&lt, &self.config.node_id);
+                let status = claim_status(&lt, &self.config.node_id, &self.config.clock.rfc3339());
                 self.claim(lt, status, Start::Fresh).await
             }
             Action::TakeOver { from } => {
@@ -366,6 +445,31 @@ impl Controller {
         {
             Ok(updated) => {
                 tracing::info!(loadtest = %object_ref(&updated), "kube: claimed the LoadTest");
+                let me = &self.config.node_id;
+                match start {
+                    Start::Fresh => {
+                        let message = format!("claimed by agent {me}");
+                        self.events
+                            .phase(&updated, Phase::Claimed, Reason::Claimed, &message)
+                            .await;
+                    }
+                    Start::Resume => {
+                        let message = updated
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.message.clone())
+                            .unwrap_or_else(|| format!("taken over by agent {me}"));
+                        self.events
+                            .publish(
+                                &updated,
+                                EventType::Normal,
+                                "TakenOver",
+                                "TakeOver",
+                                &message,
+                            )
+                            .await;
+                    }
+                }
                 self.cache.insert(name, updated.clone());
                 self.spawn(updated, start);
                 None
@@ -404,15 +508,17 @@ impl Controller {
     fn spawn(&mut self, lt: LoadTest, start: Start) {
         let name = lt.name_any();
         let (stop, stop_rx) = watch::channel(None);
-        let run = Run {
-            agent: self.agent.clone(),
-            loadtests: self.loadtests.clone(),
-            configmaps: self.configmaps.clone(),
-            config: self.config.clone(),
-            refusals: self.refusals.clone(),
-            stop: stop_rx,
-            lt: lt.clone(),
-        };
+        let run = Run::new(
+            self.agent.clone(),
+            self.loadtests.clone(),
+            self.configmaps.clone(),
+            self.secrets.clone(),
+            self.events.clone(),
+            self.config.clone(),
+            self.refusals.clone(),
+            stop_rx,
+            lt.clone(),
+        );
         let task_name = name.clone();
         let handle = self
             .tasks
@@ -456,6 +562,56 @@ impl Controller {
         // The spec may have changed while it ran.
         let latest = self.cache.get(&name).cloned()?;
         self.consider(latest).await
+    }
+
+    /// Deletes a finished `lt` whose `ttlSecondsAfterFinished` has passed.
+    async fn expire_if_due(&mut self, lt: &LoadTest) {
+        if self.ttl_forbidden {
+            return;
+        }
+        let Some(due) = expires_at(lt) else {
+            return;
+        };
+        if self.config.clock.now() < due {
+            return;
+        }
+        let name = lt.name_any();
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: lt.uid(),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match self.loadtests.delete(&name, &params).await {
+            Ok(_) => {
+                tracing::info!(loadtest = %object_ref(lt), "kube: deleted the finished LoadTest (ttlSecondsAfterFinished passed)");
+            }
+            Err(e) => {
+                let namespace = lt.namespace();
+                let err = classify(
+                    Call {
+                        verb: "delete",
+                        resource: "loadtests",
+                        name: &name,
+                        namespace: namespace.as_deref(),
+                    },
+                    e,
+                );
+                match err {
+                    // Already gone, or replaced by a new object of the name.
+                    KubeError::NotFound { .. } | KubeError::Conflict { .. } => {}
+                    KubeError::Forbidden { .. } => {
+                        self.ttl_forbidden = true;
+                        self.refusals
+                            .report_if_forbidden(&err, "ttlSecondsAfterFinished");
+                    }
+                    other => {
+                        tracing::warn!(loadtest = %object_ref(lt), "kube: deleting the expired LoadTest failed: {other}; will retry");
+                    }
+                }
+            }
+        }
     }
 
     async fn rescan(&mut self) -> Option<ControllerExit> {

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
@@ -20,11 +20,14 @@ use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::ControllerConfig;
+use super::conditions::{Reason, conditions};
 use super::decide::{
     fleet_phase, generation, object_ref, rfc3339_from_unix_ms, summary_line, threshold_statuses,
 };
+use super::env;
+use super::events::Events;
 use crate::api::{Agent, ApiError, SubmitRequest, SummaryView, TestView};
-use crate::kube::crd::{LoadTest, LoadTestStatus, Phase, PlanOrigin};
+use crate::kube::crd::{Condition, LoadTest, LoadTestStatus, Phase, PlanOrigin};
 use crate::kube::error::{Call, KubeError, Refusals, classify};
 use crate::metrics::{Metric, MetricValues};
 
@@ -65,14 +68,23 @@ pub enum Start {
 
 /// Everything a run needs.
 pub struct Run {
-    pub agent: Arc<dyn Agent>,
-    pub loadtests: Api<LoadTest>,
-    pub configmaps: Api<ConfigMap>,
-    pub config: Arc<ControllerConfig>,
-    pub refusals: Arc<Refusals>,
-    pub stop: watch::Receiver<Option<StopReason>>,
+    agent: Arc<dyn Agent>,
+    loadtests: Api<LoadTest>,
+    configmaps: Api<ConfigMap>,
+    secrets: Api<Secret>,
+    events: Events,
+    config: Arc<ControllerConfig>,
+    refusals: Arc<Refusals>,
+    stop: watch::Receiver<Option<StopReason>>,
     /// The object as claimed.
-    pub lt: LoadTest,
+    lt: LoadTest,
+    /// The conditions as last written: a condition whose status stays
+    /// keeps its `lastTransitionTime`.
+    conditions: Vec<Condition>,
+    /// The phase last written, for one Event per change.
+    phase: Option<Phase>,
+    /// The fleet's test, once submitted or found recorded.
+    test_id: Option<String>,
 }
 
 /// A status write that could not be made.
@@ -86,6 +98,38 @@ enum WriteError {
 const FINAL_WRITE_ATTEMPTS: u32 = 5;
 
 impl Run {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        agent: Arc<dyn Agent>,
+        loadtests: Api<LoadTest>,
+        configmaps: Api<ConfigMap>,
+        secrets: Api<Secret>,
+        events: Events,
+        config: Arc<ControllerConfig>,
+        refusals: Arc<Refusals>,
+        stop: watch::Receiver<Option<StopReason>>,
+        lt: LoadTest,
+    ) -> Run {
+        let status = lt.status.as_ref();
+        let conditions = status.map(|s| s.conditions.clone()).unwrap_or_default();
+        let phase = status.and_then(|s| s.phase);
+        let test_id = status.and_then(|s| s.test_id.clone());
+        Run {
+            agent,
+            loadtests,
+            configmaps,
+            secrets,
+            events,
+            config,
+            refusals,
+            stop,
+            lt,
+            conditions,
+            phase,
+            test_id,
+        }
+    }
+
     fn name(&self) -> String {
         self.lt.name_any()
     }
@@ -103,6 +147,7 @@ impl Run {
                 Err(end) => return end,
             },
         };
+        self.test_id = Some(test_id.clone());
         self.follow(&test_id).await
     }
 
@@ -132,13 +177,34 @@ impl Run {
         let (plan, script) = match self.plan_text().await {
             Ok(Source::Plan(plan)) => (plan, None),
             Ok(Source::Script(bundle)) => (String::new(), Some(bundle)),
-            Err(message) => return Err(self.fail(Phase::Error, message).await),
+            Err((reason, message)) => return Err(self.fail(Phase::Error, reason, message).await),
+        };
+        let namespace = self.lt.namespace().unwrap_or_default();
+        let sources = env::Sources {
+            secrets: &self.secrets,
+            configmaps: &self.configmaps,
+            refusals: &self.refusals,
+            namespace: &namespace,
+        };
+        let env = match env::resolve(&self.lt.spec, &sources).await {
+            Ok(env) => env,
+            Err((reason, message)) => return Err(self.fail(Phase::Error, reason, message).await),
+        };
+        let pending_timeout = match self.lt.spec.wait_for_agents.as_deref() {
+            None => self.config.pending_timeout,
+            Some(text) => match crate::plan::parse_duration(text) {
+                Ok(d) => d,
+                Err(e) => {
+                    let message = format!("spec.waitForAgents: {e}");
+                    return Err(self.fail(Phase::Error, Reason::InvalidSpec, message).await);
+                }
+            },
         };
         let spec = &self.lt.spec;
         let request = SubmitRequest {
             plan,
             format: None,
-            env: spec.env.clone(),
+            env,
             files: BTreeMap::new(),
             uploads: Default::default(),
             selector: spec.selector.clone(),
@@ -161,16 +227,18 @@ impl Run {
                     | ApiError::Unavailable { message },
                 ) => {
                     let waited = waiting_since.elapsed();
-                    if waited >= self.config.pending_timeout {
+                    if waited >= pending_timeout {
                         let message = if announced {
                             format!(
                                 "gave up after waiting {}: {message}",
-                                human(self.config.pending_timeout)
+                                human(pending_timeout)
                             )
                         } else {
                             message
                         };
-                        return Err(self.fail(Phase::Error, message).await);
+                        return Err(self
+                            .fail(Phase::Error, Reason::AgentsUnavailable, message)
+                            .await);
                     }
                     if !announced {
                         announced = true;
@@ -179,17 +247,26 @@ impl Run {
                             message: Some(format!(
                                 "waiting: {message} (retrying every {}, giving up after {})",
                                 human(self.config.pending_retry),
-                                human(self.config.pending_timeout)
+                                human(pending_timeout)
                             )),
                             ..LoadTestStatus::default()
                         };
-                        self.write(&status).await?;
+                        self.write(&status, Reason::WaitingForAgents).await?;
                     }
                     if let Some(reason) = self.pause(self.config.pending_retry).await {
                         return Err(RunEnd::Stopped(reason));
                     }
                 }
-                Err(other) => return Err(self.fail(Phase::Error, other.to_string()).await),
+                Err(err @ ApiError::BadRequest { .. }) => {
+                    return Err(self
+                        .fail(Phase::Error, Reason::SubmitRefused, err.to_string())
+                        .await);
+                }
+                Err(other) => {
+                    return Err(self
+                        .fail(Phase::Error, Reason::TestError, other.to_string())
+                        .await);
+                }
             }
         };
 
@@ -222,7 +299,7 @@ impl Run {
             )),
             ..LoadTestStatus::default()
         };
-        if let Err(end) = self.write(&status).await {
+        if let Err(end) = self.write(&status, Reason::Starting).await {
             if end == RunEnd::Gone {
                 self.abort(&id).await;
             }
@@ -231,16 +308,19 @@ impl Run {
         Ok(id)
     }
 
-    /// The plan text or the script, or the message the status shows when
-    /// there is none.
-    async fn plan_text(&self) -> Result<Source, String> {
-        self.lt.spec.validate().map_err(|e| e.to_string())?;
-        let (name, key) = match self.lt.spec.plan_source().map_err(|e| e.to_string())? {
+    /// The plan text or the script, or the reason and message the status
+    /// shows when there is none.
+    async fn plan_text(&self) -> Result<Source, (Reason, String)> {
+        let invalid = |e: crate::kube::crd::CrdError| (Reason::InvalidSpec, e.to_string());
+        self.lt.spec.validate().map_err(invalid)?;
+        let (name, key) = match self.lt.spec.plan_source().map_err(invalid)? {
             PlanOrigin::Inline(text) => return Ok(Source::Plan(text.to_string())),
             PlanOrigin::ConfigMap { name, key } => (name, key),
             PlanOrigin::Script { name, file } => {
                 let cm = self.configmap(name, "spec.script.configMap").await?;
-                return script_bundle(&cm, name, file).map(|b| Source::Script(Box::new(b)));
+                return script_bundle(&cm, name, file)
+                    .map(|b| Source::Script(Box::new(b)))
+                    .map_err(|m| (Reason::ReferenceNotFound, m));
             }
         };
         let cm = self
@@ -250,22 +330,30 @@ impl Run {
             return Ok(Source::Plan(text.clone()));
         }
         if let Some(bytes) = cm.binary_data.as_ref().and_then(|d| d.get(key)) {
-            return String::from_utf8(bytes.0.clone()).map(Source::Plan).map_err(|_| {
-                format!(
-                    "spec.planFrom.configMapKeyRef.key: key {key:?} of ConfigMap {name:?} holds \
-                     binary data that is not UTF-8 text; store the plan as text"
-                )
-            });
+            return String::from_utf8(bytes.0.clone())
+                .map(Source::Plan)
+                .map_err(|_| {
+                    (
+                        Reason::InvalidSpec,
+                        format!(
+                            "spec.planFrom.configMapKeyRef.key: key {key:?} of ConfigMap {name:?} \
+                         holds binary data that is not UTF-8 text; store the plan as text"
+                        ),
+                    )
+                });
         }
-        Err(format!(
-            "spec.planFrom.configMapKeyRef.key: ConfigMap {name:?} has no key {key:?} ({})",
-            keys_of(&cm)
+        Err((
+            Reason::ReferenceNotFound,
+            format!(
+                "spec.planFrom.configMapKeyRef.key: ConfigMap {name:?} has no key {key:?} ({})",
+                keys_of(&cm)
+            ),
         ))
     }
 
     /// ConfigMap `name` of the test's namespace; `field` names the spec
     /// field in messages.
-    async fn configmap(&self, name: &str, field: &str) -> Result<ConfigMap, String> {
+    async fn configmap(&self, name: &str, field: &str) -> Result<ConfigMap, (Reason, String)> {
         let namespace = self.lt.namespace().unwrap_or_default();
         self.configmaps.get(name).await.map_err(|e| {
             let err = classify(
@@ -277,10 +365,10 @@ impl Run {
                 },
                 e,
             );
-            if self
+            let forbidden = self
                 .refusals
-                .report_if_forbidden(&err, "plans from ConfigMaps (inline plans still work)")
-            {
+                .report_if_forbidden(&err, "plans from ConfigMaps (inline plans still work)");
+            let message = if forbidden {
                 format!(
                     "{field}: the agents' service account may not get configmaps in namespace \
                      {namespace:?} (403); put the plan in spec.plan or grant get on configmaps"
@@ -292,7 +380,13 @@ impl Run {
                 )
             } else {
                 format!("{field}: cannot read ConfigMap {name:?}: {err}")
-            }
+            };
+            let reason = if forbidden {
+                Reason::ReferenceForbidden
+            } else {
+                Reason::ReferenceNotFound
+            };
+            (reason, message)
         })
     }
 
@@ -328,7 +422,7 @@ impl Run {
                         "test {id} is no longer known to the fleet (its coordinating agent may \
                          have left); apply the LoadTest again with a changed spec to rerun it"
                     );
-                    return self.fail(Phase::Error, message).await;
+                    return self.fail(Phase::Error, Reason::TestLost, message).await;
                 }
                 Err(err) => {
                     if failing_since.is_none() {
@@ -344,7 +438,8 @@ impl Run {
             let progress = progress_status(&view, running);
             running = progress.phase == Some(Phase::Running);
             if last_written.as_ref() != Some(&progress) {
-                match self.write(&progress).await {
+                let reason = Reason::of_phase(progress.phase.unwrap_or(Phase::Running));
+                match self.write(&progress, reason).await {
                     Ok(()) => last_written = Some(progress),
                     Err(end @ (RunEnd::Gone | RunEnd::Forbidden { .. })) => {
                         // Without a LoadTest, nobody is left to watch the test.
@@ -404,20 +499,21 @@ impl Run {
             }
         };
         let phase = status.phase.unwrap_or(Phase::Error);
-        self.write_final(status)
+        self.write_final(status, Reason::of_phase(phase))
             .await
             .unwrap_or(RunEnd::Finished(phase))
     }
 
-    /// Ends the run with `phase` and `message` (a run that could not start).
-    async fn fail(&mut self, phase: Phase, message: String) -> RunEnd {
-        tracing::warn!(loadtest = %object_ref(&self.lt), "kube: LoadTest {phase:?}: {message}");
+    /// Ends the run with `phase`, `reason` and `message` (a run that could
+    /// not start, or lost its test).
+    async fn fail(&mut self, phase: Phase, reason: Reason, message: String) -> RunEnd {
+        tracing::warn!(loadtest = %object_ref(&self.lt), reason = reason.as_str(), "kube: LoadTest {phase:?}: {message}");
         let status = LoadTestStatus {
             phase: Some(phase),
             message: Some(message),
             ..LoadTestStatus::default()
         };
-        self.write_final(status)
+        self.write_final(status, reason)
             .await
             .unwrap_or(RunEnd::Finished(phase))
     }
@@ -425,14 +521,14 @@ impl Run {
     /// The last write, retried a few times: a lost verdict would leave the
     /// LoadTest looking like it still runs. `Some` when the run ends
     /// differently than with the verdict (gone, forbidden, stopped).
-    async fn write_final(&mut self, mut status: LoadTestStatus) -> Option<RunEnd> {
+    async fn write_final(&mut self, mut status: LoadTestStatus, reason: Reason) -> Option<RunEnd> {
         status.observed_generation = Some(generation(&self.lt));
         let mut backoff = Duration::from_millis(500);
         for attempt in 1..=FINAL_WRITE_ATTEMPTS {
             if let Some(reason) = self.stopped() {
                 return Some(RunEnd::Stopped(reason));
             }
-            match self.try_write(&status).await {
+            match self.try_write(&status, reason).await {
                 Ok(()) => return None,
                 Err(WriteError::Gone) => return Some(RunEnd::Gone),
                 Err(WriteError::Forbidden(verb, resource)) => {
@@ -454,8 +550,8 @@ impl Run {
     }
 
     /// One progress write; a transient failure is logged and skipped.
-    async fn write(&self, status: &LoadTestStatus) -> Result<(), RunEnd> {
-        match self.try_write(status).await {
+    async fn write(&mut self, status: &LoadTestStatus, reason: Reason) -> Result<(), RunEnd> {
+        match self.try_write(status, reason).await {
             Ok(()) => Ok(()),
             Err(WriteError::Gone) => Err(RunEnd::Gone),
             Err(WriteError::Forbidden(verb, resource)) => Err(RunEnd::Forbidden { verb, resource }),
@@ -466,16 +562,57 @@ impl Run {
         }
     }
 
-    /// Merge-patches the set fields of `status` into the object's status.
-    async fn try_write(&self, status: &LoadTestStatus) -> Result<(), WriteError> {
+    /// Merge-patches the set fields of `status` into the object's status,
+    /// with the conditions of its phase for `reason` (and, for a final
+    /// phase, the completion time and exit code); writes an Event when the
+    /// phase changed.
+    async fn try_write(
+        &mut self,
+        status: &LoadTestStatus,
+        reason: Reason,
+    ) -> Result<(), WriteError> {
         let name = self.name();
+        let mut status = status.clone();
+        if let Some(phase) = status.phase {
+            let now = self.config.clock.rfc3339();
+            let message = status
+                .message
+                .clone()
+                .unwrap_or_else(|| phase_message(phase, self.test_id.as_deref()));
+            status.conditions = conditions(
+                &self.conditions,
+                phase,
+                reason,
+                &message,
+                generation(&self.lt),
+                &now,
+            );
+            if phase.is_terminal() {
+                status.completion_time = Some(now);
+                status.exit_code = reason.exit_code(phase);
+            }
+        }
         let body = json!({ "status": status });
         match self
             .loadtests
             .patch_status(&name, &PatchParams::default(), &Patch::Merge(&body))
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                if let Some(phase) = status.phase {
+                    self.conditions = std::mem::take(&mut status.conditions);
+                    if self.phase != Some(phase) {
+                        self.phase = Some(phase);
+                        let message = self
+                            .conditions
+                            .first()
+                            .map(|c| c.message.clone())
+                            .unwrap_or_default();
+                        self.events.phase(&self.lt, phase, reason, &message).await;
+                    }
+                }
+                Ok(())
+            }
             Err(e) => {
                 let namespace = self.lt.namespace();
                 let err = classify(
@@ -498,6 +635,21 @@ impl Run {
                 }
             }
         }
+    }
+}
+
+/// What a phase means, for conditions written without a message.
+fn phase_message(phase: Phase, test_id: Option<&str>) -> String {
+    let test = test_id.map_or_else(String::new, |id| format!("test {id} "));
+    match phase {
+        Phase::Pending => "waiting for enough matching, idle agents".to_string(),
+        Phase::Claimed => "claimed by an agent".to_string(),
+        Phase::Starting => format!("{test}starting: the agents agreed on a start instant"),
+        Phase::Running => format!("{test}running: load is being generated"),
+        Phase::Passed => format!("{test}passed"),
+        Phase::Failed => format!("{test}failed its thresholds"),
+        Phase::Aborted => format!("{test}was aborted"),
+        Phase::Error => format!("{test}ended in error"),
     }
 }
 

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::conditions::{COMPLETE, Reason, SUCCEEDED, conditions, find};
 use super::decide::*;
-use crate::kube::crd::{LoadTest, LoadTestSpec, LoadTestStatus, Phase};
+use crate::kube::crd::{ConditionStatus, LoadTest, LoadTestSpec, LoadTestStatus, Phase};
 use crate::metrics::{MetricSummary, MetricValues, Summary, ThresholdOutcome};
 use crate::plan::TrendStat;
 
@@ -108,12 +109,80 @@ fn claim_clears_the_last_run_and_records_the_generation() {
         observed_generation: Some(1),
         ..LoadTestStatus::default()
     };
-    let s = claim_status(&lt(2, Some(old)), ME);
+    let mut test = lt(2, Some(old));
+    test.spec.run_id = Some("ci-41".into());
+    let s = claim_status(&test, ME, "2026-01-01T00:00:09Z");
     assert_eq!(s.phase, Some(Phase::Claimed));
     assert_eq!(s.claimed_by.as_deref(), Some(ME));
     assert_eq!(s.observed_generation, Some(2));
+    assert_eq!(s.run_id.as_deref(), Some("ci-41"));
     assert_eq!(s.test_id, None);
     assert_eq!(s.summary, None);
+    assert_eq!(s.completion_time, None);
+    assert_eq!(s.exit_code, None);
+    // The conditions say "not ended" for the new generation at once.
+    let complete = find(&s.conditions, COMPLETE).expect("Complete");
+    assert_eq!(complete.status, ConditionStatus::False);
+    assert_eq!(complete.reason, "Claimed");
+    assert_eq!(complete.observed_generation, Some(2));
+    assert_eq!(complete.last_transition_time, "2026-01-01T00:00:09Z");
+    let succeeded = find(&s.conditions, SUCCEEDED).expect("Succeeded");
+    assert_eq!(succeeded.status, ConditionStatus::Unknown);
+}
+
+fn finished(ttl: Option<u32>, completed: Option<&str>, observed: i64) -> LoadTest {
+    let mut test = lt(
+        2,
+        Some(LoadTestStatus {
+            phase: Some(Phase::Passed),
+            completion_time: completed.map(str::to_string),
+            observed_generation: Some(observed),
+            ..LoadTestStatus::default()
+        }),
+    );
+    test.spec.ttl_seconds_after_finished = ttl;
+    test
+}
+
+#[test]
+fn finished_tests_expire_ttl_seconds_after_completion() {
+    let at = |s: &str| {
+        s.parse::<k8s_openapi::jiff::Timestamp>()
+            .expect("timestamp")
+    };
+    let done = "2026-01-01T00:00:00Z";
+    assert_eq!(
+        expires_at(&finished(Some(300), Some(done), 2)),
+        Some(at("2026-01-01T00:05:00Z"))
+    );
+    assert_eq!(
+        expires_at(&finished(Some(0), Some(done), 2)),
+        Some(at(done))
+    );
+    // No TTL, no completion time, or a spec edited since (it runs again).
+    assert_eq!(expires_at(&finished(None, Some(done), 2)), None);
+    assert_eq!(expires_at(&finished(Some(300), None, 2)), None);
+    assert_eq!(expires_at(&finished(Some(300), Some(done), 1)), None);
+    assert_eq!(expires_at(&finished(Some(300), Some("yesterday"), 2)), None);
+    // Still running.
+    let mut running = finished(Some(0), Some(done), 2);
+    if let Some(s) = running.status.as_mut() {
+        s.phase = Some(Phase::Running);
+    }
+    assert_eq!(expires_at(&running), None);
+    // An older agent's status: the Complete condition's time counts.
+    let mut old = finished(Some(60), None, 2);
+    if let Some(s) = old.status.as_mut() {
+        s.conditions = conditions(
+            &[],
+            Phase::Passed,
+            Reason::Passed,
+            "passed",
+            2,
+            "2026-01-01T00:10:00Z",
+        );
+    }
+    assert_eq!(expires_at(&old), Some(at("2026-01-01T00:11:00Z")));
 }
 
 #[test]
@@ -226,4 +295,18 @@ fn start_time_is_rfc3339_utc() {
         Some("2026-01-01T00:00:02Z")
     );
     assert_eq!(rfc3339_from_unix_ms(u64::MAX), None);
+}
+
+#[test]
+fn a_test_naming_a_fleet_is_served_by_that_fleet_only() {
+    let mut test = lt(1, None);
+    assert!(serves(&test, Some("perf")), "no fleet named: any fleet");
+    assert!(serves(&test, None));
+    test.spec.fleet = Some("perf".into());
+    assert!(serves(&test, Some("perf")));
+    assert!(!serves(&test, Some("staging")));
+    assert!(
+        serves(&test, None),
+        "a controller without a fleet serves all"
+    );
 }

@@ -39,6 +39,7 @@ fn full_test() -> LoadTest {
         summary: Some("http_reqs......: 74070".into()),
         message: Some("1 of 2 thresholds failed".into()),
         observed_generation: Some(1),
+        ..LoadTestStatus::default()
     });
     lt
 }
@@ -53,10 +54,16 @@ fn config_map_spec(name: &str, key: &str) -> LoadTestSpec {
             },
         }),
         script: None,
+        fleet: None,
         selector: BTreeMap::new(),
         min_agents: None,
+        wait_for_agents: None,
         lead_time: None,
         env: BTreeMap::new(),
+        env_value_from: BTreeMap::new(),
+        env_from: Vec::new(),
+        run_id: None,
+        ttl_seconds_after_finished: None,
     }
 }
 
@@ -398,6 +405,8 @@ proptest! {
         env in arb_map(),
         min_agents in prop::option::of(any::<u32>()),
         lead_time in prop::option::of("[0-9]{1,3}(ms|s|m)"),
+        run_id in prop::option::of("[a-zA-Z0-9._-]{1,40}"),
+        ttl in prop::option::of(0u32..100_000),
     ) {
         let spec = LoadTestSpec {
             plan,
@@ -405,10 +414,16 @@ proptest! {
                 config_map_key_ref: ConfigMapKeyRef { name, key },
             }),
             script: None,
+            fleet: None,
             selector,
             min_agents,
+            wait_for_agents: None,
             lead_time,
             env,
+            env_value_from: BTreeMap::new(),
+            env_from: Vec::new(),
+            run_id,
+            ttl_seconds_after_finished: ttl,
         };
         let yaml = serde_yaml_ng::to_string(&spec).expect("serialize");
         let back: LoadTestSpec = serde_yaml_ng::from_str(&yaml).expect("parse");
@@ -419,4 +434,79 @@ proptest! {
             prop_assert!(spec.plan_source().is_err());
         }
     }
+}
+
+/// `kubectl wait --for=condition=…` and server-side apply need the
+/// conditions as a list keyed by `type`, with metav1.Condition's required
+/// fields.
+#[test]
+fn conditions_follow_the_kubernetes_convention() {
+    let schema = schema();
+    let conditions = &schema["properties"]["status"]["properties"]["conditions"];
+    assert_eq!(conditions["x-kubernetes-list-type"], "map");
+    assert_eq!(conditions["x-kubernetes-list-map-keys"], json!(["type"]));
+    let item = &conditions["items"];
+    let mut required: Vec<&str> = item["required"]
+        .as_array()
+        .expect("required fields")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    required.sort_unstable();
+    assert_eq!(
+        required,
+        ["lastTransitionTime", "message", "reason", "status", "type"]
+    );
+    assert_eq!(
+        item["properties"]["status"]["enum"],
+        json!(["True", "False", "Unknown"])
+    );
+    assert_eq!(
+        item["properties"]["lastTransitionTime"]["format"],
+        "date-time"
+    );
+    let spec = &schema["properties"]["spec"]["properties"];
+    assert_eq!(spec["ttlSecondsAfterFinished"]["type"], "integer");
+    assert_eq!(spec["ttlSecondsAfterFinished"]["minimum"], 0.0);
+    assert_eq!(spec["runId"]["type"], "string");
+}
+
+/// Each env source names exactly one object, checked at admission (and
+/// again by the agent, `controller::env`).
+#[test]
+fn env_sources_need_exactly_one_object() {
+    let schema = schema();
+    let spec = &schema["properties"]["spec"]["properties"];
+    let value_from = &spec["envValueFrom"]["additionalProperties"];
+    assert_eq!(
+        value_from["x-kubernetes-validations"][0]["rule"],
+        "has(self.secretKeyRef) != has(self.configMapKeyRef)"
+    );
+    assert_eq!(
+        value_from["properties"]["secretKeyRef"]["required"],
+        json!(["key", "name"])
+    );
+    let from = &spec["envFrom"]["items"];
+    assert_eq!(
+        from["x-kubernetes-validations"][0]["rule"],
+        "has(self.secretRef) != has(self.configMapRef)"
+    );
+    let yaml = r#"
+plan: "vus: 1"
+envValueFrom:
+  API_KEY: {secretKeyRef: {name: creds, key: api-key, optional: true}}
+envFrom:
+  - configMapRef: {name: target}
+    prefix: T_
+"#;
+    let parsed: LoadTestSpec = serde_yaml_ng::from_str(yaml).expect("parse");
+    let key = parsed.env_value_from["API_KEY"]
+        .secret_key_ref
+        .as_ref()
+        .expect("secretKeyRef");
+    assert_eq!(
+        (key.name.as_str(), key.key.as_str(), key.optional),
+        ("creds", "api-key", Some(true))
+    );
+    assert_eq!(parsed.env_from[0].prefix.as_deref(), Some("T_"));
 }

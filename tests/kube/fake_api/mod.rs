@@ -8,9 +8,12 @@
 //! - `GET /api/v1/nodes/{name}`
 //! - `GET /api/v1/namespaces/{ns}/pods?labelSelector=…` (equality,
 //!   inequality and existence requirements)
-//! - `GET /api/v1/namespaces/{ns}/configmaps/{name}`
+//! - `GET /api/v1/namespaces/{ns}/configmaps/{name}` and `…/secrets/{name}`
+//! - `POST /apis/events.k8s.io/v1/namespaces/{ns}/events` and `PATCH` of
+//!   one Event (merge patch), as kube's event `Recorder` writes them;
 //! - `LoadTest`s under `/apis/volley.dev/v1alpha1/namespaces/{ns}/loadtests`:
-//!   `GET` one and list, `POST`, `PUT`, `PATCH`, `DELETE`, and
+//!   `GET` one and list, `POST`, `PUT`, `PATCH`, `DELETE` (honouring
+//!   `DeleteOptions.preconditions`: 409 when the uid differs), and
 //!   `GET ?watch=true` streaming newline-delimited
 //!   `{"type":"ADDED|MODIFIED|DELETED|BOOKMARK","object":…}` as objects
 //!   change (replayed from `resourceVersion`, ended after `timeoutSeconds`);
@@ -26,7 +29,13 @@
 //! the status and writes to `status` keep everything else, errors are
 //! `Status` objects with `reason` and `code`. [`FakeApi::forbid`] makes chosen
 //! verbs on chosen resources answer 403 `Forbidden`; unknown paths get 404.
+//!
+//! RBAC: [`FakeApi::client`] carries the agent's credentials, and its calls
+//! are judged by the rules of `deploy/rbac.yaml` (403 for anything they do
+//! not grant, as on a cluster); [`FakeApi::admin_client`] is a person with
+//! kubectl, granted everything.
 
+mod rbac;
 mod routes;
 mod wire;
 
@@ -52,6 +61,11 @@ use wire::{Failure, event_line};
 pub const NAMESPACE: &str = "volley";
 /// `apiVersion` of `LoadTest`s.
 pub const LT_API_VERSION: &str = "volley.dev/v1alpha1";
+/// The `Authorization` header of [`FakeApi::client`]: the agent's service
+/// account, whose calls the RBAC rules judge.
+const AGENT_AUTHORIZATION: &str = "Bearer volley-agent";
+
+pub use rbac::Rbac;
 
 type Body = UnsyncBoxBody<Bytes, Infallible>;
 type Key = (String, String);
@@ -66,6 +80,10 @@ pub struct Recorded {
     /// The HTTP status answered; 0 while the request is being served (a
     /// watch stays at 200 from its first byte).
     pub status: u16,
+    /// `(API group, resource, verb)` of a routed request, as RBAC names it.
+    pub grant: Option<(String, String, String)>,
+    /// Sent with the agent's credentials ([`FakeApi::client`]).
+    pub as_agent: bool,
 }
 
 /// A change to a `LoadTest`, as watchers see it.
@@ -84,7 +102,10 @@ struct State {
     nodes: BTreeMap<String, Value>,
     pods: BTreeMap<Key, Value>,
     configmaps: BTreeMap<Key, Value>,
+    secrets: BTreeMap<Key, Value>,
     loadtests: BTreeMap<Key, Value>,
+    /// Events (`events.k8s.io/v1`) with their namespace, in creation order.
+    events: Vec<(String, Value)>,
     /// Every LoadTest event, for watches that start from an older version.
     history: Vec<Arc<Event>>,
     /// Watches from before this version get 410 Expired, as after an etcd
@@ -92,6 +113,9 @@ struct State {
     compacted: u64,
     /// `(verb, resource)` pairs answered with 403; verb `*` is any verb.
     forbidden: Vec<(String, String)>,
+    /// The agent's RBAC rules: calls of [`FakeApi::client`] they do not
+    /// grant get 403. `None`: everything is granted.
+    rbac: Option<Rbac>,
     requests: Vec<Recorded>,
     /// Every version each LoadTest had, oldest first, by namespace/name.
     versions: BTreeMap<Key, Vec<Value>>,
@@ -121,8 +145,17 @@ impl Drop for FakeApi {
 }
 
 impl FakeApi {
-    /// Starts the server on `127.0.0.1:0`.
+    /// Starts the server on `127.0.0.1:0`, judging the agent's calls by the
+    /// RBAC rules of `deploy/rbac.yaml` (the chart renders the same grants;
+    /// `.ci/k8s-check` holds both to the calls the agent makes).
     pub async fn start() -> FakeApi {
+        let api = FakeApi::start_without_rbac().await;
+        api.state().rbac = Some(Rbac::deploy());
+        api
+    }
+
+    /// Starts the server granting the agent everything.
+    pub async fn start_without_rbac() -> FakeApi {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
@@ -159,14 +192,36 @@ impl FakeApi {
         }
     }
 
-    /// A kube client talking to this server, default namespace [`NAMESPACE`].
+    /// A kube client with the agent's credentials, default namespace
+    /// [`NAMESPACE`]: its calls are judged by the RBAC rules.
     pub fn client(&self) -> kube::Client {
+        self.client_with(Some(AGENT_AUTHORIZATION.trim_start_matches("Bearer ")))
+    }
+
+    /// A kube client of a cluster admin (a person with kubectl): no RBAC.
+    pub fn admin_client(&self) -> kube::Client {
+        self.client_with(None)
+    }
+
+    fn client_with(&self, token: Option<&str>) -> kube::Client {
         let url = format!("http://{}", self.addr)
             .parse()
             .expect("loopback URL");
         let mut config = kube::Config::new(url);
         config.default_namespace = NAMESPACE.to_string();
+        config.auth_info.token = token.map(|t| t.to_string().into());
         kube::Client::try_from(config).expect("client for the fake API server")
+    }
+
+    /// The `(API group, resource, verb)` of every call the agent made that
+    /// was answered with success.
+    pub fn agent_calls(&self) -> std::collections::BTreeSet<(String, String, String)> {
+        self.state()
+            .requests
+            .iter()
+            .filter(|r| r.as_agent && (200..300).contains(&r.status))
+            .filter_map(|r| r.grant.clone())
+            .collect()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -195,6 +250,26 @@ impl FakeApi {
         let name = name_of(&cm);
         let cm = st.stamp(cm, "v1", "ConfigMap", Some(namespace));
         st.configmaps.insert((namespace.to_string(), name), cm);
+    }
+
+    /// Stores a Secret `name` in `namespace` with these keys and values
+    /// (base64-encoded in `data`, as the API server serves them).
+    pub fn put_secret(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let data: serde_json::Map<String, Value> = data
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(b64.encode(v))))
+            .collect();
+        let mut st = self.state();
+        let secret = st.stamp(
+            json!({"metadata": {"name": name}, "type": "Opaque", "data": data}),
+            "v1",
+            "Secret",
+            Some(namespace),
+        );
+        st.secrets
+            .insert((namespace.to_string(), name.to_string()), secret);
     }
 
     /// Creates a LoadTest as `kubectl apply` would; returns it as stored.
@@ -234,7 +309,7 @@ impl FakeApi {
 
     /// Answers 403 Forbidden to `verb` (`get`, `list`, `watch`, `create`,
     /// `update`, `patch`, `delete`, or `*`) on `resource` (`nodes`, `pods`,
-    /// `configmaps`, `loadtests`, `loadtests/status`).
+    /// `configmaps`, `secrets`, `events`, `loadtests`, `loadtests/status`).
     pub fn forbid(&self, verb: &str, resource: &str) {
         self.state()
             .forbidden
@@ -265,6 +340,16 @@ impl FakeApi {
             .get(&(namespace.to_string(), name.to_string()))
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// The Events (`events.k8s.io/v1`) regarding one object, oldest first.
+    pub fn events_about(&self, namespace: &str, name: &str) -> Vec<Value> {
+        self.state()
+            .events
+            .iter()
+            .filter(|(ns, e)| ns == namespace && e["regarding"]["name"] == name)
+            .map(|(_, e)| e.clone())
+            .collect()
     }
 
     /// Every request received so far.

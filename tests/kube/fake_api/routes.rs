@@ -16,7 +16,7 @@ use tokio::sync::broadcast;
 use super::wire::{
     Failure, event_line, json_response, not_found, parse_query, parse_selector, status_error,
 };
-use super::{Body, Inner, LT_API_VERSION, Recorded, State, lock};
+use super::{AGENT_AUTHORIZATION, Body, Inner, LT_API_VERSION, Recorded, State, lock};
 
 pub(super) async fn handle(inner: &Inner, req: Request<Incoming>) -> Response<Body> {
     let method = req.method().clone();
@@ -27,6 +27,11 @@ pub(super) async fn handle(inner: &Inner, req: Request<Incoming>) -> Response<Bo
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let as_agent = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        == Some(AGENT_AUTHORIZATION);
     let index = {
         let mut st = lock(inner);
         st.requests.push(Recorded {
@@ -35,22 +40,45 @@ pub(super) async fn handle(inner: &Inner, req: Request<Incoming>) -> Response<Bo
             query: req.uri().query().unwrap_or("").to_string(),
             content_type: content_type.clone(),
             status: 0,
+            grant: None,
+            as_agent,
         });
         st.requests.len() - 1
     };
-    let response = serve(inner, req, method, path, query, content_type).await;
+    let call = Call {
+        index,
+        as_agent,
+        method,
+        path,
+        query,
+        content_type,
+    };
+    let response = serve(inner, req, call).await;
     lock(inner).requests[index].status = response.status().as_u16();
     response
 }
 
-async fn serve(
-    inner: &Inner,
-    req: Request<Incoming>,
+/// One request as routing sees it.
+struct Call {
+    /// Its place in the recorded requests.
+    index: usize,
+    /// Sent with the agent's credentials: the RBAC rules apply.
+    as_agent: bool,
     method: Method,
     path: String,
     query: BTreeMap<String, String>,
     content_type: Option<String>,
-) -> Response<Body> {
+}
+
+async fn serve(inner: &Inner, req: Request<Incoming>, call: Call) -> Response<Body> {
+    let Call {
+        index,
+        as_agent,
+        method,
+        path,
+        query,
+        content_type,
+    } = call;
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => return status_error(400, "BadRequest", &format!("reading body: {e}")),
@@ -66,6 +94,24 @@ async fn serve(
         (["api", "v1", "namespaces", ns, "configmaps", name], &Method::GET) => {
             Route::ConfigMap(ns.to_string(), name.to_string())
         }
+        (["api", "v1", "namespaces", ns, "secrets", name], &Method::GET) => {
+            Route::Secret(ns.to_string(), name.to_string())
+        }
+        (["apis", "events.k8s.io", "v1", "namespaces", ns, "events"], &Method::POST) => {
+            Route::Events(ns.to_string(), None)
+        }
+        (
+            [
+                "apis",
+                "events.k8s.io",
+                "v1",
+                "namespaces",
+                ns,
+                "events",
+                name,
+            ],
+            &Method::PATCH,
+        ) => Route::Events(ns.to_string(), Some(name.to_string())),
         (
             [
                 "apis",
@@ -112,7 +158,10 @@ async fn serve(
     };
 
     let (verb, resource) = route.verb_and_resource();
-    if let Some(resp) = forbidden(inner, verb, resource, &route) {
+    let group = route.group();
+    lock(inner).requests[index].grant =
+        Some((group.to_string(), resource.to_string(), verb.to_string()));
+    if let Some(resp) = forbidden(inner, verb, resource, &route, as_agent) {
         return resp;
     }
     if let Route::LoadTest(_, _, Method::PUT, true) = &route {
@@ -147,6 +196,14 @@ async fn serve(
                 None => not_found("configmaps", "", &name),
             }
         }
+        Route::Secret(ns, name) => {
+            let st = lock(inner);
+            match st.secrets.get(&(ns, name.clone())) {
+                Some(v) => json_response(200, v),
+                None => not_found("secrets", "", &name),
+            }
+        }
+        Route::Events(ns, name) => event(ctx, &ns, name.as_deref()),
         Route::LoadTests(ns, m, watch) => loadtests(ctx, &ns, &m, watch),
         Route::LoadTest(ns, name, m, status) => loadtest(ctx, &ns, &name, &m, status),
     }
@@ -156,6 +213,9 @@ enum Route {
     Node(String),
     Pods(String),
     ConfigMap(String, String),
+    Secret(String, String),
+    /// `events.k8s.io/v1` Events: create (no name) or patch one.
+    Events(String, Option<String>),
     LoadTests(String, Method, bool),
     LoadTest(String, String, Method, bool),
 }
@@ -174,6 +234,9 @@ impl Route {
             Route::Node(_) => ("get", "nodes"),
             Route::Pods(_) => ("list", "pods"),
             Route::ConfigMap(..) => ("get", "configmaps"),
+            Route::Secret(..) => ("get", "secrets"),
+            Route::Events(_, None) => ("create", "events"),
+            Route::Events(_, Some(_)) => ("patch", "events"),
             Route::LoadTests(_, m, watch) => match (m, watch) {
                 (&Method::GET, true) => ("watch", "loadtests"),
                 (&Method::GET, false) => ("list", "loadtests"),
@@ -184,31 +247,54 @@ impl Route {
         }
     }
 
+    /// The API group of the resource (`""` for core).
+    fn group(&self) -> &'static str {
+        match self {
+            Route::Node(_) | Route::Pods(_) | Route::ConfigMap(..) | Route::Secret(..) => "",
+            Route::Events(..) => "events.k8s.io",
+            Route::LoadTests(..) | Route::LoadTest(..) => "volley.dev",
+        }
+    }
+
     fn namespace(&self) -> Option<&str> {
         match self {
             Route::Node(_) => None,
             Route::Pods(ns)
             | Route::ConfigMap(ns, _)
+            | Route::Secret(ns, _)
+            | Route::Events(ns, _)
             | Route::LoadTests(ns, ..)
             | Route::LoadTest(ns, ..) => Some(ns),
         }
     }
 }
 
-fn forbidden(inner: &Inner, verb: &str, resource: &str, route: &Route) -> Option<Response<Body>> {
+/// 403 for a call [`FakeApi::forbid`] refuses, or one the agent's RBAC
+/// rules do not grant (requests with the agent's credentials only).
+fn forbidden(
+    inner: &Inner,
+    verb: &str,
+    resource: &str,
+    route: &Route,
+    as_agent: bool,
+) -> Option<Response<Body>> {
     let st = lock(inner);
     let refused = st
         .forbidden
         .iter()
         .any(|(v, r)| (v == "*" || v == verb) && r == resource);
-    if !refused {
+    let granted = !as_agent
+        || st.rbac.as_ref().is_none_or(|rbac| {
+            rbac.allows(route.group(), resource, verb, route.namespace().is_some())
+        });
+    if !refused && granted {
         return None;
     }
     let (base, sub) = resource.split_once('/').unwrap_or((resource, ""));
-    let group = if base == "loadtests" {
-        "volley.dev"
-    } else {
-        ""
+    let group = match base {
+        "loadtests" => "volley.dev",
+        "events" => "events.k8s.io",
+        _ => "",
     };
     let scope = match route.namespace() {
         Some(ns) => format!(" in the namespace \"{ns}\""),
@@ -260,6 +346,48 @@ fn list_pods(st: &State, ns: &str, query: &BTreeMap<String, String>) -> Response
     )
 }
 
+/// Creates an Event (`name` None) or merge-patches one, as the real server
+/// stores them: a patch of an Event that does not exist is 404.
+fn event(ctx: Ctx<'_>, ns: &str, name: Option<&str>) -> Response<Body> {
+    let body = match serde_json::from_slice::<Value>(ctx.body) {
+        Ok(v) => v,
+        Err(e) => return status_error(400, "BadRequest", &format!("decoding body: {e}")),
+    };
+    let mut st = lock(ctx.inner);
+    match name {
+        None => {
+            let Some(name) = body["metadata"]["name"].as_str().map(str::to_string) else {
+                return status_error(422, "Invalid", "metadata.name: Required value");
+            };
+            if st
+                .events
+                .iter()
+                .any(|(n, e)| n == ns && e["metadata"]["name"] == name)
+            {
+                return status_error(
+                    409,
+                    "AlreadyExists",
+                    &format!("events.events.k8s.io \"{name}\" already exists"),
+                );
+            }
+            let event = st.stamp(body, "events.k8s.io/v1", "Event", Some(ns));
+            st.events.push((ns.to_string(), event.clone()));
+            json_response(201, &event)
+        }
+        Some(name) => {
+            let Some((_, stored)) = st
+                .events
+                .iter_mut()
+                .find(|(n, e)| n == ns && e["metadata"]["name"] == name)
+            else {
+                return not_found("events", "events.k8s.io", name);
+            };
+            merge(stored, &body);
+            json_response(200, stored)
+        }
+    }
+}
+
 fn loadtests(ctx: Ctx<'_>, ns: &str, method: &Method, watching: bool) -> Response<Body> {
     match (method, watching) {
         (&Method::GET, true) => watch_loadtests(ctx, ns),
@@ -305,10 +433,15 @@ fn loadtest(ctx: Ctx<'_>, ns: &str, name: &str, method: &Method, status: bool) -
     let events = &ctx.inner.events;
     match *method {
         Method::GET => json_response(200, &current),
-        Method::DELETE => match st.delete_loadtest(events, ns, name) {
-            Some(v) => json_response(200, &v),
-            None => not_found("loadtests", "volley.dev", name),
-        },
+        Method::DELETE => {
+            if let Some(resp) = check_preconditions(&current, ctx.body, name) {
+                return resp;
+            }
+            match st.delete_loadtest(events, ns, name) {
+                Some(v) => json_response(200, &v),
+                None => not_found("loadtests", "volley.dev", name),
+            }
+        }
         Method::PUT => {
             let new = match serde_json::from_slice::<Value>(ctx.body) {
                 Ok(v) => v,
@@ -348,6 +481,42 @@ fn loadtest(ctx: Ctx<'_>, ns: &str, name: &str, method: &Method, status: bool) -
         }
         _ => status_error(405, "MethodNotAllowed", "method not allowed on a loadtest"),
     }
+}
+
+/// A delete's `DeleteOptions.preconditions` (uid, resourceVersion): 409
+/// Conflict when the object is not the one they name.
+fn check_preconditions(current: &Value, body: &Bytes, name: &str) -> Option<Response<Body>> {
+    if body.is_empty() {
+        return None;
+    }
+    let options: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return Some(status_error(
+                400,
+                "BadRequest",
+                &format!("decoding DeleteOptions: {e}"),
+            ));
+        }
+    };
+    let pre = &options["preconditions"];
+    for (field, meta) in [("uid", "uid"), ("resourceVersion", "resourceVersion")] {
+        if let Some(want) = pre[field].as_str() {
+            let have = current["metadata"][meta].as_str().unwrap_or("");
+            if want != have {
+                return Some(status_error(
+                    409,
+                    "Conflict",
+                    &format!(
+                        "Operation cannot be fulfilled on loadtests.volley.dev \"{name}\": \
+                         Precondition failed: {field} in precondition: {want}, {field} in object \
+                         meta: {have}"
+                    ),
+                ));
+            }
+        }
+    }
+    None
 }
 
 fn check_rv(current: &Value, sent_rv: &str, name: &str) -> Option<Response<Body>> {

@@ -62,6 +62,21 @@ fn bad_node_ids_name_where_they_came_from() {
         "{report}"
     );
 
+    // A Kubernetes node name longer than an id maps to a stable one; a
+    // 64-character name that is no DNS name does not.
+    let node = format!("{}.eu-west-1.compute.internal", "ip-10-0-1-23".repeat(4));
+    let s = Fixture::new().env("NODE_NAME", &node).ok();
+    assert!(s.node_id.len() <= 63, "{}", s.node_id);
+    assert!(
+        s.node_id.starts_with("ip-10-0-1-23ip-10-0-1-23"),
+        "{}",
+        s.node_id
+    );
+    assert_eq!(
+        Fixture::new().env("VOLLEY_NODE_ID", &node).ok().node_id,
+        s.node_id
+    );
+
     let long = "n".repeat(64);
     let report = Fixture::new().env("NODE_NAME", &long).error();
     assert!(
