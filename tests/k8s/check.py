@@ -453,6 +453,25 @@ def kustomize(expected: list[dict]) -> list[str]:
     return [] if img == want_img else [f"image {img!r} after kustomize, expected {want_img!r}"]
 
 
+def rbac_grants(objs: list[dict], kind: str) -> set[tuple[str, str, str]]:
+    """(API group, resource, verb) of every rule of every `kind` object."""
+    return {(g, r, v) for o in wiring.of_kind(objs, kind) for rule in o.get("rules", [])
+            for g in rule.get("apiGroups", []) for r in rule.get("resources", [])
+            for v in rule.get("verbs", [])}
+
+
+def compare_rbac(deploy_objs: list[dict], chart_objs: list[dict]) -> list[str]:
+    """The chart's rendered Role and ClusterRole grant what deploy/rbac.yaml
+    grants: the fake API server of `cargo test --test kube` enforces
+    deploy/rbac.yaml, so this carries its proof to the chart."""
+    problems = []
+    for kind in ("Role", "ClusterRole"):
+        d, c = rbac_grants(deploy_objs, kind), rbac_grants(chart_objs, kind)
+        if d != c:
+            problems.append(f"{kind}: only in deploy/ {sorted(d - c)}; only in the chart {sorted(c - d)}")
+    return problems
+
+
 def compare_deploy_and_chart(deploy_objs: list[dict], chart_objs: list[dict]) -> list[str]:
     """deploy/ and the chart (release volley, defaults) describe the same fleet."""
     problems = []
@@ -573,6 +592,8 @@ def main() -> int:
         if chart_objs and deploy_objs:
             report.run("deploy/ and chart (release volley, defaults) describe the same fleet",
                        lambda: compare_deploy_and_chart(deploy_objs, chart_objs))
+            report.run("deploy/rbac.yaml (enforced by the fake API server) and the chart grant the same",
+                       lambda: compare_rbac(deploy_objs, chart_objs))
             negative_controls(report, validators, chart_objs)
         else:
             report.result("deploy/ and chart comparison", ["no default render or no deploy/ fleet to compare"])

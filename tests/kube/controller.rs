@@ -577,3 +577,45 @@ async fn two_fleets_in_one_namespace_claim_only_their_own_tests() {
     };
     assert_eq!((claims("for-a"), claims("for-b")), (1, 1), "no claim race");
 }
+
+/// A plan in a ConfigMap finds its data files among the ConfigMap's other
+/// keys, by the name the plan writes, as the agents load it.
+#[tokio::test]
+async fn a_configmap_plan_brings_its_data_files() {
+    let api = FakeApi::start().await;
+    let plan = "vus: 1\nduration: 1s\ndata:\n  file: users.csv\nflow:\n  - request:\n      url: http://127.0.0.1:1/${data.user}\n";
+    api.put_configmap(
+        NAMESPACE,
+        json!({"metadata": {"name": "data-plans"}, "data": {
+            "login.yaml": plan,
+            "users.csv": "user\nalice\nbob\n",
+        }}),
+    );
+    let mut lt = loadtest("with-data", PLAN);
+    lt["spec"] =
+        json!({"planFrom": {"configMapKeyRef": {"name": "data-plans", "key": "login.yaml"}}});
+    api.create_loadtest(NAMESPACE, lt);
+    let agent = FakeAgent::new("node-a");
+    let _c = start(&api, agent.clone(), config("node-a"));
+    phase(&api, "with-data", "Starting").await;
+
+    let submit = agent.submits().remove(0);
+    assert_eq!(submit.plan, plan);
+    let files: Vec<(&str, &str)> = submit
+        .files
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(files, [("users.csv", "user\nalice\nbob\n")]);
+    // What each agent does with it: the plan loads with its data.
+    let bundle = volley::fleet::protocol::PlanBundle {
+        plan: submit.plan.clone(),
+        format: "yaml".into(),
+        env: submit.env.clone(),
+        files: submit.files.clone(),
+        uploads: submit.uploads.clone(),
+        script: None,
+        setup_values: None,
+    };
+    volley::fleet::participant::load_bundle(&bundle).expect("the plan loads with its data file");
+}

@@ -48,6 +48,7 @@ pub mod decide;
 pub mod env;
 pub mod events;
 mod run;
+mod source;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

@@ -8,7 +8,6 @@
 //! a deleted `LoadTest` has no status left to write, and a yielded one
 //! belongs to another agent.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +25,7 @@ use super::decide::{
 };
 use super::env;
 use super::events::Events;
+use super::source::{PlanText, Source, plan_from_configmap, script_bundle};
 use crate::api::{Agent, ApiError, SubmitRequest, SummaryView, TestView};
 use crate::kube::crd::{Condition, LoadTest, LoadTestStatus, Phase, PlanOrigin};
 use crate::kube::error::{Call, KubeError, Refusals, classify};
@@ -176,7 +176,7 @@ impl Run {
     async fn start_test(&mut self) -> Result<String, RunEnd> {
         let (plan, script) = match self.plan_text().await {
             Ok(Source::Plan(plan)) => (plan, None),
-            Ok(Source::Script(bundle)) => (String::new(), Some(bundle)),
+            Ok(Source::Script(bundle)) => (PlanText::inline(""), Some(bundle)),
             Err((reason, message)) => return Err(self.fail(Phase::Error, reason, message).await),
         };
         let namespace = self.lt.namespace().unwrap_or_default();
@@ -202,11 +202,11 @@ impl Run {
         };
         let spec = &self.lt.spec;
         let request = SubmitRequest {
-            plan,
+            plan: plan.text,
             format: None,
             env,
-            files: BTreeMap::new(),
-            uploads: Default::default(),
+            files: plan.files,
+            uploads: plan.uploads,
             selector: spec.selector.clone(),
             min_agents: spec.min_agents,
             lead_time: spec.lead_time.clone(),
@@ -314,7 +314,7 @@ impl Run {
         let invalid = |e: crate::kube::crd::CrdError| (Reason::InvalidSpec, e.to_string());
         self.lt.spec.validate().map_err(invalid)?;
         let (name, key) = match self.lt.spec.plan_source().map_err(invalid)? {
-            PlanOrigin::Inline(text) => return Ok(Source::Plan(text.to_string())),
+            PlanOrigin::Inline(text) => return Ok(Source::Plan(PlanText::inline(text))),
             PlanOrigin::ConfigMap { name, key } => (name, key),
             PlanOrigin::Script { name, file } => {
                 let cm = self.configmap(name, "spec.script.configMap").await?;
@@ -326,29 +326,7 @@ impl Run {
         let cm = self
             .configmap(name, "spec.planFrom.configMapKeyRef")
             .await?;
-        if let Some(text) = cm.data.as_ref().and_then(|d| d.get(key)) {
-            return Ok(Source::Plan(text.clone()));
-        }
-        if let Some(bytes) = cm.binary_data.as_ref().and_then(|d| d.get(key)) {
-            return String::from_utf8(bytes.0.clone())
-                .map(Source::Plan)
-                .map_err(|_| {
-                    (
-                        Reason::InvalidSpec,
-                        format!(
-                            "spec.planFrom.configMapKeyRef.key: key {key:?} of ConfigMap {name:?} \
-                         holds binary data that is not UTF-8 text; store the plan as text"
-                        ),
-                    )
-                });
-        }
-        Err((
-            Reason::ReferenceNotFound,
-            format!(
-                "spec.planFrom.configMapKeyRef.key: ConfigMap {name:?} has no key {key:?} ({})",
-                keys_of(&cm)
-            ),
-        ))
+        plan_from_configmap(&cm, name, key).map(Source::Plan)
     }
 
     /// ConfigMap `name` of the test's namespace; `field` names the spec
@@ -731,63 +709,4 @@ fn human(d: Duration) -> String {
         (m, 0) => format!("{m}m"),
         (m, s) => format!("{m}m{s}s"),
     }
-}
-
-/// What a LoadTest runs.
-enum Source {
-    Plan(String),
-    Script(Box<crate::script::bundle::ScriptBundle>),
-}
-
-/// `its keys: a, b` or `it has no keys`, for messages.
-fn keys_of(cm: &ConfigMap) -> String {
-    let mut keys: Vec<&String> = cm.data.iter().flat_map(|d| d.keys()).collect();
-    keys.extend(cm.binary_data.iter().flat_map(|d| d.keys()));
-    if keys.is_empty() {
-        return "it has no keys".to_string();
-    }
-    let listed: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
-    format!("its keys: {}", listed.join(", "))
-}
-
-/// The directory k6-operator mounts a script's ConfigMap at; the bundle's
-/// paths use it, so imports and `open()` resolve as they do there.
-const SCRIPT_DIR: &str = "/test";
-
-/// A script ConfigMap as a bundle: `file` is the main module, every other
-/// key a file next to it (imported or opened; the agent tells which).
-fn script_bundle(
-    cm: &ConfigMap,
-    name: &str,
-    file: &str,
-) -> Result<crate::script::bundle::ScriptBundle, String> {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let main = cm
-        .data
-        .as_ref()
-        .and_then(|d| d.get(file))
-        .cloned()
-        .ok_or_else(|| {
-            format!(
-                "spec.script.configMap.file: ConfigMap {name:?} has no text key {file:?} ({})",
-                keys_of(cm)
-            )
-        })?;
-    let mut bundle = crate::script::bundle::ScriptBundle {
-        main: format!("{SCRIPT_DIR}/{file}"),
-        ..Default::default()
-    };
-    bundle.modules.insert(bundle.main.clone(), main);
-    for (key, text) in cm.data.iter().flatten().filter(|(k, _)| *k != file) {
-        bundle
-            .files
-            .insert(format!("{SCRIPT_DIR}/{key}"), b64.encode(text.as_bytes()));
-    }
-    for (key, bytes) in cm.binary_data.iter().flatten() {
-        bundle
-            .files
-            .insert(format!("{SCRIPT_DIR}/{key}"), b64.encode(&bytes.0));
-    }
-    Ok(bundle)
 }
