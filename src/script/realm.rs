@@ -6,7 +6,7 @@
 //! than Sobek's runtime per VU in k6. So the VUs of a realm share its global
 //! object, its built-ins, the natives behind k6's modules and one instance
 //! of each of k6's modules, and each VU has its own instance of the
-//! script's modules ([`instance`](super::instance): compiled once per
+//! script's modules ([`instance`]: compiled once per
 //! realm, instantiated per VU) and of a small facade over each k6 module it
 //! imports (so `http.get = wrapper` in one VU's init wraps that VU's `http`
 //! only). What k6 keeps per VU stays per VU: module-level variables, the
