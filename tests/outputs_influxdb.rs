@@ -370,3 +370,37 @@ async fn a_refusing_backend_is_a_note_not_a_failure() {
     assert!(!n.contains("guess"), "the password is never shown: {n}");
     target.shutdown().await;
 }
+
+/// Payloads are cut at `payloadSize` points (and a few MiB): an InfluxDB
+/// whose `max-body-size` is far below one push's worth of points still
+/// gets every point, in many small writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payloads_stay_under_the_backends_body_limit() {
+    let influx = Influx::start_with("  max-body-size = 30000");
+    let target = start_target().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let plan = write_plan(dir.path(), &base(&target));
+    let url = format!(
+        "{}?payloadSize=20&pushInterval=5s",
+        influx.url("small_bodies")
+    );
+    let out = volley_async(
+        vec![
+            "run".into(),
+            plan,
+            "--quiet".into(),
+            "--out".into(),
+            format!("influxdb={url}"),
+        ],
+        LIMIT,
+    )
+    .await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    assert!(!text.contains("points dropped"), "{text}");
+    assert_eq!(
+        influx.scalar("small_bodies", "SELECT count(value) FROM http_reqs", 1),
+        200.0
+    );
+    target.shutdown().await;
+}

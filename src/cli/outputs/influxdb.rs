@@ -14,7 +14,7 @@
 //!
 //! This module owns the hyper client that talks to InfluxDB.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -39,8 +39,9 @@ const QUEUE: usize = 256;
 /// Points encoded and waiting for the backend before new ones are dropped
 /// (about 40 MB of lines).
 const MAX_WAITING_POINTS: u64 = 250_000;
-/// Points in one write request (k6's default payload size).
-const PAYLOAD_POINTS: u64 = 100_000;
+/// Bytes in one write request at most: well under InfluxDB's default
+/// `max-body-size` (25 MB), which answers 413 past it.
+const PAYLOAD_BYTES: usize = 4 * 1024 * 1024;
 /// Tries of one write before its points count as not delivered.
 const ATTEMPTS: u32 = 4;
 /// The first retry's wait; each next one doubles it.
@@ -63,6 +64,8 @@ pub struct InfluxConfig {
     pub push_interval: Duration,
     /// (`concurrentWrites`, 4.)
     pub concurrent_writes: usize,
+    /// Points in one write request at most (`payloadSize`, 100 000).
+    pub payload_size: u64,
     /// (`tagsAsFields`, `vu,iter,url`.)
     pub tags_as_fields: Vec<TagField>,
     /// (`retention`, `consistency`: passed on to `/write` when set.)
@@ -81,6 +84,7 @@ impl InfluxConfig {
             password: env("K6_INFLUXDB_PASSWORD"),
             push_interval: Duration::from_secs(1),
             concurrent_writes: 4,
+            payload_size: 100_000,
             tags_as_fields: ["vu", "iter", "url"]
                 .iter()
                 .map(|t| TagField::parse(t))
@@ -92,6 +96,7 @@ impl InfluxConfig {
         for (var, key) in [
             ("K6_INFLUXDB_PUSH_INTERVAL", "pushInterval"),
             ("K6_INFLUXDB_CONCURRENT_WRITES", "concurrentWrites"),
+            ("K6_INFLUXDB_PAYLOAD_SIZE", "payloadSize"),
             ("K6_INFLUXDB_TAGS_AS_FIELDS", "tagsAsFields"),
         ] {
             if let Some(v) = env(var) {
@@ -192,6 +197,13 @@ impl InfluxConfig {
                     .filter(|n| (1..=64).contains(n))
                     .ok_or("expected a whole number from 1 to 64")?;
             }
+            "payloadSize" => {
+                self.payload_size = value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or("expected a positive whole number of points")?;
+            }
             "tagsAsFields" => {
                 self.tags_as_fields = value
                     .split(',')
@@ -205,7 +217,7 @@ impl InfluxConfig {
             other => {
                 return Err(format!(
                     "unknown option {other:?}; expected pushInterval, concurrentWrites, \
-                     tagsAsFields, retention or consistency"
+                     payloadSize, tagsAsFields, retention or consistency"
                 ));
             }
         }
@@ -332,7 +344,11 @@ async fn push_loop(config: InfluxConfig, mut rx: mpsc::Receiver<Batch>) -> Losse
     // a user allowed to write but not to create); said only if writes fail.
     let created = client.create_database().await;
     let mut encoder = LineProtocol::new(config.tags_as_fields.clone());
+    // The payload being filled, and payloads ready to be sent.
     let mut lines: Vec<u8> = Vec::new();
+    let mut lines_points: u64 = 0;
+    let mut ready: VecDeque<(Vec<u8>, u64)> = VecDeque::new();
+    // Points in `lines` and `ready`, bounded by MAX_WAITING_POINTS.
     let mut waiting: u64 = 0;
     let mut in_flight: JoinSet<(u64, Result<(), String>)> = JoinSet::new();
     // Points in the writes under way.
@@ -358,19 +374,27 @@ async fn push_loop(config: InfluxConfig, mut rx: mpsc::Receiver<Batch>) -> Losse
                         *losses.entry("the backend could not keep up (too many points waiting)".into()).or_default() += n;
                         continue;
                     }
-                    encoder.write(b.time_unix_ns, &b.points, &mut lines);
                     waiting += n;
-                    if waiting >= PAYLOAD_POINTS && in_flight.len() < config.concurrent_writes {
-                        in_flight_points += waiting;
-                        in_flight.spawn(client.clone().write(std::mem::take(&mut lines), std::mem::take(&mut waiting)));
+                    // A batch holds up to 256 samples' points: cut payloads
+                    // inside it too.
+                    let mut rest = &b.points[..];
+                    while !rest.is_empty() {
+                        let room = config.payload_size.saturating_sub(lines_points).max(1);
+                        let take = usize::try_from(room).unwrap_or(usize::MAX).min(rest.len());
+                        let (now, later) = rest.split_at(take);
+                        encoder.write(b.time_unix_ns, now, &mut lines);
+                        lines_points += now.len() as u64;
+                        if lines_points >= config.payload_size || lines.len() >= PAYLOAD_BYTES {
+                            ready.push_back((std::mem::take(&mut lines), std::mem::take(&mut lines_points)));
+                        }
+                        rest = later;
                     }
                 }
                 None => break,
             },
             _ = ticker.tick() => {
-                if waiting > 0 && in_flight.len() < config.concurrent_writes {
-                    in_flight_points += waiting;
-                    in_flight.spawn(client.clone().write(std::mem::take(&mut lines), std::mem::take(&mut waiting)));
+                if lines_points > 0 {
+                    ready.push_back((std::mem::take(&mut lines), std::mem::take(&mut lines_points)));
                 }
             }
             Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
@@ -379,28 +403,43 @@ async fn push_loop(config: InfluxConfig, mut rx: mpsc::Receiver<Batch>) -> Losse
                 }
             }
         }
+        while in_flight.len() < config.concurrent_writes {
+            let Some((payload, n)) = ready.pop_front() else {
+                break;
+            };
+            waiting -= n;
+            in_flight_points += n;
+            in_flight.spawn(client.clone().write(payload, n));
+        }
     }
     // The end: what is left, within the time limit.
-    if waiting > 0 {
-        in_flight_points += waiting;
-        in_flight.spawn(client.clone().write(std::mem::take(&mut lines), waiting));
+    if lines_points > 0 {
+        ready.push_back((std::mem::take(&mut lines), lines_points));
     }
     let deadline = Instant::now() + FINAL_LIMIT;
     loop {
+        while in_flight.len() < config.concurrent_writes {
+            let Some((payload, n)) = ready.pop_front() else {
+                break;
+            };
+            waiting -= n;
+            in_flight_points += n;
+            in_flight.spawn(client.clone().write(payload, n));
+        }
         match tokio::time::timeout_at(deadline, in_flight.join_next()).await {
             Ok(Some(Ok(done))) => account(&mut losses, &mut in_flight_points, done),
             Ok(Some(Err(_))) => {}
             Ok(None) => break,
             Err(_) => {
-                // Writes still under way are abandoned: their points count
-                // as not delivered.
+                // Writes still under way are abandoned, and what was not
+                // sent yet: their points count as not delivered.
                 in_flight.abort_all();
                 *losses
                     .entry(format!(
                         "not delivered within {} s of the end of the test",
                         FINAL_LIMIT.as_secs()
                     ))
-                    .or_default() += in_flight_points;
+                    .or_default() += in_flight_points + waiting;
                 break;
             }
         }
