@@ -53,7 +53,7 @@ fn builtin(name: &str) -> Option<&'static str> {
     BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
 }
 
-/// The resolver and loader installed in every runtime of a script.
+/// The resolver and loader installed in every worker runtime of a script.
 ///
 /// k6's modules are loaded once per realm under their own names; a VU
 /// imports them through a facade of its own (`k6/http#vu=3`). The

@@ -1,9 +1,10 @@
 //! One VU on its own coroutine.
 //!
-//! The coroutine gets its worker's runtime with its first resume, creates
-//! its own context in it, enters it (its QuickJS stack limit measured from
-//! the coroutine's stack, see [`super::execution`]), evaluates the script's
-//! init context, then waits for commands (see [`super::coroutine`]): run
+//! The coroutine gets its worker's runtime with its first resume, joins the
+//! worker's open realm (a context it shares with other VUs, see
+//! [`super::realm`]), enters it (its QuickJS stack limit measured from the
+//! coroutine's stack, see [`super::execution`]), evaluates its own instance
+//! of the script's main module (the init context), then waits for commands (see [`super::coroutine`]): run
 //! the exported function once, run a lifecycle function, or close. A
 //! coroutine is always run to its end (the driver sends `Stop`), never
 //! dropped while suspended inside JavaScript.

@@ -1,5 +1,5 @@
 //! The native functions behind k6's modules, installed as `__volley` in
-//! every runtime, and the globals (`open`, `console`, `__ENV`, `__VU`,
+//! every realm, and the globals (`open`, `console`, `__ENV`, `__VU`,
 //! `__ITER`) set up by the prelude.
 //!
 //! - this file: the VU's state, lifecycle natives (`check`, `group`,
