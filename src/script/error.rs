@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use rquickjs::CaughtError;
+
 /// What can go wrong loading or running a script outside its iterations.
 #[derive(Debug, thiserror::Error)]
 pub enum ScriptError {
@@ -46,5 +48,36 @@ impl ScriptError {
             ScriptError::Init(_) | ScriptError::Lifecycle(_) => 107,
             ScriptError::SetupData(_) | ScriptError::Runtime(_) => 255,
         }
+    }
+}
+
+/// A caught JavaScript error as k6 prints it: message and where.
+pub fn describe(e: &CaughtError<'_>) -> String {
+    match e {
+        CaughtError::Exception(ex) => {
+            let message = ex.message().unwrap_or_default();
+            let stack = ex.stack().unwrap_or_default();
+            let at = stack
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("");
+            if at.is_empty() {
+                message
+            } else {
+                format!("{message} ({at})")
+            }
+        }
+        CaughtError::Value(v) => {
+            let shown = v
+                .ctx()
+                .json_stringify(v.clone())
+                .ok()
+                .flatten()
+                .and_then(|s| s.to_string().ok())
+                .unwrap_or_else(|| format!("{:?}", v.type_of()));
+            format!("{shown} (a thrown value that is not an Error)")
+        }
+        CaughtError::Error(e) => e.to_string(),
     }
 }

@@ -30,10 +30,9 @@ use std::rc::Rc;
 
 use rquickjs::{CatchResultExt, Context, Ctx, Object, Persistent, Runtime};
 
-use super::error::ScriptError;
+use super::error::{ScriptError, describe};
 use super::instance::{self, Template};
 use super::native::{self, Jars};
-use super::vu::describe;
 
 /// VUs a realm takes in its life: enough that a realm's own cost (its
 /// context, k6's modules) is small per VU, few enough that the realm's

@@ -24,6 +24,7 @@ pub use super::coroutine::{
 use super::coroutine::{interrupt, started};
 use super::current;
 use super::error::ScriptError;
+pub use super::error::describe;
 use super::execution::{self, Execution, with_context};
 use super::host::{Host, Script};
 use super::instance;
@@ -228,37 +229,6 @@ pub(super) fn init<'js>(
     // promise reactions init queued run now.
     while ctx.execute_pending_job() {}
     module.namespace().catch(ctx).map_err(fail)
-}
-
-/// A caught JavaScript error as k6 prints it: message and where.
-pub fn describe(e: &CaughtError<'_>) -> String {
-    match e {
-        CaughtError::Exception(ex) => {
-            let message = ex.message().unwrap_or_default();
-            let stack = ex.stack().unwrap_or_default();
-            let at = stack
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .unwrap_or("");
-            if at.is_empty() {
-                message
-            } else {
-                format!("{message} ({at})")
-            }
-        }
-        CaughtError::Value(v) => {
-            let shown = v
-                .ctx()
-                .json_stringify(v.clone())
-                .ok()
-                .flatten()
-                .and_then(|s| s.to_string().ok())
-                .unwrap_or_else(|| format!("{:?}", v.type_of()));
-            format!("{shown} (a thrown value that is not an Error)")
-        }
-        CaughtError::Error(e) => e.to_string(),
-    }
 }
 
 fn setup_data<'js>(ctx: &Ctx<'js>, host: Option<&Host>) -> Option<Value<'js>> {
