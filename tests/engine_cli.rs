@@ -614,3 +614,50 @@ fn a_generator_out_of_cpu_says_it_was_saturated() {
         "{text}"
     );
 }
+
+/// Log lines for collectors: `--log-format json` (or `VOLLEY_LOG_FORMAT`)
+/// writes one JSON object a line; text logs written into a pipe carry no
+/// colour codes.
+#[test]
+fn logs_are_json_on_request_and_never_coloured_into_a_pipe() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = dir.path().join("noop.js");
+    std::fs::write(&script, "export default function () {}\n").expect("write the script");
+    let run = |env: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_volley"));
+        cmd.env("RUST_LOG", "debug").env_remove("NO_COLOR");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd
+            .args(args)
+            .args(["run", "--quiet"])
+            .arg(&script)
+            .output()
+            .expect("volley runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for json in [
+        run(&[], &["--log-format", "json"]),
+        run(&[("VOLLEY_LOG_FORMAT", "json")], &[]),
+    ] {
+        let lines: Vec<&str> = json.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(!lines.is_empty(), "debug logs were asked for");
+        for line in lines {
+            let v: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+            assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+        }
+    }
+    let text = run(&[], &[]);
+    assert!(
+        text.contains("DEBUG") && !text.contains('\u{1b}'),
+        "{text:?}"
+    );
+}

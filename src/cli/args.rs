@@ -11,6 +11,18 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// How log lines on stderr are written: `text` (colours only on a
+    /// terminal, never with `NO_COLOR`) or `json` (one object a line, for
+    /// log collectors).
+    #[arg(long, global = true, env = "VOLLEY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 // Parsed once per process: boxing the agent's flags would buy nothing.

@@ -24,7 +24,7 @@ pub use args::Cli;
 /// Parses the process arguments and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format);
     let open_files = crate::os::raise_open_files();
     tracing::debug!(?open_files, "open-file limit");
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -76,11 +76,20 @@ pub fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     }
 }
 
-fn init_tracing() {
+/// Log lines go to stderr, filtered by `RUST_LOG` (default `warn`): as
+/// text, coloured only on a terminal and without `NO_COLOR`, or as JSON.
+fn init_tracing(format: args::LogFormat) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        args::LogFormat::Json => builder.json().try_init(),
+        args::LogFormat::Text => {
+            let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            builder.with_ansi(ansi).try_init()
+        }
+    };
 }
