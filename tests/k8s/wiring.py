@@ -23,6 +23,7 @@ REQUIRED_ENV = [
     "VOLLEY_SEED_SELECTOR",
     "VOLLEY_QUIC_LISTEN", "VOLLEY_QUIC_ADVERTISE", "VOLLEY_API_LISTEN", "VOLLEY_TOKEN_FILE",
     "VOLLEY_CA_CERT", "VOLLEY_CA_KEY", "VOLLEY_DATA_DIR", "VOLLEY_KUBE", "RUST_LOG",
+    "VOLLEY_LOG_FORMAT",
 ]
 
 # (API group, resource, verb) the agent calls, by scope (src/kube/: Api<Node>::get,
