@@ -20,6 +20,33 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     path.to_str().expect("a UTF-8 temp path").to_owned()
 }
 
+/// Runs `script` against `target_url` (its `TARGET_URL`); it must exit 0.
+/// Returns its `--summary-export`, written in `dir`.
+async fn run_passing(script: &str, dir: &tempfile::TempDir, target_url: &str) -> serde_json::Value {
+    let summary = dir.path().join("summary.json");
+    let out = volley_async(
+        vec![
+            "run".into(),
+            "-q".into(),
+            "-e".into(),
+            format!("TARGET_URL={target_url}"),
+            "--summary-export".into(),
+            summary.to_string_lossy().into_owned(),
+            script.to_owned(),
+        ],
+        LIMIT,
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    export(&summary)
+}
+
 /// 24 VUs on (at most) two worker threads take turns inside JavaScript:
 /// each one's module state, globals and backtraces are its own, and the run
 /// ends once they are done.
@@ -55,28 +82,7 @@ async fn vus_sharing_a_runtime_keep_their_own_state_and_frames() {
     let target = start_target().await;
     let dir = tempfile::tempdir().expect("a temporary directory");
     let script = write(dir.path(), "turns.js", TAKING_TURNS);
-    let summary = dir.path().join("summary.json");
-    let out = volley_async(
-        vec![
-            "run".into(),
-            "-q".into(),
-            "-e".into(),
-            format!("TARGET_URL={}/", base(&target)),
-            "--summary-export".into(),
-            summary.to_string_lossy().into_owned(),
-            script,
-        ],
-        LIMIT,
-    )
-    .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let doc = export(&summary);
+    let doc = run_passing(&script, &dir, &format!("{}/", base(&target))).await;
     assert_eq!(doc["metrics"]["iterations"]["count"], 96.0);
     assert_eq!(doc["metrics"]["http_reqs"]["count"], 96.0);
     // Both checks in every iteration, none failed.
@@ -136,28 +142,7 @@ async fn vus_sharing_a_realm_keep_what_k6_keeps_per_vu() {
         "let n = 0;\nexport function count() { n += 1; }\nexport function counted() { return n; }\n",
     );
     let script = write(dir.path(), "per_vu.js", PER_VU);
-    let summary = dir.path().join("summary.json");
-    let out = volley_async(
-        vec![
-            "run".into(),
-            "-q".into(),
-            "-e".into(),
-            format!("TARGET_URL={}", base(&target)),
-            "--summary-export".into(),
-            summary.to_string_lossy().into_owned(),
-            script,
-        ],
-        LIMIT,
-    )
-    .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let doc = export(&summary);
+    let doc = run_passing(&script, &dir, &base(&target)).await;
     assert_eq!(doc["metrics"]["iterations"]["count"], 1200.0, "{doc}");
     assert_eq!(doc["metrics"]["checks"]["passes"], 4800, "{doc}");
     assert_eq!(doc["metrics"]["checks"]["fails"], 0, "{doc}");
