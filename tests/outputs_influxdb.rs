@@ -1,9 +1,11 @@
 //! `--out influxdb` against a real InfluxDB 1.x (Debian's `influxd`,
 //! installed by `scripts/test`), started per test on free loopback ports
-//! with a temporary data directory: the queries of k6's Grafana dashboards
-//! (`count(value)`, `sum(value)`, `mean(value)`) give the summary's totals
-//! exactly, with k6's measurements, tags and fields; an unreachable
-//! backend costs the test nothing but a note in the summary.
+//! with a temporary data directory. Volley's per-interval layout (the
+//! default) gives the summary's totals exactly with one point per series
+//! and interval; with `layout=samples` the queries of k6's Grafana
+//! dashboards (`count(value)`, `sum(value)`, `mean(value)`) give them, with
+//! k6's measurements, tags and fields; an unreachable backend costs the
+//! test nothing but a note in the summary.
 
 mod common;
 
@@ -179,9 +181,8 @@ flow:
     path.display().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn k6_dashboard_queries_give_the_summary_totals() {
-    let influx = Influx::start();
+/// Runs the plan with `--out influxdb=URL`; the summary export's metrics.
+async fn run_with_influx(url: String) -> Value {
     let target = start_target().await;
     let dir = tempfile::tempdir().expect("a temporary directory");
     let plan = write_plan(dir.path(), &base(&target));
@@ -194,7 +195,7 @@ async fn k6_dashboard_queries_give_the_summary_totals() {
             "--summary-export".into(),
             export.display().to_string(),
             "--out".into(),
-            format!("influxdb={}", influx.url("volley_k6")),
+            format!("influxdb={url}"),
         ],
         LIMIT,
     )
@@ -207,8 +208,68 @@ async fn k6_dashboard_queries_give_the_summary_totals() {
         stderr(&out)
     );
     assert!(!stdout(&out).contains("points dropped"), "{}", stdout(&out));
-    let summary = common::export(&export);
-    let m = &summary["metrics"];
+    target.shutdown().await;
+    common::export(&export)["metrics"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interval_points_give_the_summary_totals() {
+    let influx = Influx::start();
+    let db = "volley_intervals";
+    let m = &run_with_influx(influx.url(db)).await;
+    let reqs = m["http_reqs"]["count"].as_f64().expect("http_reqs");
+    assert_eq!(reqs, 200.0);
+    let total = |q: &str| influx.scalar(db, q, 1);
+    assert_eq!(total("SELECT sum(value) FROM http_reqs"), reqs);
+    // One point per series and interval, not one per request.
+    let points = total("SELECT count(value) FROM http_reqs");
+    assert!(points < reqs / 4.0, "{points} points for {reqs} requests");
+    assert_eq!(total("SELECT sum(\"count\") FROM http_req_duration"), reqs);
+    assert_eq!(
+        total("SELECT sum(value) FROM iterations"),
+        m["iterations"]["count"].as_f64().expect("iterations")
+    );
+    assert_eq!(
+        total("SELECT sum(value) FROM data_received"),
+        m["data_received"]["count"].as_f64().expect("data_received")
+    );
+    assert_eq!(total("SELECT sum(passes) FROM http_req_failed"), 100.0);
+    assert_eq!(
+        total("SELECT sum(passes) FROM checks"),
+        m["checks"]["passes"].as_f64().expect("check passes")
+    );
+    assert_eq!(
+        total("SELECT sum(value) FROM http_reqs WHERE status = '404'"),
+        100.0
+    );
+    // The extremes are exact; the sum gives the exact mean.
+    let max = total("SELECT max(\"max\") FROM http_req_duration");
+    let summary_max = m["http_req_duration"]["max"].as_f64().expect("max");
+    assert!((max - summary_max).abs() <= 1e-9, "{max} vs {summary_max}");
+    let mean = total("SELECT sum(\"sum\") FROM http_req_duration") / reqs;
+    let avg = m["http_req_duration"]["avg"].as_f64().expect("avg");
+    assert!(
+        (mean - avg).abs() <= avg * 1e-6 + 1e-6,
+        "mean {mean} vs avg {avg}"
+    );
+    let fields = influx.query(db, "SHOW FIELD KEYS FROM http_req_duration");
+    let fields: Vec<&str> = fields["values"]
+        .as_array()
+        .expect("field keys")
+        .iter()
+        .filter_map(|v| v[0].as_str())
+        .collect();
+    for f in [
+        "count", "sum", "mean", "min", "med", "max", "p90", "p95", "p99",
+    ] {
+        assert!(fields.contains(&f), "{f} in {fields:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn k6_dashboard_queries_give_the_summary_totals_with_samples() {
+    let influx = Influx::start();
+    let m = &run_with_influx(format!("{}?layout=samples", influx.url("volley_k6"))).await;
     let reqs = m["http_reqs"]["count"].as_f64().expect("http_reqs");
     assert_eq!(reqs, 200.0);
 
@@ -278,7 +339,6 @@ async fn k6_dashboard_queries_give_the_summary_totals() {
         .filter_map(|v| v[0].as_str())
         .collect();
     assert_eq!(fields, ["url", "value"]);
-    target.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -381,7 +441,7 @@ async fn payloads_stay_under_the_backends_body_limit() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let plan = write_plan(dir.path(), &base(&target));
     let url = format!(
-        "{}?payloadSize=20&pushInterval=5s",
+        "{}?layout=samples&payloadSize=20&pushInterval=5s",
         influx.url("small_bodies")
     );
     let out = volley_async(
@@ -399,7 +459,7 @@ async fn payloads_stay_under_the_backends_body_limit() {
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
     assert!(!text.contains("points dropped"), "{text}");
     assert_eq!(
-        influx.scalar("small_bodies", "SELECT count(value) FROM http_reqs", 1),
+        influx.scalar("small_bodies", "SELECT sum(value) FROM http_reqs", 1),
         200.0
     );
     target.shutdown().await;

@@ -1,6 +1,9 @@
-//! `--out influxdb=http://host:8086/db`: every sample as an InfluxDB 1.x
-//! line-protocol point (`metrics::points::influx`), pushed over HTTP
-//! (`POST /write?db=…&precision=ns`) with k6's options.
+//! `--out influxdb=http://host:8086/db`: InfluxDB 1.x line protocol pushed
+//! over HTTP (`POST /write?db=…&precision=ns`) with k6's options. By
+//! default a point per series per interval (`metrics::points::
+//! influx_interval`), so the backend's load does not grow with the request
+//! rate; with `layout=samples` a point per sample, as k6 writes them
+//! (`metrics::points::influx`), for k6's own dashboards.
 //!
 //! At the start the database is created (`CREATE DATABASE`, as k6 does;
 //! a failure there is only noted). Points are pushed every push interval
@@ -32,7 +35,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::metrics::points::PointEncoder;
 use crate::metrics::points::influx::{LineProtocol, TagField};
-use crate::metrics::{Point, SeriesKey};
+use crate::metrics::points::influx_interval::write_interval;
+use crate::metrics::{Point, SeriesKey, Snapshot};
 
 /// Batches waiting for the output's thread before new ones are dropped.
 const QUEUE: usize = 256;
@@ -71,6 +75,17 @@ pub struct InfluxConfig {
     /// (`retention`, `consistency`: passed on to `/write` when set.)
     pub retention: Option<String>,
     pub consistency: Option<String>,
+    /// (Volley's `layout`: `intervals` or `samples`.)
+    pub layout: Layout,
+}
+
+/// What a point stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One point per series per interval, with its statistics.
+    Intervals,
+    /// One point per sample, k6's layout.
+    Samples,
 }
 
 impl InfluxConfig {
@@ -91,6 +106,7 @@ impl InfluxConfig {
                 .collect::<Result<_, _>>()?,
             retention: env("K6_INFLUXDB_RETENTION"),
             consistency: env("K6_INFLUXDB_CONSISTENCY"),
+            layout: Layout::Intervals,
         };
         let mut options: Vec<(String, String, String)> = Vec::new();
         for (var, key) in [
@@ -98,6 +114,7 @@ impl InfluxConfig {
             ("K6_INFLUXDB_CONCURRENT_WRITES", "concurrentWrites"),
             ("K6_INFLUXDB_PAYLOAD_SIZE", "payloadSize"),
             ("K6_INFLUXDB_TAGS_AS_FIELDS", "tagsAsFields"),
+            ("VOLLEY_INFLUXDB_LAYOUT", "layout"),
         ] {
             if let Some(v) = env(var) {
                 options.push((var.to_owned(), key.to_owned(), v));
@@ -212,12 +229,19 @@ impl InfluxConfig {
                     .map(TagField::parse)
                     .collect::<Result<_, _>>()?;
             }
+            "layout" => {
+                self.layout = match value {
+                    "intervals" => Layout::Intervals,
+                    "samples" => Layout::Samples,
+                    _ => return Err("expected intervals or samples".into()),
+                };
+            }
             "retention" => self.retention = Some(value.to_owned()),
             "consistency" => self.consistency = Some(value.to_owned()),
             other => {
                 return Err(format!(
                     "unknown option {other:?}; expected pushInterval, concurrentWrites, \
-                     payloadSize, tagsAsFields, retention or consistency"
+                     payloadSize, tagsAsFields, retention, consistency or layout"
                 ));
             }
         }
@@ -231,11 +255,28 @@ impl InfluxConfig {
 }
 
 /// What the output's thread is sent.
-struct Batch {
-    time_unix_ns: u128,
-    new_keys: Vec<SeriesKey>,
-    points: Vec<Point>,
+enum Batch {
+    /// Samples' points (`layout=samples`), encoded on the output's thread.
+    Samples {
+        time_unix_ns: u128,
+        new_keys: Vec<SeriesKey>,
+        points: Vec<Point>,
+    },
+    /// An interval's lines, already encoded, and how many.
+    Lines { lines: Vec<u8>, points: u64 },
 }
+
+impl Batch {
+    fn points(&self) -> u64 {
+        match self {
+            Batch::Samples { points, .. } => points.len() as u64,
+            Batch::Lines { points, .. } => *points,
+        }
+    }
+}
+
+/// Why points waiting for the backend were dropped.
+const BEHIND: &str = "the backend could not keep up (too many points waiting)";
 
 /// Points not delivered, by reason.
 type Losses = BTreeMap<String, u64>;
@@ -280,26 +321,58 @@ impl InfluxOutput {
     }
 }
 
-impl super::PointOutput for InfluxOutput {
-    fn send(&mut self, time_unix_ns: u128, new_keys: &[SeriesKey], points: &[Point]) {
+impl InfluxOutput {
+    /// Hands a batch to the thread without waiting; a full queue drops it
+    /// (counted). Series a dropped batch introduced are sent again with
+    /// the next one.
+    fn hand_over(&mut self, batch: Batch) {
         let Some(tx) = &self.tx else { return };
-        let mut keys = std::mem::take(&mut self.pending_keys);
-        keys.extend_from_slice(new_keys);
-        let batch = Batch {
-            time_unix_ns,
-            new_keys: keys,
-            points: points.to_vec(),
-        };
         match tx.try_send(batch) {
             Ok(()) => {}
             Err(TrySendError::Full(b) | TrySendError::Closed(b)) => {
-                self.dropped_full += b.points.len() as u64;
-                self.pending_keys = b.new_keys;
+                self.dropped_full += b.points();
+                if let Batch::Samples { new_keys, .. } = b {
+                    self.pending_keys = new_keys;
+                }
             }
         }
     }
+}
 
-    fn finish(mut self: Box<Self>) -> Vec<String> {
+impl super::PointOutput for InfluxOutput {
+    fn send(&mut self, time_unix_ns: u128, new_keys: &[SeriesKey], points: &[Point]) {
+        let mut keys = std::mem::take(&mut self.pending_keys);
+        keys.extend_from_slice(new_keys);
+        self.hand_over(Batch::Samples {
+            time_unix_ns,
+            new_keys: keys,
+            points: points.to_vec(),
+        });
+    }
+
+    fn finish(self: Box<Self>) -> Vec<String> {
+        self.close()
+    }
+}
+
+impl super::IntervalOutput for InfluxOutput {
+    fn write(&mut self, snapshot: &Snapshot, tags: &[(&str, &str)]) {
+        let mut lines = Vec::new();
+        let points = write_interval(snapshot, tags, &mut lines);
+        if points > 0 {
+            self.hand_over(Batch::Lines { lines, points });
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Vec<String> {
+        self.close()
+    }
+}
+
+impl InfluxOutput {
+    /// Ends the thread (its last pushes within their time limit) and says
+    /// what was not delivered.
+    fn close(mut self) -> Vec<String> {
         drop(self.tx.take());
         let mut losses = Losses::new();
         if let Some(thread) = self.thread.take() {
@@ -365,29 +438,43 @@ async fn push_loop(config: InfluxConfig, mut rx: mpsc::Receiver<Batch>) -> Losse
     loop {
         tokio::select! {
             batch = rx.recv() => match batch {
-                Some(b) => {
-                    for key in &b.new_keys {
+                Some(Batch::Samples { time_unix_ns, new_keys, points }) => {
+                    for key in &new_keys {
                         encoder.add_series(key, &mut lines);
                     }
-                    let n = b.points.len() as u64;
+                    let n = points.len() as u64;
                     if waiting + n > MAX_WAITING_POINTS {
-                        *losses.entry("the backend could not keep up (too many points waiting)".into()).or_default() += n;
+                        *losses.entry(BEHIND.into()).or_default() += n;
                         continue;
                     }
                     waiting += n;
                     // A batch holds up to 256 samples' points: cut payloads
                     // inside it too.
-                    let mut rest = &b.points[..];
+                    let mut rest = &points[..];
                     while !rest.is_empty() {
                         let room = config.payload_size.saturating_sub(lines_points).max(1);
                         let take = usize::try_from(room).unwrap_or(usize::MAX).min(rest.len());
                         let (now, later) = rest.split_at(take);
-                        encoder.write(b.time_unix_ns, now, &mut lines);
+                        encoder.write(time_unix_ns, now, &mut lines);
                         lines_points += now.len() as u64;
                         if lines_points >= config.payload_size || lines.len() >= PAYLOAD_BYTES {
                             ready.push_back((std::mem::take(&mut lines), std::mem::take(&mut lines_points)));
                         }
                         rest = later;
+                    }
+                }
+                Some(Batch::Lines { lines: encoded, points: n }) => {
+                    if waiting + n > MAX_WAITING_POINTS {
+                        *losses.entry(BEHIND.into()).or_default() += n;
+                        continue;
+                    }
+                    waiting += n;
+                    for line in encoded.split_inclusive(|&b| b == b'\n') {
+                        lines.extend_from_slice(line);
+                        lines_points += 1;
+                        if lines_points >= config.payload_size || lines.len() >= PAYLOAD_BYTES {
+                            ready.push_back((std::mem::take(&mut lines), std::mem::take(&mut lines_points)));
+                        }
                     }
                 }
                 None => break,
@@ -643,6 +730,12 @@ mod tests {
         assert_eq!(c.push_interval, Duration::from_secs(1));
         let c = InfluxConfig::parse(None, &none).expect("defaults");
         assert_eq!(c.label(), "http://localhost:8086/k6");
+        assert_eq!(c.layout, Layout::Intervals);
+        let c = InfluxConfig::parse(Some("http://h:8086/db?layout=samples"), &none).expect("valid");
+        assert_eq!(c.layout, Layout::Samples);
+        let env = |k: &str| (k == "VOLLEY_INFLUXDB_LAYOUT").then(|| "samples".to_owned());
+        let c = InfluxConfig::parse(None, &env).expect("valid");
+        assert_eq!(c.layout, Layout::Samples);
     }
 
     #[test]
@@ -654,6 +747,7 @@ mod tests {
         assert!(e("http://h:8086/db?pushInterval=soon").contains("positive duration"));
         assert!(e("http://h:8086/db?tagsAsFields=vu:integer").contains("unknown type"));
         assert!(e("http://h:8086/db?batch=1").contains("unknown option"));
+        assert!(e("http://h:8086/db?layout=points").contains("intervals or samples"));
         let env = |k: &str| (k == "K6_INFLUXDB_CONCURRENT_WRITES").then(|| "x".to_owned());
         let err = InfluxConfig::parse(Some("http://h:8086/db"), &env).expect_err("bad env");
         assert!(err.contains("K6_INFLUXDB_CONCURRENT_WRITES \"x\""), "{err}");

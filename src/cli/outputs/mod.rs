@@ -1,15 +1,19 @@
-//! A local run's outputs (`--out`): k6's per-sample JSON and CSV, InfluxDB,
-//! and Volley's per-interval aggregate lines. `spec` parses what was asked
-//! for, `point_file` writes a per-sample file from its own thread,
-//! `influxdb` pushes to InfluxDB 1.x from its own thread, `volley_json`
-//! writes the interval lines. The encoders are pure, in `metrics::points`.
+//! A run's outputs (`--out`): k6's per-sample JSON and CSV, InfluxDB, and
+//! Volley's per-interval aggregate lines. `spec` parses what was asked for,
+//! `point_file` writes a per-sample file from its own thread, `influxdb`
+//! pushes to InfluxDB 1.x from its own thread, `volley_json` writes the
+//! interval lines. The encoders are pure, in `metrics::points`.
+//!
+//! An output takes either every sample's points ([`PointOutput`]) or each
+//! interval's aggregates ([`IntervalOutput`]); the latter is what a fleet's
+//! origin can write too, from the merged intervals.
 
 use std::time::Duration;
 
 use crate::engine::{IntervalReport, PointBatch};
 use crate::metrics::points::k6_csv::K6Csv;
 use crate::metrics::points::k6_json::K6Json;
-use crate::metrics::{Point, SeriesKey};
+use crate::metrics::{Point, SeriesKey, Snapshot};
 use crate::plan::Plan;
 
 pub mod influxdb;
@@ -35,10 +39,21 @@ pub trait PointOutput: Send {
     fn finish(self: Box<Self>) -> Vec<String>;
 }
 
+/// An output that takes each interval's aggregates.
+pub trait IntervalOutput: Send {
+    /// Hands over an interval; `tags` are added to each of its series.
+    /// Never waits for a backend.
+    fn write(&mut self, snapshot: &Snapshot, tags: &[(&str, &str)]);
+
+    /// Delivers what is queued (within the output's time limit) and
+    /// closes; returns what the summary should say about lost points.
+    fn finish(self: Box<Self>) -> Vec<String>;
+}
+
 /// Every output of a run.
 #[derive(Default)]
 pub struct Outputs {
-    intervals: Vec<JsonLines>,
+    intervals: Vec<Box<dyn IntervalOutput>>,
     points: Vec<Box<dyn PointOutput>>,
 }
 
@@ -69,7 +84,9 @@ impl Outputs {
     fn add(&mut self, spec: &OutputSpec, plan: &Plan) -> anyhow::Result<()> {
         let label = spec.describe();
         match spec {
-            OutputSpec::VolleyJson { path } => self.intervals.push(JsonLines::create(path)?),
+            OutputSpec::VolleyJson { path } => {
+                self.intervals.push(Box::new(JsonLines::create(path)?));
+            }
             OutputSpec::Json { dest } => self.points.push(Box::new(
                 PointFile::open(
                     label,
@@ -92,9 +109,14 @@ impl Outputs {
                 )
                 .map_err(anyhow::Error::msg)?,
             )),
-            OutputSpec::Influx(config) => self.points.push(Box::new(
-                influxdb::InfluxOutput::start(label, config.clone()).map_err(anyhow::Error::msg)?,
-            )),
+            OutputSpec::Influx(config) => {
+                let out = influxdb::InfluxOutput::start(label, config.clone())
+                    .map_err(anyhow::Error::msg)?;
+                match config.layout {
+                    influxdb::Layout::Intervals => self.intervals.push(Box::new(out)),
+                    influxdb::Layout::Samples => self.points.push(Box::new(out)),
+                }
+            }
         }
         Ok(())
     }
@@ -105,7 +127,7 @@ impl Outputs {
 
     pub fn on_interval(&mut self, report: &IntervalReport<'_>) {
         for out in &mut self.intervals {
-            out.write(report);
+            out.write(report.snapshot, &[]);
         }
     }
 
@@ -120,10 +142,8 @@ impl Outputs {
     /// dropped or not written, and why.
     pub fn finish(&mut self) -> Vec<String> {
         let mut notes = Vec::new();
-        for out in &mut self.intervals {
-            if let Err(e) = out.flush() {
-                notes.push(format!("{e:#}"));
-            }
+        for out in self.intervals.drain(..) {
+            notes.extend(out.finish());
         }
         for out in self.points.drain(..) {
             notes.extend(out.finish());

@@ -59,7 +59,7 @@ pub enum OutputSpec {
     },
     /// Volley's own per-interval aggregate lines.
     VolleyJson { path: PathBuf },
-    /// InfluxDB 1.x, a point per sample.
+    /// InfluxDB 1.x, a point per series and interval or per sample.
     Influx(InfluxConfig),
 }
 

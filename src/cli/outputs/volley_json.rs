@@ -7,8 +7,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::engine::IntervalReport;
-use crate::metrics::json_out;
+use crate::metrics::{Snapshot, json_out};
 
 /// `--out volley-json=FILE`: one JSON object per series per interval.
 pub struct JsonLines {
@@ -28,11 +27,25 @@ impl JsonLines {
         })
     }
 
-    pub fn write(&mut self, report: &IntervalReport<'_>) {
+    /// Writes out what is buffered.
+    fn flush(&mut self) -> anyhow::Result<()> {
+        self.out
+            .flush()
+            .with_context(|| format!("--out volley-json: cannot write {}", self.path))
+    }
+}
+
+impl super::IntervalOutput for JsonLines {
+    fn write(&mut self, snapshot: &Snapshot, tags: &[(&str, &str)]) {
         if self.failed {
             return;
         }
-        for line in json_out::interval_lines(report.snapshot) {
+        for mut line in json_out::interval_lines(snapshot) {
+            if let Some(own) = line["tags"].as_object_mut() {
+                for &(k, v) in tags {
+                    own.entry(k).or_insert_with(|| v.into());
+                }
+            }
             if serde_json::to_writer(&mut self.out, &line).is_err()
                 || self.out.write_all(b"\n").is_err()
             {
@@ -46,10 +59,10 @@ impl JsonLines {
         }
     }
 
-    /// Writes out what is buffered.
-    pub fn flush(&mut self) -> anyhow::Result<()> {
-        self.out
-            .flush()
-            .with_context(|| format!("--out volley-json: cannot write {}", self.path))
+    fn finish(mut self: Box<Self>) -> Vec<String> {
+        match self.flush() {
+            Ok(()) => Vec::new(),
+            Err(e) => vec![format!("{e:#}")],
+        }
     }
 }

@@ -163,7 +163,7 @@ fn field(key: &str, value: &str, kind: FieldType, out: &mut Vec<u8>) {
 
 /// Backslash before each of `special`; line breaks become spaces (they
 /// would end the line), escaped too.
-fn escape(s: &str, special: &[u8], out: &mut Vec<u8>) {
+pub(super) fn escape(s: &str, special: &[u8], out: &mut Vec<u8>) {
     for c in s.bytes() {
         let c = if c == b'\n' || c == b'\r' { b' ' } else { c };
         if special.contains(&c) || c == b'\\' {

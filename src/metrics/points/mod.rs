@@ -1,6 +1,8 @@
-//! Per-sample outputs: every value the recorder takes in, written as k6
-//! writes it (`--out json`, `--out csv`). Pure encoders into byte buffers;
-//! the file, its writer thread and its queue live in `cli::outputs`.
+//! What outputs write, as pure encoders into byte buffers: every value the
+//! recorder takes in, as k6 writes it (`--out json`, `--out csv`, and
+//! `--out influxdb` with `layout=samples`), and per-interval aggregates
+//! (`influx_interval`, `--out influxdb`'s default). The files, writer
+//! threads and queues live in `cli::outputs`.
 //!
 //! An encoder learns series as the recorder creates them
 //! ([`PointEncoder::add_series`], in id order) and then encodes points by
@@ -11,6 +13,7 @@ use super::recorder::Point;
 use super::snapshot::SeriesKey;
 
 pub mod influx;
+pub mod influx_interval;
 pub mod k6_csv;
 pub mod k6_json;
 
