@@ -10,6 +10,8 @@
 //! - [`engine`]: executors, VUs and the HTTP client that run a plan on one
 //!   machine.
 //! - [`report`]: the k6-style text summary, the JSON export, live progress.
+//! - [`outputs`]: `--out`: k6's JSON and CSV, InfluxDB, per-interval lines;
+//!   written by a local run and by a fleet test's origin.
 //! - [`script`]: k6 scripts: an embedded JavaScript runtime with k6's
 //!   modules, VUs on coroutines.
 //! - [`target`]: the built-in HTTP target used by the quickstart and tests.
@@ -32,6 +34,7 @@ pub mod hostile;
 pub mod kube;
 pub mod metrics;
 pub mod os;
+pub mod outputs;
 pub mod plan;
 pub mod report;
 pub mod script;

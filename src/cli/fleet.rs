@@ -114,7 +114,7 @@ fn local_only_flags(args: &RunArgs) -> Vec<&'static str> {
 pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
     let path = Path::new(&args.plan);
     let env = |k: &str| std::env::var(k).ok();
-    if let Some(out) = super::outputs::spec::requested(&args.out, &env).first() {
+    if let Some(out) = crate::outputs::spec::requested(&args.out, &env).first() {
         anyhow::bail!(
             "--out {out:?} is refused with --agent: it writes every sample this machine's engine \
              records, and a fleet test runs on the agents, which send back merged interval \

@@ -9,7 +9,6 @@ mod fleet;
 mod follow;
 mod inspect;
 pub mod output;
-pub mod outputs;
 pub mod run;
 mod script_out;
 pub mod signals;

@@ -1,6 +1,6 @@
 //! What a local run shows while it goes: the header, live progress lines
 //! on a terminal (a plain line every few seconds otherwise); it hands
-//! intervals and samples to the run's outputs (`cli::outputs`).
+//! intervals and samples to the run's outputs (`outputs`).
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -12,7 +12,7 @@ use crate::metrics::value::Value;
 use crate::plan::Plan;
 use crate::report::progress;
 
-use super::outputs::Outputs;
+use crate::outputs::Outputs;
 use crate::os;
 
 /// How often a plain progress line is written when stderr is not a

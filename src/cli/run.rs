@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::args::RunArgs;
 use super::exit;
 use super::output::{Console, ProgressMode};
-use super::outputs::Outputs;
+use crate::outputs::Outputs;
 use crate::engine::{self, EndReason, RunOptions};
 use crate::plan::{self, LoadOptions, Overrides, Plan};
 use crate::report;

@@ -2,7 +2,7 @@
 //! recorder takes in, as k6 writes it (`--out json`, `--out csv`, and
 //! `--out influxdb` with `layout=samples`), and per-interval aggregates
 //! (`influx_interval`, `--out influxdb`'s default). The files, writer
-//! threads and queues live in `cli::outputs`.
+//! threads and queues live in the `outputs` module.
 //!
 //! An encoder learns series as the recorder creates them
 //! ([`PointEncoder::add_series`], in id order) and then encodes points by

@@ -273,7 +273,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::cli::outputs::PointOutput;
+    use crate::outputs::PointOutput;
     use crate::metrics::{Metric, TagSet};
 
     /// An encoder that waits at the start until the test lets it go, and
