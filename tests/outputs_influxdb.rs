@@ -8,6 +8,7 @@
 //! test nothing but a note in the summary.
 
 mod common;
+mod fleet;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -462,5 +463,111 @@ async fn payloads_stay_under_the_backends_body_limit() {
         influx.scalar("small_bodies", "SELECT sum(value) FROM http_reqs", 1),
         200.0
     );
+    target.shutdown().await;
+}
+
+/// Tag values of `key` in measurement `m`, sorted.
+fn tag_values(influx: &Influx, db: &str, m: &str, key: &str) -> Vec<String> {
+    let s = influx.query(
+        db,
+        &format!("SHOW TAG VALUES FROM {m} WITH KEY = \"{key}\""),
+    );
+    let mut values: Vec<String> = s["values"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| r[1].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    values.sort();
+    values
+}
+
+/// A 3-agent fleet test with `outputs`: the origin writes the fleet's
+/// merged intervals once, tagged with the test id, and the backend's total
+/// is the fleet summary's exactly; with `outputsBy: agent` the same total
+/// comes as one series set per agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_test_writes_one_merged_stream() {
+    use fleet::{Fleet, FleetOptions, plans};
+    let influx = Influx::start();
+    let target = fleet::target().await;
+    let fleet = Fleet::start(
+        3,
+        FleetOptions {
+            regions: vec!["us".into(), "us".into(), "eu".into()],
+            ..FleetOptions::default()
+        },
+    )
+    .await
+    .expect("fleet forms");
+    let db = "fleet_outputs";
+    let mut totals = Vec::new();
+    for by in [None, Some("agent")] {
+        let mut req = plans::submit(plans::shared_iterations(target.addr, 6, 300, "/"));
+        req.outputs = vec![format!("influxdb={}?pushInterval=200ms", influx.url(db))];
+        req.outputs_by = by.map(str::to_owned);
+        let accepted = fleet.client(1).submit(&req).await.expect("submit accepted");
+        let view = fleet
+            .wait_summary(1, &accepted.id, Duration::from_secs(60))
+            .await
+            .expect("the test seals");
+        let requests: u64 = fleet::results::requests_by_agent(&view.summary)
+            .iter()
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(requests, 300, "{}", view.text);
+        assert!(
+            !view.text.contains("points dropped"),
+            "the outputs delivered everything: {}",
+            view.text
+        );
+        let written = influx.scalar(
+            db,
+            &format!(
+                "SELECT sum(value) FROM http_reqs WHERE testid = '{}'",
+                accepted.id
+            ),
+            1,
+        );
+        assert_eq!(written, 300.0, "the fleet's total, exactly");
+        let agents = tag_values(&influx, db, "http_reqs", "agent");
+        match by {
+            None => assert!(
+                agents.is_empty(),
+                "one stream, not one per agent: {agents:?}"
+            ),
+            Some(_) => {
+                assert_eq!(agents, ["agent-0", "agent-1", "agent-2"]);
+                assert_eq!(tag_values(&influx, db, "http_reqs", "region"), ["eu", "us"]);
+            }
+        }
+        totals.push(accepted.id);
+    }
+    // Refused before anything runs: an output on an agent's disk, and a
+    // backend the agents' egress policy denies (cloud metadata).
+    for (output, expected) in [
+        (
+            "json=/tmp/samples.json",
+            "a fleet test writes its merged intervals",
+        ),
+        ("influxdb=http://169.254.169.254/db", "outputs[0]"),
+    ] {
+        let mut req = plans::submit(plans::shared_iterations(target.addr, 1, 1, "/"));
+        req.outputs = vec![output.to_owned()];
+        let e = fleet
+            .client(0)
+            .submit(&req)
+            .await
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains(expected), "{output}: {e}");
+    }
+    assert_eq!(tag_values(&influx, db, "http_reqs", "testid"), {
+        let mut ids = totals.clone();
+        ids.sort();
+        ids
+    });
     target.shutdown().await;
 }

@@ -16,6 +16,7 @@ mod limits;
 mod load;
 mod names;
 mod network;
+mod outputs;
 mod parse;
 mod secrets;
 #[cfg(test)]
@@ -270,6 +271,11 @@ pub struct AgentArgs {
     /// metadata.google.internal, ...) [env: VOLLEY_EGRESS_DEFAULT_DENY] [default: true]
     #[arg(long, value_name = "BOOL", help_heading = "Egress")]
     pub egress_default_deny: Option<String>,
+
+    /// Where the fleet tests this agent coordinates write their merged intervals, unless a test
+    /// names its own: `influxdb=http://HOST:8086/DB`, comma-separated [env: VOLLEY_OUT]
+    #[arg(long = "out", value_name = "NAME=ARG", help_heading = "Outputs")]
+    pub out: Option<String>,
 }
 
 // ===== settings =====
@@ -376,6 +382,8 @@ pub struct AgentSettings {
     pub limits: LimitSettings,
     /// Where this agent's requests may go: checked at submit, at prepare and at connect.
     pub egress: Arc<EgressPolicy>,
+    /// Default outputs of the fleet tests this agent coordinates (`--out` values).
+    pub outputs: Vec<String>,
 }
 
 // === impl AgentSettings ===

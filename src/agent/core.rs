@@ -169,6 +169,7 @@ impl AgentCore {
                 message: format!("{refusal} (agent {})", self.me()),
             })?;
         plan.http.net.egress = egress.clone();
+        let outputs = super::outputs::check(&req, &self.h.settings.outputs, egress, self.me())?;
 
         let lead = match &req.lead_time {
             Some(t) => plan::parse_duration(t).map_err(|e| ApiError::BadRequest {
@@ -266,6 +267,7 @@ impl AgentCore {
             bundle.setup_values = Some(values);
         }
         let name = req.name.clone().unwrap_or_else(|| "test".into());
+        let outputs = outputs.open()?;
         let (meta, allocation) = self
             .h
             .origin
@@ -276,6 +278,7 @@ impl AgentCore {
                     plan: Arc::new(plan.clone()),
                     min_agents,
                     lead,
+                    outputs,
                 },
                 candidates,
             )

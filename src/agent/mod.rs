@@ -6,6 +6,7 @@ pub mod config;
 pub mod core;
 mod listing;
 pub mod node;
+mod outputs;
 mod router;
 pub mod succession;
 mod trust;

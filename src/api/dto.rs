@@ -49,6 +49,15 @@ pub struct SubmitRequest {
     /// is empty): `setup()` runs once on the accepting agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script: Option<Box<crate::script::bundle::ScriptBundle>>,
+    /// Where the origin writes the fleet's merged intervals, as `--out`
+    /// values (`influxdb=http://HOST:8086/DB?…`); empty means the agent's
+    /// default (`--out` on the agent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<String>,
+    /// How the outputs break the fleet down: `fleet` (default), `region`
+    /// or `agent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs_by: Option<String>,
 }
 
 /// The text format of a plan.

@@ -153,9 +153,14 @@ pub struct RunArgs {
     /// `csv=fileName=FILE,saveInterval=1s,timeFormat=unix`),
     /// `influxdb=http://HOST:8086/DB` (InfluxDB 1.x, `K6_INFLUXDB_*`),
     /// `volley-json=FILE` (Volley's per-interval aggregates). A file name
-    /// ending in `.gz` is gzip-compressed.
+    /// ending in `.gz` is gzip-compressed. With `--agent`, the origin
+    /// writes the fleet's merged intervals (`influxdb` only).
     #[arg(short = 'o', long = "out", value_name = "NAME=ARG")]
     pub out: Vec<String>,
+    /// With `--agent`: one series set for the whole `fleet` (default), or
+    /// one per `region` or per `agent` in the outputs
+    #[arg(long, value_name = "fleet|region|agent", requires = "agent")]
+    pub out_by: Option<String>,
     /// A tag `NAME=VALUE` on every sample of the test; repeat for more (they
     /// win over the plan's or script's `tags`).
     #[arg(long = "tag", value_name = "NAME=VALUE")]

@@ -113,15 +113,7 @@ fn local_only_flags(args: &RunArgs) -> Vec<&'static str> {
 /// set), and the data files the plan names.
 pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
     let path = Path::new(&args.plan);
-    let env = |k: &str| std::env::var(k).ok();
-    if let Some(out) = crate::outputs::spec::requested(&args.out, &env).first() {
-        anyhow::bail!(
-            "--out {out:?} is refused with --agent: it writes every sample this machine's engine \
-             records, and a fleet test runs on the agents, which send back merged interval \
-             histograms, not samples; use --summary-export FILE for the fleet's merged results \
-             as k6's summary JSON, or --junit FILE for its thresholds and checks as JUnit XML"
-        );
-    }
+    let outputs = fleet_outputs(args)?;
     let local_only = local_only_flags(args);
     if !local_only.is_empty() {
         anyhow::bail!(
@@ -130,7 +122,11 @@ pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
         );
     }
     if crate::script::is_script(path) {
-        return script_submission(args);
+        return script_submission(args).map(|r| SubmitRequest {
+            outputs,
+            outputs_by: args.out_by.clone(),
+            ..r
+        });
     }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read plan {}", path.display()))?;
@@ -158,7 +154,27 @@ pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
         lead_time: args.lead_time.clone(),
         name: path.file_stem().and_then(|s| s.to_str()).map(str::to_owned),
         script: None,
+        outputs,
+        outputs_by: args.out_by.clone(),
     })
+}
+
+/// The `--out` values (or `K6_OUT`) a fleet test can have, checked here
+/// and sent with this machine's `K6_*` options folded in.
+fn fleet_outputs(args: &RunArgs) -> anyhow::Result<Vec<String>> {
+    let env = |k: &str| std::env::var(k).ok();
+    if let Some(by) = &args.out_by {
+        crate::fleet::merge::OutputGrouping::parse(by)
+            .map_err(|e| anyhow::anyhow!("--out-by {e}"))?;
+    }
+    crate::outputs::spec::requested(&args.out, &env)
+        .iter()
+        .map(|value| {
+            let spec = crate::outputs::fleet::parse(value, &env).map_err(anyhow::Error::msg)?;
+            crate::outputs::fleet::canonical(&spec)
+                .ok_or_else(|| anyhow::anyhow!("--out {value:?}: not an output of a fleet test"))
+        })
+        .collect()
 }
 
 /// The files the plan at `path` reads as it loads (the data file, upload
@@ -222,6 +238,8 @@ fn script_submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
         lead_time: args.lead_time.clone(),
         name: path.file_stem().and_then(|s| s.to_str()).map(str::to_owned),
         script: Some(Box::new(bundle)),
+        outputs: Vec::new(),
+        outputs_by: None,
     })
 }
 

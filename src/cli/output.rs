@@ -12,8 +12,8 @@ use crate::metrics::value::Value;
 use crate::plan::Plan;
 use crate::report::progress;
 
-use crate::outputs::Outputs;
 use crate::os;
+use crate::outputs::Outputs;
 
 /// How often a plain progress line is written when stderr is not a
 /// terminal. k6 writes one a second; every two seconds still shows a hung

@@ -22,6 +22,7 @@
 //! [`agent_lost`]: FleetResults::agent_lost
 
 mod interval;
+mod outbox;
 mod seqs;
 #[cfg(test)]
 mod tests;
@@ -35,8 +36,10 @@ use crate::metrics::value::MergeError;
 use crate::metrics::{Aggregate, Breakdown, Snapshot, Value};
 
 pub use interval::LiveView;
+pub use outbox::{OutputGrouping, SealedInterval};
 
 use interval::{Interval, count};
+use outbox::Outbox;
 use seqs::SeqSet;
 
 /// Default number of newer intervals after which an interval is sealed
@@ -92,6 +95,8 @@ pub struct FleetResults {
     /// Merge failures (a histogram that could not grow), for the notes.
     merge_errors: u64,
     first_merge_error: Option<MergeError>,
+    /// Merged intervals for the test's outputs, when it has any.
+    outbox: Option<Outbox>,
 }
 
 /// One agent's part.
@@ -143,6 +148,7 @@ impl FleetResults {
             late: 0,
             merge_errors: 0,
             first_merge_error: None,
+            outbox: None,
         };
         for (agent, labels) in agents {
             results.add_agent(agent, labels.clone());
@@ -157,6 +163,19 @@ impl FleetResults {
     pub fn with_seal_lag(mut self, intervals: u64) -> FleetResults {
         self.seal_lag = intervals.max(1);
         self
+    }
+
+    /// Also merges each interval for the test's outputs, grouped `by`;
+    /// [`FleetResults::take_sealed`] hands them out once sealed.
+    pub fn with_outputs(mut self, by: OutputGrouping) -> FleetResults {
+        self.outbox = Some(Outbox::new(by));
+        self
+    }
+
+    /// The intervals sealed since the last call, merged for the outputs
+    /// (empty without [`FleetResults::with_outputs`]).
+    pub fn take_sealed(&mut self) -> Vec<SealedInterval> {
+        self.outbox.as_mut().map(Outbox::take).unwrap_or_default()
     }
 
     /// Adds an agent joining the test (a reallocation). An agent already in
@@ -249,6 +268,15 @@ impl FleetResults {
         if seq < self.next_unsealed {
             self.late += 1;
         } else {
+            if let Some(outbox) = &mut self.outbox
+                && let Some(state) = self.agents.get(agent)
+            {
+                errors.extend(
+                    outbox
+                        .add(seq, agent, &state.labels, [&rest, &gauges])
+                        .err(),
+                );
+            }
             let interval = self
                 .pending
                 .entry(seq)
@@ -372,8 +400,13 @@ impl FleetResults {
             }
         }
         if self.late > 0 {
+            let outputs = if self.outbox.is_some() {
+                " and the outputs"
+            } else {
+                ""
+            };
             notes.push(format!(
-                "{} interval(s) arrived after their interval was sealed; the fleet's gauges (vus) leave them out",
+                "{} interval(s) arrived after their interval was sealed; the fleet's gauges (vus){outputs} leave them out",
                 self.late
             ));
         }
@@ -411,6 +444,9 @@ impl FleetResults {
             self.note_error(e);
         }
         interval.gauges.series = Vec::new();
+        if let Some(outbox) = &mut self.outbox {
+            outbox.seal(interval.seq);
+        }
         self.next_unsealed = interval.seq.saturating_add(1);
         self.sealed.push_back(interval);
         while self.sealed.len() > LIVE_HISTORY {

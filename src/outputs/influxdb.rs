@@ -18,6 +18,7 @@
 //! This module owns the hyper client that talks to InfluxDB.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -37,6 +38,7 @@ use crate::metrics::points::PointEncoder;
 use crate::metrics::points::influx::{LineProtocol, TagField};
 use crate::metrics::points::influx_interval::write_interval;
 use crate::metrics::{Point, SeriesKey, Snapshot};
+use crate::plan::egress::EgressPolicy;
 
 /// Batches waiting for the output's thread before new ones are dropped.
 const QUEUE: usize = 256;
@@ -252,6 +254,51 @@ impl InfluxConfig {
     pub fn label(&self) -> String {
         format!("{}/{}", self.base, self.db)
     }
+
+    /// The URL [`InfluxConfig::parse`] reads back as this configuration
+    /// (with no variables set), every option explicit: what a fleet test's
+    /// output travels as.
+    pub fn to_url(&self) -> String {
+        let mut url = self.base.clone();
+        if let Some(user) = &self.username {
+            let password = self
+                .password
+                .as_ref()
+                .map(|p| format!(":{p}"))
+                .unwrap_or_default();
+            url = url.replacen("http://", &format!("http://{user}{password}@"), 1);
+        }
+        url.push('/');
+        url.push_str(&self.db);
+        let mut options = vec![
+            format!("pushInterval={}", url_duration(self.push_interval)),
+            format!("concurrentWrites={}", self.concurrent_writes),
+            format!("payloadSize={}", self.payload_size),
+        ];
+        if self.layout == Layout::Samples {
+            options.push("layout=samples".into());
+            let fields: Vec<String> = self
+                .tags_as_fields
+                .iter()
+                .map(TagField::to_string)
+                .collect();
+            options.push(format!("tagsAsFields={}", fields.join(",")));
+        }
+        if let Some(rp) = &self.retention {
+            options.push(format!("retention={rp}"));
+        }
+        if let Some(c) = &self.consistency {
+            options.push(format!("consistency={c}"));
+        }
+        format!("{url}?{}", options.join("&"))
+    }
+
+    /// The backend's host name or address.
+    pub fn host(&self) -> Option<String> {
+        let uri: Uri = self.base.parse().ok()?;
+        uri.host()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned())
+    }
 }
 
 /// What the output's thread is sent.
@@ -275,6 +322,16 @@ impl Batch {
     }
 }
 
+/// A duration as a URL's query can carry it (ASCII: no `µs`).
+fn url_duration(d: Duration) -> String {
+    let nanos = d.as_nanos();
+    if nanos.is_multiple_of(1_000_000) {
+        format!("{}ms", nanos / 1_000_000)
+    } else {
+        format!("{nanos}ns")
+    }
+}
+
 /// Why points waiting for the backend were dropped.
 const BEHIND: &str = "the backend could not keep up (too many points waiting)";
 
@@ -292,7 +349,14 @@ pub struct InfluxOutput {
 
 impl InfluxOutput {
     /// Starts the output's thread; the database is created from there.
-    pub fn start(label: String, config: InfluxConfig) -> Result<InfluxOutput, String> {
+    /// With `egress`, every request first resolves the backend and checks
+    /// each address against the policy (a fleet test's outputs: the agent's
+    /// policy, as for the plan's requests).
+    pub fn start(
+        label: String,
+        config: InfluxConfig,
+        egress: Option<Arc<EgressPolicy>>,
+    ) -> Result<InfluxOutput, String> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("volley-influxdb".into())
@@ -308,7 +372,7 @@ impl InfluxOutput {
                         return losses;
                     }
                 };
-                runtime.block_on(push_loop(config, rx))
+                runtime.block_on(push_loop(config, egress, rx))
             })
             .map_err(|e| format!("--out {label}: cannot start its thread: {e}"))?;
         Ok(InfluxOutput {
@@ -410,8 +474,12 @@ impl InfluxOutput {
 
 /// The output's thread: encodes batches, pushes them every interval,
 /// accounts for every point.
-async fn push_loop(config: InfluxConfig, mut rx: mpsc::Receiver<Batch>) -> Losses {
-    let client = Writer::new(&config);
+async fn push_loop(
+    config: InfluxConfig,
+    egress: Option<Arc<EgressPolicy>>,
+    mut rx: mpsc::Receiver<Batch>,
+) -> Losses {
+    let client = Writer::new(&config, egress);
     let mut losses = Losses::new();
     // k6 goes on when the database cannot be created (it may exist, with
     // a user allowed to write but not to create); said only if writes fail.
@@ -548,10 +616,11 @@ struct Writer {
     write_path: String,
     db: String,
     auth: Option<HeaderValue>,
+    egress: Option<Arc<EgressPolicy>>,
 }
 
 impl Writer {
-    fn new(c: &InfluxConfig) -> Writer {
+    fn new(c: &InfluxConfig, egress: Option<Arc<EgressPolicy>>) -> Writer {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
@@ -576,7 +645,35 @@ impl Writer {
             write_path,
             db: c.db.clone(),
             auth,
+            egress,
         }
+    }
+
+    /// Resolves the backend and checks every address against the egress
+    /// policy, when there is one.
+    async fn check_egress(&self) -> Result<(), Failure> {
+        let Some(policy) = &self.egress else {
+            return Ok(());
+        };
+        let uri: Uri = self
+            .base
+            .parse()
+            .map_err(|e| Failure::Final(format!("{}: not a URL ({e})", self.base)))?;
+        let host = uri
+            .host()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let port = uri.port_u16().unwrap_or(80);
+        let addrs = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| Failure::Retry(format!("cannot resolve {host}: {e}")))?;
+        for addr in addrs {
+            policy
+                .check(Some(host), Some(addr.ip()))
+                .map_err(|d| Failure::Final(format!("the agent's egress policy refuses {d}")))?;
+        }
+        Ok(())
     }
 
     async fn create_database(&self) -> Result<(), String> {
@@ -608,6 +705,7 @@ impl Writer {
     }
 
     async fn post(&self, path: &str, body: Bytes) -> Result<(), Failure> {
+        self.check_egress().await?;
         let uri = format!("{}{path}", self.base);
         let mut req = Request::builder()
             .method(Method::POST)

@@ -16,6 +16,7 @@ use crate::metrics::points::k6_json::K6Json;
 use crate::metrics::{Point, SeriesKey, Snapshot};
 use crate::plan::Plan;
 
+pub mod fleet;
 pub mod influxdb;
 pub mod point_file;
 pub mod spec;
@@ -110,7 +111,7 @@ impl Outputs {
                 .map_err(anyhow::Error::msg)?,
             )),
             OutputSpec::Influx(config) => {
-                let out = influxdb::InfluxOutput::start(label, config.clone())
+                let out = influxdb::InfluxOutput::start(label, config.clone(), None)
                     .map_err(anyhow::Error::msg)?;
                 match config.layout {
                     influxdb::Layout::Intervals => self.intervals.push(Box::new(out)),

@@ -273,8 +273,8 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::outputs::PointOutput;
     use crate::metrics::{Metric, TagSet};
+    use crate::outputs::PointOutput;
 
     /// An encoder that waits at the start until the test lets it go, and
     /// notes the series it is given.

@@ -39,7 +39,7 @@ pub(crate) enum SubmitMode {
 /// One recorded call.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Call {
-    Submit(SubmitRequest),
+    Submit(Box<SubmitRequest>),
     ListTests,
     GetTest(String),
     GetSummary(String),
@@ -77,7 +77,7 @@ impl FakeAgent {
         self.calls()
             .into_iter()
             .filter_map(|call| match call {
-                Call::Submit(request) => Some(request),
+                Call::Submit(request) => Some(*request),
                 _ => None,
             })
             .collect()
@@ -291,7 +291,7 @@ pub(crate) fn prom_snapshot() -> PromSnapshot {
 
 impl Agent for FakeAgent {
     fn submit(&self, req: SubmitRequest) -> BoxFuture<'_, Result<SubmitResponse, ApiError>> {
-        self.record(Call::Submit(req));
+        self.record(Call::Submit(Box::new(req)));
         let mode = *self.mode.lock().expect("fake lock");
         async move {
             match mode {

@@ -223,6 +223,7 @@ impl<'a> Loader<'a> {
 
         let limits = self.limits();
         let egress = self.egress();
+        let outputs = self.outputs();
 
         let timing = timing?;
         Some(AgentSettings {
@@ -254,6 +255,7 @@ impl<'a> Loader<'a> {
             node_name: node_name.map(|(name, _)| name),
             limits: limits?,
             egress: egress?,
+            outputs: outputs?,
         })
     }
 

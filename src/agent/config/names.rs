@@ -101,6 +101,8 @@ impl Setting {
     /// Whether link-local and cloud metadata addresses are denied.
     pub const EGRESS_DEFAULT_DENY: Setting =
         both("--egress-default-deny", "VOLLEY_EGRESS_DEFAULT_DENY");
+    /// Outputs of the fleet tests this agent coordinates, unless a test names its own.
+    pub const OUT: Setting = both("--out", "VOLLEY_OUT");
     /// The pod's namespace (Kubernetes downward API).
     pub const POD_NAMESPACE: Setting = env_only("POD_NAMESPACE");
     /// The pod's IP (Kubernetes downward API).
@@ -111,7 +113,7 @@ impl Setting {
     pub const SEED_SELECTOR: Setting = env_only("VOLLEY_SEED_SELECTOR");
 
     /// Every setting, in the order they are checked: for help texts and documentation.
-    pub const ALL: [Setting; 37] = [
+    pub const ALL: [Setting; 38] = [
         Setting::NODE_ID,
         Setting::CLUSTER_ID,
         Setting::LABELS,
@@ -145,6 +147,7 @@ impl Setting {
         Setting::EGRESS_ALLOW,
         Setting::EGRESS_DENY,
         Setting::EGRESS_DEFAULT_DENY,
+        Setting::OUT,
         Setting::POD_NAMESPACE,
         Setting::POD_IP,
         Setting::NODE_NAME,

@@ -582,3 +582,26 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn default_outputs_are_checked_as_a_fleet_tests_are() {
+    let s = Fixture::new()
+        .env(
+            "VOLLEY_OUT",
+            "influxdb=http://influx:8086/perf, influxdb=http://other:8086/k6?pushInterval=5s",
+        )
+        .ok();
+    assert_eq!(
+        s.outputs,
+        [
+            "influxdb=http://influx:8086/perf",
+            "influxdb=http://other:8086/k6?pushInterval=5s"
+        ]
+    );
+    assert!(Fixture::new().ok().outputs.is_empty());
+    let e = Fixture::new().env("VOLLEY_OUT", "json=/tmp/x.json").error();
+    assert!(
+        e.contains("VOLLEY_OUT") && e.contains("a fleet test"),
+        "{e}"
+    );
+}

@@ -505,3 +505,85 @@ fn a_lost_agent_is_no_longer_awaited() {
     assert_eq!(fleet.live(10).seqs, Some((0, 4)));
     assert_eq!(fleet.live(1).requests, 3);
 }
+
+#[test]
+fn outputs_get_each_sealed_interval_merged_once_per_group() {
+    let labels = agents(&[
+        ("a", &[("region", "us")]),
+        ("b", &[("region", "us")]),
+        ("c", &[("region", "eu")]),
+    ]);
+    let requests =
+        |s: &SealedInterval| match s.snapshot.get(&key(Metric::HttpReqs, &[("status", "200")])) {
+            Some(Value::Counter(n)) => *n,
+            other => panic!("http_reqs in {s:?}: {other:?}"),
+        };
+    let vus = |s: &SealedInterval| match s.snapshot.get(&key(Metric::Vus, &[])) {
+        Some(Value::Gauge { value, .. }) => *value,
+        other => panic!("vus in {s:?}: {other:?}"),
+    };
+
+    // The whole fleet: one snapshot per interval, every agent summed.
+    let mut r = FleetResults::new(&labels).with_outputs(OutputGrouping::Fleet);
+    r.ingest("a", 0, traffic(0, &[100, 200], 0, 2.0));
+    r.ingest("b", 0, traffic(0, &[300], 1, 1.0));
+    assert!(r.take_sealed().is_empty(), "c has not reported seq 0 yet");
+    r.ingest("c", 0, traffic(0, &[400, 500, 600], 0, 3.0));
+    let sealed = r.take_sealed();
+    assert_eq!(sealed.len(), 1);
+    assert!(sealed[0].tags.is_empty());
+    assert_eq!(requests(&sealed[0]), 6.0);
+    assert_eq!(vus(&sealed[0]), 6.0);
+    assert_eq!(sealed[0].snapshot.start_unix_ms, T0);
+    assert!(r.take_sealed().is_empty(), "handed out once");
+    // A late report still counts in the totals, not in the outputs.
+    r.ingest("a", 1, traffic(1, &[100], 0, 2.0));
+    r.finish();
+    assert_eq!(r.take_sealed().len(), 1);
+    r.ingest("b", 1, traffic(1, &[100], 0, 1.0));
+    assert!(r.take_sealed().is_empty());
+    assert!(
+        r.notes().iter().any(|n| n.contains("and the outputs")),
+        "{:?}",
+        r.notes()
+    );
+
+    // Per region and per agent.
+    for (by, expected) in [
+        (
+            OutputGrouping::Region,
+            vec![(vec![("region", "eu")], 3.0), (vec![("region", "us")], 3.0)],
+        ),
+        (
+            OutputGrouping::Agent,
+            vec![
+                (vec![("agent", "a"), ("region", "us")], 2.0),
+                (vec![("agent", "b"), ("region", "us")], 1.0),
+                (vec![("agent", "c"), ("region", "eu")], 3.0),
+            ],
+        ),
+    ] {
+        let mut r = FleetResults::new(&labels).with_outputs(by);
+        r.ingest("a", 0, traffic(0, &[100, 200], 0, 2.0));
+        r.ingest("b", 0, traffic(0, &[300], 1, 1.0));
+        r.ingest("c", 0, traffic(0, &[400, 500, 600], 0, 3.0));
+        let got: Vec<(Vec<(String, String)>, f64)> = r
+            .take_sealed()
+            .iter()
+            .map(|s| (s.tags.clone(), requests(s)))
+            .collect();
+        let expected: Vec<(Vec<(String, String)>, f64)> = expected
+            .into_iter()
+            .map(|(tags, n)| {
+                let tags = tags
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect();
+                (tags, n)
+            })
+            .collect();
+        assert_eq!(got, expected, "{by:?}");
+    }
+    assert_eq!(OutputGrouping::parse("region"), Ok(OutputGrouping::Region));
+    assert!(OutputGrouping::parse("zone").is_err());
+}

@@ -22,10 +22,12 @@ use tokio_util::sync::CancellationToken;
 
 mod adopt;
 mod iterations;
+mod outputs;
 mod seal;
 mod start;
 mod supervise;
 
+pub use outputs::FleetOutputs;
 pub use seal::requests_and_failures;
 use seal::start_spread;
 
@@ -62,13 +64,15 @@ pub struct Candidate {
 }
 
 /// A submission, validated by the caller (the plan already loaded).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Submission {
     pub name: String,
     pub bundle: PlanBundle,
     pub plan: Arc<Plan>,
     pub min_agents: usize,
     pub lead: Duration,
+    /// Where the fleet's merged intervals go, opened by the caller.
+    pub outputs: FleetOutputs,
 }
 
 /// Why a submission was refused.
@@ -153,6 +157,10 @@ struct Test {
     sealed: Option<Sealed>,
     /// Iterations of lost agents taken over by the others.
     extra_iterations: iterations::Extra,
+    /// The test's outputs, until they are closed at the end.
+    outputs: Vec<Box<dyn crate::outputs::IntervalOutput>>,
+    /// What the outputs said when they were closed, for the summary.
+    output_notes: Vec<String>,
 }
 
 impl Test {
@@ -184,6 +192,8 @@ impl Test {
             abort: CancellationToken::new(),
             sealed: None,
             extra_iterations: iterations::Extra::new(),
+            outputs: Vec::new(),
+            output_notes: Vec::new(),
         }
     }
 }
@@ -271,8 +281,10 @@ impl Origin {
             }
             let _ = store.put_bundle(&id, &crate::fleet::redact::bundle_at_rest(&sub.bundle));
         }
-        let test = Arc::new(Mutex::new(Test {
+        let with_outputs = !sub.outputs.outputs.is_empty();
+        let mut test = Test {
             min_agents: sub.min_agents.max(1),
+            outputs: sub.outputs.outputs,
             ..Test::new(
                 meta.clone(),
                 sub.plan,
@@ -285,7 +297,11 @@ impl Origin {
                 progress,
                 &labels,
             )
-        }));
+        };
+        if with_outputs {
+            test.results = FleetResults::new(&labels).with_outputs(sub.outputs.by);
+        }
+        let test = Arc::new(Mutex::new(test));
         lock(&self.tests).insert(id, test.clone());
         tokio::spawn(self.clone().coordinate(test));
         Ok((meta, allocation))
@@ -314,6 +330,7 @@ impl Origin {
                         err(format!("agent {agent} is not part of test {test_id}"))
                     }
                     _ => {
+                        outputs::write_sealed(&mut t);
                         if let Some(p) = t.progress.get_mut(&agent) {
                             p.intervals += 1;
                             if p.state == "ready" || p.state == "preparing" {

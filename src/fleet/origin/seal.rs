@@ -54,6 +54,7 @@ impl Origin {
         }
         summary.notes.extend(t.incidents.iter().cloned());
         summary.notes.extend(t.results.notes());
+        summary.notes.extend(t.output_notes.iter().cloned());
         let text = report::text::render(
             &summary,
             &report::text::TextOptions {

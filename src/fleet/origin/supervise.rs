@@ -55,6 +55,7 @@ impl Origin {
                 break;
             }
         }
+        self.finish_outputs(&test).await;
         self.seal(&test, start);
         self.broadcast_sealed(&test).await;
         tracing::info!(test = %id, "sealed");
@@ -96,6 +97,7 @@ impl Origin {
                 }
             }
         }
+        super::outputs::write_sealed(&mut t);
         let all_done = t
             .allocation
             .agents()

@@ -212,6 +212,8 @@ impl Run {
             lead_time: spec.lead_time.clone(),
             name: Some(self.name()),
             script,
+            outputs: Vec::new(),
+            outputs_by: None,
         };
 
         let waiting_since = Instant::now();

@@ -61,6 +61,19 @@ impl TagField {
     }
 }
 
+impl std::fmt::Display for TagField {
+    /// As [`TagField::parse`] reads it: `url`, `vu:int`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            FieldType::String => return f.write_str(&self.tag),
+            FieldType::Int => "int",
+            FieldType::Float => "float",
+            FieldType::Bool => "bool",
+        };
+        write!(f, "{}:{kind}", self.tag)
+    }
+}
+
 /// Encoder of line-protocol points.
 pub struct LineProtocol {
     fields: Vec<TagField>,
