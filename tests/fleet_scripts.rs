@@ -180,3 +180,41 @@ async fn test_abort_in_one_vu_stops_the_fleet_and_exits_108() {
         "{stderr}"
     );
 }
+
+/// An agent whose load generator runs out of CPU is named in the fleet's
+/// summary: agent-0 is pinned to one CPU (`taskset`, every thread) and
+/// its VUs compute without pause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_agent_is_named_in_the_fleet_summary() {
+    let fleet = Fleet::start(2, FleetOptions::default())
+        .await
+        .expect("fleet forms");
+    let pinned = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", "0"])
+        .arg(fleet.agents[0].pid().to_string())
+        .output()
+        .expect("taskset (util-linux) runs");
+    assert!(pinned.status.success(), "{pinned:?}");
+    let path = fleet.dir().join("busy.js");
+    std::fs::write(
+        &path,
+        "export const options = { vus: 4, duration: '3s' };\n\
+         export default function () { const t = Date.now(); let x = 0; while (Date.now() - t < 50) { x += 1; } }\n",
+    )
+    .expect("write the script");
+    let script = volley::script::load(&path, Default::default()).expect("the script loads");
+    let request = SubmitRequest {
+        script: Some(Box::new(
+            ScriptBundle::from_script(&script).expect("it bundles"),
+        )),
+        ..SubmitRequest::default()
+    };
+    let view = fleet.run_to_seal(1, &request).await;
+    assert!(
+        view.text
+            .contains("agent agent-0: the load generator was saturated: it used")
+            && view.text.contains("of its 1 CPU(s)"),
+        "{}",
+        view.text
+    );
+}

@@ -250,6 +250,7 @@ fn message_seeds() -> Vec<Vec<u8>> {
                 started_unix_us: 1,
                 end: "completed".into(),
                 intervals: 4,
+                saturated: Some("the load generator was saturated: …".into()),
             },
             &[],
         )

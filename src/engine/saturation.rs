@@ -17,6 +17,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// How the warning starts, in a summary's notes (a fleet's names the
+/// agent before it: `agent a-1: the load generator was saturated: …`).
+pub const SATURATED: &str = "the load generator was saturated";
+
 /// How often the lag probe asks to wake.
 pub const PROBE_EVERY: Duration = Duration::from_millis(20);
 /// CPU share of the allowed CPUs above which an interval counts as busy.
@@ -157,7 +161,7 @@ impl std::fmt::Display for Saturation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "the load generator was saturated: it used {:.0} % of its {} CPU(s) ({} of {} intervals at {:.0} % or more) and woke up to {:.1} ms late (99 % within {:.1} ms); latencies include time waiting for the generator, not only for the service. Use fewer VUs per machine, more machines, or more CPUs.",
+            "{SATURATED}: it used {:.0} % of its {} CPU(s) ({} of {} intervals at {:.0} % or more) and woke up to {:.1} ms late (99 % within {:.1} ms); latencies include time waiting for the generator, not only for the service. Use fewer VUs per machine, more machines, or more CPUs.",
             self.cpu_share * 100.0,
             self.cpus,
             self.busy,

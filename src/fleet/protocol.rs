@@ -132,6 +132,10 @@ pub enum Message {
         /// How it ended: `completed`, `aborted`, `threshold`, `deadline`, `orphaned`, `failed: …`.
         end: String,
         intervals: u64,
+        /// Set when the agent's own load generator was saturated (the
+        /// warning, [`crate::engine::saturation::Saturation`]'s text).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        saturated: Option<String>,
     },
 }
 

@@ -347,6 +347,7 @@ impl Origin {
                 started_unix_us,
                 end,
                 intervals,
+                saturated,
             } => {
                 let Some(test) = self.test(&test_id) else {
                     return self.unknown(test_id);
@@ -362,6 +363,9 @@ impl Origin {
                 }
                 if end.starts_with("failed") || end == "orphaned" {
                     t.incidents.push(format!("agent {agent} ended: {end}"));
+                }
+                if let Some(warning) = saturated {
+                    t.incidents.push(format!("agent {agent}: {warning}"));
                 }
                 if end == super::participant::DRAINED && !t.abort.is_cancelled() {
                     // Its node is draining: the others take over its share.

@@ -346,6 +346,7 @@ impl Participant {
                 started_unix_us: 0,
                 end: format!("failed: {refusal}"),
                 intervals: 0,
+                saturated: None,
             };
             let addr = active.coordinator.borrow().addr;
             let transport = self.transport.clone();

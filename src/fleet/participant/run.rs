@@ -103,6 +103,11 @@ impl RunJob {
                 started_unix_us,
                 end,
                 intervals: streamer.seq,
+                saturated: result
+                    .as_ref()
+                    .ok()
+                    .and_then(|r| r.saturation.as_ref())
+                    .map(ToString::to_string),
             }),
         });
         drop(tx);

@@ -685,9 +685,32 @@ fn final_status(id: &str, reported: Option<Phase>, view: &SummaryView) -> LoadTe
         p95_ms: p95,
         thresholds: threshold_statuses(&summary.thresholds),
         summary: Some(line),
-        message: Some(format!("test {id} {verdict}")),
+        message: Some(format!(
+            "test {id} {verdict}{}",
+            saturation_note(&summary.notes)
+        )),
         ..LoadTestStatus::default()
     }
+}
+
+/// `; the load generator was saturated on a-1, a-2 (…)` when the summary's
+/// notes say so: the latencies then include waiting for the generator.
+fn saturation_note(notes: &[String]) -> String {
+    use crate::engine::saturation::SATURATED;
+    let agents: Vec<&str> = notes
+        .iter()
+        .filter_map(|n| n.strip_prefix("agent "))
+        .filter_map(|n| n.split_once(": "))
+        .filter(|(_, warning)| warning.starts_with(SATURATED))
+        .map(|(agent, _)| agent)
+        .collect();
+    if agents.is_empty() {
+        return String::new();
+    }
+    format!(
+        "; {SATURATED} on {} (its latencies include waiting for the generator; see the summary's notes)",
+        agents.join(", ")
+    )
 }
 
 /// Rounds for display in `kubectl get` (and to skip writes of noise).
@@ -710,5 +733,26 @@ fn human(d: Duration) -> String {
         (0, s) => format!("{s}s"),
         (m, 0) => format!("{m}m"),
         (m, s) => format!("{m}m{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod saturation_tests {
+    use super::saturation_note;
+
+    #[test]
+    fn the_status_names_the_saturated_agents() {
+        let notes = [
+            "start spread across 3 agents: 0.40 ms".to_owned(),
+            "agent a-1: the load generator was saturated: it used 97 % of its 2 CPU(s)".to_owned(),
+            "agent a-2 ended: failed: boom".to_owned(),
+            "agent a-3: the load generator was saturated: it used 99 %".to_owned(),
+        ];
+        let note = saturation_note(&notes);
+        assert!(
+            note.starts_with("; the load generator was saturated on a-1, a-3 ("),
+            "{note}"
+        );
+        assert_eq!(saturation_note(&notes[..1]), "");
     }
 }
