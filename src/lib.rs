@@ -28,6 +28,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod engine;
+pub mod escape;
 pub mod fleet;
 #[doc(hidden)]
 pub mod hostile;

@@ -627,12 +627,15 @@ impl Writer {
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .build(connector);
-        let mut write_path = format!("/write?db={}&precision=ns", query_escape(&c.db));
+        let mut write_path = format!(
+            "/write?db={}&precision=ns",
+            crate::escape::query_value(&c.db)
+        );
         if let Some(rp) = &c.retention {
-            write_path.push_str(&format!("&rp={}", query_escape(rp)));
+            write_path.push_str(&format!("&rp={}", crate::escape::query_value(rp)));
         }
         if let Some(cl) = &c.consistency {
-            write_path.push_str(&format!("&consistency={}", query_escape(cl)));
+            write_path.push_str(&format!("&consistency={}", crate::escape::query_value(cl)));
         }
         let auth = c.username.as_ref().and_then(|user| {
             let pair = format!("{user}:{}", c.password.as_deref().unwrap_or(""));
@@ -678,7 +681,7 @@ impl Writer {
 
     async fn create_database(&self) -> Result<(), String> {
         let q = format!("CREATE DATABASE \"{}\"", self.db.replace('"', "\\\""));
-        let path = format!("/query?q={}", query_escape(&q));
+        let path = format!("/query?q={}", crate::escape::query_value(&q));
         self.post(&path, Bytes::new()).await.map_err(|f| match f {
             Failure::Retry(r) | Failure::Final(r) => r,
         })
@@ -775,19 +778,6 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
-/// Percent-encodes a query parameter value.
-fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -849,13 +839,5 @@ mod tests {
         let env = |k: &str| (k == "K6_INFLUXDB_CONCURRENT_WRITES").then(|| "x".to_owned());
         let err = InfluxConfig::parse(Some("http://h:8086/db"), &env).expect_err("bad env");
         assert!(err.contains("K6_INFLUXDB_CONCURRENT_WRITES \"x\""), "{err}");
-    }
-
-    #[test]
-    fn query_values_are_escaped() {
-        assert_eq!(
-            query_escape("CREATE DATABASE \"k6\""),
-            "CREATE%20DATABASE%20%22k6%22"
-        );
     }
 }

@@ -119,11 +119,11 @@ impl Template {
             if i > 0 {
                 literal.push('&');
             }
-            form_escape(name, &mut literal);
+            crate::escape::form_value(name, &mut literal);
             literal.push('=');
             for part in value.parts() {
                 match part {
-                    Part::Literal(s) => form_escape(s, &mut literal),
+                    Part::Literal(s) => crate::escape::form_value(s, &mut literal),
                     other => {
                         if !literal.is_empty() {
                             parts.push(Part::Literal(std::mem::take(&mut literal)));
@@ -171,23 +171,7 @@ fn render_part(part: &Part, cx: &RenderContext<'_>, out: &mut String) {
         Part::FormEncoded(inner) => {
             let mut raw = String::new();
             render_part(inner, cx, &mut raw);
-            form_escape(&raw, out);
-        }
-    }
-}
-
-/// Go's `url.QueryEscape`, as k6 encodes form values: unreserved bytes
-/// as they are, space as `+`, everything else `%XX`.
-fn form_escape(s: &str, out: &mut String) {
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(b));
-            }
-            b' ' => out.push('+'),
-            _ => {
-                let _ = write!(out, "%{b:02X}");
-            }
+            crate::escape::form_value(&raw, out);
         }
     }
 }

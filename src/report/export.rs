@@ -29,7 +29,6 @@
 use serde_json::{Map, Value, json};
 
 use super::lookup::MetricKey;
-use super::md5;
 use crate::metrics::{
     CheckSummary, Metric, MetricKind, MetricSummary, MetricValues, Summary, ThresholdOutcome,
 };
@@ -127,7 +126,7 @@ impl Group {
                 let check = json!({
                     "name": name,
                     "path": path,
-                    "id": md5::hex_digest(path.as_bytes()),
+                    "id": crate::report::md5_hex(path.as_bytes()),
                     "passes": passes,
                     "fails": fails,
                 });
@@ -137,7 +136,7 @@ impl Group {
         json!({
             "name": self.name,
             "path": self.path,
-            "id": md5::hex_digest(self.path.as_bytes()),
+            "id": crate::report::md5_hex(self.path.as_bytes()),
             "groups": groups,
             "checks": checks,
         })

@@ -20,16 +20,32 @@ pub mod handle_summary;
 pub mod header;
 pub mod junit;
 mod lookup;
-mod md5;
 pub mod progress;
 mod table;
 pub mod text;
 
 /// Hex MD5 of `data` (k6's ids for groups and checks; `k6/crypto`).
 pub fn md5_hex(data: &[u8]) -> String {
-    md5::hex_digest(data)
+    use md5::Digest as _;
+    md5::Md5::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub use export::{ExportContext, k6_summary_export};
 pub use progress::{Progress, ScenarioProgress};
 pub use text::{TextOptions, render};
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn md5_ids_are_k6s() {
+        // k6's summary export names the root group by the MD5 of "".
+        assert_eq!(super::md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(
+            super::md5_hex(b"The quick brown fox jumps over the lazy dog"),
+            "9e107d9d372bb6826bd81d3542a419d6"
+        );
+    }
+}

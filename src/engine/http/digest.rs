@@ -137,21 +137,8 @@ pub fn split_credentials(url: &str) -> Option<(String, String, String)> {
 }
 
 fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(h) = s.get(i + 1..i + 3)
-            && let Ok(b) = u8::from_str_radix(h, 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
+    let mut out = Vec::with_capacity(s.len());
+    crate::escape::decode(s.as_bytes(), &mut out);
     String::from_utf8_lossy(&out).into_owned()
 }
 

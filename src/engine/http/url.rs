@@ -160,10 +160,14 @@ impl Target {
 
     fn set_basic_auth(&mut self, userinfo: &str) {
         let mut credentials = Vec::with_capacity(userinfo.len());
-        percent_decode(userinfo.as_bytes(), &mut credentials);
+        crate::escape::decode(userinfo.as_bytes(), &mut credentials);
         self.authorization.clear();
         self.authorization.push_str("Basic ");
-        base64_encode(&credentials, &mut self.authorization);
+        base64::Engine::encode_string(
+            &base64::engine::general_purpose::STANDARD,
+            &credentials,
+            &mut self.authorization,
+        );
     }
 }
 
@@ -220,48 +224,6 @@ fn encode_target(raw: &str, out: &mut String) {
         } else {
             out.push(char::from(b));
         }
-    }
-}
-
-fn percent_decode(raw: &[u8], out: &mut Vec<u8>) {
-    let mut i = 0;
-    while i < raw.len() {
-        let b = raw[i];
-        if b == b'%'
-            && i + 2 < raw.len()
-            && let (Some(hi), Some(lo)) = (hex_value(raw[i + 1]), hex_value(raw[i + 2]))
-        {
-            out.push(hi << 4 | lo);
-            i += 3;
-            continue;
-        }
-        out.push(b);
-        i += 1;
-    }
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Standard base64 with padding (RFC 4648 §4), for `Authorization: Basic`.
-pub(crate) fn base64_encode(input: &[u8], out: &mut String) {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for chunk in input.chunks(3) {
-        let b0 = u32::from(chunk[0]);
-        let b1 = chunk.get(1).copied().map_or(0, u32::from);
-        let b2 = chunk.get(2).copied().map_or(0, u32::from);
-        let n = b0 << 16 | b1 << 8 | b2;
-        let sextet = |shift: u32| char::from(ALPHABET[((n >> shift) & 0x3f) as usize]);
-        out.push(sextet(18));
-        out.push(sextet(12));
-        out.push(if chunk.len() > 1 { sextet(6) } else { '=' });
-        out.push(if chunk.len() > 2 { sextet(0) } else { '=' });
     }
 }
 
@@ -375,31 +337,6 @@ mod tests {
                 .to_string()
                 .contains("http://")
         );
-    }
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        let cases = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ];
-        for (input, expected) in cases {
-            let mut out = String::new();
-            base64_encode(input.as_bytes(), &mut out);
-            assert_eq!(out, expected, "{input:?}");
-        }
-    }
-
-    #[test]
-    fn percent_decode_leaves_broken_escapes() {
-        let mut out = Vec::new();
-        percent_decode(b"a%41%4%zz%", &mut out);
-        assert_eq!(out, b"aA%4%zz%");
     }
 
     proptest! {

@@ -123,16 +123,12 @@ pub fn validate_id(id: &str) -> Result<(), StoreError> {
         && id.len() <= MAX_ID_LEN
         && id != "."
         && id != ".."
-        && id.bytes().all(is_plain_byte);
+        && id.bytes().all(crate::escape::is_file_name_byte);
     if plain {
         Ok(())
     } else {
         Err(StoreError::InvalidId { id: id.to_owned() })
     }
-}
-
-fn is_plain_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')
 }
 
 /// The intervals file name of an agent: `intervals-<agent>.bin`, with every
@@ -150,17 +146,7 @@ pub fn intervals_file_name(agent: &str) -> Result<String, StoreError> {
     if agent.len() > MAX_AGENT_LEN {
         return Err(invalid("it is longer than 80 bytes"));
     }
-    let mut name = String::with_capacity(agent.len() + 14);
-    name.push_str("intervals-");
-    for b in agent.bytes() {
-        if is_plain_byte(b) {
-            name.push(char::from(b));
-        } else {
-            name.push_str(&format!("%{b:02X}"));
-        }
-    }
-    name.push_str(".bin");
-    Ok(name)
+    Ok(format!("intervals-{}.bin", crate::escape::file_name(agent)))
 }
 
 #[cfg(test)]

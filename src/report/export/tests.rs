@@ -244,14 +244,14 @@ fn checks_nest_in_groups_with_md5_ids() {
         json!({
             "name": "root check",
             "path": "::root check",
-            "id": md5::hex_digest(b"::root check"),
+            "id": crate::report::md5_hex(b"::root check"),
             "passes": 3,
             "fails": 1,
         })
     );
     let outer = &root["groups"]["outer"];
     assert_eq!(outer["path"], "::outer");
-    assert_eq!(outer["id"], md5::hex_digest(b"::outer"));
+    assert_eq!(outer["id"], crate::report::md5_hex(b"::outer"));
     assert_eq!(outer["checks"]["outer check"]["passes"], 5);
     assert_eq!(outer["checks"]["outer check"]["fails"], 1);
     assert_eq!(outer["checks"]["also outer"]["path"], "::outer::also outer");
