@@ -50,7 +50,7 @@ mod tests;
 
 pub use compile::{MAX_UPLOAD_BYTES, parse_trend_stats};
 pub use data::{FileSource, FsFiles, Recorded};
-pub use duration::{format_duration, parse_duration, parse_stage};
+pub use duration::{format_duration, format_go_duration, parse_duration, parse_stage};
 pub use error::PlanError;
 pub use load::{Format, HttpOverrides, LoadOptions, Overrides, from_url, load_file, parse};
 pub use multipart::{FilePart, Multipart, PartValue};

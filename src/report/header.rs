@@ -13,6 +13,7 @@
 //! and each executor is described with k6's words, so a reader of either
 //! tool's logs sees the same thing.
 
+use crate::plan::format_go_duration as go_duration;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -170,33 +171,6 @@ fn max_concurrent_vus(plan: &Plan) -> u64 {
 fn round_to_tenth(d: Duration) -> Duration {
     let tenths = (d.as_millis() + 50) / 100;
     Duration::from_millis(u64::try_from(tenths * 100).unwrap_or(u64::MAX))
-}
-
-/// A duration as Go prints one: `0s`, `500ms`, `1.5s`, `3m0s`, `1h0m0s`.
-pub fn go_duration(d: Duration) -> String {
-    if d.is_zero() {
-        return "0s".into();
-    }
-    if d < Duration::from_secs(1) {
-        let ms = d.as_secs_f64() * 1000.0;
-        return format!("{}ms", trim(ms));
-    }
-    let total = d.as_secs();
-    let (h, m) = (total / 3600, (total / 60) % 60);
-    let secs = (total % 60) as f64 + f64::from(d.subsec_nanos()) / 1e9;
-    let s = format!("{}s", trim(secs));
-    match (h, m) {
-        (0, 0) => s,
-        (0, m) => format!("{m}m{s}"),
-        (h, m) => format!("{h}h{m}m{s}"),
-    }
-}
-
-/// `1.5`, `30`, `0.25`: no trailing zeros, at most 9 decimals.
-fn trim(x: f64) -> String {
-    let text = format!("{x:.9}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    text.to_owned()
 }
 
 #[cfg(test)]

@@ -233,7 +233,7 @@ impl Run {
                         let message = if announced {
                             format!(
                                 "gave up after waiting {}: {message}",
-                                human(pending_timeout)
+                                crate::plan::format_duration(pending_timeout)
                             )
                         } else {
                             message
@@ -248,8 +248,8 @@ impl Run {
                             phase: Some(Phase::Pending),
                             message: Some(format!(
                                 "waiting: {message} (retrying every {}, giving up after {})",
-                                human(self.config.pending_retry),
-                                human(pending_timeout)
+                                crate::plan::format_duration(self.config.pending_retry),
+                                crate::plan::format_duration(pending_timeout)
                             )),
                             ..LoadTestStatus::default()
                         };
@@ -720,20 +720,6 @@ fn round(value: f64, decimals: i32) -> f64 {
     }
     let factor = 10f64.powi(decimals);
     (value * factor).round() / factor
-}
-
-/// `5s`, `2m`, `1m30s`, `250ms`.
-fn human(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let secs = d.as_secs();
-    match (secs / 60, secs % 60) {
-        (0, s) => format!("{s}s"),
-        (m, 0) => format!("{m}m"),
-        (m, s) => format!("{m}m{s}s"),
-    }
 }
 
 #[cfg(test)]

@@ -83,7 +83,7 @@ impl K6Json {
                 let delay = if t.delay_abort_eval.is_zero() {
                     "null".to_owned()
                 } else {
-                    string(&go_duration(t.delay_abort_eval))
+                    string(&crate::plan::format_go_duration(t.delay_abort_eval))
                 };
                 thresholds.push(format!(
                     "{{\"threshold\":{},\"abortOnFail\":true,\"delayAbortEval\":{delay}}}",
@@ -158,27 +158,6 @@ impl PointEncoder for K6Json {
             json_number(p.value, out);
             out.extend_from_slice(&series.suffix);
         }
-    }
-}
-
-/// A duration as Go prints one (`10s`, `1m30s`, `1.5s`, `250ms`).
-fn go_duration(d: std::time::Duration) -> String {
-    let total_ms = d.as_millis();
-    if total_ms < 1000 {
-        return format!("{total_ms}ms");
-    }
-    let h = total_ms / 3_600_000;
-    let m = total_ms / 60_000 % 60;
-    let ms = total_ms % 60_000;
-    let secs = if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{}s", ms as f64 / 1000.0)
-    };
-    match (h, m) {
-        (0, 0) => secs,
-        (0, m) => format!("{m}m{secs}"),
-        (h, m) => format!("{h}h{m}m{secs}"),
     }
 }
 

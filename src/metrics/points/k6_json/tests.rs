@@ -141,8 +141,20 @@ fn rates_and_gauges_are_points_too() {
 
 #[test]
 fn go_durations() {
-    assert_eq!(go_duration(Duration::from_millis(250)), "250ms");
-    assert_eq!(go_duration(Duration::from_secs(10)), "10s");
-    assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
-    assert_eq!(go_duration(Duration::from_secs(3700)), "1h1m40s");
+    assert_eq!(
+        crate::plan::format_go_duration(Duration::from_millis(250)),
+        "250ms"
+    );
+    assert_eq!(
+        crate::plan::format_go_duration(Duration::from_secs(10)),
+        "10s"
+    );
+    assert_eq!(
+        crate::plan::format_go_duration(Duration::from_millis(1500)),
+        "1.5s"
+    );
+    assert_eq!(
+        crate::plan::format_go_duration(Duration::from_secs(3700)),
+        "1h1m40s"
+    );
 }
