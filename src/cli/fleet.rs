@@ -122,6 +122,13 @@ pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
              as k6's summary JSON, or --junit FILE for its thresholds and checks as JUnit XML"
         );
     }
+    if args.dashboard {
+        anyhow::bail!(
+            "--dashboard (K6_WEB_DASHBOARD) serves a local run; a fleet test's live page is \
+             every agent's /ui (e.g. {}/ui), and --report FILE writes its HTML report",
+            args.agent.as_deref().unwrap_or("http://AGENT:7070")
+        );
+    }
     let local_only = local_only_flags(args);
     if !local_only.is_empty() {
         anyhow::bail!(
@@ -303,6 +310,7 @@ pub fn run_on_fleet(args: RunArgs, url: String, runtime: &tokio::runtime::Runtim
             no_color: args.no_color,
             summary_export: args.summary_export.clone(),
             junit: args.junit.clone(),
+            report: args.report.clone().map(|file| (file, args.plan.clone())),
             summary,
         };
         follow(&api, &accepted.id, &opts).await

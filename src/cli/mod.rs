@@ -10,6 +10,7 @@ mod follow;
 mod inspect;
 pub mod output;
 pub mod outputs;
+pub mod report_out;
 pub mod run;
 mod script_out;
 pub mod signals;
