@@ -209,15 +209,32 @@ impl Timeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::recorder::{Recorder, RecorderOptions};
-    use crate::metrics::tests::fixture::{self, HOME};
+    use crate::metrics::{SeriesKey, TagSet};
 
+    /// An interval of `secs` whose requests (scenario `main`) took these
+    /// milliseconds, none failed.
     fn snapshot(latencies_ms: &[u64], secs: u64) -> Snapshot {
-        let mut r = Recorder::new(&fixture::plan(), RecorderOptions::default());
-        for ms in latencies_ms {
-            r.record(&fixture::ok(HOME, *ms));
+        let tags = TagSet::from_pairs([("scenario", "main")]);
+        let key = |m| SeriesKey::new(m, tags.clone());
+        let mut series = Vec::new();
+        if let Some((first, rest)) = latencies_ms.split_first() {
+            let mut trend = Value::trend_of(Duration::from_millis(*first));
+            for ms in rest {
+                trend
+                    .merge_sources(&Value::trend_of(Duration::from_millis(*ms)))
+                    .expect("same kind");
+            }
+            let n = latencies_ms.len() as u64;
+            series.push((key(Metric::HttpReqs), Value::Counter(n as f64)));
+            series.push((key(Metric::HttpReqDuration), trend));
+            series.push((key(Metric::HttpReqFailed), Value::Rate { trues: 0, total: n }));
         }
-        r.take_interval(0, Duration::from_secs(secs))
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+        Snapshot {
+            start_unix_ms: 0,
+            duration: Duration::from_secs(secs),
+            series,
+        }
     }
 
     #[test]

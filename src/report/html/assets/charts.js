@@ -163,6 +163,10 @@ var V = (function () {
       legendX += 24 + g.measureText(s.label).width;
     });
     canvas.setAttribute("data-points", String(drawn));
+    // Where the plot area is on the page, for tests that look at pixels.
+    var rect = canvas.getBoundingClientRect();
+    canvas.setAttribute("data-box", [Math.round(rect.left + window.scrollX + left),
+      Math.round(rect.top + window.scrollY + top), Math.round(plotW), Math.round(plotH + 2)].join(","));
     return drawn;
   }
   function niceCeil(v) {

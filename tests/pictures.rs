@@ -1,0 +1,467 @@
+//! Volley's pages in a real browser (headless Chromium, Debian's
+//! `chromium`, installed by `scripts/test`): the `--report` file of a local
+//! run and of a fleet test, opened from `file://`; the `--dashboard` of a
+//! local run while it goes; an agent's `/ui` while a fleet test runs and
+//! after it. Each is checked for its structure, for numbers equal to the
+//! run's summary export, for no page or console error, and for charts that
+//! are drawn (pixels in the screenshot's chart areas).
+
+mod common;
+mod fleet;
+mod pictures;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{base, start_target, stderr, stdout, volley_async};
+use pictures::chromium::{self, attr};
+use pictures::{CHARTS, assert_charts_drawn, assert_clean};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Virtual time a static page gets to render.
+const STATIC_BUDGET: Duration = Duration::from_millis(500);
+/// Virtual time a live page gets: a few polls.
+const LIVE_BUDGET: Duration = Duration::from_millis(2500);
+
+/// A request name that would break out of a `<script>` or inject markup
+/// if the page did not escape what comes from the plan.
+const HOSTILE: &str = "</script><img src=x onerror=alert(1)>";
+
+fn file_url(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+/// A one-shot HTTP/1.1 request: status line, headers (lower-case names)
+/// and body.
+fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, Vec<(String, String)>, String) {
+    let mut tcp = TcpStream::connect(addr).expect("connects");
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout set");
+    write!(
+        tcp,
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+    )
+    .expect("request sent");
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw).expect("answer read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The `data-value` of a metric's statistic in the report's metric table.
+fn stat(dom: &str, metric: &str, name: &str) -> f64 {
+    let row_at = dom
+        .find(&format!("data-metric=\"{metric}\""))
+        .unwrap_or_else(|| panic!("no row for {metric}"));
+    let row = &dom[row_at..];
+    let row = &row[..row.find("</tr>").expect("the row ends")];
+    attr(row, &format!("data-stat=\"{name}\""), "data-value")
+        .unwrap_or_else(|| panic!("{metric} has no {name}"))
+        .parse()
+        .expect("a number")
+}
+
+fn number(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"))
+}
+
+/// The page parts every report shows, numbers against the summary export.
+fn assert_report_matches(dom: &str, export: &serde_json::Value) {
+    for section in [
+        "charts",
+        "thresholds",
+        "checks",
+        "scenarios",
+        "errors",
+        "metrics",
+    ] {
+        assert!(
+            dom.contains(&format!("<section id=\"{section}\"")),
+            "section {section}"
+        );
+    }
+    let metrics = &export["metrics"];
+    assert_eq!(
+        stat(dom, "http_reqs", "count"),
+        number(&metrics["http_reqs"]["count"])
+    );
+    assert_eq!(
+        stat(dom, "checks", "passes"),
+        number(&metrics["checks"]["passes"])
+    );
+    assert_eq!(
+        stat(dom, "checks", "fails"),
+        number(&metrics["checks"]["fails"])
+    );
+    assert_eq!(
+        stat(dom, "iterations", "count"),
+        number(&metrics["iterations"]["count"])
+    );
+    let p95 = stat(dom, "http_req_duration", "p(95)");
+    assert!(
+        (p95 - number(&metrics["http_req_duration"]["p(95)"])).abs() < 1e-9,
+        "p(95) {p95} against {}",
+        metrics["http_req_duration"]["p(95)"]
+    );
+    for chart in CHARTS {
+        let points: usize = attr(dom, &format!("id=\"{chart}\""), "data-points")
+            .unwrap_or_else(|| panic!("{chart} was not drawn"))
+            .parse()
+            .expect("a count");
+        assert!(points >= 2, "{chart}: {points} points");
+    }
+}
+
+fn plan_text(base: &str, vus: u32, duration: &str) -> String {
+    format!(
+        r#"
+scenarios:
+  main:
+    executor: constant-vus
+    vus: {vus}
+    duration: {duration}
+thresholds:
+  http_req_failed: ["rate<0.01"]
+  "http_req_duration{{name:{HOSTILE}}}": ["p(95)<60000"]
+flow:
+  - request:
+      name: "{HOSTILE}"
+      url: "{base}/json"
+      check:
+        - status: 200
+  - get:
+      url: "{base}/status/503"
+      check:
+        - status: 200
+  - sleep: 50ms
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_file_works_offline_in_a_browser() {
+    let target = start_target().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(&plan, plan_text(&base(&target), 2, "3s")).expect("plan written");
+    let report = dir.path().join("out.html");
+    let summary = dir.path().join("summary.json");
+    let out = volley_async(
+        vec![
+            "run".into(),
+            plan.display().to_string(),
+            "--quiet".into(),
+            "--report".into(),
+            report.display().to_string(),
+            "--summary-export".into(),
+            summary.display().to_string(),
+        ],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(99), "{}\n{}", stdout(&out), stderr(&out));
+    target.shutdown().await;
+
+    let html = std::fs::read_to_string(&report).expect("the report was written");
+    // One file: nothing to fetch, and the plan's text cannot end a script.
+    assert!(html.contains("connect-src 'none'"));
+    for fetching in ["<script src", "<link", "http://", "https://", "url("] {
+        assert!(!html.contains(fetching), "{fetching} in the report");
+    }
+    assert_eq!(html.matches("</script>").count(), 3);
+
+    let export = common::export(&summary);
+    let url = file_url(&report);
+    let dom = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || chromium::dump_dom(&url, STATIC_BUDGET)
+    })
+    .await
+    .expect("chromium ran");
+    assert_clean(&dom);
+    let dom = dom.dom;
+    assert_eq!(
+        attr(&dom, "id=\"status\"", "data-status").as_deref(),
+        Some("failed")
+    );
+    assert!(dom.contains("<h1 id=\"title\">plan.yaml</h1>"));
+    assert_report_matches(&dom, &export);
+    // Two thresholds, one failed: http_req_failed (half the requests get 503).
+    assert_eq!(dom.matches("data-threshold=").count(), 2);
+    assert_eq!(dom.matches("data-ok=\"false\"").count(), 1);
+    // The hostile name is shown as text, not run as markup.
+    assert!(!dom.contains("<img"), "markup from the plan was injected");
+    assert!(dom.contains("&lt;/script&gt;&lt;img src=x"), "the name shows as text");
+    assert!(dom.contains("data-scenario=\"main\""));
+    assert!(dom.contains("status 503"), "the errors table");
+
+    tokio::task::spawn_blocking(move || assert_charts_drawn(&url, &dom, STATIC_BUDGET))
+        .await
+        .expect("screenshot checked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_a_local_run_while_it_goes() {
+    let target = start_target().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(&plan, plan_text(&base(&target), 1, "12s")).expect("plan written");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_volley"))
+        .args(["run", "--quiet", "--no-thresholds"])
+        .arg(&plan)
+        .env("K6_WEB_DASHBOARD", "true")
+        .env("K6_WEB_DASHBOARD_PORT", "0")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("volley starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr piped")).lines();
+    let url = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.expect("stderr readable") {
+            if let Some(url) = line.strip_prefix("dashboard: ") {
+                return url.to_owned();
+            }
+        }
+        panic!("volley ended without printing the dashboard's URL");
+    })
+    .await
+    .expect("the dashboard's URL within 20 s");
+    // Keep reading stderr so the child never blocks on it.
+    let drain = tokio::spawn(async move {
+        let mut rest = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push(line);
+        }
+        rest
+    });
+    assert!(url.starts_with("http://127.0.0.1:"), "loopback by default: {url}");
+    let addr: SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("an address");
+
+    // The server takes GET only and serves two paths.
+    let (status, headers, _) = tokio::task::spawn_blocking(move || http(addr, "POST", "/data"))
+        .await
+        .expect("asked");
+    assert_eq!(status, 405);
+    assert_eq!(header(&headers, "allow"), Some("GET, HEAD"));
+    let (status, _, _) = tokio::task::spawn_blocking(move || http(addr, "GET", "/../etc/passwd"))
+        .await
+        .expect("asked");
+    assert_eq!(status, 404);
+
+    // Wait (bounded) until the data holds two intervals, so lines can be drawn.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, _, body) = tokio::task::spawn_blocking(move || http(addr, "GET", "/data"))
+            .await
+            .expect("asked");
+        assert_eq!(status, 200);
+        let data: serde_json::Value = serde_json::from_str(&body).expect("JSON data");
+        assert_eq!(data["meta"]["status"], "running");
+        if data["timeline"].as_array().is_some_and(|t| t.len() >= 3) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no intervals on the dashboard: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let run = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || chromium::dump_dom(&url, LIVE_BUDGET)
+    })
+    .await
+    .expect("chromium ran");
+    assert_clean(&run);
+    let dom = run.dom;
+    assert_eq!(
+        attr(&dom, "id=\"status\"", "data-status").as_deref(),
+        Some("running")
+    );
+    let renders: u32 = attr(&dom, "<body", "data-rendered")
+        .expect("rendered")
+        .parse()
+        .expect("a count");
+    assert!(renders >= 2, "the page polled for fresh data: {renders} renders");
+    assert!(dom.contains("data-metric=\"http_reqs\""), "the summary so far");
+    assert!(dom.contains("data-check=\"status is 200\""));
+    tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || assert_charts_drawn(&url, &dom, LIVE_BUDGET)
+    })
+    .await
+    .expect("screenshot checked");
+
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the run ends within 30 s")
+        .expect("volley ran");
+    let rest = drain.await.unwrap_or_default();
+    assert_eq!(status.code(), Some(0), "{}", rest.join("\n"));
+    target.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_report_and_the_agents_ui() {
+    let target = fleet::target().await;
+    let fleet = fleet::Fleet::start(
+        2,
+        fleet::FleetOptions {
+            regions: vec!["eu-west".into(), "us-east".into()],
+            ..fleet::FleetOptions::default()
+        },
+    )
+    .await
+    .expect("fleet forms");
+    let plan = fleet.dir().join("pictures.yaml");
+    std::fs::write(&plan, plan_text(&format!("http://{}", target.addr), 2, "6s"))
+        .expect("plan written");
+    let report = fleet.dir().join("fleet.html");
+    let summary = fleet.dir().join("fleet-summary.json");
+    let cli = fleet.run_cli([
+        std::ffi::OsStr::new("--quiet"),
+        std::ffi::OsStr::new("--report"),
+        report.as_os_str(),
+        std::ffi::OsStr::new("--summary-export"),
+        summary.as_os_str(),
+        plan.as_os_str(),
+    ]);
+
+    // /ui while the test runs: the page, its headers, and what it shows.
+    let api = fleet.agents[1].api;
+    let (status, headers, page) = tokio::task::spawn_blocking(move || http(api, "GET", "/ui"))
+        .await
+        .expect("asked");
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), Some("text/html; charset=utf-8"));
+    assert!(
+        header(&headers, "content-security-policy").is_some_and(|p| p.contains("connect-src 'self'"))
+    );
+    assert!(page.contains("id=\"members\""));
+    let (status, _, _) = tokio::task::spawn_blocking(move || http(api, "POST", "/ui"))
+        .await
+        .expect("asked");
+    assert_eq!(status, 405, "/ui is read-only");
+
+    let client = fleet.client(1);
+    let id = fleet
+        .wait_for("a running test", Duration::from_secs(30), || async {
+            let tests = client.list_tests().await.map_err(|e| e.to_string())?;
+            let running = tests.iter().find(|t| t.phase == "running");
+            match running {
+                Some(t) => match client.get_test(&t.id).await {
+                    Ok(v) if v.live.as_ref().is_some_and(|l| l.requests > 0) => Ok(Some(t.id.clone())),
+                    Ok(v) => Err(format!("{v:?}")),
+                    Err(e) => Err(e.to_string()),
+                },
+                None => Err(format!("{tests:?}")),
+            }
+        })
+        .await
+        .expect("the test runs");
+    let ui = format!("http://{api}/ui");
+    let run = tokio::task::spawn_blocking({
+        let ui = ui.clone();
+        move || chromium::dump_dom(&ui, LIVE_BUDGET)
+    })
+    .await
+    .expect("chromium ran");
+    assert_clean(&run);
+    let dom = run.dom;
+    for agent in &fleet.agents {
+        assert!(dom.contains(&format!("data-node=\"{}\"", agent.id)), "member {}", agent.id);
+    }
+    assert!(dom.contains("eu-west") && dom.contains("us-east"), "labels and regions");
+    assert!(dom.contains(&format!("<strong id=\"running-id\">{id}</strong>")));
+    assert!(dom.contains("data-phase=\"running\""));
+    assert!(dom.contains("id=\"running-regions\""));
+    assert!(dom.contains(&format!("data-test=\"{id}\"")), "the test list");
+    let points: usize = attr(&dom, "id=\"chart-rps\"", "data-points")
+        .expect("rps drawn")
+        .parse()
+        .expect("a count");
+    assert!(points >= 2, "the page gathered live points: {points}");
+    tokio::task::spawn_blocking({
+        let ui = ui.clone();
+        move || assert_charts_drawn(&ui, &dom, LIVE_BUDGET)
+    })
+    .await
+    .expect("screenshot checked");
+
+    let out = tokio::time::timeout(Duration::from_secs(60), cli.wait_with_output())
+        .await
+        .expect("volley run --agent ends within 60 s")
+        .expect("volley run --agent runs");
+    assert_eq!(
+        out.status.code(),
+        Some(99),
+        "{}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        fleet.logs()
+    );
+
+    // The fleet's report file.
+    let export = common::export(&summary);
+    let url = file_url(&report);
+    let run = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || chromium::dump_dom(&url, STATIC_BUDGET)
+    })
+    .await
+    .expect("chromium ran");
+    assert_clean(&run);
+    let dom = run.dom;
+    assert_report_matches(&dom, &export);
+    assert!(!dom.contains("<section id=\"fleet\" hidden"), "the fleet section shows");
+    assert!(dom.contains("id=\"start-spread\">Start spread: ") && !dom.contains("not known"));
+    for region in ["eu-west", "us-east"] {
+        assert!(
+            dom.contains(&format!("data-dimension=\"region\" data-name=\"{region}\"")),
+            "region {region} in the breakdown"
+        );
+    }
+    for agent in &fleet.agents {
+        assert!(
+            dom.contains(&format!("data-dimension=\"agent\" data-name=\"{}\"", agent.id)),
+            "agent {} in the breakdown",
+            agent.id
+        );
+    }
+    tokio::task::spawn_blocking(move || assert_charts_drawn(&url, &dom, STATIC_BUDGET))
+        .await
+        .expect("screenshot checked");
+
+    // After the test: /ui lists it and shows its results.
+    let run = tokio::task::spawn_blocking(move || chromium::dump_dom(&ui, LIVE_BUDGET))
+        .await
+        .expect("chromium ran");
+    assert_clean(&run);
+    assert!(run.dom.contains(&format!("data-test=\"{id}\"")));
+    assert!(run.dom.contains("id=\"past-text\""), "the results of the last test");
+    assert!(run.dom.contains("http_reqs"));
+}
