@@ -6,24 +6,22 @@
 //! run's summary export, for no page or console error, and for charts that
 //! are drawn (pixels in the screenshot's chart areas).
 
+mod browser;
 mod common;
 mod fleet;
-mod pictures;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use browser::chromium::{Browser, attr};
+use browser::{CHARTS, assert_charts_drawn, assert_clean};
 use common::{base, start_target, stderr, stdout, volley_async};
-use pictures::chromium::{self, attr};
-use pictures::{CHARTS, assert_charts_drawn, assert_clean};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-/// Virtual time a static page gets to render.
-const STATIC_BUDGET: Duration = Duration::from_millis(500);
-/// Virtual time a live page gets: a few polls.
-const LIVE_BUDGET: Duration = Duration::from_millis(2500);
+/// Longest wait for a page to show what a test expects.
+const PAGE_WAIT: Duration = Duration::from_secs(20);
 
 /// A request name that would break out of a `<script>` or inject markup
 /// if the page did not escape what comes from the plan.
@@ -179,7 +177,13 @@ async fn the_report_file_works_offline_in_a_browser() {
         Duration::from_secs(60),
     )
     .await;
-    assert_eq!(out.status.code(), Some(99), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(99),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
     target.shutdown().await;
 
     let html = std::fs::read_to_string(&report).expect("the report was written");
@@ -192,32 +196,33 @@ async fn the_report_file_works_offline_in_a_browser() {
 
     let export = common::export(&summary);
     let url = file_url(&report);
-    let dom = tokio::task::spawn_blocking({
-        let url = url.clone();
-        move || chromium::dump_dom(&url, STATIC_BUDGET)
+    let shown = plan.display().to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut page = Browser::open(&url);
+        page.wait_until("document.body.dataset.rendered", PAGE_WAIT);
+        assert_clean(&mut page);
+        let dom = page.dom();
+        assert_eq!(
+            attr(&dom, "id=\"status\"", "data-status").as_deref(),
+            Some("failed")
+        );
+        assert!(dom.contains(&format!("<h1 id=\"title\">{shown}</h1>")));
+        assert_report_matches(&dom, &export);
+        // Two thresholds, one failed: http_req_failed (half the requests get 503).
+        assert_eq!(dom.matches("data-threshold=").count(), 2);
+        assert_eq!(dom.matches("data-ok=\"false\"").count(), 1);
+        // The hostile name is shown as text, not run as markup.
+        assert!(!dom.contains("<img"), "markup from the plan was injected");
+        assert!(
+            dom.contains("&lt;/script&gt;&lt;img src=x"),
+            "the name shows as text"
+        );
+        assert!(dom.contains("data-scenario=\"main\""));
+        assert!(dom.contains("status 503"), "the errors table");
+        assert_charts_drawn(&mut page);
     })
     .await
-    .expect("chromium ran");
-    assert_clean(&dom);
-    let dom = dom.dom;
-    assert_eq!(
-        attr(&dom, "id=\"status\"", "data-status").as_deref(),
-        Some("failed")
-    );
-    assert!(dom.contains("<h1 id=\"title\">plan.yaml</h1>"));
-    assert_report_matches(&dom, &export);
-    // Two thresholds, one failed: http_req_failed (half the requests get 503).
-    assert_eq!(dom.matches("data-threshold=").count(), 2);
-    assert_eq!(dom.matches("data-ok=\"false\"").count(), 1);
-    // The hostile name is shown as text, not run as markup.
-    assert!(!dom.contains("<img"), "markup from the plan was injected");
-    assert!(dom.contains("&lt;/script&gt;&lt;img src=x"), "the name shows as text");
-    assert!(dom.contains("data-scenario=\"main\""));
-    assert!(dom.contains("status 503"), "the errors table");
-
-    tokio::task::spawn_blocking(move || assert_charts_drawn(&url, &dom, STATIC_BUDGET))
-        .await
-        .expect("screenshot checked");
+    .expect("the page checked");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -257,7 +262,10 @@ async fn the_dashboard_shows_a_local_run_while_it_goes() {
         }
         rest
     });
-    assert!(url.starts_with("http://127.0.0.1:"), "loopback by default: {url}");
+    assert!(
+        url.starts_with("http://127.0.0.1:"),
+        "loopback by default: {url}"
+    );
     let addr: SocketAddr = url
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -287,34 +295,36 @@ async fn the_dashboard_shows_a_local_run_while_it_goes() {
         if data["timeline"].as_array().is_some_and(|t| t.len() >= 3) {
             break;
         }
-        assert!(Instant::now() < deadline, "no intervals on the dashboard: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "no intervals on the dashboard: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let run = tokio::task::spawn_blocking({
-        let url = url.clone();
-        move || chromium::dump_dom(&url, LIVE_BUDGET)
+    tokio::task::spawn_blocking(move || {
+        let mut page = Browser::open(&url);
+        // Rendered from the embedded data, then again from polls.
+        page.wait_until("Number(document.body.dataset.rendered) >= 3", PAGE_WAIT);
+        let first = page.eval("document.getElementById('chart-rps').dataset.points");
+        page.wait_until(
+            &format!("document.getElementById('chart-rps').dataset.points !== {first}"),
+            PAGE_WAIT,
+        );
+        assert_clean(&mut page);
+        let dom = page.dom();
+        assert_eq!(
+            attr(&dom, "id=\"status\"", "data-status").as_deref(),
+            Some("running")
+        );
+        assert!(
+            dom.contains("data-metric=\"http_reqs\""),
+            "the summary so far"
+        );
+        assert!(dom.contains("data-check=\"status is 200\""));
+        assert_charts_drawn(&mut page);
     })
     .await
-    .expect("chromium ran");
-    assert_clean(&run);
-    let dom = run.dom;
-    assert_eq!(
-        attr(&dom, "id=\"status\"", "data-status").as_deref(),
-        Some("running")
-    );
-    let renders: u32 = attr(&dom, "<body", "data-rendered")
-        .expect("rendered")
-        .parse()
-        .expect("a count");
-    assert!(renders >= 2, "the page polled for fresh data: {renders} renders");
-    assert!(dom.contains("data-metric=\"http_reqs\""), "the summary so far");
-    assert!(dom.contains("data-check=\"status is 200\""));
-    tokio::task::spawn_blocking({
-        let url = url.clone();
-        move || assert_charts_drawn(&url, &dom, LIVE_BUDGET)
-    })
-    .await
-    .expect("screenshot checked");
+    .expect("the page checked");
 
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
@@ -338,8 +348,11 @@ async fn a_fleet_report_and_the_agents_ui() {
     .await
     .expect("fleet forms");
     let plan = fleet.dir().join("pictures.yaml");
-    std::fs::write(&plan, plan_text(&format!("http://{}", target.addr), 2, "6s"))
-        .expect("plan written");
+    std::fs::write(
+        &plan,
+        plan_text(&format!("http://{}", target.addr), 2, "6s"),
+    )
+    .expect("plan written");
     let report = fleet.dir().join("fleet.html");
     let summary = fleet.dir().join("fleet-summary.json");
     let cli = fleet.run_cli([
@@ -357,9 +370,13 @@ async fn a_fleet_report_and_the_agents_ui() {
         .await
         .expect("asked");
     assert_eq!(status, 200);
-    assert_eq!(header(&headers, "content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("text/html; charset=utf-8")
+    );
     assert!(
-        header(&headers, "content-security-policy").is_some_and(|p| p.contains("connect-src 'self'"))
+        header(&headers, "content-security-policy")
+            .is_some_and(|p| p.contains("connect-src 'self'"))
     );
     assert!(page.contains("id=\"members\""));
     let (status, _, _) = tokio::task::spawn_blocking(move || http(api, "POST", "/ui"))
@@ -374,7 +391,9 @@ async fn a_fleet_report_and_the_agents_ui() {
             let running = tests.iter().find(|t| t.phase == "running");
             match running {
                 Some(t) => match client.get_test(&t.id).await {
-                    Ok(v) if v.live.as_ref().is_some_and(|l| l.requests > 0) => Ok(Some(t.id.clone())),
+                    Ok(v) if v.live.as_ref().is_some_and(|l| l.requests > 0) => {
+                        Ok(Some(t.id.clone()))
+                    }
                     Ok(v) => Err(format!("{v:?}")),
                     Err(e) => Err(e.to_string()),
                 },
@@ -384,33 +403,42 @@ async fn a_fleet_report_and_the_agents_ui() {
         .await
         .expect("the test runs");
     let ui = format!("http://{api}/ui");
-    let run = tokio::task::spawn_blocking({
+    let agent_ids: Vec<String> = fleet.agents.iter().map(|a| a.id.clone()).collect();
+    let page = tokio::task::spawn_blocking({
         let ui = ui.clone();
-        move || chromium::dump_dom(&ui, LIVE_BUDGET)
+        let id = id.clone();
+        move || {
+            let mut page = Browser::open(&ui);
+            // Live points gather as the page polls: wait for three.
+            page.wait_until(
+                "Number(document.getElementById('chart-rps').dataset.points) >= 3",
+                PAGE_WAIT,
+            );
+            assert_clean(&mut page);
+            let dom = page.dom();
+            for agent in &agent_ids {
+                assert!(
+                    dom.contains(&format!("data-node=\"{agent}\"")),
+                    "member {agent}"
+                );
+            }
+            assert!(
+                dom.contains("eu-west") && dom.contains("us-east"),
+                "labels and regions"
+            );
+            assert!(dom.contains(&format!("<strong id=\"running-id\">{id}</strong>")));
+            assert!(dom.contains("data-phase=\"running\""));
+            assert!(dom.contains("id=\"running-regions\""));
+            assert!(
+                dom.contains(&format!("data-test=\"{id}\"")),
+                "the test list"
+            );
+            assert_charts_drawn(&mut page);
+            page
+        }
     })
     .await
-    .expect("chromium ran");
-    assert_clean(&run);
-    let dom = run.dom;
-    for agent in &fleet.agents {
-        assert!(dom.contains(&format!("data-node=\"{}\"", agent.id)), "member {}", agent.id);
-    }
-    assert!(dom.contains("eu-west") && dom.contains("us-east"), "labels and regions");
-    assert!(dom.contains(&format!("<strong id=\"running-id\">{id}</strong>")));
-    assert!(dom.contains("data-phase=\"running\""));
-    assert!(dom.contains("id=\"running-regions\""));
-    assert!(dom.contains(&format!("data-test=\"{id}\"")), "the test list");
-    let points: usize = attr(&dom, "id=\"chart-rps\"", "data-points")
-        .expect("rps drawn")
-        .parse()
-        .expect("a count");
-    assert!(points >= 2, "the page gathered live points: {points}");
-    tokio::task::spawn_blocking({
-        let ui = ui.clone();
-        move || assert_charts_drawn(&ui, &dom, LIVE_BUDGET)
-    })
-    .await
-    .expect("screenshot checked");
+    .expect("the page checked");
 
     let out = tokio::time::timeout(Duration::from_secs(60), cli.wait_with_output())
         .await
@@ -428,40 +456,50 @@ async fn a_fleet_report_and_the_agents_ui() {
     // The fleet's report file.
     let export = common::export(&summary);
     let url = file_url(&report);
-    let run = tokio::task::spawn_blocking({
-        let url = url.clone();
-        move || chromium::dump_dom(&url, STATIC_BUDGET)
+    let agent_ids: Vec<String> = fleet.agents.iter().map(|a| a.id.clone()).collect();
+    tokio::task::spawn_blocking(move || {
+        let mut report_page = Browser::open(&url);
+        report_page.wait_until("document.body.dataset.rendered", PAGE_WAIT);
+        assert_clean(&mut report_page);
+        let dom = report_page.dom();
+        assert_report_matches(&dom, &export);
+        assert!(
+            !dom.contains("<section id=\"fleet\" hidden"),
+            "the fleet section shows"
+        );
+        let fleet_section = dom
+        .split("<section id=\"fleet\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        fleet_section.contains("id=\"start-spread\">Start spread: ")
+            && !fleet_section.contains("not known"),
+        "{fleet_section}"
+    );
+        for region in ["eu-west", "us-east"] {
+            assert!(
+                dom.contains(&format!("data-dimension=\"region\" data-name=\"{region}\"")),
+                "region {region} in the breakdown"
+            );
+        }
+        for agent in &agent_ids {
+            assert!(
+                dom.contains(&format!("data-dimension=\"agent\" data-name=\"{agent}\"")),
+                "agent {agent} in the breakdown"
+            );
+        }
+        assert_charts_drawn(&mut report_page);
+
+        // After the test: the same /ui page lists it and shows its results.
+        let mut page = page;
+        page.wait_until("document.getElementById('past-text')", PAGE_WAIT);
+        assert_clean(&mut page);
+        let dom = page.dom();
+        assert!(dom.contains(&format!("data-test=\"{id}\"")));
+        assert!(dom.contains("http_reqs"));
     })
     .await
-    .expect("chromium ran");
-    assert_clean(&run);
-    let dom = run.dom;
-    assert_report_matches(&dom, &export);
-    assert!(!dom.contains("<section id=\"fleet\" hidden"), "the fleet section shows");
-    assert!(dom.contains("id=\"start-spread\">Start spread: ") && !dom.contains("not known"));
-    for region in ["eu-west", "us-east"] {
-        assert!(
-            dom.contains(&format!("data-dimension=\"region\" data-name=\"{region}\"")),
-            "region {region} in the breakdown"
-        );
-    }
-    for agent in &fleet.agents {
-        assert!(
-            dom.contains(&format!("data-dimension=\"agent\" data-name=\"{}\"", agent.id)),
-            "agent {} in the breakdown",
-            agent.id
-        );
-    }
-    tokio::task::spawn_blocking(move || assert_charts_drawn(&url, &dom, STATIC_BUDGET))
-        .await
-        .expect("screenshot checked");
-
-    // After the test: /ui lists it and shows its results.
-    let run = tokio::task::spawn_blocking(move || chromium::dump_dom(&ui, LIVE_BUDGET))
-        .await
-        .expect("chromium ran");
-    assert_clean(&run);
-    assert!(run.dom.contains(&format!("data-test=\"{id}\"")));
-    assert!(run.dom.contains("id=\"past-text\""), "the results of the last test");
-    assert!(run.dom.contains("http_reqs"));
+    .expect("the pages checked");
 }

@@ -108,7 +108,12 @@ fn answer<B>(dashboard: &Dashboard, request: &Request<B>) -> Response<Full<Bytes
     let (content_type, body) = match request.uri().path() {
         "/" | "/index.html" => ("text/html; charset=utf-8", dashboard.page.clone()),
         "/data" => ("application/json", dashboard.data.borrow().clone()),
-        _ => return plain(StatusCode::NOT_FOUND, "not found: the dashboard serves / and /data\n"),
+        _ => {
+            return plain(
+                StatusCode::NOT_FOUND,
+                "not found: the dashboard serves / and /data\n",
+            );
+        }
     };
     let length = body.len();
     let body = if method == Method::HEAD {
@@ -123,7 +128,10 @@ fn answer<B>(dashboard: &Dashboard, request: &Request<B>) -> Response<Full<Bytes
         HeaderValue::from_static(content_type),
     );
     headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
-    headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
     headers.insert(
         http::header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -109,8 +109,9 @@ impl DashboardServer {
     /// Binds (so a taken port stops the run before it starts); serving
     /// starts with [`DashboardServer::start`].
     pub fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
-        let listener = std::net::TcpListener::bind(addr)
-            .with_context(|| format!("--dashboard: cannot listen on {addr} (K6_WEB_DASHBOARD_HOST/PORT)"))?;
+        let listener = std::net::TcpListener::bind(addr).with_context(|| {
+            format!("--dashboard: cannot listen on {addr} (K6_WEB_DASHBOARD_HOST/PORT)")
+        })?;
         listener
             .set_nonblocking(true)
             .context("--dashboard: cannot make the listener non-blocking")?;
@@ -126,7 +127,9 @@ impl DashboardServer {
     ) -> anyhow::Result<DashboardServer> {
         let listener = tokio::net::TcpListener::from_std(listener)
             .context("--dashboard: cannot serve the listener")?;
-        let addr = listener.local_addr().context("--dashboard: no local address")?;
+        let addr = listener
+            .local_addr()
+            .context("--dashboard: no local address")?;
         let page = report_page(
             first,
             &PageConfig {
@@ -271,8 +274,12 @@ impl<O: Observer> Observer for Pictures<O> {
         if let Some(d) = &self.dashboard
             && report.elapsed >= self.next_publish
         {
-            let summary =
-                Summary::build(report.total, &self.plan, report.elapsed, self.outcomes.clone());
+            let summary = Summary::build(
+                report.total,
+                &self.plan,
+                report.elapsed,
+                self.outcomes.clone(),
+            );
             d.publish(&self.data(Some(&summary), report.elapsed, "running"));
             while self.next_publish <= report.elapsed {
                 self.next_publish += d.period;
@@ -298,8 +305,7 @@ pub fn write_report(path: &std::path::Path, data: &ReportData) -> anyhow::Result
             period_ms: 0,
         },
     );
-    std::fs::write(path, page)
-        .with_context(|| format!("--report: cannot write {}", path.display()))
+    std::fs::write(path, page).with_context(|| format!("--report: cannot write {}", path.display()))
 }
 
 /// A fleet test's report, from the live views the follower polls and the
@@ -309,6 +315,11 @@ pub struct FleetPictures {
     timeline: Timeline,
     last: Option<TestView>,
     vus_max: u64,
+    /// The latest of each that a view had: an ended test's last view may
+    /// come from an agent's store, which keeps neither.
+    start_spread_ms: Option<f64>,
+    agents: Vec<AgentRow>,
+    incidents: Vec<String>,
 }
 
 impl FleetPictures {
@@ -320,6 +331,9 @@ impl FleetPictures {
             timeline: Timeline::new(Duration::ZERO, Vec::new()),
             last: None,
             vus_max: 0,
+            start_spread_ms: None,
+            agents: Vec::new(),
+            incidents: Vec::new(),
         }
     }
 
@@ -345,6 +359,29 @@ impl FleetPictures {
                 scenario_rps: Vec::new(),
             });
         }
+        if view.start_spread_ms.is_some() {
+            self.start_spread_ms = view.start_spread_ms;
+        }
+        if !view.agent_states.is_empty() {
+            self.agents = view
+                .agent_states
+                .iter()
+                .map(|a| AgentRow {
+                    agent: a.agent.clone(),
+                    region: a.region.clone(),
+                    share: a.share.clone(),
+                    state: a.state.clone(),
+                    started_unix_ms: a.started_unix_ms,
+                    requests: a.requests,
+                    failed: a.failed,
+                })
+                .collect();
+        }
+        for incident in &view.incidents {
+            if !self.incidents.contains(incident) {
+                self.incidents.push(incident.clone());
+            }
+        }
         self.last = Some(view.clone());
     }
 
@@ -367,24 +404,9 @@ impl FleetPictures {
             scenarios: Vec::new(),
             summary: Some(SummaryData::from_summary(&summary.summary)),
             fleet: Some(FleetData {
-                start_spread_ms: view.and_then(|v| v.start_spread_ms),
-                incidents: view.map(|v| v.incidents.clone()).unwrap_or_default(),
-                agents: view
-                    .map(|v| {
-                        v.agent_states
-                            .iter()
-                            .map(|a| AgentRow {
-                                agent: a.agent.clone(),
-                                region: a.region.clone(),
-                                share: a.share.clone(),
-                                state: a.state.clone(),
-                                started_unix_ms: a.started_unix_ms,
-                                requests: a.requests,
-                                failed: a.failed,
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                start_spread_ms: self.start_spread_ms,
+                incidents: self.incidents.clone(),
+                agents: self.agents.clone(),
             }),
         }
     }
@@ -409,7 +431,10 @@ mod tests {
         let s = PictureSettings::resolve(None, true, &env(&[])).expect("defaults");
         assert_eq!(
             s.dashboard,
-            Some(("127.0.0.1:5665".parse().expect("addr"), Duration::from_secs(1)))
+            Some((
+                "127.0.0.1:5665".parse().expect("addr"),
+                Duration::from_secs(1)
+            ))
         );
         let s = PictureSettings::resolve(None, false, &env(&[])).expect("off");
         assert!(!s.any());
@@ -432,8 +457,16 @@ mod tests {
             Some(("[::1]:0".parse().expect("addr"), Duration::from_secs(10)))
         );
         for (k, v, says) in [
-            ("K6_WEB_DASHBOARD_PORT", "70000", "K6_WEB_DASHBOARD_PORT=\"70000\""),
-            ("K6_WEB_DASHBOARD_HOST", "localhost", "expected an IP address"),
+            (
+                "K6_WEB_DASHBOARD_PORT",
+                "70000",
+                "K6_WEB_DASHBOARD_PORT=\"70000\"",
+            ),
+            (
+                "K6_WEB_DASHBOARD_HOST",
+                "localhost",
+                "expected an IP address",
+            ),
             ("K6_WEB_DASHBOARD_PERIOD", "soon", "K6_WEB_DASHBOARD_PERIOD"),
             ("K6_WEB_DASHBOARD_PERIOD", "10ms", "too short"),
         ] {

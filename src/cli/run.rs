@@ -274,9 +274,10 @@ fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
     admit_locally(&plan, &tuple)?;
     apply_egress(&mut plan)?;
     let outputs = Outputs::open(&args.out, &plan)?;
-    let pictures = report_out::PictureSettings::resolve(args.report.clone(), args.dashboard, &|k| {
-        std::env::var(k).ok()
-    })?;
+    let pictures =
+        report_out::PictureSettings::resolve(args.report.clone(), args.dashboard, &|k| {
+            std::env::var(k).ok()
+        })?;
     let dashboard = match pictures.dashboard {
         Some((addr, period)) => Some((report_out::DashboardServer::bind(addr)?, period)),
         None => None,
@@ -346,8 +347,7 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
     let mut observer =
         report_out::Pictures::new(console, prepared.plan.clone(), args.plan.clone(), active);
     if let Some((listener, period)) = prepared.dashboard {
-        let server =
-            report_out::DashboardServer::start(listener, &observer.empty_data(), period)?;
+        let server = report_out::DashboardServer::start(listener, &observer.empty_data(), period)?;
         eprintln!("dashboard: http://{}/", server.addr);
         observer.attach(server);
     }

@@ -290,9 +290,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::metrics::summary::{
-        CheckSummary, MetricSummary, SummaryScope, ThresholdOutcome,
-    };
+    use crate::metrics::summary::{CheckSummary, MetricSummary, SummaryScope, ThresholdOutcome};
 
     fn summary() -> Summary {
         Summary {
@@ -363,7 +361,10 @@ mod tests {
             data.metrics[0].values,
             vec![("count".into(), 10.0), ("rate".into(), 5.0)]
         );
-        assert_eq!(data.metrics[1].key, "http_req_duration{expected_response:true}");
+        assert_eq!(
+            data.metrics[1].key,
+            "http_req_duration{expected_response:true}"
+        );
         assert_eq!(data.metrics[1].kind, "trend");
         // count first, then the stats; NaN becomes 0 (JSON cannot hold it).
         assert_eq!(

@@ -118,7 +118,8 @@ pub fn html_text(text: &str) -> String {
 /// a value is never scanned for markers itself. An unknown marker is left
 /// as it is.
 fn fill(template: &str, values: &[(&str, String)]) -> String {
-    let mut out = String::with_capacity(template.len() + values.iter().map(|(_, v)| v.len()).sum::<usize>());
+    let mut out =
+        String::with_capacity(template.len() + values.iter().map(|(_, v)| v.len()).sum::<usize>());
     let mut rest = template;
     while let Some(start) = rest.find("@@") {
         out.push_str(&rest[..start]);
@@ -211,7 +212,10 @@ mod tests {
 
     #[test]
     fn markers_in_values_are_not_filled_again() {
-        let out = fill("a@@X@@b@@Y@@c@@", &[("X", "@@Y@@".into()), ("Y", "y".into())]);
+        let out = fill(
+            "a@@X@@b@@Y@@c@@",
+            &[("X", "@@Y@@".into()), ("Y", "y".into())],
+        );
         assert_eq!(out, "a@@Y@@byc@@");
     }
 }

@@ -227,7 +227,10 @@ mod tests {
             let n = latencies_ms.len() as u64;
             series.push((key(Metric::HttpReqs), Value::Counter(n as f64)));
             series.push((key(Metric::HttpReqDuration), trend));
-            series.push((key(Metric::HttpReqFailed), Value::Rate { trues: 0, total: n }));
+            series.push((
+                key(Metric::HttpReqFailed),
+                Value::Rate { trues: 0, total: n },
+            ));
         }
         series.sort_by(|a, b| a.0.cmp(&b.0));
         Snapshot {
@@ -240,7 +243,12 @@ mod tests {
     #[test]
     fn one_point_per_interval_on_a_short_test() {
         let mut t = Timeline::new(Duration::from_secs(10), vec!["main".into()]);
-        t.push(&snapshot(&[10, 20, 30, 40], 1), Duration::from_secs(1), 3, 5);
+        t.push(
+            &snapshot(&[10, 20, 30, 40], 1),
+            Duration::from_secs(1),
+            3,
+            5,
+        );
         t.push(&snapshot(&[], 1), Duration::from_secs(2), 0, 5);
         let points = t.points();
         assert_eq!(points.len(), 2);

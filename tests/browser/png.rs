@@ -56,7 +56,9 @@ pub fn decode(bytes: &[u8]) -> Result<Image, String> {
                 channels = match (depth, colour) {
                     (8, 2) => 3,
                     (8, 6) => 4,
-                    other => return Err(format!("bit depth and colour type {other:?} not supported")),
+                    other => {
+                        return Err(format!("bit depth and colour type {other:?} not supported"));
+                    }
                 };
                 if interlace != 0 {
                     return Err("interlaced PNG not supported".into());
@@ -74,14 +76,21 @@ pub fn decode(bytes: &[u8]) -> Result<Image, String> {
         .map_err(|e| format!("inflating: {e}"))?;
     let stride = width * channels;
     if raw.len() != height * (stride + 1) {
-        return Err(format!("{} bytes of pixels for {width}x{height}", raw.len()));
+        return Err(format!(
+            "{} bytes of pixels for {width}x{height}",
+            raw.len()
+        ));
     }
     let mut out = vec![0u8; height * stride];
     for y in 0..height {
         let filter = raw[y * (stride + 1)];
         let line = &raw[y * (stride + 1) + 1..(y + 1) * (stride + 1)];
         for x in 0..stride {
-            let a = if x >= channels { out[y * stride + x - channels] } else { 0 };
+            let a = if x >= channels {
+                out[y * stride + x - channels]
+            } else {
+                0
+            };
             let b = if y > 0 { out[(y - 1) * stride + x] } else { 0 };
             let c = if y > 0 && x >= channels {
                 out[(y - 1) * stride + x - channels]

@@ -1,0 +1,56 @@
+//! Helpers of the tests of Volley's pages (`tests/pictures.rs`): headless
+//! Chromium over the DevTools protocol and a small PNG decoder, plus the
+//! checks every page must pass (rendered, no page or console errors,
+//! charts drawn).
+#![allow(dead_code)]
+
+pub mod chromium;
+pub mod png;
+
+use chromium::{Browser, attr};
+
+/// The chart canvases of every page.
+pub const CHARTS: [&str; 4] = ["chart-rps", "chart-vus", "chart-latency", "chart-errors"];
+
+/// Asserts the page caught no error and wrote nothing to its console.
+pub fn assert_clean(browser: &mut Browser) {
+    let problems = browser.problems();
+    assert!(problems.is_empty(), "console and exceptions: {problems:#?}");
+    let dom = browser.dom();
+    let errors = attr(&dom, "<body", "data-page-errors");
+    assert!(
+        errors.is_none(),
+        "the page caught {errors:?} errors: {}",
+        dom.split("<ul id=\"page-errors\"")
+            .nth(1)
+            .and_then(|rest| rest.split("</ul>").next())
+            .unwrap_or_default()
+    );
+}
+
+/// Takes a screenshot and asserts each chart's plot area (as the page
+/// reports it in `data-box`) holds drawn lines.
+pub fn assert_charts_drawn(browser: &mut Browser) {
+    let dom = browser.dom();
+    let image = png::decode(&browser.screenshot()).expect("the screenshot decodes");
+    assert_eq!(
+        (image.width, image.height),
+        (chromium::WINDOW.0 as usize, chromium::WINDOW.1 as usize)
+    );
+    for chart in CHARTS {
+        let marker = format!("id=\"{chart}\"");
+        let boxed =
+            attr(&dom, &marker, "data-box").unwrap_or_else(|| panic!("{chart} has no data-box"));
+        let b: Vec<usize> = boxed
+            .split(',')
+            .map(|v| v.parse().expect("a number"))
+            .collect();
+        let drawn = image.saturated_in(b[0], b[1], b[2], b[3]);
+        assert!(
+            drawn > 200,
+            "{chart} at {boxed}: only {drawn} coloured pixels in the screenshot"
+        );
+    }
+    // The page's corner is background: the counts above are the charts'.
+    assert_eq!(image.saturated_in(0, 0, 8, 8), 0);
+}
