@@ -468,16 +468,16 @@ async fn a_fleet_report_and_the_agents_ui() {
             "the fleet section shows"
         );
         let fleet_section = dom
-        .split("<section id=\"fleet\"")
-        .nth(1)
-        .and_then(|rest| rest.split("</section>").next())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(
-        fleet_section.contains("id=\"start-spread\">Start spread: ")
-            && !fleet_section.contains("not known"),
-        "{fleet_section}"
-    );
+            .split("<section id=\"fleet\"")
+            .nth(1)
+            .and_then(|rest| rest.split("</section>").next())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            fleet_section.contains("id=\"start-spread\">Start spread: ")
+                && !fleet_section.contains("not known"),
+            "{fleet_section}"
+        );
         for region in ["eu-west", "us-east"] {
             assert!(
                 dom.contains(&format!("data-dimension=\"region\" data-name=\"{region}\"")),

@@ -5,7 +5,8 @@
 //! bodies, request heads within 16 KiB and 5 s, at most
 //! [`MAX_CONNECTIONS`] connections at once (more are closed at once). It
 //! serves `/` (the page) and `/data` (the page's JSON); it binds where it
-//! is told, loopback by default (`cli::report_out`).
+//! is told, loopback by default (`cli::report_out`), and answers only
+//! requests whose `Host` names that address (no DNS rebinding).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -34,6 +35,26 @@ const MAX_HEAD: usize = 16 * 1024;
 pub struct Dashboard {
     pub page: Bytes,
     pub data: watch::Receiver<Bytes>,
+    /// The `Host` values accepted (`127.0.0.1:5665`, `localhost:5665`):
+    /// a page of another site that a rebound DNS name points here gets
+    /// 421, not the test's data. Empty accepts any (a dashboard bound to
+    /// every interface is reached by names this process cannot know).
+    pub hosts: Vec<String>,
+}
+
+impl Dashboard {
+    /// The `Host` values a dashboard on `addr` accepts.
+    pub fn hosts_for(addr: std::net::SocketAddr) -> Vec<String> {
+        if addr.ip().is_unspecified() {
+            return Vec::new();
+        }
+        let port = addr.port();
+        let mut hosts = vec![addr.to_string()];
+        if addr.ip().is_loopback() {
+            hosts.push(format!("localhost:{port}"));
+        }
+        hosts
+    }
 }
 
 /// Serves `dashboard` on `listener` until `shutdown` resolves.
@@ -100,6 +121,17 @@ fn answer<B>(dashboard: &Dashboard, request: &Request<B>) -> Response<Full<Bytes
         close(&mut r);
         return r;
     }
+    let host = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    if !dashboard.hosts.is_empty() && !host.is_some_and(|h| dashboard.hosts.contains(&h)) {
+        return plain(
+            StatusCode::MISDIRECTED_REQUEST,
+            "this dashboard answers only to the address it printed\n",
+        );
+    }
     if has_body {
         let mut r = plain(StatusCode::PAYLOAD_TOO_LARGE, "no request bodies\n");
         close(&mut r);
@@ -165,6 +197,7 @@ mod tests {
             Dashboard {
                 page: Bytes::from_static(b"<!doctype html>"),
                 data: rx,
+                hosts: Dashboard::hosts_for("127.0.0.1:5665".parse().expect("addr")),
             },
         )
     }
@@ -173,6 +206,10 @@ mod tests {
         let mut r = Request::new(());
         *r.method_mut() = method;
         *r.uri_mut() = path.parse().expect("path");
+        r.headers_mut().insert(
+            http::header::HOST,
+            HeaderValue::from_static("127.0.0.1:5665"),
+        );
         r
     }
 
@@ -202,5 +239,21 @@ mod tests {
             answer(&d, &with_body).status(),
             StatusCode::PAYLOAD_TOO_LARGE
         );
+        for (host, status) in [
+            ("localhost:5665", StatusCode::OK),
+            ("evil.example:5665", StatusCode::MISDIRECTED_REQUEST),
+        ] {
+            let mut r = request(Method::GET, "/data");
+            r.headers_mut()
+                .insert(http::header::HOST, HeaderValue::from_static(host));
+            assert_eq!(answer(&d, &r).status(), status, "{host}");
+        }
+        let mut no_host = request(Method::GET, "/data");
+        no_host.headers_mut().remove(http::header::HOST);
+        assert_eq!(
+            answer(&d, &no_host).status(),
+            StatusCode::MISDIRECTED_REQUEST
+        );
+        assert!(Dashboard::hosts_for("0.0.0.0:1".parse().expect("addr")).is_empty());
     }
 }

@@ -142,6 +142,7 @@ impl DashboardServer {
         let served = Dashboard {
             page: Bytes::from(page),
             data: rx,
+            hosts: Dashboard::hosts_for(addr),
         };
         let stopped = stop.clone();
         tokio::spawn(dashboard::serve_dashboard(listener, served, async move {
