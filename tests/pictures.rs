@@ -350,7 +350,7 @@ async fn a_fleet_report_and_the_agents_ui() {
     let plan = fleet.dir().join("pictures.yaml");
     std::fs::write(
         &plan,
-        plan_text(&format!("http://{}", target.addr), 2, "6s"),
+        plan_text(&format!("http://{}", target.addr), 2, "10s"),
     )
     .expect("plan written");
     let report = fleet.dir().join("fleet.html");
@@ -502,4 +502,47 @@ async fn a_fleet_report_and_the_agents_ui() {
     })
     .await
     .expect("the pages checked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_dashboard_settings_stop_the_run_before_it_starts() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let plan = dir.path().join("plan.yaml");
+    // Never reached: the run must not start.
+    std::fs::write(&plan, plan_text("http://127.0.0.1:9", 1, "1s")).expect("plan written");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port to hold");
+    let port = taken.local_addr().expect("its address").port().to_string();
+    for (name, value, says) in [
+        (
+            "K6_WEB_DASHBOARD_PORT",
+            "web",
+            "K6_WEB_DASHBOARD_PORT=\"web\": expected a port number",
+        ),
+        (
+            "K6_WEB_DASHBOARD_HOST",
+            "localhost",
+            "expected an IP address",
+        ),
+        (
+            "K6_WEB_DASHBOARD_PORT",
+            port.as_str(),
+            "--dashboard: cannot listen on 127.0.0.1:",
+        ),
+    ] {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_volley"))
+            .args(["run", "--quiet", "--dashboard"])
+            .arg(&plan)
+            .env(name, value)
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(20), out)
+            .await
+            .expect("volley ends within 20 s")
+            .expect("volley runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(104), "{name}={value}: {err}");
+        assert!(err.contains(says), "{name}={value}: {err}");
+    }
+    drop(taken);
 }

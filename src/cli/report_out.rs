@@ -9,7 +9,7 @@
 //! into the report's time series (`report::html::timeline`) and, for the
 //! dashboard, publishes the page's data (the summary so far included) once
 //! per period. A fleet run (`volley run --agent`) samples the fleet's live
-//! view instead ([`FleetPictures`]).
+//! view instead (`fleet`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,14 +21,14 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::api::dashboard::{self, Dashboard};
-use crate::api::{SummaryView, TestView};
 use crate::engine::{IntervalReport, Observer, PointBatch};
 use crate::metrics::{Summary, ThresholdOutcome};
 use crate::plan::Plan;
-use crate::report::html::{
-    AgentRow, FleetData, Meta, PageConfig, Point, ReportData, SummaryData, Timeline, model,
-    report_page,
-};
+use crate::report::html::{Meta, PageConfig, ReportData, SummaryData, Timeline, report_page};
+
+mod fleet;
+
+pub use fleet::FleetPictures;
 
 /// k6's default dashboard address.
 const DEFAULT_HOST: &str = "127.0.0.1";
@@ -307,110 +307,6 @@ pub fn write_report(path: &std::path::Path, data: &ReportData) -> anyhow::Result
         },
     );
     std::fs::write(path, page).with_context(|| format!("--report: cannot write {}", path.display()))
-}
-
-/// A fleet test's report, from the live views the follower polls and the
-/// sealed summary.
-pub struct FleetPictures {
-    source: String,
-    timeline: Timeline,
-    last: Option<TestView>,
-    vus_max: u64,
-    /// The latest of each that a view had: an ended test's last view may
-    /// come from an agent's store, which keeps neither.
-    start_spread_ms: Option<f64>,
-    agents: Vec<AgentRow>,
-    incidents: Vec<String>,
-}
-
-impl FleetPictures {
-    pub fn new(source: String) -> FleetPictures {
-        FleetPictures {
-            source,
-            // A fleet's length is not known here; the timeline's bound
-            // holds whatever it is.
-            timeline: Timeline::new(Duration::ZERO, Vec::new()),
-            last: None,
-            vus_max: 0,
-            start_spread_ms: None,
-            agents: Vec::new(),
-            incidents: Vec::new(),
-        }
-    }
-
-    /// One poll of the test: its live numbers become a point.
-    pub fn observe(&mut self, view: &TestView) {
-        if let Some(live) = &view.live {
-            self.vus_max = self.vus_max.max(live.vus);
-            let has = live.requests > 0;
-            self.timeline.push_point(Point {
-                t_ms: live.elapsed_ms as f64,
-                span_ms: 0.0,
-                rps: live.rps,
-                vus: live.vus,
-                vus_max: self.vus_max,
-                p50_ms: has.then_some(live.p50_ms),
-                p95_ms: has.then_some(live.p95_ms),
-                p99_ms: has.then_some(live.p99_ms),
-                requests: live.requests as f64,
-                failed: live.failed,
-                failed_rate: has.then(|| live.failed as f64 / live.requests as f64),
-                iterations: live.iterations as f64,
-                checks_failed: 0,
-                scenario_rps: Vec::new(),
-            });
-        }
-        if view.start_spread_ms.is_some() {
-            self.start_spread_ms = view.start_spread_ms;
-        }
-        if !view.agent_states.is_empty() {
-            self.agents = view
-                .agent_states
-                .iter()
-                .map(|a| AgentRow {
-                    agent: a.agent.clone(),
-                    region: a.region.clone(),
-                    share: a.share.clone(),
-                    state: a.state.clone(),
-                    started_unix_ms: a.started_unix_ms,
-                    requests: a.requests,
-                    failed: a.failed,
-                })
-                .collect();
-        }
-        for incident in &view.incidents {
-            if !self.incidents.contains(incident) {
-                self.incidents.push(incident.clone());
-            }
-        }
-        self.last = Some(view.clone());
-    }
-
-    /// The report's data once the summary is sealed.
-    pub fn finish(&self, id: &str, summary: &SummaryView) -> ReportData {
-        let view = self.last.as_ref();
-        let aborted = view.is_some_and(|v| v.brief.phase == "aborted");
-        ReportData {
-            meta: Meta {
-                source: self.source.clone(),
-                execution: "fleet".to_owned(),
-                test_id: Some(id.to_owned()),
-                start_unix_ms: view.map_or(0, |v| v.brief.start_unix_ms),
-                duration_ms: summary.summary.duration.as_secs_f64() * 1000.0,
-                vus_max: self.vus_max,
-                status: model::status(true, summary.passed, aborted).to_owned(),
-                generated_unix_ms: now_unix_ms(),
-            },
-            timeline: self.timeline.points(),
-            scenarios: Vec::new(),
-            summary: Some(SummaryData::from_summary(&summary.summary)),
-            fleet: Some(FleetData {
-                start_spread_ms: self.start_spread_ms,
-                incidents: self.incidents.clone(),
-                agents: self.agents.clone(),
-            }),
-        }
-    }
 }
 
 #[cfg(test)]

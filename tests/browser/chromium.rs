@@ -186,11 +186,10 @@ impl Browser {
             if self.eval(&guarded) == json!(true) {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{expression} did not hold within {within:?}; page: {}",
-                self.dom()
-            );
+            if Instant::now() >= deadline {
+                let body = self.eval("document.querySelector('main').innerText");
+                panic!("{expression} did not hold within {within:?}; the page shows: {body}");
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }

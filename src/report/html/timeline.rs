@@ -113,12 +113,14 @@ impl Timeline {
         }
     }
 
-    /// Adds a point made elsewhere (a fleet's live view, sampled).
+    /// Adds a point made elsewhere (a fleet's live view, sampled); one
+    /// closer than the bucket width to the last is left out.
     pub fn push_point(&mut self, point: Point) {
+        let min_gap = self.bucket.as_secs_f64() * 1000.0;
         if self
             .points
             .last()
-            .is_some_and(|last| last.t_ms >= point.t_ms)
+            .is_some_and(|last| point.t_ms <= last.t_ms || point.t_ms - last.t_ms < min_gap)
         {
             return;
         }
@@ -314,5 +316,11 @@ mod tests {
         t.push_point(point(1000.0));
         t.push_point(point(2000.0));
         assert_eq!(t.points().len(), 2);
+        // Bounded too: past the cap, points thin out.
+        for s in 3..20_000u64 {
+            t.push_point(point(s as f64 * 1000.0));
+        }
+        let n = t.points().len();
+        assert!(n < TARGET_POINTS + 10 * EXTRA_POINTS, "{n} points");
     }
 }

@@ -39,7 +39,7 @@
   }
 
   function live(view) {
-    if (running.id !== view.id) { running = { id: view.id, points: [] }; }
+    if (running.id !== view.id) { running = { id: view.id, points: [] }; shown = null; }
     var l = view.live;
     if (l) {
       var last = running.points[running.points.length - 1];
@@ -163,6 +163,12 @@
       var active = tests.filter(function (t) {
         return t.phase === "running" || t.phase === "starting" || t.phase === "pending";
       })[0];
+      if (!active && running.id !== null) {
+        // The charts keep the test that just ended; its results are below.
+        V.fill("running", V.el("p", { className: "muted", text: "No test is running; " + running.id + " ended." }));
+        if (shown === null || shown === running.id) { showPast(running.id); }
+        running = { id: null, points: running.points };
+      }
       if (!active && shown === null && tests.length > 0) { showPast(tests[0].id); }
       if (!active) { V.rendered(); return null; }
       return get("/v1/tests/" + encodeURIComponent(active.id)).then(function (view) { live(view); V.rendered(); });
