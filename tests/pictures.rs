@@ -231,11 +231,14 @@ async fn the_dashboard_shows_a_local_run_while_it_goes() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let plan = dir.path().join("plan.yaml");
     std::fs::write(&plan, plan_text(&base(&target), 1, "12s")).expect("plan written");
+    // k6's variable for the report file, besides the dashboard.
+    let export_file = dir.path().join("exported.html");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_volley"))
         .args(["run", "--quiet", "--no-thresholds"])
         .arg(&plan)
         .env("K6_WEB_DASHBOARD", "true")
         .env("K6_WEB_DASHBOARD_PORT", "0")
+        .env("K6_WEB_DASHBOARD_EXPORT", &export_file)
         .env("NO_COLOR", "1")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -332,6 +335,15 @@ async fn the_dashboard_shows_a_local_run_while_it_goes() {
         .expect("volley ran");
     let rest = drain.await.unwrap_or_default();
     assert_eq!(status.code(), Some(0), "{}", rest.join("\n"));
+    let exported = std::fs::read_to_string(&export_file).expect("K6_WEB_DASHBOARD_EXPORT written");
+    assert!(
+        exported.contains("\"status\":\"passed\""),
+        "the final verdict is in the file"
+    );
+    assert!(
+        exported.contains("connect-src 'none'"),
+        "the file is the offline report"
+    );
     target.shutdown().await;
 }
 
