@@ -557,4 +557,21 @@ async fn bad_dashboard_settings_stop_the_run_before_it_starts() {
         assert!(err.contains(says), "{name}={value}: {err}");
     }
     drop(taken);
+
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_volley"))
+        .args(["run", "--quiet", "--report"])
+        .arg(dir.path().join("no-such-dir").join("r.html"))
+        .arg(&plan)
+        .stdin(std::process::Stdio::null())
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), out)
+        .await
+        .expect("volley ends within 20 s")
+        .expect("volley runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(104), "{err}");
+    assert!(
+        err.contains("--report (K6_WEB_DASHBOARD_EXPORT): cannot write"),
+        "{err}"
+    );
 }

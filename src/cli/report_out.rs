@@ -95,6 +95,21 @@ impl PictureSettings {
     pub fn any(&self) -> bool {
         self.report.is_some() || self.dashboard.is_some()
     }
+
+    /// Creates the report file now, so a path that cannot be written
+    /// stops the run before it starts rather than after it; the report
+    /// replaces the empty file at the end.
+    pub fn create_report_file(&self) -> anyhow::Result<()> {
+        if let Some(path) = &self.report {
+            std::fs::File::create(path).with_context(|| {
+                format!(
+                    "--report (K6_WEB_DASHBOARD_EXPORT): cannot write {}",
+                    path.display()
+                )
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// The dashboard's server, bound before the run starts.

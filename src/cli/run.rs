@@ -278,6 +278,7 @@ fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
         report_out::PictureSettings::resolve(args.report.clone(), args.dashboard, &|k| {
             std::env::var(k).ok()
         })?;
+    pictures.create_report_file()?;
     let dashboard = match pictures.dashboard {
         Some((addr, period)) => Some((report_out::DashboardServer::bind(addr)?, period)),
         None => None,
