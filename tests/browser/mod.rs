@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod chromium;
+pub mod page;
 pub mod png;
 
 use chromium::{Browser, attr};
