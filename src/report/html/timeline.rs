@@ -20,6 +20,10 @@ use crate::metrics::{Aggregate, Metric, Snapshot, Value};
 pub const TARGET_POINTS: usize = 1200;
 /// Points added past the target before the bucket width doubles again.
 pub const EXTRA_POINTS: usize = 300;
+/// An interval shorter than this right after a bucket closed (the run's
+/// last, cut short at its end) joins that bucket: a few requests over a
+/// few milliseconds would chart as a spike of requests per second.
+pub const SHORT_TAIL: Duration = Duration::from_millis(250);
 
 /// One point of the time series: what happened in `[tMs - spanMs, tMs]`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -68,6 +72,8 @@ pub struct Timeline {
     /// Points after which the bucket doubles next.
     cap: usize,
     open: Option<Open>,
+    /// The bucket behind the last point, for a short tail to join.
+    last: Option<Open>,
 }
 
 // === impl Timeline ===
@@ -84,6 +90,7 @@ impl Timeline {
             bucket: Duration::from_secs(per_point.ceil() as u64),
             cap: TARGET_POINTS,
             open: None,
+            last: None,
         }
     }
 
@@ -94,6 +101,23 @@ impl Timeline {
     /// Folds in one interval that ended `elapsed` after the start, with
     /// the VU gauges read at its end.
     pub fn push(&mut self, snapshot: &Snapshot, elapsed: Duration, vus: u64, vus_max: u64) {
+        if snapshot.duration < SHORT_TAIL
+            && self.open.is_none()
+            && let Some(mut last) = self.last.take()
+        {
+            let _ = last.agg.add_interval(snapshot);
+            last.span += snapshot.duration;
+            last.end = elapsed;
+            // The VUs of the longer span stand: a run's cut-short last
+            // interval reads them after they stopped.
+            last.vus_max = last.vus_max.max(vus_max);
+            let point = self.point_of(&last);
+            if let Some(slot) = self.points.last_mut() {
+                *slot = point;
+            }
+            self.last = Some(last);
+            return;
+        }
         let open = self.open.get_or_insert_with(|| Open {
             agg: Aggregate::default(),
             span: Duration::ZERO,
@@ -141,6 +165,7 @@ impl Timeline {
         if let Some(open) = self.open.take() {
             let point = self.point_of(&open);
             self.points.push(point);
+            self.last = Some(open);
             self.grow_if_full();
         }
     }
@@ -263,6 +288,22 @@ mod tests {
         assert_eq!(points[1].requests, 0.0);
         assert_eq!(points[1].p95_ms, None);
         assert_eq!(points[1].failed_rate, None);
+    }
+
+    #[test]
+    fn a_short_last_interval_joins_the_point_before() {
+        let mut t = Timeline::new(Duration::from_secs(10), Vec::new());
+        t.push(&snapshot(&[10, 20], 1), Duration::from_secs(1), 2, 2);
+        let mut tail = snapshot(&[30, 40], 0);
+        tail.duration = Duration::from_millis(5);
+        t.push(&tail, Duration::from_millis(1005), 0, 2);
+        let points = t.points();
+        assert_eq!(points.len(), 1);
+        assert_eq!(points[0].requests, 4.0);
+        assert!((points[0].span_ms - 1005.0).abs() < 1e-6);
+        assert!((points[0].t_ms - 1005.0).abs() < 1e-6);
+        assert_eq!(points[0].vus, 2);
+        assert_eq!(points[0].p99_ms, Some(40.0));
     }
 
     #[test]

@@ -41,9 +41,10 @@ var V = (function () {
   function num(v, digits) {
     if (v === null || v === undefined || !isFinite(v)) { return "-"; }
     var d = digits === undefined ? 2 : digits;
+    // Counts in full (10,675), other values rounded (3557.05, 12.3k).
+    if (Number.isInteger(v)) { return v.toLocaleString("en-US"); }
     if (Math.abs(v) >= 1e6) { return (v / 1e6).toFixed(d) + "M"; }
     if (Math.abs(v) >= 1e4) { return (v / 1e3).toFixed(d) + "k"; }
-    if (Number.isInteger(v)) { return String(v); }
     return v.toFixed(d);
   }
   function ms(v) { return v === null || v === undefined ? "-" : num(v, 2) + " ms"; }
