@@ -115,7 +115,7 @@ async fn the_report_file_works_offline_in_a_browser() {
         );
         assert!(dom.contains("data-scenario=\"main\""));
         assert!(dom.contains("status 503"), "the errors table");
-        assert_charts_drawn(&mut page);
+        assert_charts_drawn(&mut page, "report");
     })
     .await
     .expect("the page checked");
@@ -220,7 +220,7 @@ async fn the_dashboard_shows_a_local_run_while_it_goes() {
             "the summary so far"
         );
         assert!(dom.contains("data-check=\"status is 200\""));
-        assert_charts_drawn(&mut page);
+        assert_charts_drawn(&mut page, "dashboard");
     })
     .await
     .expect("the page checked");
@@ -341,7 +341,7 @@ async fn a_fleet_report_and_the_agents_ui() {
                 dom.contains(&format!("data-test=\"{id}\"")),
                 "the test list"
             );
-            assert_charts_drawn(&mut page);
+            assert_charts_drawn(&mut page, "ui-running");
             page
         }
     })
@@ -398,7 +398,7 @@ async fn a_fleet_report_and_the_agents_ui() {
                 "agent {agent} in the breakdown"
             );
         }
-        assert_charts_drawn(&mut report_page);
+        assert_charts_drawn(&mut report_page, "fleet-report");
 
         // After the test: the same /ui page lists it and shows its results.
         let mut page = page;

@@ -30,10 +30,18 @@ pub fn assert_clean(browser: &mut Browser) {
 }
 
 /// Takes a screenshot and asserts each chart's plot area (as the page
-/// reports it in `data-box`) holds drawn lines.
-pub fn assert_charts_drawn(browser: &mut Browser) {
+/// reports it in `data-box`) holds drawn lines. With
+/// `VOLLEY_TEST_SCREENSHOTS=DIR` the screenshot is kept as `DIR/NAME.png`
+/// for a person to look at.
+pub fn assert_charts_drawn(browser: &mut Browser, name: &str) {
     let dom = browser.dom();
-    let image = png::decode(&browser.screenshot()).expect("the screenshot decodes");
+    let shot = browser.screenshot();
+    if let Some(dir) = std::env::var_os("VOLLEY_TEST_SCREENSHOTS") {
+        let path = std::path::Path::new(&dir).join(format!("{name}.png"));
+        std::fs::write(&path, &shot)
+            .unwrap_or_else(|e| panic!("cannot keep the screenshot {}: {e}", path.display()));
+    }
+    let image = png::decode(&shot).expect("the screenshot decodes");
     assert_eq!(
         (image.width, image.height),
         (chromium::WINDOW.0 as usize, chromium::WINDOW.1 as usize)

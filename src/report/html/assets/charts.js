@@ -97,6 +97,10 @@ var V = (function () {
   // points drawn.
   function lineChart(canvas, series, opts) {
     opts = opts || {};
+    // A series without a single value (vus_max on /ui) gets no legend.
+    series = series.filter(function (s) {
+      return s.points.some(function (p) { return p[1] !== null && p[1] !== undefined && isFinite(p[1]); });
+    });
     var ratio = window.devicePixelRatio || 1;
     var width = canvas.clientWidth || 600;
     var height = canvas.clientHeight || 220;
