@@ -4,7 +4,8 @@
 //! local run while it goes; an agent's `/ui` while a fleet test runs and
 //! after it. Each is checked for its structure, for numbers equal to the
 //! run's summary export, for no page or console error, and for charts that
-//! are drawn (pixels in the screenshot's chart areas).
+//! are drawn (pixels in the screenshot's chart areas). With
+//! `VOLLEY_TEST_SCREENSHOTS=DIR` the screenshots are kept there.
 
 mod browser;
 mod common;
