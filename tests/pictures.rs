@@ -300,7 +300,8 @@ async fn a_fleet_report_and_the_agents_ui() {
             let running = tests.iter().find(|t| t.phase == "running");
             match running {
                 Some(t) => match client.get_test(&t.id).await {
-                    Ok(v) if v.live.as_ref().is_some_and(|l| l.requests > 0) => {
+                    // Three merged intervals: a page opened now starts with them.
+                    Ok(v) if v.live.as_ref().is_some_and(|l| l.recent.len() >= 3) => {
                         Ok(Some(t.id.clone()))
                     }
                     Ok(v) => Err(format!("{v:?}")),
@@ -318,11 +319,15 @@ async fn a_fleet_report_and_the_agents_ui() {
         let id = id.clone();
         move || {
             let mut page = Browser::open(&ui);
-            // Live points gather as the page polls: wait for three.
-            page.wait_until(
-                "Number(document.getElementById('chart-rps').dataset.points) >= 3",
-                PAGE_WAIT,
-            );
+            // The first render already charts the intervals before the
+            // page opened (the API's recent points), not only later polls.
+            page.wait_until("document.getElementById('running-id')", PAGE_WAIT);
+            let first: usize = page
+                .eval("document.getElementById('chart-rps').dataset.points")
+                .as_str()
+                .and_then(|n| n.parse().ok())
+                .expect("the rps chart was drawn");
+            assert!(first >= 3, "{first} points at the first render");
             assert_clean(&mut page);
             let dom = page.dom();
             for agent in &agent_ids {
@@ -372,6 +377,13 @@ async fn a_fleet_report_and_the_agents_ui() {
         assert_clean(&mut report_page);
         let dom = report_page.dom();
         assert_report_matches(&dom, &export);
+        let points: usize = attr(&dom, "id=\"chart-rps\"", "data-points")
+            .and_then(|n| n.parse().ok())
+            .expect("the rps chart was drawn");
+        assert!(
+            points >= 6,
+            "a point per merged interval of a 10 s test: {points}"
+        );
         assert!(
             !dom.contains("<section id=\"fleet\" hidden"),
             "the fleet section shows"

@@ -50,8 +50,9 @@ pub use futures::future::BoxFuture;
 pub use auth::{SecretToken, TokenError};
 pub use client::{ApiClient, ClientError};
 pub use dto::{
-    AbortResponse, AgentState, AllocationEntry, LiveMetrics, MemberList, MemberView, PlanFormat,
-    ReadyView, SubmitRequest, SubmitResponse, SummaryView, TestBrief, TestList, TestView,
+    AbortResponse, AgentState, AllocationEntry, LiveMetrics, LivePoint, MemberList, MemberView,
+    PlanFormat, ReadyView, SubmitRequest, SubmitResponse, SummaryView, TestBrief, TestList,
+    TestView,
 };
 pub use error::{ApiError, AuthFailure, Ending, ErrorBody, ErrorDetail, ROUTES};
 pub use prom::{CurrentTest, PromSnapshot};

@@ -1,5 +1,7 @@
 //! A fleet test's report (`volley run --agent … --report FILE`): its time
-//! series sampled from the live view the follower polls every second, its
+//! series from the fleet's merged intervals, which each poll of the live
+//! view brings (the latest minute of them; the follower polls every
+//! second), its
 //! agents, start spread and incidents from the latest views that had them,
 //! its results from the sealed summary.
 
@@ -41,24 +43,31 @@ impl FleetPictures {
         }
     }
 
-    /// One poll of the test: its live numbers become a point.
+    /// One poll of the test: the merged intervals it brings that are
+    /// newer than the last point become points.
     pub fn observe(&mut self, view: &TestView) {
-        if let Some(live) = &view.live {
-            self.vus_max = self.vus_max.max(live.vus);
-            let has = live.requests > 0;
+        let start = view.brief.start_unix_ms;
+        for p in view.live.iter().flat_map(|l| &l.recent) {
+            let vus = p.vus.map_or(0, |v| v.max(0.0).round() as u64);
+            self.vus_max = self.vus_max.max(vus);
+            let secs = p.span_ms / 1000.0;
             self.timeline.push_point(Point {
-                t_ms: live.elapsed_ms as f64,
-                span_ms: 0.0,
-                rps: live.rps,
-                vus: live.vus,
+                t_ms: p.end_unix_ms.saturating_sub(start) as f64,
+                span_ms: p.span_ms,
+                rps: if secs > 0.0 {
+                    p.requests as f64 / secs
+                } else {
+                    0.0
+                },
+                vus,
                 vus_max: self.vus_max,
-                p50_ms: has.then_some(live.p50_ms),
-                p95_ms: has.then_some(live.p95_ms),
-                p99_ms: has.then_some(live.p99_ms),
-                requests: live.requests as f64,
-                failed: live.failed,
-                failed_rate: has.then(|| live.failed as f64 / live.requests as f64),
-                iterations: live.iterations as f64,
+                p50_ms: p.p50_ms,
+                p95_ms: p.p95_ms,
+                p99_ms: p.p99_ms,
+                requests: p.requests as f64,
+                failed: p.failed,
+                failed_rate: (p.requests > 0).then(|| p.failed as f64 / p.requests as f64),
+                iterations: p.iterations as f64,
                 checks_failed: 0,
                 scenario_rps: Vec::new(),
             });

@@ -1,6 +1,6 @@
 // The agent's /ui: the fleet's members, the running test (live numbers,
-// charts built from the points seen since the page opened, each agent and
-// region) and the fleet's tests with their results. Read-only: it asks
+// charts of its merged intervals, from the last minute before the page
+// opened on, each agent and region) and the fleet's tests with their results. Read-only: it asks
 // the API's GET endpoints of its own origin, which need no token.
 (function () {
   var PERIOD_MS = 1000;
@@ -41,15 +41,18 @@
   function live(view) {
     if (running.id !== view.id) { running = { id: view.id, points: [] }; shown = null; }
     var l = view.live;
-    if (l) {
+    // The fleet's merged intervals of the last minute: a page opened
+    // mid-test starts with them, later polls add the newer ones.
+    ((l && l.recent) || []).forEach(function (p) {
+      var tMs = p.endUnixMs - view.startUnixMs;
       var last = running.points[running.points.length - 1];
-      if (!last || last.tMs < l.elapsedMs) {
-        running.points.push({ tMs: l.elapsedMs, rps: l.rps, vus: l.vus, vusMax: null,
-          p50Ms: l.requests ? l.p50Ms : null, p95Ms: l.requests ? l.p95Ms : null, p99Ms: l.requests ? l.p99Ms : null,
-          failedRate: l.requests ? l.failed / l.requests : null });
-        if (running.points.length > MAX_POINTS) { running.points.shift(); }
-      }
-    }
+      if (last && last.tMs >= tMs) { return; }
+      running.points.push({ tMs: tMs, rps: p.spanMs > 0 ? p.requests / (p.spanMs / 1000) : 0,
+        vus: p.vus === undefined ? null : p.vus, vusMax: null,
+        p50Ms: p.p50Ms, p95Ms: p.p95Ms, p99Ms: p.p99Ms,
+        failedRate: p.requests ? p.failed / p.requests : null });
+      if (running.points.length > MAX_POINTS) { running.points.shift(); }
+    });
     var stats = l ? [
       ["Elapsed", V.duration(l.elapsedMs)], ["VUs", String(l.vus)], ["req/s", V.num(l.rps)],
       ["p50", V.ms(l.p50Ms)], ["p95", V.ms(l.p95Ms)], ["p99", V.ms(l.p99Ms)],
