@@ -1,4 +1,4 @@
-//! Helpers of the tests of Volley's pages (`tests/pictures.rs`): headless
+//! What the tests of Volley's pages (`tests/pictures.rs`) share: headless
 //! Chromium over the DevTools protocol and a small PNG decoder, plus the
 //! checks every page must pass (rendered, no page or console errors,
 //! charts drawn).

@@ -1,5 +1,5 @@
 // Shared by the report, the live dashboard and the agent's /ui: error
-// capture, DOM helpers that only ever set text (never markup), number
+// capture, DOM functions that only ever set text (never markup), number
 // formatting and line charts drawn on <canvas>.
 "use strict";
 var V = (function () {
