@@ -51,6 +51,21 @@ pub fn test_view(s: &TestSnapshot) -> TestView {
             failed: l.failed,
             iterations: l.iterations,
             thresholds: s.outcomes.clone(),
+            recent: s
+                .recent
+                .iter()
+                .map(|p| api::LivePoint {
+                    end_unix_ms: p.end_unix_ms,
+                    span_ms: p.span.as_secs_f64() * 1000.0,
+                    requests: p.requests,
+                    failed: p.failed,
+                    iterations: p.iterations,
+                    vus: p.vus,
+                    p50_ms: p.p50_ms,
+                    p95_ms: p.p95_ms,
+                    p99_ms: p.p99_ms,
+                })
+                .collect(),
         }),
         incidents: s.incidents.clone(),
         start_spread_ms: s.start_spread.map(|d| d.as_secs_f64() * 1000.0),

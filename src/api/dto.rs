@@ -186,6 +186,31 @@ pub struct LiveMetrics {
     pub iterations: u64,
     /// Thresholds evaluated on the merged data so far.
     pub thresholds: Vec<ThresholdOutcome>,
+    /// The fleet's latest intervals (up to a minute), oldest first: what
+    /// a chart opened mid-test starts from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<LivePoint>,
+}
+
+/// One interval of a running test, merged across agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LivePoint {
+    /// End of the interval, Unix ms.
+    pub end_unix_ms: u64,
+    pub span_ms: f64,
+    pub requests: u64,
+    pub failed: u64,
+    pub iterations: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vus: Option<f64>,
+    /// `http_req_duration` percentiles; absent without requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_ms: Option<f64>,
 }
 
 /// `GET /v1/tests/{id}/summary`: the end-of-test results.

@@ -142,6 +142,7 @@ pub const ROUTES: &[&str] = &[
     "GET /v1/tests/{id}",
     "DELETE /v1/tests/{id}",
     "GET /v1/tests/{id}/summary",
+    "GET /ui",
 ];
 
 /// The JSON body of every error answer.

@@ -17,6 +17,7 @@
 //! | `GET /v1/tests/{id}` | | [`TestView`] |
 //! | `DELETE /v1/tests/{id}` | bearer | [`AbortResponse`] |
 //! | `GET /v1/tests/{id}/summary` | | [`SummaryView`]; `?format=text`: the text alone |
+//! | `GET /ui` | | the fleet's page (HTML): members, the running test, past tests |
 //!
 //! `POST /v1/tests` takes a JSON [`SubmitRequest`] (`application/json`) or
 //! the plan itself (`application/yaml`, `text/yaml`, `application/x-yaml`,
@@ -26,10 +27,16 @@
 //!
 //! Layout: `server` (config, accept loop, shutdown), `routes` (dispatch and
 //! responses), `submit` (reading a submit body), `query` (query strings and
-//! percent-encoding), `auth`, `dto`, `error`, `prom`, `client`.
+//! percent-encoding), `auth`, `dto`, `error`, `prom`, `client`; and
+//! `dashboard`, the small server of `volley run --dashboard`.
+//!
+//! `/ui` is read-only and public like every `GET`: the page asks only the
+//! `GET` endpoints of its own origin (its Content-Security-Policy allows
+//! nothing else), so it needs no token and offers no start or abort.
 
 mod auth;
 mod client;
+pub mod dashboard;
 mod dto;
 mod error;
 mod prom;
@@ -43,8 +50,9 @@ pub use futures::future::BoxFuture;
 pub use auth::{SecretToken, TokenError};
 pub use client::{ApiClient, ClientError};
 pub use dto::{
-    AbortResponse, AgentState, AllocationEntry, LiveMetrics, MemberList, MemberView, PlanFormat,
-    ReadyView, SubmitRequest, SubmitResponse, SummaryView, TestBrief, TestList, TestView,
+    AbortResponse, AgentState, AllocationEntry, LiveMetrics, LivePoint, MemberList, MemberView,
+    PlanFormat, ReadyView, SubmitRequest, SubmitResponse, SummaryView, TestBrief, TestList,
+    TestView,
 };
 pub use error::{ApiError, AuthFailure, Ending, ErrorBody, ErrorDetail, ROUTES};
 pub use prom::{CurrentTest, PromSnapshot};

@@ -57,6 +57,8 @@ enum Route {
     Tests,
     Test(String),
     Summary(String),
+    /// `/ui`: the fleet's page.
+    Ui,
 }
 
 /// `GET /v1/tests/{id}/summary?format=...`.
@@ -147,6 +149,7 @@ impl Router {
         let agent = &self.agent;
         match (route, parts.method) {
             (Route::Healthz, _) => Ok(text(StatusCode::OK, TEXT, "ok\n".into())),
+            (Route::Ui, _) => Ok(ui_page()),
             (Route::Readyz, _) => {
                 let ready = self.call(deadline, async { agent.ready() }).await?;
                 let status = match ready {
@@ -246,6 +249,7 @@ impl Route {
             "/metrics" => Route::Metrics,
             "/v1/members" => Route::Members,
             "/v1/tests" => Route::Tests,
+            "/ui" => Route::Ui,
             _ => {
                 let Some(rest) = path.strip_prefix("/v1/tests/") else {
                     return Ok(None);
@@ -339,6 +343,27 @@ fn summary_format(query: Option<&str>) -> Result<SummaryFormat, ApiError> {
 }
 
 // === responses ===
+
+/// The `/ui` page, built once; it may only talk to this origin.
+fn ui_page() -> ApiResponse {
+    static PAGE: std::sync::LazyLock<Bytes> =
+        std::sync::LazyLock::new(|| Bytes::from(crate::report::html::ui_page()));
+    let mut response = base(StatusCode::OK, "text/html; charset=utf-8", PAGE.clone());
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(crate::report::html::render::LIVE_CSP),
+    );
+    headers.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        http::header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("DENY"),
+    );
+    response
+}
 
 fn base(status: StatusCode, content_type: &'static str, body: Bytes) -> ApiResponse {
     let mut response = Response::new(Full::new(body));
@@ -527,6 +552,8 @@ mod tests {
             ("/readyz/", Some(Route::Readyz)),
             ("/metrics", Some(Route::Metrics)),
             ("/v1/members", Some(Route::Members)),
+            ("/ui", Some(Route::Ui)),
+            ("/ui/", Some(Route::Ui)),
             ("/v1/tests", Some(Route::Tests)),
             ("/v1/tests/", Some(Route::Tests)),
             ("/v1/tests/t-1", Some(Route::Test("t-1".into()))),

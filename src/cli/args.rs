@@ -144,6 +144,15 @@ pub struct RunArgs {
     /// failed threshold, or a check that failed, is a `failure`).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Write a one-file HTML report (charts, thresholds, checks, metrics;
+    /// works offline) to FILE at the end, also for fleet tests.
+    #[arg(long, value_name = "FILE", env = "K6_WEB_DASHBOARD_EXPORT")]
+    pub report: Option<PathBuf>,
+    /// Serve a live dashboard while a local test runs, at
+    /// http://127.0.0.1:5665 (K6_WEB_DASHBOARD_HOST, K6_WEB_DASHBOARD_PORT;
+    /// refreshed every K6_WEB_DASHBOARD_PERIOD, 1s).
+    #[arg(long, env = "K6_WEB_DASHBOARD")]
+    pub dashboard: bool,
     /// Trend statistics to show, e.g. `avg,min,med,max,p(90),p(99)`.
     #[arg(long, value_name = "STATS", env = "K6_SUMMARY_TREND_STATS")]
     pub summary_trend_stats: Option<String>,

@@ -90,6 +90,7 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<u8> {
             no_color: args.no_color,
             summary_export: None,
             junit: None,
+            report: None,
             summary: super::run::SummaryMode::Compact,
         },
     )

@@ -114,6 +114,13 @@ fn local_only_flags(args: &RunArgs) -> Vec<&'static str> {
 pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
     let path = Path::new(&args.plan);
     let outputs = fleet_outputs(args)?;
+    if args.dashboard {
+        anyhow::bail!(
+            "--dashboard (K6_WEB_DASHBOARD) serves a local run; a fleet test's live page is \
+             every agent's /ui (e.g. {}/ui), and --report FILE writes its HTML report",
+            args.agent.as_deref().unwrap_or("http://AGENT:7070")
+        );
+    }
     let local_only = local_only_flags(args);
     if !local_only.is_empty() {
         anyhow::bail!(
@@ -321,6 +328,7 @@ pub fn run_on_fleet(args: RunArgs, url: String, runtime: &tokio::runtime::Runtim
             no_color: args.no_color,
             summary_export: args.summary_export.clone(),
             junit: args.junit.clone(),
+            report: args.report.clone().map(|file| (file, args.plan.clone())),
             summary,
         };
         follow(&api, &accepted.id, &opts).await

@@ -31,6 +31,9 @@ pub struct FollowOptions {
     pub summary_export: Option<std::path::PathBuf>,
     /// `--junit FILE`: the fleet's thresholds and checks as JUnit XML.
     pub junit: Option<std::path::PathBuf>,
+    /// `--report FILE`: the HTML report, its time series sampled from the
+    /// fleet's live view as it is polled.
+    pub report: Option<(std::path::PathBuf, String)>,
     /// False for `--no-summary` / `--summary-mode disabled`.
     pub summary: super::run::SummaryMode,
 }
@@ -128,6 +131,10 @@ pub async fn follow(api: &ApiClient, id: &str, args: &FollowOptions) -> u8 {
     let mut drew = false;
     let mut script_aborted = false;
     let mut phase = String::new();
+    let mut pictures = args
+        .report
+        .as_ref()
+        .map(|(_, source)| super::report_out::FleetPictures::new(source.clone()));
     loop {
         if stop.is_cancelled() && !aborted {
             aborted = true;
@@ -139,6 +146,9 @@ pub async fn follow(api: &ApiClient, id: &str, args: &FollowOptions) -> u8 {
         match agents.api().get_test(id).await {
             Ok(view) => {
                 agents.answered();
+                if let Some(p) = pictures.as_mut() {
+                    p.observe(&view);
+                }
                 if show {
                     drew |= draw(&view, color);
                 }
@@ -210,6 +220,13 @@ pub async fn follow(api: &ApiClient, id: &str, args: &FollowOptions) -> u8 {
         let xml = crate::report::junit::junit_xml(&summary.summary);
         if let Err(e) = std::fs::write(file, xml) {
             eprintln!("error: --junit: cannot write {}: {e}", file.display());
+            return exit::FAILURE;
+        }
+    }
+    if let (Some((file, _)), Some(p)) = (&args.report, &pictures) {
+        let data = p.finish(id, &summary);
+        if let Err(e) = super::report_out::write_report(file, &data) {
+            eprintln!("error: {e:#}");
             return exit::FAILURE;
         }
     }

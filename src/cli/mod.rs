@@ -9,6 +9,7 @@ mod fleet;
 mod follow;
 mod inspect;
 pub mod output;
+pub mod report_out;
 pub mod run;
 mod script_out;
 pub mod signals;

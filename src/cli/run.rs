@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::args::RunArgs;
 use super::exit;
 use super::output::{Console, ProgressMode};
+use super::report_out;
 use crate::engine::{self, EndReason, RunOptions};
 use crate::outputs::Outputs;
 use crate::plan::{self, LoadOptions, Overrides, Plan};
@@ -28,6 +29,9 @@ struct Prepared {
     outputs: Outputs,
     /// `--no-summary` / `--summary-mode disabled` leave the text out.
     summary: SummaryMode,
+    /// `--report`, and `--dashboard`'s listener (bound here) and period.
+    report: Option<std::path::PathBuf>,
+    dashboard: Option<(std::net::TcpListener, std::time::Duration)>,
 }
 
 /// Entry point of `volley run` (local). Returns the process exit code.
@@ -270,12 +274,23 @@ fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
     admit_locally(&plan, &tuple)?;
     apply_egress(&mut plan)?;
     let outputs = Outputs::open(&args.out, &plan)?;
+    let pictures =
+        report_out::PictureSettings::resolve(args.report.clone(), args.dashboard, &|k| {
+            std::env::var(k).ok()
+        })?;
+    pictures.create_report_file()?;
+    let dashboard = match pictures.dashboard {
+        Some((addr, period)) => Some((report_out::DashboardServer::bind(addr)?, period)),
+        None => None,
+    };
     Ok(Prepared {
         plan: Arc::new(plan),
         script,
         tuple,
         outputs,
         summary: summary_mode(args)?,
+        report: pictures.report,
+        dashboard,
     })
 }
 
@@ -328,7 +343,15 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
             report::header::header(&prepared.plan, &info, header_color)
         );
     }
-    let mut observer = Console::new(&prepared.plan, mode, prepared.outputs);
+    let console = Console::new(&prepared.plan, mode, prepared.outputs);
+    let active = prepared.report.is_some() || prepared.dashboard.is_some();
+    let mut observer =
+        report_out::Pictures::new(console, prepared.plan.clone(), args.plan.clone(), active);
+    if let Some((listener, period)) = prepared.dashboard {
+        let server = report_out::DashboardServer::start(listener, &observer.empty_data(), period)?;
+        eprintln!("dashboard: http://{}/", server.addr);
+        observer.attach(server);
+    }
     let script = match prepared.script {
         Some(script) => {
             let cpus = std::thread::available_parallelism().map_or(1, usize::from);
@@ -368,7 +391,7 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
         }
         Err(e) => return Err(e.into()),
     };
-    result.summary.notes.extend(observer.finish());
+    result.summary.notes.extend(observer.inner.finish());
     let text = report::text::render(
         &result.summary,
         &report::text::TextOptions {
@@ -422,6 +445,15 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
     if let Some(file) = &args.junit {
         std::fs::write(file, report::junit::junit_xml(&result.summary))
             .with_context(|| format!("--junit: cannot write {}", file.display()))?;
+    }
+    let status = report::html::model::status(
+        true,
+        result.summary.passed() && result.end != EndReason::ThresholdAbort,
+        interrupted.is_set(),
+    );
+    let data = observer.finish(&result.summary, result.elapsed, status);
+    if let Some(file) = &prepared.report {
+        report_out::write_report(file, &data)?;
     }
     if let Some(run) = &script {
         super::script_out::print_errors(run, &mut stdout)?;

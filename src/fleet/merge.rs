@@ -35,7 +35,7 @@ use crate::metrics::catalog::{Metric, MetricKind};
 use crate::metrics::value::MergeError;
 use crate::metrics::{Aggregate, Breakdown, Snapshot, Value};
 
-pub use interval::LiveView;
+pub use interval::{IntervalPoint, LiveView};
 pub use outbox::{OutputGrouping, SealedInterval};
 
 use interval::{Interval, count};
@@ -337,6 +337,12 @@ impl FleetResults {
         LiveView::over(self.sealed.iter().skip(skip), vus)
     }
 
+    /// The latest sealed intervals (at most [`LIVE_HISTORY`]), oldest
+    /// first, each as a chart point.
+    pub fn recent(&self) -> Vec<IntervalPoint> {
+        self.sealed.iter().map(Interval::point).collect()
+    }
+
     /// One row per agent (dimension `agent`), then for each label in
     /// `by_label` one row per value among the agents (agents without the
     /// label are left out of that label's rows). Percentiles come from
@@ -443,6 +449,7 @@ impl FleetResults {
         if let Err(e) = self.fleet.add_interval(&interval.gauges) {
             self.note_error(e);
         }
+        interval.vus = sum_of(&interval.gauges, Metric::Vus);
         interval.gauges.series = Vec::new();
         if let Some(outbox) = &mut self.outbox {
             outbox.seal(interval.seq);

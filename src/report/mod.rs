@@ -12,12 +12,15 @@
 //! - [`header`]: what will run, printed before the start (k6's execution
 //!   description).
 //! - [`format`](mod@format): k6's number, duration, byte and percent formatting.
+//! - [`html`]: the HTML report, the live dashboard's page and the agent's
+//!   `/ui` page.
 
 mod ansi;
 pub mod export;
 pub mod format;
 pub mod handle_summary;
 pub mod header;
+pub mod html;
 pub mod junit;
 mod lookup;
 pub mod progress;

@@ -178,6 +178,7 @@ pub(crate) fn view(id: &str) -> Option<TestView> {
             failed: 3,
             iterations: 89_970,
             thresholds: vec![threshold()],
+            recent: Vec::new(),
         }),
         incidents: vec!["node-c left the fleet before the start".into()],
         start_spread_ms: Some(1.25),

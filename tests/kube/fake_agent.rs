@@ -80,6 +80,7 @@ impl FakeAgent {
             failed: 0,
             iterations: 100,
             thresholds: vec![],
+            recent: Vec::new(),
         });
     }
 

@@ -62,6 +62,27 @@ pub struct Interval {
     /// ([`Snapshot::merge_sources`]); folded into the fleet totals in
     /// sequence order when the interval is sealed, then emptied.
     pub gauges: Snapshot,
+    /// The fleet's `vus` in this interval (every agent's summed), kept
+    /// when the gauges are emptied at sealing.
+    pub vus: Option<f64>,
+}
+
+/// One sealed interval's numbers, for charts over time (the live API's
+/// recent points, the fleet report's time series).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntervalPoint {
+    /// End of the interval (the latest report's end), Unix ms.
+    pub end_unix_ms: u64,
+    pub span: Duration,
+    pub requests: u64,
+    pub failed: u64,
+    pub iterations: u64,
+    pub vus: Option<f64>,
+    /// `http_req_duration` percentiles from the merged histograms; `None`
+    /// without requests.
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
 }
 
 impl Interval {
@@ -77,6 +98,23 @@ impl Interval {
             iterations: 0.0,
             durations: Trend::new(),
             gauges: Snapshot::empty(start_unix_ms, duration),
+            vus: None,
+        }
+    }
+
+    /// This interval's numbers for a chart.
+    pub fn point(&self) -> IntervalPoint {
+        let p = |q| (!self.durations.is_empty()).then(|| trend_percentile_ms(&self.durations, q));
+        IntervalPoint {
+            end_unix_ms: self.end_unix_ms,
+            span: self.span(),
+            requests: count(self.requests),
+            failed: self.failed,
+            iterations: count(self.iterations),
+            vus: self.vus,
+            p50_ms: p(50.0),
+            p95_ms: p(95.0),
+            p99_ms: p(99.0),
         }
     }
 

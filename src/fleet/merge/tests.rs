@@ -373,6 +373,29 @@ fn live_view_merges_the_latest_sealed_intervals() {
         (empty.requests, empty.rps, empty.p99_ms, empty.seqs),
         (0, 0.0, 0.0, None)
     );
+
+    // The same intervals one by one, for charts: each its own merged
+    // numbers, the fleet's vus kept past sealing.
+    let recent = fleet.recent();
+    assert_eq!(recent.len(), 4);
+    let last = &recent[3];
+    assert_eq!((last.requests, last.failed, last.iterations), (150, 3, 150));
+    assert_eq!(last.span, Duration::from_secs(1));
+    assert_eq!(last.vus, Some(33.0));
+    let mut truth = Trend::new();
+    for i in 1..=100u64 {
+        record_us(&mut truth, i * 400);
+        if i <= 50 {
+            record_us(&mut truth, i * 400);
+        }
+    }
+    assert_eq!(last.p99_ms, Some(ms(&truth, 99.0)));
+    assert!(
+        recent
+            .windows(2)
+            .all(|w| w[0].end_unix_ms < w[1].end_unix_ms)
+    );
+    assert!(FleetResults::new(&[]).recent().is_empty());
 }
 
 #[test]

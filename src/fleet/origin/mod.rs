@@ -123,6 +123,8 @@ pub struct TestSnapshot {
     pub revision: u32,
     pub agents: Vec<AgentProgress>,
     pub live: Option<super::merge::LiveView>,
+    /// The latest sealed intervals while the test runs, oldest first.
+    pub recent: Vec<super::merge::IntervalPoint>,
     pub outcomes: Vec<ThresholdOutcome>,
     pub incidents: Vec<String>,
     pub start_spread: Option<Duration>,
@@ -439,6 +441,11 @@ impl Origin {
             start_spread: start_spread(&agents),
             agents,
             live: (!t.meta.phase.is_terminal()).then(|| t.results.live(1)),
+            recent: if t.meta.phase.is_terminal() {
+                Vec::new()
+            } else {
+                t.results.recent()
+            },
             outcomes: t.outcomes.clone(),
             incidents: t.incidents.clone(),
             elapsed,
