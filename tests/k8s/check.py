@@ -529,9 +529,28 @@ def negative_controls(report: Report, validators: Validators, chart_objs: list[d
             "plan": "vus: 1", "envValueFrom": {"K": {"secretKeyRef": {"name": "a"}}}},
         "envFrom without a source": {"plan": "vus: 1", "envFrom": [{"prefix": "X_"}]},
         "negative ttlSecondsAfterFinished": {"plan": "vus: 1", "ttlSecondsAfterFinished": -1},
+        "a flat selector (labels outside matchLabels)": {"plan": "vus: 1",
+                                                         "selector": {"pool": "load"}},
+        "matchExpressions with operator Exist": {
+            "plan": "vus: 1",
+            "selector": {"matchExpressions": [{"key": "gpu", "operator": "Exist"}]}},
+        "matchExpressions In without values": {
+            "plan": "vus: 1",
+            "selector": {"matchExpressions": [{"key": "region", "operator": "In"}]}},
+        "matchExpressions Exists with values": {
+            "plan": "vus: 1",
+            "selector": {"matchExpressions": [{"key": "gpu", "operator": "Exists",
+                                               "values": ["yes"]}]}},
         "phase outside the enum": None,
     }
     problems = [] if not validators.errors(base) else [f"valid LoadTest refused: {validators.errors(base)}"]
+    selected = copy.deepcopy(base)
+    selected["spec"]["selector"] = {
+        "matchLabels": {"pool": "load"},
+        "matchExpressions": [{"key": "region", "operator": "NotIn", "values": ["us"]},
+                             {"key": "gpu", "operator": "DoesNotExist"}]}
+    if validators.errors(selected):
+        problems.append(f"valid selector refused: {validators.errors(selected)}")
     for label, spec in bad_specs.items():
         obj = copy.deepcopy(base)
         if spec is None:
