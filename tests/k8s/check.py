@@ -291,9 +291,53 @@ def intended(label: str, objs: list[dict]) -> list[str]:
                 [{"helm.sh/resource-policy": "keep"}])
         _expect(p, "templated CRD spec equals crds/", [o["spec"] == shipped["spec"] for o in templated],
                 [True])
+    elif label == "ci/cert-manager.yaml":
+        attrs = f.volumes.get("tls", {}).get("csi", {}).get("volumeAttributes", {})
+        _expect(p, "CSI issuer", (attrs.get("csi.cert-manager.io/issuer-name"),
+                                  attrs.get("csi.cert-manager.io/issuer-kind"),
+                                  attrs.get("csi.cert-manager.io/duration")),
+                ("volley-fleet", "ClusterIssuer", "720h"))
+        _expect(p, "VOLLEY_CA_KEY", "VOLLEY_CA_KEY" in f.env_values, False)
+        _expect(p, "CA Secret volume", "ca" in f.volumes, False)
+        _expect(p, "generated Secrets, kept on uninstall",
+                sorted((wiring.name(o), o["metadata"].get("annotations", {}).get("helm.sh/resource-policy"))
+                       for o in objs if o["kind"] == "Secret"),
+                [("volley-gossip", "keep"), ("volley-token", "keep")])
+        _expect(p, "gossip secret file", f.env_values.get("VOLLEY_GOSSIP_SECRET_FILE"),
+                "/etc/volley/gossip/secret")
     else:
         p.append(f"no intent recorded for {label}: add it to intended() in tests/k8s/check.py")
     return p
+
+
+def cert_manager_controls(report: Report, objs: list[dict]) -> None:
+    """Known-bad edits of the cert-manager render the wiring check must catch."""
+    def pod(o: list[dict]) -> dict:
+        return next(x for x in o if x["kind"] == "DaemonSet")["spec"]["template"]["spec"]
+
+    def attrs(o: list[dict]) -> dict:
+        return next(v for v in pod(o)["volumes"] if v["name"] == "tls")["csi"]["volumeAttributes"]
+
+    def mount_ca(o: list[dict]) -> None:
+        o.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "volley-ca"},
+                  "data": {"ca.crt": "bm90IGEga2V5Cg==", "ca.key": "bm90IGEga2V5Cg=="}})
+        pod(o)["volumes"].append({"name": "ca", "secret": {"secretName": "volley-ca"}})
+
+    for what, edit, expect in [
+        ("a certificate without the server name volley-agent",
+         lambda o: attrs(o).update({"csi.cert-manager.io/dns-names": "${POD_NAME}"}), "lacks volley-agent"),
+        ("a PKCS#1 key", lambda o: attrs(o).update({"csi.cert-manager.io/key-encoding": "PKCS1"}),
+         "expected 'PKCS8'"),
+        ("a certificate without client auth",
+         lambda o: attrs(o).update({"csi.cert-manager.io/key-usages": "digital signature,server auth"}),
+         "lacks 'client auth'"),
+        ("the CA key mounted after all", mount_ca, "holds ca.key"),
+    ]:
+        bad = copy.deepcopy(objs)
+        edit(bad)
+        found = dict(wiring.all_checks(bad, set()))["certificates from cert-manager"]
+        report.result(f"negative control: cert-manager wiring catches {what}",
+                      [] if any(expect in p for p in found) else [f"not caught: {found}"])
 
 
 def check_chart(helm, report: Report, validators: Validators, kube_version: str) -> list[dict]:
@@ -325,6 +369,8 @@ def check_chart(helm, report: Report, validators: Validators, kube_version: str)
         report.result(f"RBAC on Secrets as rbac.readSecrets/secretNames say [{label}]",
                       check_secret_rbac(objs, values))
         report.run(f"renders what its values intend [{label}]", lambda: intended(label, objs))
+        if label == "ci/cert-manager.yaml":
+            cert_manager_controls(report, objs)
         names_ok = [f"{wiring.summary_of(o)} not in namespace {namespace}" for o in objs
                     if o.get("metadata", {}).get("namespace") not in (None, namespace)]
         report.result(f"namespaces [{label}]", names_ok)
