@@ -310,6 +310,34 @@ def intended(label: str, objs: list[dict]) -> list[str]:
     return p
 
 
+# The RBAC rules the fake API server of `cargo test --test kube` enforces for
+# a render with `rbac.secretNames` (tests/kube/rbac.rs): written from the
+# render of this values set, and held equal to it.
+RENDERED_RBAC = ("ci/existing-secrets.yaml", ROOT / "tests" / "k8s" / "rendered" / "rbac-secret-names.yaml")
+
+
+def rendered_rbac_fixture(objs: list[dict]) -> list[str]:
+    """The fixture holds exactly the Roles and ClusterRoles of the render;
+    VOLLEY_K8S_WRITE_FIXTURES=1 rewrites it."""
+    # Kind, name and rules only: labels change with every chart version.
+    rules = [{"apiVersion": o["apiVersion"], "kind": o["kind"],
+              "metadata": {k: v for k, v in o["metadata"].items() if k in ("name", "namespace")},
+              "rules": o["rules"]}
+             for o in objs if o["kind"] in ("Role", "ClusterRole")]
+    text = ("# Rendered by .ci/k8s-check from chart/volley with " + RENDERED_RBAC[0] + "; do not edit.\n"
+            "# The fake API server enforces these rules in tests/kube/rbac.rs.\n"
+            + yaml.safe_dump_all(rules, sort_keys=True))
+    path = RENDERED_RBAC[1]
+    if os.environ.get("VOLLEY_K8S_WRITE_FIXTURES") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    on_disk = path.read_text() if path.exists() else ""
+    if on_disk != text:
+        return [f"{path.relative_to(ROOT)} differs from the render; rewrite it with "
+                "VOLLEY_K8S_WRITE_FIXTURES=1 .ci/k8s-check"]
+    return []
+
+
 def cert_manager_controls(report: Report, objs: list[dict]) -> None:
     """Known-bad edits of the cert-manager render the wiring check must catch."""
     def pod(o: list[dict]) -> dict:
@@ -371,6 +399,9 @@ def check_chart(helm, report: Report, validators: Validators, kube_version: str)
         report.run(f"renders what its values intend [{label}]", lambda: intended(label, objs))
         if label == "ci/cert-manager.yaml":
             cert_manager_controls(report, objs)
+        if label == RENDERED_RBAC[0]:
+            report.run(f"{RENDERED_RBAC[1].relative_to(ROOT)} is the RBAC of [{label}]",
+                       lambda: rendered_rbac_fixture(objs))
         names_ok = [f"{wiring.summary_of(o)} not in namespace {namespace}" for o in objs
                     if o.get("metadata", {}).get("namespace") not in (None, namespace)]
         report.result(f"namespaces [{label}]", names_ok)
