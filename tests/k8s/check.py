@@ -251,8 +251,11 @@ def intended(label: str, objs: list[dict]) -> list[str]:
         api_from = [r.get("from") for r in np.get("ingress", [])
                     if any(pt.get("port") == 8070 for pt in r.get("ports", []))]
         ns = lambda n: [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": n}}}]
-        _expect(p, "peers allowed on the API port (CI calls, monitoring scrapes)", api_from,
-                [ns("ci"), ns("monitoring")])
+        test_pod = [{"podSelector": {"matchLabels": {
+            "app.kubernetes.io/name": "volley", "app.kubernetes.io/instance": "volley",
+            "app.kubernetes.io/component": "helm-test"}}}]
+        _expect(p, "peers allowed on the API port (CI calls, the helm test pod, monitoring scrapes)",
+                api_from, [ns("ci"), test_pod, ns("monitoring")])
         dns = [pt for r in np.get("egress", []) for pt in r.get("ports", [])
                if any("namespaceSelector" in t for t in r.get("to", []))
                and r["to"][0]["namespaceSelector"].get("matchLabels", {}).get(
@@ -338,6 +341,108 @@ def rendered_rbac_fixture(objs: list[dict]) -> list[str]:
     return []
 
 
+HELM_TEST_PLAN = CHART / "files" / "helm-test-plan.yaml"
+
+
+def check_helm_test(objs: list[dict]) -> list[str]:
+    """The `helm test` hook: a Pod (and its plan ConfigMap) annotated as a
+    test, that is no agent (no Service or seed selector picks it), calls the
+    API Service on its port with the agents' token, runs the chart's plan
+    file, runs as the agents do, and is let through a NetworkPolicy that
+    restricts the API port."""
+    hooks = [o for o in objs if o.get("metadata", {}).get("annotations", {}).get("helm.sh/hook") == "test"]
+    pods = [o for o in hooks if o["kind"] == "Pod"]
+    if len(pods) != 1:
+        return [f"expected one test hook Pod, found {len(pods)}"]
+    pod, p = pods[0], []
+    f = wiring.Fleet([o for o in objs if o not in hooks])
+    labels = pod["metadata"].get("labels", {})
+    for svc in wiring.of_kind(objs, "Service"):
+        if wiring.selects(svc["spec"].get("selector", {}), labels):
+            p.append(f"Service {wiring.name(svc)} selects the test pod")
+    if wiring.selects(f.ds["spec"]["selector"]["matchLabels"], labels):
+        p.append("the DaemonSet's selector (and the seed selector) picks the test pod")
+    api = f.service("-api")
+    containers = pod["spec"].get("initContainers", []) + pod["spec"]["containers"]
+    volumes = {v["name"]: v for v in pod["spec"].get("volumes", [])}
+    token_secret = f.volumes.get("token", {}).get("secret", {}).get("secretName")
+    for c in containers:
+        args = c.get("args", [])
+        mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
+
+        def mounted(path: str) -> dict | None:
+            for mp, m in mounts.items():
+                if path.startswith(mp.rstrip("/") + "/"):
+                    return volumes.get(m["name"])
+            return None
+
+        agent = args[args.index("--agent") + 1] if "--agent" in args else ""
+        want = (f"http://{wiring.name(api)}.{f.namespace}.svc.cluster.local:"
+                f"{api['spec']['ports'][0]['port']}") if api else None
+        if agent != want:
+            p.append(f"{c['name']}: --agent {agent!r}, expected the API Service {want!r}")
+        token = args[args.index("--token-file") + 1] if "--token-file" in args else ""
+        vol = mounted(token) or {}
+        if vol.get("secret", {}).get("secretName") != token_secret or not token.endswith("/token"):
+            p.append(f"{c['name']}: --token-file {token!r} is not the agents' token Secret {token_secret}")
+        if c.get("image") != f.container.get("image"):
+            p.append(f"{c['name']}: image {c.get('image')} is not the agents'")
+        if c.get("securityContext") != f.container.get("securityContext"):
+            p.append(f"{c['name']}: securityContext differs from the agent's")
+    smoke = pod["spec"]["containers"][0]["args"]
+    if smoke[:1] != ["run"]:
+        p.append(f"the test container does not run a test: {smoke}")
+    plan_path = smoke[-1]
+    mount = next((m for m in pod["spec"]["containers"][0].get("volumeMounts", [])
+                  if plan_path.startswith(m["mountPath"].rstrip("/") + "/")), None)
+    cm_name = volumes.get(mount["name"], {}).get("configMap", {}).get("name") if mount else None
+    cm = next((o for o in hooks if o["kind"] == "ConfigMap" and wiring.name(o) == cm_name), None)
+    key = plan_path.rsplit("/", 1)[-1]
+    if cm is None or cm.get("data", {}).get(key) != HELM_TEST_PLAN.read_text():
+        p.append(f"{plan_path}: not the hook ConfigMap's copy of {HELM_TEST_PLAN.relative_to(ROOT)}")
+    if int(cm["metadata"]["annotations"].get("helm.sh/hook-weight", "0")) >= 0 if cm else False:
+        p.append("the plan ConfigMap is not created before the Pod (helm.sh/hook-weight)")
+    if pod["spec"].get("restartPolicy") != "Never":
+        p.append("restartPolicy is not Never: a failed test would retry instead of failing")
+    for np in wiring.of_kind(objs, "NetworkPolicy"):
+        allowed = any(
+            any(wiring.selects(peer.get("podSelector", {}).get("matchLabels", {}), labels)
+                or peer == {"namespaceSelector": {}} for peer in rule.get("from", []))
+            and any(pt.get("port") == f.ports["api"]["containerPort"] for pt in rule.get("ports", []))
+            for rule in np["spec"].get("ingress", []))
+        if not allowed:
+            p.append(f"NetworkPolicy {wiring.name(np)} blocks the test pod from the API port")
+    return p
+
+
+def helm_test_controls(report: Report, objs: list[dict]) -> None:
+    """Known-bad edits of the `helm test` hook the check must catch."""
+    def pod(o: list[dict]) -> dict:
+        return next(x for x in o if x["kind"] == "Pod")
+
+    def as_agent(o: list[dict]) -> None:
+        pod(o)["metadata"]["labels"]["app.kubernetes.io/component"] = "agent"
+
+    def wrong_port(o: list[dict]) -> None:
+        args = pod(o)["spec"]["containers"][0]["args"]
+        args[args.index("--agent") + 1] = args[args.index("--agent") + 1].replace(":7070", ":7946")
+
+    def stale_plan(o: list[dict]) -> None:
+        cm = next(x for x in o if x["kind"] == "ConfigMap" and x["metadata"]["name"].endswith("-test"))
+        cm["data"]["smoke.yaml"] += "  - sleep: 1s\n"
+
+    for what, edit, expect in [
+        ("a test pod the agents' Services select", as_agent, "selects the test pod"),
+        ("a call to the gossip port", wrong_port, "expected the API Service"),
+        ("a plan other than the chart's file", stale_plan, "not the hook ConfigMap's copy"),
+    ]:
+        bad = copy.deepcopy(objs)
+        edit(bad)
+        found = check_helm_test(bad)
+        report.result(f"negative control: helm test check catches {what}",
+                      [] if any(expect in p for p in found) else [f"not caught: {found}"])
+
+
 def cert_manager_controls(report: Report, objs: list[dict]) -> None:
     """Known-bad edits of the cert-manager render the wiring check must catch."""
     def pod(o: list[dict]) -> dict:
@@ -397,6 +502,9 @@ def check_chart(helm, report: Report, validators: Validators, kube_version: str)
         report.result(f"RBAC on Secrets as rbac.readSecrets/secretNames say [{label}]",
                       check_secret_rbac(objs, values))
         report.run(f"renders what its values intend [{label}]", lambda: intended(label, objs))
+        report.result(f"helm test hook [{label}]", check_helm_test(objs))
+        if label == "defaults":
+            helm_test_controls(report, objs)
         if label == "ci/cert-manager.yaml":
             cert_manager_controls(report, objs)
         if label == RENDERED_RBAC[0]:
@@ -559,7 +667,9 @@ def compare_deploy_and_chart(deploy_objs: list[dict], chart_objs: list[dict]) ->
     skip = {"Namespace", "CustomResourceDefinition", "Secret", "NetworkPolicy", "ClusterRole",
             "ClusterRoleBinding"}
     d = {key(o) for o in deploy_objs if o["kind"] not in skip}
-    c = {key(o) for o in chart_objs if o["kind"] not in skip}
+    # `helm test` hooks exist only in the chart (kubectl has no tests).
+    c = {key(o) for o in chart_objs if o["kind"] not in skip
+         and "helm.sh/hook" not in o["metadata"].get("annotations", {})}
     if d != c:
         problems.append(f"objects only in deploy/: {sorted(d - c)}; only in chart: {sorted(c - d)}")
     dd, cd = wiring.Fleet(deploy_objs), wiring.Fleet(chart_objs)
