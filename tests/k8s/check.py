@@ -38,6 +38,7 @@ from typing import Any, Callable
 
 import yaml
 
+import boot
 import crdschema
 import image
 import wiring
@@ -415,6 +416,42 @@ def check_helm_test(objs: list[dict]) -> list[str]:
     return p
 
 
+@functools.cache
+def volley_binary() -> str:
+    """The agent binary of this checkout, built if needed (debug, as `cargo test` builds it)."""
+    subprocess.run(["cargo", "build", "--quiet", "--bin", "volley"], cwd=ROOT, check=True, timeout=3600)
+    meta = json.loads(subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"],
+                                     cwd=ROOT, check=True, capture_output=True, text=True).stdout)
+    return str(pathlib.Path(meta["target_directory"]) / "debug" / "volley")
+
+
+def boot_render(report: Report, label: str, objs: list[dict]) -> None:
+    """The real agent starts as the render's pod would run it (tests/k8s/boot.py).
+    VOLLEY_K8S_BOOT=0 leaves it out, saying so."""
+    if os.environ.get("VOLLEY_K8S_BOOT") == "0":
+        print(f"note  boot as the pod's user [{label}]: left out (VOLLEY_K8S_BOOT=0)")
+        return
+    missing = boot.missing_tools()
+    if missing:
+        report.result(f"boot as the pod's user [{label}]",
+                      missing + ["run as root (CI does), or set VOLLEY_K8S_BOOT=0 to leave this out"])
+        return
+    sc = wiring.Fleet(objs).spec.get("securityContext", {})
+    who = f"uid {sc.get('runAsUser')} gid {sc.get('runAsGroup')} fsGroup {sc.get('fsGroup')}"
+    report.run(f"boots ready as the pod's user ({who}) [{label}]",
+               lambda: boot.boot(objs, volley_binary())[0])
+    if any("hostPath" in v for v in wiring.Fleet(objs).volumes.values()):
+        # Without the init container the host directory stays root's: the
+        # agent must refuse to start (the crash loop the init container prevents).
+        def without_init() -> list[str]:
+            problems, code = boot.boot(objs, volley_binary(), run_inits=False)
+            if not problems:
+                return ["the agent started on a root-owned hostPath data directory"]
+            return [] if code not in (None, 0) else [f"not refused: {problems}"]
+        report.run(f"negative control: without its init container the agent cannot use the hostPath [{label}]",
+                   without_init)
+
+
 def helm_test_controls(report: Report, objs: list[dict]) -> None:
     """Known-bad edits of the `helm test` hook the check must catch."""
     def pod(o: list[dict]) -> dict:
@@ -503,6 +540,7 @@ def check_chart(helm, report: Report, validators: Validators, kube_version: str)
                       check_secret_rbac(objs, values))
         report.run(f"renders what its values intend [{label}]", lambda: intended(label, objs))
         report.result(f"helm test hook [{label}]", check_helm_test(objs))
+        boot_render(report, label, objs)
         if label == "defaults":
             helm_test_controls(report, objs)
         if label == "ci/cert-manager.yaml":
