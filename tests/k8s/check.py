@@ -833,6 +833,8 @@ def main() -> int:
             os.environ.setdefault(var, os.path.join(home, var.lower()))
         chart_objs = check_chart(helm, report, validators, args.kube_version)
         deploy_objs = check_deploy(report, validators)
+        if deploy_objs:
+            boot_render(report, "deploy/", deploy_objs)
         if chart_objs and deploy_objs:
             report.run("deploy/ and chart (release volley, defaults) describe the same fleet",
                        lambda: compare_deploy_and_chart(deploy_objs, chart_objs))
