@@ -96,7 +96,12 @@ async fn the_charts_helm_test_passes_against_a_fleet() {
     let (code, out) = run(&smoke).await;
     assert_ne!(code, Some(0), "a wrong token passed:\n{out}");
     assert_eq!(
-        fleet.client(0).list_tests().await.expect("tests listed").len(),
+        fleet
+            .client(0)
+            .list_tests()
+            .await
+            .expect("tests listed")
+            .len(),
         1,
         "nothing ran with the wrong token"
     );
