@@ -188,7 +188,7 @@ impl AgentCore {
                 continue;
             }
             let labels = info.labels.as_map();
-            if !selector::selects(&req.selector, &req.match_expressions, &labels, &m.node_id) {
+            if !selector::selects(&req.selector, &req.match_expressions, labels, &m.node_id) {
                 continue;
             }
             match info.state {

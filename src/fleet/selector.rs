@@ -248,7 +248,8 @@ mod tests {
             (req("pool", Operator::NotIn, &["load"]), [false, true, true]),
         ];
         for (r, want) in cases {
-            let got = [&eu, &us, &none].map(|l| selects(&BTreeMap::new(), &[r.clone()], l, "n"));
+            let got = [&eu, &us, &none]
+                .map(|l| selects(&BTreeMap::new(), std::slice::from_ref(&r), l, "n"));
             assert_eq!(got, want, "{r}");
         }
     }
@@ -258,13 +259,18 @@ mod tests {
         let l = labels(&[("region", "eu"), ("zone", "eu-a")]);
         let wanted = labels(&[("region", "eu")]);
         let zone = req("zone", Operator::In, &["eu-a", "eu-b"]);
-        assert!(selects(&wanted, &[zone.clone()], &l, "node-1"));
+        assert!(selects(&wanted, std::slice::from_ref(&zone), &l, "node-1"));
         let gpu = req("gpu", Operator::Exists, &[]);
         assert!(!selects(&wanted, &[zone.clone(), gpu], &l, "node-1"));
         let not_us = labels(&[("region", "us")]);
         assert!(!selects(&not_us, &[zone], &l, "node-1"));
         let by_id = req("agent", Operator::NotIn, &["node-1"]);
-        assert!(!selects(&BTreeMap::new(), &[by_id.clone()], &l, "node-1"));
+        assert!(!selects(
+            &BTreeMap::new(),
+            std::slice::from_ref(&by_id),
+            &l,
+            "node-1"
+        ));
         assert!(selects(&BTreeMap::new(), &[by_id], &l, "node-2"));
         assert!(
             selects(&BTreeMap::new(), &[], &l, "node-2"),
