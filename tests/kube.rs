@@ -3,7 +3,9 @@
 //! identity, pod seeds, RBAC refusals here; the `LoadTest` controller in
 //! `tests/kube/controller.rs` (conditions, Events, re-runs and TTLs in
 //! `tests/kube/lifecycle.rs`, env values from Secrets in
-//! `tests/kube/secrets.rs`, least privilege in `tests/kube/rbac.rs`); the fake's own API semantics in
+//! `tests/kube/secrets.rs`, least privilege in `tests/kube/rbac.rs`, agent
+//! selection by `matchExpressions` on a real in-process fleet in
+//! `tests/kube/selection.rs`); the fake's own API semantics in
 //! `tests/kube/conformance.rs`.
 
 #[path = "kube/conformance.rs"]
@@ -20,6 +22,8 @@ mod lifecycle;
 mod rbac;
 #[path = "kube/secrets.rs"]
 mod secrets;
+#[path = "kube/selection.rs"]
+mod selection;
 #[path = "kube/support.rs"]
 mod support;
 

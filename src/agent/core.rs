@@ -22,6 +22,7 @@ use crate::fleet::membership::{GossipStats, Member, Membership, Reject};
 use crate::fleet::origin::{Candidate, Origin, Submission};
 use crate::fleet::participant::{self, Participant, unix_ms_now};
 use crate::fleet::protocol::{self, Message, PlanBundle, Response};
+use crate::fleet::selector;
 use crate::fleet::store::{Store, TestPhase};
 use crate::fleet::transport::{ClockSample, Transport};
 use crate::plan::admission::{self, Demand, Limits, MachineLimits};
@@ -188,11 +189,7 @@ impl AgentCore {
                 continue;
             }
             let labels = info.labels.as_map();
-            if !req
-                .selector
-                .iter()
-                .all(|(k, v)| labels.get(k) == Some(v) || (k == "agent" && &m.node_id == v))
-            {
+            if !selector::selects(&req.selector, &req.match_expressions, labels, &m.node_id) {
                 continue;
             }
             match info.state {
@@ -283,7 +280,10 @@ impl AgentCore {
                 candidates,
             )
             .map_err(|e| ApiError::Unprocessable {
-                message: format!("{e} (selector {:?})", req.selector),
+                message: format!(
+                    "{e} (selector {})",
+                    selector::describe(&req.selector, &req.match_expressions)
+                ),
             })?;
         let start = meta.started_unix_ms.unwrap_or_default();
         let announcement = Announcement {

@@ -34,6 +34,11 @@ pub struct SubmitRequest {
     /// Agent labels an agent must carry to take part; empty selects all.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub selector: BTreeMap<String, String>,
+    /// Set-based label requirements (`In`, `NotIn`, `Exists`,
+    /// `DoesNotExist`), as a Kubernetes selector's `matchExpressions`; an
+    /// agent must meet them and `selector`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_expressions: Vec<crate::fleet::selector::Requirement>,
     /// Refuse (422) unless at least this many matching agents are ready, so
     /// a half-started fleet cannot silently run a smaller test.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -203,6 +203,9 @@ fn check(request: &SubmitRequest) -> Result<(), ApiError> {
             "leadTime {lead:?} is not a k6 duration; expected e.g. 500ms, 3s or 1m30s"
         ));
     }
+    if let Err(e) = crate::fleet::selector::check(&request.match_expressions, "matchExpressions") {
+        return bad(e.to_string());
+    }
     for (field, map) in [
         ("selector", &request.selector),
         ("env", &request.env),

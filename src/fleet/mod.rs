@@ -12,6 +12,7 @@
 //!   for it (impostors are left out of the view and of tests).
 //! - [`transport`]: request/response messaging between agents (QUIC with
 //!   mutual TLS, and an in-memory twin), and clock-offset measurement.
+//! - [`selector`]: which agents a test selects (labels and `matchExpressions`).
 //! - [`allocation`]: capacity-weighted execution segments per agent.
 //! - [`protocol`]: the messages agents exchange about a test.
 //! - [`origin`]: the agent that accepted a test coordinates it.
@@ -31,5 +32,6 @@ pub mod origin;
 pub mod participant;
 pub mod protocol;
 pub mod redact;
+pub mod selector;
 pub mod store;
 pub mod transport;

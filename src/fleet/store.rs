@@ -73,9 +73,21 @@ impl Store {
         fs::create_dir_all(&tests)
             .map_err(|e| StoreError::io("create directory", tests.as_path(), e))?;
         // Only the agent's user reads its history: plans, names, results.
+        // `tests/` holds all of it and is always the agent's own. The data
+        // directory itself may be a volume the agent can write but does not
+        // own (a Kubernetes emptyDir is root's, mode 0777 or 2775 with
+        // fsGroup): then its mode stays the volume's.
         for private in [dir.as_ref(), tests.as_path()] {
-            fs::set_permissions(private, fs::Permissions::from_mode(files::DIR_MODE))
-                .map_err(|e| StoreError::io("make private", private, e))?;
+            match fs::set_permissions(private, fs::Permissions::from_mode(files::DIR_MODE)) {
+                Ok(()) => {}
+                Err(e) if private == dir.as_ref() && e.kind() == ErrorKind::PermissionDenied => {
+                    tracing::debug!(
+                        "data directory {} is not ours to make private ({e}); its tests/ is",
+                        private.display()
+                    );
+                }
+                Err(e) => return Err(StoreError::io("make private", private, e)),
+            }
         }
         let store = Store {
             tests,

@@ -17,6 +17,7 @@
 // Each `tests/fleet_*.rs` binary uses a different part of the harness.
 #![allow(dead_code)]
 
+pub mod given_certs;
 pub mod net;
 pub mod plans;
 pub mod results;
@@ -151,6 +152,11 @@ pub struct FleetOptions {
     pub hosts: Vec<net::Host>,
     /// Extra `VOLLEY_*` variables for one agent: (index, name, value).
     pub agent_env: Vec<(usize, String, String)>,
+    /// Every agent is given a certificate, its key and the CA certificate
+    /// (`VOLLEY_CERT`, `VOLLEY_KEY`, `VOLLEY_CA_CERT`, as cert-manager's CSI
+    /// driver mounts them) and the gossip secret, and no CA key: see
+    /// [`given_certs`].
+    pub given_certs: bool,
 }
 
 /// The `{"event":"ready",...}` line `volley agent` prints once it listens.
@@ -215,7 +221,7 @@ impl Fleet {
         // Agents derive the gossip key from the fleet CA key; an agent of another CA meant to
         // join gossip (and be refused over QUIC) needs the fleet's gossip secret, so with
         // such agents every agent is given one.
-        let gossip_secret = if opts.foreign_ca.is_empty() {
+        let gossip_secret = if opts.foreign_ca.is_empty() && !opts.given_certs {
             None
         } else {
             let path = dir.path().join("gossip-secret");
@@ -227,6 +233,11 @@ impl Fleet {
                 }
             })?;
             Some(path)
+        };
+        let given = if opts.given_certs {
+            given_certs::write(dir.path(), n)?
+        } else {
+            Vec::new()
         };
         let token_file = dir.path().join("token");
         std::fs::write(&token_file, format!("{TOKEN}\n")).map_err(|source| {
@@ -256,6 +267,7 @@ impl Fleet {
             host: opts.hosts.get(i).cloned(),
             node_id: None,
             gossip_secret: gossip_secret.clone(),
+            given: given.get(i).cloned(),
             quic_advertise: None,
             env: opts
                 .agent_env
@@ -486,6 +498,7 @@ impl Fleet {
             host: None,
             node_id: Some(node_id.to_owned()),
             gossip_secret: None,
+            given: None,
             quic_advertise,
             env: Vec::new(),
         };
@@ -549,6 +562,9 @@ struct AgentSpec {
     node_id: Option<String>,
     /// `VOLLEY_GOSSIP_SECRET_FILE`; the key is derived from the CA key when `None`.
     gossip_secret: Option<PathBuf>,
+    /// Directory with `tls.crt`, `tls.key` and `ca.crt` issued for this
+    /// agent: used instead of the CA key when set.
+    given: Option<PathBuf>,
     /// `VOLLEY_QUIC_ADVERTISE`; the bound address when `None`.
     quic_advertise: Option<SocketAddr>,
     /// Extra variables.
@@ -597,8 +613,6 @@ impl Agent {
             .env("VOLLEY_GOSSIP_LISTEN", &listen)
             .env("VOLLEY_QUIC_LISTEN", &listen)
             .env("VOLLEY_API_LISTEN", &listen)
-            .env("VOLLEY_CA_CERT", spec.ca.join("ca.crt"))
-            .env("VOLLEY_CA_KEY", spec.ca.join("ca.key"))
             .env("VOLLEY_TOKEN_FILE", &spec.token_file)
             .env("VOLLEY_CAPACITY", spec.capacity.to_string())
             .env("VOLLEY_DATA_DIR", &data_dir)
@@ -608,6 +622,15 @@ impl Agent {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
             .kill_on_drop(true);
+        match &spec.given {
+            Some(tls) => cmd
+                .env("VOLLEY_CERT", tls.join("tls.crt"))
+                .env("VOLLEY_KEY", tls.join("tls.key"))
+                .env("VOLLEY_CA_CERT", tls.join("ca.crt")),
+            None => cmd
+                .env("VOLLEY_CA_CERT", spec.ca.join("ca.crt"))
+                .env("VOLLEY_CA_KEY", spec.ca.join("ca.key")),
+        };
         if let Some(seed) = spec.seed {
             cmd.env("VOLLEY_SEEDS", seed.to_string());
         }

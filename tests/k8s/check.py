@@ -38,6 +38,7 @@ from typing import Any, Callable
 
 import yaml
 
+import boot
 import crdschema
 import image
 import wiring
@@ -251,8 +252,11 @@ def intended(label: str, objs: list[dict]) -> list[str]:
         api_from = [r.get("from") for r in np.get("ingress", [])
                     if any(pt.get("port") == 8070 for pt in r.get("ports", []))]
         ns = lambda n: [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": n}}}]
-        _expect(p, "peers allowed on the API port (CI calls, monitoring scrapes)", api_from,
-                [ns("ci"), ns("monitoring")])
+        test_pod = [{"podSelector": {"matchLabels": {
+            "app.kubernetes.io/name": "volley", "app.kubernetes.io/instance": "volley",
+            "app.kubernetes.io/component": "helm-test"}}}]
+        _expect(p, "peers allowed on the API port (CI calls, the helm test pod, monitoring scrapes)",
+                api_from, [ns("ci"), test_pod, ns("monitoring")])
         dns = [pt for r in np.get("egress", []) for pt in r.get("ports", [])
                if any("namespaceSelector" in t for t in r.get("to", []))
                and r["to"][0]["namespaceSelector"].get("matchLabels", {}).get(
@@ -291,9 +295,219 @@ def intended(label: str, objs: list[dict]) -> list[str]:
                 [{"helm.sh/resource-policy": "keep"}])
         _expect(p, "templated CRD spec equals crds/", [o["spec"] == shipped["spec"] for o in templated],
                 [True])
+    elif label == "ci/cert-manager.yaml":
+        attrs = f.volumes.get("tls", {}).get("csi", {}).get("volumeAttributes", {})
+        _expect(p, "CSI issuer", (attrs.get("csi.cert-manager.io/issuer-name"),
+                                  attrs.get("csi.cert-manager.io/issuer-kind"),
+                                  attrs.get("csi.cert-manager.io/duration")),
+                ("volley-fleet", "ClusterIssuer", "720h"))
+        _expect(p, "VOLLEY_CA_KEY", "VOLLEY_CA_KEY" in f.env_values, False)
+        _expect(p, "CA Secret volume", "ca" in f.volumes, False)
+        _expect(p, "generated Secrets, kept on uninstall",
+                sorted((wiring.name(o), o["metadata"].get("annotations", {}).get("helm.sh/resource-policy"))
+                       for o in objs if o["kind"] == "Secret"),
+                [("volley-gossip", "keep"), ("volley-token", "keep")])
+        _expect(p, "gossip secret file", f.env_values.get("VOLLEY_GOSSIP_SECRET_FILE"),
+                "/etc/volley/gossip/secret")
     else:
         p.append(f"no intent recorded for {label}: add it to intended() in tests/k8s/check.py")
     return p
+
+
+# The RBAC rules the fake API server of `cargo test --test kube` enforces for
+# a render with `rbac.secretNames` (tests/kube/rbac.rs): written from the
+# render of this values set, and held equal to it.
+RENDERED_RBAC = ("ci/existing-secrets.yaml", ROOT / "tests" / "k8s" / "rendered" / "rbac-secret-names.yaml")
+
+
+def rendered_rbac_fixture(objs: list[dict]) -> list[str]:
+    """The fixture holds exactly the Roles and ClusterRoles of the render;
+    VOLLEY_K8S_WRITE_FIXTURES=1 rewrites it."""
+    # Kind, name and rules only: labels change with every chart version.
+    rules = [{"apiVersion": o["apiVersion"], "kind": o["kind"],
+              "metadata": {k: v for k, v in o["metadata"].items() if k in ("name", "namespace")},
+              "rules": o["rules"]}
+             for o in objs if o["kind"] in ("Role", "ClusterRole")]
+    text = ("# Rendered by .ci/k8s-check from chart/volley with " + RENDERED_RBAC[0] + "; do not edit.\n"
+            "# The fake API server enforces these rules in tests/kube/rbac.rs.\n"
+            + yaml.safe_dump_all(rules, sort_keys=True))
+    path = RENDERED_RBAC[1]
+    if os.environ.get("VOLLEY_K8S_WRITE_FIXTURES") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    on_disk = path.read_text() if path.exists() else ""
+    if on_disk != text:
+        return [f"{path.relative_to(ROOT)} differs from the render; rewrite it with "
+                "VOLLEY_K8S_WRITE_FIXTURES=1 .ci/k8s-check"]
+    return []
+
+
+HELM_TEST_PLAN = CHART / "files" / "helm-test-plan.yaml"
+
+
+def check_helm_test(objs: list[dict]) -> list[str]:
+    """The `helm test` hook: a Pod (and its plan ConfigMap) annotated as a
+    test, that is no agent (no Service or seed selector picks it), calls the
+    API Service on its port with the agents' token, runs the chart's plan
+    file, runs as the agents do, and is let through a NetworkPolicy that
+    restricts the API port."""
+    hooks = [o for o in objs if o.get("metadata", {}).get("annotations", {}).get("helm.sh/hook") == "test"]
+    pods = [o for o in hooks if o["kind"] == "Pod"]
+    if len(pods) != 1:
+        return [f"expected one test hook Pod, found {len(pods)}"]
+    pod, p = pods[0], []
+    f = wiring.Fleet([o for o in objs if o not in hooks])
+    labels = pod["metadata"].get("labels", {})
+    for svc in wiring.of_kind(objs, "Service"):
+        if wiring.selects(svc["spec"].get("selector", {}), labels):
+            p.append(f"Service {wiring.name(svc)} selects the test pod")
+    if wiring.selects(f.ds["spec"]["selector"]["matchLabels"], labels):
+        p.append("the DaemonSet's selector (and the seed selector) picks the test pod")
+    api = f.service("-api")
+    containers = pod["spec"].get("initContainers", []) + pod["spec"]["containers"]
+    volumes = {v["name"]: v for v in pod["spec"].get("volumes", [])}
+    token_secret = f.volumes.get("token", {}).get("secret", {}).get("secretName")
+    for c in containers:
+        args = c.get("args", [])
+        mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
+
+        def mounted(path: str) -> dict | None:
+            for mp, m in mounts.items():
+                if path.startswith(mp.rstrip("/") + "/"):
+                    return volumes.get(m["name"])
+            return None
+
+        agent = args[args.index("--agent") + 1] if "--agent" in args else ""
+        want = (f"http://{wiring.name(api)}.{f.namespace}.svc.cluster.local:"
+                f"{api['spec']['ports'][0]['port']}") if api else None
+        if agent != want:
+            p.append(f"{c['name']}: --agent {agent!r}, expected the API Service {want!r}")
+        token = args[args.index("--token-file") + 1] if "--token-file" in args else ""
+        vol = mounted(token) or {}
+        if vol.get("secret", {}).get("secretName") != token_secret or not token.endswith("/token"):
+            p.append(f"{c['name']}: --token-file {token!r} is not the agents' token Secret {token_secret}")
+        if c.get("image") != f.container.get("image"):
+            p.append(f"{c['name']}: image {c.get('image')} is not the agents'")
+        if c.get("securityContext") != f.container.get("securityContext"):
+            p.append(f"{c['name']}: securityContext differs from the agent's")
+    smoke = pod["spec"]["containers"][0]["args"]
+    if smoke[:1] != ["run"]:
+        p.append(f"the test container does not run a test: {smoke}")
+    plan_path = smoke[-1]
+    mount = next((m for m in pod["spec"]["containers"][0].get("volumeMounts", [])
+                  if plan_path.startswith(m["mountPath"].rstrip("/") + "/")), None)
+    cm_name = volumes.get(mount["name"], {}).get("configMap", {}).get("name") if mount else None
+    cm = next((o for o in hooks if o["kind"] == "ConfigMap" and wiring.name(o) == cm_name), None)
+    key = plan_path.rsplit("/", 1)[-1]
+    if cm is None or cm.get("data", {}).get(key) != HELM_TEST_PLAN.read_text():
+        p.append(f"{plan_path}: not the hook ConfigMap's copy of {HELM_TEST_PLAN.relative_to(ROOT)}")
+    if int(cm["metadata"]["annotations"].get("helm.sh/hook-weight", "0")) >= 0 if cm else False:
+        p.append("the plan ConfigMap is not created before the Pod (helm.sh/hook-weight)")
+    if pod["spec"].get("restartPolicy") != "Never":
+        p.append("restartPolicy is not Never: a failed test would retry instead of failing")
+    for np in wiring.of_kind(objs, "NetworkPolicy"):
+        allowed = any(
+            any(wiring.selects(peer.get("podSelector", {}).get("matchLabels", {}), labels)
+                or peer == {"namespaceSelector": {}} for peer in rule.get("from", []))
+            and any(pt.get("port") == f.ports["api"]["containerPort"] for pt in rule.get("ports", []))
+            for rule in np["spec"].get("ingress", []))
+        if not allowed:
+            p.append(f"NetworkPolicy {wiring.name(np)} blocks the test pod from the API port")
+    return p
+
+
+@functools.cache
+def volley_binary() -> str:
+    """The agent binary of this checkout, built if needed (debug, as `cargo test` builds it)."""
+    subprocess.run(["cargo", "build", "--quiet", "--bin", "volley"], cwd=ROOT, check=True, timeout=3600)
+    meta = json.loads(subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"],
+                                     cwd=ROOT, check=True, capture_output=True, text=True).stdout)
+    return str(pathlib.Path(meta["target_directory"]) / "debug" / "volley")
+
+
+def boot_render(report: Report, label: str, objs: list[dict]) -> None:
+    """The real agent starts as the render's pod would run it (tests/k8s/boot.py).
+    VOLLEY_K8S_BOOT=0 leaves it out, saying so."""
+    if os.environ.get("VOLLEY_K8S_BOOT") == "0":
+        print(f"note  boot as the pod's user [{label}]: left out (VOLLEY_K8S_BOOT=0)")
+        return
+    missing = boot.missing_tools()
+    if missing:
+        report.result(f"boot as the pod's user [{label}]",
+                      missing + ["run as root (CI does), or set VOLLEY_K8S_BOOT=0 to leave this out"])
+        return
+    sc = wiring.Fleet(objs).spec.get("securityContext", {})
+    who = f"uid {sc.get('runAsUser')} gid {sc.get('runAsGroup')} fsGroup {sc.get('fsGroup')}"
+    report.run(f"boots ready as the pod's user ({who}) [{label}]",
+               lambda: boot.boot(objs, volley_binary())[0])
+    if any("hostPath" in v for v in wiring.Fleet(objs).volumes.values()):
+        # Without the init container the host directory stays root's: the
+        # agent must refuse to start (the crash loop the init container prevents).
+        def without_init() -> list[str]:
+            problems, code = boot.boot(objs, volley_binary(), run_inits=False)
+            if not problems:
+                return ["the agent started on a root-owned hostPath data directory"]
+            return [] if code not in (None, 0) else [f"not refused: {problems}"]
+        report.run(f"negative control: without its init container the agent cannot use the hostPath [{label}]",
+                   without_init)
+
+
+def helm_test_controls(report: Report, objs: list[dict]) -> None:
+    """Known-bad edits of the `helm test` hook the check must catch."""
+    def pod(o: list[dict]) -> dict:
+        return next(x for x in o if x["kind"] == "Pod")
+
+    def as_agent(o: list[dict]) -> None:
+        pod(o)["metadata"]["labels"]["app.kubernetes.io/component"] = "agent"
+
+    def wrong_port(o: list[dict]) -> None:
+        args = pod(o)["spec"]["containers"][0]["args"]
+        args[args.index("--agent") + 1] = args[args.index("--agent") + 1].replace(":7070", ":7946")
+
+    def stale_plan(o: list[dict]) -> None:
+        cm = next(x for x in o if x["kind"] == "ConfigMap" and x["metadata"]["name"].endswith("-test"))
+        cm["data"]["smoke.yaml"] += "  - sleep: 1s\n"
+
+    for what, edit, expect in [
+        ("a test pod the agents' Services select", as_agent, "selects the test pod"),
+        ("a call to the gossip port", wrong_port, "expected the API Service"),
+        ("a plan other than the chart's file", stale_plan, "not the hook ConfigMap's copy"),
+    ]:
+        bad = copy.deepcopy(objs)
+        edit(bad)
+        found = check_helm_test(bad)
+        report.result(f"negative control: helm test check catches {what}",
+                      [] if any(expect in p for p in found) else [f"not caught: {found}"])
+
+
+def cert_manager_controls(report: Report, objs: list[dict]) -> None:
+    """Known-bad edits of the cert-manager render the wiring check must catch."""
+    def pod(o: list[dict]) -> dict:
+        return next(x for x in o if x["kind"] == "DaemonSet")["spec"]["template"]["spec"]
+
+    def attrs(o: list[dict]) -> dict:
+        return next(v for v in pod(o)["volumes"] if v["name"] == "tls")["csi"]["volumeAttributes"]
+
+    def mount_ca(o: list[dict]) -> None:
+        o.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "volley-ca"},
+                  "data": {"ca.crt": "bm90IGEga2V5Cg==", "ca.key": "bm90IGEga2V5Cg=="}})
+        pod(o)["volumes"].append({"name": "ca", "secret": {"secretName": "volley-ca"}})
+
+    for what, edit, expect in [
+        ("a certificate without the server name volley-agent",
+         lambda o: attrs(o).update({"csi.cert-manager.io/dns-names": "${POD_NAME}"}), "lacks volley-agent"),
+        ("a PKCS#1 key", lambda o: attrs(o).update({"csi.cert-manager.io/key-encoding": "PKCS1"}),
+         "expected 'PKCS8'"),
+        ("a certificate without client auth",
+         lambda o: attrs(o).update({"csi.cert-manager.io/key-usages": "digital signature,server auth"}),
+         "lacks 'client auth'"),
+        ("the CA key mounted after all", mount_ca, "holds ca.key"),
+    ]:
+        bad = copy.deepcopy(objs)
+        edit(bad)
+        found = dict(wiring.all_checks(bad, set()))["certificates from cert-manager"]
+        report.result(f"negative control: cert-manager wiring catches {what}",
+                      [] if any(expect in p for p in found) else [f"not caught: {found}"])
 
 
 def check_chart(helm, report: Report, validators: Validators, kube_version: str) -> list[dict]:
@@ -325,6 +539,15 @@ def check_chart(helm, report: Report, validators: Validators, kube_version: str)
         report.result(f"RBAC on Secrets as rbac.readSecrets/secretNames say [{label}]",
                       check_secret_rbac(objs, values))
         report.run(f"renders what its values intend [{label}]", lambda: intended(label, objs))
+        report.result(f"helm test hook [{label}]", check_helm_test(objs))
+        boot_render(report, label, objs)
+        if label == "defaults":
+            helm_test_controls(report, objs)
+        if label == "ci/cert-manager.yaml":
+            cert_manager_controls(report, objs)
+        if label == RENDERED_RBAC[0]:
+            report.run(f"{RENDERED_RBAC[1].relative_to(ROOT)} is the RBAC of [{label}]",
+                       lambda: rendered_rbac_fixture(objs))
         names_ok = [f"{wiring.summary_of(o)} not in namespace {namespace}" for o in objs
                     if o.get("metadata", {}).get("namespace") not in (None, namespace)]
         report.result(f"namespaces [{label}]", names_ok)
@@ -482,7 +705,9 @@ def compare_deploy_and_chart(deploy_objs: list[dict], chart_objs: list[dict]) ->
     skip = {"Namespace", "CustomResourceDefinition", "Secret", "NetworkPolicy", "ClusterRole",
             "ClusterRoleBinding"}
     d = {key(o) for o in deploy_objs if o["kind"] not in skip}
-    c = {key(o) for o in chart_objs if o["kind"] not in skip}
+    # `helm test` hooks exist only in the chart (kubectl has no tests).
+    c = {key(o) for o in chart_objs if o["kind"] not in skip
+         and "helm.sh/hook" not in o["metadata"].get("annotations", {})}
     if d != c:
         problems.append(f"objects only in deploy/: {sorted(d - c)}; only in chart: {sorted(c - d)}")
     dd, cd = wiring.Fleet(deploy_objs), wiring.Fleet(chart_objs)
@@ -529,9 +754,28 @@ def negative_controls(report: Report, validators: Validators, chart_objs: list[d
             "plan": "vus: 1", "envValueFrom": {"K": {"secretKeyRef": {"name": "a"}}}},
         "envFrom without a source": {"plan": "vus: 1", "envFrom": [{"prefix": "X_"}]},
         "negative ttlSecondsAfterFinished": {"plan": "vus: 1", "ttlSecondsAfterFinished": -1},
+        "a flat selector (labels outside matchLabels)": {"plan": "vus: 1",
+                                                         "selector": {"pool": "load"}},
+        "matchExpressions with operator Exist": {
+            "plan": "vus: 1",
+            "selector": {"matchExpressions": [{"key": "gpu", "operator": "Exist"}]}},
+        "matchExpressions In without values": {
+            "plan": "vus: 1",
+            "selector": {"matchExpressions": [{"key": "region", "operator": "In"}]}},
+        "matchExpressions Exists with values": {
+            "plan": "vus: 1",
+            "selector": {"matchExpressions": [{"key": "gpu", "operator": "Exists",
+                                               "values": ["yes"]}]}},
         "phase outside the enum": None,
     }
     problems = [] if not validators.errors(base) else [f"valid LoadTest refused: {validators.errors(base)}"]
+    selected = copy.deepcopy(base)
+    selected["spec"]["selector"] = {
+        "matchLabels": {"pool": "load"},
+        "matchExpressions": [{"key": "region", "operator": "NotIn", "values": ["us"]},
+                             {"key": "gpu", "operator": "DoesNotExist"}]}
+    if validators.errors(selected):
+        problems.append(f"valid selector refused: {validators.errors(selected)}")
     for label, spec in bad_specs.items():
         obj = copy.deepcopy(base)
         if spec is None:
@@ -589,6 +833,8 @@ def main() -> int:
             os.environ.setdefault(var, os.path.join(home, var.lower()))
         chart_objs = check_chart(helm, report, validators, args.kube_version)
         deploy_objs = check_deploy(report, validators)
+        if deploy_objs:
+            boot_render(report, "deploy/", deploy_objs)
         if chart_objs and deploy_objs:
             report.run("deploy/ and chart (release volley, defaults) describe the same fleet",
                        lambda: compare_deploy_and_chart(deploy_objs, chart_objs))

@@ -30,6 +30,11 @@ KNOWN_RULES: dict[str, Callable[[Any], bool]] = {
         lambda s: _has(s, "secretKeyRef") != _has(s, "configMapKeyRef"),
     "has(self.secretRef) != has(self.configMapRef)":
         lambda s: _has(s, "secretRef") != _has(s, "configMapRef"),
+    "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) "
+    ": (!has(self.values) || size(self.values) == 0)":
+        lambda s: (_has(s, "values") and len(s["values"] or []) > 0)
+        if s.get("operator") in ("In", "NotIn")
+        else (not _has(s, "values") or len(s["values"] or []) == 0),
 }
 
 

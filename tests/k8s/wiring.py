@@ -22,9 +22,16 @@ REQUIRED_ENV = [
     "VOLLEY_LABELS", "VOLLEY_GOSSIP_LISTEN", "VOLLEY_GOSSIP_ADVERTISE", "VOLLEY_SEEDS",
     "VOLLEY_SEED_SELECTOR",
     "VOLLEY_QUIC_LISTEN", "VOLLEY_QUIC_ADVERTISE", "VOLLEY_API_LISTEN", "VOLLEY_TOKEN_FILE",
-    "VOLLEY_CA_CERT", "VOLLEY_CA_KEY", "VOLLEY_DATA_DIR", "VOLLEY_KUBE", "RUST_LOG",
+    "VOLLEY_CA_CERT", "VOLLEY_DATA_DIR", "VOLLEY_KUBE", "RUST_LOG",
     "VOLLEY_LOG_FORMAT",
 ]
+# The TLS identity, by mode: the fleet CA's key (the agent issues its own
+# certificate), or a certificate cert-manager's CSI driver issued the pod.
+CA_KEY_ENV = ["VOLLEY_CA_KEY"]
+CERT_MANAGER_ENV = ["VOLLEY_CERT", "VOLLEY_KEY", "VOLLEY_GOSSIP_SECRET_FILE"]
+CSI_DRIVER = "csi.cert-manager.io"
+# The name agents verify each other's QUIC servers for (src/fleet/ca: AGENT_SAN).
+AGENT_SAN = "volley-agent"
 
 # (API group, resource, verb) the agent calls, by scope (src/kube/: Api<Node>::get,
 # Api<Pod>::list, the LoadTest watcher's list and watch, the claim's status
@@ -80,6 +87,8 @@ class Fleet:
         self.env_values = {e["name"]: e.get("value") for e in self.env}
         self.mounts = {m["mountPath"]: m for m in self.container.get("volumeMounts", [])}
         self.volumes = {v["name"]: v for v in self.spec.get("volumes", [])}
+        # Given certificates (cert-manager) instead of the CA key.
+        self.cert_manager = "VOLLEY_CERT" in self.env_values
 
     def service(self, suffix: str) -> dict | None:
         found = [s for s in of_kind(self.objs, "Service") if name(s).endswith(suffix)]
@@ -155,9 +164,13 @@ def check_security(f: Fleet) -> list[str]:
 def check_env(f: Fleet) -> list[str]:
     problems = []
     names = [e["name"] for e in f.env]
-    for required in REQUIRED_ENV:
+    tls_env, other_env = (CERT_MANAGER_ENV, CA_KEY_ENV) if f.cert_manager else (CA_KEY_ENV, CERT_MANAGER_ENV)
+    for required in REQUIRED_ENV + tls_env:
         if required not in names:
             problems.append(f"env {required} missing")
+    for excess in other_env:
+        if excess in names:
+            problems.append(f"env {excess} set: the other TLS mode's")
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         problems.append(f"env defined twice: {dupes}")
@@ -169,7 +182,10 @@ def check_env(f: Fleet) -> list[str]:
                 problems.append(f"env {entry['name']} uses $({ref}) before {ref} is defined")
         defined.add(entry["name"])
     field_refs = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") for e in f.env}
-    for var, path in (("NODE_NAME", "spec.nodeName"), ("VOLLEY_NODE_ID", "spec.nodeName"),
+    # The node id is what the agent's certificate names: the node name it
+    # issues itself, or the pod name cert-manager's CSI driver writes.
+    node_id = "metadata.name" if f.cert_manager else "spec.nodeName"
+    for var, path in (("NODE_NAME", "spec.nodeName"), ("VOLLEY_NODE_ID", node_id),
                       ("POD_IP", "status.podIP"), ("POD_NAMESPACE", "metadata.namespace")):
         if var in field_refs and field_refs[var] != path:
             problems.append(f"env {var} comes from {field_refs[var]!r}, expected downward API {path}")
@@ -256,7 +272,12 @@ def _secret_keys(objs: list[dict], secret: str) -> set[str] | None:
 
 def check_mounts(f: Fleet, external_secrets: set[str]) -> list[str]:
     problems = []
-    for var, key in (("VOLLEY_TOKEN_FILE", "token"), ("VOLLEY_CA_CERT", "ca.crt"), ("VOLLEY_CA_KEY", "ca.key")):
+    secret_files = [("VOLLEY_TOKEN_FILE", "token")]
+    if f.cert_manager:
+        secret_files.append(("VOLLEY_GOSSIP_SECRET_FILE", "secret"))
+    else:
+        secret_files += [("VOLLEY_CA_CERT", "ca.crt"), ("VOLLEY_CA_KEY", "ca.key")]
+    for var, key in secret_files:
         path = f.env_values.get(var) or ""
         mount, volume = f.mount_for(path)
         if mount is None or volume is None or "secret" not in volume:
@@ -278,6 +299,62 @@ def check_mounts(f: Fleet, external_secrets: set[str]) -> list[str]:
         problems.append(f"VOLLEY_DATA_DIR={data_dir!r} is not a writable volume mount")
     if "/tmp" not in f.mounts:
         problems.append("no /tmp mount under a read-only root filesystem")
+    return problems
+
+
+def check_cert_manager(f: Fleet) -> list[str]:
+    """In cert-manager mode: the certificate, key and CA come from one
+    read-only CSI volume of cert-manager's driver that names the pod as the
+    agent's node id and `volley-agent` as its server name, with the usages
+    mutual TLS needs and a PKCS#8 key; no pod mounts the CA's key."""
+    if not f.cert_manager:
+        return []
+    problems = []
+    volumes = set()
+    for var, file in (("VOLLEY_CERT", "tls.crt"), ("VOLLEY_KEY", "tls.key"), ("VOLLEY_CA_CERT", "ca.crt")):
+        path = f.env_values.get(var) or ""
+        mount, volume = f.mount_for(path)
+        if mount is None or volume is None or volume.get("csi", {}).get("driver") != CSI_DRIVER:
+            problems.append(f"{var}={path!r} is not inside a {CSI_DRIVER} volume")
+            continue
+        volumes.add(volume["name"])
+        if not mount.get("readOnly") or not volume["csi"].get("readOnly"):
+            problems.append(f"{var}: the CSI volume or its mount is not readOnly")
+        if path.rsplit("/", 1)[-1] != file:
+            problems.append(f"{var}={path!r} is not the driver's file {file}")
+    if len(volumes) > 1:
+        problems.append(f"certificate, key and CA come from different volumes: {sorted(volumes)}")
+    for name_ in volumes:
+        attrs = f.volumes[name_]["csi"].get("volumeAttributes", {})
+        want = {
+            "csi.cert-manager.io/common-name": "${POD_NAME}",
+            "csi.cert-manager.io/key-encoding": "PKCS8",
+        }
+        for key, value in want.items():
+            if attrs.get(key) != value:
+                problems.append(f"{key}: {attrs.get(key)!r}, expected {value!r}")
+        dns = [d.strip() for d in attrs.get("csi.cert-manager.io/dns-names", "").split(",")]
+        if AGENT_SAN not in dns:
+            problems.append(f"csi.cert-manager.io/dns-names {dns} lacks {AGENT_SAN}")
+        usages = {u.strip() for u in attrs.get("csi.cert-manager.io/key-usages", "").split(",")}
+        for usage in ("server auth", "client auth", "digital signature"):
+            if usage not in usages:
+                problems.append(f"csi.cert-manager.io/key-usages lacks {usage!r}")
+        if not attrs.get("csi.cert-manager.io/issuer-name"):
+            problems.append("csi.cert-manager.io/issuer-name is empty")
+        group = str((f.spec.get("securityContext") or {}).get("runAsGroup", ""))
+        if attrs.get("csi.cert-manager.io/fs-group") != group:
+            problems.append(f"csi.cert-manager.io/fs-group {attrs.get('csi.cert-manager.io/fs-group')!r} "
+                            f"is not the agent's group {group!r}: the key would be unreadable")
+    # No CA key anywhere near the load nodes.
+    for obj in of_kind(f.objs, "Secret"):
+        if "ca.key" in obj.get("data", {}) or "ca.key" in obj.get("stringData", {}):
+            problems.append(f"Secret {name(obj)} holds ca.key")
+    for vol in f.volumes.values():
+        secret = vol.get("secret", {}).get("secretName")
+        keys = _secret_keys(f.objs, secret) if secret else None
+        if secret and (keys is None or "ca.key" in keys) and vol["name"] == "ca":
+            problems.append(f"volume {vol['name']} mounts Secret {secret}, the CA's")
     return problems
 
 
@@ -433,6 +510,7 @@ def all_checks(objs: list[dict], external_secrets: set[str]) -> list[tuple[str, 
         ("ports and probes", lambda: check_ports_and_probes(f)),
         ("Services and seeds", lambda: check_services(f)),
         ("secret and data mounts", lambda: check_mounts(f, external_secrets)),
+        ("certificates from cert-manager", lambda: check_cert_manager(f)),
         ("RBAC bound to the agent", lambda: check_rbac(f)),
         ("NetworkPolicy", lambda: check_networkpolicy(f)),
         ("ServiceMonitor wiring", lambda: check_servicemonitor(f, external_secrets)),

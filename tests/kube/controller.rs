@@ -130,7 +130,10 @@ async fn status_follows_a_whole_test_to_passed() {
     let api = FakeApi::start().await;
     let mut lt = loadtest("smoke", PLAN);
     lt["spec"]["env"] = json!({"TARGET_URL": "http://127.0.0.1:1"});
-    lt["spec"]["selector"] = json!({"pool": "load"});
+    lt["spec"]["selector"] = json!({
+        "matchLabels": {"pool": "load"},
+        "matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["eu-c"]}],
+    });
     lt["spec"]["minAgents"] = json!(2);
     lt["spec"]["leadTime"] = json!("3s");
     api.create_loadtest(NAMESPACE, lt);
@@ -154,6 +157,10 @@ async fn status_follows_a_whole_test_to_passed() {
         Some("http://127.0.0.1:1")
     );
     assert_eq!(req.selector.get("pool").map(String::as_str), Some("load"));
+    assert_eq!(
+        serde_json::to_value(&req.match_expressions).expect("serializes"),
+        json!([{"key": "zone", "operator": "NotIn", "values": ["eu-c"]}])
+    );
     assert_eq!(req.min_agents, Some(2));
     assert_eq!(req.lead_time.as_deref(), Some("3s"));
 
@@ -276,6 +283,29 @@ async fn spec_without_a_plan_is_an_error_without_submitting() {
         "{s}"
     );
     assert!(agent.submits().is_empty());
+}
+
+#[tokio::test]
+async fn a_bad_match_expression_is_an_error_naming_the_field_without_submitting() {
+    let api = FakeApi::start().await;
+    let mut lt = loadtest("typo", PLAN);
+    lt["spec"]["selector"] = json!({
+        "matchExpressions": [
+            {"key": "region", "operator": "In", "values": ["eu"]},
+            {"key": "gpu", "operator": "Exist"},
+        ],
+    });
+    api.create_loadtest(NAMESPACE, lt);
+    let agent = FakeAgent::new("node-a");
+    let _c = start(&api, agent.clone(), config("node-a"));
+    let s = phase(&api, "typo", "Error").await;
+    assert_eq!(
+        s["message"],
+        "spec.selector.matchExpressions[1].operator: got \"Exist\", expected one of In, NotIn, \
+         Exists, DoesNotExist"
+    );
+    assert_eq!(s["exitCode"], 104);
+    assert!(agent.submits().is_empty(), "nothing is submitted");
 }
 
 #[tokio::test]

@@ -125,3 +125,80 @@ async fn a_call_the_rules_do_not_grant_is_refused_as_on_a_cluster() {
         "{err}"
     );
 }
+
+/// The chart's Role and ClusterRole rendered with `rbac.secretNames:
+/// [target-api-keys, target-db]` (`chart/volley/ci/existing-secrets.yaml`;
+/// `.ci/k8s-check` holds this file equal to the render).
+const RENDERED_SECRET_NAMES: &str = include_str!("../k8s/rendered/rbac-secret-names.yaml");
+
+#[tokio::test]
+async fn resource_names_of_the_rendered_role_are_enforced_name_by_name() {
+    let rbac = Rbac::from_yaml(RENDERED_SECRET_NAMES);
+    let api = FakeApi::start_with_rbac(rbac.clone()).await;
+    api.put_secret(NAMESPACE, "target-api-keys", &[("api-key", "k3y")]);
+    api.put_secret(NAMESPACE, "target-db", &[("DB_PASSWORD", "pw")]);
+    api.put_secret(NAMESPACE, "payroll", &[("token", "not-for-load-tests")]);
+    let agent = FakeAgent::new("node-a");
+    let _c = start(&api, agent.clone(), config("node-a"));
+
+    // Both named Secrets are readable, by key and as a whole.
+    let mut named = loadtest("named", PLAN);
+    named["spec"]["envValueFrom"] =
+        json!({"API_KEY": {"secretKeyRef": {"name": "target-api-keys", "key": "api-key"}}});
+    named["spec"]["envFrom"] = json!([{"secretRef": {"name": "target-db"}}]);
+    api.create_loadtest(NAMESPACE, named);
+    phase(&api, "named", "Starting").await;
+    let env = &agent.submits()[0].env;
+    assert_eq!(
+        (
+            env.get("API_KEY").map(String::as_str),
+            env.get("DB_PASSWORD").map(String::as_str)
+        ),
+        (Some("k3y"), Some("pw"))
+    );
+
+    // Any other Secret is refused by name, and the test says which.
+    let mut other = loadtest("other", PLAN);
+    other["spec"]["envValueFrom"] =
+        json!({"TOKEN": {"secretKeyRef": {"name": "payroll", "key": "token"}}});
+    api.create_loadtest(NAMESPACE, other);
+    let s = phase(&api, "other", "Error").await;
+    assert!(
+        s["message"].as_str().is_some_and(|m| m.starts_with(
+            "spec.envValueFrom.TOKEN.secretKeyRef.name: the agents' service account may not get \
+             secrets \"payroll\""
+        )),
+        "{s}"
+    );
+    let refused: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.as_agent && r.status == 403)
+        .map(|r| (r.path, r.name))
+        .collect();
+    assert_eq!(
+        refused,
+        [(
+            "/api/v1/namespaces/volley/secrets/payroll".to_owned(),
+            Some("payroll".to_owned())
+        )]
+    );
+    // Every name the Role lists was needed: an excess name fails here.
+    let used = api.agent_named_calls();
+    let unused: Vec<_> = rbac.named_grants().difference(&used).cloned().collect();
+    assert!(unused.is_empty(), "resourceNames never used: {unused:?}");
+}
+
+#[test]
+fn resource_names_grant_only_calls_on_those_objects() {
+    let rbac = Rbac::from_yaml(RENDERED_SECRET_NAMES);
+    assert!(rbac.allows("", "secrets", "get", true, Some("target-db")));
+    assert!(!rbac.allows("", "secrets", "get", true, Some("target-dbx")));
+    // A list names no object, so a rule with resourceNames does not cover it.
+    assert!(!rbac.allows("", "secrets", "list", true, None));
+    assert!(!rbac.allows("", "secrets", "get", true, None));
+    // Rules without resourceNames cover every object.
+    assert!(rbac.allows("", "configmaps", "get", true, Some("anything")));
+    assert!(rbac.allows("", "nodes", "get", false, Some("worker-1")));
+    assert!(!rbac.allows("", "configmaps", "get", false, Some("anything")));
+}

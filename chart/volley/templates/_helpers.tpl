@@ -121,6 +121,20 @@ app.kubernetes.io/part-of: volley
 {{- end -}}
 
 {{/* Secret holding the fleet CA (keys "ca.crt", "ca.key"). */}}
+{{- define "volley.gossipSecretName" -}}
+{{- .Values.gossip.existingSecret | default (printf "%s-gossip" (include "volley.fullname" .)) -}}
+{{- end -}}
+
+{{/* True (non-empty) when cert-manager's CSI driver issues the agents' certificates. */}}
+{{- define "volley.certManager" -}}
+{{- if eq .Values.tls.mode "certManager" -}}
+{{- if not .Values.tls.certManager.issuer.name -}}
+{{- fail "tls.certManager.issuer.name: required with tls.mode certManager (the Issuer or ClusterIssuer that signs the agents' certificates)" -}}
+{{- end -}}
+true
+{{- end -}}
+{{- end -}}
+
 {{- define "volley.caSecretName" -}}
 {{- if .Values.ca.existingSecret -}}
 {{- .Values.ca.existingSecret -}}

@@ -267,8 +267,9 @@ async fn fetch(
             (
                 Reason::ReferenceForbidden,
                 format!(
-                    "{field}.name: the agents' service account may not get {} in namespace {:?} \
-                     (403); grant it get on {}, or set the value in spec.env",
+                    "{field}.name: the agents' service account may not get {} {name:?} in \
+                     namespace {:?} (403); grant it get on {} (a rule with resourceNames must \
+                     name {name:?}: the chart's rbac.secretNames), or set the value in spec.env",
                     kind.resource(),
                     sources.namespace,
                     kind.resource()

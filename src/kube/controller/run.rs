@@ -201,13 +201,22 @@ impl Run {
             },
         };
         let spec = &self.lt.spec;
+        let match_expressions = match spec.selector.requirements() {
+            Ok(reqs) => reqs,
+            Err(e) => {
+                return Err(self
+                    .fail(Phase::Error, Reason::InvalidSpec, e.to_string())
+                    .await);
+            }
+        };
         let request = SubmitRequest {
             plan: plan.text,
             format: None,
             env,
             files: plan.files,
             uploads: plan.uploads,
-            selector: spec.selector.clone(),
+            selector: spec.selector.match_labels.clone(),
+            match_expressions,
             min_agents: spec.min_agents,
             lead_time: spec.lead_time.clone(),
             name: Some(self.name()),

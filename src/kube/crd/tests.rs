@@ -8,7 +8,16 @@ use super::*;
 
 fn full_test() -> LoadTest {
     let mut spec = LoadTestSpec::inline("vus: 1\nflow:\n  - request:\n      url: http://svc/\n");
-    spec.selector.insert("region".into(), "eu-west-1".into());
+    spec.selector
+        .match_labels
+        .insert("region".into(), "eu-west-1".into());
+    spec.selector
+        .match_expressions
+        .push(LabelSelectorRequirement {
+            key: "zone".into(),
+            operator: "NotIn".into(),
+            values: vec!["eu-west-1c".into()],
+        });
     spec.min_agents = Some(3);
     spec.lead_time = Some("5s".into());
     spec.env.insert("TARGET_URL".into(), "http://svc".into());
@@ -55,7 +64,7 @@ fn config_map_spec(name: &str, key: &str) -> LoadTestSpec {
         }),
         script: None,
         fleet: None,
-        selector: BTreeMap::new(),
+        selector: LabelSelector::default(),
         min_agents: None,
         wait_for_agents: None,
         lead_time: None,
@@ -108,7 +117,11 @@ fn wire_names_are_camel_case() {
     assert_eq!(v["kind"], "LoadTest");
     assert_eq!(v["spec"]["minAgents"], 3);
     assert_eq!(v["spec"]["leadTime"], "5s");
-    assert_eq!(v["spec"]["selector"]["region"], "eu-west-1");
+    assert_eq!(v["spec"]["selector"]["matchLabels"]["region"], "eu-west-1");
+    assert_eq!(
+        v["spec"]["selector"]["matchExpressions"],
+        json!([{"key": "zone", "operator": "NotIn", "values": ["eu-west-1c"]}])
+    );
     assert_eq!(v["spec"]["env"]["TARGET_URL"], "http://svc");
     let status = &v["status"];
     assert_eq!(status["phase"], "Failed");
@@ -354,14 +367,97 @@ fn selector_matches_subsets_of_agent_labels() {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let mut spec = LoadTestSpec::inline("vus: 1");
-    assert!(spec.selects(&labels), "empty selector selects all");
-    spec.selector.insert("region".into(), "eu".into());
-    assert!(spec.selects(&labels));
-    spec.selector.insert("zone".into(), "eu-b".into());
-    assert!(!spec.selects(&labels));
-    spec.selector.insert("zone".into(), "eu-a".into());
-    spec.selector.insert("gpu".into(), "yes".into());
-    assert!(!spec.selects(&labels), "missing label does not match");
+    assert!(spec.selects(&labels, "n1"), "empty selector selects all");
+    let wanted = &mut spec.selector.match_labels;
+    wanted.insert("region".into(), "eu".into());
+    assert!(spec.selects(&labels, "n1"));
+    spec.selector
+        .match_labels
+        .insert("zone".into(), "eu-b".into());
+    assert!(!spec.selects(&labels, "n1"));
+    spec.selector
+        .match_labels
+        .insert("zone".into(), "eu-a".into());
+    spec.selector
+        .match_labels
+        .insert("gpu".into(), "yes".into());
+    assert!(!spec.selects(&labels, "n1"), "missing label does not match");
+}
+
+fn expression(key: &str, operator: &str, values: &[&str]) -> LabelSelectorRequirement {
+    LabelSelectorRequirement {
+        key: key.into(),
+        operator: operator.into(),
+        values: values.iter().map(|v| (*v).to_owned()).collect(),
+    }
+}
+
+#[test]
+fn match_expressions_select_as_in_kubernetes() {
+    let labels: BTreeMap<String, String> = [("region", "eu"), ("pool", "load")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut spec = LoadTestSpec::inline("vus: 1");
+    spec.selector.match_expressions = vec![
+        expression("region", "In", &["eu", "us"]),
+        expression("gpu", "DoesNotExist", &[]),
+        expression("pool", "Exists", &[]),
+        expression("agent", "NotIn", &["n2"]),
+    ];
+    assert_eq!(spec.validate(), Ok(()));
+    assert!(spec.selects(&labels, "n1"));
+    assert!(!spec.selects(&labels, "n2"), "agent is the node id");
+    spec.selector.match_expressions[0] = expression("region", "NotIn", &["eu"]);
+    assert!(!spec.selects(&labels, "n1"));
+}
+
+#[test]
+fn bad_selectors_name_the_field_path_and_value() {
+    let with = |selector: LabelSelector| {
+        let mut spec = LoadTestSpec::inline("vus: 1");
+        spec.selector = selector;
+        spec.validate().expect_err("invalid selector").to_string()
+    };
+    let exprs = |list: Vec<LabelSelectorRequirement>| LabelSelector {
+        match_expressions: list,
+        ..LabelSelector::default()
+    };
+    assert_eq!(
+        with(exprs(vec![
+            expression("region", "In", &["eu"]),
+            expression("zone", "Exist", &[])
+        ])),
+        "spec.selector.matchExpressions[1].operator: got \"Exist\", expected one of In, NotIn, \
+         Exists, DoesNotExist"
+    );
+    assert_eq!(
+        with(exprs(vec![expression("region", "In", &[])])),
+        "spec.selector.matchExpressions[0].values: is empty, expected at least one value with \
+         operator In"
+    );
+    assert_eq!(
+        with(exprs(vec![expression("gpu", "Exists", &["yes"])])),
+        "spec.selector.matchExpressions[0].values: got [\"yes\"], expected none with operator \
+         Exists (it looks at the key only)"
+    );
+    let mut labels = LabelSelector::default();
+    labels
+        .match_labels
+        .insert("region".into(), "eu west".into());
+    assert!(
+        with(labels).starts_with("spec.selector.matchLabels.region: got \"eu west\", expected"),
+    );
+    // The flat map of earlier versions is refused, not read as "select all".
+    let old: LoadTestSpec =
+        serde_json::from_value(json!({"plan": "vus: 1", "selector": {"pool": "load"}}))
+            .expect("parses");
+    assert_eq!(
+        old.validate().expect_err("old selector form").to_string(),
+        "spec.selector.pool: got \"load\", expected only matchLabels and matchExpressions \
+         (agent labels go under matchLabels: {pool: \"load\"})"
+    );
+    assert!(!old.selects(&BTreeMap::new(), "n1"));
 }
 
 #[test]
@@ -415,7 +511,7 @@ proptest! {
             }),
             script: None,
             fleet: None,
-            selector,
+            selector: LabelSelector { match_labels: selector, ..LabelSelector::default() },
             min_agents,
             wait_for_agents: None,
             lead_time,

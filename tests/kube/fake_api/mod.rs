@@ -31,8 +31,10 @@
 //! verbs on chosen resources answer 403 `Forbidden`; unknown paths get 404.
 //!
 //! RBAC: [`FakeApi::client`] carries the agent's credentials, and its calls
-//! are judged by the rules of `deploy/rbac.yaml` (403 for anything they do
-//! not grant, as on a cluster); [`FakeApi::admin_client`] is a person with
+//! are judged by the rules of `deploy/rbac.yaml` or, with
+//! [`FakeApi::start_with_rbac`], of a chart render (403 for anything they do
+//! not grant, as on a cluster; a rule with `resourceNames` grants only calls
+//! on those objects by name); [`FakeApi::admin_client`] is a person with
 //! kubectl, granted everything.
 
 mod rbac;
@@ -82,6 +84,8 @@ pub struct Recorded {
     pub status: u16,
     /// `(API group, resource, verb)` of a routed request, as RBAC names it.
     pub grant: Option<(String, String, String)>,
+    /// The one object the call is about (RBAC's `resourceNames`), if any.
+    pub name: Option<String>,
     /// Sent with the agent's credentials ([`FakeApi::client`]).
     pub as_agent: bool,
 }
@@ -154,6 +158,14 @@ impl FakeApi {
         api
     }
 
+    /// Starts the server judging the agent's calls by `rbac` (e.g. a
+    /// chart render's rules).
+    pub async fn start_with_rbac(rbac: Rbac) -> FakeApi {
+        let api = FakeApi::start_without_rbac().await;
+        api.state().rbac = Some(rbac);
+        api
+    }
+
     /// Starts the server granting the agent everything.
     pub async fn start_without_rbac() -> FakeApi {
         let listener = TcpListener::bind("127.0.0.1:0")
@@ -221,6 +233,19 @@ impl FakeApi {
             .iter()
             .filter(|r| r.as_agent && (200..300).contains(&r.status))
             .filter_map(|r| r.grant.clone())
+            .collect()
+    }
+
+    /// The `((API group, resource, verb), name)` of every call on one
+    /// object by name the agent made that was answered with success.
+    pub fn agent_named_calls(
+        &self,
+    ) -> std::collections::BTreeSet<((String, String, String), String)> {
+        self.state()
+            .requests
+            .iter()
+            .filter(|r| r.as_agent && (200..300).contains(&r.status))
+            .filter_map(|r| Some((r.grant.clone()?, r.name.clone()?)))
             .collect()
     }
 

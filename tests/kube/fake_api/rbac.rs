@@ -1,9 +1,11 @@
 //! The agent's RBAC rules, as the fake API server enforces them: a Role's
 //! rules grant namespaced resources, a ClusterRole's grant any (its binding
-//! is cluster-wide). Read from the shipped manifests, so a call the code
-//! makes without a grant fails a test with 403, as on a cluster.
+//! is cluster-wide); a rule with `resourceNames` grants only calls on those
+//! objects by name (a list, a create or another name is refused, as on a
+//! cluster). Read from the shipped or rendered manifests, so a call the code
+//! makes without a grant fails a test with 403.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde_json::Value;
@@ -11,13 +13,35 @@ use serde_json::Value;
 /// `(API group, resource, verb)`.
 pub type Grant = (String, String, String);
 
+/// Which objects a grant covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Names {
+    /// Every object (a rule without `resourceNames`).
+    All,
+    /// Only these, by name.
+    Only(BTreeSet<String>),
+}
+
 /// The grants of one service account.
 #[derive(Debug, Clone, Default)]
 pub struct Rbac {
     /// From Roles: namespaced resources only.
-    namespaced: BTreeSet<Grant>,
+    namespaced: BTreeMap<Grant, Names>,
     /// From ClusterRoles.
-    cluster: BTreeSet<Grant>,
+    cluster: BTreeMap<Grant, Names>,
+}
+
+/// Adds a rule's grant: `All` absorbs names, names add up.
+fn merge(into: &mut BTreeMap<Grant, Names>, grant: Grant, names: Names) {
+    let merged = match (into.remove(&grant), names) {
+        (None, n) => n,
+        (Some(Names::All), _) | (_, Names::All) => Names::All,
+        (Some(Names::Only(mut a)), Names::Only(b)) => {
+            a.extend(b);
+            Names::Only(a)
+        }
+    };
+    into.insert(grant, merged);
 }
 
 impl Rbac {
@@ -49,14 +73,15 @@ impl Rbac {
                         .map(str::to_string)
                         .collect()
                 };
-                assert!(
-                    rule.get("resourceNames").is_none(),
-                    "resourceNames are not enforced by the fake"
-                );
+                let names = match rule.get("resourceNames") {
+                    None => Names::All,
+                    Some(_) => Names::Only(strings("resourceNames").into_iter().collect()),
+                };
                 for group in strings("apiGroups") {
                     for resource in strings("resources") {
                         for verb in strings("verbs") {
-                            into.insert((group.clone(), resource.clone(), verb));
+                            let grant = (group.clone(), resource.clone(), verb);
+                            merge(into, grant, names.clone());
                         }
                     }
                 }
@@ -65,15 +90,47 @@ impl Rbac {
         rbac
     }
 
-    /// Whether `verb` on `group`/`resource` is granted; `namespaced` for a
-    /// call inside a namespace (where Roles count).
-    pub fn allows(&self, group: &str, resource: &str, verb: &str, namespaced: bool) -> bool {
+    /// Whether `verb` on `group`/`resource` is granted for the object
+    /// `name` (`None`: a call on no single object, such as a list or a
+    /// create); `namespaced` for a call inside a namespace (where Roles
+    /// count).
+    pub fn allows(
+        &self,
+        group: &str,
+        resource: &str,
+        verb: &str,
+        namespaced: bool,
+        name: Option<&str>,
+    ) -> bool {
         let grant = (group.to_string(), resource.to_string(), verb.to_string());
-        self.cluster.contains(&grant) || (namespaced && self.namespaced.contains(&grant))
+        let covers = |names: &Names| match (names, name) {
+            (Names::All, _) => true,
+            (Names::Only(only), Some(name)) => only.contains(name),
+            (Names::Only(_), None) => false,
+        };
+        self.cluster.get(&grant).is_some_and(covers)
+            || (namespaced && self.namespaced.get(&grant).is_some_and(covers))
     }
 
     /// Every grant, cluster-wide and namespaced.
     pub fn grants(&self) -> BTreeSet<Grant> {
-        self.cluster.union(&self.namespaced).cloned().collect()
+        self.cluster
+            .keys()
+            .chain(self.namespaced.keys())
+            .cloned()
+            .collect()
+    }
+
+    /// The grants limited to `resourceNames`, one entry per name.
+    pub fn named_grants(&self) -> BTreeSet<(Grant, String)> {
+        self.cluster
+            .iter()
+            .chain(&self.namespaced)
+            .filter_map(|(grant, names)| match names {
+                Names::All => None,
+                Names::Only(only) => Some(only.iter().map(|n| (grant.clone(), n.clone()))),
+            })
+            .flatten()
+            .collect()
     }
 }

@@ -41,6 +41,7 @@ pub(super) async fn handle(inner: &Inner, req: Request<Incoming>) -> Response<Bo
             content_type: content_type.clone(),
             status: 0,
             grant: None,
+            name: None,
             as_agent,
         });
         st.requests.len() - 1
@@ -159,8 +160,12 @@ async fn serve(inner: &Inner, req: Request<Incoming>, call: Call) -> Response<Bo
 
     let (verb, resource) = route.verb_and_resource();
     let group = route.group();
-    lock(inner).requests[index].grant =
-        Some((group.to_string(), resource.to_string(), verb.to_string()));
+    {
+        let mut st = lock(inner);
+        st.requests[index].grant =
+            Some((group.to_string(), resource.to_string(), verb.to_string()));
+        st.requests[index].name = route.name().map(str::to_string);
+    }
     if let Some(resp) = forbidden(inner, verb, resource, &route, as_agent) {
         return resp;
     }
@@ -256,6 +261,19 @@ impl Route {
         }
     }
 
+    /// The one object the call is about, as RBAC's `resourceNames` match
+    /// it; `None` for lists, watches and creates.
+    fn name(&self) -> Option<&str> {
+        match self {
+            Route::Node(name)
+            | Route::ConfigMap(_, name)
+            | Route::Secret(_, name)
+            | Route::LoadTest(_, name, ..) => Some(name),
+            Route::Events(_, name) => name.as_deref(),
+            Route::Pods(_) | Route::LoadTests(..) => None,
+        }
+    }
+
     fn namespace(&self) -> Option<&str> {
         match self {
             Route::Node(_) => None,
@@ -285,7 +303,13 @@ fn forbidden(
         .any(|(v, r)| (v == "*" || v == verb) && r == resource);
     let granted = !as_agent
         || st.rbac.as_ref().is_none_or(|rbac| {
-            rbac.allows(route.group(), resource, verb, route.namespace().is_some())
+            rbac.allows(
+                route.group(),
+                resource,
+                verb,
+                route.namespace().is_some(),
+                route.name(),
+            )
         });
     if !refused && granted {
         return None;
