@@ -1,8 +1,10 @@
 //! A local run's outputs (`--out`): k6's per-sample JSON and CSV, InfluxDB,
-//! and Volley's per-interval aggregate lines. `spec` parses what was asked
-//! for, `point_file` writes a per-sample file from its own thread,
-//! `influxdb` pushes to InfluxDB 1.x from its own thread, `volley_json`
-//! writes the interval lines. The encoders are pure, in `metrics::points`.
+//! Prometheus remote write and Volley's per-interval aggregate lines.
+//! `spec` parses what was asked for, `point_file` writes a per-sample file
+//! from its own thread, `influxdb` pushes to InfluxDB 1.x from its own
+//! thread, `prometheus_rw` pushes per-interval aggregates to a remote-write
+//! endpoint from its own thread, `volley_json` writes the interval lines.
+//! The encoders are pure, in `metrics::points` and `metrics::remote_write`.
 
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use crate::plan::Plan;
 
 pub mod influxdb;
 pub mod point_file;
+pub mod prometheus_rw;
 pub mod spec;
 pub mod volley_json;
 
@@ -39,6 +42,7 @@ pub trait PointOutput: Send {
 #[derive(Default)]
 pub struct Outputs {
     intervals: Vec<JsonLines>,
+    remote_write: Vec<prometheus_rw::PromRwOutput>,
     points: Vec<Box<dyn PointOutput>>,
 }
 
@@ -95,6 +99,10 @@ impl Outputs {
             OutputSpec::Influx(config) => self.points.push(Box::new(
                 influxdb::InfluxOutput::start(label, config.clone()).map_err(anyhow::Error::msg)?,
             )),
+            OutputSpec::PromRw(config) => self.remote_write.push(
+                prometheus_rw::PromRwOutput::start(label, config.clone())
+                    .map_err(anyhow::Error::msg)?,
+            ),
         }
         Ok(())
     }
@@ -106,6 +114,9 @@ impl Outputs {
     pub fn on_interval(&mut self, report: &IntervalReport<'_>) {
         for out in &mut self.intervals {
             out.write(report);
+        }
+        for out in &mut self.remote_write {
+            out.send(report.snapshot);
         }
     }
 
@@ -126,6 +137,9 @@ impl Outputs {
             }
         }
         for out in self.points.drain(..) {
+            notes.extend(out.finish());
+        }
+        for mut out in self.remote_write.drain(..) {
             notes.extend(out.finish());
         }
         notes
