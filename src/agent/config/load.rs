@@ -221,6 +221,13 @@ impl<'a> Loader<'a> {
             },
         );
 
+        let metrics_buckets = self.with_default(
+            Setting::METRICS_BUCKETS,
+            args.metrics_buckets.as_ref(),
+            crate::metrics::exposition::DEFAULT_BUCKETS.to_vec(),
+            "1ms..30s".to_owned(),
+            |s| crate::metrics::exposition::parse_buckets(s).map_err(Into::into),
+        );
         let limits = self.limits();
         let egress = self.egress();
 
@@ -254,6 +261,7 @@ impl<'a> Loader<'a> {
             node_name: node_name.map(|(name, _)| name),
             limits: limits?,
             egress: egress?,
+            metrics_buckets: metrics_buckets?.0,
         })
     }
 
