@@ -48,7 +48,10 @@ fn dashboards(dir: &Path) -> Vec<(String, Value)> {
             let v: Value = serde_json::from_str(&text)
                 .unwrap_or_else(|e| panic!("{}: not JSON: {e}", p.display()));
             (
-                p.file_name().expect("a name").to_string_lossy().into_owned(),
+                p.file_name()
+                    .expect("a name")
+                    .to_string_lossy()
+                    .into_owned(),
                 v,
             )
         })
@@ -119,7 +122,10 @@ fn deploy_and_chart_ship_the_same_dashboards() {
         );
     }
     for (name, d) in &deploy {
-        assert!(d["uid"].as_str().is_some_and(|u| u.starts_with("volley-")), "{name}");
+        assert!(
+            d["uid"].as_str().is_some_and(|u| u.starts_with("volley-")),
+            "{name}"
+        );
         let titles: Vec<String> = panels(d).into_iter().map(|(t, _, _)| t).collect();
         for want in [
             "Requests (total)",
@@ -132,7 +138,9 @@ fn deploy_and_chart_ship_the_same_dashboards() {
             "by scenario",
         ] {
             assert!(
-                titles.iter().any(|t| t.starts_with(want) || t.contains(want)),
+                titles
+                    .iter()
+                    .any(|t| t.starts_with(want) || t.contains(want)),
                 "{name} has a {want:?} panel: {titles:?}"
             );
         }

@@ -136,9 +136,19 @@ async fn k6_series_give_the_summary_totals() {
         assert!(!r.is_empty(), "{name} was written");
     }
     // k6's labels: tags with a value, as label names.
-    let r = prom.query("last_over_time(k6_http_reqs_total{status=\"200\"}[1h])", None);
+    let r = prom.query(
+        "last_over_time(k6_http_reqs_total{status=\"200\"}[1h])",
+        None,
+    );
     let labels = &r[0]["metric"];
-    for key in ["method", "name", "scenario", "status", "url", "expected_response"] {
+    for key in [
+        "method",
+        "name",
+        "scenario",
+        "status",
+        "url",
+        "expected_response",
+    ] {
         assert!(labels.get(key).is_some(), "{key} in {labels}");
     }
     assert_eq!(labels["scenario"], "main");

@@ -256,7 +256,10 @@ mod tests {
         assert_eq!(b.bounds.len(), b.cumulative.len());
         assert_eq!(b.bounds[0], 0.001);
         assert_eq!(b.cumulative[0], 1);
-        assert_eq!(b.cumulative[b.bounds.iter().position(|x| *x == 0.01).expect("10 ms")], 2);
+        assert_eq!(
+            b.cumulative[b.bounds.iter().position(|x| *x == 0.01).expect("10 ms")],
+            2
+        );
         assert_eq!(*b.cumulative.last().expect("bounds"), 2);
         assert_eq!(b.count, 3);
         assert!((b.sum_seconds - 2.0093).abs() < 1e-9);

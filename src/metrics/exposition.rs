@@ -158,7 +158,11 @@ mod tests {
         let b = buckets(&t, &[0.001, 0.005, 0.05, 1.0, 10.0]);
         assert_eq!(b.cumulative, [2, 4, 5, 6, 6]);
         assert_eq!(b.count, 7);
-        assert!((b.sum_seconds - 12.747999).abs() < 1e-9, "{}", b.sum_seconds);
+        assert!(
+            (b.sum_seconds - 12.747999).abs() < 1e-9,
+            "{}",
+            b.sum_seconds
+        );
         // A sample just above a bound is never counted under it.
         let t = Trend::of(Duration::from_micros(5001));
         assert_eq!(buckets(&t, &[0.005, 0.01]).cumulative, [0, 1]);
@@ -175,7 +179,10 @@ mod tests {
             series: vec![
                 (key(Metric::HttpReqs, "a"), Value::Counter(3.0)),
                 (key(Metric::HttpReqs, "b"), Value::Counter(2.0)),
-                (key(Metric::HttpReqFailed, "a"), Value::Rate { trues: 1, total: 3 }),
+                (
+                    key(Metric::HttpReqFailed, "a"),
+                    Value::Rate { trues: 1, total: 3 },
+                ),
                 (
                     key(Metric::HttpReqDuration, "a"),
                     Value::trend_of(Duration::from_millis(20)),
@@ -196,10 +203,21 @@ mod tests {
 
     #[test]
     fn bucket_bounds_from_text() {
-        assert_eq!(parse_buckets("0.005, 10ms,1s,2").expect("valid"), [0.005, 0.01, 1.0, 2.0]);
-        assert!(parse_buckets("1,0.5").expect_err("order").contains("ascending"));
+        assert_eq!(
+            parse_buckets("0.005, 10ms,1s,2").expect("valid"),
+            [0.005, 0.01, 1.0, 2.0]
+        );
+        assert!(
+            parse_buckets("1,0.5")
+                .expect_err("order")
+                .contains("ascending")
+        );
         assert!(parse_buckets("0").expect_err("zero").contains("positive"));
-        assert!(parse_buckets("soon").expect_err("text").contains("neither seconds"));
+        assert!(
+            parse_buckets("soon")
+                .expect_err("text")
+                .contains("neither seconds")
+        );
         assert!(parse_buckets("").is_err());
     }
 }

@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use volley::api::{
-    AbortResponse, Agent, AgentState, AllocationEntry, ApiError, BoxFuture, Ending,
-    LiveMetrics, MemberView, PromSnapshot, ScenarioFigures, ShareFigures, SubmitRequest,
-    SubmitResponse, SummaryView, TestBrief,
-    TestView,
+    AbortResponse, Agent, AgentState, AllocationEntry, ApiError, BoxFuture, Ending, LiveMetrics,
+    MemberView, PromSnapshot, ScenarioFigures, ShareFigures, SubmitRequest, SubmitResponse,
+    SummaryView, TestBrief, TestView,
 };
 use volley::metrics::{CheckSummary, MetricSummary, MetricValues, Summary, ThresholdOutcome};
 use volley::plan::TrendStat;

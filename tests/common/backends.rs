@@ -146,7 +146,6 @@ impl Drop for Influx {
     }
 }
 
-
 /// Percent-encodes a query parameter.
 pub fn url_encode(q: &str) -> String {
     q.bytes()
@@ -183,7 +182,10 @@ impl Prometheus {
             let port = free_port();
             let mut child = Command::new(binary)
                 .arg(format!("--config.file={}", config.display()))
-                .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
                 .arg(format!("--web.listen-address=127.0.0.1:{port}"))
                 .arg("--web.enable-remote-write-receiver")
                 .arg("--log.level=warn")
@@ -241,7 +243,8 @@ impl Prometheus {
     fn api(&self, path: &str, what: &str) -> Vec<Value> {
         let (status, body) = get_http10(self.port, path).expect("prometheus answers");
         assert_eq!(status, 200, "{what}: {body}");
-        let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{what}: {e}: {body}"));
+        let v: Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{what}: {e}: {body}"));
         assert_eq!(v["status"], "success", "{what}: {body}");
         v["data"]["result"].as_array().cloned().unwrap_or_default()
     }

@@ -93,9 +93,15 @@ fn renders_every_family_with_help_and_type_first() {
         format!("volley_test_data_sent_bytes_total{{{t},scenario=\"browse\"}} 1000"),
         format!("volley_test_data_received_bytes_total{{{t},scenario=\"browse\"}} 2000"),
         "# TYPE volley_test_http_req_duration_seconds histogram".to_owned(),
-        format!("volley_test_http_req_duration_seconds_bucket{{{t},scenario=\"browse\",le=\"0.005\"}} 10"),
-        format!("volley_test_http_req_duration_seconds_bucket{{{t},scenario=\"browse\",le=\"0.25\"}} 89990"),
-        format!("volley_test_http_req_duration_seconds_bucket{{{t},scenario=\"browse\",le=\"+Inf\"}} 90000"),
+        format!(
+            "volley_test_http_req_duration_seconds_bucket{{{t},scenario=\"browse\",le=\"0.005\"}} 10"
+        ),
+        format!(
+            "volley_test_http_req_duration_seconds_bucket{{{t},scenario=\"browse\",le=\"0.25\"}} 89990"
+        ),
+        format!(
+            "volley_test_http_req_duration_seconds_bucket{{{t},scenario=\"browse\",le=\"+Inf\"}} 90000"
+        ),
         format!("volley_test_http_req_duration_seconds_sum{{{t},scenario=\"browse\"}} 450.5"),
         format!("volley_test_http_req_duration_seconds_count{{{t},scenario=\"buy\"}} 10"),
     ] {

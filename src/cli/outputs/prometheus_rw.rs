@@ -211,10 +211,9 @@ impl PromRwOutput {
                     .build()
                 {
                     Ok(rt) => rt.block_on(push_loop(config, RemoteWrite::new(stats), rx)),
-                    Err(e) => Losses::from([(
-                        format!("cannot start its runtime ({e}); nothing sent"),
-                        0,
-                    )]),
+                    Err(e) => {
+                        Losses::from([(format!("cannot start its runtime ({e}); nothing sent"), 0)])
+                    }
                 }
             })
             .map_err(|e| format!("--out {label}: cannot start its thread: {e}"))?;
@@ -565,20 +564,19 @@ mod tests {
 
     #[test]
     fn bad_values_say_what_was_expected() {
-        let with = |k: &'static str, v: &'static str| {
-            move |q: &str| (q == k).then(|| v.to_owned())
-        };
+        let with = |k: &'static str, v: &'static str| move |q: &str| (q == k).then(|| v.to_owned());
         let e = |env: &dyn Fn(&str) -> Option<String>| {
             PromRwConfig::parse(None, env, &[]).expect_err("refused")
         };
         assert!(e(&with("K6_PROMETHEUS_RW_SERVER_URL", "prom:9090")).contains("expected http://"));
         assert!(
-            e(&with("K6_PROMETHEUS_RW_SERVER_URL", "https://p/api/v1/write"))
-                .contains("only http://")
+            e(&with(
+                "K6_PROMETHEUS_RW_SERVER_URL",
+                "https://p/api/v1/write"
+            ))
+            .contains("only http://")
         );
-        assert!(
-            e(&with("K6_PROMETHEUS_RW_PUSH_INTERVAL", "0s")).contains("positive duration")
-        );
+        assert!(e(&with("K6_PROMETHEUS_RW_PUSH_INTERVAL", "0s")).contains("positive duration"));
         let t = e(&with("K6_PROMETHEUS_RW_TREND_STATS", "p99"));
         assert!(t.contains("K6_PROMETHEUS_RW_TREND_STATS \"p99\""), "{t}");
         assert!(
@@ -588,9 +586,7 @@ mod tests {
         assert!(
             e(&with("K6_PROMETHEUS_RW_STALE_MARKERS", "yes")).contains("expected true or false")
         );
-        assert!(
-            e(&with("K6_PROMETHEUS_RW_HTTP_HEADERS", "novalue")).contains("is not NAME:VALUE")
-        );
+        assert!(e(&with("K6_PROMETHEUS_RW_HTTP_HEADERS", "novalue")).contains("is not NAME:VALUE"));
         let c = PromRwConfig::parse(
             None,
             &with("K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM", "false"),

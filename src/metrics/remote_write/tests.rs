@@ -74,8 +74,14 @@ fn k6_names_cumulative_values_and_seconds() {
         1_000_000,
         vec![
             (key(Metric::HttpReqs, &ok), Value::Counter(3.0)),
-            (key(Metric::HttpReqDuration, &ok), trend_ms(&[100, 200, 300])),
-            (key(Metric::HttpReqFailed, &ok), Value::Rate { trues: 1, total: 3 }),
+            (
+                key(Metric::HttpReqDuration, &ok),
+                trend_ms(&[100, 200, 300]),
+            ),
+            (
+                key(Metric::HttpReqFailed, &ok),
+                Value::Rate { trues: 1, total: 3 },
+            ),
             (key(Metric::Vus, &[]), Value::gauge_of(5.0)),
         ],
     ));
@@ -84,14 +90,21 @@ fn k6_names_cumulative_values_and_seconds() {
         vec![
             (key(Metric::HttpReqs, &ok), Value::Counter(1.0)),
             (key(Metric::HttpReqDuration, &ok), trend_ms(&[400])),
-            (key(Metric::HttpReqFailed, &ok), Value::Rate { trues: 0, total: 1 }),
+            (
+                key(Metric::HttpReqFailed, &ok),
+                Value::Rate { trues: 0, total: 1 },
+            ),
             (key(Metric::Vus, &[]), Value::gauge_of(2.0)),
         ],
     ));
     assert!(rw.has_news());
     let got = decode(&rw.take_push().expect("news"));
     let l = "{scenario=main,status=200}";
-    let v = |name: &str| got.get(name).unwrap_or_else(|| panic!("{name} in {got:?}")).0;
+    let v = |name: &str| {
+        got.get(name)
+            .unwrap_or_else(|| panic!("{name} in {got:?}"))
+            .0
+    };
     assert_eq!(v(&format!("k6_http_reqs_total{l}")), 4.0);
     assert_eq!(v(&format!("k6_http_req_failed_rate{l}")), 0.25);
     assert_eq!(v("k6_vus{}"), 2.0);
@@ -171,7 +184,10 @@ fn trend_stats_as_k6_spells_them() {
 #[test]
 fn timestamps_always_move_forward() {
     let mut rw = RemoteWrite::new(vec![TrendStat::Count]);
-    let s = snap(5_000, vec![(key(Metric::Iterations, &[]), Value::Counter(1.0))]);
+    let s = snap(
+        5_000,
+        vec![(key(Metric::Iterations, &[]), Value::Counter(1.0))],
+    );
     rw.add_interval(&s);
     let a = decode(&rw.take_push().expect("news"));
     // The same interval end again (a clock that did not move).
