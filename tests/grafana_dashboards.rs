@@ -2,16 +2,18 @@
 //! files in `chart/volley/dashboards/` for the chart's ConfigMaps), checked
 //! against real backends: one `volley run` writes to a real InfluxDB 1.x
 //! (`--out influxdb`) and a real Prometheus (`--out
-//! experimental-prometheus-rw`), both started by the test, then every
-//! panel's query runs against its backend and must return data, and the
-//! "Requests (total)" panels give the summary's request count exactly.
+//! experimental-prometheus-rw`), both started by the test; and a fleet of
+//! two real agents is scraped by a real Prometheus (`/metrics`, the agents'
+//! dashboard). Then every panel's query runs against its backend and must
+//! return data, and the "Requests (total)" and "Failed requests (total)"
+//! panels give the summary's counts exactly.
 //!
 //! Grafana's template variables are substituted as a user who picked one
 //! test would see them (documented in `deploy/grafana/README.md`):
 //!
 //! | variable | value |
 //! |---|---|
-//! | `$testid` | the run's `--tag testid=…` |
+//! | `$testid`, `$test` | the run's `--tag testid=…`, the fleet test's id |
 //! | `$scenario` | `.*` (All) |
 //! | `$__rate_interval` | `5s` (pushes every 1 s) |
 //! | `$__interval` | `1s` |
@@ -19,6 +21,7 @@
 //! | `$timeFilter` | `time > now() - 1h` |
 
 mod common;
+mod fleet;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -81,13 +84,14 @@ fn panels(d: &Value) -> Vec<(String, String, Vec<Value>)> {
 }
 
 /// A query with Grafana's variables replaced (see the module's table).
-fn substitute(q: &str) -> String {
+fn substitute(q: &str, test: &str) -> String {
     let q = q
         .replace("$__rate_interval", "5s")
         .replace("$__interval", "1s")
         .replace("$__range", "1h")
         .replace("$timeFilter", "time > now() - 1h")
-        .replace("$testid", TESTID)
+        .replace("$testid", test)
+        .replace("$test", test)
         .replace("$scenario", ".*");
     let left = q.match_indices('$').any(|(i, _)| {
         q[i + 1..]
@@ -127,16 +131,22 @@ fn deploy_and_chart_ship_the_same_dashboards() {
             "{name}"
         );
         let titles: Vec<String> = panels(d).into_iter().map(|(t, _, _)| t).collect();
-        for want in [
+        let mut wanted = vec![
             "Requests (total)",
             "Requests per second",
             "Virtual users",
             "Latency percentiles",
             "Failed requests",
-            "Checks",
             "Data sent and received",
             "by scenario",
-        ] {
+        ];
+        if name == "volley-agents.json" {
+            // /metrics has no checks; it has the generators' load.
+            wanted.extend(["Generator CPU share", "Scheduling lag"]);
+        } else {
+            wanted.push("Checks");
+        }
+        for want in wanted {
             assert!(
                 titles
                     .iter()
@@ -226,67 +236,175 @@ scenarios:
 
     let mut checked = 0;
     for (name, d) in dashboards(&root().join("deploy/grafana")) {
-        for (title, kind, targets) in panels(&d) {
-            for target in targets {
-                let what = format!("{name}: {title:?} ({})", target["refId"]);
-                match kind.as_str() {
-                    "prometheus" => {
-                        let q = substitute(target["expr"].as_str().expect("expr"));
-                        let result = if target["instant"] == true {
-                            prom.query(&q, None)
-                        } else {
-                            prom.query_range(&q, started - 5.0, end, 1.0)
-                        };
-                        assert!(!result.is_empty(), "{what}: no data for {q}");
-                        let numbers = |v: &Value| {
-                            v.as_array().map_or(0, |pair| {
-                                pair.get(1)
-                                    .and_then(Value::as_str)
-                                    .and_then(|s| s.parse::<f64>().ok())
-                                    .filter(|x| x.is_finite())
-                                    .map_or(0, |_| 1)
-                            })
-                        };
-                        let finite: usize = result
-                            .iter()
-                            .map(|r| {
-                                numbers(&r["value"])
-                                    + r["values"]
-                                        .as_array()
-                                        .map_or(0, |vs| vs.iter().map(numbers).sum())
-                            })
-                            .sum();
-                        assert!(finite > 0, "{what}: only NaN for {q}: {result:?}");
-                        let total = |r: &[Value]| -> f64 {
-                            r.iter()
-                                .filter_map(|s| s["value"][1].as_str()?.parse::<f64>().ok())
-                                .sum()
-                        };
-                        if title == "Requests (total)" {
-                            assert_eq!(total(&result), reqs, "{what}");
-                        }
-                        if title == "Failed requests (total)" {
-                            assert_eq!(total(&result), failed, "{what}");
-                        }
-                    }
-                    "influxdb" => {
-                        let q = substitute(target["query"].as_str().expect("query"));
-                        let series = influx.query(DB, &q);
-                        let rows = series["values"].as_array().map_or(0, Vec::len);
-                        assert!(rows > 0, "{what}: no data for {q}: {series}");
-                        if title == "Requests (total)" {
-                            assert_eq!(series["values"][0][1].as_f64(), Some(reqs), "{what}");
-                        }
-                        if title == "Failed requests (total)" {
-                            assert_eq!(series["values"][0][1].as_f64(), Some(failed), "{what}");
-                        }
-                    }
-                    other => panic!("{what}: unexpected data source type {other:?}"),
-                }
-                checked += 1;
-            }
+        if name == "volley-agents.json" {
+            continue;
         }
+        checked += check_panels(
+            &name,
+            &d,
+            Backends {
+                prom: &prom,
+                influx: Some(&influx),
+                test: TESTID,
+                range: (started - 5.0, end),
+            },
+            reqs,
+            failed,
+        );
     }
     assert!(checked >= 25, "{checked} queries checked");
+    target.shutdown().await;
+}
+
+/// Where a dashboard's queries run.
+struct Backends<'a> {
+    prom: &'a Prometheus,
+    influx: Option<&'a Influx>,
+    /// `$testid` / `$test`.
+    test: &'a str,
+    /// Range queries' start and end, Unix seconds.
+    range: (f64, f64),
+}
+
+/// Runs every panel's queries; each must return data, and the two total
+/// panels must give `reqs` and `failed`. Returns how many queries ran.
+fn check_panels(name: &str, d: &Value, b: Backends<'_>, reqs: f64, failed: f64) -> usize {
+    let mut checked = 0;
+    for (title, kind, targets) in panels(d) {
+        for target in targets {
+            let what = format!("{name}: {title:?} ({})", target["refId"]);
+            let want_total = match title.as_str() {
+                "Requests (total)" => Some(reqs),
+                "Failed requests (total)" => Some(failed),
+                _ => None,
+            };
+            match kind.as_str() {
+                "prometheus" => {
+                    let q = substitute(target["expr"].as_str().expect("expr"), b.test);
+                    let result = if target["instant"] == true {
+                        b.prom.query(&q, None)
+                    } else {
+                        b.prom.query_range(&q, b.range.0, b.range.1, 1.0)
+                    };
+                    assert!(!result.is_empty(), "{what}: no data for {q}");
+                    let finite = |v: &Value| {
+                        v.get(1)
+                            .and_then(Value::as_str)
+                            .and_then(|s| s.parse::<f64>().ok())
+                            .is_some_and(f64::is_finite)
+                    };
+                    let any_finite = result.iter().any(|r| {
+                        finite(&r["value"])
+                            || r["values"]
+                                .as_array()
+                                .is_some_and(|vs| vs.iter().any(finite))
+                    });
+                    assert!(any_finite, "{what}: only NaN for {q}: {result:?}");
+                    if let Some(want) = want_total {
+                        let total: f64 = result
+                            .iter()
+                            .filter_map(|s| s["value"][1].as_str()?.parse::<f64>().ok())
+                            .sum();
+                        assert_eq!(total, want, "{what}");
+                    }
+                }
+                "influxdb" => {
+                    let influx = b.influx.expect("an InfluxDB for this dashboard");
+                    let q = substitute(target["query"].as_str().expect("query"), b.test);
+                    let series = influx.query(DB, &q);
+                    let rows = series["values"].as_array().map_or(0, Vec::len);
+                    assert!(rows > 0, "{what}: no data for {q}: {series}");
+                    if let Some(want) = want_total {
+                        assert_eq!(series["values"][0][1].as_f64(), Some(want), "{what}");
+                    }
+                }
+                other => panic!("{what}: unexpected data source type {other:?}"),
+            }
+            checked += 1;
+        }
+    }
+    checked
+}
+
+/// The agents' dashboard: a real Prometheus scrapes two real agents'
+/// `/metrics` every second (with the API token, as the chart's
+/// ServiceMonitor can) while they run a fleet test with failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agents_dashboard_reads_a_scraped_fleet() {
+    let target = fleet::target().await;
+    let fleet = fleet::Fleet::start(2, fleet::FleetOptions::default())
+        .await
+        .expect("fleet forms");
+    let targets: Vec<String> = fleet
+        .agents
+        .iter()
+        .map(|a| format!("'{}'", a.api))
+        .collect();
+    let prom = Prometheus::start_with(&format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+         scrape_configs:\n  - job_name: volley\n    authorization:\n      credentials: {}\n\
+         \x20   static_configs:\n      - targets: [{}]\n",
+        fleet::TOKEN,
+        targets.join(", ")
+    ));
+    let plan = format!(
+        r#"scenarios:
+  open:
+    executor: constant-arrival-rate
+    rate: 50
+    timeUnit: 1s
+    duration: 4s
+    preAllocatedVUs: 20
+    flow:
+      - get: http://{addr}/
+      - get: http://{addr}/status/500
+"#,
+        addr = target.addr
+    );
+    let started = now_s();
+    let view = fleet.run_to_seal(0, &fleet::plans::submit(plan)).await;
+    let reqs = match view.summary.metric("http_reqs").map(|m| &m.values) {
+        Some(volley::metrics::MetricValues::Counter { count, .. }) => *count,
+        other => panic!("http_reqs in the summary: {other:?}"),
+    };
+    // Every iteration: a 200, then a 500.
+    let failed = reqs / 2.0;
+    // A scrape after the seal: the totals are final.
+    let total = format!(
+        "sum(volley_test_http_requests_total{{test=\"{}\"}})",
+        view.id
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while prom
+        .query(&total, None)
+        .first()
+        .and_then(|r| r["value"][1].as_str()?.parse::<f64>().ok())
+        != Some(reqs)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Prometheus never scraped {reqs} requests: {:?}",
+            prom.query(&total, None)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let d = dashboards(&root().join("deploy/grafana"))
+        .into_iter()
+        .find(|(n, _)| n == "volley-agents.json")
+        .expect("the agents' dashboard")
+        .1;
+    let checked = check_panels(
+        "volley-agents.json",
+        &d,
+        Backends {
+            prom: &prom,
+            influx: None,
+            test: &view.id,
+            range: (started - 5.0, now_s() + 1.0),
+        },
+        reqs,
+        failed,
+    );
+    assert!(checked >= 12, "{checked} queries checked");
     target.shutdown().await;
 }

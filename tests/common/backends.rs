@@ -168,11 +168,16 @@ pub struct Prometheus {
 }
 
 impl Prometheus {
+    /// Nothing to scrape: every sample comes by remote write.
     pub fn start() -> Prometheus {
+        Prometheus::start_with("global:\n  scrape_interval: 1m\n")
+    }
+
+    /// With `config` as its `prometheus.yml` (scrape jobs).
+    pub fn start_with(config_yaml: &str) -> Prometheus {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let config = dir.path().join("prometheus.yml");
-        // Nothing to scrape: every sample comes by remote write.
-        std::fs::write(&config, "global:\n  scrape_interval: 1m\n").expect("config written");
+        std::fs::write(&config, config_yaml).expect("config written");
         let binary = ["/usr/bin/prometheus", "/usr/sbin/prometheus"]
             .into_iter()
             .find(|p| Path::new(p).exists())
