@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 
 use super::aggregate::Aggregate;
 use super::catalog::Metric;
+use super::snapshot::SeriesKey;
 use super::trend::Trend;
 use super::value::Value;
 
@@ -52,8 +53,19 @@ pub struct Buckets {
 /// Every scenario's totals, by scenario name (`""` for samples outside
 /// any scenario, such as `setup`).
 pub fn by_scenario(total: &Aggregate) -> BTreeMap<String, ScenarioTotals> {
-    let mut out: BTreeMap<String, ScenarioTotals> = BTreeMap::new();
-    for (key, value) in total.series() {
+    let mut out = BTreeMap::new();
+    add_series(&mut out, total.series());
+    out
+}
+
+/// Adds series (an interval's, or a running total's) to `out`: a share's
+/// totals kept up to date one interval at a time cost only what the
+/// interval saw.
+pub fn add_series<'a>(
+    out: &mut BTreeMap<String, ScenarioTotals>,
+    series: impl Iterator<Item = (&'a SeriesKey, &'a Value)>,
+) {
+    for (key, value) in series {
         let scenario = key.tags.get("scenario").unwrap_or("");
         let counter = |v: &Value| match v {
             Value::Counter(c) => c.max(0.0).round() as u64,
@@ -85,7 +97,6 @@ pub fn by_scenario(total: &Aggregate) -> BTreeMap<String, ScenarioTotals> {
             _ => {}
         }
     }
-    out
 }
 
 /// A time trend's samples as cumulative bucket counts over `bounds`
@@ -145,7 +156,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::metrics::snapshot::{SeriesKey, Snapshot};
+    use crate::metrics::snapshot::Snapshot;
     use crate::metrics::tags::TagSet;
 
     #[test]
@@ -194,6 +205,12 @@ mod tests {
         let mut total = Aggregate::default();
         total.add_interval(&snap).expect("valid");
         let s = by_scenario(&total);
+        // The same, one interval at a time.
+        let mut again = BTreeMap::new();
+        add_series(&mut again, snap.series.iter().map(|(k, v)| (k, v)));
+        add_series(&mut again, snap.series.iter().map(|(k, v)| (k, v)));
+        assert_eq!(again["a"].requests, 6);
+        assert_eq!(again["a"].duration.count(), 2);
         assert_eq!(s["a"].requests, 3);
         assert_eq!(s["a"].failed, 1);
         assert_eq!(s["a"].duration.count(), 1);
