@@ -286,7 +286,11 @@ fn check_panels(name: &str, d: &Value, b: Backends<'_>, reqs: f64, failed: f64) 
                     } else {
                         b.prom.query_range(&q, b.range.0, b.range.1, 1.0)
                     };
-                    assert!(!result.is_empty(), "{what}: no data for {q}");
+                    assert!(
+                        !result.is_empty(),
+                        "{what}: no data for {q}; scrapes: {:?}",
+                        b.prom.query_range("up", b.range.0, b.range.1, 1.0)
+                    );
                     let finite = |v: &Value| {
                         v.get(1)
                             .and_then(Value::as_str)
@@ -361,6 +365,22 @@ async fn the_agents_dashboard_reads_a_scraped_fleet() {
 "#,
         addr = target.addr
     );
+    // Prometheus applies new scrape targets every 5 s: the test starts
+    // once both agents are being scraped, so it is seen throughout.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while prom
+        .query("count(up == 1)", None)
+        .first()
+        .and_then(|r| r["value"][1].as_str()?.parse::<f64>().ok())
+        != Some(2.0)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Prometheus never scraped both agents: {:?}",
+            prom.query("up", None)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let started = now_s();
     let view = fleet.run_to_seal(0, &fleet::plans::submit(plan)).await;
     let reqs = match view.summary.metric("http_reqs").map(|m| &m.values) {
