@@ -162,6 +162,59 @@ async fn k6_series_give_the_summary_totals() {
     target.shutdown().await;
 }
 
+/// `K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM=true`: a trend is one
+/// native histogram series (Prometheus with native histograms on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trends_as_native_histograms_when_asked() {
+    let prom = Prometheus::start_native();
+    let target = start_target().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let plan = write_plan(dir.path(), &base(&target));
+    let export = dir.path().join("summary.json");
+    let out = volley_async_env(
+        vec![
+            "run".into(),
+            plan,
+            "--quiet".into(),
+            "--summary-export".into(),
+            export.display().to_string(),
+            "--out".into(),
+            format!("experimental-prometheus-rw={}", prom.write_url()),
+        ],
+        env(&[
+            ("K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM", "true"),
+            ("K6_PROMETHEUS_RW_PUSH_INTERVAL", "1s"),
+        ]),
+        LIMIT,
+    )
+    .await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    assert!(!text.contains("not delivered"), "{text}");
+    let summary = common::export(&export);
+    let m = &summary["metrics"];
+    let reqs = m["http_reqs"]["count"].as_f64().expect("http_reqs");
+    let d = "k6_http_req_duration_seconds";
+    assert_eq!(prom.scalar(&format!("sum(histogram_count({d}))")), reqs);
+    let sum_s = prom.scalar(&format!("sum(histogram_sum({d}))"));
+    let avg_ms = m["http_req_duration"]["avg"].as_f64().expect("avg");
+    assert!(
+        (sum_s * 1000.0 / reqs - avg_ms).abs() <= avg_ms * 1e-6,
+        "{sum_s} s over {reqs} vs avg {avg_ms} ms"
+    );
+    // Buckets about 9 % wide: the median within them.
+    let med_s = prom.scalar(&format!("histogram_quantile(0.5, sum({d}))"));
+    let med_ms = m["http_req_duration"]["med"].as_f64().expect("med");
+    assert!(
+        med_s * 1000.0 > med_ms * 0.85 && med_s * 1000.0 < med_ms * 1.15,
+        "{med_s} s vs med {med_ms} ms"
+    );
+    // No statistics series beside the histogram.
+    assert!(prom.query("k6_http_req_duration_p99", None).is_empty());
+    assert_eq!(prom.scalar("sum(k6_http_reqs_total)"), reqs);
+    target.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_markers_end_the_series_when_asked() {
     let prom = Prometheus::start();

@@ -16,6 +16,13 @@
 //! | rate | `k6_<name>_rate` | trues / samples since the start |
 //! | trend | `k6_<name>_<stat>` per stat (`p99`, `min`, `max`, `avg`, `med`, `count`, `sum`) | the statistic over every sample since the start |
 //!
+//! With native histograms (`K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM`),
+//! a trend is one series instead, `k6_<name>_seconds` (`_bytes` for data,
+//! no suffix otherwise), a Prometheus native histogram (schema 3: buckets
+//! 2^(1/8), about 9 %, apart) of every sample since the start, built from
+//! the HDR histogram: each HDR bucket's samples go to the native bucket
+//! holding its highest value; `count` and `sum` are exact.
+//!
 //! Time trends are sent in seconds, as k6 does (`k6_http_req_duration_p99`
 //! of 0.25 is 250 ms); `count` is a plain number (k6 1.x divides it by
 //! 1000 too, which no one wants). Percentiles come from the run's merged
@@ -28,7 +35,7 @@ pub mod proto;
 
 use std::collections::BTreeSet;
 
-use self::proto::TimeSeries;
+use self::proto::{NativeHistogram, TimeSeries};
 use super::aggregate::Aggregate;
 use super::catalog::Unit;
 use super::snapshot::{SeriesKey, Snapshot};
@@ -36,6 +43,12 @@ use super::value::Value;
 
 /// Prometheus' stale marker: a NaN with this exact bit pattern.
 pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+/// Native histograms' schema: buckets 2^(2^-3) apart, as k6's (a bucket
+/// factor of 1.1 gives schema 3).
+const NATIVE_SCHEMA: i32 = 3;
+/// Prometheus' default zero bucket width (2^-128).
+const ZERO_THRESHOLD: f64 = 2.938_735_877_055_719e-39;
 
 /// One statistic sent for every trend.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +150,8 @@ pub struct Push {
 /// The running state of one remote-write output.
 pub struct RemoteWrite {
     stats: Vec<TrendStat>,
+    /// Trends as native histograms instead of `stats`.
+    native: bool,
     total: Aggregate,
     /// Series that saw data since the last push.
     touched: BTreeSet<SeriesKey>,
@@ -154,6 +169,7 @@ impl RemoteWrite {
     pub fn new(stats: Vec<TrendStat>) -> RemoteWrite {
         RemoteWrite {
             stats,
+            native: false,
             total: Aggregate::default(),
             touched: BTreeSet::new(),
             sent: BTreeSet::new(),
@@ -161,6 +177,12 @@ impl RemoteWrite {
             last_push_ms: i64::MIN,
             merge_errors: 0,
         }
+    }
+
+    /// Trends as native histograms (k6's `trendAsNativeHistogram`).
+    pub fn with_native_histograms(mut self) -> RemoteWrite {
+        self.native = true;
+        self
     }
 
     /// Folds in the next interval.
@@ -196,10 +218,19 @@ impl RemoteWrite {
         let touched = std::mem::take(&mut self.touched);
         let mut series = Vec::new();
         for (key, value) in self.total.series().filter(|(k, _)| touched.contains(*k)) {
+            if let (true, Value::Trend(t)) = (self.native, value) {
+                series.push(TimeSeries {
+                    labels: labels(&native_name(key), key),
+                    samples: Vec::new(),
+                    histograms: vec![native_histogram(t, key.metric.unit(), ts)],
+                });
+                continue;
+            }
             for (name, v) in self.values(key, value) {
                 series.push(TimeSeries {
                     labels: labels(&name, key),
                     samples: vec![(v, ts)],
+                    histograms: Vec::new(),
                 });
             }
         }
@@ -216,10 +247,19 @@ impl RemoteWrite {
         let ts = self.next_timestamp();
         let mut series = Vec::new();
         for (key, value) in self.total.series().filter(|(k, _)| self.sent.contains(*k)) {
-            for (name, _) in self.values(key, value) {
+            let names = match value {
+                Value::Trend(_) if self.native => vec![native_name(key)],
+                _ => self
+                    .values(key, value)
+                    .into_iter()
+                    .map(|(n, _)| n)
+                    .collect(),
+            };
+            for name in names {
                 series.push(TimeSeries {
                     labels: labels(&name, key),
                     samples: vec![(f64::from_bits(STALE_NAN), ts)],
+                    histograms: Vec::new(),
                 });
             }
         }
@@ -255,6 +295,65 @@ impl RemoteWrite {
                 })
                 .collect(),
         }
+    }
+}
+
+/// `k6_<name>_seconds` (time), `_bytes` (data), or bare.
+fn native_name(key: &SeriesKey) -> String {
+    let base = format!("k6_{}", metric_name(key.metric.name()));
+    match key.metric.unit() {
+        Unit::Time => format!("{base}_seconds"),
+        Unit::Data => format!("{base}_bytes"),
+        Unit::Default => base,
+    }
+}
+
+/// A trend as a native histogram: every HDR bucket's samples in the
+/// native bucket that holds the HDR bucket's highest value.
+pub fn native_histogram(t: &super::Trend, unit: Unit, timestamp: i64) -> NativeHistogram {
+    // The histogram holds whole microseconds of the trend's unit-as-ms.
+    let scale = if unit == Unit::Time { 1e-6 } else { 1e-3 };
+    let mut zero_count = 0;
+    let mut buckets: std::collections::BTreeMap<i32, u64> = std::collections::BTreeMap::new();
+    let h = t.histogram();
+    for v in h.iter_recorded() {
+        let top = h.highest_equivalent(v.value_iterated_to()) as f64 * scale;
+        if top <= ZERO_THRESHOLD {
+            zero_count += v.count_at_value();
+            continue;
+        }
+        // Bucket i holds (2^((i-1)/8), 2^(i/8)].
+        let i = (top.log2() * f64::from(1 << NATIVE_SCHEMA)).ceil() as i32;
+        *buckets.entry(i).or_default() += v.count_at_value();
+    }
+    let mut spans: Vec<(i32, u32)> = Vec::new();
+    let mut deltas = Vec::with_capacity(buckets.len());
+    let (mut next, mut last_count) = (None::<i32>, 0i64);
+    for (i, n) in buckets {
+        match next {
+            Some(expected) if expected == i => {
+                if let Some(span) = spans.last_mut() {
+                    span.1 += 1;
+                }
+            }
+            Some(expected) => spans.push((i - expected, 1)),
+            None => spans.push((i, 1)),
+        }
+        next = Some(i + 1);
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        deltas.push(n - last_count);
+        last_count = n;
+    }
+    let factor = if unit == Unit::Time { 1e-9 } else { 1e-6 };
+    NativeHistogram {
+        count: t.count(),
+        sum: t.sum_ns() as f64 * factor,
+        schema: NATIVE_SCHEMA,
+        zero_threshold: ZERO_THRESHOLD,
+        zero_count,
+        positive_spans: spans,
+        positive_deltas: deltas,
+        timestamp,
     }
 }
 

@@ -175,6 +175,19 @@ impl Prometheus {
 
     /// With `config` as its `prometheus.yml` (scrape jobs).
     pub fn start_with(config_yaml: &str) -> Prometheus {
+        Prometheus::start_args(config_yaml, &[])
+    }
+
+    /// Native histograms accepted (`--enable-feature=native-histograms`).
+    pub fn start_native() -> Prometheus {
+        Prometheus::start_args(
+            "global:\n  scrape_interval: 1m\n",
+            &["--enable-feature=native-histograms"],
+        )
+    }
+
+    /// With `config` and extra command-line flags.
+    pub fn start_args(config_yaml: &str, extra: &[&str]) -> Prometheus {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let config = dir.path().join("prometheus.yml");
         std::fs::write(&config, config_yaml).expect("config written");
@@ -194,6 +207,7 @@ impl Prometheus {
                 .arg(format!("--web.listen-address=127.0.0.1:{port}"))
                 .arg("--web.enable-remote-write-receiver")
                 .arg("--log.level=warn")
+                .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

@@ -62,6 +62,10 @@ impl PromRwOutput {
     /// Starts the output's thread.
     pub fn start(label: String, config: PromRwConfig) -> Result<PromRwOutput, String> {
         let stats = TrendStat::parse_list(&config.trend_stats)?;
+        let mut rw = RemoteWrite::new(stats);
+        if config.trend_as_native_histogram {
+            rw = rw.with_native_histograms();
+        }
         let (tx, rx) = mpsc::channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("volley-prom-rw".into())
@@ -70,7 +74,7 @@ impl PromRwOutput {
                     .enable_all()
                     .build()
                 {
-                    Ok(rt) => rt.block_on(push_loop(config, RemoteWrite::new(stats), rx)),
+                    Ok(rt) => rt.block_on(push_loop(config, rw, rx)),
                     Err(e) => {
                         Losses::from([(format!("cannot start its runtime ({e}); nothing sent"), 0)])
                     }

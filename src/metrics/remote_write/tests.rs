@@ -196,3 +196,72 @@ fn timestamps_always_move_forward() {
     assert_eq!(a["k6_iterations_total{}"].1, 6_000);
     assert_eq!(b["k6_iterations_total{}"], (2.0, 6_001));
 }
+
+#[test]
+fn trends_as_native_histograms() {
+    let mut t = Trend::new();
+    for ms in [100, 100, 101, 250, 1000] {
+        t.record(Duration::from_millis(ms));
+    }
+    t.record(Duration::ZERO);
+    let h = native_histogram(&t, Unit::Time, 42);
+    assert_eq!(
+        (h.count, h.zero_count, h.schema, h.timestamp),
+        (6, 1, 3, 42)
+    );
+    assert!((h.sum - 1.551).abs() < 1e-12, "{}", h.sum);
+    // Rebuild every bucket's absolute count and upper bound.
+    let mut counts = Vec::new();
+    let (mut index, mut count) = (0i32, 0i64);
+    let mut deltas = h.positive_deltas.iter();
+    for (offset, length) in &h.positive_spans {
+        index += offset;
+        for _ in 0..*length {
+            count += deltas.next().expect("a delta per bucket");
+            counts.push((2f64.powf(f64::from(index) / 8.0), count));
+            index += 1;
+        }
+    }
+    assert!(deltas.next().is_none());
+    let total: i64 = counts.iter().map(|(_, n)| n).sum();
+    assert_eq!(total, 5);
+    // Each sample in the bucket that holds it, or its HDR bucket's highest
+    // value (at most 0.1 % above it) when it sits on a native bucket's
+    // upper bound (250 ms, 1 s); 100 and 101 ms share one (buckets are
+    // about 9 % wide).
+    for (ms, n) in [(100.0, 3), (250.0, 1), (1000.0, 1)] {
+        let s = ms / 1000.0;
+        let (_, got) = counts
+            .iter()
+            .find(|(upper, _)| *upper >= s && upper / 2f64.powf(1.0 / 8.0) < s * 1.001)
+            .unwrap_or_else(|| panic!("a bucket for {ms} ms in {counts:?}"));
+        assert_eq!(*got, n, "{ms} ms in {counts:?}");
+    }
+}
+
+#[test]
+fn native_mode_sends_one_histogram_series_per_trend() {
+    let mut rw = RemoteWrite::new(vec![TrendStat::Count]).with_native_histograms();
+    rw.add_interval(&snap(
+        1_000_000,
+        vec![
+            (key(Metric::HttpReqDuration, &[]), trend_ms(&[5, 7])),
+            (key(Metric::HttpReqs, &[]), Value::Counter(2.0)),
+        ],
+    ));
+    let p = rw.take_push().expect("news");
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(&p.body)
+        .expect("snappy block");
+    let series = proto::decode_write_request(&raw).expect("protobuf");
+    let names: Vec<&str> = series
+        .iter()
+        .flat_map(|s| s.labels.iter())
+        .filter(|(n, _)| n == "__name__")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["k6_http_reqs_total", "k6_http_req_duration_seconds"]
+    );
+}

@@ -29,6 +29,10 @@ pub struct PromRwConfig {
     pub insecure_skip_tls_verify: bool,
     /// (`K6_PROMETHEUS_RW_STALE_MARKERS`, false.)
     pub stale_markers: bool,
+    /// Trends as native histograms instead of statistics
+    /// (`K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM`, false; Prometheus
+    /// needs `--enable-feature=native-histograms`).
+    pub trend_as_native_histogram: bool,
 }
 
 impl PromRwConfig {
@@ -88,14 +92,6 @@ impl PromRwConfig {
                 }),
             }
         };
-        if flag("K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM")? {
-            return Err(
-                "--out experimental-prometheus-rw: K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM: \
-                 native histograms are not supported by Volley yet; trends are sent as the \
-                 statistics of K6_PROMETHEUS_RW_TREND_STATS"
-                    .into(),
-            );
-        }
         let mut headers: Vec<(String, String)> = Vec::new();
         let mut add_header = |name: &str, value: &str, from: &str| -> Result<(), String> {
             if HeaderName::from_bytes(name.as_bytes()).is_err()
@@ -139,6 +135,7 @@ impl PromRwConfig {
             bearer_token: env("K6_PROMETHEUS_RW_BEARER_TOKEN").filter(|t| !t.is_empty()),
             insecure_skip_tls_verify: flag("K6_PROMETHEUS_RW_INSECURE_SKIP_TLS_VERIFY")?,
             stale_markers: flag("K6_PROMETHEUS_RW_STALE_MARKERS")?,
+            trend_as_native_histogram: flag("K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM")?,
         })
     }
 }
@@ -223,8 +220,8 @@ mod tests {
         let t = e(&with("K6_PROMETHEUS_RW_TREND_STATS", "p99"));
         assert!(t.contains("K6_PROMETHEUS_RW_TREND_STATS \"p99\""), "{t}");
         assert!(
-            e(&with("K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM", "true"))
-                .contains("not supported by Volley yet")
+            e(&with("K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM", "yes"))
+                .contains("expected true or false")
         );
         assert!(
             e(&with("K6_PROMETHEUS_RW_STALE_MARKERS", "yes")).contains("expected true or false")
@@ -232,9 +229,9 @@ mod tests {
         assert!(e(&with("K6_PROMETHEUS_RW_HTTP_HEADERS", "novalue")).contains("is not NAME:VALUE"));
         let c = PromRwConfig::parse(
             None,
-            &with("K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM", "false"),
+            &with("K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM", "true"),
             &[],
         );
-        assert!(c.is_ok());
+        assert!(c.is_ok_and(|c| c.trend_as_native_histogram));
     }
 }
