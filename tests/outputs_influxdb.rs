@@ -10,153 +10,16 @@
 mod common;
 mod fleet;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use common::backends::{Influx, free_port};
 use common::{base, start_target, stderr, stdout, volley_async};
 
 /// Longest a `volley run` of these tests may take.
 const LIMIT: Duration = Duration::from_secs(90);
-
-/// A free loopback port (the listener is closed again at once).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// An `influxd` of this test's own, killed when dropped.
-struct Influx {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Influx {
-    fn start() -> Influx {
-        Influx::start_with("")
-    }
-
-    /// With `http_extra` added to the `[http]` section.
-    fn start_with(http_extra: &str) -> Influx {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let (http, rpc) = (free_port(), free_port());
-        let d = dir.path().display();
-        let config = format!(
-            "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
-             [meta]\n  dir = \"{d}/meta\"\n\
-             [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
-             [http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n{http_extra}\n\
-             [monitor]\n  store-enabled = false\n"
-        );
-        let path = dir.path().join("influxdb.conf");
-        std::fs::write(&path, config).expect("config written");
-        let influxd = ["/usr/bin/influxd", "/usr/sbin/influxd"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .unwrap_or("influxd");
-        let child = Command::new(influxd)
-            .arg("-config")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("influxd starts (scripts/test installs Debian's influxdb)");
-        let influx = Influx {
-            child,
-            port: http,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while influx.get("/ping").map(|(s, _)| s).is_none_or(|s| s != 204) {
-            assert!(
-                Instant::now() < deadline,
-                "influxd did not answer /ping on port {http} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        influx
-    }
-
-    fn url(&self, db: &str) -> String {
-        format!("http://127.0.0.1:{}/{db}", self.port)
-    }
-
-    /// One GET; the status and body, or `None` when nothing answered.
-    fn get(&self, path_and_query: &str) -> Option<(u16, String)> {
-        self.request("GET", path_and_query)
-    }
-
-    /// One POST without a body.
-    fn post(&self, path_and_query: &str) -> Option<(u16, String)> {
-        self.request("POST", path_and_query)
-    }
-
-    fn request(&self, method: &str, path_and_query: &str) -> Option<(u16, String)> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-        write!(
-            s,
-            "{method} {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\
-             Connection: close\r\n\r\n"
-        )
-        .ok()?;
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).ok()?;
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let status = text.split(' ').nth(1)?.parse().ok()?;
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
-        // Chunked answers: the JSON is the one line that starts with `{`.
-        let body = body
-            .lines()
-            .find(|l| l.starts_with('{'))
-            .unwrap_or("")
-            .to_owned();
-        Some((status, body))
-    }
-
-    /// An InfluxQL query's first series, as `[columns..] -> [values..]`.
-    fn query(&self, db: &str, q: &str) -> Value {
-        let encoded: String = q
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
-        let (status, body) = self
-            .get(&format!("/query?db={db}&q={encoded}"))
-            .expect("influxd answers a query");
-        assert_eq!(status, 200, "{q}: {body}");
-        let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{q}: {e}: {body}"));
-        v["results"][0]["series"][0].clone()
-    }
-
-    /// The first row's value of column `i` (after `time`).
-    fn scalar(&self, db: &str, q: &str, i: usize) -> f64 {
-        let s = self.query(db, q);
-        s["values"][0][i]
-            .as_f64()
-            .unwrap_or_else(|| panic!("{q}: no number in {s}"))
-    }
-}
-
-impl Drop for Influx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn write_plan(dir: &Path, target: &str) -> String {
     let path = dir.join("plan.yaml");

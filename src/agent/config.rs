@@ -243,6 +243,11 @@ pub struct AgentArgs {
     /// Kubernetes integration: auto, on or off [env: VOLLEY_KUBE] [default: auto]
     #[arg(long, value_name = "MODE", help_heading = "Runtime")]
     pub kube: Option<String>,
+    /// Upper bounds of /metrics' latency histogram buckets, in seconds or as durations,
+    /// comma-separated [env: VOLLEY_METRICS_BUCKETS]
+    /// [default: 1ms,2.5ms,5ms,10ms,25ms,50ms,100ms,250ms,500ms,1s,2.5s,5s,10s,20s,30s]
+    #[arg(long, value_name = "BOUNDS", help_heading = "Runtime")]
+    pub metrics_buckets: Option<String>,
 
     /// Most VUs a plan may ask of this agent [env: VOLLEY_MAX_VUS]
     /// [default: 75% of the memory limit at 64 KiB per VU, 192 KiB per script VU]
@@ -384,6 +389,8 @@ pub struct AgentSettings {
     pub egress: Arc<EgressPolicy>,
     /// Default outputs of the fleet tests this agent coordinates (`--out` values).
     pub outputs: Vec<String>,
+    /// Upper bounds (seconds) of the latency histogram `/metrics` exports.
+    pub metrics_buckets: Vec<f64>,
 }
 
 // === impl AgentSettings ===

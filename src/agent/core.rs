@@ -55,6 +55,8 @@ pub struct AgentCore {
     pub(super) identities: IdentityBook,
     draining: AtomicBool,
     started: Instant,
+    /// How late an always-running probe wakes up (for `/metrics`).
+    pub(super) lags: Arc<crate::engine::saturation::LagCounts>,
 }
 
 impl AgentCore {
@@ -66,6 +68,7 @@ impl AgentCore {
             identities: IdentityBook::default(),
             draining: AtomicBool::new(false),
             started: Instant::now(),
+            lags: Arc::default(),
         })
     }
 
@@ -671,18 +674,30 @@ impl api::Agent for AgentCore {
                 }
             }
             let info = self.h.membership.info().await;
-            let current_test = self.h.participant.current().and_then(|(id, _)| {
-                let s = self.h.origin.snapshot(&id)?;
-                let live = s.live?;
-                Some(api::CurrentTest {
-                    id,
-                    rps: live.rps,
-                    vus: live.vus.max(0.0) as u64,
-                    requests: live.requests,
-                    failed: live.failed,
-                    p95_ms: live.p95_ms,
-                })
+            let bounds = &self.h.settings.metrics_buckets;
+            let share = self.h.participant.share().map(|s| api::ShareFigures {
+                test_id: s.test_id,
+                running: s.running,
+                vus: s.vus,
+                scenarios: s
+                    .scenarios
+                    .into_iter()
+                    .map(|(scenario, t)| api::ScenarioFigures {
+                        scenario,
+                        requests: t.requests,
+                        failed: t.failed,
+                        iterations: t.iterations,
+                        data_sent: t.data_sent,
+                        data_received: t.data_received,
+                        duration: crate::metrics::exposition::buckets(&t.duration, bounds),
+                    })
+                    .collect(),
             });
+            let generator = api::GeneratorFigures {
+                cpu_seconds: crate::os::process_cpu_time().map(|d| d.as_secs_f64()),
+                cpus: std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64),
+                lag: self.lags.buckets(),
+            };
             let gossip = self.h.gossip_stats.counts();
             PromSnapshot {
                 gossip_rejected: Reject::ALL
@@ -695,7 +710,8 @@ impl api::Agent for AgentCore {
                 members_live: members.len() as u64,
                 members_dead: dead.len() as u64,
                 tests_by_phase: by_phase,
-                current_test,
+                share,
+                generator,
                 agent_state: info.state.as_str().to_owned(),
                 capacity: info.capacity,
                 uptime: self.started.elapsed(),

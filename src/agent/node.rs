@@ -280,6 +280,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         core.clone(),
         shutdown.clone(),
     )));
+    tasks.push(tokio::spawn(probe_lag(core.lags.clone(), shutdown.clone())));
     if let Some(k) = &kube {
         let alive = membership.watch();
         let is_alive: crate::kube::IsAlive =
@@ -408,3 +409,22 @@ async fn kube_context(settings: &AgentSettings) -> Option<crate::kube::KubeConte
 /// How long a stopping agent waits for its share to end and its results to
 /// be delivered.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+/// Asks to wake every [`PROBE_EVERY`](crate::engine::saturation::PROBE_EVERY)
+/// and records how late it woke: the scheduling lag `/metrics` exports
+/// (the same probe as a run's, but always on, so a scrape sees it whether
+/// or not a test runs).
+async fn probe_lag(lags: Arc<crate::engine::saturation::LagCounts>, stop: CancellationToken) {
+    use crate::engine::saturation::PROBE_EVERY;
+    let mut next = tokio::time::Instant::now() + PROBE_EVERY;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep_until(next) => {
+                let now = tokio::time::Instant::now();
+                lags.record(now.saturating_duration_since(next));
+                next = now + PROBE_EVERY;
+            }
+        }
+    }
+}

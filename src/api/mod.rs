@@ -55,7 +55,7 @@ pub use dto::{
     TestView,
 };
 pub use error::{ApiError, AuthFailure, Ending, ErrorBody, ErrorDetail, ROUTES};
-pub use prom::{CurrentTest, PromSnapshot};
+pub use prom::{GeneratorFigures, PromSnapshot, ScenarioFigures, ShareFigures};
 pub use server::{
     ApiConfig, ApiServerError, DEFAULT_MAX_BODY, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT,
     serve,

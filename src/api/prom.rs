@@ -2,14 +2,26 @@
 //! rendered as Prometheus text exposition format 0.0.4.
 //!
 //! Every family gets `# HELP` and `# TYPE` before its samples; names are
-//! `volley_*` in base units (seconds); label values are escaped (`\\`,
-//! `\"`, `\n`) because test ids, phases and states come from outside.
+//! `volley_*` in base units (seconds, bytes), counters end in `_total`;
+//! label values are escaped (`\\`, `\"`, `\n`) because test ids, phases,
+//! states and scenario names come from outside.
+//!
+//! An agent exports its own share of a test, labelled by test id and
+//! scenario: counters, and the request latency as a histogram
+//! (`volley_test_http_req_duration_seconds_bucket{le=…}`) whose buckets
+//! come from the share's HDR histogram, so that Prometheus can add every
+//! agent's buckets and read fleet-wide quantiles. No quantile is exported
+//! as a gauge: quantiles of several agents cannot be combined. Beside it,
+//! the generator's own load: its CPU time, the CPUs it may use and its
+//! scheduling lag (a probe that asks to wake every 20 ms).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::metrics::exposition::Buckets;
 
 /// The `Content-Type` of the exposition.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -24,8 +36,12 @@ pub struct PromSnapshot {
     pub members_dead: u64,
     /// Tests this agent knows of, by phase (`running`, `passed`, ...).
     pub tests_by_phase: BTreeMap<String, u64>,
-    /// The test this agent is generating load for, if any.
-    pub current_test: Option<CurrentTest>,
+    /// This agent's share of its latest test, if it ran one.
+    #[serde(default)]
+    pub share: Option<ShareFigures>,
+    /// The generator's own load.
+    #[serde(default)]
+    pub generator: GeneratorFigures,
     /// This agent's state (`ready`, `busy`, `draining`, ...).
     pub agent_state: String,
     /// This agent's capacity weight.
@@ -49,22 +65,49 @@ pub struct PromSnapshot {
     pub identity_mismatches: u64,
 }
 
-/// This agent's numbers for the test it runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// This agent's own share of a test, since the share started (kept after
+/// the test ends until the next one starts).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CurrentTest {
-    pub id: String,
-    pub rps: f64,
+pub struct ShareFigures {
+    pub test_id: String,
+    pub running: bool,
+    /// VUs at work now.
     pub vus: u64,
+    pub scenarios: Vec<ScenarioFigures>,
+}
+
+/// One scenario of a share.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScenarioFigures {
+    pub scenario: String,
     pub requests: u64,
     pub failed: u64,
-    pub p95_ms: f64,
+    pub iterations: u64,
+    pub data_sent: u64,
+    pub data_received: u64,
+    /// `http_req_duration` in buckets.
+    pub duration: Buckets,
+}
+
+/// Whether the generator itself is the bottleneck.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GeneratorFigures {
+    /// CPU time of the process so far; `None` where it cannot be read.
+    pub cpu_seconds: Option<f64>,
+    /// CPUs the process may use (affinity and cgroup quota).
+    pub cpus: f64,
+    /// How late the lag probe woke up.
+    pub lag: Buckets,
 }
 
 #[derive(Clone, Copy)]
 enum Kind {
     Gauge,
     Counter,
+    Histogram,
 }
 
 /// Appends one metric family: HELP, TYPE, then its samples.
@@ -162,53 +205,107 @@ impl PromSnapshot {
         )
         .sample(&[], self.identity_mismatches as f64);
 
-        self.render_current_test(&mut out);
+        self.render_generator(&mut out);
+        self.render_share(&mut out);
         out
     }
 
-    /// The `volley_test_*` families: declared always, with one sample each
-    /// while a test runs.
-    fn render_current_test(&self, out: &mut String) {
-        let test = self.current_test.as_ref();
-        let label = test.map(|t| [("test", t.id.as_str())]);
-        let labels: &[(&str, &str)] = label.as_ref().map_or(&[], |l| l.as_slice());
-        let families: [(&'static str, Kind, &str, Option<f64>); 5] = [
-            (
-                "volley_test_requests_per_second",
-                Kind::Gauge,
-                "This agent's HTTP request rate in the current test.",
-                test.map(|t| t.rps),
-            ),
-            (
-                "volley_test_vus",
-                Kind::Gauge,
-                "Virtual users this agent runs in the current test.",
-                test.map(|t| t.vus as f64),
-            ),
+    /// CPU time, CPUs and scheduling lag: `rate(volley_process_cpu_seconds_total[1m])
+    /// / volley_cpus_available` is the share of its CPUs the generator used.
+    fn render_generator(&self, out: &mut String) {
+        let g = &self.generator;
+        let mut cpu = Family::start(
+            out,
+            "volley_process_cpu_seconds_total",
+            Kind::Counter,
+            "CPU time this agent's process has used.",
+        );
+        if let Some(secs) = g.cpu_seconds {
+            cpu.sample(&[], secs);
+        }
+        Family::start(
+            out,
+            "volley_cpus_available",
+            Kind::Gauge,
+            "CPUs this agent may use (affinity and cgroup quota); divide the CPU time's rate by it for the share used.",
+        )
+        .sample(&[], g.cpus);
+        Family::start(
+            out,
+            "volley_scheduler_lag_seconds",
+            Kind::Histogram,
+            "How late a probe that asks to wake every 20 ms woke up: how long ready work waits for a thread. A 99th percentile of 10 ms or more means the generator distorts latencies.",
+        )
+        .histogram(&[], &g.lag);
+    }
+
+    /// The `volley_test_*` families: declared always, with samples once
+    /// this agent ran a share.
+    fn render_share(&self, out: &mut String) {
+        let share = self.share.as_ref();
+        let test = share.map(|s| [("test", s.test_id.as_str())]);
+        let test: &[(&str, &str)] = test.as_ref().map_or(&[], |l| l.as_slice());
+        let scenarios = share.map_or(&[][..], |s| s.scenarios.as_slice());
+        let mut running = Family::start(
+            out,
+            "volley_test_running",
+            Kind::Gauge,
+            "1 while this agent runs its share of the test, 0 once it ended.",
+        );
+        if let Some(s) = share {
+            running.sample(test, if s.running { 1.0 } else { 0.0 });
+        }
+        let mut vus = Family::start(
+            out,
+            "volley_test_vus",
+            Kind::Gauge,
+            "Virtual users this agent runs in the test now.",
+        );
+        if let Some(s) = share {
+            vus.sample(test, s.vus as f64);
+        }
+        type Get = fn(&ScenarioFigures) -> u64;
+        let counters: [(&'static str, &str, Get); 5] = [
             (
                 "volley_test_http_requests_total",
-                Kind::Counter,
-                "HTTP requests this agent sent in the current test.",
-                test.map(|t| t.requests as f64),
+                "HTTP requests this agent sent in the test, by scenario.",
+                |s| s.requests,
             ),
             (
                 "volley_test_http_requests_failed_total",
-                Kind::Counter,
-                "HTTP requests of the current test that failed (http_req_failed).",
-                test.map(|t| t.failed as f64),
+                "HTTP requests of the test that failed (http_req_failed), by scenario.",
+                |s| s.failed,
             ),
             (
-                "volley_test_http_req_duration_p95_seconds",
-                Kind::Gauge,
-                "p(95) of this agent's http_req_duration in the current test.",
-                test.map(|t| t.p95_ms / 1000.0),
+                "volley_test_iterations_total",
+                "Iterations this agent completed in the test, by scenario.",
+                |s| s.iterations,
+            ),
+            (
+                "volley_test_data_sent_bytes_total",
+                "Bytes this agent sent in the test, by scenario.",
+                |s| s.data_sent,
+            ),
+            (
+                "volley_test_data_received_bytes_total",
+                "Bytes this agent received in the test, by scenario.",
+                |s| s.data_received,
             ),
         ];
-        for (name, kind, help, value) in families {
-            let mut family = Family::start(out, name, kind, help);
-            if let Some(value) = value {
-                family.sample(labels, value);
+        for (name, help, get) in counters {
+            let mut family = Family::start(out, name, Kind::Counter, help);
+            for s in scenarios {
+                family.sample(&[test[0], ("scenario", &s.scenario)], get(s) as f64);
             }
+        }
+        let mut duration = Family::start(
+            out,
+            "volley_test_http_req_duration_seconds",
+            Kind::Histogram,
+            "http_req_duration of this agent's requests in the test, by scenario; buckets from its HDR histogram (sum them over agents for fleet-wide quantiles).",
+        );
+        for s in scenarios {
+            duration.histogram(&[test[0], ("scenario", &s.scenario)], &s.duration);
         }
     }
 }
@@ -220,6 +317,7 @@ impl<'a> Family<'a> {
         let kind = match kind {
             Kind::Gauge => "gauge",
             Kind::Counter => "counter",
+            Kind::Histogram => "histogram",
         };
         out.push_str("# HELP ");
         out.push_str(name);
@@ -232,7 +330,36 @@ impl<'a> Family<'a> {
     }
 
     fn sample(&mut self, labels: &[(&str, &str)], value: f64) {
+        self.sample_named("", labels, value);
+    }
+
+    /// A histogram's `_bucket` (with `le`, `+Inf` last), `_sum` and
+    /// `_count` samples.
+    fn histogram(&mut self, labels: &[(&str, &str)], b: &Buckets) {
+        let mut with_le: Vec<(&str, &str)> = labels.to_vec();
+        let les: Vec<String> = b
+            .bounds
+            .iter()
+            .map(|x| {
+                let mut s = String::new();
+                push_value(&mut s, *x);
+                s
+            })
+            .collect();
+        for (le, n) in les.iter().zip(&b.cumulative) {
+            with_le.push(("le", le));
+            self.sample_named("_bucket", &with_le, *n as f64);
+            with_le.pop();
+        }
+        with_le.push(("le", "+Inf"));
+        self.sample_named("_bucket", &with_le, b.count as f64);
+        self.sample_named("_sum", labels, b.sum_seconds);
+        self.sample_named("_count", labels, b.count as f64);
+    }
+
+    fn sample_named(&mut self, suffix: &str, labels: &[(&str, &str)], value: f64) {
         self.out.push_str(self.name);
+        self.out.push_str(suffix);
         if !labels.is_empty() {
             self.out.push('{');
             for (i, (key, value)) in labels.iter().enumerate() {
@@ -290,110 +417,4 @@ fn push_value(out: &mut String, value: f64) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn snapshot() -> PromSnapshot {
-        PromSnapshot {
-            members_live: 3,
-            members_dead: 1,
-            tests_by_phase: BTreeMap::from([("passed".into(), 2), ("running".into(), 1)]),
-            current_test: Some(CurrentTest {
-                id: "t-\"1\"\\\n".into(),
-                rps: 1500.5,
-                vus: 40,
-                requests: 90_000,
-                failed: 12,
-                p95_ms: 250.0,
-            }),
-            agent_state: "busy".into(),
-            capacity: 2.0,
-            uptime: Duration::from_millis(61_500),
-            version: "0.1.0".into(),
-            gossip_rejected: BTreeMap::from([
-                ("bad_tag".into(), 7),
-                ("malformed".into(), 3),
-                ("stale".into(), 0),
-            ]),
-            gossip_accepted: 42,
-            gossip_send_failed: 1,
-            identity_mismatches: 2,
-        }
-    }
-
-    #[test]
-    fn renders_every_family_with_help_and_type_first() {
-        let text = snapshot().render();
-        for line in [
-            "volley_build_info{version=\"0.1.0\"} 1",
-            "volley_uptime_seconds 61.5",
-            "volley_agent_state{state=\"busy\"} 1",
-            "volley_agent_capacity 2",
-            "volley_members{liveness=\"live\"} 3",
-            "volley_members{liveness=\"dead\"} 1",
-            "volley_tests{phase=\"passed\"} 2",
-            "volley_tests{phase=\"running\"} 1",
-            "# TYPE volley_gossip_rejected_packets_total counter",
-            "volley_gossip_rejected_packets_total{reason=\"bad_tag\"} 7",
-            "volley_gossip_rejected_packets_total{reason=\"malformed\"} 3",
-            "volley_gossip_rejected_packets_total{reason=\"stale\"} 0",
-            "volley_gossip_accepted_packets_total 42",
-            "volley_gossip_send_failures_total 1",
-            "volley_gossip_identity_mismatches_total 2",
-            "# TYPE volley_test_http_requests_total counter",
-            "volley_test_http_req_duration_p95_seconds{test=\"t-\\\"1\\\"\\\\\\n\"} 0.25",
-        ] {
-            assert!(
-                text.lines().any(|l| l == line),
-                "missing {line:?} in\n{text}"
-            );
-        }
-        // Every sample's family was declared just before.
-        let mut declared = Vec::new();
-        for line in text.lines() {
-            if let Some(rest) = line.strip_prefix("# TYPE ") {
-                declared.push(rest.split(' ').next().expect("name").to_owned());
-            } else if !line.starts_with('#') {
-                let name = line.split(['{', ' ']).next().expect("name");
-                assert_eq!(declared.last().map(String::as_str), Some(name), "{line}");
-            }
-        }
-        assert!(text.ends_with('\n'));
-    }
-
-    #[test]
-    fn idle_agent_declares_test_families_without_samples() {
-        let idle = PromSnapshot {
-            current_test: None,
-            tests_by_phase: BTreeMap::new(),
-            ..snapshot()
-        };
-        let text = idle.render();
-        assert!(text.contains("# TYPE volley_test_vus gauge"));
-        assert!(
-            !text.lines().any(|l| l.starts_with("volley_test_")),
-            "{text}"
-        );
-        assert!(
-            !text.lines().any(|l| l.starts_with("volley_tests{")),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn special_values_use_prometheus_spelling() {
-        let mut out = String::new();
-        for value in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.5, 1e21] {
-            push_value(&mut out, value);
-            out.push(' ');
-        }
-        assert_eq!(out, "NaN +Inf -Inf -0.5 1000000000000000000000 ");
-    }
-
-    #[test]
-    fn help_escapes_backslash_and_newline_but_not_quotes() {
-        let mut out = String::new();
-        escape_help(&mut out, "a\\b\n\"c\"");
-        assert_eq!(out, "a\\\\b\\n\"c\"");
-    }
-}
+mod tests;

@@ -371,6 +371,9 @@ async fn execute(args: RunArgs, prepared: Prepared) -> anyhow::Result<u8> {
     let opts = RunOptions {
         tuple: prepared.tuple,
         script: script.clone(),
+        // `--tag` is on every sample, the VU gauges included, as in k6
+        // (dashboards select a test's `vus` by its `testid`).
+        extra_tags: parse_tags(&args.tags)?,
         ..RunOptions::default()
     };
     let mut result = match engine::run(prepared.plan.clone(), opts, stop, &mut observer).await {

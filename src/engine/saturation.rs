@@ -37,6 +37,7 @@ const LAG_BOUNDS_MS: [u64; 16] = [1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 30, 50, 1
 pub struct LagCounts {
     buckets: [AtomicU64; LAG_BOUNDS_MS.len() + 1],
     max_micros: AtomicU64,
+    sum_micros: AtomicU64,
 }
 
 impl LagCounts {
@@ -50,6 +51,25 @@ impl LagCounts {
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
         self.max_micros.fetch_max(micros, Ordering::Relaxed);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Every wake-up so far as a Prometheus histogram (for `/metrics`).
+    pub fn buckets(&self) -> crate::metrics::exposition::Buckets {
+        let mut running = 0;
+        let mut cumulative = Vec::with_capacity(LAG_BOUNDS_MS.len());
+        for b in &self.buckets[..LAG_BOUNDS_MS.len()] {
+            running += b.load(Ordering::Relaxed);
+            cumulative.push(running);
+        }
+        let count = running + self.buckets[LAG_BOUNDS_MS.len()].load(Ordering::Relaxed);
+        crate::metrics::exposition::Buckets {
+            // A wake-up counts under a bound when it was below it.
+            bounds: LAG_BOUNDS_MS.iter().map(|ms| *ms as f64 / 1000.0).collect(),
+            cumulative,
+            count,
+            sum_seconds: self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        }
     }
 
     /// Where the 99th percentile wake-up falls: at least the lower bound
@@ -228,5 +248,24 @@ mod tests {
         let s = m.verdict(&lags).expect("saturated");
         assert_eq!(s.lag_p99, Duration::from_millis(25));
         assert_eq!(s.lag_max, Duration::from_millis(25));
+    }
+
+    #[test]
+    fn lags_as_a_histogram() {
+        let lags = LagCounts::default();
+        lags.record(Duration::from_micros(300));
+        lags.record(Duration::from_millis(9));
+        lags.record(Duration::from_secs(2));
+        let b = lags.buckets();
+        assert_eq!(b.bounds.len(), b.cumulative.len());
+        assert_eq!(b.bounds[0], 0.001);
+        assert_eq!(b.cumulative[0], 1);
+        assert_eq!(
+            b.cumulative[b.bounds.iter().position(|x| *x == 0.01).expect("10 ms")],
+            2
+        );
+        assert_eq!(*b.cumulative.last().expect("bounds"), 2);
+        assert_eq!(b.count, 3);
+        assert!((b.sum_seconds - 2.0093).abs() < 1e-9);
     }
 }

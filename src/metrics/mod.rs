@@ -26,13 +26,19 @@
 //! - `summary_build`: `Summary::build`.
 //! - `json_out`: `--out volley-json` interval lines.
 //! - `points`: per-sample outputs (`--out json`, `--out csv`) in k6's formats.
+//! - `exposition`: an agent's share for `/metrics` (totals per scenario,
+//!   latency buckets from the HDR histogram).
+//! - `remote_write`: `--out experimental-prometheus-rw` samples (k6's names,
+//!   per-interval aggregates) and their protobuf, snappy-compressed.
 
 pub mod aggregate;
 pub mod catalog;
+pub mod exposition;
 pub mod json_out;
 pub mod judge;
 pub mod points;
 pub mod recorder;
+pub mod remote_write;
 pub mod sample;
 pub mod snapshot;
 pub mod summary;

@@ -770,7 +770,7 @@ enum Failure {
 }
 
 /// The innermost cause of an error ("connection refused").
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = e;
     while let Some(next) = cause.source() {
         cause = next;

@@ -1,8 +1,10 @@
-//! A run's outputs (`--out`): k6's per-sample JSON and CSV, InfluxDB, and
-//! Volley's per-interval aggregate lines. `spec` parses what was asked for,
-//! `point_file` writes a per-sample file from its own thread, `influxdb`
-//! pushes to InfluxDB 1.x from its own thread, `volley_json` writes the
-//! interval lines. The encoders are pure, in `metrics::points`.
+//! A run's outputs (`--out`): k6's per-sample JSON and CSV, InfluxDB,
+//! Prometheus remote write and Volley's per-interval aggregate lines.
+//! `spec` parses what was asked for, `point_file` writes a per-sample file
+//! from its own thread, `influxdb` pushes to InfluxDB 1.x from its own
+//! thread, `prometheus_rw` pushes per-interval aggregates to a remote-write
+//! endpoint from its own thread, `volley_json` writes the interval lines.
+//! The encoders are pure, in `metrics::points` and `metrics::remote_write`.
 //!
 //! An output takes either every sample's points ([`PointOutput`]) or each
 //! interval's aggregates ([`IntervalOutput`]); the latter is what a fleet's
@@ -19,6 +21,7 @@ use crate::plan::Plan;
 pub mod fleet;
 pub mod influxdb;
 pub mod point_file;
+pub mod prometheus_rw;
 pub mod spec;
 pub mod volley_json;
 
@@ -118,6 +121,10 @@ impl Outputs {
                     influxdb::Layout::Samples => self.points.push(Box::new(out)),
                 }
             }
+            OutputSpec::PromRw(config) => self.intervals.push(Box::new(
+                prometheus_rw::PromRwOutput::start(label, config.clone())
+                    .map_err(anyhow::Error::msg)?,
+            )),
         }
         Ok(())
     }

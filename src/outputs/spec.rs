@@ -5,14 +5,20 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::influxdb::InfluxConfig;
+use super::prometheus_rw::PromRwConfig;
 use crate::metrics::points::k6_csv::TimeFormat;
 
 /// The outputs Volley writes, as `--out` names them.
-pub const KNOWN: [&str; 4] = ["json", "csv", "influxdb", "volley-json"];
+pub const KNOWN: [&str; 5] = [
+    "json",
+    "csv",
+    "influxdb",
+    "experimental-prometheus-rw",
+    "volley-json",
+];
 
 /// k6's outputs Volley does not write yet.
-const NOT_YET: [&str; 6] = [
-    "experimental-prometheus-rw",
+const NOT_YET: [&str; 5] = [
     "experimental-opentelemetry",
     "opentelemetry",
     "web-dashboard",
@@ -61,6 +67,8 @@ pub enum OutputSpec {
     VolleyJson { path: PathBuf },
     /// InfluxDB 1.x, a point per series and interval or per sample.
     Influx(InfluxConfig),
+    /// Prometheus remote write, per-interval aggregates.
+    PromRw(PromRwConfig),
 }
 
 impl OutputSpec {
@@ -71,6 +79,7 @@ impl OutputSpec {
             OutputSpec::Csv { .. } => "csv",
             OutputSpec::VolleyJson { .. } => "volley-json",
             OutputSpec::Influx(_) => "influxdb",
+            OutputSpec::PromRw(_) => "experimental-prometheus-rw",
         }
     }
 
@@ -80,6 +89,7 @@ impl OutputSpec {
             OutputSpec::Json { dest } | OutputSpec::Csv { dest, .. } => dest.label(),
             OutputSpec::VolleyJson { path } => path.display().to_string(),
             OutputSpec::Influx(c) => c.label(),
+            OutputSpec::PromRw(c) => c.url.clone(),
         };
         format!("{} ({dest})", self.name())
     }
@@ -115,6 +125,10 @@ pub fn parse(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Output
         }),
         "csv" => csv(arg, env),
         "influxdb" => InfluxConfig::parse(arg, env).map(OutputSpec::Influx),
+        "experimental-prometheus-rw" => {
+            let vars: Vec<(String, String)> = std::env::vars().collect();
+            PromRwConfig::parse(arg, env, &vars).map(OutputSpec::PromRw)
+        }
         "volley-json" => match arg.filter(|a| !a.is_empty()) {
             Some(file) => Ok(OutputSpec::VolleyJson {
                 path: PathBuf::from(file),
@@ -261,7 +275,10 @@ mod tests {
     fn unknown_names_list_the_known_ones() {
         let e = parse("jsn=x", &none).expect_err("unknown");
         assert!(e.contains("unknown output \"jsn\""), "{e}");
-        assert!(e.contains("json, csv, influxdb, volley-json"), "{e}");
+        assert!(
+            e.contains("json, csv, influxdb, experimental-prometheus-rw, volley-json"),
+            "{e}"
+        );
         let e = parse("cloud", &none).expect_err("not yet");
         assert!(e.contains("not supported by Volley yet"), "{e}");
     }

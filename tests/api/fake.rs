@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use volley::api::{
-    AbortResponse, Agent, AgentState, AllocationEntry, ApiError, BoxFuture, CurrentTest, Ending,
-    LiveMetrics, MemberView, PromSnapshot, SubmitRequest, SubmitResponse, SummaryView, TestBrief,
-    TestView,
+    AbortResponse, Agent, AgentState, AllocationEntry, ApiError, BoxFuture, Ending, LiveMetrics,
+    MemberView, PromSnapshot, ScenarioFigures, ShareFigures, SubmitRequest, SubmitResponse,
+    SummaryView, TestBrief, TestView,
 };
 use volley::metrics::{CheckSummary, MetricSummary, MetricValues, Summary, ThresholdOutcome};
 use volley::plan::TrendStat;
@@ -274,13 +274,16 @@ pub(crate) fn prom_snapshot() -> PromSnapshot {
         members_live: 2,
         members_dead: 1,
         tests_by_phase: BTreeMap::from([("passed".into(), 1), ("running".into(), 1)]),
-        current_test: Some(CurrentTest {
-            id: "t-1".into(),
-            rps: 750.0,
+        share: Some(ShareFigures {
+            test_id: "t-1".into(),
+            running: true,
             vus: 20,
-            requests: 45_000,
-            failed: 3,
-            p95_ms: 212.5,
+            scenarios: vec![ScenarioFigures {
+                scenario: "default".into(),
+                requests: 45_000,
+                failed: 3,
+                ..ScenarioFigures::default()
+            }],
         }),
         agent_state: "busy".into(),
         capacity: 2.0,

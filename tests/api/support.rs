@@ -199,10 +199,12 @@ pub(crate) struct PromSample {
 /// Parses Prometheus text exposition 0.0.4 strictly: every line is `# HELP
 /// name text`, `# TYPE name kind`, or `name{label="value",...} value`; each
 /// family's HELP and TYPE come once, before its samples, and its samples
-/// are contiguous.
+/// are contiguous; a histogram's samples are `_bucket` (with `le`), `_sum`
+/// and `_count`.
 pub(crate) fn parse_prometheus(text: &str) -> Result<Vec<PromSample>, String> {
     let mut helped = Vec::<String>::new();
     let mut typed = Vec::<String>::new();
+    let mut histograms = Vec::<String>::new();
     let mut samples = Vec::new();
     let mut current: Option<String> = None;
     if !text.ends_with('\n') {
@@ -235,14 +237,28 @@ pub(crate) fn parse_prometheus(text: &str) -> Result<Vec<PromSample>, String> {
                 return Err(at("TYPE not right after its HELP"));
             }
             typed.push(name.to_owned());
+            if kind == "histogram" {
+                histograms.push(name.to_owned());
+            }
         } else if line.starts_with('#') || line.is_empty() {
             return Err(at("unexpected comment or blank line"));
         } else {
             let sample = parse_sample(line).map_err(|e| at(&e))?;
-            if !helped.contains(&sample.name) || !typed.contains(&sample.name) {
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .filter_map(|s| sample.name.strip_suffix(s))
+                .find(|f| histograms.iter().any(|h| h == f))
+                .map_or(sample.name.as_str(), |f| f);
+            if family != sample.name
+                && sample.name.ends_with("_bucket")
+                && !sample.labels.iter().any(|(k, _)| k == "le")
+            {
+                return Err(at("histogram bucket without le"));
+            }
+            if !helped.iter().any(|n| n == family) || !typed.iter().any(|n| n == family) {
                 return Err(at("sample before its HELP and TYPE"));
             }
-            if current.as_deref() != Some(sample.name.as_str()) {
+            if current.as_deref() != Some(family) {
                 return Err(at("sample outside its family's block"));
             }
             samples.push(sample);

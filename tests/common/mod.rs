@@ -7,6 +7,7 @@
 //! Every test binary compiles this module; each uses a different subset.
 #![allow(dead_code)]
 
+pub mod backends;
 pub mod k6;
 pub mod servers;
 
@@ -244,8 +245,14 @@ pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bo
 /// test's runtime. Output is drained while it runs, so a chatty child never
 /// blocks on a full pipe.
 pub fn volley(args: &[&str], limit: Duration) -> Output {
+    volley_env(args, &[], limit)
+}
+
+/// [`volley`] with extra environment variables (k6's `K6_*` options).
+pub fn volley_env(args: &[&str], env: &[(String, String)], limit: Duration) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_volley"))
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
@@ -306,6 +313,20 @@ pub async fn volley_async(args: Vec<String>, limit: Duration) -> Output {
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         volley(&args, limit)
+    })
+    .await
+    .expect("the blocking task running volley")
+}
+
+/// [`volley_async`] with extra environment variables.
+pub async fn volley_async_env(
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    limit: Duration,
+) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        volley_env(&args, &env, limit)
     })
     .await
     .expect("the blocking task running volley")

@@ -226,6 +226,7 @@ def intended(label: str, objs: list[dict]) -> list[str]:
         _expect(p, "init containers", f.spec.get("initContainers"), None)
         _expect(p, "CRD templates", [o for o in objs if o["kind"] == "CustomResourceDefinition"
                                      and o["metadata"].get("annotations")], [])
+        _expect(p, "dashboard ConfigMaps", [o for o in objs if o["kind"] == "ConfigMap"], [])
     elif label == "defaults, release perf in load-tests":
         # A second release is a second fleet: its own cluster id and pods.
         _expect(p, "VOLLEY_CLUSTER_ID", cluster_id, "perf")
@@ -286,6 +287,7 @@ def intended(label: str, objs: list[dict]) -> list[str]:
                                    if m["name"] == "target-ca"],
                 [{"name": "target-ca", "mountPath": "/etc/volley/target-ca", "readOnly": True}])
         _expect(p, "dnsConfig", f.spec.get("dnsConfig"), {"options": [{"name": "ndots", "value": "1"}]})
+        p += grafana_dashboards(objs, "volley", {"grafana_folder": "Load tests"})
     elif label == "ci/crds-managed.yaml":
         crds = [o for o in objs if o["kind"] == "CustomResourceDefinition"]
         shipped = load_docs((CHART / "crds" / "loadtests.volley.dev.yaml").read_text())[0]
@@ -508,6 +510,26 @@ def cert_manager_controls(report: Report, objs: list[dict]) -> None:
         found = dict(wiring.all_checks(bad, set()))["certificates from cert-manager"]
         report.result(f"negative control: cert-manager wiring catches {what}",
                       [] if any(expect in p for p in found) else [f"not caught: {found}"])
+
+
+def grafana_dashboards(objs: list[dict], namespace: str, annotations: dict) -> list[str]:
+    """One ConfigMap per chart/volley/dashboards/*.json, labelled for
+    Grafana's sidecar, holding the file unchanged (valid JSON)."""
+    p: list[str] = []
+    files = sorted((CHART / "dashboards").glob("*.json"))
+    maps = [o for o in objs if o["kind"] == "ConfigMap" and "grafana_dashboard" in
+            o["metadata"].get("labels", {})]
+    _expect(p, "dashboard ConfigMaps", sorted(k for m in maps for k in m.get("data", {})),
+            [f.name for f in files])
+    for m in maps:
+        meta = m["metadata"]
+        _expect(p, f"{meta['name']} label", meta["labels"]["grafana_dashboard"], "1")
+        _expect(p, f"{meta['name']} namespace", meta.get("namespace"), namespace)
+        _expect(p, f"{meta['name']} annotations", meta.get("annotations"), annotations)
+        for key, text in m.get("data", {}).items():
+            shipped = (CHART / "dashboards" / key).read_text()
+            _expect(p, f"{meta['name']} {key} is the file", json.loads(text), json.loads(shipped))
+    return p
 
 
 def check_chart(helm, report: Report, validators: Validators, kube_version: str) -> list[dict]:

@@ -295,7 +295,6 @@ impl Agent for FakeAgent {
                 members_live: 1,
                 members_dead: 0,
                 tests_by_phase: BTreeMap::new(),
-                current_test: None,
                 agent_state: "ready".into(),
                 capacity: 1.0,
                 uptime: Duration::from_secs(1),

@@ -221,6 +221,13 @@ impl<'a> Loader<'a> {
             },
         );
 
+        let metrics_buckets = self.with_default(
+            Setting::METRICS_BUCKETS,
+            args.metrics_buckets.as_ref(),
+            crate::metrics::exposition::DEFAULT_BUCKETS.to_vec(),
+            "1ms..30s".to_owned(),
+            |s| crate::metrics::exposition::parse_buckets(s).map_err(Into::into),
+        );
         let limits = self.limits();
         let egress = self.egress();
         let outputs = self.outputs();
@@ -256,6 +263,7 @@ impl<'a> Loader<'a> {
             limits: limits?,
             egress: egress?,
             outputs: outputs?,
+            metrics_buckets: metrics_buckets?.0,
         })
     }
 

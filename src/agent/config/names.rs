@@ -86,6 +86,8 @@ impl Setting {
     pub const ORPHAN_TIMEOUT: Setting = both("--orphan-timeout", "VOLLEY_ORPHAN_TIMEOUT");
     /// Whether the Kubernetes integration runs.
     pub const KUBE: Setting = both("--kube", "VOLLEY_KUBE");
+    /// Bounds of `/metrics`' latency buckets.
+    pub const METRICS_BUCKETS: Setting = both("--metrics-buckets", "VOLLEY_METRICS_BUCKETS");
     /// Most VUs a plan may ask of this agent.
     pub const MAX_VUS: Setting = both("--max-vus", "VOLLEY_MAX_VUS");
     /// Most iterations per second a plan may ask of this agent.
@@ -113,7 +115,7 @@ impl Setting {
     pub const SEED_SELECTOR: Setting = env_only("VOLLEY_SEED_SELECTOR");
 
     /// Every setting, in the order they are checked: for help texts and documentation.
-    pub const ALL: [Setting; 38] = [
+    pub const ALL: [Setting; 39] = [
         Setting::NODE_ID,
         Setting::CLUSTER_ID,
         Setting::LABELS,
@@ -140,6 +142,7 @@ impl Setting {
         Setting::CLOCK_POLICY,
         Setting::ORPHAN_TIMEOUT,
         Setting::KUBE,
+        Setting::METRICS_BUCKETS,
         Setting::MAX_VUS,
         Setting::MAX_RATE,
         Setting::MAX_DURATION,

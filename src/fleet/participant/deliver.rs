@@ -33,14 +33,29 @@ pub(super) enum Outgoing {
 }
 
 /// The engine observer of a fleet run: every interval snapshot, encoded,
-/// goes to the delivery task.
+/// goes to the delivery task; the share's totals go to `/metrics`.
 pub(super) struct Streamer {
     pub(super) seq: u64,
     pub(super) tx: mpsc::UnboundedSender<Outgoing>,
+    pub(super) p: Arc<Participant>,
+    pub(super) test_id: String,
+    /// The share's totals so far, one interval at a time.
+    pub(super) totals:
+        std::collections::BTreeMap<String, crate::metrics::exposition::ScenarioTotals>,
 }
 
 impl Observer for Streamer {
     fn on_interval(&mut self, report: &IntervalReport<'_>) {
+        crate::metrics::exposition::add_series(
+            &mut self.totals,
+            report.snapshot.series.iter().map(|(k, v)| (k, v)),
+        );
+        self.p.set_share(super::ShareTotals {
+            test_id: self.test_id.clone(),
+            running: true,
+            vus: report.vus,
+            scenarios: self.totals.clone(),
+        });
         let bytes = Bytes::from(report.snapshot.encode());
         let _ = self.tx.send(Outgoing::Interval {
             seq: self.seq,

@@ -56,6 +56,19 @@ pub enum Activity {
     Running { test_id: String },
 }
 
+/// This agent's own share of its latest test, since the share started, for
+/// `/metrics`: kept after the test ends (so the last scrape sees the final
+/// totals) until the next test's first interval replaces it.
+#[derive(Debug, Clone)]
+pub struct ShareTotals {
+    pub test_id: String,
+    /// Whether the share still runs.
+    pub running: bool,
+    /// VUs at work at the last interval.
+    pub vus: u64,
+    pub scenarios: BTreeMap<String, crate::metrics::exposition::ScenarioTotals>,
+}
+
 /// The agent that coordinates a test: its origin, or the origin's successor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Coordinator {
@@ -109,6 +122,8 @@ pub struct Participant {
     /// This agent's limits and memory ceiling (set once at start); without
     /// them shares are not checked here (in-process tests).
     guard: OnceLock<Guard>,
+    /// This agent's share of its latest test (see [`ShareTotals`]).
+    share: Mutex<Option<ShareTotals>>,
 }
 
 impl Participant {
@@ -129,6 +144,7 @@ impl Participant {
             draining: std::sync::atomic::AtomicBool::new(false),
             succession: OnceLock::new(),
             guard: OnceLock::new(),
+            share: Mutex::new(None),
         })
     }
 
@@ -546,7 +562,20 @@ impl Participant {
         }
     }
 
+    /// This agent's share of its latest test, if it ran one.
+    pub fn share(&self) -> Option<ShareTotals> {
+        lock(&self.share).clone()
+    }
+
+    fn set_share(&self, share: ShareTotals) {
+        *lock(&self.share) = Some(share);
+    }
+
     fn finished(&self, test_id: &str) {
+        if let Some(s) = lock(&self.share).as_mut().filter(|s| s.test_id == test_id) {
+            s.running = false;
+            s.vus = 0;
+        }
         let mut guard = lock(&self.active);
         if guard.as_ref().is_some_and(|a| a.test_id == test_id) {
             *guard = None;

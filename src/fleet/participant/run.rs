@@ -75,6 +75,9 @@ impl RunJob {
         let mut streamer = Streamer {
             seq: 0,
             tx: tx.clone(),
+            p: p.clone(),
+            test_id: self.test_id.clone(),
+            totals: Default::default(),
         };
         let result = engine::run(self.plan.clone(), opts, self.stop.clone(), &mut streamer).await;
         memory_done.cancel();
