@@ -321,6 +321,9 @@ pub enum TlsSettings {
         identity: Identity,
         /// The CAs peers' certificates must chain to.
         trust: TrustBundle,
+        /// Where the certificate and key were read from: read again when
+        /// they change (cert-manager renews them in place).
+        files: Option<(PathBuf, PathBuf)>,
     },
 }
 

@@ -7,6 +7,7 @@ pub mod core;
 mod listing;
 pub mod node;
 mod outputs;
+mod renew;
 mod router;
 pub mod succession;
 mod trust;

@@ -78,19 +78,21 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
     let store =
         Arc::new(Store::open(&settings.data_dir).map_err(|e| AgentError::Store(e.to_string()))?);
     store.prune_history();
+    let sans: Vec<String> = [settings.quic_advertise.ip(), settings.api_advertise.ip()]
+        .iter()
+        .filter(|ip| !ip.is_unspecified())
+        .map(ToString::to_string)
+        .collect();
     let (identity, trust) = match &settings.tls {
         TlsSettings::SelfIssued { ca } => {
-            let sans: Vec<String> = [settings.quic_advertise.ip(), settings.api_advertise.ip()]
-                .iter()
-                .filter(|ip| !ip.is_unspecified())
-                .map(ToString::to_string)
-                .collect();
             let id = ca
                 .issue(&settings.node_id, &sans, DEFAULT_LEAF_VALIDITY)
                 .map_err(|e| AgentError::Certificate(e.to_string()))?;
             (id, ca.trust_bundle())
         }
-        TlsSettings::Given { identity, trust } => (identity.clone(), trust.clone()),
+        TlsSettings::Given {
+            identity, trust, ..
+        } => (identity.clone(), trust.clone()),
     };
 
     // QUIC first: the handler routes to the core, which needs the transport.
@@ -108,7 +110,9 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         reason: e.to_string(),
     })?;
     let quic_addr = with_port(settings.quic_advertise, quic.local_addr());
-    let transport: Arc<dyn Transport> = Arc::new(quic);
+    let quic = Arc::new(quic);
+    let renewal = super::renew::Renewal::new(&settings.tls, &sans, &identity, quic.clone());
+    let transport: Arc<dyn Transport> = quic;
 
     let (udp, gossip_bound) =
         membership::bind_udp(settings.gossip_listen, settings.gossip_key.clone())
@@ -281,6 +285,9 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         shutdown.clone(),
     )));
     tasks.push(tokio::spawn(probe_lag(core.lags.clone(), shutdown.clone())));
+    if let Some(renewal) = renewal {
+        tasks.push(tokio::spawn(renewal.run(shutdown.clone())));
+    }
     if let Some(k) = &kube {
         let alive = membership.watch();
         let is_alive: crate::kube::IsAlive =

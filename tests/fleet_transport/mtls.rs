@@ -230,3 +230,40 @@ async fn restarted_peer_at_the_same_address_is_redialled() {
     })
     .await;
 }
+
+/// A long-lived agent renews its certificate without restarting: after
+/// `renew`, new connections both ways present the new one (here an expired
+/// certificate, refused by the peer, is replaced by a valid one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_is_presented_to_new_connections() {
+    bounded(async {
+        let fleet = FleetCa::generate("fleet").expect("CA");
+        let expired = |node: &str| {
+            fleet
+                .issue_at(node, &[], two_days_ago(), DEFAULT_LEAF_VALIDITY)
+                .expect("id")
+        };
+        let fresh = |node: &str| fleet.issue(node, &[], DEFAULT_LEAF_VALIDITY).expect("id");
+        let (handler, counters) = echo_handler();
+        let server = bind(&expired("server"), &fleet.trust_bundle(), handler).await;
+        let client = bind(&expired("client"), &fleet.trust_bundle(), echo_handler().0).await;
+        assert!(ask(&client, &server).await.is_err(), "both expired");
+
+        server.renew(&fresh("server")).expect("server renews");
+        let reason = refused_reason(ask(&client, &server).await);
+        assert!(
+            reason.contains("expired"),
+            "the client's is still expired: {reason}"
+        );
+
+        client.renew(&fresh("client")).expect("client renews");
+        let answer = ask(&client, &server).await.expect("both renewed");
+        assert_eq!(
+            &answer[..],
+            b"client|hi",
+            "the echo names the renewed sender"
+        );
+        assert_eq!(counters.calls.load(Ordering::SeqCst), 1);
+    })
+    .await;
+}

@@ -48,7 +48,7 @@ impl Harness {
 
     pub async fn node(&self, name: &str, handler: Arc<dyn Handler>, limits: Limits) -> TestNode {
         match self.kind {
-            Kind::Quic => TestNode::Quic(
+            Kind::Quic => TestNode::Quic(Box::new(
                 QuicTransport::bind(
                     loopback(),
                     &self.identity(name),
@@ -58,7 +58,7 @@ impl Harness {
                 )
                 .await
                 .expect("QUIC transport binds"),
-            ),
+            )),
             Kind::Memory => TestNode::Memory(
                 self.net
                     .bind(loopback(), name, handler, limits)
@@ -70,14 +70,14 @@ impl Harness {
 
 /// A node of either kind.
 pub enum TestNode {
-    Quic(QuicTransport),
+    Quic(Box<QuicTransport>),
     Memory(MemoryTransport),
 }
 
 impl TestNode {
     pub fn transport(&self) -> &dyn Transport {
         match self {
-            TestNode::Quic(t) => t,
+            TestNode::Quic(t) => t.as_ref(),
             TestNode::Memory(t) => t,
         }
     }

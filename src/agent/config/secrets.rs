@@ -342,6 +342,7 @@ impl Loader<'_> {
         Some(TlsSettings::Given {
             identity,
             trust: trust?,
+            files: Some((cert_path, key_path)),
         })
     }
 }

@@ -131,7 +131,10 @@ fn the_fleet_ca_loads_from_disk_and_issues_for_this_agent() {
 fn a_given_certificate_loads_with_the_ca_as_trust_bundle() {
     let disk = Disk::new().given("agent-1");
     let s = disk.ok();
-    let TlsSettings::Given { identity, trust } = &s.tls else {
+    let TlsSettings::Given {
+        identity, trust, ..
+    } = &s.tls
+    else {
         panic!(
             "a certificate and key mean a given identity, got {:?}",
             s.tls

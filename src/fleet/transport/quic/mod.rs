@@ -44,6 +44,11 @@ pub struct QuicTransport {
     limits: Limits,
     /// Outgoing connections by peer address.
     slots: Mutex<HashMap<SocketAddr, Slot>>,
+    /// What new outgoing connections present and trust (replaced by
+    /// [`QuicTransport::renew`]).
+    client_config: Mutex<quinn::ClientConfig>,
+    /// The CAs peers must chain to, for renewed configurations.
+    trust: Box<TrustBundle>,
     /// The task accepting incoming connections.
     accept_task: JoinHandle<()>,
 }
@@ -60,12 +65,10 @@ impl QuicTransport {
     ) -> Result<Self, TransportError> {
         limits.validate()?;
         let (server_config, client_config) = tls::configs(identity, trust, &limits)?;
-        let mut endpoint =
-            Endpoint::server(server_config, addr).map_err(|e| TransportError::Bind {
-                addr,
-                reason: e.to_string(),
-            })?;
-        endpoint.set_default_client_config(client_config);
+        let endpoint = Endpoint::server(server_config, addr).map_err(|e| TransportError::Bind {
+            addr,
+            reason: e.to_string(),
+        })?;
         let local_addr = endpoint.local_addr().map_err(|e| TransportError::Bind {
             addr,
             reason: format!("cannot read the bound address: {e}"),
@@ -85,8 +88,27 @@ impl QuicTransport {
             node_id: identity.node_id().to_owned(),
             limits,
             slots: Mutex::new(HashMap::new()),
+            client_config: Mutex::new(client_config),
+            trust: Box::new(trust.clone()),
             accept_task,
         })
+    }
+
+    /// Presents `identity` from now on (a renewed certificate for the same
+    /// node): connections opened afterwards, both ways, use it; open ones
+    /// keep the certificate they were established with.
+    pub fn renew(&self, identity: &Identity) -> Result<(), TransportError> {
+        let (server_config, client_config) = tls::configs(identity, &self.trust, &self.limits)?;
+        self.endpoint.set_server_config(Some(server_config));
+        *self
+            .client_config
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = client_config;
+        tracing::info!(
+            node = identity.node_id(),
+            "fleet transport presents a renewed certificate"
+        );
+        Ok(())
     }
 
     /// Closes every connection (peers see an orderly close) and stops accepting. Requests made
@@ -122,9 +144,14 @@ impl QuicTransport {
             return Ok(conn.clone());
         }
         *cached = None;
+        let config = self
+            .client_config
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
         let connecting = self
             .endpoint
-            .connect(peer, AGENT_SAN)
+            .connect_with(config, peer, AGENT_SAN)
             .map_err(|e| errors::connect(peer, &e))?;
         let conn = connecting
             .await
