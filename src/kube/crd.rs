@@ -107,6 +107,19 @@ pub struct LoadTestSpec {
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"))]
     pub lead_time: Option<String>,
 
+    /// Where the test's origin writes the fleet's merged intervals, as
+    /// `--out` values (`influxdb=http://influxdb.monitoring:8086/k6`); none
+    /// means the agents' default (the chart's `outputs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 4))]
+    pub outputs: Vec<String>,
+
+    /// How the outputs break the fleet down: `fleet` (one series set,
+    /// the default), `region` or `agent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(fleet|region|agent)$"))]
+    pub outputs_by: Option<String>,
+
     /// Values for `${env.NAME}` in the plan, like k6's `-e KEY=VALUE`;
     /// they win over the plan's own `env`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -455,6 +468,8 @@ impl LoadTestSpec {
             min_agents: None,
             wait_for_agents: None,
             lead_time: None,
+            outputs: Vec::new(),
+            outputs_by: None,
             env: BTreeMap::new(),
             env_value_from: BTreeMap::new(),
             env_from: Vec::new(),

@@ -226,7 +226,9 @@ def intended(label: str, objs: list[dict]) -> list[str]:
         _expect(p, "init containers", f.spec.get("initContainers"), None)
         _expect(p, "CRD templates", [o for o in objs if o["kind"] == "CustomResourceDefinition"
                                      and o["metadata"].get("annotations")], [])
-        _expect(p, "dashboard ConfigMaps", [o for o in objs if o["kind"] == "ConfigMap"], [])
+        _expect(p, "dashboard ConfigMaps", [o for o in objs if o["kind"] == "ConfigMap"
+                                            and "grafana_dashboard" in o["metadata"].get("labels", {})], [])
+        _expect(p, "VOLLEY_OUT (no default outputs)", f.env_values.get("VOLLEY_OUT"), None)
     elif label == "defaults, release perf in load-tests":
         # A second release is a second fleet: its own cluster id and pods.
         _expect(p, "VOLLEY_CLUSTER_ID", cluster_id, "perf")
@@ -240,6 +242,9 @@ def intended(label: str, objs: list[dict]) -> list[str]:
         _expect(p, "tolerations", f.spec.get("tolerations"),
                 [{"key": "perf", "operator": "Exists", "effect": "NoSchedule"}])
         _expect(p, "annotations", annotations, {**SCRAPE, "prometheus.io/port": "8070"})
+        _expect(p, "VOLLEY_OUT", f.env_values.get("VOLLEY_OUT"),
+                "influxdb=http://influxdb.monitoring:8086/k6,"
+                "influxdb=http://backup.monitoring:8086/k6?pushInterval=5s")
         _expect(p, "data hostPath", f.volumes["data"].get("hostPath", {}).get("path"), "/var/lib/volley")
         # The host directory is given to the agent's user before it starts.
         inits = f.spec.get("initContainers", [])

@@ -136,6 +136,8 @@ async fn status_follows_a_whole_test_to_passed() {
     });
     lt["spec"]["minAgents"] = json!(2);
     lt["spec"]["leadTime"] = json!("3s");
+    lt["spec"]["outputs"] = json!(["influxdb=http://influxdb.monitoring:8086/k6"]);
+    lt["spec"]["outputsBy"] = json!("region");
     api.create_loadtest(NAMESPACE, lt);
     let agent = FakeAgent::new("node-a");
     let _c = start(&api, agent.clone(), config("node-a"));
@@ -163,6 +165,8 @@ async fn status_follows_a_whole_test_to_passed() {
     );
     assert_eq!(req.min_agents, Some(2));
     assert_eq!(req.lead_time.as_deref(), Some("3s"));
+    assert_eq!(req.outputs, ["influxdb=http://influxdb.monitoring:8086/k6"]);
+    assert_eq!(req.outputs_by.as_deref(), Some("region"));
 
     agent.set_running("t-1", 1234.56, 45.678);
     let s = phase(&api, "smoke", "Running").await;

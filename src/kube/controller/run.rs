@@ -221,8 +221,8 @@ impl Run {
             lead_time: spec.lead_time.clone(),
             name: Some(self.name()),
             script,
-            outputs: Vec::new(),
-            outputs_by: None,
+            outputs: spec.outputs.clone(),
+            outputs_by: spec.outputs_by.clone(),
         };
 
         let waiting_since = Instant::now();
