@@ -26,12 +26,16 @@
 //! - `summary_build`: `Summary::build`.
 //! - `json_out`: `--out volley-json` interval lines.
 //! - `points`: per-sample outputs (`--out json`, `--out csv`) in k6's formats.
+//! - `otlp`, `protobuf`: OTLP metrics (`--out opentelemetry`) from interval
+//!   snapshots, and the small protobuf writer they are encoded with.
 
 pub mod aggregate;
 pub mod catalog;
 pub mod json_out;
 pub mod judge;
+pub mod otlp;
 pub mod points;
+pub mod protobuf;
 pub mod recorder;
 pub mod sample;
 pub mod snapshot;

@@ -1,8 +1,9 @@
 //! A run's outputs (`--out`): k6's per-sample JSON and CSV, InfluxDB, and
 //! Volley's per-interval aggregate lines. `spec` parses what was asked for,
 //! `point_file` writes a per-sample file from its own thread, `influxdb`
-//! pushes to InfluxDB 1.x from its own thread, `volley_json` writes the
-//! interval lines. The encoders are pure, in `metrics::points`.
+//! pushes to InfluxDB 1.x from its own thread, `otel` (settings in
+//! `otel_config`) pushes OTLP metrics to an OpenTelemetry collector from
+//! its own thread, `volley_json` writes the interval lines. The encoders are pure, in `metrics::points`.
 //!
 //! An output takes either every sample's points ([`PointOutput`]) or each
 //! interval's aggregates ([`IntervalOutput`]); the latter is what a fleet's
@@ -18,6 +19,8 @@ use crate::plan::Plan;
 
 pub mod fleet;
 pub mod influxdb;
+pub mod otel;
+pub mod otel_config;
 pub mod point_file;
 pub mod spec;
 pub mod volley_json;
@@ -118,6 +121,9 @@ impl Outputs {
                     influxdb::Layout::Samples => self.points.push(Box::new(out)),
                 }
             }
+            OutputSpec::Otel(config) => self.intervals.push(Box::new(
+                otel::OtelOutput::start(label, config.clone(), None).map_err(anyhow::Error::msg)?,
+            )),
         }
         Ok(())
     }

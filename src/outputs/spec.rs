@@ -5,16 +5,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::influxdb::InfluxConfig;
+use super::otel_config::OtelConfig;
 use crate::metrics::points::k6_csv::TimeFormat;
 
 /// The outputs Volley writes, as `--out` names them.
-pub const KNOWN: [&str; 4] = ["json", "csv", "influxdb", "volley-json"];
+pub const KNOWN: [&str; 5] = ["json", "csv", "influxdb", "opentelemetry", "volley-json"];
 
 /// k6's outputs Volley does not write yet.
-const NOT_YET: [&str; 6] = [
+const NOT_YET: [&str; 4] = [
     "experimental-prometheus-rw",
-    "experimental-opentelemetry",
-    "opentelemetry",
     "web-dashboard",
     "cloud",
     "statsd",
@@ -61,6 +60,8 @@ pub enum OutputSpec {
     VolleyJson { path: PathBuf },
     /// InfluxDB 1.x, a point per series and interval or per sample.
     Influx(InfluxConfig),
+    /// OTLP metrics to an OpenTelemetry collector, per interval.
+    Otel(OtelConfig),
 }
 
 impl OutputSpec {
@@ -71,6 +72,7 @@ impl OutputSpec {
             OutputSpec::Csv { .. } => "csv",
             OutputSpec::VolleyJson { .. } => "volley-json",
             OutputSpec::Influx(_) => "influxdb",
+            OutputSpec::Otel(_) => "opentelemetry",
         }
     }
 
@@ -80,6 +82,7 @@ impl OutputSpec {
             OutputSpec::Json { dest } | OutputSpec::Csv { dest, .. } => dest.label(),
             OutputSpec::VolleyJson { path } => path.display().to_string(),
             OutputSpec::Influx(c) => c.label(),
+            OutputSpec::Otel(c) => c.label(),
         };
         format!("{} ({dest})", self.name())
     }
@@ -115,6 +118,9 @@ pub fn parse(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Output
         }),
         "csv" => csv(arg, env),
         "influxdb" => InfluxConfig::parse(arg, env).map(OutputSpec::Influx),
+        "opentelemetry" | "experimental-opentelemetry" => {
+            OtelConfig::parse(name, arg, env).map(OutputSpec::Otel)
+        }
         "volley-json" => match arg.filter(|a| !a.is_empty()) {
             Some(file) => Ok(OutputSpec::VolleyJson {
                 path: PathBuf::from(file),
@@ -261,7 +267,10 @@ mod tests {
     fn unknown_names_list_the_known_ones() {
         let e = parse("jsn=x", &none).expect_err("unknown");
         assert!(e.contains("unknown output \"jsn\""), "{e}");
-        assert!(e.contains("json, csv, influxdb, volley-json"), "{e}");
+        assert!(
+            e.contains("json, csv, influxdb, opentelemetry, volley-json"),
+            "{e}"
+        );
         let e = parse("cloud", &none).expect_err("not yet");
         assert!(e.contains("not supported by Volley yet"), "{e}");
     }

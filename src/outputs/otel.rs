@@ -1,0 +1,488 @@
+//! `--out opentelemetry`: OTLP metrics pushed to a collector over OTLP/HTTP
+//! (protobuf bodies) or OTLP/gRPC (HTTP/2 without TLS), with k6's options
+//! (`otel_config`) and k6's metric shapes (`metrics::otlp`).
+//!
+//! Each interval is added into running totals per series (cumulative
+//! temporality, as k6's SDK exports); every export interval the totals are
+//! encoded and handed to the output's own thread (with its own small
+//! runtime) through a bounded queue that drops rather than waits. The
+//! thread sends one export at a time, in order, each retried with back-off
+//! on a network error, a 5xx / 429 answer or a retryable gRPC status; the
+//! end of the run gives the last exports a time limit. Because each export
+//! carries the totals so far, a lost export costs resolution, not totals,
+//! as long as a later one arrives; every export not delivered is still
+//! counted with its reason for the summary. An unreachable collector never
+//! fails a test.
+//!
+//! This module owns the hyper clients that talk to the collector.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::time::Instant;
+
+use super::otel_config::{Exporter, OtelConfig};
+use crate::metrics::Snapshot;
+use crate::metrics::otlp::{Cumulative, Naming};
+use crate::plan::egress::EgressPolicy;
+
+/// Exports waiting for the thread before new ones are dropped.
+const QUEUE: usize = 16;
+/// Tries of one export before it counts as not delivered.
+const ATTEMPTS: u32 = 4;
+/// The first retry's wait; each next one doubles it.
+const BACKOFF: Duration = Duration::from_millis(250);
+/// Budget of one request, from connecting to the last byte of the answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the end of a run waits for the last exports.
+const FINAL_LIMIT: Duration = Duration::from_secs(15);
+
+/// One encoded export and how many data points it holds.
+struct Export {
+    body: Vec<u8>,
+    points: u64,
+}
+
+/// Exports and their data points not delivered, by reason.
+type Losses = BTreeMap<String, (u64, u64)>;
+
+/// A running OpenTelemetry output.
+pub struct OtelOutput {
+    label: String,
+    totals: Cumulative,
+    export_every_ns: u64,
+    /// End of the interval the last export covered, Unix ns.
+    exported_to_ns: Option<u64>,
+    tx: Option<mpsc::Sender<Export>>,
+    thread: Option<JoinHandle<Losses>>,
+    dropped_full: (u64, u64),
+}
+
+impl OtelOutput {
+    /// Starts the output's thread. With `egress`, every export first
+    /// resolves the collector and checks each address against the policy
+    /// (a fleet test's outputs).
+    pub fn start(
+        label: String,
+        config: OtelConfig,
+        egress: Option<Arc<EgressPolicy>>,
+    ) -> Result<OtelOutput, String> {
+        let sender = Sender::new(&config, egress)
+            .map_err(|e| format!("--out {label}: {e}"))?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("volley-otel".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(push_loop(sender, rx)),
+                    Err(e) => Losses::from([(
+                        format!("cannot start its runtime ({e}); nothing sent"),
+                        (0, 0),
+                    )]),
+                }
+            })
+            .map_err(|e| format!("--out {label}: cannot start its thread: {e}"))?;
+        Ok(OtelOutput {
+            label,
+            totals: Cumulative::new(Naming {
+                service_name: config.service_name.clone(),
+                service_version: config.service_version.clone(),
+                metric_prefix: config.metric_prefix.clone(),
+            }),
+            export_every_ns: u64::try_from(config.export_interval.as_nanos()).unwrap_or(u64::MAX),
+            exported_to_ns: None,
+            tx: Some(tx),
+            thread: Some(thread),
+            dropped_full: (0, 0),
+        })
+    }
+
+    /// Encodes the totals and hands them over without waiting; a full
+    /// queue drops the export (counted).
+    fn export(&mut self) {
+        self.exported_to_ns = Some(self.totals.end_unix_ns());
+        let export = Export {
+            points: self.totals.data_points(),
+            body: self.totals.encode(),
+        };
+        let Some(tx) = &self.tx else { return };
+        if let Err(TrySendError::Full(e) | TrySendError::Closed(e)) = tx.try_send(export) {
+            self.dropped_full.0 += 1;
+            self.dropped_full.1 += e.points;
+        }
+    }
+}
+
+impl super::IntervalOutput for OtelOutput {
+    fn write(&mut self, snapshot: &Snapshot, tags: &[(&str, &str)]) {
+        self.totals.add(snapshot, tags);
+        let end = self.totals.end_unix_ns();
+        // The first export one export interval after the run's start.
+        let last = self
+            .exported_to_ns
+            .unwrap_or_else(|| self.totals.start_unix_ns());
+        if end.saturating_sub(last) >= self.export_every_ns {
+            self.export();
+        }
+    }
+
+    fn finish(mut self: Box<Self>) -> Vec<String> {
+        if self.totals.is_fresh() {
+            self.export();
+        }
+        drop(self.tx.take());
+        let mut losses = Losses::new();
+        if let Some(thread) = self.thread.take() {
+            // The thread ends its own exports within FINAL_LIMIT; this
+            // only guards against a thread that hangs regardless.
+            let deadline = std::time::Instant::now() + FINAL_LIMIT + Duration::from_secs(5);
+            while !thread.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            match thread.is_finished().then(|| thread.join()) {
+                Some(Ok(l)) => losses = l,
+                Some(Err(_)) => {
+                    losses.insert("its thread failed; exports may be missing".into(), (0, 0));
+                }
+                None => {
+                    losses.insert("its thread did not end; exports may be missing".into(), (0, 0));
+                }
+            }
+        }
+        if self.dropped_full.0 > 0 {
+            losses.insert(
+                "the output's queue was full (the collector could not keep up)".into(),
+                self.dropped_full,
+            );
+        }
+        losses
+            .into_iter()
+            .map(|(reason, (exports, points))| match exports {
+                0 => format!("--out {}: {reason}", self.label),
+                n => format!(
+                    "--out {}: {n} exports ({points} data points) not delivered: {reason}",
+                    self.label
+                ),
+            })
+            .collect()
+    }
+}
+
+/// The output's thread: sends exports one at a time, in order.
+async fn push_loop(sender: Sender, mut rx: mpsc::Receiver<Export>) -> Losses {
+    let mut losses = Losses::new();
+    let mut deadline: Option<Instant> = None;
+    loop {
+        let next = match deadline {
+            None => rx.recv().await,
+            Some(d) => match tokio::time::timeout_at(d, rx.recv()).await {
+                Ok(n) => n,
+                Err(_) => None,
+            },
+        };
+        let Some(export) = next else { break };
+        let body = Bytes::from(export.body);
+        let result = match deadline {
+            None => sender.send_with_retries(body).await,
+            Some(d) => tokio::time::timeout_at(d, sender.send_with_retries(body))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(format!(
+                        "not delivered within {} s of the end of the test",
+                        FINAL_LIMIT.as_secs()
+                    ))
+                }),
+        };
+        if let Err(reason) = result {
+            let e = losses.entry(reason).or_default();
+            e.0 += 1;
+            e.1 += export.points;
+        }
+        // Once the run has ended (the channel closed), what is left gets
+        // FINAL_LIMIT in all.
+        if deadline.is_none() && rx.is_closed() {
+            deadline = Some(Instant::now() + FINAL_LIMIT);
+        }
+    }
+    // Exports still queued when the time ran out.
+    while let Ok(export) = rx.try_recv() {
+        let e = losses
+            .entry(format!(
+                "not delivered within {} s of the end of the test",
+                FINAL_LIMIT.as_secs()
+            ))
+            .or_default();
+        e.0 += 1;
+        e.1 += export.points;
+    }
+    losses
+}
+
+/// Sends exports to the collector.
+struct Sender {
+    client: Client<HttpConnector, Full<Bytes>>,
+    exporter: Exporter,
+    url: Uri,
+    /// `host:port`, for messages.
+    endpoint: String,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    egress: Option<Arc<EgressPolicy>>,
+}
+
+enum Failure {
+    Retry(String),
+    Final(String),
+}
+
+impl Sender {
+    fn new(c: &OtelConfig, egress: Option<Arc<EgressPolicy>>) -> Result<Sender, String> {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder.pool_timer(TokioTimer::new());
+        if c.exporter == Exporter::Grpc {
+            // gRPC without TLS: HTTP/2 with prior knowledge (h2c).
+            builder.http2_only(true);
+        }
+        let client = builder.build(connector);
+        let url = c
+            .url()
+            .parse()
+            .map_err(|e| format!("{}: not a URL ({e})", c.url()))?;
+        let headers = c
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                Ok((
+                    HeaderName::from_bytes(k.as_bytes()).map_err(|e| format!("header {k}: {e}"))?,
+                    HeaderValue::from_str(v).map_err(|e| format!("header {k}: {e}"))?,
+                ))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Sender {
+            client,
+            exporter: c.exporter,
+            url,
+            endpoint: c.endpoint().to_owned(),
+            headers,
+            egress,
+        })
+    }
+
+    async fn send_with_retries(&self, body: Bytes) -> Result<(), String> {
+        let mut wait = BACKOFF;
+        let mut last = String::new();
+        for attempt in 1..=ATTEMPTS {
+            match self.send(body.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(Failure::Final(reason)) => return Err(reason),
+                Err(Failure::Retry(reason)) => last = reason,
+            }
+            if attempt < ATTEMPTS {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+        }
+        Err(last)
+    }
+
+    async fn check_egress(&self) -> Result<(), Failure> {
+        let Some(policy) = &self.egress else {
+            return Ok(());
+        };
+        let host = self
+            .url
+            .host()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let port = self.url.port_u16().unwrap_or(80);
+        let addrs = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| Failure::Retry(format!("cannot resolve {host}: {e}")))?;
+        for addr in addrs {
+            policy
+                .check(Some(host), Some(addr.ip()))
+                .map_err(|d| Failure::Final(format!("the agent's egress policy refuses {d}")))?;
+        }
+        Ok(())
+    }
+
+    async fn send(&self, message: Bytes) -> Result<(), Failure> {
+        self.check_egress().await?;
+        let mut req = Request::builder().method(Method::POST).uri(self.url.clone());
+        let body = match self.exporter {
+            Exporter::Http => {
+                req = req.header(CONTENT_TYPE, "application/x-protobuf");
+                message
+            }
+            Exporter::Grpc => {
+                req = req
+                    .header(CONTENT_TYPE, "application/grpc")
+                    .header("te", "trailers");
+                grpc_frame(&message)
+            }
+        };
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        let req = req
+            .body(Full::new(body))
+            .map_err(|e| Failure::Final(format!("cannot build a request: {e}")))?;
+        let exchange = async {
+            let resp = self.client.request(req).await.map_err(|e| {
+                Failure::Retry(format!("cannot reach {}: {}", self.endpoint, root_cause(&e)))
+            })?;
+            let status = resp.status();
+            let head = resp.headers().clone();
+            let collected = resp.into_body().collect().await.map_err(|e| {
+                Failure::Retry(format!(
+                    "{} broke off its answer: {}",
+                    self.endpoint,
+                    root_cause(&e)
+                ))
+            })?;
+            let trailers = collected.trailers().cloned();
+            let body = collected.to_bytes();
+            match self.exporter {
+                Exporter::Http => http_outcome(&self.endpoint, status, &body),
+                Exporter::Grpc => {
+                    grpc_outcome(&self.endpoint, status, &head, trailers.as_ref())
+                }
+            }
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Failure::Retry(format!(
+                    "{} did not answer within {} s",
+                    self.endpoint,
+                    REQUEST_TIMEOUT.as_secs()
+                )))
+            })
+    }
+}
+
+/// A gRPC message: uncompressed flag, 4-byte big-endian length, message.
+fn grpc_frame(message: &[u8]) -> Bytes {
+    let mut b = BytesMut::with_capacity(5 + message.len());
+    b.put_u8(0);
+    b.put_u32(u32::try_from(message.len()).unwrap_or(u32::MAX));
+    b.put_slice(message);
+    b.freeze()
+}
+
+/// OTLP/HTTP: 2xx is delivered; 429, 502, 503, 504 are worth retrying
+/// (the OTLP specification's list), everything else is final.
+fn http_outcome(endpoint: &str, status: StatusCode, body: &[u8]) -> Result<(), Failure> {
+    if status.is_success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&body[..body.len().min(300)])
+        .trim()
+        .to_owned();
+    let reason = format!("the collector at {endpoint} answered {status}: {text}");
+    match status.as_u16() {
+        429 | 502 | 503 | 504 => Err(Failure::Retry(reason)),
+        _ => Err(Failure::Final(reason)),
+    }
+}
+
+/// OTLP/gRPC: `grpc-status` in the trailers (or, in a trailers-only
+/// answer, the headers); 0 is delivered, the OTLP specification's
+/// retryable codes are retried.
+fn grpc_outcome(
+    endpoint: &str,
+    status: StatusCode,
+    head: &http::HeaderMap,
+    trailers: Option<&http::HeaderMap>,
+) -> Result<(), Failure> {
+    if !status.is_success() {
+        return Err(Failure::Retry(format!(
+            "the collector at {endpoint} answered HTTP {status} to gRPC"
+        )));
+    }
+    let field = |name: &str| {
+        trailers
+            .and_then(|t| t.get(name))
+            .or_else(|| head.get(name))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let Some(code) = field("grpc-status") else {
+        return Err(Failure::Retry(format!(
+            "the collector at {endpoint} answered without a grpc-status"
+        )));
+    };
+    if code == "0" {
+        return Ok(());
+    }
+    let message = field("grpc-message").unwrap_or_default();
+    let reason = format!("the collector at {endpoint} answered gRPC status {code}: {message}");
+    // CANCELLED, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED,
+    // OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS.
+    match code.as_str() {
+        "1" | "4" | "8" | "10" | "11" | "14" | "15" => Err(Failure::Retry(reason)),
+        _ => Err(Failure::Final(reason)),
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_frames_and_statuses() {
+        assert_eq!(&grpc_frame(b"abc")[..], &[0, 0, 0, 0, 3, b'a', b'b', b'c']);
+        let mut t = http::HeaderMap::new();
+        let head = http::HeaderMap::new();
+        t.insert("grpc-status", HeaderValue::from_static("0"));
+        assert!(grpc_outcome("c:1", StatusCode::OK, &head, Some(&t)).is_ok());
+        t.insert("grpc-status", HeaderValue::from_static("14"));
+        assert!(matches!(
+            grpc_outcome("c:1", StatusCode::OK, &head, Some(&t)),
+            Err(Failure::Retry(_))
+        ));
+        t.insert("grpc-status", HeaderValue::from_static("3"));
+        t.insert("grpc-message", HeaderValue::from_static("bad"));
+        match grpc_outcome("c:1", StatusCode::OK, &head, Some(&t)) {
+            Err(Failure::Final(r)) => assert!(r.contains("status 3: bad"), "{r}"),
+            _ => panic!("INVALID_ARGUMENT is final"),
+        }
+        // Trailers-only answers carry it in the headers.
+        assert!(matches!(
+            grpc_outcome("c:1", StatusCode::OK, &t, None),
+            Err(Failure::Final(_))
+        ));
+        assert!(matches!(
+            http_outcome("c:1", StatusCode::SERVICE_UNAVAILABLE, b""),
+            Err(Failure::Retry(_))
+        ));
+        assert!(matches!(
+            http_outcome("c:1", StatusCode::BAD_REQUEST, b"no"),
+            Err(Failure::Final(_))
+        ));
+    }
+}
