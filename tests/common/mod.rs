@@ -244,8 +244,14 @@ pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bo
 /// test's runtime. Output is drained while it runs, so a chatty child never
 /// blocks on a full pipe.
 pub fn volley(args: &[&str], limit: Duration) -> Output {
+    volley_env(args, &[], limit)
+}
+
+/// [`volley`] with environment variables set (`K6_*` options).
+pub fn volley_env(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_volley"))
         .args(args)
+        .envs(env.iter().copied())
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
