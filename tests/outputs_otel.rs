@@ -3,10 +3,12 @@
 //! classes (PyPI `opentelemetry-proto`) and `grpcio`, in the virtualenv
 //! `scripts/test` installs (`VOLLEY_OTEL_PYTHON` points at its Python).
 //! Over OTLP/HTTP and OTLP/gRPC the last export's totals equal the
-//! summary's exactly; an unreachable collector costs a note, and a bad
-//! option is a clear error before anything runs.
+//! summary's exactly; a 3-agent fleet test's origin writes the fleet's
+//! merged totals once, tagged with the test id; an unreachable collector
+//! costs a note, and a bad option is a clear error before anything runs.
 
 mod common;
+mod fleet;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -352,4 +354,55 @@ async fn an_unknown_exporter_type_is_a_clear_error() {
         "{err}"
     );
     assert!(m.is_null(), "nothing ran");
+}
+
+/// A 3-agent fleet test with an OpenTelemetry output (its options in the
+/// argument, as a fleet test's output travels): one stream tagged with the
+/// test id, whose total is the fleet summary's exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_test_exports_one_merged_stream() {
+    use fleet::{Fleet, FleetOptions, plans};
+    let receiver = Receiver::start();
+    let target = fleet::target().await;
+    let fleet = Fleet::start(3, FleetOptions::default())
+        .await
+        .expect("fleet forms");
+    let mut req = plans::submit(plans::shared_iterations(target.addr, 6, 300, "/"));
+    req.outputs = vec![format!(
+        "opentelemetry=exporterType=http&httpExporterEndpoint=127.0.0.1:{}\
+         &httpExporterInsecure=true&exportInterval=1s",
+        receiver.http
+    )];
+    let accepted = fleet.client(1).submit(&req).await.expect("submit accepted");
+    let view = fleet
+        .wait_summary(1, &accepted.id, Duration::from_secs(60))
+        .await
+        .expect("the test seals");
+    let requests: u64 = fleet::results::requests_by_agent(&view.summary)
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(requests, 300, "{}", view.text);
+    assert!(!view.text.contains("not delivered"), "{}", view.text);
+    let exports = receiver.requests("http");
+    let last = exports.last().expect("at least one export");
+    let metrics = last["resourceMetrics"][0]["scopeMetrics"][0]["metrics"]
+        .as_array()
+        .expect("metrics");
+    let reqs = metrics
+        .iter()
+        .find(|m| m["name"] == "http_reqs")
+        .expect("http_reqs");
+    let points = reqs["sum"]["dataPoints"].as_array().expect("points");
+    let total: f64 = points
+        .iter()
+        .map(|p| {
+            let a = attributes(p);
+            assert_eq!(a.get("testid"), Some(&Value::from(accepted.id.as_str())), "{a:?}");
+            assert!(!a.contains_key("agent"), "one stream, not one per agent: {a:?}");
+            p["asDouble"].as_f64().unwrap_or(0.0)
+        })
+        .sum();
+    assert_eq!(total, 300.0, "the fleet's total, exactly");
+    target.shutdown().await;
 }

@@ -22,6 +22,7 @@
 //! Pure: the output (`outputs::otel`) sends the bytes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::catalog::{MetricKind, Unit};
 use super::protobuf::Writer;
@@ -139,10 +140,9 @@ pub struct Cumulative {
     start_unix_ns: Option<u64>,
     /// End of the latest interval, Unix ns.
     end_unix_ns: u64,
-    /// Sorted by metric, then tags: one OTLP metric per run of a metric.
+    /// Sorted by metric, then tags (the extra tags included): one OTLP
+    /// metric per run of a metric.
     totals: BTreeMap<SeriesKey, Total>,
-    /// Attributes every data point gets besides its series' tags.
-    extra: Vec<(String, String)>,
     /// Intervals added since the last encoding.
     fresh: bool,
 }
@@ -154,30 +154,31 @@ impl Cumulative {
             start_unix_ns: None,
             end_unix_ns: 0,
             totals: BTreeMap::new(),
-            extra: Vec::new(),
             fresh: false,
         }
     }
 
-    /// Adds an interval; `extra` tags go on every data point (a fleet
-    /// test's id).
+    /// Adds an interval; `extra` tags go on every data point and name
+    /// series apart (a fleet test's id; its agent or region, when each has
+    /// its own series).
     pub fn add(&mut self, snapshot: &Snapshot, extra: &[(&str, &str)]) {
         let start = snapshot.start_unix_ms.saturating_mul(1_000_000);
         self.start_unix_ns = Some(self.start_unix_ns.map_or(start, |s| s.min(start)));
         self.end_unix_ns = self
             .end_unix_ns
             .max(snapshot.end_unix_ms().saturating_mul(1_000_000));
-        self.extra = extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
         for (key, value) in &snapshot.series {
             if value.kind() != key.metric.kind() {
                 continue;
             }
+            let mut key = key.clone();
+            for (k, v) in extra {
+                key.tags.insert(Arc::from(*k), Arc::from(*v));
+            }
+            let kind = key.metric.kind();
             self.totals
-                .entry(key.clone())
-                .or_insert_with(|| Total::of(key.metric.kind()))
+                .entry(key)
+                .or_insert_with(|| Total::of(kind))
                 .add(value);
         }
         self.fresh = true;
@@ -352,16 +353,13 @@ impl Cumulative {
         w.end(m);
     }
 
-    /// A series' tags (empty values left out, as k6 does) and the extra
-    /// tags, as string attributes in `field`.
+    /// A series' tags as string attributes in `field` (empty values left
+    /// out, as k6 does).
     fn attributes(&self, w: &mut Writer, field: u32, key: &SeriesKey) {
         for (k, v) in key.tags.iter() {
-            if !k.is_empty() && !v.is_empty() && !self.extra.iter().any(|(e, _)| e == k) {
+            if !k.is_empty() && !v.is_empty() {
                 attribute(w, field, k, v);
             }
-        }
-        for (k, v) in &self.extra {
-            attribute(w, field, k, v);
         }
     }
 }

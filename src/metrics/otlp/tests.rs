@@ -297,3 +297,30 @@ fn empty_tag_values_are_left_out_and_nothing_is_fresh_at_first() {
         [("scenario".to_owned(), "main".to_owned())]
     );
 }
+
+#[test]
+fn extra_tags_name_series_apart() {
+    let reqs = key(Metric::HttpReqs, &[("status", "200")]);
+    let mut c = Cumulative::new(naming());
+    for (agent, n) in [("agent-0", 2.0), ("agent-1", 3.0), ("agent-0", 4.0)] {
+        c.add(
+            &snapshot(0, vec![(reqs.clone(), Value::Counter(n))]),
+            &[("testid", "t1"), ("agent", agent)],
+        );
+    }
+    let req = c.encode();
+    let m = metrics(&req);
+    let points = msgs(&msg(&m["k6_http_reqs"], 7), 1);
+    let by_agent: Vec<(String, f64)> = points
+        .iter()
+        .map(|p| {
+            let a = attrs(p, 7);
+            let agent = a.iter().find(|(k, _)| k == "agent").map(|(_, v)| v.clone());
+            (agent.unwrap_or_default(), f64::from_bits(num(p, 4)))
+        })
+        .collect();
+    assert_eq!(
+        by_agent,
+        [("agent-0".to_owned(), 6.0), ("agent-1".to_owned(), 3.0)]
+    );
+}
