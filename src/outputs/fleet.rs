@@ -31,7 +31,7 @@ pub fn parse(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Output
         )),
         other => Err(format!(
             "--out {value:?}: a fleet test writes its merged intervals to a network backend \
-             (influxdb=http://HOST:8086/DB); {} writes {} on this machine, which the agents \
+             (influxdb=http://HOST:8086/DB or opentelemetry); {} writes {} on this machine, which the agents \
              cannot do for you: use --summary-export FILE or --junit FILE for the fleet's \
              merged results",
             other.name(),
