@@ -89,7 +89,12 @@ impl Receiver {
         let text = std::fs::read_to_string(&self.out).unwrap_or_default();
         text.lines()
             .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line"))
-            .inspect(|e| assert!(e.get("error").is_none(), "the receiver could not decode: {e}"))
+            .inspect(|e| {
+                assert!(
+                    e.get("error").is_none(),
+                    "the receiver could not decode: {e}"
+                )
+            })
             .filter(|e| e["transport"] == transport)
             .map(|e| e["request"].clone())
             .collect()
@@ -134,7 +139,7 @@ async fn run(out_name: &str, env: Vec<(String, String)>) -> (std::process::Outpu
     let dir = tempfile::tempdir().expect("a temporary directory");
     let plan = write_plan(dir.path(), &base(&target));
     let export = dir.path().join("summary.json");
-    let args = vec![
+    let args = [
         "run".to_owned(),
         plan,
         "--quiet".into(),
@@ -204,10 +209,16 @@ fn check_totals(req: &Value, m: &Value, prefix: &str, service: &str) {
 
     // Counter: a cumulative monotonic Sum, a point per series with its tags.
     let sum = &metric("http_reqs")["sum"];
-    assert_eq!(sum["aggregationTemporality"], "AGGREGATION_TEMPORALITY_CUMULATIVE");
+    assert_eq!(
+        sum["aggregationTemporality"],
+        "AGGREGATION_TEMPORALITY_CUMULATIVE"
+    );
     assert_eq!(sum["isMonotonic"], true);
     let points = sum["dataPoints"].as_array().expect("points");
-    let total: f64 = points.iter().map(|p| p["asDouble"].as_f64().unwrap_or(0.0)).sum();
+    let total: f64 = points
+        .iter()
+        .map(|p| p["asDouble"].as_f64().unwrap_or(0.0))
+        .sum();
     assert_eq!(total, reqs);
     let not_found: f64 = points
         .iter()
@@ -228,7 +239,12 @@ fn check_totals(req: &Value, m: &Value, prefix: &str, service: &str) {
     let points = h["histogram"]["dataPoints"].as_array().expect("points");
     let count: u64 = points
         .iter()
-        .map(|p| p["count"].as_str().and_then(|c| c.parse::<u64>().ok()).unwrap_or(0))
+        .map(|p| {
+            p["count"]
+                .as_str()
+                .and_then(|c| c.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
         .sum();
     assert_eq!(count as f64, reqs);
     for p in points {
@@ -238,7 +254,10 @@ fn check_totals(req: &Value, m: &Value, prefix: &str, service: &str) {
             .iter()
             .filter_map(|b| b.as_str().and_then(|c| c.parse::<u64>().ok()))
             .sum();
-        assert_eq!(Some(buckets), p["count"].as_str().and_then(|c| c.parse().ok()));
+        assert_eq!(
+            Some(buckets),
+            p["count"].as_str().and_then(|c| c.parse().ok())
+        );
     }
     let max = points
         .iter()
@@ -263,7 +282,8 @@ fn check_totals(req: &Value, m: &Value, prefix: &str, service: &str) {
         m["checks"]["passes"].as_f64().expect("check passes")
     );
     assert_eq!(
-        metric("data_received")["unit"], "By",
+        metric("data_received")["unit"],
+        "By",
         "data in bytes, as k6 says"
     );
 }
@@ -275,7 +295,10 @@ async fn over_http_the_totals_equal_the_summary() {
         "opentelemetry",
         vars(&[
             ("K6_OTEL_EXPORTER_TYPE", "http".into()),
-            ("K6_OTEL_HTTP_EXPORTER_ENDPOINT", format!("127.0.0.1:{}", receiver.http)),
+            (
+                "K6_OTEL_HTTP_EXPORTER_ENDPOINT",
+                format!("127.0.0.1:{}", receiver.http),
+            ),
             ("K6_OTEL_HTTP_EXPORTER_INSECURE", "true".into()),
             ("K6_OTEL_METRIC_PREFIX", "k6_".into()),
             ("K6_OTEL_SERVICE_NAME", "checkout-load".into()),
@@ -297,7 +320,10 @@ async fn over_grpc_the_totals_equal_the_summary() {
     let (out, m) = run(
         "experimental-opentelemetry",
         vars(&[
-            ("K6_OTEL_GRPC_EXPORTER_ENDPOINT", format!("127.0.0.1:{}", receiver.grpc)),
+            (
+                "K6_OTEL_GRPC_EXPORTER_ENDPOINT",
+                format!("127.0.0.1:{}", receiver.grpc),
+            ),
             ("K6_OTEL_GRPC_EXPORTER_INSECURE", "true".into()),
             // Several exports in a run: each carries the totals so far.
             ("K6_OTEL_EXPORT_INTERVAL", "1s".into()),
@@ -322,7 +348,10 @@ async fn an_unreachable_collector_is_a_note_not_a_failure() {
         "opentelemetry",
         vars(&[
             ("K6_OTEL_EXPORTER_TYPE", "http".into()),
-            ("K6_OTEL_HTTP_EXPORTER_ENDPOINT", format!("127.0.0.1:{port}")),
+            (
+                "K6_OTEL_HTTP_EXPORTER_ENDPOINT",
+                format!("127.0.0.1:{port}"),
+            ),
             ("K6_OTEL_HTTP_EXPORTER_INSECURE", "true".into()),
         ]),
     )
@@ -398,11 +427,49 @@ async fn a_fleet_test_exports_one_merged_stream() {
         .iter()
         .map(|p| {
             let a = attributes(p);
-            assert_eq!(a.get("testid"), Some(&Value::from(accepted.id.as_str())), "{a:?}");
-            assert!(!a.contains_key("agent"), "one stream, not one per agent: {a:?}");
+            assert_eq!(
+                a.get("testid"),
+                Some(&Value::from(accepted.id.as_str())),
+                "{a:?}"
+            );
+            assert!(
+                !a.contains_key("agent"),
+                "one stream, not one per agent: {a:?}"
+            );
             p["asDouble"].as_f64().unwrap_or(0.0)
         })
         .sum();
     assert_eq!(total, 300.0, "the fleet's total, exactly");
     target.shutdown().await;
+}
+
+/// A collector that takes the connection but never answers: the end of
+/// the run waits for it 15 s at most, then says what was not delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_collector_gets_a_time_limit_at_the_end() {
+    // Connections wait in the backlog, never accepted, never answered.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("a loopback listener");
+    let port = silent.local_addr().expect("its address").port();
+    let started = std::time::Instant::now();
+    let (out, _) = run(
+        "opentelemetry",
+        vars(&[
+            ("K6_OTEL_EXPORTER_TYPE", "http".into()),
+            (
+                "K6_OTEL_HTTP_EXPORTER_ENDPOINT",
+                format!("127.0.0.1:{port}"),
+            ),
+            ("K6_OTEL_HTTP_EXPORTER_INSECURE", "true".into()),
+        ]),
+    )
+    .await;
+    let took = started.elapsed();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    assert!(
+        text.contains("1 export (") && text.contains("had not taken them 15 s after the end"),
+        "{text}"
+    );
+    assert!(took < Duration::from_secs(40), "the run took {took:?}");
+    drop(silent);
 }

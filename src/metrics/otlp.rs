@@ -245,11 +245,9 @@ impl Cumulative {
                     for (suffix, pick) in [(".occurred", true), (".total", false)] {
                         let name = format!("{name}{suffix}");
                         self.sum(&mut w, &name, "", group, start, time, |t| match t {
-                            Total::Rate { trues, total } => Number::Int(if pick {
-                                *trues
-                            } else {
-                                *total
-                            }),
+                            Total::Rate { trues, total } => {
+                                Number::Int(if pick { *trues } else { *total })
+                            }
                             _ => Number::Int(0),
                         });
                     }

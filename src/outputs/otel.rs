@@ -29,6 +29,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::otel_config::{Exporter, OtelConfig};
@@ -49,7 +50,7 @@ const FINAL_LIMIT: Duration = Duration::from_secs(15);
 
 /// One encoded export and how many data points it holds.
 struct Export {
-    body: Vec<u8>,
+    body: Bytes,
     points: u64,
 }
 
@@ -64,6 +65,8 @@ pub struct OtelOutput {
     /// End of the interval the last export covered, Unix ns.
     exported_to_ns: Option<u64>,
     tx: Option<mpsc::Sender<Export>>,
+    /// Tells the thread when the run ended.
+    end: watch::Sender<Option<Instant>>,
     thread: Option<JoinHandle<Losses>>,
     dropped_full: (u64, u64),
 }
@@ -77,9 +80,9 @@ impl OtelOutput {
         config: OtelConfig,
         egress: Option<Arc<EgressPolicy>>,
     ) -> Result<OtelOutput, String> {
-        let sender = Sender::new(&config, egress)
-            .map_err(|e| format!("--out {label}: {e}"))?;
+        let sender = Sender::new(&config, egress).map_err(|e| format!("--out {label}: {e}"))?;
         let (tx, rx) = mpsc::channel(QUEUE);
+        let (end_tx, end_rx) = watch::channel(None);
         let thread = std::thread::Builder::new()
             .name("volley-otel".into())
             .spawn(move || {
@@ -87,7 +90,7 @@ impl OtelOutput {
                     .enable_all()
                     .build()
                 {
-                    Ok(rt) => rt.block_on(push_loop(sender, rx)),
+                    Ok(rt) => rt.block_on(push_loop(sender, rx, end_rx)),
                     Err(e) => Losses::from([(
                         format!("cannot start its runtime ({e}); nothing sent"),
                         (0, 0),
@@ -105,6 +108,7 @@ impl OtelOutput {
             export_every_ns: u64::try_from(config.export_interval.as_nanos()).unwrap_or(u64::MAX),
             exported_to_ns: None,
             tx: Some(tx),
+            end: end_tx,
             thread: Some(thread),
             dropped_full: (0, 0),
         })
@@ -116,7 +120,7 @@ impl OtelOutput {
         self.exported_to_ns = Some(self.totals.end_unix_ns());
         let export = Export {
             points: self.totals.data_points(),
-            body: self.totals.encode(),
+            body: Bytes::from(self.totals.encode()),
         };
         let Some(tx) = &self.tx else { return };
         if let Err(TrySendError::Full(e) | TrySendError::Closed(e)) = tx.try_send(export) {
@@ -143,6 +147,8 @@ impl super::IntervalOutput for OtelOutput {
         if self.totals.is_fresh() {
             self.export();
         }
+        // Ignored when the thread is gone: then nothing waits for it.
+        let _ = self.end.send(Some(Instant::now()));
         drop(self.tx.take());
         let mut losses = Losses::new();
         if let Some(thread) = self.thread.take() {
@@ -158,7 +164,10 @@ impl super::IntervalOutput for OtelOutput {
                     losses.insert("its thread failed; exports may be missing".into(), (0, 0));
                 }
                 None => {
-                    losses.insert("its thread did not end; exports may be missing".into(), (0, 0));
+                    losses.insert(
+                        "its thread did not end; exports may be missing".into(),
+                        (0, 0),
+                    );
                 }
             }
         }
@@ -172,6 +181,10 @@ impl super::IntervalOutput for OtelOutput {
             .into_iter()
             .map(|(reason, (exports, points))| match exports {
                 0 => format!("--out {}: {reason}", self.label),
+                1 => format!(
+                    "--out {}: 1 export ({points} data points) not delivered: {reason}",
+                    self.label
+                ),
                 n => format!(
                     "--out {}: {n} exports ({points} data points) not delivered: {reason}",
                     self.label
@@ -181,54 +194,58 @@ impl super::IntervalOutput for OtelOutput {
     }
 }
 
-/// The output's thread: sends exports one at a time, in order.
-async fn push_loop(sender: Sender, mut rx: mpsc::Receiver<Export>) -> Losses {
+/// The output's thread: sends exports one at a time, in order, until the
+/// channel closes; from the end of the run (`end` says when that was) what
+/// is left, the export under way included, gets FINAL_LIMIT in all.
+async fn push_loop(
+    sender: Sender,
+    mut rx: mpsc::Receiver<Export>,
+    mut end: watch::Receiver<Option<Instant>>,
+) -> Losses {
+    let late = format!(
+        "the collector had not taken them {} s after the end of the test",
+        FINAL_LIMIT.as_secs()
+    );
     let mut losses = Losses::new();
-    let mut deadline: Option<Instant> = None;
+    let mut lose = |reason: &str, export: &Export| {
+        let e = losses.entry(reason.to_owned()).or_default();
+        e.0 += 1;
+        e.1 += export.points;
+    };
     loop {
-        let next = match deadline {
-            None => rx.recv().await,
-            Some(d) => match tokio::time::timeout_at(d, rx.recv()).await {
-                Ok(n) => n,
-                Err(_) => None,
-            },
+        let next = tokio::select! {
+            next = rx.recv() => next,
+            () = time_is_up(&mut end) => None,
         };
         let Some(export) = next else { break };
-        let body = Bytes::from(export.body);
-        let result = match deadline {
-            None => sender.send_with_retries(body).await,
-            Some(d) => tokio::time::timeout_at(d, sender.send_with_retries(body))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(format!(
-                        "not delivered within {} s of the end of the test",
-                        FINAL_LIMIT.as_secs()
-                    ))
-                }),
+        let result = tokio::select! {
+            result = sender.send_with_retries(export.body.clone()) => result,
+            () = time_is_up(&mut end) => Err(late.clone()),
         };
         if let Err(reason) = result {
-            let e = losses.entry(reason).or_default();
-            e.0 += 1;
-            e.1 += export.points;
-        }
-        // Once the run has ended (the channel closed), what is left gets
-        // FINAL_LIMIT in all.
-        if deadline.is_none() && rx.is_closed() {
-            deadline = Some(Instant::now() + FINAL_LIMIT);
+            lose(&reason, &export);
         }
     }
     // Exports still queued when the time ran out.
     while let Ok(export) = rx.try_recv() {
-        let e = losses
-            .entry(format!(
-                "not delivered within {} s of the end of the test",
-                FINAL_LIMIT.as_secs()
-            ))
-            .or_default();
-        e.0 += 1;
-        e.1 += export.points;
+        lose(&late, &export);
     }
     losses
+}
+
+/// Ends FINAL_LIMIT after the run's end; never before the run has ended.
+async fn time_is_up(end: &mut watch::Receiver<Option<Instant>>) {
+    loop {
+        let ended = *end.borrow_and_update();
+        if let Some(at) = ended {
+            tokio::time::sleep_until(at + FINAL_LIMIT).await;
+            return;
+        }
+        if end.changed().await.is_err() {
+            // The output was dropped without finishing: nothing to wait for.
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// Sends exports to the collector.
@@ -324,7 +341,9 @@ impl Sender {
 
     async fn send(&self, message: Bytes) -> Result<(), Failure> {
         self.check_egress().await?;
-        let mut req = Request::builder().method(Method::POST).uri(self.url.clone());
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(self.url.clone());
         let body = match self.exporter {
             Exporter::Http => {
                 req = req.header(CONTENT_TYPE, "application/x-protobuf");
@@ -345,7 +364,11 @@ impl Sender {
             .map_err(|e| Failure::Final(format!("cannot build a request: {e}")))?;
         let exchange = async {
             let resp = self.client.request(req).await.map_err(|e| {
-                Failure::Retry(format!("cannot reach {}: {}", self.endpoint, root_cause(&e)))
+                Failure::Retry(format!(
+                    "cannot reach {}: {}",
+                    self.endpoint,
+                    root_cause(&e)
+                ))
             })?;
             let status = resp.status();
             let head = resp.headers().clone();
@@ -360,9 +383,7 @@ impl Sender {
             let body = collected.to_bytes();
             match self.exporter {
                 Exporter::Http => http_outcome(&self.endpoint, status, &body),
-                Exporter::Grpc => {
-                    grpc_outcome(&self.endpoint, status, &head, trailers.as_ref())
-                }
+                Exporter::Grpc => grpc_outcome(&self.endpoint, status, &head, trailers.as_ref()),
             }
         };
         tokio::time::timeout(REQUEST_TIMEOUT, exchange)

@@ -124,7 +124,9 @@ impl OtelConfig {
         }
         for pair in arg.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (key, raw) = pair.split_once('=').ok_or_else(|| {
-                format!("--out {name}: {pair:?} is not KEY=VALUE; expected {name}=KEY=VALUE&KEY=VALUE")
+                format!(
+                    "--out {name}: {pair:?} is not KEY=VALUE; expected {name}=KEY=VALUE&KEY=VALUE"
+                )
             })?;
             let value = unescape(raw).map_err(|e| format!("--out {name}: {pair:?}: {e}"))?;
             if TLS_OPTIONS.iter().any(|(k, _)| *k == key) {

@@ -133,10 +133,7 @@ fn metrics(req: &[u8]) -> BTreeMap<String, Vec<u8>> {
     let rm = msg(req, 1);
     let sm = msg(&rm, 2);
     assert_eq!(text(&msg(&sm, 1), 1), SCOPE);
-    msgs(&sm, 2)
-        .into_iter()
-        .map(|m| (text(&m, 1), m))
-        .collect()
+    msgs(&sm, 2).into_iter().map(|m| (text(&m, 1), m)).collect()
 }
 
 #[test]
@@ -153,13 +150,7 @@ fn totals_add_up_across_intervals() {
             vec![
                 (ok.clone(), Value::Counter(3.0)),
                 (dur.clone(), trend_of_ms(&[1.0, 7.0, 30.0])),
-                (
-                    failed.clone(),
-                    Value::Rate {
-                        trues: 1,
-                        total: 3,
-                    },
-                ),
+                (failed.clone(), Value::Rate { trues: 1, total: 3 }),
                 (vus.clone(), Value::gauge_of(4.0)),
             ],
         ),
@@ -292,10 +283,7 @@ fn empty_tag_values_are_left_out_and_nothing_is_fresh_at_first() {
     let req = c.encode();
     let m = metrics(&req);
     let p = &msgs(&msg(&m["k6_iterations"], 7), 1)[0];
-    assert_eq!(
-        attrs(p, 7),
-        [("scenario".to_owned(), "main".to_owned())]
-    );
+    assert_eq!(attrs(p, 7), [("scenario".to_owned(), "main".to_owned())]);
 }
 
 #[test]
