@@ -467,7 +467,8 @@ async fn a_silent_collector_gets_a_time_limit_at_the_end() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
     assert!(
-        text.contains("1 export (") && text.contains("had not taken them 15 s after the end"),
+        text.contains("1 export request (")
+            && text.contains("had not taken them 15 s after the end"),
         "{text}"
     );
     assert!(took < Duration::from_secs(40), "the run took {took:?}");

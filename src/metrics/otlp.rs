@@ -199,20 +199,29 @@ impl Cumulative {
         self.fresh
     }
 
-    /// Data points an export holds now.
-    pub fn data_points(&self) -> u64 {
-        self.totals
-            .values()
-            .map(|t| match t {
-                Total::Rate { .. } => 2,
-                _ => 1,
+    /// Every series' total so far, as `ExportMetricsServiceRequest`s of
+    /// at most `max_series` series each (a metric's series may be split
+    /// between two), with the data points each holds.
+    pub fn encode(&mut self, max_series: usize) -> Vec<(Vec<u8>, u64)> {
+        self.fresh = false;
+        let entries: Vec<(&SeriesKey, &Total)> = self.totals.iter().collect();
+        entries
+            .chunks(max_series.max(1))
+            .map(|chunk| {
+                let points = chunk
+                    .iter()
+                    .map(|(_, t)| match t {
+                        Total::Rate { .. } => 2,
+                        _ => 1,
+                    })
+                    .sum();
+                (self.request(chunk), points)
             })
-            .sum()
+            .collect()
     }
 
-    /// The `ExportMetricsServiceRequest` of every series' total so far.
-    pub fn encode(&mut self) -> Vec<u8> {
-        self.fresh = false;
+    /// One `ExportMetricsServiceRequest` of `entries`.
+    fn request(&self, entries: &[(&SeriesKey, &Total)]) -> Vec<u8> {
         let start = self.start_unix_ns.unwrap_or(self.end_unix_ns);
         let time = self.end_unix_ns;
         let mut w = Writer::new();
@@ -225,7 +234,6 @@ impl Cumulative {
         let scope = w.begin(1);
         w.string(1, SCOPE);
         w.end(scope);
-        let entries: Vec<(&SeriesKey, &Total)> = self.totals.iter().collect();
         for group in entries.chunk_by(|a, b| a.0.metric == b.0.metric) {
             let metric = group[0].0.metric;
             let name = format!("{}{}", self.naming.metric_prefix, metric.name());

@@ -39,6 +39,10 @@ use crate::plan::egress::EgressPolicy;
 
 /// Exports waiting for the thread before new ones are dropped.
 const QUEUE: usize = 16;
+/// Series in one request at most: a histogram's data point takes about
+/// 400 bytes, so a request stays well under the 4 MiB a gRPC server takes
+/// by default.
+const MAX_SERIES: usize = 2000;
 /// Tries of one export before it counts as not delivered.
 const ATTEMPTS: u32 = 4;
 /// The first retry's wait; each next one doubles it.
@@ -48,10 +52,15 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the end of a run waits for the last exports.
 const FINAL_LIMIT: Duration = Duration::from_secs(15);
 
-/// One encoded export and how many data points it holds.
+/// One export: its requests, each with the data points it holds.
 struct Export {
-    body: Bytes,
-    points: u64,
+    requests: Vec<(Bytes, u64)>,
+}
+
+impl Export {
+    fn points(&self) -> u64 {
+        self.requests.iter().map(|(_, n)| n).sum()
+    }
 }
 
 /// Exports and their data points not delivered, by reason.
@@ -119,13 +128,17 @@ impl OtelOutput {
     fn export(&mut self) {
         self.exported_to_ns = Some(self.totals.end_unix_ns());
         let export = Export {
-            points: self.totals.data_points(),
-            body: Bytes::from(self.totals.encode()),
+            requests: self
+                .totals
+                .encode(MAX_SERIES)
+                .into_iter()
+                .map(|(body, n)| (Bytes::from(body), n))
+                .collect(),
         };
         let Some(tx) = &self.tx else { return };
         if let Err(TrySendError::Full(e) | TrySendError::Closed(e)) = tx.try_send(export) {
-            self.dropped_full.0 += 1;
-            self.dropped_full.1 += e.points;
+            self.dropped_full.0 += e.requests.len() as u64;
+            self.dropped_full.1 += e.points();
         }
     }
 }
@@ -182,11 +195,11 @@ impl super::IntervalOutput for OtelOutput {
             .map(|(reason, (exports, points))| match exports {
                 0 => format!("--out {}: {reason}", self.label),
                 1 => format!(
-                    "--out {}: 1 export ({points} data points) not delivered: {reason}",
+                    "--out {}: 1 export request ({points} data points) not delivered: {reason}",
                     self.label
                 ),
                 n => format!(
-                    "--out {}: {n} exports ({points} data points) not delivered: {reason}",
+                    "--out {}: {n} export requests ({points} data points) not delivered: {reason}",
                     self.label
                 ),
             })
@@ -207,10 +220,10 @@ async fn push_loop(
         FINAL_LIMIT.as_secs()
     );
     let mut losses = Losses::new();
-    let mut lose = |reason: &str, export: &Export| {
+    let mut lose = |reason: &str, points: u64| {
         let e = losses.entry(reason.to_owned()).or_default();
         e.0 += 1;
-        e.1 += export.points;
+        e.1 += points;
     };
     loop {
         let next = tokio::select! {
@@ -218,17 +231,21 @@ async fn push_loop(
             () = time_is_up(&mut end) => None,
         };
         let Some(export) = next else { break };
-        let result = tokio::select! {
-            result = sender.send_with_retries(export.body.clone()) => result,
-            () = time_is_up(&mut end) => Err(late.clone()),
-        };
-        if let Err(reason) = result {
-            lose(&reason, &export);
+        for (body, points) in export.requests {
+            let result = tokio::select! {
+                result = sender.send_with_retries(body) => result,
+                () = time_is_up(&mut end) => Err(late.clone()),
+            };
+            if let Err(reason) = result {
+                lose(&reason, points);
+            }
         }
     }
     // Exports still queued when the time ran out.
     while let Ok(export) = rx.try_recv() {
-        lose(&late, &export);
+        for (_, points) in export.requests {
+            lose(&late, points);
+        }
     }
     losses
 }

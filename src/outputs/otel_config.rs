@@ -364,7 +364,7 @@ fn escape(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    fn vars<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |k: &str| {
             pairs
                 .iter()
@@ -440,11 +440,8 @@ mod tests {
     #[test]
     fn bad_values_name_the_variable_and_the_expected_form() {
         let bad = |var: &'static str, value: &'static str| {
-            let pairs: &'static [(&'static str, &'static str)] = Box::leak(Box::new([
-                ("K6_OTEL_GRPC_EXPORTER_INSECURE", "true"),
-                (var, value),
-            ]));
-            OtelConfig::parse("opentelemetry", None, &vars(pairs)).expect_err(var)
+            let pairs = [("K6_OTEL_GRPC_EXPORTER_INSECURE", "true"), (var, value)];
+            OtelConfig::parse("opentelemetry", None, &vars(&pairs)).expect_err(var)
         };
         let e = bad("K6_OTEL_EXPORTER_TYPE", "udp");
         assert!(

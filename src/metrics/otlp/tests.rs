@@ -170,8 +170,10 @@ fn totals_add_up_across_intervals() {
         &[("testid", "t1")],
     );
     assert!(c.is_fresh());
-    assert_eq!(c.data_points(), 6);
-    let req = c.encode();
+    let mut reqs = c.encode(1000);
+    assert_eq!(reqs.len(), 1);
+    let (req, points) = reqs.remove(0);
+    assert_eq!(points, 6);
     assert!(!c.is_fresh());
 
     let rm = msg(&req, 1);
@@ -256,7 +258,7 @@ fn samples_on_a_bound_count_below_it() {
         &snapshot(0, vec![(dur, trend_of_ms(&[5.0, 10.0, 100.0, 0.0]))]),
         &[],
     );
-    let req = c.encode();
+    let req = one(c.encode(1000));
     let m = metrics(&req);
     let p = &msgs(&msg(&m["k6_http_req_duration"], 9), 1)[0];
     let buckets: Vec<u64> = msg(p, 6)
@@ -280,7 +282,7 @@ fn empty_tag_values_are_left_out_and_nothing_is_fresh_at_first() {
         ),
         &[],
     );
-    let req = c.encode();
+    let req = one(c.encode(1000));
     let m = metrics(&req);
     let p = &msgs(&msg(&m["k6_iterations"], 7), 1)[0];
     assert_eq!(attrs(p, 7), [("scenario".to_owned(), "main".to_owned())]);
@@ -296,7 +298,7 @@ fn extra_tags_name_series_apart() {
             &[("testid", "t1"), ("agent", agent)],
         );
     }
-    let req = c.encode();
+    let req = one(c.encode(1000));
     let m = metrics(&req);
     let points = msgs(&msg(&m["k6_http_reqs"], 7), 1);
     let by_agent: Vec<(String, f64)> = points
@@ -311,4 +313,42 @@ fn extra_tags_name_series_apart() {
         by_agent,
         [("agent-0".to_owned(), 6.0), ("agent-1".to_owned(), 3.0)]
     );
+}
+
+/// The only request of an export.
+fn one(mut reqs: Vec<(Vec<u8>, u64)>) -> Vec<u8> {
+    assert_eq!(reqs.len(), 1);
+    reqs.remove(0).0
+}
+
+#[test]
+fn large_exports_are_split_into_requests() {
+    let mut c = Cumulative::new(naming());
+    let series: Vec<(SeriesKey, Value)> = (0..5)
+        .map(|i| {
+            (
+                key(Metric::HttpReqs, &[("status", &format!("{}", 200 + i))]),
+                Value::Counter(1.0),
+            )
+        })
+        .chain([(key(Metric::Checks, &[]), Value::Rate { trues: 1, total: 1 })])
+        .collect();
+    c.add(&snapshot(0, series), &[]);
+    let reqs = c.encode(2);
+    assert_eq!(reqs.len(), 3);
+    let points: Vec<u64> = reqs.iter().map(|(_, n)| *n).collect();
+    // Sorted by metric (catalogue order): the five http_reqs series, then
+    // checks, a rate, with two points.
+    assert_eq!(points, [2, 2, 3]);
+    let total: f64 = reqs
+        .iter()
+        .flat_map(|(r, _)| {
+            metrics(r)
+                .get("k6_http_reqs")
+                .map(|m| msgs(&msg(m, 7), 1))
+                .unwrap_or_default()
+        })
+        .map(|p| f64::from_bits(num(&p, 4)))
+        .sum();
+    assert_eq!(total, 5.0);
 }
