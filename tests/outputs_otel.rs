@@ -84,8 +84,9 @@ impl Receiver {
         }
     }
 
-    /// Every request received over `transport`, in order.
-    fn requests(&self, transport: &str) -> Vec<Value> {
+    /// Every request received over `transport`, in order, as
+    /// `{"headers": {...}, "request": {...}}`.
+    fn received(&self, transport: &str) -> Vec<Value> {
         let text = std::fs::read_to_string(&self.out).unwrap_or_default();
         text.lines()
             .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line"))
@@ -96,7 +97,6 @@ impl Receiver {
                 )
             })
             .filter(|e| e["transport"] == transport)
-            .map(|e| e["request"].clone())
             .collect()
     }
 }
@@ -309,9 +309,10 @@ async fn over_http_the_totals_equal_the_summary() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
     assert!(!text.contains("not delivered"), "{text}");
-    let reqs = receiver.requests("http");
-    let last = reqs.last().expect("at least one export over OTLP/HTTP");
-    check_totals(last, &m, "k6_", "checkout-load");
+    let received = receiver.received("http");
+    let last = received.last().expect("at least one export over OTLP/HTTP");
+    assert_eq!(last["headers"]["x-team"], "perf", "K6_OTEL_HEADERS sent");
+    check_totals(&last["request"], &m, "k6_", "checkout-load");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -325,7 +326,9 @@ async fn over_grpc_the_totals_equal_the_summary() {
                 format!("127.0.0.1:{}", receiver.grpc),
             ),
             ("K6_OTEL_GRPC_EXPORTER_INSECURE", "true".into()),
-            // Several exports in a run: each carries the totals so far.
+            ("K6_OTEL_HEADERS", "x-team=perf%2Cload".into()),
+            // This short run exports at its end whatever the interval: the
+            // last export carries the totals.
             ("K6_OTEL_EXPORT_INTERVAL", "1s".into()),
         ]),
     )
@@ -333,9 +336,13 @@ async fn over_grpc_the_totals_equal_the_summary() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
     assert!(!text.contains("not delivered"), "{text}");
-    let reqs = receiver.requests("grpc");
-    let last = reqs.last().expect("at least one export over OTLP/gRPC");
-    check_totals(last, &m, "", "k6");
+    let received = receiver.received("grpc");
+    let last = received.last().expect("at least one export over OTLP/gRPC");
+    assert_eq!(
+        last["headers"]["x-team"], "perf,load",
+        "K6_OTEL_HEADERS sent"
+    );
+    check_totals(&last["request"], &m, "", "k6");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -413,8 +420,8 @@ async fn a_fleet_test_exports_one_merged_stream() {
         .sum();
     assert_eq!(requests, 300, "{}", view.text);
     assert!(!view.text.contains("not delivered"), "{}", view.text);
-    let exports = receiver.requests("http");
-    let last = exports.last().expect("at least one export");
+    let exports = receiver.received("http");
+    let last = &exports.last().expect("at least one export")["request"];
     let metrics = last["resourceMetrics"][0]["scopeMetrics"][0]["metrics"]
         .as_array()
         .expect("metrics");

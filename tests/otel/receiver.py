@@ -9,7 +9,7 @@ Serves OTLP/HTTP (POST /v1/metrics, protobuf) and OTLP/gRPC
 (MetricsService/Export) on two free loopback ports, prints
 "http=PORT grpc=PORT" on one line once both listen, and appends every
 request received, decoded, as one JSON line
-{"transport": ..., "request": MessageToDict(...)} to OUT.jsonl. A body that
+{"transport": ..., "headers": {...}, "request": MessageToDict(...)} to OUT.jsonl. A body that
 does not decode is answered 400 (HTTP) or INVALID_ARGUMENT (gRPC) and
 recorded as {"transport": ..., "error": ...}. Runs until killed.
 """
@@ -36,14 +36,14 @@ def record(entry):
         f.write(json.dumps(entry) + "\n")
 
 
-def decode(transport, body):
+def decode(transport, body, headers):
     """The request as a dict, or None (recorded as an error)."""
     try:
         req = pb.ExportMetricsServiceRequest.FromString(body)
     except Exception as e:  # any decode failure is the finding
         record({"transport": transport, "error": str(e)})
         return None
-    record({"transport": transport, "request": MessageToDict(req)})
+    record({"transport": transport, "headers": headers, "request": MessageToDict(req)})
     return req
 
 
@@ -56,7 +56,8 @@ class Http(BaseHTTPRequestHandler):
             record({"transport": "http", "error": "content-type " + str(self.headers.get("Content-Type"))})
             status = 415
         else:
-            status = 200 if decode("http", body) is not None else 400
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status = 200 if decode("http", body, headers) is not None else 400
         answer = pb.ExportMetricsServiceResponse().SerializeToString() if status == 200 else b""
         self.send_response(status)
         self.send_header("Content-Type", "application/x-protobuf")
@@ -70,7 +71,8 @@ class Http(BaseHTTPRequestHandler):
 
 class Metrics(pb_grpc.MetricsServiceServicer):
     def Export(self, request, context):
-        record({"transport": "grpc", "request": MessageToDict(request)})
+        headers = {k: v for k, v in context.invocation_metadata()}
+        record({"transport": "grpc", "headers": headers, "request": MessageToDict(request)})
         return pb.ExportMetricsServiceResponse()
 
 
