@@ -408,7 +408,7 @@ async fn bad_out_values_are_refused_before_the_run() {
     for (value, expected) in [
         (
             "jsn=x.json",
-            "unknown output \"jsn\"; known outputs: json, csv, influxdb, experimental-prometheus-rw, volley-json",
+            "unknown output \"jsn\"; known outputs: json, csv, influxdb, experimental-prometheus-rw, opentelemetry, volley-json",
         ),
         (
             "csv=fileName=a.csv,timeFormat=iso",

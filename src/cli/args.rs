@@ -161,9 +161,10 @@ pub struct RunArgs {
     /// no FILE or `-`: stdout), `csv=FILE` (k6's CSV; or
     /// `csv=fileName=FILE,saveInterval=1s,timeFormat=unix`),
     /// `influxdb=http://HOST:8086/DB` (InfluxDB 1.x, `K6_INFLUXDB_*`),
+    /// `opentelemetry` (OTLP over gRPC or HTTP, `K6_OTEL_*`),
     /// `volley-json=FILE` (Volley's per-interval aggregates). A file name
     /// ending in `.gz` is gzip-compressed. With `--agent`, the origin
-    /// writes the fleet's merged intervals (`influxdb` only).
+    /// writes the fleet's merged intervals (`influxdb`, `opentelemetry`).
     #[arg(short = 'o', long = "out", value_name = "NAME=ARG")]
     pub out: Vec<String>,
     /// With `--agent`: one series set for the whole `fleet` (default), or

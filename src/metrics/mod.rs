@@ -30,13 +30,17 @@
 //!   latency buckets from the HDR histogram).
 //! - `remote_write`: `--out experimental-prometheus-rw` samples (k6's names,
 //!   per-interval aggregates) and their protobuf, snappy-compressed.
+//! - `otlp`, `protobuf`: OTLP metrics (`--out opentelemetry`) from interval
+//!   snapshots, and the small protobuf writer they are encoded with.
 
 pub mod aggregate;
 pub mod catalog;
 pub mod exposition;
 pub mod json_out;
 pub mod judge;
+pub mod otlp;
 pub mod points;
+pub mod protobuf;
 pub mod recorder;
 pub mod remote_write;
 pub mod sample;

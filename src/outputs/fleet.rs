@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use super::IntervalOutput;
 use super::influxdb::{InfluxOutput, Layout};
+use super::otel::OtelOutput;
 use super::spec::{self, OutputSpec};
 use crate::plan::egress::EgressPolicy;
 
@@ -23,13 +24,14 @@ pub fn parse(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Output
     let spec = spec::parse(value, env)?;
     match &spec {
         OutputSpec::Influx(c) if c.layout == Layout::Intervals => Ok(spec),
+        OutputSpec::Otel(_) => Ok(spec),
         OutputSpec::Influx(_) => Err(format!(
             "--out {value:?}: a fleet test writes the fleet's merged intervals; \
              layout=samples needs every sample, which stays on the agents"
         )),
         other => Err(format!(
             "--out {value:?}: a fleet test writes its merged intervals to a network backend \
-             (influxdb=http://HOST:8086/DB); {} writes {} on this machine, which the agents \
+             (influxdb=http://HOST:8086/DB or opentelemetry); {} writes {} on this machine, which the agents \
              cannot do for you: use --summary-export FILE or --junit FILE for the fleet's \
              merged results",
             other.name(),
@@ -46,6 +48,7 @@ pub fn parse(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Output
 pub fn canonical(spec: &OutputSpec) -> Option<String> {
     match spec {
         OutputSpec::Influx(c) => Some(format!("influxdb={}", c.to_url())),
+        OutputSpec::Otel(c) => Some(format!("opentelemetry={}", c.to_arg())),
         _ => None,
     }
 }
@@ -54,6 +57,7 @@ pub fn canonical(spec: &OutputSpec) -> Option<String> {
 pub fn host(spec: &OutputSpec) -> Option<String> {
     match spec {
         OutputSpec::Influx(c) => c.host(),
+        OutputSpec::Otel(c) => c.host(),
         _ => None,
     }
 }
@@ -69,6 +73,13 @@ pub fn open(
         match spec {
             OutputSpec::Influx(c) => {
                 outputs.push(Box::new(InfluxOutput::start(
+                    spec.describe(),
+                    c.clone(),
+                    Some(egress.clone()),
+                )?));
+            }
+            OutputSpec::Otel(c) => {
+                outputs.push(Box::new(OtelOutput::start(
                     spec.describe(),
                     c.clone(),
                     Some(egress.clone()),

@@ -1,10 +1,12 @@
 //! A run's outputs (`--out`): k6's per-sample JSON and CSV, InfluxDB,
-//! Prometheus remote write and Volley's per-interval aggregate lines.
-//! `spec` parses what was asked for, `point_file` writes a per-sample file
-//! from its own thread, `influxdb` pushes to InfluxDB 1.x from its own
-//! thread, `prometheus_rw` pushes per-interval aggregates to a remote-write
-//! endpoint from its own thread, `volley_json` writes the interval lines.
-//! The encoders are pure, in `metrics::points` and `metrics::remote_write`.
+//! Prometheus remote write, OpenTelemetry and Volley's per-interval
+//! aggregate lines. `spec` parses what was asked for, `point_file` writes a
+//! per-sample file from its own thread, `influxdb` pushes to InfluxDB 1.x
+//! from its own thread, `prometheus_rw` pushes per-interval aggregates to a
+//! remote-write endpoint, `otel` (settings in `otel_config`) pushes OTLP
+//! metrics to an OpenTelemetry collector, each from its own thread;
+//! `volley_json` writes the interval lines. The encoders are pure, in
+//! `metrics::points`, `metrics::remote_write` and `metrics::otlp`.
 //!
 //! An output takes either every sample's points ([`PointOutput`]) or each
 //! interval's aggregates ([`IntervalOutput`]); the latter is what a fleet's
@@ -20,6 +22,8 @@ use crate::plan::Plan;
 
 pub mod fleet;
 pub mod influxdb;
+pub mod otel;
+pub mod otel_config;
 pub mod point_file;
 pub mod prometheus_rw;
 pub mod spec;
@@ -124,6 +128,9 @@ impl Outputs {
             OutputSpec::PromRw(config) => self.intervals.push(Box::new(
                 prometheus_rw::PromRwOutput::start(label, config.clone())
                     .map_err(anyhow::Error::msg)?,
+            )),
+            OutputSpec::Otel(config) => self.intervals.push(Box::new(
+                otel::OtelOutput::start(label, config.clone(), None).map_err(anyhow::Error::msg)?,
             )),
         }
         Ok(())

@@ -5,22 +5,22 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::influxdb::InfluxConfig;
+use super::otel_config::OtelConfig;
 use super::prometheus_rw::PromRwConfig;
 use crate::metrics::points::k6_csv::TimeFormat;
 
 /// The outputs Volley writes, as `--out` names them.
-pub const KNOWN: [&str; 5] = [
+pub const KNOWN: [&str; 6] = [
     "json",
     "csv",
     "influxdb",
     "experimental-prometheus-rw",
+    "opentelemetry",
     "volley-json",
 ];
 
 /// k6's outputs Volley does not write yet.
-const NOT_YET: [&str; 5] = [
-    "experimental-opentelemetry",
-    "opentelemetry",
+const NOT_YET: [&str; 3] = [
     "web-dashboard",
     "cloud",
     "statsd",
@@ -69,6 +69,8 @@ pub enum OutputSpec {
     Influx(InfluxConfig),
     /// Prometheus remote write, per-interval aggregates.
     PromRw(PromRwConfig),
+    /// OTLP metrics to an OpenTelemetry collector, per interval.
+    Otel(OtelConfig),
 }
 
 impl OutputSpec {
@@ -80,6 +82,7 @@ impl OutputSpec {
             OutputSpec::VolleyJson { .. } => "volley-json",
             OutputSpec::Influx(_) => "influxdb",
             OutputSpec::PromRw(_) => "experimental-prometheus-rw",
+            OutputSpec::Otel(_) => "opentelemetry",
         }
     }
 
@@ -90,6 +93,7 @@ impl OutputSpec {
             OutputSpec::VolleyJson { path } => path.display().to_string(),
             OutputSpec::Influx(c) => c.label(),
             OutputSpec::PromRw(c) => c.url.clone(),
+            OutputSpec::Otel(c) => c.label(),
         };
         format!("{} ({dest})", self.name())
     }
@@ -128,6 +132,9 @@ pub fn parse(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Output
         "experimental-prometheus-rw" => {
             let vars: Vec<(String, String)> = std::env::vars().collect();
             PromRwConfig::parse(arg, env, &vars).map(OutputSpec::PromRw)
+        }
+        "opentelemetry" | "experimental-opentelemetry" => {
+            OtelConfig::parse(name, arg, env).map(OutputSpec::Otel)
         }
         "volley-json" => match arg.filter(|a| !a.is_empty()) {
             Some(file) => Ok(OutputSpec::VolleyJson {
@@ -276,7 +283,7 @@ mod tests {
         let e = parse("jsn=x", &none).expect_err("unknown");
         assert!(e.contains("unknown output \"jsn\""), "{e}");
         assert!(
-            e.contains("json, csv, influxdb, experimental-prometheus-rw, volley-json"),
+            e.contains("json, csv, influxdb, experimental-prometheus-rw, opentelemetry, volley-json"),
             "{e}"
         );
         let e = parse("cloud", &none).expect_err("not yet");

@@ -1,0 +1,482 @@
+//! `--out opentelemetry` against an independent OTLP receiver:
+//! `tests/otel/receiver.py`, built on the OpenTelemetry project's generated
+//! classes (PyPI `opentelemetry-proto`) and `grpcio`, in the virtualenv
+//! `scripts/test` installs (`VOLLEY_OTEL_PYTHON` points at its Python).
+//! Over OTLP/HTTP and OTLP/gRPC the last export's totals equal the
+//! summary's exactly; a 3-agent fleet test's origin writes the fleet's
+//! merged totals once, tagged with the test id; an unreachable collector
+//! costs a note, and a bad option is a clear error before anything runs.
+
+mod common;
+mod fleet;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use common::{base, start_target, stderr, stdout};
+
+/// Longest a `volley run` of these tests may take.
+const LIMIT: Duration = Duration::from_secs(90);
+
+/// The virtualenv's Python that has opentelemetry-proto and grpcio.
+fn python() -> PathBuf {
+    let path = std::env::var_os("VOLLEY_OTEL_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".cache/volley-otel-venv/bin/python"))
+        })
+        .expect("VOLLEY_OTEL_PYTHON or HOME is set");
+    assert!(
+        path.exists(),
+        "{} does not exist: run scripts/test (it installs opentelemetry-proto and grpcio in a \
+         virtualenv) or point VOLLEY_OTEL_PYTHON at a Python that has them",
+        path.display()
+    );
+    path
+}
+
+/// The receiver, killed when dropped.
+struct Receiver {
+    child: Child,
+    http: u16,
+    grpc: u16,
+    out: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let out = dir.path().join("received.jsonl");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/otel/receiver.py");
+        let mut child = Command::new(python())
+            .arg(&script)
+            .arg(&out)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the receiver starts");
+        // It prints its ports once both listen (or exits, closing stdout).
+        let mut line = String::new();
+        if let Some(s) = child.stdout.take() {
+            let _ = BufReader::new(s).read_line(&mut line);
+        }
+        let port = |name: &str| -> u16 {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(name))
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_else(|| panic!("the receiver's ports, not {line:?}"))
+        };
+        let (http, grpc) = (port("http="), port("grpc="));
+        Receiver {
+            child,
+            http,
+            grpc,
+            out,
+            _dir: dir,
+        }
+    }
+
+    /// Every request received over `transport`, in order, as
+    /// `{"headers": {...}, "request": {...}}`.
+    fn received(&self, transport: &str) -> Vec<Value> {
+        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line"))
+            .inspect(|e| {
+                assert!(
+                    e.get("error").is_none(),
+                    "the receiver could not decode: {e}"
+                )
+            })
+            .filter(|e| e["transport"] == transport)
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_plan(dir: &Path, target: &str) -> String {
+    let path = dir.join("plan.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+scenarios:
+  main:
+    executor: per-vu-iterations
+    vus: 4
+    iterations: 25
+flow:
+  - get:
+      url: "{target}/json"
+      check:
+        - status: 200
+  - get: "{target}/status/404"
+"#
+        ),
+    )
+    .expect("plan written");
+    path.display().to_string()
+}
+
+/// Runs the plan with `--out NAME` and the variables; the output and the
+/// summary export's metrics.
+async fn run(out_name: &str, env: Vec<(String, String)>) -> (std::process::Output, Value) {
+    let target = start_target().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let plan = write_plan(dir.path(), &base(&target));
+    let export = dir.path().join("summary.json");
+    let args = [
+        "run".to_owned(),
+        plan,
+        "--quiet".into(),
+        "--summary-export".into(),
+        export.display().to_string(),
+        "--out".into(),
+        out_name.to_owned(),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        common::volley_env(&args, &env, LIMIT)
+    })
+    .await
+    .expect("the blocking task running volley");
+    target.shutdown().await;
+    let metrics = if export.exists() {
+        common::export(&export)["metrics"].clone()
+    } else {
+        Value::Null
+    };
+    (out, metrics)
+}
+
+fn vars(pairs: &[(&str, String)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+/// `attributes` as a map of string values.
+fn attributes(v: &Value) -> serde_json::Map<String, Value> {
+    v["attributes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|kv| {
+                    (
+                        kv["key"].as_str().unwrap_or_default().to_owned(),
+                        kv["value"]["stringValue"].clone(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Checks the last export (the run's totals) against the summary.
+fn check_totals(req: &Value, m: &Value, prefix: &str, service: &str) {
+    let rm = &req["resourceMetrics"][0];
+    let resource = attributes(&rm["resource"]);
+    assert_eq!(resource["service.name"], service, "{resource:?}");
+    assert!(resource["service.version"].is_string(), "{resource:?}");
+    let sm = &rm["scopeMetrics"][0];
+    assert_eq!(sm["scope"]["name"], "k6");
+    let metric = |name: &str| -> &Value {
+        sm["metrics"]
+            .as_array()
+            .expect("metrics")
+            .iter()
+            .find(|x| x["name"] == format!("{prefix}{name}"))
+            .unwrap_or_else(|| panic!("{prefix}{name} in {sm}"))
+    };
+    let reqs = m["http_reqs"]["count"].as_f64().expect("http_reqs");
+    assert_eq!(reqs, 200.0);
+
+    // Counter: a cumulative monotonic Sum, a point per series with its tags.
+    let sum = &metric("http_reqs")["sum"];
+    assert_eq!(
+        sum["aggregationTemporality"],
+        "AGGREGATION_TEMPORALITY_CUMULATIVE"
+    );
+    assert_eq!(sum["isMonotonic"], true);
+    let points = sum["dataPoints"].as_array().expect("points");
+    let total: f64 = points
+        .iter()
+        .map(|p| p["asDouble"].as_f64().unwrap_or(0.0))
+        .sum();
+    assert_eq!(total, reqs);
+    let not_found: f64 = points
+        .iter()
+        .filter(|p| attributes(p).get("status") == Some(&Value::from("404")))
+        .map(|p| p["asDouble"].as_f64().unwrap_or(0.0))
+        .sum();
+    assert_eq!(not_found, 100.0);
+    for p in points {
+        let a = attributes(p);
+        for tag in ["method", "scenario", "status", "name"] {
+            assert!(a.contains_key(tag), "{tag} in {a:?}");
+        }
+    }
+
+    // Trend: histograms whose counts add up to the requests, in ms.
+    let h = &metric("http_req_duration");
+    assert_eq!(h["unit"], "ms");
+    let points = h["histogram"]["dataPoints"].as_array().expect("points");
+    let count: u64 = points
+        .iter()
+        .map(|p| {
+            p["count"]
+                .as_str()
+                .and_then(|c| c.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(count as f64, reqs);
+    for p in points {
+        let buckets: u64 = p["bucketCounts"]
+            .as_array()
+            .expect("buckets")
+            .iter()
+            .filter_map(|b| b.as_str().and_then(|c| c.parse::<u64>().ok()))
+            .sum();
+        assert_eq!(
+            Some(buckets),
+            p["count"].as_str().and_then(|c| c.parse().ok())
+        );
+    }
+    let max = points
+        .iter()
+        .filter_map(|p| p["max"].as_f64())
+        .fold(0.0, f64::max);
+    let summary_max = m["http_req_duration"]["max"].as_f64().expect("max");
+    assert!((max - summary_max).abs() <= 1e-9, "{max} vs {summary_max}");
+
+    // Rate: two integer Sums.
+    let int_total = |name: &str| -> u64 {
+        metric(name)["sum"]["dataPoints"]
+            .as_array()
+            .expect("points")
+            .iter()
+            .filter_map(|p| p["asInt"].as_str().and_then(|c| c.parse::<u64>().ok()))
+            .sum()
+    };
+    assert_eq!(int_total("http_req_failed.total") as f64, reqs);
+    assert_eq!(int_total("http_req_failed.occurred"), 100);
+    assert_eq!(
+        int_total("checks.occurred") as f64,
+        m["checks"]["passes"].as_f64().expect("check passes")
+    );
+    assert_eq!(
+        metric("data_received")["unit"],
+        "By",
+        "data in bytes, as k6 says"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_the_totals_equal_the_summary() {
+    let receiver = Receiver::start();
+    let (out, m) = run(
+        "opentelemetry",
+        vars(&[
+            ("K6_OTEL_EXPORTER_TYPE", "http".into()),
+            (
+                "K6_OTEL_HTTP_EXPORTER_ENDPOINT",
+                format!("127.0.0.1:{}", receiver.http),
+            ),
+            ("K6_OTEL_HTTP_EXPORTER_INSECURE", "true".into()),
+            ("K6_OTEL_METRIC_PREFIX", "k6_".into()),
+            ("K6_OTEL_SERVICE_NAME", "checkout-load".into()),
+            ("K6_OTEL_HEADERS", "x-team=perf".into()),
+        ]),
+    )
+    .await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    assert!(!text.contains("not delivered"), "{text}");
+    let received = receiver.received("http");
+    let last = received.last().expect("at least one export over OTLP/HTTP");
+    assert_eq!(last["headers"]["x-team"], "perf", "K6_OTEL_HEADERS sent");
+    check_totals(&last["request"], &m, "k6_", "checkout-load");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_grpc_the_totals_equal_the_summary() {
+    let receiver = Receiver::start();
+    let (out, m) = run(
+        "experimental-opentelemetry",
+        vars(&[
+            (
+                "K6_OTEL_GRPC_EXPORTER_ENDPOINT",
+                format!("127.0.0.1:{}", receiver.grpc),
+            ),
+            ("K6_OTEL_GRPC_EXPORTER_INSECURE", "true".into()),
+            ("K6_OTEL_HEADERS", "x-team=perf%2Cload".into()),
+            // This short run exports at its end whatever the interval: the
+            // last export carries the totals.
+            ("K6_OTEL_EXPORT_INTERVAL", "1s".into()),
+        ]),
+    )
+    .await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    assert!(!text.contains("not delivered"), "{text}");
+    let received = receiver.received("grpc");
+    let last = received.last().expect("at least one export over OTLP/gRPC");
+    assert_eq!(
+        last["headers"]["x-team"], "perf,load",
+        "K6_OTEL_HEADERS sent"
+    );
+    check_totals(&last["request"], &m, "", "k6");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_collector_is_a_note_not_a_failure() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port");
+    let (out, _) = run(
+        "opentelemetry",
+        vars(&[
+            ("K6_OTEL_EXPORTER_TYPE", "http".into()),
+            (
+                "K6_OTEL_HTTP_EXPORTER_ENDPOINT",
+                format!("127.0.0.1:{port}"),
+            ),
+            ("K6_OTEL_HTTP_EXPORTER_INSECURE", "true".into()),
+        ]),
+    )
+    .await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    assert!(text.contains("http_reqs"), "the summary: {text}");
+    let note = text
+        .lines()
+        .find(|l| l.contains("--out opentelemetry (http, http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("a note about the collector: {text}"));
+    assert!(
+        note.contains("not delivered") && note.contains("cannot reach"),
+        "{note}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_exporter_type_is_a_clear_error() {
+    let (out, m) = run(
+        "opentelemetry",
+        vars(&[("K6_OTEL_EXPORTER_TYPE", "udp".into())]),
+    )
+    .await;
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("K6_OTEL_EXPORTER_TYPE \"udp\"") && err.contains("expected grpc or http"),
+        "{err}"
+    );
+    assert!(m.is_null(), "nothing ran");
+}
+
+/// A 3-agent fleet test with an OpenTelemetry output (its options in the
+/// argument, as a fleet test's output travels): one stream tagged with the
+/// test id, whose total is the fleet summary's exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_test_exports_one_merged_stream() {
+    use fleet::{Fleet, FleetOptions, plans};
+    let receiver = Receiver::start();
+    let target = fleet::target().await;
+    let fleet = Fleet::start(3, FleetOptions::default())
+        .await
+        .expect("fleet forms");
+    let mut req = plans::submit(plans::shared_iterations(target.addr, 6, 300, "/"));
+    req.outputs = vec![format!(
+        "opentelemetry=exporterType=http&httpExporterEndpoint=127.0.0.1:{}\
+         &httpExporterInsecure=true&exportInterval=1s",
+        receiver.http
+    )];
+    let accepted = fleet.client(1).submit(&req).await.expect("submit accepted");
+    let view = fleet
+        .wait_summary(1, &accepted.id, Duration::from_secs(60))
+        .await
+        .expect("the test seals");
+    let requests: u64 = fleet::results::requests_by_agent(&view.summary)
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(requests, 300, "{}", view.text);
+    assert!(!view.text.contains("not delivered"), "{}", view.text);
+    let exports = receiver.received("http");
+    let last = &exports.last().expect("at least one export")["request"];
+    let metrics = last["resourceMetrics"][0]["scopeMetrics"][0]["metrics"]
+        .as_array()
+        .expect("metrics");
+    let reqs = metrics
+        .iter()
+        .find(|m| m["name"] == "http_reqs")
+        .expect("http_reqs");
+    let points = reqs["sum"]["dataPoints"].as_array().expect("points");
+    let total: f64 = points
+        .iter()
+        .map(|p| {
+            let a = attributes(p);
+            assert_eq!(
+                a.get("testid"),
+                Some(&Value::from(accepted.id.as_str())),
+                "{a:?}"
+            );
+            assert!(
+                !a.contains_key("agent"),
+                "one stream, not one per agent: {a:?}"
+            );
+            p["asDouble"].as_f64().unwrap_or(0.0)
+        })
+        .sum();
+    assert_eq!(total, 300.0, "the fleet's total, exactly");
+    target.shutdown().await;
+}
+
+/// A collector that takes the connection but never answers: the end of
+/// the run waits for it 15 s at most, then says what was not delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_collector_gets_a_time_limit_at_the_end() {
+    // Connections wait in the backlog, never accepted, never answered.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("a loopback listener");
+    let port = silent.local_addr().expect("its address").port();
+    let started = std::time::Instant::now();
+    let (out, _) = run(
+        "opentelemetry",
+        vars(&[
+            ("K6_OTEL_EXPORTER_TYPE", "http".into()),
+            (
+                "K6_OTEL_HTTP_EXPORTER_ENDPOINT",
+                format!("127.0.0.1:{port}"),
+            ),
+            ("K6_OTEL_HTTP_EXPORTER_INSECURE", "true".into()),
+        ]),
+    )
+    .await;
+    let took = started.elapsed();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    assert!(
+        text.contains("1 export request (")
+            && text.contains("had not taken them 15 s after the end"),
+        "{text}"
+    );
+    assert!(took < Duration::from_secs(40), "the run took {took:?}");
+    drop(silent);
+}
