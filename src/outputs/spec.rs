@@ -20,11 +20,7 @@ pub const KNOWN: [&str; 6] = [
 ];
 
 /// k6's outputs Volley does not write yet.
-const NOT_YET: [&str; 3] = [
-    "web-dashboard",
-    "cloud",
-    "statsd",
-];
+const NOT_YET: [&str; 3] = ["web-dashboard", "cloud", "statsd"];
 
 /// Where a per-sample output goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -283,7 +279,9 @@ mod tests {
         let e = parse("jsn=x", &none).expect_err("unknown");
         assert!(e.contains("unknown output \"jsn\""), "{e}");
         assert!(
-            e.contains("json, csv, influxdb, experimental-prometheus-rw, opentelemetry, volley-json"),
+            e.contains(
+                "json, csv, influxdb, experimental-prometheus-rw, opentelemetry, volley-json"
+            ),
             "{e}"
         );
         let e = parse("cloud", &none).expect_err("not yet");
