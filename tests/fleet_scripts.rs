@@ -183,22 +183,33 @@ async fn test_abort_in_one_vu_stops_the_fleet_and_exits_108() {
 
 /// An agent whose load generator runs out of CPU is named in the fleet's
 /// summary: agent-0 is pinned to one CPU (`taskset`, every thread) and
-/// its VUs compute without pause.
+/// its VUs compute without pause; agent-1 is pinned to the other CPU. It
+/// takes 6 of the 8 VUs (capacity 3:1).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saturated_agent_is_named_in_the_fleet_summary() {
-    let fleet = Fleet::start(2, FleetOptions::default())
-        .await
-        .expect("fleet forms");
-    let pinned = std::process::Command::new("taskset")
-        .args(["-a", "-p", "-c", "0"])
-        .arg(fleet.agents[0].pid().to_string())
-        .output()
-        .expect("taskset (util-linux) runs");
-    assert!(pinned.status.success(), "{pinned:?}");
+    let fleet = Fleet::start(
+        2,
+        FleetOptions {
+            capacities: vec![3.0, 1.0],
+            ..FleetOptions::default()
+        },
+    )
+    .await
+    .expect("fleet forms");
+    // Each agent on a CPU of its own: agent-1 must not take agent-0's CPU
+    // (a generator starved by another process is not what this measures).
+    for (agent, cpu) in [(0, "0"), (1, "1")] {
+        let pinned = std::process::Command::new("taskset")
+            .args(["-a", "-p", "-c", cpu])
+            .arg(fleet.agents[agent].pid().to_string())
+            .output()
+            .expect("taskset (util-linux) runs");
+        assert!(pinned.status.success(), "{pinned:?}");
+    }
     let path = fleet.dir().join("busy.js");
     std::fs::write(
         &path,
-        "export const options = { vus: 4, duration: '3s' };\n\
+        "export const options = { vus: 8, duration: '6s' };\n\
          export default function () { const t = Date.now(); let x = 0; while (Date.now() - t < 50) { x += 1; } }\n",
     )
     .expect("write the script");

@@ -31,7 +31,8 @@
 //! - `remote_write`: `--out experimental-prometheus-rw` samples (k6's names,
 //!   per-interval aggregates) and their protobuf, snappy-compressed.
 //! - `otlp`, `protobuf`: OTLP metrics (`--out opentelemetry`) from interval
-//!   snapshots, and the small protobuf writer they are encoded with.
+//!   snapshots, and the small protobuf writer they and `remote_write` are
+//!   encoded with.
 
 pub mod aggregate;
 pub mod catalog;

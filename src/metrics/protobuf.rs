@@ -64,6 +64,28 @@ impl Writer {
         self.varint(v);
     }
 
+    /// An `int64` field: two's complement, ten bytes when negative.
+    pub fn int(&mut self, field: u32, v: i64) {
+        self.uint(field, v as u64);
+    }
+
+    /// A `sint32`/`sint64` field (zig-zag).
+    pub fn sint(&mut self, field: u32, v: i64) {
+        self.uint(field, zigzag(v));
+    }
+
+    /// A packed `repeated sint64` field (nothing when empty).
+    pub fn packed_sint(&mut self, field: u32, vs: &[i64]) {
+        if vs.is_empty() {
+            return;
+        }
+        let mut packed = Writer::new();
+        for v in vs {
+            packed.varint(zigzag(*v));
+        }
+        self.bytes(field, &packed.buf);
+    }
+
     /// A `fixed64` field.
     pub fn fixed64(&mut self, field: u32, v: u64) {
         self.key(field, FIXED64);
@@ -139,6 +161,11 @@ impl Writer {
     }
 }
 
+/// Zig-zag, as protobuf writes `sint32` and `sint64`.
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,5 +223,13 @@ mod tests {
         // 300 + key + 2-byte length = 303 = 0b10_0101111
         assert_eq!(&b[1..6], &[0xaf, 0x82, 0x80, 0x80, 0x00]);
         assert_eq!(b.len(), 1 + 5 + 303);
+    }
+
+    #[test]
+    fn zigzag_as_protobuf_writes_it() {
+        assert_eq!(super::zigzag(0), 0);
+        assert_eq!(super::zigzag(-1), 1);
+        assert_eq!(super::zigzag(1), 2);
+        assert_eq!(super::zigzag(i64::MIN), u64::MAX);
     }
 }

@@ -128,7 +128,8 @@ impl OtelConfig {
                     "--out {name}: {pair:?} is not KEY=VALUE; expected {name}=KEY=VALUE&KEY=VALUE"
                 )
             })?;
-            let value = unescape(raw).map_err(|e| format!("--out {name}: {pair:?}: {e}"))?;
+            let value = crate::escape::decode_strict(raw)
+                .map_err(|e| format!("--out {name}: {pair:?}: {e}"))?;
             if TLS_OPTIONS.iter().any(|(k, _)| *k == key) {
                 return Err(format!(
                     "--out {name}: {key}: TLS to the collector is not supported by Volley yet"
@@ -241,7 +242,13 @@ impl OtelConfig {
         let headers: Vec<String> = self
             .headers
             .iter()
-            .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    crate::escape::option_value(k),
+                    crate::escape::option_value(v)
+                )
+            })
             .collect();
         let values = [
             match self.exporter {
@@ -264,7 +271,7 @@ impl OtelConfig {
             .iter()
             .zip(values)
             .filter(|((key, _), v)| !(v.is_empty() && matches!(*key, "metricPrefix" | "headers")))
-            .map(|((key, _), v)| format!("{key}={}", escape(&v)))
+            .map(|((key, _), v)| format!("{key}={}", crate::escape::option_value(&v)))
             .collect::<Vec<_>>()
             .join("&")
     }
@@ -314,7 +321,10 @@ fn headers(v: &str) -> Result<Vec<(String, String)>, String> {
         let (k, val) = pair
             .split_once('=')
             .ok_or_else(|| format!("header {pair:?}: expected NAME=VALUE,NAME=VALUE"))?;
-        let (k, val) = (unescape(k.trim())?, unescape(val.trim())?);
+        let (k, val) = (
+            crate::escape::decode_strict(k.trim())?,
+            crate::escape::decode_strict(val.trim())?,
+        );
         if http::HeaderName::from_bytes(k.as_bytes()).is_err()
             || http::HeaderValue::from_str(&val).is_err()
         {
@@ -325,39 +335,6 @@ fn headers(v: &str) -> Result<Vec<(String, String)>, String> {
         out.push((k, val));
     }
     Ok(out)
-}
-
-/// Undoes %XX escapes.
-fn unescape(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| format!("{s:?}: a % must start an escape such as %2C"))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| format!("{s:?}: escapes do not decode to UTF-8"))
-}
-
-/// Escapes what separates options and headers (and `%` itself).
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '%' | '&' | ',' | '=' | ' ' => out.push_str(&format!("%{:02X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@
 //! Only what a sender writes (native histograms: integer counts, positive
 //! buckets); the decoder exists for tests and reads samples only.
 
+use crate::metrics::protobuf::Writer;
+
 /// One series and its samples; labels sorted by name, `__name__` among
 /// them, as the specification asks.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,102 +48,59 @@ pub struct NativeHistogram {
     pub timestamp: i64,
 }
 
+/// A `WriteRequest` holding `series`.
+pub fn write_request(series: &[TimeSeries]) -> Vec<u8> {
+    let mut out = Writer::new();
+    for s in series {
+        let mut ts = Writer::new();
+        for (name, value) in &s.labels {
+            let mut label = Writer::new();
+            if !name.is_empty() {
+                label.string(1, name);
+            }
+            if !value.is_empty() {
+                label.string(2, value);
+            }
+            ts.bytes(1, &label.into_bytes());
+        }
+        for (value, timestamp) in &s.samples {
+            let mut sample = Writer::new();
+            sample.double(1, *value);
+            if *timestamp != 0 {
+                sample.int(2, *timestamp);
+            }
+            ts.bytes(2, &sample.into_bytes());
+        }
+        for h in &s.histograms {
+            ts.bytes(4, &histogram(h));
+        }
+        out.bytes(1, &ts.into_bytes());
+    }
+    out.into_bytes()
+}
+
+fn histogram(h: &NativeHistogram) -> Vec<u8> {
+    let mut out = Writer::new();
+    out.uint(1, h.count);
+    out.double(3, h.sum);
+    out.sint(4, i64::from(h.schema));
+    out.double(5, h.zero_threshold);
+    out.uint(6, h.zero_count);
+    for (offset, length) in &h.positive_spans {
+        let mut span = Writer::new();
+        span.sint(1, i64::from(*offset));
+        span.uint(2, u64::from(*length));
+        out.bytes(11, &span.into_bytes());
+    }
+    out.packed_sint(12, &h.positive_deltas);
+    out.int(15, h.timestamp);
+    out.into_bytes()
+}
+
+/// Wire types the decoder reads.
 const LEN: u8 = 2;
 const FIXED64: u8 = 1;
 const VARINT: u8 = 0;
-
-fn key(out: &mut Vec<u8>, field: u32, wire: u8) {
-    varint(out, (u64::from(field) << 3) | u64::from(wire));
-}
-
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn bytes_field(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
-    key(out, field, LEN);
-    varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-/// A `WriteRequest` holding `series`.
-pub fn write_request(series: &[TimeSeries]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut ts = Vec::new();
-    let mut inner = Vec::new();
-    for s in series {
-        ts.clear();
-        for (name, value) in &s.labels {
-            inner.clear();
-            if !name.is_empty() {
-                bytes_field(&mut inner, 1, name.as_bytes());
-            }
-            if !value.is_empty() {
-                bytes_field(&mut inner, 2, value.as_bytes());
-            }
-            bytes_field(&mut ts, 1, &inner);
-        }
-        for (value, timestamp) in &s.samples {
-            inner.clear();
-            key(&mut inner, 1, FIXED64);
-            inner.extend_from_slice(&value.to_bits().to_le_bytes());
-            if *timestamp != 0 {
-                key(&mut inner, 2, VARINT);
-                // int64 as protobuf writes it: two's complement, 10 bytes
-                // when negative.
-                varint(&mut inner, *timestamp as u64);
-            }
-            bytes_field(&mut ts, 2, &inner);
-        }
-        for h in &s.histograms {
-            inner.clear();
-            histogram(&mut inner, h);
-            bytes_field(&mut ts, 4, &inner);
-        }
-        bytes_field(&mut out, 1, &ts);
-    }
-    out
-}
-
-/// Zig-zag, as protobuf writes `sint32` and `sint64`.
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn histogram(out: &mut Vec<u8>, h: &NativeHistogram) {
-    key(out, 1, VARINT);
-    varint(out, h.count);
-    key(out, 3, FIXED64);
-    out.extend_from_slice(&h.sum.to_bits().to_le_bytes());
-    key(out, 4, VARINT);
-    varint(out, zigzag(i64::from(h.schema)));
-    key(out, 5, FIXED64);
-    out.extend_from_slice(&h.zero_threshold.to_bits().to_le_bytes());
-    key(out, 6, VARINT);
-    varint(out, h.zero_count);
-    let mut span = Vec::new();
-    for (offset, length) in &h.positive_spans {
-        span.clear();
-        key(&mut span, 1, VARINT);
-        varint(&mut span, zigzag(i64::from(*offset)));
-        key(&mut span, 2, VARINT);
-        varint(&mut span, u64::from(*length));
-        bytes_field(out, 11, &span);
-    }
-    if !h.positive_deltas.is_empty() {
-        let mut packed = Vec::new();
-        for d in &h.positive_deltas {
-            varint(&mut packed, zigzag(*d));
-        }
-        bytes_field(out, 12, &packed);
-    }
-    key(out, 15, VARINT);
-    varint(out, h.timestamp as u64);
-}
 
 /// Decodes a `WriteRequest` (tests, and checking the encoder); `None` on
 /// anything malformed.
@@ -280,20 +239,16 @@ mod tests {
 
     #[test]
     fn a_native_histogram_in_known_bytes() {
-        let mut out = Vec::new();
-        histogram(
-            &mut out,
-            &NativeHistogram {
-                count: 3,
-                sum: 0.5,
-                schema: 3,
-                zero_threshold: 0.0,
-                zero_count: 0,
-                positive_spans: vec![(-2, 2)],
-                positive_deltas: vec![2, -1],
-                timestamp: 7,
-            },
-        );
+        let out = histogram(&NativeHistogram {
+            count: 3,
+            sum: 0.5,
+            schema: 3,
+            zero_threshold: 0.0,
+            zero_count: 0,
+            positive_spans: vec![(-2, 2)],
+            positive_deltas: vec![2, -1],
+            timestamp: 7,
+        });
         let mut want = vec![0x08, 0x03, 0x19];
         want.extend_from_slice(&0.5f64.to_le_bytes());
         want.extend_from_slice(&[0x20, 0x06, 0x29]);
@@ -304,7 +259,5 @@ mod tests {
         want.extend_from_slice(&[0x62, 0x02, 0x04, 0x01]);
         want.extend_from_slice(&[0x78, 0x07]);
         assert_eq!(out, want);
-        assert_eq!(zigzag(-1), 1);
-        assert_eq!(zigzag(i64::MIN), u64::MAX);
     }
 }
