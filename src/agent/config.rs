@@ -281,6 +281,11 @@ pub struct AgentArgs {
     /// names its own: `influxdb=http://HOST:8086/DB`, comma-separated [env: VOLLEY_OUT]
     #[arg(long = "out", value_name = "NAME=ARG", help_heading = "Outputs")]
     pub out: Option<String>,
+
+    /// Namespaces whose LoadTests this agent also serves, besides its own, comma-separated
+    /// [env: VOLLEY_WATCH_NAMESPACES]
+    #[arg(long, value_name = "NAMESPACES", help_heading = "Kubernetes")]
+    pub watch_namespaces: Option<String>,
 }
 
 // ===== settings =====
@@ -392,6 +397,8 @@ pub struct AgentSettings {
     pub egress: Arc<EgressPolicy>,
     /// Default outputs of the fleet tests this agent coordinates (`--out` values).
     pub outputs: Vec<String>,
+    /// Namespaces whose LoadTests are served besides the agent's own.
+    pub watch_namespaces: Vec<String>,
     /// Upper bounds (seconds) of the latency histogram `/metrics` exports.
     pub metrics_buckets: Vec<f64>,
 }

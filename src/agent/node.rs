@@ -233,6 +233,7 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
     let node_id = settings.node_id.clone();
     let cluster_id = settings.cluster_id.clone();
     let egress = settings.egress.clone();
+    let watch_namespaces = settings.watch_namespaces.clone();
     let auth_disabled = matches!(settings.auth, ApiAuth::Disabled);
     let token = match &settings.auth {
         ApiAuth::Token { token, .. } => api::SecretToken::new(token.expose()).ok(),
@@ -292,14 +293,27 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         let alive = membership.watch();
         let is_alive: crate::kube::IsAlive =
             Arc::new(move |node: &str| alive.borrow().iter().any(|m| m.node_id == node));
-        let mut controller = k.spawn_controller(core.clone(), &node_id, &cluster_id, is_alive);
-        let stop = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            tokio::select! {
-                _ = stop.cancelled() => controller.abort(),
-                exit = &mut controller => tracing::info!("kube: LoadTest controller ended: {exit:?}"),
+        // The agent's own namespace, then the others it was told to watch.
+        let mut namespaces = vec![k.namespace().to_owned()];
+        for ns in &watch_namespaces {
+            if !namespaces.contains(ns) {
+                namespaces.push(ns.clone());
             }
-        }));
+        }
+        for ns in namespaces {
+            let mut config = crate::kube::ControllerConfig::new(&ns, &node_id);
+            config.fleet = Some(cluster_id.clone());
+            let mut controller = k.spawn_controller_with(config, core.clone(), is_alive.clone());
+            let stop = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                tokio::select! {
+                    _ = stop.cancelled() => controller.abort(),
+                    exit = &mut controller => {
+                        tracing::info!(namespace = %ns, "kube: LoadTest controller ended: {exit:?}");
+                    }
+                }
+            }));
+        }
     }
     tracing::info!(node = %node_id, %api_addr, %gossip_addr, %quic_addr, capacity, %egress, "agent started");
     Ok(RunningAgent {

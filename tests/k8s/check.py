@@ -188,14 +188,22 @@ def check_secret_rbac(objs: list[dict], values: dict) -> list[str]:
     if not rbac.get("create", True):
         return []
     read, names = rbac.get("readSecrets", True), rbac.get("secretNames", [])
-    rules = [r for role in wiring.of_kind(objs, "Role") for r in role.get("rules", [])
-             if "secrets" in r.get("resources", [])]
+    roles = wiring.of_kind(objs, "Role")
     if not read:
+        rules = [r for role in roles for r in role.get("rules", []) if "secrets" in r.get("resources", [])]
         return [f"Secrets readable with rbac.readSecrets=false: {rules}"] if rules else []
-    if len(rules) != 1 or rules[0].get("verbs") != ["get"]:
-        return [f"expected one rule granting get on secrets, found {rules}"]
-    got = rules[0].get("resourceNames", [])
-    return [] if got == names else [f"resourceNames {got}, values ask {names}"]
+    p = []
+    # The release's Role, and each watched namespace's (watchNamespaces).
+    for ns in sorted({role["metadata"].get("namespace") for role in roles}):
+        rules = [r for role in roles if role["metadata"].get("namespace") == ns
+                 for r in role.get("rules", []) if "secrets" in r.get("resources", [])]
+        if len(rules) != 1 or rules[0].get("verbs") != ["get"]:
+            p.append(f"{ns}: expected one rule granting get on secrets, found {rules}")
+            continue
+        got = rules[0].get("resourceNames", [])
+        if got != names:
+            p.append(f"{ns}: resourceNames {got}, values ask {names}")
+    return p
 
 
 def _expect(problems: list[str], what: str, got: Any, want: Any) -> None:
@@ -302,6 +310,23 @@ def intended(label: str, objs: list[dict]) -> list[str]:
                 [{"helm.sh/resource-policy": "keep"}])
         _expect(p, "templated CRD spec equals crds/", [o["spec"] == shipped["spec"] for o in templated],
                 [True])
+        _expect(p, "VOLLEY_WATCH_NAMESPACES", f.env_values.get("VOLLEY_WATCH_NAMESPACES"),
+                "team-a,team-b,volley")
+        # One Role and RoleBinding per other watched namespace, bound to the
+        # release's service account, with the LoadTest rules and no pods.
+        for kind in ("Role", "RoleBinding"):
+            _expect(p, f"{kind}s by namespace", sorted(o["metadata"]["namespace"] for o in objs
+                                                       if o["kind"] == kind),
+                    ["team-a", "team-b", "volley"])
+        release_rules = next(o["rules"] for o in objs if o["kind"] == "Role"
+                             and o["metadata"]["namespace"] == "volley")
+        for o in objs:
+            if o["kind"] == "Role" and o["metadata"]["namespace"] != "volley":
+                _expect(p, f"Role rules in {o['metadata']['namespace']}", o["rules"],
+                        [r for r in release_rules if r["resources"] != ["pods"]])
+            if o["kind"] == "RoleBinding" and o["metadata"]["namespace"] != "volley":
+                _expect(p, f"RoleBinding subject in {o['metadata']['namespace']}",
+                        [(s_["name"], s_["namespace"]) for s_ in o["subjects"]], [(f.spec["serviceAccountName"], "volley")])
     elif label == "ci/cert-manager.yaml":
         attrs = f.volumes.get("tls", {}).get("csi", {}).get("volumeAttributes", {})
         _expect(p, "CSI issuer", (attrs.get("csi.cert-manager.io/issuer-name"),
@@ -575,8 +600,12 @@ def check_chart(helm, report: Report, validators: Validators, kube_version: str)
         if label == RENDERED_RBAC[0]:
             report.run(f"{RENDERED_RBAC[1].relative_to(ROOT)} is the RBAC of [{label}]",
                        lambda: rendered_rbac_fixture(objs))
+        # Only the Roles and RoleBindings of watchNamespaces live elsewhere.
+        watched = set(values.get("watchNamespaces", []))
         names_ok = [f"{wiring.summary_of(o)} not in namespace {namespace}" for o in objs
-                    if o.get("metadata", {}).get("namespace") not in (None, namespace)]
+                    if o.get("metadata", {}).get("namespace") not in (None, namespace)
+                    and not (o["kind"] in ("Role", "RoleBinding")
+                             and o["metadata"]["namespace"] in watched)]
         report.result(f"namespaces [{label}]", names_ok)
     no_secrets = {"rbac": {"create": True, "readSecrets": False}}
     report.run("RBAC on Secrets as rbac.readSecrets/secretNames say [rbac.readSecrets=false]",

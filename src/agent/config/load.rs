@@ -231,6 +231,7 @@ impl<'a> Loader<'a> {
         let limits = self.limits();
         let egress = self.egress();
         let outputs = self.outputs();
+        let watch_namespaces = self.watch_namespaces();
 
         let timing = timing?;
         Some(AgentSettings {
@@ -263,6 +264,7 @@ impl<'a> Loader<'a> {
             limits: limits?,
             egress: egress?,
             outputs: outputs?,
+            watch_namespaces: watch_namespaces?,
             metrics_buckets: metrics_buckets?.0,
         })
     }
@@ -296,15 +298,38 @@ impl<'a> Loader<'a> {
         .map(|(selector, _)| selector)
     }
 
+    /// `--watch-namespaces`: namespace names, comma-separated, each once.
+    fn watch_namespaces(&mut self) -> Option<Vec<String>> {
+        let args = self.args;
+        let parse = |s: &str| -> Result<Vec<String>, Expected> {
+            let mut out: Vec<String> = Vec::new();
+            for ns in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                if !is_namespace(ns) {
+                    return Err(Expected::Owned(format!(
+                        "Kubernetes namespace names (1-63 characters a-z, 0-9 and '-'), \
+                         comma-separated: {ns:?} is not one"
+                    )));
+                }
+                if !out.iter().any(|n| n == ns) {
+                    out.push(ns.to_owned());
+                }
+            }
+            Ok(out)
+        };
+        match self.lookup(
+            Setting::WATCH_NAMESPACES,
+            args.watch_namespaces.as_ref(),
+            parse,
+        ) {
+            Lookup::Unset => Some(Vec::new()),
+            Lookup::Invalid => None,
+            Lookup::Value(list, _) => Some(list),
+        }
+    }
+
     /// `POD_NAMESPACE`: outer `None` when it is set but not a namespace name.
     fn namespace(&mut self) -> Option<Option<String>> {
-        let is_label = |s: &str| {
-            (1..=63).contains(&s.len())
-                && s.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !s.starts_with('-')
-                && !s.ends_with('-')
-        };
+        let is_label = is_namespace;
         match self.lookup(Setting::POD_NAMESPACE, None, |s| {
             if is_label(s) {
                 Ok(s.to_owned())
@@ -534,4 +559,13 @@ impl<'a> Loader<'a> {
             orphan_timeout: orphan_timeout?.0,
         })
     }
+}
+
+/// A Kubernetes namespace name: a DNS-1123 label.
+fn is_namespace(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
 }

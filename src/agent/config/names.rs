@@ -105,6 +105,8 @@ impl Setting {
         both("--egress-default-deny", "VOLLEY_EGRESS_DEFAULT_DENY");
     /// Outputs of the fleet tests this agent coordinates, unless a test names its own.
     pub const OUT: Setting = both("--out", "VOLLEY_OUT");
+    /// Namespaces whose LoadTests are watched besides the agent's own.
+    pub const WATCH_NAMESPACES: Setting = both("--watch-namespaces", "VOLLEY_WATCH_NAMESPACES");
     /// The pod's namespace (Kubernetes downward API).
     pub const POD_NAMESPACE: Setting = env_only("POD_NAMESPACE");
     /// The pod's IP (Kubernetes downward API).
@@ -115,7 +117,7 @@ impl Setting {
     pub const SEED_SELECTOR: Setting = env_only("VOLLEY_SEED_SELECTOR");
 
     /// Every setting, in the order they are checked: for help texts and documentation.
-    pub const ALL: [Setting; 39] = [
+    pub const ALL: [Setting; 40] = [
         Setting::NODE_ID,
         Setting::CLUSTER_ID,
         Setting::LABELS,
@@ -151,6 +153,7 @@ impl Setting {
         Setting::EGRESS_DENY,
         Setting::EGRESS_DEFAULT_DENY,
         Setting::OUT,
+        Setting::WATCH_NAMESPACES,
         Setting::POD_NAMESPACE,
         Setting::POD_IP,
         Setting::NODE_NAME,

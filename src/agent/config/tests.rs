@@ -605,3 +605,19 @@ fn default_outputs_are_checked_as_a_fleet_tests_are() {
         "{e}"
     );
 }
+
+#[test]
+fn watched_namespaces_are_names_each_once() {
+    let s = Fixture::new()
+        .env("VOLLEY_WATCH_NAMESPACES", "team-a, team-b,team-a")
+        .ok();
+    assert_eq!(s.watch_namespaces, ["team-a", "team-b"]);
+    assert!(Fixture::new().ok().watch_namespaces.is_empty());
+    let e = Fixture::new()
+        .env("VOLLEY_WATCH_NAMESPACES", "team-a,Team_B")
+        .error();
+    assert!(
+        e.contains("VOLLEY_WATCH_NAMESPACES") && e.contains("\"Team_B\""),
+        "{e}"
+    );
+}
