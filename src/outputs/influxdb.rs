@@ -440,21 +440,14 @@ impl InfluxOutput {
         drop(self.tx.take());
         let mut losses = Losses::new();
         if let Some(thread) = self.thread.take() {
-            // The thread ends its own pushes within FINAL_LIMIT; this
-            // only guards against a thread that hangs regardless.
-            let deadline = std::time::Instant::now() + FINAL_LIMIT + Duration::from_secs(5);
-            while !thread.is_finished() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            if thread.is_finished() {
-                match thread.join() {
-                    Ok(l) => losses = l,
-                    Err(_) => {
-                        losses.insert("its thread failed; points may be missing".into(), 0);
-                    }
+            match super::join_within(thread, FINAL_LIMIT + Duration::from_secs(5)) {
+                Ok(l) => losses = l,
+                Err(super::Unjoined::Failed) => {
+                    losses.insert("its thread failed; points may be missing".into(), 0);
                 }
-            } else {
-                losses.insert("its thread did not end; points may be missing".into(), 0);
+                Err(super::Unjoined::StillRunning) => {
+                    losses.insert("its thread did not end; points may be missing".into(), 0);
+                }
             }
         }
         if self.dropped_full > 0 {

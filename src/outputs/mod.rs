@@ -12,7 +12,8 @@
 //! interval's aggregates ([`IntervalOutput`]); the latter is what a fleet's
 //! origin can write too, from the merged intervals.
 
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::engine::{IntervalReport, PointBatch};
 use crate::metrics::points::k6_csv::K6Csv;
@@ -36,6 +37,29 @@ use volley_json::JsonLines;
 
 /// k6 flushes its JSON output every 200 ms.
 const JSON_FLUSH_EVERY: Duration = Duration::from_millis(200);
+
+/// Why an output's writer thread gave no result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unjoined {
+    /// It panicked.
+    Failed,
+    /// It was still running when the time was up (it is left behind).
+    StillRunning,
+}
+
+/// Joins an output's writer thread once it ends, waiting at most `limit`
+/// (the thread bounds its own last writes; this guards against one that
+/// hangs regardless).
+pub fn join_within<T>(thread: JoinHandle<T>, limit: Duration) -> Result<T, Unjoined> {
+    let deadline = Instant::now() + limit;
+    while !thread.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if !thread.is_finished() {
+        return Err(Unjoined::StillRunning);
+    }
+    thread.join().map_err(|_| Unjoined::Failed)
+}
 
 /// An output that takes every sample's points.
 pub trait PointOutput: Send {
@@ -164,5 +188,25 @@ impl Outputs {
             notes.extend(out.finish());
         }
         notes
+    }
+}
+
+#[cfg(test)]
+mod join_tests {
+    use super::*;
+
+    #[test]
+    fn a_writer_thread_is_joined_within_its_limit() {
+        let limit = Duration::from_secs(5);
+        assert_eq!(join_within(std::thread::spawn(|| 7), limit), Ok(7));
+        let failed = std::thread::spawn(|| -> u8 { panic!("the writer failed") });
+        assert_eq!(join_within(failed, limit), Err(Unjoined::Failed));
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let stuck = std::thread::spawn(move || rx.recv_timeout(Duration::from_secs(5)));
+        assert_eq!(
+            join_within(stuck, Duration::from_millis(20)).map(|_| ()),
+            Err(Unjoined::StillRunning)
+        );
+        drop(tx);
     }
 }

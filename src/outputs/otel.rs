@@ -154,18 +154,12 @@ impl super::IntervalOutput for OtelOutput {
         drop(self.tx.take());
         let mut losses = Losses::new();
         if let Some(thread) = self.thread.take() {
-            // The thread ends its own exports within FINAL_LIMIT; this
-            // only guards against a thread that hangs regardless.
-            let deadline = std::time::Instant::now() + FINAL_LIMIT + Duration::from_secs(5);
-            while !thread.is_finished() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            match thread.is_finished().then(|| thread.join()) {
-                Some(Ok(l)) => losses = l,
-                Some(Err(_)) => {
+            match super::join_within(thread, FINAL_LIMIT + Duration::from_secs(5)) {
+                Ok(l) => losses = l,
+                Err(super::Unjoined::Failed) => {
                     losses.insert("its thread failed; exports may be missing".into(), (0, 0));
                 }
-                None => {
+                Err(super::Unjoined::StillRunning) => {
                     losses.insert(
                         "its thread did not end; exports may be missing".into(),
                         (0, 0),

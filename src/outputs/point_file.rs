@@ -92,25 +92,20 @@ impl PointFile {
     fn close(&mut self, limit: Duration) -> Vec<String> {
         drop(self.tx.take());
         let mut notes = Vec::new();
-        let deadline = Instant::now() + limit;
         let Some(thread) = self.thread.take() else {
             return notes;
         };
-        while !thread.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let error = if thread.is_finished() {
-            match thread.join() {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e),
-                Err(_) => Some(format!("--out {}: the writer thread failed", self.label)),
+        let error = match super::join_within(thread, limit) {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(super::Unjoined::Failed) => {
+                Some(format!("--out {}: the writer thread failed", self.label))
             }
-        } else {
-            Some(format!(
+            Err(super::Unjoined::StillRunning) => Some(format!(
                 "--out {}: still writing after {} s; what was queued may be missing",
                 self.label,
                 limit.as_secs()
-            ))
+            )),
         };
         if self.dropped_full > 0 {
             notes.push(format!(
