@@ -317,3 +317,32 @@ async fn volley_demo_runs_a_fleet_test_end_to_end() {
         "{stderr}"
     );
 }
+
+/// A participant says `running` until the origin has acknowledged its
+/// `Done` and its `Idle` has gossiped, a little after the seal: a submit
+/// right after the seal waits for it instead of refusing the fleet as busy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_submitted_right_after_a_seal_runs_on_every_agent() {
+    let target = target().await;
+    let fleet = Fleet::start(2, FleetOptions::default())
+        .await
+        .expect("fleet forms");
+    for round in 0..2 {
+        let plan = plans::shared_iterations(target.addr, 2, 40, "/");
+        let accepted = fleet
+            .client(1)
+            .submit(&plans::submit(plan))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: submit accepted: {e}"));
+        assert_eq!(accepted.allocation.len(), 2, "round {round}: both agents");
+        let view = fleet
+            .wait_summary(1, &accepted.id, SEALED_WITHIN)
+            .await
+            .expect("the test seals");
+        let requests: u64 = results::requests_by_agent(&view.summary)
+            .iter()
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(requests, 40, "round {round}: {}", view.text);
+    }
+}

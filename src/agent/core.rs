@@ -182,43 +182,10 @@ impl AgentCore {
             None => self.h.settings.lead_time,
         };
         let min_agents = req.min_agents.unwrap_or(1) as usize;
-        // Only members whose QUIC certificate proved their gossiped node id.
-        let (members, unproven) = self.trusted_members().await;
-        let mut candidates = Vec::new();
-        let mut busy = Vec::new();
-        for m in &members {
-            let Some(info) = m.usable() else { continue };
-            if !m.compatible {
-                continue;
-            }
-            let labels = info.labels.as_map();
-            if !selector::selects(&req.selector, &req.match_expressions, labels, &m.node_id) {
-                continue;
-            }
-            match info.state {
-                AgentState::Idle => candidates.push(Candidate {
-                    node_id: m.node_id.clone(),
-                    quic: info.quic,
-                    capacity: info.capacity,
-                    labels: labels.clone(),
-                }),
-                AgentState::Draining => {}
-                _ => busy.push(format!(
-                    "{} runs test {}",
-                    m.node_id,
-                    info.test.as_deref().unwrap_or("?")
-                )),
-            }
-        }
-        if !busy.is_empty() {
-            return Err(ApiError::Conflict {
-                message: format!(
-                    "agents are busy ({}); Volley runs one test at a time on an agent: wait for it \
-                     to end or abort it (DELETE /v1/tests/ID), then submit again",
-                    busy.join("; ")
-                ),
-            });
-        }
+        let super::select::Selection {
+            mut candidates,
+            unproven,
+        } = self.select(&req).await?;
         self.exclude_refused(&mut candidates, min_agents, &unproven)?;
         self.check_clocks(&candidates)?;
         self.admit(&plan, &candidates).await?;

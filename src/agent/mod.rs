@@ -9,6 +9,7 @@ pub mod node;
 mod outputs;
 mod renew;
 mod router;
+mod select;
 pub mod succession;
 mod trust;
 pub mod views;
