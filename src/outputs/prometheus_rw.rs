@@ -17,19 +17,15 @@ use std::collections::BTreeMap;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use http_body_util::Full;
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::influxdb::root_cause;
+use super::push::{self, Failure, PushClient};
 use crate::metrics::Snapshot;
 use crate::metrics::remote_write::{Push, RemoteWrite, TrendStat};
 
@@ -38,10 +34,6 @@ pub use config::PromRwConfig;
 
 /// Intervals waiting for the output's thread before new ones are dropped.
 const QUEUE: usize = 64;
-/// Tries of one push before its samples count as not delivered.
-const ATTEMPTS: u32 = 4;
-/// The first retry's wait; each next one doubles it.
-const BACKOFF: Duration = Duration::from_millis(250);
 /// Budget of one request (k6's remote-write timeout is 5 s).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the end of a run waits for the last pushes.
@@ -247,32 +239,20 @@ async fn settle(
 /// Writes to one remote-write endpoint.
 #[derive(Clone)]
 struct Writer {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: PushClient,
     url: String,
     headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Writer {
     fn new(c: &PromRwConfig) -> Result<Writer, String> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .build(connector);
-        let mut headers = Vec::new();
-        for (name, value) in &c.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| format!("header {name:?}: {e}"))?;
-            let value = HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?;
-            headers.push((name, value));
-        }
-        if let Some(user) = &c.username {
-            let pair = format!("{user}:{}", c.password.as_deref().unwrap_or(""));
-            let token = base64::engine::general_purpose::STANDARD.encode(pair);
-            if let Ok(v) = HeaderValue::from_str(&format!("Basic {token}")) {
-                headers.push((AUTHORIZATION, v));
-            }
+        let mut headers = push::headers(&c.headers)?;
+        if let Some(auth) = c
+            .username
+            .as_deref()
+            .and_then(|user| push::basic_auth(user, c.password.as_deref()))
+        {
+            headers.push((AUTHORIZATION, auth));
         }
         if let Some(token) = &c.bearer_token {
             let v = HeaderValue::from_str(&format!("Bearer {token}"))
@@ -281,7 +261,7 @@ impl Writer {
             headers.push((AUTHORIZATION, v));
         }
         Ok(Writer {
-            client,
+            client: push::client(false),
             url: c.url.clone(),
             headers,
         })
@@ -289,22 +269,10 @@ impl Writer {
 
     /// Sends one push, retried with back-off; its sample count and why it
     /// was lost, if it was.
-    async fn send(self, push: Push) -> (u64, Result<(), String>) {
-        let body = Bytes::from(push.body);
-        let mut wait = BACKOFF;
-        let mut last = String::new();
-        for attempt in 1..=ATTEMPTS {
-            match self.post(body.clone()).await {
-                Ok(()) => return (push.samples, Ok(())),
-                Err(Failure::Final(reason)) => return (push.samples, Err(reason)),
-                Err(Failure::Retry(reason)) => last = reason,
-            }
-            if attempt < ATTEMPTS {
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-            }
-        }
-        (push.samples, Err(last))
+    async fn send(self, batch: Push) -> (u64, Result<(), String>) {
+        let body = Bytes::from(batch.body);
+        let outcome = push::with_retries(|| self.post(body.clone())).await;
+        (batch.samples, outcome)
     }
 
     async fn post(&self, body: Bytes) -> Result<(), Failure> {
@@ -324,56 +292,22 @@ impl Writer {
         let req = req
             .body(Full::new(body))
             .map_err(|e| Failure::Final(format!("cannot build a request to {}: {e}", self.url)))?;
-        let exchange = async {
-            let resp = self.client.request(req).await.map_err(|e| {
-                Failure::Retry(format!("cannot reach {}: {}", self.url, root_cause(&e)))
-            })?;
-            let status = resp.status();
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            if status.is_success() {
-                return Ok(());
-            }
-            let text = String::from_utf8_lossy(&body[..body.len().min(300)])
-                .trim()
-                .to_owned();
-            let reason = format!("{} answered {status}: {text}", self.url);
-            Err(
-                if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-                    Failure::Retry(reason)
-                } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-                    Failure::Final(format!(
-                        "{reason} (check K6_PROMETHEUS_RW_USERNAME, K6_PROMETHEUS_RW_PASSWORD \
-                         or K6_PROMETHEUS_RW_BEARER_TOKEN)"
-                    ))
-                } else if status == StatusCode::NOT_FOUND {
-                    Failure::Final(format!(
-                        "{reason} (Prometheus takes remote writes at /api/v1/write only when \
-                         started with --web.enable-remote-write-receiver)"
-                    ))
-                } else {
-                    Failure::Final(reason)
+        push::exchange(&self.client, req, &self.url, REQUEST_TIMEOUT)
+            .await?
+            .outcome(
+                &self.url,
+                |s| s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS,
+                |s| match s {
+                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Some(
+                        "check K6_PROMETHEUS_RW_USERNAME, K6_PROMETHEUS_RW_PASSWORD or \
+                         K6_PROMETHEUS_RW_BEARER_TOKEN",
+                    ),
+                    StatusCode::NOT_FOUND => Some(
+                        "Prometheus takes remote writes at /api/v1/write only when started with \
+                         --web.enable-remote-write-receiver",
+                    ),
+                    _ => None,
                 },
             )
-        };
-        tokio::time::timeout(REQUEST_TIMEOUT, exchange)
-            .await
-            .unwrap_or_else(|_| {
-                Err(Failure::Retry(format!(
-                    "{} did not answer within {} s",
-                    self.url,
-                    REQUEST_TIMEOUT.as_secs()
-                )))
-            })
     }
-}
-
-/// Why a request failed, and whether another try may do better.
-enum Failure {
-    Retry(String),
-    Final(String),
 }

@@ -8,25 +8,19 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
-use http::{Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use http::{Method, Request, Uri};
+use http_body_util::Full;
 
 use crate::outputs::otel_config::{Exporter, OtelConfig};
+use crate::outputs::push::{self, Answer, Failure, PushClient};
 use crate::plan::egress::EgressPolicy;
 
-/// Tries of one request before it counts as not delivered.
-const ATTEMPTS: u32 = 4;
-/// The first retry's wait; each next one doubles it.
-const BACKOFF: Duration = Duration::from_millis(250);
 /// Budget of one request, from connecting to the last byte of the answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sends exports to the collector.
 pub(super) struct Sender {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: PushClient,
     exporter: Exporter,
     url: Uri,
     /// `host:port`, for messages.
@@ -35,37 +29,15 @@ pub(super) struct Sender {
     egress: Option<Arc<EgressPolicy>>,
 }
 
-enum Failure {
-    Retry(String),
-    Final(String),
-}
-
 impl Sender {
     pub(super) fn new(c: &OtelConfig, egress: Option<Arc<EgressPolicy>>) -> Result<Sender, String> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let mut builder = Client::builder(TokioExecutor::new());
-        builder.pool_timer(TokioTimer::new());
-        if c.exporter == Exporter::Grpc {
-            // gRPC without TLS: HTTP/2 with prior knowledge (h2c).
-            builder.http2_only(true);
-        }
-        let client = builder.build(connector);
+        // gRPC without TLS: HTTP/2 with prior knowledge (h2c).
+        let client = push::client(c.exporter == Exporter::Grpc);
         let url = c
             .url()
             .parse()
             .map_err(|e| format!("{}: not a URL ({e})", c.url()))?;
-        let headers = c
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                Ok((
-                    HeaderName::from_bytes(k.as_bytes()).map_err(|e| format!("header {k}: {e}"))?,
-                    HeaderValue::from_str(v).map_err(|e| format!("header {k}: {e}"))?,
-                ))
-            })
-            .collect::<Result<_, String>>()?;
+        let headers = push::headers(&c.headers)?;
         Ok(Sender {
             client,
             exporter: c.exporter,
@@ -77,46 +49,12 @@ impl Sender {
     }
 
     pub(super) async fn send_with_retries(&self, body: Bytes) -> Result<(), String> {
-        let mut wait = BACKOFF;
-        let mut last = String::new();
-        for attempt in 1..=ATTEMPTS {
-            match self.send(body.clone()).await {
-                Ok(()) => return Ok(()),
-                Err(Failure::Final(reason)) => return Err(reason),
-                Err(Failure::Retry(reason)) => last = reason,
-            }
-            if attempt < ATTEMPTS {
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-            }
-        }
-        Err(last)
-    }
-
-    async fn check_egress(&self) -> Result<(), Failure> {
-        let Some(policy) = &self.egress else {
-            return Ok(());
-        };
-        let host = self
-            .url
-            .host()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-            .trim_end_matches(']');
-        let port = self.url.port_u16().unwrap_or(80);
-        let addrs = tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|e| Failure::Retry(format!("cannot resolve {host}: {e}")))?;
-        for addr in addrs {
-            policy
-                .check(Some(host), Some(addr.ip()))
-                .map_err(|d| Failure::Final(format!("the agent's egress policy refuses {d}")))?;
-        }
-        Ok(())
+        push::with_retries(|| self.send(body.clone())).await
     }
 
     async fn send(&self, message: Bytes) -> Result<(), Failure> {
-        self.check_egress().await?;
+        let url = self.url.to_string();
+        push::check_egress(self.egress.as_deref(), &url).await?;
         let mut req = Request::builder()
             .method(Method::POST)
             .uri(self.url.clone());
@@ -138,39 +76,11 @@ impl Sender {
         let req = req
             .body(Full::new(body))
             .map_err(|e| Failure::Final(format!("cannot build a request: {e}")))?;
-        let exchange = async {
-            let resp = self.client.request(req).await.map_err(|e| {
-                Failure::Retry(format!(
-                    "cannot reach {}: {}",
-                    self.endpoint,
-                    root_cause(&e)
-                ))
-            })?;
-            let status = resp.status();
-            let head = resp.headers().clone();
-            let collected = resp.into_body().collect().await.map_err(|e| {
-                Failure::Retry(format!(
-                    "{} broke off its answer: {}",
-                    self.endpoint,
-                    root_cause(&e)
-                ))
-            })?;
-            let trailers = collected.trailers().cloned();
-            let body = collected.to_bytes();
-            match self.exporter {
-                Exporter::Http => http_outcome(&self.endpoint, status, &body),
-                Exporter::Grpc => grpc_outcome(&self.endpoint, status, &head, trailers.as_ref()),
-            }
-        };
-        tokio::time::timeout(REQUEST_TIMEOUT, exchange)
-            .await
-            .unwrap_or_else(|_| {
-                Err(Failure::Retry(format!(
-                    "{} did not answer within {} s",
-                    self.endpoint,
-                    REQUEST_TIMEOUT.as_secs()
-                )))
-            })
+        let answer = push::exchange(&self.client, req, &self.endpoint, REQUEST_TIMEOUT).await?;
+        match self.exporter {
+            Exporter::Http => http_outcome(&self.endpoint, &answer),
+            Exporter::Grpc => grpc_outcome(&self.endpoint, &answer),
+        }
     }
 }
 
@@ -185,29 +95,24 @@ fn grpc_frame(message: &[u8]) -> Bytes {
 
 /// OTLP/HTTP: 2xx is delivered; 429, 502, 503, 504 are worth retrying
 /// (the OTLP specification's list), everything else is final.
-fn http_outcome(endpoint: &str, status: StatusCode, body: &[u8]) -> Result<(), Failure> {
-    if status.is_success() {
-        return Ok(());
-    }
-    let text = String::from_utf8_lossy(&body[..body.len().min(300)])
-        .trim()
-        .to_owned();
-    let reason = format!("the collector at {endpoint} answered {status}: {text}");
-    match status.as_u16() {
-        429 | 502 | 503 | 504 => Err(Failure::Retry(reason)),
-        _ => Err(Failure::Final(reason)),
-    }
+fn http_outcome(endpoint: &str, answer: &Answer) -> Result<(), Failure> {
+    answer.outcome(
+        &format!("the collector at {endpoint}"),
+        |s| matches!(s.as_u16(), 429 | 502 | 503 | 504),
+        |_| None,
+    )
 }
 
 /// OTLP/gRPC: `grpc-status` in the trailers (or, in a trailers-only
 /// answer, the headers); 0 is delivered, the OTLP specification's
 /// retryable codes are retried.
-fn grpc_outcome(
-    endpoint: &str,
-    status: StatusCode,
-    head: &http::HeaderMap,
-    trailers: Option<&http::HeaderMap>,
-) -> Result<(), Failure> {
+fn grpc_outcome(endpoint: &str, answer: &Answer) -> Result<(), Failure> {
+    let Answer {
+        status,
+        head,
+        trailers,
+        ..
+    } = answer;
     if !status.is_success() {
         return Err(Failure::Retry(format!(
             "the collector at {endpoint} answered HTTP {status} to gRPC"
@@ -215,6 +120,7 @@ fn grpc_outcome(
     }
     let field = |name: &str| {
         trailers
+            .as_ref()
             .and_then(|t| t.get(name))
             .or_else(|| head.get(name))
             .and_then(|v| v.to_str().ok())
@@ -238,47 +144,49 @@ fn grpc_outcome(
     }
 }
 
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::StatusCode;
 
     #[test]
     fn grpc_frames_and_statuses() {
         assert_eq!(&grpc_frame(b"abc")[..], &[0, 0, 0, 0, 3, b'a', b'b', b'c']);
+        let answer =
+            |status: StatusCode, head: &http::HeaderMap, trailers: Option<&http::HeaderMap>| {
+                Answer {
+                    status,
+                    head: head.clone(),
+                    trailers: trailers.cloned(),
+                    body: Bytes::from_static(b"no"),
+                }
+            };
         let mut t = http::HeaderMap::new();
         let head = http::HeaderMap::new();
         t.insert("grpc-status", HeaderValue::from_static("0"));
-        assert!(grpc_outcome("c:1", StatusCode::OK, &head, Some(&t)).is_ok());
+        assert!(grpc_outcome("c:1", &answer(StatusCode::OK, &head, Some(&t))).is_ok());
         t.insert("grpc-status", HeaderValue::from_static("14"));
         assert!(matches!(
-            grpc_outcome("c:1", StatusCode::OK, &head, Some(&t)),
+            grpc_outcome("c:1", &answer(StatusCode::OK, &head, Some(&t))),
             Err(Failure::Retry(_))
         ));
         t.insert("grpc-status", HeaderValue::from_static("3"));
         t.insert("grpc-message", HeaderValue::from_static("bad"));
-        match grpc_outcome("c:1", StatusCode::OK, &head, Some(&t)) {
+        match grpc_outcome("c:1", &answer(StatusCode::OK, &head, Some(&t))) {
             Err(Failure::Final(r)) => assert!(r.contains("status 3: bad"), "{r}"),
             _ => panic!("INVALID_ARGUMENT is final"),
         }
         // Trailers-only answers carry it in the headers.
         assert!(matches!(
-            grpc_outcome("c:1", StatusCode::OK, &t, None),
+            grpc_outcome("c:1", &answer(StatusCode::OK, &t, None)),
             Err(Failure::Final(_))
         ));
         assert!(matches!(
-            http_outcome("c:1", StatusCode::SERVICE_UNAVAILABLE, b""),
+            http_outcome("c:1", &answer(StatusCode::SERVICE_UNAVAILABLE, &head, None)),
             Err(Failure::Retry(_))
         ));
         assert!(matches!(
-            http_outcome("c:1", StatusCode::BAD_REQUEST, b"no"),
+            http_outcome("c:1", &answer(StatusCode::BAD_REQUEST, &head, None)),
             Err(Failure::Final(_))
         ));
     }
