@@ -10,70 +10,20 @@
 mod common;
 mod fleet;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use common::backends::{Influx, free_port};
-use common::{base, start_target, stderr, stdout, volley_async};
+use common::outputs::{ITERATIONS, run_with_outputs};
 
-/// Longest a `volley run` of these tests may take.
-const LIMIT: Duration = Duration::from_secs(90);
-
-fn write_plan(dir: &Path, target: &str) -> String {
-    let path = dir.join("plan.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-scenarios:
-  main:
-    executor: per-vu-iterations
-    vus: 4
-    iterations: 25
-flow:
-  - get:
-      url: "{target}/json"
-      check:
-        - status: 200
-  - get: "{target}/status/404"
-"#
-        ),
-    )
-    .expect("plan written");
-    path.display().to_string()
-}
-
-/// Runs the plan with `--out influxdb=URL`; the summary export's metrics.
+/// Runs the shared plan with `--out influxdb=URL`; the summary export's
+/// metrics.
 async fn run_with_influx(url: String) -> Value {
-    let target = start_target().await;
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let plan = write_plan(dir.path(), &base(&target));
-    let export = dir.path().join("summary.json");
-    let out = volley_async(
-        vec![
-            "run".into(),
-            plan,
-            "--quiet".into(),
-            "--summary-export".into(),
-            export.display().to_string(),
-            "--out".into(),
-            format!("influxdb={url}"),
-        ],
-        LIMIT,
-    )
-    .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    assert!(!stdout(&out).contains("points dropped"), "{}", stdout(&out));
-    target.shutdown().await;
-    common::export(&export)["metrics"].clone()
+    let run = run_with_outputs(ITERATIONS, &[format!("influxdb={url}")], &[]).await;
+    let text = run.passed();
+    assert!(!text.contains("points dropped"), "{text}");
+    run.metrics
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,28 +157,22 @@ async fn k6_dashboard_queries_give_the_summary_totals_with_samples() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_backend_never_fails_the_test() {
-    let target = start_target().await;
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let plan = write_plan(dir.path(), &base(&target));
     let port = free_port();
     let started = Instant::now();
-    let out = volley_async(
-        vec![
-            "run".into(),
-            plan,
-            "--quiet".into(),
-            "--out".into(),
-            format!("influxdb=http://127.0.0.1:{port}/nowhere?pushInterval=200ms"),
-        ],
-        LIMIT,
+    let run = run_with_outputs(
+        ITERATIONS,
+        &[format!(
+            "influxdb=http://127.0.0.1:{port}/nowhere?pushInterval=200ms"
+        )],
+        &[],
     )
     .await;
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    let text = run.passed();
     assert!(text.contains("http_reqs"), "the summary: {text}");
-    let note = text
-        .lines()
-        .find(|l| l.contains("--out influxdb (http://127.0.0.1:") && l.contains("points dropped"))
+    let note = run
+        .notes("influxdb (http://127.0.0.1:")
+        .into_iter()
+        .find(|l| l.contains("points dropped"))
         .unwrap_or_else(|| panic!("a note on the lost points: {text}"));
     assert!(
         note.contains("points dropped: cannot reach") && note.contains("refused"),
@@ -239,7 +183,6 @@ async fn an_unreachable_backend_never_fails_the_test() {
         "the final flush has a time limit: {:?}",
         started.elapsed()
     );
-    target.shutdown().await;
 }
 
 /// A backend that refuses: first a database that cannot be created (auth
@@ -249,32 +192,13 @@ async fn an_unreachable_backend_never_fails_the_test() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusing_backend_is_a_note_not_a_failure() {
     let influx = Influx::start_with("  auth-enabled = true");
-    let target = start_target().await;
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let plan = write_plan(dir.path(), &base(&target));
-    let run = |url: String| {
-        volley_async(
-            vec![
-                "run".into(),
-                plan.clone(),
-                "--quiet".into(),
-                "--out".into(),
-                format!("influxdb={url}"),
-            ],
-            LIMIT,
-        )
-    };
-    let notes = |out: &std::process::Output| -> Vec<String> {
-        let text = stdout(out);
-        assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(out));
-        text.lines()
-            .filter(|l| l.contains("--out influxdb"))
-            .map(str::to_owned)
-            .collect()
+    let notes = |url: String| async move {
+        let run = run_with_outputs(ITERATIONS, &[format!("influxdb={url}")], &[]).await;
+        run.passed();
+        run.notes("influxdb").join("\n")
     };
 
-    let out = run(format!("http://127.0.0.1:{}/k6", influx.port)).await;
-    let n = notes(&out).join("\n");
+    let n = notes(format!("http://127.0.0.1:{}/k6", influx.port)).await;
     assert!(
         n.contains("points dropped") && n.contains("database not found"),
         "{n}"
@@ -287,12 +211,10 @@ async fn a_refusing_backend_is_a_note_not_a_failure() {
         )
         .expect("influxd answers");
     assert_eq!(status, 200, "{body}");
-    let out = run(format!("http://admin:guess@127.0.0.1:{}/k6", influx.port)).await;
-    let n = notes(&out).join("\n");
+    let n = notes(format!("http://admin:guess@127.0.0.1:{}/k6", influx.port)).await;
     assert!(n.contains("points dropped") && n.contains("401"), "{n}");
     assert!(n.contains("K6_INFLUXDB_USERNAME"), "{n}");
     assert!(!n.contains("guess"), "the password is never shown: {n}");
-    target.shutdown().await;
 }
 
 /// Payloads are cut at `payloadSize` points (and a few MiB): an InfluxDB
@@ -301,32 +223,17 @@ async fn a_refusing_backend_is_a_note_not_a_failure() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payloads_stay_under_the_backends_body_limit() {
     let influx = Influx::start_with("  max-body-size = 30000");
-    let target = start_target().await;
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let plan = write_plan(dir.path(), &base(&target));
     let url = format!(
         "{}?layout=samples&payloadSize=20&pushInterval=5s",
         influx.url("small_bodies")
     );
-    let out = volley_async(
-        vec![
-            "run".into(),
-            plan,
-            "--quiet".into(),
-            "--out".into(),
-            format!("influxdb={url}"),
-        ],
-        LIMIT,
-    )
-    .await;
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    let run = run_with_outputs(ITERATIONS, &[format!("influxdb={url}")], &[]).await;
+    let text = run.passed();
     assert!(!text.contains("points dropped"), "{text}");
     assert_eq!(
         influx.scalar("small_bodies", "SELECT sum(value) FROM http_reqs", 1),
         200.0
     );
-    target.shutdown().await;
 }
 
 /// Tag values of `key` in measurement `m`, sorted.

@@ -18,10 +18,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use common::{base, start_target, stderr, stdout};
-
-/// Longest a `volley run` of these tests may take.
-const LIMIT: Duration = Duration::from_secs(90);
+use common::outputs::{ITERATIONS, run_with_outputs};
+use common::{stderr, stdout};
 
 /// The virtualenv's Python that has opentelemetry-proto and grpcio.
 fn python() -> PathBuf {
@@ -108,66 +106,12 @@ impl Drop for Receiver {
     }
 }
 
-fn write_plan(dir: &Path, target: &str) -> String {
-    let path = dir.join("plan.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-scenarios:
-  main:
-    executor: per-vu-iterations
-    vus: 4
-    iterations: 25
-flow:
-  - get:
-      url: "{target}/json"
-      check:
-        - status: 200
-  - get: "{target}/status/404"
-"#
-        ),
-    )
-    .expect("plan written");
-    path.display().to_string()
-}
-
-/// Runs the plan with `--out NAME` and the variables; the output and the
-/// summary export's metrics.
-async fn run(out_name: &str, env: Vec<(String, String)>) -> (std::process::Output, Value) {
-    let target = start_target().await;
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let plan = write_plan(dir.path(), &base(&target));
-    let export = dir.path().join("summary.json");
-    let args = [
-        "run".to_owned(),
-        plan,
-        "--quiet".into(),
-        "--summary-export".into(),
-        export.display().to_string(),
-        "--out".into(),
-        out_name.to_owned(),
-    ];
-    let out = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        common::volley_env(&args, &env, LIMIT)
-    })
-    .await
-    .expect("the blocking task running volley");
-    target.shutdown().await;
-    let metrics = if export.exists() {
-        common::export(&export)["metrics"].clone()
-    } else {
-        Value::Null
-    };
-    (out, metrics)
-}
-
-fn vars(pairs: &[(&str, String)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect()
+/// Runs the shared plan with `--out NAME` and the variables; the output
+/// and the summary export's metrics.
+async fn run(out_name: &str, vars: Vec<(&str, String)>) -> (std::process::Output, Value) {
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = run_with_outputs(ITERATIONS, &[out_name.to_owned()], &vars).await;
+    (run.out, run.metrics)
 }
 
 /// `attributes` as a map of string values.
@@ -292,7 +236,7 @@ async fn over_http_the_totals_equal_the_summary() {
     let receiver = Receiver::start();
     let (out, m) = run(
         "opentelemetry",
-        vars(&[
+        vec![
             ("K6_OTEL_EXPORTER_TYPE", "http".into()),
             (
                 "K6_OTEL_HTTP_EXPORTER_ENDPOINT",
@@ -302,7 +246,7 @@ async fn over_http_the_totals_equal_the_summary() {
             ("K6_OTEL_METRIC_PREFIX", "k6_".into()),
             ("K6_OTEL_SERVICE_NAME", "checkout-load".into()),
             ("K6_OTEL_HEADERS", "x-team=perf".into()),
-        ]),
+        ],
     )
     .await;
     let text = stdout(&out);
@@ -319,7 +263,7 @@ async fn over_grpc_the_totals_equal_the_summary() {
     let receiver = Receiver::start();
     let (out, m) = run(
         "experimental-opentelemetry",
-        vars(&[
+        vec![
             (
                 "K6_OTEL_GRPC_EXPORTER_ENDPOINT",
                 format!("127.0.0.1:{}", receiver.grpc),
@@ -329,7 +273,7 @@ async fn over_grpc_the_totals_equal_the_summary() {
             // This short run exports at its end whatever the interval: the
             // last export carries the totals.
             ("K6_OTEL_EXPORT_INTERVAL", "1s".into()),
-        ]),
+        ],
     )
     .await;
     let text = stdout(&out);
@@ -352,14 +296,14 @@ async fn an_unreachable_collector_is_a_note_not_a_failure() {
         .expect("a free loopback port");
     let (out, _) = run(
         "opentelemetry",
-        vars(&[
+        vec![
             ("K6_OTEL_EXPORTER_TYPE", "http".into()),
             (
                 "K6_OTEL_HTTP_EXPORTER_ENDPOINT",
                 format!("127.0.0.1:{port}"),
             ),
             ("K6_OTEL_HTTP_EXPORTER_INSECURE", "true".into()),
-        ]),
+        ],
     )
     .await;
     let text = stdout(&out);
@@ -379,7 +323,7 @@ async fn an_unreachable_collector_is_a_note_not_a_failure() {
 async fn an_unknown_exporter_type_is_a_clear_error() {
     let (out, m) = run(
         "opentelemetry",
-        vars(&[("K6_OTEL_EXPORTER_TYPE", "udp".into())]),
+        vec![("K6_OTEL_EXPORTER_TYPE", "udp".into())],
     )
     .await;
     let err = stderr(&out);
@@ -459,14 +403,14 @@ async fn a_silent_collector_gets_a_time_limit_at_the_end() {
     let started = std::time::Instant::now();
     let (out, _) = run(
         "opentelemetry",
-        vars(&[
+        vec![
             ("K6_OTEL_EXPORTER_TYPE", "http".into()),
             (
                 "K6_OTEL_HTTP_EXPORTER_ENDPOINT",
                 format!("127.0.0.1:{port}"),
             ),
             ("K6_OTEL_HTTP_EXPORTER_INSECURE", "true".into()),
-        ]),
+        ],
     )
     .await;
     let took = started.elapsed();

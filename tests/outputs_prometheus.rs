@@ -8,80 +8,36 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::backends::{Prometheus, free_port};
-use common::{base, start_target, stderr, stdout, volley_async_env};
+use common::outputs::{THREE_SECONDS, run_with_outputs};
 
-/// Longest a `volley run` of these tests may take.
-const LIMIT: Duration = Duration::from_secs(90);
-
-/// Two VUs for 3 s, each iteration a 200 and a 404.
-fn write_plan(dir: &Path, target: &str) -> String {
-    let path = dir.join("plan.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-scenarios:
-  main:
-    executor: constant-vus
-    vus: 2
-    duration: 3s
-flow:
-  - get:
-      url: "{target}/json"
-      check:
-        - status: 200
-  - get: "{target}/status/404"
-"#
-        ),
-    )
-    .expect("plan written");
-    path.display().to_string()
-}
-
-fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
+/// Runs the shared 3-second plan with `--out OUT` and the variables; the
+/// summary export's metrics, once the run passed with every sample
+/// delivered.
+async fn run_with_prom(out: String, vars: &[(&str, &str)]) -> serde_json::Value {
+    let run = run_with_outputs(THREE_SECONDS, &[out], vars).await;
+    let text = run.passed();
+    assert!(!text.contains("not delivered"), "{text}");
+    run.metrics
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn k6_series_give_the_summary_totals() {
     let prom = Prometheus::start();
-    let target = start_target().await;
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let plan = write_plan(dir.path(), &base(&target));
-    let export = dir.path().join("summary.json");
-    let out = volley_async_env(
-        vec![
-            "run".into(),
-            plan,
-            "--quiet".into(),
-            "--summary-export".into(),
-            export.display().to_string(),
-            "--out".into(),
-            "experimental-prometheus-rw".into(),
-        ],
-        env(&[
+    let m = &run_with_prom(
+        "experimental-prometheus-rw".to_owned(),
+        &[
             ("K6_PROMETHEUS_RW_SERVER_URL", &prom.write_url()),
             ("K6_PROMETHEUS_RW_PUSH_INTERVAL", "1s"),
             (
                 "K6_PROMETHEUS_RW_TREND_STATS",
                 "min,max,avg,med,p(95),p(99.9),count,sum",
             ),
-        ]),
-        LIMIT,
+        ],
     )
     .await;
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
-    assert!(!text.contains("not delivered"), "{text}");
-    let summary = common::export(&export);
-    let m = &summary["metrics"];
     let reqs = m["http_reqs"]["count"].as_f64().expect("http_reqs");
     assert!(reqs >= 4.0, "{reqs}");
 
@@ -159,7 +115,6 @@ async fn k6_series_give_the_summary_totals() {
         (1.0..=8.0).contains(&samples) && samples < reqs / 2.0,
         "{samples} samples for {reqs} requests"
     );
-    target.shutdown().await;
 }
 
 /// `K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM=true`: a trend is one
@@ -167,32 +122,14 @@ async fn k6_series_give_the_summary_totals() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trends_as_native_histograms_when_asked() {
     let prom = Prometheus::start_native();
-    let target = start_target().await;
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let plan = write_plan(dir.path(), &base(&target));
-    let export = dir.path().join("summary.json");
-    let out = volley_async_env(
-        vec![
-            "run".into(),
-            plan,
-            "--quiet".into(),
-            "--summary-export".into(),
-            export.display().to_string(),
-            "--out".into(),
-            format!("experimental-prometheus-rw={}", prom.write_url()),
-        ],
-        env(&[
+    let m = &run_with_prom(
+        format!("experimental-prometheus-rw={}", prom.write_url()),
+        &[
             ("K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM", "true"),
             ("K6_PROMETHEUS_RW_PUSH_INTERVAL", "1s"),
-        ]),
-        LIMIT,
+        ],
     )
     .await;
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
-    assert!(!text.contains("not delivered"), "{text}");
-    let summary = common::export(&export);
-    let m = &summary["metrics"];
     let reqs = m["http_reqs"]["count"].as_f64().expect("http_reqs");
     let d = "k6_http_req_duration_seconds";
     assert_eq!(prom.scalar(&format!("sum(histogram_count({d}))")), reqs);
@@ -212,64 +149,40 @@ async fn trends_as_native_histograms_when_asked() {
     // No statistics series beside the histogram.
     assert!(prom.query("k6_http_req_duration_p99", None).is_empty());
     assert_eq!(prom.scalar("sum(k6_http_reqs_total)"), reqs);
-    target.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_markers_end_the_series_when_asked() {
     let prom = Prometheus::start();
-    let target = start_target().await;
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let plan = write_plan(dir.path(), &base(&target));
-    let out = volley_async_env(
-        vec![
-            "run".into(),
-            plan,
-            "--quiet".into(),
-            "--out".into(),
-            format!("experimental-prometheus-rw={}", prom.write_url()),
-        ],
-        env(&[("K6_PROMETHEUS_RW_STALE_MARKERS", "true")]),
-        LIMIT,
+    run_with_prom(
+        format!("experimental-prometheus-rw={}", prom.write_url()),
+        &[("K6_PROMETHEUS_RW_STALE_MARKERS", "true")],
     )
     .await;
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
-    assert!(!text.contains("not delivered"), "{text}");
     // Marked stale: gone from instant queries, still in range queries.
     assert!(prom.query("k6_http_reqs_total", None).is_empty());
     assert!(prom.scalar("sum(last_over_time(k6_http_reqs_total[1h]))") >= 4.0);
-    target.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_backend_never_fails_the_test() {
-    let target = start_target().await;
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let plan = write_plan(dir.path(), &base(&target));
     let url = format!("http://127.0.0.1:{}/api/v1/write", free_port());
     let started = Instant::now();
-    let out = volley_async_env(
-        vec![
-            "run".into(),
-            plan,
-            "--quiet".into(),
-            "--out".into(),
-            "experimental-prometheus-rw".into(),
-        ],
-        env(&[
+    let run = run_with_outputs(
+        THREE_SECONDS,
+        &["experimental-prometheus-rw".to_owned()],
+        &[
             ("K6_PROMETHEUS_RW_SERVER_URL", &url),
             ("K6_PROMETHEUS_RW_PUSH_INTERVAL", "500ms"),
-        ]),
-        LIMIT,
+        ],
     )
     .await;
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    let text = run.passed();
     assert!(text.contains("http_reqs"), "the summary: {text}");
-    let note = text
-        .lines()
-        .find(|l| l.contains("--out experimental-prometheus-rw (http://127.0.0.1:"))
+    let note = run
+        .notes("experimental-prometheus-rw (http://127.0.0.1:")
+        .into_iter()
+        .next()
         .unwrap_or_else(|| panic!("a note on the lost samples: {text}"));
     assert!(
         note.contains("samples not delivered: cannot reach") && note.contains("refused"),
@@ -280,5 +193,4 @@ async fn an_unreachable_backend_never_fails_the_test() {
         "the final flush has a time limit: {:?}",
         started.elapsed()
     );
-    target.shutdown().await;
 }

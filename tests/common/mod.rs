@@ -9,6 +9,7 @@
 
 pub mod backends;
 pub mod k6;
+pub mod outputs;
 pub mod servers;
 
 use std::io::Read;
