@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::backends::{Influx, free_port};
+use common::backends::{Influx, free_port, tls_proxy};
 use common::outputs::{ITERATIONS, run_with_outputs};
 
 /// Runs the shared plan with `--out influxdb=URL`; the summary export's
@@ -340,4 +340,28 @@ async fn a_fleet_test_writes_one_merged_stream() {
         ids
     });
     target.shutdown().await;
+}
+
+/// `https://` through a TLS proxy whose certificate is self-signed: with
+/// k6's `insecure=true` every point arrives; without it, the certificate
+/// is refused and the summary says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_backend_is_written_with_insecure_and_refused_without() {
+    let influx = Influx::start();
+    let (proxy, _ca) = tls_proxy(influx.port).await;
+    let url = |db: &str| format!("https://127.0.0.1:{}/{db}", proxy.port);
+
+    let m = run_with_influx(format!("{}?insecure=true", url("over_tls"))).await;
+    assert_eq!(
+        influx.scalar("over_tls", "SELECT sum(value) FROM http_reqs", 1),
+        m["http_reqs"]["count"].as_f64().expect("http_reqs")
+    );
+
+    let run = run_with_outputs(ITERATIONS, &[format!("influxdb={}", url("refused"))], &[]).await;
+    run.passed();
+    let notes = run.notes("influxdb (https://127.0.0.1:").join("\n");
+    assert!(
+        notes.contains("points dropped") && notes.contains("certificate"),
+        "{notes}"
+    );
 }

@@ -424,3 +424,32 @@ async fn a_silent_collector_gets_a_time_limit_at_the_end() {
     assert!(took < Duration::from_secs(40), "the run took {took:?}");
     drop(silent);
 }
+
+/// OTLP/HTTP over TLS, as k6 exports by default (no `…_INSECURE`): the
+/// collector behind a TLS proxy whose certificate the export trusts from
+/// `K6_OTEL_TLS_CERTIFICATE`; the totals equal the summary's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_https_with_a_ca_file_the_totals_equal_the_summary() {
+    let receiver = Receiver::start();
+    let (proxy, ca) = common::backends::tls_proxy(receiver.http).await;
+    let ca_file = proxy.dir.path().join("collector-ca.pem");
+    std::fs::write(&ca_file, ca).expect("the CA file is written");
+    let (out, m) = run(
+        "opentelemetry",
+        vec![
+            ("K6_OTEL_EXPORTER_TYPE", "http".into()),
+            (
+                "K6_OTEL_HTTP_EXPORTER_ENDPOINT",
+                format!("localhost:{}", proxy.port),
+            ),
+            ("K6_OTEL_TLS_CERTIFICATE", ca_file.display().to_string()),
+        ],
+    )
+    .await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    assert!(!text.contains("not delivered"), "{text}");
+    let received = receiver.received("http");
+    let last = received.last().expect("at least one export over TLS");
+    check_totals(&last["request"], &m, "", "k6");
+}

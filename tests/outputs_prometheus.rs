@@ -10,7 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::backends::{Prometheus, free_port};
+use common::backends::{Prometheus, free_port, tls_proxy};
 use common::outputs::{THREE_SECONDS, run_with_outputs};
 
 /// Runs the shared 3-second plan with `--out OUT` and the variables; the
@@ -192,5 +192,26 @@ async fn an_unreachable_backend_never_fails_the_test() {
         started.elapsed() < Duration::from_secs(45),
         "the final flush has a time limit: {:?}",
         started.elapsed()
+    );
+}
+
+/// `https://` through a TLS proxy with a self-signed certificate and
+/// `K6_PROMETHEUS_RW_INSECURE_SKIP_TLS_VERIFY=true`: the totals arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_endpoint_is_written_when_verification_is_skipped() {
+    let prom = Prometheus::start();
+    let (proxy, _ca) = tls_proxy(prom.port).await;
+    let m = &run_with_prom(
+        format!(
+            "experimental-prometheus-rw=https://localhost:{}/api/v1/write",
+            proxy.port
+        ),
+        &[("K6_PROMETHEUS_RW_INSECURE_SKIP_TLS_VERIFY", "true")],
+    )
+    .await;
+    let reqs = m["http_reqs"]["count"].as_f64().expect("http_reqs");
+    assert_eq!(
+        prom.scalar("sum(last_over_time(k6_http_reqs_total[1h]))"),
+        reqs
     );
 }

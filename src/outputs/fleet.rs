@@ -24,6 +24,14 @@ pub fn parse(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Output
     let spec = spec::parse(value, env)?;
     match &spec {
         OutputSpec::Influx(c) if c.layout == Layout::Intervals => Ok(spec),
+        OutputSpec::Otel(c) if c.tls.ca_file.is_some() || c.tls.client_cert.is_some() => {
+            Err(format!(
+                "--out {value:?}: tlsCertificate, tlsClientCertificate and tlsClientKey name \
+                 files on this machine, which the agent writing a fleet test's outputs cannot \
+                 read; a fleet's collector must be trusted by the public roots (or \
+                 tlsInsecureSkipVerify=true)"
+            ))
+        }
         OutputSpec::Otel(_) => Ok(spec),
         OutputSpec::Influx(_) => Err(format!(
             "--out {value:?}: a fleet test writes the fleet's merged intervals; \
@@ -115,6 +123,11 @@ mod tests {
             let e = parse(refused, &none).expect_err(refused);
             assert!(e.contains("a fleet test"), "{e}");
         }
+        let ca = "opentelemetry=exporterType=http&tlsCertificate=/etc/ca.pem";
+        let e = parse(ca, &none).expect_err(ca);
+        assert!(e.contains("files on this machine"), "{e}");
+        let skip = "opentelemetry=exporterType=http&tlsInsecureSkipVerify=true";
+        assert!(parse(skip, &none).is_ok());
         let spec = parse("influxdb=http://u:p@influx.example:8086/perf", &none).expect("valid");
         assert_eq!(host(&spec).as_deref(), Some("influx.example"));
     }

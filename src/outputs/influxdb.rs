@@ -100,6 +100,7 @@ impl InfluxOutput {
         config: InfluxConfig,
         egress: Option<Arc<EgressPolicy>>,
     ) -> Result<InfluxOutput, String> {
+        let writer = Writer::new(&config, egress).map_err(|e| format!("--out {label}: {e}"))?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("volley-influxdb".into())
@@ -115,7 +116,7 @@ impl InfluxOutput {
                         return losses;
                     }
                 };
-                runtime.block_on(push_loop(config, egress, rx))
+                runtime.block_on(push_loop(config, writer, rx))
             })
             .map_err(|e| format!("--out {label}: cannot start its thread: {e}"))?;
         Ok(InfluxOutput {
@@ -210,12 +211,7 @@ impl InfluxOutput {
 
 /// The output's thread: encodes batches, pushes them every interval,
 /// accounts for every point.
-async fn push_loop(
-    config: InfluxConfig,
-    egress: Option<Arc<EgressPolicy>>,
-    mut rx: mpsc::Receiver<Batch>,
-) -> Losses {
-    let client = Writer::new(&config, egress);
+async fn push_loop(config: InfluxConfig, client: Writer, mut rx: mpsc::Receiver<Batch>) -> Losses {
     let mut losses = Losses::new();
     // k6 goes on when the database cannot be created (it may exist, with
     // a user allowed to write but not to create); said only if writes fail.
@@ -358,7 +354,7 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(c: &InfluxConfig, egress: Option<Arc<EgressPolicy>>) -> Writer {
+    fn new(c: &InfluxConfig, egress: Option<Arc<EgressPolicy>>) -> Result<Writer, String> {
         let mut write_path = format!(
             "/write?db={}&precision=ns",
             crate::escape::query_value(&c.db)
@@ -369,8 +365,8 @@ impl Writer {
         if let Some(cl) = &c.consistency {
             write_path.push_str(&format!("&consistency={}", crate::escape::query_value(cl)));
         }
-        Writer {
-            client: push::client(false),
+        Ok(Writer {
+            client: push::client(false, &c.tls)?,
             base: c.base.clone(),
             backend: format!("InfluxDB at {}", c.base),
             write_path,
@@ -380,7 +376,7 @@ impl Writer {
                 .as_deref()
                 .and_then(|user| push::basic_auth(user, c.password.as_deref())),
             egress,
-        }
+        })
     }
 
     async fn create_database(&self) -> Result<(), String> {

@@ -27,7 +27,7 @@ pub mod otel;
 pub mod otel_config;
 pub mod point_file;
 pub mod prometheus_rw;
-mod push;
+pub mod push;
 pub mod spec;
 pub mod volley_json;
 

@@ -4,11 +4,13 @@
 //! names, which win. The second form is what a fleet test's output travels
 //! as ([`OtelConfig::to_arg`]).
 //!
-//! Plaintext only for now: OTLP/HTTP and OTLP/gRPC over HTTP/2 without TLS
-//! (k6's `…_INSECURE=true`). k6 defaults to TLS, so without it a clear
-//! error says what to set.
+//! As in k6, exports use TLS unless `…_INSECURE=true` (plaintext HTTP, or
+//! gRPC over HTTP/2 without TLS); the `tls*` options choose whom to trust
+//! and which client certificate to present.
 
 use std::time::Duration;
+
+use crate::outputs::push::PushTls;
 
 /// How the metrics travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,11 +50,15 @@ pub struct OtelConfig {
     /// Sent with every export (`K6_OTEL_HEADERS`, `k1=v1,k2=v2` with
     /// %-escapes).
     pub headers: Vec<(String, String)>,
+    /// Over TLS (`K6_OTEL_TLS_INSECURE_SKIP_VERIFY`, `K6_OTEL_TLS_CERTIFICATE`:
+    /// a CA file, `K6_OTEL_TLS_CLIENT_CERTIFICATE` and
+    /// `K6_OTEL_TLS_CLIENT_KEY`).
+    pub tls: PushTls,
 }
 
 /// k6's JSON option names with their variables, in the order
 /// [`OtelConfig::to_arg`] writes them.
-const OPTIONS: [(&str, &str); 12] = [
+const OPTIONS: [(&str, &str); 16] = [
     ("exporterType", "K6_OTEL_EXPORTER_TYPE"),
     ("grpcExporterEndpoint", "K6_OTEL_GRPC_EXPORTER_ENDPOINT"),
     ("grpcExporterInsecure", "K6_OTEL_GRPC_EXPORTER_INSECURE"),
@@ -65,10 +71,6 @@ const OPTIONS: [(&str, &str); 12] = [
     ("serviceName", "K6_OTEL_SERVICE_NAME"),
     ("serviceVersion", "K6_OTEL_SERVICE_VERSION"),
     ("headers", "K6_OTEL_HEADERS"),
-];
-
-/// k6's TLS options, which Volley does not support yet.
-const TLS_OPTIONS: [(&str, &str); 4] = [
     ("tlsInsecureSkipVerify", "K6_OTEL_TLS_INSECURE_SKIP_VERIFY"),
     ("tlsCertificate", "K6_OTEL_TLS_CERTIFICATE"),
     ("tlsClientCertificate", "K6_OTEL_TLS_CLIENT_CERTIFICATE"),
@@ -90,6 +92,7 @@ impl Default for OtelConfig {
             service_name: "k6".into(),
             service_version: env!("CARGO_PKG_VERSION").into(),
             headers: Vec::new(),
+            tls: PushTls::default(),
         }
     }
 }
@@ -113,15 +116,6 @@ impl OtelConfig {
                     .map_err(|e| format!("--out {name}: {var} {v:?}: {e}"))?;
             }
         }
-        for (_, var) in TLS_OPTIONS {
-            if env(var).is_some() {
-                return Err(format!(
-                    "--out {name}: {var} is set, but TLS to the collector is not supported by \
-                     Volley yet; use a plaintext endpoint (K6_OTEL_GRPC_EXPORTER_INSECURE=true \
-                     or K6_OTEL_HTTP_EXPORTER_INSECURE=true)"
-                ));
-            }
-        }
         for pair in arg.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (key, raw) = pair.split_once('=').ok_or_else(|| {
                 format!(
@@ -130,11 +124,6 @@ impl OtelConfig {
             })?;
             let value = crate::escape::decode_strict(raw)
                 .map_err(|e| format!("--out {name}: {pair:?}: {e}"))?;
-            if TLS_OPTIONS.iter().any(|(k, _)| *k == key) {
-                return Err(format!(
-                    "--out {name}: {key}: TLS to the collector is not supported by Volley yet"
-                ));
-            }
             c.set(key, &value)
                 .map_err(|e| format!("--out {name}: {key}={value:?}: {e}"))?;
         }
@@ -167,6 +156,19 @@ impl OtelConfig {
             "serviceName" => self.service_name = non_empty(v, "a service name")?,
             "serviceVersion" => self.service_version = non_empty(v, "a service version")?,
             "headers" => self.headers = headers(v)?,
+            "tlsInsecureSkipVerify" => self.tls.insecure_skip_verify = boolean(v)?,
+            "tlsCertificate" => self.tls.ca_file = Some(non_empty(v, "a PEM file")?.into()),
+            "tlsClientCertificate" | "tlsClientKey" => {
+                let path = std::path::PathBuf::from(non_empty(v, "a PEM file")?);
+                // Paired in `validate`: an empty path is "not given".
+                let (mut cert_file, mut key_file) = self.tls.client_cert.take().unwrap_or_default();
+                if key == "tlsClientCertificate" {
+                    cert_file = path;
+                } else {
+                    key_file = path;
+                }
+                self.tls.client_cert = Some((cert_file, key_file));
+            }
             other => {
                 let known: Vec<&str> = OPTIONS.iter().map(|(k, _)| *k).collect();
                 return Err(format!(
@@ -179,21 +181,27 @@ impl OtelConfig {
     }
 
     fn validate(&self, name: &str) -> Result<(), String> {
-        let (insecure, var) = match self.exporter {
-            Exporter::Grpc => (self.grpc_insecure, "K6_OTEL_GRPC_EXPORTER_INSECURE"),
-            Exporter::Http => (self.http_insecure, "K6_OTEL_HTTP_EXPORTER_INSECURE"),
-        };
-        if !insecure {
+        if let Some((cert, key)) = &self.tls.client_cert
+            && (cert.as_os_str().is_empty() || key.as_os_str().is_empty())
+        {
             return Err(format!(
-                "--out {name}: TLS to the collector is not supported by Volley yet; set {var}=true \
-                 to export in plaintext ({})",
-                match self.exporter {
-                    Exporter::Grpc => "gRPC over HTTP/2 without TLS",
-                    Exporter::Http => "http://",
-                }
+                "--out {name}: K6_OTEL_TLS_CLIENT_CERTIFICATE and K6_OTEL_TLS_CLIENT_KEY \
+                 (tlsClientCertificate, tlsClientKey) go together"
             ));
         }
         Ok(())
+    }
+
+    /// Whether exports go without TLS.
+    fn insecure(&self) -> bool {
+        match self.exporter {
+            Exporter::Grpc => self.grpc_insecure,
+            Exporter::Http => self.http_insecure,
+        }
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.insecure() { "http" } else { "https" }
     }
 
     /// The collector's `HOST:PORT`.
@@ -208,10 +216,16 @@ impl OtelConfig {
     pub fn url(&self) -> String {
         match self.exporter {
             Exporter::Grpc => format!(
-                "http://{}/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+                "{}://{}/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+                self.scheme(),
                 self.grpc_endpoint
             ),
-            Exporter::Http => format!("http://{}{}", self.http_endpoint, self.http_path),
+            Exporter::Http => format!(
+                "{}://{}{}",
+                self.scheme(),
+                self.http_endpoint,
+                self.http_path
+            ),
         }
     }
 
@@ -219,8 +233,16 @@ impl OtelConfig {
     /// as k6's header says it.
     pub fn label(&self) -> String {
         match self.exporter {
-            Exporter::Grpc => format!("grpc (insecure), {}", self.grpc_endpoint),
-            Exporter::Http => format!("http, http://{}{}", self.http_endpoint, self.http_path),
+            Exporter::Grpc if self.grpc_insecure => {
+                format!("grpc (insecure), {}", self.grpc_endpoint)
+            }
+            Exporter::Grpc => format!("grpc, {}", self.grpc_endpoint),
+            Exporter::Http => format!(
+                "http, {}://{}{}",
+                self.scheme(),
+                self.http_endpoint,
+                self.http_path
+            ),
         }
     }
 
@@ -266,15 +288,28 @@ impl OtelConfig {
             self.service_name.clone(),
             self.service_version.clone(),
             headers.join(","),
+            self.tls.insecure_skip_verify.to_string(),
+            path(self.tls.ca_file.as_ref()),
+            path(self.tls.client_cert.as_ref().map(|(c, _)| c)),
+            path(self.tls.client_cert.as_ref().map(|(_, k)| k)),
         ];
         OPTIONS
             .iter()
             .zip(values)
-            .filter(|((key, _), v)| !(v.is_empty() && matches!(*key, "metricPrefix" | "headers")))
+            .filter(|((key, _), v)| {
+                !(v.is_empty()
+                    && (matches!(*key, "metricPrefix" | "headers") || key.starts_with("tls")))
+                    && !(*key == "tlsInsecureSkipVerify" && v == "false")
+            })
             .map(|((key, _), v)| format!("{key}={}", crate::escape::option_value(&v)))
             .collect::<Vec<_>>()
             .join("&")
     }
+}
+
+/// A file's path as an option value; empty for none.
+fn path(p: Option<&std::path::PathBuf>) -> String {
+    p.map(|p| p.display().to_string()).unwrap_or_default()
 }
 
 /// `HOST:PORT`, no scheme (k6 refuses one too).

@@ -70,6 +70,7 @@ impl PromRwOutput {
         if config.trend_as_native_histogram {
             rw = rw.with_native_histograms();
         }
+        let writer = Writer::new(&config).map_err(|e| format!("--out {label}: {e}"))?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("volley-prom-rw".into())
@@ -78,7 +79,7 @@ impl PromRwOutput {
                     .enable_all()
                     .build()
                 {
-                    Ok(rt) => rt.block_on(push_loop(config, rw, rx)),
+                    Ok(rt) => rt.block_on(push_loop(config, writer, rw, rx)),
                     Err(e) => {
                         Losses::from([(format!("cannot start its runtime ({e}); nothing sent"), 0)])
                     }
@@ -140,13 +141,10 @@ impl PromRwOutput {
 /// request at a time, and accounts for every sample.
 async fn push_loop(
     config: PromRwConfig,
+    writer: Writer,
     mut rw: RemoteWrite,
     mut rx: mpsc::Receiver<Snapshot>,
 ) -> Losses {
-    let writer = match Writer::new(&config) {
-        Ok(w) => w,
-        Err(e) => return Losses::from([(e, 0)]),
-    };
     let mut losses = Losses::new();
     // At most one push under way, and its sample count.
     let mut in_flight: JoinSet<(u64, Result<(), String>)> = JoinSet::new();
@@ -261,7 +259,7 @@ impl Writer {
             headers.push((AUTHORIZATION, v));
         }
         Ok(Writer {
-            client: push::client(false),
+            client: push::client(false, &c.tls)?,
             url: c.url.clone(),
             headers,
         })

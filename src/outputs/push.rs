@@ -1,12 +1,15 @@
-//! One push to a metrics backend over HTTP, shared by the outputs that push
-//! (InfluxDB, Prometheus remote write, OpenTelemetry): the hyper client,
-//! the egress check of the backend's resolved addresses, one exchange
-//! within a time limit, and retries with back-off. Each output builds its
-//! own request and says which answers are worth another try.
+//! One push to a metrics backend over HTTP or HTTPS, shared by the outputs
+//! that push (InfluxDB, Prometheus remote write, OpenTelemetry): the hyper
+//! client and its TLS settings ([`PushTls`]: public roots, an extra CA,
+//! a client certificate, or k6's "skip verify"), the egress check of the
+//! backend's resolved addresses, one exchange within a time limit, and
+//! retries with back-off. Each output builds its own request and says
+//! which answers are worth another try.
 //!
 //! This module owns the hyper client the push outputs share.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -14,11 +17,15 @@ use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use crate::engine::http::HttpClientConfig;
+use crate::plan::HttpOptions;
 use crate::plan::egress::EgressPolicy;
+use crate::plan::net::TlsAuth;
 
 /// Tries of one push before what it carries counts as not delivered.
 pub(super) const ATTEMPTS: u32 = 4;
@@ -30,20 +37,77 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const EXCERPT: usize = 300;
 
 /// The client of a push output.
-pub(super) type PushClient = Client<HttpConnector, Full<Bytes>>;
+pub(super) type PushClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// A client for one backend; `http2_only` for gRPC (HTTP/2 with prior
-/// knowledge).
-pub(super) fn client(http2_only: bool) -> PushClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    let mut builder = Client::builder(TokioExecutor::new());
-    builder.pool_timer(TokioTimer::new());
-    if http2_only {
-        builder.http2_only(true);
+/// How a push output trusts its backend over `https://`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushTls {
+    /// Any server certificate is accepted (k6's `…INSECURE_SKIP_VERIFY`).
+    pub insecure_skip_verify: bool,
+    /// A PEM file of CA certificates trusted besides the public roots.
+    pub ca_file: Option<PathBuf>,
+    /// PEM files of a client certificate and its key, presented when the
+    /// backend asks for one.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+}
+
+impl PushTls {
+    /// The rustls configuration, built the way a plan's own TLS options
+    /// are; an unreadable or invalid file is named with what is wrong
+    /// with it.
+    fn client_config(&self) -> Result<rustls::ClientConfig, String> {
+        let read = |path: &PathBuf, what: &str| {
+            std::fs::read(path).map_err(|e| format!("{what} {}: {e}", path.display()))
+        };
+        let mut opts = HttpOptions {
+            insecure_skip_tls_verify: self.insecure_skip_verify,
+            ..HttpOptions::default()
+        };
+        if let Some((cert, key)) = &self.client_cert {
+            let text = |path: &PathBuf, what: &str| {
+                String::from_utf8(read(path, what)?)
+                    .map_err(|_| format!("{what} {}: not PEM text", path.display()))
+            };
+            opts.net.tls_auth = vec![TlsAuth {
+                domains: Vec::new(),
+                cert_pem: text(cert, "the client certificate")?,
+                key_pem: text(key, "the client key")?,
+            }];
+        }
+        let config = match &self.ca_file {
+            Some(ca) => HttpClientConfig::with_extra_roots(&opts, &read(ca, "the CA file")?),
+            None => HttpClientConfig::new(&opts),
+        }
+        .map_err(|e| format!("TLS: {e}"))?;
+        // Without domains the client certificate is for any backend.
+        let mut tls = config.tls_config("").as_ref().clone();
+        // The connector offers the protocols it speaks itself.
+        tls.alpn_protocols.clear();
+        Ok(tls)
     }
-    builder.build(connector)
+}
+
+/// A client for `http://` and `https://` backends; `http2_only` for gRPC
+/// (HTTP/2 with prior knowledge over `http://`, by ALPN over `https://`).
+pub(super) fn client(http2_only: bool, tls: &PushTls) -> Result<PushClient, String> {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    http.enforce_http(false);
+    let builder = HttpsConnectorBuilder::new()
+        .with_tls_config(tls.client_config()?)
+        .https_or_http();
+    let connector = if http2_only {
+        builder.enable_http2().wrap_connector(http)
+    } else {
+        builder.enable_http1().wrap_connector(http)
+    };
+    let mut client = Client::builder(TokioExecutor::new());
+    client.pool_timer(TokioTimer::new());
+    if http2_only {
+        client.http2_only(true);
+    }
+    Ok(client.build(connector))
 }
 
 /// Why a push failed, and whether another try may do better.
@@ -143,7 +207,13 @@ pub(super) async fn check_egress(policy: Option<&EgressPolicy>, uri: &str) -> Re
         .unwrap_or_default()
         .trim_start_matches('[')
         .trim_end_matches(']');
-    let port = parsed.port_u16().unwrap_or(80);
+    let port = parsed
+        .port_u16()
+        .unwrap_or(if parsed.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
     let addrs = tokio::net::lookup_host((host, port))
         .await
         .map_err(|e| Failure::Retry(format!("cannot resolve {host}: {e}")))?;

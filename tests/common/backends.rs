@@ -298,3 +298,24 @@ fn get_http10(port: u16, path: &str) -> Option<(u16, String)> {
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
     Some((status, body))
 }
+
+/// nginx terminating TLS in front of the plain HTTP backend on `upstream`,
+/// with a fresh self-signed certificate for `localhost` and `127.0.0.1`;
+/// the proxy and the certificate (PEM), which a client trusts as its CA.
+pub async fn tls_proxy(upstream: u16) -> (super::servers::Server, String) {
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        .and_then(|p| p.self_signed(&key))
+        .expect("a self-signed certificate");
+    let template = include_str!("../fixtures/nginx/tls-proxy.conf")
+        .replace("@UPSTREAM@", &upstream.to_string());
+    let proxy = super::servers::nginx(
+        &template,
+        &[
+            ("server.crt", cert.pem().as_bytes()),
+            ("server.key", key.serialize_pem().as_bytes()),
+        ],
+    )
+    .await;
+    (proxy, cert.pem())
+}

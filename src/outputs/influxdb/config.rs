@@ -7,6 +7,7 @@ use std::time::Duration;
 use http::Uri;
 
 use crate::metrics::points::influx::TagField;
+use crate::outputs::push::PushTls;
 
 /// The output's settings, k6's names in brackets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,9 @@ pub struct InfluxConfig {
     pub concurrent_writes: usize,
     /// Points in one write request at most (`payloadSize`, 100 000).
     pub payload_size: u64,
+    /// Over `https://`, any certificate is accepted with `insecure`
+    /// (`K6_INFLUXDB_INSECURE`, false); else the public roots.
+    pub tls: PushTls,
     /// (`tagsAsFields`, `vu,iter,url`.)
     pub tags_as_fields: Vec<TagField>,
     /// (`retention`, `consistency`: passed on to `/write` when set.)
@@ -60,6 +64,7 @@ impl InfluxConfig {
             retention: env("K6_INFLUXDB_RETENTION"),
             consistency: env("K6_INFLUXDB_CONSISTENCY"),
             layout: Layout::Intervals,
+            tls: PushTls::default(),
         };
         let mut options: Vec<(String, String, String)> = Vec::new();
         for (var, key) in [
@@ -68,6 +73,7 @@ impl InfluxConfig {
             ("K6_INFLUXDB_PAYLOAD_SIZE", "payloadSize"),
             ("K6_INFLUXDB_TAGS_AS_FIELDS", "tagsAsFields"),
             ("VOLLEY_INFLUXDB_LAYOUT", "layout"),
+            ("K6_INFLUXDB_INSECURE", "insecure"),
         ] {
             if let Some(v) = env(var) {
                 options.push((var.to_owned(), key.to_owned(), v));
@@ -102,19 +108,19 @@ impl InfluxConfig {
         options: &mut Vec<(String, String, String)>,
         from: &str,
     ) -> Result<(), String> {
-        let expected = "expected http://HOST:PORT/DATABASE";
+        let expected = "expected http://HOST:PORT/DATABASE or https://…";
         let uri: Uri = url
             .parse()
             .map_err(|e| format!("{from} {url:?}: not a URL ({e}); {expected}"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https" | "udp") => {
+        let scheme = match uri.scheme_str() {
+            Some(s @ ("http" | "https")) => s,
+            Some("udp") => {
                 return Err(format!(
-                    "{from} {url:?}: only http:// InfluxDB addresses are supported by Volley yet"
+                    "{from} {url:?}: InfluxDB over UDP is not supported by Volley; {expected}"
                 ));
             }
             _ => return Err(format!("{from} {url:?}: {expected}")),
-        }
+        };
         let authority = uri
             .authority()
             .ok_or_else(|| format!("{from} {url:?}: no host; {expected}"))?
@@ -136,7 +142,7 @@ impl InfluxConfig {
             Some((prefix, db)) if with_db => (prefix, db),
             _ => (path, ""),
         };
-        self.base = format!("http://{host}{prefix}");
+        self.base = format!("{scheme}://{host}{prefix}");
         if with_db && !db.is_empty() {
             self.db = db.to_owned();
         }
@@ -189,12 +195,19 @@ impl InfluxConfig {
                     _ => return Err("expected intervals or samples".into()),
                 };
             }
+            "insecure" => {
+                self.tls.insecure_skip_verify = match value {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err("expected true or false".into()),
+                };
+            }
             "retention" => self.retention = Some(value.to_owned()),
             "consistency" => self.consistency = Some(value.to_owned()),
             other => {
                 return Err(format!(
                     "unknown option {other:?}; expected pushInterval, concurrentWrites, \
-                     payloadSize, tagsAsFields, retention, consistency or layout"
+                     payloadSize, tagsAsFields, retention, consistency, insecure or layout"
                 ));
             }
         }
@@ -217,7 +230,7 @@ impl InfluxConfig {
                 .as_ref()
                 .map(|p| format!(":{p}"))
                 .unwrap_or_default();
-            url = url.replacen("http://", &format!("http://{user}{password}@"), 1);
+            url = url.replacen("://", &format!("://{user}{password}@"), 1);
         }
         url.push('/');
         url.push_str(&self.db);
@@ -234,6 +247,9 @@ impl InfluxConfig {
                 .map(TagField::to_string)
                 .collect();
             options.push(format!("tagsAsFields={}", fields.join(",")));
+        }
+        if self.tls.insecure_skip_verify {
+            options.push("insecure=true".into());
         }
         if let Some(rp) = &self.retention {
             options.push(format!("retention={rp}"));
@@ -311,10 +327,27 @@ mod tests {
     }
 
     #[test]
+    fn https_and_insecure_travel_in_the_url() {
+        let c = InfluxConfig::parse(Some("https://u:p@influx.example:8086/perf"), &|k: &str| {
+            (k == "K6_INFLUXDB_INSECURE").then(|| "true".to_owned())
+        })
+        .expect("valid");
+        assert_eq!(c.base, "https://influx.example:8086");
+        assert!(c.tls.insecure_skip_verify);
+        let url = c.to_url();
+        assert!(
+            url.starts_with("https://u:p@influx.example:8086/perf?"),
+            "{url}"
+        );
+        assert_eq!(InfluxConfig::parse(Some(&url), &none), Ok(c));
+    }
+
+    #[test]
     fn bad_values_say_what_was_expected() {
         let e = |arg: &str| InfluxConfig::parse(Some(arg), &none).expect_err(arg);
         assert!(e("influx:8086/db").contains("expected http://HOST:PORT/DATABASE"));
-        assert!(e("https://h:8086/db").contains("only http://"));
+        assert!(e("udp://h:8089/db").contains("not supported"));
+        assert!(e("https://h:8086/db?insecure=yes").contains("true or false"));
         assert!(e("http://h:8086/db?concurrentWrites=0").contains("from 1 to 64"));
         assert!(e("http://h:8086/db?pushInterval=soon").contains("positive duration"));
         assert!(e("http://h:8086/db?tagsAsFields=vu:integer").contains("unknown type"));

@@ -32,7 +32,7 @@ pub(super) struct Sender {
 impl Sender {
     pub(super) fn new(c: &OtelConfig, egress: Option<Arc<EgressPolicy>>) -> Result<Sender, String> {
         // gRPC without TLS: HTTP/2 with prior knowledge (h2c).
-        let client = push::client(c.exporter == Exporter::Grpc);
+        let client = push::client(c.exporter == Exporter::Grpc, &c.tls)?;
         let url = c
             .url()
             .parse()

@@ -12,13 +12,34 @@ fn vars<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> 
 }
 
 #[test]
-fn k6_defaults_need_plaintext_to_be_asked_for() {
-    let e = OtelConfig::parse("opentelemetry", None, &vars(&[])).expect_err("TLS");
+fn k6_defaults_are_tls_unless_plaintext_is_asked_for() {
+    let c = OtelConfig::parse("opentelemetry", None, &vars(&[])).expect("valid");
     assert!(
-        e.contains("not supported by Volley yet")
-            && e.contains("K6_OTEL_GRPC_EXPORTER_INSECURE=true"),
-        "{e}"
+        c.url().starts_with("https://localhost:4317/"),
+        "{}",
+        c.url()
     );
+    assert_eq!(c.label(), "grpc, localhost:4317");
+    let c = OtelConfig::parse(
+        "opentelemetry",
+        None,
+        &vars(&[
+            ("K6_OTEL_EXPORTER_TYPE", "http"),
+            ("K6_OTEL_TLS_CERTIFICATE", "/etc/ca.pem"),
+            ("K6_OTEL_TLS_CLIENT_CERTIFICATE", "/etc/me.pem"),
+            ("K6_OTEL_TLS_CLIENT_KEY", "/etc/me.key"),
+        ]),
+    )
+    .expect("valid");
+    assert_eq!(c.url(), "https://localhost:4318/v1/metrics");
+    assert_eq!(c.tls.ca_file, Some("/etc/ca.pem".into()));
+    assert_eq!(
+        c.tls.client_cert,
+        Some(("/etc/me.pem".into(), "/etc/me.key".into()))
+    );
+    // The TLS options travel in the argument too.
+    let back = OtelConfig::parse("opentelemetry", Some(&c.to_arg()), &vars(&[])).expect("valid");
+    assert_eq!(back, c);
     let c = OtelConfig::parse(
         "opentelemetry",
         None,
@@ -94,8 +115,10 @@ fn bad_values_name_the_variable_and_the_expected_form() {
     assert!(e.contains("positive duration"), "{e}");
     let e = bad("K6_OTEL_HEADERS", "novalue");
     assert!(e.contains("expected NAME=VALUE"), "{e}");
-    let e = bad("K6_OTEL_TLS_CERTIFICATE", "/ca.pem");
-    assert!(e.contains("not supported by Volley yet"), "{e}");
+    let e = bad("K6_OTEL_TLS_CLIENT_KEY", "/me.key");
+    assert!(e.contains("go together"), "{e}");
+    let e = bad("K6_OTEL_TLS_INSECURE_SKIP_VERIFY", "maybe");
+    assert!(e.contains("true or false"), "{e}");
     let e = bad("K6_OTEL_SERVICE_NAME", "");
     assert!(e.contains("empty"), "{e}");
     let e = OtelConfig::parse("opentelemetry", Some("bogus=1"), &vars(&[])).expect_err("key");

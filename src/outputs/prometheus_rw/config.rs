@@ -8,6 +8,7 @@ use http::Uri;
 use http::header::{HeaderName, HeaderValue};
 
 use crate::metrics::remote_write::TrendStat;
+use crate::outputs::push::PushTls;
 
 /// The output's settings, k6's variables in brackets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,8 +26,10 @@ pub struct PromRwConfig {
     pub password: Option<String>,
     /// (`K6_PROMETHEUS_RW_BEARER_TOKEN`.)
     pub bearer_token: Option<String>,
-    /// (`K6_PROMETHEUS_RW_INSECURE_SKIP_TLS_VERIFY`; only https uses it.)
-    pub insecure_skip_tls_verify: bool,
+    /// Over `https://`: (`K6_PROMETHEUS_RW_INSECURE_SKIP_TLS_VERIFY`) and a
+    /// client certificate (`K6_PROMETHEUS_RW_CLIENT_CERTIFICATE`,
+    /// `K6_PROMETHEUS_RW_CLIENT_CERTIFICATE_KEY`, PEM files).
+    pub tls: PushTls,
     /// (`K6_PROMETHEUS_RW_STALE_MARKERS`, false.)
     pub stale_markers: bool,
     /// Trends as native histograms instead of statistics
@@ -53,13 +56,7 @@ impl PromRwConfig {
             format!("--out experimental-prometheus-rw: {url:?} is not a URL ({e}); expected http://HOST:PORT/api/v1/write")
         })?;
         match uri.scheme_str() {
-            Some("http") if uri.authority().is_some() => {}
-            Some("https") => {
-                return Err(format!(
-                    "--out experimental-prometheus-rw: {url:?}: only http:// remote-write \
-                     endpoints are supported by Volley yet"
-                ));
-            }
+            Some("http" | "https") if uri.authority().is_some() => {}
             _ => {
                 return Err(format!(
                     "--out experimental-prometheus-rw: {url:?}: expected http://HOST:PORT/api/v1/write"
@@ -133,7 +130,23 @@ impl PromRwConfig {
             username: env("K6_PROMETHEUS_RW_USERNAME"),
             password: env("K6_PROMETHEUS_RW_PASSWORD"),
             bearer_token: env("K6_PROMETHEUS_RW_BEARER_TOKEN").filter(|t| !t.is_empty()),
-            insecure_skip_tls_verify: flag("K6_PROMETHEUS_RW_INSECURE_SKIP_TLS_VERIFY")?,
+            tls: PushTls {
+                insecure_skip_verify: flag("K6_PROMETHEUS_RW_INSECURE_SKIP_TLS_VERIFY")?,
+                ca_file: None,
+                client_cert: match (
+                    env("K6_PROMETHEUS_RW_CLIENT_CERTIFICATE"),
+                    env("K6_PROMETHEUS_RW_CLIENT_CERTIFICATE_KEY"),
+                ) {
+                    (Some(cert), Some(key)) => Some((cert.into(), key.into())),
+                    (None, None) => None,
+                    _ => {
+                        return Err("--out experimental-prometheus-rw: \
+                                    K6_PROMETHEUS_RW_CLIENT_CERTIFICATE and \
+                                    K6_PROMETHEUS_RW_CLIENT_CERTIFICATE_KEY go together"
+                            .into());
+                    }
+                },
+            },
             stale_markers: flag("K6_PROMETHEUS_RW_STALE_MARKERS")?,
             trend_as_native_histogram: flag("K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM")?,
         })
@@ -163,7 +176,7 @@ mod tests {
         assert_eq!(c.url, "http://localhost:9090/api/v1/write");
         assert_eq!(c.push_interval, Duration::from_secs(5));
         assert_eq!(c.trend_stats, "p(99)");
-        assert!(!c.stale_markers && !c.insecure_skip_tls_verify);
+        assert!(!c.stale_markers && c.tls == PushTls::default());
 
         let env = |k: &str| {
             Some(
@@ -209,13 +222,7 @@ mod tests {
             PromRwConfig::parse(None, env, &[]).expect_err("refused")
         };
         assert!(e(&with("K6_PROMETHEUS_RW_SERVER_URL", "prom:9090")).contains("expected http://"));
-        assert!(
-            e(&with(
-                "K6_PROMETHEUS_RW_SERVER_URL",
-                "https://p/api/v1/write"
-            ))
-            .contains("only http://")
-        );
+        assert!(e(&with("K6_PROMETHEUS_RW_CLIENT_CERTIFICATE", "c.pem")).contains("go together"));
         assert!(e(&with("K6_PROMETHEUS_RW_PUSH_INTERVAL", "0s")).contains("positive duration"));
         let t = e(&with("K6_PROMETHEUS_RW_TREND_STATS", "p99"));
         assert!(t.contains("K6_PROMETHEUS_RW_TREND_STATS \"p99\""), "{t}");
