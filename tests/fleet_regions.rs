@@ -1,14 +1,30 @@
 //! A fleet across two regions with real round trips between them: 2 regions × 2 hosts (network
 //! namespaces), the hosts of a region on one bridge, and everything between the regions
 //! (gossip and QUIC over UDP, the API and the load over TCP) through `volley relay` processes
-//! that add the link's delay each way. The topology is drawn in `tests/fleet/regions.rs`:
+//! that add the link's delay each way (built by `tests/fleet/regions.rs`; `R` is picked per run):
 //!
 //! ```text
-//!   region a: agent-0 agent-1 target ── gw-a ┐            ┌ gw-b ── region b: agent-2 agent-3
-//!             (bridge, direct, ~0 ms)        └─ backbone ─┘         (bridge, direct, ~0 ms)
-//!   a → b: a host sends to b's address; gw-a holds it and relays, delay ± jitter, to the host
-//!   b → a: the same through gw-b.  Round trip across: 2 × delay.
+//!  region a: bridge bA                                    region b: bridge bB
+//!  ═══╤═══════════╤═══════════╤══════════╤════      ════╤══════════╤═══════════╤═══
+//!     │eth0       │eth0       │eth0      │eth0          │eth0      │eth0       │eth0
+//!  ┌──┴──────┐ ┌──┴──────┐ ┌──┴──────┐ ┌─┴────────┐  ┌──┴───────┐ ┌┴────────┐ ┌┴────────┐
+//!  │ a0      │ │ a1      │ │ target  │ │ gw-a     │  │ gw-b     │ │ b0      │ │ b1      │
+//!  │10.R.1.11│ │10.R.1.12│ │10.R.1.20│ │ holds b's│  │ holds a's│ │10.R.2.11│ │10.R.2.12│
+//!  │ agent-0 │ │ agent-1 │ │ volley  │ │ 10.R.2.11│  │ 10.R.1.11│ │ agent-2 │ │ agent-3 │
+//!  │         │ │         │ │ target  │ │ 10.R.2.12│  │ 10.R.1.12│ │         │ │         │
+//!  │         │ │         │ │         │ │ relays   │  │ 10.R.1.20│ │         │ │         │
+//!  │         │ │         │ │         │ │          │  │ relays   │ │         │ │         │
+//!  └──┬──────┘ └──┬──────┘ └──┬──────┘ └─┬────────┘  └──┬───────┘ └┬────────┘ └┬────────┘
+//!     │eth1 .11   │eth1 .12   │eth1 .30  │eth1 .1       │eth1 .2    │eth1 .21   │eth1 .22
+//!  ═══╧═══════════╧═══════════╧══════════╧══════════════╧═══════════╧═══════════╧═══
+//!                     backbone bW: 10.R.200.0/24 (never advertised)
 //! ```
+//!
+//! A host in region a sending to b0 (`10.R.2.11`) reaches gw-a, which holds that address; its
+//! relay forwards the datagram or bytes one delay later to b0's backbone address
+//! (`10.R.200.21`); b0 answers the relay, and the answer reaches the host one delay later, from
+//! `10.R.2.11`. The test process itself reaches every host's region address over the bridges
+//! (it holds `10.R.1.1` and `10.R.2.1`), undelayed.
 //!
 //! Asserted, at 60 ms and at 150 ms round trips: the fleet forms (every agent sees 4 idle
 //! members); each agent's clock measurement of a peer in the other region reports a round trip
@@ -19,7 +35,7 @@
 //! bound + 1 ms.
 //!
 //! Needs root (as in CI, where a failure to build the network fails the test); as another
-//! user the test says why and does nothing. About 30 s each.
+//! user the test says why and does nothing. About 15 s each.
 
 mod fleet;
 

@@ -3,24 +3,7 @@
 //! namespace per region running `volley relay` processes. The kernel here has no `netem`
 //! qdisc, so the delay is added in user space.
 //!
-//! ```text
-//!   region a (bridge vr…bA, 10.R.0.0/16)          region b (bridge vr…bB, 10.R.0.0/16)
-//!   ┌─────────┐ ┌─────────┐ ┌─────────┐           ┌─────────┐ ┌─────────┐
-//!   │ a0      │ │ a1      │ │ target  │           │ b0      │ │ b1      │
-//!   │10.R.1.11│ │10.R.1.12│ │10.R.1.20│           │10.R.2.11│ │10.R.2.12│
-//!   └──┬───┬──┘ └──┬───┬──┘ └──┬───┬──┘           └──┬───┬──┘ └──┬───┬──┘
-//!   ═══╪═══╪═══════╪═══╪═══════╪═══╪══ bA      bB ═══╪═══╪═══════╪═══╪═══
-//!      │   │       │   │       │   │   │         │   │   │       │   │
-//!      │   │       │   │       │   │ ┌─┴───────┐ ┌─┴───┼───┐     │   │
-//!      │   │       │   │       │   │ │ gw-a    │ │ gw-b│   │     │   │
-//!      │   │       │   │       │   │ │10.R.2.11│ │10.R.1.11│     │   │
-//!      │   │       │   │       │   │ │10.R.2.12│ │10.R.1.12│     │   │
-//!      │   │       │   │       │   │ │ relays  │ │10.R.1.20│     │   │
-//!      │   │       │   │       │   │ │         │ │ relays  │     │   │
-//!      │   │       │   │       │   │ └─┬───────┘ └─┬───────┘     │   │
-//!   ═══╧═══╪═══════╧═══╪═══════╧═══╪═══╧═══════════╧═══════════╧═══╪═══╧═══ backbone vr…bW,
-//!      eth1 only reached by the gateways' relays                          10.R.200.0/24
-//! ```
+//! The topology is drawn in `tests/fleet_regions.rs`.
 //!
 //! Every host has one address on its region's bridge (`10.R.1.x` in region a, `10.R.2.x` in
 //! region b, all in one `/16`), which is what its agent listens on and advertises. A host
@@ -161,7 +144,7 @@ impl RegionNet {
                 &backbone_addr,
             )?;
         }
-        for r in 0..2 {
+        for (r, region) in REGIONS.iter().enumerate() {
             let gw = net.gateways[r].clone();
             net.add_namespace(&gw.ns)?;
             // The other region's addresses, on this region's bridge.
@@ -172,7 +155,7 @@ impl RegionNet {
                 .collect();
             net.attach(
                 &gw.ns,
-                &bridge(REGIONS[r]),
+                &bridge(region),
                 &format!("vr{tag}gr{r}"),
                 "eth0",
                 &mirrored,
