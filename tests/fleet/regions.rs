@@ -283,15 +283,27 @@ impl RegionNet {
         }
     }
 
-    /// Starts the relays of both gateways, `delay ± jitter` each way, and waits until each
-    /// listens: per remote agent host its gossip and QUIC ports (UDP) and API port (TCP), and
-    /// the target's port (TCP) for region b.
-    pub async fn start_relays(&mut self, delay: Duration, jitter: Duration) -> Result<(), String> {
-        let delay = format!("{}us", delay.as_micros());
-        let jitter = format!("{}us", jitter.as_micros());
+    /// Starts the relays of both gateways and waits until each listens: per remote agent host
+    /// its gossip and QUIC ports (UDP) and API port (TCP), and the target's port (TCP) for
+    /// region b. Everything from region a to region b is delayed `a_to_b ± jitter`, everything
+    /// back `b_to_a ± jitter`.
+    pub async fn start_relays(
+        &mut self,
+        a_to_b: Duration,
+        b_to_a: Duration,
+        jitter: Duration,
+    ) -> Result<(), String> {
+        let micros = |d: Duration| format!("{}us", d.as_micros());
+        let jitter = micros(jitter);
         let mut seed = 0u64;
         for r in 0..2 {
             let gw = self.gateways[r].ns.clone();
+            // Gateway a's clients are in region a: its relays carry a → b there, b → a back.
+            let (there, back) = if r == 0 {
+                (micros(a_to_b), micros(b_to_a))
+            } else {
+                (micros(b_to_a), micros(a_to_b))
+            };
             for node in self.remote_nodes(r) {
                 let ports: &[(u16, &str)] = if node.region_ip == self.target_node.region_ip {
                     &[(TARGET_PORT, "--tcp")]
@@ -308,8 +320,20 @@ impl RegionNet {
                     let to = format!("{}:{port}", node.backbone_ip);
                     let seed = seed.to_string();
                     let args = [
-                        "relay", "--listen", &listen, "--to", &to, "--delay", &delay, "--jitter",
-                        &jitter, protocol, "--seed", &seed,
+                        "relay",
+                        "--listen",
+                        &listen,
+                        "--to",
+                        &to,
+                        "--delay",
+                        &there,
+                        "--back-delay",
+                        &back,
+                        "--jitter",
+                        &jitter,
+                        protocol,
+                        "--seed",
+                        &seed,
                     ];
                     let mut child = spawn_in(&gw, &args, Stdio::piped())?;
                     let ready = wait_ready(&mut child).await;
