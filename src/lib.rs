@@ -17,6 +17,8 @@
 //! - [`target`]: the built-in HTTP target used by the quickstart and tests.
 //! - [`cli`]: the `volley` command line.
 //! - [`clock`]: sleeping to an instant with sub-millisecond precision.
+//! - [`relay`]: `volley relay`, a TCP/UDP forwarder that adds delay and
+//!   jitter (emulated links between regions).
 //!
 //! Dependencies point one way: `cli → engine → {plan, metrics, segment}`.
 // `unsafe` only in `script::execution` (QuickJS's execution state across
@@ -37,6 +39,7 @@ pub mod metrics;
 pub mod os;
 pub mod outputs;
 pub mod plan;
+pub mod relay;
 pub mod report;
 pub mod script;
 pub mod segment;

@@ -45,6 +45,8 @@ pub enum Command {
     Members(ClientArgs),
     /// Start 3 agents and a target on loopback, run an example plan, show the merged results.
     Demo(DemoArgs),
+    /// Forward TCP and UDP to another address with added delay and jitter (emulated links).
+    Relay(super::relay::RelayArgs),
     /// Fleet certificate authority.
     #[command(subcommand)]
     Ca(CaCommand),

@@ -9,6 +9,7 @@ mod fleet;
 mod follow;
 mod inspect;
 pub mod output;
+pub mod relay;
 pub mod report_out;
 pub mod run;
 mod script_out;
@@ -51,6 +52,7 @@ pub fn dispatch(cli: Cli, runtime: &tokio::runtime::Runtime) -> u8 {
         }
         args::Command::Members(a) => fleet::client_command(a, fleet::ClientWhat::Members, runtime),
         args::Command::Demo(a) => demo::run(a, runtime),
+        args::Command::Relay(a) => relay::run(a, runtime),
         args::Command::Ca(args::CaCommand::Init(a)) => fleet::ca_init(a),
         args::Command::Crd => {
             print!("{}", crate::kube::crd::crd_yaml());

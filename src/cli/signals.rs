@@ -45,7 +45,7 @@ pub fn spawn_sigint_handler(stop: CancellationToken) -> Interrupted {
 }
 
 /// Waits for SIGINT or SIGTERM; false if signals cannot be watched.
-async fn wait_for_signal() -> bool {
+pub(super) async fn wait_for_signal() -> bool {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),

@@ -12,7 +12,8 @@
 //! measure rates and start spreads, which two fleets sharing two cores would distort.
 //!
 //! [`results`] reads what agents keep in their data directories; [`plans`] writes the plans;
-//! [`net`] puts agents on separate hosts (network namespaces) instead of loopback.
+//! [`net`] puts agents on separate hosts (network namespaces) instead of loopback; [`regions`]
+//! groups such hosts into regions joined by delayed links.
 
 // Each `tests/fleet_*.rs` binary uses a different part of the harness.
 #![allow(dead_code)]
@@ -20,6 +21,7 @@
 pub mod given_certs;
 pub mod net;
 pub mod plans;
+pub mod regions;
 pub mod results;
 
 use std::fmt::Write as _;

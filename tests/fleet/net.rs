@@ -4,7 +4,8 @@
 //!
 //! Needs root and iproute2 (`ip netns`). Everything is created under names unique to this process
 //! and removed on drop; the only traffic is between the namespaces and the bridge address.
-//! This kernel has no `netem` qdisc, so latency between hosts is not emulated.
+//! This kernel has no `netem` qdisc: latency between hosts comes from `volley relay` processes
+//! in gateway namespaces (see [`super::regions`]).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::Command;
@@ -19,7 +20,7 @@ pub struct Host {
     pub ns: String,
     pub ip: IpAddr,
     /// Its veth's end on the bridge.
-    outside: String,
+    pub(super) outside: String,
 }
 
 impl Host {
@@ -131,14 +132,14 @@ impl Drop for TestNet {
 }
 
 /// Where iproute2's `ip` is.
-fn ip_binary() -> &'static str {
+pub(super) fn ip_binary() -> &'static str {
     ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
         .unwrap_or("ip")
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
+pub(super) fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new(ip_binary())
         .args(args)
         .output()
