@@ -248,6 +248,7 @@ fn summary(thresholds: Vec<ThresholdOutcome>) -> Summary {
         trend_stats: TrendStat::k6_defaults(),
         breakdown: vec![],
         notes: vec![],
+        matrix: Vec::new(),
         scopes: Vec::new(),
     }
 }
