@@ -65,7 +65,10 @@ thresholds:
     let us_agent = by_agent[0].1 / 2;
     let eu_agents = (by_agent[1].1 + by_agent[2].1) / 2;
     assert_eq!(us_agent + eu_agents, ITERATIONS, "{by_agent:?}");
-    assert!(us_agent > 0 && eu_agents > 0, "both regions ran: {by_agent:?}");
+    assert!(
+        us_agent > 0 && eu_agents > 0,
+        "both regions ran: {by_agent:?}"
+    );
     assert_eq!(
         matrix,
         vec![
@@ -80,13 +83,19 @@ thresholds:
     assert_eq!(eu.stats.requests(), ITERATIONS);
     for c in &summary.matrix {
         assert_eq!(c.failed, 0, "{c:?}");
-        assert!(c.p50_ms > 0.0 && c.p50_ms <= c.p95_ms && c.p95_ms <= c.p99_ms, "{c:?}");
+        assert!(
+            c.p50_ms > 0.0 && c.p50_ms <= c.p95_ms && c.p95_ms <= c.p99_ms,
+            "{c:?}"
+        );
         let in_region = c.region == c.target_region;
         assert_eq!(c.p95_delta_ms == Some(0.0), in_region, "{c:?}");
     }
     // The thresholded cell is judged on the merged series.
     let t = &summary.thresholds[0];
-    assert_eq!(t.key, "http_req_duration{region:eu-west,target_region:us-east}");
+    assert_eq!(
+        t.key,
+        "http_req_duration{region:eu-west,target_region:us-east}"
+    );
     assert!(t.ok && t.observed.is_some_and(|v| v > 0.0), "{t:?}");
     let sub = summary
         .metric("http_req_duration{region:eu-west,target_region:us-east}")
