@@ -44,16 +44,23 @@ fn ms(v: &serde_json::Value, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("{key} is a number in {v}"))
 }
 
+/// How far below the emulated delay a percentile's difference may fall:
+/// every cross-region request takes the delay more than its own service
+/// time, but the two cells' service times are different samples, and on a
+/// busy machine the in-region cell's p95 can catch a slow one the other
+/// cell did not.
+const BELOW_MS: [(&str, f64); 2] = [("p50", 1.0), ("p95", 5.0)];
+
 /// The cross-region cell's p50 and p95 exceed the in-region cell's by the
 /// emulated delay, and not by much more.
 fn assert_delay_shows(export: &serde_json::Value, region: &str, near: &str, far: &str) {
     let near = cell(export, region, near);
     let far = cell(export, region, far);
     let delay = FAR.as_secs_f64() * 1000.0;
-    for p in ["p50", "p95"] {
+    for (p, below) in BELOW_MS {
         let diff = ms(far, &format!("{p}_ms")) - ms(near, &format!("{p}_ms"));
         assert!(
-            diff >= delay - 1.0 && diff < delay + SLACK_MS,
+            diff >= delay - below && diff < delay + SLACK_MS,
             "{p}: cross-region minus in-region = {diff} ms, expected about {delay} ms\n{}",
             export["matrix"]
         );
@@ -86,7 +93,7 @@ scenarios:
   main:
     executor: per-vu-iterations
     vus: 2
-    iterations: 10
+    iterations: 50
 thresholds:
   "http_req_duration{{region:us-east,target_region:us-east}}": ["p(95)<1000"]
   "http_req_duration{{region:us-east,target_region:eu-west}}": ["p(95)<20"]
@@ -134,10 +141,10 @@ flow:
     let export = read_json(&export);
     let cells = export["matrix"].as_array().expect("a matrix");
     assert_eq!(cells.len(), 2, "{cells:?}");
-    // 2 VUs x 10 iterations, one request per target each.
+    // 2 VUs x 50 iterations, one request per target each.
     for target in ["us-east", "eu-west"] {
         let c = cell(&export, "us-east", target);
-        assert_eq!(c["requests"], 20, "{c}");
+        assert_eq!(c["requests"], 100, "{c}");
         assert_eq!(c["failed"], 0, "{c}");
     }
     assert_eq!(ms(cell(&export, "us-east", "us-east"), "p95_delta_ms"), 0.0);
@@ -145,8 +152,8 @@ flow:
     // The cell's sub-metric carries the thresholds' verdicts.
     let sub = &export["metrics"]["http_req_duration{region:us-east,target_region:eu-west}"];
     assert_eq!(sub["thresholds"]["p(95)<20"], true, "{sub}");
-    assert_eq!(near.stats.requests(), 20);
-    assert_eq!(far.stats.requests(), 20);
+    assert_eq!(near.stats.requests(), 100);
+    assert_eq!(far.stats.requests(), 100);
 
     // Outputs carry both tags on every request's samples.
     let lines = std::fs::read_to_string(&points).expect("the JSON output was written");
@@ -157,7 +164,7 @@ flow:
             l.contains("\"region\":\"us-east\"") && l.contains("\"target_region\":\"eu-west\"")
         })
         .count();
-    assert_eq!(tagged, 20, "http_reqs points to eu-west, tagged:\n{lines}");
+    assert_eq!(tagged, 100, "http_reqs points to eu-west, tagged:\n{lines}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,7 +230,7 @@ async fn demo_cross_region_exits_0_and_shows_the_emulated_delay() {
             "--duration".into(),
             "2s".into(),
             "--rate".into(),
-            "40".into(),
+            "100".into(),
             "--no-color".into(),
             "--summary-export".into(),
             export.display().to_string(),
@@ -254,6 +261,6 @@ async fn demo_cross_region_exits_0_and_shows_the_emulated_delay() {
         cross["requests"], inside["requests"],
         "one of each per iteration"
     );
-    assert!(cross["requests"].as_u64().unwrap_or(0) >= 40, "{cross}");
+    assert!(cross["requests"].as_u64().unwrap_or(0) >= 100, "{cross}");
     assert_delay_shows(&export, "us-east", "us-east", "eu-west");
 }
