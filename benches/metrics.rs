@@ -75,6 +75,7 @@ fn plan() -> Plan {
         setup: None,
         teardown: None,
         setup_vars: Vec::new(),
+        targets: Vec::new(),
         requests,
         checks: Vec::new(),
         groups: Vec::new(),

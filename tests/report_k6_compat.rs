@@ -251,6 +251,7 @@ fn fixture_run() -> Summary {
         trend_stats: TrendStat::k6_defaults(),
         breakdown: vec![],
         notes: vec![],
+        matrix: Vec::new(),
         scopes: Vec::new(),
     }
 }

@@ -117,6 +117,32 @@ async fn delay_waits_at_least_the_asked_time() {
 }
 
 #[tokio::test]
+async fn added_latency_holds_every_answer_and_adds_to_delay() {
+    let config = TargetConfig {
+        added_latency: Duration::from_millis(40),
+        ..TargetConfig::default()
+    };
+    for proto in PROTOCOLS {
+        let target = start_with(proto, config.clone()).await;
+        let mut conn = connect(&target, proto).await;
+        for (path, at_least) in [("/", 40), ("/json", 40), ("/delay/30", 70)] {
+            let started = Instant::now();
+            let reply = conn
+                .fetch(request(&target, Method::GET, path, Bytes::new()))
+                .await;
+            let elapsed = started.elapsed();
+            assert_eq!(reply.status, StatusCode::OK, "{proto:?} {path}");
+            assert!(
+                elapsed >= Duration::from_millis(at_least),
+                "{proto:?} {path} took {elapsed:?}"
+            );
+            assert!(elapsed < PATIENCE, "{proto:?} {path} took {elapsed:?}");
+        }
+        target.shutdown().await;
+    }
+}
+
+#[tokio::test]
 async fn delay_beyond_the_limit_is_rejected() {
     let config = TargetConfig {
         max_delay: Duration::from_millis(100),

@@ -215,6 +215,9 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         settings.orphan_timeout,
     );
     participant.set_guard(guard);
+    if let Some(region) = labels.get("region") {
+        participant.set_region(region.clone());
+    }
     let alive_view = membership.watch();
     let is_alive =
         Arc::new(move |node: &str| alive_view.borrow().iter().any(|m| m.node_id == node));

@@ -86,6 +86,15 @@ pub struct DemoArgs {
     /// No colors.
     #[arg(long)]
     pub no_color: bool,
+    /// In-region vs cross-region instead: one machine in region us-east,
+    /// two built-in targets (us-east, and eu-west 40 ms away), the region
+    /// matrix printed.
+    #[arg(long)]
+    pub cross_region: bool,
+    /// `--cross-region`: write the summary (with its `matrix`) as k6's
+    /// export JSON to this file.
+    #[arg(long, value_name = "PATH", requires = "cross_region")]
+    pub summary_export: Option<PathBuf>,
 }
 
 /// `volley ca ...`.
@@ -177,6 +186,11 @@ pub struct RunArgs {
     /// win over the plan's or script's `tags`).
     #[arg(long = "tag", value_name = "NAME=VALUE")]
     pub tags: Vec<String>,
+    /// The region this machine sends from, for a plan with `targets`: the
+    /// `region` tag of every sample (default `local`; agents use their
+    /// `region` label).
+    #[arg(long, env = "VOLLEY_REGION", value_name = "NAME")]
+    pub region: Option<String>,
     /// Write every request and response head to stderr (`full`: bodies
     /// too); credentials and cookie values are redacted.
     #[arg(long, value_name = "full", num_args = 0..=1, default_missing_value = "headers", env = "K6_HTTP_DEBUG")]
@@ -269,6 +283,10 @@ pub struct TargetArgs {
     /// at `net.core.somaxconn`).
     #[arg(long, default_value_t = crate::target::DEFAULT_BACKLOG)]
     pub backlog: u32,
+    /// Hold every answer this long first (`40ms`): the target looks as far
+    /// away as a remote region.
+    #[arg(long, value_name = "DURATION")]
+    pub added_latency: Option<String>,
 }
 
 /// `volley inspect`.

@@ -17,6 +17,9 @@ use crate::api::{ApiClient, SubmitRequest};
 use crate::target::{self, TargetConfig};
 
 pub fn run(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> u8 {
+    if args.cross_region {
+        return super::demo_regions::run(args, runtime);
+    }
     let dir = std::env::temp_dir().join(format!("volley-demo-{}", std::process::id()));
     let code = runtime.block_on(demo(&args, &dir));
     let _ = std::fs::remove_dir_all(&dir);

@@ -279,6 +279,11 @@ fn env_references(text: &str) -> Vec<String> {
 /// `volley run PLAN --agent URL`: submit to the fleet, follow it, print
 /// the merged summary, exit like a local run.
 pub fn run_on_fleet(args: RunArgs, url: String, runtime: &tokio::runtime::Runtime) -> u8 {
+    if let Some(region) = &args.region {
+        eprintln!(
+            "warning: --region {region} is left out on a fleet: each agent's `region` label is its region"
+        );
+    }
     let summary = match super::run::summary_mode(&args) {
         Ok(mode) => mode,
         Err(e) => {

@@ -4,6 +4,7 @@
 
 pub mod args;
 mod demo;
+mod demo_regions;
 pub mod exit;
 mod fleet;
 mod follow;

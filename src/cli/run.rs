@@ -262,6 +262,14 @@ pub fn tuple_from_args(args: &RunArgs) -> anyhow::Result<ExecutionTuple> {
 
 fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
     let (mut plan, script) = load_plan_or_script(args)?;
+    if let Some(region) = &args.region {
+        if !plan::is_region_name(region) {
+            anyhow::bail!(
+                "--region {region:?}: expected a region name of 1-63 characters from a-z, A-Z, 0-9, '.', '_' and '-', like us-east"
+            );
+        }
+        plan.set_agent_region(region);
+    }
     plan.http.http_debug = match args.http_debug.as_deref() {
         None => None,
         Some("headers" | "" | "true") => Some(crate::plan::HttpDebug::Headers),

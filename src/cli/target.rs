@@ -17,10 +17,23 @@ pub fn run(args: TargetArgs, runtime: &tokio::runtime::Runtime) -> u8 {
             .local_addr()
             .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
         let scheme = if args.tls { "https" } else { "http" };
+        let added_latency = match args
+            .added_latency
+            .as_deref()
+            .map(crate::plan::parse_duration)
+        {
+            None => std::time::Duration::ZERO,
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                eprintln!("error: --added-latency: {e}");
+                return exit::INVALID_CONFIG;
+            }
+        };
         let config = TargetConfig {
             tls: args.tls,
             tls_names: args.tls_names,
             backlog: args.backlog,
+            added_latency,
             ..TargetConfig::default()
         };
         eprintln!(

@@ -299,6 +299,12 @@ pub struct LoadTestStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<ThresholdStatus>,
 
+    /// For a plan with `targets`: the region matrix's first 16 cells (agent
+    /// region x target region), from the agents' merged histograms. The
+    /// whole matrix is in the summary.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<RegionCellStatus>,
+
     /// The end-of-test summary in k6's text form, once the test ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
@@ -388,6 +394,35 @@ pub enum Phase {
     Aborted,
     /// The test could not run: bad plan, missing ConfigMap, lost agents.
     Error,
+}
+
+/// Most cells of the region matrix a status holds (its size stays small
+/// whatever the fleet).
+pub const MAX_REGION_CELLS: usize = 16;
+
+/// One cell of the region matrix: what agents of `region` measured
+/// against the target of `targetRegion`.
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RegionCellStatus {
+    /// The agents' region (their `region` label).
+    pub region: String,
+    /// The region of the target (a key of the plan's `targets`).
+    pub target_region: String,
+    /// Requests sent.
+    pub requests: u64,
+    /// Requests that failed (`http_req_failed`).
+    pub failed: u64,
+    /// Merged p(50) of `http_req_duration`, in milliseconds.
+    pub p50_ms: f64,
+    /// Merged p(95), in milliseconds.
+    pub p95_ms: f64,
+    /// Merged p(99), in milliseconds.
+    pub p99_ms: f64,
+    /// p(95) minus the in-region cell's p(95) of the same agent region;
+    /// absent when that region has no in-region cell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95_delta_ms: Option<f64>,
 }
 
 /// One threshold's outcome on the merged results.

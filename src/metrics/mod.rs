@@ -39,6 +39,7 @@ pub mod catalog;
 pub mod exposition;
 pub mod json_out;
 pub mod judge;
+pub mod matrix;
 pub mod otlp;
 pub mod points;
 pub mod protobuf;
@@ -59,8 +60,8 @@ pub use recorder::{Point, Recorder, RecorderOptions};
 pub use sample::{ErrorKind, HttpSample, Sample, Timings};
 pub use snapshot::{SeriesKey, Snapshot};
 pub use summary::{
-    Breakdown, CheckSummary, MetricSummary, MetricValues, ScopeKind, Summary, SummaryScope,
-    ThresholdOutcome,
+    Breakdown, CheckSummary, MatrixCell, MetricSummary, MetricValues, ScopeKind, Summary,
+    SummaryScope, ThresholdOutcome,
 };
 pub use tags::TagSet;
 pub use trend::Trend;

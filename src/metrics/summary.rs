@@ -39,6 +39,33 @@ pub struct Summary {
     /// Per-scenario and per-group results (`--summary-mode full`).
     #[serde(default)]
     pub scopes: Vec<SummaryScope>,
+    /// Agent region x target region, for a plan with `targets`; empty
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matrix: Vec<MatrixCell>,
+}
+
+/// One cell of the in-region vs cross-region matrix: the requests sent
+/// from agents of `region` to the target of `target_region`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatrixCell {
+    pub region: String,
+    pub target_region: String,
+    pub requests: u64,
+    /// Failed requests (`http_req_failed`).
+    pub failed: u64,
+    /// Percentiles of `http_req_duration`, in milliseconds.
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    /// Each percentile minus the in-region cell's (`region` to itself) of
+    /// the same agent region; `None` when that cell does not exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50_delta_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95_delta_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_delta_ms: Option<f64>,
 }
 
 /// The results of one scenario, or of one group within it.

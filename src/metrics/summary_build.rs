@@ -110,6 +110,7 @@ impl Summary {
             breakdown: Vec::new(),
             notes,
             scopes,
+            matrix: super::matrix::matrix(agg, &plan.targets),
         }
     }
 }

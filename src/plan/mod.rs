@@ -48,7 +48,7 @@ pub mod types;
 #[cfg(test)]
 mod tests;
 
-pub use compile::{MAX_UPLOAD_BYTES, parse_trend_stats};
+pub use compile::{MAX_UPLOAD_BYTES, is_region_name, parse_trend_stats};
 pub use data::{FileSource, FsFiles, Recorded};
 pub use duration::{format_duration, format_go_duration, parse_duration, parse_stage};
 pub use error::PlanError;

@@ -82,6 +82,9 @@ pub struct RawPlan {
     pub data: Option<RawData>,
     pub env: Option<OrderedMap<Scalar>>,
     pub tags: Option<OrderedMap<Scalar>>,
+    /// `targets: {us-east: URL, eu-west: URL}`: one endpoint per region;
+    /// every flow runs once against each, its URLs relative to it.
+    pub targets: Option<OrderedMap<String>>,
     /// Custom metrics by name (`orders: counter`).
     pub metrics: Option<OrderedMap<WrittenMetricSpec>>,
     /// The flow of the shortcut scenario, and of every scenario without one.

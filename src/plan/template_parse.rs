@@ -27,6 +27,7 @@ impl EnvChain<'_> {
 }
 
 /// What a template may refer to.
+#[derive(Clone, Copy)]
 pub(crate) struct Scope<'a> {
     pub env: &'a EnvChain<'a>,
     /// Variables captured anywhere in the flow, by name.

@@ -58,7 +58,47 @@ pub struct Plan {
     /// The variables `setup` captures: every VU (and teardown) starts with
     /// their values, and no flow may capture into them.
     pub setup_vars: Vec<VarSlot>,
+    /// `targets:`: one endpoint per region, in document order; empty when
+    /// the plan has none. With targets, each scenario's flow holds one copy
+    /// of the written flow per target, in this order.
+    pub targets: Vec<Target>,
 }
+
+/// One entry of `targets:`: a region and the endpoint serving it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The region's name (`eu-west`): the `target_region` tag.
+    pub region: String,
+    /// Absolute `http(s)://` URL without a trailing `/`, query or
+    /// fragment; a flow's request paths are appended to it.
+    pub url: String,
+}
+
+/// The region tag of a plan with `targets` when no region was given (a
+/// single machine's `volley run` without `--region`).
+pub const LOCAL_REGION: &str = "local";
+
+impl Plan {
+    /// Tags every sample of a plan with `targets` with the region of the
+    /// machine running it (`region:`): an agent's `region` label, or
+    /// `volley run --region`. A plan without targets is left alone.
+    pub fn set_agent_region(&mut self, region: &str) {
+        if self.targets.is_empty() {
+            return;
+        }
+        for s in &mut self.scenarios {
+            match s.tags.iter_mut().find(|(k, _)| k == REGION_TAG) {
+                Some(slot) => slot.1 = region.to_string(),
+                None => s.tags.push((REGION_TAG.to_string(), region.to_string())),
+            }
+        }
+    }
+}
+
+/// The tag naming the region a sample was sent from.
+pub const REGION_TAG: &str = "region";
+/// The tag naming the region of the target a request went to.
+pub const TARGET_REGION_TAG: &str = "target_region";
 
 /// k6's default `maxRedirects`.
 pub const DEFAULT_MAX_REDIRECTS: u32 = 10;

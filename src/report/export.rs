@@ -25,6 +25,10 @@
 //! `http_req_failed` it is the number of failed requests. Group and check
 //! ids are the MD5 of their path (`::group::check`). Unlike k6's
 //! `handleSummary` data, the export has no `options` or `state` object.
+//! A plan with `targets` adds Volley's `"matrix"`: one object per agent
+//! region x target region (`region`, `target_region`, `requests`,
+//! `failed`, `p50_ms`, `p95_ms`, `p99_ms` and, beside the in-region cell,
+//! `p50_delta_ms`, `p95_delta_ms`, `p99_delta_ms`).
 
 use serde_json::{Map, Value, json};
 
@@ -51,10 +55,20 @@ impl Default for ExportContext {
 
 /// The k6 summary export of `summary`.
 pub fn k6_summary_export(summary: &Summary, ctx: &ExportContext) -> Value {
-    json!({
+    let mut export = json!({
         "root_group": root_group(&summary.checks),
         "metrics": metrics(summary, ctx),
-    })
+    });
+    // Volley's own key, only for a plan with `targets`.
+    if !summary.matrix.is_empty()
+        && let (Some(obj), Ok(cells)) = (
+            export.as_object_mut(),
+            serde_json::to_value(&summary.matrix),
+        )
+    {
+        obj.insert("matrix".into(), cells);
+    }
+    export
 }
 
 // === root_group ===

@@ -63,6 +63,12 @@ pub fn render(summary: &Summary, opts: &TextOptions) -> String {
     if !summary.breakdown.is_empty() {
         sections.push(("BREAKDOWN".into(), breakdown(&summary.breakdown, paint)));
     }
+    if !summary.matrix.is_empty() {
+        sections.push((
+            "REGION MATRIX".into(),
+            matrix::lines(&summary.matrix, paint),
+        ));
+    }
     if !summary.notes.is_empty() {
         let notes = summary
             .notes
@@ -582,6 +588,8 @@ fn breakdown(rows: &[Breakdown], paint: Paint) -> Vec<String> {
     }
     lines
 }
+
+mod matrix;
 
 #[cfg(test)]
 mod tests;

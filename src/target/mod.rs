@@ -20,6 +20,8 @@
 //! | `/drop` | announces 4096 bytes, sends 1024, aborts the connection (h2: resets the stream) |
 //! | anything else | 404 |
 //!
+//! With [`TargetConfig::added_latency`] every answer waits that long first.
+//!
 //! Layout: `server` (accept loop, connections, shutdown), `routes` (path to
 //! response), `body` (the response body type), `tls`, `stats`.
 
@@ -65,6 +67,12 @@ pub struct TargetConfig {
     pub max_bytes: usize,
     /// Listen backlog (see [`bind`]).
     pub backlog: u32,
+    /// Held before every answer (zero: none): a fixed latency that makes
+    /// this target look farther away, as a remote region does in
+    /// `volley demo --cross-region`. Added to what the route takes
+    /// (`/delay/MS` answers after MS plus this); not a network delay, so
+    /// connecting and TLS handshakes are as fast as ever.
+    pub added_latency: Duration,
 }
 
 /// The listen backlog asked of the kernel by default; Linux caps it at
@@ -95,6 +103,7 @@ impl Default for TargetConfig {
             max_delay: DEFAULT_MAX_DELAY,
             max_bytes: DEFAULT_MAX_BYTES,
             backlog: DEFAULT_BACKLOG,
+            added_latency: Duration::ZERO,
         }
     }
 }

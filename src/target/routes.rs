@@ -67,6 +67,8 @@ pub(crate) struct Router {
     pub(crate) max_delay: Duration,
     /// Upper bound for `/bytes/N`, so one request cannot stream forever.
     pub(crate) max_bytes: usize,
+    /// Held before every answer (see `TargetConfig::added_latency`).
+    pub(crate) added_latency: Duration,
     /// Counters updated per request.
     pub(crate) stats: Arc<TargetStats>,
     /// Becomes `true` when the server shuts down; releases `/stall` requests.
@@ -79,6 +81,10 @@ impl Router {
         self: Arc<Self>,
         req: Request<Incoming>,
     ) -> Result<Response<TargetBody>, StallReleased> {
+        if !self.added_latency.is_zero() {
+            let at = tokio::time::Instant::now() + self.added_latency;
+            crate::clock::sleep_until_precise(at, DELAY_SPIN).await;
+        }
         let (route, param) = classify(req.uri().path());
         let count = self.stats.record_request(route);
         let stats = &self.stats;

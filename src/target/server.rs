@@ -57,6 +57,7 @@ pub(crate) async fn run(
     let router = Arc::new(Router {
         max_delay: config.max_delay,
         max_bytes: config.max_bytes,
+        added_latency: config.added_latency,
         stats: Arc::clone(&stats),
         stop_rx: stop_rx.clone(),
     });

@@ -217,6 +217,7 @@ pub(crate) fn summary_view() -> SummaryView {
         trend_stats: TrendStat::k6_defaults(),
         breakdown: Vec::new(),
         notes: vec!["start spread 1.25 ms".into()],
+        matrix: Vec::new(),
         scopes: Vec::new(),
     };
     SummaryView {

@@ -158,6 +158,7 @@ fn summary_of(requests: u64, thresholds: Vec<ThresholdOutcome>) -> Summary {
         trend_stats: TrendStat::k6_defaults(),
         breakdown: vec![],
         notes: vec![],
+        matrix: Vec::new(),
         scopes: Vec::new(),
     }
 }

@@ -124,6 +124,9 @@ pub struct Participant {
     guard: OnceLock<Guard>,
     /// This agent's share of its latest test (see [`ShareTotals`]).
     share: Mutex<Option<ShareTotals>>,
+    /// This agent's `region` label: the `region` tag of a plan with
+    /// `targets` (set once; without it, `local`).
+    region: OnceLock<String>,
 }
 
 impl Participant {
@@ -145,6 +148,7 @@ impl Participant {
             succession: OnceLock::new(),
             guard: OnceLock::new(),
             share: Mutex::new(None),
+            region: OnceLock::new(),
         })
     }
 
@@ -152,6 +156,11 @@ impl Participant {
     /// memory while one runs (set once).
     pub fn set_guard(&self, guard: Guard) {
         let _ = self.guard.set(guard);
+    }
+
+    /// The region this agent sends from (its `region` label), set once.
+    pub fn set_region(&self, region: String) {
+        let _ = self.region.set(region);
     }
 
     /// Lets this agent take over tests whose coordinator died (set once).
@@ -243,6 +252,9 @@ impl Participant {
             Ok(p) => p,
             Err(e) => return error(format!("cannot load the plan: {e}")),
         };
+        if let Some(region) = self.region.get() {
+            plan.set_agent_region(region);
+        }
         // Before anything is allocated for it.
         if let Some(guard) = self.guard.get() {
             if let Err(refusal) = guard.admit(&self.me, &plan, &allocation) {

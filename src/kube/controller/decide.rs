@@ -6,8 +6,11 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::ResourceExt;
 
 use super::conditions::{COMPLETE, Reason, conditions, find};
-use crate::kube::crd::{ConditionStatus, LoadTest, LoadTestStatus, Phase, ThresholdStatus};
-use crate::metrics::{Metric, MetricValues, Summary, ThresholdOutcome};
+use crate::kube::crd::{
+    ConditionStatus, LoadTest, LoadTestStatus, MAX_REGION_CELLS, Phase, RegionCellStatus,
+    ThresholdStatus,
+};
+use crate::metrics::{MatrixCell, Metric, MetricValues, Summary, ThresholdOutcome};
 
 /// What this agent should do about one `LoadTest`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +174,26 @@ pub fn threshold_statuses(outcomes: &[ThresholdOutcome]) -> Vec<ThresholdStatus>
             source: t.source.clone(),
             ok: t.ok,
             observed: t.observed.filter(|v| v.is_finite()),
+        })
+        .collect()
+}
+
+/// The region matrix for the status: its first [`MAX_REGION_CELLS`]
+/// cells, milliseconds to 0.01.
+pub fn region_statuses(cells: &[MatrixCell]) -> Vec<RegionCellStatus> {
+    let ms = |v: f64| (v * 100.0).round() / 100.0;
+    cells
+        .iter()
+        .take(MAX_REGION_CELLS)
+        .map(|c| RegionCellStatus {
+            region: c.region.clone(),
+            target_region: c.target_region.clone(),
+            requests: c.requests,
+            failed: c.failed,
+            p50_ms: ms(c.p50_ms),
+            p95_ms: ms(c.p95_ms),
+            p99_ms: ms(c.p99_ms),
+            p95_delta_ms: c.p95_delta_ms.filter(|v| v.is_finite()).map(ms),
         })
         .collect()
 }

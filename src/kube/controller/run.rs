@@ -693,6 +693,7 @@ fn final_status(id: &str, reported: Option<Phase>, view: &SummaryView) -> LoadTe
         req_per_sec: rps,
         p95_ms: p95,
         thresholds: threshold_statuses(&summary.thresholds),
+        regions: super::decide::region_statuses(&summary.matrix),
         summary: Some(line),
         message: Some(format!(
             "test {id} {verdict}{}",

@@ -248,6 +248,7 @@ fn summary(thresholds: Vec<ThresholdOutcome>) -> Summary {
         trend_stats: TrendStat::k6_defaults(),
         breakdown: vec![],
         notes: vec![],
+        matrix: Vec::new(),
         scopes: Vec::new(),
     }
 }
@@ -309,4 +310,42 @@ fn a_test_naming_a_fleet_is_served_by_that_fleet_only() {
         serves(&test, None),
         "a controller without a fleet serves all"
     );
+}
+
+#[test]
+fn the_status_holds_a_bounded_region_matrix_rounded_to_hundredths() {
+    use crate::kube::crd::MAX_REGION_CELLS;
+    use crate::metrics::MatrixCell;
+    let cell = |region: &str, target: &str, p95: f64, delta: Option<f64>| MatrixCell {
+        region: region.into(),
+        target_region: target.into(),
+        requests: 10,
+        failed: 1,
+        p50_ms: 1.234,
+        p95_ms: p95,
+        p99_ms: 3.0,
+        p50_delta_ms: delta,
+        p95_delta_ms: delta,
+        p99_delta_ms: delta,
+    };
+    let cells = vec![
+        cell("us", "us", 2.004, Some(0.0)),
+        cell("us", "eu", 42.006, Some(40.002)),
+        cell("eu", "us", 1.0, None),
+    ];
+    let status = region_statuses(&cells);
+    assert_eq!(status.len(), 3);
+    assert_eq!(status[1].target_region, "eu");
+    assert_eq!(status[1].p95_ms, 42.01);
+    assert_eq!(status[1].p95_delta_ms, Some(40.0));
+    assert_eq!(status[0].p50_ms, 1.23);
+    assert_eq!(status[2].p95_delta_ms, None);
+    let json = serde_json::to_value(&status[2]).expect("serializes");
+    assert_eq!(json["targetRegion"], "us");
+    assert!(json.get("p95DeltaMs").is_none(), "{json}");
+
+    let many: Vec<MatrixCell> = (0..40)
+        .map(|i| cell(&format!("r{i}"), "t", 1.0, None))
+        .collect();
+    assert_eq!(region_statuses(&many).len(), MAX_REGION_CELLS);
 }

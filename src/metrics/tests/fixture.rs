@@ -153,6 +153,7 @@ pub fn plan_with(thresholds: Vec<Threshold>, stats: Vec<TrendStat>) -> Plan {
         setup: None,
         teardown: None,
         setup_vars: Vec::new(),
+        targets: Vec::new(),
     }
 }
 

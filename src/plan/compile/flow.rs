@@ -107,6 +107,7 @@ impl Registry {
 }
 
 /// What every step of one scenario's flow shares.
+#[derive(Clone, Copy)]
 pub(crate) struct FlowContext<'a> {
     pub scenario: usize,
     pub scope: Scope<'a>,
@@ -115,6 +116,10 @@ pub(crate) struct FlowContext<'a> {
     pub metrics: &'a [crate::metrics::Metric],
     /// Files read for `multipart:` bodies.
     pub uploads: &'a super::multipart::Uploads<'a>,
+    /// The target this copy of the flow sends to (plans with `targets`):
+    /// request URLs are paths after its base, requests tagged with its
+    /// region.
+    pub target: Option<&'a super::super::types::Target>,
 }
 
 /// Registers every variable captured anywhere in `steps` and returns them

@@ -15,6 +15,7 @@ mod multipart;
 mod net;
 mod request;
 mod scenario;
+mod targets;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,9 +34,10 @@ use super::threshold_parse::parse_threshold;
 use super::types::{DataMode, DataSet, HttpOptions, Plan, Scenario, Tags, TrendStat};
 use flow::{FlowContext, Registry};
 pub use multipart::MAX_UPLOAD_BYTES;
+pub use targets::is_region_name;
 
 /// Tags Volley sets itself on samples; a plan may not set them.
-const RESERVED_TAGS: [&str; 10] = [
+const RESERVED_TAGS: [&str; 11] = [
     "scenario",
     "group",
     "name",
@@ -46,6 +48,7 @@ const RESERVED_TAGS: [&str; 10] = [
     "expected_response",
     "error",
     "proto",
+    "target_region",
 ];
 
 pub(crate) fn compile(
@@ -113,6 +116,20 @@ pub(crate) fn compile(
             None => top_tags.push((k.clone(), v.clone())),
         }
     }
+    let targets = targets::targets(raw.targets.as_ref())?;
+    if !targets.is_empty() {
+        // With targets, `region` is the region a sample was sent from.
+        if top_tags.iter().any(|(k, _)| k == super::types::REGION_TAG) {
+            return Err(PlanError::field(
+                "tags.region",
+                "with `targets`, tag \"region\" is set by Volley (the agent's region label, or `volley run --region`)",
+            ));
+        }
+        top_tags.push((
+            super::types::REGION_TAG.to_string(),
+            super::types::LOCAL_REGION.to_string(),
+        ));
+    }
     let specs = executor::scenarios(&raw, &opts.overrides)?;
 
     let mut registry = Registry::default();
@@ -149,13 +166,41 @@ pub(crate) fn compile(
             http: &http,
             metrics: &custom_metrics,
             uploads: &uploads,
+            target: None,
         };
         let flow = match exec {
+            Some(_) if !targets.is_empty() => {
+                return Err(PlanError::field(
+                    "targets",
+                    "applies to a plan's flows; a script's exported functions name their own URLs",
+                ));
+            }
             Some(_) => super::types::Flow::default(),
-            None => flow::compile_flow(spec.flow, &spec.flow_path, &cx, &mut registry)?,
+            None if targets.is_empty() => {
+                flow::compile_flow(spec.flow, &spec.flow_path, &cx, &mut registry)?
+            }
+            // The written flow once per target, in `targets` order.
+            None => {
+                let mut steps = Vec::new();
+                for target in &targets {
+                    let cx = FlowContext {
+                        target: Some(target),
+                        ..cx
+                    };
+                    let one = flow::compile_flow(spec.flow, &spec.flow_path, &cx, &mut registry)?;
+                    steps.extend(one.steps);
+                }
+                super::types::Flow { steps }
+            }
         };
         let mut scenario_tags = top_tags.clone();
         for (k, v) in tags(spec.tags, &spec.tags_path)? {
+            if !targets.is_empty() && k == super::types::REGION_TAG {
+                return Err(PlanError::field(
+                    format!("{}.region", spec.tags_path),
+                    "with `targets`, tag \"region\" is set by Volley (the agent's region label, or `volley run --region`)",
+                ));
+            }
             match scenario_tags.iter_mut().find(|(key, _)| *key == k) {
                 Some(slot) => slot.1 = v,
                 None => scenario_tags.push((k, v)),
@@ -199,6 +244,7 @@ pub(crate) fn compile(
                 http: &http,
                 metrics: &custom_metrics,
                 uploads: &uploads,
+                target: None,
             };
             let steps = flow::compile_steps(steps, key, &format!("::{key}"), &cx, registry)?;
             Ok::<_, PlanError>(Some(Arc::new(super::types::Flow { steps })))
@@ -226,6 +272,7 @@ pub(crate) fn compile(
         setup,
         teardown,
         setup_vars: setup_vars.into_values().collect(),
+        targets,
     })
 }
 

@@ -9,7 +9,9 @@ use super::super::error::PlanError;
 use super::super::raw::{CAPTURE_KINDS, RawCapture, RawRequest, Scalar};
 use super::super::template::{Part, Template};
 use super::super::template_parse::{parse_json_body, parse_template};
-use super::super::types::{Body, Capture, CaptureSource, Check, Request};
+use super::super::types::{
+    Body, Capture, CaptureSource, Check, REGION_TAG, Request, TARGET_REGION_TAG,
+};
 use super::check::{check_kind, check_pointer, header_name, regex_reason};
 use super::flow::{FlowContext, Registry, exactly_one};
 use super::tags;
@@ -35,7 +37,12 @@ pub(crate) fn compile_request(
     let method = method(raw, input.forced_method, path)?;
 
     let url_path = format!("{path}.url");
-    let url_text = input.url_only.unwrap_or(&raw.url);
+    let written = input.url_only.unwrap_or(&raw.url);
+    let joined = match cx.target {
+        Some(target) => Some(super::targets::target_url(target, written, &url_path)?),
+        None => None,
+    };
+    let url_text = joined.as_deref().unwrap_or(written);
     let url = parse_template(url_text, &cx.scope, &url_path)?;
     check_url(&url.template, &url_path)?;
 
@@ -170,7 +177,16 @@ pub(crate) fn compile_request(
         Some(t) => t.0,
         None => cx.http.timeout,
     };
-    let tags = tags(raw.tags.as_ref(), &format!("{path}.tags"))?;
+    let mut tags = tags(raw.tags.as_ref(), &format!("{path}.tags"))?;
+    if let Some(target) = cx.target {
+        if tags.iter().any(|(k, _)| k == REGION_TAG) {
+            return Err(PlanError::field(
+                format!("{path}.tags.region"),
+                "with `targets`, tag \"region\" is set by Volley (the agent's region label, or `volley run --region`)",
+            ));
+        }
+        tags.push((TARGET_REGION_TAG.to_string(), target.region.clone()));
+    }
 
     let mut checks = Vec::new();
     for (j, check) in raw.check.iter().flatten().enumerate() {

@@ -7,6 +7,7 @@ mod flows;
 mod fuzz;
 mod loading;
 mod steps;
+mod targets;
 mod uploads;
 
 use std::collections::BTreeMap;

@@ -331,6 +331,7 @@ mod tests {
             trend_stats: Vec::new(),
             breakdown: Vec::new(),
             notes: vec!["a note".into()],
+            matrix: Vec::new(),
             scopes: vec![SummaryScope {
                 kind: ScopeKind::Scenario,
                 name: "main".into(),

@@ -15,6 +15,7 @@ fn summary(thresholds: Vec<ThresholdOutcome>, checks: Vec<CheckSummary>) -> Summ
         trend_stats: Vec::new(),
         breakdown: Vec::new(),
         notes: Vec::new(),
+        matrix: Vec::new(),
         scopes: Vec::new(),
     }
 }

@@ -101,6 +101,7 @@ fn docs_example() -> Summary {
         trend_stats: TrendStat::k6_defaults(),
         breakdown: vec![],
         notes: vec![],
+        matrix: Vec::new(),
         scopes: Vec::new(),
     }
 }
@@ -263,6 +264,7 @@ fn troubled_run() -> Summary {
             breakdown_row("agent", "agent-2", 400, 0, 40.0, [10.5, 32.5, 1500.0]),
         ],
         notes: vec!["agent agent-2 started 1.2s late".into()],
+        matrix: Vec::new(),
         scopes: Vec::new(),
     }
 }
@@ -488,6 +490,7 @@ fn no_checks_and_no_thresholds_leave_only_the_metrics() {
         trend_stats: TrendStat::k6_defaults(),
         breakdown: vec![],
         notes: vec![],
+        matrix: Vec::new(),
         scopes: Vec::new(),
     };
     assert_eq!(
@@ -507,6 +510,7 @@ fn checks_without_a_checks_metric_are_totalled_from_the_checks() {
         trend_stats: TrendStat::k6_defaults(),
         breakdown: vec![],
         notes: vec![],
+        matrix: Vec::new(),
         scopes: Vec::new(),
     };
     let out = plain(&summary);

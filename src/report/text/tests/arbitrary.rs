@@ -134,6 +134,7 @@ fn summary() -> impl Strategy<Value = Summary> {
                     })
                     .collect(),
                 notes,
+                matrix: Vec::new(),
                 scopes: Vec::new(),
             },
         )
