@@ -7,6 +7,7 @@
 //! the test nothing but a note in the summary.
 
 mod common;
+mod fleet;
 
 use std::time::{Duration, Instant};
 
@@ -214,4 +215,68 @@ async fn an_https_endpoint_is_written_when_verification_is_skipped() {
         prom.scalar("sum(last_over_time(k6_http_reqs_total[1h]))"),
         reqs
     );
+}
+
+/// A 3-agent fleet test with remote write (its options in the argument, as
+/// a fleet test's output travels): the origin pushes the fleet's merged
+/// totals once, labelled with the test id, and Prometheus's total is the
+/// fleet summary's exactly; with `outputsBy: agent`, one series per agent
+/// adding up to the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_test_writes_one_merged_stream() {
+    use fleet::{Fleet, FleetOptions, plans};
+    let prom = Prometheus::start();
+    let target = fleet::target().await;
+    let fleet = Fleet::start(
+        3,
+        FleetOptions {
+            regions: vec!["us".into(), "us".into(), "eu".into()],
+            ..FleetOptions::default()
+        },
+    )
+    .await
+    .expect("fleet forms");
+    for by in [None, Some("agent")] {
+        let mut req = plans::submit(plans::shared_iterations(target.addr, 6, 300, "/"));
+        req.outputs = vec![format!(
+            "experimental-prometheus-rw=url={}&pushInterval=500ms",
+            prom.write_url()
+        )];
+        req.outputs_by = by.map(str::to_owned);
+        let accepted = fleet.client(1).submit(&req).await.expect("submit accepted");
+        let view = fleet
+            .wait_summary(1, &accepted.id, Duration::from_secs(60))
+            .await
+            .expect("the test seals");
+        let requests: u64 = fleet::results::requests_by_agent(&view.summary)
+            .iter()
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(requests, 300, "{}", view.text);
+        assert!(
+            !view.text.contains("not delivered"),
+            "the output delivered everything: {}",
+            view.text
+        );
+        let series = format!("k6_http_reqs_total{{testid=\"{}\"}}", accepted.id);
+        let last = prom.query(&format!("last_over_time({series}[1h])"), None);
+        let total: f64 = last
+            .iter()
+            .filter_map(|s| s["value"][1].as_str()?.parse::<f64>().ok())
+            .sum();
+        assert_eq!(total, 300.0, "{last:?}");
+        let agents: Vec<&str> = last
+            .iter()
+            .filter_map(|s| s["metric"]["agent"].as_str())
+            .collect();
+        match by {
+            None => assert!(agents.is_empty(), "one fleet stream: {last:?}"),
+            Some(_) => {
+                let mut distinct = agents.clone();
+                distinct.sort_unstable();
+                distinct.dedup();
+                assert_eq!(distinct, ["agent-0", "agent-1", "agent-2"], "{last:?}");
+            }
+        }
+    }
 }

@@ -57,7 +57,7 @@ pub fn check(
                 value.len()
             )));
         }
-        let spec = crate::outputs::fleet::parse(value, &none)
+        let spec = crate::outputs::fleet::parse(value, &none, &[])
             .map_err(|e| bad(format!("{field}[{i}]: {e}")))?;
         if let Some(host) = crate::outputs::fleet::host(&spec) {
             let ip = host.parse::<IpAddr>().ok();

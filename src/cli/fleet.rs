@@ -171,6 +171,7 @@ pub fn submission(args: &RunArgs) -> anyhow::Result<SubmitRequest> {
 /// and sent with this machine's `K6_*` options folded in.
 fn fleet_outputs(args: &RunArgs) -> anyhow::Result<Vec<String>> {
     let env = |k: &str| std::env::var(k).ok();
+    let vars: Vec<(String, String)> = std::env::vars().collect();
     if let Some(by) = &args.out_by {
         crate::fleet::merge::OutputGrouping::parse(by)
             .map_err(|e| anyhow::anyhow!("--out-by {e}"))?;
@@ -178,7 +179,8 @@ fn fleet_outputs(args: &RunArgs) -> anyhow::Result<Vec<String>> {
     crate::outputs::spec::requested(&args.out, &env)
         .iter()
         .map(|value| {
-            let spec = crate::outputs::fleet::parse(value, &env).map_err(anyhow::Error::msg)?;
+            let spec =
+                crate::outputs::fleet::parse(value, &env, &vars).map_err(anyhow::Error::msg)?;
             crate::outputs::fleet::canonical(&spec)
                 .ok_or_else(|| anyhow::anyhow!("--out {value:?}: not an output of a fleet test"))
         })

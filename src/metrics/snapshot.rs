@@ -4,6 +4,7 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::catalog::Metric;
@@ -90,6 +91,40 @@ impl Snapshot {
             }
         }
         Ok(())
+    }
+
+    /// This snapshot with `extra` tags set on every series (what a fleet
+    /// test's outputs add: `testid`, `region`, `agent`): keys sorted again,
+    /// and series that come to share a key (a tag overwritten) merged.
+    pub fn with_tags(&self, extra: &[(&str, &str)]) -> Snapshot {
+        let mut series: Vec<(SeriesKey, Value)> = self
+            .series
+            .iter()
+            .map(|(key, value)| {
+                let mut key = key.clone();
+                for (k, v) in extra {
+                    key.tags.insert(Arc::from(*k), Arc::from(*v));
+                }
+                (key, value.clone())
+            })
+            .collect();
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut merged: Vec<(SeriesKey, Value)> = Vec::with_capacity(series.len());
+        for (key, value) in series {
+            match merged.last_mut() {
+                // Same metric, so same kind: only a histogram that cannot
+                // grow fails, and then the first source's value stands.
+                Some((last, acc)) if *last == key => {
+                    let _ = acc.merge_sources(&value);
+                }
+                _ => merged.push((key, value)),
+            }
+        }
+        Snapshot {
+            start_unix_ms: self.start_unix_ms,
+            duration: self.duration,
+            series: merged,
+        }
     }
 
     /// Combines `other`, the same interval from another source: the union
@@ -238,6 +273,56 @@ mod tests {
         assert_eq!(
             Snapshot::empty(u64::MAX - 1, Duration::from_secs(5)).end_unix_ms(),
             u64::MAX
+        );
+    }
+
+    #[test]
+    fn tags_are_added_to_every_series_and_collisions_merge() {
+        let mut s = Snapshot::empty(1_000, Duration::from_secs(1));
+        s.series = vec![
+            (
+                key(Metric::HttpReqs, &[("agent", "a-1")]),
+                Value::Counter(2.0),
+            ),
+            (
+                key(Metric::HttpReqs, &[("status", "200")]),
+                Value::Counter(3.0),
+            ),
+        ];
+        let t = s.with_tags(&[("testid", "t-1")]);
+        assert_eq!(
+            t.series,
+            vec![
+                (
+                    key(Metric::HttpReqs, &[("agent", "a-1"), ("testid", "t-1")]),
+                    Value::Counter(2.0)
+                ),
+                (
+                    key(Metric::HttpReqs, &[("status", "200"), ("testid", "t-1")]),
+                    Value::Counter(3.0)
+                ),
+            ]
+        );
+        assert!(t.validate().is_ok());
+        // Overwriting `agent` makes the two series one: their values add.
+        let mut s = Snapshot::empty(1_000, Duration::from_secs(1));
+        s.series = vec![
+            (
+                key(Metric::HttpReqs, &[("agent", "a-1")]),
+                Value::Counter(2.0),
+            ),
+            (
+                key(Metric::HttpReqs, &[("agent", "a-2")]),
+                Value::Counter(3.0),
+            ),
+        ];
+        let t = s.with_tags(&[("agent", "fleet")]);
+        assert_eq!(
+            t.series,
+            vec![(
+                key(Metric::HttpReqs, &[("agent", "fleet")]),
+                Value::Counter(5.0)
+            )]
         );
     }
 }

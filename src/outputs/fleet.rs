@@ -13,6 +13,7 @@ use std::sync::Arc;
 use super::IntervalOutput;
 use super::influxdb::{InfluxOutput, Layout};
 use super::otel::OtelOutput;
+use super::prometheus_rw::PromRwOutput;
 use super::spec::{self, OutputSpec};
 use crate::plan::egress::EgressPolicy;
 
@@ -20,8 +21,12 @@ use crate::plan::egress::EgressPolicy;
 /// option variables (the submitter's own, or none on an agent for a
 /// submitted value: an agent's variables must not go to a submitter's
 /// backend).
-pub fn parse(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<OutputSpec, String> {
-    let spec = spec::parse(value, env)?;
+pub fn parse(
+    value: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    vars: &[(String, String)],
+) -> Result<OutputSpec, String> {
+    let spec = spec::parse(value, env, vars)?;
     match &spec {
         OutputSpec::Influx(c) if c.layout == Layout::Intervals => Ok(spec),
         OutputSpec::Otel(c) if c.tls.ca_file.is_some() || c.tls.client_cert.is_some() => {
@@ -33,13 +38,18 @@ pub fn parse(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Output
             ))
         }
         OutputSpec::Otel(_) => Ok(spec),
+        OutputSpec::PromRw(c) if c.tls.client_cert.is_some() => Err(format!(
+            "--out {value:?}: clientCertificate and clientCertificateKey name files on this \
+             machine, which the agent writing a fleet test's outputs cannot read"
+        )),
+        OutputSpec::PromRw(_) => Ok(spec),
         OutputSpec::Influx(_) => Err(format!(
             "--out {value:?}: a fleet test writes the fleet's merged intervals; \
              layout=samples needs every sample, which stays on the agents"
         )),
         other => Err(format!(
             "--out {value:?}: a fleet test writes its merged intervals to a network backend \
-             (influxdb=http://HOST:8086/DB or opentelemetry); {} writes {} on this machine, which the agents \
+             (influxdb=http://HOST:8086/DB, opentelemetry or experimental-prometheus-rw); {} writes {} on this machine, which the agents \
              cannot do for you: use --summary-export FILE or --junit FILE for the fleet's \
              merged results",
             other.name(),
@@ -57,6 +67,7 @@ pub fn canonical(spec: &OutputSpec) -> Option<String> {
     match spec {
         OutputSpec::Influx(c) => Some(format!("influxdb={}", c.to_url())),
         OutputSpec::Otel(c) => Some(format!("opentelemetry={}", c.to_arg())),
+        OutputSpec::PromRw(c) => Some(format!("experimental-prometheus-rw={}", c.to_arg())),
         _ => None,
     }
 }
@@ -66,6 +77,7 @@ pub fn host(spec: &OutputSpec) -> Option<String> {
     match spec {
         OutputSpec::Influx(c) => c.host(),
         OutputSpec::Otel(c) => c.host(),
+        OutputSpec::PromRw(c) => c.host(),
         _ => None,
     }
 }
@@ -88,6 +100,13 @@ pub fn open(
             }
             OutputSpec::Otel(c) => {
                 outputs.push(Box::new(OtelOutput::start(
+                    spec.describe(),
+                    c.clone(),
+                    Some(egress.clone()),
+                )?));
+            }
+            OutputSpec::PromRw(c) => {
+                outputs.push(Box::new(PromRwOutput::start(
                     spec.describe(),
                     c.clone(),
                     Some(egress.clone()),
@@ -120,15 +139,16 @@ mod tests {
             "volley-json=out.jsonl",
             "influxdb=http://h:8086/db?layout=samples",
         ] {
-            let e = parse(refused, &none).expect_err(refused);
+            let e = parse(refused, &none, &[]).expect_err(refused);
             assert!(e.contains("a fleet test"), "{e}");
         }
         let ca = "opentelemetry=exporterType=http&tlsCertificate=/etc/ca.pem";
-        let e = parse(ca, &none).expect_err(ca);
+        let e = parse(ca, &none, &[]).expect_err(ca);
         assert!(e.contains("files on this machine"), "{e}");
         let skip = "opentelemetry=exporterType=http&tlsInsecureSkipVerify=true";
-        assert!(parse(skip, &none).is_ok());
-        let spec = parse("influxdb=http://u:p@influx.example:8086/perf", &none).expect("valid");
+        assert!(parse(skip, &none, &[]).is_ok());
+        let spec =
+            parse("influxdb=http://u:p@influx.example:8086/perf", &none, &[]).expect("valid");
         assert_eq!(host(&spec).as_deref(), Some("influx.example"));
     }
 
@@ -140,13 +160,13 @@ mod tests {
             "K6_INFLUXDB_PASSWORD" => Some("pw".to_owned()),
             _ => None,
         };
-        let spec = parse("influxdb=http://127.0.0.1:8086/perf", &env).expect("valid");
+        let spec = parse("influxdb=http://127.0.0.1:8086/perf", &env, &[]).expect("valid");
         let value = canonical(&spec).expect("a network output");
         assert_eq!(
             value,
             "influxdb=http://writer:pw@127.0.0.1:8086/perf?pushInterval=5000ms&concurrentWrites=4&payloadSize=100000"
         );
         // Read back on the agent without any variables: the same output.
-        assert_eq!(parse(&value, &none).expect("valid"), spec);
+        assert_eq!(parse(&value, &none, &[]).expect("valid"), spec);
     }
 }

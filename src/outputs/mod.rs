@@ -96,9 +96,10 @@ impl Outputs {
     /// starts.
     pub fn open(flags: &[String], plan: &Plan) -> anyhow::Result<Outputs> {
         let env = |k: &str| std::env::var(k).ok();
+        let vars: Vec<(String, String)> = std::env::vars().collect();
         let mut outputs = Outputs::default();
         for value in spec::requested(flags, &env) {
-            let spec = spec::parse(&value, &env).map_err(anyhow::Error::msg)?;
+            let spec = spec::parse(&value, &env, &vars).map_err(anyhow::Error::msg)?;
             outputs.add(&spec, plan)?;
         }
         Ok(outputs)
@@ -107,9 +108,10 @@ impl Outputs {
     /// The parsed outputs of the flags, for the header.
     pub fn describe(flags: &[String]) -> Vec<String> {
         let env = |k: &str| std::env::var(k).ok();
+        let vars: Vec<(String, String)> = std::env::vars().collect();
         spec::requested(flags, &env)
             .iter()
-            .filter_map(|v| spec::parse(v, &env).ok())
+            .filter_map(|v| spec::parse(v, &env, &vars).ok())
             .map(|s| s.describe())
             .collect()
     }
@@ -151,7 +153,7 @@ impl Outputs {
                 }
             }
             OutputSpec::PromRw(config) => self.intervals.push(Box::new(
-                prometheus_rw::PromRwOutput::start(label, config.clone())
+                prometheus_rw::PromRwOutput::start(label, config.clone(), None)
                     .map_err(anyhow::Error::msg)?,
             )),
             OutputSpec::Otel(config) => self.intervals.push(Box::new(

@@ -14,6 +14,7 @@
 //! a time limit; an unreachable backend never fails a test.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -28,7 +29,9 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::push::{self, Failure, PushClient};
 use crate::metrics::Snapshot;
 use crate::metrics::remote_write::{Push, RemoteWrite, TrendStat};
+use crate::plan::egress::EgressPolicy;
 
+mod arg;
 mod config;
 pub use config::PromRwConfig;
 
@@ -53,8 +56,13 @@ pub struct PromRwOutput {
 impl super::IntervalOutput for PromRwOutput {
     /// `tags` are not written yet: remote write is a local run's output
     /// (a fleet test's origin passes the test id).
-    fn write(&mut self, snapshot: &Snapshot, _tags: &[(&str, &str)]) {
-        self.send(snapshot);
+    fn write(&mut self, snapshot: &Snapshot, tags: &[(&str, &str)]) {
+        if tags.is_empty() {
+            self.send(snapshot);
+        } else {
+            // A fleet test's labels (`testid`, and `region` or `agent`).
+            self.send(&snapshot.with_tags(tags));
+        }
     }
 
     fn finish(mut self: Box<Self>) -> Vec<String> {
@@ -63,14 +71,20 @@ impl super::IntervalOutput for PromRwOutput {
 }
 
 impl PromRwOutput {
-    /// Starts the output's thread.
-    pub fn start(label: String, config: PromRwConfig) -> Result<PromRwOutput, String> {
+    /// Starts the output's thread. With `egress`, every request first
+    /// resolves the endpoint and checks each address against the policy
+    /// (a fleet test's outputs: the agent's policy).
+    pub fn start(
+        label: String,
+        config: PromRwConfig,
+        egress: Option<Arc<EgressPolicy>>,
+    ) -> Result<PromRwOutput, String> {
         let stats = TrendStat::parse_list(&config.trend_stats)?;
         let mut rw = RemoteWrite::new(stats);
         if config.trend_as_native_histogram {
             rw = rw.with_native_histograms();
         }
-        let writer = Writer::new(&config).map_err(|e| format!("--out {label}: {e}"))?;
+        let writer = Writer::new(&config, egress).map_err(|e| format!("--out {label}: {e}"))?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("volley-prom-rw".into())
@@ -240,10 +254,11 @@ struct Writer {
     client: PushClient,
     url: String,
     headers: Vec<(HeaderName, HeaderValue)>,
+    egress: Option<Arc<EgressPolicy>>,
 }
 
 impl Writer {
-    fn new(c: &PromRwConfig) -> Result<Writer, String> {
+    fn new(c: &PromRwConfig, egress: Option<Arc<EgressPolicy>>) -> Result<Writer, String> {
         let mut headers = push::headers(&c.headers)?;
         if let Some(auth) = c
             .username
@@ -262,6 +277,7 @@ impl Writer {
             client: push::client(false, &c.tls)?,
             url: c.url.clone(),
             headers,
+            egress,
         })
     }
 
@@ -274,6 +290,7 @@ impl Writer {
     }
 
     async fn post(&self, body: Bytes) -> Result<(), Failure> {
+        push::check_egress(self.egress.as_deref(), &self.url).await?;
         let mut req = Request::builder()
             .method(Method::POST)
             .uri(&self.url)

@@ -113,8 +113,13 @@ pub fn requested(flags: &[String], env: &dyn Fn(&str) -> Option<String>) -> Vec<
 }
 
 /// Parses one `--out` value; `env` reads k6's option variables
-/// (`K6_CSV_FILENAME`, ...).
-pub fn parse(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<OutputSpec, String> {
+/// (`K6_CSV_FILENAME`, ...) and `vars` lists them all (for families such
+/// as `K6_PROMETHEUS_RW_HEADERS_*`).
+pub fn parse(
+    value: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    vars: &[(String, String)],
+) -> Result<OutputSpec, String> {
     let (name, arg) = match value.split_once('=') {
         Some((name, arg)) => (name, Some(arg)),
         None => (value, None),
@@ -125,10 +130,7 @@ pub fn parse(value: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Output
         }),
         "csv" => csv(arg, env),
         "influxdb" => InfluxConfig::parse(arg, env).map(OutputSpec::Influx),
-        "experimental-prometheus-rw" => {
-            let vars: Vec<(String, String)> = std::env::vars().collect();
-            PromRwConfig::parse(arg, env, &vars).map(OutputSpec::PromRw)
-        }
+        "experimental-prometheus-rw" => PromRwConfig::parse(arg, env, vars).map(OutputSpec::PromRw),
         "opentelemetry" | "experimental-opentelemetry" => {
             OtelConfig::parse(name, arg, env).map(OutputSpec::Otel)
         }
@@ -213,22 +215,22 @@ mod tests {
     #[test]
     fn json_and_volley_json() {
         assert_eq!(
-            parse("json=out.json", &none),
+            parse("json=out.json", &none, &[]),
             Ok(OutputSpec::Json {
                 dest: Dest::File("out.json".into())
             })
         );
         assert_eq!(
-            parse("json", &none),
+            parse("json", &none, &[]),
             Ok(OutputSpec::Json { dest: Dest::Stdout })
         );
         assert_eq!(
-            parse("volley-json=i.json", &none),
+            parse("volley-json=i.json", &none, &[]),
             Ok(OutputSpec::VolleyJson {
                 path: "i.json".into()
             })
         );
-        let e = parse("volley-json", &none).expect_err("needs a file");
+        let e = parse("volley-json", &none, &[]).expect_err("needs a file");
         assert!(e.contains("expected volley-json=FILE"), "{e}");
     }
 
@@ -240,17 +242,18 @@ mod tests {
             save_interval: Duration::from_secs(secs),
         };
         assert_eq!(
-            parse("csv", &none),
+            parse("csv", &none, &[]),
             Ok(csv("file.csv", TimeFormat::Unix, 1))
         );
         assert_eq!(
-            parse("csv=a.csv.gz", &none),
+            parse("csv=a.csv.gz", &none, &[]),
             Ok(csv("a.csv.gz", TimeFormat::Unix, 1))
         );
         assert_eq!(
             parse(
                 "csv=fileName=b.csv,saveInterval=5s,timeFormat=rfc3339",
-                &none
+                &none,
+                &[]
             ),
             Ok(csv("b.csv", TimeFormat::Rfc3339, 5))
         );
@@ -260,23 +263,23 @@ mod tests {
             _ => None,
         };
         assert_eq!(
-            parse("csv", &env),
+            parse("csv", &env, &[]),
             Ok(csv("env.csv", TimeFormat::UnixNano, 1))
         );
-        let e = parse("csv=fileName=b.csv,timeFormat=iso", &none).expect_err("bad format");
+        let e = parse("csv=fileName=b.csv,timeFormat=iso", &none, &[]).expect_err("bad format");
         assert!(
             e.contains("timeFormat \"iso\"") && e.contains("rfc3339_nano"),
             "{e}"
         );
-        let e = parse("csv=fileName=b.csv,every=1s", &none).expect_err("bad key");
+        let e = parse("csv=fileName=b.csv,every=1s", &none, &[]).expect_err("bad key");
         assert!(e.contains("\"every=1s\" is not an option"), "{e}");
-        let e = parse("csv=saveInterval=0s", &none).expect_err("zero");
+        let e = parse("csv=saveInterval=0s", &none, &[]).expect_err("zero");
         assert!(e.contains("positive duration"), "{e}");
     }
 
     #[test]
     fn unknown_names_list_the_known_ones() {
-        let e = parse("jsn=x", &none).expect_err("unknown");
+        let e = parse("jsn=x", &none, &[]).expect_err("unknown");
         assert!(e.contains("unknown output \"jsn\""), "{e}");
         assert!(
             e.contains(
@@ -284,7 +287,7 @@ mod tests {
             ),
             "{e}"
         );
-        let e = parse("cloud", &none).expect_err("not yet");
+        let e = parse("cloud", &none, &[]).expect_err("not yet");
         assert!(e.contains("not supported by Volley yet"), "{e}");
     }
 

@@ -27,7 +27,7 @@ fn outputs(s: &str) -> Result<Vec<String>, Expected> {
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(|v| {
-            crate::outputs::fleet::parse(v, &none)
+            crate::outputs::fleet::parse(v, &none, &[])
                 .map(|_| v.to_owned())
                 .map_err(Cow::Owned)
         })

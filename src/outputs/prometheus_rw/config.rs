@@ -1,6 +1,8 @@
 //! `--out experimental-prometheus-rw`'s settings from k6's
-//! `K6_PROMETHEUS_RW_*` variables (and the optional `=URL` argument),
-//! checked before the run starts.
+//! `K6_PROMETHEUS_RW_*` variables and the optional argument (the server
+//! URL, or k6's JSON option names as `url=…&pushInterval=…`, the form a
+//! fleet test's output travels as: see `arg`), checked before the run
+//! starts.
 
 use std::time::Duration;
 
@@ -39,30 +41,33 @@ pub struct PromRwConfig {
 }
 
 impl PromRwConfig {
-    /// From `experimental-prometheus-rw[=URL]`, k6's variables (`env`) and
-    /// every variable set (`vars`, for the `K6_PROMETHEUS_RW_HEADERS_*`
-    /// family). The argument, when given, is the server URL.
+    /// From `experimental-prometheus-rw[=URL or =url=…&KEY=VALUE…]`, k6's
+    /// variables (`env`) and every variable set (`vars`, for the
+    /// `K6_PROMETHEUS_RW_HEADERS_*` family); the argument wins.
     pub fn parse(
         arg: Option<&str>,
         env: &dyn Fn(&str) -> Option<String>,
         vars: &[(String, String)],
     ) -> Result<PromRwConfig, String> {
-        let url = arg
-            .filter(|a| !a.is_empty())
+        let arg = arg.filter(|a| !a.is_empty());
+        let options = arg.filter(|a| a.starts_with("url="));
+        let mut c = Self::from_env(arg.filter(|_| options.is_none()), env, vars)?;
+        if let Some(options) = options {
+            c.apply_arg(options)?;
+        }
+        check_url(&c.url)?;
+        Ok(c)
+    }
+
+    fn from_env(
+        url: Option<&str>,
+        env: &dyn Fn(&str) -> Option<String>,
+        vars: &[(String, String)],
+    ) -> Result<PromRwConfig, String> {
+        let url = url
             .map(str::to_owned)
             .or_else(|| env("K6_PROMETHEUS_RW_SERVER_URL"))
             .unwrap_or_else(|| "http://localhost:9090/api/v1/write".into());
-        let uri: Uri = url.parse().map_err(|e| {
-            format!("--out experimental-prometheus-rw: {url:?} is not a URL ({e}); expected http://HOST:PORT/api/v1/write")
-        })?;
-        match uri.scheme_str() {
-            Some("http" | "https") if uri.authority().is_some() => {}
-            _ => {
-                return Err(format!(
-                    "--out experimental-prometheus-rw: {url:?}: expected http://HOST:PORT/api/v1/write"
-                ));
-            }
-        }
         let push_interval = match env("K6_PROMETHEUS_RW_PUSH_INTERVAL") {
             None => Duration::from_secs(5),
             Some(v) => crate::plan::parse_duration(&v)
@@ -153,8 +158,22 @@ impl PromRwConfig {
     }
 }
 
+/// An `http://` or `https://` URL with a host.
+fn check_url(url: &str) -> Result<(), String> {
+    let expected = "expected http://HOST:PORT/api/v1/write";
+    let uri: Uri = url.parse().map_err(|e| {
+        format!("--out experimental-prometheus-rw: {url:?} is not a URL ({e}); {expected}")
+    })?;
+    match uri.scheme_str() {
+        Some("http" | "https") if uri.authority().is_some() => Ok(()),
+        _ => Err(format!(
+            "--out experimental-prometheus-rw: {url:?}: {expected}"
+        )),
+    }
+}
+
 /// Go's `strconv.ParseBool`, as k6 reads its boolean variables.
-fn parse_bool(v: &str) -> Option<bool> {
+pub(super) fn parse_bool(v: &str) -> Option<bool> {
     match v {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
