@@ -1,6 +1,10 @@
 //! The origin's merge cost per agent-interval: decoding one agent's encoded
 //! 1-second snapshot and ingesting it into a fleet at steady state, then the
-//! projected CPU cost of 1000 agents reporting every second.
+//! projected CPU cost of 1000 agents reporting every second; and with tree
+//! merging, the origin's whole cost of one second of a 1000-agent fleet:
+//! the combined intervals of the 32 relays at the top of a fan-out-32 tree
+//! (each covering its subtree, with every covered agent's digest), decoded
+//! and ingested.
 //!
 //! `cargo bench --bench merge` (about a minute, most of it building).
 //! Snapshots are built like an agent's: one scenario, two requests, a few
@@ -13,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use hdrhistogram::Histogram;
+use volley::fleet::merge::combine::{Combined, through_tree};
+use volley::fleet::merge::tree::{DEFAULT_FANOUT, Layout};
 use volley::fleet::merge::{FleetResults, Ingest};
 use volley::metrics::{Metric, SeriesKey, Snapshot, TagSet, Value};
 
@@ -180,6 +186,87 @@ impl SteadyState {
     }
 }
 
+/// One encoded combined interval as it reaches the origin: covered agents,
+/// digest lengths, payload.
+type Wire = (Vec<String>, Vec<u32>, Vec<u8>);
+
+/// A fleet of [`PROJECTED_AGENTS`] agents merged through a tree of fan-out
+/// [`DEFAULT_FANOUT`]: the origin ingests one second at a time.
+struct TreeState {
+    fleet: FleetResults,
+    /// Per second (cycled through), what reaches the origin.
+    seconds: Vec<Vec<Wire>>,
+    next_seq: u64,
+}
+
+impl TreeState {
+    fn new(requests: usize) -> TreeState {
+        let agents = PROJECTED_AGENTS as usize;
+        let mut rng = fastrand::Rng::with_seed(7);
+        let pool: Vec<Snapshot> = (0..8)
+            .map(|seq| interval(seq, requests, &mut rng))
+            .collect();
+        let ids: Vec<String> = (0..agents).map(|i| format!("agent-{i:04}")).collect();
+        let layout = Layout::new(ids.iter().cloned(), DEFAULT_FANOUT);
+        let seconds = (0..2u64)
+            .map(|seq| {
+                let intervals = ids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| (id.clone(), pool[(i + seq as usize) % pool.len()].clone()))
+                    .collect();
+                through_tree(&layout, seq, intervals)
+                    .expect("the bench's intervals merge")
+                    .into_iter()
+                    .map(|c| {
+                        let (payload, lengths) = c.encode();
+                        (c.agents(), lengths, payload)
+                    })
+                    .collect()
+            })
+            .collect();
+        let labels: Vec<(String, BTreeMap<String, String>)> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let region = ["eu", "us", "ap"][i % 3].to_string();
+                (id.clone(), BTreeMap::from([("region".to_string(), region)]))
+            })
+            .collect();
+        let mut state = TreeState {
+            fleet: FleetResults::new(&labels),
+            seconds,
+            next_seq: 0,
+        };
+        for _ in 0..3 {
+            state.second();
+        }
+        state
+    }
+
+    /// Decodes and ingests every combined interval of the next second.
+    fn second(&mut self) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let start = T0 + seq * 1000;
+        for (agents, lengths, payload) in &self.seconds[seq as usize % self.seconds.len()] {
+            let mut c = Combined::decode(seq, agents, lengths, payload).expect("decodes");
+            c.snapshot.start_unix_ms = start;
+            for cover in &mut c.covers {
+                cover.digest.start_unix_ms = start;
+            }
+            let outcome = self.fleet.ingest_merged(c);
+            debug_assert_eq!(outcome, Ingest::Applied);
+            black_box(outcome);
+        }
+    }
+
+    /// Bytes reaching the origin per second.
+    fn bytes_per_second(&self) -> usize {
+        self.seconds[0].iter().map(|(_, _, p)| p.len()).sum()
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("origin merge per agent-interval");
     for requests in LOADS {
@@ -191,6 +278,15 @@ fn bench(c: &mut Criterion) {
         group.bench_function(format!("decode only, {requests} requests"), |b| {
             b.iter(|| Snapshot::decode(black_box(&bytes)))
         });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("origin merge per second, 1000 agents, tree fan-out 32");
+    for requests in LOADS {
+        let mut state = TreeState::new(requests);
+        group.bench_function(
+            format!("decode+ingest combined, {requests} requests per agent"),
+            |b| b.iter(|| state.second()),
+        );
     }
     group.finish();
 }
@@ -238,6 +334,40 @@ fn project() {
     }
 }
 
+/// Times one second of the tree-merged fleet outside criterion and prints
+/// it next to the flat projection.
+fn project_tree() {
+    println!();
+    println!(
+        "Tree merging (fan-out {DEFAULT_FANOUT}): origin CPU per second of {PROJECTED_AGENTS} agents"
+    );
+    for requests in LOADS {
+        let mut flat = SteadyState::new(requests);
+        let rounds = 3 * FLEET;
+        let start = Instant::now();
+        for _ in 0..rounds {
+            flat.step();
+        }
+        let flat_ms = start.elapsed().as_secs_f64() * 1e3 / rounds as f64 * PROJECTED_AGENTS;
+        let mut tree = TreeState::new(requests);
+        let seconds = 10;
+        let start = Instant::now();
+        for _ in 0..seconds {
+            tree.second();
+        }
+        let tree_ms = start.elapsed().as_secs_f64() * 1e3 / seconds as f64;
+        println!(
+            "| {requests} req/s per agent | flat {flat_ms:.0} ms CPU per second ({:.0} % of a core) | \
+             tree {tree_ms:.1} ms ({:.1} %), {} combined intervals, {:.0} kB per second | flat/tree {:.1}x |",
+            flat_ms / 10.0,
+            tree_ms / 10.0,
+            tree.seconds[0].len(),
+            tree.bytes_per_second() as f64 / 1e3,
+            flat_ms / tree_ms,
+        );
+    }
+}
+
 fn main() {
     let mut c = Criterion::default()
         .sample_size(10)
@@ -247,4 +377,5 @@ fn main() {
     bench(&mut c);
     c.final_summary();
     project();
+    project_tree();
 }

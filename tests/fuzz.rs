@@ -230,6 +230,7 @@ fn message_seeds() -> Vec<Vec<u8>> {
                 test_id: "t-1".into(),
                 agent: "agent-0".into(),
                 seq: 3,
+                to_relay: false,
             },
             &snap,
         )

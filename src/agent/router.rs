@@ -46,7 +46,11 @@ impl Handler for Router {
                     node_id: core.me().to_owned(),
                     generation: core.h.membership.self_id().generation_id,
                 },
-                Message::Interval { .. } | Message::Done { .. } => {
+                Message::Interval { to_relay: true, .. }
+                | Message::Merged { to_relay: true, .. } => {
+                    core.h.participant.relay(msg, payload).await
+                }
+                Message::Interval { .. } | Message::Merged { .. } | Message::Done { .. } => {
                     core.h.origin.on_message(msg, payload)
                 }
                 Message::Abort { ref test_id, .. } => {

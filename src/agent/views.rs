@@ -38,6 +38,7 @@ pub fn test_view(s: &TestSnapshot) -> TestView {
                 requests: a.requests,
                 failed: a.failed,
                 last_seen_ms: None,
+                relayed_by: a.relayed_by.clone(),
             })
             .collect(),
         live: s.live.as_ref().map(|l| api::LiveMetrics {

@@ -174,6 +174,10 @@ pub struct AgentState {
     /// How long ago the agent last reported, so a stalled one stands out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen_ms: Option<u64>,
+    /// The relay whose combined interval brought the agent's latest
+    /// results (tree merging); absent when they came straight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relayed_by: Option<String>,
 }
 
 /// Merged live numbers of a running test.
@@ -421,6 +425,7 @@ mod tests {
                 requests: 100,
                 failed: 0,
                 last_seen_ms: Some(200),
+                relayed_by: None,
             }],
             live: None,
             incidents: vec!["agent node-b lost".into()],

@@ -18,14 +18,24 @@
 //! Every delivery names `(agent, seq)`: a repeat is ignored, so retried
 //! deliveries never count twice; a missing seq is simply a lost interval.
 //!
+//! With tree merging ([`tree`]) a relay's combined interval
+//! ([`combine::Combined`]) names every `(agent, seq)` it covers and is
+//! applied by [`FleetResults::ingest_merged`] with the same effect as each
+//! agent's interval on its own.
+//!
 //! [`finish`]: FleetResults::finish
 //! [`agent_lost`]: FleetResults::agent_lost
 
+pub mod combine;
+mod ingest_merged;
 mod interval;
 mod outbox;
 mod seqs;
 #[cfg(test)]
 mod tests;
+pub mod tree;
+#[cfg(test)]
+mod tree_tests;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -65,6 +75,9 @@ pub enum Ingest {
     /// The snapshot breaks its invariants (series out of order, a value of
     /// the wrong kind); nothing changed and the seq stays unseen.
     Invalid(MergeError),
+    /// A combined interval covering some `(agent, seq)` already applied
+    /// (these agents); nothing changed.
+    Overlap(Vec<String>),
 }
 
 /// The origin's state for one fleet test.
@@ -97,6 +110,9 @@ pub struct FleetResults {
     first_merge_error: Option<MergeError>,
     /// Merged intervals for the test's outputs, when it has any.
     outbox: Option<Outbox>,
+    /// Combined intervals whose agents fall into several output groups
+    /// (left out of the outputs; see [`FleetResults::tree_exact`]).
+    mixed_output_groups: u64,
 }
 
 /// One agent's part.
@@ -149,6 +165,7 @@ impl FleetResults {
             merge_errors: 0,
             first_merge_error: None,
             outbox: None,
+            mixed_output_groups: 0,
         };
         for (agent, labels) in agents {
             results.add_agent(agent, labels.clone());
@@ -170,6 +187,15 @@ impl FleetResults {
     pub fn with_outputs(mut self, by: OutputGrouping) -> FleetResults {
         self.outbox = Some(Outbox::new(by));
         self
+    }
+
+    /// Whether combined intervals from relays keep every result exact:
+    /// not when the outputs break the fleet down by agent or region, as a
+    /// relay's merged snapshot mixes its agents.
+    pub fn tree_exact(&self) -> bool {
+        self.outbox
+            .as_ref()
+            .is_none_or(|o| o.grouping() == OutputGrouping::Fleet)
     }
 
     /// The intervals sealed since the last call, merged for the outputs
@@ -414,6 +440,12 @@ impl FleetResults {
             notes.push(format!(
                 "{} interval(s) arrived after their interval was sealed; the fleet's gauges (vus){outputs} leave them out",
                 self.late
+            ));
+        }
+        if self.mixed_output_groups > 0 {
+            notes.push(format!(
+                "{} combined interval(s) mixed agents of several output groups; the outputs leave them out",
+                self.mixed_output_groups
             ));
         }
         if let Some(e) = &self.first_merge_error {

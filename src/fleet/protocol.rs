@@ -13,10 +13,21 @@ use serde::{Deserialize, Serialize};
 
 use super::allocation::Allocation;
 
+/// The merge tree of a test, as the origin commits it: every participant
+/// lays out the same tree ([`crate::fleet::merge::tree::Layout`]) over the
+/// allocation's agents other than the origin, and finds its relay here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeTree {
+    pub fanout: usize,
+    /// The QUIC address of every agent that has children in the tree.
+    pub relays: BTreeMap<String, std::net::SocketAddr>,
+}
+
 /// Bumped on any incompatible change; agents refuse to mix versions.
 /// 2: interval snapshots in wire version 2 (trends with exact min, max and
-/// sum), which a version 1 origin cannot read.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// sum), which a version 1 origin cannot read. 3: tree merging
+/// ([`Message::Merged`], [`MergeTree`] in [`Message::Commit`]).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// How an abort reason that comes from a script's `exec.test.abort()`
 /// starts (the submitter then exits 108, as k6 does).
@@ -90,6 +101,10 @@ pub enum Message {
         test_id: String,
         allocation: Allocation,
         start_unix_ms: u64,
+        /// Where intervals go on their way to the origin; `None`: straight
+        /// to it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        merge: Option<MergeTree>,
     },
     /// Origin → participant: from `effective_unix_ms` on, run this allocation.
     Reallocate {
@@ -109,6 +124,24 @@ pub enum Message {
         test_id: String,
         agent: String,
         seq: u64,
+        /// Sent to the agent's relay in the merge tree, not to the origin.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        to_relay: bool,
+    },
+    /// Relay → its parent (another relay or the origin): interval `seq` of
+    /// `agents` merged into one. The payload is the agents' digests (of
+    /// `digests` bytes each, in order), then the merged snapshot
+    /// ([`crate::fleet::merge::combine`]). Answered once the origin took
+    /// it (or with [`Response::Overlap`]).
+    Merged {
+        test_id: String,
+        relay: String,
+        seq: u64,
+        agents: Vec<String>,
+        digests: Vec<u32>,
+        /// Sent to the relay's own parent relay, not to the origin.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        to_relay: bool,
     },
     /// Origin → participants: the test is sealed; record its verdict and
     /// keep a copy of its summary (history and summary on every agent).
@@ -163,6 +196,12 @@ pub enum Response {
     UnknownTest {
         test_id: String,
         message: String,
+    },
+    /// A combined interval covering agents whose interval of that seq the
+    /// origin already has (it came another way): nothing was applied; the
+    /// relay sends its parts one by one.
+    Overlap {
+        agents: Vec<String>,
     },
     /// Abort of a test that is already over: it was aborted before (`aborted`) or ended on its
     /// own, at `at_unix_ms` (the time of this answer while the test still winds down).
@@ -238,6 +277,7 @@ mod tests {
             test_id: "t1".into(),
             agent: "a".into(),
             seq: 3,
+            to_relay: false,
         };
         let bytes = encode(&msg, b"\x00\x01snapshot");
         let (back, payload): (Message, Bytes) = decode(&bytes).expect("valid");

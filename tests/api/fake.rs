@@ -154,6 +154,7 @@ pub(crate) fn view(id: &str) -> Option<TestView> {
                 requests: 45_000,
                 failed: 3,
                 last_seen_ms: Some(400),
+                relayed_by: None,
             },
             AgentState {
                 agent: "node-b".into(),
@@ -165,6 +166,7 @@ pub(crate) fn view(id: &str) -> Option<TestView> {
                 requests: 44_970,
                 failed: 0,
                 last_seen_ms: None,
+                relayed_by: None,
             },
         ],
         live: running.then(|| LiveMetrics {

@@ -129,8 +129,21 @@ impl Interval {
         rest: &Snapshot,
         gauges: &Snapshot,
     ) -> Result<(), MergeError> {
-        self.reporters.push(reporter);
-        self.active_reports += usize::from(active);
+        self.add_from(&[(reporter, active)], rest, gauges)
+    }
+
+    /// Adds the combined report of several agents (`(index, active)`
+    /// each), as [`Interval::add`] does for one.
+    pub fn add_from(
+        &mut self,
+        reporters: &[(usize, bool)],
+        rest: &Snapshot,
+        gauges: &Snapshot,
+    ) -> Result<(), MergeError> {
+        for &(reporter, active) in reporters {
+            self.reporters.push(reporter);
+            self.active_reports += usize::from(active);
+        }
         self.start_unix_ms = self.start_unix_ms.min(rest.start_unix_ms);
         self.end_unix_ms = self.end_unix_ms.max(rest.end_unix_ms());
         let mut first_err = self.gauges.merge_sources(gauges).err();

@@ -66,6 +66,10 @@ impl Outbox {
         }
     }
 
+    pub(super) fn grouping(&self) -> OutputGrouping {
+        self.by
+    }
+
     /// Adds one agent's report of interval `seq` (its parts, validated).
     pub(super) fn add(
         &mut self,
@@ -74,15 +78,34 @@ impl Outbox {
         labels: &BTreeMap<String, String>,
         parts: [&Snapshot; 2],
     ) -> Result<(), MergeError> {
+        let tags = self.tags(agent, labels);
+        self.add_tagged(seq, tags, parts)
+    }
+
+    /// The group an agent's intervals go to.
+    pub(super) fn tags(
+        &self,
+        agent: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> Vec<(String, String)> {
         let region = || labels.get("region").cloned().unwrap_or_default();
-        let tags = match self.by {
+        match self.by {
             OutputGrouping::Fleet => Vec::new(),
             OutputGrouping::Region => vec![("region".to_owned(), region())],
             OutputGrouping::Agent => vec![
                 ("agent".to_owned(), agent.to_owned()),
                 ("region".to_owned(), region()),
             ],
-        };
+        }
+    }
+
+    /// Adds a report of interval `seq` to the group `tags`.
+    pub(super) fn add_tagged(
+        &mut self,
+        seq: u64,
+        tags: Vec<(String, String)>,
+        parts: [&Snapshot; 2],
+    ) -> Result<(), MergeError> {
         let merged = self
             .pending
             .entry(seq)

@@ -32,6 +32,7 @@ pub use seal::requests_and_failures;
 use seal::start_spread;
 
 use super::allocation::{Allocation, AllocationError};
+use super::merge::combine::Combined;
 use super::merge::{FleetResults, Ingest};
 use super::participant::{instant_at_unix_ms, unix_ms_now};
 use super::protocol::{self, Message, PlanBundle, Response};
@@ -97,6 +98,8 @@ pub struct AgentProgress {
     pub failed: u64,
     pub rps: f64,
     pub intervals: u64,
+    /// The relay that brought the agent's latest interval (tree merging).
+    pub relayed_by: Option<String>,
 }
 
 impl AgentProgress {
@@ -112,6 +115,7 @@ impl AgentProgress {
             failed: 0,
             rps: 0.0,
             intervals: 0,
+            relayed_by: None,
         }
     }
 }
@@ -316,6 +320,7 @@ impl Origin {
                 test_id,
                 agent,
                 seq,
+                ..
             } => {
                 let Some(test) = self.test(&test_id) else {
                     return self.unknown(test_id);
@@ -335,8 +340,50 @@ impl Origin {
                         outputs::write_sealed(&mut t);
                         if let Some(p) = t.progress.get_mut(&agent) {
                             p.intervals += 1;
+                            p.relayed_by = None;
                             if p.state == "ready" || p.state == "preparing" {
                                 p.state = "running".into();
+                            }
+                        }
+                        Response::Ok
+                    }
+                }
+            }
+            Message::Merged {
+                test_id,
+                relay,
+                seq,
+                agents,
+                digests,
+                ..
+            } => {
+                let Some(test) = self.test(&test_id) else {
+                    return self.unknown(test_id);
+                };
+                let combined = match Combined::decode(seq, &agents, &digests, &payload) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        return err(format!("interval {seq} merged by {relay} is corrupt: {e}"));
+                    }
+                };
+                let mut t = lock(&test);
+                match t.results.ingest_merged(combined) {
+                    Ingest::UnknownAgent => err(format!(
+                        "interval {seq} merged by {relay} covers an agent that is not part of test {test_id}"
+                    )),
+                    Ingest::Overlap(agents) => Response::Overlap { agents },
+                    Ingest::Invalid(e) => {
+                        err(format!("interval {seq} merged by {relay} is invalid: {e}"))
+                    }
+                    _ => {
+                        outputs::write_sealed(&mut t);
+                        for agent in &agents {
+                            if let Some(p) = t.progress.get_mut(agent) {
+                                p.intervals += 1;
+                                p.relayed_by = Some(relay.clone());
+                                if p.state == "ready" || p.state == "preparing" {
+                                    p.state = "running".into();
+                                }
                             }
                         }
                         Response::Ok

@@ -9,10 +9,36 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{COMMIT_MARGIN, Origin, Test, lock};
-use crate::fleet::protocol::{self, Message, Response};
+use crate::fleet::merge::tree::{self, Layout};
+use crate::fleet::protocol::{self, MergeTree, Message, Response};
 use crate::fleet::store::TestPhase;
 
 impl Origin {
+    /// The merge tree of a test's committed agents (the origin itself
+    /// receives, so it is left out), or `None` when every agent sends
+    /// straight here: a fleet within the fan-out, or outputs broken down
+    /// by agent or region (a relay's merged snapshot mixes its agents).
+    fn merge_tree(&self, t: &Test) -> Option<MergeTree> {
+        if !t.results.tree_exact() {
+            return None;
+        }
+        let agents = t.allocation.agents().filter(|a| *a != self.me);
+        let layout = Layout::new(agents, merge_fanout());
+        if layout.is_flat() {
+            return None;
+        }
+        let relays = t
+            .allocation
+            .agents()
+            .filter(|a| !layout.children(a).is_empty())
+            .filter_map(|a| t.candidates.get(a).map(|c| (a.to_owned(), c.quic)))
+            .collect();
+        Some(MergeTree {
+            fanout: layout.fanout(),
+            relays,
+        })
+    }
+
     /// Prepares every allocated agent, then commits the agents that are ready.
     pub(super) async fn prepare_and_commit(
         &self,
@@ -117,6 +143,7 @@ impl Origin {
                 test_id: id.clone(),
                 allocation: t.allocation.clone(),
                 start_unix_ms: start_ms,
+                merge: self.merge_tree(&t),
             };
             let ready: Vec<(String, SocketAddr)> = targets
                 .iter()
@@ -142,5 +169,18 @@ impl Origin {
             }
         }
         Ok(())
+    }
+}
+
+/// The fan-out of this origin's merge trees: [`tree::FANOUT_ENV`] when it
+/// is set (a bad value is logged and the default used), else
+/// [`tree::DEFAULT_FANOUT`].
+fn merge_fanout() -> usize {
+    match std::env::var(tree::FANOUT_ENV) {
+        Ok(v) => tree::parse_fanout(&v).unwrap_or_else(|e| {
+            tracing::warn!("{e}; using {}", tree::DEFAULT_FANOUT);
+            tree::DEFAULT_FANOUT
+        }),
+        Err(_) => tree::DEFAULT_FANOUT,
     }
 }

@@ -15,8 +15,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::relay::Route;
 use super::{Coordinator, Participant};
 use crate::engine::{IntervalReport, Observer};
+use crate::fleet::merge::combine::Combined;
 use crate::fleet::protocol::{self, Message, Response};
 
 /// How long one delivery may take before it is retried.
@@ -113,6 +115,11 @@ impl Delivery {
                 Outgoing::Interval { seq, bytes } => {
                     // On disk before it leaves: a successor may need it again.
                     self.keep_on_disk(*seq, bytes.clone()).await;
+                    if !orphaned && self.via_tree(*seq, bytes).await {
+                        last_ok = Instant::now();
+                        next = seq + 1;
+                        continue;
+                    }
                     (self.interval_body(*seq, bytes), format!("interval {seq}"))
                 }
                 Outgoing::Done { message } => (protocol::encode(&**message, &[]), "done".into()),
@@ -134,12 +141,76 @@ impl Delivery {
     }
 
     fn interval_body(&self, seq: u64, bytes: &[u8]) -> Bytes {
+        self.body(seq, bytes, false)
+    }
+
+    fn body(&self, seq: u64, bytes: &[u8], to_relay: bool) -> Bytes {
         let message = Message::Interval {
             test_id: self.test_id.clone(),
             agent: self.p.me.clone(),
             seq,
+            to_relay,
         };
         protocol::encode(&message, bytes)
+    }
+
+    /// Delivers an interval through the test's merge tree: to this
+    /// agent's relay, or merged here when this agent relays. A relay that
+    /// fails or does not answer in time is skipped for the rest of the
+    /// test (the next level up, in the end the origin, takes its place).
+    /// False when the interval has to go straight to the coordinator: no
+    /// tree, a new coordinator, or nothing above took it.
+    async fn via_tree(&self, seq: u64, bytes: &Bytes) -> bool {
+        let Some(tree) = self.p.tree(&self.test_id) else {
+            return false;
+        };
+        loop {
+            if tree.origin() != self.current.node || *self.coordinator.borrow() != self.current {
+                return false;
+            }
+            match tree.route() {
+                Route::Origin => return false,
+                Route::Here => {
+                    let combined = match crate::metrics::Snapshot::decode(bytes)
+                        .map_err(|e| e.to_string())
+                        .and_then(|s| Combined::of(&self.p.me, seq, s).map_err(|e| e.to_string()))
+                    {
+                        Ok(c) => c,
+                        Err(e) => {
+                            tracing::warn!(test = %self.test_id, "interval {seq}: {e}");
+                            return false;
+                        }
+                    };
+                    return matches!(tree.offer(combined).await, Response::Ok);
+                }
+                Route::Relay { agent, addr } => {
+                    let body = self.body(seq, bytes, true);
+                    let reply = self
+                        .p
+                        .transport
+                        .request(addr, body, tree.relay_timeout())
+                        .await;
+                    match reply.map(|r| protocol::decode::<Response>(&r)) {
+                        Ok(Ok((Response::Ok, _))) => return true,
+                        // The relay reached the origin, which did not take it:
+                        // the straight path says why and retries.
+                        Ok(Ok((Response::UnknownTest { .. }, _))) => return false,
+                        Ok(Ok((other, _))) => {
+                            tracing::debug!(test = %self.test_id, relay = %agent, "interval {seq}: {other:?}");
+                            tree.skip(&agent);
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(test = %self.test_id, relay = %agent, "interval {seq}: {e}");
+                            tree.skip(&agent);
+                        }
+                        Err(e) => {
+                            tracing::debug!(test = %self.test_id, relay = %agent, "interval {seq}: {e}");
+                            tree.skip(&agent);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Sends intervals `0..upto` again, from disk, to a new coordinator;

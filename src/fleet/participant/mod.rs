@@ -14,6 +14,7 @@
 mod bundle;
 mod deliver;
 pub mod guard;
+pub mod relay;
 mod run;
 pub mod succession;
 #[cfg(test)]
@@ -24,6 +25,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -127,6 +129,9 @@ pub struct Participant {
     /// This agent's `region` label: the `region` tag of a plan with
     /// `targets` (set once; without it, `local`).
     region: OnceLock<String>,
+    /// The merge tree of the latest committed test, if it has one: kept
+    /// after this agent's share ends, for children still reporting.
+    relay: Mutex<Option<Arc<relay::Relay>>>,
 }
 
 impl Participant {
@@ -149,6 +154,7 @@ impl Participant {
             guard: OnceLock::new(),
             share: Mutex::new(None),
             region: OnceLock::new(),
+            relay: Mutex::new(None),
         })
     }
 
@@ -209,7 +215,14 @@ impl Participant {
                 test_id,
                 allocation,
                 start_unix_ms,
-            } => self.commit(&test_id, &allocation, start_unix_ms),
+                merge,
+            } => {
+                let answer = self.commit(&test_id, &allocation, start_unix_ms);
+                if answer == Response::Ok {
+                    self.set_tree(&test_id, &allocation, merge);
+                }
+                answer
+            }
             Message::Reallocate {
                 test_id,
                 allocation,
@@ -574,6 +587,45 @@ impl Participant {
         }
     }
 
+    /// Lays out the merge tree of a committed test (or forgets the last
+    /// one when the test has none).
+    fn set_tree(&self, test_id: &str, allocation: &Allocation, tree: Option<protocol::MergeTree>) {
+        let coordinator = lock(&self.active)
+            .as_ref()
+            .filter(|a| a.test_id == test_id)
+            .map(|a| a.coordinator.borrow().clone());
+        let relay = match (tree, coordinator) {
+            (Some(tree), Some(c)) if allocation.index_of(&self.me).is_some() => {
+                Some(Arc::new(relay::Relay::new(
+                    test_id,
+                    &self.me,
+                    &c.node,
+                    c.addr,
+                    allocation.agents().map(str::to_owned),
+                    tree,
+                    self.transport.clone(),
+                )))
+            }
+            _ => None,
+        };
+        *lock(&self.relay) = relay;
+    }
+
+    /// The merge tree of `test_id`, if it has one.
+    fn tree(&self, test_id: &str) -> Option<Arc<relay::Relay>> {
+        lock(&self.relay)
+            .as_ref()
+            .filter(|r| r.test_id() == test_id)
+            .cloned()
+    }
+
+    /// A child's interval (or a child relay's combined one), answered once
+    /// it reached the origin.
+    pub async fn relay(&self, msg: Message, payload: Bytes) -> Response {
+        let tree = lock(&self.relay).clone();
+        relay::receive(tree, &self.me, msg, payload).await
+    }
+
     /// This agent's share of its latest test, if it ran one.
     pub fn share(&self) -> Option<ShareTotals> {
         lock(&self.share).clone()
@@ -607,6 +659,7 @@ fn kind(m: &Message) -> &'static str {
         Message::Reallocate { .. } => "reallocate",
         Message::Abort { .. } => "abort",
         Message::Interval { .. } => "interval",
+        Message::Merged { .. } => "merged interval",
         Message::Done { .. } => "done",
         Message::Sealed { .. } => "sealed",
         Message::Identify => "identify",

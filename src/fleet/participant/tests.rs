@@ -190,6 +190,7 @@ async fn orphaned_with_c(c_answers: bool) -> (Vec<String>, Option<String>) {
         test_id: "t-s".into(),
         allocation,
         start_unix_ms: start,
+        merge: None,
     });
     assert_eq!(committed, Response::Ok);
     // Until a redirects its results (it adopts first), or for 1.5 s (six looks at its
