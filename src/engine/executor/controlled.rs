@@ -4,6 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use futures::FutureExt as _;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
@@ -116,22 +117,24 @@ pub(super) async fn controlled(
             let gauges = cx.gauges.clone();
             let back = back_tx.clone();
             let scenario = cx.scenario;
-            tokio::spawn(async move {
-                let vu = vu_loop(
-                    vu,
-                    shared,
-                    scenario,
-                    end,
-                    Budget::Unlimited,
-                    Stops {
-                        retire,
-                        interrupt: vu_interrupt,
-                    },
-                    gauges,
-                )
-                .await;
+            // `map`, not an `async` block around the loop: that would keep
+            // a second copy of the VU in the task for the whole run.
+            let vu_task = vu_loop(
+                vu,
+                shared,
+                scenario,
+                end,
+                Budget::Unlimited,
+                Stops {
+                    retire,
+                    interrupt: vu_interrupt,
+                },
+                gauges,
+            )
+            .map(move |vu| {
                 let _ = back.send(vu);
             });
+            tokio::spawn(vu_task);
         }
     }
     // Wait for every VU still out: they stop at `end` (or the graceful stop).

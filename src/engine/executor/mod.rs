@@ -300,3 +300,6 @@ async fn run_one(
     }
     finished
 }
+
+#[cfg(test)]
+mod tests;
