@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::iterations::Budget;
-use super::{Stops, VuGauges, vu_loop};
+use super::{Retire, Stops, VuGauges, vu_loop};
 use crate::engine::http::HttpClientConfig;
 use crate::engine::sink::SinkHandle;
 use crate::engine::vu::{Shared, Vu};
@@ -59,7 +59,7 @@ fn an_idle_vu_and_its_task_stay_within_their_budgets() {
         Instant::now(),
         Budget::Unlimited,
         Stops {
-            retire: CancellationToken::new(),
+            retire: Retire::with_run(&CancellationToken::new()),
             interrupt: CancellationToken::new(),
         },
         Arc::new(VuGauges::planned(1, 1)),

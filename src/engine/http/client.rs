@@ -91,7 +91,8 @@ enum Conn {
         peer: std::net::SocketAddr,
     },
     H2 {
-        conn: H2Conn,
+        /// Boxed: every VU keeps an `Origin`, few speak HTTP/2.
+        conn: Box<H2Conn>,
         peer: std::net::SocketAddr,
         tls: Option<super::tls::TlsInfo>,
     },
@@ -118,7 +119,7 @@ impl Conn {
             let tls = dialed.stream.tls_info();
             Ok(Conn::H2 {
                 // Boxed, as the TLS handshake is: rare, and large.
-                conn: Box::pin(H2Conn::handshake(dialed.stream, dialed.peer)).await?,
+                conn: Box::new(Box::pin(H2Conn::handshake(dialed.stream, dialed.peer)).await?),
                 peer: dialed.peer,
                 tls,
             })
@@ -299,17 +300,11 @@ impl Parts<'_> {
         loop {
             let mut current = match conn.take() {
                 Some(c) => c,
-                // Boxed: dialing is rare on the hot path and its future
-                // is large; inline it would be moved on every request.
+                // Inline: the request's future is boxed already, and a
+                // dial shares its space with the exchange that follows
+                // (its TLS half and an h2 handshake are boxed in turn).
                 None => {
-                    Box::pin(Conn::open(
-                        target,
-                        &mut origin.dns,
-                        config,
-                        local_ip,
-                        &mut out.timings,
-                    ))
-                    .await?
+                    Conn::open(target, &mut origin.dns, config, local_ip, &mut out.timings).await?
                 }
             };
             // `blocked` ends at the instant `sending` starts: the phases
