@@ -57,7 +57,7 @@ impl Shared {
     }
 }
 
-/// One virtual user. What only a request in flight needs is in [`Work`]
+/// One virtual user. What only a request in flight needs is in its `Work`
 /// (and the client's own work state), made on demand and dropped before a
 /// sleep: a sleeping VU holds its connections, cookies and variables, not
 /// buffers.

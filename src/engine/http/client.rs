@@ -31,7 +31,7 @@ const MAX_ORIGINS: usize = 64;
 /// One VU's HTTP client (k6 semantics: each VU keeps its own connections).
 ///
 /// What only a request needs (the parsed URL, the buffers, the phase clock)
-/// is in [`Work`], made on the first request and dropped by
+/// is in its `Work`, made on the first request and dropped by
 /// [`VuClient::release_buffers`]: a sleeping VU keeps its connections and
 /// little else.
 #[derive(Debug)]
