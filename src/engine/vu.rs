@@ -57,27 +57,38 @@ impl Shared {
     }
 }
 
-/// One virtual user.
+/// One virtual user. What only a request in flight needs is in its `Work`
+/// (and the client's own work state), made on demand and dropped before a
+/// sleep: a sleeping VU holds its connections, cookies and variables, not
+/// buffers.
 pub struct Vu {
     /// 1-based, unique across scenarios and (with segments) across agents.
     pub id: u64,
     client: VuClient,
     vars: Vec<Option<String>>,
     pub sink: SampleSink,
-    /// Where a single request's templates are rendered.
-    bufs: Buffers,
+    work: Option<Box<Work>>,
     /// The extra clients of this VU's batches.
     lanes: Lanes,
-    /// Headers of a request with cookies or of a redirect hop.
-    hop_headers: Vec<(http::HeaderName, String)>,
-    response: Response,
     /// The VU's cookies (emptied before each iteration unless
     /// `noCookiesReset`).
     jar: CookieJar,
     /// The first check that failed since [`Vu::lifecycle`] began.
     failed_check: Option<crate::plan::CheckId>,
+    /// `http_req_duration` of the VU's last single request.
+    last_duration: std::time::Duration,
     /// A script VU: its JavaScript runtime on a script worker.
-    script: Option<crate::script::ScriptVu>,
+    script: Option<Box<crate::script::ScriptVu>>,
+}
+
+/// A VU's state while it sends a single request.
+#[derive(Default)]
+struct Work {
+    /// Where the request's templates are rendered.
+    bufs: Buffers,
+    /// Headers of a request with cookies or of a redirect hop.
+    hop_headers: Vec<(http::HeaderName, String)>,
+    response: Response,
 }
 
 /// What a request's templates may read besides the VU's own state.
@@ -125,7 +136,7 @@ impl Vu {
             })
         });
         Vu {
-            script,
+            script: script.map(Box::new),
             id,
             client: VuClient::for_vu(shared.http.clone(), id),
             vars: shared
@@ -135,10 +146,9 @@ impl Vu {
                 .unwrap_or_else(|| vec![None; shared.plan.vars.len()]),
             failed_check: None,
             sink,
-            bufs: Buffers::default(),
+            work: None,
             lanes: Lanes::default(),
-            hop_headers: Vec::new(),
-            response: Response::default(),
+            last_duration: std::time::Duration::ZERO,
             jar: CookieJar::default(),
         }
     }
@@ -206,8 +216,10 @@ impl Vu {
         let mut group_starts: Vec<Instant> = Vec::new();
         for op in ops {
             match op {
-                Op::Request(p) => self.request(p, at, lag, http).await,
-                Op::Batch(ps) => self.batch(ps, at, lag, http).await,
+                // Boxed: a request's future is large and a VU's task
+                // would otherwise hold its space while the VU sleeps.
+                Op::Request(p) => Box::pin(self.request(p, at, lag, http)).await,
+                Op::Batch(ps) => Box::pin(self.batch(ps, at, lag, http)).await,
                 Op::Metric { series, value } => {
                     let value = match value {
                         MetricValue::Fixed(v) => Some(*v),
@@ -227,6 +239,7 @@ impl Vu {
                     // A sleeping VU holds no samples back (nor their memory).
                     if pause >= FLUSH_BEFORE_SLEEP {
                         self.sink.flush();
+                        self.work = None;
                         self.client.release_buffers();
                         self.lanes.release_buffers();
                     } else {
@@ -294,24 +307,35 @@ impl Vu {
         http: &crate::plan::HttpOptions,
     ) {
         let r = &p.request;
-        let cx = at.context(self.id, &self.vars);
-        let sent = exchange::render(p, &cx, &mut self.bufs);
-        let cookies =
-            exchange::with_cookies(&mut self.jar, sent.headers, sent.url, &mut self.hop_headers);
+        let Vu {
+            id,
+            client,
+            vars,
+            sink,
+            work,
+            jar,
+            failed_check,
+            last_duration,
+            ..
+        } = self;
+        let Work {
+            bufs,
+            hop_headers,
+            response,
+        } = &mut **work.get_or_insert_with(Box::default);
+        let cx = at.context(*id, vars);
+        let sent = exchange::render(p, &cx, bufs);
+        let cookies = exchange::with_cookies(jar, sent.headers, sent.url, hop_headers);
         let out = OutRequest {
             method: &r.method,
             url: sent.url,
-            headers: if cookies {
-                &self.hop_headers
-            } else {
-                sent.headers
-            },
+            headers: if cookies { hop_headers } else { sent.headers },
             body: sent.body,
             timeout: r.timeout,
             keep_body: p.keep_body,
             keep_headers: p.keep_headers,
         };
-        self.client.send(&out, &mut self.response).await;
+        client.send(&out, response).await;
         let f = exchange::Follow {
             request: r,
             url: sent.url,
@@ -320,40 +344,34 @@ impl Vu {
             http,
         };
         let mut chain = None;
-        while exchange::follow_on(
-            &f,
-            &mut chain,
-            &mut self.response,
-            &mut self.jar,
-            &mut self.sink,
-            &mut self.hop_headers,
-        ) {
+        while exchange::follow_on(&f, &mut chain, response, jar, sink, hop_headers) {
             let Some(c) = &chain else { break };
             let hop = OutRequest {
                 method: &c.method,
                 url: &c.url,
-                headers: &self.hop_headers,
+                headers: hop_headers,
                 body: if c.keep_body { sent.body } else { &[] },
                 timeout: r.timeout,
                 keep_body: p.keep_body,
                 keep_headers: p.keep_headers,
             };
-            self.client.send(&hop, &mut self.response).await;
+            client.send(&hop, response).await;
         }
+        *last_duration = response.timings.duration();
         let outcome = exchange::Outcome {
-            sink: &mut self.sink,
-            vars: &mut self.vars,
-            jar: &mut self.jar,
-            failed_check: &mut self.failed_check,
+            sink,
+            vars,
+            jar,
+            failed_check,
         };
-        exchange::finish(p, &f, &self.response, outcome);
+        exchange::finish(p, &f, response, outcome);
     }
 
     /// How long the VU's last request took (`http_req_duration`), zero
     /// before its first: what the open model expects a request to take
     /// right now.
     pub fn last_request_duration(&self) -> std::time::Duration {
-        self.response.timings.duration()
+        self.last_duration
     }
 
     /// Drops every connection (end of the VU's life, or a fresh start).

@@ -1,15 +1,17 @@
 //! `constant-vus` and `ramping-vus`: a controller that keeps the VU count on
 //! the scaled steps.
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures::FutureExt as _;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::iterations::Budget;
-use super::{Realloc, ScenarioCtx, Stops, vu_loop};
+use super::{Realloc, Retire, ScenarioCtx, Stops, vu_loop};
 use crate::engine::schedule::VuStep;
 use crate::engine::vu::Vu;
 
@@ -41,8 +43,8 @@ pub(super) async fn controlled(
         .max()
         .unwrap_or(0);
     let (back_tx, mut back_rx) = mpsc::unbounded_channel::<Vu>();
-    // Running VUs, most recently started last: (retire, interrupt) tokens.
-    let mut running: Vec<(CancellationToken, CancellationToken)> = Vec::new();
+    // Running VUs, most recently started last: (retire flag, interrupt).
+    let mut running: Vec<(Arc<AtomicBool>, CancellationToken)> = Vec::new();
     let mut live = 0usize;
     let mut step_index = 0;
     let mut global_vus = 0;
@@ -88,7 +90,7 @@ pub(super) async fn controlled(
         let want = usize::try_from(tuple.scale(global_vus)).unwrap_or(usize::MAX);
         while running.len() > want {
             if let Some((retire, vu_interrupt)) = running.pop() {
-                retire.cancel();
+                retire.store(true, Ordering::Relaxed);
                 let t = vu_interrupt.clone();
                 tokio::spawn(async move {
                     tokio::select! {
@@ -108,7 +110,7 @@ pub(super) async fn controlled(
                 }
                 cx.new_vu_with(&tuple, created - 1)
             });
-            let retire = cx.stop.child_token();
+            let retire = Arc::new(AtomicBool::new(false));
             let vu_interrupt = interrupt.child_token();
             running.push((retire.clone(), vu_interrupt.clone()));
             live += 1;
@@ -116,22 +118,27 @@ pub(super) async fn controlled(
             let gauges = cx.gauges.clone();
             let back = back_tx.clone();
             let scenario = cx.scenario;
-            tokio::spawn(async move {
-                let vu = vu_loop(
-                    vu,
-                    shared,
-                    scenario,
-                    end,
-                    Budget::Unlimited,
-                    Stops {
-                        retire,
-                        interrupt: vu_interrupt,
+            // `map`, not an `async` block around the loop: that would keep
+            // a second copy of the VU in the task for the whole run.
+            let vu_task = vu_loop(
+                vu,
+                shared,
+                scenario,
+                end,
+                Budget::Unlimited,
+                Stops {
+                    retire: Retire {
+                        run: cx.stop.clone(),
+                        own: Some(retire),
                     },
-                    gauges,
-                )
-                .await;
+                    interrupt: vu_interrupt,
+                },
+                gauges,
+            )
+            .map(move |vu| {
                 let _ = back.send(vu);
             });
+            tokio::spawn(vu_task);
         }
     }
     // Wait for every VU still out: they stop at `end` (or the graceful stop).

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::{ScenarioCtx, Stops, vu_loop};
+use super::{Retire, ScenarioCtx, Stops, vu_loop};
 use crate::engine::vu::Vu;
 
 /// How many iterations a closed-model VU may still start.
@@ -109,7 +109,7 @@ pub(super) async fn closed(
             end,
             budget,
             Stops {
-                retire: cx.stop.clone(),
+                retire: Retire::with_run(&cx.stop),
                 interrupt: interrupt.clone(),
             },
             cx.gauges.clone(),

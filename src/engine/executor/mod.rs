@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -243,9 +243,31 @@ impl ScenarioCtx {
 /// How a VU's loop is told to stop.
 struct Stops {
     /// No new iteration (scenario end, ramp-down, run stop).
-    retire: CancellationToken,
+    retire: Retire,
     /// Cut the current iteration (graceful stop over).
     interrupt: CancellationToken,
+}
+
+/// When a VU starts no new iteration: the run stops, or (a VU a ramp
+/// removed) its own flag is set. A flag, not a child token: it is only
+/// read between iterations, and every running VU has one.
+struct Retire {
+    run: CancellationToken,
+    own: Option<Arc<AtomicBool>>,
+}
+
+impl Retire {
+    /// Retired with the run only.
+    fn with_run(run: &CancellationToken) -> Retire {
+        Retire {
+            run: run.clone(),
+            own: None,
+        }
+    }
+
+    fn is_set(&self) -> bool {
+        self.run.is_cancelled() || self.own.as_ref().is_some_and(|f| f.load(Ordering::Relaxed))
+    }
 }
 
 /// One closed-model VU: iterate until `end`, the budget runs out, `retire`
@@ -262,7 +284,7 @@ async fn vu_loop(
     let Stops { retire, interrupt } = stops;
     gauges.enter(scenario);
     let mut iter = 0;
-    while Instant::now() < end && !retire.is_cancelled() && budget.take() {
+    while Instant::now() < end && !retire.is_set() && budget.take() {
         let spec = IterationSpec {
             scenario,
             iter,
@@ -300,3 +322,6 @@ async fn run_one(
     }
     finished
 }
+
+#[cfg(test)]
+mod tests;

@@ -29,9 +29,23 @@ use crate::metrics::Timings;
 const MAX_ORIGINS: usize = 64;
 
 /// One VU's HTTP client (k6 semantics: each VU keeps its own connections).
+///
+/// What only a request needs (the parsed URL, the buffers, the phase clock)
+/// is in its `Work`, made on the first request and dropped by
+/// [`VuClient::release_buffers`]: a sleeping VU keeps its connections and
+/// little else.
 #[derive(Debug)]
 pub struct VuClient {
     config: Arc<HttpClientConfig>,
+    origins: Vec<Origin>,
+    work: Option<Box<Work>>,
+    /// This VU's source address (`localIPs`).
+    local_ip: Option<std::net::IpAddr>,
+}
+
+/// A client's state while it sends requests.
+#[derive(Debug)]
+struct Work {
     /// The URL last parsed into `target`, so a static URL is parsed once.
     url: String,
     /// False when `target` does not describe `url` (after a parse error).
@@ -39,13 +53,23 @@ pub struct VuClient {
     target: Target,
     /// HTTP/2 URI of `target`, built on first use.
     h2_uri: Option<Uri>,
-    origins: Vec<Origin>,
     scratch: Scratch,
     /// Where the current request is and since when: for charging a
     /// timeout, and for phases that end where the next begins.
     clock: PhaseClock,
-    /// This VU's source address (`localIPs`).
-    local_ip: Option<std::net::IpAddr>,
+}
+
+impl Work {
+    fn new() -> Box<Work> {
+        Box::new(Work {
+            url: String::new(),
+            url_ok: false,
+            target: Target::default(),
+            h2_uri: None,
+            scratch: Scratch::default(),
+            clock: PhaseClock::start(Instant::now()),
+        })
+    }
 }
 
 /// Everything a VU keeps per `scheme://host:port`.
@@ -67,7 +91,8 @@ enum Conn {
         peer: std::net::SocketAddr,
     },
     H2 {
-        conn: H2Conn,
+        /// Boxed: every VU keeps an `Origin`, few speak HTTP/2.
+        conn: Box<H2Conn>,
         peer: std::net::SocketAddr,
         tls: Option<super::tls::TlsInfo>,
     },
@@ -93,7 +118,8 @@ impl Conn {
         if h2c || dialed.stream.negotiated_h2() {
             let tls = dialed.stream.tls_info();
             Ok(Conn::H2 {
-                conn: H2Conn::handshake(dialed.stream, dialed.peer).await?,
+                // Boxed, as the TLS handshake is: rare, and large.
+                conn: Box::new(Box::pin(H2Conn::handshake(dialed.stream, dialed.peer)).await?),
                 peer: dialed.peer,
                 tls,
             })
@@ -105,9 +131,9 @@ impl Conn {
         }
     }
 
-    async fn is_usable(&mut self, scratch: &mut Scratch) -> bool {
+    async fn is_usable(&mut self) -> bool {
         match self {
-            Conn::H1 { stream, .. } => stream.idle_state(&mut scratch.buf).await == IdleState::Open,
+            Conn::H1 { stream, .. } => stream.idle_state().await == IdleState::Open,
             Conn::H2 { conn, .. } => conn.is_open(),
         }
     }
@@ -135,13 +161,8 @@ impl VuClient {
         VuClient {
             local_ip: None,
             config,
-            url: String::new(),
-            url_ok: false,
-            target: Target::default(),
-            h2_uri: None,
             origins: Vec::new(),
-            scratch: Scratch::default(),
-            clock: PhaseClock::start(Instant::now()),
+            work: None,
         }
     }
 
@@ -171,10 +192,22 @@ impl VuClient {
     async fn send_plain(&mut self, req: &OutRequest<'_>, out: &mut Response) {
         out.clear();
         let start = Instant::now();
-        self.clock = PhaseClock::start(start);
-        match tokio::time::timeout(req.timeout, self.send_inner(req, out, start)).await {
+        let work = self.work.get_or_insert_with(Work::new);
+        work.clock = PhaseClock::start(start);
+        let parts = Parts {
+            config: &self.config,
+            origins: &mut self.origins,
+            work,
+            local_ip: self.local_ip,
+        };
+        let sent = tokio::time::timeout(req.timeout, parts.send(req, out, start)).await;
+        let clock = self
+            .work
+            .as_ref()
+            .map_or(PhaseClock::start(start), |w| w.clock);
+        match sent {
             Ok(Ok(())) => {
-                out.elapsed = self.clock.since - start;
+                out.elapsed = clock.since - start;
                 decode_body(out);
             }
             Ok(Err(failure)) => {
@@ -183,7 +216,7 @@ impl VuClient {
             }
             Err(_elapsed) => {
                 out.elapsed = start.elapsed();
-                charge_cut_phase(&mut out.timings, self.clock.phase, out.elapsed);
+                charge_cut_phase(&mut out.timings, clock.phase, out.elapsed);
                 out.fail(RequestError::Timeout {
                     timeout: req.timeout,
                 });
@@ -191,48 +224,61 @@ impl VuClient {
         }
     }
 
-    /// Closes every connection of this VU.
-    /// Frees the buffers a sleeping VU does not need (connections stay open).
+    /// Frees what a sleeping VU does not need: the request's state and
+    /// buffers (connections stay open).
     pub fn release_buffers(&mut self) {
-        self.scratch.release();
+        self.work = None;
     }
 
+    /// Closes every connection of this VU.
     pub fn close_all(&mut self) {
         for origin in &mut self.origins {
             origin.conn = None;
         }
     }
+}
 
-    async fn send_inner(
-        &mut self,
+/// A client's parts that one request uses, borrowed apart.
+struct Parts<'a> {
+    config: &'a Arc<HttpClientConfig>,
+    origins: &'a mut Vec<Origin>,
+    work: &'a mut Work,
+    local_ip: Option<std::net::IpAddr>,
+}
+
+impl Parts<'_> {
+    async fn send(
+        self,
         req: &OutRequest<'_>,
         out: &mut Response,
         start: Instant,
     ) -> Result<(), RequestError> {
-        if !self.url_ok || self.url != req.url {
-            self.url_ok = false;
-            self.h2_uri = None;
-            self.target
+        let Parts {
+            config,
+            origins,
+            work,
+            local_ip,
+        } = self;
+        if !work.url_ok || work.url != req.url {
+            work.url_ok = false;
+            work.h2_uri = None;
+            work.target
                 .parse_into(req.url)
                 .map_err(|reason| RequestError::InvalidUrl {
                     url: req.url.to_owned(),
                     reason,
                 })?;
-            self.url.clear();
-            self.url.push_str(req.url);
-            self.url_ok = true;
+            work.url.clear();
+            work.url.push_str(req.url);
+            work.url_ok = true;
         }
-        self.scratch.ensure();
-        let VuClient {
-            config,
+        let Work {
             target,
             h2_uri,
-            origins,
             scratch,
             clock,
-            local_ip,
             ..
-        } = self;
+        } = work;
         let opts = &config.opts;
         // Also validates the headers, whichever version ends up used.
         let via = config
@@ -245,7 +291,7 @@ impl VuClient {
         let mut reused = false;
         if let Some(mut idle) = origin.conn.take()
             && !opts.no_connection_reuse
-            && idle.is_usable(scratch).await
+            && idle.is_usable().await
         {
             conn = Some(idle);
             reused = true;
@@ -254,17 +300,11 @@ impl VuClient {
         loop {
             let mut current = match conn.take() {
                 Some(c) => c,
-                // Boxed: dialing is rare on the hot path and its future
-                // is large; inline it would be moved on every request.
+                // Inline: the request's future is boxed already, and a
+                // dial shares its space with the exchange that follows
+                // (its TLS half and an h2 handshake are boxed in turn).
                 None => {
-                    Box::pin(Conn::open(
-                        target,
-                        &mut origin.dns,
-                        config,
-                        *local_ip,
-                        &mut out.timings,
-                    ))
-                    .await?
+                    Conn::open(target, &mut origin.dns, config, local_ip, &mut out.timings).await?
                 }
             };
             // `blocked` ends at the instant `sending` starts: the phases
@@ -340,6 +380,8 @@ fn origin_for<'a>(origins: &'a mut Vec<Origin>, target: &Target) -> &'a mut Orig
             if origins.len() >= MAX_ORIGINS {
                 origins.remove(0);
             }
+            // Every VU keeps these: no spare capacity.
+            origins.reserve_exact(1);
             origins.push(Origin {
                 scheme: target.scheme,
                 host: target.host.clone(),

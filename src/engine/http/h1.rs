@@ -42,8 +42,12 @@ const AWAY: std::time::Duration = std::time::Duration::from_millis(1);
 /// Largest body allocation made up front from a Content-Length.
 const MAX_BODY_RESERVE: u64 = 16 * 1024 * 1024;
 
-/// Buffers a VU reuses for every HTTP/1.1 request.
-#[derive(Debug)]
+/// Buffers a VU reuses for every HTTP/1.1 request. Both start empty: the
+/// head grows to the size of the requests sent, the read buffer is
+/// allocated when the response starts to arrive (on a plain socket, once it
+/// is readable), so a VU waiting for a connection or a response holds no
+/// read buffer.
+#[derive(Debug, Default)]
 pub struct Scratch {
     /// The request head (and a small body behind it).
     pub head: Vec<u8>,
@@ -53,33 +57,15 @@ pub struct Scratch {
     end: usize,
 }
 
-impl Default for Scratch {
-    fn default() -> Self {
-        Scratch {
-            head: Vec::with_capacity(512),
-            buf: vec![0; INITIAL_READ_BUFFER],
-            start: 0,
-            end: 0,
-        }
-    }
-}
-
 impl Scratch {
-    /// Gives the read buffer back while the VU has nothing to read (a
-    /// sleeping VU then costs a few hundred bytes, not kilobytes); the next
-    /// request allocates it again.
+    /// Gives both buffers back while the VU has nothing to send or read (a
+    /// sleeping VU then holds none); the next request allocates them again.
     pub fn release(&mut self) {
         if self.start == self.end {
             self.buf = Vec::new();
+            self.head = Vec::new();
             self.start = 0;
             self.end = 0;
-        }
-    }
-
-    /// Makes sure there is a read buffer again after [`Scratch::release`].
-    pub fn ensure(&mut self) {
-        if self.buf.is_empty() {
-            self.buf.resize(INITIAL_READ_BUFFER, 0);
         }
     }
 }
@@ -431,6 +417,12 @@ async fn fill(stream: &mut Stream, scratch: &mut Scratch, limit: usize) -> io::R
     if scratch.start == scratch.end {
         scratch.start = 0;
         scratch.end = 0;
+    }
+    if scratch.buf.is_empty() {
+        // The buffer is made when bytes are there to read, not while the
+        // VU waits for them.
+        stream.readable().await?;
+        scratch.buf.resize(INITIAL_READ_BUFFER, 0);
     }
     if scratch.end == scratch.buf.len() {
         if scratch.start > 0 {

@@ -109,9 +109,12 @@ impl Stream {
     /// the last response is noticed here, before a request is written.
     /// Costs nothing extra on Linux: the `EAGAIN` read it does would
     /// otherwise happen right after the request is written.
-    pub async fn idle_state(&mut self, scratch: &mut [u8]) -> IdleState {
+    /// Any byte read here makes the connection untrustworthy, so a few
+    /// bytes of the caller's frame are enough to look.
+    pub async fn idle_state(&mut self) -> IdleState {
+        let mut probe = [0u8; 8];
         std::future::poll_fn(|cx| {
-            let mut buf = ReadBuf::new(scratch);
+            let mut buf = ReadBuf::new(&mut probe);
             Poll::Ready(match Pin::new(&mut *self).poll_read(cx, &mut buf) {
                 Poll::Pending => IdleState::Open,
                 Poll::Ready(Ok(())) if buf.filled().is_empty() => IdleState::Closed,
@@ -120,6 +123,16 @@ impl Stream {
             })
         })
         .await
+    }
+
+    /// Waits until a read can make progress, without holding a buffer: a
+    /// plain socket until it is readable; a TLS stream at once (its session
+    /// may hold decrypted bytes the socket no longer shows).
+    pub async fn readable(&self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.readable().await,
+            Stream::Tls(_) => Ok(()),
+        }
     }
 
     /// The TLS version and suite, for `https://`.
@@ -155,6 +168,7 @@ impl DnsCache {
     /// Always answers `addr` (the `hosts` option).
     pub fn pin(&mut self, addr: SocketAddr) {
         self.addrs.clear();
+        self.addrs.reserve_exact(1);
         self.addrs.push(addr);
         self.pinned = true;
     }
@@ -186,6 +200,8 @@ impl DnsCache {
                 })?;
             self.addrs.clear();
             self.addrs.extend(found);
+            // Kept for the TTL by every VU: no spare capacity.
+            self.addrs.shrink_to_fit();
             let answered = !self.addrs.is_empty();
             opts.policy.filter(&mut self.addrs);
             if self.addrs.is_empty() {
@@ -263,19 +279,43 @@ pub async fn dial(
             timings.connecting = connect_start.elapsed();
             Stream::Plain(tcp)
         }
+        // Boxed: the tunnel and the handshake are large futures, and a
+        // plain connection should not carry their space while it connects.
         Scheme::Https => {
-            let mut tcp = tcp;
-            if let Some(p) = proxy {
-                tunnel(&mut tcp, p, target).await?;
-            }
-            timings.connecting = connect_start.elapsed();
-            let tls_start = Instant::now();
-            let stream = handshake(target, tcp, addr, config.tls_config(&target.host)).await;
-            timings.tls_handshaking = tls_start.elapsed();
-            Stream::Tls(Box::new(stream?))
+            Box::pin(secure(
+                tcp,
+                proxy,
+                target,
+                addr,
+                config,
+                connect_start,
+                timings,
+            ))
+            .await?
         }
     };
     Ok(Dialed { stream, peer: addr })
+}
+
+/// The TLS half of [`dial`]: the proxy's tunnel (if any), then the
+/// handshake, timed.
+async fn secure(
+    mut tcp: TcpStream,
+    proxy: Option<&Proxy>,
+    target: &Target,
+    addr: SocketAddr,
+    config: &HttpClientConfig,
+    connect_start: Instant,
+    timings: &mut Timings,
+) -> Result<Stream, RequestError> {
+    if let Some(p) = proxy {
+        tunnel(&mut tcp, p, target).await?;
+    }
+    timings.connecting = connect_start.elapsed();
+    let tls_start = Instant::now();
+    let stream = handshake(target, tcp, addr, config.tls_config(&target.host)).await;
+    timings.tls_handshaking = tls_start.elapsed();
+    Ok(Stream::Tls(Box::new(stream?)))
 }
 
 /// A TCP connection to `addr`, from `local_ip` when `localIPs` gives one.
@@ -418,14 +458,10 @@ mod tests {
             .unwrap();
         assert_eq!(dialed.peer, addr);
         let (mut server, _) = listener.accept().await.unwrap();
-        let mut scratch = [0u8; 64];
-        assert_eq!(
-            dialed.stream.idle_state(&mut scratch).await,
-            IdleState::Open
-        );
+        assert_eq!(dialed.stream.idle_state().await, IdleState::Open);
         server.write_all(b"x").await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
-        while dialed.stream.idle_state(&mut scratch).await == IdleState::Open {
+        while dialed.stream.idle_state().await == IdleState::Open {
             assert!(Instant::now() < deadline, "unsolicited byte never seen");
             tokio::task::yield_now().await;
         }
@@ -437,7 +473,7 @@ mod tests {
         drop(server);
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            match dialed.stream.idle_state(&mut scratch).await {
+            match dialed.stream.idle_state().await {
                 IdleState::Closed => break,
                 state => assert_eq!(state, IdleState::Open),
             }
