@@ -3,7 +3,8 @@
 //! identity, pod seeds, RBAC refusals here; the `LoadTest` controller in
 //! `tests/kube/controller.rs` (conditions, Events, re-runs and TTLs in
 //! `tests/kube/lifecycle.rs`, env values from Secrets in
-//! `tests/kube/secrets.rs`, least privilege in `tests/kube/rbac.rs`, agent
+//! `tests/kube/secrets.rs`, least privilege in `tests/kube/rbac.rs` (Roles
+//! scoped to their namespace, `watchNamespaces` served under the rendered Roles), agent
 //! selection by `matchExpressions` on a real in-process fleet in
 //! `tests/kube/selection.rs`); the fake's own API semantics in
 //! `tests/kube/conformance.rs`.

@@ -347,12 +347,16 @@ def intended(label: str, objs: list[dict]) -> list[str]:
 
 
 # The RBAC rules the fake API server of `cargo test --test kube` enforces for
-# a render with `rbac.secretNames` (tests/kube/rbac.rs): written from the
-# render of this values set, and held equal to it.
-RENDERED_RBAC = ("ci/existing-secrets.yaml", ROOT / "tests" / "k8s" / "rendered" / "rbac-secret-names.yaml")
+# a render with `rbac.secretNames` and one with `watchNamespaces`
+# (tests/kube/rbac.rs): written from the render of each values set, and
+# held equal to it.
+RENDERED_RBAC = {
+    "ci/existing-secrets.yaml": ROOT / "tests" / "k8s" / "rendered" / "rbac-secret-names.yaml",
+    "ci/crds-managed.yaml": ROOT / "tests" / "k8s" / "rendered" / "rbac-watch-namespaces.yaml",
+}
 
 
-def rendered_rbac_fixture(objs: list[dict]) -> list[str]:
+def rendered_rbac_fixture(label: str, objs: list[dict]) -> list[str]:
     """The fixture holds exactly the Roles and ClusterRoles of the render;
     VOLLEY_K8S_WRITE_FIXTURES=1 rewrites it."""
     # Kind, name and rules only: labels change with every chart version.
@@ -360,10 +364,10 @@ def rendered_rbac_fixture(objs: list[dict]) -> list[str]:
               "metadata": {k: v for k, v in o["metadata"].items() if k in ("name", "namespace")},
               "rules": o["rules"]}
              for o in objs if o["kind"] in ("Role", "ClusterRole")]
-    text = ("# Rendered by .ci/k8s-check from chart/volley with " + RENDERED_RBAC[0] + "; do not edit.\n"
+    text = ("# Rendered by .ci/k8s-check from chart/volley with " + label + "; do not edit.\n"
             "# The fake API server enforces these rules in tests/kube/rbac.rs.\n"
             + yaml.safe_dump_all(rules, sort_keys=True))
-    path = RENDERED_RBAC[1]
+    path = RENDERED_RBAC[label]
     if os.environ.get("VOLLEY_K8S_WRITE_FIXTURES") == "1":
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
@@ -597,9 +601,9 @@ def check_chart(helm, report: Report, validators: Validators, kube_version: str)
             helm_test_controls(report, objs)
         if label == "ci/cert-manager.yaml":
             cert_manager_controls(report, objs)
-        if label == RENDERED_RBAC[0]:
-            report.run(f"{RENDERED_RBAC[1].relative_to(ROOT)} is the RBAC of [{label}]",
-                       lambda: rendered_rbac_fixture(objs))
+        if label in RENDERED_RBAC:
+            report.run(f"{RENDERED_RBAC[label].relative_to(ROOT)} is the RBAC of [{label}]",
+                       lambda: rendered_rbac_fixture(label, objs))
         # Only the Roles and RoleBindings of watchNamespaces live elsewhere.
         watched = set(values.get("watchNamespaces", []))
         names_ok = [f"{wiring.summary_of(o)} not in namespace {namespace}" for o in objs

@@ -28,7 +28,12 @@ pub fn loadtest(name: &str, plan: &str) -> Value {
 
 /// Fast settings so the tests take fractions of a second.
 pub fn config(node: &str) -> ControllerConfig {
-    let mut c = ControllerConfig::new(NAMESPACE, node);
+    config_in(NAMESPACE, node)
+}
+
+/// [`config`] for the controller of another namespace.
+pub fn config_in(namespace: &str, node: &str) -> ControllerConfig {
+    let mut c = ControllerConfig::new(namespace, node);
     c.progress_every = Duration::from_millis(50);
     c.pending_retry = Duration::from_millis(50);
     c.pending_timeout = Duration::from_secs(60);

@@ -8,7 +8,7 @@
 use serde_json::json;
 use volley::kube::KubeContext;
 
-use super::controller::{PLAN, config, loadtest, phase, start};
+use super::controller::{PLAN, config, config_in, loadtest, phase, start};
 use super::fake_agent::FakeAgent;
 use super::fake_api::{FakeApi, NAMESPACE, Rbac};
 use super::support::eventually;
@@ -192,13 +192,104 @@ async fn resource_names_of_the_rendered_role_are_enforced_name_by_name() {
 #[test]
 fn resource_names_grant_only_calls_on_those_objects() {
     let rbac = Rbac::from_yaml(RENDERED_SECRET_NAMES);
-    assert!(rbac.allows("", "secrets", "get", true, Some("target-db")));
-    assert!(!rbac.allows("", "secrets", "get", true, Some("target-dbx")));
+    assert!(rbac.allows("", "secrets", "get", Some(NAMESPACE), Some("target-db")));
+    assert!(!rbac.allows("", "secrets", "get", Some(NAMESPACE), Some("target-dbx")));
     // A list names no object, so a rule with resourceNames does not cover it.
-    assert!(!rbac.allows("", "secrets", "list", true, None));
-    assert!(!rbac.allows("", "secrets", "get", true, None));
+    assert!(!rbac.allows("", "secrets", "list", Some(NAMESPACE), None));
+    assert!(!rbac.allows("", "secrets", "get", Some(NAMESPACE), None));
     // Rules without resourceNames cover every object.
-    assert!(rbac.allows("", "configmaps", "get", true, Some("anything")));
-    assert!(rbac.allows("", "nodes", "get", false, Some("worker-1")));
-    assert!(!rbac.allows("", "configmaps", "get", false, Some("anything")));
+    assert!(rbac.allows("", "configmaps", "get", Some(NAMESPACE), Some("anything")));
+    assert!(rbac.allows("", "nodes", "get", None, Some("worker-1")));
+    assert!(!rbac.allows("", "configmaps", "get", None, Some("anything")));
+}
+
+/// The chart's Roles with `watchNamespaces: [team-a, team-b, volley]`
+/// (`chart/volley/ci/crds-managed.yaml`; `.ci/k8s-check` holds this file
+/// equal to the render): a Role and RoleBinding in each watched namespace.
+const RENDERED_WATCH_NAMESPACES: &str = include_str!("../k8s/rendered/rbac-watch-namespaces.yaml");
+
+/// One controller per served namespace, as the agent starts them, each
+/// under the Role of its own namespace: a LoadTest in a watched namespace
+/// runs with its plan and Secret read there; the agent makes no call a
+/// Role does not grant; a namespace it was not given grants nothing.
+#[tokio::test]
+async fn watched_namespaces_are_served_under_their_own_roles() {
+    let rbac = Rbac::from_yaml(RENDERED_WATCH_NAMESPACES);
+    let api = FakeApi::start_with_rbac(rbac.clone()).await;
+    api.put_configmap(
+        "team-a",
+        json!({"metadata": {"name": "plans"}, "data": {"smoke.yaml": PLAN}}),
+    );
+    api.put_secret("team-a", "creds", &[("token", "team-a-token")]);
+    let agent = FakeAgent::new("node-a");
+    let _controllers: Vec<_> = [NAMESPACE, "team-a", "team-b"]
+        .into_iter()
+        .map(|ns| start(&api, agent.clone(), config_in(ns, "node-a")))
+        .collect();
+
+    let mut a = loadtest("from-team-a", PLAN);
+    a["spec"] = json!({
+        "planFrom": {"configMapKeyRef": {"name": "plans", "key": "smoke.yaml"}},
+        "envValueFrom": {"TOKEN": {"secretKeyRef": {"name": "creds", "key": "token"}}},
+    });
+    api.create_loadtest("team-a", a);
+    api.create_loadtest("team-c", loadtest("not-watched", PLAN));
+    let s = eventually("the team-a test to start", || {
+        let s = api
+            .loadtest("team-a", "from-team-a")
+            .map(|lt| lt["status"].clone())
+            .unwrap_or_default();
+        (s["phase"] == "Starting").then_some(s)
+    })
+    .await;
+    assert_eq!(s["phase"], "Starting", "{s}");
+    let submits = agent.submits();
+    assert_eq!(submits.len(), 1, "only the watched namespace's test ran");
+    assert_eq!(
+        submits[0].env.get("TOKEN").map(String::as_str),
+        Some("team-a-token")
+    );
+    assert_eq!(
+        api.loadtest("team-c", "not-watched")
+            .map(|lt| lt["status"].clone()),
+        Some(serde_json::Value::Null),
+        "an unwatched namespace is left alone"
+    );
+    let refused: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.as_agent && r.status == 403)
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(refused.is_empty(), "calls no Role grants: {refused:?}");
+    assert!(
+        api.requests()
+            .iter()
+            .any(|r| r.as_agent && r.path.contains("/namespaces/team-b/loadtests")),
+        "team-b is watched too"
+    );
+
+    // Roles count in their own namespace only.
+    for ns in [NAMESPACE, "team-a", "team-b"] {
+        assert!(
+            rbac.allows("volley.dev", "loadtests", "watch", Some(ns), None),
+            "{ns}"
+        );
+    }
+    assert!(!rbac.allows("volley.dev", "loadtests", "watch", Some("team-c"), None));
+    assert!(!rbac.allows("", "secrets", "get", Some("team-c"), Some("creds")));
+    // Gossip seeds are listed in the release's namespace only.
+    assert!(rbac.allows("", "pods", "list", Some(NAMESPACE), None));
+    assert!(!rbac.allows("", "pods", "list", Some("team-a"), None));
+    let _stray = start(&api, agent.clone(), config_in("team-c", "node-a"));
+    eventually(
+        "a controller in an unwatched namespace to be refused",
+        || {
+            api.requests()
+                .into_iter()
+                .any(|r| r.as_agent && r.status == 403 && r.path.contains("/namespaces/team-c/"))
+                .then_some(())
+        },
+    )
+    .await;
 }

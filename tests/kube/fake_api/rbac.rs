@@ -1,6 +1,7 @@
 //! The agent's RBAC rules, as the fake API server enforces them: a Role's
-//! rules grant namespaced resources, a ClusterRole's grant any (its binding
-//! is cluster-wide); a rule with `resourceNames` grants only calls on those
+//! rules grant namespaced resources in the Role's own namespace (where its
+//! RoleBinding lives), a ClusterRole's grant any (its binding is
+//! cluster-wide); a rule with `resourceNames` grants only calls on those
 //! objects by name (a list, a create or another name is refused, as on a
 //! cluster). Read from the shipped or rendered manifests, so a call the code
 //! makes without a grant fails a test with 403.
@@ -25,8 +26,8 @@ pub enum Names {
 /// The grants of one service account.
 #[derive(Debug, Clone, Default)]
 pub struct Rbac {
-    /// From Roles: namespaced resources only.
-    namespaced: BTreeMap<Grant, Names>,
+    /// From Roles, by the Role's namespace: namespaced resources there only.
+    namespaced: BTreeMap<String, BTreeMap<Grant, Names>>,
     /// From ClusterRoles.
     cluster: BTreeMap<Grant, Names>,
 }
@@ -59,7 +60,12 @@ impl Rbac {
         for doc in serde_yaml_ng::Deserializer::from_str(text) {
             let obj: Value = serde::Deserialize::deserialize(doc).expect("RBAC YAML parses");
             let into = match obj["kind"].as_str() {
-                Some("Role") => &mut rbac.namespaced,
+                Some("Role") => {
+                    let ns = obj["metadata"]["namespace"]
+                        .as_str()
+                        .expect("a Role names its namespace");
+                    rbac.namespaced.entry(ns.to_owned()).or_default()
+                }
                 Some("ClusterRole") => &mut rbac.cluster,
                 _ => continue,
             };
@@ -92,14 +98,14 @@ impl Rbac {
 
     /// Whether `verb` on `group`/`resource` is granted for the object
     /// `name` (`None`: a call on no single object, such as a list or a
-    /// create); `namespaced` for a call inside a namespace (where Roles
-    /// count).
+    /// create); `namespace` for a call inside one (where that namespace's
+    /// Roles count).
     pub fn allows(
         &self,
         group: &str,
         resource: &str,
         verb: &str,
-        namespaced: bool,
+        namespace: Option<&str>,
         name: Option<&str>,
     ) -> bool {
         let grant = (group.to_string(), resource.to_string(), verb.to_string());
@@ -109,14 +115,17 @@ impl Rbac {
             (Names::Only(_), None) => false,
         };
         self.cluster.get(&grant).is_some_and(covers)
-            || (namespaced && self.namespaced.get(&grant).is_some_and(covers))
+            || namespace
+                .and_then(|ns| self.namespaced.get(ns))
+                .and_then(|grants| grants.get(&grant))
+                .is_some_and(covers)
     }
 
     /// Every grant, cluster-wide and namespaced.
     pub fn grants(&self) -> BTreeSet<Grant> {
         self.cluster
             .keys()
-            .chain(self.namespaced.keys())
+            .chain(self.namespaced.values().flat_map(BTreeMap::keys))
             .cloned()
             .collect()
     }
@@ -125,7 +134,7 @@ impl Rbac {
     pub fn named_grants(&self) -> BTreeSet<(Grant, String)> {
         self.cluster
             .iter()
-            .chain(&self.namespaced)
+            .chain(self.namespaced.values().flatten())
             .filter_map(|(grant, names)| match names {
                 Names::All => None,
                 Names::Only(only) => Some(only.iter().map(|n| (grant.clone(), n.clone()))),

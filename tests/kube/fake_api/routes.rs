@@ -307,7 +307,7 @@ fn forbidden(
                 route.group(),
                 resource,
                 verb,
-                route.namespace().is_some(),
+                route.namespace(),
                 route.name(),
             )
         });
