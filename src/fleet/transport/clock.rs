@@ -184,10 +184,19 @@ mod tests {
 
     #[test]
     fn an_offset_beyond_the_tolerance_by_more_than_its_error_is_proven() {
-        assert_eq!(judge_clock(&sample(100, 20), TOLERANCE), ClockVerdict::Beyond);
-        assert_eq!(judge_clock(&sample(-100, 20), TOLERANCE), ClockVerdict::Beyond);
+        assert_eq!(
+            judge_clock(&sample(100, 20), TOLERANCE),
+            ClockVerdict::Beyond
+        );
+        assert_eq!(
+            judge_clock(&sample(-100, 20), TOLERANCE),
+            ClockVerdict::Beyond
+        );
         // 36 - 10 = 26 > 25; 35 - 10 = 25 is not beyond.
-        assert_eq!(judge_clock(&sample(36, 20), TOLERANCE), ClockVerdict::Beyond);
+        assert_eq!(
+            judge_clock(&sample(36, 20), TOLERANCE),
+            ClockVerdict::Beyond
+        );
         assert_eq!(
             judge_clock(&sample(35, 20), TOLERANCE),
             ClockVerdict::Unproven { loose: false }
@@ -197,7 +206,10 @@ mod tests {
     #[test]
     fn a_tight_offset_within_the_tolerance_is_within() {
         assert_eq!(judge_clock(&sample(0, 1), TOLERANCE), ClockVerdict::Within);
-        assert_eq!(judge_clock(&sample(-20, 10), TOLERANCE), ClockVerdict::Within);
+        assert_eq!(
+            judge_clock(&sample(-20, 10), TOLERANCE),
+            ClockVerdict::Within
+        );
         // A long path alone: the clocks may be apart by its error bound.
         assert_eq!(
             judge_clock(&sample(0, 60), TOLERANCE),
@@ -207,7 +219,10 @@ mod tests {
 
     #[test]
     fn a_description_shows_the_offset_and_its_error_bound() {
-        assert_eq!(describe_clock("agent-2", &sample(30, 140)), "agent-2 (+30.0 ms ± 70.0 ms)");
+        assert_eq!(
+            describe_clock("agent-2", &sample(30, 140)),
+            "agent-2 (+30.0 ms ± 70.0 ms)"
+        );
     }
 
     proptest! {
