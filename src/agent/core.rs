@@ -24,7 +24,7 @@ use crate::fleet::participant::{self, Participant, unix_ms_now};
 use crate::fleet::protocol::{self, Message, PlanBundle, Response};
 use crate::fleet::selector;
 use crate::fleet::store::{Store, TestPhase};
-use crate::fleet::transport::{ClockSample, Transport};
+use crate::fleet::transport::{ClockSample, ClockVerdict, Transport, describe_clock, judge_clock};
 use crate::plan::admission::{self, Demand, Limits, MachineLimits};
 use crate::plan::{self, Plan, format_duration};
 
@@ -366,29 +366,50 @@ impl AgentCore {
         Ok(())
     }
 
-    /// The barrier is only as good as the clocks: refuse (or warn) when a
-    /// candidate's measured offset exceeds the tolerance.
+    /// The barrier is only as good as the clocks: refuse (or warn, by policy) when a
+    /// candidate's clock is provably off by more than the tolerance (its measured offset beyond
+    /// it by more than the error bound, half the round trip), and warn when it may be.
     fn check_clocks(&self, candidates: &[Candidate]) -> Result<(), ApiError> {
         let tolerance = self.h.settings.clock_tolerance;
-        let clocks = lock(&self.clocks);
-        let off: Vec<String> = candidates
-            .iter()
-            .filter(|c| c.node_id != self.me())
-            .filter_map(|c| {
-                let s = clocks.get(&c.node_id)?;
-                let offset = Duration::from_nanos(s.offset.unsigned_abs());
-                (offset > tolerance)
-                    .then(|| format!("{} ({:+.1} ms)", c.node_id, s.offset as f64 / 1e6))
-            })
-            .collect();
-        if off.is_empty() {
+        let (mut beyond, mut unproven, mut loose) = (Vec::new(), Vec::new(), false);
+        {
+            let clocks = lock(&self.clocks);
+            for c in candidates.iter().filter(|c| c.node_id != self.me()) {
+                let Some(s) = clocks.get(&c.node_id) else {
+                    continue;
+                };
+                match judge_clock(s, tolerance) {
+                    ClockVerdict::Within => {}
+                    ClockVerdict::Unproven { loose: l } => {
+                        loose |= l;
+                        unproven.push(describe_clock(&c.node_id, s));
+                    }
+                    ClockVerdict::Beyond => beyond.push(describe_clock(&c.node_id, s)),
+                }
+            }
+        }
+        let tolerance_ms = tolerance.as_millis();
+        if !unproven.is_empty() {
+            tracing::warn!(
+                "clock offsets that may exceed the {tolerance_ms} ms tolerance (offset ± error \
+                 bound): {}; {}",
+                unproven.join(", "),
+                if loose {
+                    "an error bound above the tolerance means the start spread is only promised \
+                     within that bound"
+                } else {
+                    "check that the clocks are synchronised (NTP/chrony)"
+                }
+            );
+        }
+        if beyond.is_empty() {
             return Ok(());
         }
         let message = format!(
-            "clock offsets above the {} ms tolerance: {}; synchronise the clocks (NTP/chrony) \
-             or set VOLLEY_CLOCK_POLICY=warn",
-            tolerance.as_millis(),
-            off.join(", ")
+            "clock offsets above the {tolerance_ms} ms tolerance by more than their error bound \
+             (offset ± half the round trip): {}; synchronise the clocks (NTP/chrony) or set \
+             VOLLEY_CLOCK_POLICY=warn",
+            beyond.join(", ")
         );
         match self.h.settings.clock_policy {
             ClockPolicy::Refuse => Err(ApiError::Unprocessable { message }),

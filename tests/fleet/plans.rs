@@ -76,3 +76,33 @@ scenarios:
 "#
     )
 }
+
+/// `per-vu-iterations` against one target per region (`targets: {REGION: URL}`): each of `vus`
+/// VUs runs `iterations` iterations, each one request to `path` on every region's target, so
+/// each (agent region, target region) cell gets `iterations` requests per VU of that region.
+/// Within 30 s.
+pub fn per_region_targets(
+    targets: &[(&str, SocketAddr)],
+    vus: u64,
+    iterations: u64,
+    path: &str,
+) -> String {
+    let targets: String = targets
+        .iter()
+        .map(|(region, addr)| format!("  {region}: http://{addr}\n"))
+        .collect();
+    format!(
+        r#"summaryTrendStats: [med, "p(95)", "p(99)"]
+targets:
+{targets}scenarios:
+  each:
+    executor: per-vu-iterations
+    vus: {vus}
+    iterations: {iterations}
+    maxDuration: 30s
+    gracefulStop: 2s
+flow:
+  - get: {path}
+"#
+    )
+}

@@ -17,6 +17,10 @@
 //!
 //! Needs root and iproute2; everything is named after this process and removed on drop (the
 //! relay and target processes are killed first).
+//!
+//! Each region has a target host (`volley target`), so a plan with `targets` per region sends
+//! each agent's requests to its own region's target directly and to the other's across the
+//! link.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Stdio;
@@ -33,7 +37,7 @@ use super::net::{Host, ip, ip_binary};
 pub const GOSSIP_PORT: u16 = 7946;
 pub const QUIC_PORT: u16 = 7947;
 pub const API_PORT: u16 = 7070;
-/// Where the target listens, on the target host of region a.
+/// Where each region's target listens, on the target host of the region.
 pub const TARGET_PORT: u16 = 8080;
 /// The region names, as agents' `region` labels.
 pub const REGIONS: [&str; 2] = ["a", "b"];
@@ -51,8 +55,9 @@ struct Node {
     backbone_ip: Ipv4Addr,
 }
 
-/// Two regions of `per_region` agent hosts each, a target host in region a and a gateway per
-/// region; the relays start with [`RegionNet::start_relays`].
+/// Two regions of `per_region` agent hosts each, a target host and a gateway per region; the
+/// relays start with [`RegionNet::start_relays`], the targets with
+/// [`RegionNet::start_targets`].
 pub struct RegionNet {
     bridges: Vec<String>,
     namespaces: Vec<String>,
@@ -60,7 +65,8 @@ pub struct RegionNet {
     links: Vec<String>,
     /// Agent hosts, region a's first.
     hosts: Vec<Node>,
-    target_node: Node,
+    /// `targets[r]`: the target host of region `r`.
+    targets: Vec<Node>,
     /// `gateways[r]` sits in region `r` and relays to the other region.
     gateways: Vec<Node>,
     per_region: usize,
@@ -83,11 +89,13 @@ impl RegionNet {
             namespaces: Vec::new(),
             links: Vec::new(),
             hosts: Vec::new(),
-            target_node: Node {
-                ns: format!("vr{tag}t"),
-                region_ip: Ipv4Addr::new(10, octet, 1, 20),
-                backbone_ip: Ipv4Addr::new(10, octet, 200, 30),
-            },
+            targets: (0..2u8)
+                .map(|r| Node {
+                    ns: format!("vr{tag}t{r}"),
+                    region_ip: Ipv4Addr::new(10, octet, r + 1, 20),
+                    backbone_ip: Ipv4Addr::new(10, octet, 200, 30 + 10 * r),
+                })
+                .collect(),
             gateways: Vec::new(),
             per_region,
             processes: Vec::new(),
@@ -123,7 +131,7 @@ impl RegionNet {
             .iter()
             .enumerate()
             .map(|(k, n)| (n.clone(), k / per_region))
-            .chain([(net.target_node.clone(), 0)])
+            .chain(net.targets.iter().cloned().zip(0..))
             .collect();
         for (k, (node, r)) in nodes.iter().enumerate() {
             net.add_namespace(&node.ns)?;
@@ -200,7 +208,7 @@ impl RegionNet {
     }
 
     /// The agent hosts and the target host of the region other than `r` (what gateway `r`
-    /// stands in for).
+    /// stands in for), the target last.
     fn remote_nodes(&self, r: usize) -> Vec<Node> {
         let mut nodes: Vec<Node> = self
             .hosts
@@ -209,9 +217,7 @@ impl RegionNet {
             .filter(|(k, _)| k / self.per_region != r)
             .map(|(_, n)| n.clone())
             .collect();
-        if r != 0 {
-            nodes.push(self.target_node.clone());
-        }
+        nodes.push(self.targets[1 - r].clone());
         nodes
     }
 
@@ -260,32 +266,38 @@ impl RegionNet {
         env
     }
 
-    /// Where agents send the load: the target host in region a.
-    pub fn target(&self) -> SocketAddr {
-        SocketAddr::new(IpAddr::V4(self.target_node.region_ip), TARGET_PORT)
+    /// Where the target of region `r` (0 is a) listens, on its region address.
+    pub fn target(&self, r: usize) -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(self.targets[r].region_ip), TARGET_PORT)
     }
 
-    /// Starts `volley target` on the target host and waits until it answers from here.
-    pub async fn start_target(&mut self) -> Result<(), String> {
+    /// Starts `volley target` on each region's target host and waits until each answers from
+    /// here.
+    pub async fn start_targets(&mut self) -> Result<(), String> {
         let listen = format!("0.0.0.0:{TARGET_PORT}");
-        let ns = self.target_node.ns.clone();
-        let child = spawn_in(&ns, &["target", "--listen", &listen], Stdio::null())?;
-        self.processes.push(child);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if tokio::net::TcpStream::connect(self.target()).await.is_ok() {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!("volley target on {} never answered", self.target()));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        for r in 0..self.targets.len() {
+            let ns = self.targets[r].ns.clone();
+            let child = spawn_in(&ns, &["target", "--listen", &listen], Stdio::null())?;
+            self.processes.push(child);
         }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        for r in 0..self.targets.len() {
+            let addr = self.target(r);
+            loop {
+                if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(format!("volley target on {addr} never answered"));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(())
     }
 
     /// Starts the relays of both gateways and waits until each listens: per remote agent host
-    /// its gossip and QUIC ports (UDP) and API port (TCP), and the target's port (TCP) for
-    /// region b. Everything from region a to region b is delayed `a_to_b ± jitter`, everything
+    /// its gossip and QUIC ports (UDP) and API port (TCP), and the remote target's port (TCP). Everything from region a to region b is delayed `a_to_b ± jitter`, everything
     /// back `b_to_a ± jitter`.
     pub async fn start_relays(
         &mut self,
@@ -305,7 +317,8 @@ impl RegionNet {
                 (micros(b_to_a), micros(a_to_b))
             };
             for node in self.remote_nodes(r) {
-                let ports: &[(u16, &str)] = if node.region_ip == self.target_node.region_ip {
+                let is_target = self.targets.iter().any(|t| t.region_ip == node.region_ip);
+                let ports: &[(u16, &str)] = if is_target {
                     &[(TARGET_PORT, "--tcp")]
                 } else {
                     &[

@@ -84,6 +84,47 @@ pub async fn measure_clock_offset<T: Transport + ?Sized>(
     })
 }
 
+/// What a peer's clock sample proves against a tolerance. The true offset lies within
+/// `offset ± rtt / 2` (the error bound of an NTP-style offset: on an asymmetric path the
+/// measurement is off by half the difference of the two ways), so clocks count as apart only
+/// when that whole interval lies beyond the tolerance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockVerdict {
+    /// Every offset the sample allows is within the tolerance.
+    Within,
+    /// The sample allows offsets on both sides of the tolerance: the clocks may be apart, which
+    /// the measurement cannot prove. `loose` when the error bound alone exceeds the tolerance
+    /// (the path is too long to tell): the start spread is then only promised within it.
+    Unproven { loose: bool },
+    /// The true offset exceeds the tolerance whatever the path's asymmetry.
+    Beyond,
+}
+
+/// Judges `sample` against `tolerance` (see [`ClockVerdict`]).
+pub fn judge_clock(sample: &ClockSample, tolerance: Duration) -> ClockVerdict {
+    let offset = u128::from(sample.offset.unsigned_abs());
+    let error = sample.rtt.as_nanos().div_ceil(2);
+    let tolerance = tolerance.as_nanos();
+    if offset.saturating_sub(error) > tolerance {
+        ClockVerdict::Beyond
+    } else if offset + error <= tolerance {
+        ClockVerdict::Within
+    } else {
+        ClockVerdict::Unproven {
+            loose: error > tolerance,
+        }
+    }
+}
+
+/// A peer's sample for messages: `NODE (+30.1 ms ± 70.0 ms)`.
+pub fn describe_clock(node_id: &str, sample: &ClockSample) -> String {
+    format!(
+        "{node_id} ({:+.1} ms ± {:.1} ms)",
+        sample.offset as f64 / 1e6,
+        sample.rtt.as_secs_f64() * 1e3 / 2.0
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +161,70 @@ mod tests {
         assert_eq!(rtt, 4 * MS);
     }
 
+    fn sample(offset_ms: i64, rtt_ms: u64) -> ClockSample {
+        ClockSample {
+            offset: offset_ms * 1_000_000,
+            rtt: Duration::from_millis(rtt_ms),
+            rounds: 3,
+        }
+    }
+
+    const TOLERANCE: Duration = Duration::from_millis(25);
+
+    #[test]
+    fn an_asymmetric_path_does_not_prove_synchronised_clocks_apart() {
+        // 100 ms one way, 40 ms back, clocks in step: measured 30 ms apart, ± 70 ms.
+        let verdict = judge_clock(&sample(30, 140), TOLERANCE);
+        assert_eq!(verdict, ClockVerdict::Unproven { loose: true });
+        assert_eq!(
+            judge_clock(&sample(-30, 140), TOLERANCE),
+            ClockVerdict::Unproven { loose: true }
+        );
+    }
+
+    #[test]
+    fn an_offset_beyond_the_tolerance_by_more_than_its_error_is_proven() {
+        assert_eq!(
+            judge_clock(&sample(100, 20), TOLERANCE),
+            ClockVerdict::Beyond
+        );
+        assert_eq!(
+            judge_clock(&sample(-100, 20), TOLERANCE),
+            ClockVerdict::Beyond
+        );
+        // 36 - 10 = 26 > 25; 35 - 10 = 25 is not beyond.
+        assert_eq!(
+            judge_clock(&sample(36, 20), TOLERANCE),
+            ClockVerdict::Beyond
+        );
+        assert_eq!(
+            judge_clock(&sample(35, 20), TOLERANCE),
+            ClockVerdict::Unproven { loose: false }
+        );
+    }
+
+    #[test]
+    fn a_tight_offset_within_the_tolerance_is_within() {
+        assert_eq!(judge_clock(&sample(0, 1), TOLERANCE), ClockVerdict::Within);
+        assert_eq!(
+            judge_clock(&sample(-20, 10), TOLERANCE),
+            ClockVerdict::Within
+        );
+        // A long path alone: the clocks may be apart by its error bound.
+        assert_eq!(
+            judge_clock(&sample(0, 60), TOLERANCE),
+            ClockVerdict::Unproven { loose: true }
+        );
+    }
+
+    #[test]
+    fn a_description_shows_the_offset_and_its_error_bound() {
+        assert_eq!(
+            describe_clock("agent-2", &sample(30, 140)),
+            "agent-2 (+30.0 ms ± 70.0 ms)"
+        );
+    }
+
     proptest! {
         #[test]
         fn error_is_bounded_by_half_the_rtt(
@@ -137,6 +242,28 @@ mod tests {
             prop_assert!((offset - true_offset).abs() <= rtt / 2 + 1);
             if out == back {
                 prop_assert_eq!(offset, true_offset);
+            }
+        }
+
+        #[test]
+        fn only_clocks_truly_apart_are_judged_beyond(
+            true_offset in -(1i64 << 40)..(1i64 << 40),
+            out in 0i64..(1 << 38),
+            back in 0i64..(1 << 38),
+            tolerance in 0u64..(1 << 38),
+        ) {
+            let t1 = i128::from(out + true_offset);
+            let (offset, rtt) = offset_from_samples(0, t1, t1, i128::from(out + back));
+            let s = ClockSample {
+                offset: offset as i64,
+                rtt: Duration::from_nanos(rtt as u64),
+                rounds: 1,
+            };
+            let apart = true_offset.unsigned_abs() > tolerance;
+            match judge_clock(&s, Duration::from_nanos(tolerance)) {
+                ClockVerdict::Beyond => prop_assert!(apart),
+                ClockVerdict::Within => prop_assert!(!apart),
+                ClockVerdict::Unproven { .. } => {}
             }
         }
     }

@@ -26,7 +26,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
-pub use clock::{CLOCK_ROUND_TIMEOUT, ClockSample, measure_clock_offset, offset_from_samples};
+pub use clock::{
+    CLOCK_ROUND_TIMEOUT, ClockSample, ClockVerdict, describe_clock, judge_clock,
+    measure_clock_offset, offset_from_samples,
+};
 pub use envelope::{PeerStamps, Reply, Request};
 pub use error::{Oversize, TransportError};
 pub use memory::{MemoryNetwork, MemoryTransport};
