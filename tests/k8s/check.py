@@ -846,8 +846,8 @@ def negative_controls(report: Report, validators: Validators, chart_objs: list[d
             problems.append(f"accepted a LoadTest with {label}")
     unknown = validators.crd.unknown_rules()
     if unknown:
-        problems.append(f"CEL rules the checker cannot evaluate: {unknown}")
-    report.result("negative control: LoadTest schema and CEL rule", problems)
+        problems.append(f"CEL rules that do not compile: {unknown}")
+    report.result("negative control: LoadTest schema and CEL rules (cel-python)", problems)
 
     objs = copy.deepcopy(chart_objs)
     env = next(o for o in objs if o["kind"] == "DaemonSet")["spec"]["template"]["spec"]["containers"][0]["env"]

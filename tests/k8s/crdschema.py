@@ -4,38 +4,42 @@ The apiserver validates a LoadTest against the CRD's openAPIV3Schema, with
 OpenAPI's `nullable`, its server-side field validation rejecting unknown
 fields (kubectl's default since 1.27), and the CEL rules in
 `x-kubernetes-validations`. This module does the same with `jsonschema`:
-it rewrites the schema into plain JSON Schema and evaluates the CEL rules
-it knows (an unknown rule is an error, so that a new rule in the Rust type
-cannot go unchecked here).
+it rewrites the schema into plain JSON Schema, and evaluates every CEL rule
+with a real CEL implementation (PyPI `cel-python`) against each value the
+rule is declared on. A rule that does not compile is an error, so that a
+new rule in the Rust type cannot go unchecked here.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from typing import Any
 
+import celpy
 import jsonschema
 
 
-def _has(obj: dict, field: str) -> bool:
-    # CEL's has() is true for a present field, even when it holds null.
-    return isinstance(obj, dict) and field in obj
+_CEL = celpy.Environment()
 
 
-# CEL rules the checker can evaluate, by their exact text.
-KNOWN_RULES: dict[str, Callable[[Any], bool]] = {
-    "(has(self.plan) ? 1 : 0) + (has(self.planFrom) ? 1 : 0) + (has(self.script) ? 1 : 0) == 1":
-        lambda s: sum(_has(s, f) for f in ("plan", "planFrom", "script")) == 1,
-    "has(self.secretKeyRef) != has(self.configMapKeyRef)":
-        lambda s: _has(s, "secretKeyRef") != _has(s, "configMapKeyRef"),
-    "has(self.secretRef) != has(self.configMapRef)":
-        lambda s: _has(s, "secretRef") != _has(s, "configMapRef"),
-    "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) "
-    ": (!has(self.values) || size(self.values) == 0)":
-        lambda s: (_has(s, "values") and len(s["values"] or []) > 0)
-        if s.get("operator") in ("In", "NotIn")
-        else (not _has(s, "values") or len(s["values"] or []) == 0),
-}
+def _compile(rule: str) -> tuple[Any, str | None]:
+    """The rule's CEL program, or why it does not compile."""
+    try:
+        return _CEL.program(_CEL.compile(rule)), None
+    except Exception as e:  # celpy raises its own parse and compile errors
+        return None, str(e)
+
+
+def _holds(program: Any, value: Any) -> tuple[bool, str | None]:
+    """Whether the rule holds for `self` = `value`; an evaluation error
+    fails it, as on the apiserver."""
+    try:
+        result = program.evaluate({"self": celpy.json_to_cel(value)})
+    except Exception as e:
+        return False, str(e)
+    if isinstance(result, Exception):
+        return False, str(result)
+    return result is True or result == celpy.celtypes.BoolType(True), None
 
 
 def _to_json_schema(node: dict) -> dict:
@@ -120,12 +124,13 @@ class CrdValidator:
             }
             rules: list = []
             _rules(raw, "", rules)
-            self.versions[version["name"]] = (jsonschema.Draft7Validator(schema), rules)
+            compiled = [(path, rule, *_compile(rule["rule"])) for path, rule in rules]
+            self.versions[version["name"]] = (jsonschema.Draft7Validator(schema), compiled)
 
     def unknown_rules(self) -> list[str]:
-        """CEL rules of the CRD that KNOWN_RULES cannot evaluate."""
-        return sorted({rule["rule"] for _, (_, rules) in self.versions.items()
-                       for _, rule in rules if rule["rule"] not in KNOWN_RULES})
+        """CEL rules of the CRD that do not compile, with why."""
+        return sorted({f"{rule['rule']!r}: {why}" for _, (_, rules) in self.versions.items()
+                       for _, rule, _, why in rules if why is not None})
 
     def handles(self, obj: dict) -> bool:
         group, _, _ = obj.get("apiVersion", "").partition("/")
@@ -146,12 +151,15 @@ class CrdValidator:
             found.append("metadata.namespace: set on a cluster-scoped resource")
         if found:
             return found
-        for path, rule in rules:
-            check = KNOWN_RULES.get(rule["rule"])
-            if check is None:
-                found.append(f"{path or '<root>'}: CEL rule {rule['rule']!r} unknown to the checker")
+        for path, rule, program, why in rules:
+            if program is None:
+                found.append(f"{path or '<root>'}: CEL rule {rule['rule']!r} does not compile: {why}")
                 continue
             for where, target in _targets(obj, path):
-                if not check(target):
-                    found.append(f"{where.lstrip('.')}: {rule.get('message', rule['rule'])}")
+                holds, error = _holds(program, target)
+                if not holds:
+                    message = rule.get("message", rule["rule"])
+                    if error:
+                        message += f" (CEL evaluation error: {error})"
+                    found.append(f"{where.lstrip('.')}: {message}")
         return found
