@@ -1,4 +1,6 @@
-//! Sleeping until an instant more precisely than tokio's timer allows.
+//! Wall-clock time as the fleet shares it (Unix milliseconds and their
+//! monotonic instants), and sleeping until an instant more precisely than
+//! tokio's timer allows.
 //!
 //! tokio's timer wheel ticks in whole milliseconds and rounds deadlines up,
 //! so a plain `sleep_until` wakes up to a millisecond late, more on a busy
@@ -6,9 +8,35 @@
 //! barrier, `volley target`'s `/delay/MS`), the last stretch before the
 //! deadline is spent yielding to the scheduler instead of sleeping.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::{Instant, sleep_until};
+
+/// Wall-clock milliseconds since the Unix epoch (0 before it).
+pub fn unix_ms_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Wall-clock microseconds since the Unix epoch (0 before it).
+pub fn unix_us_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// The monotonic instant matching a wall-clock time (ms since the epoch);
+/// now if that time is further back than the monotonic clock goes.
+pub fn instant_at_unix_ms(ms: u64) -> Instant {
+    let target = UNIX_EPOCH + Duration::from_millis(ms);
+    let now_sys = SystemTime::now();
+    let now = Instant::now();
+    match target.duration_since(now_sys) {
+        Ok(ahead) => now + ahead,
+        Err(behind) => now.checked_sub(behind.duration()).unwrap_or(now),
+    }
+}
 
 /// Sleeps on the timer until `spin` before `at`, then yields until `at`.
 ///

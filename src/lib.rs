@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //!
+//! - [`catalog`]: the metrics k6 and Volley know, and a script's custom
+//!   ones: what plans name and metrics record. Pure.
 //! - [`plan`]: k6-style plans (YAML/JSON) validated into a typed `Plan`. Pure.
 //! - [`segment`]: k6 execution segments: deterministic weighted shares of
 //!   VUs, iterations and arrival schedules. Pure.
@@ -16,17 +18,20 @@
 //!   modules, VUs on coroutines.
 //! - [`target`]: the built-in HTTP target used by the quickstart and tests.
 //! - [`cli`]: the `volley` command line.
-//! - [`clock`]: sleeping to an instant with sub-millisecond precision.
+//! - [`clock`]: wall-clock time as the fleet shares it; sleeping to an
+//!   instant with sub-millisecond precision.
 //! - [`relay`]: `volley relay`, a TCP/UDP forwarder that adds delay and
 //!   jitter (emulated links between regions).
 //!
-//! Dependencies point one way: `cli → engine → {plan, metrics, segment}`.
+//! Dependencies point one way: `cli → engine → {plan, metrics, segment}`,
+//! `metrics → plan → catalog`.
 // `unsafe` only in `script::execution` (QuickJS's execution state across
 // coroutine switches), which allows it for itself.
 #![deny(unsafe_code)]
 
 pub mod agent;
 pub mod api;
+pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod engine;

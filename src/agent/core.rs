@@ -16,13 +16,15 @@ use crate::api::{
     self, AbortResponse, ApiError, MemberView, PromSnapshot, SubmitRequest, SubmitResponse,
     SummaryView, TestBrief, TestView,
 };
+use crate::clock::unix_ms_now;
 use crate::fleet::identity::IdentityBook;
 use crate::fleet::keys::{AgentState, Announcement};
 use crate::fleet::membership::{GossipStats, Member, Membership, Reject};
-use crate::fleet::origin::{Candidate, Origin, Submission};
-use crate::fleet::participant::{self, Participant, unix_ms_now};
+use crate::fleet::origin::{Origin, Submission};
+use crate::fleet::participant::{self, Participant};
 use crate::fleet::protocol::{self, Message, PlanBundle, Response};
 use crate::fleet::selector;
+use crate::fleet::selector::Candidate;
 use crate::fleet::store::{Store, TestPhase};
 use crate::fleet::transport::{ClockSample, ClockVerdict, Transport, describe_clock, judge_clock};
 use crate::plan::admission::{self, Demand, Limits, MachineLimits};

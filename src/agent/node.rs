@@ -365,7 +365,7 @@ async fn expire_overdue_tests(
         let store = store.clone();
         let origin = origin.clone();
         let participant = participant.clone();
-        let now = crate::fleet::participant::unix_ms_now();
+        let now = crate::clock::unix_ms_now();
         let expired = tokio::task::spawn_blocking(move || {
             let current = participant.current().map(|(id, _)| id);
             store.expire_overdue(now, |id| {

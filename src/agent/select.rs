@@ -10,8 +10,8 @@ use tokio::time::Instant;
 use super::core::AgentCore;
 use crate::api::{ApiError, SubmitRequest};
 use crate::fleet::keys::AgentState;
-use crate::fleet::origin::Candidate;
 use crate::fleet::selector;
+use crate::fleet::selector::Candidate;
 
 /// How many of this agent's gossip intervals an agent finishing an ended
 /// test may take to say it is idle before the submit is refused...

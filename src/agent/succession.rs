@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use crate::fleet::keys::Announcement;
 use crate::fleet::membership::Membership;
-use crate::fleet::origin::{Candidate, Origin};
+use crate::fleet::origin::Origin;
 use crate::fleet::participant::{Orphan, Succession};
+use crate::fleet::selector::Candidate;
 
 /// [`Succession`] backed by this agent's membership and origin.
 pub struct Successor {

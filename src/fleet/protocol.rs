@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::allocation::Allocation;
 
+/// How a drained agent's share ends (`Done.end`).
+pub const DRAINED: &str = "drained";
+
 /// The merge tree of a test, as the origin commits it: every participant
 /// lays out the same tree ([`crate::fleet::merge::tree::Layout`]) over the
 /// allocation's agents other than the origin, and finds its relay here.

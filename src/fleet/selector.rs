@@ -10,8 +10,19 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
+
+/// A live member a test may run on: what the origin needs to give it a
+/// share (and a successor to take over).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub node_id: String,
+    pub quic: SocketAddr,
+    pub capacity: f64,
+    pub labels: BTreeMap<String, String>,
+}
 
 /// How a requirement compares an agent's label with its values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,8 +14,10 @@
 //!
 //! # Files
 //!
-//! - `catalog`, `sample`, `summary`: shared contracts (metric names and
-//!   types, what VUs report, the summary data model).
+//! - `sample`, `summary`: shared contracts (what VUs report, the summary
+//!   data model); `catalog` (the metric names and types) is the top-level
+//!   [`crate::catalog`], re-exported here, so `plan` can name metrics
+//!   without depending on this module.
 //! - `tags`: sorted tag sets and the string interner.
 //! - `value`: one series' value and the two merge rules.
 //! - `trend`: a trend's histogram and exact statistics, percentiles.
@@ -35,7 +37,7 @@
 //!   encoded with.
 
 pub mod aggregate;
-pub mod catalog;
+pub use crate::catalog;
 pub mod exposition;
 pub mod json_out;
 pub mod judge;

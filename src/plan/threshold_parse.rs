@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use super::threshold::{Aggregation, Op, Threshold};
-use crate::metrics::{Metric, MetricKind};
+use crate::catalog::{Metric, MetricKind};
 
 /// Parses one threshold (without `abortOnFail`; the caller sets it).
 /// The error text says what is wrong and what would fit.

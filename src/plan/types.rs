@@ -13,7 +13,7 @@ use http::{HeaderName, Method};
 
 use super::template::Template;
 use super::threshold::Threshold;
-use crate::metrics::Metric;
+use crate::catalog::Metric;
 
 mod response;
 

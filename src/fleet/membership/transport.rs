@@ -29,7 +29,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use chitchat::ChitchatEnvelope;
@@ -41,6 +41,7 @@ use tokio::time::Instant;
 use super::MembershipError;
 use super::auth::{GossipKey, OVERHEAD};
 use super::stats::{GossipStats, REJECT_LOG_INTERVAL, RejectLog};
+use crate::clock::unix_ms_now;
 
 /// Largest UDP payload over IPv4; chitchat sizes its messages to this.
 const MAX_DATAGRAM: usize = 65_507;
@@ -374,12 +375,6 @@ struct Receiver {
     /// A decode timed out: its message may still come out of the decoder.
     decoder_dirty: bool,
     stats: Arc<GossipStats>,
-}
-
-fn unix_ms_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn is_transient(error: &io::Error) -> bool {

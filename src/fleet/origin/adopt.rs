@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use super::{AgentProgress, Candidate, Origin, Test, lock};
-use crate::fleet::participant::{Orphan, instant_at_unix_ms};
+use crate::clock::instant_at_unix_ms;
+use crate::fleet::participant::Orphan;
 use crate::fleet::store::{TestMeta, TestPhase, results_deadline_ms};
 
 impl Origin {

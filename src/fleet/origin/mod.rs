@@ -34,10 +34,11 @@ use seal::start_spread;
 use super::allocation::{Allocation, AllocationError};
 use super::merge::combine::Combined;
 use super::merge::{FleetResults, Ingest};
-use super::participant::{instant_at_unix_ms, unix_ms_now};
 use super::protocol::{self, Message, PlanBundle, Response};
+pub use super::selector::Candidate;
 use super::store::{Store, TestMeta, TestPhase, results_deadline_ms};
 use super::transport::Transport;
+use crate::clock::{instant_at_unix_ms, unix_ms_now};
 use crate::metrics::snapshot::Snapshot;
 use crate::metrics::{Summary, ThresholdOutcome};
 use crate::plan::Plan;
@@ -54,15 +55,6 @@ const JUDGE_EVERY: Duration = Duration::from_secs(2);
 const REALLOC_LEAD: Duration = Duration::from_millis(300);
 /// After the plan's hard end, wait this long for the last results.
 const RESULTS_GRACE: Duration = Duration::from_secs(10);
-
-/// A member the origin may give a share to.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
-    pub node_id: String,
-    pub quic: SocketAddr,
-    pub capacity: f64,
-    pub labels: BTreeMap<String, String>,
-}
 
 /// A submission, validated by the caller (the plan already loaded).
 #[derive(Debug)]
@@ -416,7 +408,7 @@ impl Origin {
                 if let Some(warning) = saturated {
                     t.incidents.push(format!("agent {agent}: {warning}"));
                 }
-                if end == super::participant::DRAINED && !t.abort.is_cancelled() {
+                if end == protocol::DRAINED && !t.abort.is_cancelled() {
                     // Its node is draining: the others take over its share.
                     t.handover.push(agent.clone());
                 }

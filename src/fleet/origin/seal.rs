@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{AgentProgress, Origin, Sealed, Test, lock};
-use crate::fleet::participant::unix_ms_now;
+use crate::clock::unix_ms_now;
 use crate::fleet::protocol::{self, Message, Response};
 use crate::fleet::store::TestPhase;
 use crate::metrics::{Summary, judge};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{JUDGE_EVERY, Origin, REALLOC_LEAD, RESULTS_GRACE, TICK, Test, iterations, lock};
-use crate::fleet::participant::unix_ms_now;
+use crate::clock::unix_ms_now;
 use crate::fleet::protocol::{self, Message};
 use crate::fleet::store::TestPhase;
 use crate::metrics::judge;

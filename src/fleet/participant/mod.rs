@@ -23,11 +23,10 @@ mod tests;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::watch;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use self::bundle::{BundleError, load_bundle, load_bundle_with_script};
@@ -38,11 +37,9 @@ use super::allocation::Allocation;
 use super::protocol::{self, Message, PlanBundle, Response};
 use super::store::{Store, StoreError, TestMeta, TestPhase, results_deadline_ms};
 use super::transport::Transport;
+use crate::clock::{instant_at_unix_ms, unix_ms_now};
 use crate::engine::{Realloc, RunOptions};
 use crate::plan::Plan;
-
-/// How a drained agent's share ends (`Done.end`).
-pub const DRAINED: &str = "drained";
 
 /// A prepared test not committed this long after its start never starts
 /// here (the origin dropped this agent, or died before committing).
@@ -668,27 +665,4 @@ fn kind(m: &Message) -> &'static str {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-pub fn unix_ms_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn unix_us_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
-
-/// The monotonic instant matching a wall-clock time (ms since the epoch).
-pub fn instant_at_unix_ms(ms: u64) -> Instant {
-    let target = UNIX_EPOCH + Duration::from_millis(ms);
-    let now_sys = SystemTime::now();
-    let now = Instant::now();
-    match target.duration_since(now_sys) {
-        Ok(ahead) => now + ahead,
-        Err(behind) => now.checked_sub(behind.duration()).unwrap_or(now),
-    }
 }

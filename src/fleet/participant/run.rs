@@ -9,9 +9,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::deliver::{Delivery, Outgoing, Streamer};
-use super::{
-    ABORT_SEND_TIMEOUT, Coordinator, DRAINED, Participant, guard, succession, unix_us_now,
-};
+use super::{ABORT_SEND_TIMEOUT, Coordinator, Participant, guard, succession};
+use crate::clock::unix_us_now;
 use crate::engine::{self, RunOptions};
 use crate::fleet::protocol::{self, Message};
 use crate::plan::Plan;
@@ -95,7 +94,9 @@ impl RunJob {
             _ if over_ceiling.is_some() => {
                 format!("failed: {}", over_ceiling.unwrap_or_default())
             }
-            _ if p.draining.load(std::sync::atomic::Ordering::SeqCst) => DRAINED.to_owned(),
+            _ if p.draining.load(std::sync::atomic::Ordering::SeqCst) => {
+                protocol::DRAINED.to_owned()
+            }
             Ok(r) => format!("{:?}", r.end).to_lowercase(),
             Err(e) => format!("failed: {e}"),
         };

@@ -24,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Coordinator, Participant};
 use crate::fleet::allocation::Allocation;
-use crate::fleet::origin::Candidate;
 use crate::fleet::protocol::PlanBundle;
+use crate::fleet::selector::Candidate;
 use crate::fleet::transport::{Request, Transport};
 use crate::plan::Plan;
 

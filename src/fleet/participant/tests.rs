@@ -113,10 +113,10 @@ struct Gossip {
 }
 
 impl Succession for Gossip {
-    fn member(&self, node: &str) -> Option<crate::fleet::origin::Candidate> {
+    fn member(&self, node: &str) -> Option<crate::fleet::selector::Candidate> {
         self.live
             .get(node)
-            .map(|addr| crate::fleet::origin::Candidate {
+            .map(|addr| crate::fleet::selector::Candidate {
                 node_id: node.to_owned(),
                 quic: *addr,
                 capacity: 1.0,

@@ -113,7 +113,7 @@ pub(crate) struct FlowContext<'a> {
     pub scope: Scope<'a>,
     pub http: &'a HttpOptions,
     /// The plan's custom metrics (`metrics:`).
-    pub metrics: &'a [crate::metrics::Metric],
+    pub metrics: &'a [crate::catalog::Metric],
     /// Files read for `multipart:` bodies.
     pub uploads: &'a super::multipart::Uploads<'a>,
     /// The target this copy of the flow sends to (plans with `targets`):

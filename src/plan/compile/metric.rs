@@ -11,7 +11,7 @@ use super::super::raw::{
 use super::super::template_parse::parse_template;
 use super::super::types::{MetricStep, MetricValue, RequestMetric};
 use super::flow::FlowContext;
-use crate::metrics::{Metric, MetricKind, Unit};
+use crate::catalog::{Metric, MetricKind, Unit};
 
 const NAME_FORM: &str =
     "a metric name of letters, digits and _, not starting with a digit, at most 128 characters";
@@ -55,7 +55,7 @@ pub(super) fn declare(
         };
         // Only fails when the process already knows the name with another
         // type (a script's metric, or an earlier plan on this agent).
-        let metric = crate::metrics::catalog::custom(name, kind, unit)
+        let metric = crate::catalog::custom(name, kind, unit)
             .map_err(|message| PlanError::field(&path, message))?;
         out.push(metric);
     }

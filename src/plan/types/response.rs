@@ -9,7 +9,7 @@ use http::HeaderName;
 use super::super::template::Template;
 use super::super::threshold::Op;
 use super::{CheckId, Tags, VarSlot};
-use crate::metrics::Metric;
+use crate::catalog::Metric;
 
 /// A named assertion on a response; results feed the `checks` rate.
 #[derive(Debug, Clone)]
