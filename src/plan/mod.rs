@@ -27,6 +27,7 @@
 
 pub mod admission;
 pub mod alias;
+pub mod at_rest;
 mod compile;
 pub mod data;
 mod depth;
