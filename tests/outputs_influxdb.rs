@@ -260,45 +260,20 @@ fn tag_values(influx: &Influx, db: &str, m: &str, key: &str) -> Vec<String> {
 /// comes as one series set per agent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_test_writes_one_merged_stream() {
-    use fleet::{Fleet, FleetOptions, plans};
+    use fleet::plans;
     let influx = Influx::start();
     let target = fleet::target().await;
-    let fleet = Fleet::start(
-        3,
-        FleetOptions {
-            regions: vec!["us".into(), "us".into(), "eu".into()],
-            ..FleetOptions::default()
-        },
-    )
-    .await
-    .expect("fleet forms");
+    let fleet = fleet::outputs::start().await;
     let db = "fleet_outputs";
     let mut totals = Vec::new();
     for by in [None, Some("agent")] {
-        let mut req = plans::submit(plans::shared_iterations(target.addr, 6, 300, "/"));
-        req.outputs = vec![format!("influxdb={}?pushInterval=200ms", influx.url(db))];
-        req.outputs_by = by.map(str::to_owned);
-        let accepted = fleet.client(1).submit(&req).await.expect("submit accepted");
-        let view = fleet
-            .wait_summary(1, &accepted.id, Duration::from_secs(60))
-            .await
-            .expect("the test seals");
-        let requests: u64 = fleet::results::requests_by_agent(&view.summary)
-            .iter()
-            .map(|(_, n)| n)
-            .sum();
-        assert_eq!(requests, 300, "{}", view.text);
-        assert!(
-            !view.text.contains("points dropped"),
-            "the outputs delivered everything: {}",
-            view.text
-        );
+        let output = format!("influxdb={}?pushInterval=200ms", influx.url(db));
+        let (id, _) = fleet
+            .run_with_outputs(target.addr, vec![output], by, "points dropped")
+            .await;
         let written = influx.scalar(
             db,
-            &format!(
-                "SELECT sum(value) FROM http_reqs WHERE testid = '{}'",
-                accepted.id
-            ),
+            &format!("SELECT sum(value) FROM http_reqs WHERE testid = '{id}'"),
             1,
         );
         assert_eq!(written, 300.0, "the fleet's total, exactly");
@@ -313,7 +288,7 @@ async fn a_fleet_test_writes_one_merged_stream() {
                 assert_eq!(tag_values(&influx, db, "http_reqs", "region"), ["eu", "us"]);
             }
         }
-        totals.push(accepted.id);
+        totals.push(id);
     }
     // Refused before anything runs: an output on an agent's disk, and a
     // backend the agents' egress policy denies (cloud metadata).

@@ -340,29 +340,17 @@ async fn an_unknown_exporter_type_is_a_clear_error() {
 /// test id, whose total is the fleet summary's exactly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_test_exports_one_merged_stream() {
-    use fleet::{Fleet, FleetOptions, plans};
     let receiver = Receiver::start();
     let target = fleet::target().await;
-    let fleet = Fleet::start(3, FleetOptions::default())
-        .await
-        .expect("fleet forms");
-    let mut req = plans::submit(plans::shared_iterations(target.addr, 6, 300, "/"));
-    req.outputs = vec![format!(
+    let fleet = fleet::outputs::start().await;
+    let output = format!(
         "opentelemetry=exporterType=http&httpExporterEndpoint=127.0.0.1:{}\
          &httpExporterInsecure=true&exportInterval=1s",
         receiver.http
-    )];
-    let accepted = fleet.client(1).submit(&req).await.expect("submit accepted");
-    let view = fleet
-        .wait_summary(1, &accepted.id, Duration::from_secs(60))
-        .await
-        .expect("the test seals");
-    let requests: u64 = fleet::results::requests_by_agent(&view.summary)
-        .iter()
-        .map(|(_, n)| n)
-        .sum();
-    assert_eq!(requests, 300, "{}", view.text);
-    assert!(!view.text.contains("not delivered"), "{}", view.text);
+    );
+    let (id, _) = fleet
+        .run_with_outputs(target.addr, vec![output], None, "not delivered")
+        .await;
     let exports = receiver.received("http");
     let last = &exports.last().expect("at least one export")["request"];
     let metrics = last["resourceMetrics"][0]["scopeMetrics"][0]["metrics"]
@@ -377,11 +365,7 @@ async fn a_fleet_test_exports_one_merged_stream() {
         .iter()
         .map(|p| {
             let a = attributes(p);
-            assert_eq!(
-                a.get("testid"),
-                Some(&Value::from(accepted.id.as_str())),
-                "{a:?}"
-            );
+            assert_eq!(a.get("testid"), Some(&Value::from(id.as_str())), "{a:?}");
             assert!(
                 !a.contains_key("agent"),
                 "one stream, not one per agent: {a:?}"

@@ -224,41 +224,18 @@ async fn an_https_endpoint_is_written_when_verification_is_skipped() {
 /// adding up to the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_test_writes_one_merged_stream() {
-    use fleet::{Fleet, FleetOptions, plans};
     let prom = Prometheus::start();
     let target = fleet::target().await;
-    let fleet = Fleet::start(
-        3,
-        FleetOptions {
-            regions: vec!["us".into(), "us".into(), "eu".into()],
-            ..FleetOptions::default()
-        },
-    )
-    .await
-    .expect("fleet forms");
+    let fleet = fleet::outputs::start().await;
     for by in [None, Some("agent")] {
-        let mut req = plans::submit(plans::shared_iterations(target.addr, 6, 300, "/"));
-        req.outputs = vec![format!(
+        let output = format!(
             "experimental-prometheus-rw=url={}&pushInterval=500ms",
             prom.write_url()
-        )];
-        req.outputs_by = by.map(str::to_owned);
-        let accepted = fleet.client(1).submit(&req).await.expect("submit accepted");
-        let view = fleet
-            .wait_summary(1, &accepted.id, Duration::from_secs(60))
-            .await
-            .expect("the test seals");
-        let requests: u64 = fleet::results::requests_by_agent(&view.summary)
-            .iter()
-            .map(|(_, n)| n)
-            .sum();
-        assert_eq!(requests, 300, "{}", view.text);
-        assert!(
-            !view.text.contains("not delivered"),
-            "the output delivered everything: {}",
-            view.text
         );
-        let series = format!("k6_http_reqs_total{{testid=\"{}\"}}", accepted.id);
+        let (id, _) = fleet
+            .run_with_outputs(target.addr, vec![output], by, "not delivered")
+            .await;
+        let series = format!("k6_http_reqs_total{{testid=\"{id}\"}}");
         let last = prom.query(&format!("last_over_time({series}[1h])"), None);
         let total: f64 = last
             .iter()

@@ -309,6 +309,12 @@ impl FleetResults {
                 .or_insert_with(|| Interval::new(seq, start, rest.duration));
             errors.extend(interval.add(index, active, &rest, &gauges).err());
         }
+        self.applied(seq, errors, in_order)
+    }
+
+    /// What follows every applied delivery of `seq`: the newest seq moves
+    /// on, merge errors are noted, ready intervals are sealed.
+    fn applied(&mut self, seq: u64, errors: Vec<MergeError>, in_order: bool) -> Ingest {
         self.newest_seq = Some(self.newest_seq.map_or(seq, |n| n.max(seq)));
         for e in errors {
             self.note_error(e);

@@ -21,6 +21,7 @@
 mod agent;
 pub mod given_certs;
 pub mod net;
+pub mod outputs;
 pub mod plans;
 pub mod regions;
 pub mod results;

@@ -102,15 +102,6 @@ impl FleetResults {
                 .or_insert_with(|| super::Interval::new(seq, start, rest.duration));
             errors.extend(interval.add_from(&reporters, &rest, &gauges).err());
         }
-        self.newest_seq = Some(self.newest_seq.map_or(seq, |n| n.max(seq)));
-        for e in errors {
-            self.note_error(e);
-        }
-        self.seal_ready();
-        if all_in_order {
-            Ingest::Applied
-        } else {
-            Ingest::OutOfOrder
-        }
+        self.applied(seq, errors, all_in_order)
     }
 }
