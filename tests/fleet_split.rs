@@ -61,10 +61,7 @@ async fn capacities_4_2_2_1_1_split_1000_vus_400_200_200_100_100() {
     }
     eprintln!("planned VUs {planned:?}; VUs each agent ran (max of its vus gauge) {ran:?}");
     assert_eq!(ran, expected, "VUs the agents actually ran\n{}", view.text);
-    let total: u64 = results::requests_by_agent(&view.summary)
-        .iter()
-        .map(|(_, r)| r)
-        .sum();
+    let total: u64 = results::total_requests(&view.summary);
     assert!(
         total >= 1000,
         "1000 VUs sent at least one request each: {total}"
@@ -339,10 +336,7 @@ async fn a_test_submitted_right_after_a_seal_runs_on_every_agent() {
             .wait_summary(1, &accepted.id, SEALED_WITHIN)
             .await
             .expect("the test seals");
-        let requests: u64 = results::requests_by_agent(&view.summary)
-            .iter()
-            .map(|(_, n)| n)
-            .sum();
+        let requests: u64 = results::total_requests(&view.summary);
         assert_eq!(requests, 40, "round {round}: {}", view.text);
     }
 }

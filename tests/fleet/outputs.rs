@@ -43,10 +43,7 @@ impl Fleet {
             .wait_summary(1, &accepted.id, Duration::from_secs(60))
             .await
             .expect("the test seals");
-        let requests: u64 = results::requests_by_agent(&view.summary)
-            .iter()
-            .map(|(_, n)| n)
-            .sum();
+        let requests: u64 = results::total_requests(&view.summary);
         assert_eq!(requests, 300, "{}", view.text);
         assert!(
             !view.text.contains(undelivered),

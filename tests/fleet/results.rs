@@ -134,6 +134,11 @@ pub fn requests_by_agent(summary: &Summary) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// Requests of every agent's row, added up.
+pub fn total_requests(summary: &Summary) -> u64 {
+    requests_by_agent(summary).iter().map(|(_, n)| n).sum()
+}
+
 /// `(passes, fails)` of root check `name` in a k6 summary export.
 pub fn root_check(export: &serde_json::Value, name: &str) -> (u64, u64) {
     let c = &export["root_group"]["checks"][name];
