@@ -184,10 +184,8 @@ impl AgentCore {
             None => self.h.settings.lead_time,
         };
         let min_agents = req.min_agents.unwrap_or(1) as usize;
-        let super::select::Selection {
-            mut candidates,
-            unproven,
-        } = self.select(&req).await?;
+        let selection = self.select(&req).await?;
+        let (mut candidates, unproven) = (selection.candidates, selection.unproven);
         self.exclude_refused(&mut candidates, min_agents, &unproven)?;
         self.check_clocks(&candidates)?;
         self.admit(&plan, &candidates).await?;
