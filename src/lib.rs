@@ -48,4 +48,5 @@ pub mod relay;
 pub mod report;
 pub mod script;
 pub mod segment;
+pub mod sync;
 pub mod target;

@@ -290,14 +290,7 @@ pub struct AgentArgs {
 
 // ===== settings =====
 
-/// What to do when a peer's clock is further off than the tolerance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClockPolicy {
-    /// Refuse to start a test with that peer: its start would be skewed.
-    Refuse,
-    /// Start anyway and put a warning in the summary.
-    Warn,
-}
+pub use crate::fleet::service::ClockPolicy;
 
 /// Whether the Kubernetes integration (node labels, LoadTest watch) runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,34 +1,30 @@
-//! The agent's brain: the `api::Agent` implementation the HTTP API and the
-//! LoadTest controller call. Fleet messages from peers reach it through
-//! `router`; peer trust is in `trust`, the fleet-wide test list in `listing`.
+//! The agent's face: the `api::Agent` implementation the HTTP API and the
+//! LoadTest controller call. It turns API requests into calls of the
+//! coordination service ([`crate::fleet::service`]), loads and checks what
+//! is submitted (plan, script, egress, outputs, setup), and forwards reads
+//! of a test to the agent that coordinates it. The fleet-wide test list is
+//! in `listing`.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use tokio::time::Instant;
 
-use super::config::{AgentSettings, ClockPolicy};
+use super::config::AgentSettings;
 use super::views;
 use crate::api::{
     self, AbortResponse, ApiError, MemberView, PromSnapshot, SubmitRequest, SubmitResponse,
     SummaryView, TestBrief, TestView,
 };
-use crate::clock::unix_ms_now;
-use crate::fleet::identity::IdentityBook;
-use crate::fleet::keys::{AgentState, Announcement};
-use crate::fleet::membership::{GossipStats, Member, Membership, Reject};
-use crate::fleet::origin::{Origin, Submission};
-use crate::fleet::participant::{self, Participant};
-use crate::fleet::protocol::{self, Message, PlanBundle, Response};
-use crate::fleet::selector;
-use crate::fleet::selector::Candidate;
+use crate::fleet::identity::Verdict;
+use crate::fleet::membership::{GossipStats, Membership, Reject};
+use crate::fleet::origin::Submission;
+use crate::fleet::participant;
+use crate::fleet::protocol::PlanBundle;
+use crate::fleet::service::{Refusal, Service, Want};
 use crate::fleet::store::{Store, TestPhase};
-use crate::fleet::transport::{ClockSample, ClockVerdict, Transport, describe_clock, judge_clock};
-use crate::plan::admission::{self, Demand, Limits, MachineLimits};
-use crate::plan::{self, Plan, format_duration};
+use crate::plan::{self, format_duration};
 
 /// What the core is built from.
 pub struct Handles {
@@ -36,26 +32,13 @@ pub struct Handles {
     /// What the gossip socket counts (dropped datagrams by reason), for `/metrics`.
     pub gossip_stats: Arc<GossipStats>,
     pub membership: Arc<Membership>,
-    pub transport: Arc<dyn Transport>,
-    pub origin: Arc<Origin>,
-    pub participant: Arc<Participant>,
+    pub service: Arc<Service>,
     pub store: Arc<Store>,
     pub api_addr: std::net::SocketAddr,
-    /// What plans may ask of this agent (its memory and CPUs, or its
-    /// settings); scaled to the selected agents at submit.
-    pub limits: MachineLimits,
 }
 
 pub struct AgentCore {
     pub(super) h: Handles,
-    /// Clock offset and RTT to each peer, by node id (NTP-style over QUIC).
-    pub(super) clocks: Mutex<BTreeMap<String, ClockSample>>,
-    /// Peers whose mutual TLS handshake failed at the last contact (another
-    /// fleet's CA, an expired certificate), by node id: why.
-    pub(super) refused: Mutex<BTreeMap<String, String>>,
-    /// Whether each gossip incarnation proved its node id over QUIC.
-    pub(super) identities: IdentityBook,
-    draining: AtomicBool,
     started: Instant,
     /// How late an always-running probe wakes up (for `/metrics`).
     pub(super) lags: Arc<crate::engine::saturation::LagCounts>,
@@ -65,10 +48,6 @@ impl AgentCore {
     pub fn new(h: Handles) -> Arc<AgentCore> {
         Arc::new(AgentCore {
             h,
-            clocks: Mutex::new(BTreeMap::new()),
-            refused: Mutex::new(BTreeMap::new()),
-            identities: IdentityBook::default(),
-            draining: AtomicBool::new(false),
             started: Instant::now(),
             lags: Arc::default(),
         })
@@ -77,44 +56,31 @@ impl AgentCore {
     /// Takes no new test, stops this agent's load (the origin hands its
     /// share to the others) and says so in gossip.
     pub async fn drain(&self, reason: &str) {
-        if self.draining.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let _ = self
-            .h
-            .membership
-            .publish(|me| me.state = AgentState::Draining)
-            .await;
-        self.h.participant.stop_all(reason);
+        self.h.service.drain(reason).await;
     }
 
     /// True while this agent takes part in a test.
     pub fn busy(&self) -> bool {
-        self.h.participant.current().is_some()
+        self.h.service.busy()
     }
 
     pub async fn close(&self) {
-        self.h.membership.announce(None).await.ok();
+        self.h.service.close().await;
     }
 
     pub(super) fn me(&self) -> &str {
         &self.h.settings.node_id
     }
 
-    async fn member(&self, node: &str) -> Option<Member> {
-        self.h
+    /// The API client of another agent, to forward a request to it.
+    async fn peer_api(&self, node: &str) -> Result<api::ApiClient, ApiError> {
+        let member = self
+            .h
             .membership
             .members()
             .await
             .into_iter()
             .find(|m| m.node_id == node)
-    }
-
-    /// The API client of another agent, to forward a request to it.
-    async fn peer_api(&self, node: &str) -> Result<api::ApiClient, ApiError> {
-        let member = self
-            .member(node)
-            .await
             .ok_or_else(|| ApiError::Unavailable {
                 message: format!(
                     "agent {node} (which coordinates this test) is not a live member now"
@@ -129,11 +95,6 @@ impl AgentCore {
     }
 
     async fn submit_inner(&self, req: SubmitRequest) -> Result<SubmitResponse, ApiError> {
-        if self.draining.load(Ordering::SeqCst) {
-            return Err(ApiError::Unavailable {
-                message: format!("agent {} is draining; submit to another agent", self.me()),
-            });
-        }
         let format = match req.format {
             _ if req.script.is_some() => "js",
             Some(api::PlanFormat::Json) => "json",
@@ -183,12 +144,14 @@ impl AgentCore {
             })?,
             None => self.h.settings.lead_time,
         };
-        let min_agents = req.min_agents.unwrap_or(1) as usize;
-        let selection = self.select(&req).await?;
-        let (mut candidates, unproven) = (selection.candidates, selection.unproven);
-        self.exclude_refused(&mut candidates, min_agents, &unproven)?;
-        self.check_clocks(&candidates)?;
-        self.admit(&plan, &candidates).await?;
+        let want = Want {
+            selector: &req.selector,
+            match_expressions: &req.match_expressions,
+            min_agents: req.min_agents.unwrap_or(1) as usize,
+        };
+        let service = &self.h.service;
+        let candidates = service.select(&want).await.map_err(api_error)?;
+        service.admit(&plan, &candidates).await.map_err(api_error)?;
         if let Some(script) = &script {
             // Once for the whole fleet, before the barrier (as k6 runs it
             // once before any VU); its data travels in the bundle.
@@ -235,37 +198,21 @@ impl AgentCore {
         }
         let name = req.name.clone().unwrap_or_else(|| "test".into());
         let outputs = outputs.open()?;
-        let (meta, allocation) = self
-            .h
-            .origin
-            .submit(
+        let (meta, allocation) = service
+            .start(
                 Submission {
                     name,
                     bundle: bundle.clone(),
                     plan: Arc::new(plan.clone()),
-                    min_agents,
+                    min_agents: want.min_agents,
                     lead,
                     outputs,
                 },
                 candidates,
             )
-            .map_err(|e| ApiError::Unprocessable {
-                message: format!(
-                    "{e} (selector {})",
-                    selector::describe(&req.selector, &req.match_expressions)
-                ),
-            })?;
+            .await
+            .map_err(api_error)?;
         let start = meta.started_unix_ms.unwrap_or_default();
-        let announcement = Announcement {
-            id: meta.id.clone(),
-            digest: bundle.digest(),
-            origin: self.me().to_owned(),
-            start_ms: start,
-            rev: u64::from(allocation.revision),
-        };
-        if let Err(e) = self.h.membership.announce(Some(&announcement)).await {
-            tracing::warn!("cannot announce test {} in gossip: {e}", meta.id);
-        }
         let teardown = match (script, &bundle.setup_values) {
             (Some(script), _) => {
                 let data = bundle.script.as_ref().and_then(|b| b.setup_data.clone());
@@ -276,7 +223,7 @@ impl AgentCore {
         };
         if let Some(teardown) = teardown {
             tokio::spawn(teardown_when_over(
-                Arc::clone(&self.h.origin),
+                Arc::clone(service.origin()),
                 meta.id.clone(),
                 Arc::new(plan.clone()),
                 teardown,
@@ -306,122 +253,8 @@ impl AgentCore {
         })
     }
 
-    /// Refuses (422) a plan that asks for more than the candidates can hold,
-    /// before its setup runs and before anything is allocated for it. Only
-    /// this agent's limits are known here: they are scaled by the
-    /// candidates' capacity weights, and each agent checks its exact share
-    /// against its own limits again at prepare.
-    async fn admit(&self, plan: &Plan, candidates: &[Candidate]) -> Result<(), ApiError> {
-        if candidates.is_empty() {
-            // The origin refuses it, naming the selector.
-            return Ok(());
-        }
-        let weights: Vec<f64> = candidates.iter().map(|c| c.capacity).collect();
-        let this_weight = self.h.membership.info().await.capacity;
-        let limits = Limits::fleet(self.h.limits.clone(), self.me(), this_weight, &weights);
-        admission::check(&Demand::of(plan), &limits).map_err(|refusal| ApiError::Unprocessable {
-            message: format!(
-                "the plan asks for more than the fleet can run, nothing was started: {refusal}"
-            ),
-        })
-    }
-
-    /// Leaves out candidates that refused mutual TLS at the last contact: they
-    /// would be dropped at prepare anyway. Refuses the test (422) when that
-    /// leaves fewer than `min_agents`, naming them and why.
-    fn exclude_refused(
-        &self,
-        candidates: &mut Vec<Candidate>,
-        min_agents: usize,
-        unproven: &[String],
-    ) -> Result<(), ApiError> {
-        let refused = lock(&self.refused);
-        let mut left_out = unproven.to_vec();
-        candidates.retain(|c| match refused.get(&c.node_id) {
-            Some(why) => {
-                left_out.push(format!("{} ({why})", c.node_id));
-                false
-            }
-            None => true,
-        });
-        if left_out.is_empty() {
-            return Ok(());
-        }
-        tracing::warn!(
-            "left out of the test, identity not proved over mutual TLS: {}",
-            left_out.join("; ")
-        );
-        if candidates.len() < min_agents.max(1) {
-            return Err(ApiError::Unprocessable {
-                message: format!(
-                    "{} agent(s) can take part, the test needs at least {}: {} could not prove \
-                     their identity over mutual TLS; give every agent a certificate of this \
-                     fleet's CA for its own node id",
-                    candidates.len(),
-                    min_agents.max(1),
-                    left_out.join(", ")
-                ),
-            });
-        }
-        Ok(())
-    }
-
-    /// The barrier is only as good as the clocks: refuse (or warn, by policy) when a
-    /// candidate's clock is provably off by more than the tolerance (its measured offset beyond
-    /// it by more than the error bound, half the round trip), and warn when it may be.
-    fn check_clocks(&self, candidates: &[Candidate]) -> Result<(), ApiError> {
-        let tolerance = self.h.settings.clock_tolerance;
-        let (mut beyond, mut unproven, mut loose) = (Vec::new(), Vec::new(), false);
-        {
-            let clocks = lock(&self.clocks);
-            for c in candidates.iter().filter(|c| c.node_id != self.me()) {
-                let Some(s) = clocks.get(&c.node_id) else {
-                    continue;
-                };
-                match judge_clock(s, tolerance) {
-                    ClockVerdict::Within => {}
-                    ClockVerdict::Unproven { loose: l } => {
-                        loose |= l;
-                        unproven.push(describe_clock(&c.node_id, s));
-                    }
-                    ClockVerdict::Beyond => beyond.push(describe_clock(&c.node_id, s)),
-                }
-            }
-        }
-        let tolerance_ms = tolerance.as_millis();
-        if !unproven.is_empty() {
-            tracing::warn!(
-                "clock offsets that may exceed the {tolerance_ms} ms tolerance (offset ± error \
-                 bound): {}; {}",
-                unproven.join(", "),
-                if loose {
-                    "an error bound above the tolerance means the start spread is only promised \
-                     within that bound"
-                } else {
-                    "check that the clocks are synchronised (NTP/chrony)"
-                }
-            );
-        }
-        if beyond.is_empty() {
-            return Ok(());
-        }
-        let message = format!(
-            "clock offsets above the {tolerance_ms} ms tolerance by more than their error bound \
-             (offset ± half the round trip): {}; synchronise the clocks (NTP/chrony) or set \
-             VOLLEY_CLOCK_POLICY=warn",
-            beyond.join(", ")
-        );
-        match self.h.settings.clock_policy {
-            ClockPolicy::Refuse => Err(ApiError::Unprocessable { message }),
-            ClockPolicy::Warn => {
-                tracing::warn!("{message}");
-                Ok(())
-            }
-        }
-    }
-
     async fn get_test_inner(&self, id: &str) -> Result<TestView, ApiError> {
-        if let Some(s) = self.h.origin.snapshot(id) {
+        if let Some(s) = self.h.service.origin().snapshot(id) {
             return Ok(views::test_view(&s));
         }
         if let Ok(meta) = self.h.store.meta(id) {
@@ -433,7 +266,7 @@ impl AgentCore {
             }
             return Ok(views::view_from_meta(&meta));
         }
-        if let Some(origin) = self.origin_from_gossip(id).await {
+        if let Some(origin) = self.h.service.origin_from_gossip(id).await {
             let client = self.peer_api(&origin).await?;
             return client.get_test(id).await.map_err(views::client_error);
         }
@@ -441,10 +274,11 @@ impl AgentCore {
     }
 
     async fn get_summary_inner(&self, id: &str) -> Result<SummaryView, ApiError> {
-        if let Some(sealed) = self.h.origin.sealed(id) {
+        if let Some(sealed) = self.h.service.origin().sealed(id) {
             let aborted = self
                 .h
-                .origin
+                .service
+                .origin()
                 .snapshot(id)
                 .is_some_and(|s| s.meta.phase == TestPhase::Aborted);
             return Ok(views::summary_view(
@@ -455,7 +289,7 @@ impl AgentCore {
                 aborted,
             ));
         }
-        if let Some(s) = self.h.origin.snapshot(id) {
+        if let Some(s) = self.h.service.origin().snapshot(id) {
             if s.meta.phase.is_terminal() {
                 return Err(ApiError::Conflict {
                     message: format!(
@@ -487,7 +321,7 @@ impl AgentCore {
         }
         let origin = match self.h.store.meta(id) {
             Ok(meta) if meta.origin != self.me() => Some(meta.origin),
-            _ => self.origin_from_gossip(id).await,
+            _ => self.h.service.origin_from_gossip(id).await,
         };
         if let Some(origin) = origin {
             let client = self.peer_api(&origin).await?;
@@ -496,101 +330,38 @@ impl AgentCore {
         Err(self.not_found(id))
     }
 
-    async fn abort_inner(&self, id: &str) -> Result<AbortResponse, ApiError> {
-        if let Some(already) = self.h.origin.abort(id, "aborted through the API") {
-            self.h.participant.handle(Message::Abort {
-                test_id: id.to_owned(),
-                reason: "aborted through the API".into(),
-            });
-            if already {
-                let (aborted, at) = self.h.origin.ending(id).unwrap_or((false, unix_ms_now()));
-                return Err(already_done(id, aborted, at));
-            }
-            return Ok(AbortResponse {
-                id: id.to_owned(),
-                aborted_at_unix_ms: unix_ms_now(),
-                already_ended: false,
-            });
-        }
-        // Not ours: stop our own part at once, then tell the origin.
-        let origin = match self.h.participant.current() {
-            Some((test, origin)) if test == id => {
-                self.h.participant.handle(Message::Abort {
-                    test_id: id.to_owned(),
-                    reason: "aborted through the API".into(),
-                });
-                Some(origin)
-            }
-            _ => match self.h.store.meta(id) {
-                Ok(meta) => Some(meta.origin),
-                Err(_) => self.origin_from_gossip(id).await,
-            },
-        };
-        let Some(origin) = origin else {
-            return Err(self.not_found(id));
-        };
-        if origin == self.me() {
-            // We coordinated it, yet our origin does not know it: this agent
-            // restarted since, so nothing runs it any more.
-            let phase = self
-                .h
-                .store
-                .meta(id)
-                .map_or_else(|_| "unknown".to_owned(), |m| m.phase.as_str().to_owned());
-            return Err(not_running(id, self.me(), &phase));
-        }
-        let member = self
-            .member(&origin)
-            .await
-            .and_then(|m| m.usable().map(|i| i.quic));
-        let Some(quic) = member else {
-            return Err(ApiError::Unavailable {
-                message: format!(
-                    "agent {origin} coordinates test {id} but is not reachable; this agent stopped \
-                     its own part, and every agent stops at the test's hard deadline"
-                ),
-            });
-        };
-        let body = protocol::encode(
-            &Message::Abort {
-                test_id: id.to_owned(),
-                reason: format!("aborted through agent {}", self.me()),
-            },
-            &[],
+    /// `/v1/members`: the view, each member with its clock, its identity
+    /// verdict and any problem; then the live incarnations rejected as
+    /// impostors (or superseded), so operators see them.
+    async fn member_views(&self) -> Vec<MemberView> {
+        let service = &self.h.service;
+        let (clocks, refused) = (service.clocks(), service.refused());
+        let members = self.h.membership.members().await;
+        let mut views: Vec<MemberView> = members
+            .iter()
+            .map(|m| {
+                let verdict = if m.is_self {
+                    Some(Verdict::Verified)
+                } else {
+                    service.identities().get(&m.node_id, m.generation)
+                };
+                views::member_view(
+                    m,
+                    clocks.get(&m.node_id),
+                    refused.get(&m.node_id).map(String::as_str),
+                    verdict.as_ref(),
+                )
+            })
+            .collect();
+        let live = self.h.membership.live_incarnations().await;
+        views.extend(
+            service
+                .identities()
+                .rejected(&live)
+                .iter()
+                .map(views::rejected_view),
         );
-        match self
-            .h
-            .transport
-            .request(quic, body, Duration::from_secs(2))
-            .await
-        {
-            Ok(reply) => match protocol::decode::<Response>(&reply) {
-                Ok((Response::Error { message }, _)) => Err(ApiError::Conflict { message }),
-                Ok((
-                    Response::AlreadyOver {
-                        aborted,
-                        at_unix_ms,
-                        ..
-                    },
-                    _,
-                )) => Err(already_done(id, aborted, at_unix_ms)),
-                _ => Ok(AbortResponse {
-                    id: id.to_owned(),
-                    aborted_at_unix_ms: unix_ms_now(),
-                    already_ended: false,
-                }),
-            },
-            Err(e) => Err(ApiError::Unavailable {
-                message: format!("cannot reach agent {origin} to abort test {id}: {e}"),
-            }),
-        }
-    }
-
-    async fn origin_from_gossip(&self, id: &str) -> Option<String> {
-        self.h.membership.members().await.into_iter().find_map(|m| {
-            let a = m.usable()?.announcement.as_ref()?;
-            (a.id == id).then(|| a.origin.clone())
-        })
+        views
     }
 
     /// No test `id` here. The known ids are not listed: a 404 must not
@@ -613,8 +384,8 @@ impl api::Agent for AgentCore {
                     out.insert(meta.id.clone(), views::brief(&meta));
                 }
             }
-            for id in self.h.origin.ids() {
-                if let Some(s) = self.h.origin.snapshot(&id) {
+            for id in self.h.service.origin().ids() {
+                if let Some(s) = self.h.service.origin().snapshot(&id) {
                     out.insert(id, views::brief(&s.meta));
                 }
             }
@@ -640,7 +411,14 @@ impl api::Agent for AgentCore {
 
     fn abort(&self, id: &str) -> BoxFuture<'_, Result<AbortResponse, ApiError>> {
         let id = id.to_owned();
-        Box::pin(async move { self.abort_inner(&id).await })
+        Box::pin(async move {
+            let aborted = self.h.service.abort(&id).await.map_err(api_error)?;
+            Ok(AbortResponse {
+                id,
+                aborted_at_unix_ms: aborted.at_unix_ms,
+                already_ended: false,
+            })
+        })
     }
 
     fn members(&self) -> BoxFuture<'_, Vec<MemberView>> {
@@ -648,7 +426,7 @@ impl api::Agent for AgentCore {
     }
 
     fn ready(&self) -> bool {
-        !self.draining.load(Ordering::SeqCst)
+        !self.h.service.is_draining()
     }
 
     fn prometheus(&self) -> BoxFuture<'_, PromSnapshot> {
@@ -663,24 +441,29 @@ impl api::Agent for AgentCore {
             }
             let info = self.h.membership.info().await;
             let bounds = &self.h.settings.metrics_buckets;
-            let share = self.h.participant.share().map(|s| api::ShareFigures {
-                test_id: s.test_id,
-                running: s.running,
-                vus: s.vus,
-                scenarios: s
-                    .scenarios
-                    .into_iter()
-                    .map(|(scenario, t)| api::ScenarioFigures {
-                        scenario,
-                        requests: t.requests,
-                        failed: t.failed,
-                        iterations: t.iterations,
-                        data_sent: t.data_sent,
-                        data_received: t.data_received,
-                        duration: crate::metrics::exposition::buckets(&t.duration, bounds),
-                    })
-                    .collect(),
-            });
+            let share = self
+                .h
+                .service
+                .participant()
+                .share()
+                .map(|s| api::ShareFigures {
+                    test_id: s.test_id,
+                    running: s.running,
+                    vus: s.vus,
+                    scenarios: s
+                        .scenarios
+                        .into_iter()
+                        .map(|(scenario, t)| api::ScenarioFigures {
+                            scenario,
+                            requests: t.requests,
+                            failed: t.failed,
+                            iterations: t.iterations,
+                            data_sent: t.data_sent,
+                            data_received: t.data_received,
+                            duration: crate::metrics::exposition::buckets(&t.duration, bounds),
+                        })
+                        .collect(),
+                });
             let generator = api::GeneratorFigures {
                 cpu_seconds: crate::os::process_cpu_time().map(|d| d.as_secs_f64()),
                 cpus: std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64),
@@ -694,7 +477,7 @@ impl api::Agent for AgentCore {
                     .collect(),
                 gossip_accepted: gossip.accepted,
                 gossip_send_failed: gossip.send_failed,
-                identity_mismatches: self.identities.impostors_found(),
+                identity_mismatches: self.h.service.identities().impostors_found(),
                 members_live: members.len() as u64,
                 members_dead: dead.len() as u64,
                 tests_by_phase: by_phase,
@@ -709,33 +492,27 @@ impl api::Agent for AgentCore {
     }
 }
 
-/// The answer to aborting a test nothing runs any more, though a record may
-/// still call it `pending` or `running` (its coordinator restarted).
-pub(super) fn not_running(id: &str, me: &str, phase: &str) -> ApiError {
-    ApiError::Conflict {
-        message: format!(
-            "test {id} is not running: agent {me}, which coordinated it, neither coordinates nor \
-             runs it now (it restarted since, or the test ended); its last recorded phase is \
-             {phase}; nothing was aborted"
-        ),
-    }
-}
-
-/// The API's answer to aborting a test that is over.
-fn already_done(id: &str, aborted: bool, at_unix_ms: u64) -> ApiError {
-    ApiError::AlreadyDone {
-        id: id.to_owned(),
-        ending: if aborted {
-            api::Ending::Aborted
-        } else {
-            api::Ending::Ended
+/// The API's answer to a refusal of the coordination service.
+fn api_error(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::Unavailable(message) => ApiError::Unavailable { message },
+        Refusal::Conflict(message) => ApiError::Conflict { message },
+        Refusal::Unprocessable(message) => ApiError::Unprocessable { message },
+        Refusal::UnknownTest(id) => ApiError::unknown_test(&id),
+        Refusal::AlreadyOver {
+            id,
+            aborted,
+            at_unix_ms,
+        } => ApiError::AlreadyDone {
+            id,
+            ending: if aborted {
+                api::Ending::Aborted
+            } else {
+                api::Ending::Ended
+            },
+            at_unix_ms,
         },
-        at_unix_ms,
     }
-}
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What runs once a fleet test is over, on the agent that accepted it.

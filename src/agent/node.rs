@@ -14,10 +14,11 @@ use super::core::{AgentCore, Handles};
 use crate::api::{self, ApiConfig};
 use crate::fleet::ca::DEFAULT_LEAF_VALIDITY;
 use crate::fleet::capacity::{self, SystemCgroups};
-use crate::fleet::keys::{AgentState, MemberInfo};
+use crate::fleet::keys::MemberInfo;
 use crate::fleet::membership::{self, Membership, MembershipConfig};
 use crate::fleet::origin::Origin;
-use crate::fleet::participant::{Activity, Guard, Participant};
+use crate::fleet::participant::{Guard, Participant};
+use crate::fleet::service::{Parts, Policy, Router, Service};
 use crate::fleet::store::Store;
 use crate::fleet::transport::{Limits, QuicTransport, Transport};
 use crate::plan::admission::Knobs;
@@ -95,8 +96,9 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         } => (identity.clone(), trust.clone()),
     };
 
-    // QUIC first: the handler routes to the core, which needs the transport.
-    let router = Arc::new(super::router::Router::default());
+    // QUIC first: the handler routes to the service, which needs the transport.
+    let generation = membership::generation_now();
+    let router = Arc::new(Router::new(generation));
     let quic = QuicTransport::bind(
         settings.quic_listen,
         &identity,
@@ -177,7 +179,6 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         seeds.sort();
         seeds.dedup();
     }
-    let generation = membership::generation_now();
     let mut me = MemberInfo::new(
         &settings.node_id,
         generation,
@@ -228,11 +229,21 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         Some(store.clone()),
         is_alive,
     );
-    participant.set_succession(Arc::new(super::succession::Successor::new(
-        settings.node_id.clone(),
-        membership.clone(),
-        origin.clone(),
-    )));
+    let service = Service::new(Parts {
+        me: settings.node_id.clone(),
+        roster: membership.clone(),
+        transport,
+        origin,
+        participant,
+        store: Some(store.clone()),
+        policy: Policy {
+            gossip_interval: settings.gossip_interval,
+            clock_tolerance: settings.clock_tolerance,
+            clock_policy: settings.clock_policy,
+            limits,
+        },
+    });
+    router.attach(&service);
     let node_id = settings.node_id.clone();
     let cluster_id = settings.cluster_id.clone();
     let egress = settings.egress.clone();
@@ -242,20 +253,16 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
         ApiAuth::Token { token, .. } => api::SecretToken::new(token.expose()).ok(),
         ApiAuth::Disabled => None,
     };
-    let (store_for_expiry, origin_for_expiry) = (store.clone(), origin.clone());
+    let store_for_expiry = store.clone();
     let max_connections = settings.api_max_connections;
     let core = AgentCore::new(Handles {
         settings,
         gossip_stats,
         membership: membership.clone(),
-        transport: transport.clone(),
-        origin,
-        participant: participant.clone(),
+        service: service.clone(),
         store,
         api_addr,
-        limits,
     });
-    router.attach(core.clone());
 
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
@@ -273,19 +280,10 @@ pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> 
             tracing::error!("API server stopped: {e}");
         }
     }));
-    tasks.push(tokio::spawn(publish_activity(
-        membership.clone(),
-        participant.activity(),
-        shutdown.clone(),
-    )));
+    tasks.extend(service.spawn(&shutdown));
     tasks.push(tokio::spawn(expire_overdue_tests(
         store_for_expiry,
-        origin_for_expiry,
-        participant.clone(),
-        shutdown.clone(),
-    )));
-    tasks.push(tokio::spawn(super::trust::measure_clocks(
-        core.clone(),
+        service.clone(),
         shutdown.clone(),
     )));
     tasks.push(tokio::spawn(probe_lag(core.lags.clone(), shutdown.clone())));
@@ -344,7 +342,6 @@ fn with_port(advertise: SocketAddr, bound: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Mirrors what the participant does into gossip (`volley.state`, `volley.test`).
 /// How often the data directory is checked for tests whose coordinator
 /// was lost (see [`Store::expire_overdue`]).
 const EXPIRY_CHECK: Duration = Duration::from_secs(5);
@@ -353,8 +350,7 @@ const EXPIRY_CHECK: Duration = Duration::from_secs(5);
 /// their deadline, as interrupted, so that no test stays `running` forever.
 async fn expire_overdue_tests(
     store: Arc<Store>,
-    origin: Arc<Origin>,
-    participant: Arc<Participant>,
+    service: Arc<Service>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -363,14 +359,14 @@ async fn expire_overdue_tests(
             _ = tokio::time::sleep(EXPIRY_CHECK) => {}
         }
         let store = store.clone();
-        let origin = origin.clone();
-        let participant = participant.clone();
+        let service = service.clone();
         let now = crate::clock::unix_ms_now();
         let expired = tokio::task::spawn_blocking(move || {
-            let current = participant.current().map(|(id, _)| id);
+            let current = service.participant().current().map(|(id, _)| id);
             store.expire_overdue(now, |id| {
                 current.as_deref() == Some(id)
-                    || origin
+                    || service
+                        .origin()
                         .snapshot(id)
                         .is_some_and(|s| !s.meta.phase.is_terminal())
             })
@@ -379,36 +375,6 @@ async fn expire_overdue_tests(
         .unwrap_or_default();
         for id in expired {
             tracing::warn!(test = %id, "no sealed result came by the test's deadline: marked interrupted");
-        }
-    }
-}
-
-async fn publish_activity(
-    membership: Arc<Membership>,
-    mut activity: tokio::sync::watch::Receiver<Activity>,
-    shutdown: CancellationToken,
-) {
-    loop {
-        let current = activity.borrow_and_update().clone();
-        let (state, test) = match current {
-            Activity::Idle => (AgentState::Idle, None),
-            Activity::Preparing { test_id } => (AgentState::Preparing, Some(test_id)),
-            Activity::Running { test_id } => (AgentState::Running, Some(test_id)),
-        };
-        let result = membership
-            .publish(|me| {
-                if me.state != AgentState::Draining {
-                    me.state = state;
-                }
-                me.test = test;
-            })
-            .await;
-        if let Err(e) = result {
-            tracing::warn!("cannot publish the agent state: {e}");
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            changed = activity.changed() => if changed.is_err() { return },
         }
     }
 }

@@ -6,7 +6,7 @@
 //! proved it: over mutual TLS its verified certificate must name the entry's
 //! node id, and the agent behind it must answer [`Message::Identify`] with
 //! the entry's generation. Entries that fail are distrusted in
-//! [`Membership`] (the genuine incarnation shows again), recorded in the
+//! membership ([`Roster::distrust`]: the genuine incarnation shows again), recorded in the
 //! [`IdentityBook`] (shown by `/v1/members`, counted on `/metrics`) and
 //! logged once.
 
@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::membership::{Member, Membership};
+use super::membership::{Member, Roster};
 use super::protocol::{self, Message, Response};
 use super::transport::Transport;
 
@@ -219,7 +219,7 @@ pub async fn verify(
 /// found.
 pub async fn check_member(
     book: &IdentityBook,
-    membership: &Membership,
+    membership: &dyn Roster,
     transport: &dyn Transport,
     member: &Member,
 ) -> Verdict {

@@ -18,6 +18,9 @@
 //! - [`origin`]: the agent that accepted a test coordinates it.
 //! - [`participant`]: every agent's side of a test it runs a share of.
 //! - [`merge`]: the origin's exact merge of per-agent intervals.
+//! - [`service`]: the coordination service: one agent's part in fleet
+//!   tests (submit policy, trust, routing, aborts, succession) behind one
+//!   interface, over a [`membership::Roster`] and a [`transport::Transport`].
 //! - [`store`]: the data directory (history, bundles, intervals, summaries).
 //! - [`redact`]: what of a bundle is kept at rest (no secret values).
 
@@ -33,5 +36,6 @@ pub mod participant;
 pub mod protocol;
 pub mod redact;
 pub mod selector;
+pub mod service;
 pub mod store;
 pub mod transport;

@@ -20,10 +20,12 @@
 //! commands, and nothing unauthenticated reaches chitchat. Layout: `config`
 //! (settings, defaults, validation), `auth` (the datagram authenticator, pure),
 //! `stats` (counters and the rate-limited drop log), `transport` (the
-//! pre-bound, authenticating UDP socket), `view` (pure dedupe).
+//! pre-bound, authenticating UDP socket), `view` (pure dedupe), `roster`
+//! (the [`Roster`] trait: what test coordination asks of membership).
 
 mod auth;
 mod config;
+mod roster;
 mod stats;
 mod transport;
 mod view;
@@ -41,11 +43,13 @@ pub use config::{
     DEFAULT_GOSSIP_INTERVAL, DEFAULT_MARKED_FOR_DELETION_GRACE, FailureDetection, MembershipConfig,
     generation_now, validate_seed,
 };
+pub use roster::{Roster, Update};
 pub use stats::{GossipCounts, GossipStats, REJECT_LOG_INTERVAL, RejectLog, RejectSummary};
 pub use transport::{AuthUdpTransport, bind_udp};
 pub use view::{Distrusted, Member, NodeSnapshot, build_members, dead_node_ids};
 
 use crate::fleet::keys::{Announcement, KeyError, MemberInfo};
+use crate::sync::lock;
 
 /// Why membership could not start or refused an update.
 #[derive(Debug, thiserror::Error)]
@@ -369,13 +373,6 @@ impl Membership {
 
 /// Most incarnations remembered as distrusted.
 const MAX_DISTRUSTED: usize = 1024;
-
-fn lock<T>(mutex: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Every critical section is one set operation; a poisoned set is consistent.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// Rejects info whose identity differs from the one gossip runs under.
 fn check_identity(

@@ -42,6 +42,7 @@ use crate::clock::{instant_at_unix_ms, unix_ms_now};
 use crate::metrics::snapshot::Snapshot;
 use crate::metrics::{Summary, ThresholdOutcome};
 use crate::plan::Plan;
+use crate::sync::lock;
 
 /// Agents must be prepared this long before the start, or they are dropped.
 const COMMIT_MARGIN: Duration = Duration::from_millis(400);
@@ -583,8 +584,4 @@ fn base36(mut n: u64) -> String {
 
 fn err(message: String) -> Response {
     Response::Error { message }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -40,6 +40,7 @@ use super::transport::Transport;
 use crate::clock::{instant_at_unix_ms, unix_ms_now};
 use crate::engine::{Realloc, RunOptions};
 use crate::plan::Plan;
+use crate::sync::lock;
 
 /// A prepared test not committed this long after its start never starts
 /// here (the origin dropped this agent, or died before committing).
@@ -661,8 +662,4 @@ fn kind(m: &Message) -> &'static str {
         Message::Sealed { .. } => "sealed",
         Message::Identify => "identify",
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -21,6 +21,7 @@ use crate::fleet::merge::combine::{Combined, MAX_COVERS};
 use crate::fleet::merge::tree::Layout;
 use crate::fleet::protocol::{self, MergeTree, Message, Response};
 use crate::fleet::transport::Transport;
+use crate::sync::lock;
 
 /// How long a relay holds a seq for the children that have not reported.
 pub const RELAY_WAIT: Duration = Duration::from_secs(1);
@@ -331,8 +332,4 @@ pub async fn receive(
 
 fn error(message: String) -> Response {
     Response::Error { message }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -1,7 +1,8 @@
 //! Which peers the agent trusts, and how it finds out: every few seconds it
-//! measures each live peer's clock over QUIC and checks that the peer's
-//! certificate proves the node id it gossips ([`crate::fleet::identity`]);
-//! a submit uses only members that proved it (checking the others first).
+//! measures each live peer's clock over the transport and checks that the
+//! peer's certificate proves the node id it gossips
+//! ([`crate::fleet::identity`]); a submit uses only members that proved it
+//! (checking the others first).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,12 +10,11 @@ use std::time::Duration;
 use futures::future::join_all;
 use tokio_util::sync::CancellationToken;
 
-use super::core::{AgentCore, lock};
-use super::views;
-use crate::api::MemberView;
+use super::Service;
 use crate::fleet::identity::{self, Verdict};
 use crate::fleet::membership::Member;
 use crate::fleet::transport::{TransportError, measure_clock_offset};
+use crate::sync::lock;
 
 /// Time between two rounds of clock measurement and identity checks.
 const ROUND: Duration = Duration::from_secs(5);
@@ -22,14 +22,12 @@ const ROUND: Duration = Duration::from_secs(5);
 /// dropped impostor can uncover the genuine incarnation, which is checked too.
 const SUBMIT_CHECKS: usize = 3;
 
-// === impl AgentCore: trust ===
-
-impl AgentCore {
+impl Service {
     /// The members a test may use: this agent and every peer whose identity
     /// is verified (peers not verified yet are checked now). Also returns
     /// the peers left out, each with why, for the submitter.
     pub(super) async fn trusted_members(&self) -> (Vec<Member>, Vec<String>) {
-        let mut members = self.h.membership.members().await;
+        let mut members = self.roster.members().await;
         for _ in 0..SUBMIT_CHECKS {
             let verdicts = self.check_all(&members).await;
             if !verdicts.iter().any(Verdict::is_rejected) {
@@ -48,7 +46,7 @@ impl AgentCore {
                 return (trusted, left_out);
             }
             // Impostors were dropped from the view: look at it again.
-            members = self.h.membership.members().await;
+            members = self.roster.members().await;
         }
         let left_out = members
             .iter()
@@ -65,77 +63,48 @@ impl AgentCore {
         join_all(members.iter().map(|m| {
             identity::check_member(
                 &self.identities,
-                &self.h.membership,
-                self.h.transport.as_ref(),
+                self.roster.as_ref(),
+                self.transport.as_ref(),
                 m,
             )
         }))
         .await
     }
 
-    /// `/v1/members`: the view, each member with its clock, its identity
-    /// verdict and any problem; then the live incarnations rejected as
-    /// impostors (or superseded), so operators see them.
-    pub(super) async fn member_views(&self) -> Vec<MemberView> {
-        let clocks = lock(&self.clocks).clone();
-        let refused = lock(&self.refused).clone();
-        let members = self.h.membership.members().await;
-        let mut views: Vec<MemberView> = members
-            .iter()
-            .map(|m| {
-                let verdict = if m.is_self {
-                    Some(Verdict::Verified)
-                } else {
-                    self.identities.get(&m.node_id, m.generation)
-                };
-                views::member_view(
-                    m,
-                    clocks.get(&m.node_id),
-                    refused.get(&m.node_id).map(String::as_str),
-                    verdict.as_ref(),
-                )
-            })
-            .collect();
-        let live = self.h.membership.live_incarnations().await;
-        views.extend(
-            self.identities
-                .rejected(&live)
-                .iter()
-                .map(views::rejected_view),
-        );
-        views
-    }
-}
-
-/// Measures the clock offset to every live peer every few seconds, and
-/// checks each peer's identity while at it.
-pub async fn measure_clocks(core: Arc<AgentCore>, shutdown: CancellationToken) {
-    loop {
-        let members = core.h.membership.members().await;
+    /// One round: every live peer's clock offset, and its identity.
+    async fn check_peers(&self) {
+        let members = self.roster.members().await;
         for m in members.iter().filter(|m| !m.is_self) {
             let Some(info) = m.usable() else { continue };
-            match measure_clock_offset(core.h.transport.as_ref(), info.quic, 3).await {
+            match measure_clock_offset(self.transport.as_ref(), info.quic, 3).await {
                 Ok(sample) => {
-                    lock(&core.clocks).insert(m.node_id.clone(), sample);
-                    lock(&core.refused).remove(&m.node_id);
+                    lock(&self.clocks).insert(m.node_id.clone(), sample);
+                    lock(&self.refused).remove(&m.node_id);
                 }
                 Err(e @ TransportError::Refused { .. }) => {
                     tracing::warn!(peer = %m.node_id, "mutual TLS refused: {e}");
-                    lock(&core.refused).insert(m.node_id.clone(), e.to_string());
+                    lock(&self.refused).insert(m.node_id.clone(), e.to_string());
                     continue;
                 }
                 Err(e) => tracing::debug!(peer = %m.node_id, "clock offset not measured: {e}"),
             }
             identity::check_member(
-                &core.identities,
-                &core.h.membership,
-                core.h.transport.as_ref(),
+                &self.identities,
+                self.roster.as_ref(),
+                self.transport.as_ref(),
                 m,
             )
             .await;
         }
-        let live = core.h.membership.live_incarnations().await;
-        core.identities.retain_live(&live);
+        let live = self.roster.live_incarnations().await;
+        self.identities.retain_live(&live);
+    }
+}
+
+/// Checks every live peer's clock and identity every [`ROUND`].
+pub(super) async fn rounds(service: Arc<Service>, shutdown: CancellationToken) {
+    loop {
+        service.check_peers().await;
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(ROUND) => {}

@@ -1,37 +1,31 @@
-//! The agent's side of a takeover: what a participant learns from gossip
-//! about its peers, and how this agent adopts a test whose origin died
-//! (the origin side coordinates it, and gossip announces the new origin).
+//! This agent's side of a takeover: what a participant learns of its peers
+//! from the roster, and how this agent adopts a test whose origin died (the
+//! origin side coordinates it, and gossip announces the new origin).
 
 use std::sync::Arc;
 
 use crate::fleet::keys::Announcement;
-use crate::fleet::membership::Membership;
+use crate::fleet::membership::Roster;
 use crate::fleet::origin::Origin;
 use crate::fleet::participant::{Orphan, Succession};
 use crate::fleet::selector::Candidate;
 
-/// [`Succession`] backed by this agent's membership and origin.
-pub struct Successor {
+/// [`Succession`] backed by this agent's roster and origin.
+pub(super) struct Successor {
     me: String,
-    membership: Arc<Membership>,
+    roster: Arc<dyn Roster>,
     origin: Arc<Origin>,
 }
 
 impl Successor {
-    pub fn new(me: String, membership: Arc<Membership>, origin: Arc<Origin>) -> Successor {
-        Successor {
-            me,
-            membership,
-            origin,
-        }
+    pub(super) fn new(me: String, roster: Arc<dyn Roster>, origin: Arc<Origin>) -> Successor {
+        Successor { me, roster, origin }
     }
 }
 
 impl Succession for Successor {
     fn member(&self, node: &str) -> Option<Candidate> {
-        let members = self.membership.watch();
-        let members = members.borrow();
-        let m = members.iter().find(|m| m.node_id == node)?;
+        let m = self.roster.member(node)?;
         let info = m.usable()?;
         Some(Candidate {
             node_id: m.node_id.clone(),
@@ -52,10 +46,14 @@ impl Succession for Successor {
         if !self.origin.adopt(orphan) {
             return;
         }
-        let membership = self.membership.clone();
+        let roster = self.roster.clone();
         tokio::spawn(async move {
-            if let Err(e) = membership.announce(Some(&announcement)).await {
-                tracing::warn!(test = %announcement.id, "cannot announce the adopted test in gossip: {e}");
+            let id = announcement.id.clone();
+            let published = roster
+                .publish(Box::new(move |me| me.announcement = Some(announcement)))
+                .await;
+            if let Err(e) = published {
+                tracing::warn!(test = %id, "cannot announce the adopted test in gossip: {e}");
             }
         });
     }
