@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use super::{AgentProgress, Candidate, Origin, Test, lock};
-use crate::clock::instant_at_unix_ms;
 use crate::fleet::participant::Orphan;
 use crate::fleet::store::{TestMeta, TestPhase, results_deadline_ms};
 
@@ -113,7 +112,7 @@ impl Origin {
         self.persist_meta(&test);
         tokio::spawn(
             self.clone()
-                .supervise(test, instant_at_unix_ms(start_unix_ms)),
+                .supervise(test, self.clock.instant_at(start_unix_ms)),
         );
         true
     }

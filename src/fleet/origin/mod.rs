@@ -38,7 +38,7 @@ use super::protocol::{self, Message, PlanBundle, Response};
 pub use super::selector::Candidate;
 use super::store::{Store, TestMeta, TestPhase, results_deadline_ms};
 use super::transport::Transport;
-use crate::clock::{instant_at_unix_ms, unix_ms_now};
+use crate::clock::WallClock;
 use crate::metrics::snapshot::Snapshot;
 use crate::metrics::{Summary, ThresholdOutcome};
 use crate::plan::Plan;
@@ -206,6 +206,9 @@ pub struct Origin {
     tests: Mutex<BTreeMap<String, Arc<Mutex<Test>>>>,
     /// Says whether a node id is still a live member (gossip).
     is_alive: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+    /// This agent's wall clock (its transport's): start instants and
+    /// deadlines are read on it.
+    clock: WallClock,
 }
 
 impl Origin {
@@ -219,10 +222,11 @@ impl Origin {
         Arc::new(Origin {
             me,
             my_quic,
-            transport,
+            transport: transport.clone(),
             store,
             tests: Mutex::new(BTreeMap::new()),
             is_alive,
+            clock: transport.wall_clock(),
         })
     }
 
@@ -243,7 +247,7 @@ impl Origin {
             .map(|c| (c.node_id.clone(), c.capacity))
             .collect();
         let allocation = Allocation::new(1, &weights)?;
-        let now = unix_ms_now();
+        let now = self.clock.unix_ms();
         let id = new_test_id(now);
         let start = now + u64::try_from(sub.lead.as_millis()).unwrap_or(u64::MAX);
         let meta = TestMeta {
@@ -418,8 +422,9 @@ impl Origin {
             Message::Abort { test_id, reason } => match self.abort(&test_id, &reason) {
                 Some(false) => Response::Ok,
                 Some(true) => {
-                    let (aborted, at_unix_ms) =
-                        self.ending(&test_id).unwrap_or((false, unix_ms_now()));
+                    let (aborted, at_unix_ms) = self
+                        .ending(&test_id)
+                        .unwrap_or((false, self.clock.unix_ms()));
                     Response::AlreadyOver {
                         test_id,
                         aborted,
@@ -449,7 +454,10 @@ impl Origin {
         let test = self.test(test_id)?;
         let t = lock(&test);
         let aborted = t.abort.is_cancelled() || t.meta.phase == TestPhase::Aborted;
-        Some((aborted, t.meta.ended_unix_ms.unwrap_or_else(unix_ms_now)))
+        Some((
+            aborted,
+            t.meta.ended_unix_ms.unwrap_or_else(|| self.clock.unix_ms()),
+        ))
     }
 
     /// Tests this origin coordinates (live and sealed since it started).
@@ -510,8 +518,11 @@ impl Origin {
     }
 
     async fn coordinate(self: Arc<Self>, test: Arc<Mutex<Test>>) {
-        let start_ms = lock(&test).meta.started_unix_ms.unwrap_or_else(unix_ms_now);
-        let start = instant_at_unix_ms(start_ms);
+        let start_ms = lock(&test)
+            .meta
+            .started_unix_ms
+            .unwrap_or_else(|| self.clock.unix_ms());
+        let start = self.clock.instant_at(start_ms);
         if let Err(reason) = self.prepare_and_commit(&test, start, start_ms).await {
             self.fail(&test, TestPhase::Error, reason).await;
             return;
@@ -525,7 +536,7 @@ impl Origin {
             let mut t = lock(test);
             t.incidents.push(reason);
             t.meta.phase = phase;
-            t.meta.ended_unix_ms = Some(unix_ms_now());
+            t.meta.ended_unix_ms = Some(self.clock.unix_ms());
             t.meta.passed = Some(false);
         }
         self.broadcast_abort(test, "the test could not start").await;

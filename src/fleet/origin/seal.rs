@@ -9,7 +9,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{AgentProgress, Origin, Sealed, Test, lock};
-use crate::clock::unix_ms_now;
 use crate::fleet::protocol::{self, Message, Response};
 use crate::fleet::store::TestPhase;
 use crate::metrics::{Summary, judge};
@@ -84,7 +83,7 @@ impl Origin {
         t.outcomes = outcomes;
         // An aborted test did not pass, whatever its thresholds said so far.
         t.meta.passed = Some(passed && !aborted);
-        t.meta.ended_unix_ms = Some(unix_ms_now());
+        t.meta.ended_unix_ms = Some(self.clock.unix_ms());
         t.meta.phase = if memory_stop {
             TestPhase::Failed
         } else if aborted {

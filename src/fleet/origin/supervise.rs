@@ -9,7 +9,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{JUDGE_EVERY, Origin, REALLOC_LEAD, RESULTS_GRACE, TICK, Test, iterations, lock};
-use crate::clock::unix_ms_now;
 use crate::fleet::protocol::{self, Message};
 use crate::fleet::store::TestPhase;
 use crate::metrics::judge;
@@ -120,7 +119,8 @@ impl Origin {
                     return;
                 }
             };
-            let effective = unix_ms_now() + u64::try_from(REALLOC_LEAD.as_millis()).unwrap_or(1000);
+            let effective =
+                self.clock.unix_ms() + u64::try_from(REALLOC_LEAD.as_millis()).unwrap_or(1000);
             t.incidents.push(format!(
                 "lost agent(s) {}: survivors take over their share (allocation revision {})",
                 lost.join(", "),

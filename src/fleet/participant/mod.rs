@@ -37,7 +37,7 @@ use super::allocation::Allocation;
 use super::protocol::{self, Message, PlanBundle, Response};
 use super::store::{Store, StoreError, TestMeta, TestPhase, results_deadline_ms};
 use super::transport::Transport;
-use crate::clock::{instant_at_unix_ms, unix_ms_now};
+use crate::clock::WallClock;
 use crate::engine::{Realloc, RunOptions};
 use crate::plan::Plan;
 use crate::sync::lock;
@@ -130,6 +130,9 @@ pub struct Participant {
     /// The merge tree of the latest committed test, if it has one: kept
     /// after this agent's share ends, for children still reporting.
     relay: Mutex<Option<Arc<relay::Relay>>>,
+    /// This agent's wall clock (its transport's): start instants and
+    /// deadlines are read on it.
+    clock: WallClock,
 }
 
 impl Participant {
@@ -142,6 +145,7 @@ impl Participant {
         let (activity_tx, _) = watch::channel(Activity::Idle);
         Arc::new(Participant {
             me,
+            clock: transport.wall_clock(),
             transport,
             store,
             orphan_timeout,
@@ -289,7 +293,7 @@ impl Participant {
                 self.me
             ));
         }
-        if unix_ms_now() > start_unix_ms {
+        if self.clock.unix_ms() > start_unix_ms {
             return error(format!(
                 "test {test_id} was to start before it reached agent {}",
                 self.me
@@ -302,7 +306,7 @@ impl Participant {
                 id: test_id.clone(),
                 name: name.clone(),
                 origin: origin.clone(),
-                submitted_unix_ms: unix_ms_now(),
+                submitted_unix_ms: self.clock.unix_ms(),
                 started_unix_ms: Some(start_unix_ms),
                 ended_unix_ms: None,
                 phase: TestPhase::Pending,
@@ -340,7 +344,7 @@ impl Participant {
         });
         let p = self.clone();
         tokio::spawn(async move {
-            tokio::time::sleep_until(instant_at_unix_ms(start_unix_ms) + UNCOMMITTED_GRACE).await;
+            tokio::time::sleep_until(p.clock.instant_at(start_unix_ms) + UNCOMMITTED_GRACE).await;
             p.expire_uncommitted(&test_id);
         });
         Response::Prepared {
@@ -420,7 +424,7 @@ impl Participant {
         };
         active.running = true;
         active.allocation = allocation.clone();
-        let start_at = instant_at_unix_ms(start_unix_ms);
+        let start_at = self.clock.instant_at(start_unix_ms);
         let opts = RunOptions {
             tuple,
             start_at: Some(start_at),
@@ -469,7 +473,7 @@ impl Participant {
                     .collect();
                 active.realloc_tx.send_replace(Some(Realloc {
                     tuple,
-                    effective: instant_at_unix_ms(effective_unix_ms),
+                    effective: self.clock.instant_at(effective_unix_ms),
                     extra_iterations,
                 }));
                 Response::Ok

@@ -10,7 +10,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::deliver::{Delivery, Outgoing, Streamer};
 use super::{ABORT_SEND_TIMEOUT, Coordinator, Participant, guard, succession};
-use crate::clock::unix_us_now;
 use crate::engine::{self, RunOptions};
 use crate::fleet::protocol::{self, Message};
 use crate::plan::Plan;
@@ -45,9 +44,10 @@ impl RunJob {
         ));
         let started = tokio::spawn({
             let at = self.start_at;
+            let clock = p.clock.clone();
             async move {
                 engine::precise_sleep_until(at).await;
-                unix_us_now()
+                clock.unix_us()
             }
         });
         if let Some(run) = &opts.script {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::*;
+use crate::clock::unix_ms_now;
 use crate::fleet::transport::{Limits, MemoryNetwork, handler_fn};
 
 fn participant(store: Option<Arc<Store>>) -> Arc<Participant> {

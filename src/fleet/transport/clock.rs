@@ -3,7 +3,7 @@
 //! its receive (t1) and send (t2) stamps; we stamp the send (t0) and the receipt (t3).
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::Transport;
 use super::envelope::{Reply, Request};
@@ -14,10 +14,7 @@ pub const CLOCK_ROUND_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Wall-clock now in nanoseconds since the Unix epoch (negative before it).
 pub(crate) fn now_ns() -> i128 {
-    match SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(since) => since.as_nanos() as i128,
-        Err(before) => -(before.duration().as_nanos() as i128),
-    }
+    crate::clock::WallClock::system().now_ns()
 }
 
 /// The standard NTP formulas over four wall-clock stamps in nanoseconds since the epoch:
@@ -56,11 +53,12 @@ pub async fn measure_clock_offset<T: Transport + ?Sized>(
     let rounds = rounds.max(1);
     let mut best: Option<(i128, i128)> = None;
     for _ in 0..rounds {
-        let t0 = now_ns();
+        let clock = transport.wall_clock();
+        let t0 = clock.now_ns();
         let reply = transport
             .exchange(peer, Request::Time, CLOCK_ROUND_TIMEOUT)
             .await?;
-        let t3 = now_ns();
+        let t3 = clock.now_ns();
         let Reply::Time(stamps) = reply else {
             return Err(TransportError::Protocol {
                 peer,

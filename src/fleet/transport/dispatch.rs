@@ -9,11 +9,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::FutureExt;
 
-use super::clock::now_ns;
 use super::envelope::{self, Fault, PeerStamps, Reply, ReplyError, Request};
 use super::error::{Oversize, TransportError};
 use super::frame::{FrameError, Payload, frame_limit};
 use super::{Handler, Limits, PeerId};
+use crate::clock::WallClock;
 
 /// The answering side of a transport.
 pub(crate) struct Dispatcher {
@@ -21,6 +21,8 @@ pub(crate) struct Dispatcher {
     handler: Arc<dyn Handler>,
     /// This side's message limit, applied to incoming requests and outgoing responses.
     max_message: usize,
+    /// Stamps the answers to TIME requests.
+    clock: WallClock,
 }
 
 impl Dispatcher {
@@ -28,7 +30,14 @@ impl Dispatcher {
         Dispatcher {
             handler,
             max_message: limits.max_message,
+            clock: WallClock::system(),
         }
+    }
+
+    /// This dispatcher, stamping TIME answers with `clock`.
+    pub(crate) fn with_clock(mut self, clock: WallClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The largest request frame payload this side reads.
@@ -48,7 +57,7 @@ impl Dispatcher {
         match request {
             Request::Time => envelope::encode_reply(Reply::Time(PeerStamps {
                 received,
-                sent: now_ns(),
+                sent: self.clock.now_ns(),
             })),
             Request::App(body) if body.len() > self.max_message => {
                 envelope::encode_fault(&Fault::RequestTooLarge {
@@ -200,6 +209,7 @@ pub(crate) fn app_body(peer: SocketAddr, reply: Reply) -> Result<Bytes, Transpor
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::transport::clock::now_ns;
     use crate::fleet::transport::envelope::{KIND_APP, KIND_TIME};
     use crate::fleet::transport::handler_fn;
 

@@ -1,6 +1,9 @@
 //! In-process transport for testing fleet logic: transports bound on one [`MemoryNetwork`] reach
 //! each other by address. Requests and replies are encoded into the same frames and envelopes as
-//! on QUIC and decoded with each side's own limits; links can be cut and healed.
+//! on QUIC and decoded with each side's own limits; links can be cut and healed, and given a
+//! one-way delay, jitter and loss ([`LinkModel`], drawn from a seeded generator so a run
+//! replays). Each transport stamps clock measurements with its own [`WallClock`], so clock skew
+//! can be simulated too.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -11,12 +14,12 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use tokio::sync::{oneshot, watch};
 
-use super::clock::now_ns;
 use super::dispatch::{self, Dispatcher};
 use super::envelope::{Reply, Request};
 use super::error::TransportError;
 use super::frame::{self, frame_limit};
 use super::{Handler, Limits, PeerId, Transport};
+use crate::clock::WallClock;
 
 /// One bound transport as the network sees it.
 struct Node {
@@ -26,12 +29,14 @@ struct Node {
     dispatcher: Dispatcher,
     /// Flipped to `true` on shutdown so in-flight requests end at once.
     shutdown: watch::Sender<bool>,
+    /// This node's wall clock (stamps clock measurements).
+    clock: WallClock,
 }
 
 impl Node {
     /// Answers one request frame the way a QUIC stream task would.
     async fn serve(&self, from: PeerId, wire: Bytes) -> Bytes {
-        let received = now_ns();
+        let received = self.clock.now_ns();
         let reply = match frame::decode(&wire, self.dispatcher.frame_limit()) {
             Ok(payload) => self.dispatcher.answer(from, payload, received).await,
             Err(err) => self.dispatcher.refuse_frame(&from, &err),
@@ -40,7 +45,22 @@ impl Node {
     }
 }
 
-#[derive(Default)]
+/// How messages travel one way between two addresses.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LinkModel {
+    /// Time every message takes.
+    pub delay: Duration,
+    /// Up to this much more, drawn uniformly per message.
+    pub jitter: Duration,
+    /// Probability (0 to 1) that a message is lost: a request or its reply
+    /// never arrives and the requester times out. It stands for a loss that
+    /// outlasts QUIC's retransmissions, not for one lost packet.
+    pub loss: f64,
+}
+
+/// What a message drew on its way: when it arrives, or that it is lost.
+type Passage = Option<Duration>;
+
 struct State {
     /// Bound transports by address.
     nodes: HashMap<SocketAddr, Arc<Node>>,
@@ -48,6 +68,44 @@ struct State {
     cuts: HashSet<(SocketAddr, SocketAddr)>,
     /// Next port handed out for binds to port 0.
     next_port: u16,
+    /// Links with a model of their own, by (from, to).
+    links: HashMap<(SocketAddr, SocketAddr), LinkModel>,
+    /// The model of every other link (none: instant and lossless).
+    default_link: LinkModel,
+    /// Draws delays and losses; seeded, so a run replays.
+    rng: fastrand::Rng,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            nodes: HashMap::new(),
+            cuts: HashSet::new(),
+            next_port: 0,
+            links: HashMap::new(),
+            default_link: LinkModel::default(),
+            rng: fastrand::Rng::with_seed(0),
+        }
+    }
+}
+
+impl State {
+    fn passage(&mut self, from: SocketAddr, to: SocketAddr) -> Passage {
+        let model = self
+            .links
+            .get(&(from, to))
+            .copied()
+            .unwrap_or(self.default_link);
+        if model.loss > 0.0 && self.rng.f64() < model.loss {
+            return None;
+        }
+        let jitter = if model.jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            model.jitter.mul_f64(self.rng.f64())
+        };
+        Some(model.delay + jitter)
+    }
 }
 
 fn link(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
@@ -74,6 +132,23 @@ impl MemoryNetwork {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// A network whose delays and losses are drawn from `seed`.
+    pub fn seeded(seed: u64) -> Self {
+        let network = MemoryNetwork::default();
+        network.state().rng = fastrand::Rng::with_seed(seed);
+        network
+    }
+
+    /// Gives every link without a model of its own `model`.
+    pub fn set_default_link(&self, model: LinkModel) {
+        self.state().default_link = model;
+    }
+
+    /// Gives the link from `from` to `to` (that direction only) `model`.
+    pub fn set_link(&self, from: SocketAddr, to: SocketAddr, model: LinkModel) {
+        self.state().links.insert((from, to), model);
+    }
+
     /// Binds a transport at `addr` (port 0 picks a free port) that presents itself as `peer_id`
     /// and answers with `handler` under `limits`.
     pub fn bind(
@@ -82,6 +157,18 @@ impl MemoryNetwork {
         peer_id: impl Into<PeerId>,
         handler: Arc<dyn Handler>,
         limits: Limits,
+    ) -> Result<MemoryTransport, TransportError> {
+        self.bind_clocked(addr, peer_id, handler, limits, WallClock::system())
+    }
+
+    /// [`MemoryNetwork::bind`], with `clock` as the transport's wall clock.
+    pub fn bind_clocked(
+        &self,
+        addr: SocketAddr,
+        peer_id: impl Into<PeerId>,
+        handler: Arc<dyn Handler>,
+        limits: Limits,
+        clock: WallClock,
     ) -> Result<MemoryTransport, TransportError> {
         limits.validate()?;
         let mut state = self.state();
@@ -109,8 +196,9 @@ impl MemoryNetwork {
         let (shutdown, _) = watch::channel(false);
         let node = Arc::new(Node {
             peer_id: peer_id.into(),
-            dispatcher: Dispatcher::new(handler, &limits),
+            dispatcher: Dispatcher::new(handler, &limits).with_clock(clock.clone()),
             shutdown,
+            clock,
         });
         state.nodes.insert(addr, Arc::clone(&node));
         Ok(MemoryTransport {
@@ -134,6 +222,15 @@ impl MemoryNetwork {
 
     fn is_cut(&self, a: SocketAddr, b: SocketAddr) -> bool {
         self.state().cuts.contains(&link(a, b))
+    }
+
+    /// What a request from `from` to `to` and its reply draw: each one's
+    /// delay, or that it is lost.
+    fn passages(&self, from: SocketAddr, to: SocketAddr) -> (Passage, Passage) {
+        let mut state = self.state();
+        let there = state.passage(from, to);
+        let back = state.passage(to, from);
+        (there, back)
     }
 
     fn lookup(&self, from: SocketAddr, to: SocketAddr) -> Result<Arc<Node>, TransportError> {
@@ -215,15 +312,30 @@ impl MemoryTransport {
         let (mut reply_tx, reply_rx) = oneshot::channel();
         let from = self.node.peer_id.clone();
         let wire = payload.into_wire();
+        let (there, back) = self.network.passages(self.addr, peer);
         tokio::spawn(async move {
+            let exchange = async {
+                // A lost request never reaches the peer.
+                tokio::time::sleep(there?).await;
+                let reply = target.serve(from, wire).await;
+                // A lost reply is answered but never arrives.
+                tokio::time::sleep(back?).await;
+                Some(reply)
+            };
             let reply = tokio::select! {
-                reply = target.serve(from, wire) => reply,
+                reply = exchange => reply,
                 // The peer went away mid-request: drop the reply channel, the requester sees it.
                 _ = target_down.wait_for(|down| *down) => return,
                 // The requester gave up (timeout): stop working on its behalf.
                 () = reply_tx.closed() => return,
             };
-            let _ = reply_tx.send(reply);
+            match reply {
+                Some(reply) => {
+                    let _ = reply_tx.send(reply);
+                }
+                // Lost: hold the channel so the requester waits for its deadline.
+                None => reply_tx.closed().await,
+            }
         });
         let wire = match tokio::time::timeout_at(deadline, reply_rx).await {
             Err(_) => {
@@ -267,6 +379,10 @@ impl Transport for MemoryTransport {
         self.addr
     }
 
+    fn wall_clock(&self) -> WallClock {
+        self.node.clock.clone()
+    }
+
     fn peer_id(
         &self,
         peer: SocketAddr,
@@ -293,5 +409,108 @@ impl std::fmt::Debug for MemoryTransport {
 impl Drop for MemoryTransport {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::transport::handler_fn;
+
+    fn addr(last: u8) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, last], 7000))
+    }
+
+    fn echo_at(network: &MemoryNetwork, at: SocketAddr, id: &str) -> MemoryTransport {
+        network
+            .bind(
+                at,
+                id,
+                handler_fn(|_, body| async move { body }),
+                Limits::default(),
+            )
+            .expect("binds on the memory network")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_link_delays_each_way_by_its_own_model() {
+        let network = MemoryNetwork::seeded(7);
+        let (a, b) = (
+            echo_at(&network, addr(1), "a"),
+            echo_at(&network, addr(2), "b"),
+        );
+        let one_way = |ms| LinkModel {
+            delay: Duration::from_millis(ms),
+            ..LinkModel::default()
+        };
+        network.set_link(addr(1), addr(2), one_way(30));
+        network.set_link(addr(2), addr(1), one_way(10));
+        let before = tokio::time::Instant::now();
+        let reply = a
+            .request(addr(2), Bytes::from_static(b"hi"), Duration::from_secs(1))
+            .await
+            .expect("answered");
+        assert_eq!(reply, Bytes::from_static(b"hi"));
+        assert_eq!(before.elapsed(), Duration::from_millis(40));
+        drop(b);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_message_times_out_and_the_same_seed_loses_the_same_ones() {
+        async fn outcomes(seed: u64) -> Vec<bool> {
+            let network = MemoryNetwork::seeded(seed);
+            let (a, _b) = (
+                echo_at(&network, addr(1), "a"),
+                echo_at(&network, addr(2), "b"),
+            );
+            network.set_default_link(LinkModel {
+                delay: Duration::from_millis(5),
+                jitter: Duration::from_millis(5),
+                loss: 0.3,
+            });
+            let mut answered = Vec::new();
+            for _ in 0..40 {
+                let reply = a
+                    .request(
+                        addr(2),
+                        Bytes::from_static(b"x"),
+                        Duration::from_millis(100),
+                    )
+                    .await;
+                if let Err(e) = &reply {
+                    assert!(matches!(e, TransportError::Timeout { .. }), "{e}");
+                }
+                answered.push(reply.is_ok());
+            }
+            answered
+        }
+        let first = outcomes(11).await;
+        let lost = first.iter().filter(|ok| !**ok).count();
+        // Each exchange is lost with 1 - 0.7² = 51 %: some, not all.
+        assert!((5..35).contains(&lost), "{lost} of 40 lost");
+        assert_eq!(outcomes(11).await, first, "a seed replays its losses");
+        assert_ne!(outcomes(12).await, first, "another seed loses others");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn clock_measurements_see_a_simulated_skew() {
+        let network = MemoryNetwork::new();
+        let handler = || handler_fn(|_, body| async move { body });
+        let clock = |ahead| WallClock::simulated(1_000_000, Duration::from_millis(25), ahead);
+        let a = network
+            .bind_clocked(addr(1), "a", handler(), Limits::default(), clock(false))
+            .expect("binds");
+        let _b = network
+            .bind_clocked(addr(2), "b", handler(), Limits::default(), clock(true))
+            .expect("binds");
+        network.set_default_link(LinkModel {
+            delay: Duration::from_millis(20),
+            ..LinkModel::default()
+        });
+        let sample = crate::fleet::transport::measure_clock_offset(&a, addr(2), 3)
+            .await
+            .expect("measured");
+        assert_eq!(sample.offset, 50_000_000, "b is 50 ms ahead of a");
+        assert_eq!(sample.rtt, Duration::from_millis(40));
     }
 }

@@ -32,7 +32,7 @@ pub use clock::{
 };
 pub use envelope::{PeerStamps, Reply, Request};
 pub use error::{Oversize, TransportError};
-pub use memory::{MemoryNetwork, MemoryTransport};
+pub use memory::{LinkModel, MemoryNetwork, MemoryTransport};
 pub use quic::QuicTransport;
 
 /// A peer's node id: the common name of its verified certificate.
@@ -56,6 +56,14 @@ pub trait Transport: Send + Sync + 'static {
 
     /// The address peers reach this transport at.
     fn local_addr(&self) -> SocketAddr;
+
+    /// The agent's wall clock: clock measurements are stamped with it, and
+    /// the origin and participant built on this transport read start
+    /// instants and deadlines on it. The system's, except on a simulated
+    /// network.
+    fn wall_clock(&self) -> crate::clock::WallClock {
+        crate::clock::WallClock::system()
+    }
 
     /// The node id of the verified certificate the peer at `peer` presents (connecting first
     /// if needed, within `timeout`): who really answers at that address, whatever gossip says.
