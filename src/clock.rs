@@ -129,8 +129,17 @@ pub async fn sleep_until_precise(at: Instant, spin: Duration) {
     if let Some(early) = at.checked_sub(spin) {
         sleep_until(early).await;
     }
-    while Instant::now() < at {
+    let mut last = Instant::now();
+    while last < at {
         tokio::task::yield_now().await;
+        let now = Instant::now();
+        if now == last {
+            // A paused clock (tests, the fleet simulator): only the timer
+            // moves it, and a task that keeps yielding would hold it still.
+            sleep_until(at).await;
+            return;
+        }
+        last = now;
     }
 }
 
@@ -173,6 +182,13 @@ mod tests {
         let clock = WallClock::default();
         let (before, read, after) = (unix_ms_now(), clock.unix_ms(), unix_ms_now());
         assert!(before <= read && read <= after);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_paused_clock_is_slept_to_rather_than_spun_on() {
+        let at = Instant::now() + Duration::from_millis(5);
+        sleep_until_precise(at, Duration::from_millis(2)).await;
+        assert_eq!(Instant::now(), at);
     }
 
     #[tokio::test]

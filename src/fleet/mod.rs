@@ -37,5 +37,7 @@ pub mod protocol;
 pub mod redact;
 pub mod selector;
 pub mod service;
+#[cfg(test)]
+mod sim;
 pub mod store;
 pub mod transport;

@@ -19,6 +19,9 @@ impl Origin {
     /// Takes over the coordination of `orphan`; false when this agent
     /// coordinates it already.
     pub fn adopt(self: &Arc<Self>, orphan: Orphan) -> bool {
+        if self.halted.is_cancelled() {
+            return false;
+        }
         let Orphan {
             test_id,
             name,

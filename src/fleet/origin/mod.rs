@@ -209,6 +209,8 @@ pub struct Origin {
     /// This agent's wall clock (its transport's): start instants and
     /// deadlines are read on it.
     clock: WallClock,
+    /// Cancelled when the agent halts: every test stops being coordinated.
+    halted: CancellationToken,
 }
 
 impl Origin {
@@ -227,7 +229,15 @@ impl Origin {
             tests: Mutex::new(BTreeMap::new()),
             is_alive,
             clock: transport.wall_clock(),
+            halted: CancellationToken::new(),
         })
+    }
+
+    /// Stops coordinating every test at once, sealing nothing and telling
+    /// no one: what a process that dies does (in-process fleets: the
+    /// simulator). Nothing is adopted afterwards.
+    pub fn halt(&self) {
+        self.halted.cancel();
     }
 
     /// Accepts a test: allocation, start instant, and the coordinating task.

@@ -31,6 +31,7 @@ impl Origin {
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}
                 _ = abort.cancelled(), if !aborted_sent => {}
+                () = self.halted.cancelled() => return,
             }
             let judge_now = Instant::now() >= next_judge;
             if judge_now {

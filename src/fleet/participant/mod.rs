@@ -116,6 +116,8 @@ pub struct Participant {
     /// Set when the agent drains: its running share ends as `drained`, which
     /// tells the origin to hand it to the others.
     draining: std::sync::atomic::AtomicBool,
+    /// Set when the agent halts (see [`Participant::halt`]).
+    halted: std::sync::atomic::AtomicBool,
     /// How to take a test over when its coordinator dies; without it, an
     /// orphaned test stops after `orphan_timeout`.
     succession: OnceLock<Arc<dyn Succession>>,
@@ -152,6 +154,7 @@ impl Participant {
             active: Mutex::new(None),
             activity_tx,
             draining: std::sync::atomic::AtomicBool::new(false),
+            halted: std::sync::atomic::AtomicBool::new(false),
             succession: OnceLock::new(),
             guard: OnceLock::new(),
             share: Mutex::new(None),
@@ -183,6 +186,11 @@ impl Participant {
 
     /// Handles a test message addressed to this agent as a participant.
     pub fn handle(self: &Arc<Self>, msg: Message) -> Response {
+        if self.halted.load(std::sync::atomic::Ordering::SeqCst) {
+            return Response::Error {
+                message: format!("agent {} has stopped", self.me),
+            };
+        }
         match msg {
             Message::Prepare {
                 test_id,
@@ -547,6 +555,13 @@ impl Participant {
             tracing::info!(test = %a.test_id, reason, "stopping load");
             a.stop.cancel();
         }
+    }
+
+    /// Stops the running share and takes no message any more: what a
+    /// process that dies does (in-process fleets: the simulator).
+    pub fn halt(&self) {
+        self.halted.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.stop_all("halted");
     }
 
     /// The test this agent takes part in and its coordinator, if any.

@@ -156,13 +156,20 @@ impl Service {
     /// mirrored into gossip, and the rounds of clock and identity checks.
     pub fn spawn(self: &Arc<Self>, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
         vec![
-            tokio::spawn(activity::publish(
-                self.roster.clone(),
-                self.participant.activity(),
-                shutdown.clone(),
-            )),
+            self.spawn_activity(shutdown),
             tokio::spawn(trust::rounds(self.clone(), shutdown.clone())),
         ]
+    }
+
+    /// Only the participant's activity mirrored into gossip (the fleet
+    /// simulator leaves the periodic peer checks out of large fleets: a
+    /// submit still checks every member it uses).
+    pub fn spawn_activity(&self, shutdown: &CancellationToken) -> JoinHandle<()> {
+        tokio::spawn(activity::publish(
+            self.roster.clone(),
+            self.participant.activity(),
+            shutdown.clone(),
+        ))
     }
 
     /// This agent's node id.
