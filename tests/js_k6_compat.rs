@@ -34,6 +34,7 @@ mod js_k6_compat {
     pub mod run;
 }
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -92,13 +93,7 @@ async fn every_script_runs_like_k6() {
     let target = start_target().await;
     let base = base(&target);
 
-    let problems: Vec<String> = stream::iter(CASES)
-        .map(|case| run_case(case, &k6, &base))
-        .buffer_unordered(PARALLEL_SCRIPTS)
-        .flat_map(stream::iter)
-        .collect()
-        .await;
-
+    let problems = gather(CASES, |case| run_case(case, &k6, &base)).await;
     assert!(
         problems.is_empty(),
         "{} problem(s) running tests/scripts/k6 under k6 and Volley:\n\n{}",
@@ -112,17 +107,30 @@ async fn summary_exports_have_the_same_shape() {
     let k6 = k6_binary();
     let target = start_target().await;
     let base = base(&target);
-    let problems: Vec<String> = stream::iter(SHAPE_RUNS)
-        .map(|(script, env)| shape_problems(&k6, &base, script, env))
-        .buffer_unordered(PARALLEL_SCRIPTS)
-        .flat_map(stream::iter)
-        .collect()
-        .await;
+    let problems = gather(SHAPE_RUNS, |(script, env)| {
+        shape_problems(&k6, &base, script, env)
+    })
+    .await;
     assert!(
         problems.is_empty(),
         "the --summary-export files differ in shape from k6's:\n{}",
         problems.join("\n")
     );
+}
+
+/// Runs `check` on each of `items`, [`PARALLEL_SCRIPTS`] at a time; every
+/// problem they report.
+async fn gather<T, F, Fut>(items: impl IntoIterator<Item = T>, check: F) -> Vec<String>
+where
+    F: FnMut(T) -> Fut,
+    Fut: Future<Output = Vec<String>>,
+{
+    stream::iter(items)
+        .map(check)
+        .buffer_unordered(PARALLEL_SCRIPTS)
+        .flat_map(stream::iter)
+        .collect()
+        .await
 }
 
 /// Runs `script` with `env` under k6 and Volley; what differs in the shape
