@@ -189,18 +189,14 @@ async fn push_loop(config: InfluxConfig, client: Writer, mut rx: mpsc::Receiver<
     let mut ready: VecDeque<(Vec<u8>, u64)> = VecDeque::new();
     // Points in `lines` and `ready`, bounded by MAX_WAITING_POINTS.
     let mut waiting: u64 = 0;
-    let mut in_flight: JoinSet<(u64, Result<(), String>)> = JoinSet::new();
-    // Points in the writes under way.
-    let mut in_flight_points: u64 = 0;
+    let mut writes = Writes {
+        client,
+        concurrent: config.concurrent_writes,
+        tasks: JoinSet::new(),
+        points: 0,
+    };
     let mut ticker = tokio::time::interval(config.push_interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let account =
-        |losses: &mut Losses, in_flight_points: &mut u64, done: (u64, Result<(), String>)| {
-            *in_flight_points -= done.0;
-            if let (n, Err(reason)) = done {
-                *losses.entry(reason).or_default() += n;
-            }
-        };
     loop {
         tokio::select! {
             batch = rx.recv() => match batch {
@@ -250,20 +246,13 @@ async fn push_loop(config: InfluxConfig, client: Writer, mut rx: mpsc::Receiver<
                     ready.push_back((std::mem::take(&mut lines), std::mem::take(&mut lines_points)));
                 }
             }
-            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+            Some(done) = writes.tasks.join_next(), if !writes.tasks.is_empty() => {
                 if let Ok(done) = done {
-                    account(&mut losses, &mut in_flight_points, done);
+                    writes.account(&mut losses, done);
                 }
             }
         }
-        while in_flight.len() < config.concurrent_writes {
-            let Some((payload, n)) = ready.pop_front() else {
-                break;
-            };
-            waiting -= n;
-            in_flight_points += n;
-            in_flight.spawn(client.clone().write(payload, n));
-        }
+        writes.start(&mut ready, &mut waiting);
     }
     // The end: what is left, within the time limit.
     if lines_points > 0 {
@@ -271,23 +260,16 @@ async fn push_loop(config: InfluxConfig, client: Writer, mut rx: mpsc::Receiver<
     }
     let deadline = Instant::now() + FINAL_LIMIT;
     loop {
-        while in_flight.len() < config.concurrent_writes {
-            let Some((payload, n)) = ready.pop_front() else {
-                break;
-            };
-            waiting -= n;
-            in_flight_points += n;
-            in_flight.spawn(client.clone().write(payload, n));
-        }
-        match tokio::time::timeout_at(deadline, in_flight.join_next()).await {
-            Ok(Some(Ok(done))) => account(&mut losses, &mut in_flight_points, done),
+        writes.start(&mut ready, &mut waiting);
+        match tokio::time::timeout_at(deadline, writes.tasks.join_next()).await {
+            Ok(Some(Ok(done))) => writes.account(&mut losses, done),
             Ok(Some(Err(_))) => {}
             Ok(None) => break,
             Err(_) => {
                 // Writes still under way are abandoned, and what was not
                 // sent yet: their points count as not delivered.
-                in_flight.abort_all();
-                *losses.entry(worker::late()).or_default() += in_flight_points + waiting;
+                writes.tasks.abort_all();
+                *losses.entry(worker::late()).or_default() += writes.points + waiting;
                 break;
             }
         }
@@ -299,6 +281,40 @@ async fn push_loop(config: InfluxConfig, client: Writer, mut rx: mpsc::Receiver<
         losses.insert(format!("(CREATE DATABASE at the start failed too: {e})"), 0);
     }
     losses
+}
+
+/// The writes under way, at most `concurrent`, and the points they carry.
+struct Writes {
+    client: Writer,
+    concurrent: usize,
+    /// Each write ends with its point count and why they were lost, if
+    /// they were.
+    tasks: JoinSet<(u64, Result<(), String>)>,
+    points: u64,
+}
+
+impl Writes {
+    /// Starts writes of the payloads in `ready` while there is room; their
+    /// points leave `waiting`.
+    fn start(&mut self, ready: &mut VecDeque<(Vec<u8>, u64)>, waiting: &mut u64) {
+        while self.tasks.len() < self.concurrent {
+            let Some((payload, n)) = ready.pop_front() else {
+                break;
+            };
+            *waiting -= n;
+            self.points += n;
+            self.tasks.spawn(self.client.clone().write(payload, n));
+        }
+    }
+
+    /// A write that ended: its points no longer under way; lost ones
+    /// counted with their reason.
+    fn account(&mut self, losses: &mut Losses, (n, outcome): (u64, Result<(), String>)) {
+        self.points -= n;
+        if let Err(reason) = outcome {
+            *losses.entry(reason).or_default() += n;
+        }
+    }
 }
 
 /// Writes to one InfluxDB.
