@@ -142,9 +142,12 @@ fn pool(requests: usize) -> Vec<Snapshot> {
         .collect()
 }
 
+/// Each agent's id and labels, as a fleet's results take them.
+type Labels = Vec<(String, BTreeMap<String, String>)>;
+
 /// The ids of `n` agents and their labels: regions `eu`, `us` and `ap` in
 /// turn.
-fn agents(n: usize) -> (Vec<String>, Vec<(String, BTreeMap<String, String>)>) {
+fn agents(n: usize) -> (Vec<String>, Labels) {
     let ids: Vec<String> = (0..n).map(|i| format!("agent-{i:04}")).collect();
     let labels = ids
         .iter()
