@@ -133,6 +133,33 @@ fn interval(seq: u64, requests: usize, rng: &mut fastrand::Rng) -> Snapshot {
     }
 }
 
+/// The eight intervals the agents of a benchmark fleet take turns
+/// reporting (they differ, as real seconds do), the same in every run.
+fn pool(requests: usize) -> Vec<Snapshot> {
+    let mut rng = fastrand::Rng::with_seed(7);
+    (0..8)
+        .map(|seq| interval(seq, requests, &mut rng))
+        .collect()
+}
+
+/// Each agent's id and labels, as a fleet's results take them.
+type Labels = Vec<(String, BTreeMap<String, String>)>;
+
+/// The ids of `n` agents and their labels: regions `eu`, `us` and `ap` in
+/// turn.
+fn agents(n: usize) -> (Vec<String>, Labels) {
+    let ids: Vec<String> = (0..n).map(|i| format!("agent-{i:04}")).collect();
+    let labels = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let region = ["eu", "us", "ap"][i % 3].to_string();
+            (id.clone(), BTreeMap::from([("region".to_string(), region)]))
+        })
+        .collect();
+    (ids, labels)
+}
+
 /// A fleet of [`FLEET`] agents that already merged a few intervals, and a
 /// feeder handing out each agent's next interval in turn.
 struct SteadyState {
@@ -146,19 +173,8 @@ struct SteadyState {
 
 impl SteadyState {
     fn new(requests: usize) -> SteadyState {
-        let mut rng = fastrand::Rng::with_seed(7);
-        let encoded: Vec<Vec<u8>> = (0..8)
-            .map(|seq| interval(seq, requests, &mut rng).encode())
-            .collect();
-        let ids: Vec<String> = (0..FLEET).map(|i| format!("agent-{i:04}")).collect();
-        let labels: Vec<(String, BTreeMap<String, String>)> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| {
-                let region = ["eu", "us", "ap"][i % 3].to_string();
-                (id.clone(), BTreeMap::from([("region".to_string(), region)]))
-            })
-            .collect();
+        let encoded: Vec<Vec<u8>> = pool(requests).iter().map(Snapshot::encode).collect();
+        let (ids, labels) = agents(FLEET);
         let mut state = SteadyState {
             fleet: FleetResults::new(&labels),
             ids,
@@ -201,12 +217,8 @@ struct TreeState {
 
 impl TreeState {
     fn new(requests: usize) -> TreeState {
-        let agents = PROJECTED_AGENTS as usize;
-        let mut rng = fastrand::Rng::with_seed(7);
-        let pool: Vec<Snapshot> = (0..8)
-            .map(|seq| interval(seq, requests, &mut rng))
-            .collect();
-        let ids: Vec<String> = (0..agents).map(|i| format!("agent-{i:04}")).collect();
+        let pool = pool(requests);
+        let (ids, labels) = agents(PROJECTED_AGENTS as usize);
         let layout = Layout::new(ids.iter().cloned(), DEFAULT_FANOUT);
         let seconds = (0..2u64)
             .map(|seq| {
@@ -223,14 +235,6 @@ impl TreeState {
                         (c.agents(), lengths, payload)
                     })
                     .collect()
-            })
-            .collect();
-        let labels: Vec<(String, BTreeMap<String, String>)> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| {
-                let region = ["eu", "us", "ap"][i % 3].to_string();
-                (id.clone(), BTreeMap::from([("region".to_string(), region)]))
             })
             .collect();
         let mut state = TreeState {

@@ -18,8 +18,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use common::outputs::{ITERATIONS, run_with_outputs};
-use common::{stderr, stdout};
+use common::outputs::{ITERATIONS, OutputRun, run_with_outputs};
 
 /// The virtualenv's Python that has opentelemetry-proto and grpcio.
 fn python() -> PathBuf {
@@ -106,12 +105,29 @@ impl Drop for Receiver {
     }
 }
 
-/// Runs the shared plan with `--out NAME` and the variables; the output
-/// and the summary export's metrics.
-async fn run(out_name: &str, vars: Vec<(&str, String)>) -> (std::process::Output, Value) {
+/// Runs the shared plan with `--out NAME` and the variables.
+async fn run(out_name: &str, vars: Vec<(&str, String)>) -> OutputRun {
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let run = run_with_outputs(ITERATIONS, &[out_name.to_owned()], &vars).await;
-    (run.out, run.metrics)
+    run_with_outputs(ITERATIONS, &[out_name.to_owned()], &vars).await
+}
+
+/// Panics unless the run passed and every export was delivered.
+fn all_delivered(run: &OutputRun) {
+    let text = run.passed();
+    assert!(!text.contains("not delivered"), "{text}");
+}
+
+/// k6's variables for OTLP/HTTP exports to `endpoint` (`host:port`):
+/// over plain HTTP when `insecure`, over TLS otherwise.
+fn http_exporter(endpoint: String, insecure: bool) -> Vec<(&'static str, String)> {
+    let mut vars = vec![
+        ("K6_OTEL_EXPORTER_TYPE", "http".into()),
+        ("K6_OTEL_HTTP_EXPORTER_ENDPOINT", endpoint),
+    ];
+    if insecure {
+        vars.push(("K6_OTEL_HTTP_EXPORTER_INSECURE", "true".into()));
+    }
+    vars
 }
 
 /// `attributes` as a map of string values.
@@ -234,34 +250,24 @@ fn check_totals(req: &Value, m: &Value, prefix: &str, service: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_http_the_totals_equal_the_summary() {
     let receiver = Receiver::start();
-    let (out, m) = run(
-        "opentelemetry",
-        vec![
-            ("K6_OTEL_EXPORTER_TYPE", "http".into()),
-            (
-                "K6_OTEL_HTTP_EXPORTER_ENDPOINT",
-                format!("127.0.0.1:{}", receiver.http),
-            ),
-            ("K6_OTEL_HTTP_EXPORTER_INSECURE", "true".into()),
-            ("K6_OTEL_METRIC_PREFIX", "k6_".into()),
-            ("K6_OTEL_SERVICE_NAME", "checkout-load".into()),
-            ("K6_OTEL_HEADERS", "x-team=perf".into()),
-        ],
-    )
-    .await;
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
-    assert!(!text.contains("not delivered"), "{text}");
+    let mut vars = http_exporter(format!("127.0.0.1:{}", receiver.http), true);
+    vars.extend([
+        ("K6_OTEL_METRIC_PREFIX", "k6_".into()),
+        ("K6_OTEL_SERVICE_NAME", "checkout-load".into()),
+        ("K6_OTEL_HEADERS", "x-team=perf".into()),
+    ]);
+    let done = run("opentelemetry", vars).await;
+    all_delivered(&done);
     let received = receiver.received("http");
     let last = received.last().expect("at least one export over OTLP/HTTP");
     assert_eq!(last["headers"]["x-team"], "perf", "K6_OTEL_HEADERS sent");
-    check_totals(&last["request"], &m, "k6_", "checkout-load");
+    check_totals(&last["request"], &done.metrics, "k6_", "checkout-load");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_grpc_the_totals_equal_the_summary() {
     let receiver = Receiver::start();
-    let (out, m) = run(
+    let done = run(
         "experimental-opentelemetry",
         vec![
             (
@@ -276,16 +282,14 @@ async fn over_grpc_the_totals_equal_the_summary() {
         ],
     )
     .await;
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
-    assert!(!text.contains("not delivered"), "{text}");
+    all_delivered(&done);
     let received = receiver.received("grpc");
     let last = received.last().expect("at least one export over OTLP/gRPC");
     assert_eq!(
         last["headers"]["x-team"], "perf,load",
         "K6_OTEL_HEADERS sent"
     );
-    check_totals(&last["request"], &m, "", "k6");
+    check_totals(&last["request"], &done.metrics, "", "k6");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,20 +298,12 @@ async fn an_unreachable_collector_is_a_note_not_a_failure() {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port");
-    let (out, _) = run(
+    let done = run(
         "opentelemetry",
-        vec![
-            ("K6_OTEL_EXPORTER_TYPE", "http".into()),
-            (
-                "K6_OTEL_HTTP_EXPORTER_ENDPOINT",
-                format!("127.0.0.1:{port}"),
-            ),
-            ("K6_OTEL_HTTP_EXPORTER_INSECURE", "true".into()),
-        ],
+        http_exporter(format!("127.0.0.1:{port}"), true),
     )
     .await;
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    let text = done.passed();
     assert!(text.contains("http_reqs"), "the summary: {text}");
     let note = text
         .lines()
@@ -321,18 +317,18 @@ async fn an_unreachable_collector_is_a_note_not_a_failure() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_exporter_type_is_a_clear_error() {
-    let (out, m) = run(
+    let done = run(
         "opentelemetry",
         vec![("K6_OTEL_EXPORTER_TYPE", "udp".into())],
     )
     .await;
-    let err = stderr(&out);
-    assert_ne!(out.status.code(), Some(0), "{err}");
+    let err = done.stderr();
+    assert_ne!(done.out.status.code(), Some(0), "{err}");
     assert!(
         err.contains("K6_OTEL_EXPORTER_TYPE \"udp\"") && err.contains("expected grpc or http"),
         "{err}"
     );
-    assert!(m.is_null(), "nothing ran");
+    assert!(done.metrics.is_null(), "nothing ran");
 }
 
 /// A 3-agent fleet test with an OpenTelemetry output (its options in the
@@ -385,21 +381,13 @@ async fn a_silent_collector_gets_a_time_limit_at_the_end() {
     let silent = TcpListener::bind("127.0.0.1:0").expect("a loopback listener");
     let port = silent.local_addr().expect("its address").port();
     let started = std::time::Instant::now();
-    let (out, _) = run(
+    let done = run(
         "opentelemetry",
-        vec![
-            ("K6_OTEL_EXPORTER_TYPE", "http".into()),
-            (
-                "K6_OTEL_HTTP_EXPORTER_ENDPOINT",
-                format!("127.0.0.1:{port}"),
-            ),
-            ("K6_OTEL_HTTP_EXPORTER_INSECURE", "true".into()),
-        ],
+        http_exporter(format!("127.0.0.1:{port}"), true),
     )
     .await;
     let took = started.elapsed();
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    let text = done.passed();
     assert!(
         text.contains("1 export request (")
             && text.contains("had not taken them 15 s after the end"),
@@ -418,22 +406,11 @@ async fn over_https_with_a_ca_file_the_totals_equal_the_summary() {
     let (proxy, ca) = common::backends::tls_proxy(receiver.http).await;
     let ca_file = proxy.dir.path().join("collector-ca.pem");
     std::fs::write(&ca_file, ca).expect("the CA file is written");
-    let (out, m) = run(
-        "opentelemetry",
-        vec![
-            ("K6_OTEL_EXPORTER_TYPE", "http".into()),
-            (
-                "K6_OTEL_HTTP_EXPORTER_ENDPOINT",
-                format!("localhost:{}", proxy.port),
-            ),
-            ("K6_OTEL_TLS_CERTIFICATE", ca_file.display().to_string()),
-        ],
-    )
-    .await;
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
-    assert!(!text.contains("not delivered"), "{text}");
+    let mut vars = http_exporter(format!("localhost:{}", proxy.port), false);
+    vars.push(("K6_OTEL_TLS_CERTIFICATE", ca_file.display().to_string()));
+    let done = run("opentelemetry", vars).await;
+    all_delivered(&done);
     let received = receiver.received("http");
     let last = received.last().expect("at least one export over TLS");
-    check_totals(&last["request"], &m, "", "k6");
+    check_totals(&last["request"], &done.metrics, "", "k6");
 }

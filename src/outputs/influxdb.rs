@@ -15,18 +15,18 @@
 //! the last pushes a time limit. Every point not delivered is counted with
 //! its reason for the summary; an unreachable backend never fails a test.
 //!
-//! Requests go through `outputs::push`, shared with the other push outputs.
+//! Requests go through `outputs::push`, and the thread is an
+//! `outputs::worker`, both shared with the other push outputs.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, StatusCode};
 use http_body_util::Full;
-use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -35,6 +35,7 @@ mod config;
 pub use config::{InfluxConfig, Layout};
 
 use super::push::{self, Failure, PushClient};
+use super::worker::{self, FINAL_LIMIT, Worker};
 use crate::metrics::points::PointEncoder;
 use crate::metrics::points::influx::LineProtocol;
 use crate::metrics::points::influx_interval::write_interval;
@@ -51,8 +52,6 @@ const MAX_WAITING_POINTS: u64 = 250_000;
 const PAYLOAD_BYTES: usize = 4 * 1024 * 1024;
 /// Budget of one request, from connecting to the last byte of the answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the end of a run waits for the last writes.
-const FINAL_LIMIT: Duration = Duration::from_secs(15);
 
 /// What the output's thread is sent.
 enum Batch {
@@ -79,15 +78,14 @@ impl Batch {
 const BEHIND: &str = "the backend could not keep up (too many points waiting)";
 
 /// Points not delivered, by reason.
-type Losses = BTreeMap<String, u64>;
+type Losses = worker::Losses<u64>;
 
 /// A running InfluxDB output.
 pub struct InfluxOutput {
-    label: String,
-    tx: Option<mpsc::Sender<Batch>>,
-    thread: Option<JoinHandle<Losses>>,
+    /// Its thread; the points of the batches its queue dropped.
+    worker: Worker<Batch, u64>,
+    /// Series a dropped batch introduced, sent again with the next one.
     pending_keys: Vec<SeriesKey>,
-    dropped_full: u64,
 }
 
 impl InfluxOutput {
@@ -101,30 +99,12 @@ impl InfluxOutput {
         egress: Option<Arc<EgressPolicy>>,
     ) -> Result<InfluxOutput, String> {
         let writer = Writer::new(&config, egress).map_err(|e| format!("--out {label}: {e}"))?;
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let thread = std::thread::Builder::new()
-            .name("volley-influxdb".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let mut losses = Losses::new();
-                        losses.insert(format!("cannot start its runtime ({e}); nothing sent"), 0);
-                        return losses;
-                    }
-                };
-                runtime.block_on(push_loop(config, writer, rx))
-            })
-            .map_err(|e| format!("--out {label}: cannot start its thread: {e}"))?;
+        let worker = Worker::start(label, "volley-influxdb", QUEUE, move |rx| {
+            push_loop(config, writer, rx)
+        })?;
         Ok(InfluxOutput {
-            label,
-            tx: Some(tx),
-            thread: Some(thread),
+            worker,
             pending_keys: Vec::new(),
-            dropped_full: 0,
         })
     }
 }
@@ -134,15 +114,9 @@ impl InfluxOutput {
     /// (counted). Series a dropped batch introduced are sent again with
     /// the next one.
     fn hand_over(&mut self, batch: Batch) {
-        let Some(tx) = &self.tx else { return };
-        match tx.try_send(batch) {
-            Ok(()) => {}
-            Err(TrySendError::Full(b) | TrySendError::Closed(b)) => {
-                self.dropped_full += b.points();
-                if let Batch::Samples { new_keys, .. } = b {
-                    self.pending_keys = new_keys;
-                }
-            }
+        let points = batch.points();
+        if let Err(Batch::Samples { new_keys, .. }) = self.worker.send(batch, points) {
+            self.pending_keys = new_keys;
         }
     }
 }
@@ -181,29 +155,21 @@ impl InfluxOutput {
     /// Ends the thread (its last pushes within their time limit) and says
     /// what was not delivered.
     fn close(mut self) -> Vec<String> {
-        drop(self.tx.take());
-        let mut losses = Losses::new();
-        if let Some(thread) = self.thread.take() {
-            match super::join_within(thread, FINAL_LIMIT + Duration::from_secs(5)) {
-                Ok(l) => losses = l,
-                Err(super::Unjoined::Failed) => {
-                    losses.insert("its thread failed; points may be missing".into(), 0);
-                }
-                Err(super::Unjoined::StillRunning) => {
-                    losses.insert("its thread did not end; points may be missing".into(), 0);
-                }
-            }
-        }
-        if self.dropped_full > 0 {
+        let worker::Closed {
+            mut losses,
+            dropped,
+        } = self.worker.close("points");
+        if dropped > 0 {
             *losses
                 .entry("the output's queue was full (it could not keep up with the samples)".into())
-                .or_default() += self.dropped_full;
+                .or_default() += dropped;
         }
+        let label = self.worker.label();
         losses
             .into_iter()
             .map(|(reason, n)| match n {
-                0 => format!("--out {}: {reason}", self.label),
-                n => format!("--out {}: {n} points dropped: {reason}", self.label),
+                0 => format!("--out {label}: {reason}"),
+                n => format!("--out {label}: {n} points dropped: {reason}"),
             })
             .collect()
     }
@@ -223,18 +189,14 @@ async fn push_loop(config: InfluxConfig, client: Writer, mut rx: mpsc::Receiver<
     let mut ready: VecDeque<(Vec<u8>, u64)> = VecDeque::new();
     // Points in `lines` and `ready`, bounded by MAX_WAITING_POINTS.
     let mut waiting: u64 = 0;
-    let mut in_flight: JoinSet<(u64, Result<(), String>)> = JoinSet::new();
-    // Points in the writes under way.
-    let mut in_flight_points: u64 = 0;
+    let mut writes = Writes {
+        client,
+        concurrent: config.concurrent_writes,
+        tasks: JoinSet::new(),
+        points: 0,
+    };
     let mut ticker = tokio::time::interval(config.push_interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let account =
-        |losses: &mut Losses, in_flight_points: &mut u64, done: (u64, Result<(), String>)| {
-            *in_flight_points -= done.0;
-            if let (n, Err(reason)) = done {
-                *losses.entry(reason).or_default() += n;
-            }
-        };
     loop {
         tokio::select! {
             batch = rx.recv() => match batch {
@@ -284,20 +246,13 @@ async fn push_loop(config: InfluxConfig, client: Writer, mut rx: mpsc::Receiver<
                     ready.push_back((std::mem::take(&mut lines), std::mem::take(&mut lines_points)));
                 }
             }
-            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+            Some(done) = writes.tasks.join_next(), if !writes.tasks.is_empty() => {
                 if let Ok(done) = done {
-                    account(&mut losses, &mut in_flight_points, done);
+                    writes.account(&mut losses, done);
                 }
             }
         }
-        while in_flight.len() < config.concurrent_writes {
-            let Some((payload, n)) = ready.pop_front() else {
-                break;
-            };
-            waiting -= n;
-            in_flight_points += n;
-            in_flight.spawn(client.clone().write(payload, n));
-        }
+        writes.start(&mut ready, &mut waiting);
     }
     // The end: what is left, within the time limit.
     if lines_points > 0 {
@@ -305,28 +260,16 @@ async fn push_loop(config: InfluxConfig, client: Writer, mut rx: mpsc::Receiver<
     }
     let deadline = Instant::now() + FINAL_LIMIT;
     loop {
-        while in_flight.len() < config.concurrent_writes {
-            let Some((payload, n)) = ready.pop_front() else {
-                break;
-            };
-            waiting -= n;
-            in_flight_points += n;
-            in_flight.spawn(client.clone().write(payload, n));
-        }
-        match tokio::time::timeout_at(deadline, in_flight.join_next()).await {
-            Ok(Some(Ok(done))) => account(&mut losses, &mut in_flight_points, done),
+        writes.start(&mut ready, &mut waiting);
+        match tokio::time::timeout_at(deadline, writes.tasks.join_next()).await {
+            Ok(Some(Ok(done))) => writes.account(&mut losses, done),
             Ok(Some(Err(_))) => {}
             Ok(None) => break,
             Err(_) => {
                 // Writes still under way are abandoned, and what was not
                 // sent yet: their points count as not delivered.
-                in_flight.abort_all();
-                *losses
-                    .entry(format!(
-                        "not delivered within {} s of the end of the test",
-                        FINAL_LIMIT.as_secs()
-                    ))
-                    .or_default() += in_flight_points + waiting;
+                writes.tasks.abort_all();
+                *losses.entry(worker::late()).or_default() += writes.points + waiting;
                 break;
             }
         }
@@ -338,6 +281,40 @@ async fn push_loop(config: InfluxConfig, client: Writer, mut rx: mpsc::Receiver<
         losses.insert(format!("(CREATE DATABASE at the start failed too: {e})"), 0);
     }
     losses
+}
+
+/// The writes under way, at most `concurrent`, and the points they carry.
+struct Writes {
+    client: Writer,
+    concurrent: usize,
+    /// Each write ends with its point count and why they were lost, if
+    /// they were.
+    tasks: JoinSet<(u64, Result<(), String>)>,
+    points: u64,
+}
+
+impl Writes {
+    /// Starts writes of the payloads in `ready` while there is room; their
+    /// points leave `waiting`.
+    fn start(&mut self, ready: &mut VecDeque<(Vec<u8>, u64)>, waiting: &mut u64) {
+        while self.tasks.len() < self.concurrent {
+            let Some((payload, n)) = ready.pop_front() else {
+                break;
+            };
+            *waiting -= n;
+            self.points += n;
+            self.tasks.spawn(self.client.clone().write(payload, n));
+        }
+    }
+
+    /// A write that ended: its points no longer under way; lost ones
+    /// counted with their reason.
+    fn account(&mut self, losses: &mut Losses, (n, outcome): (u64, Result<(), String>)) {
+        self.points -= n;
+        if let Err(reason) = outcome {
+            *losses.entry(reason).or_default() += n;
+        }
+    }
 }
 
 /// Writes to one InfluxDB.

@@ -4,7 +4,8 @@
 //! per-sample file from its own thread, `influxdb` pushes to InfluxDB 1.x
 //! from its own thread, `prometheus_rw` pushes per-interval aggregates to a
 //! remote-write endpoint, `otel` (settings in `otel_config`) pushes OTLP
-//! metrics to an OpenTelemetry collector, each from its own thread;
+//! metrics to an OpenTelemetry collector, each from its own thread
+//! (`worker`);
 //! `volley_json` writes the interval lines. The encoders are pure, in
 //! `metrics::points`, `metrics::remote_write` and `metrics::otlp`.
 //!
@@ -30,6 +31,7 @@ pub mod prometheus_rw;
 pub mod push;
 pub mod spec;
 pub mod volley_json;
+mod worker;
 
 pub use spec::{KNOWN, OutputSpec};
 

@@ -12,22 +12,22 @@
 //! carries the totals so far, a lost export costs resolution, not totals,
 //! as long as a later one arrives; every export not delivered is still
 //! counted with its reason for the summary. An unreachable collector never
-//! fails a test.
+//! fails a test. The thread, its runtime and its queue are an
+//! `outputs::worker`.
 //!
 //! This module (its `send`) owns the hyper clients that talk to the
 //! collector.
 
-use std::collections::BTreeMap;
+use std::ops::AddAssign;
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::mpsc;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::otel_config::OtelConfig;
+use super::worker::{self, FINAL_LIMIT, Worker};
 use crate::metrics::Snapshot;
 use crate::metrics::otlp::{Cumulative, Naming};
 use crate::plan::egress::EgressPolicy;
@@ -38,8 +38,6 @@ const QUEUE: usize = 16;
 /// 400 bytes, so a request stays well under the 4 MiB a gRPC server takes
 /// by default.
 const MAX_SERIES: usize = 2000;
-/// How long the end of a run waits for the last exports.
-const FINAL_LIMIT: Duration = Duration::from_secs(15);
 
 /// One export: its requests, each with the data points it holds.
 struct Export {
@@ -52,21 +50,33 @@ impl Export {
     }
 }
 
-/// Exports and their data points not delivered, by reason.
-type Losses = BTreeMap<String, (u64, u64)>;
+/// Export requests and the data points they hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Requests {
+    requests: u64,
+    points: u64,
+}
+
+impl AddAssign for Requests {
+    fn add_assign(&mut self, other: Requests) {
+        self.requests += other.requests;
+        self.points += other.points;
+    }
+}
+
+/// Export requests not delivered, by reason.
+type Losses = worker::Losses<Requests>;
 
 /// A running OpenTelemetry output.
 pub struct OtelOutput {
-    label: String,
     totals: Cumulative,
     export_every_ns: u64,
     /// End of the interval the last export covered, Unix ns.
     exported_to_ns: Option<u64>,
-    tx: Option<mpsc::Sender<Export>>,
+    /// Its thread; the requests of the exports its queue dropped.
+    worker: Worker<Export, Requests>,
     /// Tells the thread when the run ended.
     end: watch::Sender<Option<Instant>>,
-    thread: Option<JoinHandle<Losses>>,
-    dropped_full: (u64, u64),
 }
 
 impl OtelOutput {
@@ -79,25 +89,11 @@ impl OtelOutput {
         egress: Option<Arc<EgressPolicy>>,
     ) -> Result<OtelOutput, String> {
         let sender = Sender::new(&config, egress).map_err(|e| format!("--out {label}: {e}"))?;
-        let (tx, rx) = mpsc::channel(QUEUE);
         let (end_tx, end_rx) = watch::channel(None);
-        let thread = std::thread::Builder::new()
-            .name("volley-otel".into())
-            .spawn(move || {
-                match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt.block_on(push_loop(sender, rx, end_rx)),
-                    Err(e) => Losses::from([(
-                        format!("cannot start its runtime ({e}); nothing sent"),
-                        (0, 0),
-                    )]),
-                }
-            })
-            .map_err(|e| format!("--out {label}: cannot start its thread: {e}"))?;
+        let worker = Worker::start(label, "volley-otel", QUEUE, move |rx| {
+            push_loop(sender, rx, end_rx)
+        })?;
         Ok(OtelOutput {
-            label,
             totals: Cumulative::new(Naming {
                 service_name: config.service_name.clone(),
                 service_version: config.service_version.clone(),
@@ -105,10 +101,8 @@ impl OtelOutput {
             }),
             export_every_ns: u64::try_from(config.export_interval.as_nanos()).unwrap_or(u64::MAX),
             exported_to_ns: None,
-            tx: Some(tx),
+            worker,
             end: end_tx,
-            thread: Some(thread),
-            dropped_full: (0, 0),
         })
     }
 
@@ -124,11 +118,11 @@ impl OtelOutput {
                 .map(|(body, n)| (Bytes::from(body), n))
                 .collect(),
         };
-        let Some(tx) = &self.tx else { return };
-        if let Err(TrySendError::Full(e) | TrySendError::Closed(e)) = tx.try_send(export) {
-            self.dropped_full.0 += e.requests.len() as u64;
-            self.dropped_full.1 += e.points();
-        }
+        let cost = Requests {
+            requests: export.requests.len() as u64,
+            points: export.points(),
+        };
+        let _ = self.worker.send(export, cost);
     }
 }
 
@@ -151,39 +145,27 @@ impl super::IntervalOutput for OtelOutput {
         }
         // Ignored when the thread is gone: then nothing waits for it.
         let _ = self.end.send(Some(Instant::now()));
-        drop(self.tx.take());
-        let mut losses = Losses::new();
-        if let Some(thread) = self.thread.take() {
-            match super::join_within(thread, FINAL_LIMIT + Duration::from_secs(5)) {
-                Ok(l) => losses = l,
-                Err(super::Unjoined::Failed) => {
-                    losses.insert("its thread failed; exports may be missing".into(), (0, 0));
-                }
-                Err(super::Unjoined::StillRunning) => {
-                    losses.insert(
-                        "its thread did not end; exports may be missing".into(),
-                        (0, 0),
-                    );
-                }
-            }
-        }
-        if self.dropped_full.0 > 0 {
+        let worker::Closed {
+            mut losses,
+            dropped,
+        } = self.worker.close("exports");
+        if dropped.requests > 0 {
             losses.insert(
                 "the output's queue was full (the collector could not keep up)".into(),
-                self.dropped_full,
+                dropped,
             );
         }
+        let label = self.worker.label();
         losses
             .into_iter()
-            .map(|(reason, (exports, points))| match exports {
-                0 => format!("--out {}: {reason}", self.label),
+            .map(|(reason, Requests { requests, points })| match requests {
+                0 => format!("--out {label}: {reason}"),
                 1 => format!(
-                    "--out {}: 1 export request ({points} data points) not delivered: {reason}",
-                    self.label
+                    "--out {label}: 1 export request ({points} data points) not delivered: {reason}"
                 ),
                 n => format!(
-                    "--out {}: {n} export requests ({points} data points) not delivered: {reason}",
-                    self.label
+                    "--out {label}: {n} export requests ({points} data points) not delivered: \
+                     {reason}"
                 ),
             })
             .collect()
@@ -204,9 +186,10 @@ async fn push_loop(
     );
     let mut losses = Losses::new();
     let mut lose = |reason: &str, points: u64| {
-        let e = losses.entry(reason.to_owned()).or_default();
-        e.0 += 1;
-        e.1 += points;
+        *losses.entry(reason.to_owned()).or_default() += Requests {
+            requests: 1,
+            points,
+        };
     };
     loop {
         let next = tokio::select! {

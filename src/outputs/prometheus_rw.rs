@@ -11,22 +11,22 @@
 //! a 5xx or a 429 answer. Values are cumulative, so a push that is lost is
 //! made good by the next one, but it is still counted for the summary. The
 //! end of the run gives the last push (and the stale markers, when asked)
-//! a time limit; an unreachable backend never fails a test.
+//! a time limit; an unreachable backend never fails a test. The thread,
+//! its runtime and its queue are an `outputs::worker`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode};
 use http_body_util::Full;
-use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::push::{self, Failure, PushClient};
+use super::worker::{self, FINAL_LIMIT, Worker};
 use crate::metrics::Snapshot;
 use crate::metrics::remote_write::{Push, RemoteWrite, TrendStat};
 use crate::plan::egress::EgressPolicy;
@@ -39,18 +39,14 @@ pub use config::PromRwConfig;
 const QUEUE: usize = 64;
 /// Budget of one request (k6's remote-write timeout is 5 s).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long the end of a run waits for the last pushes.
-const FINAL_LIMIT: Duration = Duration::from_secs(15);
 
 /// Samples not delivered, by reason.
-type Losses = BTreeMap<String, u64>;
+type Losses = worker::Losses<u64>;
 
 /// A running remote-write output.
 pub struct PromRwOutput {
-    label: String,
-    tx: Option<mpsc::Sender<Snapshot>>,
-    thread: Option<JoinHandle<Losses>>,
-    dropped_intervals: u64,
+    /// Its thread; the intervals its queue dropped.
+    worker: Worker<Snapshot, u64>,
 }
 
 impl super::IntervalOutput for PromRwOutput {
@@ -85,66 +81,34 @@ impl PromRwOutput {
             rw = rw.with_native_histograms();
         }
         let writer = Writer::new(&config, egress).map_err(|e| format!("--out {label}: {e}"))?;
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let thread = std::thread::Builder::new()
-            .name("volley-prom-rw".into())
-            .spawn(move || {
-                match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt.block_on(push_loop(config, writer, rw, rx)),
-                    Err(e) => {
-                        Losses::from([(format!("cannot start its runtime ({e}); nothing sent"), 0)])
-                    }
-                }
-            })
-            .map_err(|e| format!("--out {label}: cannot start its thread: {e}"))?;
-        Ok(PromRwOutput {
-            label,
-            tx: Some(tx),
-            thread: Some(thread),
-            dropped_intervals: 0,
-        })
+        let worker = Worker::start(label, "volley-prom-rw", QUEUE, move |rx| {
+            push_loop(config, writer, rw, rx)
+        })?;
+        Ok(PromRwOutput { worker })
     }
 
-    /// Hands over one interval; never waits.
+    /// Hands over one interval; never waits (a full queue drops it,
+    /// counted).
     pub fn send(&mut self, snapshot: &Snapshot) {
-        let Some(tx) = &self.tx else { return };
-        match tx.try_send(snapshot.clone()) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Closed(_)) => self.dropped_intervals += 1,
-        }
+        let _ = self.worker.send(snapshot.clone(), 1);
     }
 
     /// Sends the last interval's values (within the time limit) and
     /// closes; the notes for the summary.
     fn close(&mut self) -> Vec<String> {
-        drop(self.tx.take());
-        let mut losses = Losses::new();
-        if let Some(thread) = self.thread.take() {
-            match super::join_within(thread, FINAL_LIMIT + Duration::from_secs(5)) {
-                Ok(l) => losses = l,
-                Err(super::Unjoined::Failed) => {
-                    losses.insert("its thread failed; samples may be missing".into(), 0);
-                }
-                Err(super::Unjoined::StillRunning) => {
-                    losses.insert("its thread did not end; samples may be missing".into(), 0);
-                }
-            }
-        }
+        let worker::Closed { losses, dropped } = self.worker.close("samples");
+        let label = self.worker.label();
         let mut notes: Vec<String> = losses
             .into_iter()
             .map(|(reason, n)| match n {
-                0 => format!("--out {}: {reason}", self.label),
-                n => format!("--out {}: {n} samples not delivered: {reason}", self.label),
+                0 => format!("--out {label}: {reason}"),
+                n => format!("--out {label}: {n} samples not delivered: {reason}"),
             })
             .collect();
-        if self.dropped_intervals > 0 {
+        if dropped > 0 {
             notes.push(format!(
-                "--out {}: {} intervals dropped: the output's queue was full (it could not keep \
-                 up); the totals it sent miss them",
-                self.label, self.dropped_intervals
+                "--out {label}: {dropped} intervals dropped: the output's queue was full (it \
+                 could not keep up); the totals it sent miss them"
             ));
         }
         notes
@@ -191,10 +155,7 @@ async fn push_loop(
     // The end: the last values (and stale markers), in order, within the
     // time limit.
     let deadline = Instant::now() + FINAL_LIMIT;
-    let late = format!(
-        "not delivered within {} s of the end of the test",
-        FINAL_LIMIT.as_secs()
-    );
+    let late = worker::late();
     let mut on_time = settle(&mut in_flight, &mut pending, &mut losses, deadline, &late).await;
     let mut last: Vec<Push> = rw.take_push().into_iter().collect();
     if config.stale_markers {
