@@ -53,6 +53,12 @@ impl Handler for Router {
                 Message::Interval { .. } | Message::Merged { .. } | Message::Done { .. } => {
                     core.h.origin.on_message(msg, payload)
                 }
+                Message::Keep { .. } => core.h.participant.keep(msg, payload).await,
+                Message::Sealed { ref meta, .. } => {
+                    // The origin's own summary replaces one this agent sealed partially.
+                    core.h.origin.superseded(meta);
+                    core.h.participant.handle(msg)
+                }
                 Message::Abort { ref test_id, .. } => {
                     let runs_it = core
                         .h

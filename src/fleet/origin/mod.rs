@@ -159,6 +159,9 @@ struct Test {
     outputs: Vec<Box<dyn crate::outputs::IntervalOutput>>,
     /// What the outputs said when they were closed, for the summary.
     output_notes: Vec<String>,
+    /// Adopted without a majority of the test's agents live: why the
+    /// summary is partial ([`TestMeta::partial`]).
+    partial: Option<String>,
 }
 
 impl Test {
@@ -192,6 +195,7 @@ impl Test {
             extra_iterations: iterations::Extra::new(),
             outputs: Vec::new(),
             output_notes: Vec::new(),
+            partial: None,
         }
     }
 }
@@ -258,6 +262,7 @@ impl Origin {
             agents: allocation.agents().map(str::to_owned).collect(),
             deadline_unix_ms: Some(results_deadline_ms(start, sub.plan.max_duration())),
             note: None,
+            partial: false,
         };
         let labels: Vec<(String, BTreeMap<String, String>)> = candidates
             .iter()
@@ -489,6 +494,24 @@ impl Origin {
             incidents: t.incidents.clone(),
             elapsed,
         })
+    }
+
+    /// The origin's own summary `meta` was sealed elsewhere: a partial one
+    /// this agent holds for the same test is forgotten (the data directory
+    /// records the origin's, see `participant::seal_rule`).
+    pub fn superseded(&self, meta: &TestMeta) {
+        if meta.partial {
+            return;
+        }
+        let mut tests = lock(&self.tests);
+        let partial = tests
+            .get(&meta.id)
+            .is_some_and(|t| lock(t).partial.is_some());
+        if partial {
+            tracing::warn!(test = %meta.id, origin = %meta.origin,
+                "the origin sealed the test after all: its summary replaces the partial one");
+            tests.remove(&meta.id);
+        }
     }
 
     pub fn sealed(&self, test_id: &str) -> Option<Sealed> {

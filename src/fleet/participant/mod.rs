@@ -14,6 +14,7 @@
 mod bundle;
 mod deliver;
 pub mod guard;
+mod mirror;
 pub mod relay;
 mod run;
 pub mod succession;
@@ -129,6 +130,11 @@ pub struct Participant {
     /// The merge tree of the latest committed test, if it has one: kept
     /// after this agent's share ends, for children still reporting.
     relay: Mutex<Option<Arc<relay::Relay>>>,
+    /// Tests whose share ended here but whose summary is not sealed yet:
+    /// their coordinator is still watched, and if it dies, their intervals
+    /// and `Done` go again to its successor (or this agent takes over).
+    /// Kept until the sealed summary arrives or the results deadline.
+    lingering: Mutex<BTreeMap<String, Active>>,
 }
 
 impl Participant {
@@ -152,6 +158,7 @@ impl Participant {
             share: Mutex::new(None),
             region: OnceLock::new(),
             relay: Mutex::new(None),
+            lingering: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -310,6 +317,7 @@ impl Participant {
                 agents: allocation.agents().map(str::to_owned).collect(),
                 deadline_unix_ms: Some(results_deadline_ms(start_unix_ms, plan.max_duration())),
                 note: None,
+                partial: false,
             };
             match store.create_test(&meta) {
                 Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}
@@ -514,14 +522,24 @@ impl Participant {
     /// Records a sealed test's verdict and summary in this agent's data
     /// directory (its intervals stay until the test is pruned).
     fn sealed(&self, meta: &TestMeta, summary: &serde_json::Value, text: &str) -> Response {
+        lock(&self.lingering).remove(&meta.id);
         let Some(store) = &self.store else {
             return Response::Ok;
         };
-        let recorded = match store.meta(&meta.id) {
-            Ok(_) => store.update_meta(meta),
-            Err(_) => store.create_test(meta),
+        let held = store.meta(&meta.id).ok();
+        let held_sealed = held.is_some() && matches!(store.summary(&meta.id), Ok(Some(_)));
+        let recorded = match seal_rule(held.as_ref(), held_sealed, meta) {
+            SealRule::Keep => return Response::Ok,
+            SealRule::Replace => store
+                .update_meta(meta)
+                .and_then(|()| store.replace_partial_seal(&meta.id, summary, text)),
+            SealRule::Record => match held {
+                Some(_) => store.update_meta(meta),
+                None => store.create_test(meta),
+            }
+            .and_then(|()| store.seal(&meta.id, summary, text)),
         };
-        match recorded.and_then(|()| store.seal(&meta.id, summary, text)) {
+        match recorded {
             Ok(()) => {
                 store.prune_history();
                 Response::Ok
@@ -553,7 +571,11 @@ impl Participant {
 
     fn coordination(&self, test_id: &str) -> Option<Coordination> {
         let guard = lock(&self.active);
-        let a = guard.as_ref().filter(|a| a.test_id == test_id)?;
+        let lingering = lock(&self.lingering);
+        let a = guard
+            .as_ref()
+            .filter(|a| a.test_id == test_id)
+            .or_else(|| lingering.get(test_id))?;
         Some(Coordination {
             coordinator: a.coordinator.borrow().clone(),
             name: a.name.clone(),
@@ -569,7 +591,12 @@ impl Participant {
     fn redirect(&self, test_id: &str, to: Coordinator) {
         {
             let guard = lock(&self.active);
-            let Some(a) = guard.as_ref().filter(|a| a.test_id == test_id) else {
+            let lingering = lock(&self.lingering);
+            let Some(a) = guard
+                .as_ref()
+                .filter(|a| a.test_id == test_id)
+                .or_else(|| lingering.get(test_id))
+            else {
                 return;
             };
             a.coordinator.send_replace(to.clone());
@@ -632,16 +659,83 @@ impl Participant {
         *lock(&self.share) = Some(share);
     }
 
-    fn finished(&self, test_id: &str) {
+    /// This agent's share of `test_id` ended: the agent is free for the
+    /// next test, and the test lingers until it is sealed.
+    fn finished(self: &Arc<Self>, test_id: &str) {
         if let Some(s) = lock(&self.share).as_mut().filter(|s| s.test_id == test_id) {
             s.running = false;
             s.vus = 0;
         }
         let mut guard = lock(&self.active);
         if guard.as_ref().is_some_and(|a| a.test_id == test_id) {
-            *guard = None;
+            if let Some(a) = guard.take() {
+                let deadline = results_deadline_ms(a.start_unix_ms, a.plan.max_duration());
+                lock(&self.lingering).insert(test_id.to_owned(), a);
+                let (p, id) = (self.clone(), test_id.to_owned());
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(instant_at_unix_ms(deadline)).await;
+                    lock(&p.lingering).remove(&id);
+                });
+            }
             self.activity_tx.send_replace(Activity::Idle);
         }
+    }
+
+    /// Keeps interval `seq` of `agent`, the coordinator of `test_id`, in
+    /// the data directory: this agent would succeed it (see
+    /// [`succession::designated`]).
+    pub async fn keep(&self, msg: Message, payload: Bytes) -> Response {
+        let Message::Keep {
+            test_id,
+            agent,
+            seq,
+        } = msg
+        else {
+            return error(format!("{} is not a keep message", kind(&msg)));
+        };
+        let Some(store) = self.store.clone() else {
+            return error(format!("agent {} has no data directory", self.me));
+        };
+        let me = self.me.clone();
+        let kept = tokio::task::spawn_blocking(move || {
+            let meta = store.meta(&test_id).map_err(|e| e.to_string())?;
+            if agent == me || !meta.agents.contains(&agent) {
+                return Err(format!(
+                    "agent {agent} is not another agent of test {test_id} on agent {me}"
+                ));
+            }
+            store
+                .append_interval(&test_id, &agent, seq, &payload)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+        match kept {
+            Ok(()) => Response::Ok,
+            Err(e) => error(e),
+        }
+    }
+}
+
+/// What a sealed summary that arrives does to the one this agent holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealRule {
+    /// Record it (nothing sealed here yet, or the same seal again).
+    Record,
+    /// The origin's own summary replaces a partial one.
+    Replace,
+    /// A partial summary never replaces the origin's own.
+    Keep,
+}
+
+/// The rule for a sealed summary `incoming` when this agent holds `held`
+/// (sealed when `held_sealed`).
+pub fn seal_rule(held: Option<&TestMeta>, held_sealed: bool, incoming: &TestMeta) -> SealRule {
+    match held {
+        Some(h) if held_sealed && h.partial && !incoming.partial => SealRule::Replace,
+        Some(h) if held_sealed && !h.partial && incoming.partial => SealRule::Keep,
+        _ => SealRule::Record,
     }
 }
 
@@ -660,6 +754,7 @@ fn kind(m: &Message) -> &'static str {
         Message::Done { .. } => "done",
         Message::Sealed { .. } => "sealed",
         Message::Identify => "identify",
+        Message::Keep { .. } => "keep",
     }
 }
 
