@@ -122,7 +122,8 @@ async fn kill_9_of_an_agent_keeps_the_fleet_rate_within_5_percent() {
 /// The origin (agent-0) is SIGKILLed at 3 s of a 10 s arrival-rate test submitted with
 /// `volley run --agent`: agent-1, the lowest live id, takes the test over; agent-2 sends again
 /// what it kept; the command follows the test through another agent and exits 0 with the summary,
-/// which counts every request the survivors made, before the takeover and after.
+/// which counts every request the survivors made, before the takeover and after, and those of
+/// agent-0's own share that agent-1 kept for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_successor_takes_over_when_the_origin_dies_and_rebuilds_the_results() {
     const RATE: u64 = 300;
@@ -242,14 +243,25 @@ async fn a_successor_takes_over_when_the_origin_dies_and_rebuilds_the_results() 
         row("agent-2").unwrap_or(0) > agent2_before && agent2_before > 0,
         "agent-2 reported {agent2_before} requests to the origin before it died; the summary has {by_agent:?}"
     );
+    // agent-0's own share is in it too: what agent-1, its successor, kept of it.
+    let kept = results::requests(
+        &results::totals_of(&fleet.agents[1], &id, "agent-0")
+            .expect("agent-1 kept agent-0's intervals"),
+    );
+    assert!(
+        kept > 0,
+        "agent-1 kept agent-0's first seconds: {by_agent:?}"
+    );
+    assert_eq!(row("agent-0"), Some(kept), "{by_agent:?}");
     let total = results::summary_count(&view.summary, "http_req_duration").unwrap_or(0);
     assert_eq!(
-        total, survivors,
-        "the fleet total is the survivors' requests (agent-0's died with it)"
+        total,
+        survivors + kept,
+        "the fleet total is the survivors' requests and agent-0's kept at agent-1"
     );
     assert_eq!(
         exported["metrics"]["http_reqs"]["count"].as_u64(),
-        Some(survivors),
+        Some(survivors + kept),
         "the command's --summary-export is the successor's summary"
     );
     // The survivors took over agent-0's share: together they sent most of the plan's arrivals.

@@ -273,6 +273,13 @@ scenarios:
         ))),
         "the takeover is in the notes: {notes:?}"
     );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("scenario long: 1 iterations of")
+                && n.contains("nobody was left to run them")),
+        "the origin's unfinished iteration goes to no finished agent: {notes:?}"
+    );
     for (i, agent) in fleet.agents.iter().enumerate() {
         if i == origin {
             continue;

@@ -95,6 +95,7 @@ impl Origin {
             .collect();
         let mut test = Test {
             partial: partial.clone(),
+            adopted: Some(tokio::time::Instant::now()),
             ..Test::new(
                 meta, plan, bundle, allocation, candidates, progress, &labels,
             )

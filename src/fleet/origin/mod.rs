@@ -53,6 +53,11 @@ const JUDGE_EVERY: Duration = Duration::from_secs(2);
 /// A reallocation takes effect this long after it is decided, so that
 /// every survivor has it before it applies.
 const REALLOC_LEAD: Duration = Duration::from_millis(300);
+/// An adopted test hands out the lost agents' shares this long after the
+/// takeover: agents that had already finished their share send their `Done`
+/// again first (they watch the coordinator as often as the others), so no
+/// iterations go to an agent that will not run them.
+const ADOPT_GRACE: Duration = Duration::from_secs(1);
 /// After the plan's hard end, wait this long for the last results.
 const RESULTS_GRACE: Duration = Duration::from_secs(10);
 
@@ -162,6 +167,8 @@ struct Test {
     /// Adopted without a majority of the test's agents live: why the
     /// summary is partial ([`TestMeta::partial`]).
     partial: Option<String>,
+    /// When this agent took the test over, if it did.
+    adopted: Option<tokio::time::Instant>,
 }
 
 impl Test {
@@ -196,6 +203,7 @@ impl Test {
             outputs: Vec::new(),
             output_notes: Vec::new(),
             partial: None,
+            adopted: None,
         }
     }
 }

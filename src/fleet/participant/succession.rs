@@ -8,12 +8,19 @@
 //! hands the dead agent's share to the others), and every participant
 //! redirects its results to it.
 //!
-//! A successor takes over only while a majority of the allocation is live,
+//! A successor takes over fully while a majority of the allocation is live,
 //! and it checks that majority itself over QUIC before adopting: gossip
 //! declares peers dead one at a time, so an agent cut off from all the
-//! others may still see some of them as live. Such an agent cannot tell a
-//! dead origin from its own isolation: instead of coordinating a fleet of
-//! one, it lets the orphan timeout stop its load.
+//! others may still see some of them as live. With exactly half live (the
+//! survivor of a two-agent fleet) it takes over partially: it finishes the
+//! test and seals a summary marked partial, which the origin's own replaces
+//! if the origin was only cut off. With fewer, an agent cannot tell a dead
+//! origin from its own isolation: instead of coordinating a fleet of one,
+//! it lets the orphan timeout stop its load.
+//!
+//! The watch runs from the commit until the test is sealed here (or its
+//! results deadline), so an agent whose share already ended still sends its
+//! results to a successor.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
