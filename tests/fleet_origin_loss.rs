@@ -1,7 +1,8 @@
 //! Fleet tests of an origin that dies, with real `volley agent` processes on loopback and SIGKILL:
 //! its own share's intervals survive at its successor, the survivor of a two-agent fleet seals a
 //! summary marked partial, and agents that had already finished their share when the origin
-//! died are in the rebuilt summary. Each plan makes the summary's totals exact: every
+//! died are in the rebuilt summary; and when the origin was only cut off, its own summary replaces
+//! the partial one. Each plan of a dead origin makes the summary's totals exact: every
 //! `shared-iterations` iteration is counted once, whoever ran it.
 //!
 //! Each test takes about 15–20 s (a fleet to form, a 10 s plan, gossip noticing the death).
@@ -306,4 +307,80 @@ scenarios:
         results::summary_count(&view.summary, "http_req_duration"),
         Some(ITERATIONS)
     );
+}
+
+/// Split brain in a two-agent fleet: the origin (agent-0) is SIGSTOPped, not dead. agent-1 takes
+/// the test over and seals a partial summary; once agent-0 is resumed and seals its own, that one
+/// replaces the partial one on agent-1 (its history, its test view and its summary).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_origins_own_summary_replaces_a_partial_one_after_a_partition() {
+    let target = target().await;
+    let fleet = Fleet::start(2, FleetOptions::default())
+        .await
+        .expect("fleet forms");
+    let plan = plans::constant_vus(
+        target.addr,
+        2,
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+    );
+    let accepted = fleet
+        .client(0)
+        .submit(&plans::submit(plan))
+        .await
+        .expect("submit accepted");
+    tokio::time::sleep_until(instant_at(accepted.start_unix_ms + 1_500)).await;
+    fleet.pause(0).expect("SIGSTOP agent-0");
+    let partial = fleet
+        .wait_summary(1, &accepted.id, Duration::from_secs(30))
+        .await;
+    fleet.resume(0).expect("SIGCONT agent-0");
+    let partial = partial.expect("agent-1 seals a summary on its own");
+    assert!(
+        partial.text.contains("PARTIAL"),
+        "agent-1's summary is partial:\n{}",
+        partial.text
+    );
+
+    let replaced = fleet
+        .wait_for(
+            "agent-0's own summary replaces the partial one on agent-1",
+            Duration::from_secs(40),
+            || {
+                let client = fleet.client(1);
+                let id = accepted.id.clone();
+                async move {
+                    let view = client.get_test(&id).await.map_err(|e| e.to_string())?;
+                    if view.brief.partial || view.brief.origin != "agent-0" {
+                        return Err(format!("{:?}", view.brief));
+                    }
+                    let summary = client.get_summary(&id).await.map_err(|e| e.to_string())?;
+                    Ok(Some((view, summary)))
+                }
+            },
+        )
+        .await
+        .expect("the origin's summary wins");
+    let (view, summary) = replaced;
+    eprintln!("{:?}\n{}", view.brief, summary.text);
+    assert!(!summary.text.contains("PARTIAL"), "{}", summary.text);
+    assert!(
+        !summary
+            .summary
+            .notes
+            .iter()
+            .any(|n| n.starts_with("partial summary")),
+        "{:?}",
+        summary.summary.notes
+    );
+    let listed = fleet
+        .client(1)
+        .list_local_tests()
+        .await
+        .expect("agent-1 lists its tests");
+    let brief = listed
+        .iter()
+        .find(|t| t.id == accepted.id)
+        .expect("agent-1's history has the test");
+    assert!(!brief.partial && brief.origin == "agent-0", "{brief:?}");
 }
