@@ -511,15 +511,15 @@ impl Origin {
         if meta.partial {
             return;
         }
-        let mut tests = lock(&self.tests);
-        let partial = tests
-            .get(&meta.id)
-            .is_some_and(|t| lock(t).partial.is_some());
-        if partial {
-            tracing::warn!(test = %meta.id, origin = %meta.origin,
-                "the origin sealed the test after all: its summary replaces the partial one");
-            tests.remove(&meta.id);
+        let Some(test) = self.test(&meta.id) else {
+            return;
+        };
+        if lock(&test).partial.is_none() {
+            return;
         }
+        tracing::warn!(test = %meta.id, origin = %meta.origin,
+            "the origin sealed the test after all: its summary replaces the partial one");
+        lock(&self.tests).remove(&meta.id);
     }
 
     pub fn sealed(&self, test_id: &str) -> Option<Sealed> {
