@@ -24,6 +24,7 @@ fn meta(id: &str, submitted: u64) -> TestMeta {
         agents: vec!["agent-a".to_owned(), "agent-b".to_owned()],
         deadline_unix_ms: None,
         note: None,
+        partial: false,
     }
 }
 

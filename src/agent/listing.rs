@@ -98,6 +98,7 @@ mod tests {
             end_unix_ms: None,
             agents: 1,
             passed: None,
+            partial: false,
         }
     }
 

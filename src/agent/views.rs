@@ -18,6 +18,7 @@ pub fn brief(meta: &TestMeta) -> TestBrief {
         end_unix_ms: meta.ended_unix_ms,
         agents: u32::try_from(meta.agents.len()).unwrap_or(u32::MAX),
         passed: meta.passed,
+        partial: meta.partial,
     }
 }
 

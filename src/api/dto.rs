@@ -131,6 +131,11 @@ pub struct TestBrief {
     /// The threshold verdict; absent until the test ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passed: Option<bool>,
+    /// Sealed by an agent that took over without a majority of the test's
+    /// agents live (its incidents say why); the origin's own summary
+    /// replaces it if one turns up. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 /// `GET /v1/tests/{id}`: everything about one test, live while it runs.
@@ -413,6 +418,7 @@ mod tests {
                 end_unix_ms: None,
                 agents: 2,
                 passed: None,
+                partial: false,
             },
             revision: 3,
             agent_states: vec![AgentState {

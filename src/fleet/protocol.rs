@@ -155,6 +155,15 @@ pub enum Message {
         /// The summary as text.
         text: String,
     },
+    /// Origin → its designated successor (the agent that would take the
+    /// test over if the origin died): keep interval `seq` of the origin's
+    /// own share in the data directory, so that a successor can rebuild it.
+    /// The payload is the encoded snapshot. Answered `Ok` once on disk.
+    Keep {
+        test_id: String,
+        agent: String,
+        seq: u64,
+    },
     /// Any agent → any agent: which gossip incarnation runs behind this QUIC
     /// endpoint? Answered with [`Response::Identity`] over mutual TLS, so the
     /// asker can bind a gossip entry to the certificate that answers for it.

@@ -111,6 +111,7 @@ pub(crate) fn brief(id: &str) -> Option<TestBrief> {
             end_unix_ms: None,
             agents: 2,
             passed: None,
+            partial: false,
         }),
         "t-2" => Some(TestBrief {
             id: "t-2".into(),
@@ -121,6 +122,7 @@ pub(crate) fn brief(id: &str) -> Option<TestBrief> {
             end_unix_ms: Some(T2_END),
             agents: 1,
             passed: Some(true),
+            partial: false,
         }),
         _ => None,
     }

@@ -29,6 +29,16 @@ pub enum ResultsError {
 /// Every interval `agent` kept of test `id`, one per sequence number (a retried append stores a
 /// second copy), in sequence order.
 pub fn intervals(agent: &Agent, id: &str) -> Result<Vec<(u64, Snapshot)>, ResultsError> {
+    intervals_of(agent, id, &agent.id)
+}
+
+/// Every interval of `of`'s share that `agent` kept of test `id` (its own, or those of the
+/// origin it would succeed), as [`intervals`].
+pub fn intervals_of(
+    agent: &Agent,
+    id: &str,
+    of: &str,
+) -> Result<Vec<(u64, Snapshot)>, ResultsError> {
     let store_err = |reason: String| ResultsError::Store {
         agent: agent.id.clone(),
         test: id.to_owned(),
@@ -36,7 +46,7 @@ pub fn intervals(agent: &Agent, id: &str) -> Result<Vec<(u64, Snapshot)>, Result
     };
     let store = Store::open(&agent.data_dir).map_err(|e| store_err(e.to_string()))?;
     let mut records = store
-        .read_intervals(id, &agent.id)
+        .read_intervals(id, of)
         .map_err(|e| store_err(e.to_string()))?;
     records.sort_by_key(|(seq, _)| *seq);
     records.dedup_by_key(|(seq, _)| *seq);
@@ -56,8 +66,13 @@ pub fn intervals(agent: &Agent, id: &str) -> Result<Vec<(u64, Snapshot)>, Result
 
 /// One agent's running total over its intervals, as the agent itself would fold them.
 pub fn totals(agent: &Agent, id: &str) -> Result<Aggregate, ResultsError> {
+    totals_of(agent, id, &agent.id)
+}
+
+/// The running total over the intervals of `of`'s share that `agent` kept.
+pub fn totals_of(agent: &Agent, id: &str, of: &str) -> Result<Aggregate, ResultsError> {
     let mut agg = Aggregate::new();
-    for (_, snapshot) in intervals(agent, id)? {
+    for (_, snapshot) in intervals_of(agent, id, of)? {
         agg.add_interval(&snapshot)
             .map_err(|e| ResultsError::Merge {
                 agent: agent.id.clone(),
@@ -120,6 +135,14 @@ pub fn summary_stat(summary: &Summary, metric: &str, stat: &str) -> Option<f64> 
 pub fn summary_count(summary: &Summary, metric: &str) -> Option<u64> {
     match &summary.metric(metric)?.values {
         MetricValues::Trend { count, .. } => Some(*count),
+        _ => None,
+    }
+}
+
+/// The count of a counter metric (`iterations`, `http_reqs`) in a summary.
+pub fn summary_counter(summary: &Summary, metric: &str) -> Option<u64> {
+    match &summary.metric(metric)?.values {
+        MetricValues::Counter { count, .. } => Some(*count as u64),
         _ => None,
     }
 }

@@ -113,6 +113,7 @@ fn view(id: &str, phase: &str, origin: &str) -> TestView {
             end_unix_ms: None,
             agents: 2,
             passed: None,
+            partial: false,
         },
         revision: 1,
         agent_states: vec![],

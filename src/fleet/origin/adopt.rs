@@ -3,17 +3,22 @@
 //! This agent is the successor the participants agreed on
 //! ([`crate::fleet::participant::succession`]). It rebuilds the coordinator's
 //! state from what every participant holds (plan bundle, latest allocation,
-//! start instant), starts with empty results that fill up as the agents send
-//! their kept intervals again, and supervises the rest of the test like an
-//! origin: the dead agent is noticed as lost and its share reallocated, then
-//! thresholds, abort and the sealed summary work as before.
+//! start instant), starts from the dead origin's own intervals (kept here as
+//! the origin produced them, `participant::mirror`), fills up as the agents
+//! send their kept intervals again (those that already finished too), and
+//! supervises the rest of the test like an origin: the dead agent is noticed
+//! as lost and its share reallocated, then thresholds, abort and the sealed
+//! summary work as before. Without a majority of the test's agents live, the
+//! summary it seals is marked partial.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use super::{AgentProgress, Candidate, Origin, Test, lock};
+use crate::fleet::merge::Ingest;
 use crate::fleet::participant::Orphan;
 use crate::fleet::store::{TestMeta, TestPhase, results_deadline_ms};
+use crate::metrics::snapshot::Snapshot;
 
 impl Origin {
     /// Takes over the coordination of `orphan`; false when this agent
@@ -31,6 +36,7 @@ impl Origin {
             allocation,
             start_unix_ms,
             members,
+            partial,
         } = orphan;
         let mut tests = lock(&self.tests);
         if tests.contains_key(&test_id) {
@@ -45,6 +51,7 @@ impl Origin {
             agents: agents.clone(),
             deadline_unix_ms: Some(results_deadline_ms(start_unix_ms, plan.max_duration())),
             note: None,
+            partial: partial.is_some(),
             ..stored.unwrap_or_else(|| TestMeta {
                 id: test_id.clone(),
                 name,
@@ -58,6 +65,7 @@ impl Origin {
                 agents: Vec::new(),
                 deadline_unix_ms: None,
                 note: None,
+                partial: false,
             })
         };
         let candidates: BTreeMap<String, Candidate> = members
@@ -87,23 +95,33 @@ impl Origin {
                 (agent.clone(), p)
             })
             .collect();
-        let lost_results = if agents.contains(&previous) {
-            String::from("; the share it ran itself and its results are lost with it")
+        let mut test = Test {
+            partial: partial.clone(),
+            adopted: Some(tokio::time::Instant::now()),
+            ..Test::new(
+                meta, plan, bundle, allocation, candidates, progress, &labels,
+            )
+        };
+        let own = if agents.contains(&previous) {
+            match self.ingest_kept(&mut test, &test_id, &previous) {
+                0 => String::from("; none of the intervals of its own share reached this agent"),
+                n => format!(
+                    " and the {n} interval(s) of its own share it had kept at {}",
+                    self.me
+                ),
+            }
         } else {
             String::new()
         };
         let incident = format!(
             "origin {previous} was lost; {} took the test over and rebuilt the results from the \
-             intervals the other agents kept{lost_results}",
+             intervals the other agents kept{own}",
             self.me
         );
         tracing::warn!(test = %test_id, "{incident}");
-        let test = Arc::new(Mutex::new(Test {
-            incidents: vec![incident],
-            ..Test::new(
-                meta, plan, bundle, allocation, candidates, progress, &labels,
-            )
-        }));
+        test.incidents.push(incident);
+        test.incidents.extend(partial);
+        let test = Arc::new(Mutex::new(test));
         tests.insert(test_id.clone(), test.clone());
         drop(tests);
         if let Some(store) = &self.store {
@@ -118,5 +136,40 @@ impl Origin {
                 .supervise(test, self.clock.instant_at(start_unix_ms)),
         );
         true
+    }
+
+    /// Merges the intervals of `agent` (the dead origin) that this agent
+    /// kept for it; how many.
+    fn ingest_kept(&self, test: &mut Test, test_id: &str, agent: &str) -> u64 {
+        let Some(store) = &self.store else {
+            return 0;
+        };
+        let kept = match store.read_intervals(test_id, agent) {
+            Ok(kept) => kept,
+            Err(e) => {
+                tracing::warn!(test = %test_id, "cannot read the intervals kept for {agent}: {e}");
+                return 0;
+            }
+        };
+        let mut ingested = 0;
+        for (seq, bytes) in kept {
+            let snapshot = match Snapshot::decode(&bytes) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(test = %test_id, "interval {seq} kept for {agent} is corrupt: {e}");
+                    continue;
+                }
+            };
+            if matches!(
+                test.results.ingest(agent, seq, snapshot),
+                Ingest::Applied | Ingest::OutOfOrder
+            ) {
+                ingested += 1;
+                if let Some(p) = test.progress.get_mut(agent) {
+                    p.intervals += 1;
+                }
+            }
+        }
+        ingested
     }
 }

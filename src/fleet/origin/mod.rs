@@ -54,6 +54,11 @@ const JUDGE_EVERY: Duration = Duration::from_secs(2);
 /// A reallocation takes effect this long after it is decided, so that
 /// every survivor has it before it applies.
 const REALLOC_LEAD: Duration = Duration::from_millis(300);
+/// An adopted test hands out the lost agents' shares this long after the
+/// takeover: agents that had already finished their share send their `Done`
+/// again first (they watch the coordinator as often as the others), so no
+/// iterations go to an agent that will not run them.
+const ADOPT_GRACE: Duration = Duration::from_secs(1);
 /// After the plan's hard end, wait this long for the last results.
 const RESULTS_GRACE: Duration = Duration::from_secs(10);
 
@@ -160,6 +165,11 @@ struct Test {
     outputs: Vec<Box<dyn crate::outputs::IntervalOutput>>,
     /// What the outputs said when they were closed, for the summary.
     output_notes: Vec<String>,
+    /// Adopted without a majority of the test's agents live: why the
+    /// summary is partial ([`TestMeta::partial`]).
+    partial: Option<String>,
+    /// When this agent took the test over, if it did.
+    adopted: Option<tokio::time::Instant>,
 }
 
 impl Test {
@@ -193,6 +203,8 @@ impl Test {
             extra_iterations: iterations::Extra::new(),
             outputs: Vec::new(),
             output_notes: Vec::new(),
+            partial: None,
+            adopted: None,
         }
     }
 }
@@ -273,6 +285,7 @@ impl Origin {
             agents: allocation.agents().map(str::to_owned).collect(),
             deadline_unix_ms: Some(results_deadline_ms(start, sub.plan.max_duration())),
             note: None,
+            partial: false,
         };
         let labels: Vec<(String, BTreeMap<String, String>)> = candidates
             .iter()
@@ -508,6 +521,24 @@ impl Origin {
             incidents: t.incidents.clone(),
             elapsed,
         })
+    }
+
+    /// The origin's own summary `meta` was sealed elsewhere: a partial one
+    /// this agent holds for the same test is forgotten (the data directory
+    /// records the origin's, see `participant::seal_rule`).
+    pub fn superseded(&self, meta: &TestMeta) {
+        if meta.partial {
+            return;
+        }
+        let Some(test) = self.test(&meta.id) else {
+            return;
+        };
+        if lock(&test).partial.is_none() {
+            return;
+        }
+        tracing::warn!(test = %meta.id, origin = %meta.origin,
+            "the origin sealed the test after all: its summary replaces the partial one");
+        lock(&self.tests).remove(&meta.id);
     }
 
     pub fn sealed(&self, test_id: &str) -> Option<Sealed> {

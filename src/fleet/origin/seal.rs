@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{AgentProgress, Origin, Sealed, Test, lock};
+use crate::fleet::participant::SealRule;
 use crate::fleet::protocol::{self, Message, Response};
 use crate::fleet::store::TestPhase;
 use crate::metrics::{Summary, judge};
@@ -59,9 +60,14 @@ impl Origin {
             &report::text::TextOptions {
                 color: false,
                 title: Some(format!(
-                    "test {} on {} agents",
+                    "test {} on {} agents{}",
                     t.meta.id,
-                    t.meta.agents.len()
+                    t.meta.agents.len(),
+                    if t.partial.is_some() {
+                        " (PARTIAL: sealed without a majority of the agents; see the notes)"
+                    } else {
+                        ""
+                    }
                 )),
                 full: false,
             },
@@ -93,12 +99,24 @@ impl Origin {
         } else {
             TestPhase::Failed
         };
+        t.meta.partial = t.partial.is_some();
         if let Some(store) = &self.store {
             let value = serde_json::to_value(&summary).unwrap_or_default();
-            if let Err(e) = store
-                .update_meta(&t.meta)
-                .and_then(|()| store.seal(&t.meta.id, &value, &text))
-            {
+            // A partial summary sealed here meanwhile (this origin was cut
+            // off, not dead) gives way to this one; never the other way.
+            let held = store.meta(&t.meta.id).ok();
+            let held_sealed = matches!(store.summary(&t.meta.id), Ok(Some(_)));
+            let rule = crate::fleet::participant::seal_rule(held.as_ref(), held_sealed, &t.meta);
+            let written = match rule {
+                SealRule::Keep => Ok(()),
+                SealRule::Replace => store
+                    .update_meta(&t.meta)
+                    .and_then(|()| store.replace_partial_seal(&t.meta.id, &value, &text)),
+                SealRule::Record => store
+                    .update_meta(&t.meta)
+                    .and_then(|()| store.seal(&t.meta.id, &value, &text)),
+            };
+            if let Err(e) = written {
                 tracing::warn!(test = %t.meta.id, "cannot seal the summary on disk: {e}");
             }
             store.prune_history();
@@ -125,10 +143,15 @@ impl Origin {
                 summary: serde_json::to_value(&sealed.summary).unwrap_or_default(),
                 text: sealed.text.clone(),
             };
+            // The origin's own summary also goes to agents it lost (best
+            // effort): one that was only cut off may have sealed a partial
+            // summary, which this one replaces. A partial one never goes to
+            // the agents it lost, the origin among them.
             let targets: Vec<(String, SocketAddr)> = t
                 .candidates
                 .values()
-                .filter(|c| c.node_id != self.me && !t.lost.contains(&c.node_id))
+                .filter(|c| c.node_id != self.me)
+                .filter(|c| t.partial.is_none() || !t.lost.contains(&c.node_id))
                 .map(|c| (c.node_id.clone(), c.quic))
                 .collect();
             (protocol::encode(&msg, &[]), targets)

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{JUDGE_EVERY, Origin, REALLOC_LEAD, RESULTS_GRACE, TICK, Test, iterations, lock};
+use super::{
+    ADOPT_GRACE, JUDGE_EVERY, Origin, REALLOC_LEAD, RESULTS_GRACE, TICK, Test, iterations, lock,
+};
 use crate::fleet::protocol::{self, Message};
 use crate::fleet::store::TestPhase;
 use crate::metrics::judge;
@@ -80,6 +82,11 @@ impl Origin {
                     .push("a threshold with abortOnFail failed: stopping the fleet".into());
                 t.abort.cancel();
             }
+        }
+        // An adopted test first hears again from the agents that had
+        // finished: given iterations, they would never run them.
+        if t.adopted.is_some_and(|at| at.elapsed() < ADOPT_GRACE) {
+            return (false, Vec::new());
         }
         let mut lost: Vec<String> = std::mem::take(&mut t.handover);
         for agent in &lost {

@@ -5,7 +5,11 @@
 //! successor took over), every interval already sent is sent again, from
 //! disk, to the new coordinator, which rebuilds the test's results from
 //! them. When nothing gets through for the orphan timeout, the load stops
-//! and the remaining intervals are only kept on disk.
+//! and the remaining intervals are only kept on disk. After the share's
+//! `Done`, the delivery lingers until the summary is sealed: a coordinator
+//! that dies then still gets a successor that is sent everything again,
+//! `Done` included. While this agent coordinates, its intervals are also
+//! handed to [`super::mirror`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,8 +108,15 @@ impl Delivery {
     }
 
     /// Delivers everything `rx` yields, in order, until it closes. Once the
-    /// orphan timeout gave up, the rest only goes to disk.
-    pub(super) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
+    /// orphan timeout gave up, the rest only goes to disk. While this agent
+    /// coordinates the test, every interval also goes to `mirror`. Returns
+    /// the delivery, to [`Delivery::linger`], with the encoded `Done`.
+    pub(super) async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Outgoing>,
+        mirror: mpsc::UnboundedSender<(u64, Bytes)>,
+    ) -> (Delivery, Option<Bytes>) {
+        let mut done = None;
         let mut last_ok = Instant::now();
         // Intervals `0..next` have been handed to some coordinator.
         let mut next: u64 = 0;
@@ -115,6 +126,9 @@ impl Delivery {
                 Outgoing::Interval { seq, bytes } => {
                     // On disk before it leaves: a successor may need it again.
                     self.keep_on_disk(*seq, bytes.clone()).await;
+                    if self.coordinator.borrow().node == self.p.me {
+                        let _ = mirror.send((*seq, bytes.clone()));
+                    }
                     if !orphaned && self.via_tree(*seq, bytes).await {
                         last_ok = Instant::now();
                         next = seq + 1;
@@ -122,7 +136,11 @@ impl Delivery {
                     }
                     (self.interval_body(*seq, bytes), format!("interval {seq}"))
                 }
-                Outgoing::Done { message } => (protocol::encode(&**message, &[]), "done".into()),
+                Outgoing::Done { message } => {
+                    let body = protocol::encode(&**message, &[]);
+                    done = Some(body.clone());
+                    (body, "done".into())
+                }
             };
             while !orphaned {
                 match self.send(&body, &what, &mut last_ok).await {
@@ -136,6 +154,32 @@ impl Delivery {
             }
             if let Outgoing::Interval { seq, .. } = out {
                 next = seq + 1;
+            }
+        }
+        (self, done)
+    }
+
+    /// After the share ended: whenever the coordinator changes (it died
+    /// before sealing), sends the new one every kept interval and `done`
+    /// again. Ends when the test is no longer lingering here (sealed, or
+    /// its results deadline passed).
+    pub(super) async fn linger(mut self, done: Option<Bytes>) {
+        loop {
+            if *self.coordinator.borrow_and_update() == self.current {
+                if self.coordinator.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            self.current = self.coordinator.borrow().clone();
+            let mut last_ok = Instant::now();
+            if !self.resend(u64::MAX, &mut last_ok).await
+                || *self.coordinator.borrow() != self.current
+            {
+                continue;
+            }
+            if let Some(done) = &done {
+                self.send(done, "done (again)", &mut last_ok).await;
             }
         }
     }

@@ -14,6 +14,8 @@
 mod bundle;
 mod deliver;
 pub mod guard;
+mod mirror;
+mod records;
 pub mod relay;
 mod run;
 pub mod succession;
@@ -31,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::bundle::{BundleError, load_bundle, load_bundle_with_script};
 pub use self::guard::Guard;
+pub use self::records::{SealRule, seal_rule};
 use self::run::RunJob;
 pub use self::succession::{Orphan, Succession};
 use super::allocation::Allocation;
@@ -135,6 +138,11 @@ pub struct Participant {
     /// This agent's wall clock (its transport's): start instants and
     /// deadlines are read on it.
     clock: WallClock,
+    /// Tests whose share ended here but whose summary is not sealed yet:
+    /// their coordinator is still watched, and if it dies, their intervals
+    /// and `Done` go again to its successor (or this agent takes over).
+    /// Kept until the sealed summary arrives or the results deadline.
+    lingering: Mutex<BTreeMap<String, Active>>,
 }
 
 impl Participant {
@@ -160,6 +168,7 @@ impl Participant {
             share: Mutex::new(None),
             region: OnceLock::new(),
             relay: Mutex::new(None),
+            lingering: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -323,6 +332,7 @@ impl Participant {
                 agents: allocation.agents().map(str::to_owned).collect(),
                 deadline_unix_ms: Some(results_deadline_ms(start_unix_ms, plan.max_duration())),
                 note: None,
+                partial: false,
             };
             match store.create_test(&meta) {
                 Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}
@@ -524,28 +534,6 @@ impl Participant {
         }
     }
 
-    /// Records a sealed test's verdict and summary in this agent's data
-    /// directory (its intervals stay until the test is pruned).
-    fn sealed(&self, meta: &TestMeta, summary: &serde_json::Value, text: &str) -> Response {
-        let Some(store) = &self.store else {
-            return Response::Ok;
-        };
-        let recorded = match store.meta(&meta.id) {
-            Ok(_) => store.update_meta(meta),
-            Err(_) => store.create_test(meta),
-        };
-        match recorded.and_then(|()| store.seal(&meta.id, summary, text)) {
-            Ok(()) => {
-                store.prune_history();
-                Response::Ok
-            }
-            Err(e) => error(format!(
-                "agent {} cannot record sealed test {}: {e}",
-                self.me, meta.id
-            )),
-        }
-    }
-
     /// Stops the running test's load now (draining, shutdown); the origin
     /// hands this agent's share to the others.
     pub fn stop_all(&self, reason: &str) {
@@ -573,7 +561,11 @@ impl Participant {
 
     fn coordination(&self, test_id: &str) -> Option<Coordination> {
         let guard = lock(&self.active);
-        let a = guard.as_ref().filter(|a| a.test_id == test_id)?;
+        let lingering = lock(&self.lingering);
+        let a = guard
+            .as_ref()
+            .filter(|a| a.test_id == test_id)
+            .or_else(|| lingering.get(test_id))?;
         Some(Coordination {
             coordinator: a.coordinator.borrow().clone(),
             name: a.name.clone(),
@@ -589,7 +581,12 @@ impl Participant {
     fn redirect(&self, test_id: &str, to: Coordinator) {
         {
             let guard = lock(&self.active);
-            let Some(a) = guard.as_ref().filter(|a| a.test_id == test_id) else {
+            let lingering = lock(&self.lingering);
+            let Some(a) = guard
+                .as_ref()
+                .filter(|a| a.test_id == test_id)
+                .or_else(|| lingering.get(test_id))
+            else {
                 return;
             };
             a.coordinator.send_replace(to.clone());
@@ -652,14 +649,24 @@ impl Participant {
         *lock(&self.share) = Some(share);
     }
 
-    fn finished(&self, test_id: &str) {
+    /// This agent's share of `test_id` ended: the agent is free for the
+    /// next test, and the test lingers until it is sealed.
+    fn finished(self: &Arc<Self>, test_id: &str) {
         if let Some(s) = lock(&self.share).as_mut().filter(|s| s.test_id == test_id) {
             s.running = false;
             s.vus = 0;
         }
         let mut guard = lock(&self.active);
         if guard.as_ref().is_some_and(|a| a.test_id == test_id) {
-            *guard = None;
+            if let Some(a) = guard.take() {
+                let deadline = results_deadline_ms(a.start_unix_ms, a.plan.max_duration());
+                lock(&self.lingering).insert(test_id.to_owned(), a);
+                let (p, id) = (self.clone(), test_id.to_owned());
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(p.clock.instant_at(deadline)).await;
+                    lock(&p.lingering).remove(&id);
+                });
+            }
             self.activity_tx.send_replace(Activity::Idle);
         }
     }
@@ -680,5 +687,6 @@ fn kind(m: &Message) -> &'static str {
         Message::Done { .. } => "done",
         Message::Sealed { .. } => "sealed",
         Message::Identify => "identify",
+        Message::Keep { .. } => "keep",
     }
 }

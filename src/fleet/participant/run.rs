@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::deliver::{Delivery, Outgoing, Streamer};
-use super::{ABORT_SEND_TIMEOUT, Coordinator, Participant, guard, succession};
+use super::{ABORT_SEND_TIMEOUT, Coordinator, Participant, guard, mirror, succession};
 use crate::engine::{self, RunOptions};
 use crate::fleet::protocol::{self, Message};
 use crate::plan::Plan;
@@ -35,12 +35,15 @@ impl RunJob {
             self.coordinator.clone(),
             self.stop.clone(),
         );
-        let sender = tokio::spawn(delivery.run(rx));
+        let (mirror_tx, mirror_rx) = mpsc::unbounded_channel();
+        tokio::spawn(mirror::run(p.clone(), self.test_id.clone(), mirror_rx));
+        let sender = tokio::spawn(delivery.run(rx, mirror_tx));
         let watching = CancellationToken::new();
+        // Until the test is sealed here (or its results deadline), also
+        // after this share ended.
         tokio::spawn(succession::watch_coordinator(
             p.clone(),
             self.test_id.clone(),
-            watching.clone(),
         ));
         let started = tokio::spawn({
             let at = self.start_at;
@@ -116,9 +119,12 @@ impl RunJob {
         });
         drop(tx);
         drop(streamer);
-        let _ = sender.await;
+        let delivered = sender.await;
         watching.cancel();
         p.finished(&self.test_id);
+        if let Ok((delivery, done)) = delivered {
+            tokio::spawn(delivery.linger(done));
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! The participant alone, over the in-memory transport: a prepared test
-//! that is never committed frees the agent, and a sealed test's verdict and
-//! summary land in the data directory.
+//! that is never committed frees the agent, a sealed test's verdict and
+//! summary land in the data directory (the origin's own replacing a partial
+//! one, never the other way), the origin's intervals are kept for it, and
+//! the survivor of a two-agent test takes it over partially.
 
 use std::collections::BTreeMap;
 
@@ -92,6 +94,7 @@ async fn a_sealed_test_is_recorded_with_its_verdict_and_summary() {
         agents: vec!["a".into(), "o".into()],
         deadline_unix_ms: None,
         note: None,
+        partial: false,
     };
     let summary = serde_json::json!({"notes": []});
     let reply = p.handle(Message::Sealed {
@@ -111,6 +114,8 @@ async fn a_sealed_test_is_recorded_with_its_verdict_and_summary() {
 struct Gossip {
     live: BTreeMap<String, std::net::SocketAddr>,
     adopted: Mutex<Vec<String>>,
+    /// Why the latest adopted test is partial.
+    partial: Mutex<Option<String>>,
 }
 
 impl Succession for Gossip {
@@ -127,6 +132,7 @@ impl Succession for Gossip {
 
     fn adopt(&self, orphan: Orphan) {
         lock(&self.adopted).push(orphan.test_id);
+        *lock(&self.partial) = orphan.partial;
     }
 }
 
@@ -134,6 +140,16 @@ impl Succession for Gossip {
 /// live in gossip and answers over QUIC only if `c_answers`. Returns what `a` did within 1.5 s:
 /// (tests adopted, its coordinator then).
 async fn orphaned_with_c(c_answers: bool) -> (Vec<String>, Option<String>) {
+    let (adopted, coordinator, _) = orphaned(&["a", "b", "c"], c_answers).await;
+    (adopted, coordinator)
+}
+
+/// As [`orphaned_with_c`], the test's agents being `agents`; also why the adopted test is
+/// partial.
+async fn orphaned(
+    agents: &[&str],
+    c_answers: bool,
+) -> (Vec<String>, Option<String>, Option<String>) {
     let network = MemoryNetwork::new();
     let quiet = || handler_fn(|_, _| async { Bytes::new() });
     let a = network
@@ -155,13 +171,11 @@ async fn orphaned_with_c(c_answers: bool) -> (Vec<String>, Option<String>) {
     let gossip = Arc::new(Gossip {
         live: BTreeMap::from([("a".to_owned(), a_addr), ("c".to_owned(), c_addr)]),
         adopted: Mutex::new(Vec::new()),
+        partial: Mutex::new(None),
     });
     p.set_succession(gossip.clone());
-    let allocation = Allocation::new(
-        1,
-        &[("a".into(), 1.0), ("b".into(), 1.0), ("c".into(), 1.0)],
-    )
-    .expect("a valid allocation");
+    let weights: Vec<(String, f64)> = agents.iter().map(|a| ((*a).to_owned(), 1.0)).collect();
+    let allocation = Allocation::new(1, &weights).expect("a valid allocation");
     let bundle = PlanBundle {
         plan: "vus: 1\nduration: 3s\nflow:\n  - sleep: 100ms\n".into(),
         format: "yaml".into(),
@@ -206,7 +220,24 @@ async fn orphaned_with_c(c_answers: bool) -> (Vec<String>, Option<String>) {
     };
     p.stop_all("the test is over");
     let adopted = lock(&gossip.adopted).clone();
-    (adopted, coordinator)
+    let partial = lock(&gossip.partial).clone();
+    (adopted, coordinator, partial)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_survivor_of_a_two_agent_test_takes_it_over_partially() {
+    let (adopted, coordinator, partial) = orphaned(&["a", "b"], false).await;
+    assert_eq!(adopted, vec!["t-s".to_owned()]);
+    assert_eq!(coordinator.as_deref(), Some("a"));
+    let partial = partial.expect("the takeover is partial");
+    assert!(
+        partial.starts_with("partial summary: origin b was lost") && partial.contains("1 of"),
+        "{partial}"
+    );
+    // Three agents with a majority answering: a full takeover, not partial.
+    let (adopted, _, partial) = orphaned(&["a", "b", "c"], true).await;
+    assert_eq!(adopted, vec!["t-s".to_owned()]);
+    assert_eq!(partial, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,4 +250,114 @@ async fn a_successor_that_gossip_counts_in_a_majority_adopts_only_if_the_majorit
     let (adopted, coordinator) = orphaned_with_c(true).await;
     assert_eq!(adopted, vec!["t-s".to_owned()]);
     assert_eq!(coordinator.as_deref(), Some("a"));
+}
+
+fn sealed_meta(id: &str, partial: bool) -> TestMeta {
+    TestMeta {
+        id: id.into(),
+        name: "t".into(),
+        origin: if partial { "a" } else { "o" }.into(),
+        submitted_unix_ms: 1,
+        started_unix_ms: Some(2),
+        ended_unix_ms: Some(3),
+        phase: TestPhase::Passed,
+        allocation: serde_json::Value::Null,
+        passed: Some(true),
+        agents: vec!["a".into(), "o".into()],
+        deadline_unix_ms: None,
+        note: None,
+        partial,
+    }
+}
+
+fn seal(p: &Arc<Participant>, meta: &TestMeta, text: &str) -> Response {
+    p.handle(Message::Sealed {
+        meta: meta.clone(),
+        summary: serde_json::json!({ "text": text }),
+        text: text.into(),
+    })
+}
+
+#[test]
+fn the_origins_summary_wins_over_a_partial_one() {
+    let (real, partial) = (sealed_meta("t", false), sealed_meta("t", true));
+    assert_eq!(seal_rule(None, false, &partial), SealRule::Record);
+    assert_eq!(seal_rule(Some(&real), false, &partial), SealRule::Record);
+    assert_eq!(seal_rule(Some(&partial), true, &real), SealRule::Replace);
+    assert_eq!(seal_rule(Some(&real), true, &partial), SealRule::Keep);
+    assert_eq!(seal_rule(Some(&real), true, &real), SealRule::Record);
+}
+
+#[tokio::test]
+async fn a_partial_summary_gives_way_to_the_origins_and_never_replaces_it() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = Arc::new(Store::open(dir.path()).expect("the store opens"));
+    let p = participant(Some(store.clone()));
+    // The survivor's partial summary first, then the origin's own.
+    assert_eq!(seal(&p, &sealed_meta("t-1", true), "partial"), Response::Ok);
+    assert!(store.meta("t-1").expect("recorded").partial);
+    assert_eq!(seal(&p, &sealed_meta("t-1", false), "origin"), Response::Ok);
+    assert_eq!(
+        store.meta("t-1").expect("recorded"),
+        sealed_meta("t-1", false)
+    );
+    let (_, text) = store.summary("t-1").expect("readable").expect("sealed");
+    assert_eq!(text, "origin");
+    // The origin's first: a partial one arriving later changes nothing.
+    assert_eq!(seal(&p, &sealed_meta("t-2", false), "origin"), Response::Ok);
+    assert_eq!(seal(&p, &sealed_meta("t-2", true), "partial"), Response::Ok);
+    assert!(!store.meta("t-2").expect("recorded").partial);
+    let (_, text) = store.summary("t-2").expect("readable").expect("sealed");
+    assert_eq!(text, "origin");
+}
+
+#[tokio::test]
+async fn the_origins_intervals_are_kept_for_it_and_nobody_elses() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = Arc::new(Store::open(dir.path()).expect("the store opens"));
+    let p = participant(Some(store.clone()));
+    let mut meta = sealed_meta("t-k", false);
+    meta.phase = TestPhase::Running;
+    store.create_test(&meta).expect("recorded");
+    let keep = |agent: &str, seq| Message::Keep {
+        test_id: "t-k".into(),
+        agent: agent.into(),
+        seq,
+    };
+    assert_eq!(
+        p.keep(keep("o", 0), Bytes::from_static(b"zero")).await,
+        Response::Ok
+    );
+    assert_eq!(
+        p.keep(keep("o", 1), Bytes::from_static(b"one")).await,
+        Response::Ok
+    );
+    // Not an agent of the test, or this agent itself: refused.
+    for agent in ["x", "a"] {
+        let reply = p.keep(keep(agent, 0), Bytes::from_static(b"no")).await;
+        assert!(
+            matches!(&reply, Response::Error { message } if message.contains(agent)),
+            "{reply:?}"
+        );
+    }
+    let kept = store.read_intervals("t-k", "o").expect("readable");
+    assert_eq!(kept, vec![(0, b"zero".to_vec()), (1, b"one".to_vec())]);
+    assert!(
+        store
+            .read_intervals("t-k", "x")
+            .expect("readable")
+            .is_empty()
+    );
+    // An unknown test is refused with its name.
+    let reply = p
+        .keep(
+            Message::Keep {
+                test_id: "t-unknown".into(),
+                agent: "o".into(),
+                seq: 0,
+            },
+            Bytes::new(),
+        )
+        .await;
+    assert!(matches!(reply, Response::Error { .. }), "{reply:?}");
 }

@@ -69,6 +69,12 @@ impl Service {
             Message::Interval { .. } | Message::Merged { .. } | Message::Done { .. } => {
                 self.origin.on_message(msg, payload)
             }
+            Message::Keep { .. } => self.participant.keep(msg, payload).await,
+            Message::Sealed { ref meta, .. } => {
+                // The origin's own summary replaces one this agent sealed partially.
+                self.origin.superseded(meta);
+                self.participant.handle(msg)
+            }
             Message::Abort { ref test_id, .. } => {
                 let runs_it = self
                     .participant

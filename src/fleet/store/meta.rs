@@ -103,6 +103,12 @@ pub struct TestMeta {
     /// Why the test ended as it did, when that is not in its summary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Sealed by an agent that took the test over without a majority of
+    /// its agents live (a two-agent fleet that lost its origin): the origin
+    /// may have been cut off rather than dead, and its own summary, when
+    /// one reaches this agent, replaces this one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 /// Time after a test's longest possible run (its hard deadline) for the
