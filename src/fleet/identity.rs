@@ -18,11 +18,14 @@ use std::time::Duration;
 
 use super::membership::{Member, Roster};
 use super::protocol::{self, Message, Response};
-use super::transport::Transport;
+use super::transport::{Transport, TransportError};
 
 /// Budget of one verification (the Identify round trip, and the connection
 /// it may need).
 pub const VERIFY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How many identity requests that time out are sent before the peer is
+/// left unverified.
+const VERIFY_ATTEMPTS: u32 = 3;
 
 /// What is known of one incarnation's claim to its node id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,12 +167,17 @@ pub async fn verify(
     quic: SocketAddr,
 ) -> Verdict {
     let body = protocol::encode(&Message::Identify, &[]);
-    let reply = match transport.request(quic, body, VERIFY_TIMEOUT).await {
-        Ok(reply) => reply,
-        Err(error) => {
-            return Verdict::Unverified(format!(
-                "its QUIC endpoint {quic} did not prove who it is: {error}"
-            ));
+    let mut attempt = 1;
+    let reply = loop {
+        match transport.request(quic, body.clone(), VERIFY_TIMEOUT).await {
+            Ok(reply) => break reply,
+            // One lost exchange must not cost an agent its place in a test.
+            Err(TransportError::Timeout { .. }) if attempt < VERIFY_ATTEMPTS => attempt += 1,
+            Err(error) => {
+                return Verdict::Unverified(format!(
+                    "its QUIC endpoint {quic} did not prove who it is: {error}"
+                ));
+            }
         }
     };
     let presented = match transport.peer_id(quic, VERIFY_TIMEOUT).await {

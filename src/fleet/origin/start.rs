@@ -152,25 +152,77 @@ impl Origin {
                 .collect();
             (protocol::encode(&msg, &[]), ready)
         };
-        let timeout = start
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(50));
         let replies = futures::future::join_all(ready_targets.iter().map(|(agent, addr)| {
             let body = commit.clone();
-            async move { (agent.clone(), self.call(*addr, body, timeout).await) }
+            async move {
+                (
+                    agent.clone(),
+                    *addr,
+                    self.commit_one(*addr, body, start).await,
+                )
+            }
         }))
         .await;
-        let mut t = lock(test);
-        for (agent, reply) in replies {
-            if !matches!(reply, Ok(Response::Ok)) {
-                t.incidents.push(format!(
-                    "agent {agent} did not confirm the start: {reply:?}"
-                ));
+        let mut unconfirmed = Vec::new();
+        {
+            let mut t = lock(test);
+            for (agent, addr, reply) in replies {
+                if !matches!(reply, Ok(Response::Ok)) {
+                    t.incidents.push(format!(
+                        "agent {agent} did not confirm the start, its share goes to the others: \
+                         {reply:?}"
+                    ));
+                    // Handed over at the first tick, like a drained agent's;
+                    // nothing more is awaited from it.
+                    t.lost.insert(agent.clone());
+                    if let Some(p) = t.progress.get_mut(&agent) {
+                        p.state = "lost".into();
+                    }
+                    t.handover.push(agent);
+                    unconfirmed.push(addr);
+                }
             }
         }
+        // It may have started after all (only its answer was lost): stop it.
+        let abort = protocol::encode(
+            &Message::Abort {
+                test_id: id.clone(),
+                reason: "the start was not confirmed in time; the others run this share".into(),
+            },
+            &[],
+        );
+        futures::future::join_all(
+            unconfirmed
+                .into_iter()
+                .map(|addr| self.call(addr, abort.clone(), COMMIT_MARGIN)),
+        )
+        .await;
         Ok(())
     }
 }
+
+impl Origin {
+    /// Sends one agent the commit until it confirms or the start comes (a
+    /// commit is idempotent: an agent that has it answers `Ok` again).
+    async fn commit_one(
+        &self,
+        addr: SocketAddr,
+        body: bytes::Bytes,
+        start: Instant,
+    ) -> Result<Response, String> {
+        loop {
+            let left = start.saturating_duration_since(Instant::now());
+            let timeout = (left / 2).max(COMMIT_TRY_AT_LEAST);
+            let reply = self.call(addr, body.clone(), timeout).await;
+            if matches!(reply, Ok(Response::Ok)) || Instant::now() + COMMIT_TRY_AT_LEAST > start {
+                return reply;
+            }
+        }
+    }
+}
+
+/// The shortest wait for one commit's answer.
+const COMMIT_TRY_AT_LEAST: Duration = Duration::from_millis(50);
 
 /// The fan-out of this origin's merge trees: [`tree::FANOUT_ENV`] when it
 /// is set (a bad value is logged and the default used), else

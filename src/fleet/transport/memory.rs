@@ -52,14 +52,29 @@ pub struct LinkModel {
     pub delay: Duration,
     /// Up to this much more, drawn uniformly per message.
     pub jitter: Duration,
-    /// Probability (0 to 1) that a message is lost: a request or its reply
-    /// never arrives and the requester times out. It stands for a loss that
-    /// outlasts QUIC's retransmissions, not for one lost packet.
+    /// Probability (0 to 1) that a transmission is lost. As on QUIC's
+    /// reliable streams, a lost message is sent again after a
+    /// retransmission timeout ([`LinkModel::rto`]), and again while the
+    /// draws say lost: loss delays a message, and only a loss outlasting
+    /// the request's timeout fails it. (Messages that never arrive are a
+    /// partition: [`MemoryNetwork::partition`].)
     pub loss: f64,
 }
 
-/// What a message drew on its way: when it arrives, or that it is lost.
+impl LinkModel {
+    /// The wait before a lost transmission is sent again: three one-way
+    /// delays, at least 200 ms (QUIC's probe timeout is of that order).
+    pub fn rto(&self) -> Duration {
+        (self.delay * 3).max(Duration::from_millis(200))
+    }
+}
+
+/// What a message drew on its way: when it arrives (`None`: it is
+/// retransmitted so often that it would never arrive in time).
 type Passage = Option<Duration>;
+
+/// Retransmissions after which a message is given up as lost for good.
+const MAX_RETRANSMISSIONS: u32 = 16;
 
 struct State {
     /// Bound transports by address.
@@ -96,15 +111,21 @@ impl State {
             .get(&(from, to))
             .copied()
             .unwrap_or(self.default_link);
-        if model.loss > 0.0 && self.rng.f64() < model.loss {
-            return None;
+        let mut resent = Duration::ZERO;
+        let mut tries = 0;
+        while model.loss > 0.0 && self.rng.f64() < model.loss {
+            tries += 1;
+            if tries > MAX_RETRANSMISSIONS {
+                return None;
+            }
+            resent += model.rto();
         }
         let jitter = if model.jitter.is_zero() {
             Duration::ZERO
         } else {
             model.jitter.mul_f64(self.rng.f64())
         };
-        Some(model.delay + jitter)
+        Some(resent + model.delay + jitter)
     }
 }
 
@@ -315,10 +336,10 @@ impl MemoryTransport {
         let (there, back) = self.network.passages(self.addr, peer);
         tokio::spawn(async move {
             let exchange = async {
-                // A lost request never reaches the peer.
+                // A request lost for good never reaches the peer.
                 tokio::time::sleep(there?).await;
                 let reply = target.serve(from, wire).await;
-                // A lost reply is answered but never arrives.
+                // A reply lost for good is answered but never arrives.
                 tokio::time::sleep(back?).await;
                 Some(reply)
             };
@@ -456,7 +477,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_lost_message_times_out_and_the_same_seed_loses_the_same_ones() {
+    async fn a_lost_transmission_is_resent_after_the_rto_and_the_same_seed_loses_the_same_ones() {
         async fn outcomes(seed: u64) -> Vec<bool> {
             let network = MemoryNetwork::seeded(seed);
             let (a, _b) = (
@@ -485,8 +506,34 @@ mod tests {
             answered
         }
         let first = outcomes(11).await;
+        let network = MemoryNetwork::seeded(3);
+        let (a, _b) = (
+            echo_at(&network, addr(1), "a"),
+            echo_at(&network, addr(2), "b"),
+        );
+        network.set_default_link(LinkModel {
+            delay: Duration::from_millis(10),
+            jitter: Duration::ZERO,
+            loss: 0.5,
+        });
+        let mut slow = 0;
+        for _ in 0..20 {
+            let before = tokio::time::Instant::now();
+            a.request(addr(2), Bytes::from_static(b"x"), Duration::from_secs(30))
+                .await
+                .expect("a long enough timeout outlasts the retransmissions");
+            let took = before.elapsed();
+            assert_eq!(
+                took.as_millis() % 200,
+                20,
+                "two 10 ms trips plus whole RTOs: {took:?}"
+            );
+            slow += usize::from(took > Duration::from_millis(20));
+        }
+        assert!(slow > 0, "some exchanges were resent");
         let lost = first.iter().filter(|ok| !**ok).count();
-        // Each exchange is lost with 1 - 0.7² = 51 %: some, not all.
+        // A loss delays by 200 ms, past the 100 ms timeout: each exchange
+        // fails with 1 - 0.7² = 51 %, some, not all.
         assert!((5..35).contains(&lost), "{lost} of 40 lost");
         assert_eq!(outcomes(11).await, first, "a seed replays its losses");
         assert_ne!(outcomes(12).await, first, "another seed loses others");
