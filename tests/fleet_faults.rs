@@ -14,7 +14,10 @@ mod fleet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleet::{Fleet, FleetOptions, instant_at, plans, results, target, unix_ms_now};
+use fleet::{
+    Fleet, FleetOptions, instant_at, plans, results, shared_iterations_then_kill, target,
+    unix_ms_now,
+};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::time::Instant;
 use volley::fleet::store::SEAL_MARGIN;
@@ -279,18 +282,7 @@ async fn a_successor_takes_over_when_the_origin_dies_and_rebuilds_the_results() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_shared_iterations_the_others_run_the_lost_agents_iterations() {
     const ITERATIONS: u64 = 300;
-    let target = target().await;
-    let mut fleet = Fleet::start(3, FleetOptions::default())
-        .await
-        .expect("fleet forms");
-    let plan = plans::shared_iterations(target.addr, 6, ITERATIONS, "/delay/100");
-    let accepted = fleet
-        .client(0)
-        .submit(&plans::submit(plan))
-        .await
-        .expect("submit accepted");
-    tokio::time::sleep_until(instant_at(accepted.start_unix_ms + 2_000)).await;
-    fleet.kill(2).await;
+    let (fleet, target, accepted) = shared_iterations_then_kill(3, 6, ITERATIONS, 2_000, 2).await;
     let view = fleet
         .wait_summary(0, &accepted.id, Duration::from_secs(40))
         .await

@@ -11,7 +11,7 @@ mod fleet;
 
 use std::time::Duration;
 
-use fleet::{Fleet, FleetOptions, instant_at, plans, results, target};
+use fleet::{Fleet, FleetOptions, instant_at, plans, results, shared_iterations_then_kill, target};
 use volley::fleet::allocation::Allocation;
 
 /// The rows of a summary's per-agent breakdown, by agent.
@@ -29,18 +29,7 @@ fn row(view: &volley::api::SummaryView, agent: &str) -> Option<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dead_origins_own_intervals_are_in_the_successors_summary() {
     const ITERATIONS: u64 = 600;
-    let target = target().await;
-    let mut fleet = Fleet::start(3, FleetOptions::default())
-        .await
-        .expect("fleet forms");
-    let plan = plans::shared_iterations(target.addr, 6, ITERATIONS, "/delay/100");
-    let accepted = fleet
-        .client(0)
-        .submit(&plans::submit(plan))
-        .await
-        .expect("submit accepted");
-    tokio::time::sleep_until(instant_at(accepted.start_unix_ms + 3_500)).await;
-    fleet.kill(0).await;
+    let (fleet, target, accepted) = shared_iterations_then_kill(3, 6, ITERATIONS, 3_500, 0).await;
 
     let view = fleet
         .wait_summary(1, &accepted.id, Duration::from_secs(40))
@@ -94,18 +83,7 @@ async fn the_dead_origins_own_intervals_are_in_the_successors_summary() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_survivor_of_a_two_agent_fleet_seals_a_partial_summary() {
     const ITERATIONS: u64 = 400;
-    let target = target().await;
-    let mut fleet = Fleet::start(2, FleetOptions::default())
-        .await
-        .expect("fleet forms");
-    let plan = plans::shared_iterations(target.addr, 4, ITERATIONS, "/delay/100");
-    let accepted = fleet
-        .client(0)
-        .submit(&plans::submit(plan))
-        .await
-        .expect("submit accepted");
-    tokio::time::sleep_until(instant_at(accepted.start_unix_ms + 3_500)).await;
-    fleet.kill(0).await;
+    let (fleet, target, accepted) = shared_iterations_then_kill(2, 4, ITERATIONS, 3_500, 0).await;
 
     let view = fleet
         .wait_summary(1, &accepted.id, Duration::from_secs(40))

@@ -62,6 +62,34 @@ pub async fn target() -> volley::target::TargetHandle {
         .expect("the built-in target starts on loopback")
 }
 
+/// A fleet of `agents` sharing `iterations` requests to the target's `/delay/100` on `vus` VUs,
+/// submitted through agent 0, with agent `victim` SIGKILLed `kill_after_ms` after the start.
+pub async fn shared_iterations_then_kill(
+    agents: usize,
+    vus: u64,
+    iterations: u64,
+    kill_after_ms: u64,
+    victim: usize,
+) -> (
+    Fleet,
+    volley::target::TargetHandle,
+    volley::api::SubmitResponse,
+) {
+    let target = target().await;
+    let mut fleet = Fleet::start(agents, FleetOptions::default())
+        .await
+        .expect("fleet forms");
+    let plan = plans::shared_iterations(target.addr, vus, iterations, "/delay/100");
+    let accepted = fleet
+        .client(0)
+        .submit(&plans::submit(plan))
+        .await
+        .expect("submit accepted");
+    tokio::time::sleep_until(instant_at(accepted.start_unix_ms + kill_after_ms)).await;
+    fleet.kill(victim).await;
+    (fleet, target, accepted)
+}
+
 /// Wall-clock milliseconds since the Unix epoch, as agents announce start instants.
 pub fn unix_ms_now() -> u64 {
     std::time::SystemTime::now()
