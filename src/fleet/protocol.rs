@@ -74,6 +74,19 @@ pub struct PlanBundle {
 }
 
 impl PlanBundle {
+    /// A YAML plan alone: no environment, files, script or setup values.
+    pub fn yaml(plan: impl Into<String>) -> PlanBundle {
+        PlanBundle {
+            plan: plan.into(),
+            format: "yaml".into(),
+            env: BTreeMap::new(),
+            files: BTreeMap::new(),
+            uploads: BTreeMap::new(),
+            script: None,
+            setup_values: None,
+        }
+    }
+
     /// SHA-256 of the bundle's canonical JSON, hex; every agent checks it.
     pub fn digest(&self) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();

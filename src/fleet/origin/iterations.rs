@@ -99,15 +99,9 @@ mod tests {
     use crate::fleet::protocol::PlanBundle;
 
     fn plan() -> Plan {
-        let bundle = PlanBundle {
-            plan: "scenarios:\n  shared:\n    executor: shared-iterations\n    vus: 4\n    iterations: 100\n    flow:\n      - sleep: 1ms\n  each:\n    executor: per-vu-iterations\n    vus: 4\n    iterations: 10\n    flow:\n      - sleep: 1ms\n  steady:\n    executor: constant-vus\n    vus: 4\n    duration: 1s\n    flow:\n      - sleep: 1ms\n".into(),
-            format: "yaml".into(),
-            env: Default::default(),
-            files: Default::default(),
-            uploads: Default::default(),
-            script: None,
-            setup_values: None,
-        };
+        let bundle = PlanBundle::yaml(
+            "scenarios:\n  shared:\n    executor: shared-iterations\n    vus: 4\n    iterations: 100\n    flow:\n      - sleep: 1ms\n  each:\n    executor: per-vu-iterations\n    vus: 4\n    iterations: 10\n    flow:\n      - sleep: 1ms\n  steady:\n    executor: constant-vus\n    vus: 4\n    duration: 1s\n    flow:\n      - sleep: 1ms\n",
+        );
         load_bundle(&bundle).expect("the plan loads")
     }
 

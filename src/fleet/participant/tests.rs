@@ -28,15 +28,7 @@ fn participant(store: Option<Arc<Store>>) -> Arc<Participant> {
 }
 
 fn prepare(test_id: &str, start_unix_ms: u64) -> Message {
-    let bundle = PlanBundle {
-        plan: "vus: 1\nduration: 1s\nflow:\n  - sleep: 100ms\n".into(),
-        format: "yaml".into(),
-        env: BTreeMap::new(),
-        files: BTreeMap::new(),
-        uploads: Default::default(),
-        script: None,
-        setup_values: None,
-    };
+    let bundle = PlanBundle::yaml("vus: 1\nduration: 1s\nflow:\n  - sleep: 100ms\n");
     Message::Prepare {
         test_id: test_id.into(),
         name: "t".into(),
@@ -81,21 +73,7 @@ async fn a_sealed_test_is_recorded_with_its_verdict_and_summary() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = Arc::new(Store::open(dir.path()).expect("the store opens"));
     let p = participant(Some(store.clone()));
-    let meta = TestMeta {
-        id: "t-9".into(),
-        name: "t".into(),
-        origin: "o".into(),
-        submitted_unix_ms: 1,
-        started_unix_ms: Some(2),
-        ended_unix_ms: Some(3),
-        phase: TestPhase::Passed,
-        allocation: serde_json::Value::Null,
-        passed: Some(true),
-        agents: vec!["a".into(), "o".into()],
-        deadline_unix_ms: None,
-        note: None,
-        partial: false,
-    };
+    let meta = sealed_meta("t-9", false);
     let summary = serde_json::json!({"notes": []});
     let reply = p.handle(Message::Sealed {
         meta: meta.clone(),
@@ -176,15 +154,7 @@ async fn orphaned(
     p.set_succession(gossip.clone());
     let weights: Vec<(String, f64)> = agents.iter().map(|a| ((*a).to_owned(), 1.0)).collect();
     let allocation = Allocation::new(1, &weights).expect("a valid allocation");
-    let bundle = PlanBundle {
-        plan: "vus: 1\nduration: 3s\nflow:\n  - sleep: 100ms\n".into(),
-        format: "yaml".into(),
-        env: BTreeMap::new(),
-        files: BTreeMap::new(),
-        uploads: Default::default(),
-        script: None,
-        setup_values: None,
-    };
+    let bundle = PlanBundle::yaml("vus: 1\nduration: 3s\nflow:\n  - sleep: 100ms\n");
     let start = unix_ms_now() + 200;
     let prepared = p.handle(Message::Prepare {
         test_id: "t-s".into(),

@@ -241,15 +241,7 @@ impl Fleet {
         plan: &str,
         min_agents: usize,
     ) -> Result<String, Refusal> {
-        let bundle = PlanBundle {
-            plan: plan.to_owned(),
-            format: "yaml".into(),
-            env: Default::default(),
-            files: Default::default(),
-            uploads: Default::default(),
-            script: None,
-            setup_values: None,
-        };
+        let bundle = PlanBundle::yaml(plan);
         let loaded = participant::load_bundle(&bundle)
             .map_err(|e| Refusal::Unprocessable(format!("invalid plan: {e}")))?;
         let service = &self.agents[via].service;
