@@ -12,6 +12,11 @@
 //! iterations still running get `gracefulStop` (per VU: `gracefulRampDown`
 //! when a ramp removes it) and are then interrupted and recorded as such.
 
+// Some functions here return an `async move` block instead of being an
+// `async fn`: an `async fn` moves its arguments into locals and its future
+// then holds them twice (ARCHITECTURE.md, invariant 19).
+#![allow(clippy::manual_async_fn)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
