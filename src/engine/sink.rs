@@ -64,7 +64,9 @@ impl SampleSink {
 
     pub fn push(&mut self, sample: Sample) {
         if self.batch.is_empty() {
-            self.batch.reserve(4);
+            // Small: a VU that sleeps between requests ships a few samples
+            // at a time, and 1000s of VUs may hold a batch at once.
+            self.batch.reserve(2);
             self.batch_epoch = self.handle.epoch.load(Ordering::Relaxed);
         }
         self.batch.push(sample);

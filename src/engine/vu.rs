@@ -6,6 +6,11 @@
 //! dropped (graceful stop ran out), the client discards any connection that
 //! was mid-request, so the VU stays usable.
 
+// Some functions here return an `async move` block instead of being an
+// `async fn`: an `async fn` moves its arguments into locals and its future
+// then holds them twice (ARCHITECTURE.md, invariant 19).
+#![allow(clippy::manual_async_fn)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,6 +21,7 @@ mod exchange;
 
 use super::http::batch::Lanes;
 use super::http::cookies::CookieJar;
+use super::http::follow::Chain;
 use super::http::{HttpClientConfig, OutRequest, Response, VuClient};
 use super::program::{Op, Prepared, sleep_duration};
 use super::sink::SampleSink;
@@ -89,6 +95,24 @@ struct Work {
     /// Headers of a request with cookies or of a redirect hop.
     hop_headers: Vec<(http::HeaderName, String)>,
     response: Response,
+    /// The redirect chain being followed, if any.
+    chain: Option<Box<Chain>>,
+}
+
+/// What a request's hops share: the first hop's request as sent.
+fn follow<'a>(
+    request: &'a crate::plan::Request,
+    sent: &exchange::Rendered<'a>,
+    lag: Option<std::time::Duration>,
+    http: &'a crate::plan::HttpOptions,
+) -> exchange::Follow<'a> {
+    exchange::Follow {
+        request,
+        url: sent.url,
+        headers: sent.headers,
+        lag,
+        http,
+    }
 }
 
 /// What a request's templates may read besides the VU's own state.
@@ -155,110 +179,114 @@ impl Vu {
 
     /// Runs one iteration to its end and records it. Dropping the future
     /// interrupts it; the caller then records the interruption.
-    pub async fn iterate(&mut self, shared: &Shared, spec: IterationSpec) {
-        if let Some(script) = &mut self.script {
-            let scenario = &shared.plan.scenarios[spec.scenario];
-            let cmd = crate::script::vu::IterCmd {
-                scenario: spec.scenario,
-                exec: scenario.exec.clone().unwrap_or_else(|| "default".into()),
-                iter_in_scenario: spec.iter,
-                intended: spec.intended,
-            };
-            script.iterate(cmd).await;
-            return;
-        }
-        let started = Instant::now();
-        let lag = spec.intended.map(|i| started.saturating_duration_since(i));
-        let plan = &shared.plan;
-        if !plan.http.no_cookies_reset {
-            self.jar.clear();
-        }
-        let scenario = &plan.scenarios[spec.scenario];
-        let row_index = plan.data.as_ref().map(|d| match d.mode {
-            DataMode::Sequential => {
-                let n = shared.data_cursor.fetch_add(1, Ordering::Relaxed);
-                (n % d.rows.len() as u64) as usize
+    pub fn iterate(&mut self, shared: &Shared, spec: IterationSpec) -> impl Future<Output = ()> {
+        async move {
+            if let Some(script) = &mut self.script {
+                let scenario = &shared.plan.scenarios[spec.scenario];
+                let cmd = crate::script::vu::IterCmd {
+                    scenario: spec.scenario,
+                    exec: scenario.exec.clone().unwrap_or_else(|| "default".into()),
+                    iter_in_scenario: spec.iter,
+                    intended: spec.intended,
+                };
+                script.iterate(cmd).await;
+                return;
             }
-            DataMode::Random => fastrand::usize(..d.rows.len()),
-            DataMode::UniquePerVu => ((self.id - 1) % d.rows.len() as u64) as usize,
-        });
-        let at = Where {
-            iter: spec.iter,
-            scenario: &scenario.name,
-            row: row_index.and_then(|i| plan.data.as_ref().map(|d| d.rows[i].as_slice())),
-        };
-        self.run_ops(
-            &shared.program.scenarios[spec.scenario],
-            &at,
-            lag,
-            &plan.http,
-            false,
-        )
-        .await;
-        self.sink.push(Sample::Iteration {
-            scenario: scenario_index(spec.scenario),
-            duration: started.elapsed(),
-            interrupted: false,
-        });
-        self.sink.flush_if_stale();
+            let started = Instant::now();
+            let lag = spec.intended.map(|i| started.saturating_duration_since(i));
+            let plan = &shared.plan;
+            if !plan.http.no_cookies_reset {
+                self.jar.clear();
+            }
+            let scenario = &plan.scenarios[spec.scenario];
+            let row_index = plan.data.as_ref().map(|d| match d.mode {
+                DataMode::Sequential => {
+                    let n = shared.data_cursor.fetch_add(1, Ordering::Relaxed);
+                    (n % d.rows.len() as u64) as usize
+                }
+                DataMode::Random => fastrand::usize(..d.rows.len()),
+                DataMode::UniquePerVu => ((self.id - 1) % d.rows.len() as u64) as usize,
+            });
+            let at = Where {
+                iter: spec.iter,
+                scenario: &scenario.name,
+                row: row_index.and_then(|i| plan.data.as_ref().map(|d| d.rows[i].as_slice())),
+            };
+            self.run_ops(
+                &shared.program.scenarios[spec.scenario],
+                &at,
+                lag,
+                &plan.http,
+                false,
+            )
+            .await;
+            self.sink.push(Sample::Iteration {
+                scenario: scenario_index(spec.scenario),
+                duration: started.elapsed(),
+                interrupted: false,
+            });
+            self.sink.flush_if_stale();
+        }
     }
 
     /// Runs `ops` in order; with `stop_on_failed_check`, stops after the
     /// request whose check failed first (setup's assertions).
-    async fn run_ops(
+    fn run_ops(
         &mut self,
         ops: &[Op],
         at: &Where<'_>,
         lag: Option<std::time::Duration>,
         http: &crate::plan::HttpOptions,
         stop_on_failed_check: bool,
-    ) {
-        let mut group_starts: Vec<Instant> = Vec::new();
-        for op in ops {
-            match op {
-                // Boxed: a request's future is large and a VU's task
-                // would otherwise hold its space while the VU sleeps.
-                Op::Request(p) => Box::pin(self.request(p, at, lag, http)).await,
-                Op::Batch(ps) => Box::pin(self.batch(ps, at, lag, http)).await,
-                Op::Metric { series, value } => {
-                    let value = match value {
-                        MetricValue::Fixed(v) => Some(*v),
-                        MetricValue::Template(t) => {
-                            exchange::metric_number(&t.render(&at.context(self.id, &self.vars)))
+    ) -> impl Future<Output = ()> {
+        async move {
+            let mut group_starts: Vec<Instant> = Vec::new();
+            for op in ops {
+                match op {
+                    // Boxed: a request's future is large and a VU's task
+                    // would otherwise hold its space while the VU sleeps.
+                    Op::Request(p) => Box::pin(self.request(p, at, lag, http)).await,
+                    Op::Batch(ps) => Box::pin(self.batch(ps, at, lag, http)).await,
+                    Op::Metric { series, value } => {
+                        let value = match value {
+                            MetricValue::Fixed(v) => Some(*v),
+                            MetricValue::Template(t) => {
+                                exchange::metric_number(&t.render(&at.context(self.id, &self.vars)))
+                            }
+                        };
+                        if let Some(value) = value {
+                            self.sink.push(Sample::Custom {
+                                series: *series,
+                                value,
+                            });
                         }
-                    };
-                    if let Some(value) = value {
-                        self.sink.push(Sample::Custom {
-                            series: *series,
-                            value,
-                        });
+                    }
+                    Op::Sleep(s) => {
+                        let pause = sleep_duration(*s);
+                        // A sleeping VU holds no samples back (nor their memory).
+                        if pause >= FLUSH_BEFORE_SLEEP {
+                            self.sink.flush();
+                            self.work = None;
+                            self.client.release_buffers();
+                            self.lanes.release_buffers();
+                        } else {
+                            self.sink.flush_if_stale();
+                        }
+                        tokio::time::sleep(pause).await;
+                    }
+                    Op::GroupStart(_) => group_starts.push(Instant::now()),
+                    Op::GroupEnd(g) => {
+                        if let Some(t) = group_starts.pop() {
+                            self.sink.push(Sample::Group {
+                                group: *g,
+                                duration: t.elapsed(),
+                            });
+                        }
                     }
                 }
-                Op::Sleep(s) => {
-                    let pause = sleep_duration(*s);
-                    // A sleeping VU holds no samples back (nor their memory).
-                    if pause >= FLUSH_BEFORE_SLEEP {
-                        self.sink.flush();
-                        self.work = None;
-                        self.client.release_buffers();
-                        self.lanes.release_buffers();
-                    } else {
-                        self.sink.flush_if_stale();
-                    }
-                    tokio::time::sleep(pause).await;
+                if stop_on_failed_check && self.failed_check.is_some() {
+                    return;
                 }
-                Op::GroupStart(_) => group_starts.push(Instant::now()),
-                Op::GroupEnd(g) => {
-                    if let Some(t) = group_starts.pop() {
-                        self.sink.push(Sample::Group {
-                            group: *g,
-                            duration: t.elapsed(),
-                        });
-                    }
-                }
-            }
-            if stop_on_failed_check && self.failed_check.is_some() {
-                return;
             }
         }
     }
@@ -299,72 +327,77 @@ impl Vu {
         out
     }
 
-    async fn request(
+    fn request(
         &mut self,
         p: &Prepared,
         at: &Where<'_>,
         lag: Option<std::time::Duration>,
         http: &crate::plan::HttpOptions,
-    ) {
-        let r = &p.request;
-        let Vu {
-            id,
-            client,
-            vars,
-            sink,
-            work,
-            jar,
-            failed_check,
-            last_duration,
-            ..
-        } = self;
-        let Work {
-            bufs,
-            hop_headers,
-            response,
-        } = &mut **work.get_or_insert_with(Box::default);
-        let cx = at.context(*id, vars);
-        let sent = exchange::render(p, &cx, bufs);
-        let cookies = exchange::with_cookies(jar, sent.headers, sent.url, hop_headers);
-        let out = OutRequest {
-            method: &r.method,
-            url: sent.url,
-            headers: if cookies { hop_headers } else { sent.headers },
-            body: sent.body,
-            timeout: r.timeout,
-            keep_body: p.keep_body,
-            keep_headers: p.keep_headers,
-        };
-        client.send(&out, response).await;
-        let f = exchange::Follow {
-            request: r,
-            url: sent.url,
-            headers: sent.headers,
-            lag,
-            http,
-        };
-        let mut chain = None;
-        while exchange::follow_on(&f, &mut chain, response, jar, sink, hop_headers) {
-            let Some(c) = &chain else { break };
-            let hop = OutRequest {
-                method: &c.method,
-                url: &c.url,
-                headers: hop_headers,
-                body: if c.keep_body { sent.body } else { &[] },
-                timeout: r.timeout,
-                keep_body: p.keep_body,
-                keep_headers: p.keep_headers,
+    ) -> impl Future<Output = ()> {
+        async move {
+            let r = &p.request;
+            let Vu {
+                id,
+                client,
+                vars,
+                sink,
+                work,
+                jar,
+                failed_check,
+                last_duration,
+                ..
+            } = self;
+            let Work {
+                bufs,
+                hop_headers,
+                response,
+                chain,
+            } = &mut **work.get_or_insert_with(Box::default);
+            let cx = at.context(*id, vars);
+            let sent = exchange::render(p, &cx, bufs);
+            let cookies = exchange::with_cookies(jar, sent.headers, sent.url, hop_headers);
+            *chain = None;
+            // One await for the first hop and every redirect: the state a
+            // request keeps across it is only what it sends; the rest is made
+            // again after each response.
+            loop {
+                let hop = match chain {
+                    None => OutRequest {
+                        method: &r.method,
+                        url: sent.url,
+                        headers: if cookies { hop_headers } else { sent.headers },
+                        body: sent.body,
+                        timeout: r.timeout,
+                        keep_body: p.keep_body,
+                        keep_headers: p.keep_headers,
+                    },
+                    Some(c) => OutRequest {
+                        method: &c.method,
+                        url: &c.url,
+                        headers: hop_headers,
+                        body: if c.keep_body { sent.body } else { &[] },
+                        timeout: r.timeout,
+                        keep_body: p.keep_body,
+                        keep_headers: p.keep_headers,
+                    },
+                };
+                client.send(&hop, response).await;
+                let f = follow(r, &sent, lag, http);
+                if !exchange::follow_on(&f, chain, response, jar, sink, hop_headers)
+                    || chain.is_none()
+                {
+                    break;
+                }
+            }
+            *last_duration = response.timings.duration();
+            let outcome = exchange::Outcome {
+                sink,
+                vars,
+                jar,
+                failed_check,
             };
-            client.send(&hop, response).await;
+            exchange::finish(p, &follow(r, &sent, lag, http), response, outcome);
         }
-        *last_duration = response.timings.duration();
-        let outcome = exchange::Outcome {
-            sink,
-            vars,
-            jar,
-            failed_check,
-        };
-        exchange::finish(p, &f, response, outcome);
     }
 
     /// How long the VU's last request took (`http_req_duration`), zero
@@ -385,3 +418,6 @@ impl Vu {
 pub fn scenario_index(i: usize) -> u16 {
     u16::try_from(i).unwrap_or(u16::MAX)
 }
+
+#[cfg(test)]
+mod tests;

@@ -12,6 +12,11 @@
 //! iterations still running get `gracefulStop` (per VU: `gracefulRampDown`
 //! when a ramp removes it) and are then interrupted and recorded as such.
 
+// Some functions here return an `async move` block instead of being an
+// `async fn`: an `async fn` moves its arguments into locals and its future
+// then holds them twice (ARCHITECTURE.md, invariant 19).
+#![allow(clippy::manual_async_fn)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -272,7 +277,12 @@ impl Retire {
 
 /// One closed-model VU: iterate until `end`, the budget runs out, `retire`
 /// is cancelled (no new iterations), or `interrupt` cuts the current one.
-async fn vu_loop(
+///
+/// A function returning an `async move` block, not an `async fn`: an
+/// `async fn` moves each argument into a local of its body, and its future
+/// then holds the VU twice (the argument and the local) for the VU's whole
+/// life. The block's captures are used in place.
+fn vu_loop(
     mut vu: Vu,
     shared: Arc<Shared>,
     scenario: usize,
@@ -280,47 +290,52 @@ async fn vu_loop(
     mut budget: Budget,
     stops: Stops,
     gauges: Arc<VuGauges>,
-) -> Vu {
-    let Stops { retire, interrupt } = stops;
-    gauges.enter(scenario);
-    let mut iter = 0;
-    while Instant::now() < end && !retire.is_set() && budget.take() {
-        let spec = IterationSpec {
-            scenario,
-            iter,
-            intended: None,
-        };
-        if !run_one(&mut vu, &shared, spec, &interrupt).await {
-            break;
+) -> impl Future<Output = Vu> {
+    async move {
+        gauges.enter(scenario);
+        let mut iter = 0;
+        while Instant::now() < end && !stops.retire.is_set() && budget.take() {
+            let spec = IterationSpec {
+                scenario,
+                iter,
+                intended: None,
+            };
+            if !run_one(&mut vu, &shared, spec, &stops.interrupt).await {
+                break;
+            }
+            iter += 1;
         }
-        iter += 1;
+        gauges.leave(scenario);
+        vu.sink.flush();
+        vu
     }
-    gauges.leave(scenario);
-    vu.sink.flush();
-    vu
 }
 
 /// Runs one iteration unless interrupted; false when it was cut short.
-async fn run_one(
+/// (An `async` block, as [`vu_loop`]'s, so that its arguments are not
+/// held twice.)
+fn run_one(
     vu: &mut Vu,
     shared: &Shared,
     spec: IterationSpec,
     interrupt: &CancellationToken,
-) -> bool {
-    let started = Instant::now();
-    let finished = tokio::select! {
-        biased;
-        _ = interrupt.cancelled() => false,
-        _ = vu.iterate(shared, spec) => true,
-    };
-    if !finished {
-        vu.sink.push(Sample::Iteration {
-            scenario: scenario_index(spec.scenario),
-            duration: started.elapsed(),
-            interrupted: true,
-        });
+) -> impl Future<Output = bool> {
+    async move {
+        let started = Instant::now();
+        let finished = tokio::select! {
+            biased;
+            _ = interrupt.cancelled() => false,
+            _ = vu.iterate(shared, spec) => true,
+        };
+        if !finished {
+            vu.sink.push(Sample::Iteration {
+                scenario: scenario_index(spec.scenario),
+                duration: started.elapsed(),
+                interrupted: true,
+            });
+        }
+        finished
     }
-    finished
 }
 
 #[cfg(test)]

@@ -125,7 +125,7 @@ pub(super) async fn open(
             out -= 1;
             drops.settle(&mut sink, scenario, service);
         }
-        let vu = match idle.pop() {
+        let mut vu = match idle.pop() {
             Some(vu) => vu,
             None if allocated < max => {
                 allocated += 1;
@@ -163,8 +163,9 @@ pub(super) async fn open(
         let gauges = cx.gauges.clone();
         let interrupt = interrupt.clone();
         let scenario = cx.scenario;
+        // `vu` is used where the block captured it: a `let` of its own
+        // would hold a second copy of the VU in the task.
         tokio::spawn(async move {
-            let mut vu = vu;
             gauges.enter(scenario);
             run_one(&mut vu, &shared, spec, &interrupt).await;
             gauges.leave(scenario);

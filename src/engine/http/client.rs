@@ -11,6 +11,11 @@
 //! method is idempotent (RFC 9110 §9.2.2). A POST whose bytes were sent is
 //! not repeated, as in k6. Nothing is retried after response bytes arrived.
 
+// Some functions here return an `async move` block instead of being an
+// `async fn`: an `async fn` moves its arguments into locals and its future
+// then holds them twice (ARCHITECTURE.md, invariant 19).
+#![allow(clippy::manual_async_fn)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,8 +56,9 @@ struct Work {
     /// False when `target` does not describe `url` (after a parse error).
     url_ok: bool,
     target: Target,
-    /// HTTP/2 URI of `target`, built on first use.
-    h2_uri: Option<Uri>,
+    /// HTTP/2 URI of `target`, built on first use (boxed: few requests
+    /// speak HTTP/2, and every VU at work has a `Work`).
+    h2_uri: Option<Box<Uri>>,
     scratch: Scratch,
     /// Where the current request is and since when: for charging a
     /// timeout, and for phases that end where the next begins.
@@ -101,33 +107,36 @@ enum Conn {
 impl Conn {
     /// Dials a new connection: HTTP/2 when ALPN chose `h2`, or over plain
     /// TCP with `http2PriorKnowledge`.
-    async fn open(
+    fn open(
         target: &Target,
         dns: &mut DnsCache,
         config: &HttpClientConfig,
         local_ip: Option<std::net::IpAddr>,
         timings: &mut Timings,
-    ) -> Result<Conn, RequestError> {
-        let proxied = config.proxies.for_target(target).is_some();
-        if !proxied && let Some(addr) = config.opts.host_override(&target.host, target.port) {
-            dns.pin(addr);
-        }
-        let dialed = stream::dial(target, dns, config, local_ip, timings).await?;
-        // h2c by prior knowledge would speak HTTP/2 to the proxy itself.
-        let h2c = target.scheme == Scheme::Http && config.opts.http2_prior_knowledge && !proxied;
-        if h2c || dialed.stream.negotiated_h2() {
-            let tls = dialed.stream.tls_info();
-            Ok(Conn::H2 {
-                // Boxed, as the TLS handshake is: rare, and large.
-                conn: Box::new(Box::pin(H2Conn::handshake(dialed.stream, dialed.peer)).await?),
-                peer: dialed.peer,
-                tls,
-            })
-        } else {
-            Ok(Conn::H1 {
-                stream: dialed.stream,
-                peer: dialed.peer,
-            })
+    ) -> impl Future<Output = Result<Conn, RequestError>> {
+        async move {
+            let proxied = config.proxies.for_target(target).is_some();
+            if !proxied && let Some(addr) = config.opts.host_override(&target.host, target.port) {
+                dns.pin(addr);
+            }
+            let dialed = stream::dial(target, dns, config, local_ip, timings).await?;
+            // h2c by prior knowledge would speak HTTP/2 to the proxy itself.
+            let h2c =
+                target.scheme == Scheme::Http && config.opts.http2_prior_knowledge && !proxied;
+            if h2c || dialed.stream.negotiated_h2() {
+                let tls = dialed.stream.tls_info();
+                Ok(Conn::H2 {
+                    // Boxed, as the TLS handshake is: rare, and large.
+                    conn: Box::new(Box::pin(H2Conn::handshake(dialed.stream, dialed.peer)).await?),
+                    peer: dialed.peer,
+                    tls,
+                })
+            } else {
+                Ok(Conn::H1 {
+                    stream: dialed.stream,
+                    peer: dialed.peer,
+                })
+            }
         }
     }
 
@@ -172,54 +181,67 @@ impl VuClient {
 
     /// Sends one request and fills `out` (cleared first). Never fails:
     /// failures land in `out.error` / `out.failure`.
-    pub async fn send(&mut self, req: &OutRequest<'_>, out: &mut Response) {
-        if let Some(limiter) = &self.config.rps {
-            limiter.wait().await;
-        }
-        match self.config.opts.http_debug {
-            None => self.send_plain(req, out).await,
-            Some(level) => {
-                // Everything is kept so that it can be shown.
-                let mut shown = *req;
-                shown.keep_headers = true;
-                shown.keep_body |= level == crate::plan::HttpDebug::Full;
-                self.send_plain(&shown, out).await;
-                eprint!("{}", super::debug::dump(&shown, out, level));
+    pub fn send(&mut self, req: &OutRequest<'_>, out: &mut Response) -> impl Future<Output = ()> {
+        async move {
+            if let Some(limiter) = &self.config.rps {
+                limiter.wait().await;
+            }
+            match self.config.opts.http_debug {
+                None => self.send_plain(req, out).await,
+                // Boxed: rare, and its copy of the request would otherwise be
+                // part of every request's future.
+                Some(level) => Box::pin(self.send_shown(req, out, level)).await,
             }
         }
     }
 
-    async fn send_plain(&mut self, req: &OutRequest<'_>, out: &mut Response) {
-        out.clear();
-        let start = Instant::now();
-        let work = self.work.get_or_insert_with(Work::new);
-        work.clock = PhaseClock::start(start);
-        let parts = Parts {
-            config: &self.config,
-            origins: &mut self.origins,
-            work,
-            local_ip: self.local_ip,
-        };
-        let sent = tokio::time::timeout(req.timeout, parts.send(req, out, start)).await;
-        let clock = self
-            .work
-            .as_ref()
-            .map_or(PhaseClock::start(start), |w| w.clock);
-        match sent {
-            Ok(Ok(())) => {
-                out.elapsed = clock.since - start;
-                decode_body(out);
-            }
-            Ok(Err(failure)) => {
-                out.elapsed = start.elapsed();
-                out.fail(failure);
-            }
-            Err(_elapsed) => {
-                out.elapsed = start.elapsed();
-                charge_cut_phase(&mut out.timings, clock.phase, out.elapsed);
-                out.fail(RequestError::Timeout {
-                    timeout: req.timeout,
-                });
+    /// Sends with everything kept, then shows it (`--http-debug`).
+    async fn send_shown(
+        &mut self,
+        req: &OutRequest<'_>,
+        out: &mut Response,
+        level: crate::plan::HttpDebug,
+    ) {
+        let mut shown = *req;
+        shown.keep_headers = true;
+        shown.keep_body |= level == crate::plan::HttpDebug::Full;
+        self.send_plain(&shown, out).await;
+        eprint!("{}", super::debug::dump(&shown, out, level));
+    }
+
+    fn send_plain(&mut self, req: &OutRequest<'_>, out: &mut Response) -> impl Future<Output = ()> {
+        async move {
+            out.clear();
+            let start = Instant::now();
+            let work = self.work.get_or_insert_with(Work::new);
+            work.clock = PhaseClock::start(start);
+            let parts = Parts {
+                config: &self.config,
+                origins: &mut self.origins,
+                work,
+                local_ip: self.local_ip,
+            };
+            let sent = tokio::time::timeout(req.timeout, parts.send(req, out, start)).await;
+            let clock = self
+                .work
+                .as_ref()
+                .map_or(PhaseClock::start(start), |w| w.clock);
+            match sent {
+                Ok(Ok(())) => {
+                    out.elapsed = clock.since - start;
+                    decode_body(out);
+                }
+                Ok(Err(failure)) => {
+                    out.elapsed = start.elapsed();
+                    out.fail(failure);
+                }
+                Err(_elapsed) => {
+                    out.elapsed = start.elapsed();
+                    charge_cut_phase(&mut out.timings, clock.phase, out.elapsed);
+                    out.fail(RequestError::Timeout {
+                        timeout: req.timeout,
+                    });
+                }
             }
         }
     }
@@ -247,105 +269,111 @@ struct Parts<'a> {
 }
 
 impl Parts<'_> {
-    async fn send(
+    /// The fields are used in place, never moved into locals: an `async
+    /// fn` keeps its arguments for its whole life, and a copy of them in
+    /// locals would be held across every await of every request.
+    fn send(
         self,
         req: &OutRequest<'_>,
         out: &mut Response,
         start: Instant,
-    ) -> Result<(), RequestError> {
-        let Parts {
-            config,
-            origins,
-            work,
-            local_ip,
-        } = self;
-        if !work.url_ok || work.url != req.url {
-            work.url_ok = false;
-            work.h2_uri = None;
-            work.target
-                .parse_into(req.url)
-                .map_err(|reason| RequestError::InvalidUrl {
-                    url: req.url.to_owned(),
-                    reason,
-                })?;
-            work.url.clear();
-            work.url.push_str(req.url);
-            work.url_ok = true;
-        }
-        let Work {
-            target,
-            h2_uri,
-            scratch,
-            clock,
-            ..
-        } = work;
-        let opts = &config.opts;
-        // Also validates the headers, whichever version ends up used.
-        let via = config
-            .proxies
-            .for_target(target)
-            .filter(|_| target.scheme == Scheme::Http);
-        let shape = h1::build_head(&mut scratch.head, req, target, opts, via)?;
-        let origin = origin_for(origins, target);
-        let mut conn = None;
-        let mut reused = false;
-        if let Some(mut idle) = origin.conn.take()
-            && !opts.no_connection_reuse
-            && idle.is_usable().await
-        {
-            conn = Some(idle);
-            reused = true;
-        }
-        let mut retried = false;
-        loop {
-            let mut current = match conn.take() {
+    ) -> impl Future<Output = Result<(), RequestError>> {
+        async move {
+            let work = &mut *self.work;
+            if !work.url_ok || work.url != req.url {
+                work.url_ok = false;
+                work.h2_uri = None;
+                work.target
+                    .parse_into(req.url)
+                    .map_err(|reason| RequestError::InvalidUrl {
+                        url: req.url.to_owned(),
+                        reason,
+                    })?;
+                work.url.clear();
+                work.url.push_str(req.url);
+                work.url_ok = true;
+            }
+            let opts = &self.config.opts;
+            let target = &work.target;
+            // Also validates the headers, whichever version ends up used.
+            let via = self
+                .config
+                .proxies
+                .for_target(target)
+                .filter(|_| target.scheme == Scheme::Http);
+            let shape = h1::build_head(&mut work.scratch.head, req, target, opts, via)?;
+            let origin = origin_for(self.origins, target);
+            let mut kept = None;
+            if let Some(mut idle) = origin.conn.take()
+                && !opts.no_connection_reuse
+                && idle.is_usable().await
+            {
+                kept = Some(idle);
+            }
+            let mut reused = kept.is_some();
+            let mut current = match kept {
                 Some(c) => c,
-                // Inline: the request's future is boxed already, and a
-                // dial shares its space with the exchange that follows
-                // (its TLS half and an h2 handshake are boxed in turn).
+                // Inline: the request's future is boxed already, and a dial
+                // shares its space with the exchange that follows (its TLS
+                // half and an h2 handshake are boxed in turn).
                 None => {
-                    Conn::open(target, &mut origin.dns, config, local_ip, &mut out.timings).await?
+                    let dns = &mut origin.dns;
+                    Conn::open(target, dns, self.config, self.local_ip, &mut out.timings).await?
                 }
             };
-            // `blocked` ends at the instant `sending` starts: the phases
-            // share their boundaries, so they add up to the request's time.
-            out.timings.blocked = clock.next(Phase::Sending);
-            out.reused = reused;
-            let result = match &mut current {
-                Conn::H1 { stream, peer } => {
-                    out.remote = Some(*peer);
-                    out.tls = stream.tls_info();
-                    h1::exchange(stream, *peer, scratch, req, shape, out, clock).await
-                }
-                Conn::H2 { conn, peer, tls } => {
-                    out.remote = Some(*peer);
-                    out.tls = *tls;
-                    let uri = uri_for(h2_uri, target, req)?;
-                    Box::pin(conn.exchange(&uri, req, target, opts, out, clock)).await
-                }
-            };
-            match result {
-                Ok(reusable) => {
-                    if reusable && !opts.no_connection_reuse {
-                        origin.conn = Some(current);
+            let mut retried = false;
+            loop {
+                // `blocked` ends at the instant `sending` starts: the phases
+                // share their boundaries, so they add up to the request's time.
+                out.timings.blocked = work.clock.next(Phase::Sending);
+                out.reused = reused;
+                let result = match &mut current {
+                    Conn::H1 { stream, peer } => {
+                        out.remote = Some(*peer);
+                        out.tls = stream.tls_info();
+                        let (scratch, clock) = (&mut work.scratch, &mut work.clock);
+                        h1::exchange(stream, *peer, scratch, req, shape, out, clock).await
                     }
-                    return Ok(());
-                }
-                Err(e) => {
-                    let retry = reused
-                        && !retried
-                        && e.closed_before_response
-                        && (e.write_failed || is_idempotent(req.method));
-                    if !retry {
-                        return Err(e.error);
+                    Conn::H2 { conn, peer, tls } => {
+                        out.remote = Some(*peer);
+                        out.tls = *tls;
+                        let uri = uri_for(&mut work.h2_uri, &work.target, req)?;
+                        Box::pin(conn.exchange(&uri, req, &work.target, opts, out, &mut work.clock))
+                            .await
                     }
-                    drop(current);
-                    retried = true;
-                    reused = false;
-                    // The failed attempt's time stays in `blocked`: it was
-                    // spent waiting for a usable connection.
-                    out.timings = Timings::default();
-                    *clock = PhaseClock::start(start);
+                };
+                match result {
+                    Ok(reusable) => {
+                        if reusable && !opts.no_connection_reuse {
+                            origin.conn = Some(current);
+                        }
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        let retry = reused
+                            && !retried
+                            && e.closed_before_response
+                            && (e.write_failed || is_idempotent(req.method));
+                        if !retry {
+                            return Err(e.error);
+                        }
+                        drop(current);
+                        retried = true;
+                        reused = false;
+                        // The failed attempt's time stays in `blocked`: it was
+                        // spent waiting for a usable connection.
+                        out.timings = Timings::default();
+                        work.clock = PhaseClock::start(start);
+                        let dns = &mut origin.dns;
+                        current = Conn::open(
+                            &work.target,
+                            dns,
+                            self.config,
+                            self.local_ip,
+                            &mut out.timings,
+                        )
+                        .await?;
+                    }
                 }
             }
         }
@@ -397,7 +425,7 @@ fn origin_for<'a>(origins: &'a mut Vec<Origin>, target: &Target) -> &'a mut Orig
 
 /// The HTTP/2 URI: cached for the URL, or built for a `Host` override.
 fn uri_for(
-    cache: &mut Option<Uri>,
+    cache: &mut Option<Box<Uri>>,
     target: &Target,
     req: &OutRequest<'_>,
 ) -> Result<Uri, RequestError> {
@@ -409,10 +437,10 @@ fn uri_for(
         return h2::request_uri(target, Some(host)).map_err(invalid);
     }
     if let Some(uri) = cache {
-        return Ok(uri.clone());
+        return Ok(Uri::clone(uri));
     }
     let uri = h2::request_uri(target, None).map_err(invalid)?;
-    *cache = Some(uri.clone());
+    *cache = Some(Box::new(uri.clone()));
     Ok(uri)
 }
 

@@ -6,12 +6,19 @@
 //! No pipelining: one request at a time, so bytes left over after a
 //! response on a kept-alive connection can only be a server error.
 
+// Some functions here return an `async move` block instead of being an
+// `async fn`: an `async fn` moves its arguments into locals and its future
+// then holds them twice (ARCHITECTURE.md, invariant 19).
+#![allow(clippy::manual_async_fn)]
+
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
 
 use futures::FutureExt as _;
 use http::{Method, header};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::task::{Poll, ready};
+
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::time::Instant;
 
 use super::chunked::ChunkedDecoder;
@@ -261,7 +268,7 @@ impl PhaseClock {
 /// One request/response exchange on `stream`. The head (and small body)
 /// must already be in `scratch.head`. Returns whether the connection may
 /// be used again.
-pub async fn exchange(
+pub fn exchange(
     stream: &mut Stream,
     peer: SocketAddr,
     scratch: &mut Scratch,
@@ -269,133 +276,137 @@ pub async fn exchange(
     shape: RequestShape,
     out: &mut Response,
     clock: &mut PhaseClock,
-) -> Result<bool, ExchangeError> {
-    // `sending` began when the connection was got (k6: `GotConn`); the
-    // client set the clock then.
-    let write_start = Instant::now();
-    let mut polls = 0u32;
-    let written = {
-        let mut writing = std::pin::pin!(write_request(stream, &scratch.head, req, shape));
-        std::future::poll_fn(|cx| {
-            polls += 1;
-            writing.as_mut().poll(cx)
-        })
-        .await
-    };
-    if let Err(e) = written {
-        let closed = is_closed_by_peer(&e);
-        return Err(ExchangeError {
-            error: RequestError::io(peer, e),
-            closed_before_response: closed,
-            write_failed: closed,
-        });
-    }
-    out.bytes_sent +=
-        (scratch.head.len() + if shape.body_inline { 0 } else { req.body.len() }) as u64;
-    let written_at = Instant::now();
-    scratch.start = 0;
-    scratch.end = 0;
-    // One write that the kernel took at once puts the request on the wire
-    // within microseconds of its start. If the clock reading after it is
-    // late (more than `AWAY`), or the response is already there at the
-    // first look, this thread was away in between (a busy machine; on
-    // loopback, the server's thread running in its place as the write
-    // woke it), and that time is the server's: `waiting`, not `sending`.
-    let single = shape.body_inline && polls == 1;
-    let mut first_read = if single {
-        fill(stream, scratch, MAX_HEAD).now_or_never()
-    } else {
-        None
-    };
-    let answered = matches!(first_read, Some(Ok(n)) if n > 0);
-    let sent = if single && (answered || written_at - write_start > AWAY) {
-        write_start
-    } else {
-        written_at
-    };
-    out.timings.sending = clock.next_at(Phase::Waiting, sent);
-
-    let is_head = *req.method == Method::HEAD;
-    let head = loop {
-        if scratch.end > scratch.start {
-            let parsed = parse_head(
-                &scratch.buf[scratch.start..scratch.end],
-                is_head,
-                req.keep_headers,
-                out,
-            )
-            .map_err(|v| RequestError::protocol(peer, v))?;
-            if let Some(head) = parsed {
-                scratch.start += head.len;
-                // Interim responses (100 Continue, 103 Early Hints) are
-                // skipped; 101 ends HTTP on this connection.
-                if (100..200).contains(&head.status) && head.status != 101 {
-                    continue;
-                }
-                break head;
-            }
-            if scratch.start == 0 && scratch.end >= MAX_HEAD {
-                return Err(RequestError::protocol(
-                    peer,
-                    ProtocolViolation::HeadTooLarge { limit: MAX_HEAD },
-                )
-                .into());
-            }
-        }
-        let read = match first_read.take() {
-            Some(read) => read,
-            None => fill(stream, scratch, MAX_HEAD).await,
+) -> impl Future<Output = Result<bool, ExchangeError>> {
+    async move {
+        // `sending` began when the connection was got (k6: `GotConn`); the
+        // client set the clock then.
+        let write_start = Instant::now();
+        let mut polls = 0u32;
+        let written = {
+            let mut writing = std::pin::pin!(write_request(stream, &scratch.head, req, shape));
+            std::future::poll_fn(|cx| {
+                polls += 1;
+                writing.as_mut().poll(cx)
+            })
+            .await
         };
-        let n = match read {
-            Ok(n) => n,
-            Err(e) => {
-                let closed = clock.phase == Phase::Waiting && is_closed_by_peer(&e);
+        if let Err(e) = written {
+            let closed = is_closed_by_peer(&e);
+            return Err(ExchangeError {
+                error: RequestError::io(peer, e),
+                closed_before_response: closed,
+                write_failed: closed,
+            });
+        }
+        out.bytes_sent +=
+            (scratch.head.len() + if shape.body_inline { 0 } else { req.body.len() }) as u64;
+        let written_at = Instant::now();
+        scratch.start = 0;
+        scratch.end = 0;
+        // One write that the kernel took at once puts the request on the wire
+        // within microseconds of its start. If the clock reading after it is
+        // late (more than `AWAY`), or the response is already there at the
+        // first look, this thread was away in between (a busy machine; on
+        // loopback, the server's thread running in its place as the write
+        // woke it), and that time is the server's: `waiting`, not `sending`.
+        let single = shape.body_inline && polls == 1;
+        let mut first_read = if single {
+            fill(stream, scratch, MAX_HEAD).now_or_never()
+        } else {
+            None
+        };
+        let answered = matches!(first_read, Some(Ok(n)) if n > 0);
+        let sent = if single && (answered || written_at - write_start > AWAY) {
+            write_start
+        } else {
+            written_at
+        };
+        out.timings.sending = clock.next_at(Phase::Waiting, sent);
+
+        let is_head = *req.method == Method::HEAD;
+        let head = loop {
+            if scratch.end > scratch.start {
+                let parsed = parse_head(
+                    &scratch.buf[scratch.start..scratch.end],
+                    is_head,
+                    req.keep_headers,
+                    out,
+                )
+                .map_err(|v| RequestError::protocol(peer, v))?;
+                if let Some(head) = parsed {
+                    scratch.start += head.len;
+                    // Interim responses (100 Continue, 103 Early Hints) are
+                    // skipped; 101 ends HTTP on this connection.
+                    if (100..200).contains(&head.status) && head.status != 101 {
+                        continue;
+                    }
+                    break head;
+                }
+                if scratch.start == 0 && scratch.end >= MAX_HEAD {
+                    return Err(RequestError::protocol(
+                        peer,
+                        ProtocolViolation::HeadTooLarge { limit: MAX_HEAD },
+                    )
+                    .into());
+                }
+            }
+            let read = match first_read.take() {
+                Some(read) => read,
+                None => fill(stream, scratch, MAX_HEAD).await,
+            };
+            let n = match read {
+                Ok(n) => n,
+                Err(e) => {
+                    let closed = clock.phase == Phase::Waiting && is_closed_by_peer(&e);
+                    return Err(ExchangeError {
+                        error: RequestError::io(peer, e),
+                        closed_before_response: closed,
+                        write_failed: false,
+                    });
+                }
+            };
+            if n == 0 {
                 return Err(ExchangeError {
-                    error: RequestError::io(peer, e),
-                    closed_before_response: closed,
+                    error: RequestError::eof(peer),
+                    closed_before_response: clock.phase == Phase::Waiting,
                     write_failed: false,
                 });
             }
+            out.bytes_received += n as u64;
+            if clock.phase == Phase::Waiting {
+                // The read that brought the first bytes may hold the whole
+                // head, or the whole response: the first byte came with it.
+                out.timings.waiting = clock.next(Phase::Receiving);
+            }
         };
-        if n == 0 {
-            return Err(ExchangeError {
-                error: RequestError::eof(peer),
-                closed_before_response: clock.phase == Phase::Waiting,
-                write_failed: false,
-            });
+        out.status = head.status;
+        out.http_version = head.version;
+        let mut reusable = head.keep_alive && !shape.close && head.status != 101;
+        match head.framing {
+            Framing::Empty => {}
+            Framing::Length(len) => {
+                read_length(stream, peer, scratch, len, req.keep_body, out).await?
+            }
+            Framing::Chunked(decoder) => {
+                read_chunked(stream, peer, scratch, decoder, req.keep_body, out).await?
+            }
+            Framing::UntilClose => {
+                reusable = false;
+                read_to_close(stream, peer, scratch, req.keep_body, out).await?;
+            }
         }
-        out.bytes_received += n as u64;
-        if clock.phase == Phase::Waiting {
-            // The read that brought the first bytes may hold the whole
-            // head, or the whole response: the first byte came with it.
-            out.timings.waiting = clock.next(Phase::Receiving);
+        out.timings.receiving = clock.next(Phase::Done);
+        if reusable && scratch.end > scratch.start {
+            return Err(RequestError::protocol(
+                peer,
+                ProtocolViolation::ExtraBytes {
+                    count: scratch.end - scratch.start,
+                },
+            )
+            .into());
         }
-    };
-    out.status = head.status;
-    out.http_version = head.version;
-    let mut reusable = head.keep_alive && !shape.close && head.status != 101;
-    match head.framing {
-        Framing::Empty => {}
-        Framing::Length(len) => read_length(stream, peer, scratch, len, req.keep_body, out).await?,
-        Framing::Chunked(decoder) => {
-            read_chunked(stream, peer, scratch, decoder, req.keep_body, out).await?
-        }
-        Framing::UntilClose => {
-            reusable = false;
-            read_to_close(stream, peer, scratch, req.keep_body, out).await?;
-        }
+        Ok(reusable)
     }
-    out.timings.receiving = clock.next(Phase::Done);
-    if reusable && scratch.end > scratch.start {
-        return Err(RequestError::protocol(
-            peer,
-            ProtocolViolation::ExtraBytes {
-                count: scratch.end - scratch.start,
-            },
-        )
-        .into());
-    }
-    Ok(reusable)
 }
 
 async fn write_request(
@@ -413,7 +424,24 @@ async fn write_request(
 
 /// Reads more bytes behind `scratch.end`, first compacting the buffer or
 /// growing it up to `limit`. Returns 0 at the end of the stream.
-async fn fill(stream: &mut Stream, scratch: &mut Scratch, limit: usize) -> io::Result<usize> {
+///
+/// A poll function, not an `async fn`: every HTTP/1.1 exchange waits here
+/// for its response, and a future that held a readiness waiter and a read
+/// future of its own (about 170 bytes) would hold them in every VU at work.
+fn fill<'a>(
+    stream: &'a mut Stream,
+    scratch: &'a mut Scratch,
+    limit: usize,
+) -> impl Future<Output = io::Result<usize>> + 'a {
+    std::future::poll_fn(move |cx| poll_fill(stream, scratch, limit, cx))
+}
+
+fn poll_fill(
+    stream: &mut Stream,
+    scratch: &mut Scratch,
+    limit: usize,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<io::Result<usize>> {
     if scratch.start == scratch.end {
         scratch.start = 0;
         scratch.end = 0;
@@ -421,7 +449,7 @@ async fn fill(stream: &mut Stream, scratch: &mut Scratch, limit: usize) -> io::R
     if scratch.buf.is_empty() {
         // The buffer is made when bytes are there to read, not while the
         // VU waits for them.
-        stream.readable().await?;
+        ready!(stream.poll_read_ready(cx))?;
         scratch.buf.resize(INITIAL_READ_BUFFER, 0);
     }
     if scratch.end == scratch.buf.len() {
@@ -434,9 +462,11 @@ async fn fill(stream: &mut Stream, scratch: &mut Scratch, limit: usize) -> io::R
             scratch.buf.resize(size, 0);
         }
     }
-    let n = stream.read(&mut scratch.buf[scratch.end..]).await?;
+    let mut free = ReadBuf::new(&mut scratch.buf[scratch.end..]);
+    ready!(std::pin::Pin::new(&mut *stream).poll_read(cx, &mut free))?;
+    let n = free.filled().len();
     scratch.end += n;
-    Ok(n)
+    Poll::Ready(Ok(n))
 }
 
 fn take_body(scratch: &mut Scratch, max: u64, keep: bool, out: &mut Response) -> u64 {
@@ -451,21 +481,23 @@ fn take_body(scratch: &mut Scratch, max: u64, keep: bool, out: &mut Response) ->
 }
 
 /// Reads more body bytes; the end of the stream here is an error.
-async fn fill_body(
+fn fill_body(
     stream: &mut Stream,
     peer: SocketAddr,
     scratch: &mut Scratch,
     out: &mut Response,
-) -> Result<(), ExchangeError> {
-    let n = fill(stream, scratch, MAX_READ_BUFFER)
-        .await
-        .map_err(|e| RequestError::io(peer, e))?;
-    if n == 0 {
-        return Err(RequestError::eof(peer).into());
+) -> impl Future<Output = Result<(), ExchangeError>> {
+    async move {
+        let n = fill(stream, scratch, MAX_READ_BUFFER)
+            .await
+            .map_err(|e| RequestError::io(peer, e))?;
+        if n == 0 {
+            return Err(RequestError::eof(peer).into());
+        }
+        out.bytes_received += n as u64;
+        grow_for_bulk(scratch, n);
+        Ok(())
     }
-    out.bytes_received += n as u64;
-    grow_for_bulk(scratch, n);
-    Ok(())
 }
 
 /// A read that filled the whole buffer suggests a large body: grow the
@@ -477,76 +509,83 @@ fn grow_for_bulk(scratch: &mut Scratch, n: usize) {
     }
 }
 
-async fn read_length(
+fn read_length(
     stream: &mut Stream,
     peer: SocketAddr,
     scratch: &mut Scratch,
     len: u64,
     keep: bool,
     out: &mut Response,
-) -> Result<(), ExchangeError> {
-    if keep {
-        out.body.reserve(len.min(MAX_BODY_RESERVE) as usize);
+) -> impl Future<Output = Result<(), ExchangeError>> {
+    async move {
+        if keep {
+            out.body.reserve(len.min(MAX_BODY_RESERVE) as usize);
+        }
+        let mut remaining = len - take_body(scratch, len, keep, out);
+        while remaining > 0 {
+            fill_body(stream, peer, scratch, out).await?;
+            remaining -= take_body(scratch, remaining, keep, out);
+        }
+        Ok(())
     }
-    let mut remaining = len - take_body(scratch, len, keep, out);
-    while remaining > 0 {
-        fill_body(stream, peer, scratch, out).await?;
-        remaining -= take_body(scratch, remaining, keep, out);
-    }
-    Ok(())
 }
 
-async fn read_chunked(
+fn read_chunked(
     stream: &mut Stream,
     peer: SocketAddr,
     scratch: &mut Scratch,
     mut decoder: ChunkedDecoder,
     keep: bool,
     out: &mut Response,
-) -> Result<(), ExchangeError> {
-    loop {
-        if scratch.end > scratch.start {
-            let body = &mut out.body;
-            let progress = decoder
-                .decode(&scratch.buf[scratch.start..scratch.end], |data| {
-                    if keep {
-                        body.extend_from_slice(data);
-                    }
-                })
-                .map_err(|e| RequestError::protocol(peer, ProtocolViolation::Chunked(e)))?;
-            scratch.start += progress.consumed;
-            if progress.done {
-                return Ok(());
+) -> impl Future<Output = Result<(), ExchangeError>> {
+    async move {
+        loop {
+            if scratch.end > scratch.start {
+                let body = &mut out.body;
+                let progress = decoder
+                    .decode(&scratch.buf[scratch.start..scratch.end], |data| {
+                        if keep {
+                            body.extend_from_slice(data);
+                        }
+                    })
+                    .map_err(|e| RequestError::protocol(peer, ProtocolViolation::Chunked(e)))?;
+                scratch.start += progress.consumed;
+                if progress.done {
+                    return Ok(());
+                }
             }
+            fill_body(stream, peer, scratch, out).await?;
         }
-        fill_body(stream, peer, scratch, out).await?;
     }
 }
 
-async fn read_to_close(
+fn read_to_close(
     stream: &mut Stream,
     peer: SocketAddr,
     scratch: &mut Scratch,
     keep: bool,
     out: &mut Response,
-) -> Result<(), ExchangeError> {
-    take_body(scratch, u64::MAX, keep, out);
-    loop {
-        match fill(stream, scratch, MAX_READ_BUFFER).await {
-            Ok(0) => return Ok(()),
-            Ok(n) => {
-                out.bytes_received += n as u64;
-                grow_for_bulk(scratch, n);
-                take_body(scratch, u64::MAX, keep, out);
+) -> impl Future<Output = Result<(), ExchangeError>> {
+    async move {
+        take_body(scratch, u64::MAX, keep, out);
+        loop {
+            match fill(stream, scratch, MAX_READ_BUFFER).await {
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    out.bytes_received += n as u64;
+                    grow_for_bulk(scratch, n);
+                    take_body(scratch, u64::MAX, keep, out);
+                }
+                // Many TLS servers close without close_notify; for a body that
+                // ends with the connection, that is its end.
+                Err(e)
+                    if matches!(stream, Stream::Tls(_))
+                        && e.kind() == io::ErrorKind::UnexpectedEof =>
+                {
+                    return Ok(());
+                }
+                Err(e) => return Err(RequestError::io(peer, e).into()),
             }
-            // Many TLS servers close without close_notify; for a body that
-            // ends with the connection, that is its end.
-            Err(e)
-                if matches!(stream, Stream::Tls(_)) && e.kind() == io::ErrorKind::UnexpectedEof =>
-            {
-                return Ok(());
-            }
-            Err(e) => return Err(RequestError::io(peer, e).into()),
         }
     }
 }

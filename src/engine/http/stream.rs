@@ -7,6 +7,11 @@
 //! Each phase is timed here, because only here is it known where one ends
 //! and the next begins.
 
+// Some functions here return an `async move` block instead of being an
+// `async fn`: an `async fn` moves its arguments into locals and its future
+// then holds them twice (ARCHITECTURE.md, invariant 19).
+#![allow(clippy::manual_async_fn)]
+
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -125,13 +130,15 @@ impl Stream {
         .await
     }
 
-    /// Waits until a read can make progress, without holding a buffer: a
-    /// plain socket until it is readable; a TLS stream at once (its session
-    /// may hold decrypted bytes the socket no longer shows).
-    pub async fn readable(&self) -> io::Result<()> {
+    /// Ready when a read can make progress, without holding a buffer: a
+    /// plain socket once it is readable; a TLS stream at once (its session
+    /// may hold decrypted bytes the socket no longer shows). A poll, not a
+    /// future: the socket keeps the waker, so the caller's future holds no
+    /// waiter of its own.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
-            Stream::Plain(s) => s.readable().await,
-            Stream::Tls(_) => Ok(()),
+            Stream::Plain(s) => s.poll_read_ready(cx),
+            Stream::Tls(_) => Poll::Ready(Ok(())),
         }
     }
 
@@ -176,56 +183,60 @@ impl DnsCache {
     /// The address a new connection to `target` uses: the pinned one,
     /// the IP literal, or one of the (cached or fresh) answer's addresses
     /// chosen by the `dns` option's `policy` and `select`, as k6 does.
-    async fn pick(
+    fn pick(
         &mut self,
         target: &Target,
         opts: &DnsOptions,
-    ) -> Result<SocketAddr, RequestError> {
-        if self.pinned && !self.addrs.is_empty() {
-            return Ok(self.addrs[0]);
-        }
-        if let Some(ip) = target.ip {
-            return Ok(SocketAddr::new(ip, target.port));
-        }
-        let fresh = !self.addrs.is_empty()
-            && self
-                .resolved_at
-                .is_some_and(|at| opts.ttl.is_none_or(|ttl| at.elapsed() < ttl));
-        if !fresh {
-            let found = tokio::net::lookup_host((target.host.as_str(), target.port))
-                .await
-                .map_err(|source| RequestError::Dns {
-                    host: target.host.clone(),
-                    source,
-                })?;
-            self.addrs.clear();
-            self.addrs.extend(found);
-            // Kept for the TTL by every VU: no spare capacity.
-            self.addrs.shrink_to_fit();
-            let answered = !self.addrs.is_empty();
-            opts.policy.filter(&mut self.addrs);
-            if self.addrs.is_empty() {
-                let why = if answered {
-                    format!("no address allowed by dns policy {:?}", opts.policy)
-                } else {
-                    "no addresses".to_owned()
-                };
-                return Err(RequestError::Dns {
-                    host: target.host.clone(),
-                    source: io::Error::new(io::ErrorKind::NotFound, why),
-                });
+    ) -> impl Future<Output = Result<SocketAddr, RequestError>> {
+        async move {
+            if self.pinned && !self.addrs.is_empty() {
+                return Ok(self.addrs[0]);
             }
-            self.resolved_at = Some(Instant::now());
-        }
-        let i = match opts.select {
-            DnsSelect::First => 0,
-            DnsSelect::Random => fastrand::usize(..self.addrs.len()),
-            DnsSelect::RoundRobin => {
-                self.next = self.next.wrapping_add(1);
-                self.next.wrapping_sub(1) % self.addrs.len()
+            if let Some(ip) = target.ip {
+                return Ok(SocketAddr::new(ip, target.port));
             }
-        };
-        Ok(self.addrs[i])
+            let fresh = !self.addrs.is_empty()
+                && self
+                    .resolved_at
+                    .is_some_and(|at| opts.ttl.is_none_or(|ttl| at.elapsed() < ttl));
+            if !fresh {
+                // Boxed: most dials find the address cached or literal, and
+                // a lookup's future would make every dial's future larger.
+                let found = Box::pin(tokio::net::lookup_host((target.host.as_str(), target.port)))
+                    .await
+                    .map_err(|source| RequestError::Dns {
+                        host: target.host.clone(),
+                        source,
+                    })?;
+                self.addrs.clear();
+                self.addrs.extend(found);
+                // Kept for the TTL by every VU: no spare capacity.
+                self.addrs.shrink_to_fit();
+                let answered = !self.addrs.is_empty();
+                opts.policy.filter(&mut self.addrs);
+                if self.addrs.is_empty() {
+                    let why = if answered {
+                        format!("no address allowed by dns policy {:?}", opts.policy)
+                    } else {
+                        "no addresses".to_owned()
+                    };
+                    return Err(RequestError::Dns {
+                        host: target.host.clone(),
+                        source: io::Error::new(io::ErrorKind::NotFound, why),
+                    });
+                }
+                self.resolved_at = Some(Instant::now());
+            }
+            let i = match opts.select {
+                DnsSelect::First => 0,
+                DnsSelect::Random => fastrand::usize(..self.addrs.len()),
+                DnsSelect::RoundRobin => {
+                    self.next = self.next.wrapping_add(1);
+                    self.next.wrapping_sub(1) % self.addrs.len()
+                }
+            };
+            Ok(self.addrs[i])
+        }
     }
 }
 
@@ -241,60 +252,62 @@ pub struct Dialed {
 /// target, if any) and, for https, does the TLS handshake, recording
 /// `connecting` (which includes a proxy's `CONNECT`) and `tls_handshaking`
 /// in `timings`.
-pub async fn dial(
+pub fn dial(
     target: &Target,
     dns: &mut DnsCache,
     config: &HttpClientConfig,
     local_ip: Option<IpAddr>,
     timings: &mut Timings,
-) -> Result<Dialed, RequestError> {
-    let proxy = config.proxies.for_target(target);
-    let to = proxy.map_or(target, |p| &p.target);
-    // The egress policy: the names first (no lookup of a denied name; a
-    // proxied target is resolved by the proxy, so its name is all there
-    // is), then the address DNS or `hosts` gave.
-    let egress = &config.opts.net.egress;
-    let via = proxy.map(|p| format!("{}:{}", p.target.host, p.target.port));
-    let refuse = |denial| RequestError::Egress {
-        denial: Box::new(denial),
-        via: via.clone(),
-    };
-    egress
-        .check(Some(&target.host), target.ip)
-        .map_err(refuse)?;
-    if proxy.is_some() {
-        egress.check(Some(&to.host), to.ip).map_err(refuse)?;
+) -> impl Future<Output = Result<Dialed, RequestError>> {
+    async move {
+        let proxy = config.proxies.for_target(target);
+        let to = proxy.map_or(target, |p| &p.target);
+        // The egress policy: the names first (no lookup of a denied name; a
+        // proxied target is resolved by the proxy, so its name is all there
+        // is), then the address DNS or `hosts` gave.
+        let egress = &config.opts.net.egress;
+        let via = proxy.map(|p| format!("{}:{}", p.target.host, p.target.port));
+        let refuse = |denial| RequestError::Egress {
+            denial: Box::new(denial),
+            via: via.clone(),
+        };
+        egress
+            .check(Some(&target.host), target.ip)
+            .map_err(refuse)?;
+        if proxy.is_some() {
+            egress.check(Some(&to.host), to.ip).map_err(refuse)?;
+        }
+        let addr = dns.pick(to, &config.opts.net.dns).await?;
+        egress
+            .check(Some(&to.host), Some(addr.ip()))
+            .map_err(refuse)?;
+        let connect_start = Instant::now();
+        let tcp = connect(addr, local_ip).await?;
+        // Without this, Nagle + delayed ACK add ~40 ms to small exchanges.
+        tcp.set_nodelay(true)
+            .map_err(|source| RequestError::Connect { addr, source })?;
+        let stream = match target.scheme {
+            Scheme::Http => {
+                timings.connecting = connect_start.elapsed();
+                Stream::Plain(tcp)
+            }
+            // Boxed: the tunnel and the handshake are large futures, and a
+            // plain connection should not carry their space while it connects.
+            Scheme::Https => {
+                Box::pin(secure(
+                    tcp,
+                    proxy,
+                    target,
+                    addr,
+                    config,
+                    connect_start,
+                    timings,
+                ))
+                .await?
+            }
+        };
+        Ok(Dialed { stream, peer: addr })
     }
-    let addr = dns.pick(to, &config.opts.net.dns).await?;
-    egress
-        .check(Some(&to.host), Some(addr.ip()))
-        .map_err(refuse)?;
-    let connect_start = Instant::now();
-    let tcp = connect(addr, local_ip).await?;
-    // Without this, Nagle + delayed ACK add ~40 ms to small exchanges.
-    tcp.set_nodelay(true)
-        .map_err(|source| RequestError::Connect { addr, source })?;
-    let stream = match target.scheme {
-        Scheme::Http => {
-            timings.connecting = connect_start.elapsed();
-            Stream::Plain(tcp)
-        }
-        // Boxed: the tunnel and the handshake are large futures, and a
-        // plain connection should not carry their space while it connects.
-        Scheme::Https => {
-            Box::pin(secure(
-                tcp,
-                proxy,
-                target,
-                addr,
-                config,
-                connect_start,
-                timings,
-            ))
-            .await?
-        }
-    };
-    Ok(Dialed { stream, peer: addr })
 }
 
 /// The TLS half of [`dial`]: the proxy's tunnel (if any), then the
@@ -319,35 +332,41 @@ async fn secure(
 }
 
 /// A TCP connection to `addr`, from `local_ip` when `localIPs` gives one.
-async fn connect(addr: SocketAddr, local_ip: Option<IpAddr>) -> Result<TcpStream, RequestError> {
-    let Some(ip) = local_ip else {
-        return TcpStream::connect(addr)
+/// Through a [`TcpSocket`] either way: `TcpStream::connect` first resolves
+/// its argument, and that state would be part of every dial's future.
+fn connect(
+    addr: SocketAddr,
+    local_ip: Option<IpAddr>,
+) -> impl Future<Output = Result<TcpStream, RequestError>> {
+    async move {
+        let failed = |source| RequestError::Connect { addr, source };
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .map_err(|e| connect_error(addr, e))?;
+        if let Some(ip) = local_ip {
+            if ip.is_ipv4() != addr.is_ipv4() {
+                return Err(failed(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "source address {ip} (localIPs) cannot reach {addr}: another address family"
+                    ),
+                )));
+            }
+            socket.bind(SocketAddr::new(ip, 0)).map_err(|e| {
+                failed(io::Error::new(
+                    e.kind(),
+                    format!("cannot use source address {ip} (localIPs): {e}"),
+                ))
+            })?;
+        }
+        socket
+            .connect(addr)
             .await
-            .map_err(|e| connect_error(addr, e));
-    };
-    let failed = |source| RequestError::Connect { addr, source };
-    if ip.is_ipv4() != addr.is_ipv4() {
-        return Err(failed(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("source address {ip} (localIPs) cannot reach {addr}: another address family"),
-        )));
+            .map_err(|e| connect_error(addr, e))
     }
-    let socket = if ip.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }
-    .map_err(failed)?;
-    socket.bind(SocketAddr::new(ip, 0)).map_err(|e| {
-        failed(io::Error::new(
-            e.kind(),
-            format!("cannot use source address {ip} (localIPs): {e}"),
-        ))
-    })?;
-    socket
-        .connect(addr)
-        .await
-        .map_err(|e| connect_error(addr, e))
 }
 
 /// Longest proxy answer to a `CONNECT` read before giving up on it.

@@ -20,7 +20,7 @@ use crate::plan::HttpOptions;
 
 /// One request of the batch while it is under way.
 struct Item {
-    chain: Option<Chain>,
+    chain: Option<Box<Chain>>,
     /// The first hop's headers with cookies, then each redirect hop's.
     hop_headers: Vec<(HeaderName, String)>,
     /// The first hop carries `hop_headers` (the jar had cookies for it).

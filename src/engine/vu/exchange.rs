@@ -133,7 +133,7 @@ pub(super) struct Follow<'a> {
 /// a next hop to send.
 pub(super) fn follow_on(
     f: &Follow<'_>,
-    chain: &mut Option<Chain>,
+    chain: &mut Option<Box<Chain>>,
     resp: &mut Response,
     jar: &mut CookieJar,
     sink: &mut SampleSink,
@@ -146,7 +146,8 @@ pub(super) fn follow_on(
         if max == 0 || !redirect::is_redirect(resp.status) {
             return false;
         }
-        *chain = Some(Chain::new(&f.request.method, f.url, max));
+        // Boxed: rare, and a VU keeps its request state between requests.
+        *chain = Some(Box::new(Chain::new(&f.request.method, f.url, max)));
     }
     let Some(c) = chain.as_mut() else {
         return false;
