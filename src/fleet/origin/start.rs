@@ -202,8 +202,10 @@ impl Origin {
 }
 
 impl Origin {
-    /// Sends one agent the commit until it confirms or the start comes (a
-    /// commit is idempotent: an agent that has it answers `Ok` again).
+    /// Sends one agent the commit, with all the time left before the start
+    /// (the transport retransmits what is lost), and again if the exchange
+    /// failed early (a broken connection), until the start comes. A commit is
+    /// idempotent: an agent that has it answers `Ok` again.
     async fn commit_one(
         &self,
         addr: SocketAddr,
@@ -212,8 +214,9 @@ impl Origin {
     ) -> Result<Response, String> {
         loop {
             let left = start.saturating_duration_since(Instant::now());
-            let timeout = (left / 2).max(COMMIT_TRY_AT_LEAST);
-            let reply = self.call(addr, body.clone(), timeout).await;
+            let reply = self
+                .call(addr, body.clone(), left.max(COMMIT_TRY_AT_LEAST))
+                .await;
             if matches!(reply, Ok(Response::Ok)) || Instant::now() + COMMIT_TRY_AT_LEAST > start {
                 return reply;
             }
