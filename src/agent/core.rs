@@ -74,18 +74,16 @@ impl AgentCore {
 
     /// The API client of another agent, to forward a request to it.
     async fn peer_api(&self, node: &str) -> Result<api::ApiClient, ApiError> {
-        let member = self
-            .h
-            .membership
-            .members()
-            .await
-            .into_iter()
-            .find(|m| m.node_id == node)
-            .ok_or_else(|| ApiError::Unavailable {
-                message: format!(
-                    "agent {node} (which coordinates this test) is not a live member now"
-                ),
-            })?;
+        let member =
+            self.h
+                .service
+                .live_member(node)
+                .await
+                .ok_or_else(|| ApiError::Unavailable {
+                    message: format!(
+                        "agent {node} (which coordinates this test) is not a live member now"
+                    ),
+                })?;
         let info = member.usable().ok_or_else(|| ApiError::Unavailable {
             message: format!("agent {node} publishes no usable API address"),
         })?;

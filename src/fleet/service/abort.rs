@@ -61,11 +61,8 @@ impl Service {
             return Err(not_running(id, &self.me, &self.recorded_phase(id)));
         }
         let quic = self
-            .roster
-            .members()
+            .live_member(&origin)
             .await
-            .into_iter()
-            .find(|m| m.node_id == origin)
             .and_then(|m| m.usable().map(|i| i.quic));
         let Some(quic) = quic else {
             return Err(Refusal::Unavailable(format!(

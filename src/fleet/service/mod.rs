@@ -268,6 +268,15 @@ impl Service {
             .await
     }
 
+    /// The live member `node`, read fresh from the roster.
+    pub async fn live_member(&self, node: &str) -> Option<super::membership::Member> {
+        self.roster
+            .members()
+            .await
+            .into_iter()
+            .find(|m| m.node_id == node)
+    }
+
     /// The agent that coordinates test `id`, as gossip announces it.
     pub async fn origin_from_gossip(&self, id: &str) -> Option<String> {
         self.roster.members().await.into_iter().find_map(|m| {
