@@ -66,12 +66,18 @@ async fn fleet(dir: &Path) -> Vec<RunningAgent> {
             .expect("agent starts");
         agents.push(agent);
     }
-    let api = agents[0].api();
+    // Every agent must see the other two: the controller submits through
+    // `us-1`, and a submit selects among the members its entry agent knows.
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let members = api.members().await;
-        let idle = members.iter().filter(|m| m.state == "idle").count();
-        if idle == 3 {
+        let mut members = Vec::new();
+        for agent in &agents {
+            members.push(agent.api().members().await);
+        }
+        let converged = members
+            .iter()
+            .all(|seen| seen.iter().filter(|m| m.state == "idle").count() == 3);
+        if converged {
             break;
         }
         assert!(
