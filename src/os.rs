@@ -7,7 +7,9 @@
 //!   given (often 1024) to its hard limit, as k6 does: every connection is a
 //!   file, and 1024 caps a test at about a thousand VUs;
 //! - the process's CPU time, for telling whether the generator was
-//!   saturated ([`crate::engine::saturation`]).
+//!   saturated ([`crate::engine::saturation`]);
+//! - which error a non-blocking connect returns while it is under way
+//!   (`EINPROGRESS`), for the HTTP client's dial.
 
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
@@ -18,6 +20,12 @@ pub fn process_cpu_time() -> Option<std::time::Duration> {
     let secs = u64::try_from(t.tv_sec).ok()?;
     let nanos = u32::try_from(t.tv_nsec).ok()?;
     Some(std::time::Duration::new(secs, nanos))
+}
+
+/// True when `e` is a non-blocking connect's "under way" (`EINPROGRESS`),
+/// not a failure.
+pub fn connect_in_progress(e: &std::io::Error) -> bool {
+    rustix::io::Errno::from_io_error(e) == Some(rustix::io::Errno::INPROGRESS)
 }
 
 /// Used when neither the terminal nor `COLUMNS` says.

@@ -90,8 +90,9 @@ pub struct Vu {
 /// A VU's state while it sends a single request.
 #[derive(Default)]
 struct Work {
-    /// Where the request's templates are rendered.
-    bufs: Buffers,
+    /// Where the request's templates are rendered, made by the first
+    /// request that has any.
+    bufs: Option<Box<Buffers>>,
     /// Headers of a request with cookies or of a redirect hop.
     hop_headers: Vec<(http::HeaderName, String)>,
     response: Response,
@@ -103,26 +104,54 @@ struct Work {
 fn follow<'a>(
     request: &'a crate::plan::Request,
     sent: &exchange::Rendered<'a>,
-    lag: Option<std::time::Duration>,
-    http: &'a crate::plan::HttpOptions,
+    at: &Where<'a>,
 ) -> exchange::Follow<'a> {
     exchange::Follow {
         request,
         url: sent.url,
         headers: sent.headers,
-        lag,
-        http,
+        lag: at.lag,
+        http: at.http,
     }
 }
 
-/// What a request's templates may read besides the VU's own state.
+/// What an iteration's steps share: what its templates may read besides
+/// the VU's own state, and how its requests are sent and recorded. The
+/// steps borrow it, so a VU's task keeps one copy.
 struct Where<'a> {
     iter: u64,
     scenario: &'a str,
     row: Option<&'a [String]>,
+    /// Open model: how late the iteration started.
+    lag: Option<std::time::Duration>,
+    http: &'a crate::plan::HttpOptions,
 }
 
 impl<'a> Where<'a> {
+    /// Where iteration `spec` of VU `vu`, started at `started`, stands:
+    /// its data row (taken now) and how late it is.
+    fn iteration(shared: &'a Shared, spec: &IterationSpec, started: Instant, vu: u64) -> Self {
+        let plan = &shared.plan;
+        let row = plan.data.as_ref().map(|d| {
+            let i = match d.mode {
+                DataMode::Sequential => {
+                    let n = shared.data_cursor.fetch_add(1, Ordering::Relaxed);
+                    (n % d.rows.len() as u64) as usize
+                }
+                DataMode::Random => fastrand::usize(..d.rows.len()),
+                DataMode::UniquePerVu => ((vu - 1) % d.rows.len() as u64) as usize,
+            };
+            d.rows[i].as_slice()
+        });
+        Where {
+            iter: spec.iter,
+            scenario: &plan.scenarios[spec.scenario].name,
+            row,
+            lag: spec.intended.map(|i| started.saturating_duration_since(i)),
+            http: &plan.http,
+        }
+    }
+
     /// What templates render with, for VU `vu` with its variables.
     fn context(&self, vu: u64, vars: &'a [Option<String>]) -> RenderContext<'a> {
         RenderContext {
@@ -179,7 +208,7 @@ impl Vu {
 
     /// Runs one iteration to its end and records it. Dropping the future
     /// interrupts it; the caller then records the interruption.
-    pub fn iterate(&mut self, shared: &Shared, spec: IterationSpec) -> impl Future<Output = ()> {
+    pub fn iterate(&mut self, shared: &Shared, spec: &IterationSpec) -> impl Future<Output = ()> {
         async move {
             if let Some(script) = &mut self.script {
                 let scenario = &shared.plan.scenarios[spec.scenario];
@@ -193,33 +222,13 @@ impl Vu {
                 return;
             }
             let started = Instant::now();
-            let lag = spec.intended.map(|i| started.saturating_duration_since(i));
-            let plan = &shared.plan;
-            if !plan.http.no_cookies_reset {
+            if !shared.plan.http.no_cookies_reset {
                 self.jar.clear();
             }
-            let scenario = &plan.scenarios[spec.scenario];
-            let row_index = plan.data.as_ref().map(|d| match d.mode {
-                DataMode::Sequential => {
-                    let n = shared.data_cursor.fetch_add(1, Ordering::Relaxed);
-                    (n % d.rows.len() as u64) as usize
-                }
-                DataMode::Random => fastrand::usize(..d.rows.len()),
-                DataMode::UniquePerVu => ((self.id - 1) % d.rows.len() as u64) as usize,
-            });
-            let at = Where {
-                iter: spec.iter,
-                scenario: &scenario.name,
-                row: row_index.and_then(|i| plan.data.as_ref().map(|d| d.rows[i].as_slice())),
-            };
-            self.run_ops(
-                &shared.program.scenarios[spec.scenario],
-                &at,
-                lag,
-                &plan.http,
-                false,
-            )
-            .await;
+            // Made apart: only `at` is kept while the steps run.
+            let at = Where::iteration(shared, spec, started, self.id);
+            self.run_ops(&shared.program.scenarios[spec.scenario], &at, false)
+                .await;
             self.sink.push(Sample::Iteration {
                 scenario: scenario_index(spec.scenario),
                 duration: started.elapsed(),
@@ -235,8 +244,6 @@ impl Vu {
         &mut self,
         ops: &[Op],
         at: &Where<'_>,
-        lag: Option<std::time::Duration>,
-        http: &crate::plan::HttpOptions,
         stop_on_failed_check: bool,
     ) -> impl Future<Output = ()> {
         async move {
@@ -245,8 +252,8 @@ impl Vu {
                 match op {
                     // Boxed: a request's future is large and a VU's task
                     // would otherwise hold its space while the VU sleeps.
-                    Op::Request(p) => Box::pin(self.request(p, at, lag, http)).await,
-                    Op::Batch(ps) => Box::pin(self.batch(ps, at, lag, http)).await,
+                    Op::Request(p) => Box::pin(self.request(p, at)).await,
+                    Op::Batch(ps) => Box::pin(self.batch(ps, at)).await,
                     Op::Metric { series, value } => {
                         let value = match value {
                             MetricValue::Fixed(v) => Some(*v),
@@ -307,9 +314,11 @@ impl Vu {
             iter: 0,
             scenario: name,
             row: None,
+            lag: None,
+            http: &shared.plan.http,
         };
         self.failed_check = None;
-        self.run_ops(ops, &at, None, &shared.plan.http, setup).await;
+        self.run_ops(ops, &at, setup).await;
         self.sink.flush();
         self.failed_check
     }
@@ -327,13 +336,7 @@ impl Vu {
         out
     }
 
-    fn request(
-        &mut self,
-        p: &Prepared,
-        at: &Where<'_>,
-        lag: Option<std::time::Duration>,
-        http: &crate::plan::HttpOptions,
-    ) -> impl Future<Output = ()> {
+    fn request(&mut self, p: &Prepared, at: &Where<'_>) -> impl Future<Output = ()> {
         async move {
             let r = &p.request;
             let Vu {
@@ -382,7 +385,7 @@ impl Vu {
                     },
                 };
                 client.send(&hop, response).await;
-                let f = follow(r, &sent, lag, http);
+                let f = follow(r, &sent, at);
                 if !exchange::follow_on(&f, chain, response, jar, sink, hop_headers)
                     || chain.is_none()
                 {
@@ -396,7 +399,7 @@ impl Vu {
                 jar,
                 failed_check,
             };
-            exchange::finish(p, &follow(r, &sent, lag, http), response, outcome);
+            exchange::finish(p, &follow(r, &sent, at), response, outcome);
         }
     }
 

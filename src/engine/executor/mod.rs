@@ -325,7 +325,7 @@ fn run_one(
         let finished = tokio::select! {
             biased;
             _ = interrupt.cancelled() => false,
-            _ = vu.iterate(shared, spec) => true,
+            _ = vu.iterate(shared, &spec) => true,
         };
         if !finished {
             vu.sink.push(Sample::Iteration {

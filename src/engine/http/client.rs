@@ -85,9 +85,12 @@ struct Origin {
     host: String,
     port: u16,
     dns: DnsCache,
-    /// The idle connection, if any. Taken out while a request uses it, so
-    /// a request cut by its timeout drops the connection with it.
+    /// The connection, if any: idle, or in use by the request under way.
     conn: Option<Conn>,
+    /// A request is using `conn`. Still set when the next request starts,
+    /// the last one was cut (its future dropped) mid-exchange, and the
+    /// connection is discarded.
+    busy: bool,
 }
 
 #[derive(Debug)]
@@ -236,6 +239,12 @@ impl VuClient {
                     out.fail(failure);
                 }
                 Err(_elapsed) => {
+                    // The cut request's connection is closed now, not when
+                    // the VU's next request finds it busy.
+                    for origin in self.origins.iter_mut().filter(|o| o.busy) {
+                        origin.conn = None;
+                        origin.busy = false;
+                    }
                     out.elapsed = start.elapsed();
                     charge_cut_phase(&mut out.timings, clock.phase, out.elapsed);
                     out.fail(RequestError::Timeout {
@@ -303,31 +312,44 @@ impl Parts<'_> {
                 .filter(|_| target.scheme == Scheme::Http);
             let shape = h1::build_head(&mut work.scratch.head, req, target, opts, via)?;
             let origin = origin_for(self.origins, target);
-            let mut kept = None;
-            if let Some(mut idle) = origin.conn.take()
-                && !opts.no_connection_reuse
-                && idle.is_usable().await
-            {
-                kept = Some(idle);
+            // A connection left in use by a request whose future was dropped
+            // (its timeout) is in an unknown state.
+            if origin.busy || opts.no_connection_reuse {
+                origin.conn = None;
             }
-            let mut reused = kept.is_some();
-            let mut current = match kept {
-                Some(c) => c,
-                // Inline: the request's future is boxed already, and a dial
-                // shares its space with the exchange that follows (its TLS
-                // half and an h2 handshake are boxed in turn).
-                None => {
-                    let dns = &mut origin.dns;
-                    Conn::open(target, dns, self.config, self.local_ip, &mut out.timings).await?
-                }
-            };
+            if let Some(idle) = &mut origin.conn
+                && !idle.is_usable().await
+            {
+                origin.conn = None;
+            }
+            let mut reused = origin.conn.is_some();
             let mut retried = false;
             loop {
+                // The connection stays in its origin while it is used, so a
+                // request's future holds a reference to it, not the
+                // connection; `busy` tells a cut request's leftover apart.
+                let current = match &mut origin.conn {
+                    Some(conn) => conn,
+                    // Inline: the request's future is boxed already, and a
+                    // dial shares its space with the exchange that follows
+                    // (its TLS half and an h2 handshake are boxed in turn).
+                    None => origin.conn.insert(
+                        Conn::open(
+                            &work.target,
+                            &mut origin.dns,
+                            self.config,
+                            self.local_ip,
+                            &mut out.timings,
+                        )
+                        .await?,
+                    ),
+                };
                 // `blocked` ends at the instant `sending` starts: the phases
                 // share their boundaries, so they add up to the request's time.
                 out.timings.blocked = work.clock.next(Phase::Sending);
                 out.reused = reused;
-                let result = match &mut current {
+                origin.busy = true;
+                let result = match current {
                     Conn::H1 { stream, peer } => {
                         out.remote = Some(*peer);
                         out.tls = stream.tls_info();
@@ -342,14 +364,16 @@ impl Parts<'_> {
                             .await
                     }
                 };
+                origin.busy = false;
                 match result {
                     Ok(reusable) => {
-                        if reusable && !opts.no_connection_reuse {
-                            origin.conn = Some(current);
+                        if !reusable || opts.no_connection_reuse {
+                            origin.conn = None;
                         }
                         return Ok(());
                     }
                     Err(e) => {
+                        origin.conn = None;
                         let retry = reused
                             && !retried
                             && e.closed_before_response
@@ -357,22 +381,12 @@ impl Parts<'_> {
                         if !retry {
                             return Err(e.error);
                         }
-                        drop(current);
                         retried = true;
                         reused = false;
                         // The failed attempt's time stays in `blocked`: it was
                         // spent waiting for a usable connection.
                         out.timings = Timings::default();
                         work.clock = PhaseClock::start(start);
-                        let dns = &mut origin.dns;
-                        current = Conn::open(
-                            &work.target,
-                            dns,
-                            self.config,
-                            self.local_ip,
-                            &mut out.timings,
-                        )
-                        .await?;
                     }
                 }
             }
@@ -416,6 +430,7 @@ fn origin_for<'a>(origins: &'a mut Vec<Origin>, target: &Target) -> &'a mut Orig
                 port: target.port,
                 dns: DnsCache::default(),
                 conn: None,
+                busy: false,
             });
             origins.len() - 1
         }

@@ -19,8 +19,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use rustls::pki_types::ServerName;
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::client::TlsStream;
 
@@ -266,23 +267,21 @@ pub fn dial(
         // proxied target is resolved by the proxy, so its name is all there
         // is), then the address DNS or `hosts` gave.
         let egress = &config.opts.net.egress;
-        let via = proxy.map(|p| format!("{}:{}", p.target.host, p.target.port));
-        let refuse = |denial| RequestError::Egress {
-            denial: Box::new(denial),
-            via: via.clone(),
-        };
-        egress
-            .check(Some(&target.host), target.ip)
-            .map_err(refuse)?;
+        allowed(egress, proxy, &target.host, target.ip)?;
         if proxy.is_some() {
-            egress.check(Some(&to.host), to.ip).map_err(refuse)?;
+            allowed(egress, proxy, &to.host, to.ip)?;
         }
         let addr = dns.pick(to, &config.opts.net.dns).await?;
-        egress
-            .check(Some(&to.host), Some(addr.ip()))
-            .map_err(refuse)?;
+        allowed(egress, proxy, &to.host, Some(addr.ip()))?;
         let connect_start = Instant::now();
-        let tcp = connect(addr, local_ip).await?;
+        let tcp = connect(addr, local_ip)?;
+        // The connect is over when the socket turns writable; its pending
+        // error (if any) says how it ended.
+        std::future::poll_fn(|cx| tcp.poll_write_ready(cx))
+            .await
+            .and_then(|()| tcp.take_error())
+            .map_err(|e| connect_error(addr, e))?
+            .map_or(Ok(()), |e| Err(connect_error(addr, e)))?;
         // Without this, Nagle + delayed ACK add ~40 ms to small exchanges.
         tcp.set_nodelay(true)
             .map_err(|source| RequestError::Connect { addr, source })?;
@@ -331,42 +330,55 @@ async fn secure(
     Ok(Stream::Tls(Box::new(stream?)))
 }
 
-/// A TCP connection to `addr`, from `local_ip` when `localIPs` gives one.
-/// Through a [`TcpSocket`] either way: `TcpStream::connect` first resolves
-/// its argument, and that state would be part of every dial's future.
-fn connect(
-    addr: SocketAddr,
-    local_ip: Option<IpAddr>,
-) -> impl Future<Output = Result<TcpStream, RequestError>> {
-    async move {
-        let failed = |source| RequestError::Connect { addr, source };
-        let socket = if addr.is_ipv4() {
-            TcpSocket::new_v4()
-        } else {
-            TcpSocket::new_v6()
-        }
+/// `host` (at `ip`, when known) under the egress policy; a denial names
+/// the proxy the request would have gone through.
+fn allowed(
+    egress: &crate::plan::egress::EgressPolicy,
+    proxy: Option<&Proxy>,
+    host: &str,
+    ip: Option<IpAddr>,
+) -> Result<(), RequestError> {
+    egress
+        .check(Some(host), ip)
+        .map_err(|denial| RequestError::Egress {
+            denial: Box::new(denial),
+            via: proxy.map(|p| format!("{}:{}", p.target.host, p.target.port)),
+        })
+}
+
+/// Starts a TCP connection to `addr`, from `local_ip` when `localIPs` gives
+/// one, and returns its stream while the handshake is under way (see
+/// [`connected`]). A connect started by hand, not tokio's
+/// `TcpSocket::connect`: that future (with a readiness waiter of its own)
+/// would be part of every request's future, where waiting with a poll
+/// function costs a reference.
+fn connect(addr: SocketAddr, local_ip: Option<IpAddr>) -> Result<TcpStream, RequestError> {
+    let failed = |source| RequestError::Connect { addr, source };
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .and_then(|s| s.set_nonblocking(true).map(|()| s))
         .map_err(|e| connect_error(addr, e))?;
-        if let Some(ip) = local_ip {
-            if ip.is_ipv4() != addr.is_ipv4() {
-                return Err(failed(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "source address {ip} (localIPs) cannot reach {addr}: another address family"
-                    ),
-                )));
-            }
-            socket.bind(SocketAddr::new(ip, 0)).map_err(|e| {
-                failed(io::Error::new(
-                    e.kind(),
-                    format!("cannot use source address {ip} (localIPs): {e}"),
-                ))
-            })?;
+    if let Some(ip) = local_ip {
+        if ip.is_ipv4() != addr.is_ipv4() {
+            return Err(failed(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "source address {ip} (localIPs) cannot reach {addr}: another address family"
+                ),
+            )));
         }
-        socket
-            .connect(addr)
-            .await
-            .map_err(|e| connect_error(addr, e))
+        socket.bind(&SocketAddr::new(ip, 0).into()).map_err(|e| {
+            failed(io::Error::new(
+                e.kind(),
+                format!("cannot use source address {ip} (localIPs): {e}"),
+            ))
+        })?;
     }
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if crate::os::connect_in_progress(&e) => {}
+        Err(e) => return Err(connect_error(addr, e)),
+    }
+    TcpStream::from_std(socket.into()).map_err(|e| connect_error(addr, e))
 }
 
 /// Longest proxy answer to a `CONNECT` read before giving up on it.

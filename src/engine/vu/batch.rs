@@ -16,7 +16,6 @@ use super::{Vu, Where};
 use crate::engine::http::follow::Chain;
 use crate::engine::http::{OutRequest, Response};
 use crate::engine::program::Prepared;
-use crate::plan::HttpOptions;
 
 /// One request of the batch while it is under way.
 struct Item {
@@ -29,15 +28,9 @@ struct Item {
 }
 
 impl Vu {
-    pub(super) async fn batch(
-        &mut self,
-        ps: &[Arc<Prepared>],
-        at: &Where<'_>,
-        lag: Option<std::time::Duration>,
-        http: &HttpOptions,
-    ) {
+    pub(super) async fn batch(&mut self, ps: &[Arc<Prepared>], at: &Where<'_>) {
         let cx = at.context(self.id, &self.vars);
-        let mut bufs: Vec<Buffers> = ps.iter().map(|_| Buffers::default()).collect();
+        let mut bufs: Vec<Option<Box<Buffers>>> = ps.iter().map(|_| None).collect();
         let sent: Vec<exchange::Rendered<'_>> = ps
             .iter()
             .zip(bufs.iter_mut())
@@ -64,8 +57,8 @@ impl Vu {
                 request: &p.request,
                 url: s.url,
                 headers: s.headers,
-                lag,
-                http,
+                lag: at.lag,
+                http: at.http,
             })
             .collect();
         let mut active: Vec<usize> = (0..ps.len()).collect();

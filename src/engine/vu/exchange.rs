@@ -18,7 +18,9 @@ use crate::metrics::{HttpSample, Sample};
 use crate::plan::{Body, CaptureSource, HttpOptions, RenderContext, Request, ResponseValue};
 
 /// Buffers a request's templated parts are rendered into (a VU reuses
-/// one set for its single requests).
+/// one set for its single requests). Boxed and made on first use: a
+/// request without placeholders needs none, and every VU at work would
+/// otherwise carry their 120 bytes.
 #[derive(Default)]
 pub(super) struct Buffers {
     url: String,
@@ -41,16 +43,25 @@ pub(super) struct Rendered<'a> {
 pub(super) fn render<'a>(
     p: &'a Prepared,
     cx: &RenderContext<'_>,
-    bufs: &'a mut Buffers,
+    bufs: &'a mut Option<Box<Buffers>>,
 ) -> Rendered<'a> {
     let r = &p.request;
+    let static_body: Option<&[u8]> = match (&p.static_body, &r.body) {
+        (Some(b), _) => Some(b),
+        (None, None) => Some(&[]),
+        (None, Some(_)) => None,
+    };
+    if let (Some(url), Some(headers), Some(body)) = (&p.static_url, &p.static_headers, static_body)
+    {
+        return Rendered { url, headers, body };
+    }
     let Buffers {
         url,
         body,
         bytes,
         compressed,
         headers,
-    } = bufs;
+    } = &mut **bufs.get_or_insert_with(Box::default);
     let url: &str = match &p.static_url {
         Some(u) => u,
         None => {
