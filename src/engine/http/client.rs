@@ -46,6 +46,9 @@ pub struct VuClient {
     work: Option<Box<Work>>,
     /// This VU's source address (`localIPs`).
     local_ip: Option<std::net::IpAddr>,
+    /// The size its last read buffer reached, for the next one
+    /// ([`Scratch::read_size`]).
+    read_size: u32,
 }
 
 /// A client's state while it sends requests.
@@ -66,13 +69,13 @@ struct Work {
 }
 
 impl Work {
-    fn new() -> Box<Work> {
+    fn new(read_size: u32) -> Box<Work> {
         Box::new(Work {
             url: String::new(),
             url_ok: false,
             target: Target::default(),
             h2_uri: None,
-            scratch: Scratch::default(),
+            scratch: Scratch::with_read_size(read_size as usize),
             clock: PhaseClock::start(Instant::now()),
         })
     }
@@ -175,6 +178,7 @@ impl VuClient {
             config,
             origins: Vec::new(),
             work: None,
+            read_size: 0,
         }
     }
 
@@ -216,7 +220,8 @@ impl VuClient {
         async move {
             out.clear();
             let start = Instant::now();
-            let work = self.work.get_or_insert_with(Work::new);
+            let read_size = self.read_size;
+            let work = self.work.get_or_insert_with(|| Work::new(read_size));
             work.clock = PhaseClock::start(start);
             let parts = Parts {
                 config: &self.config,
@@ -258,7 +263,11 @@ impl VuClient {
     /// Frees what a sleeping VU does not need: the request's state and
     /// buffers (connections stay open).
     pub fn release_buffers(&mut self) {
-        self.work = None;
+        if let Some(work) = self.work.take()
+            && !work.scratch.buf.is_empty()
+        {
+            self.read_size = u32::try_from(work.scratch.buf.len()).unwrap_or(u32::MAX);
+        }
     }
 
     /// Closes every connection of this VU.
@@ -500,6 +509,68 @@ mod tests {
         let mut blocked = Timings::default();
         charge_cut_phase(&mut blocked, Phase::Blocked, ms(50));
         assert_eq!(blocked.blocked, ms(50));
+    }
+
+    /// A loopback server answering its connection's requests with bodies
+    /// of `sizes`, in order.
+    async fn server(sizes: Vec<usize>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            let Ok((mut conn, _)) = listener.accept().await else {
+                return;
+            };
+            for size in sizes {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if conn.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let mut response =
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n").into_bytes();
+                response.resize(response.len() + size, b'x');
+                if conn.write_all(&response).await.is_err() {
+                    return;
+                }
+            }
+        });
+        format!("http://{addr}/")
+    }
+
+    #[tokio::test]
+    async fn a_vu_makes_its_next_read_buffer_the_size_its_last_one_reached() {
+        let url = server(vec![20_000, 10]).await;
+        let config = HttpClientConfig::new(&crate::plan::HttpOptions::for_tests()).expect("config");
+        let mut client = VuClient::new(Arc::new(config));
+        let req = OutRequest {
+            method: &Method::GET,
+            url: &url,
+            headers: &[],
+            body: &[],
+            timeout: Duration::from_secs(10),
+            keep_body: false,
+            keep_headers: false,
+        };
+        let read_size = |c: &VuClient| c.work.as_ref().map(|w| w.scratch.buf.len());
+        let mut out = Response::default();
+        client.send(&req, &mut out).await;
+        assert_eq!((out.status, out.error), (200, None), "{:?}", out.failure);
+        let grown = read_size(&client).expect("a read buffer");
+        assert!(grown > h1::INITIAL_READ_BUFFER, "{grown}");
+        // A sleep frees it; the next response, a small one, is read into a
+        // buffer of the size the large one needed, made at once.
+        client.release_buffers();
+        assert_eq!(read_size(&client), None);
+        client.send(&req, &mut out).await;
+        assert_eq!((out.status, out.error), (200, None), "{:?}", out.failure);
+        assert!(out.reused);
+        assert_eq!(read_size(&client), Some(grown));
     }
 
     #[test]

@@ -32,10 +32,11 @@ pub(crate) use head::is_session_header;
 use head::{Framing, has_token, parse_head};
 
 /// Read buffer size a VU starts with: a typical response head fits; it
-/// doubles (up to `MAX_READ_BUFFER`) for bigger responses. Kept small
-/// because every VU has one, and memory per idle VU is what limits
-/// large-VU tests.
-const INITIAL_READ_BUFFER: usize = 2 * 1024;
+/// doubles (up to `MAX_READ_BUFFER`) for bigger responses, and the VU's
+/// next buffer starts at the size its last one reached
+/// ([`Scratch::read_size`]). Kept small because every VU at work has one,
+/// and memory per VU is what limits large-VU tests.
+pub const INITIAL_READ_BUFFER: usize = 1024;
 /// Largest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;
 /// The read buffer grows up to this size for large bodies.
@@ -60,19 +61,21 @@ pub struct Scratch {
     pub head: Vec<u8>,
     /// The response bytes; `buf.len()` is the usable size.
     pub buf: Vec<u8>,
+    /// The size to make `buf` with: what the VU's responses needed before
+    /// (0 for [`INITIAL_READ_BUFFER`]), so a VU whose responses are large
+    /// does not grow its buffer again after each sleep.
+    pub read_size: usize,
     start: usize,
     end: usize,
 }
 
 impl Scratch {
-    /// Gives both buffers back while the VU has nothing to send or read (a
-    /// sleeping VU then holds none); the next request allocates them again.
-    pub fn release(&mut self) {
-        if self.start == self.end {
-            self.buf = Vec::new();
-            self.head = Vec::new();
-            self.start = 0;
-            self.end = 0;
+    /// Empty buffers; the read buffer will be made `read_size` bytes
+    /// (within the bounds) when the response arrives.
+    pub fn with_read_size(read_size: usize) -> Scratch {
+        Scratch {
+            read_size,
+            ..Scratch::default()
         }
     }
 }
@@ -450,7 +453,10 @@ fn poll_fill(
         // The buffer is made when bytes are there to read, not while the
         // VU waits for them.
         ready!(stream.poll_read_ready(cx))?;
-        scratch.buf.resize(INITIAL_READ_BUFFER, 0);
+        let size = scratch
+            .read_size
+            .clamp(INITIAL_READ_BUFFER, MAX_READ_BUFFER);
+        scratch.buf.resize(size, 0);
     }
     if scratch.end == scratch.buf.len() {
         if scratch.start > 0 {
