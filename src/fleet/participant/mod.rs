@@ -552,6 +552,18 @@ impl Participant {
         self.stop_all("halted");
     }
 
+    /// Whether this agent's load for `test_id` has stopped: its engine
+    /// returned (its `Done` may still be on the way), or its `Done` was
+    /// delivered and the test lingers here until its verdict arrives.
+    pub fn share_stopped(&self, test_id: &str) -> bool {
+        if lock(&self.lingering).contains_key(test_id) {
+            return true;
+        }
+        lock(&self.share)
+            .as_ref()
+            .is_some_and(|s| s.test_id == test_id && !s.running)
+    }
+
     /// The test this agent takes part in and its coordinator, if any.
     pub fn current(&self) -> Option<(String, String)> {
         lock(&self.active)
