@@ -97,11 +97,8 @@ flow:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_connections_are_classified_and_the_run_completes() {
-    // A port nobody listens on: bind one, note it, close it.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-        l.local_addr().expect("its address").port()
-    };
+    // A port nobody listens on, held for the whole test.
+    let (_held, port) = common::refusing_port();
     let yaml = format!(
         r#"
 scenarios:

@@ -11,7 +11,10 @@ mod fleet;
 
 use std::time::Duration;
 
-use fleet::{Fleet, FleetOptions, instant_at, plans, results, shared_iterations_then_kill, target};
+use fleet::{
+    Fleet, FleetOptions, instant_at, plans, results, shared_iterations_then_kill, target,
+    unix_ms_now,
+};
 use volley::fleet::allocation::Allocation;
 
 /// The rows of a summary's per-agent breakdown, by agent.
@@ -224,9 +227,47 @@ scenarios:
         )
         .await
         .expect("the quick scenario ends on the other agents");
-    // The origin's own intervals with its quick requests are out (intervals are 1 s, and a
-    // VU's samples reach them at the end of its iterations).
-    tokio::time::sleep_until(instant_at(accepted.start_unix_ms + 3_500)).await;
+    // The origin's own intervals with its quick requests are out: the origin counts all of the
+    // quick scenario's requests, and its successor kept as many of the origin's share as the
+    // origin's own row shows (each interval is mirrored there as it is produced). A fixed wait
+    // was no proof on a busy machine.
+    let origin_id = ids[origin].clone();
+    fleet
+        .wait_for(
+            "the successor kept the origin's quick requests",
+            Duration::from_secs(15),
+            || {
+                let client = fleet.client(origin);
+                let id = accepted.id.clone();
+                let origin_id = origin_id.clone();
+                let kept = results::totals_of(&fleet.agents[successor], &id, &origin_id)
+                    .map(|t| results::requests(&t));
+                async move {
+                    let view = client.get_test(&id).await.map_err(|e| e.to_string())?;
+                    let all: u64 = view.agent_states.iter().map(|a| a.requests).sum();
+                    let own = view
+                        .agent_states
+                        .iter()
+                        .find(|a| a.agent == origin_id)
+                        .map_or(0, |a| a.requests);
+                    match kept {
+                        Ok(kept) if all == ITERATIONS && own > 0 && kept == own => Ok(Some(())),
+                        kept => Err(format!(
+                            "{all} of {ITERATIONS} requests counted, {own} by the origin; its \
+                             successor kept {kept:?}"
+                        )),
+                    }
+                }
+            },
+        )
+        .await
+        .expect("the origin's quick requests reach its successor");
+    assert!(
+        unix_ms_now() < accepted.start_unix_ms + 7_000,
+        "the origin must die while its 8 s VU still runs; this machine took until {} ms after \
+         the start to get here",
+        unix_ms_now() - accepted.start_unix_ms
+    );
     let served_before = target.stats.requests();
     fleet.kill(origin).await;
 

@@ -340,3 +340,30 @@ async fn a_test_submitted_right_after_a_seal_runs_on_every_agent() {
         assert_eq!(requests, 40, "round {round}: {}", view.text);
     }
 }
+
+/// The same through another agent each time (a Kubernetes Service in front of the agents picks
+/// one at random): the entry of the next test took part in the last one, whose verdict reaches
+/// it only after the origin sealed the summary; the submit waits for it instead of refusing the
+/// fleet as busy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_submitted_through_another_agent_right_after_a_seal_runs_on_every_agent() {
+    let target = target().await;
+    let fleet = Fleet::start(3, FleetOptions::default())
+        .await
+        .expect("fleet forms");
+    for (round, entry) in [0, 2, 1, 0].into_iter().enumerate() {
+        let plan = plans::shared_iterations(target.addr, 3, 30, "/");
+        let accepted = fleet
+            .client(entry)
+            .submit(&plans::submit(plan))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: submit through agent-{entry}: {e}"));
+        assert_eq!(accepted.allocation.len(), 3, "round {round}: every agent");
+        let view = fleet
+            .wait_summary(entry, &accepted.id, SEALED_WITHIN)
+            .await
+            .expect("the test seals");
+        let requests: u64 = results::total_requests(&view.summary);
+        assert_eq!(requests, 30, "round {round}: {}", view.text);
+    }
+}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::backends::{Influx, free_port, tls_proxy};
+use common::backends::{Influx, tls_proxy};
 use common::outputs::{ITERATIONS, run_with_outputs};
 
 /// Runs the shared plan with `--out influxdb=URL`; the summary export's
@@ -157,7 +157,7 @@ async fn k6_dashboard_queries_give_the_summary_totals_with_samples() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_backend_never_fails_the_test() {
-    let port = free_port();
+    let (_held, port) = common::refusing_port();
     let started = Instant::now();
     let run = run_with_outputs(
         ITERATIONS,

@@ -294,10 +294,7 @@ async fn over_grpc_the_totals_equal_the_summary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_collector_is_a_note_not_a_failure() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port");
+    let (_held, port) = common::refusing_port();
     let done = run(
         "opentelemetry",
         http_exporter(format!("127.0.0.1:{port}"), true),

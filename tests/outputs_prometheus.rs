@@ -11,7 +11,7 @@ mod fleet;
 
 use std::time::{Duration, Instant};
 
-use common::backends::{Prometheus, free_port, tls_proxy};
+use common::backends::{Prometheus, tls_proxy};
 use common::outputs::{THREE_SECONDS, run_with_outputs};
 
 /// Runs the shared 3-second plan with `--out OUT` and the variables; the
@@ -167,7 +167,8 @@ async fn stale_markers_end_the_series_when_asked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_backend_never_fails_the_test() {
-    let url = format!("http://127.0.0.1:{}/api/v1/write", free_port());
+    let (_held, port) = common::refusing_port();
+    let url = format!("http://127.0.0.1:{port}/api/v1/write");
     let started = Instant::now();
     let run = run_with_outputs(
         THREE_SECONDS,

@@ -305,9 +305,16 @@ async fn stall_never_answers() {
         let target = start(proto).await;
         let mut conn = connect(&target, proto).await;
         let req = request(&target, Method::GET, "/stall", Bytes::new());
-        let waited = timeout(Duration::from_millis(300), conn.send(req)).await;
+        // Sent from a task of its own, so the request goes out however long the target takes
+        // to route it on a busy machine (a client that gives up first never sends it), and
+        // waited for from the moment the target has it.
+        let mut stalled = tokio::spawn(async move { conn.send(req).await.map(|r| r.status()) });
+        let stats = Arc::clone(&target.stats);
+        eventually("the stall to be routed", || stats.route(Route::Stall) == 1).await;
+        let waited = timeout(Duration::from_millis(300), &mut stalled).await;
         assert!(waited.is_err(), "{proto:?}: /stall answered: {waited:?}");
         assert_eq!(target.stats.route(Route::Stall), 1, "{proto:?}");
+        stalled.abort();
         target.shutdown().await;
     }
 }

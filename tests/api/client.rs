@@ -171,11 +171,10 @@ async fn the_token_never_shows_in_errors() {
 
 #[tokio::test]
 async fn an_agent_that_is_not_there_is_named_with_the_reason() {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    drop(listener);
+    // Bound, never listening: refused for the whole test, and no other test can take the port.
+    let held = tokio::net::TcpSocket::new_v4().expect("socket");
+    held.bind(([127, 0, 0, 1], 0).into()).expect("bind");
+    let addr = held.local_addr().expect("addr");
     let api = client(&format!("http://{addr}"));
     let error = api.healthz().await.expect_err("nothing listens");
     assert!(

@@ -33,44 +33,56 @@ impl Influx {
 
     /// With `http_extra` added to the `[http]` section.
     pub fn start_with(http_extra: &str) -> Influx {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let (http, rpc) = (free_port(), free_port());
-        let d = dir.path().display();
-        let config = format!(
-            "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
-             [meta]\n  dir = \"{d}/meta\"\n\
-             [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
-             [http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n{http_extra}\n\
-             [monitor]\n  store-enabled = false\n"
-        );
-        let path = dir.path().join("influxdb.conf");
-        std::fs::write(&path, config).expect("config written");
         let influxd = ["/usr/bin/influxd", "/usr/sbin/influxd"]
             .into_iter()
             .find(|p| Path::new(p).exists())
             .unwrap_or("influxd");
-        let child = Command::new(influxd)
-            .arg("-config")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("influxd starts (scripts/test installs Debian's influxdb)");
-        let influx = Influx {
-            child,
-            port: http,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while influx.get("/ping").map(|(s, _)| s).is_none_or(|s| s != 204) {
-            assert!(
-                Instant::now() < deadline,
-                "influxd did not answer /ping on port {http} within 30 s"
+        // A port taken between choosing it and binding it (by another test's server, all
+        // tests of a binary run at once): influxd exits, and another pair is tried.
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let (http, rpc) = (free_port(), free_port());
+            let d = dir.path().display();
+            let config = format!(
+                "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
+                 [meta]\n  dir = \"{d}/meta\"\n\
+                 [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
+                 [http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n{http_extra}\n\
+                 [monitor]\n  store-enabled = false\n"
             );
-            std::thread::sleep(Duration::from_millis(50));
+            let path = dir.path().join("influxdb.conf");
+            std::fs::write(&path, config).expect("config written");
+            let child = Command::new(influxd)
+                .arg("-config")
+                .arg(&path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("influxd starts (scripts/test installs Debian's influxdb)");
+            let mut influx = Influx {
+                child,
+                port: http,
+                _dir: dir,
+            };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if influx.get("/ping").is_some_and(|(s, _)| s == 204) {
+                    return influx;
+                }
+                if let Ok(Some(_)) = influx.child.try_wait() {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "influxd did not answer /ping on port {http} within 30 s"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // It exited (a port was taken): the next try has fresh ports and a fresh directory.
+            drop(influx);
         }
-        influx
+        panic!("influxd did not start on any of three pairs of free ports");
     }
 
     pub fn url(&self, db: &str) -> String {

@@ -226,6 +226,18 @@ impl Observer for IntervalTrace {
     }
 }
 
+/// A loopback port that refuses connections while the returned socket lives: bound but never
+/// listening, so no test running alongside can be given the port (a port merely closed again
+/// may be the next `127.0.0.1:0` another test binds, which would then answer).
+pub fn refusing_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("invariant: literal address"))
+        .expect("a loopback port");
+    let port = socket.local_addr().expect("its address").port();
+    (socket, port)
+}
+
 /// Polls `check` every few milliseconds until it holds or `within` passes;
 /// returns whether it held.
 pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {

@@ -103,9 +103,10 @@ async fn stalling_server_times_out() {
 
 #[tokio::test]
 async fn refused_port_is_connect_refused() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    // Bound, never listening: refused for the whole test, and no other test can take the port.
+    let held = tokio::net::TcpSocket::new_v4().expect("socket");
+    held.bind(([127, 0, 0, 1], 0).into()).expect("bind");
+    let addr = held.local_addr().expect("addr");
     let out = get(&mut client(), &format!("http://{addr}/")).await;
     assert_eq!(
         out.error,

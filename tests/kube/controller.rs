@@ -8,12 +8,13 @@ use std::time::Duration;
 use http::Method;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use volley::api::ApiError;
 use volley::kube::{ControllerConfig, ControllerExit, KubeContext};
 
 use super::fake_agent::{FakeAgent, threshold};
 use super::fake_api::{FakeApi, NAMESPACE};
-use super::support::eventually;
+use super::support::{PATIENCE, eventually};
 
 pub const PLAN: &str = "scenarios:\n  main:\n    executor: constant-vus\n    vus: 2\n    duration: 10s\nflow:\n  - request:\n      url: http://127.0.0.1:1/\n";
 
@@ -65,11 +66,23 @@ pub fn status(api: &FakeApi, name: &str) -> Value {
 
 /// Waits until the status has `phase` and returns it.
 pub async fn phase(api: &FakeApi, name: &str, phase: &str) -> Value {
-    eventually(&format!("{name} in phase {phase}"), || {
+    phase_within(api, name, phase, PATIENCE).await
+}
+
+/// [`phase`] with a time limit of its own; on timeout it shows the last status seen.
+pub async fn phase_within(api: &FakeApi, name: &str, phase: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
         let s = status(api, name);
-        (s["phase"] == phase).then_some(s)
-    })
-    .await
+        if s["phase"] == phase {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {name} in phase {phase}; its status: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The phases the object went through, without repeats.

@@ -552,6 +552,18 @@ impl Participant {
         self.stop_all("halted");
     }
 
+    /// Whether this agent's load for `test_id` has stopped: its engine
+    /// returned (its `Done` may still be on the way), or its `Done` was
+    /// delivered and the test lingers here until its verdict arrives.
+    pub fn share_stopped(&self, test_id: &str) -> bool {
+        if lock(&self.lingering).contains_key(test_id) {
+            return true;
+        }
+        lock(&self.share)
+            .as_ref()
+            .is_some_and(|s| s.test_id == test_id && !s.running)
+    }
+
     /// The test this agent takes part in and its coordinator, if any.
     pub fn current(&self) -> Option<(String, String)> {
         lock(&self.active)
@@ -649,13 +661,20 @@ impl Participant {
         *lock(&self.share) = Some(share);
     }
 
-    /// This agent's share of `test_id` ended: the agent is free for the
-    /// next test, and the test lingers until it is sealed.
-    fn finished(self: &Arc<Self>, test_id: &str) {
+    /// This agent's load for `test_id` stopped (its engine returned): the
+    /// share no longer counts as running. Called before the `Done` goes out,
+    /// so a summary sealed on it never meets a share still shown running.
+    fn share_ended(&self, test_id: &str) {
         if let Some(s) = lock(&self.share).as_mut().filter(|s| s.test_id == test_id) {
             s.running = false;
             s.vus = 0;
         }
+    }
+
+    /// This agent's share of `test_id` ended: the agent is free for the
+    /// next test, and the test lingers until it is sealed.
+    fn finished(self: &Arc<Self>, test_id: &str) {
+        self.share_ended(test_id);
         let mut guard = lock(&self.active);
         if guard.as_ref().is_some_and(|a| a.test_id == test_id) {
             if let Some(a) = guard.take() {

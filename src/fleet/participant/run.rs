@@ -82,6 +82,8 @@ impl RunJob {
             totals: Default::default(),
         };
         let result = engine::run(self.plan.clone(), opts, self.stop.clone(), &mut streamer).await;
+        // The load stopped: `/metrics` says so before the origin can seal.
+        p.share_ended(&self.test_id);
         memory_done.cancel();
         let over_ceiling = match memory {
             Some(watchdog) => watchdog.await.ok().flatten(),

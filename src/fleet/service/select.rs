@@ -3,7 +3,8 @@
 //! with clocks close enough for the barrier; and whether the plan fits
 //! them. An agent still publishing a test that is already over (its `Idle`
 //! has not gossiped here yet) is waited for, briefly, instead of refusing
-//! the submit as busy.
+//! the submit as busy; so is one whose test this agent ran a share of that
+//! has stopped (the verdict reaches participants just after the seal).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -148,11 +149,17 @@ impl Service {
         scan
     }
 
-    /// Whether `test` is over as far as this agent knows: sealed or ended
-    /// here, as its origin or as a participant.
+    /// Whether `test` is over, or ending, as far as this agent knows: sealed
+    /// or ended here, as its origin or as a participant, or this agent's own
+    /// load for it stopped. The origin seals once every share is done and
+    /// only then sends each agent the verdict, so a submit that follows the
+    /// seal through a participant may come before the verdict does.
     fn has_ended(&self, test: &str) -> bool {
         if let Some(s) = self.origin.snapshot(test) {
             return s.meta.phase.is_terminal();
+        }
+        if self.participant.share_stopped(test) {
+            return true;
         }
         if self.participant.current().is_some_and(|(id, _)| id == test) {
             return false;
