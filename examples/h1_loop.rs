@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use http::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use volley::engine::http::{HttpClientConfig, OutRequest, Response, VuClient};
 use volley::plan::HttpOptions;
@@ -168,15 +167,7 @@ async fn round(
     for (mut client, mut out) in clients {
         let url = Arc::clone(url);
         tasks.push(tokio::spawn(async move {
-            let req = OutRequest {
-                method: &Method::GET,
-                url: &url,
-                headers: &[],
-                body: &[],
-                timeout: Duration::from_secs(10),
-                keep_body: false,
-                keep_headers: false,
-            };
+            let req = OutRequest::get(&url, Duration::from_secs(10));
             let mut failures = 0u64;
             for _ in 0..requests {
                 client.send(&req, &mut out).await;

@@ -548,15 +548,7 @@ mod tests {
         let url = server(vec![20_000, 10]).await;
         let config = HttpClientConfig::new(&crate::plan::HttpOptions::for_tests()).expect("config");
         let mut client = VuClient::new(Arc::new(config));
-        let req = OutRequest {
-            method: &Method::GET,
-            url: &url,
-            headers: &[],
-            body: &[],
-            timeout: Duration::from_secs(10),
-            keep_body: false,
-            keep_headers: false,
-        };
+        let req = OutRequest::get(&url, Duration::from_secs(10));
         let read_size = |c: &VuClient| c.work.as_ref().map(|w| w.scratch.buf.len());
         let mut out = Response::default();
         client.send(&req, &mut out).await;

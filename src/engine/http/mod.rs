@@ -83,6 +83,22 @@ pub struct OutRequest<'a> {
     pub keep_headers: bool,
 }
 
+impl<'a> OutRequest<'a> {
+    /// A `GET` of `url` without headers or body, whose response is counted
+    /// and not kept, cut after `timeout`.
+    pub fn get(url: &'a str, timeout: Duration) -> OutRequest<'a> {
+        OutRequest {
+            method: &Method::GET,
+            url,
+            headers: &[],
+            body: &[],
+            timeout,
+            keep_body: false,
+            keep_headers: false,
+        }
+    }
+}
+
 /// The outcome of one request. The VU reuses one `Response` for all its
 /// requests: [`clear`](Response::clear) keeps the buffers' capacity.
 #[derive(Debug, Default)]
