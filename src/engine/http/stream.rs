@@ -347,8 +347,8 @@ fn allowed(
 }
 
 /// Starts a TCP connection to `addr`, from `local_ip` when `localIPs` gives
-/// one, and returns its stream while the handshake is under way (see
-/// [`connected`]). A connect started by hand, not tokio's
+/// one, and returns its stream while the handshake is under way ([`dial`]
+/// waits for it). A connect started by hand, not tokio's
 /// `TcpSocket::connect`: that future (with a readiness waiter of its own)
 /// would be part of every request's future, where waiting with a poll
 /// function costs a reference.
