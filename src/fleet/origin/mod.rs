@@ -59,6 +59,10 @@ const REALLOC_LEAD: Duration = Duration::from_millis(300);
 /// again first (they watch the coordinator as often as the others), so no
 /// iterations go to an agent that will not run them.
 const ADOPT_GRACE: Duration = Duration::from_secs(1);
+/// An agent that did not answer the abort (cut off for a moment, its
+/// answer lost) is sent it again this often until it answers, finishes or
+/// is lost: an agent that missed it would otherwise run its share to the end.
+const ABORT_RESEND: Duration = Duration::from_secs(1);
 /// After the plan's hard end, wait this long for the last results.
 const RESULTS_GRACE: Duration = Duration::from_secs(10);
 
@@ -565,13 +569,26 @@ impl Origin {
             .unwrap_or_else(|| self.clock.unix_ms());
         let start = self.clock.instant_at(start_ms);
         if let Err(reason) = self.prepare_and_commit(&test, start, start_ms).await {
-            self.fail(&test, TestPhase::Error, reason).await;
+            let mut unaborted = self.fail(&test, TestPhase::Error, reason).await;
+            // An agent that had the commit but missed the abort would run its
+            // share for no one: keep telling it, until the share's end at most.
+            let until =
+                tokio::time::Instant::now() + lock(&test).plan.max_duration() + RESULTS_GRACE;
+            while !unaborted.is_empty() && tokio::time::Instant::now() < until {
+                tokio::select! {
+                    _ = tokio::time::sleep(ABORT_RESEND) => {}
+                    () = self.halted.cancelled() => return,
+                }
+                unaborted = self.resend_abort(&test, unaborted).await;
+            }
             return;
         }
         self.supervise(test, start).await;
     }
 
-    async fn fail(&self, test: &Arc<Mutex<Test>>, phase: TestPhase, reason: String) {
+    /// Marks a test that could not start and tells its agents; returns
+    /// those that did not answer.
+    async fn fail(&self, test: &Arc<Mutex<Test>>, phase: TestPhase, reason: String) -> Vec<String> {
         tracing::warn!("test failed to start: {reason}");
         {
             let mut t = lock(test);
@@ -580,8 +597,9 @@ impl Origin {
             t.meta.ended_unix_ms = Some(self.clock.unix_ms());
             t.meta.passed = Some(false);
         }
-        self.broadcast_abort(test, "the test could not start").await;
+        let unanswered = self.broadcast_abort(test, "the test could not start").await;
         self.persist_meta(test);
+        unanswered
     }
 
     fn set_phase(&self, test: &Arc<Mutex<Test>>, phase: TestPhase) {

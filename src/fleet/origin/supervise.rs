@@ -9,7 +9,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{
-    ADOPT_GRACE, JUDGE_EVERY, Origin, REALLOC_LEAD, RESULTS_GRACE, TICK, Test, iterations, lock,
+    ABORT_RESEND, ADOPT_GRACE, JUDGE_EVERY, Origin, REALLOC_LEAD, RESULTS_GRACE, TICK, Test,
+    iterations, lock,
 };
 use crate::fleet::protocol::{self, Message};
 use crate::fleet::store::TestPhase;
@@ -29,6 +30,9 @@ impl Origin {
         };
         let mut next_judge = Instant::now() + JUDGE_EVERY;
         let mut aborted_sent = false;
+        // Agents the abort has not reached yet, and when to try them again.
+        let mut unaborted: Vec<String> = Vec::new();
+        let mut next_abort = Instant::now();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}
@@ -41,7 +45,11 @@ impl Origin {
             }
             if abort.is_cancelled() && !aborted_sent {
                 aborted_sent = true;
-                self.broadcast_abort(&test, "aborted").await;
+                unaborted = self.broadcast_abort(&test, "aborted").await;
+                next_abort = Instant::now() + ABORT_RESEND;
+            } else if !unaborted.is_empty() && Instant::now() >= next_abort {
+                unaborted = self.resend_abort(&test, unaborted).await;
+                next_abort = Instant::now() + ABORT_RESEND;
             }
             let (all_done, lost_now) = self.look_at_fleet(&test, start, judge_now);
             if !lost_now.is_empty() {
@@ -185,21 +193,68 @@ impl Origin {
         .await;
     }
 
-    pub(super) async fn broadcast_abort(&self, test: &Arc<Mutex<Test>>, reason: &str) {
+    /// Tells every agent of the test to stop; returns those that did not
+    /// answer.
+    pub(super) async fn broadcast_abort(
+        &self,
+        test: &Arc<Mutex<Test>>,
+        reason: &str,
+    ) -> Vec<String> {
+        let agents: Vec<String> = lock(test).candidates.keys().cloned().collect();
+        self.send_abort(test, reason, agents).await
+    }
+
+    /// Sends the abort again to those of `agents` that have neither
+    /// finished nor been lost since; returns those that still did not
+    /// answer.
+    pub(super) async fn resend_abort(
+        &self,
+        test: &Arc<Mutex<Test>>,
+        agents: Vec<String>,
+    ) -> Vec<String> {
+        let agents: Vec<String> = {
+            let t = lock(test);
+            agents
+                .into_iter()
+                .filter(|a| !t.done.contains(a) && !t.lost.contains(a))
+                .collect()
+        };
+        if agents.is_empty() {
+            return agents;
+        }
+        tracing::info!(test = %lock(test).meta.id, "sending the abort again to {}", agents.join(", "));
+        self.send_abort(test, "aborted", agents).await
+    }
+
+    async fn send_abort(
+        &self,
+        test: &Arc<Mutex<Test>>,
+        reason: &str,
+        agents: Vec<String>,
+    ) -> Vec<String> {
         let (msg, targets) = {
             let t = lock(test);
             let msg = Message::Abort {
                 test_id: t.meta.id.clone(),
                 reason: reason.to_owned(),
             };
-            let targets: Vec<SocketAddr> = t.candidates.values().map(|c| c.quic).collect();
+            let targets: Vec<(String, SocketAddr)> = agents
+                .into_iter()
+                .filter_map(|a| t.candidates.get(&a).map(|c| (a, c.quic)))
+                .collect();
             (protocol::encode(&msg, &[]), targets)
         };
-        futures::future::join_all(
-            targets
-                .into_iter()
-                .map(|addr| self.call(addr, msg.clone(), Duration::from_millis(800))),
-        )
+        let answers = futures::future::join_all(targets.into_iter().map(|(agent, addr)| {
+            let msg = msg.clone();
+            async move {
+                let answer = self.call(addr, msg, Duration::from_millis(800)).await;
+                (agent, answer)
+            }
+        }))
         .await;
+        answers
+            .into_iter()
+            .filter_map(|(agent, answer)| answer.is_err().then_some(agent))
+            .collect()
     }
 }

@@ -371,6 +371,46 @@ async fn an_abort_through_any_agent_stops_the_whole_fleet() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_abort_that_misses_a_cut_off_agent_reaches_it_once_the_link_heals() {
+    let seed = seed("abort_heals");
+    let fleet = Fleet::start(seed, Options::new(5));
+    let id = fleet
+        .submit(0, &plan(50, 30, 50), 5)
+        .await
+        .unwrap_or_else(|e| panic!("seed {seed}: submit refused: {e}"));
+    after(STARTED + Duration::from_secs(2)).await;
+    // Cut shorter than failure detection: a003 is not lost, it only misses
+    // the abort, and then delivers its intervals again as if nothing
+    // happened.
+    fleet.partition(0, 3);
+    fleet.agents[1]
+        .service
+        .abort(&id)
+        .await
+        .unwrap_or_else(|e| panic!("seed {seed}: abort refused: {e}"));
+    after(Duration::from_millis(600)).await;
+    fleet.heal(0, 3);
+    after(Duration::from_secs(3)).await;
+    assert!(
+        fleet.loaded().is_empty(),
+        "seed {seed}: load 3 s after the link healed, of a test aborted 27 s before its end: {:?}",
+        fleet.loaded()
+    );
+    fleet
+        .sealed(&id, Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|| panic!("seed {seed}: never sealed after the abort"));
+    let snap = fleet.snapshot(0, &id).expect("the origin knows its test");
+    assert_eq!(snap.meta.phase, TestPhase::Aborted, "seed {seed}");
+    let a003 = snap.agents.iter().find(|a| a.agent == agent_id(3));
+    assert!(
+        a003.is_some_and(|a| a.state == "done"),
+        "seed {seed}: a003 took part and finished: {a003:?} ({:?})",
+        snap.incidents
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn lossy_jittery_links_still_give_exact_results() {
     let seed = seed("lossy");
     let mut options = Options::new(6);
