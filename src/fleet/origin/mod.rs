@@ -59,10 +59,11 @@ const REALLOC_LEAD: Duration = Duration::from_millis(300);
 /// again first (they watch the coordinator as often as the others), so no
 /// iterations go to an agent that will not run them.
 const ADOPT_GRACE: Duration = Duration::from_secs(1);
-/// An agent that did not answer the abort (cut off for a moment, its
-/// answer lost) is sent it again this often until it answers, finishes or
-/// is lost: an agent that missed it would otherwise run its share to the end.
-const ABORT_RESEND: Duration = Duration::from_secs(1);
+/// An agent that did not answer an abort or a reallocation (cut off for a
+/// moment, its answer lost) is sent it again this often until it answers,
+/// finishes or is lost: one that missed the abort would run its share to
+/// the end, one that missed the reallocation its old share.
+const RESEND: Duration = Duration::from_secs(1);
 /// After the plan's hard end, wait this long for the last results.
 const RESULTS_GRACE: Duration = Duration::from_secs(10);
 
@@ -576,7 +577,7 @@ impl Origin {
                 tokio::time::Instant::now() + lock(&test).plan.max_duration() + RESULTS_GRACE;
             while !unaborted.is_empty() && tokio::time::Instant::now() < until {
                 tokio::select! {
-                    _ = tokio::time::sleep(ABORT_RESEND) => {}
+                    _ = tokio::time::sleep(RESEND) => {}
                     () = self.halted.cancelled() => return,
                 }
                 unaborted = self.resend_abort(&test, unaborted).await;

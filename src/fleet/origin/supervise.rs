@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{
-    ABORT_RESEND, ADOPT_GRACE, JUDGE_EVERY, Origin, REALLOC_LEAD, RESULTS_GRACE, TICK, Test,
-    iterations, lock,
+    ADOPT_GRACE, JUDGE_EVERY, Origin, REALLOC_LEAD, RESEND, RESULTS_GRACE, TICK, Test, iterations,
+    lock,
 };
 use crate::fleet::protocol::{self, Message};
 use crate::fleet::store::TestPhase;
@@ -30,9 +30,12 @@ impl Origin {
         };
         let mut next_judge = Instant::now() + JUDGE_EVERY;
         let mut aborted_sent = false;
-        // Agents the abort has not reached yet, and when to try them again.
+        // Agents the abort, or the latest allocation, has not reached yet,
+        // and when to try them again.
         let mut unaborted: Vec<String> = Vec::new();
         let mut next_abort = Instant::now();
+        let mut unallocated: Vec<String> = Vec::new();
+        let mut next_allocation = Instant::now();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}
@@ -46,14 +49,19 @@ impl Origin {
             if abort.is_cancelled() && !aborted_sent {
                 aborted_sent = true;
                 unaborted = self.broadcast_abort(&test, "aborted").await;
-                next_abort = Instant::now() + ABORT_RESEND;
+                next_abort = Instant::now() + RESEND;
             } else if !unaborted.is_empty() && Instant::now() >= next_abort {
                 unaborted = self.resend_abort(&test, unaborted).await;
-                next_abort = Instant::now() + ABORT_RESEND;
+                next_abort = Instant::now() + RESEND;
             }
             let (all_done, lost_now) = self.look_at_fleet(&test, start, judge_now);
             if !lost_now.is_empty() {
-                self.reallocate(&test, &lost_now).await;
+                unallocated = self.reallocate(&test, &lost_now).await;
+                next_allocation = Instant::now() + RESEND;
+            } else if !unallocated.is_empty() && !aborted_sent && Instant::now() >= next_allocation
+            {
+                unallocated = self.resend_allocation(&test, unallocated).await;
+                next_allocation = Instant::now() + RESEND;
             }
             if all_done {
                 break;
@@ -121,9 +129,10 @@ impl Origin {
         (all_done, lost)
     }
 
-    /// Gives the lost agents' shares to the survivors from the next second.
-    pub(super) async fn reallocate(&self, test: &Arc<Mutex<Test>>, lost: &[String]) {
-        let (msg, targets) = {
+    /// Gives the lost agents' shares to the survivors from the next second;
+    /// returns the survivors that did not answer.
+    pub(super) async fn reallocate(&self, test: &Arc<Mutex<Test>>, lost: &[String]) -> Vec<String> {
+        let survivors = {
             let mut t = lock(test);
             let next = match t.allocation.without(lost) {
                 Ok(a) => a,
@@ -132,11 +141,9 @@ impl Origin {
                         "lost {} and nobody is left to take over: {e}",
                         lost.join(", ")
                     ));
-                    return;
+                    return Vec::new();
                 }
             };
-            let effective =
-                self.clock.unix_ms() + u64::try_from(REALLOC_LEAD.as_millis()).unwrap_or(1000);
             t.incidents.push(format!(
                 "lost agent(s) {}: survivors take over their share (allocation revision {})",
                 lost.join(", "),
@@ -170,27 +177,51 @@ impl Origin {
                     extra_iterations,
                 ));
             }
-            t.allocation = next.clone();
             t.meta.allocation = serde_json::to_value(&next).unwrap_or_default();
-            let targets: Vec<SocketAddr> = next
-                .agents()
-                .filter(|a| !t.done.contains(*a))
-                .filter_map(|a| t.candidates.get(a).map(|c| c.quic))
+            let survivors: Vec<String> = next.agents().map(str::to_owned).collect();
+            t.allocation = next;
+            survivors
+        };
+        self.send_allocation(test, survivors).await
+    }
+
+    /// Sends the current allocation again to those of `agents` that did not
+    /// answer it and are still running: an agent that missed it would run
+    /// its old share and leave the lost agents' share undone. Returns those
+    /// that still did not answer.
+    pub(super) async fn resend_allocation(
+        &self,
+        test: &Arc<Mutex<Test>>,
+        agents: Vec<String>,
+    ) -> Vec<String> {
+        let revision = lock(test).allocation.revision;
+        tracing::info!(test = %lock(test).meta.id, "sending allocation revision {revision} again to {}", agents.join(", "));
+        self.send_allocation(test, agents).await
+    }
+
+    /// Sends the current allocation to those of `agents` still in it and
+    /// running, effective [`REALLOC_LEAD`] from now; returns those that did
+    /// not answer.
+    async fn send_allocation(&self, test: &Arc<Mutex<Test>>, agents: Vec<String>) -> Vec<String> {
+        let (msg, targets) = {
+            let t = lock(test);
+            let targets: Vec<(String, SocketAddr)> = agents
+                .into_iter()
+                .filter(|a| t.allocation.agents().any(|b| b == a))
+                .filter(|a| !t.done.contains(a) && !t.lost.contains(a))
+                .filter_map(|a| t.candidates.get(&a).map(|c| (a, c.quic)))
                 .collect();
+            let effective =
+                self.clock.unix_ms() + u64::try_from(REALLOC_LEAD.as_millis()).unwrap_or(1000);
             let msg = Message::Reallocate {
                 test_id: t.meta.id.clone(),
-                allocation: next,
+                allocation: t.allocation.clone(),
                 effective_unix_ms: effective,
                 extra_iterations: t.extra_iterations.clone(),
             };
             (protocol::encode(&msg, &[]), targets)
         };
-        futures::future::join_all(
-            targets
-                .into_iter()
-                .map(|addr| self.call(addr, msg.clone(), Duration::from_secs(2))),
-        )
-        .await;
+        self.unanswered(msg, targets, Duration::from_secs(2)).await
     }
 
     /// Tells every agent of the test to stop; returns those that did not
@@ -244,12 +275,21 @@ impl Origin {
                 .collect();
             (protocol::encode(&msg, &[]), targets)
         };
+        self.unanswered(msg, targets, Duration::from_millis(800))
+            .await
+    }
+
+    /// Sends `msg` to every target at once; returns the agents whose
+    /// answer did not come back within `timeout`.
+    async fn unanswered(
+        &self,
+        msg: bytes::Bytes,
+        targets: Vec<(String, SocketAddr)>,
+        timeout: Duration,
+    ) -> Vec<String> {
         let answers = futures::future::join_all(targets.into_iter().map(|(agent, addr)| {
             let msg = msg.clone();
-            async move {
-                let answer = self.call(addr, msg, Duration::from_millis(800)).await;
-                (agent, answer)
-            }
+            async move { (agent, self.call(addr, msg, timeout).await) }
         }))
         .await;
         answers

@@ -477,6 +477,10 @@ impl Participant {
         let Some(active) = guard.as_mut().filter(|a| a.test_id == test_id) else {
             return error(format!("agent {} does not run test {test_id}", self.me));
         };
+        if active.allocation == *allocation {
+            // Sent again because the answer was lost: already applied.
+            return Response::Ok;
+        }
         active.allocation = allocation.clone();
         match allocation.tuple_for(&self.me) {
             Ok(Some(tuple)) => {

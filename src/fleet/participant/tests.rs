@@ -68,6 +68,35 @@ async fn a_prepared_test_never_committed_frees_the_agent_after_its_start() {
     ));
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_allocation_sent_again_after_a_lost_answer_is_not_applied_twice() {
+    let p = participant(None);
+    let start = unix_ms_now() + 60_000;
+    assert!(matches!(
+        p.handle(prepare("t-1", start)),
+        Response::Prepared { .. }
+    ));
+    let next =
+        Allocation::new(2, &[("a".into(), 1.0), ("b".into(), 2.0)]).expect("a valid allocation");
+    let reallocate = |effective_unix_ms| Message::Reallocate {
+        test_id: "t-1".into(),
+        allocation: next.clone(),
+        effective_unix_ms,
+        extra_iterations: BTreeMap::new(),
+    };
+    let effective = || {
+        lock(&p.active)
+            .as_ref()
+            .and_then(|a| a.realloc_tx.borrow().as_ref().map(|r| r.effective))
+    };
+    assert_eq!(p.handle(reallocate(start + 1_000)), Response::Ok);
+    let first = effective().expect("the reallocation reached the engine's channel");
+    // The origin did not hear the answer and sends the same revision again,
+    // effective later: the share already switched, it must not switch again.
+    assert_eq!(p.handle(reallocate(start + 2_000)), Response::Ok);
+    assert_eq!(effective(), Some(first));
+}
+
 #[tokio::test]
 async fn a_sealed_test_is_recorded_with_its_verdict_and_summary() {
     let dir = tempfile::tempdir().expect("a temporary directory");
