@@ -87,7 +87,7 @@ fn sample(request: u32, status: u16, i: u64) -> Sample {
         request: RequestId(request),
         status,
         error: None,
-        expected: status < 400,
+        expected: Some(status < 400),
         timings: Timings {
             blocked: Duration::from_micros(3),
             connecting: Duration::ZERO,

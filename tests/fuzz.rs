@@ -158,7 +158,7 @@ fn snapshot() -> Snapshot {
             request: RequestId((ms % 2) as u32),
             status: if ms % 7 == 0 { 503 } else { 200 },
             error: None,
-            expected: ms % 7 != 0,
+            expected: Some(ms % 7 != 0),
             timings: Timings {
                 blocked: Duration::from_micros(ms),
                 connecting: Duration::from_micros(ms / 2),

@@ -462,6 +462,59 @@ async fn a_response_reads_serialises_and_takes_assignments_like_a_plain_object()
     );
 }
 
+/// `http.setResponseCallback(null)` leaves responses unjudged, as in k6
+/// 1.1.0 (seen): no `expected_response` tag and no `http_req_failed`
+/// sample, while a request with a callback of its own is still judged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_null_response_callback_leaves_responses_unjudged() {
+    let target = start_target().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = write(
+        dir.path(),
+        "null_callback.js",
+        "import http from 'k6/http';\n\
+         export const options = { iterations: 2 };\n\
+         http.setResponseCallback(null);\n\
+         export default function () {\n\
+           http.get(__ENV.TARGET_URL + 'status/500');\n\
+           http.get(__ENV.TARGET_URL + 'status/503', { responseCallback: http.expectedStatuses(200) });\n\
+           let refused = '';\n\
+           try { http.expectedStatuses(); } catch (e) { refused = String(e); }\n\
+           if (!refused.includes('no arguments')) throw new Error('expectedStatuses() accepted: ' + refused);\n\
+         }\n",
+    );
+    let export_path = dir.path().join("summary.json");
+    let summary = export_path.to_string_lossy().into_owned();
+    let url = format!("TARGET_URL={}/", base(&target));
+    let out = volley_async(
+        vec![
+            "run".into(),
+            "-q".into(),
+            "--summary-export".into(),
+            summary.clone(),
+            "-e".into(),
+            url,
+            script,
+        ],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc = export(&export_path);
+    assert_eq!(count(&doc, "http_reqs"), 4.0, "{doc}");
+    assert_eq!(count(&doc, "iterations"), 2.0, "{doc}");
+    // Only the two 503s had a callback: both unexpected.
+    let failed = &doc["metrics"]["http_req_failed"];
+    assert_eq!(
+        (failed["passes"].as_u64(), failed["fails"].as_u64()),
+        (Some(2), Some(0)),
+        "{doc}"
+    );
+    // No response was expected: the sub-metric k6 always adds is empty.
+    let expected = &doc["metrics"]["http_req_duration{expected_response:true}"];
+    assert!(expected.get("p(95)").is_none_or(|p| p == 0.0), "{doc}");
+}
+
 #[test]
 fn every_vu_is_initialised_before_the_load_starts() {
     let dir = tempfile::tempdir().expect("a temporary directory");

@@ -138,7 +138,7 @@ struct HttpKey {
     request: u32,
     status: u16,
     error: Option<ErrorKind>,
-    expected: bool,
+    expected: Option<bool>,
     /// For the `proto` and `tls_version` tags (see [`HttpSample`]).
     proto: u8,
     tls: u8,
@@ -150,7 +150,8 @@ struct HttpSlots {
     reqs: u32,
     /// `http_req_duration` and the six phase trends, in [`PHASES`] order.
     trends: [u32; 7],
-    failed: u32,
+    /// `None` for samples no response callback judged.
+    failed: Option<u32>,
     sent: u32,
     received: u32,
     /// Created on the first sample that has an intended time.
@@ -425,8 +426,10 @@ impl Recorder {
             self.bump(id, |v| add_trend_value(v, d));
             self.point(id, millis(d));
         }
-        self.bump(slots.failed, |v| add_rate_value(v, !h.expected));
-        self.point(slots.failed, f64::from(u8::from(!h.expected)));
+        if let (Some(failed), Some(expected)) = (slots.failed, h.expected) {
+            self.bump(failed, |v| add_rate_value(v, !expected));
+            self.point(failed, f64::from(u8::from(!expected)));
+        }
         self.bump(slots.sent, |v| add_counter_value(v, h.bytes_sent as f64));
         self.point(slots.sent, h.bytes_sent as f64);
         self.bump(slots.received, |v| {

@@ -117,8 +117,11 @@ pub struct HttpSample {
     /// Response status; 0 when no response arrived.
     pub status: u16,
     pub error: Option<ErrorKind>,
-    /// k6's `expected_response`: status in 200..=399 and no error.
-    pub expected: bool,
+    /// k6's `expected_response`, as the response callback judged it (by
+    /// default: status in 200..=399 and no error). `None`: the script set
+    /// no callback (`http.setResponseCallback(null)`), so the sample has
+    /// neither the `expected_response` tag nor an `http_req_failed` sample.
+    pub expected: Option<bool>,
     pub timings: Timings,
     /// For open-model scenarios: time from the intended send instant to the
     /// end of the response. `None` in closed-model scenarios.

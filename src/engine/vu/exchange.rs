@@ -264,9 +264,11 @@ fn record(
 ) {
     // A transport error is checked as status 0, as k6 does.
     let status = if resp.error.is_some() { 0 } else { resp.status };
-    let expected = expected_statuses
-        .iter()
-        .any(|(lo, hi)| (*lo..=*hi).contains(&status));
+    let expected = Some(
+        expected_statuses
+            .iter()
+            .any(|(lo, hi)| (*lo..=*hi).contains(&status)),
+    );
     sink.push(Sample::Http(HttpSample {
         request: id,
         status: resp.status,

@@ -318,12 +318,14 @@ impl Recorder {
             (self.interner.intern(key::METHOD), Arc::clone(&r.method)),
             self.pair(key::STATUS, &k.status.to_string()),
             (self.interner.intern(key::GROUP), Arc::clone(&r.group)),
-            self.pair(
-                key::EXPECTED_RESPONSE,
-                if k.expected { "true" } else { "false" },
-            ),
             (self.interner.intern(key::URL), Arc::clone(&r.url)),
         ];
+        if let Some(expected) = k.expected {
+            system.push(self.pair(
+                key::EXPECTED_RESPONSE,
+                if expected { "true" } else { "false" },
+            ));
+        }
         if let Some(e) = k.error {
             system.push(self.pair(key::ERROR, e.name()));
         }
@@ -378,9 +380,12 @@ impl Recorder {
         let data_tags = self.tags(&r.scenario_tags, &[], &data_system);
         // Everything that splits by status resolves as one unit; the data
         // counters (shared by every status) as another.
-        let per_status: Vec<SeriesKey> = [Metric::HttpReqs, Metric::HttpReqFailed]
+        // `http_req_failed` only for a sample the response callback judged.
+        let failed = k.expected.map(|_| Metric::HttpReqFailed);
+        let per_status: Vec<SeriesKey> = [Metric::HttpReqs]
             .into_iter()
             .chain(PHASES)
+            .chain(failed)
             .map(|m| SeriesKey::new(m, tags.clone()))
             .collect();
         let s = self.resolve_all(per_status, r.scenario);
@@ -390,10 +395,11 @@ impl Recorder {
         let d = self.resolve_all(data, r.scenario);
         let folded = s.iter().chain(&d).any(|slot| slot.folded);
         let mut trends = [0; 7];
-        for (id, slot) in trends.iter_mut().zip(&s[2..]) {
+        for (id, slot) in trends.iter_mut().zip(&s[1..]) {
             *id = slot.id;
         }
-        let (reqs, failed, sent, received) = (s[0].id, s[1].id, d[0].id, d[1].id);
+        let failed = s.get(1 + PHASES.len()).map(|slot| slot.id);
+        let (reqs, sent, received) = (s[0].id, d[0].id, d[1].id);
         Some(HttpSlots {
             reqs,
             trends,

@@ -214,7 +214,7 @@ pub fn http(request: RequestId, status: u16, error: Option<ErrorKind>, ms: u64) 
         request,
         status,
         error,
-        expected: error.is_none() && (200..=399).contains(&status),
+        expected: Some(error.is_none() && (200..=399).contains(&status)),
         timings: Timings {
             blocked: Duration::from_micros(5),
             connecting: Duration::ZERO,

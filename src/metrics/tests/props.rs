@@ -135,7 +135,7 @@ fn arb_sample() -> impl Strategy<Value = Sample> {
                 request: RequestId(req),
                 status,
                 error,
-                expected: error.is_none() && (200..=399).contains(&status),
+                expected: Some(error.is_none() && (200..=399).contains(&status)),
                 timings: Timings {
                     blocked: t[0],
                     connecting: t[1],

@@ -348,6 +348,8 @@ export function batch(requests) {
 const RANGES = Symbol('expectedStatuses');
 
 export function expectedStatuses(...specs) {
+  // As k6: a callback that expects nothing is refused ([] means null below).
+  if (specs.length === 0) throw new Error('no arguments');
   const ranges = [];
   for (const s of specs) {
     if (typeof s === 'number' && Number.isInteger(s)) {
@@ -369,7 +371,8 @@ function statusRanges(callback) {
 }
 
 // The VU's default callback is kept natively (a VU's own, though this
-// module is its realm's): [] expects every status.
+// module is its realm's): [] is null, no callback (responses are not
+// judged: no expected_response tag, no http_req_failed sample).
 export function setResponseCallback(callback) {
   v.defaultExpected(callback === null ? [] : statusRanges(callback));
 }
