@@ -345,3 +345,32 @@ flow:
     );
     target.shutdown().await;
 }
+
+/// The timeout covers the whole redirect chain, as k6's does: four hops of
+/// 300 ms each fit no 700 ms timeout, though each would alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_covers_the_whole_redirect_chain() {
+    let target = start_target_with(TargetConfig {
+        added_latency: Duration::from_millis(300),
+        ..TargetConfig::default()
+    })
+    .await;
+    let yaml = format!(
+        r#"
+iterations: 1
+flow:
+  - get:
+      url: "{base}/redirect/3"
+      timeout: 700ms
+  - batch:
+      - url: "{base}/redirect/3"
+        timeout: 700ms
+"#,
+        base = base(&target)
+    );
+    let r = run_yaml(&yaml).await;
+    // Per request: two 302s, then the third hop cut with 100 ms left.
+    assert_eq!(summary_errors(&r, "timeout"), 2, "{:?}", r.summary.errors);
+    assert_eq!(counter(&r, Metric::HttpReqs), 6.0);
+    target.shutdown().await;
+}

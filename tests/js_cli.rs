@@ -515,6 +515,41 @@ async fn a_null_response_callback_leaves_responses_unjudged() {
     assert!(expected.get("p(95)").is_none_or(|p| p == 0.0), "{doc}");
 }
 
+/// A request's timeout covers its whole redirect chain, as k6's does: four
+/// hops of 300 ms each fit no 700 ms timeout, though each would alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_covers_the_whole_redirect_chain() {
+    let target = common::start_target_with(volley::target::TargetConfig {
+        added_latency: Duration::from_millis(300),
+        ..volley::target::TargetConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = write(
+        dir.path(),
+        "chain_timeout.js",
+        "import http from 'k6/http';\n\
+         import { check } from 'k6';\n\
+         export const options = { iterations: 1, thresholds: { checks: ['rate==1'] } };\n\
+         export default function () {\n\
+           const url = __ENV.TARGET_URL + 'redirect/3';\n\
+           const [b] = http.batch([['GET', url, null, { timeout: '700ms' }]]);\n\
+           for (const r of [http.get(url, { timeout: '700ms' }), b]) {\n\
+             check(r, { 'cut on the third hop': (x) => x.error_code === 1050 && x.status === 0 });\n\
+           }\n\
+           check(http.get(url, { timeout: '2s' }), { 'whole chain in 2 s': (x) => x.status === 200 });\n\
+         }\n",
+    );
+    let out = run_quiet_against(&target, script).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
 #[test]
 fn every_vu_is_initialised_before_the_load_starts() {
     let dir = tempfile::tempdir().expect("a temporary directory");

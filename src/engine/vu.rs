@@ -360,17 +360,20 @@ impl Vu {
             let sent = exchange::render(p, &cx, bufs);
             let cookies = exchange::with_cookies(jar, sent.headers, sent.url, hop_headers);
             *chain = None;
+            // The timeout covers the whole redirect chain, as k6's does.
+            let mut spent = std::time::Duration::ZERO;
             // One await for the first hop and every redirect: the state a
             // request keeps across it is only what it sends; the rest is made
             // again after each response.
             loop {
+                let timeout = r.timeout.saturating_sub(spent);
                 let hop = match chain {
                     None => OutRequest {
                         method: &r.method,
                         url: sent.url,
                         headers: if cookies { hop_headers } else { sent.headers },
                         body: sent.body,
-                        timeout: r.timeout,
+                        timeout,
                         keep_body: p.keep_body,
                         keep_headers: p.keep_headers,
                     },
@@ -379,12 +382,13 @@ impl Vu {
                         url: &c.url,
                         headers: hop_headers,
                         body: if c.keep_body { sent.body } else { &[] },
-                        timeout: r.timeout,
+                        timeout,
                         keep_body: p.keep_body,
                         keep_headers: p.keep_headers,
                     },
                 };
                 client.send(&hop, response).await;
+                spent = spent.saturating_add(response.timings.total());
                 let f = follow(r, &sent, at);
                 if !exchange::follow_on(&f, chain, response, jar, sink, hop_headers)
                     || chain.is_none()

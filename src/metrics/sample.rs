@@ -108,6 +108,16 @@ impl Timings {
     pub fn duration(&self) -> Duration {
         self.sending + self.waiting + self.receiving
     }
+
+    /// The whole hop, from asking for a connection to the last byte:
+    /// `blocked` (which holds connecting and the TLS handshake) and the
+    /// duration.
+    pub fn total(&self) -> Duration {
+        self.blocked
+            .saturating_add(self.sending)
+            .saturating_add(self.waiting)
+            .saturating_add(self.receiving)
+    }
 }
 
 /// One finished (or failed) HTTP request.

@@ -8,6 +8,7 @@
 //! in the batch's order.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::HeaderName;
 
@@ -25,6 +26,9 @@ struct Item {
     /// The first hop carries `hop_headers` (the jar had cookies for it).
     cookies: bool,
     response: Response,
+    /// The hops' time so far: the request's timeout covers its whole
+    /// redirect chain, as k6's does.
+    spent: Duration,
 }
 
 impl Vu {
@@ -47,6 +51,7 @@ impl Vu {
                     hop_headers,
                     cookies,
                     response: Response::default(),
+                    spent: Duration::ZERO,
                 }
             })
             .collect();
@@ -73,6 +78,7 @@ impl Vu {
             for (i, response) in active.into_iter().zip(responses) {
                 let item = &mut items[i];
                 item.response = response;
+                item.spent = item.spent.saturating_add(item.response.timings.total());
                 if exchange::follow_on(
                     &follows[i],
                     &mut item.chain,
@@ -128,7 +134,7 @@ fn out_request<'a>(
         url,
         headers,
         body,
-        timeout: r.timeout,
+        timeout: r.timeout.saturating_sub(item.spent),
         keep_body: p.keep_body,
         keep_headers: p.keep_headers,
     }

@@ -137,6 +137,8 @@ pub(super) struct Exchange {
     chain: Option<Chain>,
     /// `auth: "digest"`: the URL's credentials, kept out of the URL.
     digest: Option<DigestAuth>,
+    /// The hops' time so far (the timeout is the whole chain's).
+    spent: Duration,
 }
 
 /// Where a Digest exchange stands.
@@ -282,6 +284,7 @@ impl Exchange {
             expected,
             chain: None,
             digest,
+            spent: Duration::ZERO,
         })
     }
 
@@ -325,7 +328,8 @@ impl Exchange {
             } else {
                 bytes::Bytes::new()
             },
-            timeout: self.timeout,
+            // k6's timeout covers the whole chain of redirects.
+            timeout: self.timeout.saturating_sub(self.spent),
             keep_body: self.keep_body,
         }
     }
@@ -334,6 +338,7 @@ impl Exchange {
     /// records it, and says whether a redirect is to be followed (the
     /// exchange then describes the next hop).
     fn after(&mut self, state: &State, resp: &mut Response) -> bool {
+        self.spent = self.spent.saturating_add(resp.timings.total());
         let url = self.hop_url().to_owned();
         with_jar(state, self.jar, |j| {
             follow::store_cookies(j, &url, resp, unix_now)
