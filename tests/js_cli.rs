@@ -64,14 +64,22 @@ async fn volley_async(args: Vec<String>, env: Vec<(String, String)>) -> Output {
     .expect("the blocking task running volley")
 }
 
-/// `volley run -q -e TARGET_URL=<target>/ SCRIPT`.
-async fn run_quiet_against(target: &volley::target::TargetHandle, script: String) -> Output {
+/// `volley run -q -e TARGET_URL=<target>/ FLAGS… SCRIPT`.
+async fn run_quiet_against(
+    target: &volley::target::TargetHandle,
+    script: String,
+    flags: &[&str],
+) -> Output {
     let url = format!("TARGET_URL={}/", base(target));
-    volley_async(
-        vec!["run".into(), "-q".into(), "-e".into(), url, script],
-        Vec::new(),
-    )
-    .await
+    let mut args: Vec<String> = vec!["run".into(), "-q".into(), "-e".into(), url];
+    args.extend(flags.iter().map(|f| (*f).to_owned()));
+    args.push(script);
+    volley_async(args, Vec::new()).await
+}
+
+/// Asserts that a run exited 0, showing what it printed otherwise.
+fn assert_passed(out: &Output) {
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(out), stderr(out));
 }
 
 fn count(doc: &serde_json::Value, metric: &str) -> f64 {
@@ -298,7 +306,7 @@ async fn handle_summary_outputs_replace_the_default_summary() {
             junit = junit.to_string_lossy(),
         ),
     );
-    let out = run_quiet_against(&target, script).await;
+    let out = run_quiet_against(&target, script, &[]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.starts_with("reqs=2 token=abc\n"), "{text}");
@@ -421,13 +429,7 @@ fn a_scenario_env_reaches_env_in_its_vu_code() {
          export default function () { check(__ENV.GREETING, { 'scenario env seen': (g) => g === 'hi' }); }\n",
     );
     let out = volley(&["run", "-q", &script], &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_passed(&out);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -452,14 +454,8 @@ async fn a_response_reads_serialises_and_takes_assignments_like_a_plain_object()
            check(r, { 'assignment sticks': (x) => x.status === 201 });\n\
          }\n",
     );
-    let out = run_quiet_against(&target, script).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    let out = run_quiet_against(&target, script, &[]).await;
+    assert_passed(&out);
 }
 
 /// `http.setResponseCallback(null)` leaves responses unjudged, as in k6
@@ -485,21 +481,8 @@ async fn a_null_response_callback_leaves_responses_unjudged() {
     );
     let export_path = dir.path().join("summary.json");
     let summary = export_path.to_string_lossy().into_owned();
-    let url = format!("TARGET_URL={}/", base(&target));
-    let out = volley_async(
-        vec![
-            "run".into(),
-            "-q".into(),
-            "--summary-export".into(),
-            summary.clone(),
-            "-e".into(),
-            url,
-            script,
-        ],
-        Vec::new(),
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run_quiet_against(&target, script, &["--summary-export", &summary]).await;
+    assert_passed(&out);
     let doc = export(&export_path);
     assert_eq!(count(&doc, "http_reqs"), 4.0, "{doc}");
     assert_eq!(count(&doc, "iterations"), 2.0, "{doc}");
@@ -540,14 +523,8 @@ async fn a_timeout_covers_the_whole_redirect_chain() {
            check(http.get(url, { timeout: '2s' }), { 'whole chain in 2 s': (x) => x.status === 200 });\n\
          }\n",
     );
-    let out = run_quiet_against(&target, script).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    let out = run_quiet_against(&target, script, &[]).await;
+    assert_passed(&out);
 }
 
 #[test]
@@ -569,13 +546,7 @@ fn every_vu_is_initialised_before_the_load_starts() {
          }\n",
     );
     let out = volley(&["run", "-q", &script], &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_passed(&out);
 }
 
 /// Credentials in a URL never reach a tag (k6 masks them), and cookies

@@ -21,14 +21,8 @@ fn plan(rate: u64, secs: u64, vus: u64) -> String {
 async fn exact_on(name: &str, agents: usize, rate: u64, secs: u64) {
     let seed = seed(name);
     let fleet = Fleet::start(seed, Options::new(agents));
-    let id = fleet
-        .submit(0, &plan(rate, secs, rate), agents)
-        .await
-        .unwrap_or_else(|e| panic!("seed {seed}: submit refused: {e}"));
-    let (by, sealed) = fleet
-        .sealed(&id, Duration::from_secs(secs + 30))
-        .await
-        .unwrap_or_else(|| panic!("seed {seed}: never sealed"));
+    let id = submitted(&fleet, seed, 0, &plan(rate, secs, rate), agents).await;
+    let (by, sealed) = sealed_within(&fleet, seed, &id, Duration::from_secs(secs + 30)).await;
     assert_eq!(by, 0, "seed {seed}: the origin seals");
     let snap = fleet.snapshot(0, &id).expect("the origin knows its test");
     assert_eq!(
@@ -68,6 +62,33 @@ async fn a_thousand_agents_merge_through_relays_exactly() {
     exact_on("thousand_agents", 1000, 2000, 2).await;
 }
 
+/// Submits `plan` through agent `via`; the test's id (a refusal fails the
+/// scenario, with its seed).
+async fn submitted(fleet: &Fleet, seed: u64, via: usize, plan: &str, min_agents: usize) -> String {
+    fleet
+        .submit(via, plan, min_agents)
+        .await
+        .unwrap_or_else(|e| panic!("seed {seed}: submit refused: {e}"))
+}
+
+/// The sealed result of test `id` and who sealed it, within `within` of
+/// simulated time (a test never sealed fails the scenario).
+async fn sealed_within(fleet: &Fleet, seed: u64, id: &str, within: Duration) -> (usize, Sealed) {
+    fleet
+        .sealed(id, within)
+        .await
+        .unwrap_or_else(|| panic!("seed {seed}: test {id} never sealed within {within:?}"))
+}
+
+/// Aborts test `id` through agent `via` (a refusal fails the scenario).
+async fn abort_through(fleet: &Fleet, seed: u64, via: usize, id: &str) {
+    fleet.agents[via]
+        .service
+        .abort(id)
+        .await
+        .unwrap_or_else(|e| panic!("seed {seed}: abort refused: {e}"));
+}
+
 /// Waits `d` of simulated time.
 async fn after(d: Duration) {
     tokio::time::sleep(d).await;
@@ -85,16 +106,10 @@ async fn a_lost_participant(name: &str, agents: usize, rate: u64, secs: u64) {
     let seed = seed(name);
     let victim = agents / 2;
     let mut fleet = Fleet::start(seed, Options::new(agents));
-    let id = fleet
-        .submit(0, &plan(rate, secs, rate), agents)
-        .await
-        .unwrap_or_else(|e| panic!("seed {seed}: submit refused: {e}"));
+    let id = submitted(&fleet, seed, 0, &plan(rate, secs, rate), agents).await;
     after(STARTED + Duration::from_secs(1)).await;
     fleet.kill(victim).await;
-    let (by, sealed) = fleet
-        .sealed(&id, Duration::from_secs(secs + 30))
-        .await
-        .unwrap_or_else(|| panic!("seed {seed}: never sealed"));
+    let (by, sealed) = sealed_within(&fleet, seed, &id, Duration::from_secs(secs + 30)).await;
     assert_eq!(by, 0, "seed {seed}");
     let snap = fleet.snapshot(0, &id).expect("the origin knows its test");
     let lost = agent_id(victim);
@@ -132,10 +147,7 @@ async fn a_survivor_that_misses_the_reallocation_gets_it_once_the_link_heals() {
     let seed = seed("realloc_heals");
     let (agents, rate, secs) = (3, 60, 8);
     let mut fleet = Fleet::start(seed, Options::new(agents));
-    let id = fleet
-        .submit(0, &plan(rate, secs, rate), agents)
-        .await
-        .unwrap_or_else(|e| panic!("seed {seed}: submit refused: {e}"));
+    let id = submitted(&fleet, seed, 0, &plan(rate, secs, rate), agents).await;
     after(STARTED + Duration::from_secs(1)).await;
     fleet.kill(2).await;
     // Detection takes 1 s and the origin looks every 250 ms: the
@@ -145,10 +157,7 @@ async fn a_survivor_that_misses_the_reallocation_gets_it_once_the_link_heals() {
     fleet.partition(0, 1);
     after(Duration::from_millis(700)).await;
     fleet.heal(0, 1);
-    let (_, sealed) = fleet
-        .sealed(&id, Duration::from_secs(secs + 30))
-        .await
-        .unwrap_or_else(|| panic!("seed {seed}: never sealed"));
+    let (_, sealed) = sealed_within(&fleet, seed, &id, Duration::from_secs(secs + 30)).await;
     let snap = fleet.snapshot(0, &id).expect("the origin knows its test");
     assert_eq!(snap.revision, 2, "seed {seed}: {:?}", snap.incidents);
     let planned = (rate * secs) as f64;
@@ -199,16 +208,10 @@ async fn a_dead_origin(name: &str, agents: usize, iterations: u64) -> TestSnapsh
     options.stores = true;
     let mut fleet = Fleet::start(seed, options);
     let vus = 2 * agents as u64;
-    let id = fleet
-        .submit(0, &shared(vus, iterations), agents)
-        .await
-        .unwrap_or_else(|e| panic!("seed {seed}: submit refused: {e}"));
+    let id = submitted(&fleet, seed, 0, &shared(vus, iterations), agents).await;
     after(STARTED + Duration::from_secs(2)).await;
     fleet.kill(0).await;
-    let (by, sealed) = fleet
-        .sealed(&id, Duration::from_secs(60))
-        .await
-        .unwrap_or_else(|| panic!("seed {seed}: never sealed"));
+    let (by, sealed) = sealed_within(&fleet, seed, &id, Duration::from_secs(60)).await;
     assert_eq!(
         by, 1,
         "seed {seed}: a001, the lowest live agent, adopts the test"
@@ -284,10 +287,7 @@ async fn agents_that_finished_before_the_origin_died_are_in_the_rebuilt_summary(
                 .is_some_and(|t| t.scale(1) == 1)
         })
         .expect("one agent runs the one VU");
-    let id = fleet
-        .submit(busy, plan, 3)
-        .await
-        .unwrap_or_else(|e| panic!("seed {seed}: submit refused: {e}"));
+    let id = submitted(&fleet, seed, busy, plan, 3).await;
     after(STARTED + Duration::from_secs(3)).await;
     assert_eq!(
         fleet.loaded(),
@@ -296,10 +296,7 @@ async fn agents_that_finished_before_the_origin_died_are_in_the_rebuilt_summary(
     );
     fleet.kill(busy).await;
     let successor = usize::from(busy == 0);
-    let (by, sealed) = fleet
-        .sealed(&id, Duration::from_secs(40))
-        .await
-        .unwrap_or_else(|| panic!("seed {seed}: never sealed"));
+    let (by, sealed) = sealed_within(&fleet, seed, &id, Duration::from_secs(40)).await;
     assert_eq!(
         by, successor,
         "seed {seed}: the lowest live agent adopts the test"
@@ -323,10 +320,7 @@ async fn a_participant_cut_off_from_everyone_stops_its_own_load() {
     let mut options = Options::new(4);
     options.orphan_timeout = Duration::from_secs(3);
     let fleet = Fleet::start(seed, options);
-    let id = fleet
-        .submit(0, &plan(40, 20, 40), 4)
-        .await
-        .unwrap_or_else(|e| panic!("seed {seed}: submit refused: {e}"));
+    let id = submitted(&fleet, seed, 0, &plan(40, 20, 40), 4).await;
     after(STARTED + Duration::from_secs(2)).await;
     for other in [0, 1, 2] {
         fleet.partition(3, other);
@@ -344,10 +338,7 @@ async fn a_participant_cut_off_from_everyone_stops_its_own_load() {
         "seed {seed}: {:?}",
         snap.incidents
     );
-    let (by, _) = fleet
-        .sealed(&id, Duration::from_secs(40))
-        .await
-        .unwrap_or_else(|| panic!("seed {seed}: never sealed"));
+    let (by, _) = sealed_within(&fleet, seed, &id, Duration::from_secs(40)).await;
     assert_eq!(
         by, 0,
         "seed {seed}: the origin seals, a003 never coordinates"
@@ -359,20 +350,14 @@ async fn a_participant_cut_off_from_everyone_stops_its_own_load() {
 async fn a_short_partition_that_heals_loses_nothing() {
     let seed = seed("healed");
     let fleet = Fleet::start(seed, Options::new(3));
-    let id = fleet
-        .submit(0, &plan(60, 5, 60), 3)
-        .await
-        .unwrap_or_else(|e| panic!("seed {seed}: submit refused: {e}"));
+    let id = submitted(&fleet, seed, 0, &plan(60, 5, 60), 3).await;
     after(STARTED + Duration::from_secs(1)).await;
     // Shorter than failure detection: nobody is declared lost, the
     // intervals held back are delivered once the link is back.
     fleet.partition(0, 2);
     after(Duration::from_millis(600)).await;
     fleet.heal(0, 2);
-    let (_, sealed) = fleet
-        .sealed(&id, Duration::from_secs(40))
-        .await
-        .unwrap_or_else(|| panic!("seed {seed}: never sealed"));
+    let (_, sealed) = sealed_within(&fleet, seed, &id, Duration::from_secs(40)).await;
     let snap = fleet.snapshot(0, &id).expect("the origin knows its test");
     assert_eq!(snap.revision, 1, "seed {seed}: {:?}", snap.incidents);
     assert_eq!(counter(&sealed, "iterations"), 300.0, "seed {seed}");
@@ -382,20 +367,10 @@ async fn a_short_partition_that_heals_loses_nothing() {
 async fn an_abort_through_any_agent_stops_the_whole_fleet() {
     let seed = seed("abort");
     let fleet = Fleet::start(seed, Options::new(5));
-    let id = fleet
-        .submit(0, &plan(50, 30, 50), 5)
-        .await
-        .unwrap_or_else(|e| panic!("seed {seed}: submit refused: {e}"));
+    let id = submitted(&fleet, seed, 0, &plan(50, 30, 50), 5).await;
     after(STARTED + Duration::from_secs(2)).await;
-    fleet.agents[3]
-        .service
-        .abort(&id)
-        .await
-        .unwrap_or_else(|e| panic!("seed {seed}: abort refused: {e}"));
-    fleet
-        .sealed(&id, Duration::from_secs(10))
-        .await
-        .unwrap_or_else(|| panic!("seed {seed}: never sealed after the abort"));
+    abort_through(&fleet, seed, 3, &id).await;
+    sealed_within(&fleet, seed, &id, Duration::from_secs(10)).await;
     let snap = fleet.snapshot(0, &id).expect("the origin knows its test");
     assert_eq!(snap.meta.phase, TestPhase::Aborted, "seed {seed}");
     assert!(
@@ -414,20 +389,13 @@ async fn an_abort_through_any_agent_stops_the_whole_fleet() {
 async fn an_abort_that_misses_a_cut_off_agent_reaches_it_once_the_link_heals() {
     let seed = seed("abort_heals");
     let fleet = Fleet::start(seed, Options::new(5));
-    let id = fleet
-        .submit(0, &plan(50, 30, 50), 5)
-        .await
-        .unwrap_or_else(|e| panic!("seed {seed}: submit refused: {e}"));
+    let id = submitted(&fleet, seed, 0, &plan(50, 30, 50), 5).await;
     after(STARTED + Duration::from_secs(2)).await;
     // Cut shorter than failure detection: a003 is not lost, it only misses
     // the abort, and then delivers its intervals again as if nothing
     // happened.
     fleet.partition(0, 3);
-    fleet.agents[1]
-        .service
-        .abort(&id)
-        .await
-        .unwrap_or_else(|e| panic!("seed {seed}: abort refused: {e}"));
+    abort_through(&fleet, seed, 1, &id).await;
     after(Duration::from_millis(600)).await;
     fleet.heal(0, 3);
     after(Duration::from_secs(3)).await;
@@ -436,10 +404,7 @@ async fn an_abort_that_misses_a_cut_off_agent_reaches_it_once_the_link_heals() {
         "seed {seed}: load 3 s after the link healed, of a test aborted 27 s before its end: {:?}",
         fleet.loaded()
     );
-    fleet
-        .sealed(&id, Duration::from_secs(10))
-        .await
-        .unwrap_or_else(|| panic!("seed {seed}: never sealed after the abort"));
+    sealed_within(&fleet, seed, &id, Duration::from_secs(10)).await;
     let snap = fleet.snapshot(0, &id).expect("the origin knows its test");
     assert_eq!(snap.meta.phase, TestPhase::Aborted, "seed {seed}");
     let a003 = snap.agents.iter().find(|a| a.agent == agent_id(3));
@@ -474,10 +439,7 @@ async fn lossy_jittery_links_still_give_exact_results() {
     );
     // A lost Prepare leaves its agent out (the others run its share): a
     // test that needs all six would rightly not start.
-    let id = fleet
-        .submit(0, &plan(120, 5, 120), 1)
-        .await
-        .unwrap_or_else(|e| panic!("seed {seed}: submit refused: {e}"));
+    let id = submitted(&fleet, seed, 0, &plan(120, 5, 120), 1).await;
     let Some((_, sealed)) = fleet.sealed(&id, Duration::from_secs(60)).await else {
         let snap = fleet
             .snapshot(0, &id)
