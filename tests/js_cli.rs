@@ -527,6 +527,68 @@ async fn a_timeout_covers_the_whole_redirect_chain() {
     assert_passed(&out);
 }
 
+/// Requests `http.asyncRequest` queued before the VU awaits them are in
+/// flight together: this server answers no request before it holds two at
+/// once, so requests sent one after the other would time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_requests_awaited_together_are_in_flight_together() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds a loopback port");
+    let port = listener.local_addr().expect("bound").port();
+    let (pair_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let open = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let server = tokio::spawn(async move {
+        // At most a handful of connections, each answered once.
+        for _ in 0..8 {
+            let Ok((mut conn, _)) = listener.accept().await else {
+                return;
+            };
+            let (pair_tx, open) = (pair_tx.clone(), open.clone());
+            let mut paired = pair_tx.subscribe();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                let _ = conn.read(&mut buf).await;
+                if open.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 2 == 1 {
+                    let _ = pair_tx.send(());
+                } else {
+                    let _ = tokio::time::timeout(Duration::from_secs(10), paired.recv()).await;
+                }
+                let _ = conn
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = write(
+        dir.path(),
+        "together.js",
+        "import http from 'k6/http';\n\
+         import { check } from 'k6';\n\
+         export const options = { iterations: 1, thresholds: { checks: ['rate==1'] } };\n\
+         export default async function () {\n\
+           const url = __ENV.PAIR_URL;\n\
+           const rs = await Promise.all([\n\
+             http.asyncRequest('GET', url, null, { timeout: '3s' }),\n\
+             http.asyncRequest('GET', url, null, { timeout: '3s' }),\n\
+           ]);\n\
+           check(rs, { 'both answered': (r) => r.every((x) => x.status === 200) });\n\
+         }\n",
+    );
+    let url = format!("PAIR_URL=http://127.0.0.1:{port}/");
+    let out = volley_async(
+        vec!["run".into(), "-q".into(), "-e".into(), url, script],
+        Vec::new(),
+    )
+    .await;
+    server.abort();
+    assert_passed(&out);
+}
+
 #[test]
 fn every_vu_is_initialised_before_the_load_starts() {
     let dir = tempfile::tempdir().expect("a temporary directory");

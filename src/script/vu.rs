@@ -352,7 +352,7 @@ fn iterate<'js>(
 fn settle<'js>(ctx: &Ctx<'js>, v: Value<'js>) -> Result<Value<'js>, CaughtError<'js>> {
     // The function's promises and timers run to their end (k6's event
     // loop): jobs first, then the next due timer, until neither is left.
-    let step = ctx.globals().get::<_, Function>("__volley_timerStep").ok();
+    let step = ctx.globals().get::<_, Function>("__volley_loopStep").ok();
     loop {
         while ctx.execute_pending_job() {}
         let Some(step) = &step else { break };

@@ -171,6 +171,8 @@ pub const CASES: &[Case] = &[
     // Every hop counts: 4 + 2 + 11 + 2 + 4 = 23 requests per iteration.
     Case::counted("redirects.js", 0, 2, 46),
     Case::counted("expected_statuses.js", 0, 2, 10),
+    // 5 requests per iteration, the one that fails included.
+    Case::counted("async_request.js", 0, 2, 10),
     // 4 entries, one a chain of 2 redirects, then 2: 8 requests per iteration.
     Case::counted("batch.js", 0, 2, 16),
     Case::counted("uploads.js", 0, 2, 16),

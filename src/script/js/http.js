@@ -325,6 +325,23 @@ function prepared(method, url, body, params) {
   return [r.m, r.u, r.payload, r.meta, [r.m, r.u, r.headers, r.payload]];
 }
 
+// http.asyncRequest: a promise of the response. The request waits in the
+// VU's queue until the VU's code is idle (awaiting); the event loop then
+// sends every queued request in parallel, as one batch, and settles their
+// promises (see `__volley_loopStep`). A request the native side refuses
+// (a bad URL, say) rejects its promise.
+export function asyncRequest(method, url, body, params) {
+  return new Promise((resolve, reject) => {
+    const e = prepared(method, url, body, params);
+    v.vu().pending.push({
+      entry: e.slice(0, 4),
+      out: [0, 0, null, '', 0, 0, 0, 0, 0, 0, 0, '', null, 0, 0, 0, ''],
+      resolve: (raw) => resolve(new Response(raw, e[4])),
+      reject,
+    });
+  });
+}
+
 export function batch(requests) {
   const entry = (r) => {
     if (typeof r === 'string') return prepared('GET', r, null, undefined);
@@ -423,7 +440,7 @@ export const TLS_1_2 = 'tls1.2';
 export const TLS_1_3 = 'tls1.3';
 
 export default {
-  request, get, head, post, put, patch, del, options, batch, url, file, Response, CookieJar, cookieJar,
+  request, asyncRequest, get, head, post, put, patch, del, options, batch, url, file, Response, CookieJar, cookieJar,
   expectedStatuses, setResponseCallback,
   TLS_1_0, TLS_1_1, TLS_1_2, TLS_1_3,
 };

@@ -641,7 +641,7 @@ const PRELUDE: &str = r#"
 
   // What k6 keeps per VU, for VUs sharing this realm: the globals read the
   // running VU's record (see native/record.rs).
-  globalThis.__volley_newRecord = (env) => ({ env: Object.assign({}, env), timers: [], nextTimer: 1, random: undefined });
+  globalThis.__volley_newRecord = (env) => ({ env: Object.assign({}, env), timers: [], nextTimer: 1, pending: [], random: undefined });
   const accessor = (name, get, set) => Object.defineProperty(globalThis, name, { get, set, configurable: true });
   accessor('__VU', () => v.vuId(), undefined);
   accessor('__ITER', () => v.iter(), undefined);
@@ -669,8 +669,30 @@ const PRELUDE: &str = r#"
   globalThis.setInterval = (fn, ms, ...args) => add(fn, ms, args, true);
   globalThis.clearTimeout = clear;
   globalThis.clearInterval = clear;
-  globalThis.__volley_timerStep = () => {
-    const timers = v.vu().timers;
+  globalThis.__volley_loopStep = () => {
+    const r = v.vu();
+    // Queued http.asyncRequest calls first, all at once: the VU waits
+    // for them as k6's event loop would.
+    if (r.pending.length > 0) {
+      const queued = r.pending.splice(0);
+      let raws;
+      try {
+        raws = v.batch(queued.map((q) => q.entry), queued.map((q) => q.out));
+      } catch (e) {
+        if (v.stopping()) throw e;
+        // Refused before anything was sent: each alone says which.
+        for (const q of queued) {
+          try { q.resolve(v.batch([q.entry], [q.out])[0]); } catch (one) {
+            if (v.stopping()) throw one;
+            q.reject(one);
+          }
+        }
+        return true;
+      }
+      queued.forEach((q, i) => q.resolve(raws[i]));
+      return true;
+    }
+    const timers = r.timers;
     if (timers.length === 0) return false;
     const t = timers[0];
     const wait = t.due - Date.now();
@@ -686,7 +708,7 @@ const PRELUDE: &str = r#"
     t.fn(...t.args);
     return timers.length > 0;
   };
-  globalThis.__volley_timersClear = () => { v.vu().timers.length = 0; };
+  globalThis.__volley_timersClear = () => { const r = v.vu(); r.timers.length = 0; r.pending.length = 0; };
 })();
 "#;
 

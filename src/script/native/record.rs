@@ -58,6 +58,15 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>) -> rquickjs::Result<
             Ok(current_vu(&ctx)?.borrow().vu as f64)
         })?,
     )?;
+    // Whether the VU's iteration is being cut (a native it called was
+    // interrupted): the event loop then lets the interruption through
+    // rather than rejecting a promise the script could catch.
+    v.set(
+        "stopping",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>| -> rquickjs::Result<bool> {
+            Ok(current_vu(&ctx)?.borrow().stopping)
+        })?,
+    )?;
     v.set(
         "iter",
         Function::new(
