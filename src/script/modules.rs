@@ -1,9 +1,9 @@
 //! Module resolution: k6's built-in modules, the helper libraries scripts
 //! import by URL, and the script's own local modules.
 //!
-//! - `k6`, `k6/http`, `k6/execution`, `k6/encoding`, `k6/crypto`,
-//!   `k6/data`, `k6/metrics` are Volley's ES modules in `js/`, over the
-//!   natives.
+//! - `k6`, `k6/http`, `k6/html`, `k6/execution`, `k6/encoding`,
+//!   `k6/crypto`, `k6/data`, `k6/metrics` are Volley's ES modules in `js/`,
+//!   over the natives.
 //! - `https://jslib.k6.io/k6-utils/<version>/index.js` and
 //!   `https://jslib.k6.io/k6-summary/<version>/index.js` resolve to Volley's
 //!   built-in copies: machines running tests are often offline. Any other
@@ -25,10 +25,11 @@ use super::realm::{instance_name, split_name};
 use super::sources::{Sources, normalize};
 
 /// Built-in module names and their sources.
-const BUILTINS: [(&str, &str); 10] = [
+const BUILTINS: [(&str, &str); 11] = [
     ("k6", include_str!("js/k6.js")),
     ("k6/timers", include_str!("js/timers.js")),
     ("k6/http", include_str!("js/http.js")),
+    ("k6/html", include_str!("js/html.js")),
     ("k6/execution", include_str!("js/execution.js")),
     ("k6/encoding", include_str!("js/encoding.js")),
     ("k6/crypto", include_str!("js/crypto.js")),
@@ -39,11 +40,7 @@ const BUILTINS: [(&str, &str); 10] = [
 ];
 
 /// k6 modules Volley does not have yet, with what to do instead.
-const MISSING: [(&str, &str); 4] = [
-    (
-        "k6/html",
-        "parse the body with a regular expression or findBetween()",
-    ),
+const MISSING: [(&str, &str); 3] = [
     ("k6/ws", "WebSockets are not supported"),
     ("k6/net/grpc", "gRPC is not supported"),
     ("k6/browser", "browser tests are not supported"),

@@ -1,5 +1,7 @@
 // k6/http: requests are sent by the VU's native client; the script sees
 // them as synchronous calls (the VU is suspended while the request runs).
+import { parseHTML } from 'k6/html';
+
 const v = globalThis.__volley;
 
 function canonical(name) {
@@ -208,8 +210,14 @@ export class Response {
     const parsed = JSON.parse(typeof this.body === 'string' ? this.body : v.utf8(Array.from(new Uint8Array(this.body))));
     return selector === undefined ? parsed : selectPath(parsed, selector);
   }
-  html() {
-    throw new Error('Response.html() is not supported by Volley yet');
+  // The body as a k6/html Selection of the document, or of what
+  // `selector` finds in it.
+  html(selector) {
+    const body = typeof this.body === 'string' || this.body === null || this.body === undefined
+      ? this.body
+      : v.utf8(Array.from(new Uint8Array(this.body)));
+    const doc = parseHTML(body ?? '');
+    return selector === undefined ? doc : doc.find(selector);
   }
 }
 

@@ -31,6 +31,7 @@ use tokio::time::Instant;
 mod codec;
 mod cookies;
 mod exchange;
+mod html;
 mod http;
 pub mod record;
 
@@ -241,6 +242,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, jars: &Rc<RefCell<Jars>>) -> rquickjs::Resul
     let globals = ctx.globals();
 
     http::install(ctx, &v)?;
+    html::install(ctx, &v)?;
     cookies::install(ctx, &v, jars)?;
     codec::install(ctx, &v)?;
     record::install(ctx, &v)?;

@@ -1,0 +1,451 @@
+//! The natives behind `k6/html`: `parseHTML` and `Response.html()`. A
+//! parsed document lives here, in the realm's slab, under the handle its
+//! JavaScript object holds (freed when that object is collected, as cookie
+//! jars are); a selection is a list of node numbers in document order
+//! (0 is the document itself). The owner of the `scraper` crate.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use rquickjs::{Ctx, Function, Object};
+use scraper::node::Node;
+use scraper::{ElementRef, Html, Selector};
+
+use super::throw;
+
+/// Documents a realm's VUs may hold at once (each VU usually holds one
+/// response's at a time; they are freed when collected).
+const MAX_DOCUMENTS: usize = 1024;
+/// Largest text `parseHTML` takes: a response body larger than this is
+/// not a page a load test reads.
+const MAX_SOURCE: usize = 16 << 20;
+/// Longest CSS selector accepted.
+const MAX_SELECTOR: usize = 4096;
+
+/// One parsed document and its nodes in document order.
+struct Document {
+    html: Html,
+    order: Vec<ego_tree::NodeId>,
+    number: HashMap<ego_tree::NodeId, u32>,
+}
+
+impl Document {
+    fn parse(source: &str) -> Document {
+        let html = Html::parse_document(source);
+        let order: Vec<ego_tree::NodeId> = html.tree.root().descendants().map(|n| n.id()).collect();
+        let number = order
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect();
+        Document {
+            html,
+            order,
+            number,
+        }
+    }
+
+    fn element(&self, n: u32) -> Option<ElementRef<'_>> {
+        let id = *self.order.get(n as usize)?;
+        ElementRef::wrap(self.html.tree.get(id)?)
+    }
+
+    fn number_of(&self, e: ElementRef<'_>) -> Option<u32> {
+        self.number.get(&e.id()).copied()
+    }
+
+    /// Sorted, without repeats: a selection in document order.
+    fn numbers<'a>(&self, elements: impl Iterator<Item = ElementRef<'a>>) -> Vec<u32> {
+        let mut out: Vec<u32> = elements.filter_map(|e| self.number_of(e)).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The elements `nodes` name; the document itself stands for its root
+    /// element's parent (every element is below it).
+    fn find(&self, nodes: &[u32], selector: &Selector) -> Vec<u32> {
+        let mut found = Vec::new();
+        for &n in nodes {
+            if n == 0 {
+                found.extend(self.html.select(selector));
+            } else if let Some(e) = self.element(n) {
+                found.extend(e.select(selector));
+            }
+        }
+        self.numbers(found.into_iter())
+    }
+
+    fn children(&self, nodes: &[u32]) -> Vec<u32> {
+        let mut found = Vec::new();
+        for &n in nodes {
+            if n == 0 {
+                found.push(self.html.root_element());
+            } else if let Some(e) = self.element(n) {
+                found.extend(e.child_elements());
+            }
+        }
+        self.numbers(found.into_iter())
+    }
+
+    fn parents(&self, nodes: &[u32]) -> Vec<u32> {
+        let parents = nodes
+            .iter()
+            .filter_map(|&n| self.element(n)?.parent().and_then(ElementRef::wrap));
+        self.numbers(parents)
+    }
+
+    fn matching(&self, nodes: &[u32], selector: &Selector) -> Vec<u32> {
+        nodes
+            .iter()
+            .copied()
+            .filter(|&n| self.element(n).is_some_and(|e| selector.matches(&e)))
+            .collect()
+    }
+
+    fn text(&self, nodes: &[u32]) -> String {
+        let mut out = String::new();
+        for &n in nodes {
+            if n == 0 {
+                out.extend(self.html.root_element().text());
+            } else if let Some(e) = self.element(n) {
+                out.extend(e.text());
+            }
+        }
+        out
+    }
+
+    fn inner_html(&self, n: u32) -> Option<String> {
+        if n == 0 {
+            return Some(self.html.html());
+        }
+        Some(self.element(n)?.inner_html())
+    }
+
+    /// What a form field holds, as goquery's `Val` reads it: an input's
+    /// `value`, a textarea's text, a select's selected option (else its
+    /// first), an option's `value` or else its text.
+    fn value(&self, n: u32) -> Option<String> {
+        let e = self.element(n)?;
+        let option_value = |o: ElementRef<'_>| {
+            o.attr("value")
+                .map(str::to_owned)
+                .unwrap_or_else(|| o.text().collect())
+        };
+        match e.value().name() {
+            "input" => e.attr("value").map(str::to_owned),
+            "textarea" => Some(e.text().collect()),
+            "option" => Some(option_value(e)),
+            "select" => {
+                let options: Vec<ElementRef<'_>> = e
+                    .descendent_elements()
+                    .filter(|d| d.value().name() == "option")
+                    .collect();
+                let chosen = options
+                    .iter()
+                    .find(|o| o.attr("selected").is_some())
+                    .or(options.first());
+                chosen.map(|o| option_value(*o))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The documents of one realm, by handle.
+#[derive(Default)]
+struct Documents {
+    slots: Vec<Option<Document>>,
+    free: Vec<usize>,
+}
+
+impl Documents {
+    fn add(&mut self, d: Document) -> Option<u32> {
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None if self.slots.len() < MAX_DOCUMENTS => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+            None => return None,
+        };
+        self.slots[i] = Some(d);
+        u32::try_from(i).ok()
+    }
+
+    fn release(&mut self, handle: u32) {
+        let i = handle as usize;
+        if let Some(slot @ Some(_)) = self.slots.get_mut(i) {
+            *slot = None;
+            self.free.push(i);
+        }
+    }
+}
+
+type Shared = Rc<RefCell<Documents>>;
+
+/// Runs `f` on document `handle`; a handle that names none (never from
+/// `js/html.js`) is a JavaScript error.
+fn with_doc<'js, R>(
+    ctx: &Ctx<'js>,
+    docs: &Shared,
+    handle: u32,
+    f: impl FnOnce(&Document) -> R,
+) -> rquickjs::Result<R> {
+    let docs = docs.borrow();
+    match docs.slots.get(handle as usize) {
+        Some(Some(d)) => Ok(f(d)),
+        _ => Err(throw(ctx, "this HTML document was freed")),
+    }
+}
+
+/// The selector `text` is, or `None` (said once on stderr): as in k6,
+/// whose goquery matches nothing with a selector it cannot compile, a bad
+/// selector selects nothing rather than failing the iteration.
+fn selector(text: &str) -> Option<Selector> {
+    let parsed = if text.len() > MAX_SELECTOR {
+        Err(format!(
+            "{} bytes, more than the {MAX_SELECTOR} accepted",
+            text.len()
+        ))
+    } else {
+        Selector::parse(text).map_err(|e| e.to_string())
+    };
+    match parsed {
+        Ok(s) => Some(s),
+        Err(e) => {
+            static WARNED: std::sync::atomic::AtomicBool =
+                std::sync::atomic::AtomicBool::new(false);
+            if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                let shown: String = text.chars().take(80).collect();
+                eprintln!(
+                    "WARN: k6/html: invalid CSS selector {shown:?} ({e}) selects nothing (shown once)"
+                );
+            }
+            None
+        }
+    }
+}
+
+pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>) -> rquickjs::Result<()> {
+    let docs: Shared = Rc::default();
+
+    let d = Rc::clone(&docs);
+    v.set(
+        "htmlParse",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, source: String| {
+            if source.len() > MAX_SOURCE {
+                return Err(throw(
+                    &ctx,
+                    &format!(
+                        "parseHTML: {} bytes of HTML; at most {MAX_SOURCE} are parsed",
+                        source.len()
+                    ),
+                ));
+            }
+            let doc = Document::parse(&source);
+            d.borrow_mut().add(doc).ok_or_else(|| {
+                throw(
+                    &ctx,
+                    &format!("more than {MAX_DOCUMENTS} parsed HTML documents alive at once; keep only the selections you need"),
+                )
+            })
+        })?,
+    )?;
+    let d = Rc::clone(&docs);
+    v.set(
+        "htmlFree",
+        Function::new(ctx.clone(), move |handle: u32| {
+            d.borrow_mut().release(handle)
+        })?,
+    )?;
+    let d = Rc::clone(&docs);
+    v.set(
+        "htmlFind",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, h: u32, nodes: Vec<u32>, sel: String| {
+                let Some(sel) = selector(&sel) else {
+                    return Ok(Vec::new());
+                };
+                with_doc(&ctx, &d, h, |doc| doc.find(&nodes, &sel))
+            },
+        )?,
+    )?;
+    let d = Rc::clone(&docs);
+    v.set(
+        "htmlFilter",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, h: u32, nodes: Vec<u32>, sel: String| {
+                let Some(sel) = selector(&sel) else {
+                    return Ok(Vec::new());
+                };
+                with_doc(&ctx, &d, h, |doc| doc.matching(&nodes, &sel))
+            },
+        )?,
+    )?;
+    let d = Rc::clone(&docs);
+    v.set(
+        "htmlChildren",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, h: u32, nodes: Vec<u32>| {
+                with_doc(&ctx, &d, h, |doc| doc.children(&nodes))
+            },
+        )?,
+    )?;
+    let d = Rc::clone(&docs);
+    v.set(
+        "htmlParent",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, h: u32, nodes: Vec<u32>| {
+                with_doc(&ctx, &d, h, |doc| doc.parents(&nodes))
+            },
+        )?,
+    )?;
+    let d = Rc::clone(&docs);
+    v.set(
+        "htmlText",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, h: u32, nodes: Vec<u32>| {
+                with_doc(&ctx, &d, h, |doc| doc.text(&nodes))
+            },
+        )?,
+    )?;
+    let d = Rc::clone(&docs);
+    v.set(
+        "htmlInner",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, h: u32, n: u32| {
+            with_doc(&ctx, &d, h, |doc| doc.inner_html(n))
+        })?,
+    )?;
+    let d = Rc::clone(&docs);
+    v.set(
+        "htmlValue",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, h: u32, n: u32| {
+            with_doc(&ctx, &d, h, |doc| doc.value(n))
+        })?,
+    )?;
+    let d = Rc::clone(&docs);
+    v.set(
+        "htmlAttr",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, h: u32, n: u32, name: String| {
+                with_doc(&ctx, &d, h, |doc| {
+                    doc.element(n)
+                        .and_then(|e| e.attr(&name).map(str::to_owned))
+                })
+            },
+        )?,
+    )?;
+    let d = Rc::clone(&docs);
+    v.set(
+        "htmlAttrs",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, h: u32, n: u32| {
+            with_doc(&ctx, &d, h, |doc| {
+                doc.element(n).map_or_else(Vec::new, |e| {
+                    e.value()
+                        .attrs()
+                        .map(|(k, v)| vec![k.to_owned(), v.to_owned()])
+                        .collect::<Vec<_>>()
+                })
+            })
+        })?,
+    )?;
+    let d = Rc::clone(&docs);
+    v.set(
+        "htmlName",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, h: u32, n: u32| {
+            with_doc(&ctx, &d, h, |doc| match doc.order.get(n as usize) {
+                _ if n == 0 => "#document".to_owned(),
+                Some(id) => match doc.html.tree.get(*id).map(|node| node.value()) {
+                    Some(Node::Element(e)) => e.name().to_owned(),
+                    _ => String::new(),
+                },
+                None => String::new(),
+            })
+        })?,
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: &str = r#"<html><head><title>T</title></head><body>
+        <form id="login"><input name="csrf" value="tok-1"><input name="user">
+        <select name="lang"><option value="en">English</option><option selected>Deutsch</option></select>
+        <textarea name="note">hello</textarea></form>
+        <ul><li class="a">one</li><li>two</li><li class="a">three</li></ul></body></html>"#;
+
+    fn doc() -> Document {
+        Document::parse(PAGE)
+    }
+
+    fn sel(s: &str) -> Selector {
+        Selector::parse(s).expect("a valid selector")
+    }
+
+    #[test]
+    fn find_gives_document_order_without_repeats() {
+        let d = doc();
+        let lis = d.find(&[0], &sel("li"));
+        assert_eq!(lis.len(), 3);
+        assert!(lis.windows(2).all(|w| w[0] < w[1]));
+        // Found from the list and from the document: the same three.
+        let ul = d.find(&[0], &sel("ul"));
+        let both = [ul.clone(), vec![0]].concat();
+        assert_eq!(d.find(&both, &sel("li")), lis);
+        assert_eq!(d.text(&d.matching(&lis, &sel(".a"))), "onethree");
+        assert_eq!(d.parents(&lis), ul);
+        assert_eq!(d.children(&ul), lis);
+    }
+
+    #[test]
+    fn form_fields_read_as_goquery_reads_them() {
+        let d = doc();
+        let value = |s: &str| d.find(&[0], &sel(s)).first().and_then(|&n| d.value(n));
+        assert_eq!(value("input[name=csrf]").as_deref(), Some("tok-1"));
+        assert_eq!(value("input[name=user]"), None);
+        assert_eq!(value("select").as_deref(), Some("Deutsch"));
+        assert_eq!(value("textarea").as_deref(), Some("hello"));
+        assert_eq!(value("li"), None);
+    }
+
+    #[test]
+    fn attributes_and_inner_html() {
+        let d = doc();
+        let form = d.find(&[0], &sel("form"))[0];
+        assert_eq!(d.element(form).and_then(|e| e.attr("id")), Some("login"));
+        let li = d.find(&[0], &sel("li"))[1];
+        assert_eq!(d.inner_html(li).as_deref(), Some("two"));
+        assert!(
+            d.inner_html(0)
+                .is_some_and(|h| h.contains("<title>T</title>"))
+        );
+    }
+
+    #[test]
+    fn a_bad_or_oversized_selector_selects_nothing() {
+        assert!(selector("li[").is_none());
+        assert!(selector(&"li ".repeat(MAX_SELECTOR)).is_none());
+        assert!(selector("form > input[name=csrf]").is_some());
+    }
+
+    #[test]
+    fn the_slab_is_bounded_and_reuses_freed_handles() {
+        let mut docs = Documents::default();
+        let handles: Vec<u32> = (0..MAX_DOCUMENTS)
+            .map(|_| docs.add(Document::parse("")).expect("room"))
+            .collect();
+        assert!(docs.add(Document::parse("")).is_none());
+        docs.release(handles[7]);
+        assert_eq!(docs.add(Document::parse("")), Some(handles[7]));
+    }
+}
