@@ -128,7 +128,14 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>) -> rquickjs::Result<
             } else {
                 0
             };
-            (0..n).map(|_| fastrand::u8(..)).collect()
+            // The system's randomness, as k6's crypto/rand: scripts make
+            // tokens and ids of it.
+            let mut bytes = vec![0u8; n];
+            if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).is_err()
+            {
+                bytes.iter_mut().for_each(|b| *b = fastrand::u8(..));
+            }
+            bytes
         })?,
     )?;
 

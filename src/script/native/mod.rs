@@ -641,6 +641,33 @@ const PRELUDE: &str = r#"
   };
   globalThis.global = globalThis;
 
+  // WebCrypto's randomness, which k6 has as the global `crypto`:
+  // randomUUID() (version 4) and getRandomValues(); not `subtle`.
+  if (globalThis.crypto === undefined) {
+    const hex = (b) => b.toString(16).padStart(2, '0');
+    const integers = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array,
+      Int32Array, Uint32Array, BigInt64Array, BigUint64Array];
+    globalThis.crypto = {
+      getRandomValues(a) {
+        if (!integers.some((T) => a instanceof T)) {
+          throw new TypeError('crypto.getRandomValues: expected an integer typed array');
+        }
+        if (a.byteLength > 65536) {
+          throw new RangeError(`crypto.getRandomValues: ${a.byteLength} bytes asked for, at most 65536`);
+        }
+        new Uint8Array(a.buffer, a.byteOffset, a.byteLength).set(v.randomBytes(a.byteLength));
+        return a;
+      },
+      randomUUID() {
+        const b = v.randomBytes(16);
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        const h = b.map(hex).join('');
+        return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+      },
+    };
+  }
+
   // What k6 keeps per VU, for VUs sharing this realm: the globals read the
   // running VU's record (see native/record.rs).
   globalThis.__volley_newRecord = (env) => ({ env: Object.assign({}, env), timers: [], nextTimer: 1, pending: [], random: undefined });
