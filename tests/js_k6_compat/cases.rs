@@ -175,6 +175,7 @@ pub const CASES: &[Case] = &[
     Case::counted("async_request.js", 0, 2, 10),
     Case::counted("html.js", 0, 1, 1),
     Case::counted("web_crypto.js", 0, 1, 0),
+    Case::counted("vu_tags.js", 0, 2, 8),
     // 4 entries, one a chain of 2 redirects, then 2: 8 requests per iteration.
     Case::counted("batch.js", 0, 2, 16),
     Case::counted("uploads.js", 0, 2, 16),

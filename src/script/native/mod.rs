@@ -87,6 +87,10 @@ pub struct VuState {
     /// Custom metric series by (metric index, group, tags).
     series_ids: HashMap<SeriesKey, u32>,
     group_ids: HashMap<String, GroupId>,
+    /// Tags the script set with `exec.vu.metrics.tags` (sorted by key):
+    /// every later request, check and custom metric sample of the VU
+    /// carries them, under its own tags of the same name.
+    pub vu_tags: Vec<(String, String)>,
     /// Set when the driver asked the iteration to stop.
     pub stopping: bool,
     /// Set when this iteration called `exec.test.abort()`.
@@ -134,6 +138,7 @@ impl VuState {
             metrics: Vec::new(),
             series_ids: HashMap::new(),
             group_ids: HashMap::new(),
+            vu_tags: Vec::new(),
             stopping: false,
             aborting: false,
             intended: None,
@@ -160,6 +165,13 @@ impl VuState {
     ) -> RequestId {
         let Some(host) = &self.host else {
             return RequestId(crate::plan::dynamic::UNKNOWN);
+        };
+        let merged;
+        let tags = if self.vu_tags.is_empty() {
+            tags
+        } else {
+            merged = with_vu_tags(&self.vu_tags, tags.to_vec());
+            &merged
         };
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (self.scenario, &self.group, method, name, tags).hash(&mut h);
@@ -205,6 +217,21 @@ pub(super) fn tag_pairs(tags: Option<Value<'_>>) -> rquickjs::Result<Vec<(String
     }
     out.sort();
     Ok(out)
+}
+
+/// `tags` with the VU's own (`exec.vu.metrics.tags`) added under them:
+/// a sample's own tag wins over the VU's of the same name.
+pub(super) fn with_vu_tags(
+    vu: &[(String, String)],
+    mut tags: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    for (k, v) in vu {
+        if !tags.iter().any(|(t, _)| t == k) {
+            tags.push((k.clone(), v.clone()));
+        }
+    }
+    tags.sort();
+    tags
 }
 
 pub(super) fn throw(ctx: &Ctx<'_>, message: &str) -> rquickjs::Error {
@@ -291,6 +318,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, jars: &Rc<RefCell<Jars>>) -> rquickjs::Resul
                 if st.stage == Stage::Init {
                     return Err(throw(&ctx, "check() is not allowed in the init context"));
                 }
+                let tags = with_vu_tags(&st.vu_tags, tags);
                 let Some(host) = st.host.clone() else {
                     return Ok(());
                 };
@@ -360,6 +388,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, jars: &Rc<RefCell<Jars>>) -> rquickjs::Resul
                 let Some(metric) = st.metrics.get(index).copied() else {
                     return Err(throw(&ctx, "unknown metric"));
                 };
+                let tags = with_vu_tags(&st.vu_tags, tags);
                 let Some(host) = st.host.clone() else {
                     return Ok(());
                 };
@@ -446,7 +475,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, jars: &Rc<RefCell<Jars>>) -> rquickjs::Resul
                 let s = current_vu(&ctx)?;
                 // Read everything first: setting properties may run the
                 // script's setters, which must not meet a borrowed state.
-                let (vu, iter, in_scenario, in_test, host, scenario) = {
+                let (vu, iter, in_scenario, in_test, host, scenario, group) = {
                     let st = s.borrow();
                     if st.stage == Stage::Init {
                         return Err(throw(
@@ -461,10 +490,12 @@ pub fn install<'js>(ctx: &Ctx<'js>, jars: &Rc<RefCell<Jars>>) -> rquickjs::Resul
                         st.iteration_in_test,
                         st.host.clone(),
                         st.scenario,
+                        st.group.clone(),
                     )
                 };
                 let o = Object::new(ctx.clone())?;
                 o.set("vu", vu as f64)?;
+                o.set("group", group)?;
                 o.set("iter", iter as f64)?;
                 o.set("iterInScenario", in_scenario as f64)?;
                 o.set("iterationInTest", in_test as f64)?;

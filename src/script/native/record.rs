@@ -12,6 +12,11 @@ use rquickjs::{Ctx, Function, Object, Persistent, Value};
 
 use super::{Stage, State, current_vu, throw};
 
+/// Most tags a VU may set with `exec.vu.metrics.tags`, and the longest
+/// (name and value): each distinct set is a series of every metric.
+const MAX_VU_TAGS: usize = 64;
+const MAX_VU_TAG_LEN: usize = 1024;
+
 /// The running VU's record.
 pub fn record<'js>(ctx: &Ctx<'js>, state: &State) -> rquickjs::Result<Object<'js>> {
     let saved = state.borrow().record.clone();
@@ -57,6 +62,46 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>) -> rquickjs::Result<
         Function::new(ctx.clone(), |ctx: Ctx<'js>| -> rquickjs::Result<f64> {
             Ok(current_vu(&ctx)?.borrow().vu as f64)
         })?,
+    )?;
+    // exec.vu.metrics.tags: the VU's own tags, read and written one at a time.
+    v.set(
+        "vuTags",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>| -> rquickjs::Result<Vec<Vec<String>>> {
+                Ok(current_vu(&ctx)?
+                    .borrow()
+                    .vu_tags
+                    .iter()
+                    .map(|(k, v)| vec![k.clone(), v.clone()])
+                    .collect())
+            },
+        )?,
+    )?;
+    v.set(
+        "setVuTag",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, key: String, value: Option<String>| -> rquickjs::Result<()> {
+                let s = current_vu(&ctx)?;
+                let mut st = s.borrow_mut();
+                let tags = &mut st.vu_tags;
+                tags.retain(|(k, _)| *k != key);
+                if let Some(value) = value {
+                    if tags.len() >= MAX_VU_TAGS || key.len() + value.len() > MAX_VU_TAG_LEN {
+                        return Err(throw(
+                            &ctx,
+                            &format!(
+                                "exec.vu.metrics.tags: at most {MAX_VU_TAGS} tags of {MAX_VU_TAG_LEN} bytes each"
+                            ),
+                        ));
+                    }
+                    tags.push((key, value));
+                    tags.sort();
+                }
+                Ok(())
+            },
+        )?,
     )?;
     // Whether the VU's iteration is being cut (a native it called was
     // interrupted): the event loop then lets the interruption through
