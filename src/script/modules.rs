@@ -25,7 +25,7 @@ use super::realm::{instance_name, split_name};
 use super::sources::{Sources, normalize};
 
 /// Built-in module names and their sources.
-const BUILTINS: [(&str, &str); 11] = [
+const BUILTINS: [(&str, &str); 12] = [
     ("k6", include_str!("js/k6.js")),
     ("k6/timers", include_str!("js/timers.js")),
     ("k6/http", include_str!("js/http.js")),
@@ -35,6 +35,7 @@ const BUILTINS: [(&str, &str); 11] = [
     ("k6/crypto", include_str!("js/crypto.js")),
     ("k6/data", include_str!("js/data.js")),
     ("k6/metrics", include_str!("js/metrics.js")),
+    ("volley:form", include_str!("js/form.js")),
     ("volley:k6-utils", include_str!("js/k6-utils.js")),
     ("volley:k6-summary", include_str!("js/k6-summary.js")),
 ];

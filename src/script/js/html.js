@@ -1,6 +1,8 @@
 // k6/html: parseHTML() and the Selection and Element it gives, over the
 // natives in native/html.rs (the document stays native; a selection is a
 // list of node numbers in document order, 0 being the document).
+import { formEncode } from 'volley:form';
+
 const v = globalThis.__volley;
 
 // The native document behind selections: freed once no selection or
@@ -99,11 +101,57 @@ export class Selection {
   text() { return v.htmlText(this[DOC].handle, this[NODES]); }
   html() {
     const n = this[NODES][0];
-    return n === undefined ? undefined : (v.htmlInner(this[DOC].handle, n) ?? undefined);
+    return n === undefined ? '' : (v.htmlInner(this[DOC].handle, n) ?? '');
   }
   val() {
     const n = this[NODES][0];
-    return n === undefined ? undefined : (v.htmlValue(this[DOC].handle, n) ?? undefined);
+    if (n === undefined) return undefined;
+    const h = this[DOC].handle;
+    const values = v.htmlValue(h, n);
+    if (values === null || values === undefined) return undefined;
+    if (v.htmlName(h, n) === 'select' && v.htmlAttr(h, n, 'multiple') != null) return values;
+    return values[0] ?? '';
+  }
+  next(selector) { return this.around('next', selector); }
+  nextAll(selector) { return this.around('nextAll', selector); }
+  prev(selector) { return this.around('prev', selector); }
+  prevAll(selector) { return this.around('prevAll', selector); }
+  siblings(selector) { return this.around('siblings', selector); }
+  around(which, selector) {
+    const all = selection(this[DOC], v.htmlSiblings(this[DOC].handle, this[NODES], which));
+    return selector === undefined ? all : all.filter(selector);
+  }
+  closest(selector) {
+    return selection(this[DOC], v.htmlClosest(this[DOC].handle, this[NODES], String(selector)));
+  }
+  // A form's fields (or these fields) as k6 serialises them: named, not
+  // disabled, not buttons or files, checkboxes and radios only if checked.
+  serializeArray() {
+    const fields = 'input,select,textarea,keygen';
+    const all = this.is('form') ? this.find(fields) : this.filter(fields);
+    const out = [];
+    all.each((_, el) => {
+      const name = el.getAttribute('name') ?? '';
+      const type = el.getAttribute('type') ?? '';
+      const checked = el.getAttribute('checked') ?? '';
+      if (name === '' || (el.getAttribute('disabled') ?? '') === 'disabled') return;
+      if (['submit', 'button', 'reset', 'image', 'file'].includes(type)) return;
+      if (checked !== 'checked' && (type === 'checkbox' || type === 'radio')) return;
+      out.push({ name, value: el.selection().val() });
+    });
+    return out;
+  }
+  serializeObject() {
+    const out = {};
+    for (const { name, value } of this.serializeArray()) out[name] = value;
+    return out;
+  }
+  serialize() {
+    const values = {};
+    for (const { name, value } of this.serializeArray()) {
+      if (typeof value === 'string' || Array.isArray(value)) values[name] = value;
+    }
+    return formEncode(values);
   }
 }
 

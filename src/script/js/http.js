@@ -1,31 +1,12 @@
 // k6/http: requests are sent by the VU's native client; the script sees
 // them as synchronous calls (the VU is suspended while the request runs).
 import { parseHTML } from 'k6/html';
+import { formEncode } from 'volley:form';
 
 const v = globalThis.__volley;
 
 function canonical(name) {
   return String(name).toLowerCase().replace(/(^|-)([a-z])/g, (m, d, c) => d + c.toUpperCase());
-}
-
-// As Go's url.Values.Encode, which k6 uses: keys sorted, `+` for spaces,
-// everything but [A-Za-z0-9-_.~] percent-encoded.
-function formEscape(x) {
-  return encodeURIComponent(x)
-    .replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase())
-    .replace(/%20/g, '+');
-}
-
-function formEncode(obj) {
-  const parts = [];
-  for (const k of Object.keys(obj).sort()) {
-    const val = obj[k];
-    const vals = Array.isArray(val) ? val : [val];
-    for (const x of vals) {
-      parts.push(formEscape(k) + '=' + formEscape(x === null ? '<nil>' : String(x)));
-    }
-  }
-  return parts.join('&');
 }
 
 function selectPath(value, selector) {

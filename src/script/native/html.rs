@@ -96,6 +96,35 @@ impl Document {
         self.numbers(parents)
     }
 
+    /// Element siblings of each node: `next`, `prev`, `nextAll`,
+    /// `prevAll` or `siblings` (both ways).
+    fn siblings(&self, nodes: &[u32], which: &str) -> Vec<u32> {
+        let mut found = Vec::new();
+        for e in nodes.iter().filter_map(|&n| self.element(n)) {
+            let after = e.next_siblings().filter_map(ElementRef::wrap);
+            let before = e.prev_siblings().filter_map(ElementRef::wrap);
+            match which {
+                "next" => found.extend(after.take(1)),
+                "prev" => found.extend(before.take(1)),
+                "nextAll" => found.extend(after),
+                "prevAll" => found.extend(before),
+                _ => found.extend(after.chain(before)),
+            }
+        }
+        self.numbers(found.into_iter())
+    }
+
+    /// For each node, itself or its nearest ancestor that matches.
+    fn closest(&self, nodes: &[u32], selector: &Selector) -> Vec<u32> {
+        let found = nodes.iter().filter_map(|&n| {
+            let e = self.element(n)?;
+            std::iter::once(e)
+                .chain(e.ancestors().filter_map(ElementRef::wrap))
+                .find(|a| selector.matches(a))
+        });
+        self.numbers(found)
+    }
+
     fn matching(&self, nodes: &[u32], selector: &Selector) -> Vec<u32> {
         nodes
             .iter()
@@ -123,31 +152,34 @@ impl Document {
         Some(self.element(n)?.inner_html())
     }
 
-    /// What a form field holds, as goquery's `Val` reads it: an input's
-    /// `value`, a textarea's text, a select's selected option (else its
-    /// first), an option's `value` or else its text.
-    fn value(&self, n: u32) -> Option<String> {
+    /// What a form field holds, as k6's `Selection.val()` reads it: an
+    /// input's `value` (else `on` for a checkbox or radio, else empty), a
+    /// button's `value`, a textarea's inner HTML, an option's `value` (else
+    /// its inner HTML), and a select's options marked `selected` (the
+    /// caller takes the first unless the select is `multiple`); `None` for
+    /// anything else.
+    fn value(&self, n: u32) -> Option<Vec<String>> {
         let e = self.element(n)?;
-        let option_value = |o: ElementRef<'_>| {
+        let value_or_html = |o: ElementRef<'_>| {
             o.attr("value")
-                .map(str::to_owned)
-                .unwrap_or_else(|| o.text().collect())
+                .map_or_else(|| o.inner_html(), str::to_owned)
         };
+        let one = |s: String| Some(vec![s]);
         match e.value().name() {
-            "input" => e.attr("value").map(str::to_owned),
-            "textarea" => Some(e.text().collect()),
-            "option" => Some(option_value(e)),
-            "select" => {
-                let options: Vec<ElementRef<'_>> = e
-                    .descendent_elements()
-                    .filter(|d| d.value().name() == "option")
-                    .collect();
-                let chosen = options
-                    .iter()
-                    .find(|o| o.attr("selected").is_some())
-                    .or(options.first());
-                chosen.map(|o| option_value(*o))
-            }
+            "input" => match (e.attr("value"), e.attr("type")) {
+                (Some(v), _) => one(v.to_owned()),
+                (None, Some("radio" | "checkbox")) => one("on".to_owned()),
+                (None, _) => one(String::new()),
+            },
+            "button" => one(e.attr("value").unwrap_or_default().to_owned()),
+            "textarea" => one(e.inner_html()),
+            "option" => one(value_or_html(e)),
+            "select" => Some(
+                e.descendent_elements()
+                    .filter(|d| d.value().name() == "option" && d.attr("selected").is_some())
+                    .map(value_or_html)
+                    .collect(),
+            ),
             _ => None,
         }
     }
@@ -288,6 +320,29 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>) -> rquickjs::Result<
     )?;
     let d = Rc::clone(&docs);
     v.set(
+        "htmlSiblings",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, h: u32, nodes: Vec<u32>, which: String| {
+                with_doc(&ctx, &d, h, |doc| doc.siblings(&nodes, &which))
+            },
+        )?,
+    )?;
+    let d = Rc::clone(&docs);
+    v.set(
+        "htmlClosest",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, h: u32, nodes: Vec<u32>, sel: String| {
+                let Some(sel) = selector(&sel) else {
+                    return Ok(Vec::new());
+                };
+                with_doc(&ctx, &d, h, |doc| doc.closest(&nodes, &sel))
+            },
+        )?,
+    )?;
+    let d = Rc::clone(&docs);
+    v.set(
         "htmlChildren",
         Function::new(
             ctx.clone(),
@@ -405,16 +460,22 @@ mod tests {
         assert_eq!(d.text(&d.matching(&lis, &sel(".a"))), "onethree");
         assert_eq!(d.parents(&lis), ul);
         assert_eq!(d.children(&ul), lis);
+        assert_eq!(d.siblings(&lis[..1], "next"), lis[1..2]);
+        assert_eq!(d.siblings(&lis[2..], "prevAll"), lis[..2]);
+        assert_eq!(d.siblings(&lis[1..2], "siblings"), [lis[0], lis[2]]);
+        assert_eq!(d.closest(&lis, &sel("ul")), ul);
+        assert_eq!(d.closest(&lis[..1], &sel("li")), lis[..1]);
     }
 
     #[test]
     fn form_fields_read_as_goquery_reads_them() {
         let d = doc();
         let value = |s: &str| d.find(&[0], &sel(s)).first().and_then(|&n| d.value(n));
-        assert_eq!(value("input[name=csrf]").as_deref(), Some("tok-1"));
-        assert_eq!(value("input[name=user]"), None);
-        assert_eq!(value("select").as_deref(), Some("Deutsch"));
-        assert_eq!(value("textarea").as_deref(), Some("hello"));
+        let one = |s: &str| Some(vec![s.to_owned()]);
+        assert_eq!(value("input[name=csrf]"), one("tok-1"));
+        assert_eq!(value("input[name=user]"), one(""));
+        assert_eq!(value("select"), one("Deutsch"));
+        assert_eq!(value("textarea"), one("hello"));
         assert_eq!(value("li"), None);
     }
 
