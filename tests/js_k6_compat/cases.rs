@@ -175,6 +175,8 @@ pub const CASES: &[Case] = &[
     Case::counted("async_request.js", 0, 2, 10),
     Case::counted("html.js", 0, 1, 1),
     Case::counted("html_forms.js", 0, 1, 0),
+    // The page (echoed), two form submissions and a link.
+    Case::counted("submit_form.js", 0, 1, 4),
     Case::counted("web_crypto.js", 0, 1, 0),
     Case::counted("vu_tags.js", 0, 2, 8),
     // 4 entries, one a chain of 2 redirects, then 2: 8 requests per iteration.

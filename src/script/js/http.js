@@ -191,6 +191,51 @@ export class Response {
     const parsed = JSON.parse(typeof this.body === 'string' ? this.body : v.utf8(Array.from(new Uint8Array(this.body))));
     return selector === undefined ? parsed : selectPath(parsed, selector);
   }
+  // Submits a form of this (HTML) response as a browser would: its fields
+  // (serializeObject), the submit button's name and value, then `fields`;
+  // to its action resolved against this response's URL, by its method
+  // (GET: the values become the query). As k6's.
+  submitForm(args) {
+    const a = args ?? {};
+    const formSelector = a.formSelector === undefined ? 'form' : String(a.formSelector);
+    const submitSelector = a.submitSelector === undefined ? '[type="submit"]' : String(a.submitSelector);
+    const form = this.html(formSelector);
+    if (form.size() === 0) {
+      throw new Error(`no form found for selector '${formSelector}' in response '${this.url}'`);
+    }
+    const methodAttr = form.attr('method');
+    const method = methodAttr === undefined ? 'GET' : String(methodAttr).toUpperCase();
+    const action = form.attr('action');
+    const target = action === undefined ? this.url : v.resolveUrl(this.url, String(action));
+    const values = form.serializeObject();
+    const submit = form.find(submitSelector);
+    const submitName = submit.attr('name');
+    const submitValue = submit.val();
+    if (submitName !== undefined && submitValue !== undefined) values[submitName] = submitValue;
+    Object.assign(values, a.fields ?? {});
+    const params = a.params ?? null;
+    if (method === 'GET') {
+      const query = {};
+      for (const k of Object.keys(values)) query[k] = String(values[k]);
+      const base = target.split('#')[0].split('?')[0];
+      return request('GET', `${base}?${formEncode(query)}`, null, params);
+    }
+    return request(method, target, values, params);
+  }
+  // Follows a link of this (HTML) response: the first `selector` match's
+  // href, resolved against this response's URL. As k6's.
+  clickLink(args) {
+    const selector = args?.selector === undefined ? 'a[href]' : String(args.selector);
+    const link = this.html(selector);
+    if (link.size() === 0) {
+      throw new Error(`no element found for selector '${selector}' in response '${this.url}'`);
+    }
+    const href = link.attr('href');
+    if (href === undefined) {
+      throw new Error(`no valid href attribute value found on element '${selector}' in response '${this.url}'`);
+    }
+    return request('GET', v.resolveUrl(this.url, String(href)), null, args?.params ?? null);
+  }
   // The body as a k6/html Selection of the document, or of what
   // `selector` finds in it.
   html(selector) {

@@ -41,6 +41,15 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>) -> rquickjs::Result<
         })?,
     )?;
 
+    // RFC 3986 reference resolution, as redirects use it (submitForm's
+    // action, clickLink's href).
+    v.set(
+        "resolveUrl",
+        Function::new(ctx.clone(), |base: String, reference: String| {
+            crate::engine::http::redirect::resolve(&base, &reference)
+        })?,
+    )?;
+
     v.set(
         "utf8",
         Function::new(ctx.clone(), |bytes: Vec<u8>| {
