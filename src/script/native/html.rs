@@ -468,7 +468,7 @@ mod tests {
     }
 
     #[test]
-    fn form_fields_read_as_goquery_reads_them() {
+    fn form_fields_read_as_k6_reads_them() {
         let d = doc();
         let value = |s: &str| d.find(&[0], &sel(s)).first().and_then(|&n| d.value(n));
         let one = |s: &str| Some(vec![s.to_owned()]);
@@ -497,6 +497,20 @@ mod tests {
         assert!(selector("li[").is_none());
         assert!(selector(&"li ".repeat(MAX_SELECTOR)).is_none());
         assert!(selector("form > input[name=csrf]").is_some());
+    }
+
+    proptest::proptest! {
+        /// Whatever a server sends, parsing and reading it never panics.
+        #[test]
+        fn any_text_parses_and_reads(source in "(<[a-z/!]{0,3}[^<>]{0,12}>?|[^<]{0,8}){0,40}") {
+            let d = Document::parse(&source);
+            let all = d.find(&[0], &sel("*"));
+            let _ = d.text(&all);
+            for &n in all.iter().take(50) {
+                let _ = (d.value(n), d.inner_html(n), d.siblings(&[n], "siblings"));
+            }
+            let _ = (d.children(&all), d.parents(&all), d.closest(&all, &sel("div")));
+        }
     }
 
     #[test]
