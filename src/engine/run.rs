@@ -190,6 +190,9 @@ pub async fn run(
         planned_vus(&plan.scenarios, |v| opts.tuple.scale(v)),
         plan.scenarios.len(),
     ));
+    if let Some(script) = &opts.script {
+        script.host.watch_vus(gauges.clone());
+    }
     let mut sink = Some(SinkHandle::new(tx, epoch.clone()));
     if let (Some(script), Some(handle)) = (&opts.script, &sink) {
         // As k6: every VU's init context first, then setup() once, then

@@ -66,6 +66,12 @@ pub struct Host {
     /// One agent's share of a fleet test: `setup()` ran elsewhere (its
     /// data is given) and `teardown()` runs elsewhere.
     pub lifecycle_elsewhere: bool,
+    /// Iterations this instance ended, whole and cut
+    /// (`exec.instance.iterationsCompleted`, `.iterationsInterrupted`).
+    iterations_ended: [std::sync::atomic::AtomicU64; 2],
+    /// The run's live VU counts, once the load starts
+    /// (`exec.instance.vusActive`, `.vusInitialized`).
+    vu_gauges: OnceLock<Arc<crate::engine::executor::VuGauges>>,
 }
 
 impl Host {
@@ -92,7 +98,28 @@ impl Host {
             deadline_ms: std::sync::atomic::AtomicU64::new(u64::MAX),
             summary_text: OnceLock::new(),
             load_started: OnceLock::new(),
+            iterations_ended: Default::default(),
+            vu_gauges: OnceLock::new(),
         }
+    }
+
+    /// Counts an iteration that ended, whole or cut.
+    pub fn iteration_ended(&self, interrupted: bool) {
+        self.iterations_ended[usize::from(interrupted)]
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Gives `exec.instance` the run's live VU counts.
+    pub fn watch_vus(&self, gauges: Arc<crate::engine::executor::VuGauges>) {
+        let _ = self.vu_gauges.set(gauges);
+    }
+
+    /// `exec.instance`: (iterations completed, interrupted, VUs active,
+    /// VUs initialised) of this instance now.
+    pub fn instance_counts(&self) -> (u64, u64, u64, u64) {
+        let ended = |i: usize| self.iterations_ended[i].load(std::sync::atomic::Ordering::Relaxed);
+        let (active, initialised) = self.vu_gauges.get().map_or((0, 0), |g| g.read());
+        (ended(0), ended(1), active, initialised)
     }
 
     /// Notes that the load starts now (`exec.instance.currentTestRunDuration`

@@ -332,6 +332,9 @@ fn iterate<'js>(
     while let Some((_, len)) = st.group_starts.pop() {
         st.group.truncate(len);
     }
+    if let Some(host) = host {
+        host.iteration_ended(interrupted);
+    }
     if !interrupted {
         let scenario = u16::try_from(cmd.scenario).unwrap_or(u16::MAX);
         if let Some(sink) = &mut st.sink {

@@ -179,6 +179,7 @@ pub const CASES: &[Case] = &[
     Case::counted("submit_form.js", 0, 1, 4),
     Case::counted("web_crypto.js", 0, 1, 0),
     Case::counted("vu_tags.js", 0, 2, 8),
+    Case::counted("exec_instance.js", 0, 9, 0),
     // 4 entries, one a chain of 2 redirects, then 2: 8 requests per iteration.
     Case::counted("batch.js", 0, 2, 16),
     Case::counted("uploads.js", 0, 2, 16),

@@ -55,7 +55,13 @@ const exec = {
   },
   get instance() {
     const s = v.state();
-    return { currentTestRunDuration: s.elapsedMs, iterationsCompleted: 0, iterationsInterrupted: 0, vusActive: 0, vusInitialized: 0 };
+    return {
+      currentTestRunDuration: s.elapsedMs,
+      iterationsCompleted: s.iterationsCompleted ?? 0,
+      iterationsInterrupted: s.iterationsInterrupted ?? 0,
+      vusActive: s.vusActive ?? 0,
+      vusInitialized: s.vusInitialized ?? 0,
+    };
   },
   test: {
     abort(message) { v.abort(message === undefined ? '' : String(message)); },

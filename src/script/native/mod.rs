@@ -509,6 +509,11 @@ pub fn install<'js>(ctx: &Ctx<'js>, jars: &Rc<RefCell<Jars>>) -> rquickjs::Resul
                     )?;
                     let elapsed = host.test_run_duration();
                     o.set("elapsedMs", ms(elapsed))?;
+                    let (completed, interrupted, active, initialised) = host.instance_counts();
+                    o.set("iterationsCompleted", completed as f64)?;
+                    o.set("iterationsInterrupted", interrupted as f64)?;
+                    o.set("vusActive", active as f64)?;
+                    o.set("vusInitialized", initialised as f64)?;
                     // k6: the scenario's start, in ms since the Unix epoch.
                     let now_ms = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
