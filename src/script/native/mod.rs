@@ -225,6 +225,9 @@ pub(super) fn with_vu_tags(
     vu: &[(String, String)],
     mut tags: Vec<(String, String)>,
 ) -> Vec<(String, String)> {
+    if vu.is_empty() {
+        return tags;
+    }
     for (k, v) in vu {
         if !tags.iter().any(|(t, _)| t == k) {
             tags.push((k.clone(), v.clone()));
