@@ -8,6 +8,7 @@ use rquickjs::{Ctx, Function, Object, Value};
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use super::handles::Handles;
 use super::{State, current_vu, throw};
 use crate::engine::http::cookies::{CookieJar, CookieUrl, SetCookie, parse_cookie_date};
 use crate::engine::http::follow::unix_now;
@@ -19,32 +20,12 @@ use crate::engine::http::follow::unix_now;
 const MAX_JARS: usize = 10_000;
 
 /// The jars a realm's scripts created, by the handle their objects hold.
-#[derive(Debug, Default)]
-pub struct Jars {
-    slots: Vec<Option<CookieJar>>,
-    free: Vec<usize>,
-}
+#[derive(Debug)]
+pub struct Jars(Handles<CookieJar>);
 
-impl Jars {
-    fn create(&mut self) -> Option<u32> {
-        let i = match self.free.pop() {
-            Some(i) => i,
-            None if self.slots.len() < MAX_JARS => {
-                self.slots.push(None);
-                self.slots.len() - 1
-            }
-            None => return None,
-        };
-        self.slots[i] = Some(CookieJar::default());
-        u32::try_from(i).ok()
-    }
-
-    fn release(&mut self, handle: u32) {
-        let i = handle as usize;
-        if let Some(slot @ Some(_)) = self.slots.get_mut(i) {
-            *slot = None;
-            self.free.push(i);
-        }
+impl Default for Jars {
+    fn default() -> Jars {
+        Jars(Handles::new(MAX_JARS))
     }
 }
 
@@ -63,9 +44,9 @@ pub(super) fn with_jar<R>(
             let jars = Rc::clone(&st.jars);
             drop(st);
             let mut jars = jars.borrow_mut();
-            match jars.slots.get_mut(h as usize) {
-                Some(Some(jar)) => f(jar),
-                _ => f(&mut CookieJar::default()),
+            match jars.0.get_mut(h) {
+                Some(jar) => f(jar),
+                None => f(&mut CookieJar::default()),
             }
         }
     }
@@ -101,7 +82,7 @@ pub(super) fn install<'js>(
     v.set(
         "jarNew",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
-            s.borrow_mut().create().ok_or_else(|| {
+            s.borrow_mut().0.add(CookieJar::default()).ok_or_else(|| {
                 throw(
                     &ctx,
                     &format!("more than {MAX_JARS} cookie jars alive in one VU; create jars once and reuse them"),
@@ -113,7 +94,7 @@ pub(super) fn install<'js>(
     v.set(
         "jarFree",
         Function::new(ctx.clone(), move |handle: u32| {
-            s.borrow_mut().release(handle)
+            s.borrow_mut().0.release(handle)
         })?,
     )?;
 

@@ -12,6 +12,7 @@ use rquickjs::{Ctx, Function, Object};
 use scraper::node::Node;
 use scraper::{ElementRef, Html, Selector};
 
+use super::handles::Handles;
 use super::throw;
 
 /// Documents a realm's VUs may hold at once (each VU usually holds one
@@ -43,6 +44,21 @@ impl Document {
             html,
             order,
             number,
+        }
+    }
+
+    /// An element's tag name; `#document` for the document.
+    fn name(&self, n: u32) -> String {
+        if n == 0 {
+            return "#document".to_owned();
+        }
+        let node = self
+            .order
+            .get(n as usize)
+            .and_then(|id| self.html.tree.get(*id));
+        match node.map(|node| node.value()) {
+            Some(Node::Element(e)) => e.name().to_owned(),
+            _ => String::new(),
         }
     }
 
@@ -186,36 +202,7 @@ impl Document {
 }
 
 /// The documents of one realm, by handle.
-#[derive(Default)]
-struct Documents {
-    slots: Vec<Option<Document>>,
-    free: Vec<usize>,
-}
-
-impl Documents {
-    fn add(&mut self, d: Document) -> Option<u32> {
-        let i = match self.free.pop() {
-            Some(i) => i,
-            None if self.slots.len() < MAX_DOCUMENTS => {
-                self.slots.push(None);
-                self.slots.len() - 1
-            }
-            None => return None,
-        };
-        self.slots[i] = Some(d);
-        u32::try_from(i).ok()
-    }
-
-    fn release(&mut self, handle: u32) {
-        let i = handle as usize;
-        if let Some(slot @ Some(_)) = self.slots.get_mut(i) {
-            *slot = None;
-            self.free.push(i);
-        }
-    }
-}
-
-type Shared = Rc<RefCell<Documents>>;
+type Shared = Rc<RefCell<Handles<Document>>>;
 
 /// Runs `f` on document `handle`; a handle that names none (never from
 /// `js/html.js`) is a JavaScript error.
@@ -225,10 +212,9 @@ fn with_doc<'js, R>(
     handle: u32,
     f: impl FnOnce(&Document) -> R,
 ) -> rquickjs::Result<R> {
-    let docs = docs.borrow();
-    match docs.slots.get(handle as usize) {
-        Some(Some(d)) => Ok(f(d)),
-        _ => Err(throw(ctx, "this HTML document was freed")),
+    match docs.borrow().get(handle) {
+        Some(d) => Ok(f(d)),
+        None => Err(throw(ctx, "this HTML document was freed")),
     }
 }
 
@@ -260,8 +246,22 @@ fn selector(text: &str) -> Option<Selector> {
     }
 }
 
+/// Installs native `$name`: `(handle, args…)`, `$body` run on the
+/// handle's document (a freed one is a JavaScript error).
+macro_rules! on_document {
+    ($v:expr, $ctx:expr, $docs:expr, $name:literal, |$doc:ident $(, $arg:ident: $ty:ty)*| $body:expr) => {{
+        let docs = Rc::clone($docs);
+        $v.set(
+            $name,
+            Function::new($ctx.clone(), move |ctx: Ctx<'js>, h: u32 $(, $arg: $ty)*| {
+                with_doc(&ctx, &docs, h, |$doc| $body)
+            })?,
+        )?;
+    }};
+}
+
 pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>) -> rquickjs::Result<()> {
-    let docs: Shared = Rc::default();
+    let docs: Shared = Rc::new(RefCell::new(Handles::new(MAX_DOCUMENTS)));
 
     let d = Rc::clone(&docs);
     v.set(
@@ -292,140 +292,62 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>) -> rquickjs::Result<
             d.borrow_mut().release(handle)
         })?,
     )?;
-    let d = Rc::clone(&docs);
-    v.set(
+    // A bad selector selects nothing (see `selector`).
+    on_document!(
+        v,
+        ctx,
+        &docs,
         "htmlFind",
-        Function::new(
-            ctx.clone(),
-            move |ctx: Ctx<'js>, h: u32, nodes: Vec<u32>, sel: String| {
-                let Some(sel) = selector(&sel) else {
-                    return Ok(Vec::new());
-                };
-                with_doc(&ctx, &d, h, |doc| doc.find(&nodes, &sel))
-            },
-        )?,
-    )?;
-    let d = Rc::clone(&docs);
-    v.set(
+        |doc, nodes: Vec<u32>, sel: String| {
+            selector(&sel).map_or_else(Vec::new, |s| doc.find(&nodes, &s))
+        }
+    );
+    on_document!(
+        v,
+        ctx,
+        &docs,
         "htmlFilter",
-        Function::new(
-            ctx.clone(),
-            move |ctx: Ctx<'js>, h: u32, nodes: Vec<u32>, sel: String| {
-                let Some(sel) = selector(&sel) else {
-                    return Ok(Vec::new());
-                };
-                with_doc(&ctx, &d, h, |doc| doc.matching(&nodes, &sel))
-            },
-        )?,
-    )?;
-    let d = Rc::clone(&docs);
-    v.set(
-        "htmlSiblings",
-        Function::new(
-            ctx.clone(),
-            move |ctx: Ctx<'js>, h: u32, nodes: Vec<u32>, which: String| {
-                with_doc(&ctx, &d, h, |doc| doc.siblings(&nodes, &which))
-            },
-        )?,
-    )?;
-    let d = Rc::clone(&docs);
-    v.set(
+        |doc, nodes: Vec<u32>, sel: String| {
+            selector(&sel).map_or_else(Vec::new, |s| doc.matching(&nodes, &s))
+        }
+    );
+    on_document!(
+        v,
+        ctx,
+        &docs,
         "htmlClosest",
-        Function::new(
-            ctx.clone(),
-            move |ctx: Ctx<'js>, h: u32, nodes: Vec<u32>, sel: String| {
-                let Some(sel) = selector(&sel) else {
-                    return Ok(Vec::new());
-                };
-                with_doc(&ctx, &d, h, |doc| doc.closest(&nodes, &sel))
-            },
-        )?,
-    )?;
-    let d = Rc::clone(&docs);
-    v.set(
-        "htmlChildren",
-        Function::new(
-            ctx.clone(),
-            move |ctx: Ctx<'js>, h: u32, nodes: Vec<u32>| {
-                with_doc(&ctx, &d, h, |doc| doc.children(&nodes))
-            },
-        )?,
-    )?;
-    let d = Rc::clone(&docs);
-    v.set(
-        "htmlParent",
-        Function::new(
-            ctx.clone(),
-            move |ctx: Ctx<'js>, h: u32, nodes: Vec<u32>| {
-                with_doc(&ctx, &d, h, |doc| doc.parents(&nodes))
-            },
-        )?,
-    )?;
-    let d = Rc::clone(&docs);
-    v.set(
-        "htmlText",
-        Function::new(
-            ctx.clone(),
-            move |ctx: Ctx<'js>, h: u32, nodes: Vec<u32>| {
-                with_doc(&ctx, &d, h, |doc| doc.text(&nodes))
-            },
-        )?,
-    )?;
-    let d = Rc::clone(&docs);
-    v.set(
-        "htmlInner",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, h: u32, n: u32| {
-            with_doc(&ctx, &d, h, |doc| doc.inner_html(n))
-        })?,
-    )?;
-    let d = Rc::clone(&docs);
-    v.set(
-        "htmlValue",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, h: u32, n: u32| {
-            with_doc(&ctx, &d, h, |doc| doc.value(n))
-        })?,
-    )?;
-    let d = Rc::clone(&docs);
-    v.set(
-        "htmlAttr",
-        Function::new(
-            ctx.clone(),
-            move |ctx: Ctx<'js>, h: u32, n: u32, name: String| {
-                with_doc(&ctx, &d, h, |doc| {
-                    doc.element(n)
-                        .and_then(|e| e.attr(&name).map(str::to_owned))
-                })
-            },
-        )?,
-    )?;
-    let d = Rc::clone(&docs);
-    v.set(
-        "htmlAttrs",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, h: u32, n: u32| {
-            with_doc(&ctx, &d, h, |doc| {
-                doc.element(n).map_or_else(Vec::new, |e| {
-                    e.value()
-                        .attrs()
-                        .map(|(k, v)| vec![k.to_owned(), v.to_owned()])
-                        .collect::<Vec<_>>()
-                })
-            })
-        })?,
-    )?;
-    let d = Rc::clone(&docs);
-    v.set(
-        "htmlName",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, h: u32, n: u32| {
-            with_doc(&ctx, &d, h, |doc| match doc.order.get(n as usize) {
-                _ if n == 0 => "#document".to_owned(),
-                Some(id) => match doc.html.tree.get(*id).map(|node| node.value()) {
-                    Some(Node::Element(e)) => e.name().to_owned(),
-                    _ => String::new(),
-                },
-                None => String::new(),
-            })
-        })?,
-    )?;
+        |doc, nodes: Vec<u32>, sel: String| {
+            selector(&sel).map_or_else(Vec::new, |s| doc.closest(&nodes, &s))
+        }
+    );
+    on_document!(
+        v,
+        ctx,
+        &docs,
+        "htmlSiblings",
+        |doc, nodes: Vec<u32>, which: String| { doc.siblings(&nodes, &which) }
+    );
+    on_document!(v, ctx, &docs, "htmlChildren", |doc, nodes: Vec<u32>| doc
+        .children(&nodes));
+    on_document!(v, ctx, &docs, "htmlParent", |doc, nodes: Vec<u32>| doc
+        .parents(&nodes));
+    on_document!(v, ctx, &docs, "htmlText", |doc, nodes: Vec<u32>| doc
+        .text(&nodes));
+    on_document!(v, ctx, &docs, "htmlInner", |doc, n: u32| doc.inner_html(n));
+    on_document!(v, ctx, &docs, "htmlValue", |doc, n: u32| doc.value(n));
+    on_document!(v, ctx, &docs, "htmlAttr", |doc, n: u32, name: String| {
+        doc.element(n)
+            .and_then(|e| e.attr(&name).map(str::to_owned))
+    });
+    on_document!(v, ctx, &docs, "htmlAttrs", |doc, n: u32| {
+        doc.element(n).map_or_else(Vec::new, |e| {
+            e.value()
+                .attrs()
+                .map(|(k, v)| vec![k.to_owned(), v.to_owned()])
+                .collect::<Vec<_>>()
+        })
+    });
+    on_document!(v, ctx, &docs, "htmlName", |doc, n: u32| doc.name(n));
     Ok(())
 }
 
@@ -511,16 +433,5 @@ mod tests {
             }
             let _ = (d.children(&all), d.parents(&all), d.closest(&all, &sel("div")));
         }
-    }
-
-    #[test]
-    fn the_slab_is_bounded_and_reuses_freed_handles() {
-        let mut docs = Documents::default();
-        let handles: Vec<u32> = (0..MAX_DOCUMENTS)
-            .map(|_| docs.add(Document::parse("")).expect("room"))
-            .collect();
-        assert!(docs.add(Document::parse("")).is_none());
-        docs.release(handles[7]);
-        assert_eq!(docs.add(Document::parse("")), Some(handles[7]));
     }
 }

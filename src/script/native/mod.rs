@@ -31,6 +31,7 @@ use tokio::time::Instant;
 mod codec;
 mod cookies;
 mod exchange;
+mod handles;
 mod html;
 mod http;
 pub mod record;
