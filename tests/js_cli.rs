@@ -432,6 +432,32 @@ fn a_scenario_env_reaches_env_in_its_vu_code() {
     assert_passed(&out);
 }
 
+/// `exec.vu.metrics.tags` is bounded (64 tags, 1 KiB each): a refused
+/// value is a catchable error and the tag keeps the value it had.
+#[test]
+fn vu_tags_are_bounded_and_a_refused_value_keeps_the_old_one() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = write(
+        dir.path(),
+        "tag_bounds.js",
+        "import exec from 'k6/execution';\n\
+         import { check } from 'k6';\n\
+         export const options = { iterations: 1, thresholds: { checks: ['rate==1'] } };\n\
+         const refused = (f) => { try { f(); return false; } catch (e) { return true; } };\n\
+         export default function () {\n\
+           const tags = exec.vu.metrics.tags;\n\
+           tags.step = 'a';\n\
+           check(tags, { 'a 5 kB value is refused, the old one stays':\n\
+             (t) => refused(() => { t.step = 'x'.repeat(5000); }) && t.step === 'a' });\n\
+           for (let i = 0; i < 63; i++) tags['t' + i] = i;\n\
+           check(tags, { 'a 65th tag is refused, a set one can change':\n\
+             (t) => refused(() => { t.more = 1; }) && (t.step = 'b') && t.step === 'b' });\n\
+         }\n",
+    );
+    let out = volley(&["run", "-q", &script], &[]);
+    assert_passed(&out);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_response_reads_serialises_and_takes_assignments_like_a_plain_object() {
     let target = start_target().await;

@@ -86,16 +86,20 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, v: &Object<'js>) -> rquickjs::Result<
                 let s = current_vu(&ctx)?;
                 let mut st = s.borrow_mut();
                 let tags = &mut st.vu_tags;
+                let others = tags.iter().filter(|(k, _)| *k != key).count();
+                if let Some(value) = &value
+                    && (others >= MAX_VU_TAGS || key.len() + value.len() > MAX_VU_TAG_LEN)
+                {
+                    // Refused: the tag keeps the value it had.
+                    return Err(throw(
+                        &ctx,
+                        &format!(
+                            "exec.vu.metrics.tags: at most {MAX_VU_TAGS} tags of {MAX_VU_TAG_LEN} bytes each"
+                        ),
+                    ));
+                }
                 tags.retain(|(k, _)| *k != key);
                 if let Some(value) = value {
-                    if tags.len() >= MAX_VU_TAGS || key.len() + value.len() > MAX_VU_TAG_LEN {
-                        return Err(throw(
-                            &ctx,
-                            &format!(
-                                "exec.vu.metrics.tags: at most {MAX_VU_TAGS} tags of {MAX_VU_TAG_LEN} bytes each"
-                            ),
-                        ));
-                    }
                     tags.push((key, value));
                     tags.sort();
                 }
